@@ -1,0 +1,108 @@
+"""MES-lite: manufacturing execution for automotive chip packaging and test houses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _resource_dir(name: str) -> str:
+    # In a wheel, templates/ and migrations/ travel inside the package; in a source checkout
+    # they are top-level folders beside it.
+    inside = PACKAGE_DIR / name
+    return str(inside if inside.is_dir() else PACKAGE_DIR.parent / name)
+
+
+TEMPLATE_DIR = _resource_dir("templates")
+MIGRATIONS_DIR = _resource_dir("migrations")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: config, database, login, CSRF, i18n, blueprints, CLI."""
+    from mes import db, errors, i18n
+    from mes.auth import login
+    from mes.cli import register_cli
+    from mes.config import ensure_secret_key, load_config
+
+    settings = load_config(config)
+    ensure_secret_key(settings)
+    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"],
+                template_folder=TEMPLATE_DIR, static_folder="static")
+    app.config.update(settings)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["SESSION_LIFETIME_HOURS"]),
+        # Forms and cookie-authenticated API calls are checked in `_csrf` below; bearer
+        # token calls carry no cookie and need no CSRF token.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    login.init_app(app)
+    i18n.init_app(app)
+    errors.register_error_handlers(app)
+    _register_blueprints(app)
+    register_cli(app)
+    _register_request_cycle(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from mes.api import bp as api_bp
+    from mes.auth.views import bp as auth_bp
+    from mes.catalog.views import bp as catalog_bp
+    from mes.views import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(catalog_bp)
+    app.register_blueprint(api_bp)
+
+
+def _register_request_cycle(app: Flask) -> None:
+    from mes import db
+    from mes.auth.login import csrf, uses_bearer_token
+    from mes.errors import error_response, translate_db_error
+
+    @app.before_request
+    def _csrf() -> None:
+        if request.method in db.SAFE_METHODS or uses_bearer_token():
+            return
+        csrf.protect()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        # One commit per request, here; any error status rolls the whole request back.
+        try:
+            db.finish_request(response.status_code < 400 or g.get("commit_on_error", False))
+        except Exception as exc:
+            db.finish_request(False)
+            mapped = translate_db_error(exc)
+            if mapped is None:
+                raise
+            return app.make_response(error_response(mapped))
+        return _security_headers(response)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+    )
+    return response

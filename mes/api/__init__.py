@@ -1,0 +1,25 @@
+"""JSON API /api/v1: the same services as the pages, described by OpenAPI."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from mes.api.registry import api_route
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+_spec_cache: dict[str, object] = {}
+
+
+@api_route(bp, "/openapi.json", permission=None, tag="meta")
+def openapi_document():
+    """The OpenAPI 3 description of this API."""
+    from mes.api.openapi import build_spec
+
+    if "doc" not in _spec_cache:
+        _spec_cache["doc"] = build_spec(current_app.config["PLANT_NAME"] + " API")
+    return jsonify(_spec_cache["doc"])
+
+
+# Each module registers its endpoints on `bp` when imported.
+from mes.api import catalog  # noqa: E402,F401

@@ -1,0 +1,247 @@
+"""Master data endpoints (engineer / admin write; every internal role reads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from mes import db
+from mes.api import bp
+from mes.api.registry import ListArgs, Page, api_route, paginate, paginate_list
+from mes.auth.permissions import Permission
+from mes.catalog import schemas as s
+from mes.catalog import services
+from mes.catalog.models import Customer, Equipment, MaterialLot, Product, ReasonCode
+
+READ, WRITE = Permission.MASTER_READ, Permission.MASTER_WRITE
+
+
+# --- customers -------------------------------------------------------------------------
+
+@api_route(bp, "/customers", permission=READ, query=ListArgs, response=s.CustomerOut,
+           many=True, tag="master data")
+def list_customers(args: dict[str, Any]) -> Page:
+    """List customers."""
+    return paginate(db.session(), select(Customer).order_by(Customer.code), args)
+
+
+@api_route(bp, "/customers", method="POST", permission=WRITE, body=s.CustomerIn,
+           response=s.CustomerOut, tag="master data", conflicts=("duplicate",))
+def create_customer(data: dict[str, Any]) -> Customer:
+    """Create a customer."""
+    return services.create_customer(db.session(), current_user, data)
+
+
+@api_route(bp, "/customers/<code>", permission=READ, response=s.CustomerOut,
+           tag="master data")
+def get_customer(code: str) -> Customer:
+    """One customer."""
+    return services.get_customer(db.session(), code)
+
+
+@api_route(bp, "/customers/<code>", method="PATCH", permission=WRITE, body=s.CustomerPatch,
+           response=s.CustomerOut, status=200, tag="master data")
+def update_customer(code: str, data: dict[str, Any]) -> Customer:
+    """Change a customer."""
+    session = db.session()
+    return services.update_customer(session, current_user,
+                                    services.get_customer(session, code), data)
+
+
+# --- routes ----------------------------------------------------------------------------
+
+@api_route(bp, "/routes", permission=READ, response=s.RouteOut, many=True, query=ListArgs,
+           tag="master data")
+def list_routes(args: dict[str, Any]) -> Page:
+    """List the current version of every route."""
+    return paginate_list(services.list_routes(db.session()), args)
+
+
+@api_route(bp, "/routes", method="POST", permission=WRITE, body=s.RouteIn,
+           response=s.RouteOut, tag="master data")
+def create_route(data: dict[str, Any]) -> Any:
+    """Create a route, or the next version of an existing route code."""
+    return services.create_route(db.session(), current_user, data)
+
+
+@api_route(bp, "/routes/<code>", permission=READ, query=s.RouteQuery, response=s.RouteOut,
+           tag="master data")
+def get_route(code: str, args: dict[str, Any]) -> Any:
+    """A route: the current version, or the one named by ?version=."""
+    return services.get_route(db.session(), code, args["version"])
+
+
+# --- products --------------------------------------------------------------------------
+
+def _products():
+    return select(Product).options(selectinload(Product.customer),
+                                   selectinload(Product.qualifications))
+
+
+@api_route(bp, "/products", permission=READ, query=ListArgs, response=s.ProductOut,
+           many=True, tag="master data")
+def list_products(args: dict[str, Any]) -> Page:
+    """List products."""
+    return paginate(db.session(), _products().order_by(Product.code), args)
+
+
+@api_route(bp, "/products", method="POST", permission=WRITE, body=s.ProductIn,
+           response=s.ProductOut, tag="master data", conflicts=("duplicate",))
+def create_product(data: dict[str, Any]) -> Product:
+    """Create a product on a route."""
+    return services.create_product(db.session(), current_user, data)
+
+
+@api_route(bp, "/products/<code>", permission=READ, response=s.ProductOut, tag="master data")
+def get_product(code: str) -> Product:
+    """One product, with `qualified`."""
+    return services.get_product(db.session(), code)
+
+
+@api_route(bp, "/products/<code>", method="PATCH", permission=WRITE, body=s.ProductPatch,
+           response=s.ProductOut, status=200, tag="master data")
+def update_product(code: str, data: dict[str, Any]) -> Product:
+    """Change a product."""
+    session = db.session()
+    return services.update_product(session, current_user,
+                                   services.get_product(session, code), data)
+
+
+@api_route(bp, "/products/<code>/qualifications", method="POST",
+           permission=Permission.LIMITS_WRITE, body=s.QualificationIn,
+           response=s.QualificationOut, tag="master data")
+def add_qualification(code: str, data: dict[str, Any]) -> Any:
+    """Record a qualification (AEC-Q100 stress tests); passed when every test has 0 fails."""
+    session = db.session()
+    return services.add_qualification(session, current_user,
+                                      services.get_product(session, code), data)
+
+
+@api_route(bp, "/products/<code>/qualifications", permission=READ,
+           response=s.QualificationOut, many=True, query=ListArgs, tag="master data")
+def list_qualifications(code: str, args: dict[str, Any]) -> Page:
+    """A product's qualification records, oldest first."""
+    product = services.get_product(db.session(), code)
+    return paginate_list(list(product.qualifications), args)
+
+
+# --- equipment -------------------------------------------------------------------------
+
+class EquipmentListArgs(ListArgs, s.EquipmentQuery):
+    pass
+
+
+@api_route(bp, "/equipment", permission=READ, query=EquipmentListArgs,
+           response=s.EquipmentOut, many=True, tag="master data")
+def list_equipment(args: dict[str, Any]) -> Page:
+    """List equipment, optionally by kind or E10 state."""
+    stmt = select(Equipment).order_by(Equipment.code)
+    if args["kind"]:
+        stmt = stmt.where(Equipment.kind == args["kind"])
+    if args["state"]:
+        stmt = stmt.where(Equipment.state == args["state"])
+    return paginate(db.session(), stmt, args)
+
+
+@api_route(bp, "/equipment", method="POST", permission=WRITE, body=s.EquipmentIn,
+           response=s.EquipmentOut, tag="master data", conflicts=("duplicate",))
+def create_equipment(data: dict[str, Any]) -> Equipment:
+    """Create a piece of equipment."""
+    return services.create_equipment(db.session(), current_user, data)
+
+
+@api_route(bp, "/equipment/<code>", permission=READ, response=s.EquipmentOut,
+           tag="master data")
+def get_equipment(code: str) -> Equipment:
+    """One piece of equipment."""
+    return services.get_equipment(db.session(), code)
+
+
+@api_route(bp, "/equipment/<code>", method="PATCH", permission=Permission.EQUIPMENT_STATE,
+           body=s.EquipmentPatch, response=s.EquipmentOut, status=200, tag="master data")
+def update_equipment(code: str, data: dict[str, Any]) -> Equipment:
+    """Change an equipment's E10 state (recorded with its time) or name."""
+    session = db.session()
+    return services.update_equipment(session, current_user,
+                                     services.get_equipment(session, code), data)
+
+
+# --- reason codes ----------------------------------------------------------------------
+
+class ReasonListArgs(ListArgs, s.ReasonCodeQuery):
+    pass
+
+
+@api_route(bp, "/reason-codes", permission=READ, query=ReasonListArgs,
+           response=s.ReasonCodeOut, many=True, tag="master data")
+def list_reason_codes(args: dict[str, Any]) -> Page:
+    """List reason codes, optionally of one kind."""
+    stmt = select(ReasonCode).order_by(ReasonCode.kind, ReasonCode.code)
+    if args["kind"]:
+        stmt = stmt.where(ReasonCode.kind == args["kind"])
+    return paginate(db.session(), stmt, args)
+
+
+@api_route(bp, "/reason-codes", method="POST", permission=WRITE, body=s.ReasonCodeIn,
+           response=s.ReasonCodeOut, tag="master data", conflicts=("duplicate",))
+def create_reason_code(data: dict[str, Any]) -> ReasonCode:
+    """Create a reject, hold or scrap reason code."""
+    return services.create_reason_code(db.session(), current_user, data)
+
+
+@api_route(bp, "/reason-codes/<code>", permission=READ, response=s.ReasonCodeOut,
+           tag="master data")
+def get_reason_code(code: str) -> ReasonCode:
+    """One reason code."""
+    return services.get_reason_code(db.session(), code)
+
+
+@api_route(bp, "/reason-codes/<code>", method="PATCH", permission=WRITE,
+           body=s.ReasonCodePatch, response=s.ReasonCodeOut, status=200, tag="master data")
+def update_reason_code(code: str, data: dict[str, Any]) -> ReasonCode:
+    """Change a reason code's descriptions or retire it."""
+    session = db.session()
+    return services.update_reason_code(session, current_user,
+                                       services.get_reason_code(session, code), data)
+
+
+# --- material lots ---------------------------------------------------------------------
+
+class MaterialListArgs(ListArgs, s.MaterialLotQuery):
+    pass
+
+
+@api_route(bp, "/material-lots", permission=READ, query=MaterialListArgs,
+           response=s.MaterialLotOut, many=True, tag="master data")
+def list_material_lots(args: dict[str, Any]) -> Page:
+    """List material lots, optionally of one material type."""
+    stmt = select(MaterialLot).order_by(MaterialLot.code)
+    if args["material"]:
+        stmt = stmt.where(MaterialLot.material == args["material"])
+    return paginate(db.session(), stmt, args)
+
+
+@api_route(bp, "/material-lots", method="POST", permission=WRITE, body=s.MaterialLotIn,
+           response=s.MaterialLotOut, tag="master data", conflicts=("duplicate",))
+def create_material_lot(data: dict[str, Any]) -> MaterialLot:
+    """Register a material lot."""
+    return services.create_material_lot(db.session(), current_user, data)
+
+
+@api_route(bp, "/material-lots/<code>", permission=READ, response=s.MaterialLotOut,
+           tag="master data")
+def get_material_lot(code: str) -> MaterialLot:
+    """One material lot."""
+    return services.get_material_lot(db.session(), code)
+
+
+@api_route(bp, "/material-lots/<code>", method="PATCH", permission=WRITE,
+           body=s.MaterialLotPatch, response=s.MaterialLotOut, status=200, tag="master data")
+def update_material_lot(code: str, data: dict[str, Any]) -> MaterialLot:
+    """Change a material lot's description or expiry."""
+    session = db.session()
+    return services.update_material_lot(session, current_user,
+                                        services.get_material_lot(session, code), data)

@@ -1,0 +1,162 @@
+"""Declaring API endpoints: one decorator parses input, checks the permission, dumps output
+and records the operation for the OpenAPI document."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from mes.auth.permissions import Permission, public, require
+from mes.errors import BadRequest, InvalidInput
+
+
+@dataclass
+class Operation:
+    rule: str
+    method: str
+    endpoint: str
+    summary: str
+    description: str
+    tag: str
+    permissions: tuple[Permission, ...] | str
+    body: type[Schema] | None = None
+    query: type[Schema] | None = None
+    response: type[Schema] | None = None
+    status: int = 200
+    many: bool = False
+    conflicts: tuple[str, ...] = ()
+    raw_body: dict[str, Any] | None = None
+    produces: tuple[str, ...] = ("application/json",)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+OPERATIONS: list[Operation] = []
+
+
+class ListArgs(Schema):
+    """Query arguments every list accepts."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(load_default=None)
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next: str | None
+
+
+def _offset(args: dict[str, Any]) -> int:
+    if not args.get("cursor"):
+        return 0
+    try:
+        offset = int(base64.urlsafe_b64decode(args["cursor"].encode()).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        offset = -1
+    if offset < 0:
+        raise InvalidInput("The cursor is not valid.",
+                           fields={"cursor": ["Not a cursor from this API."]})
+    return offset
+
+
+def _page(rows: list[Any], offset: int, limit: int) -> Page:
+    if len(rows) > limit:
+        return Page(rows[:limit], base64.urlsafe_b64encode(str(offset + limit).encode())
+                    .decode())
+    return Page(rows, None)
+
+
+def paginate(session: Session, stmt: Select[Any], args: dict[str, Any]) -> Page:
+    """One page of `stmt` (already ordered). The cursor is opaque to clients."""
+    offset, limit = _offset(args), args["limit"]
+    return _page(list(session.scalars(stmt.offset(offset).limit(limit + 1))), offset, limit)
+
+
+def paginate_list(items: list[Any], args: dict[str, Any]) -> Page:
+    """One page of an already loaded list."""
+    offset, limit = _offset(args), args["limit"]
+    return _page(items[offset:offset + limit + 1], offset, limit)
+
+
+def count(session: Session, stmt: Select[Any]) -> int:
+    return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+
+
+def load_json(schema: type[Schema]) -> dict[str, Any]:
+    """Parse and validate the JSON body; 400 when it is not a JSON object, 422 when invalid."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    try:
+        return schema().load(data)
+    except ValidationError as err:
+        raise InvalidInput("Some fields are missing or not valid.",
+                           fields=err.normalized_messages()) from None
+
+
+def load_query(schema: type[Schema]) -> dict[str, Any]:
+    try:
+        return schema().load(request.args.to_dict())
+    except ValidationError as err:
+        raise InvalidInput("Some query parameters are not valid.",
+                           fields=err.normalized_messages()) from None
+
+
+def api_route(bp: Blueprint, rule: str, *, method: str = "GET",
+              permission: Permission | tuple[Permission, ...] | None,
+              body: type[Schema] | None = None, query: type[Schema] | None = None,
+              response: type[Schema] | None = None, status: int | None = None,
+              many: bool = False, tag: str = "", conflicts: tuple[str, ...] = (),
+              raw_body: dict[str, Any] | None = None,
+              produces: tuple[str, ...] = ("application/json",)) -> Callable[..., Any]:
+    """Register `fn` at `rule`. The view gets the path arguments, `data` (the loaded body)
+    and `args` (the loaded query) when declared, and returns an object, a Page (with
+    many=True), None (204) or a ready Response. `permission=None` declares it public."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        code = status or (201 if method == "POST" else 204 if response is None else 200)
+
+        @wraps(fn)
+        def view(**path: Any) -> Any:
+            kwargs = dict(path)
+            if body is not None:
+                kwargs["data"] = load_json(body)
+            if query is not None:
+                kwargs["args"] = load_query(query)
+            result = fn(**kwargs)
+            if isinstance(result, Response):
+                return result
+            if response is None:
+                return Response(status=code)
+            if many:
+                return jsonify({"items": response(many=True).dump(result.items),
+                                "next": result.next}), code
+            return jsonify(response().dump(result)), code
+
+        if permission is None:
+            guarded = public(view)
+            perms: tuple[Permission, ...] | str = "public"
+        else:
+            perms = permission if isinstance(permission, tuple) else (permission,)
+            guarded = require(*perms)(view)
+        bp.add_url_rule(rule, endpoint=fn.__name__, view_func=guarded, methods=[method])
+        doc = (fn.__doc__ or "").strip()
+        summary, _, description = doc.partition("\n")
+        OPERATIONS.append(Operation(
+            rule=bp.url_prefix + rule if bp.url_prefix else rule, method=method.lower(),
+            endpoint=f"{bp.name}.{fn.__name__}", summary=summary.strip(),
+            description=description.strip(), tag=tag, permissions=perms, body=body,
+            query=query, response=response, status=code, many=many, conflicts=conflicts,
+            raw_body=raw_body, produces=produces))
+        return fn
+
+    return decorate

@@ -1,0 +1,128 @@
+"""The one writer of audit records, and the verifier of their chains."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mes.audit.models import AuditCheckpoint, AuditEvent
+from mes.db import utcnow
+
+GENESIS = "0" * 64
+
+
+def _canonical_time(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def compute_hash(*, seq: int, at: datetime, actor: str | None, code: str, subject_type: str,
+                 subject_key: str, data: dict[str, Any], prev_hash: str) -> str:
+    payload = json.dumps(
+        [seq, _canonical_time(at), actor, code, subject_type, subject_key, data, prev_hash],
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    # Round-trip through JSON so the hash is computed over exactly what the database keeps.
+    return json.loads(json.dumps(value, default=str))
+
+
+def record(session: Session, *, actor: Any, code: str, subject_type: str, subject_key: str,
+           data: dict[str, Any] | None = None) -> AuditEvent:
+    """Append an audit record for `subject_type:subject_key` in the caller's transaction.
+
+    `actor` is a user (its username is kept), a plain name, or None for the system. `code`
+    reads `subject:action`. Raises nothing itself; a simultaneous write to the same subject
+    fails at commit on the (subject, seq) unique key and becomes a 409.
+    """
+    actor_name = getattr(actor, "username", actor)
+    head = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash)
+        .where(AuditEvent.subject_type == subject_type, AuditEvent.subject_key == subject_key)
+        .order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    # Microseconds are the finest unit both databases keep.
+    at = utcnow()
+    payload = _jsonable(data or {})
+    event = AuditEvent(at=at, actor=actor_name, code=code, subject_type=subject_type,
+                       subject_key=str(subject_key), seq=seq, data=payload, prev_hash=prev)
+    event.hash = compute_hash(seq=seq, at=at, actor=actor_name, code=code,
+                              subject_type=subject_type, subject_key=str(subject_key),
+                              data=payload, prev_hash=prev)
+    session.add(event)
+    return event
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    events: int
+    checkpoints: int
+    problem: str | None = None
+    bad_event_id: int | None = None
+
+
+def _digest(hashes: list[str]) -> str:
+    h = hashlib.sha256()
+    for item in hashes:
+        h.update(item.encode())
+    return h.hexdigest()
+
+
+def checkpoint(session: Session) -> AuditCheckpoint:
+    """Record a digest over every audit record so far (run periodically, e.g. hourly)."""
+    rows = session.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id)).all()
+    cp = AuditCheckpoint(max_event_id=rows[-1][0] if rows else 0, event_count=len(rows),
+                         digest=_digest([r[1] for r in rows]))
+    session.add(cp)
+    return cp
+
+
+def verify(session: Session, batch: int = 5000) -> VerifyResult:
+    """Check every chain (contiguous seq, prev_hash links, recomputed hashes) and every
+    checkpoint. Returns the first bad record by id."""
+    heads: dict[tuple[str, str], tuple[int, str]] = {}
+    problems: list[tuple[int, str]] = []
+    count = 0
+    stmt = select(AuditEvent).order_by(AuditEvent.subject_type, AuditEvent.subject_key,
+                                       AuditEvent.seq).execution_options(yield_per=batch)
+    for ev in session.scalars(stmt):
+        count += 1
+        key = (ev.subject_type, ev.subject_key)
+        last_seq, last_hash = heads.get(key, (0, GENESIS))
+        where = f"audit record {ev.id} ({ev.code} {ev.subject_type}:{ev.subject_key} #{ev.seq})"
+        if ev.seq != last_seq + 1:
+            problems.append((ev.id, f"{where}: records before it are missing "
+                                    f"(expected #{last_seq + 1})"))
+        elif ev.prev_hash != last_hash:
+            problems.append((ev.id, f"{where}: does not link to the record before it"))
+        expected = compute_hash(seq=ev.seq, at=ev.at, actor=ev.actor, code=ev.code,
+                                subject_type=ev.subject_type, subject_key=ev.subject_key,
+                                data=ev.data, prev_hash=ev.prev_hash)
+        if expected != ev.hash:
+            problems.append((ev.id, f"{where}: content does not match its hash (edited)"))
+        heads[key] = (ev.seq, ev.hash)
+    session.expunge_all()
+
+    cps = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()
+    for cp in cps:
+        rows = session.execute(select(AuditEvent.hash).where(AuditEvent.id <= cp.max_event_id)
+                               .order_by(AuditEvent.id)).scalars().all()
+        if len(rows) != cp.event_count or _digest(list(rows)) != cp.digest:
+            problems.append((cp.max_event_id, f"checkpoint {cp.id} of {cp.at:%Y-%m-%d %H:%M} "
+                             f"no longer matches: records up to {cp.max_event_id} were "
+                             f"deleted or edited ({len(rows)} now, {cp.event_count} then)"))
+    if problems:
+        problems.sort()
+        return VerifyResult(False, count, len(cps), problems[0][1], problems[0][0])
+    return VerifyResult(True, count, len(cps))
+

@@ -1,0 +1,67 @@
+"""Flask-Login wiring: session users for pages, bearer tokens for the API, CSRF."""
+
+from __future__ import annotations
+
+from flask import Flask, Request, request
+from flask_login import AnonymousUserMixin, LoginManager
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import select
+
+from mes import db
+from mes.auth.models import User
+from mes.errors import Unauthenticated
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+
+class Anonymous(AnonymousUserMixin):
+    role = None
+    username = None
+    customer_id = None
+
+
+def uses_bearer_token(req: Request | None = None) -> bool:
+    header = (req or request).headers.get("Authorization", "")
+    return header.lower().startswith("bearer ")
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    # The cookie carries "id:session_version"; a changed password or a deactivation bumps
+    # the version, so every older session ends.
+    try:
+        uid, version = (int(part) for part in user_id.split(":", 1))
+    except ValueError:
+        return None
+    user = db.session().scalar(select(User).where(User.id == uid))
+    if user is None or not user.active or user.session_version != version:
+        return None
+    return user
+
+
+@login_manager.request_loader
+def _load_from_token(req: Request) -> User | None:
+    if not uses_bearer_token(req):
+        return None
+    from mes.auth.services import user_for_token
+
+    token = req.headers["Authorization"].split(None, 1)[1].strip() \
+        if " " in req.headers["Authorization"].strip() else ""
+    user = user_for_token(db.session(), token) if token else None
+    if user is None:
+        raise Unauthenticated("The API token is not valid, revoked, or its user is inactive.")
+    return user
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> None:
+    raise Unauthenticated("Log in to continue.")
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.anonymous_user = Anonymous
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)

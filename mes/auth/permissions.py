@@ -1,0 +1,101 @@
+"""One Permission enum and one role -> permission table; `@require` on every endpoint."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask_login import current_user
+
+from mes.errors import Forbidden, Unauthenticated
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Role(enum.StrEnum):
+    OPERATOR = "operator"
+    ENGINEER = "engineer"
+    QA = "qa"
+    PLANNER = "planner"
+    ADMIN = "admin"
+    CUSTOMER = "customer"
+
+
+class Permission(enum.StrEnum):
+    MASTER_READ = "master:read"        # see customers, products, routes, equipment, codes
+    MASTER_WRITE = "master:write"      # create and edit master data
+    EQUIPMENT_STATE = "equipment:state"  # change an equipment's E10 state
+    USER_ADMIN = "user:admin"          # manage users and their tokens
+    AUDIT_READ = "audit:read"          # read the audit trail
+    LOT_READ = "lot:read"              # see lots (customers: their own only)
+    LOT_RECEIVE = "lot:receive"        # receive wafer lots
+    LOT_TRACK = "lot:track"            # track in and out
+    LOT_SPLIT_MERGE = "lot:split_merge"
+    HOLD_READ = "hold:read"
+    HOLD_PLACE = "hold:place"
+    HOLD_RELEASE = "hold:release"
+    TEST_WRITE = "test:write"          # import STDF and bin summaries
+    LIMITS_WRITE = "limits:write"      # compute PAT/SBA limits, record qualifications
+    SHIP = "ship"
+    SHIPMENT_READ = "shipment:read"
+    TRACE_READ = "trace:read"
+    REPORT_READ = "report:read"
+    PORTAL = "portal"                  # the customer portal pages
+
+
+_READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
+               Permission.SHIPMENT_READ, Permission.TRACE_READ, Permission.REPORT_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OPERATOR: frozenset({Permission.MASTER_READ, Permission.LOT_READ, Permission.LOT_TRACK,
+                              Permission.LOT_SPLIT_MERGE, Permission.EQUIPMENT_STATE,
+                              Permission.HOLD_READ, Permission.TEST_WRITE,
+                              Permission.TRACE_READ}),
+    Role.ENGINEER: frozenset(_READ_FLOOR | {Permission.MASTER_WRITE, Permission.EQUIPMENT_STATE,
+                                            Permission.TEST_WRITE, Permission.LIMITS_WRITE}),
+    Role.QA: frozenset(_READ_FLOOR | {Permission.HOLD_PLACE, Permission.HOLD_RELEASE,
+                                      Permission.AUDIT_READ}),
+    Role.PLANNER: frozenset(_READ_FLOOR | {Permission.LOT_RECEIVE, Permission.LOT_SPLIT_MERGE,
+                                           Permission.SHIP}),
+    Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),
+    Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
+                              Permission.TRACE_READ, Permission.REPORT_READ}),
+}
+
+PUBLIC = "public"
+
+
+def has_permission(user: Any, permission: Permission) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return permission in ROLE_PERMISSIONS[Role(user.role)]
+
+
+def require(*permissions: Permission) -> Callable[[F], F]:
+    """Refuse the request unless the user holds every permission named.
+
+    Anonymous: Unauthenticated (401 JSON for the API, redirect to the login page otherwise).
+    Authenticated without the permission: Forbidden (403).
+    """
+    def decorate(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                raise Unauthenticated("Log in to continue.")
+            for perm in permissions:
+                if not has_permission(current_user, perm):
+                    raise Forbidden("Your role does not allow this.")
+            return fn(*args, **kwargs)
+
+        wrapper.mes_permissions = tuple(permissions)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def public(fn: F) -> F:
+    """Declare an endpoint open to everyone (login page, health check)."""
+    fn.mes_permissions = PUBLIC  # type: ignore[attr-defined]
+    return fn

@@ -1,0 +1,184 @@
+"""Users, passwords, API tokens and login: the rules, in the caller's transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, has_app_context
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mes import audit
+from mes.auth.models import ApiToken, User
+from mes.auth.permissions import Role
+from mes.catalog.models import Customer
+from mes.db import utcnow
+from mes.errors import Conflict, InvalidInput, NotFound
+
+_HASHER = PasswordHasher()
+# Tests hash many passwords; the cheapest Argon2id parameters keep the suite fast.
+_TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def _hasher() -> PasswordHasher:
+    if has_app_context() and current_app.config.get("TESTING"):
+        return _TEST_HASHER
+    return _HASHER
+
+
+def check_password_policy(password: str) -> None:
+    """A password needs the configured length and both letters and digits (InvalidInput)."""
+    min_len = current_app.config["PASSWORD_MIN_LENGTH"] if has_app_context() else 10
+    problems = []
+    if len(password) < min_len:
+        problems.append(f"Use at least {min_len} characters.")
+    if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
+        problems.append("Use letters and digits.")
+    if problems:
+        raise InvalidInput("The password is too weak.", fields={"password": problems})
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def verify_password(user: User, password: str) -> bool:
+    if not user.password_hash:
+        return False
+    try:
+        return _hasher().verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"No user {username}.")
+    return user
+
+
+def create_user(session: Session, actor: Any, *, username: str, role: str,
+                password: str | None = None, customer: str | None = None,
+                display_name: str = "", enforce_policy: bool = True) -> User:
+    """Create a user. A customer user must name one customer; others must not.
+
+    Raises InvalidInput (unknown role or customer, weak password), Conflict (name taken).
+    """
+    if role not in {r.value for r in Role}:
+        raise InvalidInput(f"Unknown role {role}.", fields={"role": [f"Unknown role {role}."]})
+    customer_obj = None
+    if role == Role.CUSTOMER:
+        if not customer:
+            raise InvalidInput("A customer user belongs to one customer.",
+                               fields={"customer": ["Required for the customer role."]})
+        customer_obj = session.scalar(select(Customer).where(Customer.code == customer))
+        if customer_obj is None:
+            raise InvalidInput(f"Unknown customer {customer}.",
+                               fields={"customer": [f"Unknown customer {customer}."]})
+    elif customer:
+        raise InvalidInput("Only customer users belong to a customer.",
+                           fields={"customer": ["Only for the customer role."]})
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"User {username} exists already.", code="duplicate")
+    if password is not None and enforce_policy:
+        check_password_policy(password)
+    user = User(username=username, role=role, customer=customer_obj,
+                display_name=display_name or username,
+                password_hash=hash_password(password) if password else None)
+    session.add(user)
+    audit.record(session, actor=actor, code="user:create", subject_type="user",
+                 subject_key=username, data={"role": role, "customer": customer})
+    return user
+
+
+def set_password(session: Session, actor: Any, user: User, password: str) -> None:
+    """Change a password (policy applies); every existing session of the user ends."""
+    check_password_policy(password)
+    user.password_hash = hash_password(password)
+    user.session_version += 1
+    audit.record(session, actor=actor, code="user:password", subject_type="user",
+                 subject_key=user.username)
+
+
+def set_role(session: Session, actor: Any, user: User, role: str,
+             customer: str | None = None) -> None:
+    """Change a user's role (and customer binding for the customer role)."""
+    if role not in {r.value for r in Role}:
+        raise InvalidInput(f"Unknown role {role}.", fields={"role": [f"Unknown role {role}."]})
+    customer_obj = None
+    if role == Role.CUSTOMER:
+        customer_obj = session.scalar(select(Customer).where(Customer.code == (customer or "")))
+        if customer_obj is None:
+            raise InvalidInput("A customer user belongs to one known customer.",
+                               fields={"customer": ["Name a known customer."]})
+    old = user.role
+    user.role = role
+    user.customer = customer_obj
+    user.session_version += 1
+    audit.record(session, actor=actor, code="user:role", subject_type="user",
+                 subject_key=user.username, data={"from": old, "to": role,
+                                                  "customer": customer})
+
+
+def set_active(session: Session, actor: Any, user: User, active: bool) -> None:
+    """Activate or deactivate a user; deactivation ends sessions and stops tokens."""
+    if user.active == active:
+        return
+    user.active = active
+    user.session_version += 1
+    audit.record(session, actor=actor, code="user:activate" if active else "user:deactivate",
+                 subject_type="user", subject_key=user.username)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, actor: Any, user: User) -> str:
+    """Create an API token for `user` and return it; only its hash is kept."""
+    token = "mes_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user=user, token_hash=_token_hash(token), prefix=token[:10]))
+    audit.record(session, actor=actor, code="token:create", subject_type="user",
+                 subject_key=user.username, data={"prefix": token[:10]})
+    return token
+
+
+def revoke_tokens(session: Session, actor: Any, user: User) -> int:
+    """Revoke every live token of `user`; returns how many."""
+    result = session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    count = result.rowcount or 0
+    audit.record(session, actor=actor, code="token:revoke", subject_type="user",
+                 subject_key=user.username, data={"count": count})
+    return count
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a live token belongs to, else None."""
+    row = session.execute(
+        select(User).join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if row is None or not row.active:
+        return None
+    return row
+
+
+def authenticate(session: Session, username: str, password: str,
+                 address: str | None = None) -> User | None:
+    """Check a login. Success and failure are both audited; inactive users fail."""
+    user = session.scalar(select(User).where(User.username == username))
+    ok = user is not None and user.active and verify_password(user, password)
+    audit.record(session, actor=username if ok else None,
+                 code="login:success" if ok else "login:failure",
+                 subject_type="login", subject_key=username[:120],
+                 data={"address": address, **({} if ok or user is None else
+                                              {"inactive": not user.active})})
+    return user if ok else None

@@ -1,0 +1,162 @@
+"""Login, logout, the user's profile and the users admin pages."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import func, select
+
+from mes import db
+from mes.auth import services
+from mes.auth.models import ApiToken, User
+from mes.auth.permissions import Permission, Role, public, require
+from mes.catalog.models import Customer
+from mes.errors import DomainError
+from mes.i18n import LOCALES
+
+bp = Blueprint("auth", __name__)
+
+LOCALE_LABELS = {"en": "English", "zh_CN": "简体中文"}
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: an open redirect after login is a phishing aid.
+    if target and target.startswith("/") and not target.startswith("//") \
+            and not urlparse(target).netloc:
+        return target
+    return url_for("main.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Any:
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("auth/login.html", error=None)
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    user = services.authenticate(db.session(), username, password, request.remote_addr)
+    if user is None:
+        return render_template("auth/login.html", username=username,
+                               error=_("Wrong user name or password, or the account is "
+                                       "inactive.")), 200
+    session.clear()
+    login_user(user)
+    session.permanent = True
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/logout", methods=["POST"])
+@require()
+def logout() -> Any:
+    logout_user()
+    session.clear()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@require()
+def profile() -> Any:
+    errors: dict[str, list[str]] = {}
+    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    if request.method == "POST":
+        sess = db.session()
+        if request.form.get("action") == "locale":
+            locale = request.form.get("locale") or None
+            if locale is not None and locale not in LOCALES:
+                errors["locale"] = [_("Choose a language from the list.")]
+            else:
+                user.locale = locale
+                flash(_("Language saved."), "success")
+                return redirect(url_for("auth.profile"))
+        elif request.form.get("action") == "password":
+            new = request.form.get("new_password", "")
+            if not services.verify_password(user, request.form.get("current_password", "")):
+                errors["current_password"] = [_("This is not your current password.")]
+            elif new != request.form.get("new_password2", ""):
+                errors["new_password2"] = [_("The two new passwords differ.")]
+            else:
+                try:
+                    services.set_password(sess, user, user, new)
+                except DomainError as exc:
+                    errors["new_password"] = (exc.fields or {}).get("password", [exc.message])
+                else:
+                    # The password change ended every session, this one included.
+                    login_user(user)
+                    flash(_("Password changed. Other sessions have ended."), "success")
+                    return redirect(url_for("auth.profile"))
+    return render_template("auth/profile.html", user=user, errors=errors,
+                           locales=[(code, LOCALE_LABELS[code]) for code in LOCALES]), \
+        422 if errors else 200
+
+
+# --- users admin -----------------------------------------------------------------------
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@require(Permission.USER_ADMIN)
+def users() -> Any:
+    sess = db.session()
+    errors: dict[str, list[str]] = {}
+    form: dict[str, Any] = {}
+    if request.method == "POST":
+        form = request.form.to_dict()
+        try:
+            user = services.create_user(
+                sess, current_user, username=form.get("username", "").strip(),
+                role=form.get("role", ""), password=form.get("password") or None,
+                customer=form.get("customer") or None,
+                display_name=form.get("display_name", "").strip())
+        except DomainError as exc:
+            errors = exc.fields or {"_schema": [exc.message]}
+        else:
+            flash(_("User %(name)s created.", name=user.username), "success")
+            return redirect(url_for("auth.users"))
+    all_users = sess.scalars(select(User).order_by(User.username)).all()
+    tokens = dict(sess.execute(
+        select(ApiToken.user_id, func.count()).where(ApiToken.revoked_at.is_(None))
+        .group_by(ApiToken.user_id)).tuples())
+    customers = sess.scalars(select(Customer).order_by(Customer.code)).all()
+    return render_template("auth/users.html", users=all_users, errors=errors, form=form,
+                           roles=[r.value for r in Role], customers=customers,
+                           live_tokens=tokens), 422 if errors else 200
+
+
+@bp.route("/admin/users/<username>", methods=["POST"])
+@require(Permission.USER_ADMIN)
+def user_action(username: str) -> Any:
+    sess = db.session()
+    user = services.get_user(sess, username)
+    action = request.form.get("action")
+    try:
+        if action == "role":
+            services.set_role(sess, current_user, user, request.form.get("role", ""),
+                              request.form.get("customer") or None)
+            flash(_("Role of %(name)s changed.", name=username), "success")
+        elif action in ("activate", "deactivate"):
+            services.set_active(sess, current_user, user, action == "activate")
+            flash(_("%(name)s is now %(state)s.", name=username,
+                    state=_("active") if action == "activate" else _("inactive")), "success")
+        elif action == "password":
+            services.set_password(sess, current_user, user, request.form.get("password", ""))
+            flash(_("Password of %(name)s set.", name=username), "success")
+        elif action == "token":
+            token = services.create_token(sess, current_user, user)
+            flash(_("New API token for %(name)s (shown once): %(token)s", name=username,
+                    token=token), "warning")
+        elif action == "revoke":
+            count = services.revoke_tokens(sess, current_user, user)
+            flash(_("%(count)d token(s) of %(name)s revoked.", count=count, name=username),
+                  "success")
+        else:
+            flash(_("Unknown action."), "error")
+    except DomainError as exc:
+        sess.rollback()
+        detail = "; ".join(m for msgs in (exc.fields or {}).values() for m in msgs)
+        flash(f"{exc.message} {detail}".strip(), "error")
+    return redirect(url_for("auth.users"))

@@ -1,0 +1,178 @@
+"""Master data: customers, routes with versioned steps, products, equipment, reason codes,
+material lots and product qualifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mes.db import Base, utcnow
+
+STEP_KINDS = ("assembly", "inspection", "test", "pack")
+E10_STATES = ("productive", "standby", "engineering", "scheduled_down", "unscheduled_down",
+              "non_scheduled")
+# Equipment can take a lot only in these E10 states.
+AVAILABLE_STATES = ("productive", "standby")
+REASON_KINDS = ("reject", "hold", "scrap")
+MSL_LEVELS = ("1", "2", "2a", "3", "4", "5", "5a", "6")
+
+
+class Customer(Base):
+    __tablename__ = "customer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    automotive: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Route(Base):
+    """One version of a route. Posting an existing code makes the next version; lots keep
+    the version they started on."""
+
+    __tablename__ = "route"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), index=True)
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    steps: Mapped[list[RouteStep]] = relationship(
+        back_populates="route", order_by="RouteStep.seq", cascade="all, delete-orphan")
+
+
+class RouteStep(Base):
+    __tablename__ = "route_step"
+    __table_args__ = (UniqueConstraint("route_id", "seq"), UniqueConstraint("route_id", "code"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("route.id"))
+    seq: Mapped[int]
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    equipment_kind: Mapped[str | None] = mapped_column(String(40))
+    min_yield: Mapped[float | None] = mapped_column(Numeric(5, 2, asdecimal=False))
+    # Material types a track-in at this step must consume (e.g. ["wire"]).
+    materials: Mapped[list[Any]] = mapped_column(default=list)
+
+    route: Mapped[Route] = relationship(back_populates="steps")
+
+
+class Product(Base):
+    __tablename__ = "product"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    package: Mapped[str] = mapped_column(String(40))
+    # Products follow the current (highest) version of their route.
+    route_code: Mapped[str] = mapped_column(String(40))
+    aec_grade: Mapped[int | None]
+    msl: Mapped[str] = mapped_column(String(3), default="1")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[Customer | None] = relationship()
+    qualifications: Mapped[list[Qualification]] = relationship(
+        back_populates="product", order_by="Qualification.id")
+
+    @property
+    def qualified(self) -> bool:
+        """Qualified while the latest qualification passed."""
+        return bool(self.qualifications) and self.qualifications[-1].status == "passed"
+
+
+class Equipment(Base):
+    __tablename__ = "equipment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="standby")
+    state_since: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EquipmentStateChange(Base):
+    """Every E10 state change with its time, for time-in-state reports."""
+
+    __tablename__ = "equipment_state_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by: Mapped[str | None] = mapped_column(String(80))
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReasonCode(Base):
+    __tablename__ = "reason_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    description: Mapped[str] = mapped_column(String(200))
+    description_zh: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class MaterialLot(Base):
+    __tablename__ = "material_lot"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    # The material type (e.g. "wire", "epoxy"); steps name the types they consume.
+    material: Mapped[str] = mapped_column(String(40), index=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
+
+
+class Qualification(Base):
+    """An AEC-Q100 qualification record: passed when every stress test has 0 fails."""
+
+    __tablename__ = "qualification"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    standard: Mapped[str] = mapped_column(String(20))
+    grade: Mapped[int]
+    status: Mapped[str] = mapped_column(String(10))
+    report: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(80))
+
+    product: Mapped[Product] = relationship(back_populates="qualifications")
+    tests: Mapped[list[QualificationTest]] = relationship(
+        back_populates="qualification", order_by="QualificationTest.id",
+        cascade="all, delete-orphan")
+
+
+class QualificationTest(Base):
+    __tablename__ = "qualification_test"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    qualification_id: Mapped[int] = mapped_column(ForeignKey("qualification.id"), index=True)
+    test: Mapped[str] = mapped_column(String(40))
+    group: Mapped[str] = mapped_column(String(10), default="")
+    sample_size: Mapped[int]
+    lots: Mapped[int]
+    fails: Mapped[int]
+
+    qualification: Mapped[Qualification] = relationship(back_populates="tests")

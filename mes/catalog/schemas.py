@@ -1,0 +1,246 @@
+"""Input and output schemas of master data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from mes.catalog.models import E10_STATES, MSL_LEVELS, REASON_KINDS, STEP_KINDS
+
+CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$",
+                       error="Use 1 to 40 letters, digits, '.', '_' or '-'.")
+NAME = validate.Length(min=1, max=200)
+QUAL_STANDARDS = ("AEC-Q100", "AEC-Q101", "AEC-Q104", "AEC-Q200")
+
+
+def code_field(**kw: Any) -> fields.String:
+    return fields.String(required=True, validate=CODE, **kw)
+
+
+# --- customers -------------------------------------------------------------------------
+
+class CustomerIn(Schema):
+    code = code_field()
+    name = fields.String(required=True, validate=NAME)
+    automotive = fields.Boolean(load_default=False)
+
+
+class CustomerPatch(Schema):
+    name = fields.String(validate=NAME)
+    automotive = fields.Boolean()
+
+
+class CustomerOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    automotive = fields.Boolean()
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+# --- routes ----------------------------------------------------------------------------
+
+class RouteStepIn(Schema):
+    code = code_field()
+    name = fields.String(required=True, validate=NAME)
+    kind = fields.String(required=True, validate=validate.OneOf(STEP_KINDS))
+    equipment_kind = fields.String(load_default=None, allow_none=True, validate=CODE)
+    min_yield = fields.Float(load_default=None, allow_none=True,
+                             validate=validate.Range(0, 100))
+    materials = fields.List(fields.String(validate=CODE), load_default=list)
+
+
+class RouteIn(Schema):
+    code = code_field()
+    name = fields.String(required=True, validate=NAME)
+    steps = fields.List(fields.Nested(RouteStepIn), required=True,
+                        validate=validate.Length(min=1, max=200))
+
+    @validates_schema
+    def _unique_steps(self, data: dict[str, Any], **_kw: Any) -> None:
+        codes = [s["code"] for s in data.get("steps", [])]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValidationError(f"Step codes must be unique in a route: {', '.join(dupes)}.",
+                                  field_name="steps")
+
+
+class RouteStepOut(Schema):
+    seq = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    kind = fields.String()
+    equipment_kind = fields.String(allow_none=True)
+    min_yield = fields.Float(allow_none=True)
+    materials = fields.List(fields.String())
+
+
+class RouteOut(Schema):
+    code = fields.String()
+    version = fields.Integer()
+    name = fields.String()
+    created_at = fields.AwareDateTime()
+    steps = fields.List(fields.Nested(RouteStepOut))
+
+
+class RouteQuery(Schema):
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+# --- products --------------------------------------------------------------------------
+
+class ProductIn(Schema):
+    code = code_field()
+    name = fields.String(required=True, validate=NAME)
+    package = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    route = code_field()
+    aec_grade = fields.Integer(load_default=None, allow_none=True,
+                               validate=validate.Range(0, 3))
+    msl = fields.String(load_default="1", validate=validate.OneOf(MSL_LEVELS))
+    customer = fields.String(load_default=None, allow_none=True, validate=CODE)
+
+
+class ProductPatch(Schema):
+    name = fields.String(validate=NAME)
+    package = fields.String(validate=validate.Length(min=1, max=40))
+    route = fields.String(validate=CODE)
+    aec_grade = fields.Integer(allow_none=True, validate=validate.Range(0, 3))
+    msl = fields.String(validate=validate.OneOf(MSL_LEVELS))
+    customer = fields.String(allow_none=True, validate=CODE)
+
+
+class ProductOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    package = fields.String()
+    route = fields.String(attribute="route_code")
+    aec_grade = fields.Integer(allow_none=True)
+    msl = fields.String()
+    customer = fields.Function(lambda p: p.customer.code if p.customer else None,
+                               allow_none=True)
+    qualified = fields.Boolean()
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+# --- equipment -------------------------------------------------------------------------
+
+class EquipmentIn(Schema):
+    code = code_field()
+    kind = code_field()
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+    state = fields.String(load_default="standby", validate=validate.OneOf(E10_STATES))
+
+
+class EquipmentPatch(Schema):
+    state = fields.String(validate=validate.OneOf(E10_STATES))
+    name = fields.String(validate=validate.Length(max=200))
+    comment = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class EquipmentOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    kind = fields.String()
+    state = fields.String()
+    state_since = fields.AwareDateTime()
+
+
+class EquipmentQuery(Schema):
+    kind = fields.String(load_default=None)
+    state = fields.String(load_default=None, validate=validate.OneOf(E10_STATES))
+
+
+# --- reason codes ----------------------------------------------------------------------
+
+class ReasonCodeIn(Schema):
+    code = code_field()
+    kind = fields.String(required=True, validate=validate.OneOf(REASON_KINDS))
+    description = fields.String(required=True, validate=NAME)
+    description_zh = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class ReasonCodePatch(Schema):
+    description = fields.String(validate=NAME)
+    description_zh = fields.String(validate=validate.Length(max=200))
+    active = fields.Boolean()
+
+
+class ReasonCodeOut(Schema):
+    code = fields.String()
+    kind = fields.String()
+    description = fields.String()
+    description_zh = fields.String()
+    active = fields.Boolean()
+
+
+class ReasonCodeQuery(Schema):
+    kind = fields.String(load_default=None, validate=validate.OneOf(REASON_KINDS))
+
+
+# --- material lots ---------------------------------------------------------------------
+
+class MaterialLotIn(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$", error="Use 1 to 60 letters, digits, '.', '_' "
+                                                    "or '-'."))
+    material = code_field()
+    description = fields.String(load_default="", validate=validate.Length(max=200))
+    expires_at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class MaterialLotPatch(Schema):
+    description = fields.String(validate=validate.Length(max=200))
+    expires_at = fields.AwareDateTime(allow_none=True)
+
+
+class MaterialLotOut(Schema):
+    code = fields.String()
+    material = fields.String()
+    description = fields.String()
+    expires_at = fields.AwareDateTime(allow_none=True)
+    expired = fields.Boolean()
+    created_at = fields.AwareDateTime()
+
+
+class MaterialLotQuery(Schema):
+    material = fields.String(load_default=None)
+
+
+# --- qualifications --------------------------------------------------------------------
+
+class QualificationTestIn(Schema):
+    test = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    group = fields.String(load_default="", validate=validate.Length(max=10))
+    sample_size = fields.Integer(required=True, validate=validate.Range(min=1))
+    lots = fields.Integer(required=True, validate=validate.Range(min=1))
+    fails = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class QualificationIn(Schema):
+    standard = fields.String(load_default="AEC-Q100", validate=validate.OneOf(QUAL_STANDARDS))
+    grade = fields.Integer(required=True, validate=validate.Range(0, 3))
+    tests = fields.List(fields.Nested(QualificationTestIn), required=True,
+                        validate=validate.Length(min=1, max=100))
+    report = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class QualificationTestOut(Schema):
+    test = fields.String()
+    group = fields.String()
+    sample_size = fields.Integer()
+    lots = fields.Integer()
+    fails = fields.Integer()
+
+
+class QualificationOut(Schema):
+    id = fields.Integer()
+    product = fields.Function(lambda q: q.product.code)
+    standard = fields.String()
+    grade = fields.Integer()
+    status = fields.String()
+    report = fields.String()
+    created_at = fields.AwareDateTime()
+    created_by = fields.String(allow_none=True)
+    tests = fields.List(fields.Nested(QualificationTestOut))

@@ -1,0 +1,274 @@
+"""Master data rules. Codes are unique (409 duplicate); references to unknown objects are
+422 naming the field. Every change is audited in the caller's transaction."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from mes import audit
+from mes.catalog.models import (
+    Customer,
+    Equipment,
+    EquipmentStateChange,
+    MaterialLot,
+    Product,
+    Qualification,
+    QualificationTest,
+    ReasonCode,
+    Route,
+    RouteStep,
+)
+from mes.db import utcnow
+from mes.errors import Conflict, InvalidInput, NotFound
+
+M = TypeVar("M")
+
+
+def _by_code(session: Session, model: type[M], code: str, what: str) -> M:
+    obj = session.scalar(select(model).where(model.code == code))  # type: ignore[attr-defined]
+    if obj is None:
+        raise NotFound(f"No {what} {code}.")
+    return obj
+
+
+def _ref(session: Session, model: type[M], code: str, field: str, what: str) -> M:
+    """Resolve a reference in a request body: unknown -> 422 naming the field."""
+    obj = session.scalar(select(model).where(model.code == code))  # type: ignore[attr-defined]
+    if obj is None:
+        raise InvalidInput(f"Unknown {what} {code}.", fields={field: [f"Unknown {what} {code}."]})
+    return obj
+
+
+def _refuse_duplicate(session: Session, model: type[Any], code: str, what: str) -> None:
+    if session.scalar(select(model.id).where(model.code == code)) is not None:
+        raise Conflict(f"A {what} with code {code} exists already.", code="duplicate")
+
+
+def _changes(obj: Any, data: dict[str, Any]) -> dict[str, list[Any]]:
+    changed = {}
+    for key, value in data.items():
+        old = getattr(obj, key)
+        if old != value:
+            changed[key] = [old, value]
+            setattr(obj, key, value)
+    return changed
+
+
+# --- customers -------------------------------------------------------------------------
+
+def get_customer(session: Session, code: str) -> Customer:
+    return _by_code(session, Customer, code, "customer")
+
+
+def create_customer(session: Session, actor: Any, data: dict[str, Any]) -> Customer:
+    """Create a customer (409 duplicate when the code exists)."""
+    _refuse_duplicate(session, Customer, data["code"], "customer")
+    customer = Customer(**data)
+    session.add(customer)
+    audit.record(session, actor=actor, code="customer:create", subject_type="customer",
+                 subject_key=customer.code, data=data)
+    return customer
+
+
+def update_customer(session: Session, actor: Any, customer: Customer,
+                    data: dict[str, Any]) -> Customer:
+    """Change a customer's name or automotive flag."""
+    changed = _changes(customer, data)
+    if changed:
+        audit.record(session, actor=actor, code="customer:update", subject_type="customer",
+                     subject_key=customer.code, data=changed)
+    return customer
+
+
+# --- routes ----------------------------------------------------------------------------
+
+def current_route(session: Session, code: str, version: int | None = None) -> Route | None:
+    stmt = select(Route).where(Route.code == code).options(selectinload(Route.steps))
+    if version is not None:
+        stmt = stmt.where(Route.version == version)
+    return session.scalar(stmt.order_by(Route.version.desc()).limit(1))
+
+
+def get_route(session: Session, code: str, version: int | None = None) -> Route:
+    route = current_route(session, code, version)
+    if route is None:
+        raise NotFound(f"No route {code}" + (f" version {version}." if version else "."))
+    return route
+
+
+def list_routes(session: Session) -> list[Route]:
+    """The current version of every route."""
+    latest = (select(Route.code, func.max(Route.version).label("v"))
+              .group_by(Route.code).subquery())
+    return list(session.scalars(
+        select(Route).join(latest, (Route.code == latest.c.code) & (Route.version == latest.c.v))
+        .options(selectinload(Route.steps)).order_by(Route.code)))
+
+
+def create_route(session: Session, actor: Any, data: dict[str, Any]) -> Route:
+    """Create a route, or the next version of an existing code. Lots already started keep
+    the version they started on."""
+    previous = session.scalar(select(func.max(Route.version)).where(Route.code == data["code"]))
+    route = Route(code=data["code"], name=data["name"], version=(previous or 0) + 1)
+    for seq, step in enumerate(data["steps"], start=1):
+        route.steps.append(RouteStep(seq=seq, **step))
+    session.add(route)
+    audit.record(session, actor=actor, code="route:create", subject_type="route",
+                 subject_key=route.code, data={"version": route.version, **data})
+    return route
+
+
+# --- products --------------------------------------------------------------------------
+
+def get_product(session: Session, code: str) -> Product:
+    return _by_code(session, Product, code, "product")
+
+
+def _product_refs(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+    values = dict(data)
+    if "route" in values:
+        route_code = values.pop("route")
+        if current_route(session, route_code) is None:
+            raise InvalidInput(f"Unknown route {route_code}.",
+                               fields={"route": [f"Unknown route {route_code}."]})
+        values["route_code"] = route_code
+    if "customer" in values:
+        code = values.pop("customer")
+        values["customer"] = _ref(session, Customer, code, "customer", "customer") \
+            if code else None
+    return values
+
+
+def create_product(session: Session, actor: Any, data: dict[str, Any]) -> Product:
+    """Create a product on an existing route (422 naming `route` or `customer` if unknown)."""
+    _refuse_duplicate(session, Product, data["code"], "product")
+    product = Product(**_product_refs(session, data))
+    session.add(product)
+    audit.record(session, actor=actor, code="product:create", subject_type="product",
+                 subject_key=product.code, data=data)
+    return product
+
+
+def update_product(session: Session, actor: Any, product: Product,
+                   data: dict[str, Any]) -> Product:
+    """Change a product's attributes; route and customer references are checked."""
+    if _changes(product, _product_refs(session, data)):
+        audit.record(session, actor=actor, code="product:update", subject_type="product",
+                     subject_key=product.code, data=data)
+    return product
+
+
+def add_qualification(session: Session, actor: Any, product: Product,
+                      data: dict[str, Any]) -> Qualification:
+    """Record a qualification; it passed when every stress test has 0 fails."""
+    status = "passed" if all(t["fails"] == 0 for t in data["tests"]) else "failed"
+    qual = Qualification(product=product, standard=data["standard"], grade=data["grade"],
+                         report=data["report"], status=status,
+                         created_by=getattr(actor, "username", actor),
+                         tests=[QualificationTest(**t) for t in data["tests"]])
+    session.add(qual)
+    # Flushed so the record's id can be returned and audited.
+    session.flush()
+    audit.record(session, actor=actor, code="product:qualification", subject_type="product",
+                 subject_key=product.code, data={"id": qual.id, "status": status, **data})
+    return qual
+
+
+# --- equipment -------------------------------------------------------------------------
+
+def get_equipment(session: Session, code: str) -> Equipment:
+    return _by_code(session, Equipment, code, "equipment")
+
+
+def create_equipment(session: Session, actor: Any, data: dict[str, Any]) -> Equipment:
+    """Create a piece of equipment in its initial E10 state."""
+    _refuse_duplicate(session, Equipment, data["code"], "equipment")
+    now = utcnow()
+    equipment = Equipment(**data, state_since=now)
+    session.add(equipment)
+    # Flushed for the id the first state record points to.
+    session.flush()
+    session.add(EquipmentStateChange(equipment_id=equipment.id, from_state=None,
+                                     to_state=equipment.state, at=now,
+                                     by=getattr(actor, "username", actor)))
+    audit.record(session, actor=actor, code="equipment:create", subject_type="equipment",
+                 subject_key=equipment.code, data=data)
+    return equipment
+
+
+def update_equipment(session: Session, actor: Any, equipment: Equipment,
+                     data: dict[str, Any]) -> Equipment:
+    """Change the name and/or the E10 state; a state change is recorded with its time."""
+    data = dict(data)
+    comment = data.pop("comment", "")
+    if "name" in data and data["name"] != equipment.name:
+        audit.record(session, actor=actor, code="equipment:update", subject_type="equipment",
+                     subject_key=equipment.code, data={"name": [equipment.name, data["name"]]})
+        equipment.name = data["name"]
+    state = data.get("state")
+    if state and state != equipment.state:
+        now = utcnow()
+        session.add(EquipmentStateChange(equipment_id=equipment.id, from_state=equipment.state,
+                                         to_state=state, at=now, comment=comment,
+                                         by=getattr(actor, "username", actor)))
+        audit.record(session, actor=actor, code="equipment:state", subject_type="equipment",
+                     subject_key=equipment.code,
+                     data={"from": equipment.state, "to": state, "comment": comment})
+        equipment.state = state
+        equipment.state_since = now
+    return equipment
+
+
+# --- reason codes ----------------------------------------------------------------------
+
+def get_reason_code(session: Session, code: str) -> ReasonCode:
+    return _by_code(session, ReasonCode, code, "reason code")
+
+
+def create_reason_code(session: Session, actor: Any, data: dict[str, Any]) -> ReasonCode:
+    """Create a reject, hold or scrap reason code."""
+    _refuse_duplicate(session, ReasonCode, data["code"], "reason code")
+    reason = ReasonCode(**data)
+    session.add(reason)
+    audit.record(session, actor=actor, code="reason_code:create", subject_type="reason_code",
+                 subject_key=reason.code, data=data)
+    return reason
+
+
+def update_reason_code(session: Session, actor: Any, reason: ReasonCode,
+                       data: dict[str, Any]) -> ReasonCode:
+    """Change the descriptions or retire a code (its kind never changes: history uses it)."""
+    changed = _changes(reason, data)
+    if changed:
+        audit.record(session, actor=actor, code="reason_code:update",
+                     subject_type="reason_code", subject_key=reason.code, data=changed)
+    return reason
+
+
+# --- material lots ---------------------------------------------------------------------
+
+def get_material_lot(session: Session, code: str) -> MaterialLot:
+    return _by_code(session, MaterialLot, code, "material lot")
+
+
+def create_material_lot(session: Session, actor: Any, data: dict[str, Any]) -> MaterialLot:
+    """Register a material lot (epoxy, wire, mold compound, leadframe ...)."""
+    _refuse_duplicate(session, MaterialLot, data["code"], "material lot")
+    lot = MaterialLot(**data)
+    session.add(lot)
+    audit.record(session, actor=actor, code="material_lot:create",
+                 subject_type="material_lot", subject_key=lot.code, data=data)
+    return lot
+
+
+def update_material_lot(session: Session, actor: Any, lot: MaterialLot,
+                        data: dict[str, Any]) -> MaterialLot:
+    """Change the description or the expiry date of a material lot."""
+    changed = _changes(lot, data)
+    if changed:
+        audit.record(session, actor=actor, code="material_lot:update",
+                     subject_type="material_lot", subject_key=lot.code, data=changed)
+    return lot

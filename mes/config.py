@@ -1,0 +1,143 @@
+"""Configuration: code defaults, then the TOML file named by MES_CONFIG, then MES_* variables.
+
+Keys are UPPERCASE (Flask ignores lowercase keys). An unknown key is an error, never a silent
+no-op, so a typo in a plant's config file stops the start instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key or file."""
+
+
+def _default_instance_path() -> str:
+    return str(Path.cwd() / "instance")
+
+
+# Every key the application understands, with its default and type. config.example.toml
+# documents each one; tests/test_config.py fails when the two drift apart.
+DEFAULTS: dict[str, Any] = {
+    "INSTANCE_PATH": None,  # resolved at load time
+    "DATABASE_URL": None,  # default: sqlite in the instance folder
+    "SECRET_KEY": None,  # default: generated once into the instance folder
+    "PLANT_NAME": "MES-lite demo plant",
+    "PLANT_TIMEZONE": "Asia/Shanghai",
+    "DEFAULT_LOCALE": "en",
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_LIFETIME_HOURS": 12,
+    "LOT_NUMBER_PREFIX": "L",
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_FAILURE_WINDOW_MINUTES": 15,
+    "PASSWORD_MIN_LENGTH": 10,
+    "DB_POOL_SIZE": 5,
+    "DB_ECHO": False,
+    "TESTING": False,
+    "WTF_CSRF_ENABLED": True,
+}
+
+_TYPES: dict[str, type] = {
+    "SESSION_COOKIE_SECURE": bool,
+    "SESSION_LIFETIME_HOURS": int,
+    "LOGIN_MAX_FAILURES": int,
+    "LOGIN_FAILURE_WINDOW_MINUTES": int,
+    "PASSWORD_MIN_LENGTH": int,
+    "DB_POOL_SIZE": int,
+    "DB_ECHO": bool,
+    "TESTING": bool,
+    "WTF_CSRF_ENABLED": bool,
+}
+
+# Variables read from the environment but not configuration keys themselves.
+_ENV_IGNORED = {"MES_CONFIG", "MES_TEST_DATABASE_URL"}
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    wanted = _TYPES.get(key)
+    if wanted is None or value is None:
+        return value
+    if wanted is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{source}: {key} must be true or false, not {value!r}")
+    try:
+        return wanted(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {key} must be {wanted.__name__}, not {value!r}") from None
+
+
+def _check_keys(mapping: Mapping[str, Any], source: str) -> None:
+    for key in mapping:
+        if key not in DEFAULTS:
+            raise ConfigError(f"{source}: unknown configuration key {key}")
+
+
+def load_config(overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Merge defaults, the MES_CONFIG file, MES_* variables and explicit overrides.
+
+    Raises ConfigError naming the key when a key is unknown or has the wrong type, or naming
+    the file when it is missing or not valid TOML.
+    """
+    env = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+
+    path = env.get("MES_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"MES_CONFIG: no such file {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        _check_keys(data, path)
+        config.update({k: _coerce(k, v, path) for k, v in data.items()})
+
+    for name, value in env.items():
+        if not name.startswith("MES_") or name in _ENV_IGNORED:
+            continue
+        key = name[4:]
+        _check_keys({key: value}, f"environment variable {name}")
+        config[key] = _coerce(key, value, f"environment variable {name}")
+
+    if overrides:
+        _check_keys(overrides, "create_app()")
+        config.update({k: _coerce(k, v, "create_app()") for k, v in overrides.items()})
+
+    instance = Path(config["INSTANCE_PATH"] or _default_instance_path()).resolve()
+    config["INSTANCE_PATH"] = str(instance)
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{instance / 'mes.db'}"
+    return config
+
+
+def ensure_secret_key(config: dict[str, Any]) -> None:
+    """Use the configured secret, else the one generated once into the instance folder."""
+    if config.get("SECRET_KEY"):
+        return
+    instance = Path(config["INSTANCE_PATH"])
+    instance.mkdir(parents=True, exist_ok=True)
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        # O_EXCL: two workers starting at once must not write two different secrets.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    config["SECRET_KEY"] = key_file.read_text().strip()

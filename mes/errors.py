@@ -1,0 +1,148 @@
+"""Domain errors and how they reach people: JSON under /api/v1, friendly pages elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """An error a person can act on. `code` is the API's snake_case error code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.fields = fields
+
+
+class BadRequest(DomainError):
+    status, code = 400, "bad_request"
+
+
+class Unauthenticated(DomainError):
+    status, code = 401, "unauthenticated"
+
+
+class Forbidden(DomainError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(DomainError):
+    status, code = 404, "not_found"
+
+
+class Conflict(DomainError):
+    status, code = 409, "conflict"
+
+
+class InvalidInput(DomainError):
+    status, code = 422, "invalid"
+
+
+class RateLimited(DomainError):
+    status, code = 429, "rate_limited"
+
+
+class Unavailable(DomainError):
+    status, code = 503, "unavailable"
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        err["fields"] = fields
+    return {"error": err}
+
+
+def error_response(exc: DomainError) -> Any:
+    if wants_json():
+        resp = jsonify(error_body(exc.code, exc.message, exc.fields))
+        resp.status_code = exc.status
+        return resp
+    if isinstance(exc, Unauthenticated):
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return render_template("errors/error.html", status=exc.status, message=exc.message), \
+        exc.status
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large",
+               415: "unsupported_media_type", 422: "invalid", 429: "rate_limited"}
+
+
+def translate_db_error(exc: Exception) -> DomainError | None:
+    """Database errors that mean 'someone else got there first' or 'database away'."""
+    if isinstance(exc, StaleDataError):
+        return Conflict(_("Someone else changed this record at the same time; reload and "
+                          "try again."), code="stale")
+    if isinstance(exc, IntegrityError):
+        return Conflict(_("This conflicts with a record saved at the same time; reload and "
+                          "try again."), code="conflict")
+    if isinstance(exc, OperationalError | PoolTimeout):
+        text = str(exc.orig if isinstance(exc, OperationalError) else exc).lower()
+        if "locked" in text or "busy" in text or "deadlock" in text or \
+                "could not serialize" in text:
+            return Conflict(_("The database was busy with a simultaneous change; try again."),
+                            code="stale")
+        return Unavailable(_("The database is not reachable right now; try again shortly."))
+    return None
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):  # type: ignore[no-untyped-def]
+        return error_response(exc)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):  # type: ignore[no-untyped-def]
+        return error_response(BadRequest(
+            _("The form expired or did not come from this site; reload the page and try "
+              "again."), code="csrf_failed"))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        status = exc.code or 500
+        if wants_json():
+            resp = jsonify(error_body(_HTTP_CODES.get(status, "error"),
+                                      exc.description or exc.name))
+            resp.status_code = status
+            if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+                resp.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+            return resp
+        return render_template("errors/error.html", status=status,
+                               message=exc.description or exc.name), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        mapped = translate_db_error(exc)
+        if mapped is not None:
+            return error_response(mapped)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            resp = jsonify(error_body("internal_error",
+                                      "Something went wrong on the server; it has been logged."))
+            resp.status_code = 500
+            return resp
+        return render_template("errors/error.html", status=500,
+                               message=_("Something went wrong on the server; it has been "
+                                         "logged.")), 500

@@ -1,0 +1,59 @@
+"""Home page, health check and the navigation shown to each role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import text
+
+from mes import db
+from mes.auth.permissions import Permission, has_permission, public, require
+
+bp = Blueprint("main", __name__)
+
+# (label, endpoint, permission, card text). The first entries are what a role sees first.
+NAV: list[tuple[Any, str, Permission, Any]] = [
+    (_l("Master data"), "catalog.index", Permission.MASTER_WRITE,
+     _l("Customers, routes, products, equipment, reason codes, material lots.")),
+    (_l("Equipment"), "catalog.equipment_list", Permission.MASTER_READ,
+     _l("Tools and their E10 states.")),
+    (_l("Users"), "auth.users", Permission.USER_ADMIN,
+     _l("Accounts, roles and API tokens.")),
+]
+
+
+def nav_items() -> list[dict[str, Any]]:
+    if not current_user.is_authenticated:
+        return []
+    items = []
+    for label, endpoint, permission, text_ in NAV:
+        if has_permission(current_user, permission):
+            url = url_for(endpoint)
+            items.append({"label": str(label), "url": url, "text": str(text_),
+                          "active": request.path.startswith(url)})
+    return items
+
+
+@bp.app_context_processor
+def _inject_nav() -> dict[str, Any]:
+    return {"nav_items": nav_items()}
+
+
+@bp.route("/")
+@require()
+def index() -> str:
+    cards = [{"title": i["label"], "url": i["url"], "text": i["text"]} for i in nav_items()]
+    return render_template("main/index.html", cards=cards)
+
+
+@bp.route("/healthz")
+@public
+def healthz() -> Any:
+    try:
+        db.session().execute(text("SELECT 1"))
+    except Exception:
+        return jsonify({"status": "degraded", "database": "unreachable"}), 503
+    return jsonify({"status": "ok", "database": "ok"})
