@@ -171,8 +171,8 @@ def audit_checkpoint() -> None:
 @_command(demo_cli, "load")
 def demo_load() -> None:
     """Load the demo plant (idempotent: a second run changes nothing)."""
-    from mes.demo import load_demo
     from mes.db import session_scope
+    from mes.demo import load_demo
 
     with session_scope() as sess:
         created = load_demo(sess)

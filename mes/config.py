@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,25 +44,17 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_ENABLED": True,
 }
 
-_TYPES: dict[str, type] = {
-    "SESSION_COOKIE_SECURE": bool,
-    "SESSION_LIFETIME_HOURS": int,
-    "LOGIN_MAX_FAILURES": int,
-    "LOGIN_FAILURE_WINDOW_MINUTES": int,
-    "PASSWORD_MIN_LENGTH": int,
-    "DB_POOL_SIZE": int,
-    "DB_ECHO": bool,
-    "TESTING": bool,
-    "WTF_CSRF_ENABLED": bool,
-}
+# The type of each key is the type of its default; keys defaulting to None are strings.
+_TYPES: dict[str, type] = {key: str if value is None else type(value)
+                           for key, value in DEFAULTS.items()}
 
 # Variables read from the environment but not configuration keys themselves.
 _ENV_IGNORED = {"MES_CONFIG", "MES_TEST_DATABASE_URL"}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
-    wanted = _TYPES.get(key)
-    if wanted is None or value is None:
+    wanted = _TYPES[key]
+    if value is None:
         return value
     if wanted is bool:
         if isinstance(value, bool):
@@ -72,10 +65,18 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if text in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(f"{source}: {key} must be true or false, not {value!r}")
-    try:
-        return wanted(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {key} must be {wanted.__name__}, not {value!r}") from None
+    if wanted is str:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, str):
+            return value
+    # TOML keeps types: true or 1.5 for a whole number is a mistake, not a 1.
+    elif not isinstance(value, bool | float):
+        try:
+            return wanted(value)
+        except (TypeError, ValueError):
+            pass
+    raise ConfigError(f"{source}: {key} must be {wanted.__name__}, not {value!r}")
 
 
 def _check_keys(mapping: Mapping[str, Any], source: str) -> None:
@@ -132,12 +133,18 @@ def ensure_secret_key(config: dict[str, Any]) -> None:
     instance.mkdir(parents=True, exist_ok=True)
     key_file = instance / "secret_key"
     if not key_file.exists():
-        # O_EXCL: two workers starting at once must not write two different secrets.
+        # Written aside and linked into place: two workers starting at once must neither
+        # write two different secrets nor read a file the other has not finished writing.
+        fd, tmp = tempfile.mkstemp(dir=instance, prefix=".secret_key.")
         try:
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
-    config["SECRET_KEY"] = key_file.read_text().strip()
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    secret = key_file.read_text().strip()
+    if not secret:
+        raise ConfigError(f"{key_file} is empty; delete it to generate a new secret key")
+    config["SECRET_KEY"] = secret

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -81,8 +81,18 @@ def error_response(exc: DomainError) -> Any:
         return resp
     if isinstance(exc, Unauthenticated):
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    return render_template("errors/error.html", status=exc.status, message=exc.message), \
-        exc.status
+    return error_page(exc.status, exc.message)
+
+
+def error_page(status: int, message: str) -> tuple[str, int]:
+    """The friendly error page; a bare one when even the layout cannot render (the layout
+    asks the database who is logged in, and the database may be the thing that failed)."""
+    try:
+        return render_template("errors/error.html", status=status, message=message), status
+    except Exception:
+        log.exception("error page could not render")
+        return (f"<!doctype html><title>{status}</title><h1>{status}</h1>"
+                f"<p>{escape(message)}</p>", status)
 
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
@@ -129,8 +139,7 @@ def register_error_handlers(app: Flask) -> None:
             if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
                 resp.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
             return resp
-        return render_template("errors/error.html", status=status,
-                               message=exc.description or exc.name), status
+        return error_page(status, exc.description or exc.name)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
@@ -143,6 +152,4 @@ def register_error_handlers(app: Flask) -> None:
                                       "Something went wrong on the server; it has been logged."))
             resp.status_code = 500
             return resp
-        return render_template("errors/error.html", status=500,
-                               message=_("Something went wrong on the server; it has been "
-                                         "logged.")), 500
+        return error_page(500, _("Something went wrong on the server; it has been logged."))

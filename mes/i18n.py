@@ -4,7 +4,7 @@ configured default. Times are stored in UTC and shown in the plant's time zone."
 from __future__ import annotations
 
 from flask import Flask, current_app, request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 from flask_login import current_user
 
 from mes import PACKAGE_DIR
@@ -29,3 +29,4 @@ def select_timezone() -> str:
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone,
           default_translation_directories=str(PACKAGE_DIR / "translations"))
+    app.jinja_env.globals["get_locale"] = get_locale

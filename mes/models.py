@@ -14,9 +14,21 @@ from mes.catalog.models import (
     Route,
     RouteStep,
 )
+from mes.floor.models import (
+    Lot,
+    LotEdge,
+    LotEvent,
+    LotReject,
+    LotWafer,
+    MaterialUse,
+    StepRun,
+    Wafer,
+)
+from mes.quality.models import Hold
 
 __all__ = [
     "ApiToken", "AuditCheckpoint", "AuditEvent", "Customer", "Equipment",
     "EquipmentStateChange", "MaterialLot", "Product", "Qualification", "QualificationTest",
-    "ReasonCode", "Route", "RouteStep", "User",
+    "ReasonCode", "Route", "RouteStep", "User", "Lot", "LotEdge", "LotEvent", "LotReject",
+    "LotWafer", "MaterialUse", "StepRun", "Wafer", "Hold",
 ]

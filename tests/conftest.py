@@ -82,11 +82,13 @@ def connection(app: Flask) -> Iterator[Any]:
 
 @pytest.fixture
 def session(app: Flask, connection: Any) -> Iterator[Session]:
-    """A session for calling services directly; shares the test's transaction."""
-    with app.app_context():
-        sess = get_db(app).sessionmaker()
-        yield sess
-        sess.close()
+    """A session for calling services directly; shares the test's transaction.
+
+    No application context stays pushed: a pushed context would be reused by every test
+    client request, sharing `g` (the request's session and user) between requests."""
+    sess = get_db(app).sessionmaker()
+    yield sess
+    sess.close()
 
 
 @pytest.fixture
@@ -113,9 +115,10 @@ def make_user(app: Flask, session: Session):
             if session.query(Customer).filter_by(code=customer).first() is None:
                 session.add(Customer(code=customer, name=f"Customer {customer}"))
                 session.flush()  # the user refers to it by code in the same transaction
-        user = services.create_user(session, "test", username=username or
-                                    f"{role}{counter['n']}", role=role, password=PASSWORD,
-                                    customer=customer if role == "customer" else None)
+        with app.app_context():  # the test configuration's fast password hashing
+            user = services.create_user(session, "test", username=username or
+                                        f"{role}{counter['n']}", role=role, password=PASSWORD,
+                                        customer=customer if role == "customer" else None)
         user.active = active
         session.commit()
         return user

@@ -118,9 +118,9 @@ def users() -> Any:
             flash(_("User %(name)s created.", name=user.username), "success")
             return redirect(url_for("auth.users"))
     all_users = sess.scalars(select(User).order_by(User.username)).all()
-    tokens = dict(sess.execute(
+    tokens = {uid: n for uid, n in sess.execute(
         select(ApiToken.user_id, func.count()).where(ApiToken.revoked_at.is_(None))
-        .group_by(ApiToken.user_id)).tuples())
+        .group_by(ApiToken.user_id))}
     customers = sess.scalars(select(Customer).order_by(Customer.code)).all()
     return render_template("auth/users.html", users=all_users, errors=errors, form=form,
                            roles=[r.value for r in Role], customers=customers,

@@ -100,7 +100,13 @@ class Equipment(Base):
     kind: Mapped[str] = mapped_column(String(40), index=True)
     state: Mapped[str] = mapped_column(String(20), default="standby")
     state_since: Mapped[datetime] = mapped_column(default=utcnow)
+    # Lots running on it now. A track-in changes this row, so the version counter below
+    # lets only one of two simultaneous track-ins onto a free tool win.
+    lots_running: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class EquipmentStateChange(Base):

@@ -1,3 +1,723 @@
-from flask import Blueprint
+"""Master data pages for engineers and admins; the E10 state form for the floor.
+
+Forms are converted to the API's shape and validated with the API's input schemas, then
+handed to the same services, so a page and the API accept and refuse exactly the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from marshmallow import Schema, ValidationError
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import MultiDict
+
+from mes import db
+from mes.auth.permissions import Permission, has_permission, require
+from mes.catalog import schemas as s
+from mes.catalog import services
+from mes.catalog.models import (
+    E10_STATES,
+    MSL_LEVELS,
+    REASON_KINDS,
+    STEP_KINDS,
+    Customer,
+    Equipment,
+    EquipmentStateChange,
+    MaterialLot,
+    Product,
+    ReasonCode,
+    Route,
+    RouteStep,
+)
+from mes.catalog.schemas import QUAL_STANDARDS
+from mes.errors import DomainError, NotFound
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
+
+READ, WRITE = Permission.MASTER_READ, Permission.MASTER_WRITE
+PER_PAGE = 50
+STATE_HISTORY = 20
+T = TypeVar("T")
+
+STATE_LABELS = {
+    "productive": _l("Productive"),
+    "standby": _l("Standby"),
+    "engineering": _l("Engineering"),
+    "scheduled_down": _l("Scheduled down"),
+    "unscheduled_down": _l("Unscheduled down"),
+    "non_scheduled": _l("Non-scheduled"),
+}
+STEP_KIND_LABELS = {"assembly": _l("Assembly"), "inspection": _l("Inspection"),
+                    "test": _l("Test"), "pack": _l("Pack")}
+REASON_KIND_LABELS = {"reject": _l("Reject"), "hold": _l("Hold"), "scrap": _l("Scrap")}
+QUAL_STATUS_LABELS = {"passed": _l("passed"), "failed": _l("failed")}
+GRADE_LABELS = {0: _l("Grade 0 (−40 … 150 °C)"), 1: _l("Grade 1 (−40 … 125 °C)"),
+                2: _l("Grade 2 (−40 … 105 °C)"), 3: _l("Grade 3 (−40 … 85 °C)")}
+
+STEP_COLUMNS = ("code", "name", "kind", "equipment_kind", "min_yield", "materials")
+TEST_COLUMNS = ("test", "group", "sample_size", "lots", "fails")
+
+
+def _options(values: Iterable[Any], labels: dict[Any, Any]) -> list[tuple[Any, str]]:
+    return [(value, str(labels[value])) for value in values]
+
+
+@bp.app_context_processor
+def _inject_can() -> dict[str, Any]:
+    def can(permission: str) -> bool:
+        return has_permission(current_user, Permission(permission))
+
+    return {"can": can}
+
+
+# --- form conversion -------------------------------------------------------------------
+# Each form field has a kind saying how an HTML form value maps to the schema's shape:
+#   text  stripped; empty -> omitted (the schema reports a missing required field)
+#   keep  stripped; kept even when empty (patch forms: an emptied name must be refused)
+#   opt   stripped; empty -> None (an optional value left blank, or cleared)
+#   bool  a checkbox: absent -> False, present -> its value for the schema to read
+#   dt    a datetime-local input in the plant time zone -> aware UTC ISO string; empty -> None
+
+def _plant_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["PLANT_TIMEZONE"])
+
+
+def _to_utc_iso(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # the schema names the problem
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_plant_zone())
+    return moment.astimezone(UTC).isoformat()
+
+
+def to_local_input(moment: datetime | None) -> str:
+    """An aware time as the value of a datetime-local input, in the plant time zone."""
+    if moment is None:
+        return ""
+    return moment.astimezone(_plant_zone()).strftime("%Y-%m-%dT%H:%M")
+
+
+def _convert(form: MultiDict[str, str], spec: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name, kind in spec.items():
+        if kind == "bool":
+            data[name] = form.get(name) or False
+            continue
+        value = form.get(name, "").strip()
+        if kind == "dt":
+            data[name] = _to_utc_iso(value) if value else None
+        elif value or kind == "keep":
+            data[name] = value
+        elif kind == "opt":
+            data[name] = None
+    return data
+
+
+def _load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
+    return schema().load(data)
+
+
+def _submit(action: Callable[[], T]) -> tuple[T | None, dict[str, Any], int]:
+    """Run a form's load-and-save; on a refusal return the messages per field and the
+    status the page is re-rendered with (the request then rolls back)."""
+    try:
+        return action(), {}, 200
+    except ValidationError as err:
+        messages = err.normalized_messages()
+        return None, messages if isinstance(messages, dict) else {"_schema": messages}, 422
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        if exc.fields:
+            return None, exc.fields, exc.status
+        if exc.code == "duplicate":
+            return None, {"code": [exc.message]}, exc.status
+        return None, {"_schema": [exc.message]}, exc.status
+
+
+def _done(message: str, endpoint: str, **values: Any) -> Any:
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values), code=303)
+
+
+# --- lines of a textarea (route steps, qualification tests) ----------------------------
+
+def _parse_lines(text: str, columns: tuple[str, ...], required: int,
+                 ) -> tuple[list[dict[str, Any]], list[int], list[tuple[int, str]]]:
+    """Split `A | B | C` lines into dicts by column; blank lines are skipped. Returns the
+    rows, the line number of each row, and (line, message) for lines that do not split."""
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    problems: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [part.strip() for part in line.split("|")]
+        if not required <= len(parts) <= len(columns):
+            problems.append((number, _(
+                "Line %(line)d: write %(min)d to %(max)d values separated by '|' (found "
+                "%(found)d).", line=number, min=required, max=len(columns), found=len(parts))))
+            continue
+        rows.append({col: part for col, part in zip(columns, parts, strict=False) if part})
+        numbers.append(number)
+    return rows, numbers, problems
+
+
+def _flatten(messages: Any) -> list[str]:
+    if isinstance(messages, dict):
+        return [f"{key}: {msg}" if key != "_schema" else msg
+                for key, value in messages.items() for msg in _flatten(value)]
+    if isinstance(messages, list | tuple):
+        return [msg for item in messages for msg in _flatten(item)]
+    return [str(messages)]
+
+
+def _load_with_lines(schema: type[Schema], data: dict[str, Any], key: str,
+                     rows: list[dict[str, Any]], numbers: list[int],
+                     problems: list[tuple[int, str]]) -> dict[str, Any]:
+    """Validate a form whose `key` list was typed as lines; every message about an item
+    names its line, and lines that did not split are reported with the schema's findings."""
+    if rows:
+        data[key] = rows
+    try:
+        loaded = schema().load(data)
+    except ValidationError as err:
+        messages = err.normalized_messages()
+    else:
+        if not problems:
+            return loaded
+        messages = {}
+    found = list(problems)
+    general: list[str] = []
+    item_messages = messages.pop(key, None)
+    if isinstance(item_messages, dict):
+        for index, item in item_messages.items():
+            if isinstance(index, int) and index < len(numbers):
+                found += [(numbers[index], _("Line %(line)d, %(message)s", line=numbers[index],
+                                              message=msg)) for msg in _flatten(item)]
+            else:
+                general += _flatten(item)
+    elif item_messages is not None and not (problems and not rows):
+        # "missing" is not news when every line was refused already
+        general += _flatten(item_messages)
+    lines = general + [msg for _line, msg in sorted(found, key=lambda pair: pair[0])]
+    if lines:
+        messages[key] = lines
+    raise ValidationError(messages)
+
+
+def _step_line(step: Any) -> str:
+    min_yield = "" if step.min_yield is None else f"{step.min_yield:g}"
+    return " | ".join([step.code, step.name, step.kind, step.equipment_kind or "", min_yield,
+                       ", ".join(step.materials or [])]).rstrip(" |")
+
+
+def _parse_step_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        row.setdefault("equipment_kind", None)
+        row.setdefault("min_yield", None)
+        row["materials"] = [m.strip() for m in row.get("materials", "").split(",")
+                            if m.strip()]
+    return rows
+
+
+# --- paging ----------------------------------------------------------------------------
+
+def _page_number() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+def _pager(rows: list[Any], page: int) -> tuple[list[Any], str | None, str | None]:
+    def url(number: int) -> str:
+        args = {**(request.view_args or {}), **request.args.to_dict(), "page": number}
+        return url_for(request.endpoint or "", **args)
+
+    next_url = url(page + 1) if len(rows) > PER_PAGE else None
+    prev_url = url(page - 1) if page > 1 else None
+    return rows[:PER_PAGE], next_url, prev_url
+
+
+def _paginate(stmt: Select[Any]) -> tuple[list[Any], str | None, str | None]:
+    page = _page_number()
+    rows = list(db.session().scalars(stmt.offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1)))
+    return _pager(rows, page)
+
+
+def _paginate_list(items: list[Any]) -> tuple[list[Any], str | None, str | None]:
+    page = _page_number()
+    return _pager(items[(page - 1) * PER_PAGE:page * PER_PAGE + 1], page)
+
+
+def _count(stmt: Select[Any]) -> int:
+    return db.session().scalar(stmt) or 0
+
+
+# --- landing page ----------------------------------------------------------------------
+
+@bp.route("/")
+@require(READ)
+def index() -> Any:
+    counts = {
+        "customers": _count(select(func.count(Customer.id))),
+        "routes": _count(select(func.count(func.distinct(Route.code)))),
+        "products": _count(select(func.count(Product.id))),
+        "equipment": _count(select(func.count(Equipment.id))),
+        "equipment_down": _count(select(func.count(Equipment.id)).where(
+            Equipment.state.in_(("scheduled_down", "unscheduled_down")))),
+        "reasons": _count(select(func.count(ReasonCode.id))),
+        "materials": _count(select(func.count(MaterialLot.id))),
+        "materials_expired": _count(select(func.count(MaterialLot.id)).where(
+            MaterialLot.expires_at.is_not(None),
+            MaterialLot.expires_at <= datetime.now(UTC))),
+    }
+    return render_template("catalog/index.html", counts=counts)
+
+
+# --- customers -------------------------------------------------------------------------
+
+CUSTOMER_FIELDS = ("code", "name", "automotive")
+
+
+@bp.route("/customers")
+@require(READ)
+def customer_list() -> Any:
+    items, next_url, prev_url = _paginate(select(Customer).order_by(Customer.code))
+    return render_template("catalog/customers.html", customers=items, next_url=next_url,
+                           prev_url=prev_url)
+
+
+@bp.route("/customers/new", methods=["GET", "POST"])
+@require(WRITE)
+def customer_new() -> Any:
+    form: dict[str, Any] = {}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        customer, errors, status = _submit(lambda: services.create_customer(
+            db.session(), current_user, _load(s.CustomerIn, _convert(
+                request.form, {"code": "text", "name": "text", "automotive": "bool"}))))
+        if customer is not None:
+            return _done(_("Customer %(code)s created.", code=customer.code),
+                         "catalog.customer_list")
+    return render_template("catalog/customer_form.html", customer=None, form=form,
+                           errors=errors, fields=CUSTOMER_FIELDS), status
+
+
+@bp.route("/customers/<code>/edit", methods=["GET", "POST"])
+@require(WRITE)
+def customer_edit(code: str) -> Any:
+    sess = db.session()
+    customer = services.get_customer(sess, code)
+    form: dict[str, Any] = {"name": customer.name, "automotive": customer.automotive}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        saved, errors, status = _submit(lambda: services.update_customer(
+            sess, current_user, customer, _load(s.CustomerPatch, _convert(
+                request.form, {"name": "keep", "automotive": "bool"}))))
+        if saved is not None:
+            return _done(_("Customer %(code)s saved.", code=code), "catalog.customer_list")
+    return render_template("catalog/customer_form.html", customer=customer, form=form,
+                           errors=errors, fields=CUSTOMER_FIELDS), status
+
+
+# --- routes ----------------------------------------------------------------------------
+
+ROUTE_FIELDS = ("code", "name", "steps")
+
+
+@bp.route("/routes")
+@require(READ)
+def route_list() -> Any:
+    items, next_url, prev_url = _paginate_list(services.list_routes(db.session()))
+    return render_template("catalog/routes.html", routes=items, next_url=next_url,
+                           prev_url=prev_url)
+
+
+@bp.route("/routes/<code>")
+@require(READ)
+def route_detail(code: str) -> Any:
+    sess = db.session()
+    route = services.get_route(sess, code, request.args.get("version", type=int))
+    versions = sess.execute(
+        select(Route.version, Route.name, Route.created_at, func.count(RouteStep.id))
+        .outerjoin(Route.steps).where(Route.code == code)
+        .group_by(Route.id, Route.version, Route.name, Route.created_at)
+        .order_by(Route.version.desc())).all()
+    return render_template("catalog/route_detail.html", route=route, versions=versions,
+                           current_version=versions[0].version,
+                           kind_labels=STEP_KIND_LABELS)
+
+
+def _save_route(fixed_code: str | None) -> tuple[Route | None, dict[str, Any], int]:
+    def action() -> Route:
+        data = _convert(request.form, {"code": "text", "name": "text"})
+        if fixed_code is not None:
+            data["code"] = fixed_code
+        rows, numbers, problems = _parse_lines(request.form.get("steps", ""), STEP_COLUMNS, 3)
+        loaded = _load_with_lines(s.RouteIn, data, "steps", _parse_step_rows(rows), numbers,
+                                  problems)
+        return services.create_route(db.session(), current_user, loaded)
+
+    return _submit(action)
+
+
+def _route_form(route: Route | None, form: dict[str, Any], errors: dict[str, Any],
+                status: int) -> Any:
+    return render_template("catalog/route_form.html", route=route, form=form, errors=errors,
+                           fields=ROUTE_FIELDS, kinds=STEP_KINDS), status
+
+
+@bp.route("/routes/new", methods=["GET", "POST"])
+@require(WRITE)
+def route_new() -> Any:
+    if request.method == "GET":
+        return _route_form(None, {}, {}, 200)
+    route, errors, status = _save_route(None)
+    if route is not None:
+        return _done(_("Route %(code)s version %(version)d saved.", code=route.code,
+                       version=route.version), "catalog.route_list")
+    return _route_form(None, request.form.to_dict(), errors, status)
+
+
+@bp.route("/routes/<code>/edit", methods=["GET", "POST"])
+@require(WRITE)
+def route_edit(code: str) -> Any:
+    current = services.get_route(db.session(), code)
+    if request.method == "GET":
+        form = {"name": current.name, "steps": "\n".join(_step_line(st) for st in current.steps)}
+        return _route_form(current, form, {}, 200)
+    route, errors, status = _save_route(code)
+    if route is not None:
+        return _done(_("Route %(code)s version %(version)d saved.", code=route.code,
+                       version=route.version), "catalog.route_list")
+    return _route_form(current, request.form.to_dict(), errors, status)
+
+
+# --- products --------------------------------------------------------------------------
+
+PRODUCT_FIELDS = ("code", "name", "package", "route", "aec_grade", "msl", "customer")
+PRODUCT_NEW_SPEC = {"code": "text", "name": "text", "package": "text", "route": "text",
+                    "aec_grade": "opt", "msl": "text", "customer": "opt"}
+PRODUCT_EDIT_SPEC = {"name": "keep", "package": "keep", "route": "keep", "aec_grade": "opt",
+                     "msl": "text", "customer": "opt"}
+
+
+def _product_form(product: Product | None, form: dict[str, Any], errors: dict[str, Any],
+                  status: int) -> Any:
+    sess = db.session()
+    routes = [r.code for r in services.list_routes(sess)]
+    customers = [(c.code, f"{c.code} · {c.name}") for c in
+                 sess.scalars(select(Customer).order_by(Customer.code))]
+    return render_template("catalog/product_form.html", product=product, form=form,
+                           errors=errors, fields=PRODUCT_FIELDS, routes=routes,
+                           customers=customers, msl_levels=MSL_LEVELS,
+                           grades=_options(range(4), GRADE_LABELS)), status
+
+
+@bp.route("/products")
+@require(READ)
+def product_list() -> Any:
+    items, next_url, prev_url = _paginate(
+        select(Product).options(selectinload(Product.customer),
+                                selectinload(Product.qualifications))
+        .order_by(Product.code))
+    return render_template("catalog/products.html", products=items, next_url=next_url,
+                           prev_url=prev_url)
+
+
+@bp.route("/products/<code>")
+@require(READ)
+def product_detail(code: str) -> Any:
+    product = services.get_product(db.session(), code)
+    return render_template("catalog/product_detail.html", product=product,
+                           grade_labels=GRADE_LABELS, status_labels=QUAL_STATUS_LABELS)
+
+
+@bp.route("/products/new", methods=["GET", "POST"])
+@require(WRITE)
+def product_new() -> Any:
+    if request.method == "GET":
+        return _product_form(None, {"msl": "1"}, {}, 200)
+    product, errors, status = _submit(lambda: services.create_product(
+        db.session(), current_user, _load(s.ProductIn, _convert(request.form, PRODUCT_NEW_SPEC))))
+    if product is not None:
+        return _done(_("Product %(code)s created.", code=product.code), "catalog.product_list")
+    return _product_form(None, request.form.to_dict(), errors, status)
+
+
+@bp.route("/products/<code>/edit", methods=["GET", "POST"])
+@require(WRITE)
+def product_edit(code: str) -> Any:
+    sess = db.session()
+    product = services.get_product(sess, code)
+    if request.method == "GET":
+        form = {"name": product.name, "package": product.package, "route": product.route_code,
+                "aec_grade": product.aec_grade, "msl": product.msl,
+                "customer": product.customer.code if product.customer else ""}
+        return _product_form(product, form, {}, 200)
+    saved, errors, status = _submit(lambda: services.update_product(
+        sess, current_user, product,
+        _load(s.ProductPatch, _convert(request.form, PRODUCT_EDIT_SPEC))))
+    if saved is not None:
+        return _done(_("Product %(code)s saved.", code=code), "catalog.product_list")
+    return _product_form(product, request.form.to_dict(), errors, status)
+
+
+QUALIFICATION_FIELDS = ("standard", "grade", "report", "tests")
+
+
+@bp.route("/products/<code>/qualifications/new", methods=["GET", "POST"])
+@require(Permission.LIMITS_WRITE)
+def qualification_new(code: str) -> Any:
+    sess = db.session()
+    product = services.get_product(sess, code)
+    form: dict[str, Any] = {"standard": "AEC-Q100", "grade": product.aec_grade}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+
+        def action() -> Any:
+            data = _convert(request.form, {"standard": "text", "grade": "text",
+                                           "report": "text"})
+            rows, numbers, problems = _parse_lines(request.form.get("tests", ""),
+                                                   TEST_COLUMNS, len(TEST_COLUMNS))
+            loaded = _load_with_lines(s.QualificationIn, data, "tests", rows, numbers,
+                                      problems)
+            return services.add_qualification(sess, current_user, product, loaded)
+
+        qual, errors, status = _submit(action)
+        if qual is not None:
+            return _done(_("Qualification of %(code)s recorded: %(status)s.", code=code,
+                           status=QUAL_STATUS_LABELS[qual.status]),
+                         "catalog.product_detail", code=code)
+    return render_template("catalog/qualification_form.html", product=product, form=form,
+                           errors=errors, fields=QUALIFICATION_FIELDS,
+                           standards=QUAL_STANDARDS,
+                           grades=_options(range(4), GRADE_LABELS)), status
+
+
+# --- equipment -------------------------------------------------------------------------
+
+EQUIPMENT_FIELDS = ("code", "kind", "name", "state")
+
+
+@bp.route("/equipment")
+@require(READ)
+def equipment_list() -> Any:
+    sess = db.session()
+    kind = request.args.get("kind", "").strip()
+    state = request.args.get("state", "")
+    stmt = select(Equipment).order_by(Equipment.code)
+    if kind:
+        stmt = stmt.where(Equipment.kind == kind)
+    if state in E10_STATES:
+        stmt = stmt.where(Equipment.state == state)
+    items, next_url, prev_url = _paginate(stmt)
+    kinds = sess.scalars(select(Equipment.kind).distinct().order_by(Equipment.kind)).all()
+    return render_template("catalog/equipment.html", equipment=items, next_url=next_url,
+                           prev_url=prev_url, kinds=kinds, kind=kind,
+                           state=state if state in E10_STATES else "",
+                           states=_options(E10_STATES, STATE_LABELS))
+
+
+@bp.route("/equipment/new", methods=["GET", "POST"])
+@require(WRITE)
+def equipment_new() -> Any:
+    form: dict[str, Any] = {"state": "standby"}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        equipment, errors, status = _submit(lambda: services.create_equipment(
+            db.session(), current_user, _load(s.EquipmentIn, _convert(
+                request.form, {"code": "text", "kind": "text", "name": "text",
+                               "state": "text"}))))
+        if equipment is not None:
+            return _done(_("Equipment %(code)s created.", code=equipment.code),
+                         "catalog.equipment_list")
+    return render_template("catalog/equipment_form.html", equipment=None, form=form,
+                           errors=errors, fields=EQUIPMENT_FIELDS,
+                           states=_options(E10_STATES, STATE_LABELS)), status
+
+
+@bp.route("/equipment/<code>/edit", methods=["GET", "POST"])
+@require(WRITE)
+def equipment_edit(code: str) -> Any:
+    sess = db.session()
+    equipment = services.get_equipment(sess, code)
+    form: dict[str, Any] = {"name": equipment.name}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        saved, errors, status = _submit(lambda: services.update_equipment(
+            sess, current_user, equipment,
+            _load(s.EquipmentPatch, _convert(request.form, {"name": "keep"}))))
+        if saved is not None:
+            return _done(_("Equipment %(code)s saved.", code=code), "catalog.equipment_list")
+    return render_template("catalog/equipment_form.html", equipment=equipment, form=form,
+                           errors=errors, fields=("name",),
+                           states=_options(E10_STATES, STATE_LABELS)), status
+
+
+@bp.route("/equipment/<code>/state", methods=["GET", "POST"])
+@require(Permission.EQUIPMENT_STATE)
+def equipment_state(code: str) -> Any:
+    sess = db.session()
+    equipment = services.get_equipment(sess, code)
+    form: dict[str, Any] = {"state": equipment.state}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        before = equipment.state
+        saved, errors, status = _submit(lambda: services.update_equipment(
+            sess, current_user, equipment, _load(s.EquipmentPatch, _convert(
+                request.form, {"state": "keep", "comment": "text"}))))
+        if saved is not None:
+            label = STATE_LABELS[saved.state]
+            message = _("%(code)s is now %(state)s.", code=code, state=label) \
+                if saved.state != before else \
+                _("%(code)s was already %(state)s; nothing changed.", code=code, state=label)
+            return _done(message, "catalog.equipment_list")
+    history = sess.scalars(
+        select(EquipmentStateChange).where(EquipmentStateChange.equipment_id == equipment.id)
+        .order_by(EquipmentStateChange.at.desc(), EquipmentStateChange.id.desc())
+        .limit(STATE_HISTORY)).all()
+    return render_template("catalog/equipment_state.html", equipment=equipment, form=form,
+                           errors=errors, history=history,
+                           states=_options(E10_STATES, STATE_LABELS)), status
+
+
+# --- reason codes ----------------------------------------------------------------------
+
+REASON_FIELDS = ("code", "kind", "description", "description_zh", "active")
+
+
+@bp.route("/reason-codes")
+@require(READ)
+def reason_list() -> Any:
+    kind = request.args.get("kind", "")
+    stmt = select(ReasonCode).order_by(ReasonCode.kind, ReasonCode.code)
+    if kind in REASON_KINDS:
+        stmt = stmt.where(ReasonCode.kind == kind)
+    items, next_url, prev_url = _paginate(stmt)
+    return render_template("catalog/reasons.html", reasons=items, next_url=next_url,
+                           prev_url=prev_url, kind=kind if kind in REASON_KINDS else "",
+                           kinds=_options(REASON_KINDS, REASON_KIND_LABELS),
+                           kind_labels=REASON_KIND_LABELS)
+
+
+@bp.route("/reason-codes/new", methods=["GET", "POST"])
+@require(WRITE)
+def reason_new() -> Any:
+    form: dict[str, Any] = {}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        reason, errors, status = _submit(lambda: services.create_reason_code(
+            db.session(), current_user, _load(s.ReasonCodeIn, _convert(
+                request.form, {"code": "text", "kind": "text", "description": "text",
+                               "description_zh": "text"}))))
+        if reason is not None:
+            return _done(_("Reason code %(code)s created.", code=reason.code),
+                         "catalog.reason_list")
+    return render_template("catalog/reason_form.html", reason=None, form=form, errors=errors,
+                           fields=REASON_FIELDS,
+                           kinds=_options(REASON_KINDS, REASON_KIND_LABELS)), status
+
+
+@bp.route("/reason-codes/<code>/edit", methods=["GET", "POST"])
+@require(WRITE)
+def reason_edit(code: str) -> Any:
+    sess = db.session()
+    reason = services.get_reason_code(sess, code)
+    form: dict[str, Any] = {"description": reason.description,
+                            "description_zh": reason.description_zh, "active": reason.active}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        saved, errors, status = _submit(lambda: services.update_reason_code(
+            sess, current_user, reason, _load(s.ReasonCodePatch, _convert(
+                request.form, {"description": "keep", "description_zh": "keep",
+                               "active": "bool"}))))
+        if saved is not None:
+            return _done(_("Reason code %(code)s saved.", code=code), "catalog.reason_list")
+    return render_template("catalog/reason_form.html", reason=reason, form=form, errors=errors,
+                           fields=REASON_FIELDS,
+                           kinds=_options(REASON_KINDS, REASON_KIND_LABELS)), status
+
+
+# --- material lots ---------------------------------------------------------------------
+
+MATERIAL_FIELDS = ("code", "material", "description", "expires_at")
+
+
+@bp.route("/material-lots")
+@require(READ)
+def material_list() -> Any:
+    material = request.args.get("material", "").strip()
+    stmt = select(MaterialLot).order_by(MaterialLot.code)
+    if material:
+        stmt = stmt.where(MaterialLot.material == material)
+    items, next_url, prev_url = _paginate(stmt)
+    materials = db.session().scalars(
+        select(MaterialLot.material).distinct().order_by(MaterialLot.material)).all()
+    return render_template("catalog/materials.html", lots=items, next_url=next_url,
+                           prev_url=prev_url, material=material, materials=materials)
+
+
+@bp.route("/material-lots/new", methods=["GET", "POST"])
+@require(WRITE)
+def material_new() -> Any:
+    form: dict[str, Any] = {}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        lot, errors, status = _submit(lambda: services.create_material_lot(
+            db.session(), current_user, _load(s.MaterialLotIn, _convert(
+                request.form, {"code": "text", "material": "text", "description": "text",
+                               "expires_at": "dt"}))))
+        if lot is not None:
+            return _done(_("Material lot %(code)s created.", code=lot.code),
+                         "catalog.material_list")
+    return render_template("catalog/material_form.html", lot=None, form=form, errors=errors,
+                           fields=MATERIAL_FIELDS), status
+
+
+@bp.route("/material-lots/<code>/edit", methods=["GET", "POST"])
+@require(WRITE)
+def material_edit(code: str) -> Any:
+    sess = db.session()
+    lot = services.get_material_lot(sess, code)
+    form: dict[str, Any] = {"description": lot.description,
+                            "expires_at": to_local_input(lot.expires_at)}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        saved, errors, status = _submit(lambda: services.update_material_lot(
+            sess, current_user, lot, _load(s.MaterialLotPatch, _convert(
+                request.form, {"description": "keep", "expires_at": "dt"}))))
+        if saved is not None:
+            return _done(_("Material lot %(code)s saved.", code=code), "catalog.material_list")
+    return render_template("catalog/material_form.html", lot=lot, form=form, errors=errors,
+                           fields=MATERIAL_FIELDS), status

@@ -1,0 +1,108 @@
+"""Lot endpoints: receive, list, history, track-in/out, split, merge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_login import current_user
+
+from mes import db
+from mes.api import bp
+from mes.api.registry import ListArgs, Page, api_route, paginate, paginate_list
+from mes.auth.permissions import Permission
+from mes.floor import schemas as s
+from mes.floor import services
+from mes.floor.models import Lot
+
+TRACK_CONFLICTS = ("lot_on_hold", "wrong_step", "already_running", "lot_closed",
+                   "wrong_equipment", "equipment_unavailable", "equipment_busy",
+                   "material_expired", "material_required", "stale")
+
+
+def present(lots: list[Lot]) -> list[Lot]:
+    """Attach what the lot output shows beyond its own row (genealogy, holds, wafers)."""
+    session = db.session()
+    services.annotate(session, lots)
+    counts = services.wafer_counts(session, lots)
+    for lot in lots:
+        lot.wafer_count = counts.get(lot.id, 0)  # type: ignore[attr-defined]
+    return lots
+
+
+def _one(lot: Lot) -> Lot:
+    return present([lot])[0]
+
+
+@api_route(bp, "/lots", method="POST", permission=Permission.LOT_RECEIVE, body=s.LotIn,
+           response=s.LotOut, tag="lots", conflicts=("duplicate",))
+def receive_lot(data: dict[str, Any]) -> Lot:
+    """Receive a wafer lot; it starts queued at the first step of its route."""
+    return _one(services.receive_lot(db.session(), current_user, data))
+
+
+@api_route(bp, "/lots", permission=Permission.LOT_READ, query=s.LotQuery, response=s.LotOut,
+           many=True, tag="lots")
+def list_lots(args: dict[str, Any]) -> Page:
+    """List lots, most urgent first; filters state, step, product, customer, on_hold."""
+    page = paginate(db.session(), services.lot_query(args, current_user), args)
+    present(page.items)
+    return page
+
+
+@api_route(bp, "/lots/<lot_no>", permission=Permission.LOT_READ, response=s.LotOut,
+           tag="lots")
+def get_lot(lot_no: str) -> Lot:
+    """One lot."""
+    return _one(services.get_lot(db.session(), lot_no, current_user))
+
+
+@api_route(bp, "/lots/<lot_no>/history", permission=Permission.LOT_READ, query=ListArgs,
+           response=s.EventOut, many=True, tag="lots")
+def lot_history(lot_no: str, args: dict[str, Any]) -> Page:
+    """The lot's events, oldest first."""
+    session = db.session()
+    lot = services.get_lot(session, lot_no, current_user)
+    return paginate_list(services.history(session, lot), args)
+
+
+@api_route(bp, "/lots/<lot_no>/track-in", method="POST", permission=Permission.LOT_TRACK,
+           body=s.TrackInIn, response=s.LotOut, status=200, tag="lots",
+           conflicts=TRACK_CONFLICTS)
+def track_in(lot_no: str, data: dict[str, Any]) -> Lot:
+    """Start the lot at its current step on a piece of equipment."""
+    session = db.session()
+    lot = services.get_lot(session, lot_no)
+    return _one(services.track_in(session, current_user, lot, **data))
+
+
+@api_route(bp, "/lots/<lot_no>/track-out", method="POST", permission=Permission.LOT_TRACK,
+           body=s.TrackOutIn, response=s.LotOut, status=200, tag="lots",
+           conflicts=("not_running", "wrong_step", "stale"))
+def track_out(lot_no: str, data: dict[str, Any]) -> Lot:
+    """Finish the step with good and reject quantities; the lot moves on."""
+    session = db.session()
+    lot = services.get_lot(session, lot_no)
+    return _one(services.track_out(session, current_user, lot, **data))
+
+
+@api_route(bp, "/lots/<lot_no>/split", method="POST", permission=Permission.LOT_SPLIT_MERGE,
+           body=s.SplitIn, response=s.SplitOut, tag="lots",
+           conflicts=("lot_on_hold", "already_running", "lot_closed", "stale"))
+def split_lot(lot_no: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Split a queued lot: the parent keeps the first quantity, each other one is a child."""
+    session = db.session()
+    lot = services.get_lot(session, lot_no)
+    children = services.split_lot(session, current_user, lot, data["quantities"])
+    present([lot, *children])
+    return {"parent": lot, "children": children}
+
+
+@api_route(bp, "/lots/merge", method="POST", permission=Permission.LOT_SPLIT_MERGE,
+           body=s.MergeIn, response=s.LotOut, tag="lots",
+           conflicts=("lot_on_hold", "already_running", "lot_closed", "merge_mismatch",
+                      "stale"))
+def merge_lots(data: dict[str, Any]) -> Lot:
+    """Merge queued lots of one product, route version and step into the first named."""
+    session = db.session()
+    lots = services.lots_by_number(session, data["lots"])
+    return _one(services.merge_lots(session, current_user, lots))

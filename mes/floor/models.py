@@ -1,0 +1,184 @@
+"""Lots, wafers, step runs, rejects, material consumption, genealogy edges and history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mes.db import Base, BigID, utcnow
+
+if TYPE_CHECKING:
+    from mes.catalog.models import Customer, Equipment, Product, Route
+
+LOT_STATES = ("queued", "running", "completed", "shipped", "scrapped", "merged")
+# States in which a lot is still in the plant's work in progress.
+ACTIVE_STATES = ("queued", "running")
+
+
+class Lot(Base):
+    """A group of units moving together along one version of a route.
+
+    `version` is SQLAlchemy's version counter: two simultaneous moves of one lot cannot both
+    commit; the loser's UPDATE matches no row and becomes a 409.
+    """
+
+    __tablename__ = "lot"
+    __table_args__ = (
+        Index("ix_lot_wip", "state", "step_code", "priority", "due_date"),
+        Index("ix_lot_customer_state", "customer_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    lot_no: Mapped[str] = mapped_column(String(60), unique=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    route_id: Mapped[int] = mapped_column(ForeignKey("route.id"))
+    step_seq: Mapped[int]
+    step_code: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(12), default="queued")
+    quantity: Mapped[int]
+    fab_lot: Mapped[str] = mapped_column(String(60), index=True)
+    priority: Mapped[int] = mapped_column(default=3)
+    due_date: Mapped[date | None]
+    open_holds: Mapped[int] = mapped_column(default=0)
+    equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id"), index=True)
+    # The open step run while the lot is running.
+    run_id: Mapped[int | None] = mapped_column(BigID)
+    arrived_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    product: Mapped[Product] = relationship()
+    customer: Mapped[Customer] = relationship()
+    route: Mapped[Route] = relationship()
+    equipment: Mapped[Equipment | None] = relationship()
+
+    @property
+    def on_hold(self) -> bool:
+        return self.open_holds > 0
+
+
+class Wafer(Base):
+    """A wafer of a fab lot as received; IDs are unique within the fab lot."""
+
+    __tablename__ = "wafer"
+    __table_args__ = (UniqueConstraint("fab_lot", "wafer_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    fab_lot: Mapped[str] = mapped_column(String(60))
+    wafer_id: Mapped[str] = mapped_column(String(40))
+    die_qty: Mapped[int | None]
+    received_lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), index=True)
+
+
+class LotWafer(Base):
+    """Which wafers a lot's units came from; children of a split and merged lots inherit
+    the links, so a wafer finds every lot holding its dies."""
+
+    __tablename__ = "lot_wafer"
+
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), primary_key=True)
+    wafer_pk: Mapped[int] = mapped_column(ForeignKey("wafer.id"), primary_key=True,
+                                          index=True)
+
+
+class StepRun(Base):
+    """One pass of a lot through a step: track-in to track-out."""
+
+    __tablename__ = "step_run"
+    __table_args__ = (
+        Index("ix_step_run_lot", "lot_id", "started_at"),
+        Index("ix_step_run_equipment_time", "equipment_id", "started_at"),
+        Index("ix_step_run_step_time", "step_code", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
+    route_id: Mapped[int] = mapped_column(ForeignKey("route.id"))
+    step_seq: Mapped[int]
+    step_code: Mapped[str] = mapped_column(String(40))
+    equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"))
+    operator: Mapped[str | None] = mapped_column(String(80))
+    arrived_at: Mapped[datetime]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    qty_in: Mapped[int]
+    good_qty: Mapped[int | None]
+    reject_qty: Mapped[int | None]
+    finished_by: Mapped[str | None] = mapped_column(String(80))
+
+    lot: Mapped[Lot] = relationship()
+    equipment: Mapped[Equipment] = relationship()
+    rejects: Mapped[list[LotReject]] = relationship(order_by="LotReject.id")
+    materials: Mapped[list[MaterialUse]] = relationship(order_by="MaterialUse.id")
+
+
+class LotReject(Base):
+    __tablename__ = "lot_reject"
+    __table_args__ = (Index("ix_lot_reject_step_at", "step_code", "at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("step_run.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), index=True)
+    step_code: Mapped[str] = mapped_column(String(40))
+    reason_id: Mapped[int] = mapped_column(ForeignKey("reason_code.id"))
+    qty: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MaterialUse(Base):
+    """A material lot consumed by a lot at a step."""
+
+    __tablename__ = "material_use"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("step_run.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), index=True)
+    material_lot_id: Mapped[int] = mapped_column(ForeignKey("material_lot.id"), index=True)
+    step_code: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LotEdge(Base):
+    """A genealogy edge: `qty` units went from parent to child by a split or a merge.
+    Indexed both ways so recursive traces walk up or down with index lookups."""
+
+    __tablename__ = "lot_edge"
+    __table_args__ = (
+        Index("ix_lot_edge_parent", "parent_id", "child_id"),
+        Index("ix_lot_edge_child", "child_id", "parent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
+    child_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    qty: Mapped[int]
+    step_code: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by: Mapped[str | None] = mapped_column(String(80))
+
+
+class LotEvent(Base):
+    """The lot's history: every event with who, when, step, equipment and quantities."""
+
+    __tablename__ = "lot_event"
+    __table_args__ = (Index("ix_lot_event_lot", "lot_id", "id"),
+                      Index("ix_lot_event_at", "at"))
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by: Mapped[str | None] = mapped_column(String(80))
+    step_code: Mapped[str | None] = mapped_column(String(40))
+    equipment: Mapped[str | None] = mapped_column(String(40))
+    qty_in: Mapped[int | None]
+    qty_out: Mapped[int | None]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,555 @@
+"""Shop-floor rules: receiving, track-in and track-out, split and merge.
+
+Every function works in the caller's transaction, writes the lot's history event and its
+audit record there, and raises before changing anything when a rule refuses the move.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, joinedload
+
+from mes import audit
+from mes.catalog.models import (
+    AVAILABLE_STATES,
+    Customer,
+    Equipment,
+    MaterialLot,
+    Product,
+    ReasonCode,
+    RouteStep,
+)
+from mes.catalog.services import current_route
+from mes.db import utcnow
+from mes.errors import Conflict, InvalidInput, NotFound
+from mes.floor.models import (
+    Lot,
+    LotEdge,
+    LotEvent,
+    LotReject,
+    LotWafer,
+    MaterialUse,
+    StepRun,
+    Wafer,
+)
+from mes.quality.models import Hold
+
+CLOSED_STATES = ("completed", "shipped", "scrapped", "merged")
+
+
+def _who(actor: Any) -> str | None:
+    return getattr(actor, "username", actor)
+
+
+def _event(session: Session, lot: Lot, kind: str, actor: Any, *, step: str | None = None,
+           equipment: str | None = None, qty_in: int | None = None,
+           qty_out: int | None = None, at: datetime | None = None,
+           data: dict[str, Any] | None = None) -> LotEvent:
+    """Write one history event and its audit record."""
+    event = LotEvent(lot_id=lot.id, kind=kind, at=at or utcnow(), by=_who(actor),
+                     step_code=step if step is not None else lot.step_code,
+                     equipment=equipment, qty_in=qty_in, qty_out=qty_out, data=data or {})
+    session.add(event)
+    audit.record(session, actor=actor, code=f"lot:{kind}", subject_type="lot",
+                 subject_key=lot.lot_no,
+                 data={"step": event.step_code, "equipment": equipment, "qty_in": qty_in,
+                       "qty_out": qty_out, **(data or {})})
+    return event
+
+
+# --- reading ---------------------------------------------------------------------------
+
+def scope_customer(actor: Any) -> int | None:
+    """The customer a customer user is limited to (None for plant users)."""
+    return actor.customer_id if getattr(actor, "role", None) == "customer" else None
+
+
+def get_lot(session: Session, lot_no: str, actor: Any = None) -> Lot:
+    """The lot `lot_no`. Another customer's lot is NotFound, as if it did not exist."""
+    stmt = select(Lot).where(Lot.lot_no == lot_no).options(
+        joinedload(Lot.product), joinedload(Lot.customer), joinedload(Lot.route),
+        joinedload(Lot.equipment))
+    customer_id = scope_customer(actor)
+    if customer_id is not None:
+        stmt = stmt.where(Lot.customer_id == customer_id)
+    lot = session.scalar(stmt)
+    if lot is None:
+        raise NotFound(f"No lot {lot_no}.")
+    return lot
+
+
+def lot_query(filters: dict[str, Any], actor: Any = None) -> Select[Any]:
+    """Lots matching the WIP filters, most urgent first (priority, then due date)."""
+    stmt = select(Lot).options(joinedload(Lot.product), joinedload(Lot.customer),
+                               joinedload(Lot.route), joinedload(Lot.equipment))
+    if filters.get("state"):
+        stmt = stmt.where(Lot.state == filters["state"])
+    if filters.get("step"):
+        stmt = stmt.where(Lot.step_code == filters["step"])
+    if filters.get("product"):
+        stmt = stmt.where(Lot.product_id == select(Product.id).where(
+            Product.code == filters["product"]).scalar_subquery())
+    if filters.get("customer"):
+        stmt = stmt.where(Lot.customer_id == select(Customer.id).where(
+            Customer.code == filters["customer"]).scalar_subquery())
+    if filters.get("on_hold") is not None:
+        stmt = stmt.where(Lot.open_holds > 0 if filters["on_hold"] else Lot.open_holds == 0)
+    if filters.get("fab_lot"):
+        stmt = stmt.where(Lot.fab_lot == filters["fab_lot"])
+    customer_id = scope_customer(actor)
+    if customer_id is not None:
+        stmt = stmt.where(Lot.customer_id == customer_id)
+    return stmt.order_by(Lot.priority, Lot.due_date.is_(None), Lot.due_date, Lot.id)
+
+
+def annotate(session: Session, lots: Sequence[Lot]) -> Sequence[Lot]:
+    """Attach parents, children and open hold ids to lots with three queries in all."""
+    ids = [lot.id for lot in lots]
+    parents: dict[int, list[str]] = defaultdict(list)
+    children: dict[int, list[str]] = defaultdict(list)
+    holds: dict[int, list[int]] = defaultdict(list)
+    if ids:
+        parent = Lot.__table__.alias("p")
+        child = Lot.__table__.alias("c")
+        for child_id, parent_no in session.execute(
+                select(LotEdge.child_id, parent.c.lot_no)
+                .join(parent, parent.c.id == LotEdge.parent_id)
+                .where(LotEdge.child_id.in_(ids)).order_by(LotEdge.id)):
+            parents[child_id].append(parent_no)
+        for parent_id, child_no in session.execute(
+                select(LotEdge.parent_id, child.c.lot_no)
+                .join(child, child.c.id == LotEdge.child_id)
+                .where(LotEdge.parent_id.in_(ids)).order_by(LotEdge.id)):
+            children[parent_id].append(child_no)
+        if any(lot.open_holds for lot in lots):
+            for lot_id, hold_id in session.execute(
+                    select(Hold.lot_id, Hold.id).where(Hold.lot_id.in_(ids),
+                                                       Hold.status == "open")
+                    .order_by(Hold.id)):
+                holds[lot_id].append(hold_id)
+    for lot in lots:
+        lot.parent_nos = parents[lot.id]  # type: ignore[attr-defined]
+        lot.child_nos = children[lot.id]  # type: ignore[attr-defined]
+        lot.hold_ids = holds[lot.id]  # type: ignore[attr-defined]
+    return lots
+
+
+def route_steps(lot: Lot) -> list[RouteStep]:
+    return list(lot.route.steps)
+
+
+def current_step(lot: Lot) -> RouteStep:
+    return lot.route.steps[lot.step_seq - 1]
+
+
+def history(session: Session, lot: Lot) -> list[LotEvent]:
+    return list(session.scalars(select(LotEvent).where(LotEvent.lot_id == lot.id)
+                                .order_by(LotEvent.id)))
+
+
+# --- receiving -------------------------------------------------------------------------
+
+def _lot_prefix() -> str:
+    return current_app.config["LOT_NUMBER_PREFIX"] if has_app_context() else "L"
+
+
+def next_lot_no(session: Session, now: datetime | None = None) -> str:
+    """PREFIX + YYMMDD + '-' + a 4-digit sequence of the day (L261122-0001).
+
+    Two simultaneous receipts may pick the same number; the unique key makes the second
+    fail with a 409 and the client retries.
+    """
+    stem = f"{_lot_prefix()}{(now or utcnow()):%y%m%d}-"
+    last = session.scalar(select(func.max(Lot.lot_no)).where(
+        Lot.lot_no.like(stem + "%"), func.length(Lot.lot_no) == len(stem) + 4))
+    seq = int(last[len(stem):]) + 1 if last and last[len(stem):].isdigit() else 1
+    return f"{stem}{seq:04d}"
+
+
+def receive_lot(session: Session, actor: Any, data: dict[str, Any]) -> Lot:
+    """Receive a wafer lot: it starts queued at the first step of the product's current
+    route version and keeps that version.
+
+    Raises InvalidInput (unknown product/customer, wafers not unique, die quantities not
+    summing to the quantity, wafer already received), Conflict (duplicate lot number).
+    """
+    product = session.scalar(select(Product).where(Product.code == data["product"]))
+    if product is None:
+        raise InvalidInput(f"Unknown product {data['product']}.",
+                           fields={"product": [f"Unknown product {data['product']}."]})
+    customer = session.scalar(select(Customer).where(Customer.code == data["customer"]))
+    if customer is None:
+        raise InvalidInput(f"Unknown customer {data['customer']}.",
+                           fields={"customer": [f"Unknown customer {data['customer']}."]})
+    if product.customer_id is not None and product.customer_id != customer.id:
+        raise InvalidInput(f"Product {product.code} is made for another customer.",
+                           fields={"customer": [f"Product {product.code} belongs to "
+                                                f"{product.customer.code}."]})
+    route = current_route(session, product.route_code)
+    if route is None or not route.steps:
+        raise InvalidInput(f"Product {product.code} has no route.",
+                           fields={"product": ["The product's route has no steps."]})
+    wafers = data.get("wafers") or []
+    ids = [w["wafer_id"] for w in wafers]
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("Wafer IDs repeat.", fields={"wafers": ["Wafer IDs must be unique "
+                                                                   "within the fab lot."]})
+    dies = [w.get("die_qty") for w in wafers]
+    if wafers and all(d is not None for d in dies) and sum(dies) != data["quantity"]:
+        raise InvalidInput("The wafers' die quantities do not add up to the lot quantity.",
+                           code="quantity_mismatch",
+                           fields={"quantity": [f"Wafers hold {sum(dies)} dies, the lot "
+                                                f"{data['quantity']}."]})
+    if ids:
+        taken = session.scalars(select(Wafer.wafer_id).where(
+            Wafer.fab_lot == data["fab_lot"], Wafer.wafer_id.in_(ids))).all()
+        if taken:
+            raise InvalidInput("Some wafers of this fab lot were received already.",
+                               fields={"wafers": [f"Already received: {', '.join(taken)}."]})
+    lot_no = data.get("lot_no") or next_lot_no(session)
+    if session.scalar(select(Lot.id).where(Lot.lot_no == lot_no)) is not None:
+        raise Conflict(f"Lot {lot_no} exists already.", code="duplicate")
+    first = route.steps[0]
+    now = utcnow()
+    lot = Lot(lot_no=lot_no, product=product, customer=customer, route=route, step_seq=1,
+              step_code=first.code, state="queued", quantity=data["quantity"],
+              fab_lot=data["fab_lot"], priority=data.get("priority") or 3,
+              due_date=data.get("due_date"), arrived_at=now, created_at=now)
+    session.add(lot)
+    # Flushed for the lot id the wafers and the history point to.
+    session.flush()
+    for w in wafers:
+        wafer = Wafer(fab_lot=data["fab_lot"], wafer_id=w["wafer_id"],
+                      die_qty=w.get("die_qty"), received_lot_id=lot.id)
+        session.add(wafer)
+    session.flush()  # wafer ids for the lot-wafer links
+    for wafer in session.scalars(select(Wafer).where(Wafer.received_lot_id == lot.id)):
+        session.add(LotWafer(lot_id=lot.id, wafer_pk=wafer.id))
+    _event(session, lot, "receive", actor, qty_out=lot.quantity, at=now,
+           data={"fab_lot": lot.fab_lot, "wafers": ids, "product": product.code,
+                 "customer": customer.code, "route": route.code,
+                 "route_version": route.version})
+    return lot
+
+
+def wafer_count(session: Session, lot: Lot) -> int:
+    return session.scalar(select(func.count()).select_from(LotWafer)
+                          .where(LotWafer.lot_id == lot.id)) or 0
+
+
+def wafer_counts(session: Session, lots: Iterable[Lot]) -> dict[int, int]:
+    ids = [lot.id for lot in lots]
+    if not ids:
+        return {}
+    rows = session.execute(select(LotWafer.lot_id, func.count()).where(
+        LotWafer.lot_id.in_(ids)).group_by(LotWafer.lot_id))
+    return {lot_id: n for lot_id, n in rows}
+
+
+# --- track-in --------------------------------------------------------------------------
+
+@dataclass
+class Blocker:
+    code: str
+    message: str
+    field: str | None = None
+
+
+def lot_blockers(lot: Lot) -> list[Blocker]:
+    """Reasons the lot itself cannot be tracked in now, whatever the equipment."""
+    found = []
+    if lot.state in CLOSED_STATES:
+        found.append(Blocker("lot_closed", f"Lot {lot.lot_no} is {lot.state}."))
+    if lot.state == "running":
+        found.append(Blocker("already_running", f"Lot {lot.lot_no} is already running on "
+                             f"{lot.equipment.code if lot.equipment else '?'}."))
+    if lot.open_holds:
+        found.append(Blocker("lot_on_hold", f"Lot {lot.lot_no} is on hold "
+                             f"({lot.open_holds} open hold(s))."))
+    return found
+
+
+def equipment_blockers(step: RouteStep, equipment: Equipment) -> list[Blocker]:
+    found = []
+    if step.equipment_kind and equipment.kind != step.equipment_kind:
+        found.append(Blocker("wrong_equipment", f"{equipment.code} is a {equipment.kind}; step "
+                             f"{step.code} needs a {step.equipment_kind}.", "equipment"))
+    if equipment.state not in AVAILABLE_STATES:
+        found.append(Blocker("equipment_unavailable", f"{equipment.code} is "
+                             f"{equipment.state.replace('_', ' ')}.", "equipment"))
+    elif equipment.lots_running:
+        found.append(Blocker("equipment_busy", f"{equipment.code} is running another lot.",
+                             "equipment"))
+    return found
+
+
+def material_blockers(step: RouteStep, materials: Sequence[MaterialLot]) -> list[Blocker]:
+    found = []
+    for m in materials:
+        if m.expired:
+            found.append(Blocker("material_expired", f"Material lot {m.code} expired on "
+                                 f"{m.expires_at:%Y-%m-%d}.", "materials"))
+    given = {m.material for m in materials if not m.expired}
+    for needed in step.materials or []:
+        if needed not in given:
+            found.append(Blocker("material_required", f"Step {step.code} needs a {needed} "
+                                 "lot.", "materials"))
+    return found
+
+
+def _materials(session: Session, codes: Sequence[str]) -> list[MaterialLot]:
+    found = {m.code: m for m in session.scalars(
+        select(MaterialLot).where(MaterialLot.code.in_(codes)))}
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        raise InvalidInput(f"Unknown material lot {', '.join(unknown)}.",
+                           fields={"materials": [f"Unknown material lot {c}." for c in unknown]})
+    return [found[c] for c in dict.fromkeys(codes)]
+
+
+def _equipment(session: Session, code: str) -> Equipment:
+    equipment = session.scalar(select(Equipment).where(Equipment.code == code))
+    if equipment is None:
+        raise InvalidInput(f"Unknown equipment {code}.",
+                           fields={"equipment": [f"Unknown equipment {code}."]})
+    return equipment
+
+
+def _check_step(lot: Lot, step_code: str) -> None:
+    if lot.step_code != step_code:
+        raise Conflict(f"Lot {lot.lot_no} is at step {lot.step_code}, not {step_code}.",
+                       code="wrong_step")
+
+
+def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: str,
+             materials: Sequence[str] = ()) -> Lot:
+    """Start the lot at its current step on a piece of equipment.
+
+    Refused (409) when the lot is closed, already running, on hold or not at `step`; when
+    the equipment is of the wrong kind, not productive/standby or busy; when a material lot
+    is expired or a material the step requires is missing. Unknown equipment or material
+    lots are 422.
+    """
+    tool = _equipment(session, equipment)
+    used = _materials(session, list(materials))
+    for blocker in lot_blockers(lot):
+        raise Conflict(blocker.message, code=blocker.code)
+    _check_step(lot, step)
+    route_step = current_step(lot)
+    for blocker in equipment_blockers(route_step, tool) + material_blockers(route_step, used):
+        raise Conflict(blocker.message, code=blocker.code,
+                       fields={blocker.field: [blocker.message]} if blocker.field else None)
+    now = utcnow()
+    run = StepRun(lot_id=lot.id, route_id=lot.route_id, step_seq=lot.step_seq,
+                  step_code=lot.step_code, equipment_id=tool.id, operator=_who(actor),
+                  arrived_at=lot.arrived_at, started_at=now, qty_in=lot.quantity)
+    session.add(run)
+    # Flushed for the run id that the lot and the material uses point to.
+    session.flush()
+    for m in used:
+        session.add(MaterialUse(run_id=run.id, lot_id=lot.id, material_lot_id=m.id,
+                                step_code=lot.step_code, at=now))
+    lot.state = "running"
+    lot.equipment = tool
+    lot.run_id = run.id
+    tool.lots_running += 1
+    _event(session, lot, "track_in", actor, equipment=tool.code, qty_in=lot.quantity, at=now,
+           data={"materials": [m.code for m in used]})
+    return lot
+
+
+# --- track-out -------------------------------------------------------------------------
+
+def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: int,
+              rejects: Sequence[dict[str, Any]] = ()) -> Lot:
+    """Finish the step: good + rejects must equal the quantity tracked in.
+
+    The lot moves to the next step (queued) or completes after the last; the equipment is
+    free again. Refused with 409 not_running / wrong_step, 422 quantity_mismatch, and 422
+    for a reason code that is unknown or not of kind reject.
+    """
+    if lot.state != "running" or lot.run_id is None:
+        raise Conflict(f"Lot {lot.lot_no} is not running.", code="not_running")
+    _check_step(lot, step)
+    run = session.get(StepRun, lot.run_id)
+    assert run is not None
+    codes = [r["reason"] for r in rejects]
+    reasons = {r.code: r for r in session.scalars(
+        select(ReasonCode).where(ReasonCode.code.in_(codes)))}
+    bad = [c for c in codes if c not in reasons or reasons[c].kind != "reject"]
+    if bad:
+        raise InvalidInput("Rejects need reject reason codes.",
+                           fields={"rejects": [f"{c} is not a reject reason code."
+                                               for c in dict.fromkeys(bad)]})
+    reject_total = sum(r["qty"] for r in rejects)
+    if good_qty + reject_total != run.qty_in:
+        raise InvalidInput(
+            f"Good {good_qty} + rejects {reject_total} = {good_qty + reject_total}, but "
+            f"{run.qty_in} went in.", code="quantity_mismatch",
+            fields={"good_qty": [f"Good and rejects must add up to {run.qty_in}."]})
+    now = utcnow()
+    run.finished_at = now
+    run.good_qty = good_qty
+    run.reject_qty = reject_total
+    run.finished_by = _who(actor)
+    for r in rejects:
+        if r["qty"]:
+            session.add(LotReject(run_id=run.id, lot_id=lot.id, step_code=run.step_code,
+                                  reason_id=reasons[r["reason"]].id, qty=r["qty"], at=now))
+    tool = lot.equipment
+    if tool is not None:
+        tool.lots_running = max(0, tool.lots_running - 1)
+    done_step = lot.step_code
+    lot.quantity = good_qty
+    lot.equipment = None
+    lot.run_id = None
+    steps = route_steps(lot)
+    last = lot.step_seq >= len(steps)
+    if last:
+        lot.state = "completed"
+    else:
+        nxt = steps[lot.step_seq]
+        lot.step_seq += 1
+        lot.step_code = nxt.code
+        lot.state = "queued"
+    lot.arrived_at = now
+    if good_qty == 0:
+        # Nothing good left: the lot ends here rather than queueing empty at the next step.
+        lot.state = "scrapped"
+    _event(session, lot, "track_out", actor, step=done_step,
+           equipment=tool.code if tool else None, qty_in=run.qty_in, qty_out=good_qty,
+           at=now, data={"rejects": [{"reason": r["reason"], "qty": r["qty"]}
+                                     for r in rejects if r["qty"]],
+                         "next_step": None if last else lot.step_code,
+                         "yield": round(100.0 * good_qty / run.qty_in, 3) if run.qty_in
+                         else None})
+    return lot
+
+
+# --- split and merge -------------------------------------------------------------------
+
+def _movable(lot: Lot, action: str) -> None:
+    if lot.open_holds:
+        raise Conflict(f"Lot {lot.lot_no} is on hold; it cannot be {action}.",
+                       code="lot_on_hold")
+    if lot.state == "running":
+        raise Conflict(f"Lot {lot.lot_no} is running; {action} it after track-out.",
+                       code="already_running")
+    if lot.state != "queued":
+        raise Conflict(f"Lot {lot.lot_no} is {lot.state}; only queued lots can be {action}.",
+                       code="lot_closed")
+
+
+def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
+    existing = session.scalar(select(func.count()).select_from(LotEdge).where(
+        LotEdge.parent_id == parent.id, LotEdge.kind == "split")) or 0
+    return [f"{parent.lot_no}.{existing + i:02d}" for i in range(1, count + 1)]
+
+
+def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int]) -> list[Lot]:
+    """Split a queued lot. `quantities` add up to the lot's quantity: the parent keeps the
+    first, each further quantity becomes a child lot at the same step (numbered
+    PARENT.01, PARENT.02 ...), inheriting the wafers and fab lot.
+
+    Refused with 409 lot_on_hold / already_running / lot_closed and 422 quantity_mismatch.
+    """
+    _movable(lot, "split")
+    if len(quantities) < 2 or any(q < 1 for q in quantities):
+        raise InvalidInput("Give at least two quantities of 1 or more.",
+                           fields={"quantities": ["At least two quantities, each 1 or more: "
+                                                  "the parent keeps the first."]})
+    if sum(quantities) != lot.quantity:
+        raise InvalidInput(f"The quantities add up to {sum(quantities)}, the lot holds "
+                           f"{lot.quantity}.", code="quantity_mismatch",
+                           fields={"quantities": [f"Must add up to {lot.quantity}."]})
+    now = utcnow()
+    wafer_ids = session.scalars(select(LotWafer.wafer_pk).where(LotWafer.lot_id == lot.id)).all()
+    children = []
+    for lot_no, qty in zip(_child_numbers(session, lot, len(quantities) - 1), quantities[1:],
+                           strict=True):
+        child = Lot(lot_no=lot_no, product_id=lot.product_id, customer_id=lot.customer_id,
+                    route_id=lot.route_id, step_seq=lot.step_seq, step_code=lot.step_code,
+                    state="queued", quantity=qty, fab_lot=lot.fab_lot, priority=lot.priority,
+                    due_date=lot.due_date, arrived_at=lot.arrived_at, created_at=now)
+        session.add(child)
+        children.append(child)
+    # Flushed for the children's ids (edges, wafers, history).
+    session.flush()
+    old_qty = lot.quantity
+    lot.quantity = quantities[0]
+    for child in children:
+        session.add(LotEdge(parent_id=lot.id, child_id=child.id, kind="split",
+                            qty=child.quantity, step_code=lot.step_code, at=now, by=_who(actor)))
+        for wafer_pk in wafer_ids:
+            session.add(LotWafer(lot_id=child.id, wafer_pk=wafer_pk))
+        _event(session, child, "split_from", actor, qty_out=child.quantity, at=now,
+               data={"parent": lot.lot_no})
+    _event(session, lot, "split", actor, qty_in=old_qty, qty_out=lot.quantity, at=now,
+           data={"children": [{"lot_no": c.lot_no, "qty": c.quantity} for c in children]})
+    return children
+
+
+def merge_lots(session: Session, actor: Any, lots: Sequence[Lot]) -> Lot:
+    """Merge lots into the first one named (the survivor). All must be queued, free of
+    holds, of the same product and route version, at the same step. The others end in
+    state `merged` with quantity 0; the survivor inherits their wafers.
+
+    Refused with 409 lot_on_hold / already_running / lot_closed / merge_mismatch and 422
+    when fewer than two distinct lots are named.
+    """
+    if len(lots) < 2 or len({lot.id for lot in lots}) != len(lots):
+        raise InvalidInput("Name at least two different lots.",
+                           fields={"lots": ["At least two different lot numbers."]})
+    for lot in lots:
+        _movable(lot, "merged")
+    survivor, others = lots[0], lots[1:]
+    for other in others:
+        if (other.product_id, other.route_id) != (survivor.product_id, survivor.route_id):
+            raise Conflict(f"{other.lot_no} is not the same product and route version as "
+                           f"{survivor.lot_no}.", code="merge_mismatch")
+        if other.step_seq != survivor.step_seq:
+            raise Conflict(f"{other.lot_no} is at {other.step_code}, {survivor.lot_no} at "
+                           f"{survivor.step_code}.", code="merge_mismatch")
+        if other.customer_id != survivor.customer_id:
+            raise Conflict(f"{other.lot_no} belongs to another customer.",
+                           code="merge_mismatch")
+    now = utcnow()
+    have = set(session.scalars(select(LotWafer.wafer_pk).where(
+        LotWafer.lot_id == survivor.id)))
+    before = survivor.quantity
+    for other in others:
+        session.add(LotEdge(parent_id=other.id, child_id=survivor.id, kind="merge",
+                            qty=other.quantity, step_code=survivor.step_code, at=now,
+                            by=_who(actor)))
+        for wafer_pk in session.scalars(select(LotWafer.wafer_pk).where(
+                LotWafer.lot_id == other.id)):
+            if wafer_pk not in have:
+                have.add(wafer_pk)
+                session.add(LotWafer(lot_id=survivor.id, wafer_pk=wafer_pk))
+        survivor.quantity += other.quantity
+        _event(session, other, "merged_into", actor, qty_in=other.quantity, qty_out=0, at=now,
+               data={"into": survivor.lot_no})
+        other.quantity = 0
+        other.state = "merged"
+    _event(session, survivor, "merge", actor, qty_in=before, qty_out=survivor.quantity, at=now,
+           data={"lots": [o.lot_no for o in others]})
+    return survivor
+
+
+def lots_by_number(session: Session, numbers: Sequence[str]) -> list[Lot]:
+    """Load lots in the order given; an unknown number is 422 naming it."""
+    found = {lot.lot_no: lot for lot in session.scalars(
+        select(Lot).where(Lot.lot_no.in_(numbers)))}
+    unknown = [n for n in numbers if n not in found]
+    if unknown:
+        raise InvalidInput(f"Unknown lot {', '.join(unknown)}.",
+                           fields={"lots": [f"Unknown lot {n}." for n in unknown]})
+    return [found[n] for n in numbers]
+

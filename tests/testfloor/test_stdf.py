@@ -1,0 +1,603 @@
+"""STDF V4 reader and writer: files written here, plus the two real files of shared/data/stdf."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from mes.testfloor.stdf import (
+    StdfError,
+    parse,
+    parse_file,
+    summarise,
+    unit_key,
+)
+from mes.testfloor.stdf_writer import (
+    PartSpec,
+    TestSpec,
+    encode_record,
+    raw_record,
+    write_stdf,
+)
+
+MIR = {"LOT_ID": "L1", "PART_TYP": "DEV", "JOB_NAM": "prog", "SBLOT_ID": "S1",
+       "TEST_COD": "FT1", "TST_TEMP": "125"}
+TESTS = {100: TestSpec("vout", "V", 1.0, 2.0, 0.5, 2.5), 200: TestSpec("idd", "A", None, 0.01)}
+
+
+def stdf(parts, **kw):
+    kw.setdefault("mir", MIR)
+    kw.setdefault("tests", TESTS)
+    return write_stdf(None, parts=parts, **kw)
+
+
+def ptr_tail(*, byte_order="little", **fields):
+    """A PTR record with the mandatory leading fields filled in."""
+    base = {"TEST_NUM": 100, "HEAD_NUM": 1, "SITE_NUM": 0, "TEST_FLG": 0, "PARM_FLG": 0,
+            "RESULT": 1.5}
+    return encode_record("PTR", base | fields, byte_order=byte_order)
+
+
+def mrr_len(byte_order="little"):
+    return len(encode_record("MRR", {"FINISH_T": 0}, byte_order=byte_order))
+
+
+# --- the real files -------------------------------------------------------------------------
+
+DATA = Path(os.environ.get("MES_STDF_DATA")
+            or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "stdf")
+
+
+def real(name):
+    path = DATA / name
+    if not path.is_file():
+        pytest.skip(f"real STDF file {path} not available (set MES_STDF_DATA to its folder)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lot3():
+    return parse_file(real("lot3.stdf"))
+
+
+@pytest.fixture(scope="module")
+def credence():
+    return parse_file(real("credence_ft.std"))
+
+
+def test_lot3_header_and_counts_match_the_reference(lot3):
+    mir = lot3.mir
+    assert (mir["LOT_ID"], mir["SBLOT_ID"], mir["PART_TYP"], mir["JOB_NAM"], mir["TEST_COD"]) \
+        == ("GAL-LOT", "03", "GOLD8BAR", "mobile-05", "E38")
+    assert lot3.byte_order == "big"
+    assert lot3.record_counts["PTR"] == 54123
+    assert lot3.record_counts["PRR"] == 1619
+    s = summarise(lot3)
+    assert s.parts_tested == 1619
+    assert s.good_results == 1378
+    assert s.hard_bins == {1: 1378, 2: 58, 4: 8, 5: 16, 7: 2, 8: 71, 9: 1, 10: 20, 16: 2,
+                           17: 8, 20: 55}
+    assert s.units == 1456
+    assert (s.first_pass_good, s.first_pass_yield) == (1294, 88.87)
+    assert (s.final_good, s.final_yield) == (1377, 94.57)
+    # PCR/WRR GOOD_CNT are "missing" and HBR's pass/fail is NUL: nothing to disagree with.
+    assert s.warnings == []
+    assert lot3.pcr[0]["GOOD_CNT"] is None
+    assert {r["HBIN_PF"] for r in lot3.hbr} == {None}
+
+
+def test_lot3_every_ptr_belongs_to_a_part(lot3):
+    assert lot3.orphan_ptrs == 0
+    assert sum(len(p.results) for p in lot3.parts) == 54123
+    assert lot3.wafers[0].wafer_id == "GAL-LOT-03"
+    assert lot3.wafers[0].wrr["GOOD_CNT"] is None
+
+
+def test_lot3_summary_mode_counts_the_same_without_ptr_results(lot3):
+    fast = parse_file(real("lot3.stdf"), ptr=False)
+    assert fast.record_counts == lot3.record_counts
+    assert fast.tests == {}
+    assert all(not p.results for p in fast.parts)
+    assert summarise(fast) == summarise(lot3)
+
+
+def test_credence_final_test_file_matches_the_reference(credence):
+    mir = credence.mir
+    assert (mir["LOT_ID"], mir["SBLOT_ID"], mir["PART_TYP"], mir["JOB_NAM"], mir["TST_TEMP"],
+            mir["PKG_TYP"]) == ("F6N910.1", "301805009", "spm3f_dual", "spm3f_final", "25",
+                                "QFN")
+    assert credence.byte_order == "little"
+    s = summarise(credence)
+    assert s.parts_tested == 22
+    assert sorted({p.site for p in credence.parts}) == [0, 1]
+    assert all(p.x is None and p.y is None and p.part_id for p in credence.parts)
+    assert s.units == 22
+    assert (s.first_pass_good, s.final_good, s.final_yield) == (0, 0, 0.0)
+    assert s.hard_bins == {2: 12, 4: 10}
+    assert s.soft_bins == {2: 10, 30: 12}
+    assert s.warnings == []
+
+
+def test_credence_ptrs_follow_their_site(credence):
+    first_two = credence.parts[:2]
+    assert [(p.site, len(p.results)) for p in first_two] == [(0, 26), (1, 26)]
+    assert credence.tests[10].name == "Contact_C1"
+    assert credence.tests[10].units == "V"
+
+
+def test_ptr_results_agree_with_pystdf(lot3):
+    pystdf_io = pytest.importorskip("pystdf.IO")
+    v4 = pytest.importorskip("pystdf.V4")
+
+    class Sink:
+        def __init__(self):
+            self.open = {}
+            self.parts = []
+
+        def after_send(self, source, data):
+            rec_type, fields = data
+            row = dict(zip(rec_type.fieldNames, fields, strict=False))
+            key = (row.get("HEAD_NUM"), row.get("SITE_NUM"))
+            if rec_type is v4.pir:
+                self.open[key] = []
+            elif rec_type is v4.ptr:
+                self.open[key].append((row["TEST_NUM"], row["RESULT"], row["TEST_FLG"]))
+            elif rec_type is v4.prr:
+                self.parts.append((row["HARD_BIN"], row["X_COORD"], self.open.pop(key)))
+
+    sink = Sink()
+    with open(real("lot3.stdf"), "rb") as fh:
+        parser = pystdf_io.Parser(inp=fh)
+        parser.addSink(sink)
+        parser.parse()
+    ours = [(p.hard_bin, p.x, [(r.test_num, r.value, r.test_flg) for r in p.results])
+            for p in lot3.parts]
+    assert ours == sink.parts
+
+
+# --- byte order, sites, parts ---------------------------------------------------------------
+
+@pytest.mark.parametrize("byte_order", ["big", "little"])
+def test_both_byte_orders_read_the_same(byte_order):
+    parts = [PartSpec(hard_bin=1, soft_bin=1, x=1, y=2, part_id="7",
+                      results=[(100, 1.25), (200, -0.5)]),
+             PartSpec(hard_bin=3, soft_bin=31, passed=False, x=-4, y=5, results=[(100, 3.0)])]
+    f = parse(stdf(parts, byte_order=byte_order))
+    assert f.byte_order == byte_order
+    assert f.mir["LOT_ID"] == "L1"
+    assert [(p.x, p.y, p.hard_bin, p.soft_bin, p.passed) for p in f.parts] == \
+        [(1, 2, 1, 1, True), (-4, 5, 3, 31, False)]
+    assert [(r.test_num, r.value) for r in f.parts[0].results] == [(100, 1.25), (200, -0.5)]
+    assert f.parts[1].results[0].lo == 1.0
+    assert f.tests[100].spec_lo == 0.5
+    assert f.tests[200].lo is None and f.tests[200].hi == pytest.approx(0.01)
+
+
+def test_interleaved_sites_get_their_own_ptrs():
+    parts = [PartSpec(site=s, head=h, part_id=f"{h}-{s}", results=[(100, h * 10 + s),
+                                                                    (200, -(h * 10 + s))])
+             for h in (1, 2) for s in (0, 1, 2)]
+    data = stdf(parts, interleave=True)
+    f = parse(data)
+    assert [(p.head, p.site) for p in f.parts] == [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
+    for p in f.parts:
+        assert [r.value for r in p.results] == [p.head * 10 + p.site, -(p.head * 10 + p.site)]
+    # Interleaved means every PIR comes before the first PTR of the insertion.
+    assert data.index(encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 2})) < \
+        data.index(ptr_tail(RESULT=10.0, TEST_TXT="vout", ALARM_ID=None)[:8])
+
+
+def test_retest_at_same_xy_counts_first_result_for_first_pass_and_last_for_final():
+    parts = [PartSpec(x=0, y=0, hard_bin=5, passed=False),
+             PartSpec(x=1, y=0),
+             PartSpec(x=2, y=0, hard_bin=5, passed=False),
+             PartSpec(x=0, y=0),                        # retest passes
+             PartSpec(x=2, y=0, hard_bin=6, passed=False),  # retest fails again
+             PartSpec(x=1, y=0)]                        # a good die tested twice
+    s = summarise(parse(stdf(parts)))
+    assert (s.parts_tested, s.units, s.retests) == (6, 3, 3)
+    assert (s.first_pass_good, s.final_good) == (1, 2)
+    assert (s.first_pass_yield, s.final_yield) == (33.33, 66.67)
+    assert s.first_pass_fraction * 3 == 1
+    assert s.hard_bins == {1: 3, 5: 2, 6: 1}
+
+
+def test_same_xy_on_another_wafer_is_another_unit():
+    parts = [PartSpec(x=0, y=0, wafer="W1", passed=False, hard_bin=2),
+             PartSpec(x=0, y=0, wafer="W2"),
+             PartSpec(x=0, y=0, wafer="W1")]            # W1 probed again
+    f = parse(stdf(parts))
+    assert [w.wafer_id for w in f.wafers] == ["W1", "W2", "W1"]
+    assert [w.wrr["PART_CNT"] for w in f.wafers] == [1, 1, 1]
+    s = summarise(f)
+    assert (s.units, s.first_pass_good, s.final_good) == (2, 1, 2)
+
+
+def test_retest_by_part_id_is_per_head_and_site():
+    parts = [PartSpec(site=0, part_id="A", passed=False, hard_bin=2),
+             PartSpec(site=1, part_id="A"),             # same ID, other site: other unit
+             PartSpec(site=0, part_id="A")]             # retest of site 0's part A
+    f = parse(stdf(parts))
+    assert unit_key(f.parts[0], 0) == unit_key(f.parts[2], 2) != unit_key(f.parts[1], 1)
+    s = summarise(f)
+    assert (s.units, s.first_pass_good, s.final_good) == (2, 1, 2)
+
+
+def test_xy_wins_over_part_id_and_unidentified_parts_are_units_of_their_own():
+    parts = [PartSpec(x=3, y=3, part_id="1"), PartSpec(x=3, y=3, part_id="2"),
+             PartSpec(), PartSpec()]
+    s = summarise(parse(stdf(parts)))
+    assert (s.parts_tested, s.units) == (4, 3)
+
+
+def test_no_pass_fail_bit_falls_back_to_hard_bin_1():
+    parts = [PartSpec(passed=None, hard_bin=1), PartSpec(passed=None, hard_bin=7),
+             PartSpec(passed=False, hard_bin=1)]  # bit 3 wins over the bin when valid
+    f = parse(stdf(parts))
+    assert [p.passed for p in f.parts] == [None, None, False]
+    assert [p.flags & 0x18 for p in f.parts] == [0x10, 0x10, 0x08]
+    assert [p.good for p in f.parts] == [True, False, False]
+    assert summarise(f).good_results == 1
+
+
+def test_zero_yield_lot():
+    s = summarise(parse(stdf([PartSpec(x=i, y=0, passed=False, hard_bin=9) for i in range(5)])))
+    assert (s.units, s.first_pass_good, s.final_good) == (5, 0, 0)
+    assert (s.first_pass_yield, s.final_yield) == (0.0, 0.0)
+
+
+def test_file_without_parts_has_no_yield():
+    s = summarise(parse(stdf([])))
+    assert (s.parts_tested, s.units, s.first_pass_yield, s.final_yield) == (0, 0, None, None)
+
+
+def test_summary_mode_skips_ptr_bodies_but_counts_them():
+    parts = [PartSpec(results=[(100, 1.5), (200, 0.0)]), PartSpec(results=[(100, 1.6)])]
+    f = parse(stdf(parts), ptr=False)
+    assert f.record_counts["PTR"] == 3
+    assert f.tests == {} and all(p.results == [] for p in f.parts)
+    assert [p.num_tests for p in f.parts] == [2, 1]
+
+
+# --- refusals -------------------------------------------------------------------------------
+
+def test_truncated_record_body_names_its_offset():
+    data = stdf([PartSpec(results=[(100, 1.5)])])
+    cut = data[:-2]
+    start = len(data) - mrr_len()
+    with pytest.raises(StdfError, match=f"truncated MRR record at byte {start}") as exc:
+        parse(cut)
+    assert exc.value.offset == start
+
+
+def test_truncated_inside_a_ptr():
+    data = stdf([PartSpec(results=[(100, 1.5)])])
+    record = ptr_tail(RESULT=1.5, TEST_TXT="vout", ALARM_ID=None)
+    start = data.index(record[:10])
+    with pytest.raises(StdfError, match=f"truncated PTR record at byte {start}"):
+        parse(data[:start + 9])
+
+
+def test_truncated_record_header():
+    data = stdf([])
+    with pytest.raises(StdfError, match=f"truncated record header at byte {len(data)}") as exc:
+        parse(data + b"\x05\x00")
+    assert exc.value.offset == len(data)
+
+
+def test_trailing_nul_padding_is_accepted():
+    data = stdf([PartSpec()])
+    assert len(parse(data + b"\0" * 7).parts) == 1
+    assert len(parse(data + b"\0" * 512).parts) == 1
+
+
+@pytest.mark.parametrize(("data", "message", "offset"), [
+    (b"", "empty input", 0),
+    (b"\x02\x00", "truncated record header at byte 0", 0),
+    (b"%PDF-1.4 not a tester file", "not an STDF file.*at byte 0", 0),
+    (b"\x02\x00\x00\x0a\x02", "truncated FAR record at byte 0", 0),
+    (b"\x02\x00\x00\x0a\x00\x04", "CPU_TYPE 0 .*at byte 4", 4),
+    (b"\x02\x00\x00\x0a\x07\x04", "unknown CPU_TYPE 7 at byte 4", 4),
+    (b"\x02\x00\x00\x0a\x02\x03", "STDF version 3 at byte 5", 5),
+])
+def test_input_that_is_not_stdf_v4_is_refused(data, message, offset):
+    with pytest.raises(StdfError, match=message) as exc:
+        parse(data)
+    assert exc.value.offset == offset
+
+
+def test_a_path_is_not_taken_for_content():
+    with pytest.raises(TypeError, match="parse_file"):
+        parse("lot3.stdf")
+
+
+# --- gzip and streams -----------------------------------------------------------------------
+
+def test_gzip_input_is_read_transparently(tmp_path):
+    plain = stdf([PartSpec(x=1, y=1, results=[(100, 1.5)])])
+    packed = stdf([PartSpec(x=1, y=1, results=[(100, 1.5)])], compress=True)
+    assert packed[:2] == b"\x1f\x8b" and gzip.decompress(packed) == plain
+    path = tmp_path / "lot.stdf.gz"
+    path.write_bytes(packed)
+    assert parse_file(path).parts == parse(plain).parts
+    assert parse(io.BytesIO(packed)).parts == parse(plain).parts
+
+
+def test_truncated_gzip_is_refused_with_offset():
+    packed = stdf([PartSpec()], compress=True)
+    with pytest.raises(StdfError, match=f"truncated gzip stream at byte {len(packed) - 10}"):
+        parse(packed[:-10])
+
+
+def test_gzip_of_a_non_stdf_file_is_refused():
+    with pytest.raises(StdfError, match="not an STDF file"):
+        parse(gzip.compress(b"hello, world"))
+
+
+def test_corrupt_gzip_is_refused():
+    packed = bytearray(stdf([PartSpec()], compress=True))
+    packed[12:20] = b"\xff" * 8
+    with pytest.raises(StdfError, match="gzip"):
+        parse(bytes(packed))
+
+
+def test_writer_writes_to_a_path_or_a_stream(tmp_path):
+    path = tmp_path / "x.stdf"
+    data = write_stdf(path, mir=MIR, parts=[PartSpec()])
+    buffer = io.BytesIO()
+    write_stdf(buffer, mir=MIR, parts=[PartSpec()])
+    assert path.read_bytes() == data == buffer.getvalue()
+
+
+# --- optional fields, missing values, unknown records ---------------------------------------
+
+def test_optional_trailing_fields_omitted_read_as_none():
+    records = [
+        raw_record(0, 10, bytes([2, 4])),
+        encode_record("MIR", {"SETUP_T": 1, "START_T": 2, "STAT_NUM": 1, "MODE_COD": "P",
+                              "RTST_COD": None, "PROT_COD": None, "BURN_TIM": None,
+                              "CMOD_COD": None, "LOT_ID": "SHORT"}),
+        encode_record("SDR", {"HEAD_NUM": 1, "SITE_GRP": 0, "SITE_CNT": 2, "SITE_NUM": [0, 1],
+                              "HAND_TYP": "h", "HAND_ID": "H-7"}),
+        encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 0}),
+        ptr_tail(),  # ends after RESULT
+        encode_record("PRR", {"HEAD_NUM": 1, "SITE_NUM": 0, "PART_FLG": 0, "NUM_TEST": 1,
+                              "HARD_BIN": 1}),  # ends after HARD_BIN
+        encode_record("HBR", {"HEAD_NUM": 255, "SITE_NUM": 0, "HBIN_NUM": 1, "HBIN_CNT": 1}),
+        encode_record("MRR", {"FINISH_T": 9}),
+    ]
+    f = parse(b"".join(records))
+    assert f.mir["LOT_ID"] == "SHORT"
+    assert f.mir["PART_TYP"] is None and f.mir["SUPR_NAM"] is None
+    assert f.mir["BURN_TIM"] is None and f.mir["RTST_COD"] is None and f.mir["MODE_COD"] == "P"
+    assert f.sdrs[0]["SITE_NUM"] == [0, 1]
+    assert f.sdrs[0]["HAND_ID"] == "H-7" and f.sdrs[0]["LOAD_ID"] is None
+    part = f.parts[0]
+    assert (part.hard_bin, part.soft_bin, part.x, part.y, part.part_id) == (1, None, None, None,
+                                                                            None)
+    assert f.tests[100] .lo is None and f.tests[100].name is None
+    assert part.results[0].value == 1.5
+    assert f.hbr[0]["HBIN_PF"] is None and f.hbr[0]["HBIN_NAM"] is None
+    assert f.mrr["DISP_COD"] is None
+    assert summarise(f).warnings == []
+
+
+def test_a_record_shorter_than_its_fixed_fields():
+    records = [
+        raw_record(0, 10, bytes([2, 4])),
+        encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 0}),
+        encode_record("PRR", {"HEAD_NUM": 1, "SITE_NUM": 0, "PART_FLG": 0}),
+        raw_record(5, 10, b""),  # PIR without fields
+        raw_record(5, 20, b""),
+    ]
+    f = parse(b"".join(records))
+    assert [(p.head, p.hard_bin, p.passed) for p in f.parts] == [(1, None, True),
+                                                               (None, None, None)]
+    assert [p.good for p in f.parts] == [True, False]
+    assert "no MRR" in f.warnings[0]
+
+
+def test_a_string_that_overruns_its_record_ends_the_record():
+    body = encode_record("MIR", {"SETUP_T": 0, "LOT_ID": "L"})[4:]
+    bad = raw_record(1, 10, body[:-2] + bytes([40]) + b"x")  # LOT_ID claims 40 bytes
+    f = parse(raw_record(0, 10, bytes([2, 4])) + bad)
+    assert f.mir["SETUP_T"] == 0 and f.mir["LOT_ID"] is None and f.mir["PART_TYP"] is None
+
+
+def test_missing_sentinels_read_as_none():
+    records = [
+        raw_record(0, 10, bytes([1, 4])),
+        encode_record("WCR", {"WAFR_SIZ": 0.0, "DIE_HT": 0.0, "DIE_WID": 0.0, "WF_UNITS": 0,
+                              "WF_FLAT": " ", "CENTER_X": -32768, "CENTER_Y": 4},
+                      byte_order="big"),
+        encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 0}, byte_order="big"),
+        encode_record("PRR", {"HEAD_NUM": 1, "SITE_NUM": 0, "PART_FLG": 0, "NUM_TEST": 0,
+                              "HARD_BIN": 1, "SOFT_BIN": 65535, "X_COORD": -32768,
+                              "Y_COORD": -32768, "TEST_T": 0, "PART_ID": ""},
+                      byte_order="big"),
+        encode_record("PCR", {"HEAD_NUM": 255, "SITE_NUM": 0, "PART_CNT": 1,
+                              "RTST_CNT": 4294967295, "ABRT_CNT": 4294967295,
+                              "GOOD_CNT": 4294967295, "FUNC_CNT": 4294967295},
+                      byte_order="big"),
+        encode_record("HBR", {"HEAD_NUM": 255, "SITE_NUM": 0, "HBIN_NUM": 1,
+                              "HBIN_CNT": 4294967295, "HBIN_PF": "\0"}, byte_order="big"),
+        encode_record("TSR", {"HEAD_NUM": 255, "SITE_NUM": 0, "TEST_TYP": "P", "TEST_NUM": 1,
+                              "EXEC_CNT": 4294967295, "FAIL_CNT": 0, "ALRM_CNT": 4294967295,
+                              "TEST_NAM": "t", "SEQ_NAME": None, "TEST_LBL": None,
+                              "OPT_FLAG": 0xCD, "TEST_TIM": 1.0, "TEST_MIN": 2.0,
+                              "TEST_MAX": 3.0}, byte_order="big"),
+        encode_record("MRR", {"FINISH_T": 0}, byte_order="big"),
+    ]
+    f = parse(b"".join(records))
+    part = f.parts[0]
+    assert (part.soft_bin, part.x, part.y, part.test_time_ms, part.part_id) == \
+        (None, None, None, None, None)
+    assert f.wcr["CENTER_X"] is None and f.wcr["CENTER_Y"] == 4 and f.wcr["WAFR_SIZ"] is None
+    assert f.wcr["WF_FLAT"] is None
+    assert f.pcr[0] == {"HEAD_NUM": 255, "SITE_NUM": 0, "PART_CNT": 1, "RTST_CNT": None,
+                        "ABRT_CNT": None, "GOOD_CNT": None, "FUNC_CNT": None}
+    assert f.hbr[0]["HBIN_CNT"] is None and f.hbr[0]["HBIN_PF"] is None
+    tsr = f.tsr[0]
+    # OPT_FLAG 0xCD: TEST_MIN (bit 0) and TEST_TIM (bit 2) invalid, TEST_MAX valid.
+    assert (tsr["EXEC_CNT"], tsr["FAIL_CNT"], tsr["ALRM_CNT"]) == (None, 0, None)
+    assert (tsr["TEST_MIN"], tsr["TEST_TIM"], tsr["TEST_MAX"]) == (None, None, 3.0)
+    # Missing summary values are not compared with the part records.
+    assert summarise(f).warnings == []
+
+
+def test_unknown_record_types_are_skipped_by_length():
+    unknown = raw_record(99, 99, b"\x01\x02\x03\x04\x05")
+    gdr = raw_record(50, 10, b"\x01\x00\x0a\x03abc")
+    empty = raw_record(180, 1, b"")
+    parts = [PartSpec(results=[(100, 1.5), unknown, gdr, (200, 0.001), empty])]
+    f = parse(stdf(parts, extra_records=[unknown]))
+    assert [(r.test_num, r.value) for r in f.parts[0].results] == [(100, 1.5),
+                                                                   (200, pytest.approx(0.001))]
+    assert f.record_counts["REC_99_99"] == 2
+    assert f.record_counts["GDR"] == 1
+    assert f.record_counts["REC_180_1"] == 1
+    assert f.mrr is not None
+
+
+def test_ptr_outside_a_part_is_counted_as_orphan():
+    data = stdf([PartSpec()], extra_records=[ptr_tail(HEAD_NUM=3)])
+    f = parse(data)
+    assert f.orphan_ptrs == 1
+    assert f.parts[0].results == []
+
+
+def test_pir_without_prr_is_reported():
+    records = stdf([PartSpec()]).replace(
+        encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 0}),
+        encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 0}) * 2)
+    f = parse(records)
+    assert len(f.parts) == 1
+    assert "reopens head 1 site 0" in f.warnings[0]
+
+
+# --- PTR limits and flags -------------------------------------------------------------------
+
+@pytest.mark.parametrize("repeat_limits", ["omit", "flag", "full"])
+@pytest.mark.parametrize("byte_order", ["big", "little"])
+def test_limits_carry_forward_from_the_first_ptr_of_a_test(repeat_limits, byte_order):
+    parts = [PartSpec(part_id=str(i), results=[(100, 1.0 + i / 10), (200, i / 1000)])
+             for i in range(3)]
+    f = parse(stdf(parts, repeat_limits=repeat_limits, byte_order=byte_order))
+    for part in f.parts:
+        vout, idd = part.results
+        assert (vout.lo, vout.hi) == (1.0, 2.0)
+        assert idd.lo is None and idd.hi == pytest.approx(0.01)
+    assert f.tests[100].units == "V" and f.tests[100].name == "vout"
+    assert (f.tests[100].spec_lo, f.tests[100].spec_hi) == (0.5, 2.5)
+
+
+def test_opt_flag_bits_per_record():
+    first = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0x0E, RES_SCAL=0, LLM_SCAL=0,
+                     HLM_SCAL=0, LO_LIMIT=1.0, HI_LIMIT=2.0, UNITS="V")
+    override = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0x0E, RES_SCAL=0, LLM_SCAL=0,
+                        HLM_SCAL=0, LO_LIMIT=1.5, HI_LIMIT=1.75)
+    no_limits = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0xCE, RES_SCAL=0, LLM_SCAL=0,
+                         HLM_SCAL=0, LO_LIMIT=9.0, HI_LIMIT=9.0)
+    lo_default = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0x9E, RES_SCAL=0, LLM_SCAL=0,
+                          HLM_SCAL=0, LO_LIMIT=9.0, HI_LIMIT=9.0)
+    only_opt = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0x0E)  # limits themselves absent
+    parts = [PartSpec(results=[first, override, no_limits, lo_default, only_opt])]
+    results = parse(stdf(parts)).parts[0].results
+    assert [(r.lo, r.hi) for r in results] == [(1.0, 2.0), (1.5, 1.75), (None, None),
+                                               (1.0, None), (1.0, 2.0)]
+
+
+def test_first_ptr_without_valid_limits_sets_no_default():
+    first = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0x3E, RES_SCAL=0, LLM_SCAL=0,
+                     HLM_SCAL=0, LO_LIMIT=9.0, HI_LIMIT=9.0, UNITS="\0", C_RESFMT=None,
+                     C_LLMFMT=None, C_HLMFMT=None, LO_SPEC=0.0, HI_SPEC=3.0)
+    f = parse(stdf([PartSpec(results=[first, ptr_tail()])]))
+    assert f.tests[100].lo is None and f.tests[100].hi is None and f.tests[100].units is None
+    assert (f.tests[100].spec_lo, f.tests[100].spec_hi) == (None, 3.0)  # 0x3E: bit 2 set
+    assert [(r.lo, r.hi) for r in f.parts[0].results] == [(None, None), (None, None)]
+
+
+def test_invalid_result_is_kept_but_marked():
+    parts = [PartSpec(results=[(100, 1.5), (100, 7.0, 0x02), (100, 9.0, 0x10), (100, 3.0, 0x80),
+                               (100, 1.0, 0x40)])]
+    results = parse(stdf(parts)).parts[0].results
+    assert [r.value for r in results] == [1.5, 7.0, 9.0, 3.0, 1.0]
+    assert [r.valid for r in results] == [True, False, True, True, True]
+    assert [r.usable for r in results] == [True, False, False, True, True]
+    assert [r.failed for r in results] == [False, False, False, True, None]
+
+
+# --- summaries against part records ---------------------------------------------------------
+
+def hbr(bin_no, count, head=255, site=0, name="HBR"):
+    p = name[0]
+    return encode_record(name, {"HEAD_NUM": head, "SITE_NUM": site, f"{p}BIN_NUM": bin_no,
+                                f"{p}BIN_CNT": count, f"{p}BIN_PF": "F"})
+
+
+def test_written_summaries_agree_with_parts():
+    parts = [PartSpec(site=s, hard_bin=b, soft_bin=b * 10, passed=b == 1, part_id=str(i))
+             for i, (s, b) in enumerate([(0, 1), (1, 2), (0, 1), (1, 1)])]
+    f = parse(stdf(parts))
+    assert len(f.hbr) == 2 and len(f.sbr) == 2 and f.pcr[0]["GOOD_CNT"] == 3
+    s = summarise(f)
+    assert s.warnings == []
+    assert s.soft_bins == {10: 3, 20: 1}
+
+
+def test_summary_records_that_disagree_are_reported():
+    parts = [PartSpec(site=s, hard_bin=b, soft_bin=b, passed=b == 1, part_id=str(i))
+             for i, (s, b) in enumerate([(0, 1), (1, 2), (0, 1), (1, 3)])]
+    extra = [
+        hbr(1, 2), hbr(2, 5), hbr(4, 1),                # bin 3 missing, bin 2 wrong, bin 4 extra
+        hbr(1, 1, head=1, site=0), hbr(1, 1, head=1, site=0),  # two records for one bin add up
+        hbr(2, 1, head=1, site=1), hbr(3, 0, head=1, site=1),
+        hbr(1, 2, name="SBR"), hbr(2, 1, name="SBR"), hbr(3, 1, name="SBR"),
+        encode_record("PCR", {"HEAD_NUM": 255, "SITE_NUM": 0, "PART_CNT": 5, "RTST_CNT": None,
+                              "ABRT_CNT": None, "GOOD_CNT": 2}),
+        encode_record("PCR", {"HEAD_NUM": 1, "SITE_NUM": 1, "PART_CNT": 2, "RTST_CNT": None,
+                              "ABRT_CNT": None, "GOOD_CNT": 1}),
+    ]
+    s = summarise(parse(stdf(parts, summaries=False, extra_records=extra)))
+    assert s.warnings == [
+        "HBR all sites bin 2: summary 5, part records 1",
+        "HBR all sites bin 4: summary 1, part records 0",
+        "HBR head 1 site 1 bin 3: summary 0, part records 1",
+        "HBR all sites bin 3: no summary record, part records 1",
+        "PCR all sites: PART_CNT 5, part records 4",
+        "PCR head 1 site 1: GOOD_CNT 1, passing part records 0",
+    ]
+
+
+def test_summarise_reports_mir_fields():
+    s = summarise(parse(stdf([PartSpec()])))
+    assert (s.lot_id, s.sublot_id, s.part_type, s.job_name, s.test_code, s.temperature) == \
+        ("L1", "S1", "DEV", "prog", "FT1", "125")
+
+
+# --- writer ---------------------------------------------------------------------------------
+
+def test_encode_record_rejects_unknown_fields_and_long_records():
+    with pytest.raises(ValueError, match="no field"):
+        encode_record("PIR", {"HEAD": 1})
+    with pytest.raises(ValueError, match="255"):
+        encode_record("MIR", {"LOT_ID": "x" * 256})
+    with pytest.raises(ValueError, match="65535"):
+        raw_record(50, 30, b"x" * 70000)
+    with pytest.raises(ValueError, match="byte_order"):
+        write_stdf(None, mir={}, parts=[], byte_order="middle")
+    with pytest.raises(ValueError, match="repeat_limits"):
+        write_stdf(None, mir={}, parts=[], repeat_limits="sometimes")
+
+
+def test_encode_record_byte_layout():
+    assert encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 2}, byte_order="big") == \
+        b"\x00\x02\x05\x0a\x01\x02"
+    prr = encode_record("PRR", {"HEAD_NUM": 1, "SITE_NUM": 0, "PART_FLG": 8, "NUM_TEST": 3,
+                                "HARD_BIN": 5, "SOFT_BIN": None, "X_COORD": -1})
+    assert prr[4:] == struct.pack("<BBBHHHh", 1, 0, 8, 3, 5, 65535, -1)
