@@ -47,6 +47,17 @@ def mrr_len(byte_order="little"):
     return len(encode_record("MRR", {"FINISH_T": 0}, byte_order=byte_order))
 
 
+def records(data, byte_order="little"):
+    """(offset, REC_TYP, REC_SUB) of every record, walking the headers."""
+    order = "<" if byte_order == "little" else ">"
+    out, pos = [], 0
+    while pos < len(data):
+        length, typ, sub = struct.unpack_from(order + "HBB", data, pos)
+        out.append((pos, typ, sub))
+        pos += 4 + length
+    return out
+
+
 # --- the real files -------------------------------------------------------------------------
 
 DATA = Path(os.environ.get("MES_STDF_DATA")
@@ -187,9 +198,10 @@ def test_interleaved_sites_get_their_own_ptrs():
     assert [(p.head, p.site) for p in f.parts] == [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
     for p in f.parts:
         assert [r.value for r in p.results] == [p.head * 10 + p.site, -(p.head * 10 + p.site)]
-    # Interleaved means every PIR comes before the first PTR of the insertion.
-    assert data.index(encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 2})) < \
-        data.index(ptr_tail(RESULT=10.0, TEST_TXT="vout", ALARM_ID=None)[:8])
+    # One parallel insertion: all PIRs, the PTRs round-robin over the sites, then all PRRs.
+    kinds = {(5, 10): "PIR", (15, 10): "PTR", (5, 20): "PRR"}
+    order = [kinds[t, s] for _, t, s in records(data) if (t, s) in kinds]
+    assert order == ["PIR"] * 6 + ["PTR"] * 12 + ["PRR"] * 6
 
 
 def test_retest_at_same_xy_counts_first_result_for_first_pass_and_last_for_final():
@@ -276,11 +288,11 @@ def test_truncated_record_body_names_its_offset():
 
 
 def test_truncated_inside_a_ptr():
-    data = stdf([PartSpec(results=[(100, 1.5)])])
-    record = ptr_tail(RESULT=1.5, TEST_TXT="vout", ALARM_ID=None)
-    start = data.index(record[:10])
-    with pytest.raises(StdfError, match=f"truncated PTR record at byte {start}"):
+    data = stdf([PartSpec(results=[(100, 1.5)])], byte_order="big")
+    start = next(pos for pos, typ, sub in records(data, "big") if (typ, sub) == (15, 10))
+    with pytest.raises(StdfError, match=f"truncated PTR record at byte {start}") as exc:
         parse(data[:start + 9])
+    assert exc.value.offset == start
 
 
 def test_truncated_record_header():
@@ -380,7 +392,7 @@ def test_optional_trailing_fields_omitted_read_as_none():
     part = f.parts[0]
     assert (part.hard_bin, part.soft_bin, part.x, part.y, part.part_id) == (1, None, None, None,
                                                                             None)
-    assert f.tests[100] .lo is None and f.tests[100].name is None
+    assert f.tests[100].lo is None and f.tests[100].name is None
     assert part.results[0].value == 1.5
     assert f.hbr[0]["HBIN_PF"] is None and f.hbr[0]["HBIN_NAM"] is None
     assert f.mrr["DISP_COD"] is None
@@ -411,7 +423,7 @@ def test_a_string_that_overruns_its_record_ends_the_record():
 
 def test_missing_sentinels_read_as_none():
     records = [
-        raw_record(0, 10, bytes([1, 4])),
+        raw_record(0, 10, bytes([1, 4]), byte_order="big"),
         encode_record("WCR", {"WAFR_SIZ": 0.0, "DIE_HT": 0.0, "DIE_WID": 0.0, "WF_UNITS": 0,
                               "WF_FLAT": " ", "CENTER_X": -32768, "CENTER_Y": 4},
                       byte_order="big"),
@@ -513,12 +525,13 @@ def test_opt_flag_bits_per_record():
 
 
 def test_first_ptr_without_valid_limits_sets_no_default():
-    first = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0x3E, RES_SCAL=0, LLM_SCAL=0,
+    # OPT_FLAG 0x36: limits invalid (bits 4/5), no low spec limit (bit 2).
+    first = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0x36, RES_SCAL=0, LLM_SCAL=0,
                      HLM_SCAL=0, LO_LIMIT=9.0, HI_LIMIT=9.0, UNITS="\0", C_RESFMT=None,
                      C_LLMFMT=None, C_HLMFMT=None, LO_SPEC=0.0, HI_SPEC=3.0)
     f = parse(stdf([PartSpec(results=[first, ptr_tail()])]))
     assert f.tests[100].lo is None and f.tests[100].hi is None and f.tests[100].units is None
-    assert (f.tests[100].spec_lo, f.tests[100].spec_hi) == (None, 3.0)  # 0x3E: bit 2 set
+    assert (f.tests[100].spec_lo, f.tests[100].spec_hi) == (None, 3.0)
     assert [(r.lo, r.hi) for r in f.parts[0].results] == [(None, None), (None, None)]
 
 
