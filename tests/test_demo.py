@@ -42,8 +42,9 @@ def documented_logins():
 
 
 @pytest.fixture
-def loaded(session):
-    assert demo.load_demo(session) is True
+def loaded(app, session):
+    with app.app_context():  # the test configuration's fast password hashing
+        assert demo.load_demo(session) is True
     session.commit()
     return session
 

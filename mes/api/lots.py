@@ -26,6 +26,7 @@ def present(lots: list[Lot]) -> list[Lot]:
     counts = services.wafer_counts(session, lots)
     for lot in lots:
         lot.wafer_count = counts.get(lot.id, 0)  # type: ignore[attr-defined]
+        lot.steps_total = len(services.route_steps(lot))  # type: ignore[attr-defined]
     return lots
 
 

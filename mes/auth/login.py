@@ -29,7 +29,10 @@ def uses_bearer_token(req: Request | None = None) -> bool:
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     # The cookie carries "id:session_version"; a changed password or a deactivation bumps
-    # the version, so every older session ends.
+    # the version, so every older session ends. A request that brings a bearer token is
+    # judged by the token alone: it skipped the CSRF check, so the cookie must not count.
+    if uses_bearer_token():
+        return None
     try:
         uid, version = (int(part) for part in user_id.split(":", 1))
     except ValueError:

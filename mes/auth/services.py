@@ -67,8 +67,15 @@ def create_user(session: Session, actor: Any, *, username: str, role: str,
                 display_name: str = "", enforce_policy: bool = True) -> User:
     """Create a user. A customer user must name one customer; others must not.
 
-    Raises InvalidInput (unknown role or customer, weak password), Conflict (name taken).
+    Raises InvalidInput (empty or too long name, unknown role or customer, weak password),
+    Conflict (name taken).
     """
+    if not 1 <= len(username) <= 80:
+        raise InvalidInput("A user name needs 1 to 80 characters.",
+                           fields={"username": ["Use 1 to 80 characters."]})
+    if len(display_name) > 120:
+        raise InvalidInput("The name is too long.",
+                           fields={"display_name": ["Use at most 120 characters."]})
     if role not in {r.value for r in Role}:
         raise InvalidInput(f"Unknown role {role}.", fields={"role": [f"Unknown role {role}."]})
     customer_obj = None

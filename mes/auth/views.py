@@ -24,9 +24,11 @@ LOCALE_LABELS = {"en": "English", "zh_CN": "简体中文"}
 
 
 def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an open redirect after login is a phishing aid.
+    # Only same-site paths: an open redirect after login is a phishing aid. Browsers read
+    # "\\" as "/" and drop tabs and newlines, so "/\\host" or "/\t/host" would leave the site.
     if target and target.startswith("/") and not target.startswith("//") \
-            and not urlparse(target).netloc:
+            and not urlparse(target).netloc and "\\" not in target \
+            and all(ch.isprintable() and not ch.isspace() for ch in target):
         return target
     return url_for("main.index")
 

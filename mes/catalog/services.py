@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -90,6 +92,41 @@ def current_route(session: Session, code: str, version: int | None = None) -> Ro
     if version is not None:
         stmt = stmt.where(Route.version == version)
     return session.scalar(stmt.order_by(Route.version.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """A route step as the floor reads it (same attribute names as RouteStep)."""
+
+    seq: int
+    code: str
+    name: str
+    kind: str
+    equipment_kind: str | None
+    min_yield: float | None
+    materials: tuple[str, ...]
+
+
+# A route version never changes once created, so its steps can be kept per process. The key
+# carries the creation time as well as the id: ids are reused after a rollback on SQLite.
+_STEP_CACHE: dict[tuple[int, datetime], tuple[StepInfo, ...]] = {}
+
+
+def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
+    """The steps of one route version, in order, read once per process."""
+    key = (route.id, route.created_at)
+    steps = _STEP_CACHE.get(key)
+    if steps is None:
+        steps = tuple(
+            StepInfo(seq=st.seq, code=st.code, name=st.name, kind=st.kind,
+                     equipment_kind=st.equipment_kind, min_yield=st.min_yield,
+                     materials=tuple(st.materials or ()))
+            for st in session.scalars(select(RouteStep).where(RouteStep.route_id == route.id)
+                                      .order_by(RouteStep.seq)))
+        if len(_STEP_CACHE) > 10_000:
+            _STEP_CACHE.clear()
+        _STEP_CACHE[key] = steps
+    return steps
 
 
 def get_route(session: Session, code: str, version: int | None = None) -> Route:

@@ -165,9 +165,14 @@ def _parse_lines(text: str, columns: tuple[str, ...], required: int,
             continue
         parts = [part.strip() for part in line.split("|")]
         if not required <= len(parts) <= len(columns):
-            problems.append((number, _(
-                "Line %(line)d: write %(min)d to %(max)d values separated by '|' (found "
-                "%(found)d).", line=number, min=required, max=len(columns), found=len(parts))))
+            if required == len(columns):
+                message = _("Line %(line)d: write %(count)d values separated by '|' (found "
+                            "%(found)d).", line=number, count=required, found=len(parts))
+            else:
+                message = _("Line %(line)d: write %(min)d to %(max)d values separated by '|' "
+                            "(found %(found)d).", line=number, min=required, max=len(columns),
+                            found=len(parts))
+            problems.append((number, message))
             continue
         rows.append({col: part for col, part in zip(columns, parts, strict=False) if part})
         numbers.append(number)

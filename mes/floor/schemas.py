@@ -38,7 +38,7 @@ class LotOut(Schema):
     route_version = fields.Function(lambda lot: lot.route.version)
     step = fields.String(attribute="step_code")
     step_seq = fields.Integer()
-    steps_total = fields.Function(lambda lot: len(lot.route.steps))
+    steps_total = fields.Integer()
     state = fields.String()
     quantity = fields.Integer()
     wafer_count = fields.Integer()

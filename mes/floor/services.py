@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from mes import audit
 from mes.catalog.models import (
@@ -24,9 +24,8 @@ from mes.catalog.models import (
     MaterialLot,
     Product,
     ReasonCode,
-    RouteStep,
 )
-from mes.catalog.services import current_route
+from mes.catalog.services import StepInfo, current_route, route_step_infos
 from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
 from mes.floor.models import (
@@ -141,12 +140,15 @@ def annotate(session: Session, lots: Sequence[Lot]) -> Sequence[Lot]:
     return lots
 
 
-def route_steps(lot: Lot) -> list[RouteStep]:
-    return list(lot.route.steps)
+def route_steps(lot: Lot) -> tuple[StepInfo, ...]:
+    """The steps of the lot's own route version."""
+    session = object_session(lot)
+    assert session is not None
+    return route_step_infos(session, lot.route)
 
 
-def current_step(lot: Lot) -> RouteStep:
-    return lot.route.steps[lot.step_seq - 1]
+def current_step(lot: Lot) -> StepInfo:
+    return route_steps(lot)[lot.step_seq - 1]
 
 
 def history(session: Session, lot: Lot) -> list[LotEvent]:
@@ -276,7 +278,7 @@ def lot_blockers(lot: Lot) -> list[Blocker]:
     return found
 
 
-def equipment_blockers(step: RouteStep, equipment: Equipment) -> list[Blocker]:
+def equipment_blockers(step: StepInfo, equipment: Equipment) -> list[Blocker]:
     found = []
     if step.equipment_kind and equipment.kind != step.equipment_kind:
         found.append(Blocker("wrong_equipment", f"{equipment.code} is a {equipment.kind}; step "
@@ -290,7 +292,7 @@ def equipment_blockers(step: RouteStep, equipment: Equipment) -> list[Blocker]:
     return found
 
 
-def material_blockers(step: RouteStep, materials: Sequence[MaterialLot]) -> list[Blocker]:
+def material_blockers(step: StepInfo, materials: Sequence[MaterialLot]) -> list[Blocker]:
     found = []
     for m in materials:
         if m.expired:
@@ -305,6 +307,8 @@ def material_blockers(step: RouteStep, materials: Sequence[MaterialLot]) -> list
 
 
 def _materials(session: Session, codes: Sequence[str]) -> list[MaterialLot]:
+    if not codes:
+        return []
     found = {m.code: m for m in session.scalars(
         select(MaterialLot).where(MaterialLot.code.in_(codes)))}
     unknown = [c for c in codes if c not in found]
@@ -382,7 +386,7 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
     assert run is not None
     codes = [r["reason"] for r in rejects]
     reasons = {r.code: r for r in session.scalars(
-        select(ReasonCode).where(ReasonCode.code.in_(codes)))}
+        select(ReasonCode).where(ReasonCode.code.in_(codes)))} if codes else {}
     bad = [c for c in codes if c not in reasons or reasons[c].kind != "reject"]
     if bad:
         raise InvalidInput("Rejects need reject reason codes.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import random
 import struct
 from pathlib import Path
 
@@ -614,3 +615,62 @@ def test_encode_record_byte_layout():
     prr = encode_record("PRR", {"HEAD_NUM": 1, "SITE_NUM": 0, "PART_FLG": 8, "NUM_TEST": 3,
                                 "HARD_BIN": 5, "SOFT_BIN": None, "X_COORD": -1})
     assert prr[4:] == struct.pack("<BBBHHHh", 1, 0, 8, 3, 5, 65535, -1)
+
+
+# --- odd files ------------------------------------------------------------------------------
+
+def test_gzip_with_several_members_and_padding():
+    plain = stdf([PartSpec(x=1, y=1), PartSpec(x=2, y=1)])
+    packed = gzip.compress(plain[:100]) + gzip.compress(plain[100:]) + b"\0" * 8
+    assert parse(packed).parts == parse(plain).parts
+
+
+def test_data_after_the_gzip_stream_is_refused():
+    packed = stdf([PartSpec()], compress=True)
+    with pytest.raises(StdfError, match=f"after the gzip stream at byte {len(packed)}"):
+        parse(packed + b"junk")
+
+
+def test_second_mir_and_stray_wrr_are_reported():
+    extra = [encode_record("MIR", {"SETUP_T": 0, "LOT_ID": "OTHER"}),
+             encode_record("WRR", {"HEAD_NUM": 1, "SITE_GRP": 255, "FINISH_T": 0})]
+    f = parse(stdf([PartSpec()], extra_records=extra))
+    assert f.mir["LOT_ID"] == "L1"
+    assert [w.split(" at byte")[0] for w in f.warnings] == ["second MIR", "WRR"]
+
+
+def test_malformed_ptr_text_uses_the_test_defaults():
+    first = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0x0E, RES_SCAL=0, LLM_SCAL=0,
+                     HLM_SCAL=0, LO_LIMIT=1.0, HI_LIMIT=2.0)
+    body = ptr_tail(RESULT=1.25)[4:] + bytes([200]) + b"short"  # TEST_TXT claims 200 bytes
+    results = parse(stdf([PartSpec(results=[first, raw_record(15, 10, body)])])).parts[0].results
+    assert [(r.value, r.lo, r.hi) for r in results] == [(1.5, 1.0, 2.0), (1.25, 1.0, 2.0)]
+
+
+def test_random_parts_round_trip_in_both_byte_orders():
+    rng = random.Random(20261122)
+    parts = []
+    for i in range(300):
+        results = [(t, rng.choice([0.0, rng.uniform(-5, 5)]), rng.choice([0, 0, 0x02, 0x80]))
+                   for t in rng.sample(sorted(TESTS), rng.randint(0, 2))]
+        parts.append(PartSpec(
+            hard_bin=rng.randint(1, 40), soft_bin=rng.choice([None, rng.randint(1, 999)]),
+            passed=rng.choice([True, False, None]), site=rng.randint(0, 3),
+            x=rng.choice([None, rng.randint(-50, 50)]), y=rng.randint(-50, 50),
+            part_id=rng.choice([None, str(i)]), test_time_ms=rng.choice([None, 17]),
+            results=results))
+    for byte_order in ("big", "little"):
+        for repeat in ("omit", "full"):
+            f = parse(stdf(parts, byte_order=byte_order, repeat_limits=repeat, interleave=True))
+            assert len(f.parts) == len(parts)
+            for spec, part in zip(parts, f.parts, strict=True):
+                assert (part.hard_bin, part.soft_bin, part.passed, part.site, part.part_id,
+                        part.test_time_ms) == (spec.hard_bin, spec.soft_bin, spec.passed,
+                                               spec.site, spec.part_id, spec.test_time_ms)
+                assert (part.x, part.y) == ((spec.x, spec.y) if spec.x is not None
+                                            else (None, spec.y))
+                assert [(r.test_num, r.test_flg) for r in part.results] == \
+                    [(t, flg) for t, _, flg in spec.results]
+                assert [r.value for r in part.results] == \
+                    [pytest.approx(v, rel=1e-6) for _, v, _ in spec.results]
+            assert summarise(f).warnings == []

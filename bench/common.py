@@ -1,0 +1,143 @@
+"""Shared pieces of the benchmarks: a fresh PostgreSQL database, servers on loopback, a
+bounded HTTP load with latency percentiles. Benchmarks print figures; they assert nothing."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("MES_BENCH_DATABASE_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new PostgreSQL database for one benchmark run, dropped afterwards."""
+    base = make_url(PG_URL)
+    name = f"mes_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], workers: int) -> Iterator[int]:
+    """Serve `app_spec` with gunicorn (the production server of `mes serve`) on loopback."""
+    port = free_port()
+    cmd = [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers), "-b",
+           f"127.0.0.1:{port}", "--timeout", "60", "--log-level", "warning", app_spec]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env},
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/healthz")
+                c.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"server {app_spec} did not start")
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        data = sorted(self.latencies)
+        if not data:
+            return 0.0
+        return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))] * 1000
+
+
+class Client:
+    """One keep-alive HTTP connection."""
+
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes, float]:
+        data = json.dumps(body) if body is not None else None
+        start = time.perf_counter()
+        self.conn.request(method, path, body=data, headers=self.headers)
+        resp = self.conn.getresponse()
+        payload = resp.read()
+        return resp.status, payload, time.perf_counter() - start
+
+
+def run_load(workers: list[Callable[[Callable[[int, float], None], Callable[[], bool]], None]],
+             seconds: float) -> LoadResult:
+    """Run each worker function in its own thread for `seconds`; each reports
+    (status, latency) per request through the callback it is given."""
+    result = LoadResult()
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+    barrier = threading.Barrier(len(workers) + 1)
+
+    def report(status: int, latency: float) -> None:
+        with lock:
+            result.requests += 1
+            result.latencies.append(latency)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+
+    def running() -> bool:
+        return time.perf_counter() < stop_at
+
+    def wrap(fn: Callable[..., None]) -> None:
+        barrier.wait()
+        fn(report, running)
+
+    threads = [threading.Thread(target=wrap, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    stop_at = start + seconds
+    for t in threads:
+        t.join()
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,192 @@
+"""Shop-floor benchmark (PostgreSQL, production server, loopback only).
+
+1. Track-in + track-out cycles through the HTTP API with 16 concurrent clients, against a
+   bare Flask + SQLAlchemy endpoint doing the same row work, on the same server settings
+   (gunicorn, workers = 2 x cores + 1) in the same run: prints both rates, the ratio and
+   both p99 latencies.
+2. GET /api/v1/lots filtered by step and the WIP board page with 100,000 open lots and
+   2,000,000 history events: prints p50/p95.
+
+Run: .venv/bin/python bench/floor.py [--seconds 20] [--clients 16] [--lots 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import text  # noqa: E402
+
+from bench.common import Client, fresh_pg_database, gunicorn, run_load  # noqa: E402
+
+STEPS = 400
+
+
+def setup(url: str, clients: int) -> dict[str, Any]:
+    """Schema, a long single-kind route, one tool and one lot per client, tokens."""
+    from mes import create_app, migrate
+    from mes.auth import services as auth
+    from mes.catalog import services as cat
+    from mes.db import get_db, session_scope
+    from mes.floor import services as floor
+
+    app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tempfile.mkdtemp(),
+                      "SECRET_KEY": "bench"})
+    with get_db(app).engine.begin() as conn:
+        migrate.upgrade(conn)
+    with app.app_context(), session_scope(app) as s:
+        cat.create_customer(s, "bench", {"code": "C1", "name": "C1", "automotive": False})
+        cat.create_route(s, "bench", {"code": "R", "name": "Bench route", "steps": [
+            {"code": f"S{i:03d}", "name": f"Step {i}", "kind": "assembly",
+             "equipment_kind": "tool", "min_yield": None, "materials": []}
+            for i in range(1, STEPS + 1)]})
+        cat.create_product(s, "bench", {"code": "P", "name": "P", "package": "QFN",
+                                        "route": "R", "aec_grade": None, "msl": "1",
+                                        "customer": "C1"})
+        for i in range(clients):
+            cat.create_equipment(s, "bench", {"code": f"T{i:02d}", "kind": "tool", "name": "",
+                                              "state": "productive"})
+        lots = [floor.receive_lot(s, "bench", {"product": "P", "customer": "C1",
+                                               "quantity": 1000, "fab_lot": f"F{i}",
+                                               "lot_no": f"B{i:03d}", "wafers": []})
+                for i in range(clients)]
+        user = auth.create_user(s, "bench", username="op", role="operator",
+                                password="Bench-pass-123")
+        token = auth.create_token(s, "bench", user)
+        admin = auth.create_user(s, "bench", username="adm", role="admin",
+                                 password="Bench-pass-123")
+        admin_token = auth.create_token(s, "bench", admin)
+        s.flush()
+        ids = [lot.id for lot in lots]
+    get_db(app).engine.dispose()
+    return {"token": token, "admin_token": admin_token, "lot_ids": ids}
+
+
+def mes_worker(port: int, token: str, i: int):
+    def work(report, running) -> None:
+        c = Client(port, {"Authorization": f"Bearer {token}"})
+        step = 1
+        while running() and step <= STEPS:
+            code = f"S{step:03d}"
+            st, body, lat = c.call("POST", f"/api/v1/lots/B{i:03d}/track-in",
+                                   {"step": code, "equipment": f"T{i:02d}"})
+            report(st, lat)
+            st, body, lat = c.call("POST", f"/api/v1/lots/B{i:03d}/track-out",
+                                   {"step": code, "good_qty": 1000})
+            report(st, lat)
+            step += 1
+    return work
+
+
+def bare_worker(port: int, lot_id: int):
+    def work(report, running) -> None:
+        c = Client(port)
+        while running():
+            st, _, lat = c.call("POST", f"/bare/{lot_id}", {})
+            report(st, lat)
+    return work
+
+
+def fill(url: str, lots: int, events: int) -> None:
+    """Bulk data: `lots` open lots spread over the steps and `events` history events."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        route_id = conn.execute(text("SELECT id FROM route WHERE code = 'R'")).scalar_one()
+        product_id = conn.execute(text("SELECT id FROM product WHERE code = 'P'")).scalar_one()
+        customer_id = conn.execute(text("SELECT id FROM customer WHERE code = 'C1'")).scalar_one()
+        conn.execute(text(f"""
+            INSERT INTO lot (lot_no, product_id, customer_id, route_id, step_seq, step_code,
+                             state, quantity, fab_lot, priority, due_date, open_holds,
+                             arrived_at, created_at, updated_at, version)
+            SELECT 'X' || lpad(g::text, 7, '0'), {product_id}, {customer_id}, {route_id},
+                   s, 'S' || lpad(s::text, 3, '0'),
+                   CASE WHEN g % 10 = 0 THEN 'running' ELSE 'queued' END,
+                   1000, 'FX' || (g / 50), 1 + g % 5, current_date + (g % 60),
+                   CASE WHEN g % 50 = 0 THEN 1 ELSE 0 END,
+                   now() - (g % 720) * interval '1 hour', now() - interval '30 days', now(), 1
+            FROM generate_series(1, {lots}) AS g,
+                 LATERAL (SELECT 1 + (g * 7919) % {STEPS} AS s) AS st
+        """))
+        conn.execute(text(f"""
+            INSERT INTO lot_event (lot_id, kind, at, by, step_code, equipment, qty_in,
+                                   qty_out, data)
+            SELECT l.id, CASE WHEN e % 2 = 0 THEN 'track_in' ELSE 'track_out' END,
+                   now() - (e * interval '17 minutes'), 'op', l.step_code, 'T00', 1000, 1000,
+                   '{{}}'
+            FROM (SELECT id, step_code FROM lot WHERE lot_no LIKE 'X%') AS l,
+                 generate_series(1, {max(1, events // lots)}) AS e
+        """))
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+def pct(values: list[float], p: float) -> float:
+    data = sorted(values)
+    return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--lots", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    workers = 2 * multiprocessing.cpu_count() + 1
+
+    with fresh_pg_database() as url:
+        ctx = setup(url, args.clients)
+        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench",
+               "MES_INSTANCE_PATH": tempfile.mkdtemp()}
+        print(f"server: gunicorn, {workers} workers; {args.clients} clients; "
+              f"{args.seconds:.0f} s per phase")
+        with gunicorn("mes:create_app()", env, workers) as port:
+            mes = run_load([mes_worker(port, ctx["token"], i) for i in range(args.clients)],
+                           args.seconds)
+        with gunicorn("bench.bare_app:create()", env, workers) as port:
+            bare = run_load([bare_worker(port, ctx["lot_ids"][i]) for i in range(args.clients)],
+                            args.seconds)
+        print(f"track-in/out API : {mes.rate:8.1f} req/s  p50 {mes.pct(50):6.1f} ms  "
+              f"p99 {mes.pct(99):6.1f} ms  statuses {mes.statuses}")
+        print(f"bare endpoint    : {bare.rate:8.1f} req/s  p50 {bare.pct(50):6.1f} ms  "
+              f"p99 {bare.pct(99):6.1f} ms  statuses {bare.statuses}")
+        print(f"rate ratio (API / bare)  : {mes.rate / bare.rate:.2f}  (target >= 0.5)")
+        print(f"p99 ratio (API / bare)   : {mes.pct(99) / bare.pct(99):.2f}  (target <= 2)")
+
+        t0 = time.time()
+        fill(url, args.lots, args.events)
+        print(f"filled {args.lots} open lots and ~{args.events} history events in "
+              f"{time.time() - t0:.0f} s")
+        with gunicorn("mes:create_app()", env, workers) as port:
+            c = Client(port, {"Authorization": f"Bearer {ctx['admin_token']}"})
+            rng = random.Random(7)
+            api, wip, statuses = [], [], {}
+            for i in range(args.samples):
+                step = f"S{rng.randint(1, STEPS):03d}"
+                st, _, lat = c.call("GET", f"/api/v1/lots?step={step}&limit=50")
+                (api if i else []).append(lat)
+                statuses[st] = statuses.get(st, 0) + 1
+            for i in range(args.samples):
+                st, _, lat = c.call("GET", "/wip" + ("?page=2" if i % 2 else ""))
+                (wip if i else []).append(lat)
+                statuses[st] = statuses.get(st, 0) + 1
+        print(f"GET /lots?step=  : p50 {pct(api, 50):6.1f} ms  p95 {pct(api, 95):6.1f} ms  "
+              "(target p95 < 100)")
+        print(f"GET /wip (board) : p50 {pct(wip, 50):6.1f} ms  p95 {pct(wip, 95):6.1f} ms  "
+              f"(target p95 < 100)  statuses {statuses}")
+
+
+if __name__ == "__main__":
+    main()
