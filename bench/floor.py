@@ -27,7 +27,8 @@ from sqlalchemy import text  # noqa: E402
 
 from bench.common import Client, fresh_pg_database, gunicorn, run_load  # noqa: E402
 
-STEPS = 400
+STEPS = 25  # the length of a real QFN route
+LOTS_PER_CLIENT = 80
 
 
 def setup(url: str, clients: int) -> dict[str, Any]:
@@ -56,8 +57,8 @@ def setup(url: str, clients: int) -> dict[str, Any]:
                                               "state": "productive"})
         lots = [floor.receive_lot(s, "bench", {"product": "P", "customer": "C1",
                                                "quantity": 1000, "fab_lot": f"F{i}",
-                                               "lot_no": f"B{i:03d}", "wafers": []})
-                for i in range(clients)]
+                                               "lot_no": f"B{i:02d}-{j:03d}", "wafers": []})
+                for i in range(clients) for j in range(LOTS_PER_CLIENT)]
         user = auth.create_user(s, "bench", username="op", role="operator",
                                 password="Bench-pass-123")
         token = auth.create_token(s, "bench", user)
@@ -65,7 +66,7 @@ def setup(url: str, clients: int) -> dict[str, Any]:
                                  password="Bench-pass-123")
         admin_token = auth.create_token(s, "bench", admin)
         s.flush()
-        ids = [lot.id for lot in lots]
+        ids = [lot.id for lot in lots[::LOTS_PER_CLIENT]]
     get_db(app).engine.dispose()
     return {"token": token, "admin_token": admin_token, "lot_ids": ids}
 
@@ -73,16 +74,18 @@ def setup(url: str, clients: int) -> dict[str, Any]:
 def mes_worker(port: int, token: str, i: int):
     def work(report, running) -> None:
         c = Client(port, {"Authorization": f"Bearer {token}"})
-        step = 1
-        while running() and step <= STEPS:
-            code = f"S{step:03d}"
-            st, body, lat = c.call("POST", f"/api/v1/lots/B{i:03d}/track-in",
-                                   {"step": code, "equipment": f"T{i:02d}"})
-            report(st, lat)
-            st, body, lat = c.call("POST", f"/api/v1/lots/B{i:03d}/track-out",
-                                   {"step": code, "good_qty": 1000})
-            report(st, lat)
-            step += 1
+        for j in range(LOTS_PER_CLIENT):
+            lot = f"B{i:02d}-{j:03d}"
+            for step in range(1, STEPS + 1):
+                if not running():
+                    return
+                code = f"S{step:03d}"
+                st, _, lat = c.call("POST", f"/api/v1/lots/{lot}/track-in",
+                                    {"step": code, "equipment": f"T{i:02d}"})
+                report(st, lat)
+                st, _, lat = c.call("POST", f"/api/v1/lots/{lot}/track-out",
+                                    {"step": code, "good_qty": 1000})
+                report(st, lat)
     return work
 
 
@@ -104,7 +107,7 @@ def fill(url: str, lots: int, events: int) -> None:
         route_id = conn.execute(text("SELECT id FROM route WHERE code = 'R'")).scalar_one()
         product_id = conn.execute(text("SELECT id FROM product WHERE code = 'P'")).scalar_one()
         customer_id = conn.execute(text("SELECT id FROM customer WHERE code = 'C1'")).scalar_one()
-        conn.execute(text(f"""
+        conn.exec_driver_sql(f"""
             INSERT INTO lot (lot_no, product_id, customer_id, route_id, step_seq, step_code,
                              state, quantity, fab_lot, priority, due_date, open_holds,
                              arrived_at, created_at, updated_at, version)
@@ -116,8 +119,8 @@ def fill(url: str, lots: int, events: int) -> None:
                    now() - (g % 720) * interval '1 hour', now() - interval '30 days', now(), 1
             FROM generate_series(1, {lots}) AS g,
                  LATERAL (SELECT 1 + (g * 7919) % {STEPS} AS s) AS st
-        """))
-        conn.execute(text(f"""
+        """)
+        conn.exec_driver_sql(f"""
             INSERT INTO lot_event (lot_id, kind, at, by, step_code, equipment, qty_in,
                                    qty_out, data)
             SELECT l.id, CASE WHEN e % 2 = 0 THEN 'track_in' ELSE 'track_out' END,
@@ -125,7 +128,7 @@ def fill(url: str, lots: int, events: int) -> None:
                    '{{}}'
             FROM (SELECT id, step_code FROM lot WHERE lot_no LIKE 'X%') AS l,
                  generate_series(1, {max(1, events // lots)}) AS e
-        """))
+        """)
         conn.execute(text("ANALYZE"))
     engine.dispose()
 

@@ -23,9 +23,7 @@ def present(lots: list[Lot]) -> list[Lot]:
     """Attach what the lot output shows beyond its own row (genealogy, holds, wafers)."""
     session = db.session()
     services.annotate(session, lots)
-    counts = services.wafer_counts(session, lots)
     for lot in lots:
-        lot.wafer_count = counts.get(lot.id, 0)  # type: ignore[attr-defined]
         lot.steps_total = len(services.route_steps(lot))  # type: ignore[attr-defined]
     return lots
 

@@ -93,9 +93,14 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
     heads: dict[tuple[str, str], tuple[int, str]] = {}
     problems: list[tuple[int, str]] = []
     count = 0
-    stmt = select(AuditEvent).order_by(AuditEvent.subject_type, AuditEvent.subject_key,
-                                       AuditEvent.seq).execution_options(yield_per=batch)
-    for ev in session.scalars(stmt):
+    # Plain rows, not ORM objects: the check reads what the database holds now (never an
+    # object remembered by the caller's session) and keeps no identity map of every record.
+    stmt = select(AuditEvent.id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor,
+                  AuditEvent.code, AuditEvent.subject_type, AuditEvent.subject_key,
+                  AuditEvent.data, AuditEvent.prev_hash, AuditEvent.hash) \
+        .order_by(AuditEvent.subject_type, AuditEvent.subject_key, AuditEvent.seq) \
+        .execution_options(yield_per=batch)
+    for ev in session.execute(stmt):
         count += 1
         key = (ev.subject_type, ev.subject_key)
         last_seq, last_hash = heads.get(key, (0, GENESIS))
@@ -111,7 +116,6 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
         if expected != ev.hash:
             problems.append((ev.id, f"{where}: content does not match its hash (edited)"))
         heads[key] = (ev.seq, ev.hash)
-    session.expunge_all()
 
     cps = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()
     for cp in cps:

@@ -40,6 +40,7 @@ class Lot(Base):
     step_code: Mapped[str] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(12), default="queued")
     quantity: Mapped[int]
+    wafer_count: Mapped[int] = mapped_column(default=0)
     fab_lot: Mapped[str] = mapped_column(String(60), index=True)
     priority: Mapped[int] = mapped_column(default=3)
     due_date: Mapped[date | None]

@@ -7,13 +7,13 @@ audit record there, and raises before changing anything when a rule refuses the 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from mes import audit
@@ -109,24 +109,24 @@ def lot_query(filters: dict[str, Any], actor: Any = None) -> Select[Any]:
 
 
 def annotate(session: Session, lots: Sequence[Lot]) -> Sequence[Lot]:
-    """Attach parents, children and open hold ids to lots with three queries in all."""
+    """Attach parents, children and open hold ids to lots: one query for the genealogy and
+    one for holds, only when some lot has an open hold."""
     ids = [lot.id for lot in lots]
     parents: dict[int, list[str]] = defaultdict(list)
     children: dict[int, list[str]] = defaultdict(list)
     holds: dict[int, list[int]] = defaultdict(list)
     if ids:
-        parent = Lot.__table__.alias("p")
-        child = Lot.__table__.alias("c")
-        for child_id, parent_no in session.execute(
-                select(LotEdge.child_id, parent.c.lot_no)
-                .join(parent, parent.c.id == LotEdge.parent_id)
-                .where(LotEdge.child_id.in_(ids)).order_by(LotEdge.id)):
-            parents[child_id].append(parent_no)
-        for parent_id, child_no in session.execute(
-                select(LotEdge.parent_id, child.c.lot_no)
-                .join(child, child.c.id == LotEdge.child_id)
-                .where(LotEdge.parent_id.in_(ids)).order_by(LotEdge.id)):
-            children[parent_id].append(child_no)
+        other = Lot.__table__.alias("other")
+        up = (select(LotEdge.id, LotEdge.child_id.label("lot_id"), other.c.lot_no,
+                     literal("p").label("side"))
+              .join(other, other.c.id == LotEdge.parent_id).where(LotEdge.child_id.in_(ids)))
+        down = (select(LotEdge.id, LotEdge.parent_id.label("lot_id"), other.c.lot_no,
+                       literal("c").label("side"))
+                .join(other, other.c.id == LotEdge.child_id).where(LotEdge.parent_id.in_(ids)))
+        both = union_all(up, down).subquery()
+        for _id, lot_id, lot_no, side in session.execute(
+                select(both).order_by(both.c.id)):
+            (parents if side == "p" else children)[lot_id].append(lot_no)
         if any(lot.open_holds for lot in lots):
             for lot_id, hold_id in session.execute(
                     select(Hold.lot_id, Hold.id).where(Hold.lot_id.in_(ids),
@@ -234,25 +234,12 @@ def receive_lot(session: Session, actor: Any, data: dict[str, Any]) -> Lot:
     session.flush()  # wafer ids for the lot-wafer links
     for wafer in session.scalars(select(Wafer).where(Wafer.received_lot_id == lot.id)):
         session.add(LotWafer(lot_id=lot.id, wafer_pk=wafer.id))
+    lot.wafer_count = len(wafers)
     _event(session, lot, "receive", actor, qty_out=lot.quantity, at=now,
            data={"fab_lot": lot.fab_lot, "wafers": ids, "product": product.code,
                  "customer": customer.code, "route": route.code,
                  "route_version": route.version})
     return lot
-
-
-def wafer_count(session: Session, lot: Lot) -> int:
-    return session.scalar(select(func.count()).select_from(LotWafer)
-                          .where(LotWafer.lot_id == lot.id)) or 0
-
-
-def wafer_counts(session: Session, lots: Iterable[Lot]) -> dict[int, int]:
-    ids = [lot.id for lot in lots]
-    if not ids:
-        return {}
-    rows = session.execute(select(LotWafer.lot_id, func.count()).where(
-        LotWafer.lot_id.in_(ids)).group_by(LotWafer.lot_id))
-    return {lot_id: n for lot_id, n in rows}
 
 
 # --- track-in --------------------------------------------------------------------------
@@ -480,7 +467,8 @@ def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int])
                            strict=True):
         child = Lot(lot_no=lot_no, product_id=lot.product_id, customer_id=lot.customer_id,
                     route_id=lot.route_id, step_seq=lot.step_seq, step_code=lot.step_code,
-                    state="queued", quantity=qty, fab_lot=lot.fab_lot, priority=lot.priority,
+                    state="queued", quantity=qty, wafer_count=len(wafer_ids),
+                    fab_lot=lot.fab_lot, priority=lot.priority,
                     due_date=lot.due_date, arrived_at=lot.arrived_at, created_at=now)
         session.add(child)
         children.append(child)
@@ -538,6 +526,7 @@ def merge_lots(session: Session, actor: Any, lots: Sequence[Lot]) -> Lot:
                 have.add(wafer_pk)
                 session.add(LotWafer(lot_id=survivor.id, wafer_pk=wafer_pk))
         survivor.quantity += other.quantity
+        survivor.wafer_count = len(have)
         _event(session, other, "merged_into", actor, qty_in=other.quantity, qty_out=0, at=now,
                data={"into": survivor.lot_no})
         other.quantity = 0

@@ -26,6 +26,7 @@ def upgrade() -> None:
     sa.Column('step_code', sa.String(length=40), nullable=False),
     sa.Column('state', sa.String(length=12), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('wafer_count', sa.Integer(), nullable=False),
     sa.Column('fab_lot', sa.String(length=60), nullable=False),
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('due_date', sa.Date(), nullable=True),

@@ -1,0 +1,299 @@
+"""What the shop-floor pages read: the operator station's view of a scanned lot (every reason
+it cannot move now), the lot page's progress along its route, and the WIP board's summary.
+
+Nothing here decides a rule: availability and blockers come from the services' own checks
+(`lot_blockers`, `equipment_blockers`, `material_blockers`), so a page never promises a move
+the service would refuse.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from mes.catalog.models import Equipment, MaterialLot, ReasonCode, Route
+from mes.catalog.services import StepInfo, route_step_infos
+from mes.floor import services
+from mes.floor.models import (
+    ACTIVE_STATES,
+    Lot,
+    LotEvent,
+    LotWafer,
+    MaterialUse,
+    StepRun,
+    Wafer,
+)
+from mes.quality.models import Hold
+
+# How many usable material lots of one type the station offers as scan suggestions.
+MATERIAL_CHOICES = 30
+
+
+# --- operator station ------------------------------------------------------------------
+
+@dataclass
+class ToolState:
+    equipment: Equipment
+    blockers: list[services.Blocker]
+
+    @property
+    def available(self) -> bool:
+        return not self.blockers
+
+
+@dataclass
+class StationLot:
+    """A scanned lot as the station shows it, before the operator types anything."""
+
+    lot: Lot
+    step: StepInfo
+    # Reasons no track-in can succeed now, whatever is scanned (hold, closed, no tool ...).
+    blockers: list[services.Blocker]
+    holds: list[Hold]
+    # What a track-in needs scanned: the step's materials, named by the service's check.
+    needs: list[services.Blocker]
+    tools: list[ToolState]
+    material_lots: dict[str, list[MaterialLot]]
+    run: StepRun | None
+    reject_reasons: list[ReasonCode]
+
+    @property
+    def running(self) -> bool:
+        return self.lot.state == "running"
+
+    @property
+    def can_track_in(self) -> bool:
+        """The track-in form is offered: a queued lot free of holds."""
+        return self.lot.state == "queued" and not self.lot.on_hold
+
+    @property
+    def available_tools(self) -> list[Equipment]:
+        return [t.equipment for t in self.tools if t.available]
+
+
+def open_holds(session: Session, lot: Lot) -> list[Hold]:
+    if not lot.open_holds:
+        return []
+    return list(session.scalars(
+        select(Hold).where(Hold.lot_id == lot.id, Hold.status == "open")
+        .options(joinedload(Hold.reason)).order_by(Hold.placed_at, Hold.id)))
+
+
+def _tools(session: Session, step: StepInfo) -> list[ToolState]:
+    if not step.equipment_kind:
+        return []
+    tools = session.scalars(select(Equipment).where(Equipment.kind == step.equipment_kind)
+                            .order_by(Equipment.code))
+    return [ToolState(tool, services.equipment_blockers(step, tool))  # type: ignore[arg-type]
+            for tool in tools]
+
+
+def _usable_materials(session: Session, names: tuple[str, ...]) -> dict[str, list[MaterialLot]]:
+    found: dict[str, list[MaterialLot]] = {}
+    for name in names:
+        recent = session.scalars(select(MaterialLot).where(MaterialLot.material == name)
+                                 .order_by(MaterialLot.created_at.desc(), MaterialLot.id.desc())
+                                 .limit(MATERIAL_CHOICES))
+        found[name] = [m for m in recent if not m.expired]
+    return found
+
+
+def station_lot(session: Session, lot: Lot) -> StationLot:
+    """Everything the station shows about `lot`: its step, every blocker, the tools of the
+    step's kind with why each one cannot take the lot, the materials to scan."""
+    step = services.current_step(lot)
+    holds = open_holds(session, lot)
+    blockers = [b for b in services.lot_blockers(lot) if b.code != "already_running"]
+    tools: list[ToolState] = []
+    materials: dict[str, list[MaterialLot]] = {}
+    needs: list[services.Blocker] = []
+    if lot.state == "queued":
+        tools = _tools(session, step)
+        if step.equipment_kind and not any(t.available for t in tools):
+            blockers.append(services.Blocker("no_equipment", _(
+                "No %(kind)s is available for step %(step)s.", kind=step.equipment_kind,
+                step=step.code), "equipment"))
+        # With nothing scanned yet, the service's material check names every material needed.
+        needs = services.material_blockers(step, [])  # type: ignore[arg-type]
+        materials = _usable_materials(session, step.materials)
+        for name, usable in materials.items():
+            if not usable:
+                blockers.append(services.Blocker("no_material", _(
+                    "No usable %(material)s lot is in stock: all are expired or none was "
+                    "received.", material=name), "materials"))
+    run = session.get(StepRun, lot.run_id) if lot.run_id is not None else None
+    reasons = list(session.scalars(select(ReasonCode).where(
+        ReasonCode.kind == "reject", ReasonCode.active.is_(True)).order_by(ReasonCode.code)))
+    return StationLot(lot=lot, step=step, blockers=blockers, holds=holds, needs=needs,
+                      tools=tools, material_lots=materials, run=run, reject_reasons=reasons)
+
+
+# --- lot page --------------------------------------------------------------------------
+
+@dataclass
+class StepProgress:
+    step: StepInfo
+    status: str  # done, current, todo, not_reached
+    runs: list[StepRun] = field(default_factory=list)
+
+
+@dataclass
+class LotPage:
+    wafers: list[Wafer]
+    progress: list[StepProgress]
+    runs: list[StepRun]
+    events: list[LotEvent]
+    materials: list[tuple[MaterialUse, MaterialLot]]
+    equipment: list[tuple[Equipment, list[str]]]
+    holds: list[Hold]
+    reject_names: dict[int, str]
+
+
+def _status(lot: Lot, seq: int) -> str:
+    if lot.state in ("completed", "shipped"):
+        return "done"
+    if seq < lot.step_seq:
+        return "done"
+    if lot.state in ACTIVE_STATES:
+        return "current" if seq == lot.step_seq else "todo"
+    # Scrapped or merged lots stop where they were; later steps are never reached.
+    return "not_reached"
+
+
+def lot_page(session: Session, lot: Lot) -> LotPage:
+    """The lot page's reading: wafers, every route step with its runs, history, materials
+    consumed and equipment used."""
+    wafers = list(session.scalars(
+        select(Wafer).join(LotWafer, LotWafer.wafer_pk == Wafer.id)
+        .where(LotWafer.lot_id == lot.id).order_by(Wafer.fab_lot, Wafer.wafer_id)))
+    runs = list(session.scalars(
+        select(StepRun).where(StepRun.lot_id == lot.id)
+        .options(joinedload(StepRun.equipment), selectinload(StepRun.rejects))
+        .order_by(StepRun.started_at, StepRun.id)))
+    by_seq: dict[int, list[StepRun]] = defaultdict(list)
+    for run in runs:
+        by_seq[run.step_seq].append(run)
+    progress = [StepProgress(step, _status(lot, step.seq), by_seq.get(step.seq, []))
+                for step in services.route_steps(lot)]
+    materials = list(session.execute(
+        select(MaterialUse, MaterialLot).join(MaterialLot,
+                                              MaterialLot.id == MaterialUse.material_lot_id)
+        .where(MaterialUse.lot_id == lot.id).order_by(MaterialUse.at, MaterialUse.id)).tuples())
+    used: dict[int, tuple[Equipment, list[str]]] = {}
+    for run in runs:
+        tool, steps = used.setdefault(run.equipment_id, (run.equipment, []))
+        if run.step_code not in steps:
+            steps.append(run.step_code)
+    reason_ids = {r.reason_id for run in runs for r in run.rejects}
+    names = dict(session.execute(select(ReasonCode.id, ReasonCode.code)
+                                 .where(ReasonCode.id.in_(reason_ids))).tuples()) \
+        if reason_ids else {}
+    return LotPage(wafers=wafers, progress=progress, runs=runs,
+                   events=services.history(session, lot), materials=materials,
+                   equipment=list(used.values()), holds=open_holds(session, lot),
+                   reject_names=names)
+
+
+def reject_lines(run: StepRun, names: dict[int, str]) -> list[tuple[str, int]]:
+    """A run's rejects as (reason code, quantity)."""
+    return [(names.get(r.reason_id, "?"), r.qty) for r in run.rejects]
+
+
+# --- WIP board -------------------------------------------------------------------------
+
+@dataclass
+class StepCount:
+    code: str
+    name: str
+    queued: int = 0
+    running: int = 0
+    on_hold: int = 0
+    lots: int = 0
+    quantity: int = 0
+
+
+@dataclass
+class WipSummary:
+    steps: list[StepCount]
+    closed: dict[str, tuple[int, int]]  # state -> (lots, quantity)
+
+    @property
+    def total(self) -> StepCount:
+        total = StepCount("", "")
+        for row in self.steps:
+            total.queued += row.queued
+            total.running += row.running
+            total.on_hold += row.on_hold
+            total.lots += row.lots
+            total.quantity += row.quantity
+        return total
+
+
+def step_order(routes: list[tuple[StepInfo, ...]]) -> dict[str, tuple[int, str]]:
+    """One order of step codes across routes that keeps each route's own order where the
+    routes agree (a topological order; ties by earliest position, then code). Steps that
+    routes order differently follow in that tie order. Returns code -> (position, name)."""
+    after: dict[str, set[str]] = defaultdict(set)
+    waiting: dict[str, int] = {}
+    first: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for steps in routes:
+        for i, st in enumerate(steps):
+            waiting.setdefault(st.code, 0)
+            first[st.code] = min(first.get(st.code, st.seq), st.seq)
+            names.setdefault(st.code, st.name)
+            if i and st.code not in after[steps[i - 1].code] and st.code != steps[i - 1].code:
+                after[steps[i - 1].code].add(st.code)
+                waiting[st.code] += 1
+    ready = [(first[c], c) for c, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _pos, code = heapq.heappop(ready)
+        order.append(code)
+        for nxt in after[code]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(ready, (first[nxt], nxt))
+    order += sorted((c for c in waiting if c not in set(order)), key=lambda c: (first[c], c))
+    return {code: (i, names[code]) for i, code in enumerate(order)}
+
+
+def wip_summary(session: Session, lots: Select[Any]) -> WipSummary:
+    """Lots and quantity per step for the lots `lots` selects (the board's filters), active
+    lots by step in route order across routes, closed lots by state."""
+    sub = lots.order_by(None).subquery()
+    rows = session.execute(
+        select(sub.c.step_code, sub.c.route_id, sub.c.state, func.count(),
+               func.coalesce(func.sum(sub.c.quantity), 0),
+               func.coalesce(func.sum(case((sub.c.open_holds > 0, 1), else_=0)), 0))
+        .group_by(sub.c.step_code, sub.c.route_id, sub.c.state)).all()
+    route_ids = sorted({r[1] for r in rows if r[2] in ACTIVE_STATES})
+    routes = [route_step_infos(session, route) for route in session.scalars(
+        select(Route).where(Route.id.in_(route_ids)))] if route_ids else []
+    order = step_order(routes)
+    steps: dict[str, StepCount] = {}
+    closed: dict[str, tuple[int, int]] = {}
+    for code, _route, state, n, qty, held in rows:
+        if state not in ACTIVE_STATES:
+            lots_, total = closed.get(state, (0, 0))
+            closed[state] = (lots_ + n, total + int(qty))
+            continue
+        row = steps.setdefault(code, StepCount(code, order.get(code, (0, code))[1]))
+        if state == "running":
+            row.running += n
+        else:
+            row.queued += n
+        row.on_hold += int(held)
+        row.lots += n
+        row.quantity += int(qty)
+    ranked = sorted(steps.values(), key=lambda r: (order.get(r.code, (len(order), ""))[0],
+                                                   r.code))
+    return WipSummary(steps=ranked, closed=closed)
+

@@ -1,0 +1,467 @@
+"""Shop-floor pages: receive, the lot page and its traveler, the operator station, the WIP
+board, split and merge.
+
+Forms are converted to the API's shape, validated with the API's input schemas and handed
+to the same services as the API, so a page accepts and refuses exactly what the API does.
+A refused form is shown again with its values, the service's message and the API's status
+(409 or 422); the request then rolls back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import segno
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from mes import db
+from mes.api.lots import present
+from mes.api.registry import paginate
+from mes.auth.permissions import Permission, require
+from mes.catalog.models import Customer, Product
+from mes.errors import DomainError, NotFound
+from mes.floor import schemas as s
+from mes.floor import services, station
+from mes.floor.models import ACTIVE_STATES, LOT_STATES, Lot
+
+bp = Blueprint("floor", __name__)
+
+T = TypeVar("T")
+
+# The station offers at least this many empty reject rows; "add row" adds one more.
+REJECT_ROWS = 3
+MAX_REJECT_ROWS = 50
+
+STATE_LABELS = {"queued": _l("Queued"), "running": _l("Running"),
+                "completed": _l("Completed"), "shipped": _l("Shipped"),
+                "scrapped": _l("Scrapped"), "merged": _l("Merged")}
+STEP_KIND_LABELS = {"assembly": _l("Assembly"), "inspection": _l("Inspection"),
+                    "test": _l("Test"), "pack": _l("Pack")}
+PROGRESS_LABELS = {"done": _l("Done"), "current": _l("Current"), "todo": _l("To do"),
+                   "not_reached": _l("Not reached")}
+EVENT_LABELS = {"receive": _l("Received"), "track_in": _l("Track-in"),
+                "track_out": _l("Track-out"), "split": _l("Split"),
+                "split_from": _l("Split from parent"), "merge": _l("Merge"),
+                "merged_into": _l("Merged into"), "hold": _l("Hold"),
+                "release": _l("Release"), "scrap": _l("Scrap"), "rework": _l("Rework"),
+                "ship": _l("Shipped")}
+INVALID = _l("Some fields are missing or not valid.")
+
+
+@bp.app_template_filter("lot_state")
+def _lot_state(state: str) -> str:
+    return str(STATE_LABELS.get(state, state))
+
+
+# --- form handling ---------------------------------------------------------------------
+
+def _flatten(messages: Any, prefix: str = "") -> list[str]:
+    """Schema messages as plain sentences; list items are named by their position."""
+    if isinstance(messages, dict):
+        out = []
+        for key, value in messages.items():
+            label = _("item %(n)d", n=key + 1) if isinstance(key, int) else key
+            out += _flatten(value, f"{prefix}{label}: " if key != "_schema" else prefix)
+        return out
+    if isinstance(messages, list | tuple):
+        return [msg for item in messages for msg in _flatten(item, prefix)]
+    return [f"{prefix}{messages}"]
+
+
+def _field_errors(messages: Any) -> dict[str, list[str]]:
+    if not isinstance(messages, dict):
+        return {"_schema": _flatten(messages)}
+    return {key: _flatten(value) for key, value in messages.items()}
+
+
+class Refused:
+    """Why a form was refused: the message, the messages per field and the HTTP status."""
+
+    def __init__(self, message: str, fields: dict[str, list[str]], status: int) -> None:
+        self.message = message
+        self.fields = fields
+        self.status = status
+
+
+def _attempt(action: Callable[[], T]) -> tuple[T | None, Refused | None]:
+    """Run a form's load-and-act. NotFound propagates (the page itself does not exist)."""
+    try:
+        return action(), None
+    except ValidationError as err:
+        return None, Refused(str(INVALID), _field_errors(err.normalized_messages()), 422)
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return None, Refused(exc.message, _field_errors(exc.fields or {}), exc.status)
+
+
+def _load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
+    return schema().load(data)
+
+
+def _text(form: MultiDict[str, str], name: str) -> str:
+    return (form.get(name) or "").strip()
+
+
+def _words(text: str) -> list[str]:
+    """Numbers or codes typed or scanned into one field, separated by commas or spaces."""
+    return [w for w in re.split(r"[\s,;]+", text) if w]
+
+
+def _done(message: str, endpoint: str, **values: Any) -> Any:
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values), code=303)
+
+
+def _plant_today() -> Any:
+    return datetime.now(ZoneInfo(current_app.config["PLANT_TIMEZONE"])).date()
+
+
+# --- receive ---------------------------------------------------------------------------
+
+RECEIVE_FIELDS = ("product", "customer", "fab_lot", "quantity", "priority", "due_date",
+                  "lot_no", "wafers")
+
+
+def _wafer_rows(text: str) -> tuple[list[dict[str, str]], list[int], list[str]]:
+    """`WAFER_ID [die_qty]` per line: the rows, each row's line number, and messages for
+    lines that do not read that way."""
+    rows: list[dict[str, str]] = []
+    numbers: list[int] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        parts = _words(line)
+        if not parts:
+            continue
+        if len(parts) > 2:
+            problems.append(_("Line %(line)d: write a wafer ID and, optionally, its die "
+                              "quantity.", line=number))
+            continue
+        rows.append(dict(zip(("wafer_id", "die_qty"), parts, strict=False)))
+        numbers.append(number)
+    return rows, numbers, problems
+
+
+def _receive_data(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The receive form in the API's shape, validated by LotIn; wafer messages name their
+    line."""
+    data: dict[str, Any] = {name: _text(form, name) for name in
+                            ("product", "customer", "fab_lot", "quantity", "priority")
+                            if _text(form, name)}
+    data["due_date"] = _text(form, "due_date") or None
+    data["lot_no"] = _text(form, "lot_no") or None
+    rows, numbers, problems = _wafer_rows(form.get("wafers") or "")
+    data["wafers"] = rows
+    try:
+        loaded = _load(s.LotIn, data)
+    except ValidationError as err:
+        messages = err.normalized_messages()
+    else:
+        if not problems:
+            return loaded
+        messages = {}
+    assert isinstance(messages, dict)
+    wafer_messages = messages.pop("wafers", None)
+    lines = list(problems)
+    if isinstance(wafer_messages, dict):
+        for index, item in wafer_messages.items():
+            if isinstance(index, int) and index < len(numbers):
+                lines += [_("Line %(line)d: %(message)s", line=numbers[index], message=msg)
+                          for msg in _flatten(item)]
+            else:
+                lines += _flatten(item)
+    elif wafer_messages is not None:
+        lines += _flatten(wafer_messages)
+    if lines:
+        messages["wafers"] = lines
+    raise ValidationError(messages)
+
+
+@bp.route("/lots/receive", methods=["GET", "POST"])
+@require(Permission.LOT_RECEIVE)
+def receive() -> Any:
+    sess = db.session()
+    form: dict[str, Any] = {"priority": "3"}
+    refused: Refused | None = None
+    if request.method == "POST":
+        form = request.form.to_dict()
+        lot, refused = _attempt(lambda: services.receive_lot(
+            sess, current_user, _receive_data(request.form)))
+        if lot is not None:
+            return _done(_("Lot %(lot)s received: %(qty)d units queued at %(step)s.",
+                           lot=lot.lot_no, qty=lot.quantity, step=lot.step_code),
+                         "floor.lot_detail", lot_no=lot.lot_no)
+        if refused and refused.status == 409 and not refused.fields:
+            refused.fields = {"lot_no": [refused.message]}  # a duplicate lot number
+    products = [(p.code, f"{p.code} · {p.name}")
+                for p in sess.scalars(select(Product).order_by(Product.code))]
+    customers = [(c.code, f"{c.code} · {c.name}")
+                 for c in sess.scalars(select(Customer).order_by(Customer.code))]
+    return render_template("floor/receive.html", form=form, refused=refused,
+                           errors=refused.fields if refused else {}, fields=RECEIVE_FIELDS,
+                           products=products, customers=customers,
+                           priorities=[str(p) for p in range(1, 6)]), \
+        refused.status if refused else 200
+
+
+# --- lot page, split, merge ------------------------------------------------------------
+
+def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
+              split_refused: Refused | None = None, merge_refused: Refused | None = None,
+              status: int = 200) -> Any:
+    sess = db.session()
+    lot = services.get_lot(sess, lot_no, current_user)
+    present([lot])
+    return render_template(
+        "floor/lot.html", lot=lot, page=station.lot_page(sess, lot),
+        steps_total=len(services.route_steps(lot)), form=form or {},
+        split_refused=split_refused, merge_refused=merge_refused,
+        split_errors=_renamed(split_refused, "quantities"),
+        merge_errors=_renamed(merge_refused, "lots"),
+        state_labels=STATE_LABELS, kind_labels=STEP_KIND_LABELS,
+        progress_labels=PROGRESS_LABELS, event_labels=EVENT_LABELS,
+        reject_lines=station.reject_lines, late=_late(lot, _plant_today())), status
+
+
+def _renamed(refused: Refused | None, name: str) -> dict[str, list[str]]:
+    """A refusal's messages, all shown beside the form's one field `name`."""
+    if refused is None:
+        return {}
+    messages = [msg for msgs in refused.fields.values() for msg in msgs]
+    return {name: messages or [refused.message]}
+
+
+def _late(lot: Lot, today: Any) -> bool:
+    return lot.state in ACTIVE_STATES and lot.due_date is not None and lot.due_date < today
+
+
+@bp.route("/lots/<lot_no>")
+@require(Permission.LOT_READ)
+def lot_detail(lot_no: str) -> Any:
+    return _lot_page(lot_no)
+
+
+@bp.route("/lots/<lot_no>/split", methods=["POST"])
+@require(Permission.LOT_SPLIT_MERGE)
+def split(lot_no: str) -> Any:
+    sess = db.session()
+    lot = services.get_lot(sess, lot_no, current_user)
+    text = _text(request.form, "quantities")
+    children, refused = _attempt(lambda: services.split_lot(
+        sess, current_user, lot, _load(s.SplitIn, {"quantities": _words(text)})["quantities"]))
+    if children is not None:
+        return _done(_("Lot %(lot)s split: it keeps %(qty)d; new lots %(children)s.",
+                       lot=lot.lot_no, qty=lot.quantity,
+                       children=", ".join(f"{c.lot_no} ({c.quantity})" for c in children)),
+                     "floor.lot_detail", lot_no=lot.lot_no)
+    assert refused is not None
+    return _lot_page(lot_no, form={"quantities": text}, split_refused=refused,
+                     status=refused.status)
+
+
+@bp.route("/lots/<lot_no>/merge", methods=["POST"])
+@require(Permission.LOT_SPLIT_MERGE)
+def merge(lot_no: str) -> Any:
+    sess = db.session()
+    lot = services.get_lot(sess, lot_no, current_user)
+    text = _text(request.form, "lots")
+
+    def action() -> Lot:
+        data = _load(s.MergeIn, {"lots": [lot.lot_no, *_words(text)]})
+        return services.merge_lots(sess, current_user,
+                                   services.lots_by_number(sess, data["lots"]))
+
+    survivor, refused = _attempt(action)
+    if survivor is not None:
+        return _done(_("Lots %(others)s merged into %(lot)s; it now holds %(qty)d.",
+                       others=", ".join(_words(text)), lot=survivor.lot_no,
+                       qty=survivor.quantity), "floor.lot_detail", lot_no=survivor.lot_no)
+    assert refused is not None
+    return _lot_page(lot_no, form={"lots": text}, merge_refused=refused,
+                     status=refused.status)
+
+
+# --- traveler --------------------------------------------------------------------------
+
+@bp.route("/lots/<lot_no>/traveler")
+@require(Permission.LOT_READ)
+def traveler(lot_no: str) -> Any:
+    sess = db.session()
+    lot = services.get_lot(sess, lot_no, current_user)
+    present([lot])
+    # segno writes the QR code as SVG paths from the lot number alone; nothing else of the
+    # request reaches this markup, and the template marks only it safe.
+    qr_svg = segno.make(lot.lot_no, error="m").svg_inline(
+        scale=4, svgclass="qr", title=lot.lot_no)
+    return render_template("floor/traveler.html", lot=lot, qr_svg=qr_svg,
+                           steps=services.route_steps(lot),
+                           wafers=station.lot_page(sess, lot).wafers,
+                           kind_labels=STEP_KIND_LABELS)
+
+
+# --- operator station ------------------------------------------------------------------
+
+def _reject_rows(form: MultiDict[str, str], extra: int = 0) -> list[dict[str, str]]:
+    reasons = form.getlist("reject_reason")
+    qtys = form.getlist("reject_qty")
+    rows = [{"reason": (r or "").strip(), "qty": (q or "").strip()}
+            for r, q in zip(reasons, qtys, strict=False)]
+    filled = [row for row in rows if row["reason"] or row["qty"]]
+    count = min(max(len(filled) + 1, REJECT_ROWS, len(rows)) + extra, MAX_REJECT_ROWS)
+    return (filled + [{"reason": "", "qty": ""}] * count)[:max(count, len(filled))]
+
+
+def _track_in_data(form: MultiDict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {"step": _text(form, "step"), "materials": [
+        m.strip() for m in form.getlist("material") if m.strip()]}
+    if _text(form, "equipment"):
+        data["equipment"] = _text(form, "equipment")
+    return _load(s.TrackInIn, data)
+
+
+def _track_out_data(form: MultiDict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {"step": _text(form, "step"), "rejects": [
+        {key: value for key, value in row.items() if value}
+        for row in _reject_rows(form) if row["reason"] or row["qty"]]}
+    if _text(form, "good_qty"):
+        data["good_qty"] = _text(form, "good_qty")
+    return _load(s.TrackOutIn, data)
+
+
+def _tracked_out_message(lot: Lot, step: str, good: int, rejected: int) -> str:
+    done = _("%(lot)s tracked out of %(step)s: %(good)d good, %(rejected)d rejected.",
+             lot=lot.lot_no, step=step, good=good, rejected=rejected)
+    if lot.state == "completed":
+        moved = _("Completed.")
+    elif lot.state == "scrapped":
+        moved = _("Nothing good is left: the lot is scrapped.")
+    else:
+        moved = _("Moved to %(step)s.", step=lot.step_code)
+    if lot.on_hold:
+        moved += " " + _("It is now on hold.")
+    return f"{done} {moved}"
+
+
+def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = None,
+                  form: dict[str, Any] | None = None, refused: Refused | None = None,
+                  status: int = 200) -> Any:
+    view = station.station_lot(db.session(), lot) if lot is not None else None
+    form = form or {}
+    form.setdefault("rejects", [{"reason": "", "qty": ""}] * REJECT_ROWS)
+    errors = refused.fields if refused else {}
+    return render_template("floor/station.html", view=view, scan=scan, scan_error=scan_error,
+                           form=form, refused=refused, errors=errors,
+                           kind_labels=STEP_KIND_LABELS, state_labels=STATE_LABELS,
+                           max_rejects=MAX_REJECT_ROWS), status
+
+
+@bp.route("/station", methods=["GET", "POST"])
+@require(Permission.LOT_TRACK)
+def station_page() -> Any:
+    sess = db.session()
+    lot_no = _text(request.values, "lot")
+    if not lot_no:
+        if request.method == "POST":
+            return _station_page(None, scan_error=_("Scan a lot first."), status=422)
+        return _station_page(None)
+    try:
+        lot = services.get_lot(sess, lot_no, current_user)
+    except NotFound:
+        return _station_page(None, scan=lot_no, scan_error=_(
+            "No lot %(lot)s. Check the traveler and scan again.", lot=lot_no), status=404)
+    if request.method == "GET":
+        return _station_page(lot, scan=lot.lot_no)
+
+    action = request.form.get("action")
+    form: dict[str, Any] = {
+        "equipment": _text(request.form, "equipment"),
+        "materials": [m.strip() for m in request.form.getlist("material")],
+        "good_qty": _text(request.form, "good_qty"),
+        "rejects": _reject_rows(request.form, 1 if action == "add_row" else 0)}
+    if action == "track_in":
+        step = lot.step_code
+        done, refused = _attempt(lambda: services.track_in(
+            sess, current_user, lot, **_track_in_data(request.form)))
+        if done is not None:
+            assert lot.equipment is not None
+            return _done(_("%(lot)s tracked in on %(equipment)s at %(step)s.", lot=lot.lot_no,
+                           equipment=lot.equipment.code, step=step),
+                         "floor.station_page", lot=lot.lot_no)
+    elif action == "track_out":
+        step = lot.step_code
+        data: dict[str, Any] = {}
+
+        def out() -> Lot:
+            data.update(_track_out_data(request.form))
+            return services.track_out(sess, current_user, lot, **data)
+
+        done, refused = _attempt(out)
+        if done is not None:
+            rejected = sum(r["qty"] for r in data["rejects"])
+            return _done(_tracked_out_message(lot, step, data["good_qty"], rejected),
+                         "floor.station_page", lot=lot.lot_no)
+    elif action == "add_row":
+        refused = None
+    else:
+        refused = Refused(_("Choose track-in or track-out."), {}, 400)
+    return _station_page(lot, scan=lot.lot_no, form=form, refused=refused,
+                         status=refused.status if refused else 200)
+
+
+# --- WIP board -------------------------------------------------------------------------
+
+WIP_FILTERS = ("product", "customer", "state", "on_hold", "step")
+
+
+def _wip_options(customer_id: int | None) -> dict[str, list[tuple[str, str]]]:
+    sess = db.session()
+    products = select(Product).order_by(Product.code)
+    customers = select(Customer).order_by(Customer.code)
+    if customer_id is not None:
+        # A customer picks among the products of its own lots and sees no other customer.
+        products = products.where(Product.id.in_(
+            select(Lot.product_id).where(Lot.customer_id == customer_id)))
+        customers = customers.where(Customer.id == customer_id)
+    return {
+        "products": [(p.code, f"{p.code} · {p.name}") for p in sess.scalars(products)],
+        "customers": [(c.code, f"{c.code} · {c.name}") for c in sess.scalars(customers)],
+        "states": [(st, str(STATE_LABELS[st])) for st in LOT_STATES],
+        "on_hold": [("true", _("On hold")), ("false", _("Not on hold"))],
+    }
+
+
+@bp.route("/wip")
+@require(Permission.LOT_READ)
+def wip() -> Any:
+    sess = db.session()
+    raw = {key: value.strip() for key, value in request.args.items() if value.strip()}
+    filters = {key: raw[key] for key in WIP_FILTERS if key in raw}
+    customer_id = services.scope_customer(current_user)
+    options = _wip_options(customer_id)
+    try:
+        args = _load(s.LotQuery, raw)
+    except ValidationError as err:
+        return render_template("floor/wip.html", filters=filters, options=options,
+                               errors=_field_errors(err.normalized_messages()), lots=[],
+                               summary=None, next_url=None, first_url=None, today=None,
+                               customer_user=customer_id is not None), 422
+    stmt = services.lot_query(args, current_user)
+    page = paginate(sess, stmt, args)
+    present(page.items)
+    keep = {key: value for key, value in raw.items() if key != "cursor"}
+    return render_template(
+        "floor/wip.html", filters=filters, options=options, errors={}, lots=page.items,
+        summary=station.wip_summary(sess, stmt),
+        next_url=url_for("floor.wip", **keep, cursor=page.next) if page.next else None,
+        first_url=url_for("floor.wip", **keep) if raw.get("cursor") else None,
+        today=_plant_today(), customer_user=customer_id is not None)
