@@ -113,17 +113,17 @@ def fill(url: str, lots: int, events: int) -> None:
                              arrived_at, created_at, updated_at, version)
             SELECT 'X' || lpad(g::text, 7, '0'), {product_id}, {customer_id}, {route_id},
                    s, 'S' || lpad(s::text, 3, '0'),
-                   CASE WHEN g % 10 = 0 THEN 'running' ELSE 'queued' END,
-                   1000, 'FX' || (g / 50), 1 + g % 5, current_date + (g % 60),
-                   CASE WHEN g % 50 = 0 THEN 1 ELSE 0 END,
-                   now() - (g % 720) * interval '1 hour', now() - interval '30 days', now(), 1
+                   CASE WHEN g %% 10 = 0 THEN 'running' ELSE 'queued' END,
+                   1000, 'FX' || (g / 50), 1 + g %% 5, current_date + (g %% 60),
+                   CASE WHEN g %% 50 = 0 THEN 1 ELSE 0 END,
+                   now() - (g %% 720) * interval '1 hour', now() - interval '30 days', now(), 1
             FROM generate_series(1, {lots}) AS g,
-                 LATERAL (SELECT 1 + (g * 7919) % {STEPS} AS s) AS st
+                 LATERAL (SELECT 1 + (g * 7919) %% {STEPS} AS s) AS st
         """)
         conn.exec_driver_sql(f"""
             INSERT INTO lot_event (lot_id, kind, at, by, step_code, equipment, qty_in,
                                    qty_out, data)
-            SELECT l.id, CASE WHEN e % 2 = 0 THEN 'track_in' ELSE 'track_out' END,
+            SELECT l.id, CASE WHEN e %% 2 = 0 THEN 'track_in' ELSE 'track_out' END,
                    now() - (e * interval '17 minutes'), 'op', l.step_code, 'T00', 1000, 1000,
                    '{{}}'
             FROM (SELECT id, step_code FROM lot WHERE lot_no LIKE 'X%') AS l,

@@ -109,13 +109,18 @@ def translate_db_error(exc: Exception) -> DomainError | None:
     if isinstance(exc, IntegrityError):
         return Conflict(_("This conflicts with a record saved at the same time; reload and "
                           "try again."), code="conflict")
-    if isinstance(exc, OperationalError | PoolTimeout):
-        text = str(exc.orig if isinstance(exc, OperationalError) else exc).lower()
-        if "locked" in text or "busy" in text or "deadlock" in text or \
-                "could not serialize" in text:
+    if isinstance(exc, PoolTimeout):
+        return Unavailable(_("The database is not reachable right now; try again shortly."))
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+        if any(word in text for word in ("locked", "busy", "deadlock", "could not serialize")):
             return Conflict(_("The database was busy with a simultaneous change; try again."),
                             code="stale")
-        return Unavailable(_("The database is not reachable right now; try again shortly."))
+        if exc.connection_invalidated or any(word in text for word in (
+                "connection", "connect", "server closed", "terminating", "shutting down",
+                "unable to open", "starting up")):
+            return Unavailable(_("The database is not reachable right now; try again "
+                                 "shortly."))
     return None
 
 

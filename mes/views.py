@@ -16,6 +16,12 @@ bp = Blueprint("main", __name__)
 
 # (label, endpoint, permission, card text). The first entries are what a role sees first.
 NAV: list[tuple[Any, str, Permission, Any]] = [
+    (_l("Operator station"), "floor.station", Permission.LOT_TRACK,
+     _l("Scan a lot: see what blocks it, track it in and out.")),
+    (_l("WIP"), "floor.wip", Permission.LOT_READ,
+     _l("Lots per step, priorities and due dates.")),
+    (_l("Receive"), "floor.receive", Permission.LOT_RECEIVE,
+     _l("Receive a wafer lot from the fab.")),
     (_l("Master data"), "catalog.index", Permission.MASTER_WRITE,
      _l("Customers, routes, products, equipment, reason codes, material lots.")),
     (_l("Equipment"), "catalog.equipment_list", Permission.MASTER_READ,

@@ -7,7 +7,7 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from mes import db
 from mes.auth.permissions import Permission, public, require
 from mes.errors import BadRequest, InvalidInput
 
@@ -91,13 +92,20 @@ def count(session: Session, stmt: Select[Any]) -> int:
     return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
 
 
+@cache
+def schema_instance(schema: type[Schema], many: bool = False) -> Schema:
+    """One instance per schema class: building one copies every field, and loading or
+    dumping keeps no state on the instance."""
+    return schema(many=many)
+
+
 def load_json(schema: type[Schema]) -> dict[str, Any]:
     """Parse and validate the JSON body; 400 when it is not a JSON object, 422 when invalid."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
     try:
-        return schema().load(data)
+        return schema_instance(schema).load(data)
     except ValidationError as err:
         raise InvalidInput("Some fields are missing or not valid.",
                            fields=err.normalized_messages()) from None
@@ -105,7 +113,7 @@ def load_json(schema: type[Schema]) -> dict[str, Any]:
 
 def load_query(schema: type[Schema]) -> dict[str, Any]:
     try:
-        return schema().load(request.args.to_dict())
+        return schema_instance(schema).load(request.args.to_dict())
     except ValidationError as err:
         raise InvalidInput("Some query parameters are not valid.",
                            fields=err.normalized_messages()) from None
@@ -133,14 +141,18 @@ def api_route(bp: Blueprint, rule: str, *, method: str = "GET",
             if query is not None:
                 kwargs["args"] = load_query(query)
             result = fn(**kwargs)
+            if request.method not in db.SAFE_METHODS:
+                # Flushed so that what the database fills in (created_at, column defaults,
+                # onupdate times) is in the answer instead of null or the old value.
+                db.session().flush()
             if isinstance(result, Response):
                 return result
             if response is None:
                 return Response(status=code)
             if many:
-                return jsonify({"items": response(many=True).dump(result.items),
+                return jsonify({"items": schema_instance(response, True).dump(result.items),
                                 "next": result.next}), code
-            return jsonify(response().dump(result)), code
+            return jsonify(schema_instance(response).dump(result)), code
 
         if permission is None:
             guarded = public(view)

@@ -1,5 +1,5 @@
 """Audit trail: `record(...)` is the only writer of audit rows."""
 
-from mes.audit.services import record, verify
+from mes.audit.services import GENESIS, record, verify
 
-__all__ = ["record", "verify"]
+__all__ = ["GENESIS", "record", "verify"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from mes.audit.models import AuditCheckpoint, AuditEvent
@@ -35,31 +35,61 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+# Subjects whose chain head lives on their own row (see `head_on`).
+ROW_CHAINED = frozenset({"lot"})
+
+
 def record(session: Session, *, actor: Any, code: str, subject_type: str, subject_key: str,
-           data: dict[str, Any] | None = None) -> AuditEvent:
+           data: dict[str, Any] | None = None, head_on: Any = None) -> AuditEvent:
     """Append an audit record for `subject_type:subject_key` in the caller's transaction.
 
     `actor` is a user (its username is kept), a plain name, or None for the system. `code`
-    reads `subject:action`. Raises nothing itself; a simultaneous write to the same subject
-    fails at commit on the (subject, seq) unique key and becomes a 409.
+    reads `subject:action`. A simultaneous write to the same subject fails at commit on the
+    (subject, seq) unique key and becomes a 409. For subjects in ROW_CHAINED, `head_on` is
+    the subject's row, which carries the chain head in `audit_seq`/`audit_hash`; records of
+    those subjects must always go through it (ValueError otherwise).
     """
+    if (subject_type in ROW_CHAINED) != (head_on is not None):
+        raise ValueError(f"audit records of {subject_type} subjects need head_on" if head_on
+                         is None else f"{subject_type} chains are not kept on a row")
     actor_name = getattr(actor, "username", actor)
-    head = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash)
-        .where(AuditEvent.subject_type == subject_type, AuditEvent.subject_key == subject_key)
-        .order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    subject_key = str(subject_key)
+    # Heads written earlier in this transaction are remembered, so the query below never
+    # needs to flush pending rows first (an autoflush per audit record is costly).
+    heads = session.info.setdefault("audit_heads", {})
+    head = heads.get((subject_type, subject_key))
+    if head_on is not None:
+        head = (head_on.audit_seq, head_on.audit_hash) if head_on.audit_seq else None
+    elif head is None:
+        with session.no_autoflush:
+            head = session.execute(
+                select(AuditEvent.seq, AuditEvent.hash)
+                .where(AuditEvent.subject_type == subject_type,
+                       AuditEvent.subject_key == subject_key)
+                .order_by(AuditEvent.seq.desc()).limit(1)
+            ).first()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     # Microseconds are the finest unit both databases keep.
     at = utcnow()
     payload = _jsonable(data or {})
-    event = AuditEvent(at=at, actor=actor_name, code=code, subject_type=subject_type,
-                       subject_key=str(subject_key), seq=seq, data=payload, prev_hash=prev)
-    event.hash = compute_hash(seq=seq, at=at, actor=actor_name, code=code,
-                              subject_type=subject_type, subject_key=str(subject_key),
+    row = AuditEvent(at=at, actor=actor_name, code=code, subject_type=subject_type,
+                       subject_key=subject_key, seq=seq, data=payload, prev_hash=prev)
+    row.hash = compute_hash(seq=seq, at=at, actor=actor_name, code=code,
+                              subject_type=subject_type, subject_key=subject_key,
                               data=payload, prev_hash=prev)
-    session.add(event)
-    return event
+    session.add(row)
+    heads[(subject_type, subject_key)] = (seq, row.hash)
+    if head_on is not None:
+        head_on.audit_seq, head_on.audit_hash = seq, row.hash
+    return row
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_heads(session: Session, *_args: Any) -> None:
+    # After the transaction ends, the database is again the only source of chain heads.
+    session.info.pop("audit_heads", None)
 
 
 @dataclass

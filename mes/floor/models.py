@@ -52,6 +52,12 @@ class Lot(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1)
+    # The head of the lot's audit chain, kept on the row the move updates anyway: appending
+    # to the chain needs no extra query, and the version counter orders the chain.
+    audit_seq: Mapped[int] = mapped_column(default=0)
+    audit_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    # Whether the lot has genealogy edges, so most lots skip that query.
+    in_genealogy: Mapped[bool] = mapped_column(default=False)
 
     __mapper_args__ = {"version_id_col": version}
 

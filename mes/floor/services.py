@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import Select, func, literal, select, union_all
+from sqlalchemy import Select, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from mes import audit
@@ -57,7 +57,7 @@ def _event(session: Session, lot: Lot, kind: str, actor: Any, *, step: str | Non
                      equipment=equipment, qty_in=qty_in, qty_out=qty_out, data=data or {})
     session.add(event)
     audit.record(session, actor=actor, code=f"lot:{kind}", subject_type="lot",
-                 subject_key=lot.lot_no,
+                 subject_key=lot.lot_no, head_on=lot,
                  data={"step": event.step_code, "equipment": equipment, "qty_in": qty_in,
                        "qty_out": qty_out, **(data or {})})
     return event
@@ -108,31 +108,39 @@ def lot_query(filters: dict[str, Any], actor: Any = None) -> Select[Any]:
     return stmt.order_by(Lot.priority, Lot.due_date.is_(None), Lot.due_date, Lot.id)
 
 
+_other = Lot.__table__.alias("other")
+# Built once: composing a union of aliases costs more than running it.
+_GENEALOGY = (
+    union_all(
+        select(LotEdge.id.label("edge_id"), LotEdge.child_id.label("lot_id"), _other.c.lot_no,
+               literal("p").label("side"))
+        .join(_other, _other.c.id == LotEdge.parent_id)
+        .where(LotEdge.child_id.in_(bindparam("ids", expanding=True))),
+        select(LotEdge.id.label("edge_id"), LotEdge.parent_id.label("lot_id"), _other.c.lot_no,
+               literal("c").label("side"))
+        .join(_other, _other.c.id == LotEdge.child_id)
+        .where(LotEdge.parent_id.in_(bindparam("ids", expanding=True))),
+    ).order_by("edge_id")
+)
+
+
 def annotate(session: Session, lots: Sequence[Lot]) -> Sequence[Lot]:
     """Attach parents, children and open hold ids to lots: one query for the genealogy and
     one for holds, only when some lot has an open hold."""
-    ids = [lot.id for lot in lots]
+    ids = [lot.id for lot in lots if lot.in_genealogy]
     parents: dict[int, list[str]] = defaultdict(list)
     children: dict[int, list[str]] = defaultdict(list)
     holds: dict[int, list[int]] = defaultdict(list)
     if ids:
-        other = Lot.__table__.alias("other")
-        up = (select(LotEdge.id, LotEdge.child_id.label("lot_id"), other.c.lot_no,
-                     literal("p").label("side"))
-              .join(other, other.c.id == LotEdge.parent_id).where(LotEdge.child_id.in_(ids)))
-        down = (select(LotEdge.id, LotEdge.parent_id.label("lot_id"), other.c.lot_no,
-                       literal("c").label("side"))
-                .join(other, other.c.id == LotEdge.child_id).where(LotEdge.parent_id.in_(ids)))
-        both = union_all(up, down).subquery()
-        for _id, lot_id, lot_no, side in session.execute(
-                select(both).order_by(both.c.id)):
+        for _id, lot_id, lot_no, side in session.execute(_GENEALOGY, {"ids": ids}):
             (parents if side == "p" else children)[lot_id].append(lot_no)
-        if any(lot.open_holds for lot in lots):
-            for lot_id, hold_id in session.execute(
-                    select(Hold.lot_id, Hold.id).where(Hold.lot_id.in_(ids),
-                                                       Hold.status == "open")
-                    .order_by(Hold.id)):
-                holds[lot_id].append(hold_id)
+    held = [lot.id for lot in lots if lot.open_holds]
+    if held:
+        for lot_id, hold_id in session.execute(
+                select(Hold.lot_id, Hold.id).where(Hold.lot_id.in_(held),
+                                                   Hold.status == "open")
+                .order_by(Hold.id)):
+            holds[lot_id].append(hold_id)
     for lot in lots:
         lot.parent_nos = parents[lot.id]  # type: ignore[attr-defined]
         lot.child_nos = children[lot.id]  # type: ignore[attr-defined]
@@ -169,9 +177,15 @@ def next_lot_no(session: Session, now: datetime | None = None) -> str:
     fail with a 409 and the client retries.
     """
     stem = f"{_lot_prefix()}{(now or utcnow()):%y%m%d}-"
-    last = session.scalar(select(func.max(Lot.lot_no)).where(
-        Lot.lot_no.like(stem + "%"), func.length(Lot.lot_no) == len(stem) + 4))
-    seq = int(last[len(stem):]) + 1 if last and last[len(stem):].isdigit() else 1
+    seq = 1
+    # Highest first; a hand-given number of the same shape that is not a sequence
+    # (L261122-RUSH) sorts above the digits and is passed over.
+    for taken in session.scalars(select(Lot.lot_no).where(
+            Lot.lot_no.like(stem + "%"), func.length(Lot.lot_no) == len(stem) + 4)
+            .order_by(Lot.lot_no.desc())):
+        if taken.startswith(stem) and taken[len(stem):].isdigit():
+            seq = int(taken[len(stem):]) + 1
+            break
     return f"{stem}{seq:04d}"
 
 
@@ -221,6 +235,7 @@ def receive_lot(session: Session, actor: Any, data: dict[str, Any]) -> Lot:
     first = route.steps[0]
     now = utcnow()
     lot = Lot(lot_no=lot_no, product=product, customer=customer, route=route, step_seq=1,
+              audit_seq=0, audit_hash=audit.GENESIS, in_genealogy=False,
               step_code=first.code, state="queued", quantity=data["quantity"],
               fab_lot=data["fab_lot"], priority=data.get("priority") or 3,
               due_date=data.get("due_date"), arrived_at=now, created_at=now)
@@ -402,8 +417,11 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
     lot.equipment = None
     lot.run_id = None
     steps = route_steps(lot)
-    last = lot.step_seq >= len(steps)
-    if last:
+    last = lot.step_seq >= len(steps) or good_qty == 0
+    if good_qty == 0:
+        # Nothing good left: the lot ends at this step rather than queueing empty at the next.
+        lot.state = "scrapped"
+    elif last:
         lot.state = "completed"
     else:
         nxt = steps[lot.step_seq]
@@ -411,9 +429,6 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
         lot.step_code = nxt.code
         lot.state = "queued"
     lot.arrived_at = now
-    if good_qty == 0:
-        # Nothing good left: the lot ends here rather than queueing empty at the next step.
-        lot.state = "scrapped"
     _event(session, lot, "track_out", actor, step=done_step,
            equipment=tool.code if tool else None, qty_in=run.qty_in, qty_out=good_qty,
            at=now, data={"rejects": [{"reason": r["reason"], "qty": r["qty"]}
@@ -466,6 +481,7 @@ def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int])
     for lot_no, qty in zip(_child_numbers(session, lot, len(quantities) - 1), quantities[1:],
                            strict=True):
         child = Lot(lot_no=lot_no, product_id=lot.product_id, customer_id=lot.customer_id,
+                    audit_seq=0, audit_hash=audit.GENESIS,
                     route_id=lot.route_id, step_seq=lot.step_seq, step_code=lot.step_code,
                     state="queued", quantity=qty, wafer_count=len(wafer_ids),
                     fab_lot=lot.fab_lot, priority=lot.priority,
@@ -476,7 +492,9 @@ def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int])
     session.flush()
     old_qty = lot.quantity
     lot.quantity = quantities[0]
+    lot.in_genealogy = True
     for child in children:
+        child.in_genealogy = True
         session.add(LotEdge(parent_id=lot.id, child_id=child.id, kind="split",
                             qty=child.quantity, step_code=lot.step_code, at=now, by=_who(actor)))
         for wafer_pk in wafer_ids:
@@ -527,6 +545,7 @@ def merge_lots(session: Session, actor: Any, lots: Sequence[Lot]) -> Lot:
                 session.add(LotWafer(lot_id=survivor.id, wafer_pk=wafer_pk))
         survivor.quantity += other.quantity
         survivor.wafer_count = len(have)
+        survivor.in_genealogy = other.in_genealogy = True
         _event(session, other, "merged_into", actor, qty_in=other.quantity, qty_out=0, at=now,
                data={"into": survivor.lot_no})
         other.quantity = 0

@@ -16,7 +16,16 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import segno
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -29,9 +38,11 @@ from mes.api.lots import present
 from mes.api.registry import paginate
 from mes.auth.permissions import Permission, require
 from mes.catalog.models import Customer, Product
+from mes.db import utcnow
 from mes.errors import DomainError, NotFound
 from mes.floor import schemas as s
-from mes.floor import services, station
+from mes.floor import services
+from mes.floor import station as reads
 from mes.floor.models import ACTIVE_STATES, LOT_STATES, Lot
 
 bp = Blueprint("floor", __name__)
@@ -223,14 +234,14 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
     lot = services.get_lot(sess, lot_no, current_user)
     present([lot])
     return render_template(
-        "floor/lot.html", lot=lot, page=station.lot_page(sess, lot),
+        "floor/lot.html", lot=lot, page=reads.lot_page(sess, lot),
         steps_total=len(services.route_steps(lot)), form=form or {},
         split_refused=split_refused, merge_refused=merge_refused,
         split_errors=_renamed(split_refused, "quantities"),
         merge_errors=_renamed(merge_refused, "lots"),
         state_labels=STATE_LABELS, kind_labels=STEP_KIND_LABELS,
         progress_labels=PROGRESS_LABELS, event_labels=EVENT_LABELS,
-        reject_lines=station.reject_lines, late=_late(lot, _plant_today())), status
+        reject_lines=reads.reject_lines, late=_late(lot, _plant_today())), status
 
 
 def _renamed(refused: Refused | None, name: str) -> dict[str, list[str]]:
@@ -303,22 +314,25 @@ def traveler(lot_no: str) -> Any:
     # request reaches this markup, and the template marks only it safe.
     qr_svg = segno.make(lot.lot_no, error="m").svg_inline(
         scale=4, svgclass="qr", title=lot.lot_no)
-    return render_template("floor/traveler.html", lot=lot, qr_svg=qr_svg,
+    return render_template("floor/traveler.html", lot=lot, qr_svg=qr_svg, now=utcnow(),
                            steps=services.route_steps(lot),
-                           wafers=station.lot_page(sess, lot).wafers,
+                           wafers=reads.lot_page(sess, lot).wafers,
                            kind_labels=STEP_KIND_LABELS)
 
 
 # --- operator station ------------------------------------------------------------------
 
 def _reject_rows(form: MultiDict[str, str], extra: int = 0) -> list[dict[str, str]]:
-    reasons = form.getlist("reject_reason")
-    qtys = form.getlist("reject_qty")
-    rows = [{"reason": (r or "").strip(), "qty": (q or "").strip()}
-            for r, q in zip(reasons, qtys, strict=False)]
-    filled = [row for row in rows if row["reason"] or row["qty"]]
-    count = min(max(len(filled) + 1, REJECT_ROWS, len(rows)) + extra, MAX_REJECT_ROWS)
-    return (filled + [{"reason": "", "qty": ""}] * count)[:max(count, len(filled))]
+    """The reject rows as typed, padded with empty rows (at least REJECT_ROWS)."""
+    rows = [{"reason": (reason or "").strip(), "qty": (qty or "").strip()} for reason, qty
+            in zip(form.getlist("reject_reason"), form.getlist("reject_qty"), strict=False)]
+    count = min(max(len(rows), REJECT_ROWS) + extra, MAX_REJECT_ROWS)
+    return (rows + [{"reason": "", "qty": ""}] * count)[:count]
+
+
+def _filled_rejects(form: MultiDict[str, str]) -> list[dict[str, str]]:
+    return [{key: value for key, value in row.items() if value}
+            for row in _reject_rows(form) if row["reason"] or row["qty"]]
 
 
 def _track_in_data(form: MultiDict[str, str]) -> dict[str, Any]:
@@ -330,9 +344,7 @@ def _track_in_data(form: MultiDict[str, str]) -> dict[str, Any]:
 
 
 def _track_out_data(form: MultiDict[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {"step": _text(form, "step"), "rejects": [
-        {key: value for key, value in row.items() if value}
-        for row in _reject_rows(form) if row["reason"] or row["qty"]]}
+    data: dict[str, Any] = {"step": _text(form, "step"), "rejects": _filled_rejects(form)}
     if _text(form, "good_qty"):
         data["good_qty"] = _text(form, "good_qty")
     return _load(s.TrackOutIn, data)
@@ -352,22 +364,38 @@ def _tracked_out_message(lot: Lot, step: str, good: int, rejected: int) -> str:
     return f"{done} {moved}"
 
 
+def _focus(view: reads.StationLot | None, refused: Refused | None, rows: int,
+           added_row: bool) -> str:
+    """The one field the station focuses: after a success the next lot's scan, else the
+    field the operator (or the scanner) fills next."""
+    if view is None or get_flashed_messages(category_filter=["success"]):
+        return "lot"
+    if view.running:
+        return f"reject-{rows}" if added_row else "good_qty"
+    if view.can_track_in:
+        fields = refused.fields if refused else {}
+        if "materials" in fields and "equipment" not in fields and view.step.materials:
+            return "material-1"
+        return "equipment"
+    return "lot"
+
+
 def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = None,
                   form: dict[str, Any] | None = None, refused: Refused | None = None,
-                  status: int = 200) -> Any:
-    view = station.station_lot(db.session(), lot) if lot is not None else None
+                  added_row: bool = False, status: int = 200) -> Any:
+    view = reads.station_lot(db.session(), lot) if lot is not None else None
     form = form or {}
     form.setdefault("rejects", [{"reason": "", "qty": ""}] * REJECT_ROWS)
-    errors = refused.fields if refused else {}
-    return render_template("floor/station.html", view=view, scan=scan, scan_error=scan_error,
-                           form=form, refused=refused, errors=errors,
-                           kind_labels=STEP_KIND_LABELS, state_labels=STATE_LABELS,
-                           max_rejects=MAX_REJECT_ROWS), status
+    return render_template(
+        "floor/station.html", view=view, scan=scan, scan_error=scan_error, form=form,
+        refused=refused, errors=refused.fields if refused else {},
+        focus=_focus(view, refused, len(form["rejects"]), added_row),
+        kind_labels=STEP_KIND_LABELS, max_rejects=MAX_REJECT_ROWS), status
 
 
 @bp.route("/station", methods=["GET", "POST"])
 @require(Permission.LOT_TRACK)
-def station_page() -> Any:
+def station() -> Any:
     sess = db.session()
     lot_no = _text(request.values, "lot")
     if not lot_no:
@@ -396,7 +424,7 @@ def station_page() -> Any:
             assert lot.equipment is not None
             return _done(_("%(lot)s tracked in on %(equipment)s at %(step)s.", lot=lot.lot_no,
                            equipment=lot.equipment.code, step=step),
-                         "floor.station_page", lot=lot.lot_no)
+                         "floor.station", lot=lot.lot_no)
     elif action == "track_out":
         step = lot.step_code
         data: dict[str, Any] = {}
@@ -409,12 +437,13 @@ def station_page() -> Any:
         if done is not None:
             rejected = sum(r["qty"] for r in data["rejects"])
             return _done(_tracked_out_message(lot, step, data["good_qty"], rejected),
-                         "floor.station_page", lot=lot.lot_no)
+                         "floor.station", lot=lot.lot_no)
     elif action == "add_row":
         refused = None
     else:
         refused = Refused(_("Choose track-in or track-out."), {}, 400)
     return _station_page(lot, scan=lot.lot_no, form=form, refused=refused,
+                         added_row=action == "add_row",
                          status=refused.status if refused else 200)
 
 
@@ -461,7 +490,8 @@ def wip() -> Any:
     keep = {key: value for key, value in raw.items() if key != "cursor"}
     return render_template(
         "floor/wip.html", filters=filters, options=options, errors={}, lots=page.items,
-        summary=station.wip_summary(sess, stmt),
+        all_steps_url=url_for("floor.wip", **{k: v for k, v in keep.items() if k != "step"}),
+        summary=reads.wip_summary(sess, stmt),
         next_url=url_for("floor.wip", **keep, cursor=page.next) if page.next else None,
         first_url=url_for("floor.wip", **keep) if raw.get("cursor") else None,
         today=_plant_today(), customer_user=customer_id is not None)

@@ -1,0 +1,100 @@
+"""Shop-floor test helpers: moving a lot along the test plant's route, and what the tests
+compare before and after a refused move (every lot row, every tool's load, the row counts of
+the floor's tables)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mes.audit.models import AuditEvent
+from mes.catalog.models import Equipment, EquipmentStateChange, ReasonCode
+from mes.floor import services
+from mes.floor.models import (
+    Lot,
+    LotEdge,
+    LotEvent,
+    LotReject,
+    LotWafer,
+    MaterialUse,
+    StepRun,
+    Wafer,
+)
+from mes.quality.models import Hold
+from tests.helpers import row_counts
+
+FLOOR_TABLES = (Lot, Wafer, LotWafer, StepRun, LotEvent, LotEdge, LotReject, MaterialUse,
+                Hold, EquipmentStateChange, AuditEvent)
+
+
+def floor_state(session: Session) -> dict[str, Any]:
+    """The database as the floor sees it, read fresh (not from the session's identity map)."""
+    return {
+        "counts": row_counts(session, *FLOOR_TABLES),
+        "lots": [tuple(row) for row in session.execute(
+            select(Lot.lot_no, Lot.state, Lot.step_seq, Lot.step_code, Lot.quantity,
+                   Lot.version, Lot.equipment_id, Lot.run_id, Lot.open_holds,
+                   Lot.route_id).order_by(Lot.id))],
+        "equipment": [tuple(row) for row in session.execute(
+            select(Equipment.code, Equipment.state, Equipment.lots_running,
+                   Equipment.version).order_by(Equipment.code))],
+        "runs": [tuple(row) for row in session.execute(
+            select(StepRun.id, StepRun.finished_at, StepRun.good_qty).order_by(StepRun.id))],
+    }
+
+
+def lot_row(session: Session, lot_no: str) -> dict[str, Any]:
+    """One lot's columns, read fresh."""
+    row = session.execute(select(Lot.__table__).where(Lot.lot_no == lot_no)).mappings().one()
+    return dict(row)
+
+
+# Tool and material lots for each step of the test plant's route.
+TOOLS = {"SAW": ("SAW-1", []), "WB": ("WB-1", ["AU-1"]), "FT": ("TST-1", []),
+         "PACK": ("TR-1", [])}
+
+
+def hold(session, lot: Lot) -> Hold:
+    reason = session.scalar(select(ReasonCode).where(ReasonCode.code == "H-ENG"))
+    placed = Hold(lot_id=lot.id, reason_id=reason.id, comment="engineering look",
+                  placed_by="qa", step_code=lot.step_code)
+    session.add(placed)
+    lot.open_holds = 1
+    session.commit()
+    return placed
+
+
+def track_in(session, lot: Lot, equipment: str | None = None,
+             materials: list[str] | None = None) -> Lot:
+    tool, needed = TOOLS[lot.step_code]
+    services.track_in(session, "op1", lot, step=lot.step_code, equipment=equipment or tool,
+                      materials=needed if materials is None else materials)
+    session.commit()
+    return lot
+
+
+def track_out(session, lot: Lot, good: int | None = None,
+              rejects: list[dict[str, Any]] | None = None) -> Lot:
+    services.track_out(session, "op2", lot, step=lot.step_code,
+                       good_qty=lot.quantity if good is None else good, rejects=rejects or [])
+    session.commit()
+    return lot
+
+
+def advance(session, lot: Lot, steps: int = 1) -> Lot:
+    for _ in range(steps):
+        track_out(session, track_in(session, lot))
+    return lot
+
+
+def wafer_links(session, lot: Lot) -> int:
+    return count(session, LotWafer, lot_id=lot.id)
+
+
+def count(session, model: Any, **where: Any) -> int:
+    stmt = select(func.count()).select_from(model)
+    for name, value in where.items():
+        stmt = stmt.where(getattr(model, name) == value)
+    return session.scalar(stmt)
