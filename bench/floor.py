@@ -109,14 +109,16 @@ def fill(url: str, lots: int, events: int) -> None:
         customer_id = conn.execute(text("SELECT id FROM customer WHERE code = 'C1'")).scalar_one()
         conn.exec_driver_sql(f"""
             INSERT INTO lot (lot_no, product_id, customer_id, route_id, step_seq, step_code,
-                             state, quantity, fab_lot, priority, due_date, open_holds,
-                             arrived_at, created_at, updated_at, version)
+                             state, quantity, wafer_count, fab_lot, priority, due_date,
+                             open_holds, arrived_at, created_at, updated_at, version,
+                             audit_seq, audit_hash, in_genealogy)
             SELECT 'X' || lpad(g::text, 7, '0'), {product_id}, {customer_id}, {route_id},
                    s, 'S' || lpad(s::text, 3, '0'),
                    CASE WHEN g %% 10 = 0 THEN 'running' ELSE 'queued' END,
-                   1000, 'FX' || (g / 50), 1 + g %% 5, current_date + (g %% 60),
+                   1000, 0, 'FX' || (g / 50), 1 + g %% 5, current_date + (g %% 60),
                    CASE WHEN g %% 50 = 0 THEN 1 ELSE 0 END,
-                   now() - (g %% 720) * interval '1 hour', now() - interval '30 days', now(), 1
+                   now() - (g %% 720) * interval '1 hour', now() - interval '30 days', now(), 1,
+                   0, repeat('0', 64), false
             FROM generate_series(1, {lots}) AS g,
                  LATERAL (SELECT 1 + (g * 7919) %% {STEPS} AS s) AS st
         """)

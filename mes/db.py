@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,8 +55,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 BigID = BigInteger().with_variant(Integer(), "sqlite")
 
 
+_clock: ContextVar[datetime | None] = ContextVar("mes_clock", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC; or the time set by `simulated_time` (demo history generation)."""
+    return _clock.get() or datetime.now(UTC)
+
+
+@contextmanager
+def simulated_time(at: datetime) -> Iterator[None]:
+    """Run code as if it were `at`: used to build a plausible past for the demo plant."""
+    token = _clock.set(at)
+    try:
+        yield
+    finally:
+        _clock.reset(token)
 
 
 class Base(DeclarativeBase):

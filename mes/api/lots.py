@@ -86,7 +86,8 @@ def track_out(lot_no: str, data: dict[str, Any]) -> Lot:
 
 @api_route(bp, "/lots/<lot_no>/split", method="POST", permission=Permission.LOT_SPLIT_MERGE,
            body=s.SplitIn, response=s.SplitOut, tag="lots",
-           conflicts=("lot_on_hold", "already_running", "lot_closed", "stale"))
+           conflicts=("lot_on_hold", "already_running", "lot_closed", "lot_no_too_long",
+                      "stale"))
 def split_lot(lot_no: str, data: dict[str, Any]) -> dict[str, Any]:
     """Split a queued lot: the parent keeps the first quantity, each other one is a child."""
     session = db.session()

@@ -454,9 +454,19 @@ def _movable(lot: Lot, action: str) -> None:
 
 
 def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
-    existing = session.scalar(select(func.count()).select_from(LotEdge).where(
+    """PARENT.NN after the parent's earlier splits, passing over numbers given by hand."""
+    seq = session.scalar(select(func.count()).select_from(LotEdge).where(
         LotEdge.parent_id == parent.id, LotEdge.kind == "split")) or 0
-    return [f"{parent.lot_no}.{existing + i:02d}" for i in range(1, count + 1)]
+    numbers: list[str] = []
+    while len(numbers) < count:
+        batch = [f"{parent.lot_no}.{seq + i:02d}" for i in range(1, count - len(numbers) + 1)]
+        if len(batch[-1]) > Lot.__table__.c.lot_no.type.length:
+            raise Conflict(f"Lot {parent.lot_no} has too long a number to name its children "
+                           "after it.", code="lot_no_too_long")
+        taken = set(session.scalars(select(Lot.lot_no).where(Lot.lot_no.in_(batch))))
+        numbers += [n for n in batch if n not in taken]
+        seq += len(batch)
+    return numbers
 
 
 def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int]) -> list[Lot]:
@@ -464,7 +474,8 @@ def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int])
     first, each further quantity becomes a child lot at the same step (numbered
     PARENT.01, PARENT.02 ...), inheriting the wafers and fab lot.
 
-    Refused with 409 lot_on_hold / already_running / lot_closed and 422 quantity_mismatch.
+    Refused with 409 lot_on_hold / already_running / lot_closed, 409 lot_no_too_long when
+    the children's numbers would not fit, and 422 quantity_mismatch.
     """
     _movable(lot, "split")
     if len(quantities) < 2 or any(q < 1 for q in quantities):

@@ -43,8 +43,10 @@ def op(api):
 
 
 @pytest.fixture
-def new_lot(session) -> Callable[..., Lot]:
+def new_lot(request, session) -> Callable[..., Lot]:
     """Receive a lot directly through the service (the setup of a test, not its subject)."""
+    request.getfixturevalue("plant")
+
     def make(quantity: int = 100, **kw: Any) -> Lot:
         data = {"product": "P1", "customer": "OEM", "quantity": quantity, "fab_lot": "FAB1",
                 "wafers": [], "lot_no": None, "priority": 3, "due_date": None, **kw}
@@ -360,9 +362,15 @@ def test_split_refused(op, session, new_lot, setup, body, status, code):
     refused(session, lambda: op.post("/lots/LOT-A/split", json=body), status, code)
 
 
+def test_split_refused_when_children_numbers_would_be_too_long(op, session, new_lot):
+    new_lot(100, lot_no="L" * 60)
+    refused(session, lambda: op.post(f"/lots/{'L' * 60}/split", json={"quantities": [50, 50]}),
+            409, "lot_no_too_long")
+
+
 def test_merge_answers_survivor_and_ends_the_others(op, session, new_lot):
-    a = new_lot(100, lot_no="A", wafers=RECEIPT["wafers"][:1])
-    new_lot(60, lot_no="B", wafers=RECEIPT["wafers"][1:])
+    a = new_lot(100, lot_no="A", wafers=[{"wafer_id": "W01", "die_qty": None}])
+    new_lot(60, lot_no="B", wafers=[{"wafer_id": "W02", "die_qty": None}])
     new_lot(40, lot_no="C")
     resp = op.post("/lots/merge", json={"lots": ["A", "B", "C"]})
     assert resp.status_code == 201, resp.get_json()
@@ -433,8 +441,8 @@ def wip(session, new_lot) -> None:
     new_lot(10, lot_no="C", priority=3, due_date=date(2026, 12, 1))
     new_lot(10, lot_no="D", priority=1, due_date=date(2026, 12, 9))
     hold(session, new_lot(10, lot_no="E", product="P2", customer="IND", priority=2))
-    track_in(session, new_lot(10, lot_no="F", product="P2", customer="IND", priority=5))
     advance(session, new_lot(10, lot_no="G", priority=4))
+    track_in(session, new_lot(10, lot_no="F", product="P2", customer="IND", priority=5))
 
 
 def _numbers(caller, query: str = "") -> list[str]:

@@ -9,7 +9,7 @@ from mes.audit.services import GENESIS, checkpoint, compute_hash, record, verify
 
 
 def _chain(session, key: str = "L0001", n: int = 3) -> list[AuditEvent]:
-    events = [record(session, actor="alice", code="lot:track_in", subject_type="item",
+    events = [record(session, actor="alice", code="item:move", subject_type="item",
                      subject_key=key, data={"step": f"S{i}", "qty": i * 10})
               for i in range(1, n + 1)]
     session.commit()
@@ -36,11 +36,11 @@ def test_records_of_one_subject_form_a_chain(session):
 
 
 def test_each_subject_has_its_own_chain(session):
-    first = record(session, actor=None, code="lot:receive", subject_type="item",
+    first = record(session, actor=None, code="item:create", subject_type="item",
                    subject_key="A")
-    other = record(session, actor=None, code="lot:receive", subject_type="item",
+    other = record(session, actor=None, code="item:create", subject_type="item",
                    subject_key="B")
-    second = record(session, actor=None, code="lot:hold", subject_type="item", subject_key="A")
+    second = record(session, actor=None, code="item:hold", subject_type="item", subject_key="A")
     session.commit()
     assert (first.seq, other.seq, second.seq) == (1, 1, 2)
     assert other.prev_hash == GENESIS

@@ -349,6 +349,19 @@ def test_split_conserves_quantity_and_children_inherit_wafers_fab_lot_and_step(s
     assert [c.lot_no for c in more] == ["LOT-A.03"]
 
 
+def test_split_passes_over_child_numbers_already_given_by_hand(session, receive):
+    receive(10, lot_no="LOT-A.01")
+    lot = receive(100, lot_no="LOT-A")
+    children = services.split_lot(session, "op3", lot, [50, 30, 20])
+    assert [c.lot_no for c in children] == ["LOT-A.02", "LOT-A.03"]
+
+
+def test_split_refused_when_children_numbers_would_be_too_long(session, receive):
+    lot = receive(100, lot_no="L" * 58)
+    refused(session, Conflict, "lot_no_too_long",
+            lambda: services.split_lot(session, "op3", lot, [50, 50]))
+
+
 @pytest.mark.parametrize(("quantities", "code"), [
     ([60, 30], "quantity_mismatch"), ([60, 50], "quantity_mismatch"), ([100], "invalid"),
     ([100, 0], "invalid"),
