@@ -9,16 +9,24 @@ is loaded through the same marshmallow input schemas as the API) and audited wit
 
 from __future__ import annotations
 
-from datetime import timedelta
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
 from marshmallow import Schema, ValidationError
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from mes.auth import services as auth_services
 from mes.catalog import services as catalog
-from mes.catalog.models import Customer
+from mes.catalog.models import AVAILABLE_STATES, Customer, MaterialLot
 from mes.catalog.schemas import (
     CustomerIn,
     EquipmentIn,
@@ -28,8 +36,12 @@ from mes.catalog.schemas import (
     ReasonCodeIn,
     RouteIn,
 )
-from mes.db import utcnow
+from mes.catalog.services import StepInfo, current_route, route_step_infos
+from mes.config import DEFAULTS as CONFIG_DEFAULTS
+from mes.db import simulated_time, utcnow
 from mes.errors import InvalidInput
+from mes.floor import services as floor
+from mes.floor.models import Lot, StepRun
 
 ACTOR = "demo"
 
@@ -287,10 +299,9 @@ def _load(schema: Schema, data: dict[str, Any], what: str) -> dict[str, Any]:
             from None
 
 
-def _validated() -> dict[str, list[dict[str, Any]]]:
+def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
     """Every master-data record, loaded through its input schema before anything is
-    created, so invalid demo data changes nothing."""
-    now = utcnow()
+    created, so invalid demo data changes nothing. Expiry dates count from `now`."""
     routes = [{"code": code, "name": name,
                "steps": [{"code": step, "name": STEPS[step][0], "kind": STEPS[step][1],
                           "equipment_kind": STEPS[step][2], "min_yield": STEPS[step][3],
@@ -345,17 +356,522 @@ def _create_users(session: Session) -> None:
         auth_services.create_user(session, ACTOR, **user)
 
 
+# --- lots with a 30-day history ---------------------------------------------------------
+
+HISTORY = timedelta(days=30)
+# The history stops a little before the load: no record may lie in the future.
+HISTORY_END = timedelta(minutes=10)
+LOT_SEED = 26_1122
+
+# Product -> (lots received in the month, gross dies per 200 mm wafer, bonding wire lots).
+LOT_MIX: dict[str, tuple[int, int, str]] = {
+    "GD-5532": (48, 3400, "AUW-"),
+    "LIN-3316": (38, 11800, "CUW-"),
+    "BM-4424": (10, 4800, "CUW-"),
+    "CS-0850": (46, 9500, "AUW-"),
+    "FC-1600": (40, 6800, "CUW-"),
+}
+LEADFRAMES = {"GD-5532": "LF-Q5532-2610-021", "LIN-3316": "LF-Q3316-2611-005",
+              "BM-4424": "LF-Q4424-2611-009", "CS-0850": "LF-S08-2610-033",
+              "FC-1600": "LF-S16-2611-012"}
+# A product still in qualification loses more at final test.
+FT_LOSS_FACTOR = {"BM-4424": 1.6}
+FT_STEPS = ("FT-R", "FT-H", "FT-C")
+
+# Step -> (process hours from, to; median loss as a fraction of the units in; reject codes,
+# the most frequent first).
+STEP_WORK: dict[str, tuple[float, float, float, tuple[str, ...]]] = {
+    "IQC": (0.5, 1.0, 0.0, ()),
+    "BG": (1.0, 2.0, 0.0003, ("SAW-CRACK",)),
+    "MOUNT": (0.5, 1.0, 0.0, ()),
+    "SAW": (1.0, 2.0, 0.0015, ("SAW-CHIP", "SAW-CRACK")),
+    "OPT2": (0.75, 1.5, 0.001, ("SAW-CHIP", "OPT-SCRATCH", "OPT-CONTAM")),
+    "DA": (2.0, 3.5, 0.0008, ("DA-VOID", "DA-TILT", "DA-BLEED")),
+    "PLASMA": (0.5, 1.0, 0.0, ()),
+    "WB": (3.0, 6.0, 0.001, ("WB-NSOP", "WB-BALL", "WB-NSOL", "WB-BROKEN")),
+    "OPT3": (1.0, 2.0, 0.0005, ("WB-BROKEN", "OPT-CONTAM", "WB-BALL")),
+    "MOLD": (1.5, 3.0, 0.0006, ("MOLD-VOID", "MOLD-INCOMPLETE", "MOLD-WIRE-SWEEP")),
+    "PMC": (3.0, 5.0, 0.0, ()),
+    "DEFLASH": (0.5, 1.0, 0.0002, ("PKG-CRACK",)),
+    "PLATE": (1.0, 2.0, 0.0002, ("PLATE-THICK",)),
+    "MARK": (0.75, 1.5, 0.0002, ("MARK-ILLEG",)),
+    "SING": (1.0, 2.0, 0.0005, ("SING-BURR", "PKG-CRACK")),
+    "TRIM_FORM": (1.0, 2.0, 0.0005, ("LEAD-COPLANARITY", "PKG-CRACK")),
+    "FVI": (1.0, 2.0, 0.001, ("PKG-CRACK", "MARK-ILLEG", "OPT-CONTAM")),
+    "FT-R": (2.0, 4.0, 0.015, ("FT-OPEN-SHORT", "FT-PARAM", "FT-FUNC", "FT-LEAK", "FT-PAT")),
+    "FT-H": (2.0, 4.0, 0.008, ("FT-PARAM", "FT-LEAK", "FT-OPEN-SHORT", "FT-FUNC", "FT-PAT")),
+    "FT-C": (2.0, 4.0, 0.005, ("FT-PARAM", "FT-FUNC", "FT-OPEN-SHORT", "FT-LEAK", "FT-PAT")),
+    "QA": (0.5, 1.0, 0.0, ()),
+    "TNR": (1.5, 3.0, 0.00005, ("TNR-ORIENT",)),
+    "DRYPACK": (0.5, 1.0, 0.0, ()),
+}
+
+# Lots split before die attach (to run on both die bonders) and before final test (to run
+# on both testers); of the latter, some are merged again at QA once all parts are there.
+SPLIT_BEFORE_DA = 9
+SPLIT_BEFORE_FT = 8
+MERGED_AGAIN = 5
+MERGE_STEP = "QA"
+# Completed lots and lots held back in the wafer bank (queued at BG), per route.
+COMPLETED_SHARE = 0.14
+BANK_LOTS = 8
+# A lot's plan leaves this factor of its time for waiting on busy machines.
+CONTENTION = 1.8
+# How many times the bare queue and process time a lot takes through the line, by priority
+# (rush, hot, normal and low alike).
+STRETCH = {1: (1.3, 1.8), 2: (1.5, 2.5), 3: (1.8, 4.0)}
+QUEUE_MEDIAN_HOURS = 1.2
+# Lots that miss a step's minimum yield are held automatically (mes.quality); such
+# excursions happen in the last days only, so their holds still wait for QA's review.
+EXCURSIONS_WITHIN = timedelta(days=4)
+EXCURSION_CHANCE = 0.015
+# Fab lots ordered when they were shipped to the plant; the others wait in the wafer bank
+# for an order.
+ORDERED_AT_RECEIPT = 0.6
+# Committed cycle time in days by priority (1 rush ... 4 low).
+COMMIT_DAYS = {1: (7, 10), 2: (10, 14), 3: (14, 24), 4: (21, 30)}
+DAY_SHIFT = range(8, 20)  # local hours of op1's shift; op2 works nights
+
+
+def _hours(value: float) -> timedelta:
+    return timedelta(seconds=round(value * 3600))
+
+
+@dataclass(eq=False)
+class _Plan:
+    """What the history does with one lot: where it stands at the end, and when."""
+
+    product: str
+    customer: str
+    steps: tuple[StepInfo, ...]
+    # The step (seq) it stops at, queued there or, if `running`, tracked in; a seq past
+    # the last step means completed.
+    target: int
+    running: bool
+    arrive_by: datetime  # when it should reach its target (completed lots: finish)
+    release: datetime  # when it may leave the wafer bank (the queue at BG)
+    priority: int = 3
+    receive_by: datetime | None = None  # latest receipt that still meets `arrive_by`
+    start_by: datetime | None = None  # running lots: earliest track-in at the target
+    final_hours: float = 0.0  # running lots: the process time at the target
+    pace: float = 1.0  # queue times are this many times the usual
+    wafers: int = 0
+    split_step: str | None = None
+    children: list[_Plan] = field(default_factory=list)
+    family: list[_Plan] | None = None  # split before FT, merged again at MERGE_STEP
+    lot: Lot | None = None
+    ready_at: datetime | None = None
+    waiting_to_merge: bool = False
+
+
+class _History:
+    """A discrete-event simulation of the plant's last 30 days that makes every move through
+    the floor services, in time order, each at its simulated time: a lot waits in a queue,
+    then takes a free machine of the step's kind, runs, and is tracked out with rejects."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.rng = random.Random(LOT_SEED)
+        self.end = (now - HISTORY_END).replace(microsecond=0)
+        self.start = self.end - HISTORY + HISTORY_END
+        self.zone = ZoneInfo(current_app.config["PLANT_TIMEZONE"] if has_app_context()
+                             else CONFIG_DEFAULTS["PLANT_TIMEZONE"])
+        self.events: list[tuple[datetime, int, Callable[[datetime, Any], None], Any]] = []
+        self.counter = itertools.count()
+        self.fab_serial = itertools.count(self.rng.randint(100, 400))
+        self.tools: dict[str, list[str]] = {}
+        for code, kind, _name, state in EQUIPMENT:
+            if state in AVAILABLE_STATES:
+                self.tools.setdefault(kind, []).append(code)
+        self.busy_until = {code: self.start for codes in self.tools.values()
+                           for code in codes}
+        self.waiting: dict[str, list[_Plan]] = {kind: [] for kind in self.tools}
+        # Only lots that are still good at the time of loading: the expired one never is.
+        self.materials: dict[str, list[MaterialLot]] = {}
+        for m in session.scalars(select(MaterialLot).order_by(MaterialLot.code)):
+            if m.expires_at is None or m.expires_at > now:
+                self.materials.setdefault(m.material, []).append(m)
+
+    # --- the plan ---------------------------------------------------------------------
+
+    def _between(self, low: datetime, high: datetime) -> datetime:
+        """A time between `low` and `high`, in whole seconds like every time here."""
+        return low + timedelta(seconds=self.rng.randint(0, int((high - low).total_seconds())))
+
+    def _queue_hours(self) -> float:
+        return min(max(self.rng.lognormvariate(math.log(QUEUE_MEDIAN_HOURS), 0.8), 0.15),
+                   14.0)
+
+    def _process_hours(self, code: str, wafers: int) -> float:
+        low, high, _loss, _codes = STEP_WORK[code]
+        # Bigger lots take longer, within the step's usual range.
+        share = 0.5 * self.rng.random() + 0.5 * min(wafers, 25) / 25
+        return low + (high - low) * share
+
+    def _pace(self, plan: _Plan, first: int, last: int, stretch: float) -> float:
+        """Release the lot early enough to flow from step `first` through step `last` (seqs)
+        by `plan.arrive_by` taking `stretch` times the usual time, and lengthen its queues
+        to match, keeping a margin for busy machines."""
+        steps = plan.steps[first - 1:last]
+        queues = len(steps) * QUEUE_MEDIAN_HOURS * math.exp(0.8 ** 2 / 2)
+        work = sum((STEP_WORK[s.code][0] + STEP_WORK[s.code][1]) / 2 for s in steps)
+        budget = stretch * (queues + work)
+        plan.release = plan.arrive_by - _hours(budget)
+        plan.pace = max(1.0, (budget / CONTENTION - work) / queues) if queues else 1.0
+        return budget
+
+    def _plan_lot(self, product: str, steps: tuple[StepInfo, ...], target: int,
+                  running: bool) -> _Plan:
+        rng, end = self.rng, self.end
+        last = len(steps)
+        priority = rng.choices((1, 2, 3, 4), weights=(4, 14, 67, 15))[0]
+        customer = next(p["customer"] for p in PRODUCTS if p["code"] == product)
+        plan = _Plan(product=product, customer=customer, steps=steps, target=target,
+                     running=running, arrive_by=end, release=end, priority=priority)
+        # Urgent lots wait less at every step.
+        stretch = rng.uniform(*STRETCH[min(priority, 3)])
+        if target > last:
+            # Finished at any time after the first lots could have gone all the way.
+            budget = _hours(self._pace(plan, 2, last, min(stretch, 2.2)))
+            earliest = self.start + budget + timedelta(hours=12)
+            plan.arrive_by = self._between(earliest, end - timedelta(hours=1))
+            plan.release = plan.arrive_by - budget
+        elif running:
+            plan.final_hours = self._process_hours(steps[target - 1].code, 25)
+            plan.start_by = end - _hours(plan.final_hours * rng.uniform(0.15, 0.85))
+            plan.arrive_by = plan.start_by - _hours(rng.uniform(0.2, 2.0))
+            self._pace(plan, 2, target - 1, stretch)
+        elif target == 2:
+            # Held back in the wafer bank until the planner releases it to the line.
+            plan.arrive_by = self._between(self.start + _hours(4), end - _hours(2))
+            plan.priority = max(priority, 3)
+        else:
+            plan.arrive_by = end - _hours(min(max(rng.lognormvariate(math.log(4), 1.0), 0.25),
+                                              30))
+            self._pace(plan, 2, target - 1, stretch)
+        iqc = _hours(0 if target == 1 else 3)
+        plan.receive_by = min(plan.release, plan.arrive_by) - iqc
+        return plan
+
+    def plan(self) -> list[list[_Plan]]:
+        """Every received lot's plan, grouped by fab lot; splits and merges marked."""
+        rng = self.rng
+        routes = {code: route_step_infos(self.session, current_route(self.session, code))
+                  for code, _name, _steps in ROUTES}
+        plans: list[_Plan] = []
+        for route_code, steps in routes.items():
+            products = [p["code"] for p in PRODUCTS if p["route"] == route_code]
+            lots = [code for code in products for _ in range(LOT_MIX[code][0])]
+            rng.shuffle(lots)
+            last = len(steps)
+            completed = round(len(lots) * COMPLETED_SHARE)
+            # Every step holds WIP: two lots each, more in the bank, the rest anywhere.
+            targets = [(last + 1, False)] * completed
+            targets += [(seq, rng.random() < 0.3) for seq in range(1, last + 1)
+                        for _ in range(2)]
+            targets += [(2, False)] * BANK_LOTS
+            targets += [(rng.randint(3, last), rng.random() < 0.2)
+                        for _ in range(len(lots) - len(targets))]
+            rng.shuffle(targets)
+            plans += [self._plan_lot(product, steps, target, running)
+                      for product, (target, running) in zip(lots, targets, strict=True)]
+        fab_lots = self._fab_lots(plans)
+        self._mark_splits(plans)
+        return fab_lots
+
+    def _fab_lots(self, plans: list[_Plan]) -> list[list[_Plan]]:
+        """Group lots of a product into fab lots of 25 wafers, each received at once."""
+        rng = self.rng
+        groups: list[list[_Plan]] = []
+        for product in LOT_MIX:
+            mine = sorted((p for p in plans if p.product == product),
+                          key=lambda p: p.receive_by or self.end)
+            while mine:
+                size = min(rng.choice((1, 2, 2, 3, 3)), len(mine))
+                group, mine = mine[:size], mine[size:]
+                counts = [[25], [rng.randint(9, 16)], [rng.randint(6, 10), rng.randint(6, 10)]]
+                wafers = counts[size - 1]
+                for plan, count in zip(group, [*wafers[:size - 1], 25 - sum(wafers[:size - 1])],
+                                       strict=True):
+                    plan.wafers = count
+                groups.append(group)
+        return groups
+
+    def _mark_splits(self, plans: list[_Plan]) -> None:
+        rng = self.rng
+
+        def seq(plan: _Plan, code: str) -> int:
+            return next(s.seq for s in plan.steps if s.code == code)
+
+        big = [p for p in plans if p.target > seq(p, "DA") and p.wafers >= 10]
+        before_da = rng.sample(big, SPLIT_BEFORE_DA)
+        for plan in before_da:
+            plan.split_step = "DA"
+            for _ in range(2 if plan.wafers >= 20 else 1):
+                target = plan.target if rng.random() < 0.5 else rng.randint(seq(plan, "DA"),
+                                                                             plan.target)
+                plan.children.append(self._child(plan, target))
+        chosen = set(map(id, before_da))
+        merging = [p for p in plans if p.target >= seq(p, MERGE_STEP) and id(p) not in chosen]
+        apart = [p for p in plans if seq(p, "FT-R") < p.target < seq(p, MERGE_STEP)
+                 and id(p) not in chosen]
+        for plan in rng.sample(merging, MERGED_AGAIN) + rng.sample(apart, SPLIT_BEFORE_FT
+                                                                    - MERGED_AGAIN):
+            plan.split_step = "FT-R"
+            if plan.target >= seq(plan, MERGE_STEP):
+                plan.children.append(self._child(plan, plan.target))
+                plan.family = [plan, *plan.children]
+                for child in plan.children:
+                    child.family = plan.family
+            else:
+                plan.children.append(self._child(plan, rng.randint(seq(plan, "FT-R"),
+                                                                   plan.target)))
+
+    def _child(self, parent: _Plan, target: int) -> _Plan:
+        return _Plan(product=parent.product, customer=parent.customer, steps=parent.steps,
+                     target=target, running=False, arrive_by=parent.arrive_by,
+                     release=parent.release, priority=parent.priority, wafers=parent.wafers)
+
+    # --- receiving --------------------------------------------------------------------
+
+    def _receipt_time(self, group: list[_Plan]) -> datetime:
+        latest = min(p.receive_by or self.end for p in group)
+        if any(p.target == 1 for p in group):
+            bank = 0.0
+        elif min(p.priority for p in group) <= 2:
+            bank = self.rng.uniform(1, 12)
+        else:
+            bank = self.rng.choices(((4, 72), (72, 240), (240, 480)), weights=(5, 3, 2))[0]
+            bank = self.rng.uniform(*bank)
+        at = latest - _hours(bank)
+        earliest = self.start + _hours(0.5)
+        if at < earliest:
+            at = self._between(earliest, max(latest, earliest))
+        return min(at, self.end - _hours(0.2))
+
+    def _receive_fab_lot(self, at: datetime, group: list[_Plan]) -> None:
+        """The fab lot arrives: the planner receives its lots one after the other."""
+        rng = self.rng
+        year, week, _day = (at - timedelta(days=rng.randint(10, 25))).isocalendar()
+        fab_lot = f"WF{year % 100:02d}{week:02d}{next(self.fab_serial):03d}.1"
+        # The due date counts from the receipt, or, for wafers the customer orders later,
+        # from the planned release to the line.
+        ordered_at_receipt = rng.random() < ORDERED_AT_RECEIPT
+        first_wafer = 1
+        for plan in group:
+            ordered = at if ordered_at_receipt else min(max(at, plan.release), self.end)
+            self._at(at, self._receive, (plan, fab_lot, first_wafer, ordered))
+            first_wafer += plan.wafers
+            at += _hours(rng.uniform(0.03, 0.08))
+
+    def _receive(self, at: datetime, receipt: tuple[_Plan, str, int, datetime]) -> None:
+        # Imported here: loading mes.floor.schemas before the API package is an import cycle.
+        from mes.floor.schemas import LotIn
+
+        plan, fab_lot, first_wafer, ordered = receipt
+        rng = self.rng
+        gross = LOT_MIX[plan.product][1]
+        wafers = [{"wafer_id": f"{first_wafer + i:02d}",
+                   "die_qty": round(gross * rng.uniform(0.90, 0.98))}
+                  for i in range(plan.wafers)]
+        due = ordered + timedelta(days=rng.randint(*COMMIT_DAYS[plan.priority]))
+        data = _load(LotIn(), {
+            "product": plan.product, "customer": plan.customer, "fab_lot": fab_lot,
+            "quantity": sum(w["die_qty"] for w in wafers), "wafers": wafers,
+            "priority": plan.priority, "due_date": due.date().isoformat()},
+            f"lot of fab lot {fab_lot}")
+        with simulated_time(at):
+            plan.lot = floor.receive_lot(self.session, "planner", data)
+        self._arrive(at, plan)
+
+    # --- moving lots ------------------------------------------------------------------
+
+    def _at(self, at: datetime, action: Callable[[datetime, Any], None], arg: Any) -> None:
+        heapq.heappush(self.events, (at, next(self.counter), action, arg))
+
+    def _operator(self, at: datetime) -> str:
+        return "op1" if at.astimezone(self.zone).hour in DAY_SHIFT else "op2"
+
+    def _arrive(self, at: datetime, plan: _Plan) -> None:
+        """The lot has just come to its step (queued): decide what happens to it next."""
+        lot = plan.lot
+        assert lot is not None
+        if lot.state != "queued" or lot.open_holds:
+            return
+        if lot.step_seq >= plan.target and not (lot.step_seq == plan.target and plan.running):
+            return
+        if lot.step_code == plan.split_step:
+            self._at(at + _hours(self.rng.uniform(0.1, 0.6)), self._split, plan)
+            return
+        if plan.family and lot.step_code == MERGE_STEP:
+            plan.waiting_to_merge = True
+            if all(p.waiting_to_merge for p in plan.family):
+                self._at(at + _hours(self.rng.uniform(0.2, 0.7)), self._merge, plan.family)
+            return
+        ready = at + _hours(self._queue_hours() * (plan.pace if lot.step_seq > 1 else 1.0))
+        if lot.step_seq == 2:
+            ready = max(ready, plan.release)
+        if plan.start_by is not None and lot.step_seq == plan.target:
+            ready = max(ready, plan.start_by)
+        self._at(ready, self._ready, plan)
+
+    def _ready(self, at: datetime, plan: _Plan) -> None:
+        assert plan.lot is not None
+        plan.ready_at = at
+        kind = plan.steps[plan.lot.step_seq - 1].equipment_kind or ""
+        self.waiting[kind].append(plan)
+        self._dispatch(at, kind)
+
+    def _dispatch(self, at: datetime, kind: str) -> None:
+        """Start the most urgent waiting lot on a free machine, if there is one; the next
+        lot follows a few minutes later."""
+        waiting = self.waiting[kind]
+        free = [code for code in self.tools[kind] if self.busy_until[code] <= at]
+        if not waiting or not free:
+            return
+        plan = min(waiting, key=lambda p: (p.priority, p.ready_at))
+        waiting.remove(plan)
+        lot = plan.lot
+        assert lot is not None
+        step = plan.steps[lot.step_seq - 1]
+        tool = self.rng.choice(free)
+        # Without autoflush: what the move's services look up (equipment, material lots,
+        # reason codes, hold rules) is in the database already and their own flushes write
+        # the rest; a flush before every look-up made the whole load half as fast.
+        with simulated_time(at), self.session.no_autoflush:
+            floor.track_in(self.session, self._operator(at), lot, step=step.code,
+                           equipment=tool, materials=self._materials(plan, step))
+        hours = plan.final_hours if plan.start_by is not None and \
+            lot.step_seq == plan.target else self._process_hours(step.code, plan.wafers)
+        done = at + _hours(hours)
+        self.busy_until[tool] = done + _hours(self.rng.uniform(0.08, 0.33))
+        self._at(done, self._finish, plan)
+        self._at(self.busy_until[tool], self._dispatch, kind)
+        if len(waiting) > 0 and len(free) > 1:
+            self._at(at + _hours(self.rng.uniform(0.02, 0.07)), self._dispatch, kind)
+
+    def _materials(self, plan: _Plan, step: StepInfo) -> list[str]:
+        chosen = []
+        for material in step.materials:
+            lots = self.materials[material]
+            if material == "leadframe":
+                lots = [m for m in lots if m.code == LEADFRAMES[plan.product]]
+            elif material == "wire":
+                lots = [m for m in lots if m.code.startswith(LOT_MIX[plan.product][2])]
+            chosen.append(self.rng.choice(lots).code)
+        return chosen
+
+    def _rejects(self, at: datetime, plan: _Plan, step: StepInfo,
+                 qty: int) -> list[dict[str, Any]]:
+        """Rejects of one track-out: a step's usual loss keeps its yield above the minimum,
+        except for a few excursions in the last days, held for low yield and waiting for
+        QA's review at the end of the history."""
+        rng = self.rng
+        _low, _high, loss, reasons = STEP_WORK[step.code]
+        if not reasons:
+            return []
+        rate = loss * rng.lognormvariate(0, 0.5)
+        if step.code in FT_STEPS:
+            rate *= FT_LOSS_FACTOR.get(plan.product, 1.0)
+        if step.min_yield is not None:
+            allowed = (100 - step.min_yield) / 100
+            rate = min(rate, 0.8 * allowed)
+            if at > self.end - EXCURSIONS_WITHIN and rng.random() < EXCURSION_CHANCE:
+                rate = allowed * rng.uniform(1.2, 2.5)
+        total = min(round(qty * rate), qty - 1)
+        if total <= 0:
+            return []
+        weights = [rng.random() / (i + 1) for i in range(len(reasons))]
+        shares = [int(total * w / sum(weights)) for w in weights[1:]]
+        shares.insert(0, total - sum(shares))
+        return [{"reason": r, "qty": n} for r, n in zip(reasons, shares, strict=True) if n > 0]
+
+    def _finish(self, at: datetime, plan: _Plan) -> None:
+        lot = plan.lot
+        assert lot is not None
+        step = plan.steps[lot.step_seq - 1]
+        code = step.code
+        rejects = self._rejects(at, plan, step, lot.quantity)
+        with simulated_time(at), self.session.no_autoflush:  # as at track-in
+            floor.track_out(self.session, self._operator(at), lot, step=code,
+                            good_qty=lot.quantity - sum(r["qty"] for r in rejects),
+                            rejects=rejects)
+        self._arrive(at, plan)
+
+    def _split(self, at: datetime, plan: _Plan) -> None:
+        lot = plan.lot
+        assert lot is not None
+        shares = [self.rng.uniform(0.8, 1.2) for _ in range(len(plan.children) + 1)]
+        quantities = [max(1, int(lot.quantity * s / sum(shares))) for s in shares]
+        quantities[0] = lot.quantity - sum(quantities[1:])
+        plan.split_step = None
+        with simulated_time(at):
+            children = floor.split_lot(self.session, self._operator(at), lot, quantities)
+        # Smaller lots run shorter.
+        whole = plan.wafers
+        for part, qty in zip([plan, *plan.children], quantities, strict=True):
+            part.wafers = max(1, round(whole * qty / sum(quantities)))
+        for child, child_plan in zip(children, plan.children, strict=True):
+            child_plan.lot = child
+            self._arrive(at, child_plan)
+        self._arrive(at, plan)
+
+    def _merge(self, at: datetime, family: list[_Plan]) -> None:
+        with simulated_time(at):
+            floor.merge_lots(self.session, self._operator(at),
+                             [p.lot for p in family if p.lot is not None])
+        for plan in family:
+            plan.family = None
+        self._arrive(at, family[0])
+
+    def run(self) -> None:
+        """Receive every planned lot and move the plant along until the end of the
+        history; what would happen later (track-outs, starts) is left undone."""
+        for group in self.plan():
+            self._at(self._receipt_time(group), self._receive_fab_lot, group)
+        # Track-out looks its run up by id: keeping the runs referenced (the session holds
+        # them weakly) answers that from the identity map instead of a query per move.
+        runs: list[StepRun] = []
+
+        def keep(_session: Session, obj: object) -> None:
+            if isinstance(obj, StepRun):
+                runs.append(obj)
+
+        event.listen(self.session, "pending_to_persistent", keep)
+        try:
+            while self.events and self.events[0][0] <= self.end:
+                at, _n, action, arg = heapq.heappop(self.events)
+                action(at, arg)
+        finally:
+            event.remove(self.session, "pending_to_persistent", keep)
+
+
+def load_demo_lots(session: Session, now: datetime | None = None) -> None:
+    """Give the demo plant about 200 lots with the history of the 30 days before `now`
+    (default: now), made through the floor services at simulated times: receipts, track-ins
+    and track-outs with rejects and materials, splits and merges. The same lots every time.
+
+    Needs the demo master data and users; raises what the services raise if it is missing.
+    """
+    _History(session, now or utcnow()).run()
+
+
 def load_demo(session: Session) -> bool:
     """Create the demo plant in the caller's transaction and return True; when it is already
     present (the OEM customer exists) change nothing and return False.
+
+    The master data is dated the day before the lots' 30-day history begins.
 
     Raises InvalidInput if a demo record fails its input schema or the password policy, and
     Conflict if part of the demo data exists without the OEM customer; the caller rolls back.
     """
     if session.scalar(select(Customer.id).where(Customer.code == OEM)) is not None:
         return False
-    _create_master_data(session, _validated())
-    _create_users(session)
-    # Lots with history come last: they need the routes, equipment, material lots and
-    # operators above.
+    now = utcnow()
+    data = _validated(now)
+    with simulated_time(now - HISTORY - timedelta(days=1)):
+        _create_master_data(session, data)
+        _create_users(session)
+    # Lots come last: they need the routes, equipment, material lots and operators above.
+    load_demo_lots(session, now)
     return True

@@ -24,11 +24,11 @@ from mes.floor.models import (
     StepRun,
     Wafer,
 )
-from mes.quality.models import Hold
+from mes.quality.models import FutureHold, Hold
 
 __all__ = [
     "ApiToken", "AuditCheckpoint", "AuditEvent", "Customer", "Equipment",
     "EquipmentStateChange", "MaterialLot", "Product", "Qualification", "QualificationTest",
     "ReasonCode", "Route", "RouteStep", "User", "Lot", "LotEdge", "LotEvent", "LotReject",
-    "LotWafer", "MaterialUse", "StepRun", "Wafer", "Hold",
+    "LotWafer", "MaterialUse", "StepRun", "Wafer", "Hold", "FutureHold",
 ]

@@ -1,4 +1,6 @@
-from collections import Counter
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from mes.audit.services import verify
 from mes.auth.models import User
 from mes.auth.permissions import Role
 from mes.catalog.models import (
+    AVAILABLE_STATES,
     Customer,
     Equipment,
     MaterialLot,
@@ -19,7 +22,9 @@ from mes.catalog.models import (
     RouteStep,
 )
 from mes.catalog.services import list_routes
+from mes.db import get_db
 from mes.errors import InvalidInput
+from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "demo.md"
 
@@ -41,12 +46,40 @@ def documented_logins():
     return rows
 
 
+@pytest.fixture(scope="module")
+def demo_plant(app):
+    """The demo plant, loaded once for the module by `mes demo load` (the slowest thing in
+    the suite) in a transaction of its own, rolled back at the end. Yields the connection,
+    the command's result and the time the load began."""
+    database = get_db(app)
+    original = database.sessionmaker
+    conn = database.engine.connect()
+    trans = conn.begin()
+    database.bind_to(conn)
+    began = datetime.now(UTC)
+    try:
+        result = app.test_cli_runner().invoke(args=["demo", "load"])
+    finally:
+        database.sessionmaker = original
+    yield conn, result, began
+    trans.rollback()
+    conn.close()
+
+
 @pytest.fixture
-def loaded(app, session):
-    with app.app_context():  # the test configuration's fast password hashing
-        assert demo.load_demo(session) is True
-    session.commit()
-    return session
+def loaded(app, demo_plant):
+    """A session on the loaded demo plant; what a test changes is rolled back after it."""
+    conn, result, _began = demo_plant
+    assert result.exit_code == 0, result.output
+    database = get_db(app)
+    original = database.sessionmaker
+    savepoint = conn.begin_nested()
+    database.bind_to(conn)
+    sess = database.sessionmaker()
+    yield sess
+    sess.close()
+    database.sessionmaker = original
+    savepoint.rollback()
 
 
 def test_load_demo_creates_customers_routes_products_equipment_codes_lots_users(loaded):
@@ -156,6 +189,192 @@ def test_second_load_changes_nothing_and_returns_false(loaded):
     assert loaded.scalar(select(func.count()).select_from(AuditEvent)) == audit_before
 
 
+# --- lots and their 30-day history --------------------------------------------------------
+
+def lots_of(session):
+    return session.scalars(select(Lot).order_by(Lot.id)).all()
+
+
+def test_demo_has_about_200_lots_of_every_product_on_both_routes(loaded):
+    lots = lots_of(loaded)
+    assert 150 <= len(lots) <= 250
+    assert {lot.product.code for lot in lots} == {p["code"] for p in demo.PRODUCTS}
+    assert {lot.route.code for lot in lots} == {"QFN-AUTO", "SOP-TF"}
+    assert all(lot.product.route_code == lot.route.code for lot in lots)
+    assert all(lot.customer_id == lot.product.customer_id for lot in lots)
+
+
+def test_every_step_of_both_routes_has_a_lot_queued_or_running_there(loaded):
+    wip = {(lot.route.code, lot.step_code) for lot in lots_of(loaded)
+           if lot.state in ("queued", "running")}
+    for route in list_routes(loaded):
+        assert [s.code for s in route.steps if (route.code, s.code) not in wip] == []
+
+
+def test_some_lots_are_completed_and_some_run_now_on_busy_machines(loaded):
+    lots = lots_of(loaded)
+    states = Counter(lot.state for lot in lots)
+    assert 15 <= states["completed"] <= 40
+    assert all(lot.step_code == "DRYPACK" for lot in lots if lot.state == "completed")
+    running = [lot for lot in lots if lot.state == "running"]
+    assert len(running) >= 10
+    kinds = {s.code: s.equipment_kind for r in list_routes(loaded) for s in r.steps}
+    for lot in running:
+        assert lot.equipment.lots_running == 1, lot.lot_no
+        assert lot.equipment.kind == kinds[lot.step_code]
+        assert lot.equipment.state in AVAILABLE_STATES
+        run = loaded.get(StepRun, lot.run_id)
+        assert (run.finished_at, run.equipment_id) == (None, lot.equipment_id)
+    busy = {eq.id for eq in loaded.scalars(select(Equipment)) if eq.lots_running}
+    assert busy == {lot.equipment_id for lot in running}
+
+
+def test_lots_were_split_and_merged_again(loaded):
+    edges = loaded.scalars(select(LotEdge)).all()
+    kinds = Counter(edge.kind for edge in edges)
+    assert kinds["split"] >= 2 and kinds["merge"] >= 1
+    by_id = {lot.id: lot for lot in lots_of(loaded)}
+    for edge in edges:
+        parent, child = by_id[edge.parent_id], by_id[edge.child_id]
+        assert (parent.product_id, parent.route_id) == (child.product_id, child.route_id)
+        if edge.kind == "split":
+            assert child.lot_no.startswith(parent.lot_no + ".")
+        else:
+            assert (parent.state, parent.quantity) == ("merged", 0)
+
+
+def test_history_spans_30_days_and_nothing_lies_in_the_future(loaded, demo_plant):
+    began = demo_plant[2]
+    receipts = loaded.scalars(select(LotEvent.at).where(LotEvent.kind == "receive")).all()
+    assert began - timedelta(days=30) <= min(receipts) <= began - timedelta(days=27)
+    assert max(receipts) >= began - timedelta(days=1)
+    assert loaded.scalar(select(func.max(LotEvent.at))) <= began
+    assert loaded.scalar(select(func.max(AuditEvent.at))) <= began
+    assert loaded.scalar(select(func.max(StepRun.started_at))) <= began
+    assert loaded.scalar(select(func.min(AuditEvent.at))) < min(receipts)
+
+
+def test_every_lot_move_is_in_the_history_and_the_audit_chain_verifies(loaded):
+    kinds = Counter(loaded.scalars(select(LotEvent.kind)))
+    assert {"receive", "track_in", "track_out", "split", "split_from", "merge",
+            "merged_into"} <= set(kinds)
+    assert kinds["track_in"] == loaded.scalar(select(func.count()).select_from(StepRun))
+    lot_audits = loaded.scalar(select(func.count()).select_from(AuditEvent)
+                               .where(AuditEvent.subject_type == "lot"))
+    assert lot_audits == sum(kinds.values())
+    assert verify(loaded).ok
+
+
+def test_quantities_are_conserved_for_every_lot(loaded):
+    received = {lot_id: qty for lot_id, qty in loaded.execute(
+        select(Wafer.received_lot_id, func.sum(Wafer.die_qty)).group_by(Wafer.received_lot_id))}
+    rejected = Counter()
+    for run in loaded.scalars(select(StepRun).where(StepRun.finished_at.is_not(None))):
+        assert run.good_qty + run.reject_qty == run.qty_in
+        rejected[run.lot_id] += run.reject_qty
+    assert sum(rejected.values()) == loaded.scalar(select(func.sum(LotReject.qty)))
+    change = Counter()
+    for edge in loaded.scalars(select(LotEdge)):
+        if edge.kind == "split":
+            received[edge.child_id] = edge.qty
+        else:
+            change[edge.child_id] += edge.qty
+        change[edge.parent_id] -= edge.qty
+    for lot in lots_of(loaded):
+        assert lot.quantity == received[lot.id] - rejected[lot.id] + change[lot.id], \
+            lot.lot_no
+
+
+def test_every_run_took_a_free_available_machine_of_its_step_kind(loaded):
+    kinds = {s.code: s.equipment_kind for r in list_routes(loaded) for s in r.steps}
+    runs = defaultdict(list)
+    for run in loaded.scalars(select(StepRun).order_by(StepRun.started_at)):
+        assert run.equipment.kind == kinds[run.step_code]
+        assert run.equipment.state in AVAILABLE_STATES
+        assert run.arrived_at <= run.started_at
+        runs[run.equipment_id].append(run)
+    for machine_runs in runs.values():
+        for before, after in pairwise(machine_runs):
+            assert before.finished_at is not None and before.finished_at <= after.started_at
+    assert "WB-03" not in {run.equipment.code for run in loaded.scalars(select(StepRun))}
+
+
+def test_queue_and_process_times_are_those_of_each_step(loaded):
+    queues = []
+    for run in loaded.scalars(select(StepRun).where(StepRun.finished_at.is_not(None))):
+        low, high = demo.STEP_WORK[run.step_code][:2]
+        hours = (run.finished_at - run.started_at).total_seconds() / 3600
+        assert low - 0.001 <= hours <= high + 0.001, (run.step_code, hours)
+        if run.step_code != "BG":  # wafers wait in the bank for weeks at BG
+            queues.append((run.started_at - run.arrived_at).total_seconds() / 3600)
+    queues.sort()
+    assert 0.5 <= queues[len(queues) // 2] <= 8
+    assert queues[-1] < 24 * 7
+
+
+def test_materials_fit_the_product_and_the_expired_lot_is_never_used(loaded):
+    uses = loaded.execute(select(MaterialUse.step_code, MaterialLot.code, MaterialLot.material,
+                                 MaterialLot.expires_at, MaterialUse.at, Product.code)
+                          .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
+                          .join(Lot, Lot.id == MaterialUse.lot_id)
+                          .join(Product, Product.id == Lot.product_id)).all()
+    assert uses
+    assert "EPX-2609-011" not in {code for _s, code, *_rest in uses}
+    assert all(at < expires for *_first, expires, at, _p in uses)
+    for step, code, material, _expires, _at, product in uses:
+        assert material in {"DA": ("epoxy", "leadframe"), "WB": ("wire",),
+                            "MOLD": ("mold_compound",)}[step]
+        if material == "leadframe":
+            assert code == demo.LEADFRAMES[product]
+    runs = Counter(loaded.scalars(select(StepRun.step_code)))
+    assert len(uses) == 2 * runs["DA"] + runs["WB"] + runs["MOLD"]
+
+
+def test_rejects_use_reason_codes_that_fit_their_step(loaded):
+    rejects = loaded.execute(select(LotReject.step_code, ReasonCode.code)
+                             .join(ReasonCode, ReasonCode.id == LotReject.reason_id)).all()
+    assert len(rejects) > 500
+    for step, code in rejects:
+        assert code in demo.STEP_WORK[step][3], (step, code)
+    assert {code.split("-")[0] for step, code in rejects if step.startswith("FT-")} == {"FT"}
+
+
+def test_yields_are_mostly_above_the_step_minimum(loaded):
+    minimum = {s.code: s.min_yield for r in list_routes(loaded) for s in r.steps}
+    yields = [(100.0 * run.good_qty / run.qty_in, minimum[run.step_code])
+              for run in loaded.scalars(select(StepRun).where(StepRun.finished_at.is_not(None)))
+              if minimum[run.step_code] is not None]
+    below = [y for y, least in yields if y < least]
+    assert len(below) <= 0.02 * len(yields)
+
+
+def test_lots_come_from_fab_lots_of_25_wafers_with_priorities_and_due_dates(loaded, demo_plant):
+    lots = lots_of(loaded)
+    wafers = loaded.scalars(select(Wafer)).all()
+    per_fab_lot = Counter(w.fab_lot for w in wafers)
+    assert set(per_fab_lot.values()) == {25}
+    received = Counter(lot.fab_lot for lot in lots if "." not in lot.lot_no)
+    assert max(received.values()) >= 3 and min(received.values()) == 1
+    assert all(3000 <= w.die_qty <= 12000 for w in wafers)
+    assert set(Counter(lot.priority for lot in lots)) == {1, 2, 3, 4}
+    assert all(lot.due_date is not None for lot in lots)
+    today = demo_plant[2].date()
+    late = [lot for lot in lots if lot.state in ("queued", "running") and lot.due_date < today]
+    wip = [lot for lot in lots if lot.state in ("queued", "running")]
+    assert 0.03 * len(wip) <= len(late) <= 0.3 * len(wip)
+
+
+def test_lot_plan_is_the_same_whatever_the_time_of_loading(loaded, app):
+    def plan(now):
+        with app.app_context():
+            groups = demo._History(loaded, now).plan()
+        return [[(p.product, p.target, p.running, p.wafers, p.priority,
+                  p.arrive_by - now, len(p.children)) for p in group] for group in groups]
+
+    now = datetime.now(UTC)
+    assert plan(now) == plan(now + timedelta(hours=7, minutes=13))
+
+
 def test_invalid_demo_data_is_refused_by_the_input_schemas_and_creates_nothing(session,
                                                                                 monkeypatch):
     before = row_counts(session)
@@ -189,14 +408,13 @@ def test_demo_login_refused_with_a_wrong_password(loaded, app):
     assert "Wrong user name or password" in resp.get_data(as_text=True)
 
 
-def test_cli_demo_load_creates_once_then_reports_present(app, connection, session):
-    runner = app.test_cli_runner()
-    first = runner.invoke(args=["demo", "load"])
+def test_cli_demo_load_creates_once_then_reports_present(app, demo_plant, loaded):
+    _conn, first, _began = demo_plant
     assert first.exit_code == 0, first.output
     assert "Demo plant loaded." in first.output
-    counts = row_counts(session)
+    counts = row_counts(loaded)
     assert counts["customer"] == 3 and counts["user_account"] == 9
-    second = runner.invoke(args=["demo", "load"])
+    second = app.test_cli_runner().invoke(args=["demo", "load"])
     assert second.exit_code == 0, second.output
     assert "already present; nothing changed" in second.output
-    assert row_counts(session) == counts
+    assert row_counts(loaded) == counts

@@ -63,6 +63,12 @@ def _event(session: Session, lot: Lot, kind: str, actor: Any, *, step: str | Non
     return event
 
 
+def record_event(session: Session, lot: Lot, kind: str, actor: Any, **details: Any) -> LotEvent:
+    """Write one lot history event and its audit record on the lot's chain: the way other
+    domains (holds, shipping) record what they do to a lot."""
+    return _event(session, lot, kind, actor, **details)
+
+
 # --- reading ---------------------------------------------------------------------------
 
 def scope_customer(actor: Any) -> int | None:
@@ -378,8 +384,10 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
     """Finish the step: good + rejects must equal the quantity tracked in.
 
     The lot moves to the next step (queued) or completes after the last; the equipment is
-    free again. Refused with 409 not_running / wrong_step, 422 quantity_mismatch, and 422
-    for a reason code that is unknown or not of kind reject.
+    free again. A lot held while running may be tracked out and stays held; a step yield
+    below the step's minimum puts it on hold, and the future holds of the step it arrives
+    at apply (mes.quality). Refused with 409 not_running / wrong_step, 422
+    quantity_mismatch, and 422 for a reason code that is unknown or not of kind reject.
     """
     if lot.state != "running" or lot.run_id is None:
         raise Conflict(f"Lot {lot.lot_no} is not running.", code="not_running")
@@ -436,6 +444,12 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
                          "next_step": None if last else lot.step_code,
                          "yield": round(100.0 * good_qty / run.qty_in, 3) if run.qty_in
                          else None})
+    # Imported here: quality builds on this module. Its rules (yield hold, future holds at
+    # the step the lot arrives at) run in this transaction, after the move.
+    from mes.quality import services as quality
+
+    quality.after_track_out(session, actor, lot, step=steps[run.step_seq - 1],
+                            qty_in=run.qty_in, good_qty=good_qty)
     return lot
 
 

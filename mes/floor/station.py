@@ -90,17 +90,21 @@ def _tools(session: Session, step: StepInfo) -> list[ToolState]:
         return []
     tools = session.scalars(select(Equipment).where(Equipment.kind == step.equipment_kind)
                             .order_by(Equipment.code))
-    return [ToolState(tool, services.equipment_blockers(step, tool))  # type: ignore[arg-type]
+    return [ToolState(tool, services.equipment_blockers(step, tool))
             for tool in tools]
 
 
 def _usable_materials(session: Session, names: tuple[str, ...]) -> dict[str, list[MaterialLot]]:
+    """Unexpired lots of each material. The longest-lived come first, so when the first
+    ones read are expired, every lot of that material is."""
     found: dict[str, list[MaterialLot]] = {}
     for name in names:
-        recent = session.scalars(select(MaterialLot).where(MaterialLot.material == name)
-                                 .order_by(MaterialLot.created_at.desc(), MaterialLot.id.desc())
-                                 .limit(MATERIAL_CHOICES))
-        found[name] = [m for m in recent if not m.expired]
+        longest = session.scalars(
+            select(MaterialLot).where(MaterialLot.material == name)
+            .order_by(MaterialLot.expires_at.is_(None).desc(), MaterialLot.expires_at.desc(),
+                      MaterialLot.code)
+            .limit(MATERIAL_CHOICES))
+        found[name] = sorted((m for m in longest if not m.expired), key=lambda m: m.code)
     return found
 
 
@@ -120,7 +124,7 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
                 "No %(kind)s is available for step %(step)s.", kind=step.equipment_kind,
                 step=step.code), "equipment"))
         # With nothing scanned yet, the service's material check names every material needed.
-        needs = services.material_blockers(step, [])  # type: ignore[arg-type]
+        needs = services.material_blockers(step, [])
         materials = _usable_materials(session, step.materials)
         for name, usable in materials.items():
             if not usable:
@@ -166,12 +170,16 @@ def _status(lot: Lot, seq: int) -> str:
     return "not_reached"
 
 
+def lot_wafers(session: Session, lot: Lot) -> list[Wafer]:
+    """The wafers the lot's units came from (inherited through splits and merges)."""
+    return list(session.scalars(
+        select(Wafer).join(LotWafer, LotWafer.wafer_pk == Wafer.id)
+        .where(LotWafer.lot_id == lot.id).order_by(Wafer.fab_lot, Wafer.wafer_id)))
+
+
 def lot_page(session: Session, lot: Lot) -> LotPage:
     """The lot page's reading: wafers, every route step with its runs, history, materials
     consumed and equipment used."""
-    wafers = list(session.scalars(
-        select(Wafer).join(LotWafer, LotWafer.wafer_pk == Wafer.id)
-        .where(LotWafer.lot_id == lot.id).order_by(Wafer.fab_lot, Wafer.wafer_id)))
     runs = list(session.scalars(
         select(StepRun).where(StepRun.lot_id == lot.id)
         .options(joinedload(StepRun.equipment), selectinload(StepRun.rejects))
@@ -181,20 +189,21 @@ def lot_page(session: Session, lot: Lot) -> LotPage:
         by_seq[run.step_seq].append(run)
     progress = [StepProgress(step, _status(lot, step.seq), by_seq.get(step.seq, []))
                 for step in services.route_steps(lot)]
-    materials = list(session.execute(
-        select(MaterialUse, MaterialLot).join(MaterialLot,
-                                              MaterialLot.id == MaterialUse.material_lot_id)
-        .where(MaterialUse.lot_id == lot.id).order_by(MaterialUse.at, MaterialUse.id)).tuples())
+    materials = [(use, material) for use, material in session.execute(
+        select(MaterialUse, MaterialLot)
+        .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
+        .where(MaterialUse.lot_id == lot.id).order_by(MaterialUse.at, MaterialUse.id))]
     used: dict[int, tuple[Equipment, list[str]]] = {}
     for run in runs:
         tool, steps = used.setdefault(run.equipment_id, (run.equipment, []))
         if run.step_code not in steps:
             steps.append(run.step_code)
     reason_ids = {r.reason_id for run in runs for r in run.rejects}
-    names = dict(session.execute(select(ReasonCode.id, ReasonCode.code)
-                                 .where(ReasonCode.id.in_(reason_ids))).tuples()) \
-        if reason_ids else {}
-    return LotPage(wafers=wafers, progress=progress, runs=runs,
+    names: dict[int, str] = {}
+    if reason_ids:
+        names = {rid: code for rid, code in session.execute(
+            select(ReasonCode.id, ReasonCode.code).where(ReasonCode.id.in_(reason_ids)))}
+    return LotPage(wafers=lot_wafers(session, lot), progress=progress, runs=runs,
                    events=services.history(session, lot), materials=materials,
                    equipment=list(used.values()), holds=open_holds(session, lot),
                    reject_names=names)

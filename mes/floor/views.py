@@ -63,15 +63,8 @@ PROGRESS_LABELS = {"done": _l("Done"), "current": _l("Current"), "todo": _l("To 
 EVENT_LABELS = {"receive": _l("Received"), "track_in": _l("Track-in"),
                 "track_out": _l("Track-out"), "split": _l("Split"),
                 "split_from": _l("Split from parent"), "merge": _l("Merge"),
-                "merged_into": _l("Merged into"), "hold": _l("Hold"),
-                "release": _l("Release"), "scrap": _l("Scrap"), "rework": _l("Rework"),
-                "ship": _l("Shipped")}
+                "merged_into": _l("Merged into")}
 INVALID = _l("Some fields are missing or not valid.")
-
-
-@bp.app_template_filter("lot_state")
-def _lot_state(state: str) -> str:
-    return str(STATE_LABELS.get(state, state))
 
 
 # --- form handling ---------------------------------------------------------------------
@@ -96,12 +89,15 @@ def _field_errors(messages: Any) -> dict[str, list[str]]:
 
 
 class Refused:
-    """Why a form was refused: the message, the messages per field and the HTTP status."""
+    """Why a form was refused: the message, the messages per field, the HTTP status and the
+    API's error code."""
 
-    def __init__(self, message: str, fields: dict[str, list[str]], status: int) -> None:
+    def __init__(self, message: str, fields: dict[str, list[str]], status: int,
+                 code: str = "invalid") -> None:
         self.message = message
         self.fields = fields
         self.status = status
+        self.code = code
 
 
 def _attempt(action: Callable[[], T]) -> tuple[T | None, Refused | None]:
@@ -113,7 +109,8 @@ def _attempt(action: Callable[[], T]) -> tuple[T | None, Refused | None]:
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
-        return None, Refused(exc.message, _field_errors(exc.fields or {}), exc.status)
+        return None, Refused(exc.message, _field_errors(exc.fields or {}), exc.status,
+                             exc.code)
 
 
 def _load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +127,9 @@ def _words(text: str) -> list[str]:
 
 
 def _done(message: str, endpoint: str, **values: Any) -> Any:
+    # Flushed so that a lost race (the lot's version counter, a unique lot number) fails
+    # here, before the success message is stored in the session cookie.
+    db.session().flush()
     flash(message, "success")
     return redirect(url_for(endpoint, **values), code=303)
 
@@ -212,8 +212,8 @@ def receive() -> Any:
             return _done(_("Lot %(lot)s received: %(qty)d units queued at %(step)s.",
                            lot=lot.lot_no, qty=lot.quantity, step=lot.step_code),
                          "floor.lot_detail", lot_no=lot.lot_no)
-        if refused and refused.status == 409 and not refused.fields:
-            refused.fields = {"lot_no": [refused.message]}  # a duplicate lot number
+        if refused and refused.code == "duplicate":
+            refused.fields = {"lot_no": [refused.message]}
     products = [(p.code, f"{p.code} · {p.name}")
                 for p in sess.scalars(select(Product).order_by(Product.code))]
     customers = [(c.code, f"{c.code} · {c.name}")
@@ -239,7 +239,7 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
         split_refused=split_refused, merge_refused=merge_refused,
         split_errors=_renamed(split_refused, "quantities"),
         merge_errors=_renamed(merge_refused, "lots"),
-        state_labels=STATE_LABELS, kind_labels=STEP_KIND_LABELS,
+        kind_labels=STEP_KIND_LABELS,
         progress_labels=PROGRESS_LABELS, event_labels=EVENT_LABELS,
         reject_lines=reads.reject_lines, late=_late(lot, _plant_today())), status
 
@@ -316,23 +316,22 @@ def traveler(lot_no: str) -> Any:
         scale=4, svgclass="qr", title=lot.lot_no)
     return render_template("floor/traveler.html", lot=lot, qr_svg=qr_svg, now=utcnow(),
                            steps=services.route_steps(lot),
-                           wafers=reads.lot_page(sess, lot).wafers,
+                           wafers=reads.lot_wafers(sess, lot),
                            kind_labels=STEP_KIND_LABELS)
 
 
 # --- operator station ------------------------------------------------------------------
 
-def _reject_rows(form: MultiDict[str, str], extra: int = 0) -> list[dict[str, str]]:
-    """The reject rows as typed, padded with empty rows (at least REJECT_ROWS)."""
-    rows = [{"reason": (reason or "").strip(), "qty": (qty or "").strip()} for reason, qty
+def _typed_rejects(form: MultiDict[str, str]) -> list[dict[str, str]]:
+    return [{"reason": (reason or "").strip(), "qty": (qty or "").strip()} for reason, qty
             in zip(form.getlist("reject_reason"), form.getlist("reject_qty"), strict=False)]
+
+
+def _reject_rows(form: MultiDict[str, str], extra: int = 0) -> list[dict[str, str]]:
+    """The reject rows to show: as typed, padded with empty rows (at least REJECT_ROWS)."""
+    rows = _typed_rejects(form)
     count = min(max(len(rows), REJECT_ROWS) + extra, MAX_REJECT_ROWS)
-    return (rows + [{"reason": "", "qty": ""}] * count)[:count]
-
-
-def _filled_rejects(form: MultiDict[str, str]) -> list[dict[str, str]]:
-    return [{key: value for key, value in row.items() if value}
-            for row in _reject_rows(form) if row["reason"] or row["qty"]]
+    return (rows + [{"reason": "", "qty": ""}] * count)[:max(count, len(rows))]
 
 
 def _track_in_data(form: MultiDict[str, str]) -> dict[str, Any]:
@@ -344,10 +343,26 @@ def _track_in_data(form: MultiDict[str, str]) -> dict[str, Any]:
 
 
 def _track_out_data(form: MultiDict[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {"step": _text(form, "step"), "rejects": _filled_rejects(form)}
+    """The track-out form in the API's shape; empty reject rows are skipped and messages
+    about a reject name the row it was typed in."""
+    filled = [(number, row) for number, row in enumerate(_typed_rejects(form), start=1)
+              if row["reason"] or row["qty"]]
+    data: dict[str, Any] = {"step": _text(form, "step"), "rejects": [
+        {key: value for key, value in row.items() if value} for _number, row in filled]}
     if _text(form, "good_qty"):
         data["good_qty"] = _text(form, "good_qty")
-    return _load(s.TrackOutIn, data)
+    try:
+        return _load(s.TrackOutIn, data)
+    except ValidationError as err:
+        messages = err.normalized_messages()
+        rejects = messages.get("rejects") if isinstance(messages, dict) else None
+        if isinstance(rejects, dict):
+            assert isinstance(messages, dict)
+            messages["rejects"] = [
+                _("Row %(row)d: %(message)s", row=filled[index][0], message=msg)
+                if isinstance(index, int) and index < len(filled) else msg
+                for index, item in rejects.items() for msg in _flatten(item)]
+        raise ValidationError(messages) from None
 
 
 def _tracked_out_message(lot: Lot, step: str, good: int, rejected: int) -> str:
@@ -441,7 +456,7 @@ def station() -> Any:
     elif action == "add_row":
         refused = None
     else:
-        refused = Refused(_("Choose track-in or track-out."), {}, 400)
+        refused = Refused(_("Choose track-in or track-out."), {}, 400, "bad_request")
     return _station_page(lot, scan=lot.lot_no, form=form, refused=refused,
                          added_row=action == "add_row",
                          status=refused.status if refused else 200)

@@ -1,4 +1,4 @@
-"""Holds on lots."""
+"""Holds on lots, and future holds: rules that hold a lot when it reaches a step."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from mes.floor.models import Lot
 
 HOLD_SOURCES = ("manual", "mass", "future", "yield", "sba", "containment")
+HOLD_STATUSES = ("open", "released")
 DISPOSITIONS = ("release", "rework", "scrap", "use_as_is")
+MATCH_KINDS = ("fab_lot", "wafer", "material_lot", "equipment", "lots")
+FUTURE_HOLD_STATUSES = ("active", "retired")
 
 
 class Hold(Base):
@@ -24,7 +27,8 @@ class Hold(Base):
 
     __tablename__ = "hold"
     __table_args__ = (Index("ix_hold_lot_status", "lot_id", "status"),
-                      Index("ix_hold_status_placed", "status", "placed_at"))
+                      Index("ix_hold_status_placed", "status", "placed_at"),
+                      Index("ix_hold_future_lot", "future_hold_id", "lot_id"))
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
@@ -35,11 +39,46 @@ class Hold(Base):
     step_code: Mapped[str | None] = mapped_column(String(40))
     placed_by: Mapped[str] = mapped_column(String(80))
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The future-hold rule that placed it (source "future").
+    future_hold_id: Mapped[int | None] = mapped_column(ForeignKey("future_hold.id"))
     released_by: Mapped[str | None] = mapped_column(String(80))
     released_at: Mapped[datetime | None]
     disposition: Mapped[str | None] = mapped_column(String(12))
     release_comment: Mapped[str | None] = mapped_column(Text)
+    # What the disposition did: the step reworked to, the quantity scrapped and why, the
+    # customer's concession reference for use-as-is.
+    rework_step: Mapped[str | None] = mapped_column(String(40))
+    scrap_qty: Mapped[int | None]
+    scrap_reason_id: Mapped[int | None] = mapped_column(ForeignKey("reason_code.id"))
+    concession: Mapped[str | None] = mapped_column(String(80))
+    # Why an admin released a hold they had placed themselves (the two-person rule).
+    override_reason: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     lot: Mapped[Lot] = relationship()
+    reason: Mapped[ReasonCode] = relationship(foreign_keys=[reason_id])
+    scrap_reason: Mapped[ReasonCode | None] = relationship(foreign_keys=[scrap_reason_id])
+
+
+class FutureHold(Base):
+    """A rule: hold every lot that arrives at step `at_step` and matches `match` (itself or
+    through any ancestor lot). Retired rules are kept for the record."""
+
+    __tablename__ = "future_hold"
+    # A track-out loads only the active rules of the step the lot arrives at.
+    __table_args__ = (Index("ix_future_hold_status_step", "status", "at_step"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    reason_id: Mapped[int] = mapped_column(ForeignKey("reason_code.id"))
+    comment: Mapped[str] = mapped_column(Text)
+    at_step: Mapped[str] = mapped_column(String(40))
+    # One of MATCH_KINDS, and the criterion as given (times as ISO 8601 strings).
+    match_kind: Mapped[str] = mapped_column(String(20))
+    match: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_by: Mapped[str | None] = mapped_column(String(80))
+    retired_at: Mapped[datetime | None]
+
     reason: Mapped[ReasonCode] = relationship()

@@ -1,0 +1,151 @@
+"""Input and output schemas of holds and future holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, pre_load, validate
+
+from mes.api.registry import ListArgs
+from mes.catalog.schemas import CODE
+from mes.floor.schemas import LOT_NO
+from mes.quality.models import (
+    DISPOSITIONS,
+    FUTURE_HOLD_STATUSES,
+    HOLD_SOURCES,
+    HOLD_STATUSES,
+)
+
+COMMENT = validate.Length(min=1, max=4000)
+# A mass hold or a future hold may name a long list of lots (a customer complaint's reels).
+MAX_MATCH_LOTS = 10_000
+
+
+class MatchIn(Schema):
+    """Exactly one criterion: `fab_lot`; `wafer` (optionally with `fab_lot`);
+    `material_lot`; `equipment` with `since` and optionally `until` (an open window
+    otherwise); or `lots`. Every descendant through splits and merges matches too."""
+
+    fab_lot = fields.String(validate=validate.Length(min=1, max=60))
+    wafer = fields.String(validate=validate.Length(min=1, max=40))
+    material_lot = fields.String(validate=validate.Length(min=1, max=60))
+    equipment = fields.String(validate=CODE)
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime(allow_none=True)
+    lots = fields.List(fields.String(validate=LOT_NO),
+                       validate=validate.Length(min=1, max=MAX_MATCH_LOTS))
+
+
+class MatchQuery(MatchIn):
+    """The match as query parameters (`lots` comma-separated)."""
+
+    @pre_load
+    def _split_lots(self, data: dict[str, Any], **_kw: Any) -> dict[str, Any]:
+        if isinstance(data.get("lots"), str):
+            data = {**data, "lots": [n.strip() for n in data["lots"].split(",") if n.strip()]}
+        return data
+
+
+class HoldIn(Schema):
+    reason = fields.String(required=True, validate=CODE)
+    comment = fields.String(required=True, validate=COMMENT)
+
+
+class MassHoldIn(HoldIn):
+    match = fields.Nested(MatchIn, required=True)
+
+
+class FutureHoldIn(HoldIn):
+    at_step = fields.String(required=True, validate=CODE)
+    match = fields.Nested(MatchIn, required=True)
+
+
+class ReleaseIn(Schema):
+    disposition = fields.String(required=True, validate=validate.OneOf(DISPOSITIONS))
+    comment = fields.String(required=True, validate=COMMENT)
+    rework_step = fields.String(load_default=None, allow_none=True, validate=CODE)
+    scrap_qty = fields.Integer(load_default=None, allow_none=True,
+                               validate=validate.Range(min=1))
+    scrap_reason = fields.String(load_default=None, allow_none=True, validate=CODE)
+    concession = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(min=1, max=80))
+    # Honoured only for an admin releasing a hold they placed (the two-person rule).
+    override_reason = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Length(min=1, max=4000))
+
+
+class HoldQuery(ListArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(HOLD_STATUSES))
+    lot = fields.String(load_default=None, validate=LOT_NO)
+    source = fields.String(load_default=None, validate=validate.OneOf(HOLD_SOURCES))
+
+
+class FutureHoldQuery(ListArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(FUTURE_HOLD_STATUSES))
+    at_step = fields.String(load_default=None, validate=CODE)
+
+
+class HoldOut(Schema):
+    id = fields.Integer()
+    lot_no = fields.Function(lambda hold: hold.lot.lot_no)
+    reason = fields.Function(lambda hold: hold.reason.code)
+    reason_description = fields.Function(lambda hold: hold.reason.description)
+    comment = fields.String()
+    status = fields.String()
+    source = fields.String()
+    step = fields.String(attribute="step_code", allow_none=True)
+    placed_by = fields.String()
+    placed_at = fields.AwareDateTime()
+    future_hold = fields.Integer(attribute="future_hold_id", allow_none=True)
+    released_by = fields.String(allow_none=True)
+    released_at = fields.AwareDateTime(allow_none=True)
+    disposition = fields.String(allow_none=True)
+    release_comment = fields.String(allow_none=True)
+    rework_step = fields.String(allow_none=True)
+    scrap_qty = fields.Integer(allow_none=True)
+    scrap_reason = fields.Function(
+        lambda hold: hold.scrap_reason.code if hold.scrap_reason else None, allow_none=True)
+    concession = fields.String(allow_none=True)
+    override_reason = fields.String(allow_none=True)
+    data = fields.Dict()
+
+
+class MassHoldOut(Schema):
+    holds = fields.List(fields.Nested(HoldOut))
+    lots = fields.List(fields.String(), metadata={"description": "Lots held."})
+    shipped = fields.List(fields.String(),
+                          metadata={"description": "Matching lots already shipped: not held."})
+    skipped = fields.List(fields.String(),
+                          metadata={"description": "Matching lots scrapped or merged."})
+
+
+class MatchPreviewOut(Schema):
+    to_hold = fields.List(fields.String(), metadata={"description": "Lots a hold would hold."})
+    shipped = fields.List(fields.String())
+    skipped = fields.List(fields.String())
+
+
+class MatchingNowOut(Schema):
+    before_step = fields.Integer(metadata={"description": "Will be held on arrival."})
+    at_step = fields.Integer(metadata={"description": "At the step now: not held by the "
+                                                      "rule."})
+    past_step = fields.Integer()
+    not_on_route = fields.Integer()
+    shipped = fields.Integer()
+    at_step_lots = fields.List(fields.String())
+
+
+class FutureHoldOut(Schema):
+    id = fields.Integer()
+    reason = fields.Function(lambda rule: rule.reason.code)
+    comment = fields.String()
+    at_step = fields.String()
+    match = fields.Dict()
+    status = fields.String()
+    created_by = fields.String()
+    created_at = fields.AwareDateTime()
+    retired_by = fields.String(allow_none=True)
+    retired_at = fields.AwareDateTime(allow_none=True)
+    holds_placed = fields.Integer()
+    # Only in the answer to the rule's creation.
+    matching_now = fields.Nested(MatchingNowOut)

@@ -1,0 +1,313 @@
+"""Simultaneous moves of the same lot or onto the same tool, with real concurrent connections.
+
+These tests commit for real, so each one builds its own database (a new SQLite file, or a new
+PostgreSQL database when MES_TEST_DATABASE_URL is set) and its own application, and fires its
+requests from threads that a barrier starts together. A lost race must be a 4xx with a reason,
+never a 500 and never a double move.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from mes import audit, migrate
+from mes.audit.models import AuditEvent
+from mes.auth import services as auth
+from mes.catalog import services as cat
+from mes.catalog.models import Equipment
+from mes.db import get_db, session_scope, utcnow
+from mes.errors import translate_db_error
+from mes.floor import services
+from mes.floor.models import Lot, LotEdge, LotEvent, StepRun
+from tests.conftest import _create_pg_database, make_app
+from tests.floor.helpers import floor_state
+
+N = 8
+LOST_RACE = {"stale", "conflict"}
+
+
+@pytest.fixture
+def race_app(tmp_path) -> Iterator[Flask]:
+    """An application on a database of its own, built by the migrations."""
+    pg = os.environ.get("MES_TEST_DATABASE_URL")
+    url, drop = _create_pg_database(pg) if pg else (f"sqlite:///{tmp_path / 'race.db'}", None)
+    try:
+        app = make_app(url, tmp_path / "instance")
+        with get_db(app).engine.begin() as conn:
+            migrate.upgrade(conn)
+        yield app
+        get_db(app).engine.dispose()
+    finally:
+        if drop is not None:
+            drop()
+
+
+@pytest.fixture
+def race_plant(race_app) -> dict[str, Any]:
+    """A committed plant: a two-step route, a saw, a reject code and an operator's token."""
+    with race_app.app_context(), session_scope(race_app) as session:
+        cat.create_customer(session, "test", {"code": "OEM", "name": "OEM",
+                                              "automotive": True})
+        cat.create_route(session, "test", {"code": "R", "name": "R", "steps": [
+            {"code": "SAW", "name": "Saw", "kind": "assembly", "equipment_kind": "saw",
+             "min_yield": None, "materials": []},
+            {"code": "FT", "name": "Test", "kind": "test", "equipment_kind": None,
+             "min_yield": None, "materials": []}]})
+        cat.create_product(session, "test", {"code": "P1", "name": "P1", "package": "QFN",
+                                             "route": "R", "aec_grade": None, "msl": "1",
+                                             "customer": "OEM"})
+        cat.create_equipment(session, "test", {"code": "SAW-1", "kind": "saw", "name": "Saw",
+                                               "state": "productive"})
+        cat.create_reason_code(session, "test", {"code": "R-CHIP", "kind": "reject",
+                                                 "description": "Chipped",
+                                                 "description_zh": ""})
+        user = auth.create_user(session, "test", username="op", role="operator",
+                                password="Secret-pass-123")
+        token = auth.create_token(session, "test", user)
+    return {"headers": {"Authorization": f"Bearer {token}"}}
+
+
+def receive(app: Flask, lot_no: str, quantity: int = 100, *,
+            track_in_on: str | None = None) -> None:
+    with app.app_context(), session_scope(app) as session:
+        lot = services.receive_lot(session, "planner", {
+            "product": "P1", "customer": "OEM", "quantity": quantity, "fab_lot": "FAB1",
+            "wafers": [], "lot_no": lot_no, "priority": 3, "due_date": None})
+        if track_in_on:
+            services.track_in(session, "op", lot, step="SAW", equipment=track_in_on)
+
+
+def fire(app: Flask, headers: dict[str, str],
+         calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """POST every (path, body) at once from its own thread and client; (status, body)
+    of each, in the order given. An exception escaping a request fails the test."""
+    barrier = threading.Barrier(len(calls))
+    answers: list[Any] = [None] * len(calls)
+
+    def one(i: int, path: str, body: dict[str, Any]) -> None:
+        client = app.test_client()
+        barrier.wait()
+        try:
+            resp = client.post(f"/api/v1{path}", json=body, headers=headers)
+            answers[i] = (resp.status_code, resp.get_json())
+        except Exception:  # the test reports it below
+            answers[i] = traceback.format_exc()
+
+    threads = [threading.Thread(target=one, args=(i, path, body))
+               for i, (path, body) in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    escaped = [a for a in answers if not isinstance(a, tuple)]
+    assert not escaped, escaped[0]
+    assert all(status < 500 for status, _ in answers), answers
+    return answers
+
+
+def codes(answers: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, str]]:
+    return sorted((status, body["error"]["code"]) for status, body in answers if status >= 400)
+
+
+def read(app: Flask, fn: Any) -> Any:
+    with app.app_context(), session_scope(app) as session:
+        return fn(session)
+
+
+def events(session, lot_no: str, kind: str) -> int:
+    return session.scalar(select(func.count()).select_from(LotEvent).join(
+        Lot, Lot.id == LotEvent.lot_id).where(Lot.lot_no == lot_no, LotEvent.kind == kind))
+
+
+def audit_chains_intact(session) -> bool:
+    return audit.verify(session).ok
+
+
+def test_simultaneous_track_outs_of_one_lot_move_it_once(race_app, race_plant):
+    receive(race_app, "LOT-A", track_in_on="SAW-1")
+    answers = fire(race_app, race_plant["headers"], [
+        ("/lots/LOT-A/track-out", {"step": "SAW", "good_qty": 100 - i,
+                                   "rejects": [{"reason": "R-CHIP", "qty": i}]})
+        for i in range(N)])
+    wins = [body for status, body in answers if status == 200]
+    assert len(wins) == 1
+    assert all(status == 409 and code in LOST_RACE | {"not_running"}
+               for status, code in codes(answers)), answers
+
+    def check(session) -> None:
+        lot = session.scalar(select(Lot).where(Lot.lot_no == "LOT-A"))
+        assert (lot.state, lot.step_code, lot.quantity) == ("queued", "FT", wins[0]["quantity"])
+        runs = session.scalars(select(StepRun).where(StepRun.lot_id == lot.id)).all()
+        assert [(r.finished_at is not None, r.good_qty) for r in runs] == \
+            [(True, lot.quantity)]
+        assert events(session, "LOT-A", "track_out") == 1
+        assert session.scalar(select(Equipment.lots_running)
+                              .where(Equipment.code == "SAW-1")) == 0
+        assert audit_chains_intact(session)
+    read(race_app, check)
+
+
+def test_simultaneous_splits_of_one_lot_split_it_once(race_app, race_plant):
+    receive(race_app, "LOT-A")
+    answers = fire(race_app, race_plant["headers"], [
+        ("/lots/LOT-A/split", {"quantities": [100 - 10 * (i + 1), 10 * (i + 1)]})
+        for i in range(N)])
+    assert sum(status == 201 for status, _ in answers) == 1
+    # A split that ran after the winner finds fewer units than it names (422); one that
+    # raced it loses on the lot's version counter or the child's number (409).
+    assert all((status, code) == (422, "quantity_mismatch") or
+               (status == 409 and code in LOST_RACE) for status, code in codes(answers)), \
+        answers
+
+    def check(session) -> None:
+        lots = session.scalars(select(Lot).order_by(Lot.id)).all()
+        assert [lot.lot_no for lot in lots] == ["LOT-A", "LOT-A.01"]
+        assert sum(lot.quantity for lot in lots) == 100
+        edges = session.scalars(select(LotEdge)).all()
+        assert [(e.kind, e.qty) for e in edges] == [("split", lots[1].quantity)]
+        assert events(session, "LOT-A", "split") == 1
+        assert audit_chains_intact(session)
+    read(race_app, check)
+
+
+def test_simultaneous_split_and_merge_of_one_lot_conserve_units(race_app, race_plant):
+    receive(race_app, "LOT-A", 100)
+    receive(race_app, "LOT-B", 50)
+    answers = fire(race_app, race_plant["headers"], [
+        ("/lots/LOT-A/split", {"quantities": [60, 40]}),
+        ("/lots/merge", {"lots": ["LOT-B", "LOT-A"]}),
+    ] * (N // 2))
+    assert all(status in (201, 409, 422) for status, _ in answers), answers
+
+    def check(session) -> None:
+        lots = {lot.lot_no: lot for lot in session.scalars(select(Lot))}
+        assert sum(lot.quantity for lot in lots.values()) == 150
+        for lot in lots.values():
+            assert (lot.state == "merged") == (lot.quantity == 0), lot.lot_no
+        # Every unit a lot gained or lost is an edge: received + in - out = what it holds.
+        received = {"LOT-A": 100, "LOT-B": 50}
+        for lot in lots.values():
+            gained = session.scalar(select(func.coalesce(func.sum(LotEdge.qty), 0))
+                                    .where(LotEdge.child_id == lot.id))
+            lost = session.scalar(select(func.coalesce(func.sum(LotEdge.qty), 0))
+                                  .where(LotEdge.parent_id == lot.id))
+            assert received.get(lot.lot_no, 0) + gained - lost == lot.quantity, lot.lot_no
+        assert audit_chains_intact(session)
+    read(race_app, check)
+
+
+def test_simultaneous_track_ins_onto_one_free_tool_start_one_lot(race_app, race_plant):
+    for i in range(N):
+        receive(race_app, f"LOT-{i}")
+    answers = fire(race_app, race_plant["headers"], [
+        (f"/lots/LOT-{i}/track-in", {"step": "SAW", "equipment": "SAW-1"}) for i in range(N)])
+    assert sum(status == 200 for status, _ in answers) == 1
+    assert all(status == 409 and code in LOST_RACE | {"equipment_busy"}
+               for status, code in codes(answers)), answers
+
+    def check(session) -> None:
+        assert session.scalar(select(func.count()).select_from(Lot)
+                              .where(Lot.state == "running")) == 1
+        assert session.scalar(select(func.count()).select_from(StepRun)) == 1
+        assert session.scalar(select(func.count()).select_from(LotEvent)
+                              .where(LotEvent.kind == "track_in")) == 1
+        assert session.scalar(select(Equipment.lots_running)
+                              .where(Equipment.code == "SAW-1")) == 1
+        assert audit_chains_intact(session)
+    read(race_app, check)
+
+
+def test_simultaneous_track_in_and_split_never_track_in_units_the_lot_lost(race_app, race_plant):
+    receive(race_app, "LOT-A", 100)
+    answers = fire(race_app, race_plant["headers"], [
+        ("/lots/LOT-A/track-in", {"step": "SAW", "equipment": "SAW-1"}),
+        ("/lots/LOT-A/split", {"quantities": [70, 30]}),
+    ] * (N // 2))
+    assert all(status in (200, 201, 409, 422) for status, _ in answers), answers
+
+    def check(session) -> None:
+        lots = {lot.lot_no: lot for lot in session.scalars(select(Lot))}
+        assert sum(lot.quantity for lot in lots.values()) == 100
+        runs = session.scalars(select(StepRun)).all()
+        assert len(runs) <= 1
+        for run in runs:
+            assert run.qty_in == session.get(Lot, run.lot_id).quantity
+        assert len(lots) <= 2
+        assert audit_chains_intact(session)
+    read(race_app, check)
+
+
+def test_simultaneous_receipts_never_share_a_lot_number(race_app, race_plant):
+    answers = fire(race_app, race_plant["headers"] | _planner_headers(race_app), [
+        ("/lots", {"product": "P1", "customer": "OEM", "quantity": 10, "fab_lot": f"F{i}"})
+        for i in range(N)])
+    numbers = [body["lot_no"] for status, body in answers if status == 201]
+    assert numbers and len(set(numbers)) == len(numbers)
+    assert all(re.fullmatch(r"L\d{6}-\d{4}", no) for no in numbers), numbers
+    # Receipts that picked a number taken at the same moment are refused; the client retries.
+    assert all(status == 409 and code in {"conflict", "duplicate"}
+               for status, code in codes(answers)), answers
+    assert read(race_app, lambda s: s.scalar(select(func.count()).select_from(Lot))) == \
+        len(numbers)
+
+
+def _planner_headers(app: Flask) -> dict[str, str]:
+    with app.app_context(), session_scope(app) as session:
+        user = auth.create_user(session, "test", username="planner", role="planner",
+                                password="Secret-pass-123")
+        token = auth.create_token(session, "test", user)
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- how a lost race reaches the client ------------------------------------------------
+
+def test_a_move_that_loses_at_the_database_answers_409_and_changes_nothing(
+        api, receive, session, monkeypatch):
+    receive(100, lot_no="LOT-A")
+    op = api("operator")
+    split = services.split_lot
+
+    def split_while_another_writer_commits(session, actor, lot, quantities):
+        children = split(session, actor, lot, quantities)
+        # The audit record a simultaneous move of the lot committed first, with the same
+        # place in the lot's chain as this move's own record.
+        session.add(AuditEvent(at=utcnow(), actor="other", code="lot:split",
+                               subject_type="lot", subject_key=lot.lot_no,
+                               seq=lot.audit_seq, data={}, prev_hash="0" * 64,
+                               hash="0" * 64))
+        return children
+
+    monkeypatch.setattr(services, "split_lot", split_while_another_writer_commits)
+    before = floor_state(session)
+    resp = op.post("/lots/LOT-A/split", json={"quantities": [60, 40]})
+    assert (resp.status_code, resp.get_json()["error"]["code"]) == (409, "conflict")
+    assert floor_state(session) == before
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    (StaleDataError("UPDATE statement on table 'lot' expected to update 1 row(s); 0 were "
+                    "matched."), "stale"),
+    (OperationalError("UPDATE lot", {}, sqlite3.OperationalError("database is locked")),
+     "stale"),
+    (OperationalError("UPDATE lot", {}, Exception("deadlock detected")), "stale"),
+    (OperationalError("UPDATE lot", {}, Exception("could not serialize access due to "
+                                                  "concurrent update")), "stale"),
+    (IntegrityError("INSERT INTO lot", {}, Exception("duplicate key value")), "conflict"),
+])
+def test_lost_races_are_409_with_a_reason(app, error, code):
+    with app.test_request_context("/api/v1/lots", method="POST"):
+        mapped = translate_db_error(error)
+    assert (mapped.status, mapped.code) == (409, code)
+    assert mapped.message

@@ -1,0 +1,44 @@
+"""What quality tests compare before and after a refused call: the floor's view of the
+database (every lot row, the row counts of lots, history, holds and audit records) plus every
+hold's and every future hold's columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mes.errors import DomainError
+from mes.floor.models import Lot
+from mes.quality.models import FutureHold, Hold
+from tests.floor.helpers import floor_state
+from tests.helpers import row_counts
+
+
+def quality_state(session: Session) -> dict[str, Any]:
+    """The database as quality sees it, read fresh (not from the session's identity map)."""
+    state = floor_state(session)
+    state["counts"].update(row_counts(session, FutureHold))
+    state["holds"] = [tuple(row) for row in session.execute(
+        select(Hold.__table__).order_by(Hold.id))]
+    state["future_holds"] = [tuple(row) for row in session.execute(
+        select(FutureHold.__table__).order_by(FutureHold.id))]
+    state["lot_rows"] = [tuple(row) for row in session.execute(
+        select(Lot.__table__).order_by(Lot.id))]
+    return state
+
+
+def refused(session: Session, error: type[DomainError], code: str,
+            call: Callable[[], Any]) -> DomainError:
+    """Call a service that must refuse: the error and its code, and nothing changed."""
+    before = quality_state(session)
+    with pytest.raises(error) as caught:
+        call()
+    assert caught.value.code == code, caught.value.message
+    # Read with the session as the service left it: a change made before the refusal would
+    # be flushed by this read and show.
+    assert quality_state(session) == before
+    return caught.value
