@@ -71,10 +71,13 @@ def setup(url: str, clients: int) -> dict[str, Any]:
     return {"token": token, "admin_token": admin_token, "lot_ids": ids}
 
 
-def mes_worker(port: int, token: str, i: int):
+def mes_worker(port: int, token: str, i: int, warmup: bool = False):
+    # The warm-up uses the last lot of each client; the measurement the others in order.
+    lots = range(LOTS_PER_CLIENT - 1, LOTS_PER_CLIENT) if warmup else range(LOTS_PER_CLIENT - 1)
+
     def work(report, running) -> None:
         c = Client(port, {"Authorization": f"Bearer {token}"})
-        for j in range(LOTS_PER_CLIENT):
+        for j in lots:
             lot = f"B{i:02d}-{j:03d}"
             for step in range(1, STEPS + 1):
                 if not running():
@@ -144,6 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--lots", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=2_000_000)
@@ -157,10 +161,16 @@ def main() -> None:
                "MES_INSTANCE_PATH": tempfile.mkdtemp()}
         print(f"server: gunicorn, {workers} workers; {args.clients} clients; "
               f"{args.seconds:.0f} s per phase")
+        # Each server first runs a short unmeasured warm-up, so that every worker has
+        # compiled its statements and filled its connection pool before the measurement.
         with gunicorn("mes:create_app()", env, workers) as port:
+            run_load([mes_worker(port, ctx["token"], i, warmup=True)
+                      for i in range(args.clients)], args.warmup)
             mes = run_load([mes_worker(port, ctx["token"], i) for i in range(args.clients)],
                            args.seconds)
         with gunicorn("bench.bare_app:create()", env, workers) as port:
+            run_load([bare_worker(port, ctx["lot_ids"][i]) for i in range(args.clients)],
+                     args.warmup)
             bare = run_load([bare_worker(port, ctx["lot_ids"][i]) for i in range(args.clients)],
                             args.seconds)
         print(f"track-in/out API : {mes.rate:8.1f} req/s  p50 {mes.pct(50):6.1f} ms  "

@@ -1,10 +1,12 @@
 """The demo plant: a fictional automotive OSAT with customers, a QFN and an SOP route,
-products with AEC grades and qualifications, equipment, reason codes, material lots and one
-user of every role (see docs/demo.md for the logins).
+products with AEC grades and qualifications, equipment, reason codes, material lots, one
+user of every role (see docs/demo.md for the logins) and about 200 lots with the history of
+the last 30 days.
 
-Everything is created through the catalog and auth services, so it is validated (the data
-is loaded through the same marshmallow input schemas as the API) and audited with the actor
-"demo". Names of companies and people are invented.
+Everything is created through the catalog, auth and floor services, so it is validated (the
+data is loaded through the same marshmallow input schemas as the API) and audited: master
+data with the actor "demo", lot moves with the users who made them, each at its simulated
+time (mes.db.simulated_time). Names of companies and people are invented.
 """
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -390,6 +391,23 @@ def test_docs_list_every_demo_login_with_its_password():
     assert documented_logins() == [(u["username"], u["password"], u["role"],
                                     u.get("customer")) for u in demo.DEMO_USERS]
     assert {role for _u, _p, role, _c in documented_logins()} == {r.value for r in Role}
+
+
+def doc_section(title):
+    return DOC.read_text(encoding="utf-8").split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_docs_give_every_step_its_process_time_and_every_product_its_lots():
+    text = doc_section("Lots and their history")
+    documented = {step: (float(low), float(high))
+                  for low, high, steps in re.findall(r"^\| ([\d.]+)–([\d.]+) \| (.+) \|$",
+                                                     text, re.M)
+                  for step in steps.split(", ")}
+    assert documented == {step: work[:2] for step, work in demo.STEP_WORK.items()}
+    products = {code: (int(lots), int(dies.replace(",", "")))
+                for code, lots, dies in re.findall(r"^\| `(\S+)` \| (\d+) \| ([\d,]+) \|",
+                                                   text, re.M)}
+    assert products == {code: mix[:2] for code, mix in demo.LOT_MIX.items()}
 
 
 def test_demo_users_log_in_with_the_documented_passwords(loaded, app):
