@@ -158,13 +158,17 @@ def audit_verify() -> None:
 
 
 @_command(audit_cli, "checkpoint")
-def audit_checkpoint() -> None:
-    """Record a digest over all audit records (run periodically, e.g. from cron)."""
+@click.option("--margin-minutes", default=5, show_default=True, type=click.IntRange(0),
+              help="Leave out records younger than this (transactions still open).")
+def audit_checkpoint(margin_minutes: int) -> None:
+    """Record a digest over the audit records (run periodically, e.g. from cron)."""
+    from datetime import timedelta
+
     from mes.audit.services import checkpoint
     from mes.db import session_scope
 
     with session_scope() as sess:
-        cp = checkpoint(sess)
+        cp = checkpoint(sess, timedelta(minutes=margin_minutes))
     click.echo(f"Checkpoint over {cp.event_count} records.")
 
 

@@ -8,17 +8,17 @@ from mes.api.registry import api_route
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-_spec_cache: dict[str, object] = {}
-
-
 @api_route(bp, "/openapi.json", permission=None, tag="meta")
 def openapi_document():
     """The OpenAPI 3 description of this API."""
     from mes.api.openapi import build_spec
 
-    if "doc" not in _spec_cache:
-        _spec_cache["doc"] = build_spec(current_app.config["PLANT_NAME"] + " API")
-    return jsonify(_spec_cache["doc"])
+    # Built once per application: the operations and schemas do not change while it runs.
+    doc = current_app.extensions.get("mes.openapi")
+    if doc is None:
+        doc = current_app.extensions["mes.openapi"] = build_spec(
+            current_app.config["PLANT_NAME"] + " API")
+    return jsonify(doc)
 
 
 # Each module registers its endpoints on `bp` when imported.

@@ -44,6 +44,8 @@ class AuditCheckpoint(Base):
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Records written up to this time are covered (see services.checkpoint).
+    covers_until: Mapped[datetime]
     max_event_id: Mapped[int] = mapped_column(BigID)
     event_count: Mapped[int] = mapped_column(BigID)
     digest: Mapped[str] = mapped_column(String(64))

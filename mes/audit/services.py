@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, select
@@ -40,14 +40,17 @@ ROW_CHAINED = frozenset({"lot"})
 
 
 def record(session: Session, *, actor: Any, code: str, subject_type: str, subject_key: str,
-           data: dict[str, Any] | None = None, head_on: Any = None) -> AuditEvent:
+           data: dict[str, Any] | None = None, head_on: Any = None,
+           new_subject: bool = False) -> AuditEvent:
     """Append an audit record for `subject_type:subject_key` in the caller's transaction.
 
     `actor` is a user (its username is kept), a plain name, or None for the system. `code`
     reads `subject:action`. A simultaneous write to the same subject fails at commit on the
     (subject, seq) unique key and becomes a 409. For subjects in ROW_CHAINED, `head_on` is
     the subject's row, which carries the chain head in `audit_seq`/`audit_hash`; records of
-    those subjects must always go through it (ValueError otherwise).
+    those subjects must always go through it (ValueError otherwise). `new_subject=True`
+    says the subject was created in this transaction (a row just inserted), so its chain
+    starts here without a query for its head (a mass hold records thousands of them).
     """
     if (subject_type in ROW_CHAINED) != (head_on is not None):
         raise ValueError(f"audit records of {subject_type} subjects need head_on" if head_on
@@ -60,7 +63,7 @@ def record(session: Session, *, actor: Any, code: str, subject_type: str, subjec
     head = heads.get((subject_type, subject_key))
     if head_on is not None:
         head = (head_on.audit_seq, head_on.audit_hash) if head_on.audit_seq else None
-    elif head is None:
+    elif head is None and not new_subject:
         with session.no_autoflush:
             head = session.execute(
                 select(AuditEvent.seq, AuditEvent.hash)
@@ -108,11 +111,19 @@ def _digest(hashes: list[str]) -> str:
     return h.hexdigest()
 
 
-def checkpoint(session: Session) -> AuditCheckpoint:
-    """Record a digest over every audit record so far (run periodically, e.g. hourly)."""
-    rows = session.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id)).all()
-    cp = AuditCheckpoint(max_event_id=rows[-1][0] if rows else 0, event_count=len(rows),
-                         digest=_digest([r[1] for r in rows]))
+def checkpoint(session: Session, margin: timedelta = timedelta(minutes=5)) -> AuditCheckpoint:
+    """Record a digest over every audit record written until `margin` ago (run it
+    periodically, e.g. hourly).
+
+    The margin matters on PostgreSQL: record ids come from a sequence, so a transaction that
+    is still open may commit a lower id later. Requests are short, so a record older than the
+    margin has committed (or never will) when the checkpoint is taken.
+    """
+    until = utcnow() - margin
+    rows = session.execute(select(AuditEvent.id, AuditEvent.hash)
+                           .where(AuditEvent.at <= until).order_by(AuditEvent.id)).all()
+    cp = AuditCheckpoint(covers_until=until, max_event_id=rows[-1][0] if rows else 0,
+                         event_count=len(rows), digest=_digest([r[1] for r in rows]))
     session.add(cp)
     return cp
 
@@ -149,7 +160,7 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
 
     cps = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()
     for cp in cps:
-        rows = session.execute(select(AuditEvent.hash).where(AuditEvent.id <= cp.max_event_id)
+        rows = session.execute(select(AuditEvent.hash).where(AuditEvent.at <= cp.covers_until)
                                .order_by(AuditEvent.id)).scalars().all()
         if len(rows) != cp.event_count or _digest(list(rows)) != cp.digest:
             problems.append((cp.max_event_id, f"checkpoint {cp.id} of {cp.at:%Y-%m-%d %H:%M} "

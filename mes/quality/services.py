@@ -277,7 +277,7 @@ def _place(session: Session, actor: Any, lots: Sequence[Lot], reason: ReasonCode
                    "comment": comment, **(data or {})}
         floor.record_event(session, lot, "hold", actor, at=now, data=details)
         audit.record(session, actor=actor, code="hold:place", subject_type="hold",
-                     subject_key=str(hold.id),
+                     subject_key=str(hold.id), new_subject=True,
                      data={"lot": lot.lot_no, "step": lot.step_code,
                            "placed_by": hold.placed_by, **details})
     return holds

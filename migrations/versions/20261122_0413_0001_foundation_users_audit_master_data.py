@@ -19,6 +19,7 @@ def upgrade() -> None:
     op.create_table('audit_checkpoint',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('covers_until', sa.DateTime(timezone=True), nullable=False),
     sa.Column('max_event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('event_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('digest', sa.String(length=64), nullable=False),
