@@ -1,7 +1,7 @@
 """Imports every table so that Base.metadata is complete (migrations, checks)."""
 
 from mes.audit.models import AuditCheckpoint, AuditEvent
-from mes.auth.models import ApiToken, User
+from mes.auth.models import ApiToken, LoginFailure, User
 from mes.catalog.models import (
     Customer,
     Equipment,
@@ -27,7 +27,7 @@ from mes.floor.models import (
 from mes.quality.models import FutureHold, Hold
 
 __all__ = [
-    "ApiToken", "AuditCheckpoint", "AuditEvent", "Customer", "Equipment",
+    "ApiToken", "LoginFailure", "AuditCheckpoint", "AuditEvent", "Customer", "Equipment",
     "EquipmentStateChange", "MaterialLot", "Product", "Qualification", "QualificationTest",
     "ReasonCode", "Route", "RouteStep", "User", "Lot", "LotEdge", "LotEvent", "LotReject",
     "LotWafer", "MaterialUse", "StepRun", "Wafer", "Hold", "FutureHold",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, utcnow
@@ -67,3 +67,17 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
+
+
+class LoginFailure(Base):
+    """A failed login, for throttling by user name and by address across all app processes.
+    (The audit trail keeps the permanent record; rows here are cleared on success.)"""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_user_at", "username", "at"),
+                      Index("ix_login_failure_address_at", "address", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(120))
+    address: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

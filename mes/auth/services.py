@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_app_context
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from mes import audit
-from mes.auth.models import ApiToken, User
+from mes.auth.models import ApiToken, LoginFailure, User
 from mes.auth.permissions import Role
 from mes.catalog.models import Customer
 from mes.db import utcnow
-from mes.errors import Conflict, InvalidInput, NotFound
+from mes.errors import Conflict, InvalidInput, NotFound, RateLimited
 
 _HASHER = PasswordHasher()
 # Tests hash many passwords; the cheapest Argon2id parameters keep the suite fast.
@@ -178,11 +179,36 @@ def user_for_token(session: Session, token: str) -> User | None:
     return row
 
 
+# An office behind one address has many users: its limit is this many times a user's.
+ADDRESS_FACTOR = 4
+
+
+def check_throttle(session: Session, username: str, address: str | None) -> None:
+    """Refuse a login attempt (RateLimited, 429) after LOGIN_MAX_FAILURES failures for the
+    user name, or ADDRESS_FACTOR times that many from the address, within the window."""
+    config = current_app.config
+    limit = config["LOGIN_MAX_FAILURES"]
+    since = utcnow() - timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"])
+    by_user = session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.username == username[:120], LoginFailure.at > since)) or 0
+    by_address = session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.address == address, LoginFailure.at > since)) if address else 0
+    if by_user >= limit or (by_address or 0) >= limit * ADDRESS_FACTOR:
+        raise RateLimited(f"Too many failed logins; wait "
+                          f"{config['LOGIN_FAILURE_WINDOW_MINUTES']} minutes and try again.")
+
+
 def authenticate(session: Session, username: str, password: str,
                  address: str | None = None) -> User | None:
-    """Check a login. Success and failure are both audited; inactive users fail."""
+    """Check a login. Success and failure are both audited; inactive users fail. Failures
+    are counted for throttling (RateLimited once too many); a success clears the user's."""
+    check_throttle(session, username, address)
     user = session.scalar(select(User).where(User.username == username))
     ok = user is not None and user.active and verify_password(user, password)
+    if ok:
+        session.execute(delete(LoginFailure).where(LoginFailure.username == username[:120]))
+    else:
+        session.add(LoginFailure(username=username[:120], address=address))
     audit.record(session, actor=username if ok else None,
                  code="login:success" if ok else "login:failure",
                  subject_type="login", subject_key=username[:120],

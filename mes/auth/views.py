@@ -15,7 +15,7 @@ from mes.auth import services
 from mes.auth.models import ApiToken, User
 from mes.auth.permissions import Permission, Role, public, require
 from mes.catalog.models import Customer
-from mes.errors import DomainError
+from mes.errors import DomainError, RateLimited
 from mes.i18n import LOCALES
 
 bp = Blueprint("auth", __name__)
@@ -42,7 +42,10 @@ def login() -> Any:
         return render_template("auth/login.html", error=None)
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    user = services.authenticate(db.session(), username, password, request.remote_addr)
+    try:
+        user = services.authenticate(db.session(), username, password, request.remote_addr)
+    except RateLimited as exc:
+        return render_template("auth/login.html", username=username, error=exc.message), 429
     if user is None:
         return render_template("auth/login.html", username=username,
                                error=_("Wrong user name or password, or the account is "

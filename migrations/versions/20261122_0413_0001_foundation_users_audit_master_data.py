@@ -79,6 +79,17 @@ def upgrade() -> None:
     with op.batch_alter_table('material_lot', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_material_lot_material'), ['material'], unique=False)
 
+    op.create_table('login_failure',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('username', sa.String(length=120), nullable=False),
+    sa.Column('address', sa.String(length=64), nullable=True),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_failure'))
+    )
+    with op.batch_alter_table('login_failure', schema=None) as batch_op:
+        batch_op.create_index('ix_login_failure_address_at', ['address', 'at'], unique=False)
+        batch_op.create_index('ix_login_failure_user_at', ['username', 'at'], unique=False)
+
     op.create_table('reason_code',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=40), nullable=False),
@@ -244,6 +255,11 @@ def downgrade() -> None:
 
     op.drop_table('route')
     op.drop_table('reason_code')
+    with op.batch_alter_table('login_failure', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_failure_user_at')
+        batch_op.drop_index('ix_login_failure_address_at')
+
+    op.drop_table('login_failure')
     with op.batch_alter_table('material_lot', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_material_lot_material'))
 

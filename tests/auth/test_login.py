@@ -153,3 +153,44 @@ def test_deactivation_ends_existing_sessions(login, make_user, session):
     services.set_active(session, "test", user, False)
     session.commit()
     assert not _is_logged_in(client)
+
+
+def test_login_is_throttled_after_repeated_failures_for_a_user(app, client, make_user, session):
+    from sqlalchemy import func, select
+
+    from mes.auth.models import LoginFailure
+
+    user = make_user("qa")
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit):
+        resp = client.post("/login", data={"username": user.username, "password": "wrong-1"})
+        assert resp.status_code == 200
+    # Even the right password is refused while the user is throttled.
+    resp = client.post("/login", data={"username": user.username, "password": PASSWORD})
+    assert resp.status_code == 429
+    assert "Too many failed logins" in resp.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+    assert session.scalar(select(func.count()).select_from(LoginFailure)) == limit
+
+
+def test_login_throttle_counts_failures_per_address(app, client, make_user):
+    limit = app.config["LOGIN_MAX_FAILURES"] * 4
+    for i in range(limit):
+        client.post("/login", data={"username": f"nobody{i}", "password": "x"})
+    user = make_user("qa")
+    resp = client.post("/login", data={"username": user.username, "password": PASSWORD})
+    assert resp.status_code == 429
+
+
+def test_a_successful_login_clears_the_users_failures(app, client, make_user, session):
+    from sqlalchemy import func, select
+
+    from mes.auth.models import LoginFailure
+
+    user = make_user("qa")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"] - 1):
+        client.post("/login", data={"username": user.username, "password": "wrong-1"})
+    assert client.post("/login", data={"username": user.username,
+                                       "password": PASSWORD}).status_code == 302
+    assert session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.username == user.username)) == 0

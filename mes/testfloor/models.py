@@ -1,0 +1,153 @@
+"""Test runs (one STDF file or bin summary of a lot at a test step), the passing parts'
+parametric values that PAT needs, and static PAT limit sets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mes.db import Base, BigID, utcnow
+
+if TYPE_CHECKING:
+    from mes.catalog.models import Product
+    from mes.floor.models import Lot
+
+RUN_SOURCES = ("stdf", "bins")
+SBA_STATUSES = ("ok", "level1", "level2", "insufficient_history")
+PAT_MODES = ("static", "dynamic", "both", "none")
+# MIR and SDR strings are at most 255 bytes (a Cn field).
+_CN = 255
+
+
+class TestRun(Base):
+    """One test of a lot at a test step: an imported STDF file or a bin summary.
+
+    Counts follow the API: parts_tested = part records (PRR), units = distinct parts, yields
+    in percent of units. The STDF file itself is not kept: its SHA-256 (of the STDF stream,
+    decompressed when the upload was gzip) refuses a second import of the same content, and
+    the passing parts' values of each parametric test are kept in `TestParam` for PAT.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+    __tablename__ = "test_run"
+    __table_args__ = (
+        Index("ix_test_run_lot", "lot_id", "id"),
+        # SBA history and static PAT read the latest runs of a product at a test step.
+        Index("ix_test_run_product_step", "product_id", "step_code", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    step_code: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(5))
+    sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    file_size: Mapped[int | None]
+    # From the MIR.
+    stdf_lot_id: Mapped[str | None] = mapped_column(String(_CN))
+    sublot_id: Mapped[str | None] = mapped_column(String(_CN))
+    part_type: Mapped[str | None] = mapped_column(String(_CN))
+    test_code: Mapped[str | None] = mapped_column(String(_CN))
+    temperature: Mapped[str | None] = mapped_column(String(_CN))
+    job: Mapped[str | None] = mapped_column(String(_CN))
+    job_rev: Mapped[str | None] = mapped_column(String(_CN))
+    tester: Mapped[str | None] = mapped_column(String(_CN))
+    tester_type: Mapped[str | None] = mapped_column(String(_CN))
+    tested_at: Mapped[datetime | None]
+    # From the SDRs (several site groups: their distinct values, comma-separated).
+    handler: Mapped[str | None] = mapped_column(String(_CN))
+    load_board: Mapped[str | None] = mapped_column(String(_CN))
+    probe_card: Mapped[str | None] = mapped_column(String(_CN))
+    parts_tested: Mapped[int]
+    units: Mapped[int]
+    retests: Mapped[int] = mapped_column(default=0)
+    first_pass_good: Mapped[int]
+    final_good: Mapped[int]
+    first_pass_yield: Mapped[float] = mapped_column(Float)
+    final_yield: Mapped[float] = mapped_column(Float)
+    # {"bin": count} over every PRR, as the API shows them.
+    hard_bins: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    soft_bins: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {"bin": units}: the hard bin of each unit's last result, which SBA judges.
+    final_bins: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    failing_bins: Mapped[list[Any]] = mapped_column(default=list)
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
+    pat: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sba: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(80))
+
+    lot: Mapped[Lot] = relationship()
+
+
+class TestParam(Base):
+    """One parametric test of a run: its definition and the values of the lot's passing
+    parts (each unit's last result, when it passed; usable results only), as little-endian
+    float32 (the STDF R4 values, exactly). Static PAT limits pool these across lots."""
+
+    __test__ = False
+    __tablename__ = "test_param"
+    __table_args__ = (UniqueConstraint("run_id", "test_num"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("test_run.id"))
+    test_num: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(String(_CN))
+    units: Mapped[str | None] = mapped_column(String(_CN))
+    lo: Mapped[float | None] = mapped_column(Float)
+    hi: Mapped[float | None] = mapped_column(Float)
+    spec_lo: Mapped[float | None] = mapped_column(Float)
+    spec_hi: Mapped[float | None] = mapped_column(Float)
+    n: Mapped[int]
+    passing_values: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PatLimitSet(Base):
+    """Static PAT limits (AEC-Q001) of one product, test step and test number, computed by
+    an engineer from earlier lots. A new set for the same test retires the previous one
+    (`active` false); a set applies while active, not flagged and before `valid_until`."""
+
+    __tablename__ = "pat_limit_set"
+    __table_args__ = (
+        Index("ix_pat_limit_set_current", "product_id", "step_code", "active", "test_num"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    step_code: Mapped[str] = mapped_column(String(40))
+    test_num: Mapped[int] = mapped_column(BigInteger)
+    test_name: Mapped[str | None] = mapped_column(String(_CN))
+    units: Mapped[str | None] = mapped_column(String(_CN))
+    method: Mapped[str] = mapped_column(String(80))
+    n: Mapped[int]
+    lots: Mapped[int]
+    median: Mapped[float] = mapped_column(Float)
+    q1: Mapped[float] = mapped_column(Float)
+    q3: Mapped[float] = mapped_column(Float)
+    robust_sigma: Mapped[float] = mapped_column(Float)
+    k: Mapped[float] = mapped_column(Float)
+    spec_lo: Mapped[float | None] = mapped_column(Float)
+    spec_hi: Mapped[float | None] = mapped_column(Float)
+    lo: Mapped[float | None] = mapped_column(Float)
+    hi: Mapped[float | None] = mapped_column(Float)
+    flagged: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    source_lots: Mapped[list[Any]] = mapped_column(default=list)
+    valid_until: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(80))
+
+    product: Mapped[Product] = relationship()
