@@ -97,7 +97,7 @@ def fill(url: str, lots: int) -> None:
                        {fab}, 1 + g %% 5, 0, now() - (g %% 500) * interval '1 hour',
                        now() - interval '40 days', now(), 1, 0, repeat('0', 64), {genealogy}
                 FROM generate_series(0, {count - 1}) AS g,
-                     LATERAL (SELECT 1 + (g * 7919) %% {STEPS} AS s) AS st"""
+                     LATERAL (SELECT 1 + (g::bigint * 7919) %% {STEPS} AS s) AS st"""
 
         # Background: every tenth lot done, a few shipped or scrapped; odd lots of the first
         # 400,000 are split children of the even lot before them.
@@ -207,7 +207,7 @@ def mass_hold_bench(app: Any, token: str) -> None:
               f"{len(body.get('holds', []))} holds in the answer; run {run})")
 
 
-def make_rules(app: Any, rng: random.Random) -> None:
+def make_rules(app: Any, rng: random.Random, lots: int) -> None:
     """1,000 active rules through the service, spread over every step of the route."""
     from mes.db import session_scope
     from mes.db import utcnow as now
@@ -218,7 +218,7 @@ def make_rules(app: Any, rng: random.Random) -> None:
             kind = rng.choices(["fab_lot", "material_lot", "equipment", "wafer", "lots"],
                                weights=[40, 20, 15, 15, 10])[0]
             if kind == "fab_lot":
-                match: dict[str, Any] = {"fab_lot": f"FX{rng.randrange(20000)}"}
+                match: dict[str, Any] = {"fab_lot": f"FX{rng.randrange(lots // 50)}"}
             elif kind == "material_lot":
                 match = {"material_lot": f"M{rng.randrange(1000):04d}"}
             elif kind == "equipment":
@@ -227,14 +227,14 @@ def make_rules(app: Any, rng: random.Random) -> None:
                          "until": since + timedelta(hours=rng.uniform(0.5, 3))}
             elif kind == "wafer":
                 match = {"wafer": f"W{rng.randrange(1, 26):02d}",
-                         "fab_lot": f"FX{rng.randrange(20000)}"}
+                         "fab_lot": f"FX{rng.randrange(lots // 50)}"}
             else:
-                match = {"lots": [f"X{rng.randrange(1_000_000):07d}" for _ in range(5)]}
+                match = {"lots": [f"X{rng.randrange(lots):07d}" for _ in range(5)]}
             quality.create_future_hold(s, "bench", reason="HOLD-ENG", comment=f"Rule {i}",
                                        at_step=f"S{1 + i % STEPS:03d}", match=match)
 
 
-def track_out_bench(app: Any, url: str, samples: int) -> None:
+def track_out_bench(app: Any, url: str, samples: int, lots: int) -> None:
     from sqlalchemy import create_engine
 
     from mes.db import session_scope
@@ -242,7 +242,8 @@ def track_out_bench(app: Any, url: str, samples: int) -> None:
     from mes.floor.models import Lot
 
     rng = random.Random(11)
-    make_rules(app, rng)
+    seconds, _ = timed(lambda: make_rules(app, rng, lots))
+    print(f"{RULES} future-hold rules made through the service in {seconds:.1f} s")
     engine = create_engine(url)
     with engine.connect() as conn:
         # Queued lots not at the last step, half of them split children (their ancestors
@@ -297,7 +298,7 @@ def main() -> None:
         seconds, _ = timed(lambda: fill(url, args.lots))
         print(f"filled {args.lots} background lots + the suspect tree in {seconds:.0f} s")
         mass_hold_bench(app, token)
-        track_out_bench(app, url, args.track_outs)
+        track_out_bench(app, url, args.track_outs, args.lots)
         from mes.db import get_db
 
         get_db(app).engine.dispose()

@@ -106,6 +106,10 @@ def translate_db_error(exc: Exception) -> DomainError | None:
     if isinstance(exc, StaleDataError):
         return Conflict(_("Someone else changed this record at the same time; reload and "
                           "try again."), code="stale")
+    if isinstance(exc, IntegrityError) and "audit_event" in str(exc.orig):
+        # Two writers appended to one subject's audit chain: the same subject changed twice.
+        return Conflict(_("Someone else changed this record at the same time; reload and "
+                          "try again."), code="stale")
     if isinstance(exc, IntegrityError):
         return Conflict(_("This conflicts with a record saved at the same time; reload and "
                           "try again."), code="conflict")

@@ -1,34 +1,9 @@
-"""Imports every table so that Base.metadata is complete (migrations, checks)."""
+"""Imports every module that defines tables, so that Base.metadata is complete (migrations,
+checks). A new domain's models module is added here."""
 
-from mes.audit.models import AuditCheckpoint, AuditEvent
-from mes.auth.models import ApiToken, LoginFailure, User
-from mes.catalog.models import (
-    Customer,
-    Equipment,
-    EquipmentStateChange,
-    MaterialLot,
-    Product,
-    Qualification,
-    QualificationTest,
-    ReasonCode,
-    Route,
-    RouteStep,
-)
-from mes.floor.models import (
-    Lot,
-    LotEdge,
-    LotEvent,
-    LotReject,
-    LotWafer,
-    MaterialUse,
-    StepRun,
-    Wafer,
-)
-from mes.quality.models import FutureHold, Hold
-
-__all__ = [
-    "ApiToken", "LoginFailure", "AuditCheckpoint", "AuditEvent", "Customer", "Equipment",
-    "EquipmentStateChange", "MaterialLot", "Product", "Qualification", "QualificationTest",
-    "ReasonCode", "Route", "RouteStep", "User", "Lot", "LotEdge", "LotEvent", "LotReject",
-    "LotWafer", "MaterialUse", "StepRun", "Wafer", "Hold", "FutureHold",
-]
+from mes.audit import models as audit  # noqa: F401
+from mes.auth import models as auth  # noqa: F401
+from mes.catalog import models as catalog  # noqa: F401
+from mes.floor import models as floor  # noqa: F401
+from mes.quality import models as quality  # noqa: F401
+from mes.testfloor import models as testfloor  # noqa: F401

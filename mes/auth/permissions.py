@@ -36,6 +36,7 @@ class Permission(enum.StrEnum):
     HOLD_READ = "hold:read"
     HOLD_PLACE = "hold:place"
     HOLD_RELEASE = "hold:release"
+    TEST_READ = "test:read"            # see test runs and PAT limit sets (plant roles)
     TEST_WRITE = "test:write"          # import STDF and bin summaries
     LIMITS_WRITE = "limits:write"      # compute PAT/SBA limits, record qualifications
     SHIP = "ship"
@@ -46,13 +47,14 @@ class Permission(enum.StrEnum):
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
-               Permission.SHIPMENT_READ, Permission.TRACE_READ, Permission.REPORT_READ}
+               Permission.SHIPMENT_READ, Permission.TRACE_READ, Permission.REPORT_READ,
+               Permission.TEST_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.MASTER_READ, Permission.LOT_READ, Permission.LOT_TRACK,
                               Permission.LOT_SPLIT_MERGE, Permission.EQUIPMENT_STATE,
-                              Permission.HOLD_READ, Permission.TEST_WRITE,
-                              Permission.TRACE_READ}),
+                              Permission.HOLD_READ, Permission.TEST_READ,
+                              Permission.TEST_WRITE, Permission.TRACE_READ}),
     Role.ENGINEER: frozenset(_READ_FLOOR | {Permission.MASTER_WRITE, Permission.EQUIPMENT_STATE,
                                             Permission.TEST_WRITE, Permission.LIMITS_WRITE}),
     Role.QA: frozenset(_READ_FLOOR | {Permission.HOLD_PLACE, Permission.HOLD_RELEASE,

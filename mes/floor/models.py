@@ -189,3 +189,13 @@ class LotEvent(Base):
     qty_in: Mapped[int | None]
     qty_out: Mapped[int | None]
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class LotNumberCounter(Base):
+    """The last sequence number handed out per day stem (L261122-). Simultaneous receipts
+    wait on this row's lock instead of picking the same number."""
+
+    __tablename__ = "lot_number_counter"
+
+    stem: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last: Mapped[int]

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import Select, bindparam, func, literal, select, union_all
+from sqlalchemy import Select, bindparam, func, literal, select, union_all, update
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from mes import audit
@@ -32,6 +32,7 @@ from mes.floor.models import (
     Lot,
     LotEdge,
     LotEvent,
+    LotNumberCounter,
     LotReject,
     LotWafer,
     MaterialUse,
@@ -179,20 +180,27 @@ def _lot_prefix() -> str:
 def next_lot_no(session: Session, now: datetime | None = None) -> str:
     """PREFIX + YYMMDD + '-' + a 4-digit sequence of the day (L261122-0001).
 
-    Two simultaneous receipts may pick the same number; the unique key makes the second
-    fail with a 409 and the client retries.
+    The day's counter row is incremented in place: simultaneous receipts queue on its lock
+    and get consecutive numbers. Numbers given by hand in the same shape are skipped.
     """
     stem = f"{_lot_prefix()}{(now or utcnow()):%y%m%d}-"
-    seq = 1
-    # Highest first; a hand-given number of the same shape that is not a sequence
-    # (L261122-RUSH) sorts above the digits and is passed over.
-    for taken in session.scalars(select(Lot.lot_no).where(
-            Lot.lot_no.like(stem + "%"), func.length(Lot.lot_no) == len(stem) + 4)
-            .order_by(Lot.lot_no.desc())):
-        if taken.startswith(stem) and taken[len(stem):].isdigit():
-            seq = int(taken[len(stem):]) + 1
-            break
-    return f"{stem}{seq:04d}"
+    while True:
+        seq = session.execute(
+            update(LotNumberCounter).where(LotNumberCounter.stem == stem)
+            .values(last=LotNumberCounter.last + 1).returning(LotNumberCounter.last)).scalar()
+        if seq is None:
+            # The day's first receipt starts after any number of this shape already given.
+            seq = 1
+            for taken in session.scalars(select(Lot.lot_no).where(
+                    Lot.lot_no.like(stem + "%"), func.length(Lot.lot_no) == len(stem) + 4)
+                    .order_by(Lot.lot_no.desc())):
+                if taken[len(stem):].isdigit():
+                    seq = int(taken[len(stem):]) + 1
+                    break
+            session.add(LotNumberCounter(stem=stem, last=seq))
+        lot_no = f"{stem}{seq:04d}"
+        if session.scalar(select(Lot.id).where(Lot.lot_no == lot_no)) is None:
+            return lot_no
 
 
 def receive_lot(session: Session, actor: Any, data: dict[str, Any]) -> Lot:

@@ -16,8 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
 from mes.audit.models import AuditEvent
@@ -280,23 +281,59 @@ def _draw_ids(session: Session, objects: Sequence[Any]) -> None:
                 obj.id = new_id
 
 
+def _update_lots(session: Session, lots: Sequence[Lot], now: datetime) -> None:
+    """Write the held lots' new counts and audit chain heads in one executemany UPDATE
+    under each lot's version counter (the ORM sends a versioned UPDATE per row), then mark
+    the objects as saved. A lot changed meanwhile by someone else matches no row: the whole
+    hold is refused as stale."""
+    table = Lot.__table__
+    stmt = (update(table)
+            .where(table.c.id == bindparam("lot_id"), table.c.version == bindparam("seen"))
+            .values(open_holds=bindparam("holds"), audit_seq=bindparam("seq"),
+                    audit_hash=bindparam("hash"), version=bindparam("next"),
+                    updated_at=bindparam("now")))
+    rows = [{"lot_id": lot.id, "seen": lot.version, "holds": lot.open_holds,
+             "seq": lot.audit_seq, "hash": lot.audit_hash, "next": lot.version + 1,
+             "now": now} for lot in lots]
+    if session.connection().execute(stmt, rows).rowcount != len(rows):
+        raise Conflict("Some of these lots changed at the same time; reload and try again.",
+                       code="stale")
+    for lot, row in zip(lots, rows, strict=True):
+        for key, value in (("open_holds", row["holds"]), ("audit_seq", row["seq"]),
+                           ("audit_hash", row["hash"]), ("version", row["next"]),
+                           ("updated_at", now)):
+            set_committed_value(lot, key, value)
+
+
 def _place(session: Session, actor: Any, lots: Sequence[Lot], reason: ReasonCode,
            comment: str, source: str, *, placed_by: str | None = None,
            rule: FutureHold | None = None, data: dict[str, Any] | None = None) -> list[Hold]:
+    """Hold `lots`: the hold rows, each lot's count of open holds, a history event and the
+    audit records. From BULK lots on, the rows are written in a few statements (ids drawn
+    up front on PostgreSQL, the lots updated in one statement)."""
     now = utcnow()
-    holds = [Hold(lot=lot, reason=reason, comment=comment, source=source, status="open",
-                  step_code=lot.step_code, placed_by=placed_by or _who(actor), placed_at=now,
-                  future_hold_id=rule.id if rule else None, data=data or {})
-             for lot in lots]
-    session.add_all(holds)
-    bulk = len(holds) >= BULK and session.get_bind().dialect.name == "postgresql"
+    bulk = len(lots) >= BULK
     if bulk:
+        # Flushed so that no earlier change of these lots waits in the session: the lots
+        # are then written by one statement, not by the flush.
+        session.flush()
+    # Foreign keys set as ids, the relationships as already loaded: the flush then has no
+    # relationship to synchronise per hold.
+    holds = [Hold(lot_id=lot.id, reason_id=reason.id, comment=comment, source=source,
+                  status="open", step_code=lot.step_code, placed_by=placed_by or _who(actor),
+                  placed_at=now, future_hold_id=rule.id if rule else None, data=data or {})
+             for lot in lots]
+    for hold, lot in zip(holds, lots, strict=True):
+        set_committed_value(hold, "lot", lot)
+        set_committed_value(hold, "reason", reason)
+    session.add_all(holds)
+    draw = bulk and session.get_bind().dialect.name == "postgresql"
+    if draw:
         _draw_ids(session, holds)
     else:
         # Flushed for the hold ids that the history and the audit records name.
         session.flush()
-    for hold in holds:
-        lot = hold.lot
+    for hold, lot in zip(holds, lots, strict=True):
         lot.open_holds += 1
         details = {"hold": hold.id, "reason": reason.code, "source": source,
                    "comment": comment, **(data or {})}
@@ -306,6 +343,8 @@ def _place(session: Session, actor: Any, lots: Sequence[Lot], reason: ReasonCode
                      data={"lot": lot.lot_no, "step": lot.step_code,
                            "placed_by": hold.placed_by, **details})
     if bulk:
+        _update_lots(session, lots, now)
+    if draw:
         _draw_ids(session, [obj for obj in session.new if isinstance(obj, LotEvent | AuditEvent)])
     return holds
 

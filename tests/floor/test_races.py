@@ -292,7 +292,7 @@ def test_a_move_that_loses_at_the_database_answers_409_and_changes_nothing(
     monkeypatch.setattr(services, "split_lot", split_while_another_writer_commits)
     before = floor_state(session)
     resp = op.post("/lots/LOT-A/split", json={"quantities": [60, 40]})
-    assert (resp.status_code, resp.get_json()["error"]["code"]) == (409, "conflict")
+    assert (resp.status_code, resp.get_json()["error"]["code"]) == (409, "stale")
     assert floor_state(session) == before
 
 

@@ -121,13 +121,16 @@ def test_receive_numbers_lots_by_prefix_day_and_sequence(app, session, receive):
     assert numbers == [f"L{day}-0001", f"L{day}-0002", f"L{day}-0003"]
 
 
-def test_generated_lot_number_follows_the_highest_number_of_the_day(app, session, receive):
+def test_generated_lot_number_skips_numbers_given_by_hand(app, session, receive):
     with app.app_context():
         day = f"{utcnow():%y%m%d}"
-        receive(10)
         receive(10, lot_no=f"L{day}-0041")
         receive(10, lot_no=f"L{day}-RUSH")
+        # The day's first generated number starts after the highest one given by hand ...
         assert receive(10).lot_no == f"L{day}-0042"
+        receive(10, lot_no=f"L{day}-0043")
+        # ... and later ones continue the sequence, passing over numbers taken meanwhile.
+        assert receive(10).lot_no == f"L{day}-0044"
 
 
 def test_lot_keeps_its_route_version_after_a_new_version_is_posted(session, receive):

@@ -1,0 +1,138 @@
+"""Input and output schemas of test runs, bin summaries and PAT limit sets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from mes.api.registry import ListArgs
+from mes.catalog.schemas import CODE
+
+# STDF bin numbers are U2, test numbers U4.
+BIN = validate.Range(min=0, max=65535)
+TEST_NUM = validate.Range(min=0, max=4294967295)
+
+
+class StdfQuery(Schema):
+    step = fields.String(load_default=None, validate=CODE)
+
+
+class BinIn(Schema):
+    bin = fields.Integer(required=True, validate=BIN)
+    count = fields.Integer(required=True, validate=validate.Range(min=0))
+    passed = fields.Boolean(required=True, data_key="pass")
+
+
+class BinsIn(Schema):
+    step = fields.String(load_default=None, validate=CODE)
+    bins = fields.List(fields.Nested(BinIn), required=True,
+                       validate=validate.Length(min=1, max=65536,
+                                                error="Give between 1 and 65536 bins."))
+
+
+def _customer_sba(run: Any) -> dict[str, Any]:
+    # The history's lot numbers may be other customers' lots.
+    return {key: value for key, value in (run.sba or {}).items() if key != "lots"}
+
+
+class TestRunOut(Schema):
+    """A test run as the API contract names it; what a customer sees of their lots' runs."""
+
+    __test__ = False
+
+    id = fields.Integer()
+    lot_no = fields.Function(lambda run: run.lot.lot_no)
+    step = fields.String(attribute="step_code")
+    source = fields.String()
+    stdf_lot_id = fields.String(allow_none=True)
+    sublot_id = fields.String(allow_none=True)
+    part_type = fields.String(allow_none=True)
+    test_code = fields.String(allow_none=True)
+    temperature = fields.String(allow_none=True)
+    job = fields.String(allow_none=True)
+    parts_tested = fields.Integer()
+    units = fields.Integer()
+    first_pass_good = fields.Integer()
+    final_good = fields.Integer()
+    first_pass_yield = fields.Float()
+    final_yield = fields.Float()
+    hard_bins = fields.Dict(keys=fields.String(), values=fields.Integer())
+    soft_bins = fields.Dict(keys=fields.String(), values=fields.Integer())
+    pat = fields.Dict()
+    sba = fields.Function(_customer_sba)
+    created_at = fields.AwareDateTime()
+
+
+class PlantTestRunOut(TestRunOut):
+    """A test run with what the plant keeps beyond the contract: the tester's equipment,
+    the file's identity, retests, final bins, warnings and the SBA history's lots."""
+
+    job_rev = fields.String(allow_none=True)
+    tester = fields.String(allow_none=True)
+    tester_type = fields.String(allow_none=True)
+    handler = fields.String(allow_none=True)
+    load_board = fields.String(allow_none=True)
+    probe_card = fields.String(allow_none=True)
+    tested_at = fields.AwareDateTime(allow_none=True)
+    sha256 = fields.String(allow_none=True)
+    file_size = fields.Integer(allow_none=True)
+    retests = fields.Integer()
+    final_bins = fields.Dict(keys=fields.String(), values=fields.Integer())
+    failing_bins = fields.List(fields.Integer())
+    warnings = fields.List(fields.String())
+    sba = fields.Dict()
+    created_by = fields.String(allow_none=True)
+
+
+class PatComputeIn(Schema):
+    step = fields.String(required=True, validate=CODE)
+    tests = fields.List(fields.Integer(validate=TEST_NUM), load_default=None,
+                        allow_none=True, validate=validate.Length(min=1, max=10_000))
+    valid_days = fields.Integer(load_default=180, validate=validate.Range(min=1, max=3650))
+
+
+class PatLimitSetOut(Schema):
+    id = fields.Integer()
+    product = fields.Function(lambda s: s.product.code)
+    step = fields.String(attribute="step_code")
+    test_num = fields.Integer()
+    test_name = fields.String(allow_none=True)
+    units = fields.String(allow_none=True)
+    method = fields.String()
+    n = fields.Integer()
+    lots = fields.Integer()
+    median = fields.Float()
+    q1 = fields.Float()
+    q3 = fields.Float()
+    robust_sigma = fields.Float()
+    k = fields.Float()
+    spec_lo = fields.Float(allow_none=True)
+    spec_hi = fields.Float(allow_none=True)
+    lo = fields.Float(allow_none=True)
+    hi = fields.Float(allow_none=True)
+    flagged = fields.Boolean()
+    reason = fields.String(allow_none=True)
+    source_lots = fields.List(fields.String())
+    valid_until = fields.AwareDateTime()
+    active = fields.Boolean()
+    created_at = fields.AwareDateTime()
+    created_by = fields.String(allow_none=True)
+
+
+class PatSkippedOut(Schema):
+    test_num = fields.Integer()
+    name = fields.String(allow_none=True)
+    lots = fields.Integer()
+    reason = fields.String()
+
+
+class PatComputeOut(Schema):
+    limit_sets = fields.List(fields.Nested(PatLimitSetOut))
+    skipped = fields.List(fields.Nested(PatSkippedOut))
+
+
+class PatLimitQuery(ListArgs):
+    step = fields.String(load_default=None, validate=CODE)
+    test = fields.Integer(load_default=None, validate=TEST_NUM)
+    active = fields.Boolean(load_default=None, allow_none=True)

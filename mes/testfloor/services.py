@@ -1,0 +1,634 @@
+"""Test-floor rules: STDF files and bin summaries become test runs of a lot at a test step;
+PAT (AEC-Q001) counts the parts outside statistical limits; SBA (AEC-Q002) judges the lot's
+yield and failing bins against earlier lots and holds it when they stray.
+
+Every function works in the caller's transaction and raises before changing anything when a
+rule refuses. The system proposes, a person disposes: SBA places holds, it never releases or
+scraps anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from mes import audit
+from mes.catalog import services as catalog
+from mes.catalog.models import Product, ReasonCode
+from mes.catalog.services import StepInfo, current_route, route_step_infos
+from mes.db import utcnow
+from mes.errors import Conflict, InvalidInput, NotFound
+from mes.floor import services as floor
+from mes.floor.models import Lot
+from mes.testfloor import stats, stdf
+from mes.testfloor.models import PatLimitSet, TestParam, TestRun
+
+# AEC-Q001: static limits from at least 6 lots of at least 30 passing parts; dynamic limits
+# need at least 30 passing parts of the lot itself.
+PAT_K = 6
+PAT_MIN_PARTS = 30
+PAT_MIN_LOTS = 6
+# Static limits pool the latest lots (one run per lot) up to this many.
+PAT_HISTORY_LOTS = 30
+# AEC-Q002: limits from at least 6 earlier lots; the latest up to this many are used.
+SBA_MIN_LOTS = 6
+SBA_HISTORY_LOTS = 30
+# The reason of SBA holds, when the plant has it (else its first active hold code).
+SBA_REASON = "HOLD-SBA"
+SYSTEM = "system"
+_STRING = 255
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _who(actor: Any) -> str | None:
+    return getattr(actor, "username", actor)
+
+
+def _invalid(field_name: str, message: str, code: str | None = None) -> InvalidInput:
+    return InvalidInput(message, code=code, fields={field_name: [message]})
+
+
+def _text(value: Any) -> str | None:
+    """A string from a tester file as the database can keep it: PostgreSQL refuses NUL
+    characters, which STDF strings sometimes carry as padding."""
+    if value is None:
+        return None
+    text = str(value).replace("\0", "").strip()
+    return text[:_STRING] or None
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _percent(good: int, units: int) -> float:
+    return round(float(Fraction(good * 100, units)), 2)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+def get_test_run(session: Session, run_id: int) -> TestRun:
+    """The test run `run_id` (NotFound otherwise). Plant users only: customers read runs
+    through their lots (`lot_runs_query`)."""
+    run = session.scalar(select(TestRun).where(TestRun.id == run_id)
+                         .options(joinedload(TestRun.lot)))
+    if run is None:
+        raise NotFound(f"No test run {run_id}.")
+    return run
+
+
+def lot_runs_query(lot: Lot) -> Select[Any]:
+    """The test runs of one lot, oldest first."""
+    return (select(TestRun).where(TestRun.lot_id == lot.id)
+            .options(joinedload(TestRun.lot)).order_by(TestRun.id))
+
+
+def run_params(session: Session, run: TestRun) -> list[TestParam]:
+    """The parametric tests of a run with the passing parts' values, by test number."""
+    return list(session.scalars(select(TestParam).where(TestParam.run_id == run.id)
+                                .order_by(TestParam.test_num)))
+
+
+def passing_values(param: TestParam) -> list[float]:
+    """The values of the lot's passing parts for one test (for charts and PAT)."""
+    return list(struct.unpack(f"<{param.n}f", param.passing_values))
+
+
+def pat_limit_query(product: Product, filters: dict[str, Any]) -> Select[Any]:
+    """A product's PAT limit sets by step and test number, newest first within a test;
+    filters `step`, `test` (a test number), `active`."""
+    stmt = (select(PatLimitSet).where(PatLimitSet.product_id == product.id)
+            .options(joinedload(PatLimitSet.product)))
+    if filters.get("step"):
+        stmt = stmt.where(PatLimitSet.step_code == filters["step"])
+    if filters.get("test") is not None:
+        stmt = stmt.where(PatLimitSet.test_num == filters["test"])
+    if filters.get("active") is not None:
+        stmt = stmt.where(PatLimitSet.active.is_(filters["active"]))
+    return stmt.order_by(PatLimitSet.step_code, PatLimitSet.test_num, PatLimitSet.id.desc())
+
+
+# --- where a run may be recorded -------------------------------------------------------
+
+def _test_step(lot: Lot, step_code: str | None) -> StepInfo:
+    """The lot's route step a run is recorded at: `step_code`, by default the lot's current
+    step. It must be on the lot's route (422), a step of kind test (409 wrong_step), and
+    the lot must be still in the plant (409 lot_closed) and at that step, queued or running
+    (409 wrong_step)."""
+    code = step_code or lot.step_code
+    steps = floor.route_steps(lot)
+    step = next((s for s in steps if s.code == code), None)
+    if step is None:
+        raise _invalid("step", f"Step {code} is not on the route of lot {lot.lot_no}.")
+    if step.kind != "test":
+        raise Conflict(f"Step {code} is a {step.kind} step; test data belongs to a test "
+                       "step.", code="wrong_step")
+    if lot.state in floor.CLOSED_STATES:
+        raise Conflict(f"Lot {lot.lot_no} is {lot.state}.", code="lot_closed")
+    if lot.step_code != code:
+        raise Conflict(f"Lot {lot.lot_no} is at step {lot.step_code}, not {code}.",
+                       code="wrong_step")
+    return step
+
+
+# --- STDF import -----------------------------------------------------------------------
+
+def _stdf_stream(content: bytes) -> bytes:
+    """The STDF stream of an accepted upload: every gzip member decompressed (the reader
+    has already refused a corrupt stream), so the same file gzipped or not is one file."""
+    if content[:2] != _GZIP_MAGIC:
+        return content
+    out = []
+    pos = 0
+    while content[pos:pos + 2] == _GZIP_MAGIC:
+        inflater = zlib.decompressobj(wbits=31)
+        out.append(inflater.decompress(content[pos:]))
+        pos = len(content) - len(inflater.unused_data)
+    return b"".join(out)
+
+
+def _refuse_duplicate(session: Session, digest: str) -> None:
+    earlier = session.execute(
+        select(TestRun.id, Lot.lot_no).join(Lot, Lot.id == TestRun.lot_id)
+        .where(TestRun.sha256 == digest)).first()
+    if earlier is not None:
+        raise Conflict(f"This file was imported already (test run {earlier.id} of lot "
+                       f"{earlier.lot_no}).", code="duplicate")
+
+
+def _sdr_ids(f: stdf.StdfFile, name: str) -> str | None:
+    values = dict.fromkeys(v for v in (_text(sdr.get(name)) for sdr in f.sdrs) if v)
+    return _text(", ".join(values))
+
+
+@dataclass
+class _TestData:
+    """One parametric test of a file: its definition and the passing parts' values."""
+
+    tdef: stdf.TestDef
+    values: list[float]
+
+    @property
+    def clamp(self) -> tuple[float | None, float | None]:
+        """The limits PAT may never be wider than: the test limits, narrowed by the spec
+        limits when the file gives both."""
+        return _clamp(self.tdef.lo, self.tdef.hi, self.tdef.spec_lo, self.tdef.spec_hi)
+
+
+def _clamp(lo: float | None, hi: float | None, spec_lo: float | None,
+           spec_hi: float | None) -> tuple[float | None, float | None]:
+    los = [v for v in (_finite(lo), _finite(spec_lo)) if v is not None]
+    his = [v for v in (_finite(hi), _finite(spec_hi)) if v is not None]
+    return (max(los) if los else None, min(his) if his else None)
+
+
+def _final_parts(f: stdf.StdfFile) -> list[stdf.Part]:
+    """Each unit's last part record (its final result), in the order units first appear."""
+    last: dict[tuple, stdf.Part] = {}
+    for index, part in enumerate(f.parts):
+        last[stdf.unit_key(part, index)] = part
+    return list(last.values())
+
+
+def _passing_results(passing: Sequence[stdf.Part]) -> list[list[tuple[int, float]]]:
+    """Per passing part, its usable, finite results as (test number, value)."""
+    return [[(r.test_num, r.value) for r in part.results
+             if r.usable and math.isfinite(r.value)] for part in passing]
+
+
+def import_stdf(session: Session, actor: Any, lot: Lot, content: bytes, *,
+                step: str | None = None) -> TestRun:
+    """Import an STDF V4 file (plain or gzip) as a test run of `lot` at a test step.
+
+    The step (default: the lot's current step) is checked as `_test_step` says. The file is
+    read in full (PTRs included): counts come from the part records exactly as the API
+    defines them, summary records that disagree become `warnings`, and the passing parts'
+    values per test are kept for PAT. Dynamic PAT (and active static limits) count PAT
+    failures, SBA judges the lot and may hold it, and the lot's history records the run.
+    The lot does not move. Raises InvalidInput (`invalid_stdf` with the byte offset for a
+    file that is not STDF V4 or is truncated; `no_parts` for a file without part records;
+    a step not on the route), Conflict (`wrong_step`, `lot_closed`, `duplicate` when the
+    same content was imported before, for any lot).
+    """
+    info = _test_step(lot, step)
+    try:
+        f = stdf.parse(content)
+    except stdf.StdfError as exc:
+        raise _invalid("file", f"The file is not a readable STDF V4 file: {exc}.",
+                       code="invalid_stdf") from None
+    if not f.parts:
+        raise _invalid("file", "The file holds no part results (PRR): there is nothing to "
+                               "count.", code="no_parts")
+    digest = hashlib.sha256(_stdf_stream(content)).hexdigest()
+    _refuse_duplicate(session, digest)
+    summary = stdf.summarise(f)
+
+    finals = _final_parts(f)
+    final_bins: dict[int, int] = defaultdict(int)
+    for part in finals:
+        if part.hard_bin is not None:
+            final_bins[part.hard_bin] += 1
+    failing = sorted({p.hard_bin for p in f.parts if not p.good and p.hard_bin is not None})
+    passing = [p for p in finals if p.good]
+    results = _passing_results(passing)
+    by_test: dict[int, list[float]] = defaultdict(list)
+    for part_results in results:
+        for test_num, value in part_results:
+            by_test[test_num].append(value)
+    tests = {num: _TestData(f.tests.get(num) or stdf.TestDef(num, None, None, None, None,
+                                                              None, None), values)
+             for num, values in sorted(by_test.items())}
+    static = active_static_limits(session, lot.product_id, info.code)
+    pat = _pat(tests, results, static, len(passing))
+
+    mir = f.mir
+    start = mir.get("START_T")
+    run = TestRun(
+        lot_id=lot.id, product_id=lot.product_id, step_code=info.code, source="stdf",
+        sha256=digest, file_size=len(content),
+        stdf_lot_id=_text(summary.lot_id), sublot_id=_text(summary.sublot_id),
+        part_type=_text(summary.part_type), test_code=_text(summary.test_code),
+        temperature=_text(summary.temperature), job=_text(summary.job_name),
+        job_rev=_text(mir.get("JOB_REV")), tester=_text(mir.get("NODE_NAM")),
+        tester_type=_text(mir.get("TSTR_TYP")),
+        tested_at=datetime.fromtimestamp(start, UTC) if start else None,
+        handler=_sdr_ids(f, "HAND_ID"), load_board=_sdr_ids(f, "LOAD_ID"),
+        probe_card=_sdr_ids(f, "CARD_ID"),
+        parts_tested=summary.parts_tested, units=summary.units, retests=summary.retests,
+        first_pass_good=summary.first_pass_good, final_good=summary.final_good,
+        first_pass_yield=summary.first_pass_yield, final_yield=summary.final_yield,
+        hard_bins={str(b): n for b, n in summary.hard_bins.items()},
+        soft_bins={str(b): n for b, n in summary.soft_bins.items()},
+        final_bins={str(b): n for b, n in sorted(final_bins.items())}, failing_bins=failing,
+        warnings=[*f.warnings, *summary.warnings], pat=pat,
+    )
+    params = [TestParam(test_num=num, name=_text(t.tdef.name), units=_text(t.tdef.units),
+                        lo=_finite(t.tdef.lo), hi=_finite(t.tdef.hi),
+                        spec_lo=_finite(t.tdef.spec_lo), spec_hi=_finite(t.tdef.spec_hi),
+                        n=len(t.values), passing_values=struct.pack(f"<{len(t.values)}f",
+                                                                    *t.values))
+              for num, t in tests.items()]
+    return _record(session, actor, lot, run, params)
+
+
+# --- bin summaries ---------------------------------------------------------------------
+
+def record_bins(session: Session, actor: Any, lot: Lot, *, bins: Sequence[dict[str, Any]],
+                step: str | None = None) -> TestRun:
+    """Record a bin summary (a tester that writes no STDF) as a test run of `lot`.
+
+    `bins` are {bin, count, passed}: parts_tested = units = the total count, first-pass
+    and final good = the count of passing bins (a bin summary knows no retests). There is
+    no parametric data, so no PAT; SBA judges the run like an imported file. The step is
+    checked as `_test_step` says. Raises InvalidInput (no bin, a bin given twice, a
+    negative count, a total of 0, a step not on the route) and Conflict (`wrong_step`,
+    `lot_closed`).
+    """
+    info = _test_step(lot, step)
+    if not bins:
+        raise _invalid("bins", "Give at least one bin.")
+    numbers = [b["bin"] for b in bins]
+    repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+    if repeated:
+        raise _invalid("bins", f"Bin {', '.join(map(str, repeated))} is given more than "
+                               "once.")
+    if any(b["count"] < 0 for b in bins):
+        raise _invalid("bins", "Counts cannot be negative.")
+    total = sum(b["count"] for b in bins)
+    if total == 0:
+        raise _invalid("bins", "The bins hold no parts: the counts add up to 0.")
+    good = sum(b["count"] for b in bins if b["passed"])
+    counts = {str(b["bin"]): b["count"] for b in sorted(bins, key=lambda b: b["bin"])}
+    run = TestRun(
+        lot_id=lot.id, product_id=lot.product_id, step_code=info.code, source="bins",
+        parts_tested=total, units=total, retests=0, first_pass_good=good, final_good=good,
+        first_pass_yield=_percent(good, total), final_yield=_percent(good, total),
+        hard_bins=counts, soft_bins={}, final_bins=counts,
+        failing_bins=sorted(b["bin"] for b in bins if not b["passed"]), warnings=[],
+        pat={"mode": "none", "failures": 0, "passing_parts": good, "per_test": {},
+             "reason": "A bin summary carries no parametric data."},
+    )
+    return _record(session, actor, lot, run, [])
+
+
+# --- what every run does ---------------------------------------------------------------
+
+def _record(session: Session, actor: Any, lot: Lot, run: TestRun,
+            params: Sequence[TestParam]) -> TestRun:
+    """Store the run, judge it by SBA (holding the lot when a limit is breached) and write
+    the lot's history event."""
+    now = utcnow()
+    run.lot = lot
+    run.created_at = now
+    run.created_by = _who(actor)
+    session.add(run)
+    try:
+        # Flushed in a savepoint for the run id (parameters, SBA history, hold, history)
+        # and so that a simultaneous import of the same file, which the check before could
+        # not see, fails on the unique SHA-256 as the duplicate it is.
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        if "sha256" in str(exc.orig):
+            raise Conflict("This file was imported already, at the same moment.",
+                           code="duplicate") from None
+        raise
+    for param in params:
+        param.run_id = run.id
+    session.add_all(params)
+    verdict = _sba(session, lot, run)
+    floor.record_event(
+        session, lot, "test_run", actor, step=run.step_code, at=now,
+        qty_in=run.units, qty_out=run.final_good,
+        data={"test_run": run.id, "source": run.source, "parts_tested": run.parts_tested,
+              "final_yield": run.final_yield, "pat_failures": run.pat.get("failures", 0),
+              "sba": verdict["status"]})
+    if verdict["status"] in ("level1", "level2"):
+        verdict["hold"] = _sba_hold(session, actor, lot, run, verdict).id
+    run.sba = verdict
+    return run
+
+
+# --- PAT -------------------------------------------------------------------------------
+
+def active_static_limits(session: Session, product_id: int, step_code: str,
+                         at: datetime | None = None) -> dict[int, PatLimitSet]:
+    """The static PAT limit sets in force for a product at a test step, by test number:
+    active and not expired (flagged sets are included; they apply no limits)."""
+    now = at or utcnow()
+    return {s.test_num: s for s in session.scalars(
+        select(PatLimitSet).where(PatLimitSet.product_id == product_id,
+                                  PatLimitSet.step_code == step_code,
+                                  PatLimitSet.active.is_(True),
+                                  PatLimitSet.valid_until > now))}
+
+
+def _limits_json(limits: stats.PatLimits) -> dict[str, Any]:
+    return {"n": limits.n, "median": limits.median, "q1": limits.q1, "q3": limits.q3,
+            "robust_sigma": limits.robust_sigma, "k": limits.k, "lo": limits.lo,
+            "hi": limits.hi, "flagged": limits.flagged, "reason": limits.reason}
+
+
+def _pat(tests: dict[int, _TestData], results: list[list[tuple[int, float]]],
+         static: dict[int, PatLimitSet], passing_parts: int) -> dict[str, Any]:
+    """PAT of one lot: per test, dynamic limits from the lot's passing parts (when there are
+    at least PAT_MIN_PARTS) and the static set in force; a passing part outside either is
+    a PAT failure of that test. `failures` counts parts failing at least one test."""
+    per_test: dict[str, Any] = {}
+    bounds: dict[int, tuple[float, float]] = {}
+    used = set()
+    for num, data in tests.items():
+        entry: dict[str, Any] = {"name": _text(data.tdef.name), "n": len(data.values),
+                                 "dynamic": None, "static": None, "skipped": None}
+        lo = hi = None
+        flagged = False
+        spec_lo, spec_hi = data.clamp
+        if len(data.values) >= PAT_MIN_PARTS:
+            dynamic = stats.pat_limits(data.values, k=PAT_K, spec_lo=spec_lo, spec_hi=spec_hi)
+            entry["dynamic"] = _limits_json(dynamic)
+            flagged = dynamic.flagged
+            if not dynamic.flagged:
+                lo, hi = dynamic.lo, dynamic.hi
+                used.add("dynamic")
+        else:
+            entry["skipped"] = (f"{len(data.values)} passing parts; dynamic limits need at "
+                                f"least {PAT_MIN_PARTS}.")
+        limit_set = static.get(num)
+        if limit_set is not None:
+            entry["static"] = {"id": limit_set.id, "lo": limit_set.lo, "hi": limit_set.hi,
+                               "flagged": limit_set.flagged,
+                               "valid_until": limit_set.valid_until.isoformat()}
+            flagged = flagged or limit_set.flagged
+            if not limit_set.flagged:
+                lo = limit_set.lo if lo is None else max(lo, limit_set.lo)
+                hi = limit_set.hi if hi is None else min(hi, limit_set.hi)
+                used.add("static")
+        entry.update(lo=lo, hi=hi, flagged=flagged, failures=0)
+        per_test[str(num)] = entry
+        if lo is not None or hi is not None:
+            bounds[num] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
+
+    failing_parts = 0
+    for part_results in results:
+        failed = {num for num, value in part_results
+                  if num in bounds and not bounds[num][0] <= value <= bounds[num][1]}
+        for num in failed:
+            per_test[str(num)]["failures"] += 1
+        failing_parts += bool(failed)
+    mode = ("both" if used == {"dynamic", "static"} else used.pop() if used else "none")
+    return {"mode": mode, "failures": failing_parts, "passing_parts": passing_parts,
+            "min_parts": PAT_MIN_PARTS, "k": PAT_K, "method": stats.PAT_METHOD,
+            "per_test": per_test}
+
+
+def _test_step_of(session: Session, product: Product, step_code: str) -> StepInfo:
+    route = current_route(session, product.route_code)
+    steps = route_step_infos(session, route) if route is not None else ()
+    step = next((s for s in steps if s.code == step_code), None)
+    if step is None or step.kind != "test":
+        raise _invalid("step", f"{step_code} is not a test step of the route of product "
+                               f"{product.code}.")
+    return step
+
+
+@dataclass
+class PatComputation:
+    """What an engineer's PAT computation made: the new limit sets, and the tests left out
+    for want of history (with why)."""
+
+    limit_sets: list[PatLimitSet]
+    skipped: list[dict[str, Any]]
+
+
+def compute_pat_limits(session: Session, actor: Any, product: Product, *, step: str,
+                       tests: Sequence[int] | None = None,
+                       valid_days: int = 180) -> PatComputation:
+    """Compute static PAT limits (AEC-Q001) for a product at a test step from the passing
+    parts of its latest lots (one STDF run per lot, the latest; up to PAT_HISTORY_LOTS
+    lots): per test, the lots with at least PAT_MIN_PARTS passing values are pooled when at
+    least PAT_MIN_LOTS of them qualify. Limits are median -/+ 6 robust sigma, never wider
+    than the test's limits (narrowed by its spec limits) of the latest lot; a robust sigma
+    of 0 is recorded flagged and applies nothing. Each new set retires the test's earlier
+    active set and is valid for `valid_days`.
+
+    `tests` defaults to every test with data; tests without enough history are then left
+    out and listed in `skipped`. Raises InvalidInput (not a test step of the product's
+    route) and Conflict `insufficient_history` when a test named in `tests` lacks the
+    history, or when no test has it.
+    """
+    _test_step_of(session, product, step)
+    latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
+                                                 TestRun.step_code == step,
+                                                 TestRun.source == "stdf")
+              .group_by(TestRun.lot_id))
+    runs = session.execute(
+        select(TestRun.id, Lot.lot_no).join(Lot, Lot.id == TestRun.lot_id)
+        .where(TestRun.id.in_(latest)).order_by(TestRun.id.desc())
+        .limit(PAT_HISTORY_LOTS)).all()
+    lot_of = {run_id: lot_no for run_id, lot_no in runs}
+    stmt = select(TestParam).where(TestParam.run_id.in_(list(lot_of)))
+    if tests:
+        stmt = stmt.where(TestParam.test_num.in_(list(tests)))
+    history: dict[int, dict[str, list[float]]] = defaultdict(dict)
+    newest: dict[int, TestParam] = {}
+    for param in session.scalars(stmt.order_by(TestParam.run_id.desc())):
+        history[param.test_num][lot_of[param.run_id]] = passing_values(param)
+        newest.setdefault(param.test_num, param)
+
+    wanted = list(dict.fromkeys(tests)) if tests else sorted(history)
+    skipped = []
+    for num in wanted:
+        qualified = sum(len(v) >= PAT_MIN_PARTS for v in history.get(num, {}).values())
+        if qualified < PAT_MIN_LOTS:
+            skipped.append({"test_num": num, "name": newest[num].name if num in newest
+                            else None, "lots": qualified,
+                            "reason": f"{qualified} of the latest {len(runs)} lot(s) have "
+                                      f"at least {PAT_MIN_PARTS} passing parts; static "
+                                      f"limits need {PAT_MIN_LOTS}."})
+    if (tests and skipped) or len(skipped) == len(wanted):
+        detail = "; ".join(f"test {s['test_num']}: {s['lots']} lot(s)" for s in skipped[:10])
+        raise Conflict(f"Not enough history for static PAT limits of {product.code} at "
+                       f"{step}: each test needs {PAT_MIN_LOTS} lots with at least "
+                       f"{PAT_MIN_PARTS} passing parts ({detail or 'no test data'}).",
+                       code="insufficient_history")
+
+    now = utcnow()
+    valid_until = now + timedelta(days=valid_days)
+    left_out = {s["test_num"] for s in skipped}
+    nums = [num for num in wanted if num not in left_out]
+    for old in session.scalars(select(PatLimitSet).where(
+            PatLimitSet.product_id == product.id, PatLimitSet.step_code == step,
+            PatLimitSet.test_num.in_(nums), PatLimitSet.active.is_(True))):
+        old.active = False
+    created = []
+    for num in nums:
+        param = newest[num]
+        spec_lo, spec_hi = _clamp(param.lo, param.hi, param.spec_lo, param.spec_hi)
+        lots = {lot_no: values for lot_no, values in history[num].items()
+                if len(values) >= PAT_MIN_PARTS}
+        limits = stats.static_pat_limits(lots, min_lots=PAT_MIN_LOTS,
+                                         min_parts_per_lot=PAT_MIN_PARTS, k=PAT_K,
+                                         spec_lo=spec_lo, spec_hi=spec_hi)
+        created.append(PatLimitSet(
+            product=product, step_code=step, test_num=num, test_name=param.name,
+            units=param.units, method=limits.method, n=limits.n, lots=limits.lots or 0,
+            median=limits.median, q1=limits.q1, q3=limits.q3,
+            robust_sigma=limits.robust_sigma, k=limits.k, spec_lo=spec_lo, spec_hi=spec_hi,
+            lo=limits.lo, hi=limits.hi, flagged=limits.flagged, reason=limits.reason,
+            source_lots=sorted(lots), valid_until=valid_until, active=True, created_at=now,
+            created_by=_who(actor)))
+    session.add_all(created)
+    # Flushed for the ids of the new sets, which the audit record names.
+    session.flush()
+    audit.record(session, actor=actor, code="product:pat_limits", subject_type="product",
+                 subject_key=product.code,
+                 data={"step": step, "valid_until": valid_until.isoformat(),
+                       "sets": {str(s.test_num): s.id for s in created},
+                       "flagged": [s.test_num for s in created if s.flagged],
+                       "skipped": [s["test_num"] for s in skipped]})
+    return PatComputation(created, skipped)
+
+
+# --- SBA -------------------------------------------------------------------------------
+
+def sba_reason(session: Session) -> ReasonCode:
+    """The reason of SBA holds: HOLD-SBA when it is an active hold code, else the plant's
+    first active hold code (by code). With no active hold code at all, HOLD-SBA itself,
+    retired or created (audited) when missing: a lot is never left unheld for want of a
+    code."""
+    codes = {reason.code: reason for reason in session.scalars(
+        select(ReasonCode).where(ReasonCode.kind == "hold", ReasonCode.active.is_(True))
+        .order_by(ReasonCode.code))}
+    if codes:
+        return codes.get(SBA_REASON) or next(iter(codes.values()))
+    retired = session.scalar(select(ReasonCode).where(ReasonCode.code == SBA_REASON,
+                                                      ReasonCode.kind == "hold"))
+    return retired or catalog.create_reason_code(session, SYSTEM, {
+        "code": SBA_REASON, "kind": "hold",
+        "description": "Statistical yield or bin limit breached (AEC-Q002)"})
+
+
+def _bin_pct(run: TestRun, bin_no: int) -> float:
+    return run.final_bins.get(str(bin_no), 0) * 100 / run.units
+
+
+def _sba(session: Session, lot: Lot, run: TestRun) -> dict[str, Any]:
+    """Judge a run by SBA (AEC-Q002) against the latest run of each of the latest earlier
+    lots of the same product at the same step. The yield is the final yield; the bins
+    judged are the failing bins seen in that history, as percent of units by each unit's
+    final bin (a lot without the bin counts 0 %)."""
+    latest = (select(func.max(TestRun.id))
+              .where(TestRun.product_id == run.product_id,
+                     TestRun.step_code == run.step_code, TestRun.lot_id != lot.id,
+                     TestRun.id < run.id)
+              .group_by(TestRun.lot_id))
+    history = list(session.scalars(
+        select(TestRun).where(TestRun.id.in_(latest)).options(joinedload(TestRun.lot))
+        .order_by(TestRun.id.desc()).limit(SBA_HISTORY_LOTS)))
+    controlled = sorted({b for h in history for b in h.failing_bins})
+    value = run.final_good * 100 / run.units
+    result = stats.sba_evaluate(
+        [h.final_good * 100 / h.units for h in history],
+        {b: [_bin_pct(h, b) for h in history] for b in controlled},
+        value, {b: _bin_pct(run, b) for b in controlled}, min_lots=SBA_MIN_LOTS)
+    verdict: dict[str, Any] = {
+        "status": result.status, "history_lots": result.history_lots,
+        "min_lots": SBA_MIN_LOTS, "lots": [h.lot.lot_no for h in history],
+        "yield": {"value": value}, "bins": {}, "breaches": [], "hold": None, "mrb": False}
+    if result.yield_limits is None:
+        return verdict
+    limits = result.yield_limits
+    verdict["yield"] |= {"mean": limits.mean, "sigma": limits.sigma, "syl1": limits.level1,
+                         "syl2": limits.level2, "breach": result.yield_breach}
+    if result.yield_breach:
+        verdict["breaches"].append({
+            "kind": "yield", "level": result.yield_breach, "value": value,
+            "limit": limits.level2 if result.yield_breach == "level2" else limits.level1})
+    for bin_no, bin_limits in result.bin_limits.items():
+        pct = _bin_pct(run, bin_no)
+        breach = result.bin_breaches.get(bin_no)
+        verdict["bins"][str(bin_no)] = {
+            "value": pct, "mean": bin_limits.mean, "sigma": bin_limits.sigma,
+            "sbl1": bin_limits.level1, "sbl2": bin_limits.level2, "breach": breach}
+        if breach:
+            verdict["breaches"].append({
+                "kind": "bin", "bin": bin_no, "level": breach, "value": pct,
+                "limit": bin_limits.level2 if breach == "level2" else bin_limits.level1})
+    verdict["mrb"] = result.status == "level2"
+    return verdict
+
+
+def _breach_text(breach: dict[str, Any]) -> str:
+    name = ("SYL" if breach["kind"] == "yield" else "SBL") + breach["level"][-1]
+    if breach["kind"] == "yield":
+        return f"final yield {breach['value']:.2f} % is below {name} {breach['limit']:.2f} %"
+    return f"bin {breach['bin']} at {breach['value']:.2f} % is above {name} " \
+           f"{breach['limit']:.2f} %"
+
+
+def _sba_hold(session: Session, actor: Any, lot: Lot, run: TestRun,
+              verdict: dict[str, Any]) -> Any:
+    """Hold the lot for an SBA breach: level 1 for engineering review, level 2 for the
+    material review board (data `mrb` true). Placed by the system, like yield holds."""
+    from mes.quality import services as quality
+
+    level2 = verdict["status"] == "level2"
+    comment = (f"SBA {'level 2 (material review board)' if level2 else 'level 1'} at "
+               f"{run.step_code}, test run {run.id}, against {verdict['history_lots']} "
+               f"earlier lots: " + "; ".join(map(_breach_text, verdict["breaches"])) + ".")
+    return quality._place(
+        session, SYSTEM, [lot], sba_reason(session), comment, "sba", placed_by=SYSTEM,
+        data={"test_run": run.id, "step": run.step_code, "sba": verdict["status"],
+              "mrb": level2, "breaches": verdict["breaches"], "triggered_by": _who(actor)})[0]
