@@ -44,6 +44,7 @@ from mes.db import simulated_time, utcnow
 from mes.errors import InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
+from mes.floor.schemas import LotIn
 
 ACTOR = "demo"
 
@@ -667,9 +668,6 @@ class _History:
             at += _hours(rng.uniform(0.03, 0.08))
 
     def _receive(self, at: datetime, receipt: tuple[_Plan, str, int, datetime]) -> None:
-        # Imported here: loading mes.floor.schemas before the API package is an import cycle.
-        from mes.floor.schemas import LotIn
-
         plan, fab_lot, first_wafer, ordered = receipt
         rng = self.rng
         gross = LOT_MIX[plan.product][1]

@@ -26,6 +26,7 @@ from mes.catalog.services import list_routes
 from mes.db import get_db
 from mes.errors import InvalidInput
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
+from mes.quality.models import Hold
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "demo.md"
 
@@ -36,11 +37,14 @@ def row_counts(session):
             for name in names}
 
 
+def doc_section(title):
+    return DOC.read_text(encoding="utf-8").split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
 def documented_logins():
     """(user, password, role, customer) rows of the logins table in docs/demo.md."""
-    text = DOC.read_text(encoding="utf-8").split("## Logins", 1)[1].split("\n## ", 1)[0]
     rows = []
-    for line in text.splitlines():
+    for line in doc_section("Logins").splitlines():
         if line.startswith("| `"):
             cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
             rows.append((cells[0], cells[1], cells[2], cells[3] or None))
@@ -349,6 +353,18 @@ def test_yields_are_mostly_above_the_step_minimum(loaded):
     assert len(below) <= 0.02 * len(yields)
 
 
+def test_only_recent_low_yields_left_lots_on_hold_for_qa(loaded, demo_plant):
+    holds = loaded.scalars(select(Hold)).all()
+    assert holds
+    assert {(h.source, h.status, h.reason.code) for h in holds} == {("yield", "open",
+                                                                     "HOLD-YIELD")}
+    assert min(h.placed_at for h in holds) >= demo_plant[2] - demo.EXCURSIONS_WITHIN \
+        - demo.HISTORY_END
+    held = [lot for lot in lots_of(loaded) if lot.open_holds]
+    assert sorted(lot.id for lot in held) == sorted(h.lot_id for h in holds)
+    assert all(lot.state == "queued" for lot in held)
+
+
 def test_lots_come_from_fab_lots_of_25_wafers_with_priorities_and_due_dates(loaded, demo_plant):
     lots = lots_of(loaded)
     wafers = loaded.scalars(select(Wafer)).all()
@@ -391,10 +407,6 @@ def test_docs_list_every_demo_login_with_its_password():
     assert documented_logins() == [(u["username"], u["password"], u["role"],
                                     u.get("customer")) for u in demo.DEMO_USERS]
     assert {role for _u, _p, role, _c in documented_logins()} == {r.value for r in Role}
-
-
-def doc_section(title):
-    return DOC.read_text(encoding="utf-8").split(f"## {title}", 1)[1].split("\n## ", 1)[0]
 
 
 def test_docs_give_every_step_its_process_time_and_every_product_its_lots():

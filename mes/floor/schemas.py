@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from mes.api.registry import ListArgs
 from mes.catalog.schemas import CODE
 from mes.floor.models import LOT_STATES
+from mes.pagination import ListArgs
 
 LOT_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$",
                          error="Use 1 to 60 letters, digits, '.', '_' or '-'.")

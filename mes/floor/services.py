@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import Select, bindparam, func, literal, select, union_all, update
+from sqlalchemy import Select, bindparam, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from mes import audit
@@ -68,6 +68,24 @@ def record_event(session: Session, lot: Lot, kind: str, actor: Any, **details: A
     """Write one lot history event and its audit record on the lot's chain: the way other
     domains (holds, shipping) record what they do to a lot."""
     return _event(session, lot, kind, actor, **details)
+
+
+def record_events(session: Session, kind: str, actor: Any,
+                  items: Sequence[tuple[Lot, dict[str, Any]]], *,
+                  at: datetime | None = None) -> None:
+    """`record_event` of one kind on many lots (each with its data), at the lot's step, in
+    two executemany INSERTs instead of two objects per lot: for actions on thousands of
+    lots at once (a mass hold). The events are written at once, not at the next flush."""
+    at = at or utcnow()
+    session.connection().execute(insert(LotEvent.__table__), [
+        {"lot_id": lot.id, "kind": kind, "at": at, "by": _who(actor),
+         "step_code": lot.step_code, "equipment": None, "qty_in": None, "qty_out": None,
+         "data": data} for lot, data in items])
+    audit.record_many(session, [
+        {"actor": actor, "code": f"lot:{kind}", "subject_type": "lot",
+         "subject_key": lot.lot_no, "head_on": lot,
+         "data": {"step": lot.step_code, "equipment": None, "qty_in": None, "qty_out": None,
+                  **data}} for lot, data in items])
 
 
 # --- reading ---------------------------------------------------------------------------

@@ -6,9 +6,9 @@ from typing import Any
 
 from marshmallow import Schema, fields, pre_load, validate
 
-from mes.api.registry import ListArgs
 from mes.catalog.schemas import CODE
 from mes.floor.schemas import LOT_NO
+from mes.pagination import ListArgs
 from mes.quality.models import (
     DISPOSITIONS,
     FUTURE_HOLD_STATUSES,

@@ -21,14 +21,13 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
-from mes.audit.models import AuditEvent
 from mes.catalog import services as catalog
 from mes.catalog.models import Equipment, MaterialLot, ReasonCode, Route, RouteStep
 from mes.catalog.services import StepInfo, route_step_infos
 from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
 from mes.floor import services as floor
-from mes.floor.models import Lot, LotEvent, LotWafer, MaterialUse, StepRun, Wafer
+from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
 from mes.quality.genealogy import ancestors, descendants
 from mes.quality.models import FutureHold, Hold
 
@@ -260,32 +259,22 @@ def match_lots(session: Session, match: dict[str, Any]) -> dict[str, list[str]]:
 
 # --- placing holds ---------------------------------------------------------------------
 
-# From this many holds at once, ids are drawn from the sequences up front (PostgreSQL).
-BULK = 50
-
-
-def _draw_ids(session: Session, objects: Sequence[Any]) -> None:
-    """Give new rows their ids from the table's sequence, one query per table. The flush
-    then inserts them with the driver's pipelined executemany, instead of INSERT ...
-    RETURNING batches that it must rewrite parameter by parameter (PostgreSQL only: the
-    difference is most of a mass hold's time)."""
-    by_table: dict[Any, list[Any]] = {}
-    for obj in objects:
-        if obj.id is None:
-            by_table.setdefault(type(obj).__table__, []).append(obj)
+def _draw_ids(session: Session, holds: Sequence[Hold]) -> None:
+    """Give new holds their ids from the table's sequence in one query: the flush then
+    inserts them with the driver's pipelined executemany instead of INSERT ... RETURNING
+    batches, which the driver rewrites parameter by parameter (PostgreSQL)."""
     with session.no_autoflush:
-        for table, rows in by_table.items():
-            ids = session.scalars(select(func.nextval(func.pg_get_serial_sequence(
-                table.name, "id"))).select_from(func.generate_series(1, len(rows)))).all()
-            for obj, new_id in zip(rows, ids, strict=True):
-                obj.id = new_id
+        ids = session.scalars(select(func.nextval(func.pg_get_serial_sequence(
+            Hold.__tablename__, "id"))).select_from(func.generate_series(1, len(holds)))).all()
+    for hold, new_id in zip(holds, ids, strict=True):
+        hold.id = new_id
 
 
 def _update_lots(session: Session, lots: Sequence[Lot], now: datetime) -> None:
-    """Write the held lots' new counts and audit chain heads in one executemany UPDATE
-    under each lot's version counter (the ORM sends a versioned UPDATE per row), then mark
-    the objects as saved. A lot changed meanwhile by someone else matches no row: the whole
-    hold is refused as stale."""
+    """Write the held lots' counts of open holds and audit chain heads in one executemany
+    UPDATE under each lot's version counter (the ORM would send one versioned UPDATE per
+    lot), then mark the objects as saved. A lot changed meanwhile by someone else matches
+    no row, and the whole action is refused as stale."""
     table = Lot.__table__
     stmt = (update(table)
             .where(table.c.id == bindparam("lot_id"), table.c.version == bindparam("seen"))
@@ -296,8 +285,7 @@ def _update_lots(session: Session, lots: Sequence[Lot], now: datetime) -> None:
              "seq": lot.audit_seq, "hash": lot.audit_hash, "next": lot.version + 1,
              "now": now} for lot in lots]
     if session.connection().execute(stmt, rows).rowcount != len(rows):
-        raise Conflict("Some of these lots changed at the same time; reload and try again.",
-                       code="stale")
+        raise Conflict("A lot changed at the same time; reload and try again.", code="stale")
     for lot, row in zip(lots, rows, strict=True):
         for key, value in (("open_holds", row["holds"]), ("audit_seq", row["seq"]),
                            ("audit_hash", row["hash"]), ("version", row["next"]),
@@ -308,16 +296,15 @@ def _update_lots(session: Session, lots: Sequence[Lot], now: datetime) -> None:
 def _place(session: Session, actor: Any, lots: Sequence[Lot], reason: ReasonCode,
            comment: str, source: str, *, placed_by: str | None = None,
            rule: FutureHold | None = None, data: dict[str, Any] | None = None) -> list[Hold]:
-    """Hold `lots`: the hold rows, each lot's count of open holds, a history event and the
-    audit records. From BULK lots on, the rows are written in a few statements (ids drawn
-    up front on PostgreSQL, the lots updated in one statement)."""
+    """Hold each of `lots` (distinct lots) once: the hold rows, a history event and an
+    audit record per lot, an audit record per hold, and each lot's count of open holds.
+    A few statements whatever the number of lots, so a mass hold of thousands of lots
+    costs little more than one hold."""
     now = utcnow()
-    bulk = len(lots) >= BULK
-    if bulk:
-        # Flushed so that no earlier change of these lots waits in the session: the lots
-        # are then written by one statement, not by the flush.
-        session.flush()
-    # Foreign keys set as ids, the relationships as already loaded: the flush then has no
+    # Flushed so that no earlier change of these lots waits in the session: the lots are
+    # written below by one statement of their own, not by the flush.
+    session.flush()
+    # Foreign keys set as ids and the relationships as already loaded: the flush has no
     # relationship to synchronise per hold.
     holds = [Hold(lot_id=lot.id, reason_id=reason.id, comment=comment, source=source,
                   status="open", step_code=lot.step_code, placed_by=placed_by or _who(actor),
@@ -327,25 +314,23 @@ def _place(session: Session, actor: Any, lots: Sequence[Lot], reason: ReasonCode
         set_committed_value(hold, "lot", lot)
         set_committed_value(hold, "reason", reason)
     session.add_all(holds)
-    draw = bulk and session.get_bind().dialect.name == "postgresql"
-    if draw:
+    if session.get_bind().dialect.name == "postgresql":
         _draw_ids(session, holds)
     else:
         # Flushed for the hold ids that the history and the audit records name.
         session.flush()
-    for hold, lot in zip(holds, lots, strict=True):
+    details = [{"hold": hold.id, "reason": reason.code, "source": source, "comment": comment,
+                **(data or {})} for hold in holds]
+    for lot in lots:
         lot.open_holds += 1
-        details = {"hold": hold.id, "reason": reason.code, "source": source,
-                   "comment": comment, **(data or {})}
-        floor.record_event(session, lot, "hold", actor, at=now, data=details)
-        audit.record(session, actor=actor, code="hold:place", subject_type="hold",
-                     subject_key=str(hold.id), new_subject=True,
-                     data={"lot": lot.lot_no, "step": lot.step_code,
-                           "placed_by": hold.placed_by, **details})
-    if bulk:
-        _update_lots(session, lots, now)
-    if draw:
-        _draw_ids(session, [obj for obj in session.new if isinstance(obj, LotEvent | AuditEvent)])
+    floor.record_events(session, "hold", actor, list(zip(lots, details, strict=True)), at=now)
+    audit.record_many(session, [
+        {"actor": actor, "code": "hold:place", "subject_type": "hold",
+         "subject_key": str(hold.id), "new_subject": True,
+         "data": {"lot": lot.lot_no, "step": lot.step_code, "placed_by": hold.placed_by,
+                  **detail}}
+        for hold, lot, detail in zip(holds, lots, details, strict=True)])
+    _update_lots(session, lots, now)
     return holds
 
 

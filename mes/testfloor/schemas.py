@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from mes.api.registry import ListArgs
 from mes.catalog.schemas import CODE
+from mes.pagination import ListArgs
 
 # STDF bin numbers are U2, test numbers U4.
 BIN = validate.Range(min=0, max=65535)

@@ -133,8 +133,8 @@ def _test_step(lot: Lot, step_code: str | None) -> StepInfo:
     if step is None:
         raise _invalid("step", f"Step {code} is not on the route of lot {lot.lot_no}.")
     if step.kind != "test":
-        raise Conflict(f"Step {code} is a {step.kind} step; test data belongs to a test "
-                       "step.", code="wrong_step")
+        raise Conflict(f"Step {code} is not a test step (its kind is {step.kind}); test "
+                       "data belongs to a test step.", code="wrong_step")
     if lot.state in floor.CLOSED_STATES:
         raise Conflict(f"Lot {lot.lot_no} is {lot.state}.", code="lot_closed")
     if lot.step_code != code:
@@ -555,9 +555,14 @@ def sba_reason(session: Session) -> ReasonCode:
         return codes.get(SBA_REASON) or next(iter(codes.values()))
     retired = session.scalar(select(ReasonCode).where(ReasonCode.code == SBA_REASON,
                                                       ReasonCode.kind == "hold"))
-    return retired or catalog.create_reason_code(session, SYSTEM, {
+    if retired is not None:
+        return retired
+    created = catalog.create_reason_code(session, SYSTEM, {
         "code": SBA_REASON, "kind": "hold",
         "description": "Statistical yield or bin limit breached (AEC-Q002)"})
+    # Flushed for the code's id, which the hold refers to.
+    session.flush()
+    return created
 
 
 def _bin_pct(run: TestRun, bin_no: int) -> float:

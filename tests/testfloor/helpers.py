@@ -70,7 +70,7 @@ def at_final_test(session: Session, lot: Lot) -> Lot:
     return lot
 
 
-def testfloor_state(session: Session) -> dict[str, Any]:
+def stored_state(session: Session) -> dict[str, Any]:
     """The floor's view of the database plus every test-floor row, read fresh."""
     state = floor_state(session)
     state["counts"].update(row_counts(session, TestRun, TestParam, PatLimitSet))
