@@ -16,7 +16,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -24,7 +39,7 @@ from mes import audit
 from mes.catalog import services as catalog
 from mes.catalog.models import Equipment, MaterialLot, ReasonCode, Route, RouteStep
 from mes.catalog.services import StepInfo, route_step_infos
-from mes.db import utcnow
+from mes.db import UTCDateTime, utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
@@ -259,15 +274,34 @@ def match_lots(session: Session, match: dict[str, Any]) -> dict[str, list[str]]:
 
 # --- placing holds ---------------------------------------------------------------------
 
-def _draw_ids(session: Session, holds: Sequence[Hold]) -> None:
-    """Give new holds their ids from the table's sequence in one query: the flush then
-    inserts them with the driver's pipelined executemany instead of INSERT ... RETURNING
-    batches, which the driver rewrites parameter by parameter (PostgreSQL)."""
-    with session.no_autoflush:
-        ids = session.scalars(select(func.nextval(func.pg_get_serial_sequence(
-            Hold.__tablename__, "id"))).select_from(func.generate_series(1, len(holds)))).all()
-    for hold, new_id in zip(holds, ids, strict=True):
-        hold.id = new_id
+def _insert_holds(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert hold rows with one executemany and return their ids in the rows' order. On
+    PostgreSQL the ids are drawn from the sequence first, so the insert needs no RETURNING
+    (which the driver would rewrite parameter by parameter for thousands of rows)."""
+    table = Hold.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list(session.scalars(select(func.nextval(func.pg_get_serial_sequence(
+            table.name, "id"))).select_from(func.generate_series(1, len(rows)))))
+        session.connection().execute(insert(table), [
+            {**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)])
+        return ids
+    return list(session.connection().execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+
+
+def _load_holds(session: Session, ids: list[int], lots: Sequence[Lot],
+                reason: ReasonCode) -> list[Hold]:
+    """The new holds by id, in chunks (SQLite limits the parameters of one statement), with
+    their lot and reason attached: showing thousands of holds then reads nothing more."""
+    found: dict[int, Hold] = {}
+    for start in range(0, len(ids), 5000):
+        found.update((hold.id, hold) for hold in session.scalars(
+            select(Hold).where(Hold.id.in_(ids[start:start + 5000]))))
+    holds = [found[hold_id] for hold_id in ids]
+    for hold, lot in zip(holds, lots, strict=True):
+        set_committed_value(hold, "lot", lot)
+        set_committed_value(hold, "reason", reason)
+    return holds
 
 
 def _update_lots(session: Session, lots: Sequence[Lot], now: datetime) -> None:
@@ -304,34 +338,23 @@ def _place(session: Session, actor: Any, lots: Sequence[Lot], reason: ReasonCode
     # Flushed so that no earlier change of these lots waits in the session: the lots are
     # written below by one statement of their own, not by the flush.
     session.flush()
-    # Foreign keys set as ids and the relationships as already loaded: the flush has no
-    # relationship to synchronise per hold.
-    holds = [Hold(lot_id=lot.id, reason_id=reason.id, comment=comment, source=source,
-                  status="open", step_code=lot.step_code, placed_by=placed_by or _who(actor),
-                  placed_at=now, future_hold_id=rule.id if rule else None, data=data or {})
-             for lot in lots]
-    for hold, lot in zip(holds, lots, strict=True):
-        set_committed_value(hold, "lot", lot)
-        set_committed_value(hold, "reason", reason)
-    session.add_all(holds)
-    if session.get_bind().dialect.name == "postgresql":
-        _draw_ids(session, holds)
-    else:
-        # Flushed for the hold ids that the history and the audit records name.
-        session.flush()
-    details = [{"hold": hold.id, "reason": reason.code, "source": source, "comment": comment,
-                **(data or {})} for hold in holds]
+    by = placed_by or _who(actor)
+    ids = _insert_holds(session, [
+        {"lot_id": lot.id, "reason_id": reason.id, "comment": comment, "source": source,
+         "status": "open", "step_code": lot.step_code, "placed_by": by, "placed_at": now,
+         "future_hold_id": rule.id if rule else None, "data": data or {}} for lot in lots])
+    details = [{"hold": hold_id, "reason": reason.code, "source": source, "comment": comment,
+                **(data or {})} for hold_id in ids]
     for lot in lots:
         lot.open_holds += 1
     floor.record_events(session, "hold", actor, list(zip(lots, details, strict=True)), at=now)
     audit.record_many(session, [
         {"actor": actor, "code": "hold:place", "subject_type": "hold",
-         "subject_key": str(hold.id), "new_subject": True,
-         "data": {"lot": lot.lot_no, "step": lot.step_code, "placed_by": hold.placed_by,
-                  **detail}}
-        for hold, lot, detail in zip(holds, lots, details, strict=True)])
+         "subject_key": str(hold_id), "new_subject": True,
+         "data": {"lot": lot.lot_no, "step": lot.step_code, "placed_by": by, **detail}}
+        for hold_id, lot, detail in zip(ids, lots, details, strict=True)])
     _update_lots(session, lots, now)
-    return holds
+    return _load_holds(session, ids, lots, reason)
 
 
 def _refuse_closed(lot: Lot) -> None:
@@ -446,30 +469,50 @@ class _Facts:
     runs: list[tuple[str, datetime, datetime | None]] = field(default_factory=list)
 
 
+_NO_TEXT = cast(null(), String)
+# Typed so that the times of the runs, in the same column, read back as aware UTC times.
+_NO_TIME = type_coerce(cast(null(), DateTime(timezone=True)), UTCDateTime())
+
+
 def _facts(session: Session, lot: Lot, kinds: set[str]) -> _Facts:
-    facts = _Facts()
+    """The lot's and its ancestors' lot numbers, fab lots, and what the step's rules ask
+    about (wafers, material lots, runs on equipment): one query, the ancestors included."""
     if lot.in_genealogy:
-        rows = session.execute(select(Lot.id, Lot.lot_no, Lot.fab_lot).where(Lot.id.in_(
-            ancestors(session, select(Lot.id).where(Lot.id == lot.id))))).all()
+        family = ancestors(session, select(Lot.id).where(Lot.id == lot.id)).subquery()
+
+        def of_family(column: Any) -> Any:
+            return column.in_(select(family.c.lot_id))
     else:
-        rows = [(lot.id, lot.lot_no, lot.fab_lot)]
-    ids = [row[0] for row in rows]
-    facts.lot_nos = {row[1] for row in rows}
-    facts.fab_lots = {row[2] for row in rows}
+        def of_family(column: Any) -> Any:
+            return column == lot.id
+    parts = [select(literal_column("'lot'", String), Lot.lot_no, Lot.fab_lot, _NO_TIME,
+                    _NO_TIME).where(of_family(Lot.id))]
     if "wafer" in kinds:
-        facts.wafers = {(fab_lot, wafer) for fab_lot, wafer in session.execute(
-            select(Wafer.fab_lot, Wafer.wafer_id).join(LotWafer, LotWafer.wafer_pk == Wafer.id)
-            .where(LotWafer.lot_id.in_(ids)))}
+        parts.append(select(literal_column("'wafer'", String), Wafer.fab_lot, Wafer.wafer_id,
+                            _NO_TIME, _NO_TIME)
+                     .join(LotWafer, LotWafer.wafer_pk == Wafer.id)
+                     .where(of_family(LotWafer.lot_id)))
     if "material_lot" in kinds:
-        facts.materials = set(session.scalars(
-            select(MaterialLot.code).join(MaterialUse,
-                                          MaterialUse.material_lot_id == MaterialLot.id)
-            .where(MaterialUse.lot_id.in_(ids))))
+        parts.append(select(literal_column("'material'", String), MaterialLot.code, _NO_TEXT,
+                            _NO_TIME, _NO_TIME)
+                     .join(MaterialUse, MaterialUse.material_lot_id == MaterialLot.id)
+                     .where(of_family(MaterialUse.lot_id)))
     if "equipment" in kinds:
-        facts.runs = [(code, started, finished) for code, started, finished in session.execute(
-            select(Equipment.code, StepRun.started_at, StepRun.finished_at)
-            .join(Equipment, Equipment.id == StepRun.equipment_id)
-            .where(StepRun.lot_id.in_(ids)))]
+        parts.append(select(literal_column("'run'", String), Equipment.code, _NO_TEXT,
+                            StepRun.started_at, StepRun.finished_at)
+                     .join(Equipment, Equipment.id == StepRun.equipment_id)
+                     .where(of_family(StepRun.lot_id)))
+    facts = _Facts()
+    for kind, first, second, started, finished in session.execute(union_all(*parts)):
+        if kind == "lot":
+            facts.lot_nos.add(first)
+            facts.fab_lots.add(second)
+        elif kind == "wafer":
+            facts.wafers.add((first, second))
+        elif kind == "material":
+            facts.materials.add(first)
+        else:
+            facts.runs.append((first, started, finished))
     return facts
 
 

@@ -103,6 +103,7 @@ class TestParam(Base):
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("test_run.id"))
+    # STDF TEST_NUM is a U4: up to 4,294,967,295.
     test_num: Mapped[int] = mapped_column(BigInteger)
     name: Mapped[str | None] = mapped_column(String(_CN))
     units: Mapped[str | None] = mapped_column(String(_CN))

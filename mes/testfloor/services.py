@@ -32,6 +32,8 @@ from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
+from mes.quality import services as quality
+from mes.quality.models import Hold
 from mes.testfloor import stats, stdf
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
 
@@ -203,9 +205,11 @@ def _final_parts(f: stdf.StdfFile) -> list[stdf.Part]:
 
 
 def _passing_results(passing: Sequence[stdf.Part]) -> list[list[tuple[int, float]]]:
-    """Per passing part, its usable, finite results as (test number, value)."""
+    """Per passing part, its usable, finite results as (test number, value); a PTR cut
+    short before its TEST_NUM is no result of any test."""
     return [[(r.test_num, r.value) for r in part.results
-             if r.usable and math.isfinite(r.value)] for part in passing]
+             if r.usable and r.test_num is not None and math.isfinite(r.value)]
+            for part in passing]
 
 
 def import_stdf(session: Session, actor: Any, lot: Lot, content: bytes, *,
@@ -624,11 +628,9 @@ def _breach_text(breach: dict[str, Any]) -> str:
 
 
 def _sba_hold(session: Session, actor: Any, lot: Lot, run: TestRun,
-              verdict: dict[str, Any]) -> Any:
+              verdict: dict[str, Any]) -> Hold:
     """Hold the lot for an SBA breach: level 1 for engineering review, level 2 for the
     material review board (data `mrb` true). Placed by the system, like yield holds."""
-    from mes.quality import services as quality
-
     level2 = verdict["status"] == "level2"
     comment = (f"SBA {'level 2 (material review board)' if level2 else 'level 1'} at "
                f"{run.step_code}, test run {run.id}, against {verdict['history_lots']} "

@@ -12,7 +12,7 @@ from mes.catalog import services as cat
 from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
 from mes.floor import services as floor
-from mes.floor.models import Lot
+from mes.floor.models import Lot, LotWafer
 from mes.quality import services
 from mes.quality.models import FutureHold
 from tests.floor.helpers import advance, track_in, track_out
@@ -221,3 +221,26 @@ def test_rules_read_back_with_the_holds_they_placed(session, receive):
     assert services.get_future_hold(session, first.id) is first
     with pytest.raises(NotFound):
         services.get_future_hold(session, 987654)
+
+
+@pytest.mark.parametrize("match", [
+    {"material_lot": "AU-1"},
+    {"equipment": "WB-1", "since": "T"},
+    {"wafer": "W03"},
+    {"wafer": "W03", "fab_lot": "FAB1"},
+    {"fab_lot": "FAB1"},
+    {"lots": ["PARENT"]},
+])
+def test_a_split_child_is_caught_by_what_its_parent_consumed_ran_on_or_came_from(
+        session, receive, match):
+    parent = advance(session, receive(100, lot_no="PARENT",
+                                      wafers=[{"wafer_id": "W03", "die_qty": 100}]))
+    since = utcnow() - timedelta(minutes=1)
+    track_out(session, track_in(session, parent))  # wire bond on WB-1 with AU-1: now at FT
+    [child] = floor.split_lot(session, "op", parent, [60, 40])
+    # The child carries no wafer link of its own here: only its parent's count.
+    session.execute(LotWafer.__table__.delete().where(LotWafer.lot_id == child.id))
+    session.commit()
+    rule(session, {k: (since if v == "T" else v) for k, v in match.items()}, at_step="PACK")
+    advance(session, child)
+    assert (child.step_code, child.on_hold) == ("PACK", True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mes.audit.models import AuditEvent
 from mes.catalog import services as cat
@@ -18,7 +18,7 @@ from mes.quality.models import Hold
 from tests.floor.helpers import advance, track_in, track_out
 from tests.helpers import audit_codes
 from tests.quality.conftest import QA, QA2
-from tests.quality.helpers import refused
+from tests.quality.helpers import quality_state, refused
 
 
 def place(session, lot: Lot, reason: str = "H-ENG", comment: str = "Suspect bond lift",
@@ -380,3 +380,20 @@ def test_track_out_with_no_good_units_scraps_the_lot_without_a_yield_hold(sessio
     lot = at_wire_bond(session, receive)
     track_out(session, lot, good=0, rejects=[{"reason": "R-BALL", "qty": 100}])
     assert (lot.state, lot.open_holds) == ("scrapped", 0)
+
+
+def test_a_mass_hold_meeting_a_lot_changed_meanwhile_is_refused_whole(session, receive):
+    first, changed = receive(100, lot_no="A"), receive(100, lot_no="B")
+    lots = [first, changed]
+    # Another writer moves B after this session read it: its version counter goes up.
+    session.execute(update(Lot.__table__).where(Lot.__table__.c.id == changed.id)
+                    .values(version=Lot.__table__.c.version + 1))
+    session.commit()
+    before = quality_state(session)
+    with pytest.raises(Conflict) as caught:
+        services.mass_hold(session, QA, reason="H-ENG", comment="x",
+                           match={"lots": [lot.lot_no for lot in lots]})
+    assert caught.value.code == "stale"
+    # The request's transaction ends here: everything the refused hold wrote goes with it.
+    session.rollback()
+    assert quality_state(session) == before

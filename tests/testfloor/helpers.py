@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
@@ -62,9 +63,21 @@ def stdf(parts: Sequence[PartSpec], **kw: Any) -> bytes:
     return write_stdf(None, parts=parts, **kw)
 
 
-def at_final_test(session: Session, lot: Lot) -> Lot:
-    """Put a freshly received lot of the test plant queued at FT, its test step (test setup
-    only: the moves themselves are the floor's tests)."""
+def receive_lot(session: Session, lot_no: str, quantity: int = 1000,
+                product: str = "P1") -> Lot:
+    """Receive a lot of the test plant for customer OEM: queued at SAW, its first step."""
+    lot = floor.receive_lot(session, "planner", {
+        "product": product, "customer": "OEM", "quantity": quantity, "fab_lot": "FAB1",
+        "wafers": [], "lot_no": lot_no, "priority": 3, "due_date": None})
+    session.commit()
+    return lot
+
+
+def lot_at_final_test(session: Session, lot_no: str, quantity: int = 1000,
+                      product: str = "P1") -> Lot:
+    """Receive a lot and put it queued at FT, the test plant's test step (test setup only:
+    the moves themselves are the floor's tests)."""
+    lot = receive_lot(session, lot_no, quantity, product)
     lot.step_seq, lot.step_code = 3, "FT"
     session.commit()
     return lot

@@ -15,17 +15,18 @@ from mes.floor.models import Lot, LotEvent
 from mes.testfloor import services
 from mes.testfloor.models import TestParam, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, encode_record
-from tests.floor.conftest import plant, receive  # noqa: F401  (fixtures used here)
-from tests.floor.helpers import advance, track_in
+from tests.floor.conftest import plant  # noqa: F401  (the test plant, used via pytestmark)
+from tests.floor.helpers import advance, hold, track_in
 from tests.helpers import audit_codes
 from tests.testfloor.helpers import (
     MIR,
     STDF_DIR,
-    at_final_test,
     bad,
     good,
+    lot_at_final_test,
     lot_file,
     needs_shared_files,
+    receive_lot,
     stdf,
     stored_state,
     vout,
@@ -41,9 +42,9 @@ def op(api):
 
 
 @pytest.fixture
-def ft_lot(session, receive):
+def ft_lot(session):
     """Lot LOT-FT, 2000 units, queued at final test."""
-    return at_final_test(session, receive(2000, lot_no="LOT-FT"))
+    return lot_at_final_test(session, "LOT-FT", 2000)
 
 
 def upload(caller, data: bytes, lot_no: str = "LOT-FT", query: str = ""):
@@ -227,8 +228,8 @@ def test_import_records_the_run_in_the_lots_history_and_does_not_move_it(op, ft_
     assert history[-1]["kind"] == "test_run"
 
 
-def test_import_into_a_running_lot_at_its_test_step(op, session, receive):
-    lot = advance(session, receive(500, lot_no="LOT-RUN"), 2)
+def test_import_into_a_running_lot_at_its_test_step(op, session):
+    lot = advance(session, receive_lot(session, "LOT-RUN", 500), 2)
     track_in(session, lot)
     run = imported(op, lot_file(5), "LOT-RUN")
     assert (run["step"], run["parts_tested"]) == ("FT", 5)
@@ -242,11 +243,10 @@ def test_step_given_in_the_query(op, ft_lot):
 
 # --- refusals: nothing is stored -------------------------------------------------------
 
-def test_second_import_of_the_same_content_is_refused_for_any_lot(op, ft_lot, session,
-                                                                   receive):
+def test_second_import_of_the_same_content_is_refused_for_any_lot(op, ft_lot, session):
     data = lot_file(40, 2)
     first = imported(op, data)
-    at_final_test(session, receive(100, lot_no="LOT-2"))
+    lot_at_final_test(session, "LOT-2", 100)
     for lot_no in ("LOT-FT", "LOT-2"):
         error = refused(session, lambda lot_no=lot_no: upload(op, data, lot_no), 409,
                         "duplicate")
@@ -307,16 +307,16 @@ def test_multipart_without_the_file_field_is_refused(op, ft_lot, session):
     assert "file" in body["fields"]
 
 
-def test_import_at_a_step_that_is_not_a_test_step_is_refused(op, session, receive):
-    receive(100, lot_no="LOT-SAW")  # queued at SAW, an assembly step
+def test_import_at_a_step_that_is_not_a_test_step_is_refused(op, session):
+    receive_lot(session, "LOT-SAW", 100)  # queued at SAW, an assembly step
     error = refused(session, lambda: upload(op, lot_file(3), "LOT-SAW"), 409, "wrong_step")
     assert "assembly" in error["message"]
     refused(session, lambda: upload(op, lot_file(3), "LOT-SAW", "?step=PACK"), 409,
             "wrong_step")
 
 
-def test_import_for_a_test_step_the_lot_is_not_at_is_refused(op, session, receive):
-    receive(100, lot_no="LOT-SAW")
+def test_import_for_a_test_step_the_lot_is_not_at_is_refused(op, session):
+    receive_lot(session, "LOT-SAW", 100)
     error = refused(session, lambda: upload(op, lot_file(3), "LOT-SAW", "?step=FT"), 409,
                     "wrong_step")
     assert "at step SAW, not FT" in error["message"]
@@ -344,3 +344,18 @@ def test_import_reads_pat_values_as_float32_exactly(op, ft_lot, session):
                             tests={100: TestSpec("v", "V")}))
     param = session.scalar(select(TestParam).where(TestParam.run_id == run["id"]))
     assert services.passing_values(param) == [struct.unpack("<f", struct.pack("<f", value))[0]]
+
+
+def test_non_finite_values_and_limits_are_left_out(op, ft_lot, session):
+    parts = [good(0, part_id="a", results=[(100, float("nan")), (200, float("inf"))]),
+             good(1, part_id="b", results=[(100, 1.5)])]
+    run = imported(op, stdf(parts, tests={100: TestSpec("v", "V", float("-inf"), 2.0)}))
+    params = session.scalars(select(TestParam).where(TestParam.run_id == run["id"])).all()
+    assert [(p.test_num, p.n, p.lo, p.hi) for p in params] == [(100, 1, None, 2.0)]
+    assert list(run["pat"]["per_test"]) == ["100"]
+
+
+def test_lot_on_hold_still_takes_test_data(op, ft_lot, session):
+    hold(session, ft_lot)
+    run = imported(op, lot_file(3))
+    assert run["parts_tested"] == 3

@@ -21,9 +21,9 @@ from mes.testfloor import services
 from mes.testfloor.models import PatLimitSet, TestRun
 from mes.testfloor.stats import PAT_METHOD
 from mes.testfloor.stdf_writer import PartSpec, TestSpec
-from tests.floor.conftest import plant, receive  # noqa: F401  (fixtures used here)
+from tests.floor.conftest import plant  # noqa: F401  (the test plant, used via pytestmark)
 from tests.helpers import audit_codes
-from tests.testfloor.helpers import at_final_test, stdf, stored_state
+from tests.testfloor.helpers import lot_at_final_test, receive_lot, stdf, stored_state
 
 pytestmark = pytest.mark.usefixtures("plant")
 
@@ -34,10 +34,10 @@ SYL1, SYL2 = 93.208726, 92.472746
 
 
 @pytest.fixture
-def new_lot(session, receive):
+def new_lot(session):
     """A lot queued at final test: new_lot("L1", product="P2")."""
     def make(lot_no: str, product: str = "P1") -> Lot:
-        return at_final_test(session, receive(1000, lot_no=lot_no, product=product))
+        return lot_at_final_test(session, lot_no, product=product)
     return make
 
 
@@ -481,8 +481,8 @@ def test_bin_summary_refusals(session, new_lot, given, message):
     assert message in error.fields["bins"][0]
 
 
-def test_bin_summary_at_a_step_that_is_not_a_test_step_is_refused(session, receive):
-    lot = receive(100, lot_no="L-SAW")
+def test_bin_summary_at_a_step_that_is_not_a_test_step_is_refused(session):
+    lot = receive_lot(session, "L-SAW", 100)
     refused(session, Conflict, "wrong_step",
             lambda: services.record_bins(session, "op", lot, bins=bins(95.0)))
     refused(session, Conflict, "wrong_step",
