@@ -131,7 +131,7 @@ def fill(url: str, lots: int, events: int) -> None:
             SELECT l.id, CASE WHEN e %% 2 = 0 THEN 'track_in' ELSE 'track_out' END,
                    now() - (e * interval '17 minutes'), 'op', l.step_code, 'T00', 1000, 1000,
                    '{{}}'
-            FROM (SELECT id, step_code FROM lot WHERE lot_no LIKE 'X%') AS l,
+            FROM (SELECT id, step_code FROM lot WHERE lot_no LIKE 'X%%') AS l,
                  generate_series(1, {max(1, events // lots)}) AS e
         """)
         conn.execute(text("ANALYZE"))

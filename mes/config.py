@@ -48,8 +48,10 @@ DEFAULTS: dict[str, Any] = {
 _TYPES: dict[str, type] = {key: str if value is None else type(value)
                            for key, value in DEFAULTS.items()}
 
-# Variables read from the environment but not configuration keys themselves.
-_ENV_IGNORED = {"MES_CONFIG", "MES_TEST_DATABASE_URL"}
+# Variables read from the environment but not configuration keys themselves (the test
+# suite's and the benchmarks' databases, the folder of the real STDF files).
+_ENV_IGNORED = {"MES_CONFIG", "MES_TEST_DATABASE_URL", "MES_BENCH_DATABASE_URL",
+                "MES_STDF_DATA"}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:

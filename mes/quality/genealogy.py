@@ -26,14 +26,15 @@ def _walk(seeds: Select[Any], *, down: bool, name: str) -> Select[Any]:
     return select(found.c.lot_id)
 
 
-def descendants(session: Session, seed_ids: Select[Any]) -> Select[Any]:
+def descendants(session: Session | None, seed_ids: Select[Any]) -> Select[Any]:
     """A select of the ids of the seed lots and of every lot descended from them (split
     children, merge survivors, and theirs in turn). `seed_ids` selects lot ids in its first
-    column. `session` is where the caller will run it; the select itself holds no state."""
+    column. The walk is a plain select, the same on every database: `session` (where the
+    caller will run it) may be None for a statement built once, ahead of any session."""
     return _walk(seed_ids, down=True, name="lot_down")
 
 
-def ancestors(session: Session, seed_ids: Select[Any]) -> Select[Any]:
+def ancestors(session: Session | None, seed_ids: Select[Any]) -> Select[Any]:
     """A select of the ids of the seed lots and of every lot they came from (split parents,
     lots merged into them, and theirs in turn)."""
     return _walk(seed_ids, down=False, name="lot_up")

@@ -469,41 +469,48 @@ class _Facts:
     runs: list[tuple[str, datetime, datetime | None]] = field(default_factory=list)
 
 
-_NO_TEXT = cast(null(), String)
-# Typed so that the times of the runs, in the same column, read back as aware UTC times.
-_NO_TIME = type_coerce(cast(null(), DateTime(timezone=True)), UTCDateTime())
-
-
-def _facts(session: Session, lot: Lot, kinds: set[str]) -> _Facts:
-    """The lot's and its ancestors' lot numbers, fab lots, and what the step's rules ask
-    about (wafers, material lots, runs on equipment): one query, the ancestors included."""
-    if lot.in_genealogy:
-        family = ancestors(session, select(Lot.id).where(Lot.id == lot.id)).subquery()
+def _facts_query(*, genealogy: bool) -> Select[Any]:
+    """What future holds may ask about a lot (bound as `lot_id`) and, with `genealogy`,
+    its ancestors: their lot numbers and fab lots, wafers, material lots consumed, runs on
+    equipment. One query of four parts, each an index lookup per lot."""
+    no_text = cast(null(), String)
+    # Typed so that the times of the runs, in the same column, read back as aware UTC times.
+    no_time = type_coerce(cast(null(), DateTime(timezone=True)), UTCDateTime())
+    if genealogy:
+        family = ancestors(None, select(Lot.id).where(Lot.id == bindparam("lot_id"))) \
+            .subquery()
 
         def of_family(column: Any) -> Any:
             return column.in_(select(family.c.lot_id))
     else:
         def of_family(column: Any) -> Any:
-            return column == lot.id
-    parts = [select(literal_column("'lot'", String), Lot.lot_no, Lot.fab_lot, _NO_TIME,
-                    _NO_TIME).where(of_family(Lot.id))]
-    if "wafer" in kinds:
-        parts.append(select(literal_column("'wafer'", String), Wafer.fab_lot, Wafer.wafer_id,
-                            _NO_TIME, _NO_TIME)
-                     .join(LotWafer, LotWafer.wafer_pk == Wafer.id)
-                     .where(of_family(LotWafer.lot_id)))
-    if "material_lot" in kinds:
-        parts.append(select(literal_column("'material'", String), MaterialLot.code, _NO_TEXT,
-                            _NO_TIME, _NO_TIME)
-                     .join(MaterialUse, MaterialUse.material_lot_id == MaterialLot.id)
-                     .where(of_family(MaterialUse.lot_id)))
-    if "equipment" in kinds:
-        parts.append(select(literal_column("'run'", String), Equipment.code, _NO_TEXT,
-                            StepRun.started_at, StepRun.finished_at)
-                     .join(Equipment, Equipment.id == StepRun.equipment_id)
-                     .where(of_family(StepRun.lot_id)))
+            return column == bindparam("lot_id")
+    return union_all(
+        select(literal_column("'lot'", String), Lot.lot_no, Lot.fab_lot, no_time, no_time)
+        .where(of_family(Lot.id)),
+        select(literal_column("'wafer'", String), Wafer.fab_lot, Wafer.wafer_id, no_time,
+               no_time)
+        .join(LotWafer, LotWafer.wafer_pk == Wafer.id).where(of_family(LotWafer.lot_id)),
+        select(literal_column("'material'", String), MaterialLot.code, no_text, no_time,
+               no_time)
+        .join(MaterialUse, MaterialUse.material_lot_id == MaterialLot.id)
+        .where(of_family(MaterialUse.lot_id)),
+        select(literal_column("'run'", String), Equipment.code, no_text, StepRun.started_at,
+               StepRun.finished_at)
+        .join(Equipment, Equipment.id == StepRun.equipment_id)
+        .where(of_family(StepRun.lot_id)))
+
+
+# Built once: composing them costs more than running them (a track-out runs one).
+_FACTS = {True: _facts_query(genealogy=True), False: _facts_query(genealogy=False)}
+_STEP_RULES = (select(FutureHold.id, FutureHold.match_kind, FutureHold.match)
+               .where(FutureHold.status == "active", FutureHold.at_step == bindparam("step")))
+
+
+def _facts(session: Session, lot: Lot) -> _Facts:
     facts = _Facts()
-    for kind, first, second, started, finished in session.execute(union_all(*parts)):
+    for kind, first, second, started, finished in session.execute(
+            _FACTS[lot.in_genealogy], {"lot_id": lot.id}):
         if kind == "lot":
             facts.lot_nos.add(first)
             facts.fab_lots.add(second)
@@ -547,12 +554,10 @@ def on_arrival(session: Session, actor: Any, lot: Lot) -> list[Hold]:
     Costs one indexed query when the step has no active rule; otherwise the lot's ancestors
     are read once, with what the step's rules ask about them.
     """
-    rules = session.execute(
-        select(FutureHold.id, FutureHold.match_kind, FutureHold.match)
-        .where(FutureHold.status == "active", FutureHold.at_step == lot.step_code)).all()
+    rules = session.execute(_STEP_RULES, {"step": lot.step_code}).all()
     if not rules:
         return []
-    facts = _facts(session, lot, {rule.match_kind for rule in rules})
+    facts = _facts(session, lot)
     hits = [rule.id for rule in rules if _rule_matches(rule.match_kind, rule.match, facts)]
     if not hits:
         return []

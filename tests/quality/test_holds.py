@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from mes import audit
 from mes.audit.models import AuditEvent
 from mes.catalog import services as cat
 from mes.db import simulated_time, utcnow
@@ -397,3 +398,17 @@ def test_a_mass_hold_meeting_a_lot_changed_meanwhile_is_refused_whole(session, r
     # The request's transaction ends here: everything the refused hold wrote goes with it.
     session.rollback()
     assert quality_state(session) == before
+
+
+def test_bulk_written_records_chain_and_verify_like_single_ones(session, receive):
+    lots = [receive(10, lot_no=f"LOT-{i:02d}") for i in range(60)]
+    services.hold_lot(session, QA, lots[0], reason="H-ENG", comment="First")
+    result = services.mass_hold(session, QA, reason="H-ENG", comment="All",
+                                match={"fab_lot": "FAB1"})
+    services.release_hold(session, QA2, result.holds[0], {"disposition": "release",
+                                                          "comment": "ok"})
+    session.commit()
+    assert audit_codes(session, "lot", "LOT-00") == ["lot:receive", "lot:hold", "lot:hold",
+                                                     "lot:release"]
+    assert [len(floor.history(session, lot)) for lot in lots[1:]] == [2] * 59
+    assert audit.verify(session).ok
