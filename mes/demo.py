@@ -15,6 +15,7 @@ import heapq
 import itertools
 import math
 import random
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from marshmallow import Schema, ValidationError
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from mes.auth import services as auth_services
@@ -45,6 +46,9 @@ from mes.errors import InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
+from mes.testfloor import services as testfloor
+from mes.testfloor.models import TestRun
+from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
 
 ACTOR = "demo"
 
@@ -491,6 +495,7 @@ class _History:
         self.waiting: dict[str, list[_Plan]] = {kind: [] for kind in self.tools}
         # Only lots that are still good at the time of loading: the expired one never is.
         self.materials: dict[str, list[MaterialLot]] = {}
+        self.tests = _TestHistory(session)
         for m in session.scalars(select(MaterialLot).order_by(MaterialLot.code)):
             if m.expires_at is None or m.expires_at > now:
                 self.materials.setdefault(m.material, []).append(m)
@@ -792,6 +797,8 @@ class _History:
         step = plan.steps[lot.step_seq - 1]
         code = step.code
         rejects = self._rejects(at, plan, step, lot.quantity)
+        if code in FT_STEPS:
+            self.tests.tested(at, lot, code, self._operator(at))
         with simulated_time(at), self.session.no_autoflush:  # as at track-in
             floor.track_out(self.session, self._operator(at), lot, step=code,
                             good_qty=lot.quantity - sum(r["qty"] for r in rejects),
@@ -846,6 +853,164 @@ class _History:
             event.remove(self.session, "pending_to_persistent", keep)
 
 
+# --- test history ----------------------------------------------------------------------
+
+# Each lot's final test steps leave an STDF file: a sample of DEMO_UNITS units of the lot
+# (the whole lot would slow the load down without showing more), tested with the product's
+# parametric tests. Bins: 1 good, 2 open/short, 3 leakage, 4 parametric, 5 functional.
+DEMO_UNITS = 200
+TEST_SEED = 26_1123
+# (test number, name, units, mean, sigma, low limit, high limit); the spec limits lie a
+# little outside the test limits. Per product the means are shifted by its own offsets.
+DEMO_TESTS = [
+    (1000, "CONT_VDD", "V", -0.45, 0.02, -0.8, -0.2),
+    (1100, "IDDQ", "uA", 12.0, 1.2, 0.0, 40.0),
+    (1200, "IDD_ACTIVE", "mA", 4.2, 0.12, 3.0, 5.5),
+    (1300, "VREF", "V", 1.2, 0.004, 1.17, 1.23),
+    (1400, "VOH", "V", 4.85, 0.03, 4.6, 5.1),
+    (1500, "VOL", "V", 0.12, 0.015, 0.0, 0.4),
+    (1600, "ILEAK_IN", "nA", 5.0, 2.0, -100.0, 100.0),
+    (1700, "FOSC", "MHz", 16.0, 0.12, 15.2, 16.8),
+]
+# Hot and cold insertions shift the leakage and supply currents.
+TEMP_SHIFT = {"FT-R": ("25", 1.0), "FT-H": ("150", 1.35), "FT-C": ("-40", 0.85)}
+HANDLERS = {"TST-01": "HDL-01", "TST-02": "HDL-02", "TST-03": "HDL-03"}
+# Engineering computes static PAT limits for the first product at FT-R once this many of
+# its lots have been tested there (AEC-Q001 needs 6).
+PAT_PRODUCT, PAT_STEP, PAT_AFTER_LOTS = "GD-5532", "FT-R", 8
+
+
+def _demo_fails(i: int) -> tuple[dict[int, int], int]:
+    """The failing units of a product's i-th run at a step, by final hard bin, and how many
+    more bin-4 units passed on retest. Counts repeat every six runs, so every run lies
+    within the spread of the runs before it and SBA, which judges against at least six
+    earlier lots, finds nothing to hold during the history."""
+    retests = (i // 3) % 2
+    return {2: 1 + i % 2, 3: 1 + (i + 1) % 3, 4: 2 + i % 3 - retests,
+            5: 1 + (i % 6 in (1, 4))}, retests
+
+
+class _TestHistory:
+    """Imports an STDF file at each final test track-out of the history, and, once enough
+    lots are tested, has the engineer compute static PAT limits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.rng = random.Random(TEST_SEED)
+        self.runs: dict[tuple[str, str], int] = {}
+        self.offsets = {p["code"]: k * 0.01 for k, p in enumerate(PRODUCTS)}
+        self.pat_done = False
+
+    def stdf(self, lot: Lot, step: str, at: datetime, fails: dict[int, int], retests: int,
+             units: int = DEMO_UNITS) -> bytes:
+        rng = self.rng
+        product = lot.product.code
+        temperature, scale = TEMP_SHIFT[step]
+        shift = self.offsets[product]
+        tests = {num: TestSpec(name, unit, lo, hi, lo - (hi - lo) * 0.05,
+                               hi + (hi - lo) * 0.05)
+                 for num, name, unit, _mean, _sigma, lo, hi in DEMO_TESTS}
+        outlier = rng.random() < 0.5
+
+        def values(k: int) -> list[tuple[int, float]]:
+            out = []
+            for num, _name, _unit, mean, sigma, _lo, _hi in DEMO_TESTS:
+                centre = mean * (scale if num in (1100, 1200, 1600) else 1.0) + sigma * shift
+                value = rng.gauss(centre, sigma)
+                if outlier and k == 7 and num == 1300:
+                    # A part well inside the spec but far from its siblings: a PAT outlier.
+                    value = centre + 9 * sigma
+                out.append((num, value))
+            return out
+
+        bad = [b for b, n in sorted(fails.items()) for _ in range(n)]
+        parts = []
+        for k in range(units):
+            pid = f"{k + 1}"
+            x, y = k % 20, k // 20
+            if k < len(bad):
+                parts.append(PartSpec(hard_bin=bad[k], soft_bin=bad[k] * 10, passed=False,
+                                      x=x, y=y, part_id=pid, results=[(1000, 0.1, 0x80)]))
+            elif k < len(bad) + retests:
+                parts.append(PartSpec(hard_bin=4, soft_bin=41, passed=False, x=x, y=y,
+                                      part_id=pid, results=[(1000, -0.45), (1300, 1.25, 0x80)]))
+                parts.append(PartSpec(hard_bin=1, soft_bin=1, passed=True, x=x, y=y,
+                                      part_id=pid, results=values(k)))
+            else:
+                parts.append(PartSpec(hard_bin=1, soft_bin=1, passed=True, x=x, y=y,
+                                      part_id=pid, results=values(k)))
+        tester = lot.equipment.code if lot.equipment is not None else "TST-01"
+        start = int(at.timestamp()) - 3600
+        mir = {"SETUP_T": start, "START_T": start, "LOT_ID": lot.fab_lot,
+               "SBLOT_ID": lot.lot_no, "PART_TYP": product, "JOB_NAM": f"{product}_ft",
+               "JOB_REV": "3", "TEST_COD": step, "TST_TEMP": temperature,
+               "NODE_NAM": tester, "TSTR_TYP": "MST-4000"}
+        sdr = {"HEAD_NUM": 1, "SITE_GRP": 1, "SITE_CNT": 1, "SITE_NUM": [0],
+               "HAND_TYP": "pick-and-place", "HAND_ID": HANDLERS.get(tester, "HDL-01"),
+               "LOAD_TYP": "load board", "LOAD_ID": f"LB-{product}-1"}
+        return write_stdf(None, mir=mir, parts=parts, tests=tests, sdrs=[sdr])
+
+    def tested(self, at: datetime, lot: Lot, step: str, operator: str) -> None:
+        """The lot has just been tested at `step` (it is still running there): import its
+        file, then compute static PAT limits when their time has come."""
+        key = (lot.product.code, step)
+        i = self.runs.get(key, 0)
+        self.runs[key] = i + 1
+        fails, retests = _demo_fails(i)
+        with simulated_time(at), self.session.no_autoflush:
+            testfloor.import_stdf(self.session, operator, lot,
+                                  self.stdf(lot, step, at, fails, retests), step=step)
+        if (not self.pat_done and key == (PAT_PRODUCT, PAT_STEP)
+                and self.runs[key] >= PAT_AFTER_LOTS):
+            self.pat_done = True
+            with simulated_time(at + timedelta(minutes=20)):
+                testfloor.compute_pat_limits(self.session, "engineer", lot.product,
+                                             step=PAT_STEP)
+
+    def sba_excursion(self, end: datetime) -> None:
+        """At the end of the history a lot tests low at a final test step: its yield falls
+        between SBA's SYL1 and SYL2 and the lot is held for engineering review. The lot is
+        the first one queued or running at a final test step whose product has the six
+        earlier lots SBA needs there; the extra failures land in a bin the history never
+        saw, so that only the yield is judged."""
+        candidates = self.session.scalars(
+            select(Lot).where(Lot.step_code.in_(FT_STEPS), Lot.state.in_(("queued",
+                                                                           "running")))
+            .order_by(Lot.lot_no))
+        for lot in candidates:
+            yields = self._history_yields(lot)
+            if len(yields) >= testfloor.SBA_MIN_LOTS and not lot.open_holds:
+                break
+        else:
+            return
+        mean, sigma = statistics.mean(yields), statistics.stdev(yields)
+        units = 1000
+        # The middle of the band between SYL1 (mean - 3 sigma) and SYL2 (mean - 4 sigma).
+        good = math.floor(units * (mean - 3.5 * sigma) / 100)
+        fails = {6: units - good}
+        at = end - timedelta(minutes=5)
+        with simulated_time(at), self.session.no_autoflush:
+            testfloor.import_stdf(self.session, "op1", lot,
+                                  self.stdf(lot, lot.step_code, at, fails, 0, units),
+                                  step=lot.step_code)
+
+    def _history_yields(self, lot: Lot) -> list[float]:
+        latest = (select(func.max(TestRun.id))
+                  .where(TestRun.product_id == lot.product_id,
+                         TestRun.step_code == lot.step_code, TestRun.lot_id != lot.id)
+                  .group_by(TestRun.lot_id))
+        runs = self.session.scalars(select(TestRun).where(TestRun.id.in_(latest))
+                                    .order_by(TestRun.id.desc())
+                                    .limit(testfloor.SBA_HISTORY_LOTS))
+        return [r.final_good * 100 / r.units for r in runs]
+
+
+def load_demo_test_history(session: Session, tests: _TestHistory, end: datetime) -> None:
+    """After the lots' history: the one SBA excursion that waits for engineering review
+    (the files of the history were imported as each lot was tested)."""
+    tests.sba_excursion(end)
+
+
 def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     """Give the demo plant about 200 lots with the history of the 30 days before `now`
     (default: now), made through the floor services at simulated times: receipts, track-ins
@@ -853,7 +1018,9 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
 
     Needs the demo master data and users; raises what the services raise if it is missing.
     """
-    _History(session, now or utcnow()).run()
+    history = _History(session, now or utcnow())
+    history.run()
+    load_demo_test_history(session, history.tests, history.end)
 
 
 def load_demo(session: Session) -> bool:

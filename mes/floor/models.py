@@ -29,6 +29,9 @@ class Lot(Base):
     __table_args__ = (
         Index("ix_lot_wip", "state", "step_code", "priority", "due_date"),
         Index("ix_lot_customer_state", "customer_id", "state"),
+        # The WIP board's per-step counts read this index alone on PostgreSQL.
+        Index("ix_lot_step_summary", "state", "step_code", "route_id",
+              postgresql_include=["quantity", "open_holds"]),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)

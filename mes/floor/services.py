@@ -40,6 +40,7 @@ from mes.floor.models import (
     Wafer,
 )
 from mes.quality.models import Hold
+from mes.quality.moisture import PACK_KIND, check_floor_life
 
 CLOSED_STATES = ("completed", "shipped", "scrapped", "merged")
 
@@ -375,8 +376,9 @@ def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: st
 
     Refused (409) when the lot is closed, already running, on hold or not at `step`; when
     the equipment is of the wrong kind, not productive/standby or busy; when a material lot
-    is expired or a material the step requires is missing. Unknown equipment or material
-    lots are 422.
+    is expired or a material the step requires is missing; at a pack step, when the lot's
+    moisture floor life has run out (floor_life_expired, until it is baked). Unknown
+    equipment or material lots are 422.
     """
     tool = _equipment(session, equipment)
     used = _materials(session, list(materials))
@@ -384,6 +386,8 @@ def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: st
         raise Conflict(blocker.message, code=blocker.code)
     _check_step(lot, step)
     route_step = current_step(lot)
+    if route_step.kind == PACK_KIND:
+        check_floor_life(session, lot)
     for blocker in equipment_blockers(route_step, tool) + material_blockers(route_step, used):
         raise Conflict(blocker.message, code=blocker.code,
                        fields={blocker.field: [blocker.message]} if blocker.field else None)

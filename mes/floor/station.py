@@ -30,6 +30,7 @@ from mes.floor.models import (
     Wafer,
 )
 from mes.quality.models import Hold
+from mes.quality.moisture import PACK_KIND, floor_life_expired
 
 # How many usable material lots of one type the station offers as scan suggestions.
 MATERIAL_CHOICES = 30
@@ -118,6 +119,10 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
     materials: dict[str, list[MaterialLot]] = {}
     needs: list[services.Blocker] = []
     if lot.state == "queued":
+        if step.kind == PACK_KIND and floor_life_expired(session, lot):
+            blockers.append(services.Blocker("floor_life_expired", _(
+                "Lot %(lot)s has used up its moisture floor life; bake it first.",
+                lot=lot.lot_no)))
         tools = _tools(session, step)
         if step.equipment_kind and not any(t.available for t in tools):
             blockers.append(services.Blocker("no_equipment", _(

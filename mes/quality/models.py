@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, BigID, utcnow
@@ -82,3 +82,27 @@ class FutureHold(Base):
     retired_at: Mapped[datetime | None]
 
     reason: Mapped[ReasonCode] = relationship()
+
+
+MOISTURE_STATES = ("sealed", "open", "dry_storage")
+
+
+class MoistureClock(Base):
+    """A lot's moisture floor-life clock (J-STD-033), one row per lot once first opened.
+
+    `exposure_seconds` is the exposure accumulated up to the last pause; while the lot is
+    open, `open_since` says since when the clock runs. Sealing in a dry bag and dry storage
+    pause it; only a bake resets the exposure.
+    """
+
+    __tablename__ = "moisture_clock"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(12), default="sealed")
+    exposure_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    open_since: Mapped[datetime | None]
+    # MSL 6: the floor life printed on the label, given when the pack is opened.
+    label_hours: Mapped[float | None]
+    baked_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -149,3 +149,24 @@ class FutureHoldOut(Schema):
     holds_placed = fields.Integer()
     # Only in the answer to the rule's creation.
     matching_now = fields.Nested(MatchingNowOut)
+
+
+class MoistureIn(Schema):
+    action = fields.String(required=True,
+                           validate=validate.OneOf(("open", "seal", "dry_storage", "bake")))
+    # MSL 6 only: the floor life printed on the label, in hours, when opening.
+    label_hours = fields.Float(validate=validate.Range(min=0, min_inclusive=False, max=8760))
+
+
+class MoistureOut(Schema):
+    lot_no = fields.String()
+    msl = fields.String()
+    state = fields.String(metadata={"enum": ["sealed", "open", "dry_storage"]})
+    exposure_hours = fields.Float()
+    floor_life_hours = fields.Float(allow_none=True)
+    remaining_hours = fields.Float(allow_none=True)
+    expired = fields.Boolean()
+    open_since = fields.AwareDateTime(allow_none=True)
+    label_hours = fields.Float(allow_none=True)
+    baked_at = fields.AwareDateTime(allow_none=True)
+    updated_at = fields.AwareDateTime(allow_none=True)

@@ -368,7 +368,8 @@ def sba(code: str, step: str) -> Any:
         title=_("Final yield of the latest lots of %(product)s at %(step)s",
                 product=product.code, step=step),
         empty=_("No test runs yet."), lines=lines, unit=" %")
-    return render_template("testfloor/sba.html", product=product, step=step, runs=runs,
+    return render_template("testfloor/sba.html", product=product, step=step,
+                           table_runs=runs[::-1],
                            chart=chart, verdict=verdict, limits=limits,
                            min_lots=services.SBA_MIN_LOTS)
 

@@ -58,6 +58,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_lot_fab_lot'), ['fab_lot'], unique=False)
         batch_op.create_index(batch_op.f('ix_lot_product_id'), ['product_id'], unique=False)
         batch_op.create_index('ix_lot_wip', ['state', 'step_code', 'priority', 'due_date'], unique=False)
+        batch_op.create_index('ix_lot_step_summary', ['state', 'step_code', 'route_id'], unique=False, postgresql_include=['quantity', 'open_holds'])
 
     op.create_table('hold',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -256,6 +257,7 @@ def downgrade() -> None:
     op.drop_table('hold')
     with op.batch_alter_table('lot', schema=None) as batch_op:
         batch_op.drop_index('ix_lot_wip')
+        batch_op.drop_index('ix_lot_step_summary')
         batch_op.drop_index(batch_op.f('ix_lot_product_id'))
         batch_op.drop_index(batch_op.f('ix_lot_fab_lot'))
         batch_op.drop_index(batch_op.f('ix_lot_equipment_id'))
