@@ -63,6 +63,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.auth.views import bp as auth_bp
     from mes.catalog.views import bp as catalog_bp
     from mes.floor.views import bp as floor_bp
+    from mes.quality.views import bp as quality_bp
     from mes.testfloor.views import bp as testfloor_bp
     from mes.views import bp as main_bp
 
@@ -70,6 +71,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(floor_bp)
+    app.register_blueprint(quality_bp)
     app.register_blueprint(testfloor_bp)
     app.register_blueprint(api_bp)
 

@@ -872,7 +872,7 @@ DEMO_TESTS = [
     (1600, "ILEAK_IN", "nA", 5.0, 2.0, -100.0, 100.0),
     (1700, "FOSC", "MHz", 16.0, 0.12, 15.2, 16.8),
 ]
-# Hot and cold insertions shift the leakage and supply currents.
+# Hot and cold insertions scale the leakage currents (IDDQ, ILEAK_IN).
 TEMP_SHIFT = {"FT-R": ("25", 1.0), "FT-H": ("150", 1.35), "FT-C": ("-40", 0.85)}
 HANDLERS = {"TST-01": "HDL-01", "TST-02": "HDL-02", "TST-03": "HDL-03"}
 # Engineering computes static PAT limits for the first product at FT-R once this many of
@@ -915,7 +915,7 @@ class _TestHistory:
         def values(k: int) -> list[tuple[int, float]]:
             out = []
             for num, _name, _unit, mean, sigma, _lo, _hi in DEMO_TESTS:
-                centre = mean * (scale if num in (1100, 1200, 1600) else 1.0) + sigma * shift
+                centre = mean * (scale if num in (1100, 1600) else 1.0) + sigma * shift
                 value = rng.gauss(centre, sigma)
                 if outlier and k == 7 and num == 1300:
                     # A part well inside the spec but far from its siblings: a PAT outlier.

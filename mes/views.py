@@ -22,6 +22,8 @@ NAV: list[tuple[Any, str, Permission, Any]] = [
      _l("Lots per step, priorities and due dates.")),
     (_l("Receive"), "floor.receive", Permission.LOT_RECEIVE,
      _l("Receive a wafer lot from the fab.")),
+    (_l("Holds"), "quality.holds", Permission.HOLD_READ,
+     _l("Open holds by age, release, mass holds and future holds.")),
     (_l("Test floor"), "testfloor.index", Permission.TEST_READ,
      _l("Test runs, PAT limits and SBA yield trends per product.")),
     (_l("Master data"), "catalog.index", Permission.MASTER_WRITE,

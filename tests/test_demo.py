@@ -27,6 +27,7 @@ from mes.db import get_db
 from mes.errors import InvalidInput
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
 from mes.quality.models import Hold
+from mes.testfloor.models import PatLimitSet, TestRun
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "demo.md"
 
@@ -354,15 +355,47 @@ def test_yields_are_mostly_above_the_step_minimum(loaded):
 
 
 def test_only_recent_low_yields_left_lots_on_hold_for_qa(loaded, demo_plant):
-    holds = loaded.scalars(select(Hold)).all()
+    # Besides them, the one SBA excursion (test_one_lot_is_held_by_sba_...).
+    sba_lots = set(loaded.scalars(select(Hold.lot_id).where(Hold.source == "sba")))
+    holds = loaded.scalars(select(Hold).where(Hold.source != "sba")).all()
     assert holds
     assert {(h.source, h.status, h.reason.code) for h in holds} == {("yield", "open",
                                                                      "HOLD-YIELD")}
     assert min(h.placed_at for h in holds) >= demo_plant[2] - demo.EXCURSIONS_WITHIN \
         - demo.HISTORY_END
-    held = [lot for lot in lots_of(loaded) if lot.open_holds]
+    held = [lot for lot in lots_of(loaded) if lot.open_holds and lot.id not in sba_lots]
     assert sorted(lot.id for lot in held) == sorted(h.lot_id for h in holds)
     assert all(lot.state == "queued" for lot in held)
+
+
+def test_final_test_steps_left_test_runs_of_every_product(loaded):
+    runs = loaded.scalars(select(TestRun)).all()
+    assert {r.step_code for r in runs} == set(demo.FT_STEPS)
+    assert {r.product_id for r in runs} == set(loaded.scalars(select(Product.id)))
+    assert all(r.source == "stdf" and r.units >= demo.DEMO_UNITS for r in runs)
+    # Each run is the lot's test at that step, recorded in its history.
+    events = loaded.scalars(select(LotEvent).where(LotEvent.kind == "test_run")).all()
+    assert sorted(e.data["test_run"] for e in events) == sorted(r.id for r in runs)
+
+
+def test_engineer_computed_static_pat_limits_that_later_runs_apply(loaded):
+    sets = loaded.scalars(select(PatLimitSet)).all()
+    assert {(s.product.code, s.step_code, s.created_by) for s in sets} == {
+        (demo.PAT_PRODUCT, demo.PAT_STEP, "engineer")}
+    assert len(sets) == len(demo.DEMO_TESTS)
+    assert all(s.lots >= 6 and s.n >= 6 * 30 and not s.flagged for s in sets)
+    assert any(r.pat["mode"] == "both" for r in loaded.scalars(select(TestRun)))
+
+
+def test_one_lot_is_held_by_sba_for_engineering_review(loaded):
+    holds = loaded.scalars(select(Hold).where(Hold.source == "sba")).all()
+    assert [(h.status, h.reason.code, h.data["sba"], h.data["mrb"]) for h in holds] == [
+        ("open", "HOLD-SBA", "level1", False)]
+    run = loaded.get(TestRun, holds[0].data["test_run"])
+    assert run.sba["status"] == "level1"
+    assert run.sba["yield"]["syl2"] < run.final_yield < run.sba["yield"]["syl1"]
+    others = loaded.scalars(select(TestRun).where(TestRun.id != run.id)).all()
+    assert {r.sba["status"] for r in others} <= {"ok", "insufficient_history"}
 
 
 def test_lots_come_from_fab_lots_of_25_wafers_with_priorities_and_due_dates(loaded, demo_plant):

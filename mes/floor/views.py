@@ -44,6 +44,7 @@ from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor import station as reads
 from mes.floor.models import ACTIVE_STATES, LOT_STATES, Lot
+from mes.quality import services as quality
 
 bp = Blueprint("floor", __name__)
 
@@ -63,7 +64,13 @@ PROGRESS_LABELS = {"done": _l("Done"), "current": _l("Current"), "todo": _l("To 
 EVENT_LABELS = {"receive": _l("Received"), "track_in": _l("Track-in"),
                 "track_out": _l("Track-out"), "split": _l("Split"),
                 "split_from": _l("Split from parent"), "merge": _l("Merge"),
-                "merged_into": _l("Merged into")}
+                "merged_into": _l("Merged into"), "hold": _l("Hold"),
+                "release": _l("Hold released"), "rework": _l("Rework"), "scrap": _l("Scrap"),
+                "test_run": _l("Test data"), "moisture_open": _l("Dry pack opened"),
+                "moisture_seal": _l("Sealed in dry bag"),
+                "moisture_dry_storage": _l("Dry storage"), "moisture_bake": _l("Baked")}
+MOISTURE_STATE_LABELS = {"sealed": _l("Sealed"), "open": _l("Open (clock running)"),
+                         "dry_storage": _l("Dry storage")}
 INVALID = _l("Some fields are missing or not valid.")
 
 
@@ -229,12 +236,14 @@ def receive() -> Any:
 
 def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
               split_refused: Refused | None = None, merge_refused: Refused | None = None,
-              status: int = 200) -> Any:
+              moisture_refused: Any = None, status: int = 200) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
     present([lot])
     return render_template(
         "floor/lot.html", lot=lot, page=reads.lot_page(sess, lot),
+        moisture=quality.moisture_view(sess, lot) if lot.product.msl != "1" else None,
+        moisture_refused=moisture_refused, moisture_labels=MOISTURE_STATE_LABELS,
         steps_total=len(services.route_steps(lot)), form=form or {},
         split_refused=split_refused, merge_refused=merge_refused,
         split_errors=_renamed(split_refused, "quantities"),
@@ -242,6 +251,11 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
         kind_labels=STEP_KIND_LABELS,
         progress_labels=PROGRESS_LABELS, event_labels=EVENT_LABELS,
         reject_lines=reads.reject_lines, late=_late(lot, _plant_today())), status
+
+
+def lot_page_response(lot_no: str, *, moisture_refused: Any, status: int) -> Any:
+    """The lot page showing why a moisture clock action was refused (mes.quality.views)."""
+    return _lot_page(lot_no, moisture_refused=moisture_refused, status=status)
 
 
 def _renamed(refused: Refused | None, name: str) -> dict[str, list[str]]:

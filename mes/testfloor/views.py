@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -205,7 +205,14 @@ def run(run_id: int) -> Any:
     pat_tests = sorted(((int(num), entry) for num, entry in
                         (test_run.pat.get("per_test") or {}).items()),
                        key=lambda item: (-item[1].get("failures", 0), item[0]))
+    hold = (test_run.sba or {}).get("hold")
+    hold_url = None
+    if hold is not None:
+        hold_url = (url_for("quality.hold_detail", hold_id=hold)
+                    if "quality.hold_detail" in current_app.view_functions
+                    else url_for("floor.lot_detail", lot_no=test_run.lot.lot_no))
     return render_template("testfloor/run.html", run=test_run, product=product,
+                           hold_url=hold_url,
                            bins=_bin_table(test_run), soft_bins=sorted(
                                ((int(b), n) for b, n in (test_run.soft_bins or {}).items())),
                            charts=run_charts(test_run), pat_tests=pat_tests,

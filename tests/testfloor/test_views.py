@@ -5,8 +5,8 @@ is for the roles that hold its permission."""
 from __future__ import annotations
 
 import io
-import re
 import itertools
+import re
 
 import pytest
 from sqlalchemy import select
@@ -307,6 +307,10 @@ def test_sba_page_shows_the_yield_trend_with_syl1_and_syl2(as_role, session):
     assert page.count('class="chart-point"') == 7
     assert "SYL1 93.21 %" in page
     assert "Level 2" in page
+    held = session.scalars(select(TestRun).order_by(TestRun.id.desc())).first()
+    run_page = as_role("qa").get(f"/test-runs/{held.id}").get_data(as_text=True)
+    assert f"Hold {held.sba['hold']} on lot S6" in run_page
+    assert "Material review board" in run_page
 
 
 def test_sba_page_without_runs_shows_an_empty_chart(as_role):

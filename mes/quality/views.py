@@ -1,0 +1,441 @@
+"""QA pages: the hold queue with aging, a hold's detail with its lot's history and backward
+genealogy and the release form, bulk release, mass hold with a preview, future holds; and
+the moisture clock actions of the lot page.
+
+Forms are converted to the API's shape, validated with the API's input schemas and handed to
+the same services as the API, so a page accepts and refuses exactly what the API does. A
+refused form is shown again with its values, the service's message and the API's status;
+the request then rolls back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from werkzeug.datastructures import MultiDict
+
+from mes import db
+from mes.auth.permissions import Permission, require
+from mes.catalog.models import Customer, ReasonCode
+from mes.db import utcnow
+from mes.errors import DomainError, NotFound
+from mes.floor import services as floor
+from mes.floor.models import Lot, LotEdge
+from mes.floor.views import EVENT_LABELS, lot_page_response
+from mes.quality import schemas as s
+from mes.quality import services
+from mes.quality.genealogy import ancestors
+from mes.quality.models import DISPOSITIONS, HOLD_SOURCES, FutureHold, Hold
+
+bp = Blueprint("quality", __name__)
+
+T = TypeVar("T")
+
+# The queue shows the oldest holds first; past this many, filters narrow it.
+QUEUE_LIMIT = 500
+# Hold age after which the queue warns, and after which it flags the hold as overdue.
+AGE_WARNING = timedelta(hours=24)
+AGE_DANGER = timedelta(hours=72)
+
+SOURCE_LABELS = {"manual": _l("Manual"), "mass": _l("Mass hold"), "future": _l("Future hold"),
+                 "yield": _l("Low yield"), "sba": _l("SBA"), "containment": _l("Containment")}
+DISPOSITION_LABELS = {"release": _l("Release: the lot continues"),
+                      "rework": _l("Rework: back to a step"),
+                      "scrap": _l("Scrap a quantity"),
+                      "use_as_is": _l("Use as is (customer concession)")}
+BULK_DISPOSITIONS = ("release", "use_as_is")
+MATCH_LABELS = {"fab_lot": _l("Fab lot"), "wafer": _l("Wafer"),
+                "material_lot": _l("Material lot"), "equipment": _l("Equipment time window"),
+                "lots": _l("Lot numbers")}
+MOISTURE_DONE = {"open": _l("Lot %(lot)s opened: its floor-life clock runs."),
+                 "seal": _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
+                 "dry_storage": _l("Lot %(lot)s in dry storage: its clock is paused."),
+                 "bake": _l("Lot %(lot)s baked: its exposure is back to zero.")}
+INVALID = _l("Some fields are missing or not valid.")
+
+
+# --- form handling ---------------------------------------------------------------------
+
+class Refused:
+    """Why a form was refused: the message, the messages per field, the HTTP status and the
+    API's error code."""
+
+    def __init__(self, message: str, fields: dict[str, list[str]], status: int,
+                 code: str = "invalid") -> None:
+        self.message = message
+        self.fields = fields
+        self.status = status
+        self.code = code
+
+
+def _messages(messages: Any) -> dict[str, list[str]]:
+    if not isinstance(messages, dict):
+        return {"_schema": [str(messages)]}
+    out: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        if isinstance(value, dict):
+            for inner, text in _messages(value).items():
+                out.setdefault(inner if inner != "_schema" else key, []).extend(text)
+        else:
+            out[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
+    return out
+
+
+def _attempt(action: Callable[[], T]) -> tuple[T | None, Refused | None]:
+    """Run a form's load-and-act. NotFound propagates (the page itself does not exist)."""
+    try:
+        return action(), None
+    except ValidationError as err:
+        return None, Refused(str(INVALID), _messages(err.normalized_messages()), 422)
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return None, Refused(exc.message, _messages(exc.fields or {}), exc.status, exc.code)
+
+
+def _load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
+    return schema().load(data)
+
+
+def _text(form: MultiDict[str, str], name: str) -> str:
+    return (form.get(name) or "").strip()
+
+
+def _done(message: str, endpoint: str, **values: Any) -> Any:
+    # Flushed so that a lost race (a lot's version counter) fails here, before the success
+    # message is stored in the session cookie.
+    db.session().flush()
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values), code=303)
+
+
+def _hold_reasons() -> list[tuple[str, str]]:
+    return [(r.code, f"{r.code} · {r.description}") for r in db.session().scalars(
+        select(ReasonCode).where(ReasonCode.kind == "hold", ReasonCode.active.is_(True))
+        .order_by(ReasonCode.code))]
+
+
+# --- hold queue ------------------------------------------------------------------------
+
+@dataclass
+class QueueRow:
+    hold: Hold
+    age: timedelta
+
+    @property
+    def age_class(self) -> str:
+        if self.age > AGE_DANGER:
+            return "age-danger"
+        return "age-warning" if self.age > AGE_WARNING else ""
+
+    @property
+    def age_text(self) -> str:
+        hours = int(self.age.total_seconds() // 3600)
+        return _("%(days)dd %(hours)dh", days=hours // 24, hours=hours % 24)
+
+
+def _queue(filters: dict[str, str]) -> list[QueueRow]:
+    stmt = (select(Hold).join(Lot, Lot.id == Hold.lot_id).where(Hold.status == "open")
+            .options(joinedload(Hold.reason), joinedload(Hold.lot).joinedload(Lot.customer)))
+    if filters.get("reason"):
+        stmt = stmt.join(ReasonCode, ReasonCode.id == Hold.reason_id).where(
+            ReasonCode.code == filters["reason"])
+    if filters.get("source"):
+        stmt = stmt.where(Hold.source == filters["source"])
+    if filters.get("customer"):
+        stmt = stmt.join(Customer, Customer.id == Lot.customer_id).where(
+            Customer.code == filters["customer"])
+    order = (Lot.lot_no, Hold.id) if filters.get("sort") == "lot" else (Hold.placed_at,
+                                                                         Hold.id)
+    now = utcnow()
+    return [QueueRow(hold, now - hold.placed_at)
+            for hold in db.session().scalars(stmt.order_by(*order).limit(QUEUE_LIMIT))]
+
+
+def _queue_page(*, errors: list[str] | None = None, form: dict[str, Any] | None = None,
+                status: int = 200) -> Any:
+    filters = {key: request.args.get(key, "") for key in ("reason", "source", "customer",
+                                                         "sort") if request.args.get(key)}
+    sess = db.session()
+    customers = [(c.code, f"{c.code} · {c.name}")
+                 for c in sess.scalars(select(Customer).order_by(Customer.code))]
+    reasons = [(r.code, r.code) for r in sess.scalars(
+        select(ReasonCode).where(ReasonCode.kind == "hold").order_by(ReasonCode.code))]
+    return render_template(
+        "quality/holds.html", rows=_queue(filters), filters=filters, limit=QUEUE_LIMIT,
+        options={"reasons": reasons, "customers": customers,
+                 "sources": [(k, str(SOURCE_LABELS[k])) for k in HOLD_SOURCES],
+                 "sorts": [("age", _("Age (oldest first)")), ("lot", _("Lot number"))],
+                 "dispositions": [(d, str(DISPOSITION_LABELS[d])) for d in BULK_DISPOSITIONS]},
+        source_labels=SOURCE_LABELS, bulk_errors=errors or [], form=form or {}), status
+
+
+@bp.route("/holds/queue")
+@require(Permission.HOLD_READ)
+def holds() -> Any:
+    return _queue_page()
+
+
+@bp.route("/holds/bulk-release", methods=["POST"])
+@require(Permission.HOLD_RELEASE)
+def bulk_release() -> Any:
+    """Release the checked holds with one disposition, all or nothing."""
+    sess = db.session()
+    form = request.form
+    ids = [int(v) for v in form.getlist("hold") if v.isdigit()]
+    disposition = _text(form, "disposition")
+    data = {"disposition": disposition, "comment": _text(form, "comment")}
+    if disposition == "use_as_is":
+        data["concession"] = _text(form, "concession") or None
+    errors: list[str] = []
+    statuses: list[int] = []
+    if not ids:
+        errors.append(_("Check at least one hold."))
+    if disposition not in BULK_DISPOSITIONS:
+        errors.append(_("Bulk release takes the disposition release or use as is."))
+    if not errors:
+        # A savepoint: one refusal undoes the holds already released, and the page shown
+        # again reads the holds as they were.
+        nested = sess.begin_nested()
+        for hold_id in ids:
+            released, refused = _attempt(lambda hold_id=hold_id: services.release_hold(
+                sess, current_user, services.get_hold(sess, hold_id),
+                _load(s.ReleaseIn, data)))
+            if refused is not None:
+                statuses.append(refused.status)
+                details = [m for msgs in refused.fields.values() for m in msgs]
+                errors.append(_("Hold %(id)d: %(message)s", id=hold_id,
+                                message=" ".join(details) or refused.message))
+        if errors:
+            nested.rollback()
+        else:
+            nested.commit()
+            return _done(_("%(n)d hold(s) released.", n=len(ids)), "quality.holds")
+    # A conflict (two-person rule, a hold no longer open) says more than a form error.
+    status = 409 if 409 in statuses else statuses[0] if statuses else 422
+    return _queue_page(errors=errors, form={**form.to_dict(), "hold": ids}, status=status)
+
+
+# --- hold detail and release -----------------------------------------------------------
+
+def _backward(lot: Lot) -> list[tuple[Lot, list[LotEdge]]]:
+    """Every ancestor lot of `lot` with the edges that lead from it, oldest first."""
+    sess = db.session()
+    ids = ancestors(sess, select(Lot.id).where(Lot.id == lot.id))
+    lots = list(sess.scalars(select(Lot).where(Lot.id.in_(ids), Lot.id != lot.id)
+                             .order_by(Lot.created_at, Lot.id)))
+    if not lots:
+        return []
+    edges = list(sess.scalars(select(LotEdge).where(
+        LotEdge.parent_id.in_([a.id for a in lots])).order_by(LotEdge.at, LotEdge.id)))
+    numbers = {a.id: a.lot_no for a in lots} | {lot.id: lot.lot_no}
+    for edge in edges:
+        edge.child_no = numbers.get(edge.child_id)  # type: ignore[attr-defined]
+    return [(a, [e for e in edges if e.parent_id == a.id]) for a in lots]
+
+
+def _detail_page(hold_id: int, *, refused: Refused | None = None,
+                 form: dict[str, str] | None = None, status: int = 200) -> Any:
+    sess = db.session()
+    hold = services.get_hold(sess, hold_id)
+    lot = hold.lot
+    scrap_reasons = [(r.code, f"{r.code} · {r.description}") for r in sess.scalars(
+        select(ReasonCode).where(ReasonCode.kind == "scrap", ReasonCode.active.is_(True))
+        .order_by(ReasonCode.code))]
+    steps = [(st.code, f"{st.seq}. {st.code} · {st.name}") for st in floor.route_steps(lot)]
+    return render_template(
+        "quality/hold_detail.html", hold=hold, lot=lot,
+        events=floor.history(sess, lot), backward=_backward(lot),
+        event_labels=EVENT_LABELS, source_labels=SOURCE_LABELS,
+        dispositions=[(d, str(DISPOSITION_LABELS[d])) for d in DISPOSITIONS],
+        scrap_reasons=scrap_reasons, steps=steps, refused=refused,
+        errors=refused.fields if refused else {}, form=form or {},
+        is_admin=getattr(current_user, "role", None) == "admin"), status
+
+
+@bp.route("/holds/<int:hold_id>/view")
+@require(Permission.HOLD_READ)
+def hold_detail(hold_id: int) -> Any:
+    return _detail_page(hold_id)
+
+
+RELEASE_FIELDS = ("disposition", "comment", "rework_step", "scrap_qty", "scrap_reason",
+                  "concession", "override_reason")
+
+
+@bp.route("/holds/<int:hold_id>/view", methods=["POST"])
+@require(Permission.HOLD_RELEASE)
+def release(hold_id: int) -> Any:
+    sess = db.session()
+    hold = services.get_hold(sess, hold_id)
+    form = {name: _text(request.form, name) for name in RELEASE_FIELDS}
+    data = {name: value for name, value in form.items() if value}
+    released, refused = _attempt(lambda: services.release_hold(
+        sess, current_user, hold, _load(s.ReleaseIn, data)))
+    if released is not None:
+        return _done(_("Hold %(id)d on lot %(lot)s released (%(disposition)s).", id=hold_id,
+                       lot=hold.lot.lot_no, disposition=DISPOSITION_LABELS[
+                           released.disposition or "release"]),
+                     "quality.hold_detail", hold_id=hold_id)
+    assert refused is not None
+    return _detail_page(hold_id, refused=refused, form=form, status=refused.status)
+
+
+# --- matches: mass hold and future holds -----------------------------------------------
+
+MATCH_FIELDS = ("kind", "value", "fab_lot", "since", "until")
+
+
+def _when(text: str) -> str | None:
+    """A time typed in the form (UTC, as a datetime-local input sends it) in ISO 8601."""
+    if not text:
+        return None
+    return text if re.search(r"(Z|[+-]\d\d:?\d\d)$", text) else f"{text}+00:00"
+
+
+def _match(form: dict[str, str]) -> dict[str, Any]:
+    """The form's match in the API's shape (its schema then checks it)."""
+    kind, value = form.get("kind", ""), form.get("value", "")
+    if kind == "lots":
+        return {"lots": [w for w in re.split(r"[\s,;]+", value) if w]}
+    if kind == "wafer":
+        return {"wafer": value, **({"fab_lot": form["fab_lot"]} if form.get("fab_lot") else {})}
+    if kind == "equipment":
+        return {"equipment": value, "since": _when(form.get("since", "")),
+                "until": _when(form.get("until", ""))}
+    if kind in ("fab_lot", "material_lot"):
+        return {kind: value}
+    raise ValidationError({"kind": [_("Choose what to match.")]})
+
+
+def _checked_match(form: dict[str, str]) -> dict[str, Any]:
+    match = {k: v for k, v in _match(form).items() if v not in (None, "", [])}
+    loaded = s.MatchIn().load(match)
+    if not loaded:
+        raise ValidationError({"value": [_("Give the value to match.")]})
+    return loaded
+
+
+def _match_options() -> list[tuple[str, str]]:
+    return [(k, str(v)) for k, v in MATCH_LABELS.items()]
+
+
+@bp.route("/holds/mass", methods=["GET", "POST"])
+@require(Permission.HOLD_PLACE)
+def mass_hold() -> Any:
+    """Mass hold in two steps: the preview of what the match selects, then the hold."""
+    sess = db.session()
+    form: dict[str, str] = {}
+    preview: dict[str, list[str]] | None = None
+    refused: Refused | None = None
+    if request.method == "POST":
+        form = {k: _text(request.form, k) for k in (*MATCH_FIELDS, "reason", "comment")}
+        if request.form.get("confirm"):
+            done, refused = _attempt(lambda: services.mass_hold(
+                sess, current_user, **_load(s.MassHoldIn, {
+                    "reason": form["reason"], "comment": form["comment"],
+                    "match": _match_dump(_checked_match(form))})))
+            if done is not None:
+                return _done(_("%(n)d lot(s) put on hold; %(shipped)d already shipped.",
+                               n=len(done.lots), shipped=len(done.shipped)), "quality.holds")
+        else:
+            preview, refused = _attempt(lambda: services.match_lots(
+                sess, _checked_match(form)))
+    return render_template(
+        "quality/mass_hold.html", form=form, preview=preview, refused=refused,
+        errors=refused.fields if refused else {}, kinds=_match_options(),
+        reasons=_hold_reasons()), refused.status if refused else 200
+
+
+def _match_dump(match: dict[str, Any]) -> dict[str, Any]:
+    """A loaded match back in input form (times as ISO 8601) for the hold's own schema."""
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in match.items()}
+
+
+def _future_page(*, form: dict[str, str] | None = None,
+                 preview: dict[str, list[str]] | None = None, refused: Refused | None = None,
+                 status: int = 200) -> Any:
+    sess = db.session()
+    rules = list(services.count_rule_holds(sess, list(sess.scalars(
+        services.future_hold_query({}).order_by(None)
+        .order_by(FutureHold.status, FutureHold.id.desc())))))
+    return render_template(
+        "quality/future_holds.html", rules=rules, form=form or {}, preview=preview,
+        refused=refused, errors=refused.fields if refused else {}, kinds=_match_options(),
+        reasons=_hold_reasons(), match_labels=MATCH_LABELS), status
+
+
+@bp.route("/holds/future")
+@require(Permission.HOLD_READ)
+def future_holds() -> Any:
+    """The future-hold rules, active and retired, and the form to create one."""
+    return _future_page()
+
+
+@bp.route("/holds/future", methods=["POST"])
+@require(Permission.HOLD_PLACE)
+def create_future_hold() -> Any:
+    """Create a rule in two steps: the preview of the lots matching now, then the rule."""
+    sess = db.session()
+    form = {k: _text(request.form, k) for k in (*MATCH_FIELDS, "reason", "comment",
+                                                "at_step")}
+    if request.form.get("confirm"):
+        rule, refused = _attempt(lambda: services.create_future_hold(
+            sess, current_user, **_load(s.FutureHoldIn, {
+                "reason": form["reason"], "comment": form["comment"],
+                "at_step": form["at_step"], "match": _match_dump(_checked_match(form))})))
+        if rule is not None:
+            now = rule.matching_now  # type: ignore[attr-defined]
+            return _done(_("Future hold %(id)d created at step %(step)s: %(before)d matching "
+                           "lot(s) will be held on arrival; %(at)d are at the step now and "
+                           "are not held by it.", id=rule.id, step=rule.at_step,
+                           before=now["before_step"], at=now["at_step"]),
+                         "quality.future_holds")
+        return _future_page(form=form, refused=refused,
+                            status=refused.status if refused else 200)
+    preview, refused = _attempt(lambda: services.match_lots(sess, _checked_match(form)))
+    return _future_page(form=form, preview=preview, refused=refused,
+                        status=refused.status if refused else 200)
+
+
+@bp.route("/holds/future/<int:rule_id>/retire", methods=["POST"])
+@require(Permission.HOLD_PLACE)
+def retire_future_hold(rule_id: int) -> Any:
+    sess = db.session()
+    rule = services.get_future_hold(sess, rule_id)
+    done, refused = _attempt(lambda: services.retire_future_hold(sess, current_user, rule))
+    if refused is not None:
+        flash(refused.message, "error")
+        return redirect(url_for("quality.future_holds"), code=303)
+    return _done(_("Future hold %(id)d retired.", id=rule_id), "quality.future_holds")
+
+
+# --- moisture clock of a lot -----------------------------------------------------------
+
+@bp.route("/lots/<lot_no>/moisture", methods=["POST"])
+@require(Permission.LOT_TRACK)
+def moisture_action(lot_no: str) -> Any:
+    """Open, seal, store dry or bake a lot from its page."""
+    sess = db.session()
+    lot = floor.get_lot(sess, lot_no, current_user)
+    action = _text(request.form, "action")
+    label = _text(request.form, "label_hours")
+    data = {"action": action, **({"label_hours": label} if label else {})}
+    done, refused = _attempt(lambda: services.moisture_action(
+        sess, current_user, lot, **_load(s.MoistureIn, data)))
+    if done is not None:
+        return _done(str(MOISTURE_DONE[action]) % {"lot": lot.lot_no}, "floor.lot_detail",
+                     lot_no=lot.lot_no)
+    assert refused is not None
+    return lot_page_response(lot_no, moisture_refused=refused, status=refused.status)
