@@ -1,0 +1,45 @@
+"""Shipment endpoints: planners ship completed lots; plant roles and the customer (their own
+shipments only) read them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_login import current_user
+
+from mes import db
+from mes.api import bp
+from mes.api.registry import ListArgs, Page, api_route, paginate
+from mes.auth.permissions import Permission
+from mes.shipping import schemas as s
+from mes.shipping import services
+from mes.shipping.models import Shipment
+
+SHIP_CONFLICTS = ("wrong_customer", "not_completed", "already_shipped", "lot_on_hold",
+                  "floor_life_expired", "not_qualified", "stale")
+
+
+@api_route(bp, "/shipments", method="POST", permission=Permission.SHIP, body=s.ShipmentIn,
+           response=s.ShipmentOut, tag="shipping", conflicts=SHIP_CONFLICTS)
+def create_shipment(data: dict[str, Any]) -> Shipment:
+    """Ship completed lots to their customer under a purchase order.
+
+    Every lot must be of that customer, completed (not shipped before), free of holds,
+    within its moisture floor life, and of a qualified product when the customer is
+    automotive. All lots are checked first; the first refusal wins and nothing ships.
+    """
+    return services.create_shipment(db.session(), current_user, data)
+
+
+@api_route(bp, "/shipments", permission=Permission.SHIPMENT_READ, query=ListArgs,
+           response=s.ShipmentOut, many=True, tag="shipping")
+def list_shipments(args: dict[str, Any]) -> Page:
+    """List shipments, newest first (customers: their own)."""
+    return paginate(db.session(), services.shipment_query(current_user), args)
+
+
+@api_route(bp, "/shipments/<int:shipment_id>", permission=Permission.SHIPMENT_READ,
+           response=s.ShipmentOut, tag="shipping")
+def get_shipment(shipment_id: int) -> Shipment:
+    """One shipment (customers: another customer's is 404)."""
+    return services.get_shipment(db.session(), shipment_id, current_user)

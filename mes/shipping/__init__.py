@@ -1,0 +1,1 @@
+"""Shipping: shipments of completed lots to their customer."""

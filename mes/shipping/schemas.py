@@ -1,0 +1,37 @@
+"""Input and output schemas of shipments."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from mes.catalog.schemas import CODE
+from mes.floor.schemas import LOT_NO
+from mes.shipping.services import MAX_LOTS, PO_LENGTH
+
+
+class ShipmentIn(Schema):
+    customer = fields.String(required=True, validate=CODE)
+    po = fields.String(required=True, validate=validate.Length(min=1, max=PO_LENGTH))
+    vehicle_program = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Length(min=1, max=60))
+    lots = fields.List(fields.String(validate=LOT_NO), required=True,
+                       validate=validate.Length(min=1, max=MAX_LOTS))
+
+    @validates("lots")
+    def _distinct(self, value: list[str], **_kw: object) -> None:
+        if len(set(value)) != len(value):
+            raise ValidationError("Name each lot once.")
+
+
+class ShipmentLotOut(Schema):
+    lot_no = fields.Function(lambda row: row.lot.lot_no)
+    quantity = fields.Integer()
+
+
+class ShipmentOut(Schema):
+    id = fields.Integer()
+    customer = fields.Function(lambda shipment: shipment.customer.code)
+    po = fields.String()
+    vehicle_program = fields.String(allow_none=True)
+    shipped_at = fields.AwareDateTime()
+    lots = fields.List(fields.Nested(ShipmentLotOut))
