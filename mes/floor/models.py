@@ -27,7 +27,9 @@ class Lot(Base):
 
     __tablename__ = "lot"
     __table_args__ = (
-        Index("ix_lot_wip", "state", "step_code", "priority", "due_date"),
+        # The WIP order (priority, due date, age), for all lots and within a step.
+        Index("ix_lot_wip", "priority", "due_date", "id"),
+        Index("ix_lot_step_wip", "step_code", "priority", "due_date", "id"),
         Index("ix_lot_customer_state", "customer_id", "state"),
         # The WIP board's per-step counts read this index alone on PostgreSQL.
         Index("ix_lot_step_summary", "state", "step_code", "route_id",

@@ -134,7 +134,7 @@ def lot_query(filters: dict[str, Any], actor: Any = None) -> Select[Any]:
     customer_id = scope_customer(actor)
     if customer_id is not None:
         stmt = stmt.where(Lot.customer_id == customer_id)
-    return stmt.order_by(Lot.priority, Lot.due_date.is_(None), Lot.due_date, Lot.id)
+    return stmt.order_by(Lot.priority, Lot.due_date.asc().nulls_last(), Lot.id)
 
 
 _other = Lot.__table__.alias("other")

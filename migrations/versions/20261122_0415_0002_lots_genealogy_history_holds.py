@@ -57,7 +57,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_lot_equipment_id'), ['equipment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_lot_fab_lot'), ['fab_lot'], unique=False)
         batch_op.create_index(batch_op.f('ix_lot_product_id'), ['product_id'], unique=False)
-        batch_op.create_index('ix_lot_wip', ['state', 'step_code', 'priority', 'due_date'], unique=False)
+        batch_op.create_index('ix_lot_wip', ['priority', 'due_date', 'id'], unique=False)
+        batch_op.create_index('ix_lot_step_wip', ['step_code', 'priority', 'due_date', 'id'], unique=False)
         batch_op.create_index('ix_lot_step_summary', ['state', 'step_code', 'route_id'], unique=False, postgresql_include=['quantity', 'open_holds'])
 
     op.create_table('hold',
@@ -257,6 +258,7 @@ def downgrade() -> None:
     op.drop_table('hold')
     with op.batch_alter_table('lot', schema=None) as batch_op:
         batch_op.drop_index('ix_lot_wip')
+        batch_op.drop_index('ix_lot_step_wip')
         batch_op.drop_index('ix_lot_step_summary')
         batch_op.drop_index(batch_op.f('ix_lot_product_id'))
         batch_op.drop_index(batch_op.f('ix_lot_fab_lot'))
