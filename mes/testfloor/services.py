@@ -97,12 +97,6 @@ def lot_runs_query(lot: Lot) -> Select[Any]:
             .options(joinedload(TestRun.lot)).order_by(TestRun.id))
 
 
-def run_params(session: Session, run: TestRun) -> list[TestParam]:
-    """The parametric tests of a run with the passing parts' values, by test number."""
-    return list(session.scalars(select(TestParam).where(TestParam.run_id == run.id)
-                                .order_by(TestParam.test_num)))
-
-
 def passing_values(param: TestParam) -> list[float]:
     """The values of the lot's passing parts for one test (for charts and PAT)."""
     return list(struct.unpack(f"<{param.n}f", param.passing_values))
