@@ -92,11 +92,11 @@ def mes_worker(port: int, token: str, i: int, warmup: bool = False):
     return work
 
 
-def bare_worker(port: int, lot_id: int):
+def bare_worker(port: int, lot_id: int, flavour: str):
     def work(report, running) -> None:
         c = Client(port)
         while running():
-            st, _, lat = c.call("POST", f"/bare/{lot_id}", {})
+            st, _, lat = c.call("POST", f"/bare/{flavour}/{lot_id}", {})
             report(st, lat)
     return work
 
@@ -172,17 +172,21 @@ def main() -> None:
                       for i in range(args.clients)], args.warmup)
             mes = run_load([mes_worker(port, ctx["token"], i) for i in range(args.clients)],
                            args.seconds)
+        bares = {}
         with gunicorn("bench.bare_app:create()", env, workers) as port:
-            run_load([bare_worker(port, ctx["lot_ids"][i]) for i in range(args.clients)],
-                     args.warmup)
-            bare = run_load([bare_worker(port, ctx["lot_ids"][i]) for i in range(args.clients)],
-                            args.seconds)
+            for flavour in ("orm", "sql"):
+                run_load([bare_worker(port, ctx["lot_ids"][i], flavour)
+                          for i in range(args.clients)], args.warmup)
+                bares[flavour] = run_load([bare_worker(port, ctx["lot_ids"][i], flavour)
+                                           for i in range(args.clients)], args.seconds)
         print(f"track-in/out API : {mes.rate:8.1f} req/s  p50 {mes.pct(50):6.1f} ms  "
               f"p99 {mes.pct(99):6.1f} ms  statuses {mes.statuses}")
-        print(f"bare endpoint    : {bare.rate:8.1f} req/s  p50 {bare.pct(50):6.1f} ms  "
-              f"p99 {bare.pct(99):6.1f} ms  statuses {bare.statuses}")
-        print(f"rate ratio (API / bare)  : {mes.rate / bare.rate:.2f}  (target >= 0.5)")
-        print(f"p99 ratio (API / bare)   : {mes.pct(99) / bare.pct(99):.2f}  (target <= 2)")
+        for flavour, bare in bares.items():
+            print(f"bare ({flavour})       : {bare.rate:8.1f} req/s  p50 {bare.pct(50):6.1f} ms  "
+                  f"p99 {bare.pct(99):6.1f} ms  statuses {bare.statuses}")
+        for flavour, bare in bares.items():
+            print(f"against bare ({flavour}): rate ratio {mes.rate / bare.rate:.2f} "
+                  f"(target >= 0.5), p99 ratio {mes.pct(99) / bare.pct(99):.2f} (target <= 2)")
 
         t0 = time.time()
         fill(url, args.lots, args.events)
