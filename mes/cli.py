@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from mes.config import ConfigError
@@ -214,10 +214,22 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     _Server().run()
 
 
+@click.command("permissions")
+@with_appcontext
+def permissions() -> None:
+    """Print the permission matrix (every endpoint x role) as Markdown."""
+    from flask import current_app
+
+    from mes.auth.matrix import permission_matrix
+
+    click.echo(permission_matrix(current_app), nl=False)
+
+
 def register_cli(app: Flask) -> None:
     for group in (db_cli, users_cli, audit_cli, demo_cli):
         app.cli.add_command(group)
     app.cli.add_command(serve)
+    app.cli.add_command(permissions)
 
 
 def _create_app_or_exit() -> Flask:
