@@ -57,6 +57,8 @@ class RouteStep(Base):
     seq: Mapped[int]
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))
+    # The name in Simplified Chinese, shown to zh_CN users when present.
+    name_zh: Mapped[str | None] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     equipment_kind: Mapped[str | None] = mapped_column(String(40))
     min_yield: Mapped[float | None] = mapped_column(Numeric(5, 2, asdecimal=False))
