@@ -1,0 +1,1 @@
+"""Traceability: backward and forward traces through the genealogy, containment."""

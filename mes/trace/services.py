@@ -1,0 +1,436 @@
+"""Traceability: where a lot came from (backward) and where it went (forward), at any depth
+through splits and merges; containment of everything a criterion reaches.
+
+Each direction walks the genealogy with one recursive query (mes.quality.genealogy), and
+everything else the trace shows (steps, rejects, materials, wafers, test runs, holds,
+qualifications, shipments, the edges of the picture) is read with one set-based query per
+kind, keyed on the walk itself as a subquery: the number of statements is the same for a
+lot with no relatives and for a tree of thousands of lots.
+
+Customer users see their own lots only: every query of a trace made for a customer keeps
+the lots of that customer (and their shipments) and nothing else.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from mes import audit
+from mes.audit.models import AuditEvent
+from mes.catalog.models import (
+    Customer,
+    Equipment,
+    MaterialLot,
+    Product,
+    Qualification,
+    ReasonCode,
+)
+from mes.db import utcnow
+from mes.errors import Conflict, NotFound
+from mes.floor import services as floor
+from mes.floor.models import Lot, LotEdge, LotReject, LotWafer, MaterialUse, StepRun, Wafer
+from mes.quality import services as quality
+from mes.quality.genealogy import ancestors, descendants
+from mes.quality.models import Hold
+from mes.shipping import services as shipping
+from mes.shipping.models import Shipment, ShipmentLot
+from mes.testfloor.models import TestRun
+
+CONTAINMENT = "containment"
+
+
+# --- the lots a walk reaches -----------------------------------------------------------
+
+@dataclass
+class LotNode:
+    """A lot as a trace shows it: a node of the genealogy picture and a row of the tables."""
+
+    id: int
+    lot_no: str
+    state: str
+    step: str
+    on_hold: bool
+    open_holds: int
+    fab_lot: str
+    quantity: int
+    customer: str
+    product: str
+    product_id: int
+    created_at: datetime
+
+
+@dataclass
+class Edge:
+    parent: str
+    child: str
+    kind: str
+    qty: int
+    step: str
+    at: datetime
+
+
+@dataclass
+class Graph:
+    """Lots and genealogy edges between them, the lots the trace started from, and the
+    shipments that carried some of them out."""
+
+    lots: dict[int, LotNode] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+    start: list[str] = field(default_factory=list)
+    shipments: list[dict[str, Any]] = field(default_factory=list)
+
+    def by_no(self) -> dict[str, LotNode]:
+        return {node.lot_no: node for node in self.lots.values()}
+
+
+def _scoped(walk: Select[Any], actor: Any) -> Select[Any]:
+    """The walk's lot ids; for a customer user only the lots of their customer."""
+    customer_id = floor.scope_customer(actor)
+    if customer_id is None:
+        return walk
+    return select(Lot.id).where(Lot.id.in_(walk), Lot.customer_id == customer_id)
+
+
+def _lots(session: Session, ids: Select[Any]) -> dict[int, LotNode]:
+    rows = session.execute(
+        select(Lot.id, Lot.lot_no, Lot.state, Lot.step_code, Lot.open_holds, Lot.fab_lot,
+               Lot.quantity, Customer.code, Product.code, Lot.product_id, Lot.created_at)
+        .join(Customer, Customer.id == Lot.customer_id)
+        .join(Product, Product.id == Lot.product_id)
+        .where(Lot.id.in_(ids)).order_by(Lot.created_at, Lot.id))
+    return {row[0]: LotNode(id=row[0], lot_no=row[1], state=row[2], step=row[3],
+                            on_hold=row[4] > 0, open_holds=row[4], fab_lot=row[5],
+                            quantity=row[6], customer=row[7], product=row[8],
+                            product_id=row[9], created_at=row[10]) for row in rows}
+
+
+def _edges(session: Session, ids: Select[Any], lots: dict[int, LotNode]) -> list[Edge]:
+    """The genealogy edges between the lots of the walk (both ends inside it)."""
+    rows = session.execute(
+        select(LotEdge.parent_id, LotEdge.child_id, LotEdge.kind, LotEdge.qty,
+               LotEdge.step_code, LotEdge.at)
+        .where(LotEdge.child_id.in_(ids), LotEdge.parent_id.in_(ids))
+        .order_by(LotEdge.at, LotEdge.id))
+    return [Edge(lots[p].lot_no, lots[c].lot_no, kind, qty, step, at)
+            for p, c, kind, qty, step, at in rows if p in lots and c in lots]
+
+
+def _shipments(session: Session, ids: Select[Any], actor: Any) -> list[dict[str, Any]]:
+    """The shipments that carried lots of the walk, oldest first, each with those lots."""
+    stmt = (select(Shipment.id, Customer.code, Customer.name, Shipment.po,
+                   Shipment.shipped_at, Lot.lot_no, ShipmentLot.quantity)
+            .join(ShipmentLot, ShipmentLot.shipment_id == Shipment.id)
+            .join(Lot, Lot.id == ShipmentLot.lot_id)
+            .join(Customer, Customer.id == Shipment.customer_id)
+            .where(ShipmentLot.lot_id.in_(ids)))
+    customer_id = floor.scope_customer(actor)
+    if customer_id is not None:
+        stmt = stmt.where(Shipment.customer_id == customer_id)
+    found: dict[int, dict[str, Any]] = {}
+    for sid, code, name, po, shipped_at, lot_no, qty in session.execute(
+            stmt.order_by(Shipment.shipped_at, Shipment.id, Lot.lot_no)):
+        entry = found.setdefault(sid, {"id": sid, "customer": code, "customer_name": name,
+                                       "po": po, "shipped_at": shipped_at, "lots": [],
+                                       "quantities": {}})
+        entry["lots"].append(lot_no)
+        entry["quantities"][lot_no] = qty
+    return list(found.values())
+
+
+def _customers(shipments: Iterable[dict[str, Any]]) -> list[str]:
+    return sorted({entry["customer"] for entry in shipments})
+
+
+# --- forward ---------------------------------------------------------------------------
+
+def _brief(node: LotNode) -> dict[str, Any]:
+    return {"lot_no": node.lot_no, "state": node.state, "step": node.step,
+            "on_hold": node.on_hold, "customer": node.customer, "product": node.product,
+            "quantity": node.quantity, "fab_lot": node.fab_lot}
+
+
+def forward_graph(session: Session, seeds: Select[Any], actor: Any = None) -> Graph:
+    """The seed lots, every lot descended from them, the edges between them and the
+    shipments that carried any of them: four statements whatever the size of the tree."""
+    ids = _scoped(descendants(session, seeds), actor)
+    lots = _lots(session, ids)
+    seed_ids = set(session.scalars(_scoped(seeds, actor)))
+    return Graph(lots=lots, edges=_edges(session, ids, lots),
+                 start=[lots[i].lot_no for i in lots if i in seed_ids],
+                 shipments=_shipments(session, ids, actor))
+
+
+def _forward_answer(graph: Graph) -> dict[str, Any]:
+    start = set(graph.start)
+    return {"descendants": [_brief(n) for n in graph.lots.values() if n.lot_no not in start],
+            "shipments": graph.shipments, "customers": _customers(graph.shipments),
+            "graph": graph}
+
+
+def forward(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
+    """Forward trace of one lot: `lot`, `descendants` (every lot it went into, at any depth:
+    lot_no, state, step, on_hold), the `shipments` that carried it or them (id, customer,
+    po, shipped_at, lots) and their `customers`. A customer user sees only their own lots
+    and shipments. The `graph` is for the picture."""
+    graph = forward_graph(session, select(Lot.id).where(Lot.id == lot.id), actor)
+    return {"lot": _brief(graph.by_no()[lot.lot_no]), **_forward_answer(graph)}
+
+
+def forward_match(session: Session, match: dict[str, Any]) -> dict[str, Any]:
+    """Forward trace of every lot a criterion names (fab lot, wafer, material lot,
+    equipment window or lot numbers, as a mass hold's `match`): `lots` (the lots named
+    directly), `descendants` (the others reached), `shipments`, `customers`. Plant users
+    only. Raises InvalidInput as mes.quality.services.criterion."""
+    crit = quality.criterion(session, match)
+    graph = forward_graph(session, quality.seed_ids(crit))
+    answer = _forward_answer(graph)
+    by_no = graph.by_no()
+    return {"match": crit.stored, "lots": [_brief(by_no[n]) for n in graph.start], **answer}
+
+
+# --- backward --------------------------------------------------------------------------
+
+@dataclass
+class Backward:
+    """What a backward trace gathers; the API and the pages show parts of it."""
+
+    graph: Graph
+    steps: list[dict[str, Any]]
+    materials: list[dict[str, Any]]
+    wafers: list[dict[str, Any]]
+    test_runs: list[TestRun]
+    holds: list[Hold]
+    qualifications: list[Qualification]
+    lot_objects: list[Lot]
+
+
+def backward_data(session: Session, seeds: Select[Any], actor: Any = None) -> Backward:
+    """The seed lots and every ancestor, with their steps (equipment, operator, times,
+    quantities, rejects by reason), materials consumed, wafers, test runs, holds and the
+    qualifications of their products: nine statements whatever the size of the tree."""
+    ids = _scoped(ancestors(session, seeds), actor)
+    lots = _lots(session, ids)
+    seed_set = set(session.scalars(_scoped(seeds, actor)))
+    graph = Graph(lots=lots, edges=_edges(session, ids, lots),
+                  start=[lots[i].lot_no for i in lots if i in seed_set])
+
+    rejects: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for run_id, code, qty in session.execute(
+            select(LotReject.run_id, ReasonCode.code, LotReject.qty)
+            .join(ReasonCode, ReasonCode.id == LotReject.reason_id)
+            .where(LotReject.lot_id.in_(ids)).order_by(LotReject.id)):
+        rejects[run_id].append({"reason": code, "qty": qty})
+    steps = [{"run": row.id, "lot_no": lots[row.lot_id].lot_no, "step": row.step_code,
+              "equipment": row.code, "equipment_kind": row.kind, "operator": row.operator,
+              "started_at": row.started_at, "finished_at": row.finished_at,
+              "qty_in": row.qty_in, "good_qty": row.good_qty,
+              "reject_qty": row.reject_qty, "rejects": rejects.get(row.id, []),
+              "finished_by": row.finished_by}
+             for row in session.execute(
+                 select(StepRun.id, StepRun.lot_id, StepRun.step_code, Equipment.code,
+                        Equipment.kind, StepRun.operator, StepRun.started_at,
+                        StepRun.finished_at, StepRun.qty_in, StepRun.good_qty,
+                        StepRun.reject_qty, StepRun.finished_by)
+                 .join(Equipment, Equipment.id == StepRun.equipment_id)
+                 .where(StepRun.lot_id.in_(ids)).order_by(StepRun.started_at, StepRun.id))
+             if row.lot_id in lots]
+    materials = [{"material_lot": row.code, "material": row.material,
+                  "lot_no": lots[row.lot_id].lot_no, "step": row.step_code, "at": row.at}
+                 for row in session.execute(
+                     select(MaterialUse.lot_id, MaterialUse.step_code, MaterialUse.at,
+                            MaterialLot.code, MaterialLot.material)
+                     .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
+                     .where(MaterialUse.lot_id.in_(ids)).order_by(MaterialUse.at,
+                                                                  MaterialUse.id))
+                 if row.lot_id in lots]
+    wafers: dict[tuple[str, str], dict[str, Any]] = {}
+    for fab_lot, wafer_id, die_qty, lot_id in session.execute(
+            select(Wafer.fab_lot, Wafer.wafer_id, Wafer.die_qty, LotWafer.lot_id)
+            .join(LotWafer, LotWafer.wafer_pk == Wafer.id)
+            .where(LotWafer.lot_id.in_(ids)).order_by(Wafer.fab_lot, Wafer.wafer_id)):
+        entry = wafers.setdefault((fab_lot, wafer_id), {
+            "fab_lot": fab_lot, "wafer_id": wafer_id, "die_qty": die_qty, "lots": []})
+        if lot_id in lots:
+            entry["lots"].append(lots[lot_id].lot_no)
+    # Test runs and holds then find their lot in the session instead of loading it one by
+    # one (the session keeps objects weakly: the Backward keeps these alive).
+    lot_objects = list(session.scalars(select(Lot).where(Lot.id.in_(ids))))
+    test_runs = list(session.scalars(select(TestRun).where(TestRun.lot_id.in_(ids))
+                                     .order_by(TestRun.id)))
+    holds = list(session.scalars(
+        select(Hold).where(Hold.lot_id.in_(ids))
+        .options(joinedload(Hold.reason), joinedload(Hold.scrap_reason)).order_by(Hold.id)))
+    quals = list(session.scalars(
+        select(Qualification).where(Qualification.product_id.in_(
+            select(Lot.product_id).where(Lot.id.in_(ids))))
+        .options(selectinload(Qualification.tests), joinedload(Qualification.product))
+        .order_by(Qualification.product_id, Qualification.id)))
+    return Backward(graph=graph, steps=steps, materials=materials,
+                    wafers=list(wafers.values()), test_runs=test_runs, holds=holds,
+                    qualifications=quals, lot_objects=lot_objects)
+
+
+def _backward_answer(data: Backward) -> dict[str, Any]:
+    graph = data.graph
+    start = set(graph.start)
+    nodes = list(graph.lots.values())
+    equipment: dict[str, dict[str, Any]] = {}
+    for step in data.steps:
+        equipment.setdefault(step["equipment"], {"code": step["equipment"],
+                                                 "kind": step["equipment_kind"]})
+    material_lots: dict[str, dict[str, Any]] = {}
+    for use in data.materials:
+        entry = material_lots.setdefault(use["material_lot"], {
+            "code": use["material_lot"], "material": use["material"], "lots": []})
+        if use["lot_no"] not in entry["lots"]:
+            entry["lots"].append(use["lot_no"])
+    return {"ancestors": [n.lot_no for n in nodes if n.lot_no not in start],
+            "fab_lots": sorted({n.fab_lot for n in nodes}),
+            "wafers": data.wafers,
+            "material_lots": sorted(material_lots.values(), key=lambda m: m["code"]),
+            "equipment": sorted(equipment.values(), key=lambda e: e["code"]),
+            "steps": data.steps, "materials": data.materials, "test_runs": data.test_runs,
+            "holds": data.holds, "qualifications": data.qualifications, "data": data}
+
+
+def backward(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
+    """Backward trace of one lot: `lot`, its `ancestors` (every lot it came from, at any
+    depth), the `fab_lots` and `wafers` of its units, the `material_lots` consumed, the
+    `equipment` used, the `steps` run (lot_no, step, equipment, operator, started_at,
+    finished_at, good_qty, rejects), `test_runs`, `holds` and its products'
+    `qualifications`, over the lot and all its ancestors. A customer user sees only their
+    own lots."""
+    data = backward_data(session, select(Lot.id).where(Lot.id == lot.id), actor)
+    return {"lot": _brief(data.graph.by_no()[lot.lot_no]), **_backward_answer(data)}
+
+
+def shipment_backward(session: Session, shipment_id: int, actor: Any = None) -> dict[str, Any]:
+    """Backward trace of every lot a shipment carried: `shipment`, `lots` (its lots) and
+    the backward trace's lists over them and all their ancestors. Another customer's
+    shipment is NotFound, as if it did not exist."""
+    shipment = shipping.get_shipment(session, shipment_id, actor)
+    seeds = select(ShipmentLot.lot_id).where(ShipmentLot.shipment_id == shipment.id)
+    data = backward_data(session, seeds, actor)
+    return {"shipment": shipment, "lots": list(data.graph.start), **_backward_answer(data)}
+
+
+# --- containment -----------------------------------------------------------------------
+
+@dataclass
+class Containment:
+    id: str
+    holds: list[Hold]
+    lots_held: list[str]
+    shipped: list[dict[str, Any]]
+    customers: list[str]
+    skipped: list[str]
+    match: dict[str, Any]
+    reason: str
+    comment: str
+    by: str
+    at: datetime
+
+
+def _containment_id() -> str:
+    # Sortable by time, so the latest containments come first from the audit index.
+    return f"C{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+
+def contain(session: Session, actor: Any, *, reason: str, comment: str,
+            match: dict[str, Any]) -> Containment:
+    """Containment: hold (source `containment`) every lot the criterion reaches through
+    splits and merges that is still in the plant (queued, running or completed), all in
+    the caller's transaction, and list what already left: the shipments that carried
+    matching lots, by shipment and customer, and the customers to notify.
+
+    A lot on hold already gets a containment hold too (each hold is released on its own).
+    When every matching lot has left the plant, nothing is held and the answer still lists
+    the shipments and customers. The containment is recorded in the audit trail under its
+    id with the whole answer (the per-customer notification list is read from there).
+
+    Raises InvalidInput (reason, comment, a match as mes.quality.services.criterion; code
+    `no_match` when the criterion reaches no lot) and Conflict `stale` when a lot changed
+    meanwhile; nothing is held then.
+    """
+    try:
+        done = quality.mass_hold(session, actor, reason=reason, comment=comment, match=match,
+                                 source=CONTAINMENT)
+        holds, held, skipped = done.holds, done.lots, done.skipped
+    except Conflict as exc:
+        if exc.code != "nothing_to_hold":
+            raise
+        holds, held = [], []
+        skipped = quality.match_lots(session, match)["skipped"]
+    crit = quality.criterion(session, match)
+    walk = descendants(session, quality.seed_ids(crit))
+    shipped = [{"shipment": s["id"], "customer": s["customer"],
+                "customer_name": s["customer_name"], "po": s["po"],
+                "shipped_at": s["shipped_at"].isoformat(), "lots": s["lots"],
+                "quantities": s["quantities"]} for s in _shipments(session, walk, None)]
+    who = getattr(actor, "username", actor)
+    now = utcnow()
+    result = Containment(id=_containment_id(), holds=holds, lots_held=held,
+                         shipped=shipped, customers=_customers(shipped), skipped=skipped,
+                         match=crit.stored, reason=reason, comment=comment.strip(), by=who,
+                         at=now)
+    audit.record(session, actor=actor, code="containment:run", subject_type=CONTAINMENT,
+                 subject_key=result.id, new_subject=True, data=_record(result))
+    return result
+
+
+def _record(result: Containment) -> dict[str, Any]:
+    return {"reason": result.reason, "comment": result.comment, "match": result.match,
+            "holds": [hold.id for hold in result.holds], "lots_held": result.lots_held,
+            "skipped": result.skipped, "customers": result.customers,
+            "shipped": result.shipped}
+
+
+def get_containment(session: Session, containment_id: str) -> dict[str, Any]:
+    """A recorded containment as its audit record keeps it: id, by, at and the answer
+    (reason, comment, match, holds, lots_held, skipped, shipped, customers). NotFound
+    otherwise."""
+    event = session.scalar(select(AuditEvent).where(
+        AuditEvent.subject_type == CONTAINMENT, AuditEvent.subject_key == containment_id,
+        AuditEvent.code == "containment:run"))
+    if event is None:
+        raise NotFound(f"No containment {containment_id}.")
+    return _recorded(event)
+
+
+def _recorded(event: AuditEvent) -> dict[str, Any]:
+    return {"id": event.subject_key, "by": event.actor, "at": event.at, **event.data}
+
+
+def recent_containments(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest containments, newest first."""
+    return [_recorded(event) for event in session.scalars(
+        select(AuditEvent).where(AuditEvent.subject_type == CONTAINMENT,
+                                 AuditEvent.code == "containment:run")
+        .order_by(AuditEvent.subject_key.desc()).limit(limit))]
+
+
+NOTIFY_COLUMNS = ("customer", "customer_name", "shipment", "po", "shipped_at", "lot_no",
+                  "quantity", "containment", "reason")
+
+
+def notification_rows(recorded: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-customer notification list of a recorded containment: one row per shipped
+    lot, by customer, then shipment."""
+    rows = []
+    for entry in sorted(recorded["shipped"], key=lambda s: (s["customer"], s["shipment"])):
+        for lot_no in entry["lots"]:
+            rows.append({"customer": entry["customer"],
+                         "customer_name": entry.get("customer_name", ""),
+                         "shipment": entry["shipment"], "po": entry["po"],
+                         "shipped_at": entry["shipped_at"], "lot_no": lot_no,
+                         "quantity": entry.get("quantities", {}).get(lot_no),
+                         "containment": recorded["id"], "reason": recorded["reason"]})
+    return rows
