@@ -225,11 +225,30 @@ def permissions() -> None:
     click.echo(permission_matrix(current_app), nl=False)
 
 
+@click.command("check")
+@with_appcontext
+@_one_line_errors
+def check() -> None:
+    """Check the invariants over the whole database (quantities, holds, shipping,
+    genealogy, audit chains); exit 1 with a line per problem."""
+    from mes.db import session_scope
+    from mes.integrity import check as run_check
+
+    with session_scope() as sess:
+        report = run_check(sess)
+        sess.rollback()
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        sys.exit(1)
+
+
 def register_cli(app: Flask) -> None:
     for group in (db_cli, users_cli, audit_cli, demo_cli):
         app.cli.add_command(group)
     app.cli.add_command(serve)
     app.cli.add_command(permissions)
+    app.cli.add_command(check)
 
 
 def _create_app_or_exit() -> Flask:
