@@ -90,6 +90,54 @@ def db_check() -> None:
     click.echo("Models and migrations agree.")
 
 
+def pg_dump_command(url: str, path: str) -> list[str]:
+    """The documented PostgreSQL backup: a custom-format pg_dump (restore with pg_restore)."""
+    from sqlalchemy.engine import make_url
+
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return ["pg_dump", "--format=custom", "--no-owner", "--file", path, "--dbname", libpq]
+
+
+@_command(db_cli, "backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+def db_backup(path: str) -> None:
+    """Back the database up to PATH while it serves (SQLite: the online backup API;
+    PostgreSQL: pg_dump in its custom format). PATH must not exist yet."""
+    import os
+    import shutil
+    import sqlite3
+    import subprocess
+
+    from mes.db import get_db
+
+    if os.path.exists(path):
+        raise click.ClickException(f"{path} exists already; give a new file")
+    engine = get_db().engine
+    if engine.dialect.name == "sqlite":
+        source = engine.url.database
+        if not source or source == ":memory:":
+            raise click.ClickException("an in-memory database cannot be backed up")
+        partial = f"{path}.partial"
+        src, dst = sqlite3.connect(source), sqlite3.connect(partial)
+        try:
+            with dst:
+                src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+        os.replace(partial, path)
+    else:
+        command = pg_dump_command(engine.url.render_as_string(hide_password=False), path)
+        shown = " ".join(pg_dump_command(engine.url.render_as_string(), path))
+        if shutil.which("pg_dump") is None:
+            raise click.ClickException(f"pg_dump is not installed; run: {shown}")
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["failed"])[0]
+            raise click.ClickException(f"pg_dump: {first}")
+    click.echo(f"Backed up to {path} ({os.path.getsize(path)} bytes).")
+
+
 @_command(users_cli, "create")
 @click.argument("username")
 @click.option("--role", required=True, help="operator, engineer, qa, planner, admin, customer")
