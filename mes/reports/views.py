@@ -1,0 +1,337 @@
+"""Report pages: one per report, each with its date range and filters, a chart where a
+chart says more than the table, the table, and a CSV download (the API endpoint of the
+same report with ?format=csv, computed by the same service). Customer users see the same
+pages limited to their own lots; the equipment page is not theirs (403)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+
+from mes import db
+from mes.api.registry import schema_instance
+from mes.auth.permissions import Permission, require
+from mes.catalog.models import E10_STATES, Customer, Product, RouteStep
+from mes.errors import Forbidden, InvalidInput
+from mes.floor.services import scope_customer
+from mes.reports import charts, services
+from mes.reports import schemas as s
+from mes.reports.services import Report, ReportQuery
+
+bp = Blueprint("reports", __name__)
+
+# The longest chart: more categories than this are left to the table.
+MAX_BARS = 30
+MAX_TRENDS = 6
+
+COLUMN_LABELS: dict[str, Any] = {
+    "step": _l("Step"), "product": _l("Product"), "customer": _l("Customer"),
+    "lots": _l("Lots"), "quantity": _l("Quantity"), "on_hold": _l("On hold"),
+    "running": _l("Running"), "late": _l("Late"), "oldest_at_step": _l("Oldest arrival"),
+    "oldest_age_h": _l("Oldest at step (h)"), "age_lt_1d": _l("< 1 day"),
+    "age_1_3d": _l("1–3 days"), "age_3_7d": _l("3–7 days"), "age_gt_7d": _l("> 7 days"),
+    "lot_no": _l("Lot"), "state": _l("State"), "due_date": _l("Due"),
+    "days_late": _l("Days late"), "at_step_h": _l("At step (h)"), "runs": _l("Track-outs"),
+    "quantity_in": _l("In"), "good": _l("Good"), "rejected": _l("Rejected"),
+    "yield": _l("Yield %"), "tested_units": _l("Tested units"),
+    "first_pass_yield": _l("First-pass yield %"), "final_yield": _l("Final yield %"),
+    "period": _l("Period"), "period_start": _l("From"), "reason": _l("Reason"),
+    "kind": _l("Kind"), "share": _l("Share %"), "cumulative": _l("Cumulative %"),
+    "queue_median_h": _l("Queue median (h)"), "queue_p90_h": _l("Queue p90 (h)"),
+    "process_median_h": _l("Process median (h)"), "process_p90_h": _l("Process p90 (h)"),
+    "queue_mean_h": _l("Queue mean (h)"), "process_mean_h": _l("Process mean (h)"),
+    "cycle_median_h": _l("Median (h)"), "cycle_p90_h": _l("p90 (h)"),
+    "cycle_mean_h": _l("Mean (h)"), "bucket": _l("Age"), "source": _l("Source"),
+    "count": _l("Holds"), "oldest_placed_at": _l("Oldest placed"), "week": _l("Week"),
+    "week_start": _l("Monday"), "disposition": _l("Disposition"),
+    "mean_hours_to_disposition": _l("Mean time to disposition (h)"),
+    "equipment": _l("Equipment"), "tools": _l("Tools"), "productive_h": _l("Productive (h)"),
+    "standby_h": _l("Standby (h)"), "engineering_h": _l("Engineering (h)"),
+    "scheduled_down_h": _l("Scheduled down (h)"),
+    "unscheduled_down_h": _l("Unscheduled down (h)"),
+    "non_scheduled_h": _l("Non-scheduled (h)"), "total_h": _l("Recorded (h)"),
+    "utilisation": _l("Utilisation %"), "lots_processed": _l("Lots processed"),
+    "shipments": _l("Shipments"), "on_time": _l("On time"), "no_due_date": _l("No due date"),
+    "on_time_pct": _l("On time %"),
+}
+E10_LABELS = {"productive": _l("Productive"), "standby": _l("Standby"),
+              "engineering": _l("Engineering"), "scheduled_down": _l("Scheduled down"),
+              "unscheduled_down": _l("Unscheduled down"), "non_scheduled": _l("Non-scheduled")}
+
+# (endpoint, title, description, plant users only)
+PAGES: list[tuple[str, Any, Any, bool]] = [
+    ("reports.wip", _l("WIP"), _l("Lots and quantities per step, product and customer; "
+                                  "time at the step; late lots."), False),
+    ("reports.yield_page", _l("Yield"), _l("Yield per step and product, first-pass and "
+                                           "final yield at test, trends."), False),
+    ("reports.rejects", _l("Rejects and scrap"), _l("Pareto by reason code and step."),
+     False),
+    ("reports.cycle_time", _l("Cycle time"), _l("Queue and process time per step; lot "
+                                                "cycle time per product."), False),
+    ("reports.holds", _l("Holds"), _l("Open holds by age, reason and source; time to "
+                                      "disposition."), False),
+    ("reports.equipment", _l("Equipment"), _l("Time in each E10 state, utilisation, lots "
+                                              "per tool."), True),
+    ("reports.delivery", _l("Delivery"), _l("Shipments per customer and week, on-time "
+                                            "delivery."), False),
+]
+
+
+@bp.app_template_filter("report_cell")
+def report_cell(value: Any) -> str:
+    """A table cell: blank for none, yes/no, times to the minute."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, str) and len(value) > 19 and value[10] == "T":
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def _customer_user() -> bool:
+    return scope_customer(current_user) is not None
+
+
+def _load(schema: type[Schema]) -> tuple[ReportQuery, dict[str, Any], dict[str, Any]]:
+    """The query of the page's arguments; invalid arguments give the default query and
+    the errors to show."""
+    raw = {k: v for k, v in request.args.items() if v != ""}
+    try:
+        args = schema_instance(schema).load(raw)
+        return services.make_query(current_user, args), args, {}
+    except ValidationError as err:
+        errors: dict[str, Any] = err.normalized_messages()
+    except InvalidInput as err:
+        errors = dict(err.fields or {"_schema": [err.message]})
+    args = schema_instance(schema).load({})
+    return services.make_query(current_user, args), args, errors
+
+
+def _options(q: ReportQuery) -> dict[str, list[tuple[str, str]]]:
+    sess = db.session()
+    products = select(Product.code).order_by(Product.code)
+    if q.customer_id is not None:
+        products = products.where(Product.customer_id == q.customer_id)
+    return {
+        "products": [(c, c) for c in sess.scalars(products)],
+        "customers": [] if q.customer_id is not None else
+        [(c, c) for c in sess.scalars(select(Customer.code).order_by(Customer.code))],
+        "steps": [(c, c) for c in sess.scalars(
+            select(RouteStep.code).distinct().order_by(RouteStep.code))],
+    }
+
+
+def _csv_url(endpoint: str, **extra: Any) -> str:
+    args = {k: v for k, v in request.args.items() if v != "" and k != "format"}
+    return url_for(endpoint, **{**args, **extra, "format": "csv"})
+
+
+def _section(key: str, title: Any, report: Report, api: str, *, chart: str | None = None,
+             note: Any = None, **csv_args: Any) -> dict[str, Any]:
+    return {"id": key, "title": title, "report": report, "chart": chart, "note": note,
+            "csv": _csv_url(api, **csv_args)}
+
+
+def _page(template_title: Any, endpoint: str, schema: type[Schema],
+          build: Callable[[ReportQuery, dict[str, Any]], list[dict[str, Any]]], *,
+          filters: tuple[str, ...] = ("product", "customer", "step"),
+          snapshot: bool = False, extra_fields: list[dict[str, Any]] | None = None) -> Any:
+    q, args, errors = _load(schema)
+    sections = build(q, args)
+    return render_template(
+        "reports/report.html", title=template_title, endpoint=endpoint, q=q, args=args,
+        errors=errors, sections=sections, options=_options(q), filters=filters,
+        customer_user=_customer_user(), snapshot=snapshot, labels=COLUMN_LABELS,
+        extra_fields=extra_fields or []), 422 if errors else 200
+
+
+@bp.route("/reports")
+@require(Permission.REPORT_READ)
+def index() -> Any:
+    customer = _customer_user()
+    cards = [{"title": title, "url": url_for(endpoint), "text": text}
+             for endpoint, title, text, plant_only in PAGES if not (plant_only and customer)]
+    return render_template("reports/index.html", cards=cards)
+
+
+@bp.route("/reports/wip")
+@require(Permission.REPORT_READ)
+def wip() -> Any:
+    def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
+        sess = db.session()
+        report = services.wip(sess, q)
+        key = q.by
+        bars = [(str(r[key]), float(r["lots"])) for r in report.rows[:MAX_BARS]]
+        chart = charts.bar_chart(bars, title=_("Lots in WIP"), empty=_("No lots in WIP."),
+                                 sort=key != "step")
+        late = services.late_lots(sess, replace(q, limit=100))
+        return [_section("wip", _("WIP now"), report, "api.report_wip", chart=chart),
+                _section("late", _("Late lots (the 100 most overdue)"), late,
+                         "api.report_late_lots")]
+
+    by_options = [("step", _("Step")), ("product", _("Product")), ("customer", _("Customer"))]
+    if _customer_user():
+        by_options = by_options[:2]
+    return _page(_("WIP"), "reports.wip", s.WipArgs, build, snapshot=True, extra_fields=[
+        {"name": "by", "label": _("Group by"), "options": by_options, "required": True}])
+
+
+@bp.route("/reports/yield")
+@require(Permission.REPORT_READ)
+def yield_page() -> Any:
+    def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
+        sess = db.session()
+        report = services.yield_report(sess, q)
+        per_step: dict[str, list[int]] = {}
+        for r in report.rows:
+            acc = per_step.setdefault(r["step"], [0, 0])
+            acc[0] += r["good"]
+            acc[1] += r["quantity_in"]
+        bars = [(step, round(100.0 * g / n, 2)) for step, (g, n) in per_step.items() if n]
+        chart = charts.bar_chart(bars[:MAX_BARS], title=_("Yield per step"),
+                                 empty=_("No track-outs in the range."), unit="%",
+                                 sort=False, css="bars yields")
+        trend = services.yield_trend(sess, q)
+        series: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for r in trend.rows:
+            if r["yield"] is not None:
+                series[r["product"]].append((r["period"], r["yield"]))
+        trends = [{"product": p, "chart": charts.line_chart(
+            pts, title=_("Yield of %(product)s", product=p), empty="", unit="%")}
+            for p, pts in list(series.items())[:MAX_TRENDS]]
+        sections = [_section("yield", _("Yield per step and product"), report,
+                             "api.report_yield", chart=chart),
+                    _section("trend", _("Yield per product and %(period)s",
+                                        period=_("day") if q.period == "day" else _("week")),
+                             trend, "api.report_yield_trend", period=q.period)]
+        sections[1]["charts"] = trends
+        return sections
+
+    return _page(_("Yield"), "reports.yield_page", s.TrendArgs, build, extra_fields=[
+        {"name": "period", "label": _("Trend per"), "required": True,
+         "options": [("week", _("week")), ("day", _("day"))]}])
+
+
+@bp.route("/reports/rejects")
+@require(Permission.REPORT_READ)
+def rejects() -> Any:
+    def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
+        report = services.rejects(db.session(), q)
+        bars = [(f"{r['reason'] or '?'} · {r['step'] or '?'}", float(r["quantity"]))
+                for r in report.rows[:MAX_BARS]]
+        chart = charts.bar_chart(bars, title=_("Rejects and scrap by reason and step"),
+                                 empty=_("No rejects or scrap in the range."))
+        return [_section("rejects", _("Pareto (total %(n)s)", n=report.extra["total"]),
+                         report, "api.report_rejects", chart=chart)]
+
+    return _page(_("Rejects and scrap"), "reports.rejects", s.ReportArgs, build)
+
+
+@bp.route("/reports/cycle-time")
+@require(Permission.REPORT_READ)
+def cycle_time() -> Any:
+    def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
+        sess = db.session()
+        report = services.cycle_time(sess, q)
+        rows = report.rows[:MAX_BARS]
+        chart = charts.stacked_bars(
+            [r["step"] for r in rows],
+            [(_("Queue median"), "queue"), (_("Process median"), "process")],
+            [(r["queue_median_h"], r["process_median_h"]) for r in rows],
+            title=_("Median queue and process time per step"),
+            empty=_("No track-outs in the range."), unit=" h")
+        lots = services.lot_cycle_time(sess, q)
+        return [_section("steps", _("Per step"), report, "api.report_cycle_time",
+                         chart=chart),
+                _section("lots", _("Per lot, from receipt to the last step"), lots,
+                         "api.report_lot_cycle_time")]
+
+    return _page(_("Cycle time"), "reports.cycle_time", s.ReportArgs, build)
+
+
+@bp.route("/reports/holds")
+@require(Permission.REPORT_READ)
+def holds() -> Any:
+    def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
+        sess = db.session()
+        report = services.holds(sess, q)
+        per_bucket = dict.fromkeys((b for b, _d in services.HOLD_BUCKETS), 0)
+        for r in report.rows:
+            per_bucket[r["bucket"]] += r["count"]
+        chart = charts.bar_chart([(b, float(n)) for b, n in per_bucket.items()],
+                                 title=_("Open holds by age"), empty="", sort=False)
+        disp = services.dispositions(sess, q)
+        weeks = sorted({r["week"] for r in disp.rows})
+        kinds = sorted({r["disposition"] for r in disp.rows})
+        counts = {(r["week"], r["disposition"]): r["count"] for r in disp.rows}
+        chart2 = charts.stacked_bars(
+            weeks, [(k, f"disp-{k}") for k in kinds],
+            [[counts.get((w, k), 0) for k in kinds] for w in weeks],
+            title=_("Dispositions per week"), empty=_("No holds released in the range."))
+        mean = disp.extra["mean_hours_to_disposition"]
+        note = (_("%(n)d holds released in the range; mean time to disposition %(h)s h.",
+                  n=disp.extra["released"], h=mean) if mean is not None else None)
+        return [_section("open", _("Open holds now (%(n)d)", n=report.extra["open"]),
+                         report, "api.report_holds", chart=chart),
+                _section("dispositions", _("Dispositions in the range"), disp,
+                         "api.report_dispositions", chart=chart2, note=note)]
+
+    return _page(_("Holds"), "reports.holds", s.ReportArgs, build)
+
+
+@bp.route("/reports/equipment")
+@require(Permission.REPORT_READ)
+def equipment() -> Any:
+    if _customer_user():
+        raise Forbidden(_("Equipment states are for plant users."))
+
+    def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
+        report = services.equipment(db.session(), q)
+        key = "kind" if q.by == "kind" else "equipment"
+        rows = report.rows[:MAX_BARS]
+        chart = charts.stacked_bars(
+            [r[key] for r in rows], [(str(E10_LABELS[st]), st) for st in E10_STATES],
+            [[r[f"{st}_h"] for st in E10_STATES] for r in rows],
+            title=_("Hours in each E10 state"), empty=_("No equipment history."), unit=" h")
+        return [_section("equipment", _("Time in state"), report, "api.report_equipment",
+                         chart=chart)]
+
+    return _page(_("Equipment"), "reports.equipment", s.EquipmentArgs, build, filters=(),
+                 extra_fields=[{"name": "by", "label": _("Per"), "required": True,
+                                "options": [("equipment", _("tool")), ("kind", _("kind"))]}])
+
+
+@bp.route("/reports/delivery")
+@require(Permission.REPORT_READ)
+def delivery() -> Any:
+    def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
+        report = services.delivery(db.session(), q)
+        weeks: dict[str, list[int]] = {}
+        for r in report.rows:
+            acc = weeks.setdefault(r["week"], [0, 0])
+            acc[0] += r["on_time"]
+            acc[1] += r["on_time"] + r["late"]
+        bars = [(w, round(100.0 * on / n, 2)) for w, (on, n) in sorted(weeks.items()) if n]
+        chart = charts.bar_chart(bars, title=_("Lots shipped on time per week"),
+                                 empty=_("No shipped lots with a due date in the range."),
+                                 unit="%", sort=False, css="bars yields")
+        return [_section("delivery", _("Shipments per customer and week"), report,
+                         "api.report_delivery", chart=chart)]
+
+    return _page(_("Delivery"), "reports.delivery", s.ReportArgs, build,
+                 filters=("product", "customer"))
