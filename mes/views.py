@@ -26,6 +26,8 @@ NAV: list[tuple[Any, str, Permission, Any]] = [
      _l("Open holds by age, release, mass holds and future holds.")),
     (_l("Test floor"), "testfloor.index", Permission.TEST_READ,
      _l("Test runs, PAT limits and SBA yield trends per product.")),
+    (_l("Reports"), "reports.index", Permission.REPORT_READ,
+     _l("WIP, yield, rejects, cycle time, holds, equipment states and delivery.")),
     (_l("Master data"), "catalog.index", Permission.MASTER_WRITE,
      _l("Customers, routes, products, equipment, reason codes, material lots.")),
     (_l("Equipment"), "catalog.equipment_list", Permission.MASTER_READ,

@@ -24,3 +24,4 @@ def openapi_document():
 # Each module registers its endpoints on `bp` when imported.
 from mes.api import catalog, holds, lots, moisture, shipping, testdata  # noqa: E402,F401
 from mes.api import trace  # noqa: E402,F401
+from mes.api import reports  # noqa: E402,F401
