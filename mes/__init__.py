@@ -63,7 +63,9 @@ def _register_blueprints(app: Flask) -> None:
     from mes.auth.views import bp as auth_bp
     from mes.catalog.views import bp as catalog_bp
     from mes.floor.views import bp as floor_bp
+    from mes.portal.views import bp as portal_bp
     from mes.quality.views import bp as quality_bp
+    from mes.shipping.views import bp as shipping_bp
     from mes.reports.views import bp as reports_bp
     from mes.testfloor.views import bp as testfloor_bp
     from mes.views import bp as main_bp
@@ -74,6 +76,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(floor_bp)
     app.register_blueprint(quality_bp)
     app.register_blueprint(testfloor_bp)
+    app.register_blueprint(shipping_bp)
+    app.register_blueprint(portal_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(api_bp)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask_login import current_user
 
 from mes import db
@@ -14,6 +15,7 @@ from mes.auth.permissions import Permission
 from mes.shipping import schemas as s
 from mes.shipping import services
 from mes.shipping.models import Shipment
+from mes.shipping.views import render_coc
 
 SHIP_CONFLICTS = ("wrong_customer", "not_completed", "already_shipped", "lot_on_hold",
                   "floor_life_expired", "not_qualified", "stale")
@@ -43,3 +45,13 @@ def list_shipments(args: dict[str, Any]) -> Page:
 def get_shipment(shipment_id: int) -> Shipment:
     """One shipment (customers: another customer's is 404)."""
     return services.get_shipment(db.session(), shipment_id, current_user)
+
+
+@api_route(bp, "/shipments/<int:shipment_id>/coc", permission=Permission.SHIPMENT_READ,
+           tag="shipping", produces=("text/html",))
+def get_coc(shipment_id: int) -> Response:
+    """The shipment's certificate of conformance, a print-ready HTML document (lots,
+    quantities, date codes, routes, test summary per test step with PAT and SBA, the
+    products' qualification, a signature block). Customers: another customer's is 404."""
+    shipment = services.get_shipment(db.session(), shipment_id, current_user)
+    return Response(render_coc(shipment), mimetype="text/html")

@@ -7,18 +7,20 @@ rule refuses.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from mes import audit
-from mes.catalog.models import Customer, Product
+from mes.catalog.models import Customer, Product, RouteStep
 from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
 from mes.floor import services as floor
-from mes.floor.models import Lot
+from mes.floor.models import Lot, StepRun
 from mes.quality.moisture import check_floor_life
+from mes.shipping import labels
 from mes.shipping.models import Shipment, ShipmentLot
 
 MAX_LOTS = 500
@@ -43,6 +45,32 @@ def shipment_query(actor: Any = None) -> Select[Any]:
     if customer_id is not None:
         stmt = stmt.where(Shipment.customer_id == customer_id)
     return stmt.order_by(Shipment.shipped_at.desc(), Shipment.id.desc())
+
+
+def filter_shipments(stmt: Select[Any], filters: dict[str, Any]) -> Select[Any]:
+    """Narrow `shipment_query`: `customer` (code), `po` (exact), `lot` (a lot number the
+    shipment carried), `vehicle_program` (exact), `since` / `until` (dates, shipped on or
+    after / on or before, UTC days)."""
+    if filters.get("customer"):
+        stmt = stmt.where(Shipment.customer_id == select(Customer.id).where(
+            Customer.code == filters["customer"]).scalar_subquery())
+    if filters.get("po"):
+        stmt = stmt.where(Shipment.po == filters["po"])
+    if filters.get("vehicle_program"):
+        stmt = stmt.where(Shipment.vehicle_program == filters["vehicle_program"])
+    if filters.get("lot"):
+        stmt = stmt.where(Shipment.id.in_(
+            select(ShipmentLot.shipment_id).join(Lot, Lot.id == ShipmentLot.lot_id)
+            .where(Lot.lot_no == filters["lot"])))
+    if filters.get("since"):
+        stmt = stmt.where(Shipment.shipped_at >= _day_start(filters["since"]))
+    if filters.get("until"):
+        stmt = stmt.where(Shipment.shipped_at < _day_start(filters["until"], 1))
+    return stmt
+
+
+def _day_start(day: date, plus_days: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=plus_days)
 
 
 def get_shipment(session: Session, shipment_id: int, actor: Any = None) -> Shipment:
@@ -142,3 +170,73 @@ def create_shipment(session: Session, actor: Any, data: dict[str, Any]) -> Shipm
                        "lots": [{"lot_no": lot.lot_no, "quantity": lot.quantity}
                                 for lot in lots]})
     return shipment
+
+
+# --- labels and date codes -------------------------------------------------------------
+
+def lot_dates(session: Session, lot_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each lot finished final test: its latest track-out at a step of kind `test`;
+    a lot with no test step takes its latest track-out of any step. Lots never tracked out
+    are missing from the answer."""
+    if not lot_ids:
+        return {}
+    tested = func.max(case((RouteStep.kind == "test", StepRun.finished_at)))
+    rows = session.execute(
+        select(StepRun.lot_id, tested, func.max(StepRun.finished_at))
+        .join(RouteStep, (RouteStep.route_id == StepRun.route_id)
+              & (RouteStep.seq == StepRun.step_seq))
+        .where(StepRun.lot_id.in_(lot_ids), StepRun.finished_at.is_not(None))
+        .group_by(StepRun.lot_id))
+    return {lot_id: _aware(test_at or last_at) for lot_id, test_at, last_at in rows
+            if (test_at or last_at) is not None}
+
+
+def _aware(value: Any) -> datetime:
+    # An aggregate over a CASE may come back from SQLite as text, without the column type.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def date_codes(session: Session, shipment: Shipment) -> dict[int, str]:
+    """The date code (YYWW, `labels.date_code`) of each lot of the shipment, by lot id: the
+    week it finished final test (`lot_dates`), else the week it shipped."""
+    dates = lot_dates(session, [row.lot_id for row in shipment.lots])
+    return {row.lot_id: labels.date_code(dates.get(row.lot_id, shipment.shipped_at))
+            for row in shipment.lots}
+
+
+def reel_labels(session: Session, shipment: Shipment) -> list[labels.Label]:
+    """One reel label per lot of the shipment, in the shipment's lot order."""
+    codes = date_codes(session, shipment)
+    return [labels.Label(
+        kind="reel", part_number=row.lot.product.code, part_name=row.lot.product.name,
+        quantity=row.quantity, lots=(row.lot.lot_no,), date_code=codes[row.lot_id],
+        msl=row.lot.product.msl, customer=shipment.customer.code, po=shipment.po,
+        shipment=shipment.id, vehicle_program=shipment.vehicle_program)
+        for row in shipment.lots]
+
+
+def shipment_labels(session: Session, shipment: Shipment) -> list[labels.Label]:
+    """The reel labels of the shipment followed by its carton labels (one per product)."""
+    reels = reel_labels(session, shipment)
+    return reels + labels.carton_labels(reels)
+
+
+def shippable_lots(session: Session, customer: Customer, limit: int = MAX_LOTS) -> list[Lot]:
+    """The customer's completed lots, oldest first, for the new-shipment form to offer.
+    Lots that would still be refused (on hold, floor life, qualification) are listed too:
+    the form shows why before anything is posted (`refusal`)."""
+    return list(session.scalars(
+        select(Lot).where(Lot.customer_id == customer.id, Lot.state == "completed")
+        .options(joinedload(Lot.product).selectinload(Product.qualifications))
+        .order_by(Lot.updated_at, Lot.id).limit(limit)))
+
+
+def refusal(session: Session, lot: Lot, customer: Customer) -> Conflict | None:
+    """Why `check_shippable` would refuse the lot now, or None."""
+    try:
+        check_shippable(session, lot, customer)
+    except Conflict as exc:
+        return exc
+    return None

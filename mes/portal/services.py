@@ -1,0 +1,161 @@
+"""What the customer portal reads, always for one customer: WIP by stage with the expected
+completion of each lot, holds and dispositions, yields per test step.
+
+Expected completion: the median duration (queue + process: track-out minus arrival at the
+step) of each step over the step runs finished in the last `window` (30 days), plant-wide
+(cycle times are the plant's, not the customer's). A step with no finished run in the window
+takes the median of every step's runs in the window; a plant with no finished run at all
+takes `DEFAULT_STEP_HOURS`. A lot still needs its current step's median less the time it has
+already spent there (never less than zero), plus the medians of every later step of its own
+route version.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, joinedload
+
+from mes.catalog.models import Product
+from mes.catalog.services import StepInfo, route_step_infos
+from mes.floor.models import ACTIVE_STATES, Lot, StepRun
+from mes.quality.models import Hold
+from mes.testfloor.models import TestRun
+
+CYCLE_WINDOW = timedelta(days=30)
+DEFAULT_STEP_HOURS = 24.0
+YIELD_WINDOW = timedelta(days=90)
+HOLD_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class CycleTimes:
+    """Median hours per step code, and the fallback for steps without recent runs."""
+
+    per_step: dict[str, float]
+    fallback: float
+
+    def hours(self, step_code: str) -> float:
+        return self.per_step.get(step_code, self.fallback)
+
+
+def cycle_times(session: Session, now: datetime, window: timedelta = CYCLE_WINDOW
+                ) -> CycleTimes:
+    """The median step duration (queue + process, hours) per step code over the runs
+    finished in the `window` before `now`; see the module's docstring for the fallback."""
+    durations: dict[str, list[float]] = defaultdict(list)
+    for code, arrived, finished in session.execute(
+            select(StepRun.step_code, StepRun.arrived_at, StepRun.finished_at)
+            .where(StepRun.finished_at >= now - window, StepRun.finished_at <= now)):
+        durations[code].append(max((finished - arrived).total_seconds(), 0) / 3600)
+    per_step = {code: statistics.median(values) for code, values in durations.items()}
+    every = [v for values in durations.values() for v in values]
+    return CycleTimes(per_step, statistics.median(every) if every else DEFAULT_STEP_HOURS)
+
+
+def remaining_hours(steps: Sequence[StepInfo], step_seq: int, in_step_hours: float,
+                    times: CycleTimes) -> float:
+    """Hours a lot at `step_seq` (1-based) still needs: what its current step's median
+    leaves after the `in_step_hours` already spent there, plus every later step's median."""
+    current = steps[step_seq - 1]
+    later = sum(times.hours(st.code) for st in steps[step_seq:])
+    return max(times.hours(current.code) - in_step_hours, 0.0) + later
+
+
+@dataclass
+class WipLot:
+    lot: Lot
+    steps_left: int
+    expected: datetime
+
+
+@dataclass
+class Stage:
+    code: str
+    name: str
+    seq: int
+    lots: int = 0
+    quantity: int = 0
+    on_hold: int = 0
+    running: int = 0
+
+
+@dataclass
+class Wip:
+    lots: list[WipLot]
+    stages: list[Stage] = field(default_factory=list)
+    times: CycleTimes | None = None
+
+
+def wip(session: Session, customer_id: int, now: datetime) -> Wip:
+    """The customer's lots in the plant (queued or running), each with its expected
+    completion, soonest first; and per stage (step code, in route order) the lots, units,
+    lots on hold and lots running."""
+    lots = list(session.scalars(
+        select(Lot).where(Lot.customer_id == customer_id, Lot.state.in_(ACTIVE_STATES))
+        .options(joinedload(Lot.product), joinedload(Lot.route))))
+    times = cycle_times(session, now)
+    rows = []
+    stages: dict[str, Stage] = {}
+    for lot in lots:
+        steps = route_step_infos(session, lot.route)
+        in_step = max((now - lot.arrived_at).total_seconds(), 0) / 3600
+        hours = remaining_hours(steps, lot.step_seq, in_step, times)
+        rows.append(WipLot(lot=lot, steps_left=len(steps) - lot.step_seq + 1,
+                           expected=now + timedelta(hours=hours)))
+        step = steps[lot.step_seq - 1]
+        stage = stages.setdefault(step.code, Stage(code=step.code, name=step.name,
+                                                   seq=step.seq))
+        stage.seq = min(stage.seq, step.seq)
+        stage.lots += 1
+        stage.quantity += lot.quantity
+        stage.on_hold += 1 if lot.open_holds else 0
+        stage.running += 1 if lot.state == "running" else 0
+    rows.sort(key=lambda r: (r.expected, r.lot.lot_no))
+    return Wip(lots=rows, stages=sorted(stages.values(), key=lambda s: (s.seq, s.code)),
+               times=times)
+
+
+def hold_query(customer_id: int) -> Select[Any]:
+    """Holds on the customer's lots, open ones first, then newest first."""
+    return (select(Hold).join(Lot, Lot.id == Hold.lot_id)
+            .where(Lot.customer_id == customer_id)
+            .options(joinedload(Hold.lot), joinedload(Hold.reason),
+                     joinedload(Hold.scrap_reason))
+            .order_by((Hold.status == "open").desc(), Hold.id.desc()))
+
+
+@dataclass
+class YieldRow:
+    product: str
+    step: str
+    lots: int
+    tested: int
+    good: int
+
+    @property
+    def yield_pct(self) -> float | None:
+        return 100.0 * self.good / self.tested if self.tested else None
+
+
+def yields(session: Session, customer_id: int, since: datetime) -> list[YieldRow]:
+    """Per product and test step, over the customer's lots: the latest run of each lot at
+    the step made since `since` — lots, units tested, final good (yield = good / tested)."""
+    latest = (select(func.max(TestRun.id)).join(Lot, Lot.id == TestRun.lot_id)
+              .where(Lot.customer_id == customer_id, TestRun.created_at >= since)
+              .group_by(TestRun.lot_id, TestRun.step_code))
+    rows = session.execute(
+        select(Product.code, TestRun.step_code, func.count(TestRun.id),
+               func.sum(TestRun.units), func.sum(TestRun.final_good))
+        .join(Product, Product.id == TestRun.product_id)
+        .where(TestRun.id.in_(latest))
+        .group_by(Product.code, TestRun.step_code)
+        .order_by(Product.code, TestRun.step_code))
+    return [YieldRow(product=p, step=st, lots=n, tested=int(t or 0), good=int(g or 0))
+            for p, st, n, t, g in rows]

@@ -1,0 +1,127 @@
+"""Customer portal pages (Permission.PORTAL: customer users only). Every query is scoped
+to the user's customer; another customer's shipment is a 404, as if it did not exist.
+Traces are the trace pages' (`trace.lot`, themselves scoped to the customer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from werkzeug.routing import BuildError
+
+from mes import db
+from mes.api.registry import paginate
+from mes.auth.permissions import Permission, require
+from mes.db import utcnow
+from mes.errors import NotFound
+from mes.floor import services as floor
+from mes.pagination import ListArgs
+from mes.portal import services
+from mes.quality.views import DISPOSITION_LABELS, SOURCE_LABELS
+from mes.shipping import services as shipping
+from mes.shipping.views import render_coc, render_labels, zpl_response
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+PER_PAGE = 50
+SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
+            ("portal.shipments", _l("Shipments")), ("portal.yields", _l("Yields")))
+
+
+def _customer_id() -> int:
+    customer_id = floor.scope_customer(current_user)
+    if customer_id is None:
+        # Only customer users hold PORTAL; a customer user always has a customer.
+        raise NotFound("No customer.")
+    return customer_id
+
+
+def _optional_url(endpoint: str, **values: Any) -> str | None:
+    """A link to a page another part of the application provides, or None when it is not
+    there (the portal does not depend on it to work)."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
+@bp.app_context_processor
+def _inject() -> dict[str, Any]:
+    return {"trace_url": lambda lot_no: _optional_url("trace.lot", lot_no=lot_no),
+            "portal_sections": SECTIONS,
+            "portal_reports_url": lambda: _optional_url("reports.index")}
+
+
+@bp.route("/")
+@require(Permission.PORTAL)
+def index() -> Any:
+    now = utcnow()
+    wip = services.wip(db.session(), _customer_id(), now)
+    return render_template("portal/index.html", wip=wip, now=now,
+                           window_days=services.CYCLE_WINDOW.days,
+                           default_hours=services.DEFAULT_STEP_HOURS)
+
+
+@bp.route("/holds")
+@require(Permission.PORTAL)
+def holds() -> Any:
+    rows = list(db.session().scalars(
+        services.hold_query(_customer_id()).limit(services.HOLD_LIMIT)))
+    return render_template("portal/holds.html", rows=rows, limit=services.HOLD_LIMIT,
+                           source_labels=SOURCE_LABELS, disposition_labels=DISPOSITION_LABELS)
+
+
+@bp.route("/shipments")
+@require(Permission.PORTAL)
+def shipments() -> Any:
+    _customer_id()
+    args = ListArgs().load({"limit": str(PER_PAGE),
+                            **({"cursor": request.args["cursor"]}
+                               if request.args.get("cursor") else {})})
+    page = paginate(db.session(), shipping.shipment_query(current_user), args)
+    return render_template(
+        "portal/shipments.html", rows=page.items,
+        next_url=url_for("portal.shipments", cursor=page.next) if page.next else None,
+        first_url=url_for("portal.shipments") if request.args.get("cursor") else None)
+
+
+@bp.route("/shipments/<int:shipment_id>")
+@require(Permission.PORTAL)
+def shipment(shipment_id: int) -> Any:
+    sess = db.session()
+    found = shipping.get_shipment(sess, shipment_id, current_user)
+    return render_template("portal/shipment.html", shipment=found,
+                           date_codes=shipping.date_codes(sess, found),
+                           total=sum(row.quantity for row in found.lots))
+
+
+@bp.route("/shipments/<int:shipment_id>/coc")
+@require(Permission.PORTAL)
+def coc(shipment_id: int) -> Any:
+    found = shipping.get_shipment(db.session(), shipment_id, current_user)
+    return render_coc(found, back_url=url_for("portal.shipment", shipment_id=found.id))
+
+
+@bp.route("/shipments/<int:shipment_id>/labels")
+@require(Permission.PORTAL)
+def labels(shipment_id: int) -> Any:
+    found = shipping.get_shipment(db.session(), shipment_id, current_user)
+    return render_labels(found, back_url=url_for("portal.shipment", shipment_id=found.id),
+                         zpl_url=url_for("portal.labels_zpl", shipment_id=found.id))
+
+
+@bp.route("/shipments/<int:shipment_id>/labels.zpl")
+@require(Permission.PORTAL)
+def labels_zpl(shipment_id: int) -> Any:
+    return zpl_response(shipping.get_shipment(db.session(), shipment_id, current_user))
+
+
+@bp.route("/yields")
+@require(Permission.PORTAL)
+def yields() -> Any:
+    since = utcnow() - services.YIELD_WINDOW
+    rows = services.yields(db.session(), _customer_id(), since)
+    return render_template("portal/yields.html", rows=rows,
+                           window_days=services.YIELD_WINDOW.days)

@@ -1,0 +1,152 @@
+"""The certificate of conformance of a shipment: what it carried (lots, quantities, date
+codes, routes), the test evidence per test step (tested, good, yield, PAT and SBA) and each
+product's qualification. Read-only; the page, the portal and the API render the same
+`Certificate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mes.catalog.models import Product, Qualification
+from mes.catalog.services import route_step_infos
+from mes.db import utcnow
+from mes.floor.models import Lot
+from mes.quality.genealogy import ancestors
+from mes.shipping import services
+from mes.shipping.models import Shipment, ShipmentLot
+from mes.testfloor.models import TestRun
+
+# SBA outcomes from best to worst; a step shows its worst.
+SBA_ORDER = ("insufficient_history", "ok", "level1", "level2")
+
+
+@dataclass
+class CocLot:
+    lot_no: str
+    product: str
+    quantity: int
+    date_code: str
+    route: str
+    route_version: int
+    fab_lot: str
+
+
+@dataclass
+class CocStep:
+    """The test evidence of one test step over the shipment's lots."""
+
+    step: str
+    runs: int = 0
+    tested: int = 0
+    good: int = 0
+    pat_modes: set[str] = field(default_factory=set)
+    pat_failures: int = 0
+    sba: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def yield_pct(self) -> float | None:
+        """Final good over units tested, in percent (None when nothing was tested)."""
+        return 100.0 * self.good / self.tested if self.tested else None
+
+    @property
+    def pat_mode(self) -> str:
+        modes = self.pat_modes - {"none"}
+        if not modes:
+            return "none"
+        return "both" if "both" in modes or len(modes) > 1 else modes.pop()
+
+    @property
+    def sba_worst(self) -> str | None:
+        judged = [s for s in SBA_ORDER if s in self.sba]
+        return judged[-1] if judged else None
+
+
+@dataclass
+class CocProduct:
+    code: str
+    name: str
+    package: str
+    aec_grade: int | None
+    msl: str
+    quantity: int
+    qualification: Qualification | None
+
+
+@dataclass
+class Certificate:
+    shipment: Shipment
+    lots: list[CocLot]
+    products: list[CocProduct]
+    steps: list[CocStep]
+    issued_at: datetime
+
+    @property
+    def quantity(self) -> int:
+        return sum(lot.quantity for lot in self.lots)
+
+
+def _test_runs(session: Session, shipment: Shipment) -> list[TestRun]:
+    """The latest run per lot and test step of the shipped lots and of every lot they came
+    from (a lot split after final test carries its parent's results; a lot merged at QA
+    carries the results of the lots merged into it)."""
+    family = ancestors(session, select(ShipmentLot.lot_id)
+                       .where(ShipmentLot.shipment_id == shipment.id))
+    latest = (select(func.max(TestRun.id)).where(TestRun.lot_id.in_(family))
+              .group_by(TestRun.lot_id, TestRun.step_code))
+    return list(session.scalars(select(TestRun).where(TestRun.id.in_(latest))
+                                .order_by(TestRun.id)))
+
+
+def _step_order(session: Session, lots: list[Lot]) -> dict[str, int]:
+    order: dict[str, int] = {}
+    for route in {lot.route for lot in lots}:
+        for step in route_step_infos(session, route):
+            order[step.code] = min(order.get(step.code, step.seq), step.seq)
+    return order
+
+
+def certificate(session: Session, shipment: Shipment) -> Certificate:
+    """Gather the certificate of `shipment` (already scoped to the caller: see
+    `services.get_shipment`)."""
+    codes = services.date_codes(session, shipment)
+    lots = [row.lot for row in shipment.lots]
+    coc_lots = [CocLot(lot_no=row.lot.lot_no, product=row.lot.product.code,
+                       quantity=row.quantity, date_code=codes[row.lot_id],
+                       route=row.lot.route.code, route_version=row.lot.route.version,
+                       fab_lot=row.lot.fab_lot) for row in shipment.lots]
+    products: dict[str, CocProduct] = {}
+    for row in shipment.lots:
+        product: Product = row.lot.product
+        entry = products.get(product.code)
+        if entry is None:
+            entry = products[product.code] = CocProduct(
+                code=product.code, name=product.name, package=product.package,
+                aec_grade=product.aec_grade, msl=product.msl, quantity=0,
+                qualification=product.qualifications[-1] if product.qualifications
+                else None)
+        entry.quantity += row.quantity
+    steps: dict[str, CocStep] = {}
+    for run in _test_runs(session, shipment):
+        step = steps.setdefault(run.step_code, CocStep(step=run.step_code))
+        step.runs += 1
+        step.tested += run.units
+        step.good += run.final_good
+        pat: dict[str, Any] = run.pat or {}
+        if pat:
+            step.pat_modes.add(pat.get("mode", "none"))
+            step.pat_failures += int(pat.get("failures") or 0)
+        status = (run.sba or {}).get("status")
+        if status:
+            step.sba[status] = step.sba.get(status, 0) + 1
+    order = _step_order(session, lots)
+    return Certificate(
+        shipment=shipment, lots=coc_lots,
+        products=sorted(products.values(), key=lambda p: p.code),
+        steps=sorted(steps.values(), key=lambda s: (order.get(s.step, 999), s.step)),
+        issued_at=utcnow())

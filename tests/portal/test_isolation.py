@@ -1,0 +1,181 @@
+"""Customer isolation over the whole application, derived from app.url_map so that every
+endpoint added later is covered without touching this file.
+
+Two customers, A (OEM) and B (IND), each with a shipped, a completed and a WIP lot, a
+shipment, holds (one released with a concession) and a test run. Customer A calls every
+rule with every method, its URL parameters filled with B's objects: the answer must be 403
+or 404. Endpoints without parameters that a customer may use (the allow-list below: public
+pages, the portal, lists the contract filters) are called with B's identifiers in the query
+string; whatever they answer must carry nothing of B's (lot numbers, PO, vehicle program,
+hold comments, concession). Every answer is also checked for B's data, and nothing may
+change in the database.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatch
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from mes.floor.models import Lot
+from mes.quality.models import Hold
+from mes.shipping.models import Shipment
+from tests.portal.conftest import Side, as_user
+
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+_ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+
+# Endpoints without URL parameters a customer may call and get an answer (not 403/404):
+# what they answer is checked for B's data. Patterns as in fnmatch.
+ALLOWED = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.profile",
+           "api.openapi_document", "floor.wip", "api.list_lots", "api.list_shipments",
+           "portal.*", "trace.index", "reports.*", "api.report_*")
+# Query strings tried on every allowed GET endpoint: B's customer, lots, product and the
+# fab lot A and B share (a forward trace of it must show A's lots only), as filters.
+QUERIES = ("", "customer={customer}", "customer={customer}&format=csv", "lot={lot}",
+           "lots={lot}", "lot_no={lot}", "fab_lot=FAB1", "product={product}", "q={lot}",
+           "format=csv", "direction=forward&fab_lot=FAB1")
+
+
+def _is_static(endpoint: str) -> bool:
+    return endpoint == "static" or endpoint.endswith(".static")
+
+
+def _values(name: str, converter: str | None, b: Side) -> list[str]:
+    """What to put in a URL parameter: B's objects of the kind the name says."""
+    by_name: dict[str, list[Any]] = {
+        "lot_no": b.lot_nos,
+        "shipment_id": [b.shipment.id],
+        "hold_id": [b.open_hold.id, b.released_hold.id],
+        "run_id": [b.run.id],
+        "code": [b.customer, "P2"],
+        "username": [b.user.username],
+        "step": ["FT"],
+    }
+    if name in by_name:
+        return [str(v) for v in by_name[name]]
+    if converter == "int":
+        return [str(b.shipment.id)]
+    return [b.wip.lot_no]
+
+
+def _paths(rule: str, b: Side) -> list[str]:
+    paths = [rule]
+    for match in _ARG.finditer(rule):
+        converter, name = match.group(1), match.group(2)
+        paths = [p.replace(match.group(0), value, 1)
+                 for p in paths for value in _values(name, converter, b)]
+    return paths
+
+
+def _secrets(b: Side) -> list[str]:
+    """What of B's an answer to A must never show."""
+    return [*b.lot_nos, b.shipment.po, b.shipment.vehicle_program or "",
+            b.open_hold.comment, b.released_hold.comment, b.released_hold.concession or "",
+            b.user.username]
+
+
+def _leaks(resp: Any, sent: str, b: Side) -> list[str]:
+    text = resp.get_data(as_text=True) + " " + resp.headers.get("Location", "")
+    # What A typed may be echoed back ("No lot X."): only what A did not send counts.
+    return [s for s in _secrets(b) if s and s in text and s not in sent]
+
+
+def _send(client: Any, method: str, path: str) -> Any:
+    kwargs: dict[str, Any] = {}
+    if method in {"POST", "PUT", "PATCH", "DELETE"}:
+        kwargs["json" if path.startswith("/api/") else "data"] = {}
+    return client.open(path, method=method, **kwargs)
+
+
+def _state(session) -> list[Any]:
+    session.expire_all()
+    return [
+        [tuple(r) for r in session.execute(
+            select(Lot.lot_no, Lot.state, Lot.quantity, Lot.version, Lot.open_holds,
+                   Lot.step_code).order_by(Lot.id))],
+        [tuple(r) for r in session.execute(select(Hold.id, Hold.status).order_by(Hold.id))],
+        [tuple(r) for r in session.execute(select(Shipment.id, Shipment.po)
+                                           .order_by(Shipment.id))],
+    ]
+
+
+def test_customer_reaches_nothing_of_another_customer(app: Flask, session, world):
+    a, b = world
+    before = _state(session)
+    failures: list[str] = []
+    calls = 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if _is_static(rule.endpoint):
+            continue
+        allowed = any(fnmatch(rule.endpoint, pattern) for pattern in ALLOWED)
+        has_args = bool(rule.arguments)
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            if has_args:
+                targets = _paths(rule.rule, b)
+            elif allowed and method == "GET":
+                targets = [rule.rule + ("?" + q.format(customer=b.customer, lot=b.wip.lot_no,
+                                                       product="P2") if q else "")
+                           for q in QUERIES]
+            else:
+                targets = [rule.rule]
+            for path in targets:
+                # A fresh client per call: a logout must not end the next call's session.
+                resp = _send(as_user(app, a.user), method, path)
+                calls += 1
+                seen = f"{method} {path} ({rule.endpoint}): {resp.status_code}"
+                if resp.status_code >= 500:
+                    failures.append(f"{seen} server error")
+                elif resp.status_code not in (403, 404) and (has_args or not allowed):
+                    failures.append(f"{seen} answers; expected 403 or 404")
+                leaked = _leaks(resp, path, b)
+                if leaked:
+                    failures.append(f"{seen} shows B's {leaked}")
+    assert calls > 200
+    assert failures == []
+    assert _state(session) == before
+
+
+def test_lists_show_the_customers_own_objects(app, world):
+    """The allow-listed lists do answer, with A's own objects: the isolation test above
+    would pass vacuously if they answered nothing."""
+    a, b = world
+    client = as_user(app, a.user)
+    for path, own in (("/api/v1/lots", a.wip.lot_no), ("/api/v1/shipments", "PO-AAA"),
+                      ("/wip", a.wip.lot_no), ("/portal/", a.wip.lot_no),
+                      ("/portal/holds", "CON-AAA"), ("/portal/shipments", "PO-AAA")):
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        text = resp.get_data(as_text=True)
+        assert own in text, path
+        assert not any(secret in text for secret in _secrets(b)), path
+
+
+def test_customer_api_answers_own_objects_and_404_for_others(client, world, token_for):
+    """API.md "Customer users": these answer the customer's own objects; another
+    customer's are 404, lists are filtered."""
+    a, b = world
+    headers = token_for(a.user)
+
+    def get(path: str) -> Any:
+        return client.get("/api/v1" + path, headers=headers)
+
+    own_lot, other_lot = a.shipped.lot_no, b.shipped.lot_no
+    for path in (f"/lots/{own_lot}", f"/lots/{own_lot}/history",
+                 f"/lots/{own_lot}/test-runs", f"/lots/{own_lot}/trace",
+                 f"/shipments/{a.shipment.id}", f"/shipments/{a.shipment.id}/coc"):
+        assert get(path).status_code == 200, path
+    for path in (f"/lots/{other_lot}", f"/lots/{other_lot}/history",
+                 f"/lots/{other_lot}/test-runs", f"/lots/{other_lot}/trace",
+                 f"/shipments/{b.shipment.id}", f"/shipments/{b.shipment.id}/coc"):
+        resp = get(path)
+        assert resp.status_code == 404, path
+        assert resp.get_json()["error"]["code"] == "not_found", path
+    runs = get(f"/lots/{own_lot}/test-runs").get_json()
+    assert [(r["lot_no"], r["units"], r["final_good"]) for r in runs["items"]] == [
+        (own_lot, 100, 96)]
+    assert {item["lot_no"] for item in get("/lots").get_json()["items"]} == set(a.lot_nos)
+    assert [s["id"] for s in get("/shipments").get_json()["items"]] == [a.shipment.id]

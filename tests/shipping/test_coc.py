@@ -1,0 +1,107 @@
+"""The certificate of conformance: its numbers checked by hand, the page, the API's HTML
+answer and customer isolation."""
+
+from __future__ import annotations
+
+import re
+
+from mes.catalog import services as cat
+from tests.shipping.test_shipments import ship
+
+
+def _cell(html: str, row_attr: str, key: str, col: str) -> str:
+    row = re.search(rf'<tr data-{row_attr}="{re.escape(key)}">(.*?)</tr>', html, re.S)
+    assert row, (row_attr, key)
+    cell = re.search(rf'data-{col}>(.*?)</td>', row.group(1), re.S)
+    assert cell, (key, col)
+    return re.sub(r"\s+", " ", cell.group(1)).strip()
+
+
+def test_coc_lists_lots_date_codes_routes_tests_and_qualification(session, tested,
+                                                                   make_user, login):
+    # LOT-A: 100 units at FT, 96 good; LOT-B: 50 units, 45 good. Both ship whole
+    # (the test plant's route does not scrap failing parts): 150 units.
+    shipment = ship(session, [tested("LOT-A", 100, 96).lot_no, tested("LOT-B", 50, 45).lot_no],
+                    vehicle_program="EV-7")
+    resp = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert html.startswith("<!doctype html>")
+    assert "<td data-total>150</td>" in html
+    assert f"COC-{shipment.id:06d}" in html
+    for lot, qty in (("LOT-A", "100"), ("LOT-B", "50")):
+        assert _cell(html, "lot", lot, "quantity") == qty
+        assert _cell(html, "lot", lot, "date-code") == "2610"
+        assert _cell(html, "lot", lot, "route") == "QFN v1"
+    # FT: 150 tested, 141 good, 141 / 150 = 94.00 %; bin summaries carry no PAT; SBA had
+    # too little history to judge.
+    assert _cell(html, "step", "FT", "tested") == "150"
+    assert _cell(html, "step", "FT", "good") == "141"
+    assert _cell(html, "step", "FT", "yield") == "94.00 %"
+    assert _cell(html, "step", "FT", "pat") == "not applied"
+    assert _cell(html, "step", "FT", "sba") == "not judged (too little history)"
+    assert re.findall(r'<tr data-step="([^"]+)">', html) == ["FT"]
+    assert _cell(html, "product", "P1", "qualification").startswith(
+        "AEC-Q100 grade 1: passed, report <span class=\"mono\">QR-1</span>")
+    assert "Quality representative" in html and "Signature" in html
+
+
+def test_coc_takes_the_latest_run_of_a_lot_at_a_step(session, tested, receive, make_user,
+                                                     login):
+    from mes.floor.services import get_lot
+    from mes.testfloor import services as testfloor
+    from tests.floor.helpers import advance
+
+    lot = receive(40, lot_no="LOT-R")
+    advance(session, lot, 2)
+    testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 30, "passed": True},
+                                                     {"bin": 7, "count": 10, "passed": False}])
+    # The retest of the same lot at FT replaces the first run on the certificate.
+    testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 38, "passed": True},
+                                                     {"bin": 7, "count": 2, "passed": False}])
+    session.commit()
+    advance(session, get_lot(session, "LOT-R"), 2)
+    shipment = ship(session, ["LOT-R"])
+    html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
+        as_text=True)
+    assert (_cell(html, "step", "FT", "tested"), _cell(html, "step", "FT", "good"),
+            _cell(html, "step", "FT", "yield")) == ("40", "38", "95.00 %")
+
+
+def test_coc_of_an_unqualified_product_without_tests_says_so(session, completed, make_user,
+                                                              login):
+    shipment = ship(session, [completed("LOT-I", product="P2", customer="IND").lot_no],
+                    customer="IND")
+    html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
+        as_text=True)
+    assert "No test data on record for these lots." in html
+    assert _cell(html, "product", "P2", "qualification") == "none on record"
+
+
+def test_coc_api_answers_html_and_customers_get_their_own_only(api, session, tested,
+                                                               completed):
+    own = ship(session, [tested("LOT-A", 100, 96).lot_no])
+    other = ship(session, [completed("LOT-I", product="P2", customer="IND").lot_no],
+                 customer="IND")
+    resp = api("qa").get(f"/shipments/{own.id}/coc")
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    assert 'data-lot="LOT-A"' in resp.get_data(as_text=True)
+    oem = api("customer", customer="OEM")
+    assert oem.get(f"/shipments/{own.id}/coc").status_code == 200
+    resp = oem.get(f"/shipments/{other.id}/coc")
+    assert (resp.status_code, resp.get_json()["error"]["code"]) == (404, "not_found")
+    assert api("operator").get(f"/shipments/{own.id}/coc").status_code == 403
+    assert api("planner").get("/shipments/999999/coc").status_code == 404
+
+
+def test_coc_shows_the_latest_qualification_even_when_failed(session, tested, make_user,
+                                                             login):
+    shipment = ship(session, [tested("LOT-A", 10, 10).lot_no])
+    cat.add_qualification(session, "eng", cat.get_product(session, "P1"), {
+        "standard": "AEC-Q100", "grade": 1, "report": "QR-2", "tests": [
+            {"test": "HTOL", "group": "B", "sample_size": 77, "lots": 3, "fails": 1}]})
+    session.commit()
+    html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
+        as_text=True)
+    assert "failed, report <span class=\"mono\">QR-2</span>" in _cell(
+        html, "product", "P1", "qualification")
