@@ -68,6 +68,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.shipping.views import bp as shipping_bp
     from mes.reports.views import bp as reports_bp
     from mes.testfloor.views import bp as testfloor_bp
+    from mes.trace.views import bp as trace_bp
     from mes.views import bp as main_bp
 
     app.register_blueprint(main_bp)
@@ -76,6 +77,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(floor_bp)
     app.register_blueprint(quality_bp)
     app.register_blueprint(testfloor_bp)
+    app.register_blueprint(trace_bp)
     app.register_blueprint(shipping_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(reports_bp)

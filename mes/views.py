@@ -24,6 +24,8 @@ NAV: list[tuple[Any, str, Permission, Any]] = [
      _l("Receive a wafer lot from the fab.")),
     (_l("Holds"), "quality.holds", Permission.HOLD_READ,
      _l("Open holds by age, release, mass holds and future holds.")),
+    (_l("Trace"), "trace.index", Permission.TRACE_READ,
+     _l("Backward and forward traces of lots, shipments and fab lots; containment.")),
     (_l("Test floor"), "testfloor.index", Permission.TEST_READ,
      _l("Test runs, PAT limits and SBA yield trends per product.")),
     (_l("Reports"), "reports.index", Permission.REPORT_READ,
