@@ -105,7 +105,8 @@ def report_dispositions(args: dict[str, Any]) -> Response:
     return _answer("dispositions", args, services.dispositions)
 
 
-@api_route(bp, "/reports/equipment", permission=Permission.REPORT_READ,
+# Equipment is master data: MASTER_READ, which customer users do not hold, keeps them out.
+@api_route(bp, "/reports/equipment", permission=(Permission.REPORT_READ, Permission.MASTER_READ),
            query=s.EquipmentArgs, response=s.EquipmentReport, tag="reports", produces=_CSV)
 def report_equipment(args: dict[str, Any]) -> Response:
     """Hours in each E10 state per tool (or ?by=kind), utilisation and lots processed.

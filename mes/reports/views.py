@@ -22,7 +22,7 @@ from mes import db
 from mes.api.registry import schema_instance
 from mes.auth.permissions import Permission, require
 from mes.catalog.models import E10_STATES, Customer, Product, RouteStep
-from mes.errors import Forbidden, InvalidInput
+from mes.errors import InvalidInput
 from mes.floor.services import scope_customer
 from mes.reports import charts, services
 from mes.reports import schemas as s
@@ -295,10 +295,9 @@ def holds() -> Any:
 
 
 @bp.route("/reports/equipment")
-@require(Permission.REPORT_READ)
+@require(Permission.REPORT_READ, Permission.MASTER_READ)
 def equipment() -> Any:
-    if _customer_user():
-        raise Forbidden(_("Equipment states are for plant users."))
+    """Plant users only: equipment is master data (MASTER_READ), which customers lack."""
 
     def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
         report = services.equipment(db.session(), q)

@@ -1,0 +1,67 @@
+"""The report pages: each renders its chart, table and CSV link, for plant users and,
+limited to their own lots, for customers."""
+
+from __future__ import annotations
+
+import pytest
+
+from mes.reports import charts
+from tests.reports.conftest import END, START
+
+RANGE = f"from={START.isoformat()}&to={END.isoformat()}"
+PAGES = ["/reports/wip", "/reports/yield", "/reports/rejects", "/reports/cycle-time",
+         "/reports/holds", "/reports/equipment", "/reports/delivery"]
+
+
+def test_index_lists_the_reports_and_the_nav_links_it(make_user, login, history):
+    client = login(make_user("engineer"))
+    html = client.get("/reports").get_data(as_text=True)
+    for path in PAGES:
+        assert f'href="{path}"' in html
+    assert 'href="/reports"' in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_each_page_has_chart_table_and_csv_download(make_user, login, history, path):
+    client = login(make_user("planner"))
+    resp = client.get(f"{path}?{RANGE}")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "<svg" in html
+    assert "<table" in html
+    assert "format=csv" in html
+    assert "style=" not in html and "<script>" not in html
+
+
+def test_yield_page_shows_hand_computed_yield_and_a_trend_per_product(make_user, login,
+                                                                      history):
+    html = login(make_user("qa")).get(f"/reports/yield?{RANGE}").get_data(as_text=True)
+    assert "95.59" in html  # FT, P1
+    assert "Yield of P1" in html and "Yield of P2" in html
+
+
+def test_customer_pages_hold_only_their_lots_and_no_equipment(make_user, login, history):
+    client = login(make_user("customer", customer="OEM"))
+    index = client.get("/reports").get_data(as_text=True)
+    assert 'href="/reports/equipment"' not in index
+    assert client.get(f"/reports/equipment?{RANGE}").status_code == 403
+    html = client.get(f"/reports/rejects?{RANGE}").get_data(as_text=True)
+    assert "Figures of your own lots only." in html
+    # Total 40 without IND's lot C; the customer filter is not offered.
+    assert "Pareto (total 40)" in html
+    assert 'name="customer"' not in html
+
+
+def test_invalid_range_shows_the_error_and_the_default_report(make_user, login, history):
+    resp = login(make_user("engineer")).get("/reports/yield?from=2026-03-10&to=2026-03-01")
+    assert resp.status_code == 422
+    assert "Must be on or before to." in resp.get_data(as_text=True)
+
+
+def test_stacked_bars_draw_each_series_and_escape_labels():
+    svg = charts.stacked_bars(["<T1>", "T2"], [("Up", "productive"), ("Down", "standby")],
+                              [(3.0, 1.0), (0.0, 2.0)], title="E10", empty="none")
+    assert svg.count('class="seg-productive"') == 2  # one bar segment and the legend key
+    assert svg.count('class="seg-standby"') == 3
+    assert "&lt;T1&gt;" in svg and "<T1>" not in svg
+    assert "none" in charts.stacked_bars([], [], [], title="E10", empty="none")
