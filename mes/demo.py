@@ -94,7 +94,7 @@ STEPS: dict[str, tuple[str, str, str, float | None, list[str]]] = {
     "DRYPACK": ("Dry pack", "pack", "dry_pack_sealer", None, []),
 }
 
-# Chinese step names for the bilingual step labels to come; `name` stays English.
+# Chinese step names (route_step.name_zh, shown to zh_CN users); `name` stays English.
 STEP_NAMES_ZH = {
     "IQC": "来料晶圆检验",
     "BG": "晶圆减薄",
@@ -310,7 +310,8 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
     """Every master-data record, loaded through its input schema before anything is
     created, so invalid demo data changes nothing. Expiry dates count from `now`."""
     routes = [{"code": code, "name": name,
-               "steps": [{"code": step, "name": STEPS[step][0], "kind": STEPS[step][1],
+               "steps": [{"code": step, "name": STEPS[step][0], "name_zh": STEP_NAMES_ZH[step],
+                          "kind": STEPS[step][1],
                           "equipment_kind": STEPS[step][2], "min_yield": STEPS[step][3],
                           "materials": STEPS[step][4]} for step in steps]}
               for code, name, steps in ROUTES]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -18,18 +20,51 @@ log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
-    """An error a person can act on. `code` is the API's snake_case error code."""
+    """An error a person can act on. `code` is the API's snake_case error code.
+
+    The message (and the field messages) may be lazy strings (`_l("Lot %(lot)s ...",
+    lot=...)`): they are translated when read, in the language of the request - the user's
+    on pages, English or the Accept-Language on the API (see mes.i18n.select_locale)."""
 
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None,
-                 fields: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, message: str | LazyString, *, code: str | None = None,
+                 fields: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self._message = message
         if code:
             self.code = code
-        self.fields = fields
+        self._fields = fields
+
+    @property
+    def message(self) -> str:
+        return str(self._message)
+
+    @message.setter
+    def message(self, value: str | LazyString) -> None:
+        self._message = value
+
+    @property
+    def fields(self) -> dict[str, Any] | None:
+        return None if self._fields is None else _as_text(self._fields)
+
+    @fields.setter
+    def fields(self, value: Mapping[str, Any] | None) -> None:
+        self._fields = value
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _as_text(messages: Any) -> Any:
+    """Field messages (nested by marshmallow for lists and nested schemas) with every lazy
+    string translated now."""
+    if isinstance(messages, Mapping):
+        return {key: _as_text(value) for key, value in messages.items()}
+    if isinstance(messages, list | tuple):
+        return [_as_text(value) for value in messages]
+    return str(messages) if isinstance(messages, LazyString) else messages
 
 
 class BadRequest(DomainError):
@@ -162,8 +197,8 @@ def register_error_handlers(app: Flask) -> None:
             return error_response(mapped)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
-            resp = jsonify(error_body("internal_error",
-                                      "Something went wrong on the server; it has been logged."))
+            resp = jsonify(error_body("internal_error", _(
+                "Something went wrong on the server; it has been logged.")))
             resp.status_code = 500
             return resp
         return error_page(500, _("Something went wrong on the server; it has been logged."))

@@ -7,6 +7,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -35,8 +36,8 @@ def _offset(args: dict[str, Any]) -> int:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         offset = -1
     if offset < 0:
-        raise InvalidInput("The cursor is not valid.",
-                           fields={"cursor": ["Not a cursor from this API."]})
+        raise InvalidInput(_l("The cursor is not valid."),
+                           fields={"cursor": [_l("Not a cursor from this API.")]})
     return offset
 
 

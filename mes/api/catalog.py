@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -170,7 +171,7 @@ def update_equipment(code: str, data: dict[str, Any]) -> Equipment:
     # Operators may change the state; renaming a tool is a master data edit.
     if data.get("name", equipment.name) != equipment.name and \
             not has_permission(current_user, WRITE):
-        raise Forbidden("Your role may change the state of equipment, not its name.")
+        raise Forbidden(_l("Your role may change the state of equipment, not its name."))
     return services.update_equipment(session, current_user, equipment, data)
 
 

@@ -9,6 +9,7 @@ from functools import cache, wraps
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
 
 from mes import db
@@ -54,11 +55,11 @@ def load_json(schema: type[Schema]) -> dict[str, Any]:
     """Parse and validate the JSON body; 400 when it is not a JSON object, 422 when invalid."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
+        raise BadRequest(_l("The request body must be a JSON object."))
     try:
         return schema_instance(schema).load(data)
     except ValidationError as err:
-        raise InvalidInput("Some fields are missing or not valid.",
+        raise InvalidInput(_l("Some fields are missing or not valid."),
                            fields=err.normalized_messages()) from None
 
 
@@ -66,7 +67,7 @@ def load_query(schema: type[Schema]) -> dict[str, Any]:
     try:
         return schema_instance(schema).load(request.args.to_dict())
     except ValidationError as err:
-        raise InvalidInput("Some query parameters are not valid.",
+        raise InvalidInput(_l("Some query parameters are not valid."),
                            fields=err.normalized_messages()) from None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Request, request
+from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin, LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
@@ -53,13 +54,13 @@ def _load_from_token(req: Request) -> User | None:
         if " " in req.headers["Authorization"].strip() else ""
     user = user_for_token(db.session(), token) if token else None
     if user is None:
-        raise Unauthenticated("The API token is not valid, revoked, or its user is inactive.")
+        raise Unauthenticated(_l("The API token is not valid, revoked, or its user is inactive."))
     return user
 
 
 @login_manager.unauthorized_handler
 def _unauthorized() -> None:
-    raise Unauthenticated("Log in to continue.")
+    raise Unauthenticated(_l("Log in to continue."))
 
 
 def init_app(app: Flask) -> None:

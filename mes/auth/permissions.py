@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from mes.errors import Forbidden, Unauthenticated
@@ -85,10 +86,10 @@ def require(*permissions: Permission) -> Callable[[F], F]:
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
-                raise Unauthenticated("Log in to continue.")
+                raise Unauthenticated(_l("Log in to continue."))
             for perm in permissions:
                 if not has_permission(current_user, perm):
-                    raise Forbidden("Your role does not allow this.")
+                    raise Forbidden(_l("Your role does not allow this."))
             return fn(*args, **kwargs)
 
         wrapper.mes_permissions = tuple(permissions)  # type: ignore[attr-defined]

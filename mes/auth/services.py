@@ -10,6 +10,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_app_context
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -40,7 +41,7 @@ def check_password_policy(password: str) -> None:
     if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
         problems.append("Use letters and digits.")
     if problems:
-        raise InvalidInput("The password is too weak.", fields={"password": problems})
+        raise InvalidInput(_l("The password is too weak."), fields={"password": problems})
 
 
 def hash_password(password: str) -> str:
@@ -59,7 +60,7 @@ def verify_password(user: User, password: str) -> bool:
 def get_user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise NotFound(f"No user {username}.")
+        raise NotFound(_l("No user %(username)s.", username=username))
     return user
 
 
@@ -72,27 +73,29 @@ def create_user(session: Session, actor: Any, *, username: str, role: str,
     Conflict (name taken).
     """
     if not 1 <= len(username) <= 80:
-        raise InvalidInput("A user name needs 1 to 80 characters.",
-                           fields={"username": ["Use 1 to 80 characters."]})
+        raise InvalidInput(_l("A user name needs 1 to 80 characters."),
+                           fields={"username": [_l("Use 1 to 80 characters.")]})
     if len(display_name) > 120:
-        raise InvalidInput("The name is too long.",
-                           fields={"display_name": ["Use at most 120 characters."]})
+        raise InvalidInput(_l("The name is too long."),
+                           fields={"display_name": [_l("Use at most 120 characters.")]})
     if role not in {r.value for r in Role}:
-        raise InvalidInput(f"Unknown role {role}.", fields={"role": [f"Unknown role {role}."]})
+        raise InvalidInput(_l("Unknown role %(role)s.", role=role),
+                           fields={"role": [_l("Unknown role %(role)s.", role=role)]})
     customer_obj = None
     if role == Role.CUSTOMER:
         if not customer:
-            raise InvalidInput("A customer user belongs to one customer.",
-                               fields={"customer": ["Required for the customer role."]})
+            raise InvalidInput(_l("A customer user belongs to one customer."),
+                               fields={"customer": [_l("Required for the customer role.")]})
         customer_obj = session.scalar(select(Customer).where(Customer.code == customer))
         if customer_obj is None:
-            raise InvalidInput(f"Unknown customer {customer}.",
-                               fields={"customer": [f"Unknown customer {customer}."]})
+            raise InvalidInput(_l("Unknown customer %(customer)s.", customer=customer),
+                               fields={"customer": [_l("Unknown customer %(customer)s.",
+                                                       customer=customer)]})
     elif customer:
-        raise InvalidInput("Only customer users belong to a customer.",
-                           fields={"customer": ["Only for the customer role."]})
+        raise InvalidInput(_l("Only customer users belong to a customer."),
+                           fields={"customer": [_l("Only for the customer role.")]})
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"User {username} exists already.", code="duplicate")
+        raise Conflict(_l("User %(username)s exists already.", username=username), code="duplicate")
     if password is not None and enforce_policy:
         check_password_policy(password)
     user = User(username=username, role=role, customer=customer_obj,
@@ -117,13 +120,14 @@ def set_role(session: Session, actor: Any, user: User, role: str,
              customer: str | None = None) -> None:
     """Change a user's role (and customer binding for the customer role)."""
     if role not in {r.value for r in Role}:
-        raise InvalidInput(f"Unknown role {role}.", fields={"role": [f"Unknown role {role}."]})
+        raise InvalidInput(_l("Unknown role %(role)s.", role=role),
+                           fields={"role": [_l("Unknown role %(role)s.", role=role)]})
     customer_obj = None
     if role == Role.CUSTOMER:
         customer_obj = session.scalar(select(Customer).where(Customer.code == (customer or "")))
         if customer_obj is None:
-            raise InvalidInput("A customer user belongs to one known customer.",
-                               fields={"customer": ["Name a known customer."]})
+            raise InvalidInput(_l("A customer user belongs to one known customer."),
+                               fields={"customer": [_l("Name a known customer.")]})
     old = user.role
     user.role = role
     user.customer = customer_obj
@@ -194,8 +198,9 @@ def check_throttle(session: Session, username: str, address: str | None) -> None
     by_address = session.scalar(select(func.count()).select_from(LoginFailure).where(
         LoginFailure.address == address, LoginFailure.at > since)) if address else 0
     if by_user >= limit or (by_address or 0) >= limit * ADDRESS_FACTOR:
-        raise RateLimited(f"Too many failed logins; wait "
-                          f"{config['LOGIN_FAILURE_WINDOW_MINUTES']} minutes and try again.")
+        raise RateLimited(_l("Too many failed logins; wait %(LOGIN_FAILURE_WINDOW_MINUTES)s "
+                             "minutes and try again.",
+                             LOGIN_FAILURE_WINDOW_MINUTES=config['LOGIN_FAILURE_WINDOW_MINUTES']))
 
 
 def authenticate(session: Session, username: str, password: str,

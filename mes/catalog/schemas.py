@@ -49,6 +49,9 @@ class RouteStepIn(Schema):
     min_yield = fields.Float(load_default=None, allow_none=True,
                              validate=validate.Range(0, 100))
     materials = fields.List(fields.String(validate=CODE), load_default=list)
+    # The step's name in Simplified Chinese, shown to zh_CN users (optional).
+    name_zh = fields.String(load_default=None, allow_none=True,
+                            validate=validate.Length(max=200))
 
 
 class RouteIn(Schema):
@@ -74,6 +77,7 @@ class RouteStepOut(Schema):
     equipment_kind = fields.String(allow_none=True)
     min_yield = fields.Float(allow_none=True)
     materials = fields.List(fields.String())
+    name_zh = fields.String(allow_none=True)
 
 
 class RouteOut(Schema):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -32,7 +33,7 @@ M = TypeVar("M")
 def _by_code(session: Session, model: type[M], code: str, what: str) -> M:
     obj = session.scalar(select(model).where(model.code == code))  # type: ignore[attr-defined]
     if obj is None:
-        raise NotFound(f"No {what} {code}.")
+        raise NotFound(_l("No %(what)s %(code)s.", what=what, code=code))
     return obj
 
 
@@ -40,13 +41,16 @@ def _ref(session: Session, model: type[M], code: str, field: str, what: str) -> 
     """Resolve a reference in a request body: unknown -> 422 naming the field."""
     obj = session.scalar(select(model).where(model.code == code))  # type: ignore[attr-defined]
     if obj is None:
-        raise InvalidInput(f"Unknown {what} {code}.", fields={field: [f"Unknown {what} {code}."]})
+        raise InvalidInput(_l("Unknown %(what)s %(code)s.", what=what, code=code),
+                           fields={field: [_l("Unknown %(what)s %(code)s.", what=what,
+                                              code=code)]})
     return obj
 
 
 def _refuse_duplicate(session: Session, model: type[Any], code: str, what: str) -> None:
     if session.scalar(select(model.id).where(model.code == code)) is not None:
-        raise Conflict(f"A {what} with code {code} exists already.", code="duplicate")
+        raise Conflict(_l("A %(what)s with code %(code)s exists already.", what=what,
+                          code=code), code="duplicate")
 
 
 def _changes(obj: Any, data: dict[str, Any]) -> dict[str, list[Any]]:
@@ -105,6 +109,7 @@ class StepInfo:
     equipment_kind: str | None
     min_yield: float | None
     materials: tuple[str, ...]
+    name_zh: str | None = None
 
 
 # A route version never changes once created, so its steps can be kept per process. The key
@@ -120,7 +125,7 @@ def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
         steps = tuple(
             StepInfo(seq=st.seq, code=st.code, name=st.name, kind=st.kind,
                      equipment_kind=st.equipment_kind, min_yield=st.min_yield,
-                     materials=tuple(st.materials or ()))
+                     materials=tuple(st.materials or ()), name_zh=st.name_zh)
             for st in session.scalars(select(RouteStep).where(RouteStep.route_id == route.id)
                                       .order_by(RouteStep.seq)))
         if len(_STEP_CACHE) > 10_000:
@@ -169,8 +174,9 @@ def _product_refs(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     if "route" in values:
         route_code = values.pop("route")
         if current_route(session, route_code) is None:
-            raise InvalidInput(f"Unknown route {route_code}.",
-                               fields={"route": [f"Unknown route {route_code}."]})
+            raise InvalidInput(_l("Unknown route %(route_code)s.", route_code=route_code),
+                               fields={"route": [_l("Unknown route %(route_code)s.",
+                                                    route_code=route_code)]})
         values["route_code"] = route_code
     if "customer" in values:
         code = values.pop("customer")

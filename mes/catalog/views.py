@@ -63,7 +63,7 @@ QUAL_STATUS_LABELS = {"passed": _l("passed"), "failed": _l("failed")}
 GRADE_LABELS = {0: _l("Grade 0 (−40 … 150 °C)"), 1: _l("Grade 1 (−40 … 125 °C)"),
                 2: _l("Grade 2 (−40 … 105 °C)"), 3: _l("Grade 3 (−40 … 85 °C)")}
 
-STEP_COLUMNS = ("code", "name", "kind", "equipment_kind", "min_yield", "materials")
+STEP_COLUMNS = ("code", "name", "kind", "equipment_kind", "min_yield", "materials", "name_zh")
 TEST_COLUMNS = ("test", "group", "sample_size", "lots", "fails")
 
 
@@ -225,13 +225,14 @@ def _load_with_lines(schema: type[Schema], data: dict[str, Any], key: str,
 def _step_line(step: Any) -> str:
     min_yield = "" if step.min_yield is None else f"{step.min_yield:g}"
     return " | ".join([step.code, step.name, step.kind, step.equipment_kind or "", min_yield,
-                       ", ".join(step.materials or [])]).rstrip(" |")
+                       ", ".join(step.materials or []), step.name_zh or ""]).rstrip(" |")
 
 
 def _parse_step_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         row.setdefault("equipment_kind", None)
         row.setdefault("min_yield", None)
+        row.setdefault("name_zh", None)
         row["materials"] = [m.strip() for m in row.get("materials", "").split(",")
                             if m.strip()]
     return rows

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, bindparam, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session, joinedload, object_session
 
@@ -109,7 +111,7 @@ def get_lot(session: Session, lot_no: str, actor: Any = None) -> Lot:
         stmt = stmt.where(Lot.customer_id == customer_id)
     lot = session.scalar(stmt)
     if lot is None:
-        raise NotFound(f"No lot {lot_no}.")
+        raise NotFound(_l("No lot %(lot_no)s.", lot_no=lot_no))
     return lot
 
 
@@ -234,40 +236,45 @@ def receive_lot(session: Session, actor: Any, data: dict[str, Any]) -> Lot:
     """
     product = session.scalar(select(Product).where(Product.code == data["product"]))
     if product is None:
-        raise InvalidInput(f"Unknown product {data['product']}.",
-                           fields={"product": [f"Unknown product {data['product']}."]})
+        raise InvalidInput(_l("Unknown product %(product)s.", product=data['product']),
+                           fields={"product": [_l("Unknown product %(product)s.",
+                                                  product=data['product'])]})
     customer = session.scalar(select(Customer).where(Customer.code == data["customer"]))
     if customer is None:
-        raise InvalidInput(f"Unknown customer {data['customer']}.",
-                           fields={"customer": [f"Unknown customer {data['customer']}."]})
+        raise InvalidInput(_l("Unknown customer %(customer)s.", customer=data['customer']),
+                           fields={"customer": [_l("Unknown customer %(customer)s.",
+                                                   customer=data['customer'])]})
     if product.customer_id is not None and product.customer_id != customer.id:
-        raise InvalidInput(f"Product {product.code} is made for another customer.",
-                           fields={"customer": [f"Product {product.code} belongs to "
-                                                f"{product.customer.code}."]})
+        raise InvalidInput(_l("Product %(code)s is made for another customer.", code=product.code),
+                           fields={"customer": [_l("Product %(code)s belongs to %(code2)s.",
+                                                   code=product.code,
+                                                   code2=product.customer.code)]})
     route = current_route(session, product.route_code)
     if route is None or not route.steps:
-        raise InvalidInput(f"Product {product.code} has no route.",
-                           fields={"product": ["The product's route has no steps."]})
+        raise InvalidInput(_l("Product %(code)s has no route.", code=product.code),
+                           fields={"product": [_l("The product's route has no steps.")]})
     wafers = data.get("wafers") or []
     ids = [w["wafer_id"] for w in wafers]
     if len(set(ids)) != len(ids):
-        raise InvalidInput("Wafer IDs repeat.", fields={"wafers": ["Wafer IDs must be unique "
-                                                                   "within the fab lot."]})
+        raise InvalidInput(_l("Wafer IDs repeat."), fields={"wafers": [
+            _l("Wafer IDs must be unique within the fab lot.")]})
     dies = [w.get("die_qty") for w in wafers]
     if wafers and all(d is not None for d in dies) and sum(dies) != data["quantity"]:
-        raise InvalidInput("The wafers' die quantities do not add up to the lot quantity.",
+        raise InvalidInput(_l("The wafers' die quantities do not add up to the lot quantity."),
                            code="quantity_mismatch",
-                           fields={"quantity": [f"Wafers hold {sum(dies)} dies, the lot "
-                                                f"{data['quantity']}."]})
+                           fields={"quantity": [_l("Wafers hold %(value)s dies, the lot "
+                                                   "%(quantity)s.", value=sum(dies),
+                                                   quantity=data['quantity'])]})
     if ids:
         taken = session.scalars(select(Wafer.wafer_id).where(
             Wafer.fab_lot == data["fab_lot"], Wafer.wafer_id.in_(ids))).all()
         if taken:
-            raise InvalidInput("Some wafers of this fab lot were received already.",
-                               fields={"wafers": [f"Already received: {', '.join(taken)}."]})
+            raise InvalidInput(_l("Some wafers of this fab lot were received already."),
+                               fields={"wafers": [_l("Already received: %(items)s.",
+                                                     items=', '.join(taken))]})
     lot_no = data.get("lot_no") or next_lot_no(session)
     if session.scalar(select(Lot.id).where(Lot.lot_no == lot_no)) is not None:
-        raise Conflict(f"Lot {lot_no} exists already.", code="duplicate")
+        raise Conflict(_l("Lot %(lot_no)s exists already.", lot_no=lot_no), code="duplicate")
     first = route.steps[0]
     now = utcnow()
     lot = Lot(lot_no=lot_no, product=product, customer=customer, route=route, step_seq=1,
@@ -306,27 +313,33 @@ def lot_blockers(lot: Lot) -> list[Blocker]:
     """Reasons the lot itself cannot be tracked in now, whatever the equipment."""
     found = []
     if lot.state in CLOSED_STATES:
-        found.append(Blocker("lot_closed", f"Lot {lot.lot_no} is {lot.state}."))
+        found.append(Blocker("lot_closed", gettext("Lot %(lot)s is %(state)s.", lot=lot.lot_no,
+                                                   state=gettext(lot.state))))
     if lot.state == "running":
-        found.append(Blocker("already_running", f"Lot {lot.lot_no} is already running on "
-                             f"{lot.equipment.code if lot.equipment else '?'}."))
+        found.append(Blocker("already_running", gettext(
+            "Lot %(lot)s is already running on %(equipment)s.", lot=lot.lot_no,
+            equipment=lot.equipment.code if lot.equipment else "?")))
     if lot.open_holds:
-        found.append(Blocker("lot_on_hold", f"Lot {lot.lot_no} is on hold "
-                             f"({lot.open_holds} open hold(s))."))
+        found.append(Blocker("lot_on_hold", gettext(
+            "Lot %(lot)s is on hold (%(n)d open hold(s)).", lot=lot.lot_no,
+            n=lot.open_holds)))
     return found
 
 
 def equipment_blockers(step: StepInfo, equipment: Equipment) -> list[Blocker]:
     found = []
     if step.equipment_kind and equipment.kind != step.equipment_kind:
-        found.append(Blocker("wrong_equipment", f"{equipment.code} is a {equipment.kind}; step "
-                             f"{step.code} needs a {step.equipment_kind}.", "equipment"))
+        found.append(Blocker("wrong_equipment", gettext(
+            "%(equipment)s is a %(kind)s; step %(step)s needs a %(needed)s.",
+            equipment=equipment.code, kind=equipment.kind, step=step.code,
+            needed=step.equipment_kind), "equipment"))
     if equipment.state not in AVAILABLE_STATES:
-        found.append(Blocker("equipment_unavailable", f"{equipment.code} is "
-                             f"{equipment.state.replace('_', ' ')}.", "equipment"))
+        found.append(Blocker("equipment_unavailable", gettext(
+            "%(equipment)s is %(state)s.", equipment=equipment.code,
+            state=gettext(equipment.state.replace("_", " "))), "equipment"))
     elif equipment.lots_running:
-        found.append(Blocker("equipment_busy", f"{equipment.code} is running another lot.",
-                             "equipment"))
+        found.append(Blocker("equipment_busy", gettext(
+            "%(equipment)s is running another lot.", equipment=equipment.code), "equipment"))
     return found
 
 
@@ -334,13 +347,15 @@ def material_blockers(step: StepInfo, materials: Sequence[MaterialLot]) -> list[
     found = []
     for m in materials:
         if m.expired:
-            found.append(Blocker("material_expired", f"Material lot {m.code} expired on "
-                                 f"{m.expires_at:%Y-%m-%d}.", "materials"))
+            found.append(Blocker("material_expired", gettext(
+                "Material lot %(code)s expired on %(date)s.", code=m.code,
+                date=f"{m.expires_at:%Y-%m-%d}"), "materials"))
     given = {m.material for m in materials if not m.expired}
     for needed in step.materials or []:
         if needed not in given:
-            found.append(Blocker("material_required", f"Step {step.code} needs a {needed} "
-                                 "lot.", "materials"))
+            found.append(Blocker("material_required", gettext(
+                "Step %(step)s needs a %(material)s lot.", step=step.code, material=needed),
+                "materials"))
     return found
 
 
@@ -351,22 +366,24 @@ def _materials(session: Session, codes: Sequence[str]) -> list[MaterialLot]:
         select(MaterialLot).where(MaterialLot.code.in_(codes)))}
     unknown = [c for c in codes if c not in found]
     if unknown:
-        raise InvalidInput(f"Unknown material lot {', '.join(unknown)}.",
-                           fields={"materials": [f"Unknown material lot {c}." for c in unknown]})
+        raise InvalidInput(_l("Unknown material lot %(items)s.", items=', '.join(unknown)),
+                           fields={"materials": [_l("Unknown material lot %(code)s.", code=c)
+                                                 for c in unknown]})
     return [found[c] for c in dict.fromkeys(codes)]
 
 
 def _equipment(session: Session, code: str) -> Equipment:
     equipment = session.scalar(select(Equipment).where(Equipment.code == code))
     if equipment is None:
-        raise InvalidInput(f"Unknown equipment {code}.",
-                           fields={"equipment": [f"Unknown equipment {code}."]})
+        raise InvalidInput(_l("Unknown equipment %(code)s.", code=code),
+                           fields={"equipment": [_l("Unknown equipment %(code)s.", code=code)]})
     return equipment
 
 
 def _check_step(lot: Lot, step_code: str) -> None:
     if lot.step_code != step_code:
-        raise Conflict(f"Lot {lot.lot_no} is at step {lot.step_code}, not {step_code}.",
+        raise Conflict(_l("Lot %(lot)s is at step %(step_code)s, not %(step_code2)s.",
+                          lot=lot.lot_no, step_code=lot.step_code, step_code2=step_code),
                        code="wrong_step")
 
 
@@ -424,7 +441,7 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
     quantity_mismatch, and 422 for a reason code that is unknown or not of kind reject.
     """
     if lot.state != "running" or lot.run_id is None:
-        raise Conflict(f"Lot {lot.lot_no} is not running.", code="not_running")
+        raise Conflict(_l("Lot %(lot)s is not running.", lot=lot.lot_no), code="not_running")
     _check_step(lot, step)
     run = session.get(StepRun, lot.run_id)
     assert run is not None
@@ -433,15 +450,17 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
         select(ReasonCode).where(ReasonCode.code.in_(codes)))} if codes else {}
     bad = [c for c in codes if c not in reasons or reasons[c].kind != "reject"]
     if bad:
-        raise InvalidInput("Rejects need reject reason codes.",
+        raise InvalidInput(_l("Rejects need reject reason codes."),
                            fields={"rejects": [f"{c} is not a reject reason code."
                                                for c in dict.fromkeys(bad)]})
     reject_total = sum(r["qty"] for r in rejects)
     if good_qty + reject_total != run.qty_in:
         raise InvalidInput(
-            f"Good {good_qty} + rejects {reject_total} = {good_qty + reject_total}, but "
-            f"{run.qty_in} went in.", code="quantity_mismatch",
-            fields={"good_qty": [f"Good and rejects must add up to {run.qty_in}."]})
+            _l("Good %(good_qty)s + rejects %(reject_total)s = %(value)s, but %(qty_in)s went in.",
+               good_qty=good_qty, reject_total=reject_total, value=good_qty + reject_total,
+               qty_in=run.qty_in), code="quantity_mismatch",
+            fields={"good_qty": [_l("Good and rejects must add up to %(qty_in)s.",
+                                    qty_in=run.qty_in)]})
     now = utcnow()
     run.finished_at = now
     run.good_qty = good_qty
@@ -491,13 +510,16 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
 
 def _movable(lot: Lot, action: str) -> None:
     if lot.open_holds:
-        raise Conflict(f"Lot {lot.lot_no} is on hold; it cannot be {action}.",
+        raise Conflict(_l("Lot %(lot)s is on hold; it cannot be %(action)s.", lot=lot.lot_no,
+                          action=action),
                        code="lot_on_hold")
     if lot.state == "running":
-        raise Conflict(f"Lot {lot.lot_no} is running; {action} it after track-out.",
+        raise Conflict(_l("Lot %(lot)s is running; %(action)s it after track-out.",
+                          lot=lot.lot_no, action=action),
                        code="already_running")
     if lot.state != "queued":
-        raise Conflict(f"Lot {lot.lot_no} is {lot.state}; only queued lots can be {action}.",
+        raise Conflict(_l("Lot %(lot)s is %(state)s; only queued lots can be %(action)s.",
+                          lot=lot.lot_no, state=lot.state, action=action),
                        code="lot_closed")
 
 
@@ -509,8 +531,8 @@ def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
     while len(numbers) < count:
         batch = [f"{parent.lot_no}.{seq + i:02d}" for i in range(1, count - len(numbers) + 1)]
         if len(batch[-1]) > Lot.__table__.c.lot_no.type.length:
-            raise Conflict(f"Lot {parent.lot_no} has too long a number to name its children "
-                           "after it.", code="lot_no_too_long")
+            raise Conflict(_l("Lot %(lot)s has too long a number to name its children after it.",
+                              lot=parent.lot_no), code="lot_no_too_long")
         taken = set(session.scalars(select(Lot.lot_no).where(Lot.lot_no.in_(batch))))
         numbers += [n for n in batch if n not in taken]
         seq += len(batch)
@@ -527,13 +549,15 @@ def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int])
     """
     _movable(lot, "split")
     if len(quantities) < 2 or any(q < 1 for q in quantities):
-        raise InvalidInput("Give at least two quantities of 1 or more.",
-                           fields={"quantities": ["At least two quantities, each 1 or more: "
-                                                  "the parent keeps the first."]})
+        raise InvalidInput(_l("Give at least two quantities of 1 or more."),
+                           fields={"quantities": [_l("At least two quantities, each 1 or more: "
+                                                     "the parent keeps the first.")]})
     if sum(quantities) != lot.quantity:
-        raise InvalidInput(f"The quantities add up to {sum(quantities)}, the lot holds "
-                           f"{lot.quantity}.", code="quantity_mismatch",
-                           fields={"quantities": [f"Must add up to {lot.quantity}."]})
+        raise InvalidInput(_l("The quantities add up to %(value)s, the lot holds %(quantity)s.",
+                              value=sum(quantities), quantity=lot.quantity),
+                           code="quantity_mismatch",
+                           fields={"quantities": [_l("Must add up to %(quantity)s.",
+                                                     quantity=lot.quantity)]})
     now = utcnow()
     wafer_ids = session.scalars(select(LotWafer.wafer_pk).where(LotWafer.lot_id == lot.id)).all()
     children = []
@@ -574,20 +598,21 @@ def merge_lots(session: Session, actor: Any, lots: Sequence[Lot]) -> Lot:
     when fewer than two distinct lots are named.
     """
     if len(lots) < 2 or len({lot.id for lot in lots}) != len(lots):
-        raise InvalidInput("Name at least two different lots.",
-                           fields={"lots": ["At least two different lot numbers."]})
+        raise InvalidInput(_l("Name at least two different lots."),
+                           fields={"lots": [_l("At least two different lot numbers.")]})
     for lot in lots:
         _movable(lot, "merged")
     survivor, others = lots[0], lots[1:]
     for other in others:
         if (other.product_id, other.route_id) != (survivor.product_id, survivor.route_id):
-            raise Conflict(f"{other.lot_no} is not the same product and route version as "
-                           f"{survivor.lot_no}.", code="merge_mismatch")
+            raise Conflict(_l("%(lot)s is not the same product and route version as %(lot2)s.",
+                              lot=other.lot_no, lot2=survivor.lot_no), code="merge_mismatch")
         if other.step_seq != survivor.step_seq:
-            raise Conflict(f"{other.lot_no} is at {other.step_code}, {survivor.lot_no} at "
-                           f"{survivor.step_code}.", code="merge_mismatch")
+            raise Conflict(_l("%(lot)s is at %(step_code)s, %(lot2)s at %(step_code2)s.",
+                              lot=other.lot_no, step_code=other.step_code, lot2=survivor.lot_no,
+                              step_code2=survivor.step_code), code="merge_mismatch")
         if other.customer_id != survivor.customer_id:
-            raise Conflict(f"{other.lot_no} belongs to another customer.",
+            raise Conflict(_l("%(lot)s belongs to another customer.", lot=other.lot_no),
                            code="merge_mismatch")
     now = utcnow()
     have = set(session.scalars(select(LotWafer.wafer_pk).where(
@@ -620,7 +645,7 @@ def lots_by_number(session: Session, numbers: Sequence[str]) -> list[Lot]:
         select(Lot).where(Lot.lot_no.in_(numbers)))}
     unknown = [n for n in numbers if n not in found]
     if unknown:
-        raise InvalidInput(f"Unknown lot {', '.join(unknown)}.",
+        raise InvalidInput(_l("Unknown lot %(items)s.", items=', '.join(unknown)),
                            fields={"lots": [f"Unknown lot {n}." for n in unknown]})
     return [found[n] for n in numbers]
 

@@ -29,6 +29,7 @@ from mes.floor.models import (
     StepRun,
     Wafer,
 )
+from mes.i18n import localized
 from mes.quality.models import Hold
 from mes.quality.moisture import PACK_KIND, floor_life_expired
 
@@ -261,7 +262,7 @@ def step_order(routes: list[tuple[StepInfo, ...]]) -> dict[str, tuple[int, str]]
         for i, st in enumerate(steps):
             waiting.setdefault(st.code, 0)
             first[st.code] = min(first.get(st.code, st.seq), st.seq)
-            names.setdefault(st.code, st.name)
+            names.setdefault(st.code, localized(st.name, getattr(st, "name_zh", None)))
             if i and st.code not in after[steps[i - 1].code] and st.code != steps[i - 1].code:
                 after[steps[i - 1].code].add(st.code)
                 waiting[st.code] += 1

@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     DateTime,
     Select,
@@ -89,7 +90,7 @@ def get_hold(session: Session, hold_id: int) -> Hold:
     hold = session.scalar(select(Hold).where(Hold.id == hold_id).options(
         joinedload(Hold.lot), joinedload(Hold.reason), joinedload(Hold.scrap_reason)))
     if hold is None:
-        raise NotFound(f"No hold {hold_id}.")
+        raise NotFound(_l("No hold %(hold_id)s.", hold_id=hold_id))
     return hold
 
 
@@ -118,7 +119,7 @@ def get_future_hold(session: Session, rule_id: int) -> FutureHold:
     rule = session.scalar(select(FutureHold).where(FutureHold.id == rule_id)
                           .options(joinedload(FutureHold.reason)))
     if rule is None:
-        raise NotFound(f"No future hold {rule_id}.")
+        raise NotFound(_l("No future hold %(rule_id)s.", rule_id=rule_id))
     return rule
 
 
@@ -320,7 +321,7 @@ def _update_lots(session: Session, lots: Sequence[Lot], now: datetime) -> None:
              "seq": lot.audit_seq, "hash": lot.audit_hash, "next": lot.version + 1,
              "now": now} for lot in lots]
     if session.connection().execute(stmt, rows).rowcount != len(rows):
-        raise Conflict("A lot changed at the same time; reload and try again.", code="stale")
+        raise Conflict(_l("A lot changed at the same time; reload and try again."), code="stale")
     for lot, row in zip(lots, rows, strict=True):
         for key, value in (("open_holds", row["holds"]), ("audit_seq", row["seq"]),
                            ("audit_hash", row["hash"]), ("version", row["next"]),
@@ -360,7 +361,8 @@ def _place(session: Session, actor: Any, lots: Sequence[Lot], reason: ReasonCode
 
 def _refuse_closed(lot: Lot) -> None:
     if lot.state in CLOSED:
-        raise Conflict(f"Lot {lot.lot_no} is {lot.state}; it can no longer be held.",
+        raise Conflict(_l("Lot %(lot)s is %(state)s; it can no longer be held.", lot=lot.lot_no,
+                          state=lot.state),
                        code="lot_closed")
 
 
@@ -402,14 +404,14 @@ def mass_hold(session: Session, actor: Any, *, reason: str, comment: str,
     crit = criterion(session, match)
     lots = list(session.scalars(matched_lots_query(session, crit)))
     if not lots:
-        raise InvalidInput("The match selects no lot.", code="no_match",
-                           fields={"match": ["No lot matches this criterion."]})
+        raise InvalidInput(_l("The match selects no lot."), code="no_match",
+                           fields={"match": [_l("No lot matches this criterion.")]})
     sorted_nos = _sort((lot.lot_no, lot.state) for lot in lots)
     to_hold = [lot for lot in lots if lot.state in IN_PLANT]
     if not to_hold:
-        raise Conflict(f"{len(lots)} lot(s) match, but none is still in the plant "
-                       f"({len(sorted_nos['shipped'])} shipped, "
-                       f"{len(sorted_nos['skipped'])} scrapped or merged).",
+        raise Conflict(_l("%(count)s lot(s) match, but none is still in the plant (%(count2)s "
+                          "shipped, %(count3)s scrapped or merged).", count=len(lots),
+                          count2=len(sorted_nos['shipped']), count3=len(sorted_nos['skipped'])),
                        code="nothing_to_hold")
     holds = _place(session, actor, to_hold, hold_reason, text, source,
                    data={"match": crit.stored})
@@ -649,7 +651,8 @@ def retire_future_hold(session: Session, actor: Any, rule: FutureHold) -> Future
     """Retire a rule: it holds no further lot and is kept for the record. Holds it placed
     stay as they are. Raises Conflict `not_active` for a rule already retired."""
     if rule.status != "active":
-        raise Conflict(f"Future hold {rule.id} is already retired.", code="not_active")
+        raise Conflict(_l("Future hold %(rule_id)s is already retired.", rule_id=rule.id),
+                       code="not_active")
     rule.status = "retired"
     rule.retired_by = _who(actor)
     rule.retired_at = utcnow()
@@ -669,14 +672,15 @@ def _check_fields(disposition: str, data: dict[str, Any]) -> None:
     foreign = {name for names in _DISPOSITION_FIELDS.values() for name in names} - needed
     given = {name for name in foreign if data.get(name) not in (None, "")}
     if given:
-        raise InvalidInput(f"Fields that belong to another disposition: "
-                           f"{', '.join(sorted(given))}.",
+        raise InvalidInput(_l("Fields that belong to another disposition: %(items)s.",
+                              items=', '.join(sorted(given))),
                            fields={name: [f"Only with another disposition than "
                                           f"{disposition}."] for name in sorted(given)})
     missing = {name for name in needed if data.get(name) in (None, "")
                or (isinstance(data.get(name), str) and not data[name].strip())}
     if missing:
-        raise InvalidInput(f"Disposition {disposition} needs {', '.join(sorted(missing))}.",
+        raise InvalidInput(_l("Disposition %(disposition)s needs %(items)s.",
+                              disposition=disposition, items=', '.join(sorted(missing))),
                            fields={name: [f"Required for disposition {disposition}."]
                                    for name in sorted(missing)})
 
@@ -697,10 +701,12 @@ def _rework_target(lot: Lot, code: str) -> StepInfo:
 
 def _refuse_moving(lot: Lot, disposition: str) -> None:
     if lot.state == "running":
-        raise Conflict(f"Lot {lot.lot_no} is running; {disposition} it after track-out.",
+        raise Conflict(_l("Lot %(lot)s is running; %(disposition)s it after track-out.",
+                          lot=lot.lot_no, disposition=disposition),
                        code="already_running")
     if lot.state in CLOSED:
-        raise Conflict(f"Lot {lot.lot_no} is {lot.state}.", code="lot_closed")
+        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=lot.state),
+                       code="lot_closed")
 
 
 def _two_person(actor: Any, hold: Hold, override: str | None) -> str | None:
@@ -710,8 +716,8 @@ def _two_person(actor: Any, hold: Hold, override: str | None) -> str | None:
         return None
     if getattr(actor, "role", None) == "admin" and (override or "").strip():
         return override.strip()  # type: ignore[union-attr]
-    raise Conflict("The person who placed a hold may not release it; another person must "
-                   "(an admin may override with a recorded reason).", code="two_person_rule")
+    raise Conflict(_l("The person who placed a hold may not release it; another person must (an "
+                      "admin may override with a recorded reason)."), code="two_person_rule")
 
 
 def release_hold(session: Session, actor: Any, hold: Hold, data: dict[str, Any]) -> Hold:
@@ -736,7 +742,8 @@ def release_hold(session: Session, actor: Any, hold: Hold, data: dict[str, Any])
     or a reason that is not an active scrap code.
     """
     if hold.status != "open":
-        raise Conflict(f"Hold {hold.id} is not open (it is {hold.status}).", code="not_open")
+        raise Conflict(_l("Hold %(hold_id)s is not open (it is %(status)s).", hold_id=hold.id,
+                          status=hold.status), code="not_open")
     disposition = data.get("disposition")
     if disposition not in _DISPOSITION_FIELDS:
         raise _invalid("disposition", "Choose release, rework, scrap or use_as_is.")
@@ -864,15 +871,17 @@ def moisture_action(session: Session, actor: Any, lot: Lot, action: str,
         raise _invalid("label_hours", "The time on the label is given only when opening an "
                                       "MSL 6 lot.")
     if msl == "1":
-        raise Conflict(f"Lot {lot.lot_no} is MSL 1: its floor life is unlimited.",
+        raise Conflict(_l("Lot %(lot)s is MSL 1: its floor life is unlimited.", lot=lot.lot_no),
                        code="not_moisture_sensitive")
     if lot.state in CLOSED:
-        raise Conflict(f"Lot {lot.lot_no} is {lot.state}.", code="lot_closed")
+        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=lot.state),
+                       code="lot_closed")
     clock = moisture.clock_of(session, lot.id)
     before = clock.state if clock is not None else "sealed"
     target = _MOISTURE_TARGET[action]
     if action != "bake" and before == target:
-        raise Conflict(f"Lot {lot.lot_no} is {target.replace('_', ' ')} already.",
+        raise Conflict(_l("Lot %(lot)s is %(target)s already.", lot=lot.lot_no,
+                          target=target.replace('_', ' ')),
                        code=f"already_{target}")
     if (action == "open" and msl == moisture.LABEL_LEVEL and label_hours is None
             and (clock is None or clock.label_hours is None)):

@@ -33,6 +33,7 @@ from mes.errors import DomainError, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, LotEdge
 from mes.floor.views import EVENT_LABELS, lot_page_response
+from mes.i18n import localized
 from mes.quality import schemas as s
 from mes.quality import services
 from mes.quality.genealogy import ancestors
@@ -121,7 +122,8 @@ def _done(message: str, endpoint: str, **values: Any) -> Any:
 
 
 def _hold_reasons() -> list[tuple[str, str]]:
-    return [(r.code, f"{r.code} · {r.description}") for r in db.session().scalars(
+    return [(r.code, f"{r.code} · {localized(r.description, r.description_zh)}")
+            for r in db.session().scalars(
         select(ReasonCode).where(ReasonCode.kind == "hold", ReasonCode.active.is_(True))
         .order_by(ReasonCode.code))]
 
@@ -250,10 +252,12 @@ def _detail_page(hold_id: int, *, refused: Refused | None = None,
     sess = db.session()
     hold = services.get_hold(sess, hold_id)
     lot = hold.lot
-    scrap_reasons = [(r.code, f"{r.code} · {r.description}") for r in sess.scalars(
+    scrap_reasons = [(r.code, f"{r.code} · {localized(r.description, r.description_zh)}")
+                     for r in sess.scalars(
         select(ReasonCode).where(ReasonCode.kind == "scrap", ReasonCode.active.is_(True))
         .order_by(ReasonCode.code))]
-    steps = [(st.code, f"{st.seq}. {st.code} · {st.name}") for st in floor.route_steps(lot)]
+    steps = [(st.code, f"{st.seq}. {st.code} · {localized(st.name, st.name_zh)}")
+             for st in floor.route_steps(lot)]
     return render_template(
         "quality/hold_detail.html", hold=hold, lot=lot,
         events=floor.history(sess, lot), backward=_backward(lot),

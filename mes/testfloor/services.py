@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -87,7 +88,7 @@ def get_test_run(session: Session, run_id: int) -> TestRun:
     run = session.scalar(select(TestRun).where(TestRun.id == run_id)
                          .options(joinedload(TestRun.lot)))
     if run is None:
-        raise NotFound(f"No test run {run_id}.")
+        raise NotFound(_l("No test run %(run_id)s.", run_id=run_id))
     return run
 
 
@@ -129,12 +130,14 @@ def _test_step(lot: Lot, step_code: str | None) -> StepInfo:
     if step is None:
         raise _invalid("step", f"Step {code} is not on the route of lot {lot.lot_no}.")
     if step.kind != "test":
-        raise Conflict(f"Step {code} is not a test step (its kind is {step.kind}); test "
-                       "data belongs to a test step.", code="wrong_step")
+        raise Conflict(_l("Step %(code)s is not a test step (its kind is %(kind)s); test data "
+                          "belongs to a test step.", code=code, kind=step.kind), code="wrong_step")
     if lot.state in floor.CLOSED_STATES:
-        raise Conflict(f"Lot {lot.lot_no} is {lot.state}.", code="lot_closed")
+        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=lot.state),
+                       code="lot_closed")
     if lot.step_code != code:
-        raise Conflict(f"Lot {lot.lot_no} is at step {lot.step_code}, not {code}.",
+        raise Conflict(_l("Lot %(lot)s is at step %(step_code)s, not %(code)s.", lot=lot.lot_no,
+                          step_code=lot.step_code, code=code),
                        code="wrong_step")
     return step
 
@@ -160,8 +163,8 @@ def _refuse_duplicate(session: Session, digest: str) -> None:
         select(TestRun.id, Lot.lot_no).join(Lot, Lot.id == TestRun.lot_id)
         .where(TestRun.sha256 == digest)).first()
     if earlier is not None:
-        raise Conflict(f"This file was imported already (test run {earlier.id} of lot "
-                       f"{earlier.lot_no}).", code="duplicate")
+        raise Conflict(_l("This file was imported already (test run %(earlier_id)s of lot "
+                          "%(lot)s).", earlier_id=earlier.id, lot=earlier.lot_no), code="duplicate")
 
 
 def _sdr_ids(f: stdf.StdfFile, name: str) -> str | None:
@@ -340,7 +343,7 @@ def _record(session: Session, actor: Any, lot: Lot, run: TestRun,
             session.flush()
     except IntegrityError as exc:
         if "sha256" in str(exc.orig):
-            raise Conflict("This file was imported already, at the same moment.",
+            raise Conflict(_l("This file was imported already, at the same moment."),
                            code="duplicate") from None
         raise
     for param in params:
@@ -497,9 +500,11 @@ def compute_pat_limits(session: Session, actor: Any, product: Product, *, step: 
                                       f"limits need {PAT_MIN_LOTS}."})
     if (tests and skipped) or len(skipped) == len(wanted):
         detail = "; ".join(f"test {s['test_num']}: {s['lots']} lot(s)" for s in skipped[:10])
-        raise Conflict(f"Not enough history for static PAT limits of {product.code} at "
-                       f"{step}: each test needs {PAT_MIN_LOTS} lots with at least "
-                       f"{PAT_MIN_PARTS} passing parts ({detail or 'no test data'}).",
+        raise Conflict(_l("Not enough history for static PAT limits of %(code)s at %(step)s: "
+                          "each test needs %(PAT_MIN_LOTS)s lots with at least %(PAT_MIN_PARTS)s "
+                          "passing parts (%(value)s).", code=product.code, step=step,
+                          PAT_MIN_LOTS=PAT_MIN_LOTS, PAT_MIN_PARTS=PAT_MIN_PARTS,
+                          value=detail or 'no test data'),
                        code="insufficient_history")
 
     now = utcnow()

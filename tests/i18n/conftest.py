@@ -1,0 +1,3 @@
+"""The small plant of the shop-floor tests (a 4-step route, products, tools, codes)."""
+
+from tests.floor.conftest import plant, receive  # noqa: F401
