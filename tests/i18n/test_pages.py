@@ -66,13 +66,21 @@ def test_operator_station_messages_in_chinese(session, make_user, login, client,
     assert "没有批次 NO-SUCH-LOT。请核对流程卡后重新扫描。" in page
 
 
-def test_refusal_from_a_service_is_shown_in_chinese(session, make_user, login, client, lot):
+def test_blockers_are_shown_in_chinese(session, make_user, login, client, lot):
     hold(session, lot)
     login(_user(session, make_user, "operator", "zh_CN"))
+    page = text(client.get(f"/station?lot={lot.lot_no}"))
+    assert f"批次 {lot.lot_no} 已被扣留（1 个未结扣留）。" in page
+    assert "is on hold" not in page
+
+
+def test_refusal_from_a_service_is_shown_in_chinese(session, make_user, login, client, lot):
+    login(_user(session, make_user, "operator", "zh_CN"))
     resp = client.post("/station", data={"lot": lot.lot_no, "action": "track_out",
-                                         "good_qty": "1"})
-    assert resp.status_code in (409, 422)
+                                         "step": "SAW", "good_qty": "12000"})
+    assert resp.status_code == 409
     assert f"批次 {lot.lot_no} 不在作业中。" in resp.get_data(as_text=True)
+    assert session.scalars(select(Lot.state).where(Lot.id == lot.id)).one() == "queued"
 
 
 def test_qa_holds_pages_in_chinese(session, make_user, login, client, lot):
