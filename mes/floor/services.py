@@ -15,8 +15,20 @@ from typing import Any
 from flask import current_app, has_app_context
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, bindparam, func, insert, literal, select, union_all, update
-from sqlalchemy.orm import Session, joinedload, object_session
+from sqlalchemy import (
+    Select,
+    bindparam,
+    exists,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session, aliased, joinedload, object_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
 from mes.catalog.models import (
@@ -26,6 +38,7 @@ from mes.catalog.models import (
     MaterialLot,
     Product,
     ReasonCode,
+    RouteStep,
 )
 from mes.catalog.services import StepInfo, current_route, route_step_infos
 from mes.db import utcnow
@@ -41,7 +54,7 @@ from mes.floor.models import (
     StepRun,
     Wafer,
 )
-from mes.quality.models import Hold
+from mes.quality.models import FutureHold, Hold
 from mes.quality.moisture import PACK_KIND, check_floor_life
 
 CLOSED_STATES = ("completed", "shipped", "scrapped", "merged")
@@ -68,6 +81,42 @@ def _event(session: Session, lot: Lot, kind: str, actor: Any, *, step: str | Non
         "actor": actor, "code": f"lot:{kind}", "subject_type": "lot", "subject_key": lot.lot_no,
         "head_on": lot, "data": {"step": step_code, "equipment": equipment, "qty_in": qty_in,
                                  "qty_out": qty_out, **(data or {})}}])
+
+
+def write_row(session: Session, obj: Any, now: datetime, **values: Any) -> None:
+    """UPDATE one row of `obj` now, under its version counter if its table has one, and
+    mark the object saved with those values: for the rows every move changes (lot, tool,
+    step run), one plain statement instead of the unit of work's bookkeeping at the flush.
+    Refused (409 stale) when a simultaneous change of a versioned row won."""
+    table = obj.__table__
+    versioned = "version" in table.c
+    if "updated_at" in table.c:
+        values["updated_at"] = now
+    if versioned:
+        values["version"] = obj.version + 1
+    key = (table.name, tuple(values))
+    stmt = _WRITES.get(key)
+    if stmt is None:
+        stmt = update(table).where(table.c.id == bindparam("_id")).values(
+            {name: bindparam(name) for name in values})
+        if versioned:
+            stmt = stmt.where(table.c.version == bindparam("_seen"))
+        _WRITES[key] = stmt
+    params = {"_id": obj.id, "_seen": obj.version, **values} if versioned \
+        else {"_id": obj.id, **values}
+    if session.connection().execute(stmt, params).rowcount != 1:
+        raise Conflict(_l("A simultaneous change won; reload and try again."), code="stale")
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+    state = inspect(obj)
+    if state.modified and not state.committed_state:
+        # Nothing of the object is left unsaved: spare the commit a flush that would find
+        # nothing to write (the unit of work's bookkeeping costs as much as a statement).
+        state._commit_all(state.dict, session.identity_map)
+
+
+# The statements of `write_row`, built once per table and set of columns.
+_WRITES: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 
 def record_event(session: Session, lot: Lot, kind: str, actor: Any, **details: Any) -> None:
@@ -101,15 +150,43 @@ def scope_customer(actor: Any) -> int | None:
     return actor.customer_id if getattr(actor, "role", None) == "customer" else None
 
 
-def get_lot(session: Session, lot_no: str, actor: Any = None) -> Lot:
-    """The lot `lot_no`. Another customer's lot is NotFound, as if it did not exist."""
+# What a move reads with the lot, in the same query: the tool named for a track-in, and for
+# a track-out whether any active future hold waits at the step the lot will arrive at.
+_TOOL = aliased(Equipment, name="named_tool")
+_NEXT_STEP = aliased(RouteStep, name="next_step")
+_ARRIVAL_RULES = exists().where(
+    FutureHold.status == "active", FutureHold.at_step == _NEXT_STEP.code,
+    _NEXT_STEP.route_id == Lot.route_id, _NEXT_STEP.seq == Lot.step_seq + 1,
+).label("arrival_rules")
+
+
+def get_lot(session: Session, lot_no: str, actor: Any = None, *,
+            with_run: bool = False, tool: str | None = None) -> Lot:
+    """The lot `lot_no`. Another customer's lot is NotFound, as if it did not exist.
+    `with_run` reads the lot's open step run (and whether future holds wait at its next
+    step) in the same query, for a track-out; `tool`, the equipment of that code, for a
+    track-in."""
     stmt = select(Lot).where(Lot.lot_no == lot_no).options(
         joinedload(Lot.product), joinedload(Lot.customer), joinedload(Lot.route),
         joinedload(Lot.equipment))
+    if with_run:
+        stmt = stmt.add_columns(StepRun, _ARRIVAL_RULES).outerjoin(
+            StepRun, StepRun.id == Lot.run_id)
+    if tool is not None:
+        stmt = stmt.add_columns(_TOOL).outerjoin(_TOOL, _TOOL.code == tool)
     customer_id = scope_customer(actor)
     if customer_id is not None:
         stmt = stmt.where(Lot.customer_id == customer_id)
-    lot = session.scalar(stmt)
+    row = session.execute(stmt).first()
+    lot = row[0] if row is not None else None
+    if lot is not None:
+        # Kept on the lot (the session holds loaded objects only while something refers to
+        # them), where track-in and track-out find them instead of reading them again.
+        if with_run:
+            lot.open_run = row[1]  # type: ignore[attr-defined]
+            lot.arrival_rules = (lot.step_seq + 1, row[2])  # type: ignore[attr-defined]
+        if tool is not None:
+            lot.named_tool = row[-1]  # type: ignore[attr-defined]
     if lot is None:
         raise NotFound(_l("No lot %(lot_no)s.", lot_no=lot_no))
     return lot
@@ -372,8 +449,10 @@ def _materials(session: Session, codes: Sequence[str]) -> list[MaterialLot]:
     return [found[c] for c in dict.fromkeys(codes)]
 
 
-def _equipment(session: Session, code: str) -> Equipment:
-    equipment = session.scalar(select(Equipment).where(Equipment.code == code))
+def _equipment(session: Session, code: str, lot: Lot | None = None) -> Equipment:
+    named = getattr(lot, "named_tool", None)
+    equipment = named if named is not None and named.code == code else session.scalar(
+        select(Equipment).where(Equipment.code == code))
     if equipment is None:
         raise InvalidInput(_l("Unknown equipment %(code)s.", code=code),
                            fields={"equipment": [_l("Unknown equipment %(code)s.", code=code)]})
@@ -397,7 +476,7 @@ def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: st
     moisture floor life has run out (floor_life_expired, until it is baked). Unknown
     equipment or material lots are 422.
     """
-    tool = _equipment(session, equipment)
+    tool = _equipment(session, equipment, lot)
     used = _materials(session, list(materials))
     for blocker in lot_blockers(lot):
         raise Conflict(blocker.message, code=blocker.code)
@@ -419,12 +498,13 @@ def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: st
         session.connection().execute(insert(MaterialUse.__table__), [
             {"run_id": run_id, "lot_id": lot.id, "material_lot_id": m.id,
              "step_code": lot.step_code, "at": now} for m in used])
-    lot.state = "running"
-    lot.equipment = tool
-    lot.run_id = run_id
-    tool.lots_running += 1
     _event(session, lot, "track_in", actor, equipment=tool.code, qty_in=lot.quantity, at=now,
            data={"materials": [m.code for m in used]})
+    # The lot first, then the tool: every move locks rows in this order.
+    write_row(session, lot, now, state="running", equipment_id=tool.id, run_id=run_id,
+              audit_seq=lot.audit_seq, audit_hash=lot.audit_hash)
+    set_committed_value(lot, "equipment", tool)
+    write_row(session, tool, now, lots_running=tool.lots_running + 1)
     return lot
 
 
@@ -443,7 +523,9 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
     if lot.state != "running" or lot.run_id is None:
         raise Conflict(_l("Lot %(lot)s is not running.", lot=lot.lot_no), code="not_running")
     _check_step(lot, step)
-    run = session.get(StepRun, lot.run_id)
+    run = getattr(lot, "open_run", None)
+    if run is None or run.id != lot.run_id:
+        run = session.get(StepRun, lot.run_id)
     assert run is not None
     codes = [r["reason"] for r in rejects]
     reasons = {r.code: r for r in session.scalars(
@@ -462,41 +544,38 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
             fields={"good_qty": [_l("Good and rejects must add up to %(qty_in)s.",
                                     qty_in=run.qty_in)]})
     now = utcnow()
-    run.finished_at = now
-    run.good_qty = good_qty
-    run.reject_qty = reject_total
-    run.finished_by = _who(actor)
-    for r in rejects:
-        if r["qty"]:
-            session.add(LotReject(run_id=run.id, lot_id=lot.id, step_code=run.step_code,
-                                  reason_id=reasons[r["reason"]].id, qty=r["qty"], at=now))
     tool = lot.equipment
-    if tool is not None:
-        tool.lots_running = max(0, tool.lots_running - 1)
     done_step = lot.step_code
-    lot.quantity = good_qty
-    lot.equipment = None
-    lot.run_id = None
     steps = route_steps(lot)
     last = lot.step_seq >= len(steps) or good_qty == 0
     if good_qty == 0:
         # Nothing good left: the lot ends at this step rather than queueing empty at the next.
-        lot.state = "scrapped"
+        moved = {"state": "scrapped"}
     elif last:
-        lot.state = "completed"
+        moved = {"state": "completed"}
     else:
         nxt = steps[lot.step_seq]
-        lot.step_seq += 1
-        lot.step_code = nxt.code
-        lot.state = "queued"
-    lot.arrived_at = now
+        moved = {"state": "queued", "step_seq": lot.step_seq + 1, "step_code": nxt.code}
     _event(session, lot, "track_out", actor, step=done_step,
            equipment=tool.code if tool else None, qty_in=run.qty_in, qty_out=good_qty,
            at=now, data={"rejects": [{"reason": r["reason"], "qty": r["qty"]}
                                      for r in rejects if r["qty"]],
-                         "next_step": None if last else lot.step_code,
+                         "next_step": None if last else moved["step_code"],
                          "yield": round(100.0 * good_qty / run.qty_in, 3) if run.qty_in
                          else None})
+    # The lot first, then the tool: every move locks rows in this order.
+    write_row(session, lot, now, quantity=good_qty, equipment_id=None, run_id=None,
+              arrived_at=now, audit_seq=lot.audit_seq, audit_hash=lot.audit_hash, **moved)
+    set_committed_value(lot, "equipment", None)
+    if tool is not None:
+        write_row(session, tool, now, lots_running=max(0, tool.lots_running - 1))
+    write_row(session, run, now, finished_at=now, good_qty=good_qty, reject_qty=reject_total,
+              finished_by=_who(actor))
+    if any(r["qty"] for r in rejects):
+        session.connection().execute(insert(LotReject.__table__), [
+            {"run_id": run.id, "lot_id": lot.id, "step_code": run.step_code,
+             "reason_id": reasons[r["reason"]].id, "qty": r["qty"], "at": now}
+            for r in rejects if r["qty"]])
     # Imported here: quality builds on this module. Its rules (yield hold, future holds at
     # the step the lot arrives at) run in this transaction, after the move.
     from mes.quality import services as quality

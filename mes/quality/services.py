@@ -557,6 +557,9 @@ def on_arrival(session: Session, actor: Any, lot: Lot) -> list[Hold]:
     Costs one indexed query when the step has no active rule; otherwise the lot's ancestors
     are read once, with what the step's rules ask about them.
     """
+    known = getattr(lot, "arrival_rules", None)
+    if known is not None and known[0] == lot.step_seq and not known[1]:
+        return []  # read with the lot (floor.services.get_lot): no rule waits here
     rules = session.execute(_STEP_RULES, {"step": lot.step_code}).all()
     if not rules:
         return []
