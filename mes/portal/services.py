@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from mes.catalog.models import Product
+from mes.catalog.models import Product, RouteStep
 from mes.catalog.services import StepInfo, route_step_infos
 from mes.floor.models import ACTIVE_STATES, Lot, StepRun
 from mes.quality.models import Hold
@@ -155,7 +155,10 @@ def yields(session: Session, customer_id: int, since: datetime) -> list[YieldRow
                func.sum(TestRun.units), func.sum(TestRun.final_good))
         .join(Product, Product.id == TestRun.product_id)
         .where(TestRun.id.in_(latest))
-        .group_by(Product.code, TestRun.step_code)
-        .order_by(Product.code, TestRun.step_code))
-    return [YieldRow(product=p, step=st, lots=n, tested=int(t or 0), good=int(g or 0))
-            for p, st, n, t, g in rows]
+        .group_by(Product.code, TestRun.step_code))
+    # Steps in route order (FT-R before FT-H before FT-C), not alphabetical.
+    order = dict(session.execute(select(RouteStep.code, func.min(RouteStep.seq))
+                                 .group_by(RouteStep.code)).all())
+    found = [YieldRow(product=p, step=st, lots=n, tested=int(t or 0), good=int(g or 0))
+             for p, st, n, t, g in rows]
+    return sorted(found, key=lambda r: (r.product, order.get(r.step, 0), r.step))

@@ -50,6 +50,7 @@ def _optional_url(endpoint: str, **values: Any) -> str | None:
 @bp.app_context_processor
 def _inject() -> dict[str, Any]:
     return {"trace_url": lambda lot_no: _optional_url("trace.lot", lot_no=lot_no),
+            "optional_url": _optional_url,
             "portal_sections": SECTIONS,
             "portal_reports_url": lambda: _optional_url("reports.index")}
 

@@ -95,6 +95,10 @@ def test_index_shows_own_wip_by_stage_with_expected_completion(app, world):
     assert _cell(html, 'data-stage="WB"', "quantity") == "60"
     assert _rows(html, "lot") == [a.wip.lot_no]
     assert re.search(r'data-expected="\d{4}-\d\d-\d\dT\d\d:\d\d"', html)
+    if "trace.lot" in app.view_functions:  # the trace pages link from each lot
+        assert f'href="/trace/lots/{a.wip.lot_no}"' in html
+    if "reports.index" in app.view_functions:
+        assert 'href="/reports"' in html
     assert not any(n in html for n in b.lot_nos)
 
 
@@ -117,6 +121,8 @@ def test_shipments_pages_list_own_shipments_with_coc_and_labels(app, world):
     assert f"/portal/shipments/{a.shipment.id}/coc" in html
     detail = client.get(f"/portal/shipments/{a.shipment.id}").get_data(as_text=True)
     assert _rows(detail, "lot") == [a.shipped.lot_no]
+    if "trace.lot" in app.view_functions:
+        assert f'href="/trace/lots/{a.shipped.lot_no}"' in detail
     assert "<dd data-total>100</dd>" in detail
     coc = client.get(f"/portal/shipments/{a.shipment.id}/coc")
     assert coc.status_code == 200
