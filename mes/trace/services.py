@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BigInteger, Select, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from mes import audit
@@ -65,6 +66,7 @@ class LotNode:
     product: str
     product_id: int
     created_at: datetime
+    obj: Lot | None = None
 
 
 @dataclass
@@ -99,38 +101,57 @@ def _scoped(walk: Select[Any], actor: Any) -> Select[Any]:
     return select(Lot.id).where(Lot.id.in_(walk), Lot.customer_id == customer_id)
 
 
+Member = Callable[[Any], Any]
+
+
+def _keyed(session: Session, walk: Select[Any], lots: Iterable[int]) -> Member:
+    """How the queries after the walk select the lots it found. PostgreSQL gets their ids
+    as one array parameter: it then knows how few they are and reads each table by its lot
+    index (given the walk as a subquery it guesses hundreds of rows and may scan a whole
+    table). SQLite's planner probes the index for each row of the subquery either way, and
+    the subquery has no limit on the number of lots."""
+    if session.get_bind().dialect.name == "postgresql":
+        found = literal(list(lots), ARRAY(BigInteger))
+        return lambda column: column == any_(found)
+    return lambda column: column.in_(walk)
+
+
 def _lots(session: Session, ids: Select[Any]) -> dict[int, LotNode]:
+    """The walk's lots in the order they were made. Loaded as objects: test runs and holds
+    then find their lot in the session instead of loading it one by one (the session keeps
+    objects weakly, the nodes keep them alive)."""
     rows = session.execute(
-        select(Lot.id, Lot.lot_no, Lot.state, Lot.step_code, Lot.open_holds, Lot.fab_lot,
-               Lot.quantity, Customer.code, Product.code, Lot.product_id, Lot.created_at)
+        select(Lot, Customer.code, Product.code)
         .join(Customer, Customer.id == Lot.customer_id)
         .join(Product, Product.id == Lot.product_id)
         .where(Lot.id.in_(ids)).order_by(Lot.created_at, Lot.id))
-    return {row[0]: LotNode(id=row[0], lot_no=row[1], state=row[2], step=row[3],
-                            on_hold=row[4] > 0, open_holds=row[4], fab_lot=row[5],
-                            quantity=row[6], customer=row[7], product=row[8],
-                            product_id=row[9], created_at=row[10]) for row in rows}
+    return {lot.id: LotNode(id=lot.id, lot_no=lot.lot_no, state=lot.state, step=lot.step_code,
+                            on_hold=lot.open_holds > 0, open_holds=lot.open_holds,
+                            fab_lot=lot.fab_lot, quantity=lot.quantity, customer=customer,
+                            product=product, product_id=lot.product_id,
+                            created_at=lot.created_at, obj=lot)
+            for lot, customer, product in rows}
 
 
-def _edges(session: Session, ids: Select[Any], lots: dict[int, LotNode]) -> list[Edge]:
+def _edges(session: Session, member: Member, lots: dict[int, LotNode]) -> list[Edge]:
     """The genealogy edges between the lots of the walk (both ends inside it)."""
     rows = session.execute(
         select(LotEdge.parent_id, LotEdge.child_id, LotEdge.kind, LotEdge.qty,
                LotEdge.step_code, LotEdge.at)
-        .where(LotEdge.child_id.in_(ids), LotEdge.parent_id.in_(ids))
+        .where(member(LotEdge.child_id), member(LotEdge.parent_id))
         .order_by(LotEdge.at, LotEdge.id))
     return [Edge(lots[p].lot_no, lots[c].lot_no, kind, qty, step, at)
             for p, c, kind, qty, step, at in rows if p in lots and c in lots]
 
 
-def _shipments(session: Session, ids: Select[Any], actor: Any) -> list[dict[str, Any]]:
+def _shipments(session: Session, member: Member, actor: Any) -> list[dict[str, Any]]:
     """The shipments that carried lots of the walk, oldest first, each with those lots."""
     stmt = (select(Shipment.id, Customer.code, Customer.name, Shipment.po,
                    Shipment.shipped_at, Lot.lot_no, ShipmentLot.quantity)
             .join(ShipmentLot, ShipmentLot.shipment_id == Shipment.id)
             .join(Lot, Lot.id == ShipmentLot.lot_id)
             .join(Customer, Customer.id == Shipment.customer_id)
-            .where(ShipmentLot.lot_id.in_(ids)))
+            .where(member(ShipmentLot.lot_id)))
     customer_id = floor.scope_customer(actor)
     if customer_id is not None:
         stmt = stmt.where(Shipment.customer_id == customer_id)
@@ -157,15 +178,23 @@ def _brief(node: LotNode) -> dict[str, Any]:
             "quantity": node.quantity, "fab_lot": node.fab_lot}
 
 
-def forward_graph(session: Session, seeds: Select[Any], actor: Any = None) -> Graph:
-    """The seed lots, every lot descended from them, the edges between them and the
-    shipments that carried any of them: four statements whatever the size of the tree."""
+def _seed_set(session: Session, seeds: Select[Any], actor: Any,
+              known: Iterable[int] | None) -> set[int]:
+    return set(known) if known is not None else set(session.scalars(_scoped(seeds, actor)))
+
+
+def forward_graph(session: Session, seeds: Select[Any], actor: Any = None,
+                  seed_ids: Iterable[int] | None = None) -> Graph:
+    """The seed lots (`seeds` selects their ids; `seed_ids` when the caller knows them), every
+    lot descended from them, the edges between them and the shipments that carried any of
+    them: four statements whatever the size of the tree."""
     ids = _scoped(descendants(session, seeds), actor)
     lots = _lots(session, ids)
-    seed_ids = set(session.scalars(_scoped(seeds, actor)))
-    return Graph(lots=lots, edges=_edges(session, ids, lots),
+    member = _keyed(session, ids, lots)
+    seed_ids = _seed_set(session, seeds, actor, seed_ids)
+    return Graph(lots=lots, edges=_edges(session, member, lots),
                  start=[lots[i].lot_no for i in lots if i in seed_ids],
-                 shipments=_shipments(session, ids, actor))
+                 shipments=_shipments(session, member, actor))
 
 
 def _forward_answer(graph: Graph) -> dict[str, Any]:
@@ -180,7 +209,7 @@ def forward(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
     lot_no, state, step, on_hold), the `shipments` that carried it or them (id, customer,
     po, shipped_at, lots) and their `customers`. A customer user sees only their own lots
     and shipments. The `graph` is for the picture."""
-    graph = forward_graph(session, select(Lot.id).where(Lot.id == lot.id), actor)
+    graph = forward_graph(session, select(Lot.id).where(Lot.id == lot.id), actor, [lot.id])
     return {"lot": _brief(graph.by_no()[lot.lot_no]), **_forward_answer(graph)}
 
 
@@ -209,24 +238,25 @@ class Backward:
     test_runs: list[TestRun]
     holds: list[Hold]
     qualifications: list[Qualification]
-    lot_objects: list[Lot]
 
 
-def backward_data(session: Session, seeds: Select[Any], actor: Any = None) -> Backward:
+def backward_data(session: Session, seeds: Select[Any], actor: Any = None,
+                  seed_ids: Iterable[int] | None = None) -> Backward:
     """The seed lots and every ancestor, with their steps (equipment, operator, times,
     quantities, rejects by reason), materials consumed, wafers, test runs, holds and the
-    qualifications of their products: nine statements whatever the size of the tree."""
+    qualifications of their products: ten statements whatever the size of the tree."""
     ids = _scoped(ancestors(session, seeds), actor)
     lots = _lots(session, ids)
-    seed_set = set(session.scalars(_scoped(seeds, actor)))
-    graph = Graph(lots=lots, edges=_edges(session, ids, lots),
+    member = _keyed(session, ids, lots)
+    seed_set = _seed_set(session, seeds, actor, seed_ids)
+    graph = Graph(lots=lots, edges=_edges(session, member, lots),
                   start=[lots[i].lot_no for i in lots if i in seed_set])
 
     rejects: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for run_id, code, qty in session.execute(
             select(LotReject.run_id, ReasonCode.code, LotReject.qty)
             .join(ReasonCode, ReasonCode.id == LotReject.reason_id)
-            .where(LotReject.lot_id.in_(ids)).order_by(LotReject.id)):
+            .where(member(LotReject.lot_id)).order_by(LotReject.id)):
         rejects[run_id].append({"reason": code, "qty": qty})
     steps = [{"run": row.id, "lot_no": lots[row.lot_id].lot_no, "step": row.step_code,
               "equipment": row.code, "equipment_kind": row.kind, "operator": row.operator,
@@ -240,7 +270,7 @@ def backward_data(session: Session, seeds: Select[Any], actor: Any = None) -> Ba
                         StepRun.finished_at, StepRun.qty_in, StepRun.good_qty,
                         StepRun.reject_qty, StepRun.finished_by)
                  .join(Equipment, Equipment.id == StepRun.equipment_id)
-                 .where(StepRun.lot_id.in_(ids)).order_by(StepRun.started_at, StepRun.id))
+                 .where(member(StepRun.lot_id)).order_by(StepRun.started_at, StepRun.id))
              if row.lot_id in lots]
     materials = [{"material_lot": row.code, "material": row.material,
                   "lot_no": lots[row.lot_id].lot_no, "step": row.step_code, "at": row.at}
@@ -248,34 +278,31 @@ def backward_data(session: Session, seeds: Select[Any], actor: Any = None) -> Ba
                      select(MaterialUse.lot_id, MaterialUse.step_code, MaterialUse.at,
                             MaterialLot.code, MaterialLot.material)
                      .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
-                     .where(MaterialUse.lot_id.in_(ids)).order_by(MaterialUse.at,
+                     .where(member(MaterialUse.lot_id)).order_by(MaterialUse.at,
                                                                   MaterialUse.id))
                  if row.lot_id in lots]
     wafers: dict[tuple[str, str], dict[str, Any]] = {}
     for fab_lot, wafer_id, die_qty, lot_id in session.execute(
             select(Wafer.fab_lot, Wafer.wafer_id, Wafer.die_qty, LotWafer.lot_id)
             .join(LotWafer, LotWafer.wafer_pk == Wafer.id)
-            .where(LotWafer.lot_id.in_(ids)).order_by(Wafer.fab_lot, Wafer.wafer_id)):
+            .where(member(LotWafer.lot_id)).order_by(Wafer.fab_lot, Wafer.wafer_id)):
         entry = wafers.setdefault((fab_lot, wafer_id), {
             "fab_lot": fab_lot, "wafer_id": wafer_id, "die_qty": die_qty, "lots": []})
         if lot_id in lots:
             entry["lots"].append(lots[lot_id].lot_no)
-    # Test runs and holds then find their lot in the session instead of loading it one by
-    # one (the session keeps objects weakly: the Backward keeps these alive).
-    lot_objects = list(session.scalars(select(Lot).where(Lot.id.in_(ids))))
-    test_runs = list(session.scalars(select(TestRun).where(TestRun.lot_id.in_(ids))
+    test_runs = list(session.scalars(select(TestRun).where(member(TestRun.lot_id))
                                      .order_by(TestRun.id)))
     holds = list(session.scalars(
-        select(Hold).where(Hold.lot_id.in_(ids))
+        select(Hold).where(member(Hold.lot_id))
         .options(joinedload(Hold.reason), joinedload(Hold.scrap_reason)).order_by(Hold.id)))
     quals = list(session.scalars(
         select(Qualification).where(Qualification.product_id.in_(
-            select(Lot.product_id).where(Lot.id.in_(ids))))
+            sorted({node.product_id for node in lots.values()})))
         .options(selectinload(Qualification.tests), joinedload(Qualification.product))
         .order_by(Qualification.product_id, Qualification.id)))
     return Backward(graph=graph, steps=steps, materials=materials,
                     wafers=list(wafers.values()), test_runs=test_runs, holds=holds,
-                    qualifications=quals, lot_objects=lot_objects)
+                    qualifications=quals)
 
 
 def _backward_answer(data: Backward) -> dict[str, Any]:
@@ -308,7 +335,7 @@ def backward(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
     finished_at, good_qty, rejects), `test_runs`, `holds` and its products'
     `qualifications`, over the lot and all its ancestors. A customer user sees only their
     own lots."""
-    data = backward_data(session, select(Lot.id).where(Lot.id == lot.id), actor)
+    data = backward_data(session, select(Lot.id).where(Lot.id == lot.id), actor, [lot.id])
     return {"lot": _brief(data.graph.by_no()[lot.lot_no]), **_backward_answer(data)}
 
 
@@ -318,7 +345,7 @@ def shipment_backward(session: Session, shipment_id: int, actor: Any = None) -> 
     shipment is NotFound, as if it did not exist."""
     shipment = shipping.get_shipment(session, shipment_id, actor)
     seeds = select(ShipmentLot.lot_id).where(ShipmentLot.shipment_id == shipment.id)
-    data = backward_data(session, seeds, actor)
+    data = backward_data(session, seeds, actor, [link.lot_id for link in shipment.lots])
     return {"shipment": shipment, "lots": list(data.graph.start), **_backward_answer(data)}
 
 
@@ -374,7 +401,8 @@ def contain(session: Session, actor: Any, *, reason: str, comment: str,
     shipped = [{"shipment": s["id"], "customer": s["customer"],
                 "customer_name": s["customer_name"], "po": s["po"],
                 "shipped_at": s["shipped_at"].isoformat(), "lots": s["lots"],
-                "quantities": s["quantities"]} for s in _shipments(session, walk, None)]
+                "quantities": s["quantities"]}
+               for s in _shipments(session, lambda column: column.in_(walk), None)]
     who = getattr(actor, "username", actor)
     now = utcnow()
     result = Containment(id=_containment_id(), holds=holds, lots_held=held,
