@@ -125,6 +125,7 @@ def test_every_step_has_an_english_and_a_chinese_name(loaded):
     assert all(s.name and s.name.isascii() for s in steps)
     assert {s.code for s in steps} == set(demo.STEP_NAMES_ZH)
     assert all(not name.isascii() for name in demo.STEP_NAMES_ZH.values())
+    assert all(s.name_zh == demo.STEP_NAMES_ZH[s.code] for s in steps)
 
 
 def test_every_reason_code_has_english_and_chinese_descriptions(loaded):

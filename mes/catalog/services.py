@@ -29,11 +29,16 @@ from mes.errors import Conflict, InvalidInput, NotFound
 
 M = TypeVar("M")
 
+# What a refusal names ("No customer C9."), translated with the message.
+_WHAT = {"customer": _l("customer"), "product": _l("product"), "equipment": _l("equipment"),
+         "reason code": _l("reason code"), "material lot": _l("material lot"),
+         "route": _l("route")}
+
 
 def _by_code(session: Session, model: type[M], code: str, what: str) -> M:
     obj = session.scalar(select(model).where(model.code == code))  # type: ignore[attr-defined]
     if obj is None:
-        raise NotFound(_l("No %(what)s %(code)s.", what=what, code=code))
+        raise NotFound(_l("No %(what)s %(code)s.", what=_WHAT.get(what, what), code=code))
     return obj
 
 
@@ -41,16 +46,17 @@ def _ref(session: Session, model: type[M], code: str, field: str, what: str) -> 
     """Resolve a reference in a request body: unknown -> 422 naming the field."""
     obj = session.scalar(select(model).where(model.code == code))  # type: ignore[attr-defined]
     if obj is None:
-        raise InvalidInput(_l("Unknown %(what)s %(code)s.", what=what, code=code),
-                           fields={field: [_l("Unknown %(what)s %(code)s.", what=what,
+        label = _WHAT.get(what, what)
+        raise InvalidInput(_l("Unknown %(what)s %(code)s.", what=label, code=code),
+                           fields={field: [_l("Unknown %(what)s %(code)s.", what=label,
                                               code=code)]})
     return obj
 
 
 def _refuse_duplicate(session: Session, model: type[Any], code: str, what: str) -> None:
     if session.scalar(select(model.id).where(model.code == code)) is not None:
-        raise Conflict(_l("A %(what)s with code %(code)s exists already.", what=what,
-                          code=code), code="duplicate")
+        raise Conflict(_l("A %(what)s with code %(code)s exists already.",
+                          what=_WHAT.get(what, what), code=code), code="duplicate")
 
 
 def _changes(obj: Any, data: dict[str, Any]) -> dict[str, list[Any]]:
@@ -137,7 +143,8 @@ def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
 def get_route(session: Session, code: str, version: int | None = None) -> Route:
     route = current_route(session, code, version)
     if route is None:
-        raise NotFound(f"No route {code}" + (f" version {version}." if version else "."))
+        raise NotFound(_l("No route %(code)s version %(version)s.", code=code, version=version)
+                       if version else _l("No route %(code)s.", code=code))
     return route
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import (
     DateTime,
     Select,
@@ -63,23 +64,24 @@ def _who(actor: Any) -> str:
     return getattr(actor, "username", actor)
 
 
-def _invalid(field_name: str, message: str) -> InvalidInput:
+def _invalid(field_name: str, message: str | LazyString) -> InvalidInput:
     return InvalidInput(message, fields={field_name: [message]})
 
 
 def _comment(text: str | None, field_name: str = "comment") -> str:
     text = (text or "").strip()
     if not text:
-        raise _invalid(field_name, "A comment is required.")
+        raise _invalid(field_name, _l("A comment is required."))
     return text
 
 
 def _reason(session: Session, code: str | None, kind: str, field_name: str) -> ReasonCode:
     reason = session.scalar(select(ReasonCode).where(ReasonCode.code == code)) if code else None
     if reason is None or reason.kind != kind:
-        raise _invalid(field_name, f"{code or 'Nothing'} is not a {kind} reason code.")
+        raise _invalid(field_name, _l("%(value)s is not a %(kind)s reason code.",
+                                      value=code or 'Nothing', kind=kind))
     if not reason.active:
-        raise _invalid(field_name, f"Reason code {code} is retired.")
+        raise _invalid(field_name, _l("Reason code %(code)s is retired.", code=code))
     return reason
 
 
@@ -175,12 +177,12 @@ def _kind(match: dict[str, Any]) -> str:
     if not kinds and "fab_lot" in given:
         kinds = ["fab_lot"]
     if len(kinds) != 1:
-        raise _invalid("match", "Give exactly one of fab_lot, wafer (optionally with "
-                                "fab_lot), material_lot, equipment with since/until, lots.")
+        raise _invalid("match", _l("Give exactly one of fab_lot, wafer (optionally with "
+                                   "fab_lot), material_lot, equipment with since/until, lots."))
     extra = given - _KEYS[kinds[0]]
     if extra:
-        raise _invalid("match", f"{', '.join(sorted(extra))} cannot be combined with "
-                                f"{kinds[0]}.")
+        raise _invalid("match", _l("%(items)s cannot be combined with %(kind)s.",
+                                   items=', '.join(sorted(extra)), kind=kinds[0]))
     return kinds[0]
 
 
@@ -191,7 +193,7 @@ def criterion(session: Session, match: dict[str, Any]) -> Criterion:
     material lot, equipment or lot number, or a time window that ends before it starts.
     """
     if not isinstance(match, dict):
-        raise _invalid("match", "The match must be an object.")
+        raise _invalid("match", _l("The match must be an object."))
     kind = _kind(match)
     if kind == "fab_lot":
         return Criterion(kind, fab_lot=match["fab_lot"], stored={"fab_lot": match["fab_lot"]})
@@ -205,19 +207,19 @@ def criterion(session: Session, match: dict[str, Any]) -> Criterion:
         code = match["material_lot"]
         material_id = session.scalar(select(MaterialLot.id).where(MaterialLot.code == code))
         if material_id is None:
-            raise _invalid("match", f"Unknown material lot {code}.")
+            raise _invalid("match", _l("Unknown material lot %(code)s.", code=code))
         return Criterion(kind, material_lot_id=material_id, stored={"material_lot": code})
     if kind == "equipment":
         code = match["equipment"]
         equipment_id = session.scalar(select(Equipment.id).where(Equipment.code == code))
         if equipment_id is None:
-            raise _invalid("match", f"Unknown equipment {code}.")
+            raise _invalid("match", _l("Unknown equipment %(code)s.", code=code))
         since, until = match.get("since"), match.get("until")
         if since is None:
-            raise _invalid("match", "An equipment match needs `since` (and may give "
-                                    "`until`; without it the window is open).")
+            raise _invalid("match", _l("An equipment match needs `since` (and may give `until`; "
+                                       "without it the window is open)."))
         if until is not None and until <= since:
-            raise _invalid("match", "`until` must be after `since`.")
+            raise _invalid("match", _l("`until` must be after `since`."))
         stored = {"equipment": code, "since": since.isoformat(),
                   "until": until.isoformat() if until else None}
         return Criterion(kind, equipment_id=equipment_id, since=since, until=until,
@@ -226,7 +228,7 @@ def criterion(session: Session, match: dict[str, Any]) -> Criterion:
     known = set(session.scalars(select(Lot.lot_no).where(Lot.lot_no.in_(numbers))))
     unknown = [n for n in numbers if n not in known]
     if unknown:
-        raise _invalid("match", f"Unknown lot {', '.join(unknown)}.")
+        raise _invalid("match", _l("Unknown lot %(items)s.", items=', '.join(unknown)))
     return Criterion(kind, lots=numbers, stored={"lots": list(numbers)})
 
 
@@ -633,7 +635,7 @@ def create_future_hold(session: Session, actor: Any, *, reason: str, comment: st
     hold_reason = _reason(session, reason, "hold", "reason")
     text = _comment(comment)
     if not _step_known(session, at_step):
-        raise _invalid("at_step", f"No route has a step {at_step}.")
+        raise _invalid("at_step", _l("No route has a step %(at_step)s.", at_step=at_step))
     crit = criterion(session, match)
     rule = FutureHold(reason=hold_reason, comment=text, at_step=at_step, match_kind=crit.kind,
                       match=crit.stored, status="active", created_by=_who(actor),
@@ -692,13 +694,14 @@ def _rework_target(lot: Lot, code: str) -> StepInfo:
     steps = floor.route_steps(lot)
     target = next((s for s in steps if s.code == code), None)
     if target is None:
-        raise _invalid("rework_step", f"{code} is not a step of route {lot.route.code} "
-                                      f"version {lot.route.version}.")
+        raise _invalid("rework_step", _l("%(code)s is not a step of route %(code2)s version "
+                                         "%(version)s.", code=code, code2=lot.route.code,
+                                         version=lot.route.version))
     # A completed lot has done its last step too, so it may go back to it.
     limit = lot.step_seq if lot.state == "completed" else lot.step_seq - 1
     if target.seq > limit:
-        raise _invalid("rework_step", f"{code} is not before the lot's current step "
-                                      f"{lot.step_code}.")
+        raise _invalid("rework_step", _l("%(code)s is not before the lot's current step "
+                                         "%(step_code)s.", code=code, step_code=lot.step_code))
     return target
 
 
@@ -749,7 +752,7 @@ def release_hold(session: Session, actor: Any, hold: Hold, data: dict[str, Any])
                           status=hold.status), code="not_open")
     disposition = data.get("disposition")
     if disposition not in _DISPOSITION_FIELDS:
-        raise _invalid("disposition", "Choose release, rework, scrap or use_as_is.")
+        raise _invalid("disposition", _l("Choose release, rework, scrap or use_as_is."))
     text = _comment(data.get("comment"))
     _check_fields(disposition, data)
     lot = hold.lot
@@ -760,7 +763,8 @@ def release_hold(session: Session, actor: Any, hold: Hold, data: dict[str, Any])
     elif disposition == "scrap":
         qty = data["scrap_qty"]
         if not isinstance(qty, int) or not 1 <= qty <= lot.quantity:
-            raise _invalid("scrap_qty", f"Scrap 1 to {lot.quantity} units.")
+            raise _invalid("scrap_qty", _l("Scrap 1 to %(quantity)s units.",
+                                           quantity=lot.quantity))
         scrap_reason = _reason(session, data["scrap_reason"], "scrap", "scrap_reason")
     override = _two_person(actor, hold, data.get("override_reason"))
     if disposition in ("rework", "scrap"):
@@ -869,10 +873,10 @@ def moisture_action(session: Session, actor: Any, lot: Lot, action: str,
     """
     msl = lot.product.msl
     if action not in MOISTURE_ACTIONS:
-        raise _invalid("action", f"Unknown action {action}.")
+        raise _invalid("action", _l("Unknown action %(action)s.", action=action))
     if label_hours is not None and (action != "open" or msl != moisture.LABEL_LEVEL):
-        raise _invalid("label_hours", "The time on the label is given only when opening an "
-                                      "MSL 6 lot.")
+        raise _invalid("label_hours", _l("The time on the label is given only when opening an "
+                                         "MSL 6 lot."))
     if msl == "1":
         raise Conflict(_l("Lot %(lot)s is MSL 1: its floor life is unlimited.", lot=lot.lot_no),
                        code="not_moisture_sensitive")
@@ -888,7 +892,7 @@ def moisture_action(session: Session, actor: Any, lot: Lot, action: str,
                        code=f"already_{target}")
     if (action == "open" and msl == moisture.LABEL_LEVEL and label_hours is None
             and (clock is None or clock.label_hours is None)):
-        raise _invalid("label_hours", "An MSL 6 lot needs the floor life on its label.")
+        raise _invalid("label_hours", _l("An MSL 6 lot needs the floor life on its label."))
     now = utcnow()
     if clock is None:
         clock = MoistureClock(lot_id=lot.id, exposure_seconds=0)

@@ -201,3 +201,12 @@ def test_steps_carry_their_chinese_name_through_the_api(api, session, plant):
     assert got == {"DA": "装片", "WB": None}
     assert session.scalars(select(RouteStep.name_zh).where(RouteStep.code == "DA")).one() \
         == "装片"
+
+
+def test_demo_has_chinese_users():
+    from mes.demo import DEMO_LOCALES, DEMO_USERS
+    from mes.i18n import LOCALES
+
+    names = {u["username"] for u in DEMO_USERS}
+    assert set(DEMO_LOCALES) <= names and set(DEMO_LOCALES.values()) <= set(LOCALES)
+    assert "zh_CN" in DEMO_LOCALES.values()
