@@ -32,6 +32,7 @@ CYCLE_WINDOW = timedelta(days=30)
 DEFAULT_STEP_HOURS = 24.0
 YIELD_WINDOW = timedelta(days=90)
 HOLD_LIMIT = 500
+FINISHED_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,25 @@ class CycleTimes:
 def cycle_times(session: Session, now: datetime, window: timedelta = CYCLE_WINDOW
                 ) -> CycleTimes:
     """The median step duration (queue + process, hours) per step code over the runs
-    finished in the `window` before `now`; see the module's docstring for the fallback."""
+    finished in the `window` before `now`; see the module's docstring for the fallback.
+    PostgreSQL computes the medians (percentile_cont, over the finished_at index range);
+    elsewhere (SQLite, the embedded single-plant database) Python does."""
+    recent = (StepRun.finished_at >= now - window, StepRun.finished_at <= now)
+    if session.get_bind().dialect.name == "postgresql":
+        seconds = func.extract("epoch", StepRun.finished_at - StepRun.arrived_at)
+        median = func.percentile_cont(0.5).within_group(func.greatest(seconds, 0))
+        per_step = {code: float(value) / 3600 for code, value in session.execute(
+            select(StepRun.step_code, median).where(*recent).group_by(StepRun.step_code))}
+        overall = session.scalar(select(median).where(*recent))
+        return CycleTimes(per_step, float(overall) / 3600 if overall is not None
+                          else DEFAULT_STEP_HOURS)
     durations: dict[str, list[float]] = defaultdict(list)
     for code, arrived, finished in session.execute(
-            select(StepRun.step_code, StepRun.arrived_at, StepRun.finished_at)
-            .where(StepRun.finished_at >= now - window, StepRun.finished_at <= now)):
+            select(StepRun.step_code, StepRun.arrived_at, StepRun.finished_at).where(*recent)):
         durations[code].append(max((finished - arrived).total_seconds(), 0) / 3600)
-    per_step = {code: statistics.median(values) for code, values in durations.items()}
     every = [v for values in durations.values() for v in values]
-    return CycleTimes(per_step, statistics.median(every) if every else DEFAULT_STEP_HOURS)
+    return CycleTimes({code: statistics.median(values) for code, values in durations.items()},
+                      statistics.median(every) if every else DEFAULT_STEP_HOURS)
 
 
 def remaining_hours(steps: Sequence[StepInfo], step_seq: int, in_step_hours: float,
@@ -120,6 +131,15 @@ def wip(session: Session, customer_id: int, now: datetime) -> Wip:
     rows.sort(key=lambda r: (r.expected, r.lot.lot_no))
     return Wip(lots=rows, stages=sorted(stages.values(), key=lambda s: (s.seq, s.code)),
                times=times)
+
+
+def finished_lots(session: Session, customer_id: int, limit: int = FINISHED_LIMIT
+                  ) -> list[Lot]:
+    """The customer's completed lots not shipped yet, most recently finished first."""
+    return list(session.scalars(
+        select(Lot).where(Lot.customer_id == customer_id, Lot.state == "completed")
+        .options(joinedload(Lot.product))
+        .order_by(Lot.arrived_at.desc(), Lot.id.desc()).limit(limit)))
 
 
 def hold_query(customer_id: int) -> Select[Any]:

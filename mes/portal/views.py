@@ -59,8 +59,10 @@ def _inject() -> dict[str, Any]:
 @require(Permission.PORTAL)
 def index() -> Any:
     now = utcnow()
-    wip = services.wip(db.session(), _customer_id(), now)
+    customer_id = _customer_id()
+    wip = services.wip(db.session(), customer_id, now)
     return render_template("portal/index.html", wip=wip, now=now,
+                           finished=services.finished_lots(db.session(), customer_id),
                            window_days=services.CYCLE_WINDOW.days,
                            default_hours=services.DEFAULT_STEP_HOURS)
 

@@ -94,6 +94,7 @@ def test_index_shows_own_wip_by_stage_with_expected_completion(app, world):
     assert _cell(html, 'data-stage="WB"', "on-hold") == "1"
     assert _cell(html, 'data-stage="WB"', "quantity") == "60"
     assert _rows(html, "lot") == [a.wip.lot_no]
+    assert _rows(html, "finished") == [a.completed.lot_no]  # shipped lots are not listed
     assert re.search(r'data-expected="\d{4}-\d\d-\d\dT\d\d:\d\d"', html)
     if "trace.lot" in app.view_functions:  # the trace pages link from each lot
         assert f'href="/trace/lots/{a.wip.lot_no}"' in html
