@@ -61,7 +61,7 @@ class WaferOut(Schema):
                                                                  "dies of this wafer."})
 
 
-class MaterialLotOut(Schema):
+class TracedMaterialLotOut(Schema):
     code = fields.String()
     material = fields.String()
     lots = fields.List(fields.String(), metadata={"description": "Lots that consumed it."})
@@ -75,7 +75,7 @@ class MaterialUseOut(Schema):
     at = fields.AwareDateTime()
 
 
-class EquipmentOut(Schema):
+class TracedEquipmentOut(Schema):
     code = fields.String()
     kind = fields.String()
 
@@ -100,10 +100,10 @@ class _BackwardLists(Schema):
         "description": "Every lot the traced lot(s) came from, at any depth."})
     fab_lots = fields.List(fields.String())
     wafers = fields.List(fields.Nested(WaferOut))
-    material_lots = fields.List(fields.Nested(MaterialLotOut))
+    material_lots = fields.List(fields.Nested(TracedMaterialLotOut))
     materials = fields.List(fields.Nested(MaterialUseOut), metadata={
         "description": "Each consumption: which lot used which material lot at which step."})
-    equipment = fields.List(fields.Nested(EquipmentOut))
+    equipment = fields.List(fields.Nested(TracedEquipmentOut))
     steps = fields.List(fields.Nested(StepOut))
     test_runs = fields.List(fields.Nested(TestRunOut))
     holds = fields.List(fields.Nested(HoldOut))
