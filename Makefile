@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint check bench clean
+.PHONY: install run test fuzz browser lint check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The bounded API fuzz run (schemathesis; FUZZ_EXAMPLES cases per operation and role).
+fuzz: install
+	RUN_FUZZ=1 $(BIN)/python -m pytest tests/fuzz -W ignore::UserWarning
+
+# The browser journeys (Playwright driving /usr/bin/chromium; skipped without it).
+browser: install
+	$(BIN)/python -m pytest tests/browser
 
 lint: install
 	$(BIN)/ruff check .

@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "LOT_NUMBER_PREFIX": "L",
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_FAILURE_WINDOW_MINUTES": 15,
-    "PASSWORD_MIN_LENGTH": 10,
+    "PASSWORD_MIN_LENGTH": 12,
     "DB_POOL_SIZE": 5,
     "DB_ECHO": False,
     "TESTING": False,

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from mes import audit
+from mes.auth import passwords
 from mes.auth.models import ApiToken, LoginFailure, User
 from mes.auth.permissions import Role
 from mes.catalog.models import Customer
@@ -32,14 +33,12 @@ def _hasher() -> PasswordHasher:
     return _HASHER
 
 
-def check_password_policy(password: str) -> None:
-    """A password needs the configured length and both letters and digits (InvalidInput)."""
-    min_len = current_app.config["PASSWORD_MIN_LENGTH"] if has_app_context() else 10
-    problems = []
-    if len(password) < min_len:
-        problems.append(f"Use at least {min_len} characters.")
-    if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
-        problems.append("Use letters and digits.")
+def check_password_policy(password: str, username: str | None = None) -> None:
+    """The password policy of mes.auth.passwords (the configured length, letters and
+    digits, not the user name, not a common password); InvalidInput naming each problem."""
+    min_len = current_app.config["PASSWORD_MIN_LENGTH"] if has_app_context() else \
+        passwords.DEFAULT_MIN_LENGTH
+    problems = passwords.policy_problems(password, username, min_len)
     if problems:
         raise InvalidInput(_l("The password is too weak."), fields={"password": problems})
 
@@ -97,7 +96,7 @@ def create_user(session: Session, actor: Any, *, username: str, role: str,
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(_l("User %(username)s exists already.", username=username), code="duplicate")
     if password is not None and enforce_policy:
-        check_password_policy(password)
+        check_password_policy(password, username)
     user = User(username=username, role=role, customer=customer_obj,
                 display_name=display_name or username,
                 password_hash=hash_password(password) if password else None)
@@ -109,7 +108,7 @@ def create_user(session: Session, actor: Any, *, username: str, role: str,
 
 def set_password(session: Session, actor: Any, user: User, password: str) -> None:
     """Change a password (policy applies); every existing session of the user ends."""
-    check_password_policy(password)
+    check_password_policy(password, user.username)
     user.password_hash = hash_password(password)
     user.session_version += 1
     audit.record(session, actor=actor, code="user:password", subject_type="user",
