@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from mes import db
 from mes.api import bp
-from mes.api.registry import ListArgs, Page, api_route, paginate
+from mes.api.registry import Page, api_route, paginate
 from mes.auth.permissions import Permission
 from mes.shipping import schemas as s
 from mes.shipping import services
@@ -33,11 +33,13 @@ def create_shipment(data: dict[str, Any]) -> Shipment:
     return services.create_shipment(db.session(), current_user, data)
 
 
-@api_route(bp, "/shipments", permission=Permission.SHIPMENT_READ, query=ListArgs,
+@api_route(bp, "/shipments", permission=Permission.SHIPMENT_READ, query=s.ShipmentQuery,
            response=s.ShipmentOut, many=True, tag="shipping")
 def list_shipments(args: dict[str, Any]) -> Page:
-    """List shipments, newest first (customers: their own)."""
-    return paginate(db.session(), services.shipment_query(current_user), args)
+    """List shipments, newest first (customers: their own). Filters: customer, po,
+    vehicle_program, lot (a lot number carried), since / until (shipping dates, UTC)."""
+    return paginate(db.session(), services.filter_shipments(
+        services.shipment_query(current_user), args), args)
 
 
 @api_route(bp, "/shipments/<int:shipment_id>", permission=Permission.SHIPMENT_READ,

@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from mes.catalog.schemas import CODE
 from mes.floor.schemas import LOT_NO
+from mes.pagination import ListArgs
 from mes.shipping.services import MAX_LOTS, PO_LENGTH
 
 
@@ -35,3 +36,15 @@ class ShipmentOut(Schema):
     vehicle_program = fields.String(allow_none=True)
     shipped_at = fields.AwareDateTime()
     lots = fields.List(fields.Nested(ShipmentLotOut))
+
+
+class ShipmentQuery(ListArgs):
+    """Filters of the shipment lists (API and page): customer code, PO, vehicle program,
+    a lot number the shipment carried, shipping dates (UTC days, inclusive)."""
+
+    customer = fields.String(load_default=None, validate=validate.Length(max=40))
+    po = fields.String(load_default=None, validate=validate.Length(max=PO_LENGTH))
+    vehicle_program = fields.String(load_default=None, validate=validate.Length(max=60))
+    lot = fields.String(load_default=None, validate=validate.Length(max=60))
+    since = fields.Date(load_default=None)
+    until = fields.Date(load_default=None)

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 
 from mes import db
@@ -24,7 +24,6 @@ from mes.api.registry import paginate
 from mes.auth.permissions import Permission, require
 from mes.catalog.models import Customer
 from mes.errors import DomainError, NotFound
-from mes.pagination import ListArgs
 from mes.shipping import coc, labels, services
 from mes.shipping import schemas as s
 from mes.shipping.models import Shipment
@@ -42,15 +41,6 @@ SBA_LABELS = {"ok": _l("within limits"), "level1": _l("level 1 breach (engineeri
               "insufficient_history": _l("not judged (too little history)")}
 PAT_LABELS = {"both": _l("dynamic and static"), "dynamic": _l("dynamic"),
               "static": _l("static"), "none": _l("not applied")}
-
-
-class ShipmentFilters(ListArgs):
-    customer = fields.String(load_default=None, validate=validate.Length(max=40))
-    po = fields.String(load_default=None, validate=validate.Length(max=60))
-    vehicle_program = fields.String(load_default=None, validate=validate.Length(max=60))
-    lot = fields.String(load_default=None, validate=validate.Length(max=60))
-    since = fields.Date(load_default=None)
-    until = fields.Date(load_default=None)
 
 
 def _messages(err: ValidationError) -> dict[str, list[str]]:
@@ -100,7 +90,7 @@ def shipments() -> Any:
     customers = [(c.code, f"{c.code} · {c.name}")
                  for c in sess.scalars(select(Customer).order_by(Customer.code))]
     try:
-        args = ShipmentFilters().load({"limit": str(PER_PAGE), **raw})
+        args = s.ShipmentQuery().load({"limit": str(PER_PAGE), **raw})
     except ValidationError as err:
         return render_template("shipping/list.html", rows=[], filters=filters,
                                customers=customers, errors=_messages(err), next_url=None,
