@@ -16,6 +16,8 @@ bp = Blueprint("main", __name__)
 
 # (label, endpoint, permission, card text). The first entries are what a role sees first.
 NAV: list[tuple[Any, str, Permission, Any]] = [
+    (_l("My lots"), "portal.index", Permission.PORTAL,
+     _l("Your WIP and expected completion, holds, shipments, yields and traces.")),
     (_l("Operator station"), "floor.station", Permission.LOT_TRACK,
      _l("Scan a lot: see what blocks it, track it in and out.")),
     (_l("WIP"), "floor.wip", Permission.LOT_READ,
@@ -32,8 +34,6 @@ NAV: list[tuple[Any, str, Permission, Any]] = [
      _l("WIP, yield, rejects, cycle time, holds, equipment states and delivery.")),
     (_l("Shipments"), "shipping.shipments", Permission.SHIP,
      _l("Ship completed lots; labels and certificates of conformance.")),
-    (_l("My lots"), "portal.index", Permission.PORTAL,
-     _l("Your WIP and expected completion, holds, shipments, yields and traces.")),
     (_l("Master data"), "catalog.index", Permission.MASTER_WRITE,
      _l("Customers, routes, products, equipment, reason codes, material lots.")),
     (_l("Equipment"), "catalog.equipment_list", Permission.MASTER_READ,
