@@ -98,13 +98,16 @@ def record(session: Session, *, actor: Any, code: str, subject_type: str, subjec
     return row
 
 
+_INSERT = insert(AuditEvent.__table__)
+
+
 def record_many(session: Session, entries: Iterable[dict[str, Any]]) -> int:
     """Append many audit records at once, each given as the keyword arguments of `record`
     (same chains, same hashes), with one executemany INSERT instead of an object per
     record: for actions on thousands of subjects (a mass hold). Returns the count."""
     rows = [_next_record(session, **entry) for entry in entries]
     if rows:
-        session.connection().execute(insert(AuditEvent.__table__), rows)
+        session.connection().execute(_INSERT, rows)
     return len(rows)
 
 

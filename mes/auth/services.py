@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from mes import audit
@@ -171,12 +171,15 @@ def revoke_tokens(session: Session, actor: Any, user: User) -> int:
     return count
 
 
+# Built once: every API request runs it.
+_USER_FOR_TOKEN = (select(User).join(ApiToken, ApiToken.user_id == User.id)
+                   .where(ApiToken.token_hash == bindparam("hash"),
+                          ApiToken.revoked_at.is_(None)))
+
+
 def user_for_token(session: Session, token: str) -> User | None:
     """The active user a live token belongs to, else None."""
-    row = session.execute(
-        select(User).join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
-    ).scalar_one_or_none()
+    row = session.execute(_USER_FOR_TOKEN, {"hash": _token_hash(token)}).scalar_one_or_none()
     if row is None or not row.active:
         return None
     return row

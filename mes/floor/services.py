@@ -64,6 +64,10 @@ def _who(actor: Any) -> str | None:
     return getattr(actor, "username", actor)
 
 
+_INSERT_EVENT = insert(LotEvent.__table__)
+_INSERT_RUN = insert(StepRun.__table__).returning(StepRun.__table__.c.id)
+
+
 def _event(session: Session, lot: Lot, kind: str, actor: Any, *, step: str | None = None,
            equipment: str | None = None, qty_in: int | None = None,
            qty_out: int | None = None, at: datetime | None = None,
@@ -73,7 +77,7 @@ def _event(session: Session, lot: Lot, kind: str, actor: Any, *, step: str | Non
     Plain INSERTs rather than ORM objects: every move writes these two rows, and the unit
     of work's bookkeeping for them cost more than the rest of a track-in."""
     step_code = step if step is not None else lot.step_code
-    session.connection().execute(insert(LotEvent.__table__), {
+    session.connection().execute(_INSERT_EVENT, {
         "lot_id": lot.id, "kind": kind, "at": at or utcnow(), "by": _who(actor),
         "step_code": step_code, "equipment": equipment, "qty_in": qty_in,
         "qty_out": qty_out, "data": data or {}})
@@ -160,24 +164,34 @@ _ARRIVAL_RULES = exists().where(
 ).label("arrival_rules")
 
 
+# The statements of `get_lot`, built once each: a statement built anew costs more to
+# compose and key for the statement cache than the database takes to run it.
+_GET_LOT: dict[tuple[bool, bool, bool], Select[Any]] = {}
+
+
 def get_lot(session: Session, lot_no: str, actor: Any = None, *,
             with_run: bool = False, tool: str | None = None) -> Lot:
     """The lot `lot_no`. Another customer's lot is NotFound, as if it did not exist.
     `with_run` reads the lot's open step run (and whether future holds wait at its next
     step) in the same query, for a track-out; `tool`, the equipment of that code, for a
     track-in."""
-    stmt = select(Lot).where(Lot.lot_no == lot_no).options(
-        joinedload(Lot.product), joinedload(Lot.customer), joinedload(Lot.route),
-        joinedload(Lot.equipment))
-    if with_run:
-        stmt = stmt.add_columns(StepRun, _ARRIVAL_RULES).outerjoin(
-            StepRun, StepRun.id == Lot.run_id)
-    if tool is not None:
-        stmt = stmt.add_columns(_TOOL).outerjoin(_TOOL, _TOOL.code == tool)
     customer_id = scope_customer(actor)
-    if customer_id is not None:
-        stmt = stmt.where(Lot.customer_id == customer_id)
-    row = session.execute(stmt).first()
+    key = (with_run, tool is not None, customer_id is not None)
+    stmt = _GET_LOT.get(key)
+    if stmt is None:
+        stmt = select(Lot).where(Lot.lot_no == bindparam("lot_no")).options(
+            joinedload(Lot.product), joinedload(Lot.customer), joinedload(Lot.route),
+            joinedload(Lot.equipment))
+        if with_run:
+            stmt = stmt.add_columns(StepRun, _ARRIVAL_RULES).outerjoin(
+                StepRun, StepRun.id == Lot.run_id)
+        if tool is not None:
+            stmt = stmt.add_columns(_TOOL).outerjoin(_TOOL, _TOOL.code == bindparam("tool"))
+        if customer_id is not None:
+            stmt = stmt.where(Lot.customer_id == bindparam("customer_id"))
+        _GET_LOT[key] = stmt
+    row = session.execute(stmt, {"lot_no": lot_no, "tool": tool,
+                                 "customer_id": customer_id}).first()
     lot = row[0] if row is not None else None
     if lot is not None:
         # Kept on the lot (the session holds loaded objects only while something refers to
@@ -449,10 +463,13 @@ def _materials(session: Session, codes: Sequence[str]) -> list[MaterialLot]:
     return [found[c] for c in dict.fromkeys(codes)]
 
 
+_EQUIPMENT_BY_CODE = select(Equipment).where(Equipment.code == bindparam("code"))
+
+
 def _equipment(session: Session, code: str, lot: Lot | None = None) -> Equipment:
     named = getattr(lot, "named_tool", None)
     equipment = named if named is not None and named.code == code else session.scalar(
-        select(Equipment).where(Equipment.code == code))
+        _EQUIPMENT_BY_CODE, {"code": code})
     if equipment is None:
         raise InvalidInput(_l("Unknown equipment %(code)s.", code=code),
                            fields={"equipment": [_l("Unknown equipment %(code)s.", code=code)]})
@@ -489,8 +506,7 @@ def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: st
                        fields={blocker.field: [blocker.message]} if blocker.field else None)
     now = utcnow()
     # A plain INSERT returning the id the lot and the material uses point to.
-    run_id = session.connection().execute(insert(StepRun.__table__).returning(
-        StepRun.__table__.c.id), {
+    run_id = session.connection().execute(_INSERT_RUN, {
         "lot_id": lot.id, "route_id": lot.route_id, "step_seq": lot.step_seq,
         "step_code": lot.step_code, "equipment_id": tool.id, "operator": _who(actor),
         "arrived_at": lot.arrived_at, "started_at": now, "qty_in": lot.quantity}).scalar_one()
