@@ -65,8 +65,8 @@ def _register_blueprints(app: Flask) -> None:
     from mes.floor.views import bp as floor_bp
     from mes.portal.views import bp as portal_bp
     from mes.quality.views import bp as quality_bp
-    from mes.shipping.views import bp as shipping_bp
     from mes.reports.views import bp as reports_bp
+    from mes.shipping.views import bp as shipping_bp
     from mes.testfloor.views import bp as testfloor_bp
     from mes.trace.views import bp as trace_bp
     from mes.views import bp as main_bp
