@@ -21,9 +21,11 @@ from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from marshmallow import ValidationError, validate
+from marshmallow import fields as mfields
 
 from mes import PACKAGE_DIR
 
@@ -31,9 +33,9 @@ log = logging.getLogger(__name__)
 
 LOCALES = ("en", "zh_CN")
 
-# State codes that pages show through `_macros.state_badge` (`_(state)`): listed here so
-# that the extraction puts them in the catalogs. Lots, holds, future holds, qualifications,
-# equipment (SEMI E10).
+# Codes that pages show translated by their code (`_(state)`, e.g. `_macros.state_badge`),
+# listed here so that the extraction puts them in the catalogs: states of lots, holds,
+# future holds, qualifications and equipment (SEMI E10), and roles.
 STATE_WORDS = (
     _l("queued"), _l("running"), _l("completed"), _l("shipped"), _l("scrapped"), _l("merged"),
     _l("open"), _l("released"), _l("active"), _l("retired"), _l("passed"), _l("failed"),
@@ -41,6 +43,8 @@ STATE_WORDS = (
     _l("unscheduled_down"), _l("non_scheduled"),
     # the same in words, as refusals spell them ("WB-3 is unscheduled down.")
     _l("scheduled down"), _l("unscheduled down"), _l("non scheduled"),
+    # roles, shown as `_(role)` in the header and on the users page
+    _l("operator"), _l("engineer"), _l("qa"), _l("planner"), _l("admin"), _l("customer"),
 )
 SOURCE_DIR = PACKAGE_DIR / "translations"
 DOMAIN = "messages"
@@ -52,6 +56,77 @@ def _from_accept_language() -> str | None:
                             request.accept_languages):
         best = "zh"  # zh-TW, zh-Hans-CN ...: Chinese is nearer than English
     return "zh_CN" if best == "zh" else best
+
+
+def N_(message: str) -> str:
+    """Marks a string for extraction without translating it (gettext_noop)."""
+    return message
+
+
+# marshmallow's own validation messages (fields and the validators the schemas use), so that
+# a form or an API request is refused in the request's language: see _translate_marshmallow.
+MARSHMALLOW_MESSAGES = frozenset((
+    N_("Missing data for required field."), N_("Field may not be null."),
+    N_("Invalid value."), N_("Invalid type."), N_("Not a valid string."),
+    N_("Not a valid utf-8 string."), N_("Not a valid integer."), N_("Not a valid number."),
+    N_("Number too large."), N_("Not a valid boolean."), N_("Not a valid list."),
+    N_("Not a valid tuple."), N_("Not a valid mapping type."), N_("Not a valid date."),
+    N_("Not a valid {obj_type}."), N_("Not a valid {awareness} {obj_type}."),
+    N_("Special numeric values (nan or infinity) are not permitted."),
+    N_("Shorter than minimum length {min}."), N_("Longer than maximum length {max}."),
+    N_("Length must be between {min} and {max}."), N_("Length must be {equal}."),
+    N_("Must be greater than or equal to {min}."), N_("Must be greater than {min}."),
+    N_("Must be less than or equal to {max}."), N_("Must be less than {max}."),
+    N_("Must be greater than or equal to {min} and less than or equal to {max}."),
+    N_("Must be greater than {min} and less than or equal to {max}."),
+    N_("Must be greater than or equal to {min} and less than {max}."),
+    N_("Must be greater than {min} and less than {max}."),
+    N_("Must be one of: {choices}."), N_("String does not match expected pattern."),
+))
+
+
+def _known(message: object) -> str | object:
+    return gettext(message) if isinstance(message, str) and message in \
+        MARSHMALLOW_MESSAGES else message
+
+
+def _translate_marshmallow() -> None:
+    """marshmallow writes its messages in English when a field or validator fails; these
+    wrappers look the (unformatted) message up in the catalog first. Only messages listed
+    in MARSHMALLOW_MESSAGES are touched; a schema's own error= text is left alone."""
+    if getattr(mfields.Field.make_error, "_translated", False):
+        return
+
+    def make_error(self: mfields.Field, key: str, **kwargs: object) -> ValidationError:
+        message = self.error_messages.get(key)
+        if isinstance(message, str) and message in MARSHMALLOW_MESSAGES:
+            return ValidationError(gettext(message).format(**kwargs))
+        return field_make_error(self, key, **kwargs)
+
+    def bounded(cls: type) -> None:
+        original = cls._format_error
+
+        def format_error(self: validate.Validator, value: object, message: str) -> str:
+            return original(self, value, _known(message) if self.error is None else message)
+        cls._format_error = format_error
+
+    def one_of(self: validate.OneOf, value: object) -> str:
+        return str(_known(self.error)).format(input=value, choices=self.choices_text,
+                                              labels=self.labels_text)
+
+    def regexp(self: validate.Regexp, value: object) -> str:
+        return str(_known(self.error)).format(input=value, regex=self.regex.pattern)
+
+    field_make_error = mfields.Field.make_error
+    make_error._translated = True  # type: ignore[attr-defined]
+    mfields.Field.make_error = make_error  # type: ignore[method-assign]
+    bounded(validate.Length)
+    bounded(validate.Range)
+    validate.OneOf._format_error = one_of  # type: ignore[method-assign]
+    validate.Regexp._format_error = regexp  # type: ignore[method-assign]
+
+
+_translate_marshmallow()
 
 
 def select_locale() -> str:

@@ -67,3 +67,15 @@ def test_unauthenticated_api_call_in_chinese(client):
     resp = client.get("/api/v1/lots/X", headers={"Accept-Language": "zh-CN"})
     err = _error(resp, 401)
     assert err["code"] == "unauthenticated" and err["message"] == "请登录后继续。"
+
+
+def test_validation_messages_of_marshmallow_are_translated(api, plant):
+    engineer = api("engineer")
+    body = {"code": "NEW", "name": "x" * 300, "package": "QFN"}
+    en = _error(engineer.post("/products", json=body), 422)
+    zh = _error(engineer.post("/products", json=body, headers={"Accept-Language": "zh-CN"}), 422)
+    assert en["fields"]["route"] == ["Missing data for required field."]
+    assert zh["fields"]["route"] == ["必填字段缺少数据。"]
+    assert en["fields"]["name"] == ["Length must be between 1 and 200."]
+    assert zh["fields"]["name"] == ["长度必须在 1 到 200 之间。"]
+    assert zh["code"] == en["code"] == "invalid"

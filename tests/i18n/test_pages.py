@@ -210,3 +210,12 @@ def test_demo_has_chinese_users():
     names = {u["username"] for u in DEMO_USERS}
     assert set(DEMO_LOCALES) <= names and set(DEMO_LOCALES.values()) <= set(LOCALES)
     assert "zh_CN" in DEMO_LOCALES.values()
+
+
+def test_station_form_validation_in_chinese(session, make_user, login, client, lot):
+    login(_user(session, make_user, "operator", "zh_CN"))
+    resp = client.post("/station", data={"lot": lot.lot_no, "action": "track_out",
+                                         "step": "SAW", "good_qty": "many"})
+    assert resp.status_code == 422
+    page = resp.get_data(as_text=True)
+    assert "不是有效的整数。" in page and "Not a valid integer." not in page
