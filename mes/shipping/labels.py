@@ -78,39 +78,46 @@ def _fd(text: str) -> str:
     return "".join(out)
 
 
-def _text(x: int, y: int, height: int, text: str) -> str:
-    return f"^FO{x},{y}^A0N,{height},{height}^FH_^FD{_fd(text)}^FS"
+def _text(x: int, y: int, height: int, text: str, block: tuple[int, int] | None = None
+          ) -> str:
+    """A text field at (x, y) in dots; `block` (width, lines) wraps it in a field block
+    (^FB) so a long value wraps instead of running off the label or under the QR code."""
+    wrap = f"^FB{block[0]},{block[1]},0,L" if block else ""
+    return f"^FO{x},{y}^A0N,{height},{height}{wrap}^FH_^FD{_fd(text)}^FS"
 
 
 def zpl(label: Label) -> str:
     """One label as ZPL II: ^XA ... ^XZ, UTF-8 (^CI28), the fields as text and a QR code
-    (^BQN, model 2, magnification 5) of `qr_data()`."""
+    (^BQN, model 2, magnification 5) of `qr_data()` in the top right corner."""
     title = "REEL" if label.kind == "reel" else "CARTON"
+    left = (480, 1)     # beside the QR code
+    full = (732, 3)     # below it, the label's whole width
     lines = [
         "^XA",
         "^CI28",
         f"^PW{LABEL_WIDTH_DOTS}",
         f"^LL{LABEL_LENGTH_DOTS}",
-        _text(40, 40, 50, f"{title} - {label.customer}"),
+        _text(40, 40, 50, f"{title} - {label.customer}", left),
+        # ^BQ data: the error correction level and input mode (M = medium, A = automatic),
+        # then the data itself.
+        f"^FO560,40^BQN,2,5^FH_^FDMA,{_fd(label.qr_data())}^FS",
         _text(40, 120, 30, "PART NUMBER (P)"),
-        _text(40, 155, 60, label.part_number),
-        _text(40, 230, 30, label.part_name),
-        _text(40, 290, 30, "QUANTITY (Q)"),
-        _text(40, 325, 60, str(label.quantity)),
-        _text(40, 400, 30, "LOT (L)"),
-        _text(40, 435, 45, label.lot_text),
-        _text(40, 510, 30, "DATE CODE (D)"),
-        _text(40, 545, 60, label.date_code),
-        _text(420, 510, 30, "MSL (M)"),
-        _text(420, 545, 60, label.msl),
-        _text(40, 630, 30, f"PO {label.po}"),
-        _text(40, 670, 30, f"SHIPMENT {label.shipment}"),
+        _text(40, 155, 60, label.part_number, left),
+        _text(40, 230, 30, label.part_name, (480, 2)),
+        _text(40, 310, 30, "QUANTITY (Q)"),
+        _text(40, 345, 60, str(label.quantity), left),
+        _text(40, 430, 30, "LOT (L)"),
+        _text(40, 465, 45, label.lot_text, full),
+        _text(40, 620, 30, "DATE CODE (D)"),
+        _text(40, 655, 60, label.date_code),
+        _text(420, 620, 30, "MSL (M)"),
+        _text(420, 655, 60, label.msl),
+        _text(40, 750, 30, f"PO {label.po}", (732, 1)),
+        _text(40, 790, 30, f"SHIPMENT {label.shipment}", (732, 1)),
     ]
     if label.vehicle_program:
-        lines.append(_text(40, 710, 30, f"PROGRAM {label.vehicle_program}"))
-    # ^BQ data: the error correction level and input mode (M = medium, A = automatic),
-    # then the data itself.
-    lines += [f"^FO420,700^BQN,2,5^FH_^FDMA,{_fd(label.qr_data())}^FS", "^XZ"]
+        lines.append(_text(40, 830, 30, f"PROGRAM {label.vehicle_program}", (732, 1)))
+    lines.append("^XZ")
     return "\n".join(lines) + "\n"
 
 

@@ -36,8 +36,10 @@ def test_zpl_has_one_label_with_fields_and_a_qr_field():
     # The purchase order's ^ ~ _ are hex-escaped (^FH_), so they cannot end the field or
     # start a command.
     assert "^FDPO PO_5E7_7E_5F1^FS" in text
+    # Long values wrap in field blocks: the lots across the label, below the QR code.
+    assert "^FO40,465^A0N,45,45^FB732,3,0,L^FH_^FDL261122-0001^FS" in text
     qr = [line for line in text.splitlines() if "^BQN" in line]
-    assert qr == ["^FO420,700^BQN,2,5^FH_^FDMA,P:GD-5532;Q:2500;L:L261122-0001;D:2647;"
+    assert qr == ["^FO560,40^BQN,2,5^FH_^FDMA,P:GD-5532;Q:2500;L:L261122-0001;D:2647;"
                   "M:3;S:12;PO:PO_5E7_7E_5F1^FS"]
 
 
