@@ -219,3 +219,10 @@ def test_station_form_validation_in_chinese(session, make_user, login, client, l
     assert resp.status_code == 422
     page = resp.get_data(as_text=True)
     assert "不是有效的整数。" in page and "Not a valid integer." not in page
+
+
+def test_wip_board_groups_lot_quantities(session, make_user, login, client, lot):
+    login(_user(session, make_user, "planner", "zh_CN"))
+    page = text(client.get("/wip"))
+    assert re.search(rf'data-lot="{lot.lot_no}".*?<td class="num">12,000</td>', page, re.S)
+    assert "在制品看板" in page
