@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
@@ -136,6 +137,15 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404
                415: "unsupported_media_type", 422: "invalid", 429: "rate_limited"}
 
 
+# What an HTML error page says when Werkzeug raised the error with its default text.
+_HTTP_PAGE_MESSAGES = {
+    400: _l("The browser sent a request this page cannot use."),
+    404: _l("There is no page at this address; check the link or go back."),
+    405: _l("This page does not accept this kind of request."),
+    413: _l("The file is larger than the plant allows for uploads."),
+}
+
+
 def translate_db_error(exc: Exception) -> DomainError | None:
     """Database errors that mean 'someone else got there first' or 'database away'."""
     if isinstance(exc, StaleDataError):
@@ -184,6 +194,9 @@ def register_error_handlers(app: Flask) -> None:
             if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
                 resp.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
             return resp
+        if exc.description == type(exc).description and status in _HTTP_PAGE_MESSAGES:
+            # Werkzeug's own English description: say it in the user's language.
+            return error_page(status, str(_HTTP_PAGE_MESSAGES[status]))
         return error_page(status, exc.description or exc.name)
 
     @app.errorhandler(Exception)

@@ -226,3 +226,11 @@ def test_wip_board_groups_lot_quantities(session, make_user, login, client, lot)
     page = text(client.get("/wip"))
     assert re.search(rf'data-lot="{lot.lot_no}".*?<td class="num">12,000</td>', page, re.S)
     assert "在制品看板" in page
+
+
+def test_unknown_page_in_chinese(session, make_user, login, client, plant):
+    login(_user(session, make_user, "operator", "zh_CN"))
+    resp = client.get("/no/such/page")
+    assert resp.status_code == 404
+    page = resp.get_data(as_text=True)
+    assert "此地址没有页面" in page and "未找到" in page and "requested URL" not in page
