@@ -105,7 +105,18 @@ def record_many(session: Session, entries: Iterable[dict[str, Any]]) -> int:
     """Append many audit records at once, each given as the keyword arguments of `record`
     (same chains, same hashes), with one executemany INSERT instead of an object per
     record: for actions on thousands of subjects (a mass hold). Returns the count."""
-    rows = [_next_record(session, **entry) for entry in entries]
+    return insert_records(session, [_next_record(session, **entry) for entry in entries])
+
+
+def next_record(session: Session, **entry: Any) -> dict[str, Any]:
+    """The column values of the next audit record of a chain, as `record` takes them; the
+    chain's head moves to it. The caller inserts it (`insert_records`) in this transaction:
+    for a caller that writes it together with a row of its own in one statement."""
+    return _next_record(session, **entry)
+
+
+def insert_records(session: Session, rows: list[dict[str, Any]]) -> int:
+    """INSERT audit records made by `next_record`; returns the count."""
     if rows:
         session.connection().execute(_INSERT, rows)
     return len(rows)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context
-from flask_babel import gettext
+from flask_babel import gettext, pgettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Select,
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, aliased, joinedload, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
+from mes.audit.models import AuditEvent
 from mes.catalog.models import (
     AVAILABLE_STATES,
     Customer,
@@ -65,6 +66,19 @@ def _who(actor: Any) -> str | None:
 
 
 _INSERT_EVENT = insert(LotEvent.__table__)
+
+
+def _insert_event_and_record() -> Any:
+    events, records = LotEvent.__table__, AuditEvent.__table__
+    event_cte = insert(events).values({
+        column.name: bindparam(f"e_{column.name}", type_=column.type)
+        for column in events.c if column.name != "id"}).cte("new_event")
+    return insert(records).values({
+        column.name: bindparam(f"a_{column.name}", type_=column.type)
+        for column in records.c if column.name != "id"}).add_cte(event_cte)
+
+
+_INSERT_EVENT_AND_RECORD = _insert_event_and_record()
 _INSERT_RUN = insert(StepRun.__table__).returning(StepRun.__table__.c.id)
 
 
@@ -77,14 +91,22 @@ def _event(session: Session, lot: Lot, kind: str, actor: Any, *, step: str | Non
     Plain INSERTs rather than ORM objects: every move writes these two rows, and the unit
     of work's bookkeeping for them cost more than the rest of a track-in."""
     step_code = step if step is not None else lot.step_code
-    session.connection().execute(_INSERT_EVENT, {
-        "lot_id": lot.id, "kind": kind, "at": at or utcnow(), "by": _who(actor),
-        "step_code": step_code, "equipment": equipment, "qty_in": qty_in,
-        "qty_out": qty_out, "data": data or {}})
-    audit.record_many(session, [{
-        "actor": actor, "code": f"lot:{kind}", "subject_type": "lot", "subject_key": lot.lot_no,
-        "head_on": lot, "data": {"step": step_code, "equipment": equipment, "qty_in": qty_in,
-                                 "qty_out": qty_out, **(data or {})}}])
+    row = {"lot_id": lot.id, "kind": kind, "at": at or utcnow(), "by": _who(actor),
+           "step_code": step_code, "equipment": equipment, "qty_in": qty_in,
+           "qty_out": qty_out, "data": data or {}}
+    record = audit.next_record(
+        session, actor=actor, code=f"lot:{kind}", subject_type="lot", subject_key=lot.lot_no,
+        head_on=lot, data={"step": step_code, "equipment": equipment, "qty_in": qty_in,
+                           "qty_out": qty_out, **(data or {})})
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # Both rows in one statement (a data-modifying WITH, which SQLite lacks).
+        connection.execute(_INSERT_EVENT_AND_RECORD, {
+            **{f"e_{key}": value for key, value in row.items()},
+            **{f"a_{key}": value for key, value in record.items()}})
+    else:
+        connection.execute(_INSERT_EVENT, row)
+        audit.insert_records(session, [record])
 
 
 def write_row(session: Session, obj: Any, now: datetime, **values: Any) -> None:
@@ -614,7 +636,7 @@ def _movable(lot: Lot, action: str) -> None:
                        code="already_running")
     if lot.state != "queued":
         raise Conflict(_l("Lot %(lot)s is %(state)s; only queued lots can be %(action)s.",
-                          lot=lot.lot_no, state=lot.state, action=action),
+                          lot=lot.lot_no, state=_l(lot.state), action=action),
                        code="lot_closed")
 
 
@@ -642,7 +664,7 @@ def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int])
     Refused with 409 lot_on_hold / already_running / lot_closed, 409 lot_no_too_long when
     the children's numbers would not fit, and 422 quantity_mismatch.
     """
-    _movable(lot, "split")
+    _movable(lot, pgettext("lot move", "split"))
     if len(quantities) < 2 or any(q < 1 for q in quantities):
         raise InvalidInput(_l("Give at least two quantities of 1 or more."),
                            fields={"quantities": [_l("At least two quantities, each 1 or more: "
@@ -696,7 +718,7 @@ def merge_lots(session: Session, actor: Any, lots: Sequence[Lot]) -> Lot:
         raise InvalidInput(_l("Name at least two different lots."),
                            fields={"lots": [_l("At least two different lot numbers.")]})
     for lot in lots:
-        _movable(lot, "merged")
+        _movable(lot, pgettext("lot move", "merged"))
     survivor, others = lots[0], lots[1:]
     for other in others:
         if (other.product_id, other.route_id) != (survivor.product_id, survivor.route_id):
