@@ -364,7 +364,7 @@ def _place(session: Session, actor: Any, lots: Sequence[Lot], reason: ReasonCode
 def _refuse_closed(lot: Lot) -> None:
     if lot.state in CLOSED:
         raise Conflict(_l("Lot %(lot)s is %(state)s; it can no longer be held.", lot=lot.lot_no,
-                          state=lot.state),
+                          state=_l(lot.state)),
                        code="lot_closed")
 
 
@@ -711,7 +711,7 @@ def _refuse_moving(lot: Lot, disposition: str) -> None:
                           lot=lot.lot_no, disposition=disposition),
                        code="already_running")
     if lot.state in CLOSED:
-        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=lot.state),
+        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
                        code="lot_closed")
 
 
@@ -749,7 +749,7 @@ def release_hold(session: Session, actor: Any, hold: Hold, data: dict[str, Any])
     """
     if hold.status != "open":
         raise Conflict(_l("Hold %(hold_id)s is not open (it is %(status)s).", hold_id=hold.id,
-                          status=hold.status), code="not_open")
+                          status=_l(hold.status)), code="not_open")
     disposition = data.get("disposition")
     if disposition not in _DISPOSITION_FIELDS:
         raise _invalid("disposition", _l("Choose release, rework, scrap or use_as_is."))
@@ -881,7 +881,7 @@ def moisture_action(session: Session, actor: Any, lot: Lot, action: str,
         raise Conflict(_l("Lot %(lot)s is MSL 1: its floor life is unlimited.", lot=lot.lot_no),
                        code="not_moisture_sensitive")
     if lot.state in CLOSED:
-        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=lot.state),
+        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
                        code="lot_closed")
     clock = moisture.clock_of(session, lot.id)
     before = clock.state if clock is not None else "sealed"

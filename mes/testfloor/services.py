@@ -133,7 +133,7 @@ def _test_step(lot: Lot, step_code: str | None) -> StepInfo:
         raise Conflict(_l("Step %(code)s is not a test step (its kind is %(kind)s); test data "
                           "belongs to a test step.", code=code, kind=step.kind), code="wrong_step")
     if lot.state in floor.CLOSED_STATES:
-        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=lot.state),
+        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
                        code="lot_closed")
     if lot.step_code != code:
         raise Conflict(_l("Lot %(lot)s is at step %(step_code)s, not %(code)s.", lot=lot.lot_no,

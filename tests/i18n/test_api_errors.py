@@ -79,3 +79,19 @@ def test_validation_messages_of_marshmallow_are_translated(api, plant):
     assert en["fields"]["name"] == ["Length must be between 1 and 200."]
     assert zh["fields"]["name"] == ["长度必须在 1 到 200 之间。"]
     assert zh["code"] == en["code"] == "invalid"
+
+
+def test_words_inside_messages_are_translated_too(api, session, plant, receive):
+    from tests.floor.helpers import hold
+
+    lot = receive(100)
+    hold(session, lot)
+    caller = api("planner")
+    body = {"quantities": [60, 40]}
+    en = _error(caller.post(f"/lots/{lot.lot_no}/split", json=body), 409)
+    zh = _error(caller.post(f"/lots/{lot.lot_no}/split", json=body,
+                            headers={"Accept-Language": "zh-CN"}), 409)
+    assert en == {"code": "lot_on_hold",
+                  "message": f"Lot {lot.lot_no} is on hold; it cannot be split."}
+    assert zh == {"code": "lot_on_hold", "message": f"批次 {lot.lot_no} 已被扣留，不能分批。"}
+    assert session.scalars(select(func.count()).select_from(type(lot))).one() == 1

@@ -42,7 +42,9 @@ def _po(locale: str) -> Catalog:
 
 
 def _ids(catalog: Catalog) -> set[str]:
-    return {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+    """Each message as `context|msgid` (or just the msgid), plural ones by the singular."""
+    return {(f"{m.context}|" if m.context else "") + (m.id if isinstance(m.id, str) else
+                                                       m.id[0]) for m in catalog if m.id}
 
 
 def _listed(title: str, items: list[str]) -> str:
