@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -91,8 +93,8 @@ def floor_life_expired(session: Session, lot: object) -> bool:
     return clock is not None and clock_life(clock, msl).expired
 
 
-def expired_message(lot_no: str) -> str:
-    return f"Lot {lot_no} has used up its moisture floor life; bake it first."
+def expired_message(lot_no: str) -> LazyString:
+    return _l("Lot %(lot)s has used up its moisture floor life; bake it first.", lot=lot_no)
 
 
 def check_floor_life(session: Session, lot: object) -> None:
