@@ -20,7 +20,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, any_, literal, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Select,
+    String,
+    any_,
+    cast,
+    literal,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -34,14 +47,13 @@ from mes.catalog.models import (
     Qualification,
     ReasonCode,
 )
-from mes.db import utcnow
+from mes.db import UTCDateTime, utcnow
 from mes.errors import Conflict, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, LotEdge, LotReject, LotWafer, MaterialUse, StepRun, Wafer
 from mes.quality import services as quality
 from mes.quality.genealogy import ancestors, descendants
 from mes.quality.models import Hold
-from mes.shipping import services as shipping
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun
 
@@ -133,36 +145,63 @@ def _lots(session: Session, ids: Select[Any]) -> dict[int, LotNode]:
             for lot, customer, product in rows}
 
 
-def _edges(session: Session, member: Member, lots: dict[int, LotNode]) -> list[Edge]:
-    """The genealogy edges between the lots of the walk (both ends inside it)."""
-    rows = session.execute(
-        select(LotEdge.parent_id, LotEdge.child_id, LotEdge.kind, LotEdge.qty,
-               LotEdge.step_code, LotEdge.at)
+# The records read after the walk come in one UNION ALL of parts with the same columns:
+# kind, lot id, two numbers, three texts, a time. One round trip instead of one per kind.
+_NO_INT = cast(null(), BigInteger)
+_NO_TEXT = cast(null(), String)
+
+
+def _part(kind: str, lot: Any, *, n1: Any = _NO_INT, n2: Any = _NO_INT, a: Any = _NO_TEXT,
+          b: Any = _NO_TEXT, c: Any = _NO_TEXT, t: Any = None) -> Select[Any]:
+    # Typed so that the times read back as aware UTC times on every database.
+    no_time = type_coerce(cast(null(), DateTime(timezone=True)), UTCDateTime())
+    return select(literal_column(f"'{kind}'", String).label("kind"), lot, n1, n2, a, b, c,
+                  no_time if t is None else t)
+
+
+def _edge_part(member: Member) -> Select[Any]:
+    """Genealogy edges between lots of the walk (both ends inside it). First in a union:
+    its columns carry the types the union's rows are read with."""
+    return _part("edge", LotEdge.child_id, n1=LotEdge.parent_id, n2=LotEdge.qty,
+                 a=LotEdge.kind, b=LotEdge.step_code, t=LotEdge.at) \
         .where(member(LotEdge.child_id), member(LotEdge.parent_id))
-        .order_by(LotEdge.at, LotEdge.id))
-    return [Edge(lots[p].lot_no, lots[c].lot_no, kind, qty, step, at)
-            for p, c, kind, qty, step, at in rows if p in lots and c in lots]
 
 
-def _shipments(session: Session, member: Member, actor: Any) -> list[dict[str, Any]]:
-    """The shipments that carried lots of the walk, oldest first, each with those lots."""
-    stmt = (select(Shipment.id, Customer.code, Customer.name, Shipment.po,
-                   Shipment.shipped_at, Lot.lot_no, ShipmentLot.quantity)
-            .join(ShipmentLot, ShipmentLot.shipment_id == Shipment.id)
-            .join(Lot, Lot.id == ShipmentLot.lot_id)
+def _shipment_part(member: Member, actor: Any) -> Select[Any]:
+    """The shipments that carried lots of the walk (a customer user's own only)."""
+    stmt = (_part("shipment", ShipmentLot.lot_id, n1=Shipment.id, n2=ShipmentLot.quantity,
+                  a=Customer.code, b=Customer.name, c=Shipment.po, t=Shipment.shipped_at)
+            .select_from(ShipmentLot)
+            .join(Shipment, Shipment.id == ShipmentLot.shipment_id)
             .join(Customer, Customer.id == Shipment.customer_id)
             .where(member(ShipmentLot.lot_id)))
     customer_id = floor.scope_customer(actor)
-    if customer_id is not None:
-        stmt = stmt.where(Shipment.customer_id == customer_id)
+    return stmt if customer_id is None else stmt.where(Shipment.customer_id == customer_id)
+
+
+def _records(session: Session, *parts: Select[Any]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = defaultdict(list)
+    for row in session.execute(union_all(*parts)):
+        found[row[0]].append(row)
+    return found
+
+
+def _edges(rows: list[Any], lots: dict[int, LotNode]) -> list[Edge]:
+    return [Edge(lots[row[2]].lot_no, lots[row[1]].lot_no, row[4], row[3], row[5], row[7])
+            for row in sorted(rows, key=lambda r: (r[7], r[2], r[1]))
+            if row[1] in lots and row[2] in lots]
+
+
+def _shipments(rows: list[Any], lot_no: Callable[[int], str]) -> list[dict[str, Any]]:
+    """The shipments, oldest first, each with the lots of the trace it carried."""
     found: dict[int, dict[str, Any]] = {}
-    for sid, code, name, po, shipped_at, lot_no, qty in session.execute(
-            stmt.order_by(Shipment.shipped_at, Shipment.id, Lot.lot_no)):
+    for row in sorted(rows, key=lambda r: (r[7], r[2], lot_no(r[1]))):
+        _kind, lot_id, sid, qty, code, name, po, shipped_at = row
         entry = found.setdefault(sid, {"id": sid, "customer": code, "customer_name": name,
                                        "po": po, "shipped_at": shipped_at, "lots": [],
                                        "quantities": {}})
-        entry["lots"].append(lot_no)
-        entry["quantities"][lot_no] = qty
+        entry["lots"].append(lot_no(lot_id))
+        entry["quantities"][lot_no(lot_id)] = qty
     return list(found.values())
 
 
@@ -187,14 +226,15 @@ def forward_graph(session: Session, seeds: Select[Any], actor: Any = None,
                   seed_ids: Iterable[int] | None = None) -> Graph:
     """The seed lots (`seeds` selects their ids; `seed_ids` when the caller knows them), every
     lot descended from them, the edges between them and the shipments that carried any of
-    them: four statements whatever the size of the tree."""
+    them: three statements whatever the size of the tree."""
     ids = _scoped(descendants(session, seeds), actor)
     lots = _lots(session, ids)
     member = _keyed(session, ids, lots)
     seed_ids = _seed_set(session, seeds, actor, seed_ids)
-    return Graph(lots=lots, edges=_edges(session, member, lots),
+    rows = _records(session, _edge_part(member), _shipment_part(member, actor))
+    return Graph(lots=lots, edges=_edges(rows["edge"], lots),
                  start=[lots[i].lot_no for i in lots if i in seed_ids],
-                 shipments=_shipments(session, member, actor))
+                 shipments=_shipments(rows["shipment"], lambda i: lots[i].lot_no))
 
 
 def _forward_answer(graph: Graph) -> dict[str, Any]:
@@ -244,20 +284,29 @@ def backward_data(session: Session, seeds: Select[Any], actor: Any = None,
                   seed_ids: Iterable[int] | None = None) -> Backward:
     """The seed lots and every ancestor, with their steps (equipment, operator, times,
     quantities, rejects by reason), materials consumed, wafers, test runs, holds and the
-    qualifications of their products: ten statements whatever the size of the tree."""
+    qualifications of their products: seven statements whatever the size of the tree
+    (besides the seeds' own query when the caller does not know them)."""
     ids = _scoped(ancestors(session, seeds), actor)
     lots = _lots(session, ids)
     member = _keyed(session, ids, lots)
     seed_set = _seed_set(session, seeds, actor, seed_ids)
-    graph = Graph(lots=lots, edges=_edges(session, member, lots),
+    rows = _records(
+        session, _edge_part(member),
+        _part("reject", LotReject.lot_id, n1=LotReject.run_id, n2=LotReject.qty,
+              a=ReasonCode.code).join(ReasonCode, ReasonCode.id == LotReject.reason_id)
+        .where(member(LotReject.lot_id)),
+        _part("material", MaterialUse.lot_id, n1=MaterialUse.id, a=MaterialLot.code,
+              b=MaterialLot.material, c=MaterialUse.step_code, t=MaterialUse.at)
+        .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
+        .where(member(MaterialUse.lot_id)),
+        _part("wafer", LotWafer.lot_id, n2=Wafer.die_qty, a=Wafer.fab_lot, b=Wafer.wafer_id)
+        .join(Wafer, Wafer.id == LotWafer.wafer_pk).where(member(LotWafer.lot_id)))
+    graph = Graph(lots=lots, edges=_edges(rows["edge"], lots),
                   start=[lots[i].lot_no for i in lots if i in seed_set])
 
     rejects: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for run_id, code, qty in session.execute(
-            select(LotReject.run_id, ReasonCode.code, LotReject.qty)
-            .join(ReasonCode, ReasonCode.id == LotReject.reason_id)
-            .where(member(LotReject.lot_id)).order_by(LotReject.id)):
-        rejects[run_id].append({"reason": code, "qty": qty})
+    for row in rows["reject"]:
+        rejects[row[2]].append({"reason": row[4], "qty": row[3]})
     steps = [{"run": row.id, "lot_no": lots[row.lot_id].lot_no, "step": row.step_code,
               "equipment": row.code, "equipment_kind": row.kind, "operator": row.operator,
               "started_at": row.started_at, "finished_at": row.finished_at,
@@ -272,24 +321,16 @@ def backward_data(session: Session, seeds: Select[Any], actor: Any = None,
                  .join(Equipment, Equipment.id == StepRun.equipment_id)
                  .where(member(StepRun.lot_id)).order_by(StepRun.started_at, StepRun.id))
              if row.lot_id in lots]
-    materials = [{"material_lot": row.code, "material": row.material,
-                  "lot_no": lots[row.lot_id].lot_no, "step": row.step_code, "at": row.at}
-                 for row in session.execute(
-                     select(MaterialUse.lot_id, MaterialUse.step_code, MaterialUse.at,
-                            MaterialLot.code, MaterialLot.material)
-                     .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
-                     .where(member(MaterialUse.lot_id)).order_by(MaterialUse.at,
-                                                                  MaterialUse.id))
-                 if row.lot_id in lots]
+    materials = [{"material_lot": row[4], "material": row[5], "lot_no": lots[row[1]].lot_no,
+                  "step": row[6], "at": row[7]}
+                 for row in sorted(rows["material"], key=lambda r: (r[7], r[2]))
+                 if row[1] in lots]
     wafers: dict[tuple[str, str], dict[str, Any]] = {}
-    for fab_lot, wafer_id, die_qty, lot_id in session.execute(
-            select(Wafer.fab_lot, Wafer.wafer_id, Wafer.die_qty, LotWafer.lot_id)
-            .join(LotWafer, LotWafer.wafer_pk == Wafer.id)
-            .where(member(LotWafer.lot_id)).order_by(Wafer.fab_lot, Wafer.wafer_id)):
-        entry = wafers.setdefault((fab_lot, wafer_id), {
-            "fab_lot": fab_lot, "wafer_id": wafer_id, "die_qty": die_qty, "lots": []})
-        if lot_id in lots:
-            entry["lots"].append(lots[lot_id].lot_no)
+    for row in sorted(rows["wafer"], key=lambda r: (r[4], r[5], r[1])):
+        entry = wafers.setdefault((row[4], row[5]), {
+            "fab_lot": row[4], "wafer_id": row[5], "die_qty": row[3], "lots": []})
+        if row[1] in lots:
+            entry["lots"].append(lots[row[1]].lot_no)
     test_runs = list(session.scalars(select(TestRun).where(member(TestRun.lot_id))
                                      .order_by(TestRun.id)))
     holds = list(session.scalars(
@@ -343,7 +384,15 @@ def shipment_backward(session: Session, shipment_id: int, actor: Any = None) -> 
     """Backward trace of every lot a shipment carried: `shipment`, `lots` (its lots) and
     the backward trace's lists over them and all their ancestors. Another customer's
     shipment is NotFound, as if it did not exist."""
-    shipment = shipping.get_shipment(session, shipment_id, actor)
+    # As shipping.get_shipment, with its lots in the same statement.
+    stmt = (select(Shipment).where(Shipment.id == shipment_id)
+            .options(joinedload(Shipment.customer), joinedload(Shipment.lots)))
+    customer_id = floor.scope_customer(actor)
+    if customer_id is not None:
+        stmt = stmt.where(Shipment.customer_id == customer_id)
+    shipment = session.scalars(stmt).unique().first()
+    if shipment is None:
+        raise NotFound(f"No shipment {shipment_id}.")
     seeds = select(ShipmentLot.lot_id).where(ShipmentLot.shipment_id == shipment.id)
     data = backward_data(session, seeds, actor, [link.lot_id for link in shipment.lots])
     return {"shipment": shipment, "lots": list(data.graph.start), **_backward_answer(data)}
@@ -398,11 +447,14 @@ def contain(session: Session, actor: Any, *, reason: str, comment: str,
         skipped = quality.match_lots(session, match)["skipped"]
     crit = quality.criterion(session, match)
     walk = descendants(session, quality.seed_ids(crit))
+    rows = _records(session, _shipment_part(lambda column: column.in_(walk), None))
+    numbers = {lot_id: lot_no for lot_id, lot_no in session.execute(
+        select(Lot.id, Lot.lot_no).where(Lot.id.in_({row[1] for row in rows["shipment"]})))}
     shipped = [{"shipment": s["id"], "customer": s["customer"],
                 "customer_name": s["customer_name"], "po": s["po"],
                 "shipped_at": s["shipped_at"].isoformat(), "lots": s["lots"],
                 "quantities": s["quantities"]}
-               for s in _shipments(session, lambda column: column.in_(walk), None)]
+               for s in _shipments(rows["shipment"], numbers.__getitem__)]
     who = getattr(actor, "username", actor)
     now = utcnow()
     result = Containment(id=_containment_id(), holds=holds, lots_held=held,
