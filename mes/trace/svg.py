@@ -132,6 +132,8 @@ def genealogy(nodes: Sequence[Node], links: Sequence[Link],
     height = max([*rows.values(), len(shipments), len(customers), 1])
     width = PAD * 2 + max(columns, 1) * (NODE_W + COL_GAP) - COL_GAP
     total_h = PAD * 2 + height * (NODE_H + ROW_GAP) - ROW_GAP
+    if placed.back:  # room for the arcs drawn under the boxes
+        total_h += ROW_GAP * 2
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="genealogy" '
              f'viewBox="0 0 {width:g} {total_h:g}" width="{width:g}" height="{total_h:g}" '
