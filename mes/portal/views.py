@@ -34,7 +34,7 @@ def _customer_id() -> int:
     customer_id = floor.scope_customer(current_user)
     if customer_id is None:
         # Only customer users hold PORTAL; a customer user always has a customer.
-        raise NotFound("No customer.")
+        raise NotFound(_l("No customer."))
     return customer_id
 
 

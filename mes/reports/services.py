@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     Date,
@@ -111,11 +112,11 @@ def make_query(actor: Any, args: dict[str, Any], *, today: date | None = None) -
     end = args.get("to") or today or utcnow().date()
     start = args.get("from") or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
-        raise InvalidInput("The range starts after it ends.",
-                           fields={"from": ["Must be on or before to."]})
+        raise InvalidInput(_l("The range starts after it ends."),
+                           fields={"from": [_l("Must be on or before to.")]})
     if (end - start).days >= MAX_DAYS:
-        raise InvalidInput("The range is too long.",
-                           fields={"from": [f"At most {MAX_DAYS} days."]})
+        raise InvalidInput(_l("The range is too long."),
+                           fields={"from": [_l("At most %(days)s days.", days=MAX_DAYS)]})
     return ReportQuery(start=start, end=end, product=args.get("product"),
                        customer=args.get("customer"), step=args.get("step"),
                        customer_id=scope_customer(actor), by=args.get("by") or "step",
@@ -561,7 +562,7 @@ def equipment(session: Session, q: ReportQuery, *, now: datetime | None = None) 
     existed counts in no state. Forbidden for customer users (plant capacity is not theirs
     to see)."""
     if q.customer_id is not None:
-        raise Forbidden("Equipment states are for plant users.")
+        raise Forbidden(_l("Equipment states are for plant users."))
     now = now or utcnow()
     lo, end = q.lo, min(q.hi, now)
     esc = EquipmentStateChange

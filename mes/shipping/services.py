@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -78,7 +79,7 @@ def get_shipment(session: Session, shipment_id: int, actor: Any = None) -> Shipm
     exist."""
     shipment = session.scalar(shipment_query(actor).where(Shipment.id == shipment_id))
     if shipment is None:
-        raise NotFound(f"No shipment {shipment_id}.")
+        raise NotFound(_l("No shipment %(shipment_id)s.", shipment_id=shipment_id))
     return shipment
 
 
@@ -92,8 +93,8 @@ def _lots(session: Session, numbers: Sequence[str]) -> list[Lot]:
         .options(joinedload(Lot.product).selectinload(Product.qualifications)))}
     unknown = [n for n in numbers if n not in found]
     if unknown:
-        raise InvalidInput(f"Unknown lot {', '.join(unknown)}.",
-                           fields={"lots": [f"Unknown lot {n}." for n in unknown]})
+        raise InvalidInput(_l("Unknown lot %(items)s.", items=', '.join(unknown)),
+                           fields={"lots": [_l("Unknown lot %(lot)s.", lot=n) for n in unknown]})
     return [found[n] for n in numbers]
 
 
@@ -103,21 +104,25 @@ def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
     qualified. Raises Conflict with the first of `wrong_customer`, `already_shipped`,
     `not_completed`, `lot_on_hold`, `floor_life_expired`, `not_qualified` that applies."""
     if lot.customer_id != customer.id:
-        raise Conflict(f"Lot {lot.lot_no} belongs to another customer than {customer.code}.",
+        raise Conflict(_l("Lot %(lot)s belongs to another customer than %(code)s.",
+                          lot=lot.lot_no, code=customer.code),
                        code="wrong_customer")
     if lot.state == "shipped":
-        raise Conflict(f"Lot {lot.lot_no} was shipped already.", code="already_shipped")
+        raise Conflict(_l("Lot %(lot)s was shipped already.", lot=lot.lot_no),
+                       code="already_shipped")
     if lot.state != "completed":
-        raise Conflict(f"Lot {lot.lot_no} is {lot.state}; only completed lots ship.",
+        raise Conflict(_l("Lot %(lot)s is %(state)s; only completed lots ship.", lot=lot.lot_no,
+                          state=_l(lot.state)),
                        code="not_completed")
     if lot.open_holds:
-        raise Conflict(f"Lot {lot.lot_no} is on hold ({lot.open_holds} open hold(s)); it "
-                       "cannot be shipped.", code="lot_on_hold")
+        raise Conflict(_l("Lot %(lot)s is on hold (%(n)s open hold(s)); it cannot be "
+                          "shipped.", lot=lot.lot_no, n=lot.open_holds), code="lot_on_hold")
     check_floor_life(session, lot)
     if customer.automotive and not lot.product.qualified:
-        raise Conflict(f"Product {lot.product.code} of lot {lot.lot_no} has no passed "
-                       f"qualification; it cannot be shipped to the automotive customer "
-                       f"{customer.code}.", code="not_qualified")
+        raise Conflict(_l("Product %(code)s of lot %(lot)s has no passed qualification; it "
+                          "cannot be shipped to the automotive customer %(code2)s.",
+                          code=lot.product.code, lot=lot.lot_no, code2=customer.code),
+                       code="not_qualified")
 
 
 def create_shipment(session: Session, actor: Any, data: dict[str, Any]) -> Shipment:
@@ -137,15 +142,16 @@ def create_shipment(session: Session, actor: Any, data: dict[str, Any]) -> Shipm
     """
     customer = session.scalar(select(Customer).where(Customer.code == data["customer"]))
     if customer is None:
-        raise _invalid("customer", f"Unknown customer {data['customer']}.")
+        raise _invalid("customer", _l("Unknown customer %(customer)s.", customer=data['customer']))
     po = (data.get("po") or "").strip()
     if not po or len(po) > PO_LENGTH:
-        raise _invalid("po", f"Give the purchase order, 1 to {PO_LENGTH} characters.")
+        raise _invalid("po", _l("Give the purchase order, 1 to %(max)s characters.",
+                                max=PO_LENGTH))
     numbers = list(data.get("lots") or [])
     if not numbers or len(numbers) > MAX_LOTS:
-        raise _invalid("lots", f"Name 1 to {MAX_LOTS} lots.")
+        raise _invalid("lots", _l("Name 1 to %(max)s lots.", max=MAX_LOTS))
     if len(set(numbers)) != len(numbers):
-        raise _invalid("lots", "Name each lot once.")
+        raise _invalid("lots", _l("Name each lot once."))
     lots = _lots(session, numbers)
     for lot in lots:
         check_shippable(session, lot, customer)
