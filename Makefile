@@ -23,8 +23,9 @@ run: install
 	$(BIN)/mes demo load
 	$(BIN)/mes serve --host $(HOST) --port $(PORT)
 
+# The browser journeys are their own step (make browser): they start a server and Chromium.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/browser
 
 # The bounded API fuzz run (schemathesis; FUZZ_EXAMPLES cases per operation and role).
 fuzz: install

@@ -36,7 +36,9 @@
   function autofocus() {
     var field = document.querySelector("[data-autofocus]");
     // Do not steal focus from a field the user already chose (e.g. after a fast tap).
-    if (field && (document.activeElement === null || document.activeElement === document.body)) {
+    // The browser may have focused it already (autofocus): select its text all the same.
+    if (field && (document.activeElement === null || document.activeElement === document.body ||
+                  document.activeElement === field)) {
       field.focus();
       if (typeof field.select === "function" && field.value) {
         field.select();  // a scanner then replaces the old code instead of appending
