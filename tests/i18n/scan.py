@@ -6,8 +6,9 @@ marked). Jinja constructs are replaced by a letter-free marker and the rest goes
 HTML parser, which reports
 
 - text nodes (outside <script>, <style>) that still contain a letter;
-- visible attributes with a letter: placeholder, title, aria-label, alt, label, and the
-  value of buttons (<input type=submit|button|reset>, <button>);
+- visible attributes with a letter: placeholder, title, aria-label, alt, label, the texts
+  our scripts show (data-confirm, data-text-*), and the value of input buttons
+  (<input type=submit|button|reset>);
 - string literals passed as visible keyword arguments of macro calls (label=, help=,
   title=, placeholder=, empty=, caption=, confirm=).
 
@@ -112,7 +113,8 @@ class _Parser(HTMLParser):
             self.skip += 1
         values = {name: value for name, value in attrs}
         for name, value in attrs:
-            if name in VISIBLE_ATTRS:
+            # data-confirm and data-text-* carry texts our scripts show (mes/static/js)
+            if name in VISIBLE_ATTRS or name == "data-confirm" or name.startswith("data-text"):
                 self._add(value, f"<{tag} {name}>")
         if is_button(tag, values):
             self._add(values.get("value"), f"<{tag} value>")

@@ -46,6 +46,13 @@ def test_scanner_finds_visible_attributes():
         ("<button aria-label>", "Close"), ("<input value>", "Save")]
 
 
+def test_scanner_finds_texts_that_scripts_show():
+    found = scan('<form data-confirm="Really delete?"><p data-text-ok="{{ _(\'Fine\') }}" '
+                 'data-text-off="Off by {sum}"></p></form>')
+    assert [(f.where, f.text) for f in found] == [("<form data-confirm>", "Really delete?"),
+                                                  ("<p data-text-off>", "Off by {sum}")]
+
+
 def test_scanner_finds_literal_labels_passed_to_macros():
     assert _texts("{{ m.field('name', label='Lot name') }}") == ["Lot name"]
 
