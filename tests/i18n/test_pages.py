@@ -234,3 +234,18 @@ def test_unknown_page_in_chinese(session, make_user, login, client, plant):
     assert resp.status_code == 404
     page = resp.get_data(as_text=True)
     assert "此地址没有页面" in page and "未找到" in page and "requested URL" not in page
+
+
+def test_route_form_takes_and_shows_the_chinese_step_name(session, make_user, login, client):
+    engineer = login(_user(session, make_user, "engineer", None))
+    steps = ("DA | Die attach | assembly | die_bonder | 99.5 | epoxy | 装片及固化\n"
+             "FT | Final test | test")
+    resp = engineer.post("/catalog/routes/new", data={"code": "BIL", "name": "Bilingual",
+                                                      "steps": steps})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[-2000:]
+    session.expire_all()
+    got = dict(session.execute(select(RouteStep.code, RouteStep.name_zh)).all())
+    assert got == {"DA": "装片及固化", "FT": None}
+    form = text(engineer.get("/catalog/routes/BIL/edit"))
+    assert "DA | Die attach | assembly | die_bonder | 99.5 | epoxy | 装片及固化" in form
+    assert "装片及固化" in text(engineer.get("/catalog/routes/BIL"))
