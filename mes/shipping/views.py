@@ -43,12 +43,21 @@ PAT_LABELS = {"both": _l("dynamic and static"), "dynamic": _l("dynamic"),
               "static": _l("static"), "none": _l("not applied")}
 
 
+def _flat(messages: Any) -> list[str]:
+    """Schema messages as sentences; a list item's messages are named by its position."""
+    if isinstance(messages, dict):
+        return [f"{_('item %(n)d', n=key + 1)}: {msg}" if isinstance(key, int) else msg
+                for key, value in messages.items() for msg in _flat(value)]
+    if isinstance(messages, list | tuple):
+        return [msg for item in messages for msg in _flat(item)]
+    return [str(messages)]
+
+
 def _messages(err: ValidationError) -> dict[str, list[str]]:
     raw = err.normalized_messages()
     if not isinstance(raw, dict):
-        return {"_schema": [str(raw)]}
-    return {key: [str(m) for m in (value if isinstance(value, list) else [value])]
-            for key, value in raw.items()}
+        return {"_schema": _flat(raw)}
+    return {key: _flat(value) for key, value in raw.items()}
 
 
 # --- shared with the portal ------------------------------------------------------------

@@ -121,6 +121,18 @@ def test_new_shipment_without_po_or_lots_is_422_and_changes_nothing(session, com
     assert ship_state(session) == before
 
 
+def test_malformed_lot_number_is_named_by_its_position(session, completed, make_user,
+                                                        login):
+    completed("LOT-A")
+    client = _planner(make_user, login)
+    before = ship_state(session)
+    resp = client.post("/shipments/new", data={"customer": "OEM", "po": "P",
+                                               "lots": ["LOT-A", "bad lot!"]})
+    assert resp.status_code == 422
+    assert re.search(r"<code>lots</code>: item 2: \S", resp.get_data(as_text=True))
+    assert ship_state(session) == before
+
+
 def test_another_customers_lot_is_refused_as_wrong_customer(session, completed, make_user,
                                                             login):
     completed("LOT-I", product="P2", customer="IND")
