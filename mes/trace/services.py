@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -392,7 +393,7 @@ def shipment_backward(session: Session, shipment_id: int, actor: Any = None) -> 
         stmt = stmt.where(Shipment.customer_id == customer_id)
     shipment = session.scalars(stmt).unique().first()
     if shipment is None:
-        raise NotFound(f"No shipment {shipment_id}.")
+        raise NotFound(_l("No shipment %(shipment_id)s.", shipment_id=shipment_id))
     seeds = select(ShipmentLot.lot_id).where(ShipmentLot.shipment_id == shipment.id)
     data = backward_data(session, seeds, actor, [link.lot_id for link in shipment.lots])
     return {"shipment": shipment, "lots": list(data.graph.start), **_backward_answer(data)}
@@ -481,7 +482,7 @@ def get_containment(session: Session, containment_id: str) -> dict[str, Any]:
         AuditEvent.subject_type == CONTAINMENT, AuditEvent.subject_key == containment_id,
         AuditEvent.code == "containment:run"))
     if event is None:
-        raise NotFound(f"No containment {containment_id}.")
+        raise NotFound(_l("No containment %(containment_id)s.", containment_id=containment_id))
     return _recorded(event)
 
 
