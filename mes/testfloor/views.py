@@ -27,6 +27,7 @@ from mes.errors import InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.floor.views import Refused, _attempt, _done, _flatten, _load
+from mes.i18n import localized
 from mes.testfloor import charts, services
 from mes.testfloor import schemas as s
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
@@ -52,7 +53,8 @@ def _labels() -> dict[str, Any]:
 
 
 def _test_steps(steps: Any) -> list[tuple[str, str]]:
-    return [(st.code, f"{st.code} · {st.name}") for st in steps if st.kind == "test"]
+    return [(st.code, f"{st.code} · {localized(st.name, st.name_zh)}") for st in steps
+            if st.kind == "test"]
 
 
 def _product_test_steps(product: Product) -> list[tuple[str, str]]:
