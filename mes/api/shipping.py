@@ -50,7 +50,7 @@ def get_shipment(shipment_id: int) -> Shipment:
 
 
 @api_route(bp, "/shipments/<int:shipment_id>/coc", permission=Permission.SHIPMENT_READ,
-           tag="shipping", produces=("text/html",))
+           status=200, tag="shipping", produces=("text/html",))
 def get_coc(shipment_id: int) -> Response:
     """The shipment's certificate of conformance, a print-ready HTML document (lots,
     quantities, date codes, routes, test summary per test step with PAT and SBA, the

@@ -105,3 +105,9 @@ def test_coc_shows_the_latest_qualification_even_when_failed(session, tested, ma
         as_text=True)
     assert "failed, report <span class=\"mono\">QR-2</span>" in _cell(
         html, "product", "P1", "qualification")
+
+
+def test_openapi_describes_the_coc_answer_as_200(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    responses = doc["paths"]["/api/v1/shipments/{shipment_id}/coc"]["get"]["responses"]
+    assert "200" in responses and "204" not in responses and "404" in responses
