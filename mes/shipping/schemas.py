@@ -48,4 +48,3 @@ class ShipmentQuery(ListArgs):
     lot = fields.String(load_default=None, validate=validate.Length(max=60))
     since = fields.Date(load_default=None)
     until = fields.Date(load_default=None)
-
