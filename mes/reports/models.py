@@ -21,13 +21,16 @@ _lot = Lot.__table__.c
 
 # Yield, cycle time and lots per tool: the track-outs of a range.
 Index("ix_step_run_finished", _run.finished_at,
-      postgresql_include=["lot_id", "step_code", "equipment_id", "qty_in", "good_qty",
-                          "reject_qty", "arrived_at", "started_at"])
+      postgresql_include=["lot_id", "step_code", "step_seq", "equipment_id", "qty_in",
+                          "good_qty", "reject_qty", "arrived_at", "started_at"])
 # The reject Pareto of a range.
 Index("ix_lot_reject_at", _rej.at, postgresql_include=["lot_id", "step_code", "reason_id",
                                                        "qty"])
-# E10 time in state: a tool's changes in a range and the last one before it.
-Index("ix_equipment_state_change_tool_at", _esc.equipment_id, _esc.at)
+# E10 time in state: the changes in a range, and each tool's last one before it (newest
+# first, the id breaking ties of equal times).
+Index("ix_equipment_state_change_at", _esc.at,
+      postgresql_include=["equipment_id", "to_state"])
+Index("ix_equipment_state_change_tool_at", _esc.equipment_id, _esc.at, _esc.id)
 # Dispositions (and scrap quantities) of a range.
 Index("ix_hold_released_at", _hold.released_at)
 # First-pass and final yield of the test runs of a range.
@@ -38,6 +41,7 @@ Index("ix_test_run_created_at", _test.created_at,
 # arrived_at is its last track-out).
 Index("ix_lot_state_arrived", _lot.state, _lot.arrived_at,
       postgresql_include=["created_at", "product_id", "customer_id"])
-# The product and customer of the lots a range touched, read from the index alone.
-Index("ix_lot_id_owner", _lot.id, postgresql_include=["product_id", "customer_id",
-                                                      "due_date"])
+# The lots a range can concern: a lot row is updated by every move, hold change and
+# shipment, so its updated_at is at or after each of them (services.py, _touched).
+Index("ix_lot_updated", _lot.updated_at,
+      postgresql_include=["id", "product_id", "customer_id", "due_date"])

@@ -26,6 +26,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Date,
     Float,
@@ -36,8 +37,10 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -133,7 +136,10 @@ def _pg(session: Session) -> bool:
 def _epoch(session: Session, col: Any) -> ColumnElement[int]:
     """Seconds since 1970 of a UTC time, truncated to the second."""
     if _pg(session):
-        return cast(func.floor(func.extract("epoch", col)), BigInteger)
+        # date_part is double precision (extract is numeric, several times slower to sum
+        # and sort); a microsecond fraction never rounds up to the next second at today's
+        # epoch values.
+        return cast(func.floor(func.date_part("epoch", col)), BigInteger)
     return cast(func.strftime("%s", col), Integer)
 
 
@@ -180,8 +186,24 @@ def _lot_conditions(q: ReportQuery) -> list[ColumnElement[bool]]:
     return conds
 
 
+def _touched(q: ReportQuery) -> ColumnElement[bool]:
+    """The lot was updated since the range began: true of every lot with a track-out,
+    reject, hold release or shipment in the range, because each of those updates the lot
+    row and `updated_at` is set on every update. A redundant condition that lets a range
+    report join the few lots of the range (an index range on lot.updated_at) instead of
+    all lots; tests/reports/test_invariant.py holds the services to it."""
+    return Lot.updated_at >= q.lo
+
+
 def _of_lots(lot_id: Any, q: ReportQuery) -> list[ColumnElement[bool]]:
-    """`lot_id` belongs to a lot passing the lot filters (nothing when there are none)."""
+    """`lot_id` belongs to a lot passing the lot filters (nothing when there are none);
+    the events it is used for are in the range, so their lots were touched in it."""
+    conds = _lot_conditions(q)
+    return [lot_id.in_(select(Lot.id).where(_touched(q), *conds))] if conds else []
+
+
+def _of_any_lots(lot_id: Any, q: ReportQuery) -> list[ColumnElement[bool]]:
+    """As `_of_lots`, for events that need not update the lot row (test runs)."""
     conds = _lot_conditions(q)
     return [lot_id.in_(select(Lot.id).where(*conds))] if conds else []
 
@@ -247,8 +269,10 @@ def distribution(session: Session, base: Any, key: str, values: Sequence[str], *
                        func.min(base.c[least]) if least else literal(None),
                        *(func.sum(base.c[v]) for v in values)]
     if not portable:
-        cols += [func.percentile_cont(p).within_group(base.c[v]) for v in values
-                 for p in PERCENTILES]
+        # One sort per column for all its percentiles, in memory.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        wanted = cast(pg_array([literal(p, Float) for p in PERCENTILES]), ARRAY(Float))
+        cols += [func.percentile_cont(wanted).within_group(base.c[v]) for v in values]
     out: dict[Any, dict[str, Any]] = {}
     for row in session.execute(select(*cols).group_by(base.c[key])):
         k, n, smallest, sums = row[0], row[1], row[2], row[3:3 + len(values)]
@@ -256,8 +280,8 @@ def distribution(session: Session, base: Any, key: str, values: Sequence[str], *
         for i, v in enumerate(values):
             entry[f"{v}_sum"] = int(sums[i])  # PostgreSQL sums bigints as numeric
             if not portable:
-                entry[v] = {p: float(row[3 + len(values) + i * len(PERCENTILES) + j])
-                            for j, p in enumerate(PERCENTILES)}
+                entry[v] = {p: float(x) for p, x in zip(PERCENTILES, row[3 + len(values) + i],
+                                                        strict=True)}
         out[k] = entry
     if portable:
         for v in values:
@@ -352,14 +376,14 @@ def yield_report(session: Session, q: ReportQuery) -> Report:
                    func.count(), func.sum(StepRun.qty_in), func.sum(StepRun.good_qty),
                    func.sum(StepRun.reject_qty))
             .join(Lot, Lot.id == StepRun.lot_id)
-            .where(StepRun.finished_at >= q.lo, StepRun.finished_at < q.hi,
+            .where(StepRun.finished_at >= q.lo, StepRun.finished_at < q.hi, _touched(q),
                    *_lot_conditions(q))
             .group_by(StepRun.step_code, Lot.product_id))
     tests = (select(TestRun.step_code, TestRun.product_id, func.count(),
                     func.sum(TestRun.units), func.sum(TestRun.first_pass_good),
                     func.sum(TestRun.final_good))
              .where(TestRun.created_at >= q.lo, TestRun.created_at < q.hi,
-                    *_of_lots(TestRun.lot_id, q))
+                    *_of_any_lots(TestRun.lot_id, q))
              .group_by(TestRun.step_code, TestRun.product_id))
     if q.step:
         stmt = stmt.where(StepRun.step_code == q.step)
@@ -388,7 +412,7 @@ def yield_trend(session: Session, q: ReportQuery) -> Report:
     inner = (select(period.label("period"), Lot.product_id.label("product_id"),
                     StepRun.qty_in, StepRun.good_qty)
              .join(Lot, Lot.id == StepRun.lot_id)
-             .where(StepRun.finished_at >= q.lo, StepRun.finished_at < q.hi,
+             .where(StepRun.finished_at >= q.lo, StepRun.finished_at < q.hi, _touched(q),
                     *_lot_conditions(q)))
     if q.step:
         inner = inner.where(StepRun.step_code == q.step)
@@ -631,7 +655,7 @@ def delivery(session: Session, q: ReportQuery) -> Report:
                     .label("on_time"))
              .join(ShipmentLot, ShipmentLot.shipment_id == Shipment.id)
              .join(Lot, Lot.id == ShipmentLot.lot_id)
-             .where(Shipment.shipped_at >= q.lo, Shipment.shipped_at < q.hi,
+             .where(Shipment.shipped_at >= q.lo, Shipment.shipped_at < q.hi, _touched(q),
                     *_lot_conditions(q)))
     sub = inner.subquery()
     stmt = (select(sub.c.customer_id, sub.c.week, func.count(sub.c.sid.distinct()),

@@ -108,29 +108,31 @@ def history(session) -> dict[str, Any]:
     lots: dict[str, Lot] = {}
 
     def lot(name: str, product: str, customer: str, qty: int, created: datetime, *,
-            step: str, state: str, arrived: datetime, due: date | None = None,
-            holds: int = 0) -> Lot:
+            step: str, state: str, arrived: datetime, updated: datetime,
+            due: date | None = None, holds: int = 0) -> Lot:
         lots[name] = Lot(lot_no=name, product_id=ids[product], customer_id=ids[customer],
                          route_id=ids["route"], step_seq=SEQ[step], step_code=step,
                          state=state, quantity=qty, fab_lot="F" + name, due_date=due,
                          open_holds=holds, arrived_at=arrived, created_at=created,
-                         updated_at=arrived)
+                         updated_at=updated)
         session.add(lots[name])
         return lots[name]
 
+    # updated_at: the lot's last change (its last move, hold change or shipment).
     lot("A", "P1", "OEM", 90, T(3, 2, 8), step="PACK", state="shipped", arrived=T(3, 3, 17),
-        due=date(2026, 3, 4))
+        updated=T(3, 4, 10), due=date(2026, 3, 4))
     lot("B", "P1", "OEM", 170, T(3, 3, 6), step="PACK", state="shipped",
-        arrived=T(3, 4, 2), due=date(2026, 3, 5))
+        arrived=T(3, 4, 2), updated=T(3, 10, 9), due=date(2026, 3, 5))
     lot("C", "P2", "IND", 40, T(3, 9, 8), step="PACK", state="queued",
-        arrived=T(3, 9, 15, 30), due=date(2026, 3, 8), holds=1)
+        arrived=T(3, 9, 15, 30), updated=T(3, 11, 16), due=date(2026, 3, 8), holds=1)
     lot("D", "P1", "OEM", 300, T(3, 12, 9), step="SAW", state="running",
-        arrived=T(3, 12, 9))
+        arrived=T(3, 12, 9), updated=T(3, 12, 10))
     lot("E", "P1", "OEM", 80, T(2, 26, 10), step="FT", state="queued", arrived=T(2, 27, 12),
-        due=date(2026, 3, 1), holds=2)
-    lot("G", "P2", "IND", 25, T(2, 20), step="PACK", state="shipped", arrived=T(2, 25))
+        updated=T(3, 15, 12), due=date(2026, 3, 1), holds=2)
+    lot("G", "P2", "IND", 25, T(2, 20), step="PACK", state="shipped", arrived=T(2, 25),
+        updated=T(3, 11, 9))
     lot("H", "P1", "OEM", 30, T(2, 20), step="PACK", state="shipped", arrived=T(2, 25),
-        due=date(2026, 3, 12))
+        updated=T(3, 10, 9), due=date(2026, 3, 12))
     session.flush()  # lot ids
 
     tool_of = {"SAW": "SAW-1", "FT": "TST-1", "PACK": "TR-1"}
