@@ -279,10 +279,17 @@ def permissions() -> None:
 def check() -> None:
     """Check the invariants over the whole database (quantities, holds, shipping,
     genealogy, audit chains); exit 1 with a line per problem."""
+    from sqlalchemy.engine import Engine
+
     from mes.db import session_scope
     from mes.integrity import check as run_check
 
     with session_scope() as sess:
+        bind = sess.get_bind()
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            # One snapshot for every query of the check, so that it can run while the
+            # application writes (READ COMMITTED would see each query at another moment).
+            sess.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         report = run_check(sess)
         sess.rollback()
     for line in report.lines():
