@@ -30,7 +30,8 @@ def stacked_bars(categories: Sequence[str], series: Sequence[tuple[str, str]],
                  values: Sequence[Sequence[float]], *, title: str, empty: str,
                  unit: str = "") -> str:
     """One bar per category, stacked from the series (label, css class) in order;
-    `values[i][j]` is series j of category i. A legend names the series under the plot."""
+    `values[i][j]` is series j of category i. Each segment's tooltip names its series; the
+    page shows the legend (the slanted labels of many bars leave no room for it here)."""
     if not categories or not any(v > 0 for row in values for v in row):
         return _empty(title, "stacked", empty)
     high = max(sum(max(v, 0) for v in row) for row in values) or 1.0
@@ -41,6 +42,7 @@ def stacked_bars(categories: Sequence[str], series: Sequence[tuple[str, str]],
     base_y = TOP + plot_h
     slot = plot_w / len(categories)
     width = slot * 0.7
+    longest = max(len(c) for c in categories)
     for i, label in enumerate(categories):
         x = LEFT + slot * i + (slot - width) / 2
         y = base_y
@@ -53,12 +55,10 @@ def stacked_bars(categories: Sequence[str], series: Sequence[tuple[str, str]],
             parts.append(f'<rect class="seg-{escape(css)}" x="{x:.1f}" y="{y:.1f}" '
                          f'width="{width:.1f}" height="{h:.1f}"><title>{escape(label)} · '
                          f'{escape(name)}: {escape(_num(value) + unit)}</title></rect>')
-        parts.append(f'<text class="chart-label" x="{x + width / 2:.1f}" '
-                     f'y="{base_y + 14:.1f}" text-anchor="middle">{escape(label)}</text></g>')
-    x = LEFT
-    for name, css in series:
-        parts.append(f'<rect class="seg-{escape(css)}" x="{x}" y="{HEIGHT - 14}" width="10" '
-                     f'height="10"/><text class="chart-tick" x="{x + 14}" y="{HEIGHT - 5}">'
-                     f"{escape(name)}</text>")
-        x += 14 + 7 * len(name) + 14
+        cx = x + width / 2
+        # Labels wider than their slot are slanted, as in the line chart.
+        turn = (f' text-anchor="end" transform="rotate(-30 {cx:.1f} {base_y + 14:.1f})"'
+                if slot < 6.5 * longest else ' text-anchor="middle"')
+        parts.append(f'<text class="chart-label" x="{cx:.1f}" y="{base_y + 14:.1f}"{turn}>'
+                     f"{escape(label)}</text></g>")
     return "".join(parts) + "</svg>"

@@ -142,9 +142,10 @@ def _csv_url(endpoint: str, **extra: Any) -> str:
 
 
 def _section(key: str, title: Any, report: Report, api: str, *, chart: str | None = None,
-             note: Any = None, **csv_args: Any) -> dict[str, Any]:
+             note: Any = None, legend: list[tuple[str, str]] | None = None,
+             **csv_args: Any) -> dict[str, Any]:
     return {"id": key, "title": title, "report": report, "chart": chart, "note": note,
-            "csv": _csv_url(api, **csv_args)}
+            "legend": legend or [], "csv": _csv_url(api, **csv_args)}
 
 
 def _page(template_title: Any, endpoint: str, schema: type[Schema],
@@ -249,15 +250,15 @@ def cycle_time() -> Any:
         sess = db.session()
         report = services.cycle_time(sess, q)
         rows = report.rows[:MAX_BARS]
+        series = [(_("Queue median"), "queue"), (_("Process median"), "process")]
         chart = charts.stacked_bars(
-            [r["step"] for r in rows],
-            [(_("Queue median"), "queue"), (_("Process median"), "process")],
+            [r["step"] for r in rows], series,
             [(r["queue_median_h"], r["process_median_h"]) for r in rows],
             title=_("Median queue and process time per step"),
             empty=_("No track-outs in the range."), unit=" h")
         lots = services.lot_cycle_time(sess, q)
         return [_section("steps", _("Per step"), report, "api.report_cycle_time",
-                         chart=chart),
+                         chart=chart, legend=series),
                 _section("lots", _("Per lot, from receipt to the last step"), lots,
                          "api.report_lot_cycle_time")]
 
@@ -279,8 +280,9 @@ def holds() -> Any:
         weeks = sorted({r["week"] for r in disp.rows})
         kinds = sorted({r["disposition"] for r in disp.rows})
         counts = {(r["week"], r["disposition"]): r["count"] for r in disp.rows}
+        series = [(k, f"disp-{k}") for k in kinds]
         chart2 = charts.stacked_bars(
-            weeks, [(k, f"disp-{k}") for k in kinds],
+            weeks, series,
             [[counts.get((w, k), 0) for k in kinds] for w in weeks],
             title=_("Dispositions per week"), empty=_("No holds released in the range."))
         mean = disp.extra["mean_hours_to_disposition"]
@@ -289,7 +291,8 @@ def holds() -> Any:
         return [_section("open", _("Open holds now (%(n)d)", n=report.extra["open"]),
                          report, "api.report_holds", chart=chart),
                 _section("dispositions", _("Dispositions in the range"), disp,
-                         "api.report_dispositions", chart=chart2, note=note)]
+                         "api.report_dispositions", chart=chart2, note=note,
+                         legend=series)]
 
     return _page(_("Holds"), "reports.holds", s.ReportArgs, build)
 
@@ -303,12 +306,13 @@ def equipment() -> Any:
         report = services.equipment(db.session(), q)
         key = "kind" if q.by == "kind" else "equipment"
         rows = report.rows[:MAX_BARS]
+        series = [(str(E10_LABELS[st]), st) for st in E10_STATES]
         chart = charts.stacked_bars(
-            [r[key] for r in rows], [(str(E10_LABELS[st]), st) for st in E10_STATES],
+            [r[key] for r in rows], series,
             [[r[f"{st}_h"] for st in E10_STATES] for r in rows],
             title=_("Hours in each E10 state"), empty=_("No equipment history."), unit=" h")
         return [_section("equipment", _("Time in state"), report, "api.report_equipment",
-                         chart=chart)]
+                         chart=chart, legend=series)]
 
     return _page(_("Equipment"), "reports.equipment", s.EquipmentArgs, build, filters=(),
                  extra_fields=[{"name": "by", "label": _("Per"), "required": True,

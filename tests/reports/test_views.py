@@ -40,6 +40,13 @@ def test_yield_page_shows_hand_computed_yield_and_a_trend_per_product(make_user,
     assert "Yield of P1" in html and "Yield of P2" in html
 
 
+def test_equipment_page_names_the_e10_states_beside_the_chart(make_user, login, history):
+    html = login(make_user("engineer")).get(f"/reports/equipment?{RANGE}").get_data(
+        as_text=True)
+    assert 'class="key key-unscheduled_down"' in html
+    assert "seg-productive" in html
+
+
 def test_customer_pages_hold_only_their_lots_and_no_equipment(make_user, login, history):
     client = login(make_user("customer", customer="OEM"))
     index = client.get("/reports").get_data(as_text=True)
@@ -61,7 +68,7 @@ def test_invalid_range_shows_the_error_and_the_default_report(make_user, login, 
 def test_stacked_bars_draw_each_series_and_escape_labels():
     svg = charts.stacked_bars(["<T1>", "T2"], [("Up", "productive"), ("Down", "standby")],
                               [(3.0, 1.0), (0.0, 2.0)], title="E10", empty="none")
-    assert svg.count('class="seg-productive"') == 2  # one bar segment and the legend key
-    assert svg.count('class="seg-standby"') == 3
+    assert svg.count('class="seg-productive"') == 1
+    assert svg.count('class="seg-standby"') == 2
     assert "&lt;T1&gt;" in svg and "<T1>" not in svg
     assert "none" in charts.stacked_bars([], [], [], title="E10", empty="none")
