@@ -21,7 +21,7 @@ from mes.pagination import ListArgs
 from mes.portal import services
 from mes.quality.views import DISPOSITION_LABELS, SOURCE_LABELS
 from mes.shipping import services as shipping
-from mes.shipping.views import render_coc, render_labels, zpl_response
+from mes.shipping.views import coc_download, render_coc, render_labels, zpl_response
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -104,6 +104,8 @@ def shipment(shipment_id: int) -> Any:
 @require(Permission.PORTAL)
 def coc(shipment_id: int) -> Any:
     found = shipping.get_shipment(db.session(), shipment_id, current_user)
+    if request.args.get("download"):
+        return coc_download(found)
     return render_coc(found, back_url=url_for("portal.shipment", shipment_id=found.id))
 
 

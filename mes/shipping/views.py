@@ -10,9 +10,19 @@ request rolls back. The label and certificate renderers are shared with the cust
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -81,11 +91,21 @@ def zpl_response(shipment: Shipment) -> Response:
         "Content-Disposition": f'attachment; filename="shipment-{shipment.id}-labels.zpl"'})
 
 
-def render_coc(shipment: Shipment, *, back_url: str | None = None) -> str:
-    """The certificate of conformance as a complete, print-ready HTML document."""
+def render_coc(shipment: Shipment, *, back_url: str | None = None,
+               standalone: bool = False) -> str:
+    """The certificate of conformance as a complete, print-ready HTML document. A
+    `standalone` one (a download) carries its style sheet inline instead of linking it."""
     cert = coc.certificate(db.session(), shipment)
+    css = (Path(current_app.static_folder or "") / "css" / "shipping.css").read_text(
+        encoding="utf-8") if standalone else None
     return render_template("shipping/coc.html", cert=cert, back_url=back_url,
-                           sba_labels=SBA_LABELS, pat_labels=PAT_LABELS)
+                           sba_labels=SBA_LABELS, pat_labels=PAT_LABELS, inline_css=css)
+
+
+def coc_download(shipment: Shipment) -> Response:
+    """The certificate as a file to keep: coc-<shipment>.html, style included."""
+    return Response(render_coc(shipment, standalone=True), mimetype="text/html", headers={
+        "Content-Disposition": f'attachment; filename="coc-{shipment.id}.html"'})
 
 
 # --- list and detail -------------------------------------------------------------------
@@ -143,6 +163,8 @@ def labels_zpl(shipment_id: int) -> Any:
 @require(*READ)
 def coc_page(shipment_id: int) -> Any:
     shipment = services.get_shipment(db.session(), shipment_id, current_user)
+    if request.args.get("download"):
+        return coc_download(shipment)
     return render_coc(shipment, back_url=url_for("shipping.shipment_detail",
                                                  shipment_id=shipment.id))
 

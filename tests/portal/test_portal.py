@@ -158,3 +158,13 @@ def test_portal_is_in_the_customers_menu_and_closed_to_plant_roles(app, world, m
     planner = as_user(app, make_user("planner"))
     assert planner.get("/portal/").status_code == 403
     assert 'href="/portal/"' not in planner.get("/").get_data(as_text=True)
+
+
+def test_portal_coc_download(app, world):
+    a, b = world
+    client = as_user(app, a.user)
+    resp = client.get(f"/portal/shipments/{a.shipment.id}/coc?download=1")
+    assert resp.headers["Content-Disposition"] == (
+        f'attachment; filename="coc-{a.shipment.id}.html"')
+    assert 'data-lot="AAA-SHIP-1"' in resp.get_data(as_text=True)
+    assert client.get(f"/portal/shipments/{b.shipment.id}/coc?download=1").status_code == 404

@@ -111,3 +111,18 @@ def test_openapi_describes_the_coc_answer_as_200(client):
     doc = client.get("/api/v1/openapi.json").get_json()
     responses = doc["paths"]["/api/v1/shipments/{shipment_id}/coc"]["get"]["responses"]
     assert "200" in responses and "204" not in responses and "404" in responses
+
+
+def test_coc_download_is_a_file_with_its_style_inside(session, tested, make_user, login):
+    shipment = ship(session, [tested("LOT-A", 100, 96).lot_no])
+    client = login(make_user("planner"))
+    assert f"/shipments/{shipment.id}/coc?download=1" in client.get(
+        f"/shipments/{shipment.id}").get_data(as_text=True)
+    resp = client.get(f"/shipments/{shipment.id}/coc?download=1")
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    assert resp.headers["Content-Disposition"] == (
+        f'attachment; filename="coc-{shipment.id}.html"')
+    html = resp.get_data(as_text=True)
+    assert "<style>" in html and ".coc > .actions" in html and "stylesheet" not in html
+    assert _cell(html, "step", "FT", "yield") == "96.00 %"
+    assert "data-print" not in html  # no buttons in the kept file
