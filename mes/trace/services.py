@@ -129,21 +129,32 @@ def _keyed(session: Session, walk: Select[Any], lots: Iterable[int]) -> Member:
     return lambda column: column.in_(walk)
 
 
-def _lots(session: Session, ids: Select[Any]) -> dict[int, LotNode]:
-    """The walk's lots in the order they were made. Loaded as objects: test runs and holds
-    then find their lot in the session instead of loading it one by one (the session keeps
-    objects weakly, the nodes keep them alive)."""
-    rows = session.execute(
-        select(Lot, Customer.code, Product.code)
-        .join(Customer, Customer.id == Lot.customer_id)
-        .join(Product, Product.id == Lot.product_id)
-        .where(Lot.id.in_(ids)).order_by(Lot.created_at, Lot.id))
+_LOT_COLUMNS = (Lot.id, Lot.lot_no, Lot.state, Lot.step_code, Lot.open_holds, Lot.fab_lot,
+                Lot.quantity, Lot.product_id, Lot.created_at)
+
+
+def _lots(session: Session, ids: Select[Any], *, objects: bool = False) -> dict[int, LotNode]:
+    """The walk's lots in the order they were made. With `objects`, loaded as ORM objects:
+    test runs and holds then find their lot in the session instead of loading it one by
+    one (the session keeps objects weakly, the nodes keep them alive); else as plain rows,
+    which cost less."""
+    stmt = (select(Lot if objects else _LOT_COLUMNS[0], Customer.code, Product.code)
+            .join(Customer, Customer.id == Lot.customer_id)
+            .join(Product, Product.id == Lot.product_id)
+            .where(Lot.id.in_(ids)).order_by(Lot.created_at, Lot.id))
+    if not objects:
+        stmt = stmt.add_columns(*_LOT_COLUMNS[1:])
+        return {row[0]: LotNode(id=row[0], lot_no=row[3], state=row[4], step=row[5],
+                                on_hold=row[6] > 0, open_holds=row[6], fab_lot=row[7],
+                                quantity=row[8], customer=row[1], product=row[2],
+                                product_id=row[9], created_at=row[10])
+                for row in session.execute(stmt)}
     return {lot.id: LotNode(id=lot.id, lot_no=lot.lot_no, state=lot.state, step=lot.step_code,
                             on_hold=lot.open_holds > 0, open_holds=lot.open_holds,
                             fab_lot=lot.fab_lot, quantity=lot.quantity, customer=customer,
                             product=product, product_id=lot.product_id,
                             created_at=lot.created_at, obj=lot)
-            for lot, customer, product in rows}
+            for lot, customer, product in session.execute(stmt)}
 
 
 # The records read after the walk come in one UNION ALL of parts with the same columns:
@@ -288,7 +299,7 @@ def backward_data(session: Session, seeds: Select[Any], actor: Any = None,
     qualifications of their products: seven statements whatever the size of the tree
     (besides the seeds' own query when the caller does not know them)."""
     ids = _scoped(ancestors(session, seeds), actor)
-    lots = _lots(session, ids)
+    lots = _lots(session, ids, objects=True)
     member = _keyed(session, ids, lots)
     seed_set = _seed_set(session, seeds, actor, seed_ids)
     rows = _records(
