@@ -35,7 +35,10 @@ def moisture_action(lot_no: str, data: dict[str, Any]) -> MoistureView:
                                     data.get("label_hours"))
 
 
-@api_route(bp, "/lots/<lot_no>/moisture", permission=Permission.LOT_READ,
+# Plant roles only (API.md "Customer users": every endpoint beyond the customer list
+# answers 403): customers hold lot:read but not master:read.
+@api_route(bp, "/lots/<lot_no>/moisture", permission=(Permission.LOT_READ,
+                                                     Permission.MASTER_READ),
            response=s.MoistureOut, tag="moisture")
 def get_moisture(lot_no: str) -> MoistureView:
     """The lot's moisture clock: state, exposure, remaining floor life, expired."""

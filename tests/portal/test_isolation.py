@@ -187,9 +187,8 @@ CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test
                 "api.lot_trace", "api.list_shipments", "api.get_shipment", "api.get_coc",
                 "api.openapi_document", "api.report_*")
 # Open to customers beyond that list, for their own objects only (the isolation test
-# above holds them to 404 for another customer's): a lot's moisture clock (GET needs
-# lot:read, docs/decisions.md "Quality") and a shipment's trace.
-BEYOND_CONTRACT = ("api.get_moisture", "api.shipment_trace")
+# above holds them to 404 for another customer's): a shipment's trace.
+BEYOND_CONTRACT = ("api.shipment_trace",)
 
 
 def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, world,

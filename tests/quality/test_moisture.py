@@ -247,3 +247,4 @@ def test_moisture_api_forbidden_to_customers(api, session, receive):
     resp = api("customer").post("/lots/LOT-M/moisture", json={"action": "open"})
     assert resp.status_code == 403
     assert session.scalar(select(MoistureClock.id)) is None
+    assert api("customer").get("/lots/LOT-M/moisture").status_code == 403
