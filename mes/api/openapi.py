@@ -53,8 +53,12 @@ def _operation(op: Operation, path_params: list[dict[str, Any]]) -> dict[str, An
     elif op.raw_body is not None:
         out["requestBody"] = op.raw_body
     responses: dict[str, Any] = {}
-    if op.response is None:
+    if op.response is None and tuple(op.produces) == ("application/json",):
         responses[str(op.status)] = {"description": "Done."}
+    elif op.response is None:
+        # A document (HTML, CSV, ZPL) rather than JSON.
+        responses[str(op.status)] = {"description": "Success.", "content": {
+            ct: {"schema": {"type": "string"}} for ct in op.produces}}
     else:
         schema: Any = op.response
         if op.many:
