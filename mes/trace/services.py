@@ -3,9 +3,9 @@ through splits and merges; containment of everything a criterion reaches.
 
 Each direction walks the genealogy with one recursive query (mes.quality.genealogy), and
 everything else the trace shows (steps, rejects, materials, wafers, test runs, holds,
-qualifications, shipments, the edges of the picture) is read with one set-based query per
-kind, keyed on the walk itself as a subquery: the number of statements is the same for a
-lot with no relatives and for a tree of thousands of lots.
+qualifications, shipments, the edges of the picture) is read set by set, keyed on the lots
+the walk found (the smaller records in one UNION ALL): the number of statements is the same
+for a lot with no relatives and for a tree of thousands of lots.
 
 Customer users see their own lots only: every query of a trace made for a customer keeps
 the lots of that customer (and their shipments) and nothing else.
