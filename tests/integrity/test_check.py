@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, select, text
 
 from mes.db import utcnow
 from mes.errors import DomainError
+from mes.floor import services as floor
 from mes.floor.models import Lot, LotEdge, LotEvent, StepRun
 from mes.integrity import check
 from mes.quality import services as quality
@@ -51,15 +52,25 @@ def test_the_demo_plant_checks_clean(run_check):
 
 
 def test_shipping_scrapping_and_reworking_through_the_services_keeps_it_clean(demo, run_check):
+    before = check(demo).counts
     shipped = _ship_one(demo)
     held = _lot(demo, state="queued", open_holds=0)
     hold = quality.hold_lot(demo, "qa", held, reason="HOLD-ENG", comment="check")
     quality.release_hold(demo, "qa2", hold, {"disposition": "scrap", "comment": "bad",
                                              "scrap_qty": 3, "scrap_reason": "SCRAP-ENG"})
+    again = demo.scalars(select(Lot).where(Lot.state == "queued", Lot.open_holds == 0,
+                                           Lot.step_seq >= 2, Lot.id != held.id)
+                         .order_by(Lot.id)).first()
+    hold = quality.hold_lot(demo, "qa", again, reason="HOLD-ENG", comment="check")
+    quality.release_hold(demo, "qa2", hold, {
+        "disposition": "rework", "comment": "redo",
+        "rework_step": floor.route_steps(again)[0].code})
     demo.flush()
     report = check(demo)
     assert report.ok, report.lines()
-    assert report.counts["shipped"] == 1 and report.counts["scrapped"] == 3
+    assert again.step_seq == 1
+    assert report.counts["shipped"] == before["shipped"] + 1
+    assert report.counts["scrapped"] == before["scrapped"] + 3
     assert shipped.state == "shipped"
     assert run_check().exit_code == 0
 
