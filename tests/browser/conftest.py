@@ -20,11 +20,15 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
-if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-    pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium; .ci/run does)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed (pip install -e '.[test]')")
+
+
+def skip_without_browser() -> None:
+    """Skip the calling test module, saying why, when Chromium or Playwright is missing."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium; .ci/run "
+                    "does)", allow_module_level=True)
+    pytest.importorskip("playwright.sync_api",
+                        reason="playwright is not installed (pip install -e '.[test]')")
 
 
 def _ship_one_per_customer(app: Any) -> dict[str, str]:
@@ -80,6 +84,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    from playwright import sync_api
+
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:

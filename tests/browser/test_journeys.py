@@ -14,7 +14,9 @@ from mes.floor import services as floor
 from mes.floor.models import Lot, LotEvent
 from mes.floor.station import _tools
 from mes.quality.models import Hold
-from tests.browser.conftest import shot, submit
+from tests.browser.conftest import shot, skip_without_browser, submit
+
+skip_without_browser()
 
 RELEASE_BUTTON = "form[action$='/view'] button[type=submit]"
 PASSWORDS = {"op1": "demo-op1-2026", "qa": "demo-qa-2026", "qa2": "demo-qa2-2026",
