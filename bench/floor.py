@@ -2,12 +2,12 @@
 
 1. Track-in + track-out cycles through the HTTP API with 16 concurrent clients, against a
    bare Flask + SQLAlchemy endpoint doing the same row work, on the same server settings
-   (gunicorn, workers = 2 x cores + 1) in the same run: prints both rates, the ratio and
-   both p99 latencies.
+   (gunicorn, workers = 2 x cores + 1) in the same run, the contenders taking turns in
+   short phases: prints both rates, the ratio and both p99 latencies.
 2. GET /api/v1/lots filtered by step and the WIP board page with 100,000 open lots and
    2,000,000 history events: prints p50/p95.
 
-Run: .venv/bin/python bench/floor.py [--seconds 20] [--clients 16] [--lots 100000]
+Run: .venv/bin/python bench/floor.py [--seconds 30] [--rounds 6] [--clients 16] [--lots 100000]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
 
-from bench.common import Client, fresh_pg_database, gunicorn, run_load  # noqa: E402
+from bench.common import (  # noqa: E402
+    Client,
+    LoadResult,
+    fresh_pg_database,
+    gunicorn,
+    run_load,
+)
 
 STEPS = 25  # the length of a real QFN route
 LOTS_PER_CLIENT = 80
@@ -55,10 +62,11 @@ def setup(url: str, clients: int) -> dict[str, Any]:
         for i in range(clients):
             cat.create_equipment(s, "bench", {"code": f"T{i:02d}", "kind": "tool", "name": "",
                                               "state": "productive"})
-        lots = [floor.receive_lot(s, "bench", {"product": "P", "customer": "C1",
+        for i in range(clients):
+            for j in range(LOTS_PER_CLIENT):
+                floor.receive_lot(s, "bench", {"product": "P", "customer": "C1",
                                                "quantity": 1000, "fab_lot": f"F{i}",
                                                "lot_no": f"B{i:02d}-{j:03d}", "wafers": []})
-                for i in range(clients) for j in range(LOTS_PER_CLIENT)]
         user = auth.create_user(s, "bench", username="op", role="operator",
                                 password="Bench-pass-123")
         token = auth.create_token(s, "bench", user)
@@ -66,29 +74,41 @@ def setup(url: str, clients: int) -> dict[str, Any]:
                                  password="Bench-pass-123")
         admin_token = auth.create_token(s, "bench", admin)
         s.flush()
-        ids = [lot.id for lot in lots[::LOTS_PER_CLIENT]]
+        # The bare endpoints move lots of their own: they keep the audit chain in the
+        # audit table, not on the lot row as the application does.
+        ids = [floor.receive_lot(s, "bench", {"product": "P", "customer": "C1",
+                                              "quantity": 1000, "fab_lot": f"FZ{i}",
+                                              "lot_no": f"Z{i:02d}", "wafers": []}).id
+               for i in range(clients)]
     get_db(app).engine.dispose()
     return {"token": token, "admin_token": admin_token, "lot_ids": ids}
 
 
-def mes_worker(port: int, token: str, i: int, warmup: bool = False):
-    # The warm-up uses the last lot of each client; the measurement the others in order.
+def mes_moves(i: int, warmup: bool = False) -> Iterator[tuple[str, str]]:
+    """Client i's track-in/out cycles, lot after lot, step after step. The warm-up uses the
+    last lot of each client; the measurement the others in order."""
     lots = range(LOTS_PER_CLIENT - 1, LOTS_PER_CLIENT) if warmup else range(LOTS_PER_CLIENT - 1)
+    for j in lots:
+        for step in range(1, STEPS + 1):
+            yield f"B{i:02d}-{j:03d}", f"S{step:03d}"
 
+
+def mes_worker(port: int, token: str, moves: Iterator[tuple[str, str]]):
+    # `moves` carries on where the previous phase stopped: phases alternate with the bare
+    # endpoints' and each lot must continue at its own step.
     def work(report, running) -> None:
         c = Client(port, {"Authorization": f"Bearer {token}"})
-        for j in lots:
-            lot = f"B{i:02d}-{j:03d}"
-            for step in range(1, STEPS + 1):
-                if not running():
-                    return
-                code = f"S{step:03d}"
-                st, _, lat = c.call("POST", f"/api/v1/lots/{lot}/track-in",
-                                    {"step": code, "equipment": f"T{i:02d}"})
-                report(st, lat)
-                st, _, lat = c.call("POST", f"/api/v1/lots/{lot}/track-out",
-                                    {"step": code, "good_qty": 1000})
-                report(st, lat)
+        tool = None
+        for lot, code in moves:
+            tool = tool or f"T{lot[1:3]}"
+            st, _, lat = c.call("POST", f"/api/v1/lots/{lot}/track-in",
+                                {"step": code, "equipment": tool})
+            report(st, lat)
+            st, _, lat = c.call("POST", f"/api/v1/lots/{lot}/track-out",
+                                {"step": code, "good_qty": 1000})
+            report(st, lat)
+            if not running():
+                return
     return work
 
 
@@ -99,6 +119,17 @@ def bare_worker(port: int, lot_id: int, flavour: str):
             st, _, lat = c.call("POST", f"/bare/{flavour}/{lot_id}", {})
             report(st, lat)
     return work
+
+
+def merge(results: list[LoadResult]) -> LoadResult:
+    total = LoadResult()
+    for r in results:
+        total.requests += r.requests
+        total.seconds += r.seconds
+        total.latencies += r.latencies
+        for st, n in r.statuses.items():
+            total.statuses[st] = total.statuses.get(st, 0) + n
+    return total
 
 
 def fill(url: str, lots: int, events: int) -> None:
@@ -150,7 +181,9 @@ def pct(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=30,
+                        help="measured seconds per contender, over all rounds")
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--lots", type=int, default=100_000)
@@ -163,22 +196,33 @@ def main() -> None:
         ctx = setup(url, args.clients)
         env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench",
                "MES_INSTANCE_PATH": tempfile.mkdtemp()}
-        print(f"server: gunicorn, {workers} workers; {args.clients} clients; "
-              f"{args.seconds:.0f} s per phase")
-        # Each server first runs a short unmeasured warm-up, so that every worker has
-        # compiled its statements and filled its connection pool before the measurement.
-        with gunicorn("mes:create_app()", env, workers) as port:
-            run_load([mes_worker(port, ctx["token"], i, warmup=True)
+        print(f"servers: gunicorn, {workers} workers each; {args.clients} clients; "
+              f"{args.seconds:.0f} s per contender in {args.rounds} alternating rounds")
+        # Both servers run side by side (an idle server costs nothing) and the contenders
+        # take turns in short phases, so that a change in the machine's other load during
+        # the run weighs on each of them alike. Each server first runs a short unmeasured
+        # warm-up, so that every worker has compiled its statements and filled its
+        # connection pool before the measurement.
+        with gunicorn("mes:create_app()", env, workers) as mes_port, \
+                gunicorn("bench.bare_app:create()", env, workers) as bare_port:
+            run_load([mes_worker(mes_port, ctx["token"], mes_moves(i, warmup=True))
                       for i in range(args.clients)], args.warmup)
-            mes = run_load([mes_worker(port, ctx["token"], i) for i in range(args.clients)],
-                           args.seconds)
-        bares = {}
-        with gunicorn("bench.bare_app:create()", env, workers) as port:
             for flavour in ("orm", "sql"):
-                run_load([bare_worker(port, ctx["lot_ids"][i], flavour)
+                run_load([bare_worker(bare_port, ctx["lot_ids"][i], flavour)
                           for i in range(args.clients)], args.warmup)
-                bares[flavour] = run_load([bare_worker(port, ctx["lot_ids"][i], flavour)
-                                           for i in range(args.clients)], args.seconds)
+            moves = [mes_moves(i) for i in range(args.clients)]
+            phases: dict[str, list[LoadResult]] = {"api": [], "orm": [], "sql": []}
+            phase = args.seconds / args.rounds
+            for _ in range(args.rounds):
+                phases["api"].append(run_load(
+                    [mes_worker(mes_port, ctx["token"], moves[i])
+                     for i in range(args.clients)], phase))
+                for flavour in ("orm", "sql"):
+                    phases[flavour].append(run_load(
+                        [bare_worker(bare_port, ctx["lot_ids"][i], flavour)
+                         for i in range(args.clients)], phase))
+        mes = merge(phases["api"])
+        bares = {flavour: merge(phases[flavour]) for flavour in ("orm", "sql")}
         print(f"track-in/out API : {mes.rate:8.1f} req/s  p50 {mes.pct(50):6.1f} ms  "
               f"p99 {mes.pct(99):6.1f} ms  statuses {mes.statuses}")
         for flavour, bare in bares.items():
@@ -187,6 +231,9 @@ def main() -> None:
         for flavour, bare in bares.items():
             print(f"against bare ({flavour}): rate ratio {mes.rate / bare.rate:.2f} "
                   f"(target >= 0.5), p99 ratio {mes.pct(99) / bare.pct(99):.2f} (target <= 2)")
+        rounds = [a.rate / b.rate for a, b in zip(phases["api"], phases["sql"], strict=True)]
+        print("rate ratio against bare (sql) per round: "
+              + " ".join(f"{r:.2f}" for r in rounds))
 
         t0 = time.time()
         fill(url, args.lots, args.events)
