@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -158,6 +158,11 @@ def translate_db_error(exc: Exception) -> DomainError | None:
     if isinstance(exc, IntegrityError):
         return Conflict(_("This conflicts with a record saved at the same time; reload and "
                           "try again."), code="conflict")
+    if isinstance(exc, DataError) and any(word in str(exc.orig) for word in (
+            "NUL", "out of range", "overflow")):
+        # Input PostgreSQL cannot store (a NUL character in text, a number too large): the
+        # caller's mistake, not the server's.
+        return InvalidInput(_("Some fields are missing or not valid."))
     if isinstance(exc, PoolTimeout):
         return Unavailable(_("The database is not reachable right now; try again shortly."))
     if isinstance(exc, OperationalError):

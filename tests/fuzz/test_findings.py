@@ -76,3 +76,22 @@ def test_a_report_range_at_the_start_of_the_calendar_is_no_server_error(validate
                                                                           query):
     response = validated("admin", "GET", path, query=query)
     assert response.status_code in (200, 422)
+
+
+def test_a_nul_character_in_text_is_refused_not_a_server_error(validated, app, session):
+    # Found on PostgreSQL, whose text columns cannot hold NUL: a route step named "\x00"
+    # was a 500. SQLite stores it; either way no 5xx, and a refusal creates nothing.
+    from mes.catalog.models import Route
+    from tests.helpers import row_counts
+
+    before = row_counts(session, Route)
+    response = validated("admin", "POST", "/api/v1/routes", body={
+        "code": "NUL-R", "name": "Route\x00", "steps": [
+            {"code": "S1", "name": "Step\x00one", "kind": "assembly",
+             "equipment_kind": None, "min_yield": None, "materials": []}]})
+    if session.get_bind().dialect.name == "postgresql":
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "invalid"
+        assert row_counts(session, Route) == before
+    else:
+        assert response.status_code in (201, 422)
