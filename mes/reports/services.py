@@ -72,6 +72,7 @@ WIP_AGES: tuple[tuple[str, int | None], ...] = (
 WIP_GROUPS = ("step", "product", "customer")
 PERIODS = ("day", "week")
 CLOSED_DONE = ("completed", "shipped")
+EPOCH_DAY = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -143,19 +144,24 @@ def _epoch(session: Session, col: Any) -> ColumnElement[int]:
     return cast(func.strftime("%s", col), Integer)
 
 
-def _day(session: Session, col: Any) -> ColumnElement[str]:
-    """The UTC day of a time, as 'YYYY-MM-DD'."""
-    if _pg(session):
-        return func.to_char(func.timezone("UTC", col), "YYYY-MM-DD")
-    return func.date(col)
+def _day(session: Session, col: Any) -> ColumnElement[int]:
+    """The UTC day of a time as days since 1970-01-01: grouping by a number is much
+    cheaper than by a formatted date (day_start turns it back into a date)."""
+    return _epoch(session, col) // 86400
 
 
-def _week(session: Session, col: Any) -> ColumnElement[str]:
-    """The Monday (UTC) of a time's ISO week, as 'YYYY-MM-DD'."""
-    if _pg(session):
-        return func.to_char(func.date_trunc("week", func.timezone("UTC", col)), "YYYY-MM-DD")
-    # 'weekday 0' moves to the next Sunday (or stays on one); six days back is Monday.
-    return func.date(col, "weekday 0", "-6 days")
+def _week(session: Session, col: Any) -> ColumnElement[int]:
+    """The ISO week (Monday to Sunday, UTC) of a time as a number: 1970-01-01 was a
+    Thursday, so days + 3 count from a Monday (week_start turns it back into a date)."""
+    return (_day(session, col) + 3) // 7
+
+
+def day_start(day: int) -> str:
+    return (EPOCH_DAY + timedelta(days=int(day))).isoformat()
+
+
+def week_start(week: int) -> str:
+    return (EPOCH_DAY + timedelta(days=int(week) * 7 - 3)).isoformat()
 
 
 def _date(session: Session, col: Any) -> ColumnElement[Any]:
@@ -422,8 +428,9 @@ def yield_trend(session: Session, q: ReportQuery) -> Report:
             .group_by(sub.c.period, sub.c.product_id))
     products = _codes(session, Product)
     rows = []
-    for start, pid, qty_in, good in sorted(session.execute(stmt),
-                                           key=lambda r: (products[r[1]], r[0])):
+    for number, pid, qty_in, good in sorted(session.execute(stmt),
+                                            key=lambda r: (products[r[1]], r[0])):
+        start = day_start(number) if q.period == "day" else week_start(number)
         rows.append({"product": products[pid],
                      "period": start if q.period == "day" else iso_week(start),
                      "period_start": start, "quantity_in": int(qty_in), "good": int(good),
@@ -562,12 +569,12 @@ def dispositions(session: Session, q: ReportQuery) -> Report:
     if q.step:
         inner = inner.where(Hold.step_code == q.step)
     sub = inner.subquery()
-    found = [(monday, disp, n, int(total)) for monday, disp, n, total in session.execute(
+    found = [(week, disp, n, int(total)) for week, disp, n, total in session.execute(
         select(sub.c.week, sub.c.disposition, func.count(), func.sum(sub.c.seconds))
         .group_by(sub.c.week, sub.c.disposition))]
-    rows = [{"week": iso_week(monday), "week_start": monday, "disposition": disp,
-             "count": n, "mean_hours_to_disposition": _hours(total / n)}
-            for monday, disp, n, total in sorted(found, key=lambda r: (r[0], r[1]))]
+    rows = [{"week": iso_week(week_start(week)), "week_start": week_start(week),
+             "disposition": disp, "count": n, "mean_hours_to_disposition": _hours(total / n)}
+            for week, disp, n, total in sorted(found, key=lambda r: (r[0], r[1]))]
     count = sum(r[2] for r in found)
     seconds = sum(r[3] for r in found)
     return Report(["week", "week_start", "disposition", "count", "mean_hours_to_disposition"],
@@ -664,8 +671,9 @@ def delivery(session: Session, q: ReportQuery) -> Report:
             .group_by(sub.c.customer_id, sub.c.week))
     customers = _codes(session, Customer)
     rows = []
-    for cid, monday, shipments, lots, qty, on_time, dated in sorted(
+    for cid, week, shipments, lots, qty, on_time, dated in sorted(
             session.execute(stmt), key=lambda r: (customers[r[0]], r[1])):
+        monday = week_start(week)
         on_time = int(on_time or 0)
         rows.append({"customer": customers[cid], "week": iso_week(monday),
                      "week_start": monday, "shipments": shipments, "lots": lots,
