@@ -1,12 +1,13 @@
 """Reports benchmark (PostgreSQL, production server, loopback only).
 
 Builds a year of plant history on a fresh database with COPY: 1,000,000 lots on a
-three-step route (saw, final test, pack) started evenly over 365 days, ~2.9 million step
-runs (~5.8 million track-in/out history events), their rejects, ~1 % of lots held, one test
-run per final test, shipments of ten lots, and the E10 state changes of 200 tools (a few a
-day each). Then, through gunicorn, times every report endpoint (JSON and CSV) and every
-report page for the last 30 days, as an admin and as a customer user, and prints p50 and
-max per call.
+three-step route (saw, final test, pack) started evenly over 365 days (queue time at each
+step ~ exponential, mean 12 h; process time mean 2 h), ~3.0 million step runs (~6.0 million
+track-in/out history events), their rejects (30 % of runs), ~1 % of lots held, one test run
+per final test, completed lots shipped at noon the next day (~11 lots a shipment), and the
+E10 state changes of 198 tools (about four a day each). Then, through gunicorn, times every
+report endpoint (JSON and CSV) for the last 30 days as an admin and as a customer user, and
+every report page as an admin, and prints p50 and max per call.
 
 Run: .venv/bin/python bench/reports.py [--lots 1000000] [--samples 7]
 """
