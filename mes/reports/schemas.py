@@ -53,6 +53,7 @@ _STATES = {f"{s}_h": _H() for s in E10_STATES}
 
 WipReport = _report("Wip", {
     "step": fields.String(metadata={"description": "or product / customer with ?by="}),
+    "product": fields.String(), "customer": fields.String(),
     "lots": fields.Integer(), "quantity": fields.Integer(), "on_hold": fields.Integer(),
     "running": fields.Integer(), "late": fields.Integer(),
     "oldest_at_step": fields.AwareDateTime(), "oldest_age_h": _H(), **_AGES})
@@ -90,7 +91,8 @@ DispositionReport = _report("Dispositions", {
     released=fields.Integer(), mean_hours_to_disposition=_H(allow_none=True))
 EquipmentReport = _report("Equipment", {
     "equipment": fields.String(metadata={"description": "or kind (and tools) with ?by=kind"}),
-    "kind": fields.String(), **_STATES, "total_h": _H(),
+    "kind": fields.String(), "tools": fields.Integer(metadata={"description": "?by=kind"}),
+    **_STATES, "total_h": _H(),
     "utilisation": _H(allow_none=True), "lots_processed": fields.Integer()})
 DeliveryReport = _report("Delivery", {
     "customer": fields.String(), "week": fields.String(), "week_start": fields.Date(),

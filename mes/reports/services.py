@@ -73,6 +73,9 @@ WIP_GROUPS = ("step", "product", "customer")
 PERIODS = ("day", "week")
 CLOSED_DONE = ("completed", "shipped")
 EPOCH_DAY = date(1970, 1, 1)
+# Report dates: a range and its default start stay inside what every database and
+# Python's datetime can hold.
+MIN_DATE, MAX_DATE = date(1970, 1, 1), date(9998, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,11 @@ def make_query(actor: Any, args: dict[str, Any], *, today: date | None = None) -
     """The query of `args` (loaded by schemas.ReportArgs) for `actor`. Without dates: the
     last 30 days up to today. InvalidInput when `from` is after `to` or the range is longer
     than two years."""
+    for name in ("from", "to"):
+        given = args.get(name)
+        if given is not None and not MIN_DATE <= given <= MAX_DATE:
+            raise InvalidInput("The date is out of range.", fields={
+                name: [f"Must be between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}."]})
     end = args.get("to") or today or utcnow().date()
     start = args.get("from") or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:

@@ -107,6 +107,9 @@ def test_bad_ranges_and_arguments_are_422(api, history):
     assert caller.get("/reports/yield?format=xml").status_code == 422
     assert caller.get("/reports/wip?by=tool").status_code == 422
     assert caller.get("/reports/wip/late?limit=0").status_code == 422
+    # Dates whose range or default start would leave the calendar.
+    assert caller.get("/reports/yield/trend?to=0001-01-01").status_code == 422
+    assert caller.get("/reports/wip?to=9999-12-31").status_code == 422
 
 
 def test_reports_are_in_the_openapi_document(api, client):
