@@ -22,6 +22,13 @@ def openapi_document():
 
 
 # Each module registers its endpoints on `bp` when imported.
-from mes.api import catalog, holds, lots, moisture, shipping, testdata  # noqa: E402,F401
-from mes.api import trace  # noqa: E402,F401
-from mes.api import reports  # noqa: E402,F401
+from mes.api import (  # noqa: E402,F401
+    catalog,
+    holds,
+    lots,
+    moisture,
+    reports,
+    shipping,
+    testdata,
+    trace,
+)
