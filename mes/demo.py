@@ -46,6 +46,7 @@ from mes.errors import InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
+from mes.shipping import services as shipping
 from mes.testfloor import services as testfloor
 from mes.testfloor.models import TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
@@ -1017,6 +1018,32 @@ def load_demo_test_history(session: Session, tests: _TestHistory, end: datetime)
     tests.sba_excursion(end)
 
 
+# --- shipments ---------------------------------------------------------------------------
+
+# Per customer, the oldest completed lots that may ship go out in one shipment this many
+# lots strong, two hours after the later of them completed (the rest stay completed).
+SHIPMENT_LOTS = 2
+VEHICLE_PROGRAMS = {OEM: "EV-HV7 inverter", TIER1: "BCM-26 body controller"}
+
+
+def load_demo_shipments(session: Session, end: datetime) -> None:
+    """Ship, per customer, its oldest completed lots that every shipping rule allows (one
+    shipment each, through the shipping service at a simulated time before `end`)."""
+    for customer in session.scalars(select(Customer).order_by(Customer.code)):
+        lots = [lot for lot in shipping.shippable_lots(session, customer)
+                if shipping.refusal(session, lot, customer) is None][:SHIPMENT_LOTS]
+        if not lots:
+            continue
+        at = min(max(lot.updated_at for lot in lots) + timedelta(hours=2), end)
+        with simulated_time(at):
+            shipping.create_shipment(session, "planner", {
+                "customer": customer.code, "po": f"PO-{customer.code[:4]}-{at:%y%m%d}",
+                "vehicle_program": VEHICLE_PROGRAMS.get(customer.code),
+                "lots": [lot.lot_no for lot in lots]})
+            # Flushed inside the simulated time: the lots' updated_at is stamped at flush.
+            session.flush()
+
+
 def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     """Give the demo plant about 200 lots with the history of the 30 days before `now`
     (default: now), made through the floor services at simulated times: receipts, track-ins
@@ -1027,6 +1054,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     history = _History(session, now or utcnow())
     history.run()
     load_demo_test_history(session, history.tests, history.end)
+    load_demo_shipments(session, history.end)
 
 
 def load_demo(session: Session) -> bool:
