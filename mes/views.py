@@ -10,17 +10,17 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from mes import db
-from mes.auth.permissions import Permission, has_permission, public, require
+from mes.auth.permissions import PLANT_LOT_READ, Permission, has_permission, public, require
 
 bp = Blueprint("main", __name__)
 
 # (label, endpoint, permission, card text). The first entries are what a role sees first.
-NAV: list[tuple[Any, str, Permission, Any]] = [
+NAV: list[tuple[Any, str, Permission | tuple[Permission, ...], Any]] = [
     (_l("My lots"), "portal.index", Permission.PORTAL,
      _l("Your WIP and expected completion, holds, shipments, yields and traces.")),
     (_l("Operator station"), "floor.station", Permission.LOT_TRACK,
      _l("Scan a lot: see what blocks it, track it in and out.")),
-    (_l("WIP"), "floor.wip", Permission.LOT_READ,
+    (_l("WIP"), "floor.wip", PLANT_LOT_READ,
      _l("Lots per step, priorities and due dates.")),
     (_l("Receive"), "floor.receive", Permission.LOT_RECEIVE,
      _l("Receive a wafer lot from the fab.")),
@@ -47,8 +47,9 @@ def nav_items() -> list[dict[str, Any]]:
     if not current_user.is_authenticated:
         return []
     items = []
-    for label, endpoint, permission, text_ in NAV:
-        if has_permission(current_user, permission):
+    for label, endpoint, needs, text_ in NAV:
+        if all(has_permission(current_user, p)
+               for p in (needs if isinstance(needs, tuple) else (needs,))):
             url = url_for(endpoint)
             items.append({"label": str(label), "url": url, "text": str(text_),
                           "active": request.path.startswith(url)})

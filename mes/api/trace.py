@@ -17,9 +17,9 @@ from mes.trace import schemas as s
 from mes.trace import services
 from mes.trace.services import Containment
 
-# A criterion reaches any customer's lots: the plant's roles only (customers lack
-# HOLD_READ, so they get 403).
-MATCH_READ = (Permission.TRACE_READ, Permission.HOLD_READ)
+# A criterion or a shipment's whole trace: the plant's roles only (customers lack
+# HOLD_READ, so they get 403, as API.md has it beyond the customer list).
+PLANT_TRACE_READ = (Permission.TRACE_READ, Permission.HOLD_READ)
 
 
 def _customer() -> bool:
@@ -46,16 +46,16 @@ def lot_trace(lot_no: str, args: dict[str, Any]) -> Response:
     return jsonify(schema_instance(schema).dump(services.backward(session, lot, current_user)))
 
 
-@api_route(bp, "/shipments/<int:shipment_id>/trace", permission=Permission.TRACE_READ,
+@api_route(bp, "/shipments/<int:shipment_id>/trace", permission=PLANT_TRACE_READ,
            response=s.ShipmentBackwardOut, tag="trace")
 def shipment_trace(shipment_id: int) -> Response:
-    """Backward trace of every lot a shipment carried (customers: their own shipments)."""
-    schema = s.CustomerShipmentBackwardOut if _customer() else s.ShipmentBackwardOut
-    return jsonify(schema_instance(schema).dump(
+    """Backward trace of every lot a shipment carried (plant roles; customers trace their
+    lots one by one)."""
+    return jsonify(schema_instance(s.ShipmentBackwardOut).dump(
         services.shipment_backward(db.session(), shipment_id, current_user)))
 
 
-@api_route(bp, "/trace", permission=MATCH_READ, query=s.TraceMatchQuery,
+@api_route(bp, "/trace", permission=PLANT_TRACE_READ, query=s.TraceMatchQuery,
            response=s.MatchForwardOut, tag="trace")
 def match_trace(args: dict[str, Any]) -> dict[str, Any]:
     """Forward trace of every lot a criterion names: `fab_lot`, `wafer` (and `fab_lot`),

@@ -69,6 +69,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 PUBLIC = "public"
 
+# The plant's lot pages (lot page, traveler, WIP board): every plant role, not customers,
+# whose pages are the portal's (`master:read` is what only plant roles hold).
+PLANT_LOT_READ = (Permission.LOT_READ, Permission.MASTER_READ)
+
 
 def has_permission(user: Any, permission: Permission) -> bool:
     if not getattr(user, "is_authenticated", False):

@@ -36,7 +36,7 @@ from werkzeug.datastructures import MultiDict
 from mes import db
 from mes.api.lots import present
 from mes.api.registry import paginate
-from mes.auth.permissions import Permission, require
+from mes.auth.permissions import PLANT_LOT_READ, Permission, require
 from mes.catalog.models import Customer, Product
 from mes.db import utcnow
 from mes.errors import DomainError, NotFound
@@ -271,7 +271,7 @@ def _late(lot: Lot, today: Any) -> bool:
 
 
 @bp.route("/lots/<lot_no>")
-@require(Permission.LOT_READ)
+@require(*PLANT_LOT_READ)
 def lot_detail(lot_no: str) -> Any:
     return _lot_page(lot_no)
 
@@ -319,7 +319,7 @@ def merge(lot_no: str) -> Any:
 # --- traveler --------------------------------------------------------------------------
 
 @bp.route("/lots/<lot_no>/traveler")
-@require(Permission.LOT_READ)
+@require(*PLANT_LOT_READ)
 def traveler(lot_no: str) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
@@ -481,15 +481,10 @@ def station() -> Any:
 WIP_FILTERS = ("product", "customer", "state", "on_hold", "step")
 
 
-def _wip_options(customer_id: int | None) -> dict[str, list[tuple[str, str]]]:
+def _wip_options() -> dict[str, list[tuple[str, str]]]:
     sess = db.session()
     products = select(Product).order_by(Product.code)
     customers = select(Customer).order_by(Customer.code)
-    if customer_id is not None:
-        # A customer picks among the products of its own lots and sees no other customer.
-        products = products.where(Product.id.in_(
-            select(Lot.product_id).where(Lot.customer_id == customer_id)))
-        customers = customers.where(Customer.id == customer_id)
     return {
         "products": [(p.code, f"{p.code} · {p.name}") for p in sess.scalars(products)],
         "customers": [(c.code, f"{c.code} · {c.name}") for c in sess.scalars(customers)],
@@ -499,20 +494,19 @@ def _wip_options(customer_id: int | None) -> dict[str, list[tuple[str, str]]]:
 
 
 @bp.route("/wip")
-@require(Permission.LOT_READ)
+@require(*PLANT_LOT_READ)
 def wip() -> Any:
     sess = db.session()
     raw = {key: value.strip() for key, value in request.args.items() if value.strip()}
     filters = {key: raw[key] for key in WIP_FILTERS if key in raw}
-    customer_id = services.scope_customer(current_user)
-    options = _wip_options(customer_id)
+    options = _wip_options()
     try:
         args = _load(s.LotQuery, raw)
     except ValidationError as err:
         return render_template("floor/wip.html", filters=filters, options=options,
                                errors=_field_errors(err.normalized_messages()), lots=[],
-                               summary=None, next_url=None, first_url=None, today=None,
-                               customer_user=customer_id is not None), 422
+                               summary=None, next_url=None, first_url=None,
+                               today=None), 422
     stmt = services.lot_query(args, current_user)
     page = paginate(sess, stmt, args)
     present(page.items)
@@ -523,4 +517,4 @@ def wip() -> Any:
         summary=reads.wip_summary(sess, stmt),
         next_url=url_for("floor.wip", **keep, cursor=page.next) if page.next else None,
         first_url=url_for("floor.wip", **keep) if raw.get("cursor") else None,
-        today=_plant_today(), customer_user=customer_id is not None)
+        today=_plant_today())

@@ -130,10 +130,6 @@ class ShipmentBackwardOut(_BackwardLists):
     lots = fields.List(fields.String(), metadata={"description": "The shipment's lots."})
 
 
-class CustomerShipmentBackwardOut(ShipmentBackwardOut):
-    holds = fields.List(fields.Nested(CustomerHoldOut))
-
-
 class DescendantOut(LotBriefOut):
     pass
 

@@ -31,7 +31,7 @@ _ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 # Endpoints without URL parameters a customer may call and get an answer (not 403/404):
 # what they answer is checked for B's data. Patterns as in fnmatch.
 ALLOWED = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.profile",
-           "api.openapi_document", "floor.wip", "api.list_lots", "api.list_shipments",
+           "api.openapi_document", "api.list_lots", "api.list_shipments",
            "portal.*", "trace.index", "reports.*", "api.report_*")
 # Query strings tried on every allowed GET endpoint: B's customer, lots, product and the
 # fab lot A and B share (a forward trace of it must show A's lots only), as filters.
@@ -145,7 +145,7 @@ def test_lists_show_the_customers_own_objects(app, world):
     a, b = world
     client = as_user(app, a.user)
     for path, own in (("/api/v1/lots", a.wip.lot_no), ("/api/v1/shipments", "PO-AAA"),
-                      ("/wip", a.wip.lot_no), ("/portal/", a.wip.lot_no),
+                      ("/portal/", a.wip.lot_no),
                       ("/portal/holds", "CON-AAA"), ("/portal/shipments", "PO-AAA")):
         resp = client.get(path)
         assert resp.status_code == 200, path
@@ -186,9 +186,6 @@ def test_customer_api_answers_own_objects_and_404_for_others(client, world, toke
 CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test_runs",
                 "api.lot_trace", "api.list_shipments", "api.get_shipment", "api.get_coc",
                 "api.openapi_document", "api.report_*")
-# Open to customers beyond that list, for their own objects only (the isolation test
-# above holds them to 404 for another customer's): a shipment's trace.
-BEYOND_CONTRACT = ("api.shipment_trace",)
 
 
 def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, world,
@@ -199,7 +196,7 @@ def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, worl
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        listed = any(fnmatch(rule.endpoint, p) for p in CONTRACT_API + BEYOND_CONTRACT)
+        listed = any(fnmatch(rule.endpoint, p) for p in CONTRACT_API)
         for method in rule.methods - IGNORED_METHODS:
             path = rule.rule
             for match in _ARG.finditer(rule.rule):
@@ -211,3 +208,37 @@ def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, worl
                 open_to_customers.append(rule.endpoint)
                 assert listed, f"{method} {path} answers a customer {resp.status_code}"
     assert {"api.get_lot", "api.get_coc", "api.lot_test_runs"} <= set(open_to_customers)
+
+
+# The pages a customer user reaches: the portal, the trace and report pages the portal
+# links (scoped to the customer), and what every user has (home, profile, login, logout).
+# Every other page answers a customer 403, even for the customer's own lots.
+CUSTOMER_PAGES = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.profile",
+                  "portal.*", "trace.index", "trace.lot", "trace.lot_csv", "trace.shipment",
+                  "reports.index", "reports.wip", "reports.yield_page",
+                  "reports.rejects", "reports.cycle_time", "reports.holds",
+                  "reports.delivery")
+
+
+def test_customer_gets_403_from_every_page_outside_the_portal(app, session, world):
+    """Filled with the customer's own objects, so a 403 is the role's refusal and not the
+    customer scoping's 404."""
+    a, _b = world
+    before = _state(session)
+    open_pages, refused = set(), 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.rule.startswith("/api/") or _is_static(rule.endpoint):
+            continue
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            path = _paths(rule.rule, a)[0]
+            resp = _send(as_user(app, a.user), method, path)
+            if resp.status_code == 403:
+                refused += 1
+                continue
+            open_pages.add(rule.endpoint)
+            assert any(fnmatch(rule.endpoint, p) for p in CUSTOMER_PAGES), (
+                f"{method} {path} ({rule.endpoint}) answers a customer {resp.status_code}")
+    assert {"floor.wip", "floor.lot_detail", "floor.traveler"}.isdisjoint(open_pages)
+    assert {"portal.index", "trace.lot", "reports.index"} <= open_pages
+    assert refused > 50
+    assert _state(session) == before
