@@ -91,6 +91,7 @@ class Stage:
     code: str
     name: str
     seq: int
+    name_zh: str | None = None
     lots: int = 0
     quantity: int = 0
     on_hold: int = 0
@@ -122,7 +123,7 @@ def wip(session: Session, customer_id: int, now: datetime) -> Wip:
                            expected=now + timedelta(hours=hours)))
         step = steps[lot.step_seq - 1]
         stage = stages.setdefault(step.code, Stage(code=step.code, name=step.name,
-                                                   seq=step.seq))
+                                                   seq=step.seq, name_zh=step.name_zh))
         stage.seq = min(stage.seq, step.seq)
         stage.lots += 1
         stage.quantity += lot.quantity

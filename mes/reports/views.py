@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
+from flask_babel import format_datetime, format_decimal, format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -24,6 +25,8 @@ from mes.auth.permissions import Permission, require
 from mes.catalog.models import E10_STATES, Customer, Product, RouteStep
 from mes.errors import InvalidInput
 from mes.floor.services import scope_customer
+from mes.floor.views import STATE_LABELS
+from mes.quality.views import DISPOSITION_LABELS, SOURCE_LABELS
 from mes.reports import charts, services
 from mes.reports import schemas as s
 from mes.reports.services import Report, ReportQuery
@@ -87,19 +90,27 @@ PAGES: list[tuple[str, Any, Any, bool]] = [
 ]
 
 
+# Columns whose values are codes the interface has words for.
+CODE_LABELS: dict[str, dict[str, Any]] = {
+    "source": SOURCE_LABELS, "disposition": DISPOSITION_LABELS, "state": STATE_LABELS}
+
+
 @bp.app_template_filter("report_cell")
-def report_cell(value: Any) -> str:
-    """A table cell: blank for none, yes/no, times to the minute."""
+def report_cell(value: Any, column: str | None = None) -> str:
+    """A table cell in the user's language: blank for none, yes/no, codes in words, numbers
+    in the locale's format, times in the plant's time zone to the minute."""
     if value is None:
         return "–"
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        return format_decimal(value, "#,##0.00")
     if isinstance(value, int):
-        return f"{value:,}"
+        return format_number(value)
+    if isinstance(value, str) and column in CODE_LABELS:
+        return str(CODE_LABELS[column].get(value, value))
     if isinstance(value, str) and len(value) > 19 and value[10] == "T":
-        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+        return format_datetime(datetime.fromisoformat(value), "yyyy-MM-dd HH:mm")
     return str(value)
 
 

@@ -72,3 +72,18 @@ def test_stacked_bars_draw_each_series_and_escape_labels():
     assert svg.count('class="seg-standby"') == 2
     assert "&lt;T1&gt;" in svg and "<T1>" not in svg
     assert "none" in charts.stacked_bars([], [], [], title="E10", empty="none")
+
+
+def test_pages_in_chinese_show_codes_in_words_and_times_in_the_plant_zone(session, make_user,
+                                                                          login, history):
+    user = make_user("planner")
+    user.locale = "zh_CN"
+    session.commit()
+    client = login(user)
+    holds = client.get(f"/reports/holds?{RANGE}").get_data(as_text=True)
+    # H1 and H5 are open: sources "manual" and "mass", in the reader's words.
+    assert "手动" in holds and "批量扣留" in holds
+    assert "<td>manual</td>" not in holds and "<td>mass</td>" not in holds
+    wip = client.get("/reports/wip").get_data(as_text=True)
+    # D arrived at SAW 2026-03-12 09:00 UTC: 17:00 in Asia/Shanghai.
+    assert "2026-03-12 17:00" in wip and "2026-03-12 09:00" not in wip
