@@ -23,6 +23,7 @@ from mes import db
 from mes.api.registry import schema_instance
 from mes.auth.permissions import Permission, require
 from mes.catalog.models import E10_STATES, Customer, Product, RouteStep
+from mes.catalog.views import REASON_KIND_LABELS
 from mes.errors import InvalidInput
 from mes.floor.services import scope_customer
 from mes.floor.views import STATE_LABELS
@@ -91,8 +92,10 @@ PAGES: list[tuple[str, Any, Any, bool]] = [
 
 
 # Columns whose values are codes the interface has words for.
+# (A `kind` is a reason's kind in the Pareto; a tool kind, a plant's own code, stays as is.)
 CODE_LABELS: dict[str, dict[str, Any]] = {
-    "source": SOURCE_LABELS, "disposition": DISPOSITION_LABELS, "state": STATE_LABELS}
+    "source": SOURCE_LABELS, "disposition": DISPOSITION_LABELS, "state": STATE_LABELS,
+    "kind": REASON_KIND_LABELS}
 
 
 @bp.app_template_filter("report_cell")
@@ -291,7 +294,7 @@ def holds() -> Any:
         weeks = sorted({r["week"] for r in disp.rows})
         kinds = sorted({r["disposition"] for r in disp.rows})
         counts = {(r["week"], r["disposition"]): r["count"] for r in disp.rows}
-        series = [(k, f"disp-{k}") for k in kinds]
+        series = [(str(DISPOSITION_LABELS.get(k, k)), f"disp-{k}") for k in kinds]
         chart2 = charts.stacked_bars(
             weeks, series,
             [[counts.get((w, k), 0) for k in kinds] for w in weeks],

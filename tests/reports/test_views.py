@@ -84,6 +84,10 @@ def test_pages_in_chinese_show_codes_in_words_and_times_in_the_plant_zone(sessio
     # H1 and H5 are open: sources "manual" and "mass", in the reader's words.
     assert "手动" in holds and "批量扣留" in holds
     assert "<td>manual</td>" not in holds and "<td>mass</td>" not in holds
+    # H2 was scrapped, H3 released: the legend of the dispositions chart names them so.
+    assert '<li class="key key-disp-scrap">报废部分数量</li>' in holds
+    rejects = client.get(f"/reports/rejects?{RANGE}").get_data(as_text=True)
+    assert "<td>不良</td>" in rejects and "<td>reject</td>" not in rejects
     wip = client.get("/reports/wip").get_data(as_text=True)
     # D arrived at SAW 2026-03-12 09:00 UTC: 17:00 in Asia/Shanghai.
     assert "2026-03-12 17:00" in wip and "2026-03-12 09:00" not in wip
