@@ -138,6 +138,7 @@ class TracedShipmentOut(Schema):
     id = fields.Integer()
     customer = fields.String()
     po = fields.String()
+    vehicle_program = fields.String(allow_none=True)
     shipped_at = fields.AwareDateTime()
     lots = fields.List(fields.String(), metadata={"description": "The traced lots it carried."})
 
@@ -163,6 +164,7 @@ class ShippedOut(Schema):
     shipment = fields.Integer()
     customer = fields.String()
     po = fields.String()
+    vehicle_program = fields.String(allow_none=True)
     shipped_at = fields.String()
     lots = fields.List(fields.String())
 

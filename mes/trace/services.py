@@ -164,11 +164,12 @@ _NO_TEXT = cast(null(), String)
 
 
 def _part(kind: str, lot: Any, *, n1: Any = _NO_INT, n2: Any = _NO_INT, a: Any = _NO_TEXT,
-          b: Any = _NO_TEXT, c: Any = _NO_TEXT, t: Any = None) -> Select[Any]:
+          b: Any = _NO_TEXT, c: Any = _NO_TEXT, t: Any = None, d: Any = _NO_TEXT
+          ) -> Select[Any]:
     # Typed so that the times read back as aware UTC times on every database.
     no_time = type_coerce(cast(null(), DateTime(timezone=True)), UTCDateTime())
     return select(literal_column(f"'{kind}'", String).label("kind"), lot, n1, n2, a, b, c,
-                  no_time if t is None else t)
+                  no_time if t is None else t, d)
 
 
 def _edge_part(member: Member) -> Select[Any]:
@@ -182,7 +183,8 @@ def _edge_part(member: Member) -> Select[Any]:
 def _shipment_part(member: Member, actor: Any) -> Select[Any]:
     """The shipments that carried lots of the walk (a customer user's own only)."""
     stmt = (_part("shipment", ShipmentLot.lot_id, n1=Shipment.id, n2=ShipmentLot.quantity,
-                  a=Customer.code, b=Customer.name, c=Shipment.po, t=Shipment.shipped_at)
+                  a=Customer.code, b=Customer.name, c=Shipment.po, t=Shipment.shipped_at,
+                  d=Shipment.vehicle_program)
             .select_from(ShipmentLot)
             .join(Shipment, Shipment.id == ShipmentLot.shipment_id)
             .join(Customer, Customer.id == Shipment.customer_id)
@@ -208,9 +210,10 @@ def _shipments(rows: list[Any], lot_no: Callable[[int], str]) -> list[dict[str, 
     """The shipments, oldest first, each with the lots of the trace it carried."""
     found: dict[int, dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: (r[7], r[2], lot_no(r[1]))):
-        _kind, lot_id, sid, qty, code, name, po, shipped_at = row
+        _kind, lot_id, sid, qty, code, name, po, shipped_at, program = row
         entry = found.setdefault(sid, {"id": sid, "customer": code, "customer_name": name,
-                                       "po": po, "shipped_at": shipped_at, "lots": [],
+                                       "po": po, "vehicle_program": program,
+                                       "shipped_at": shipped_at, "lots": [],
                                        "quantities": {}})
         entry["lots"].append(lot_no(lot_id))
         entry["quantities"][lot_no(lot_id)] = qty
@@ -464,6 +467,7 @@ def contain(session: Session, actor: Any, *, reason: str, comment: str,
         select(Lot.id, Lot.lot_no).where(Lot.id.in_({row[1] for row in rows["shipment"]})))}
     shipped = [{"shipment": s["id"], "customer": s["customer"],
                 "customer_name": s["customer_name"], "po": s["po"],
+                "vehicle_program": s["vehicle_program"],
                 "shipped_at": s["shipped_at"].isoformat(), "lots": s["lots"],
                 "quantities": s["quantities"]}
                for s in _shipments(rows["shipment"], numbers.__getitem__)]
@@ -509,8 +513,8 @@ def recent_containments(session: Session, limit: int = 20) -> list[dict[str, Any
         .order_by(AuditEvent.subject_key.desc()).limit(limit))]
 
 
-NOTIFY_COLUMNS = ("customer", "customer_name", "shipment", "po", "shipped_at", "lot_no",
-                  "quantity", "containment", "reason")
+NOTIFY_COLUMNS = ("customer", "customer_name", "shipment", "po", "vehicle_program",
+                  "shipped_at", "lot_no", "quantity", "containment", "reason")
 
 
 def notification_rows(recorded: dict[str, Any]) -> list[dict[str, Any]]:
@@ -522,6 +526,7 @@ def notification_rows(recorded: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"customer": entry["customer"],
                          "customer_name": entry.get("customer_name", ""),
                          "shipment": entry["shipment"], "po": entry["po"],
+                         "vehicle_program": entry.get("vehicle_program"),
                          "shipped_at": entry["shipped_at"], "lot_no": lot_no,
                          "quantity": entry.get("quantities", {}).get(lot_no),
                          "containment": recorded["id"], "reason": recorded["reason"]})

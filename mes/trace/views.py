@@ -232,7 +232,9 @@ def trace_rows(lot_no: str, back: dict[str, Any], fwd: dict[str, Any],
                          "started_at": ship["shipped_at"],
                          "qty_in": ship["quantities"].get(shipped),
                          "reference": f"shipment {ship['id']}; {ship['customer']}; "
-                                      f"PO {ship['po']}"})
+                                      f"PO {ship['po']}"
+                                      + (f"; {ship['vehicle_program']}"
+                                         if ship["vehicle_program"] else "")})
     return rows
 
 

@@ -42,7 +42,8 @@ def tree(request, session) -> dict[str, Any]:
     advance(session, m01, 2)
     advance(session, r01)
     shipment = shipping.create_shipment(session, "planner", {
-        "customer": "OEM", "po": "PO-1", "lots": ["M.01"]})
+        "customer": "OEM", "po": "PO-1", "vehicle_program": "EV-7 inverter",
+        "lots": ["M.01"]})
     session.commit()
     lots: dict[str, Lot] = {lot.lot_no: lot for lot in (r, m, u, r01, r02, r0101, m01)}
     return {"lots": lots, "shipment": shipment}

@@ -36,7 +36,8 @@ def test_containment_holds_exactly_the_lots_still_in_the_plant(api, tree, sessio
     assert sorted(h["lot_no"] for h in body["holds"]) == ["M", "R", "R.01"]
     assert {h["source"] for h in body["holds"]} == {"containment"}
     assert body["shipped"] == [{"shipment": tree["shipment"].id, "customer": "OEM",
-                                "po": "PO-1", "shipped_at": body["shipped"][0]["shipped_at"],
+                                "po": "PO-1", "vehicle_program": "EV-7 inverter",
+                                "shipped_at": body["shipped"][0]["shipped_at"],
                                 "lots": ["M.01"]}]
     assert body["customers"] == ["OEM"]
     assert _open_holds(session) == [("M", "containment"), ("R", "containment"),
@@ -109,8 +110,10 @@ def test_notification_csv_lists_each_shipped_lot_by_customer(api, tree, client, 
     resp = client.get(f"/trace/containments/{body['id']}/notifications.csv")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
-    assert [(r["customer"], r["shipment"], r["po"], r["lot_no"], r["quantity"])
-            for r in rows] == [("OEM", str(tree["shipment"].id), "PO-1", "M.01", "50")]
+    assert [(r["customer"], r["shipment"], r["po"], r["vehicle_program"], r["lot_no"],
+             r["quantity"]) for r in rows] == [
+        ("OEM", str(tree["shipment"].id), "PO-1", "EV-7 inverter", "M.01", "50")]
     page = client.get(f"/trace/containments/{body['id']}")
     assert page.status_code == 200 and "M.01" in page.get_data(as_text=True)
+    assert "EV-7 inverter" in page.get_data(as_text=True)
     assert client.get("/trace/containments/NOPE").status_code == 404

@@ -12,7 +12,7 @@ BACKWARD_KEYS = {"lot", "ancestors", "fab_lots", "wafers", "material_lots", "equ
 STEP_KEYS = {"lot_no", "step", "equipment", "operator", "started_at", "finished_at",
              "good_qty", "rejects"}
 FORWARD_KEYS = {"lot", "descendants", "shipments", "customers"}
-SHIPMENT_KEYS = {"id", "customer", "po", "shipped_at", "lots"}
+SHIPMENT_KEYS = {"id", "customer", "po", "vehicle_program", "shipped_at", "lots"}
 
 
 def test_backward_trace_has_the_contract_shape_and_reaches_every_ancestor(api, tree):
@@ -64,8 +64,8 @@ def test_forward_trace_has_the_contract_shape_and_reaches_every_descendant(api, 
     [shipment] = body["shipments"]
     assert set(shipment) >= SHIPMENT_KEYS
     assert shipment["id"] == tree["shipment"].id
-    assert (shipment["customer"], shipment["po"], shipment["lots"]) == ("OEM", "PO-1",
-                                                                        ["M.01"])
+    assert (shipment["customer"], shipment["po"], shipment["vehicle_program"],
+            shipment["lots"]) == ("OEM", "PO-1", "EV-7 inverter", ["M.01"])
     assert body["customers"] == ["OEM"]
 
 

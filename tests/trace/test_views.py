@@ -40,6 +40,7 @@ def test_lot_trace_page_draws_the_genealogy_and_lists_the_records(client, make_u
         assert f'href="/trace/lots/{lot_no}"' in html
     assert "g-shipped" in html and "g-merged" in html
     assert f'href="/trace/shipments/{tree["shipment"].id}"' in html
+    assert "EV-7 inverter" in html  # the vehicle program that received it
     assert "AU-1" in html and "WB-1" in html and "op1" in html and "FAB1/W1" in html
     assert "AEC-Q100" in html
 
