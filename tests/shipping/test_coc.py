@@ -126,3 +126,19 @@ def test_coc_download_is_a_file_with_its_style_inside(session, tested, make_user
     assert "<style>" in html and ".coc > .actions" in html and "stylesheet" not in html
     assert _cell(html, "step", "FT", "yield") == "96.00 %"
     assert "data-print" not in html  # no buttons in the kept file
+
+
+def test_coc_and_portal_group_the_digits_of_large_quantities(session, tested, make_user,
+                                                             login, app):
+    from tests.portal.conftest import as_user
+
+    shipment = ship(session, [tested("LOT-BIG", 12_000, 11_880).lot_no])
+    html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
+        as_text=True)
+    assert "<td data-total>12,000</td>" in html
+    assert _cell(html, "lot", "LOT-BIG", "quantity") == "12,000"
+    assert _cell(html, "step", "FT", "tested") == "12,000"
+    assert _cell(html, "step", "FT", "good") == "11,880"
+    portal = as_user(app, make_user("customer", customer="OEM")).get(
+        f"/portal/shipments/{shipment.id}").get_data(as_text=True)
+    assert "12,000" in portal and "12000" not in portal
