@@ -122,6 +122,7 @@ class ShipmentRefOut(Schema):
     id = fields.Integer()
     customer = fields.Function(lambda shipment: shipment.customer.code)
     po = fields.String()
+    vehicle_program = fields.String(allow_none=True)
     shipped_at = fields.AwareDateTime()
 
 

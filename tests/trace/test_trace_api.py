@@ -83,6 +83,7 @@ def test_shipment_backward_trace(api, tree):
     body = api("qa").get(f"/shipments/{sid}/trace").get_json()
     assert body["lots"] == ["M.01"]
     assert body["shipment"]["id"] == sid and body["shipment"]["customer"] == "OEM"
+    assert body["shipment"]["vehicle_program"] == "EV-7 inverter"
     assert sorted(body["ancestors"]) == ["M", "R", "R.01", "R.01.01", "R.02"]
     assert BACKWARD_KEYS - {"lot"} <= set(body)
     assert api("qa").get("/shipments/987654/trace").status_code == 404

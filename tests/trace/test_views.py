@@ -73,7 +73,7 @@ def test_trace_csv_has_a_row_per_record(client, make_user, login, tree):
 def test_shipment_and_criterion_pages(client, make_user, login, tree):
     login(make_user("planner"))
     html = _page(client, f"/trace/shipments/{tree['shipment'].id}")
-    assert "PO-1" in html and 'href="/trace/lots/R"' in html
+    assert "PO-1" in html and 'href="/trace/lots/R"' in html and "EV-7 inverter" in html
     html = _page(client, "/trace/match?fab_lot=FAB1")
     assert 'href="/trace/lots/M.01"' in html and "<svg" in html
     assert "Unknown material lot" in _page(client, "/trace/match?material_lot=NOPE", 422)
