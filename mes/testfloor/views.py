@@ -114,7 +114,13 @@ def upload(lot_no: str) -> Any:
 # --- bin summary -----------------------------------------------------------------------
 
 def _typed_bins(form: MultiDict[str, str]) -> list[dict[str, Any]]:
-    count = min(int(form.get("rows") or 0) or BIN_ROWS, MAX_BIN_ROWS)
+    # `rows` is the form's own hidden count of rows; anything else than a number in range
+    # means the default.
+    try:
+        count = int(form.get("rows") or 0)
+    except ValueError:
+        count = 0
+    count = min(count, MAX_BIN_ROWS) if count > 0 else BIN_ROWS
     return [{"bin": (form.get(f"bin_{i}") or "").strip(),
              "count": (form.get(f"count_{i}") or "").strip(),
              "pass": bool(form.get(f"pass_{i}"))} for i in range(count)]

@@ -208,6 +208,20 @@ def test_bin_form_adds_rows_without_recording(as_role, ft_lot, session):
     assert stored_state(session) == before
 
 
+@pytest.mark.parametrize("rows", ["<script>", "-3", "1e309", "99999999999999999999"])
+def test_bin_form_with_a_tampered_row_count_is_no_server_error(as_role, ft_lot, session,
+                                                               rows):
+    """The hidden `rows` count is the form's own; a wrong one (found by posting garbage to
+    every form) falls back to the default rows or the maximum, it is not a 500."""
+    client = as_role("operator")
+    before = stored_state(session)
+    resp = client.post("/lots/LOT-FT/bins/new",
+                       data={**bin_form(("1", "950", True), action="add_rows"), "rows": rows})
+    assert resp.status_code == 200
+    assert resp.get_data(as_text=True).count('name="bin_') >= 16
+    assert stored_state(session) == before
+
+
 def test_bin_form_refused_to_qa(as_role, ft_lot, session):
     client = as_role("qa")
     refused_page(session, lambda: client.post("/lots/LOT-FT/bins/new",
