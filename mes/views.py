@@ -14,31 +14,32 @@ from mes.auth.permissions import PLANT_LOT_READ, Permission, has_permission, pub
 
 bp = Blueprint("main", __name__)
 
-# (label, endpoint, permission, card text). The first entries are what a role sees first.
-NAV: list[tuple[Any, str, Permission | tuple[Permission, ...], Any]] = [
-    (_l("My lots"), "portal.index", Permission.PORTAL,
+# (label, endpoint, permissions needed, card text). The first entries are what a role sees
+# first.
+NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
+    (_l("My lots"), "portal.index", (Permission.PORTAL,),
      _l("Your WIP and expected completion, holds, shipments, yields and traces.")),
-    (_l("Operator station"), "floor.station", Permission.LOT_TRACK,
+    (_l("Operator station"), "floor.station", (Permission.LOT_TRACK,),
      _l("Scan a lot: see what blocks it, track it in and out.")),
     (_l("WIP"), "floor.wip", PLANT_LOT_READ,
      _l("Lots per step, priorities and due dates.")),
-    (_l("Receive"), "floor.receive", Permission.LOT_RECEIVE,
+    (_l("Receive"), "floor.receive", (Permission.LOT_RECEIVE,),
      _l("Receive a wafer lot from the fab.")),
-    (_l("Holds"), "quality.holds", Permission.HOLD_READ,
+    (_l("Holds"), "quality.holds", (Permission.HOLD_READ,),
      _l("Open holds by age, release, mass holds and future holds.")),
-    (_l("Trace"), "trace.index", Permission.TRACE_READ,
+    (_l("Trace"), "trace.index", (Permission.TRACE_READ,),
      _l("Backward and forward traces of lots, shipments and fab lots; containment.")),
-    (_l("Test floor"), "testfloor.index", Permission.TEST_READ,
+    (_l("Test floor"), "testfloor.index", (Permission.TEST_READ,),
      _l("Test runs, PAT limits and SBA yield trends per product.")),
-    (_l("Reports"), "reports.index", Permission.REPORT_READ,
+    (_l("Reports"), "reports.index", (Permission.REPORT_READ,),
      _l("WIP, yield, rejects, cycle time, holds, equipment states and delivery.")),
-    (_l("Shipments"), "shipping.shipments", Permission.SHIP,
+    (_l("Shipments"), "shipping.shipments", (Permission.SHIP,),
      _l("Ship completed lots; labels and certificates of conformance.")),
-    (_l("Master data"), "catalog.index", Permission.MASTER_WRITE,
+    (_l("Master data"), "catalog.index", (Permission.MASTER_WRITE,),
      _l("Customers, routes, products, equipment, reason codes, material lots.")),
-    (_l("Equipment"), "catalog.equipment_list", Permission.MASTER_READ,
+    (_l("Equipment"), "catalog.equipment_list", (Permission.MASTER_READ,),
      _l("Tools and their E10 states.")),
-    (_l("Users"), "auth.users", Permission.USER_ADMIN,
+    (_l("Users"), "auth.users", (Permission.USER_ADMIN,),
      _l("Accounts, roles and API tokens.")),
 ]
 
@@ -48,8 +49,7 @@ def nav_items() -> list[dict[str, Any]]:
         return []
     items = []
     for label, endpoint, needs, text_ in NAV:
-        if all(has_permission(current_user, p)
-               for p in (needs if isinstance(needs, tuple) else (needs,))):
+        if all(has_permission(current_user, p) for p in needs):
             url = url_for(endpoint)
             items.append({"label": str(label), "url": url, "text": str(text_),
                           "active": request.path.startswith(url)})

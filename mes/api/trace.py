@@ -11,15 +11,11 @@ from flask_login import current_user
 from mes import db
 from mes.api import bp
 from mes.api.registry import api_route, schema_instance
-from mes.auth.permissions import Permission
+from mes.auth.permissions import PLANT_TRACE_READ, Permission
 from mes.floor import services as floor
 from mes.trace import schemas as s
 from mes.trace import services
 from mes.trace.services import Containment
-
-# A criterion or a shipment's whole trace: the plant's roles only (customers lack
-# HOLD_READ, so they get 403, as API.md has it beyond the customer list).
-PLANT_TRACE_READ = (Permission.TRACE_READ, Permission.HOLD_READ)
 
 
 def _customer() -> bool:

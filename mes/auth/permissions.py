@@ -72,6 +72,9 @@ PUBLIC = "public"
 # The plant's lot pages (lot page, traveler, WIP board): every plant role, not customers,
 # whose pages are the portal's (`master:read` is what only plant roles hold).
 PLANT_LOT_READ = (Permission.LOT_READ, Permission.MASTER_READ)
+# Traces that reach any customer's lots (from a criterion, a shipment's whole trace): the
+# plant's roles only (customers lack `hold:read`).
+PLANT_TRACE_READ = (Permission.TRACE_READ, Permission.HOLD_READ)
 
 
 def has_permission(user: Any, permission: Permission) -> bool:

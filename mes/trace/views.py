@@ -22,7 +22,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from mes import db
-from mes.auth.permissions import Permission, require
+from mes.auth.permissions import PLANT_TRACE_READ, Permission, require
 from mes.catalog.models import MaterialLot
 from mes.errors import InvalidInput
 from mes.floor import services as floor
@@ -44,7 +44,6 @@ from mes.trace.services import Backward, Graph
 
 bp = Blueprint("trace", __name__, url_prefix="/trace")
 
-MATCH_READ = (Permission.TRACE_READ, Permission.HOLD_READ)
 MATCH_KEYS = ("fab_lot", "wafer", "material_lot", "equipment", "since", "until", "lots")
 
 
@@ -273,7 +272,7 @@ def _query_match() -> dict[str, Any]:
 
 
 @bp.route("/match")
-@require(*MATCH_READ)
+@require(*PLANT_TRACE_READ)
 def match() -> Any:
     """Forward trace of every lot a fab lot, wafer, material lot or equipment window
     names (the query as the API's /trace)."""
