@@ -28,10 +28,11 @@ from marshmallow import ValidationError, validate
 from marshmallow import fields as mfields
 
 from mes import PACKAGE_DIR
+from mes.vocabulary import Language
 
 log = logging.getLogger(__name__)
 
-LOCALES = ("en", "zh_CN")
+LOCALES = tuple(Language)
 
 # Codes that pages show translated by their code (`_(state)`, e.g. `_macros.state_badge`),
 # listed here so that the extraction puts them in the catalogs: states of lots, holds,

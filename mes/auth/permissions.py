@@ -11,17 +11,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from mes.errors import Forbidden, Unauthenticated
+from mes.vocabulary import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Role(enum.StrEnum):
-    OPERATOR = "operator"
-    ENGINEER = "engineer"
-    QA = "qa"
-    PLANNER = "planner"
-    ADMIN = "admin"
-    CUSTOMER = "customer"
 
 
 class Permission(enum.StrEnum):

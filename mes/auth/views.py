@@ -17,11 +17,9 @@ from mes.auth.permissions import Permission, Role, public, require
 from mes.catalog.models import Customer
 from mes.errors import DomainError, RateLimited
 from mes.i18n import LOCALES
+from mes.vocabulary import Language
 
 bp = Blueprint("auth", __name__)
-
-LOCALE_LABELS = {"en": "English", "zh_CN": "简体中文"}
-
 
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: an open redirect after login is a phishing aid. Browsers read
@@ -97,7 +95,7 @@ def profile() -> Any:
                     flash(_("Password changed. Other sessions have ended."), "success")
                     return redirect(url_for("auth.profile"))
     return render_template("auth/profile.html", user=user, errors=errors,
-                           locales=[(code, LOCALE_LABELS[code]) for code in LOCALES]), \
+                           locales=Language.choices()), \
         422 if errors else 200
 
 

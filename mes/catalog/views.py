@@ -40,6 +40,7 @@ from mes.catalog.models import (
 )
 from mes.catalog.schemas import QUAL_STANDARDS
 from mes.errors import DomainError, NotFound
+from mes.vocabulary import EquipmentState, QualStatus, ReasonKind, StepKind
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
@@ -48,18 +49,6 @@ PER_PAGE = 50
 STATE_HISTORY = 20
 T = TypeVar("T")
 
-STATE_LABELS = {
-    "productive": _l("Productive"),
-    "standby": _l("Standby"),
-    "engineering": _l("Engineering"),
-    "scheduled_down": _l("Scheduled down"),
-    "unscheduled_down": _l("Unscheduled down"),
-    "non_scheduled": _l("Non-scheduled"),
-}
-STEP_KIND_LABELS = {"assembly": _l("Assembly"), "inspection": _l("Inspection"),
-                    "test": _l("Test"), "pack": _l("Pack")}
-REASON_KIND_LABELS = {"reject": _l("Reject"), "hold": _l("Hold"), "scrap": _l("Scrap")}
-QUAL_STATUS_LABELS = {"passed": _l("passed"), "failed": _l("failed")}
 GRADE_LABELS = {0: _l("Grade 0 (−40 … 150 °C)"), 1: _l("Grade 1 (−40 … 125 °C)"),
                 2: _l("Grade 2 (−40 … 105 °C)"), 3: _l("Grade 3 (−40 … 85 °C)")}
 
@@ -365,7 +354,7 @@ def route_detail(code: str) -> Any:
         .order_by(Route.version.desc())).all()
     return render_template("catalog/route_detail.html", route=route, versions=versions,
                            current_version=versions[0].version,
-                           kind_labels=STEP_KIND_LABELS)
+                           kind_labels=StepKind.labels())
 
 
 def _save_route(fixed_code: str | None) -> tuple[Route | None, dict[str, Any], int]:
@@ -450,7 +439,7 @@ def product_list() -> Any:
 def product_detail(code: str) -> Any:
     product = services.get_product(db.session(), code)
     return render_template("catalog/product_detail.html", product=product,
-                           grade_labels=GRADE_LABELS, status_labels=QUAL_STATUS_LABELS)
+                           grade_labels=GRADE_LABELS, status_labels=QualStatus.labels())
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
@@ -509,7 +498,7 @@ def qualification_new(code: str) -> Any:
         qual, errors, status = _submit(action)
         if qual is not None:
             return _done(_("Qualification of %(code)s recorded: %(status)s.", code=code,
-                           status=QUAL_STATUS_LABELS[qual.status]),
+                           status=QualStatus(qual.status).label),
                          "catalog.product_detail", code=code)
     return render_template("catalog/qualification_form.html", product=product, form=form,
                            errors=errors, fields=QUALIFICATION_FIELDS,
@@ -538,7 +527,7 @@ def equipment_list() -> Any:
     return render_template("catalog/equipment.html", equipment=items, next_url=next_url,
                            prev_url=prev_url, kinds=kinds, kind=kind,
                            state=state if state in E10_STATES else "",
-                           states=_options(E10_STATES, STATE_LABELS))
+                           states=EquipmentState.choices())
 
 
 @bp.route("/equipment/new", methods=["GET", "POST"])
@@ -558,7 +547,7 @@ def equipment_new() -> Any:
                          "catalog.equipment_list")
     return render_template("catalog/equipment_form.html", equipment=None, form=form,
                            errors=errors, fields=EQUIPMENT_FIELDS,
-                           states=_options(E10_STATES, STATE_LABELS)), status
+                           states=EquipmentState.choices()), status
 
 
 @bp.route("/equipment/<code>/edit", methods=["GET", "POST"])
@@ -578,7 +567,7 @@ def equipment_edit(code: str) -> Any:
             return _done(_("Equipment %(code)s saved.", code=code), "catalog.equipment_list")
     return render_template("catalog/equipment_form.html", equipment=equipment, form=form,
                            errors=errors, fields=("name",),
-                           states=_options(E10_STATES, STATE_LABELS)), status
+                           states=EquipmentState.choices()), status
 
 
 @bp.route("/equipment/<code>/state", methods=["GET", "POST"])
@@ -596,7 +585,7 @@ def equipment_state(code: str) -> Any:
             sess, current_user, equipment, _load(s.EquipmentPatch, _convert(
                 request.form, {"state": "keep", "comment": "text"}))))
         if saved is not None:
-            label = STATE_LABELS[saved.state]
+            label = EquipmentState(saved.state).label
             message = _("%(code)s is now %(state)s.", code=code, state=label) \
                 if saved.state != before else \
                 _("%(code)s was already %(state)s; nothing changed.", code=code, state=label)
@@ -607,7 +596,7 @@ def equipment_state(code: str) -> Any:
         .limit(STATE_HISTORY)).all()
     return render_template("catalog/equipment_state.html", equipment=equipment, form=form,
                            errors=errors, history=history,
-                           states=_options(E10_STATES, STATE_LABELS)), status
+                           states=EquipmentState.choices()), status
 
 
 # --- reason codes ----------------------------------------------------------------------
@@ -625,8 +614,8 @@ def reason_list() -> Any:
     items, next_url, prev_url = _paginate(stmt)
     return render_template("catalog/reasons.html", reasons=items, next_url=next_url,
                            prev_url=prev_url, kind=kind if kind in REASON_KINDS else "",
-                           kinds=_options(REASON_KINDS, REASON_KIND_LABELS),
-                           kind_labels=REASON_KIND_LABELS)
+                           kinds=ReasonKind.choices(),
+                           kind_labels=ReasonKind.labels())
 
 
 @bp.route("/reason-codes/new", methods=["GET", "POST"])
@@ -646,7 +635,7 @@ def reason_new() -> Any:
                          "catalog.reason_list")
     return render_template("catalog/reason_form.html", reason=None, form=form, errors=errors,
                            fields=REASON_FIELDS,
-                           kinds=_options(REASON_KINDS, REASON_KIND_LABELS)), status
+                           kinds=ReasonKind.choices()), status
 
 
 @bp.route("/reason-codes/<code>/edit", methods=["GET", "POST"])
@@ -668,7 +657,7 @@ def reason_edit(code: str) -> Any:
             return _done(_("Reason code %(code)s saved.", code=code), "catalog.reason_list")
     return render_template("catalog/reason_form.html", reason=reason, form=form, errors=errors,
                            fields=REASON_FIELDS,
-                           kinds=_options(REASON_KINDS, REASON_KIND_LABELS)), status
+                           kinds=ReasonKind.choices()), status
 
 
 # --- material lots ---------------------------------------------------------------------

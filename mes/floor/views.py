@@ -43,8 +43,9 @@ from mes.errors import DomainError, NotFound
 from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor import station as reads
-from mes.floor.models import ACTIVE_STATES, LOT_STATES, Lot
+from mes.floor.models import ACTIVE_STATES, Lot
 from mes.quality import services as quality
+from mes.vocabulary import EventKind, LotState, MoistureState, StepKind, StepProgress
 
 bp = Blueprint("floor", __name__)
 
@@ -54,23 +55,6 @@ T = TypeVar("T")
 REJECT_ROWS = 3
 MAX_REJECT_ROWS = 50
 
-STATE_LABELS = {"queued": _l("Queued"), "running": _l("Running"),
-                "completed": _l("Completed"), "shipped": _l("Shipped"),
-                "scrapped": _l("Scrapped"), "merged": _l("Merged")}
-STEP_KIND_LABELS = {"assembly": _l("Assembly"), "inspection": _l("Inspection"),
-                    "test": _l("Test"), "pack": _l("Pack")}
-PROGRESS_LABELS = {"done": _l("Done"), "current": _l("Current"), "todo": _l("To do"),
-                   "not_reached": _l("Not reached")}
-EVENT_LABELS = {"receive": _l("Received"), "track_in": _l("Track-in"),
-                "track_out": _l("Track-out"), "split": _l("Split"),
-                "split_from": _l("Split from parent"), "merge": _l("Merge"),
-                "merged_into": _l("Merged into"), "hold": _l("Hold"),
-                "release": _l("Hold released"), "rework": _l("Rework"), "scrap": _l("Scrap"),
-                "test_run": _l("Test data"), "moisture_open": _l("Dry pack opened"),
-                "moisture_seal": _l("Sealed in dry bag"),
-                "moisture_dry_storage": _l("Dry storage"), "moisture_bake": _l("Baked")}
-MOISTURE_STATE_LABELS = {"sealed": _l("Sealed"), "open": _l("Open (clock running)"),
-                         "dry_storage": _l("Dry storage")}
 INVALID = _l("Some fields are missing or not valid.")
 
 
@@ -243,13 +227,13 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
     return render_template(
         "floor/lot.html", lot=lot, page=reads.lot_page(sess, lot),
         moisture=quality.moisture_view(sess, lot) if lot.product.msl != "1" else None,
-        moisture_refused=moisture_refused, moisture_labels=MOISTURE_STATE_LABELS,
+        moisture_refused=moisture_refused, moisture_labels=MoistureState.labels(),
         steps_total=len(services.route_steps(lot)), form=form or {},
         split_refused=split_refused, merge_refused=merge_refused,
         split_errors=_renamed(split_refused, "quantities"),
         merge_errors=_renamed(merge_refused, "lots"),
-        kind_labels=STEP_KIND_LABELS,
-        progress_labels=PROGRESS_LABELS, event_labels=EVENT_LABELS,
+        kind_labels=StepKind.labels(),
+        progress_labels=StepProgress.labels(), event_labels=EventKind.labels(),
         reject_lines=reads.reject_lines, late=_late(lot, _plant_today())), status
 
 
@@ -331,7 +315,7 @@ def traveler(lot_no: str) -> Any:
     return render_template("floor/traveler.html", lot=lot, qr_svg=qr_svg, now=utcnow(),
                            steps=services.route_steps(lot),
                            wafers=reads.lot_wafers(sess, lot),
-                           kind_labels=STEP_KIND_LABELS)
+                           kind_labels=StepKind.labels())
 
 
 # --- operator station ------------------------------------------------------------------
@@ -419,7 +403,7 @@ def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = N
         "floor/station.html", view=view, scan=scan, scan_error=scan_error, form=form,
         refused=refused, errors=refused.fields if refused else {},
         focus=_focus(view, refused, len(form["rejects"]), added_row),
-        kind_labels=STEP_KIND_LABELS, max_rejects=MAX_REJECT_ROWS), status
+        kind_labels=StepKind.labels(), max_rejects=MAX_REJECT_ROWS), status
 
 
 @bp.route("/station", methods=["GET", "POST"])
@@ -488,7 +472,7 @@ def _wip_options() -> dict[str, list[tuple[str, str]]]:
     return {
         "products": [(p.code, f"{p.code} · {p.name}") for p in sess.scalars(products)],
         "customers": [(c.code, f"{c.code} · {c.name}") for c in sess.scalars(customers)],
-        "states": [(st, str(STATE_LABELS[st])) for st in LOT_STATES],
+        "states": LotState.choices(),
         "on_hold": [("true", _("On hold")), ("false", _("Not on hold"))],
     }
 

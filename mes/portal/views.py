@@ -19,9 +19,9 @@ from mes.errors import NotFound
 from mes.floor import services as floor
 from mes.pagination import ListArgs
 from mes.portal import services
-from mes.quality.views import DISPOSITION_LABELS, SOURCE_LABELS
 from mes.shipping import services as shipping
 from mes.shipping.views import coc_download, render_coc, render_labels, zpl_response
+from mes.vocabulary import Disposition, HoldSource
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -73,7 +73,8 @@ def holds() -> Any:
     rows = list(db.session().scalars(
         services.hold_query(_customer_id()).limit(services.HOLD_LIMIT)))
     return render_template("portal/holds.html", rows=rows, limit=services.HOLD_LIMIT,
-                           source_labels=SOURCE_LABELS, disposition_labels=DISPOSITION_LABELS)
+                           source_labels=HoldSource.labels(),
+                           disposition_labels=Disposition.labels())
 
 
 @bp.route("/shipments")

@@ -32,12 +32,13 @@ from mes.db import utcnow
 from mes.errors import DomainError, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, LotEdge
-from mes.floor.views import EVENT_LABELS, lot_page_response
+from mes.floor.views import lot_page_response
 from mes.i18n import localized
 from mes.quality import schemas as s
 from mes.quality import services
 from mes.quality.genealogy import ancestors
-from mes.quality.models import DISPOSITIONS, HOLD_SOURCES, FutureHold, Hold
+from mes.quality.models import FutureHold, Hold
+from mes.vocabulary import BULK_DISPOSITIONS, Disposition, EventKind, HoldSource, MatchKind
 
 bp = Blueprint("quality", __name__)
 
@@ -49,16 +50,6 @@ QUEUE_LIMIT = 500
 AGE_WARNING = timedelta(hours=24)
 AGE_DANGER = timedelta(hours=72)
 
-SOURCE_LABELS = {"manual": _l("Manual"), "mass": _l("Mass hold"), "future": _l("Future hold"),
-                 "yield": _l("Low yield"), "sba": _l("SBA"), "containment": _l("Containment")}
-DISPOSITION_LABELS = {"release": _l("Release: the lot continues"),
-                      "rework": _l("Rework: back to a step"),
-                      "scrap": _l("Scrap a quantity"),
-                      "use_as_is": _l("Use as is (customer concession)")}
-BULK_DISPOSITIONS = ("release", "use_as_is")
-MATCH_LABELS = {"fab_lot": _l("Fab lot"), "wafer": _l("Wafer"),
-                "material_lot": _l("Material lot"), "equipment": _l("Equipment time window"),
-                "lots": _l("Lot numbers")}
 MOISTURE_DONE = {"open": _l("Lot %(lot)s opened: its floor-life clock runs."),
                  "seal": _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
                  "dry_storage": _l("Lot %(lot)s in dry storage: its clock is paused."),
@@ -177,10 +168,10 @@ def _queue_page(*, errors: list[str] | None = None, form: dict[str, Any] | None 
     return render_template(
         "quality/holds.html", rows=_queue(filters), filters=filters, limit=QUEUE_LIMIT,
         options={"reasons": reasons, "customers": customers,
-                 "sources": [(k, str(SOURCE_LABELS[k])) for k in HOLD_SOURCES],
+                 "sources": HoldSource.choices(),
                  "sorts": [("age", _("Age (oldest first)")), ("lot", _("Lot number"))],
-                 "dispositions": [(d, str(DISPOSITION_LABELS[d])) for d in BULK_DISPOSITIONS]},
-        source_labels=SOURCE_LABELS, bulk_errors=errors or [], form=form or {}), status
+                 "dispositions": Disposition.choices(BULK_DISPOSITIONS)},
+        source_labels=HoldSource.labels(), bulk_errors=errors or [], form=form or {}), status
 
 
 @bp.route("/holds/queue")
@@ -261,8 +252,8 @@ def _detail_page(hold_id: int, *, refused: Refused | None = None,
     return render_template(
         "quality/hold_detail.html", hold=hold, lot=lot,
         events=floor.history(sess, lot), backward=_backward(lot),
-        event_labels=EVENT_LABELS, source_labels=SOURCE_LABELS,
-        dispositions=[(d, str(DISPOSITION_LABELS[d])) for d in DISPOSITIONS],
+        event_labels=EventKind.labels(), source_labels=HoldSource.labels(),
+        dispositions=Disposition.choices(),
         scrap_reasons=scrap_reasons, steps=steps, refused=refused,
         errors=refused.fields if refused else {}, form=form or {},
         is_admin=getattr(current_user, "role", None) == "admin"), status
@@ -289,8 +280,8 @@ def release(hold_id: int) -> Any:
         sess, current_user, hold, _load(s.ReleaseIn, data)))
     if released is not None:
         return _done(_("Hold %(id)d on lot %(lot)s released (%(disposition)s).", id=hold_id,
-                       lot=hold.lot.lot_no, disposition=DISPOSITION_LABELS[
-                           released.disposition or "release"]),
+                       lot=hold.lot.lot_no, disposition=Disposition(
+                           released.disposition or "release").label),
                      "quality.hold_detail", hold_id=hold_id)
     assert refused is not None
     return _detail_page(hold_id, refused=refused, form=form, status=refused.status)
@@ -332,7 +323,7 @@ def _checked_match(form: dict[str, str]) -> dict[str, Any]:
 
 
 def _match_options() -> list[tuple[str, str]]:
-    return [(k, str(v)) for k, v in MATCH_LABELS.items()]
+    return MatchKind.choices()
 
 
 @bp.route("/holds/mass", methods=["GET", "POST"])
@@ -377,7 +368,7 @@ def _future_page(*, form: dict[str, str] | None = None,
     return render_template(
         "quality/future_holds.html", rules=rules, form=form or {}, preview=preview,
         refused=refused, errors=refused.fields if refused else {}, kinds=_match_options(),
-        reasons=_hold_reasons(), match_labels=MATCH_LABELS), status
+        reasons=_hold_reasons(), match_labels=MatchKind.labels()), status
 
 
 @bp.route("/holds/future")

@@ -6,7 +6,7 @@ pages limited to their own lots; the equipment page is not theirs (403)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -22,15 +22,13 @@ from sqlalchemy import select
 from mes import db
 from mes.api.registry import schema_instance
 from mes.auth.permissions import Permission, require
-from mes.catalog.models import E10_STATES, Customer, Product, RouteStep
-from mes.catalog.views import REASON_KIND_LABELS
+from mes.catalog.models import Customer, Product, RouteStep
 from mes.errors import InvalidInput
 from mes.floor.services import scope_customer
-from mes.floor.views import STATE_LABELS
-from mes.quality.views import DISPOSITION_LABELS, SOURCE_LABELS
 from mes.reports import charts, services
 from mes.reports import schemas as s
 from mes.reports.services import Report, ReportQuery
+from mes.vocabulary import Disposition, EquipmentState, HoldSource, LotState, ReasonKind
 
 bp = Blueprint("reports", __name__)
 
@@ -68,10 +66,6 @@ COLUMN_LABELS: dict[str, Any] = {
     "shipments": _l("Shipments"), "on_time": _l("On time"), "no_due_date": _l("No due date"),
     "on_time_pct": _l("On time %"),
 }
-E10_LABELS = {"productive": _l("Productive"), "standby": _l("Standby"),
-              "engineering": _l("Engineering"), "scheduled_down": _l("Scheduled down"),
-              "unscheduled_down": _l("Unscheduled down"), "non_scheduled": _l("Non-scheduled")}
-
 # (endpoint, title, description, plant users only)
 PAGES: list[tuple[str, Any, Any, bool]] = [
     ("reports.wip", _l("WIP"), _l("Lots and quantities per step, product and customer; "
@@ -93,9 +87,9 @@ PAGES: list[tuple[str, Any, Any, bool]] = [
 
 # Columns whose values are codes the interface has words for.
 # (A `kind` is a reason's kind in the Pareto; a tool kind, a plant's own code, stays as is.)
-CODE_LABELS: dict[str, dict[str, Any]] = {
-    "source": SOURCE_LABELS, "disposition": DISPOSITION_LABELS, "state": STATE_LABELS,
-    "kind": REASON_KIND_LABELS}
+CODE_LABELS: dict[str, Mapping[str, Any]] = {
+    "source": HoldSource.labels(), "disposition": Disposition.labels(),
+    "state": LotState.labels(), "kind": ReasonKind.labels()}
 
 
 @bp.app_template_filter("report_cell")
@@ -294,7 +288,7 @@ def holds() -> Any:
         weeks = sorted({r["week"] for r in disp.rows})
         kinds = sorted({r["disposition"] for r in disp.rows})
         counts = {(r["week"], r["disposition"]): r["count"] for r in disp.rows}
-        series = [(str(DISPOSITION_LABELS.get(k, k)), f"disp-{k}") for k in kinds]
+        series = [(str(Disposition.labels().get(k, k)), f"disp-{k}") for k in kinds]
         chart2 = charts.stacked_bars(
             weeks, series,
             [[counts.get((w, k), 0) for k in kinds] for w in weeks],
@@ -320,10 +314,10 @@ def equipment() -> Any:
         report = services.equipment(db.session(), q)
         key = "kind" if q.by == "kind" else "equipment"
         rows = report.rows[:MAX_BARS]
-        series = [(str(E10_LABELS[st]), st) for st in E10_STATES]
+        series = [(str(st.label), st.value) for st in EquipmentState]
         chart = charts.stacked_bars(
             [r[key] for r in rows], series,
-            [[r[f"{st}_h"] for st in E10_STATES] for r in rows],
+            [[r[f"{st.value}_h"] for st in EquipmentState] for r in rows],
             title=_("Hours in each E10 state"), empty=_("No equipment history."), unit=" h")
         return [_section("equipment", _("Time in state"), report, "api.report_equipment",
                          chart=chart, legend=series)]

@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import func, select
@@ -31,6 +30,7 @@ from mes.i18n import localized
 from mes.testfloor import charts, services
 from mes.testfloor import schemas as s
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
+from mes.vocabulary import PatMode, SbaStatus
 
 bp = Blueprint("testfloor", __name__)
 
@@ -40,16 +40,9 @@ MAX_BIN_ROWS = 200
 # The SBA trend shows the latest run of this many lots.
 TREND_LOTS = 30
 
-SBA_LABELS = {"ok": _l("Within limits"), "level1": _l("Level 1: engineering review"),
-              "level2": _l("Level 2: material review board"),
-              "insufficient_history": _l("Not enough history")}
-PAT_MODE_LABELS = {"static": _l("Static"), "dynamic": _l("Dynamic"),
-                   "both": _l("Static and dynamic"), "none": _l("None")}
-
-
 @bp.app_context_processor
 def _labels() -> dict[str, Any]:
-    return {"sba_labels": SBA_LABELS, "pat_mode_labels": PAT_MODE_LABELS}
+    return {"sba_labels": SbaStatus.labels(), "pat_mode_labels": PatMode.labels()}
 
 
 def _test_steps(steps: Any) -> list[tuple[str, str]]:

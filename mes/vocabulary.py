@@ -1,0 +1,267 @@
+"""The closed sets of codes MES-lite stores and shows: lot states, hold sources,
+dispositions, SEMI E10 equipment states, reason kinds and the others, each a `StrEnum`
+with its words in the user's language.
+
+The codes are the strings the database holds and the API answers (a member equals its
+string, so `LotState.QUEUED == "queued"`); the database refuses any other value (CHECK
+constraints named after the column). `member.label` is the lazily translated word a page
+shows; `Enum.labels()` maps every code to its word, so a template looks a code up with
+`labels.get(code, code)`. Pure definitions: nothing here imports the rest of the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from functools import cache
+from types import MappingProxyType
+from typing import Any, Self
+
+from flask_babel import lazy_gettext as _l
+
+
+class Vocabulary(StrEnum):
+    """A closed set of codes. Members are declared as `NAME = "code", _l("Label")`; a member
+    without a label shows its code (codes that are names in every language, like
+    "AEC-Q100")."""
+
+    _value_: str
+    label: Any  # a flask_babel LazyString, or the code itself
+
+    def __new__(cls, value: str, label: Any = None) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = value if label is None else label
+        return member
+
+    @classmethod
+    @cache
+    def labels(cls) -> Mapping[str, Any]:
+        """Every code and its word; looked up with a plain string or a member alike."""
+        return MappingProxyType({member: member.label for member in cls})
+
+    @classmethod
+    def choices(cls, members: tuple[Self, ...] | None = None) -> list[tuple[str, str]]:
+        """(code, word in the current language) for a form's select, in declaration order
+        (or only `members`)."""
+        return [(m.value, str(m.label)) for m in (members if members is not None else cls)]
+
+
+# --- lots ------------------------------------------------------------------------------
+
+class LotState(Vocabulary):
+    QUEUED = "queued", _l("Queued")
+    RUNNING = "running", _l("Running")
+    COMPLETED = "completed", _l("Completed")
+    SHIPPED = "shipped", _l("Shipped")
+    SCRAPPED = "scrapped", _l("Scrapped")
+    MERGED = "merged", _l("Merged")
+
+
+# A lot in these states is still the plant's work in progress.
+ACTIVE_LOT_STATES = (LotState.QUEUED, LotState.RUNNING)
+# A lot in these states can no longer move.
+CLOSED_LOT_STATES = (LotState.COMPLETED, LotState.SHIPPED, LotState.SCRAPPED, LotState.MERGED)
+
+
+class EventKind(Vocabulary):
+    """What a lot history event records (`lot_event.kind`; the audit code is `lot:<kind>`)."""
+
+    RECEIVE = "receive", _l("Received")
+    TRACK_IN = "track_in", _l("Track-in")
+    TRACK_OUT = "track_out", _l("Track-out")
+    SPLIT = "split", _l("Split")
+    SPLIT_FROM = "split_from", _l("Split from parent")
+    MERGE = "merge", _l("Merge")
+    MERGED_INTO = "merged_into", _l("Merged into")
+    HOLD = "hold", _l("Hold")
+    RELEASE = "release", _l("Hold released")
+    REWORK = "rework", _l("Rework")
+    SCRAP = "scrap", _l("Scrap")
+    TEST_RUN = "test_run", _l("Test data")
+    MOISTURE_OPEN = "moisture_open", _l("Dry pack opened")
+    MOISTURE_SEAL = "moisture_seal", _l("Sealed in dry bag")
+    MOISTURE_DRY_STORAGE = "moisture_dry_storage", _l("Dry storage")
+    MOISTURE_BAKE = "moisture_bake", _l("Baked")
+    SHIP = "ship", _l("Shipped")
+
+
+class EdgeKind(Vocabulary):
+    """How units went from a parent lot to a child lot (`lot_edge.kind`)."""
+
+    SPLIT = "split", _l("Split")
+    MERGE = "merge", _l("Merge")
+
+
+class StepProgress(Vocabulary):
+    """Where a lot stands with one step of its route, as the lot page shows it."""
+
+    DONE = "done", _l("Done")
+    CURRENT = "current", _l("Current")
+    TODO = "todo", _l("To do")
+    NOT_REACHED = "not_reached", _l("Not reached")
+
+
+# --- master data -----------------------------------------------------------------------
+
+class StepKind(Vocabulary):
+    ASSEMBLY = "assembly", _l("Assembly")
+    INSPECTION = "inspection", _l("Inspection")
+    TEST = "test", _l("Test")
+    PACK = "pack", _l("Pack")
+
+
+class EquipmentState(Vocabulary):
+    """SEMI E10 equipment states."""
+
+    PRODUCTIVE = "productive", _l("Productive")
+    STANDBY = "standby", _l("Standby")
+    ENGINEERING = "engineering", _l("Engineering")
+    SCHEDULED_DOWN = "scheduled_down", _l("Scheduled down")
+    UNSCHEDULED_DOWN = "unscheduled_down", _l("Unscheduled down")
+    NON_SCHEDULED = "non_scheduled", _l("Non-scheduled")
+
+
+# Equipment can take a lot only in these states.
+AVAILABLE_EQUIPMENT_STATES = (EquipmentState.PRODUCTIVE, EquipmentState.STANDBY)
+
+
+class ReasonKind(Vocabulary):
+    """What a reason code is for."""
+
+    REJECT = "reject", _l("Reject")
+    HOLD = "hold", _l("Hold")
+    SCRAP = "scrap", _l("Scrap")
+
+
+class MslLevel(Vocabulary):
+    """JEDEC J-STD-020 moisture sensitivity levels."""
+
+    L1 = "1"
+    L2 = "2"
+    L2A = "2a"
+    L3 = "3"
+    L4 = "4"
+    L5 = "5"
+    L5A = "5a"
+    L6 = "6"
+
+
+class QualStandard(Vocabulary):
+    AEC_Q100 = "AEC-Q100"
+    AEC_Q101 = "AEC-Q101"
+    AEC_Q104 = "AEC-Q104"
+    AEC_Q200 = "AEC-Q200"
+
+
+class QualStatus(Vocabulary):
+    PASSED = "passed", _l("passed")
+    FAILED = "failed", _l("failed")
+
+
+# --- quality ---------------------------------------------------------------------------
+
+class HoldSource(Vocabulary):
+    """Who or what placed a hold."""
+
+    MANUAL = "manual", _l("Manual")
+    MASS = "mass", _l("Mass hold")
+    FUTURE = "future", _l("Future hold")
+    YIELD = "yield", _l("Low yield")
+    SBA = "sba", _l("SBA")
+    CONTAINMENT = "containment", _l("Containment")
+
+
+class HoldStatus(Vocabulary):
+    OPEN = "open", _l("open")
+    RELEASED = "released", _l("released")
+
+
+class Disposition(Vocabulary):
+    """What releasing a hold decides for the lot."""
+
+    RELEASE = "release", _l("Release: the lot continues")
+    REWORK = "rework", _l("Rework: back to a step")
+    SCRAP = "scrap", _l("Scrap a quantity")
+    USE_AS_IS = "use_as_is", _l("Use as is (customer concession)")
+
+
+# The dispositions a release of many holds at once may give (the others need per-lot data).
+BULK_DISPOSITIONS = (Disposition.RELEASE, Disposition.USE_AS_IS)
+
+
+class MatchKind(Vocabulary):
+    """What a future hold (and a mass hold) matches lots by."""
+
+    FAB_LOT = "fab_lot", _l("Fab lot")
+    WAFER = "wafer", _l("Wafer")
+    MATERIAL_LOT = "material_lot", _l("Material lot")
+    EQUIPMENT = "equipment", _l("Equipment time window")
+    LOTS = "lots", _l("Lot numbers")
+
+
+class FutureHoldStatus(Vocabulary):
+    ACTIVE = "active", _l("active")
+    RETIRED = "retired", _l("retired")
+
+
+class MoistureState(Vocabulary):
+    """A lot's moisture floor-life clock (J-STD-033)."""
+
+    SEALED = "sealed", _l("Sealed")
+    OPEN = "open", _l("Open (clock running)")
+    DRY_STORAGE = "dry_storage", _l("Dry storage")
+
+
+class MoistureAction(Vocabulary):
+    """What an operator does to a lot's dry pack; the lot event is `moisture_<action>`."""
+
+    OPEN = "open", _l("Dry pack opened")
+    SEAL = "seal", _l("Sealed in dry bag")
+    DRY_STORAGE = "dry_storage", _l("Dry storage")
+    BAKE = "bake", _l("Baked")
+
+
+# --- test floor ------------------------------------------------------------------------
+
+class TestRunSource(Vocabulary):
+    __test__ = False  # not a pytest test class, despite the name
+
+    STDF = "stdf"
+    BINS = "bins"
+
+
+class SbaStatus(Vocabulary):
+    """Statistical bin/yield analysis (AEC-Q002) of a test run."""
+
+    OK = "ok", _l("Within limits")
+    LEVEL1 = "level1", _l("Level 1: engineering review")
+    LEVEL2 = "level2", _l("Level 2: material review board")
+    INSUFFICIENT_HISTORY = "insufficient_history", _l("Not enough history")
+
+
+class PatMode(Vocabulary):
+    """Which part average testing (AEC-Q001) limits a test run applied."""
+
+    STATIC = "static", _l("Static")
+    DYNAMIC = "dynamic", _l("Dynamic")
+    BOTH = "both", _l("Static and dynamic")
+    NONE = "none", _l("None")
+
+
+# --- users -----------------------------------------------------------------------------
+
+class Role(Vocabulary):
+    OPERATOR = "operator", _l("operator")
+    ENGINEER = "engineer", _l("engineer")
+    QA = "qa", _l("qa")
+    PLANNER = "planner", _l("planner")
+    ADMIN = "admin", _l("admin")
+    CUSTOMER = "customer", _l("customer")
+
+
+class Language(Vocabulary):
+    """The interface languages (`user.locale`), each named in itself."""
+
+    EN = "en", "English"
+    ZH_CN = "zh_CN", "简体中文"
