@@ -1,11 +1,53 @@
-"""Small helpers shared by the foundation tests."""
+"""Plain helpers shared by the test packages (the shared fixtures are in tests/fixtures/)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from flask import Flask
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+
+from mes import create_app
+
+# Every test user's password (the test configuration hashes it fast).
+PASSWORD = "Secret-pass-123"
+
+
+def make_app(database_url: str, instance: Any, **extra: Any) -> Flask:
+    """The application in its test configuration (CSRF off unless `extra` turns it on)."""
+    config = {"DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "test-secret",
+              "INSTANCE_PATH": str(instance), "WTF_CSRF_ENABLED": False}
+    config.update(extra)
+    return create_app(config)
+
+
+def create_pg_database(url: str) -> tuple[str, Any]:
+    """A new, empty PostgreSQL database on the server of `url`: (its URL, a function that
+    drops it)."""
+    base = make_url(url)
+    name = f"mes_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+def as_user(app: Flask, user: Any) -> Any:
+    """A fresh test client logged in as `user` by its session cookie (no login request)."""
+    client = app.test_client()
+    with client.session_transaction() as cookie:
+        cookie["_user_id"] = user.get_id()
+        cookie["_fresh"] = True
+    return client
 
 
 def row_counts(session: Session, *models: Any) -> dict[str, int]:

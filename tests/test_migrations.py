@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from mes import MIGRATIONS_DIR, migrate
 from mes.db import Base, make_engine
-from tests.conftest import _create_pg_database
+from tests.helpers import create_pg_database
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def empty_engine(tmp_path: Path) -> Iterator[Engine]:
     """An engine on a new, empty database (not the suite's shared one)."""
     pg = os.environ.get("MES_TEST_DATABASE_URL")
     if pg:
-        url, drop = _create_pg_database(pg)
+        url, drop = create_pg_database(pg)
     else:
         url, drop = f"sqlite:///{tmp_path / 'fresh.db'}", None
     engine = make_engine(url)

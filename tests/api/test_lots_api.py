@@ -14,7 +14,6 @@ from mes.catalog.models import Equipment, EquipmentStateChange
 from mes.db import utcnow
 from mes.floor import services
 from mes.floor.models import Lot, LotEdge, LotReject, StepRun
-from tests.floor.conftest import plant  # noqa: F401  (the test plant, used via pytestmark)
 from tests.floor.helpers import (
     advance,
     count,

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from mes.testfloor import services
-from tests.floor.conftest import plant  # noqa: F401  (the test plant, used via pytestmark)
 from tests.testfloor.helpers import lot_at_final_test, lot_file, receive_lot, stored_state
 
 pytestmark = pytest.mark.usefixtures("plant")

@@ -15,8 +15,7 @@ from sqlalchemy import select
 from mes.audit.models import AuditEvent
 from mes.catalog.models import Customer
 from mes.db import get_db
-from tests.conftest import PASSWORD, make_app
-from tests.helpers import row_counts
+from tests.helpers import PASSWORD, make_app, row_counts
 
 
 @pytest.fixture

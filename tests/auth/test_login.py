@@ -9,8 +9,7 @@ from sqlalchemy import select
 from mes.audit.models import AuditEvent
 from mes.auth import services
 from mes.errors import InvalidInput
-from tests.conftest import PASSWORD
-from tests.helpers import row_counts
+from tests.helpers import PASSWORD, row_counts
 
 
 def _login_events(session, username: str) -> list[tuple[str, dict]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, make_app
+from tests.helpers import PASSWORD, make_app
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from mes.audit.models import AuditEvent
 from mes.auth.models import ApiToken, User
 from mes.catalog.models import Customer
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 
 @pytest.fixture

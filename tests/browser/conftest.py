@@ -7,28 +7,14 @@ the reason. Screenshots go to test-artifacts/browser/ (gitignored)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
-
-
-
-def skip_without_browser() -> None:
-    """Skip the calling test module, saying why, when Chromium or Playwright is missing."""
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium; .ci/run "
-                    "does)", allow_module_level=True)
-    pytest.importorskip("playwright.sync_api",
-                        reason="playwright is not installed (pip install -e '.[test]')")
+from tests.browser.helpers import ARGS, CHROMIUM, SHOTS
 
 
 def _ship_one_per_customer(app: Any) -> dict[str, str]:
@@ -118,13 +104,3 @@ def open_as(browser: Any, live: dict[str, Any]) -> Iterator[Any]:
     yield login
     for context in contexts:
         context.close()
-
-
-def submit(page: Any, action: Any) -> None:
-    """Run `action` (a key press, a click) and wait for the page it submits to."""
-    with page.expect_navigation():
-        action()
-
-
-def shot(page: Any, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

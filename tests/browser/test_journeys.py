@@ -14,7 +14,7 @@ from mes.floor import services as floor
 from mes.floor.models import Lot, LotEvent
 from mes.floor.station import _tools
 from mes.quality.models import Hold
-from tests.browser.conftest import shot, skip_without_browser, submit
+from tests.browser.helpers import shot, skip_without_browser, submit
 
 skip_without_browser()
 

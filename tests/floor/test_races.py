@@ -8,13 +8,8 @@ never a 500 and never a double move.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import threading
-import traceback
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -22,117 +17,24 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from mes import audit, migrate
 from mes.audit.models import AuditEvent
 from mes.auth import services as auth
-from mes.catalog import services as cat
 from mes.catalog.models import Equipment
-from mes.db import get_db, session_scope, utcnow
+from mes.db import session_scope, utcnow
 from mes.errors import translate_db_error
 from mes.floor import services
 from mes.floor.models import Lot, LotEdge, LotEvent, StepRun
-from tests.conftest import _create_pg_database, make_app
 from tests.floor.helpers import floor_state
-
-N = 8
-LOST_RACE = {"stale", "conflict"}
-
-
-@pytest.fixture
-def race_app(tmp_path) -> Iterator[Flask]:
-    """An application on a database of its own, built by the migrations."""
-    pg = os.environ.get("MES_TEST_DATABASE_URL")
-    url, drop = _create_pg_database(pg) if pg else (f"sqlite:///{tmp_path / 'race.db'}", None)
-    try:
-        app = make_app(url, tmp_path / "instance")
-        with get_db(app).engine.begin() as conn:
-            migrate.upgrade(conn)
-        yield app
-        get_db(app).engine.dispose()
-    finally:
-        if drop is not None:
-            drop()
-
-
-@pytest.fixture
-def race_plant(race_app) -> dict[str, Any]:
-    """A committed plant: a two-step route, a saw, a reject code and an operator's token."""
-    with race_app.app_context(), session_scope(race_app) as session:
-        cat.create_customer(session, "test", {"code": "OEM", "name": "OEM",
-                                              "automotive": True})
-        cat.create_route(session, "test", {"code": "R", "name": "R", "steps": [
-            {"code": "SAW", "name": "Saw", "kind": "assembly", "equipment_kind": "saw",
-             "min_yield": None, "materials": []},
-            {"code": "FT", "name": "Test", "kind": "test", "equipment_kind": None,
-             "min_yield": None, "materials": []}]})
-        cat.create_product(session, "test", {"code": "P1", "name": "P1", "package": "QFN",
-                                             "route": "R", "aec_grade": None, "msl": "1",
-                                             "customer": "OEM"})
-        cat.create_equipment(session, "test", {"code": "SAW-1", "kind": "saw", "name": "Saw",
-                                               "state": "productive"})
-        cat.create_reason_code(session, "test", {"code": "R-CHIP", "kind": "reject",
-                                                 "description": "Chipped",
-                                                 "description_zh": ""})
-        user = auth.create_user(session, "test", username="op", role="operator",
-                                password="Secret-pass-123")
-        token = auth.create_token(session, "test", user)
-    return {"headers": {"Authorization": f"Bearer {token}"}}
-
-
-def receive(app: Flask, lot_no: str, quantity: int = 100, *,
-            track_in_on: str | None = None) -> None:
-    with app.app_context(), session_scope(app) as session:
-        lot = services.receive_lot(session, "planner", {
-            "product": "P1", "customer": "OEM", "quantity": quantity, "fab_lot": "FAB1",
-            "wafers": [], "lot_no": lot_no, "priority": 3, "due_date": None})
-        if track_in_on:
-            services.track_in(session, "op", lot, step="SAW", equipment=track_in_on)
-
-
-def fire(app: Flask, headers: dict[str, str],
-         calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
-    """POST every (path, body) at once from its own thread and client; (status, body)
-    of each, in the order given. An exception escaping a request fails the test."""
-    barrier = threading.Barrier(len(calls))
-    answers: list[Any] = [None] * len(calls)
-
-    def one(i: int, path: str, body: dict[str, Any]) -> None:
-        client = app.test_client()
-        barrier.wait()
-        try:
-            resp = client.post(f"/api/v1{path}", json=body, headers=headers)
-            answers[i] = (resp.status_code, resp.get_json())
-        except Exception:  # the test reports it below
-            answers[i] = traceback.format_exc()
-
-    threads = [threading.Thread(target=one, args=(i, path, body))
-               for i, (path, body) in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    escaped = [a for a in answers if not isinstance(a, tuple)]
-    assert not escaped, escaped[0]
-    assert all(status < 500 for status, _ in answers), answers
-    return answers
-
-
-def codes(answers: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, str]]:
-    return sorted((status, body["error"]["code"]) for status, body in answers if status >= 400)
-
-
-def read(app: Flask, fn: Any) -> Any:
-    with app.app_context(), session_scope(app) as session:
-        return fn(session)
-
-
-def events(session, lot_no: str, kind: str) -> int:
-    return session.scalar(select(func.count()).select_from(LotEvent).join(
-        Lot, Lot.id == LotEvent.lot_id).where(Lot.lot_no == lot_no, LotEvent.kind == kind))
-
-
-def audit_chains_intact(session) -> bool:
-    return audit.verify(session).ok
+from tests.floor.races import (
+    LOST_RACE,
+    N,
+    audit_chains_intact,
+    codes,
+    events,
+    fire,
+    read,
+    receive,
+)
 
 
 def test_simultaneous_track_outs_of_one_lot_move_it_once(race_app, race_plant):

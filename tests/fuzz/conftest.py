@@ -5,18 +5,13 @@ token of an admin and of a customer user."""
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mes.db import get_db, session_scope
-from tests.conftest import _create_pg_database, make_app
-
-# Generated cases per API operation and role; FUZZ_EXAMPLES raises it for a longer run.
-MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
-CASES: Counter[str] = Counter()
+from tests.helpers import create_pg_database, make_app
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +23,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     base = os.environ.get("MES_TEST_DATABASE_URL")
     drop = None
     if base:
-        url, drop = _create_pg_database(base)
+        url, drop = create_pg_database(base)
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
     app = make_app(url, tmp_path_factory.mktemp("fuzz-instance"))

@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from tests.floor.conftest import plant, receive  # noqa: F401 - fixtures used below
-
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in the test extras")
 
 # The start of the fuzz run's line for each open finding -> why it is open. Empty: the

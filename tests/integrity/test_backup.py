@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from mes.cli import pg_dump_command
 from mes.db import get_db
 from mes.floor.models import Lot
-from tests.conftest import _create_pg_database, make_app
+from tests.helpers import create_pg_database, make_app
 
 
 def _cli(app, *args: str):
@@ -70,8 +70,8 @@ def test_the_pg_dump_command_is_custom_format_without_the_driver_name():
 @pytest.mark.skipif(shutil.which("pg_restore") is None, reason="pg_dump/pg_restore missing")
 def test_postgresql_backup_restores_with_pg_restore_and_checks_clean(tmp_path):
     base = os.environ["MES_TEST_DATABASE_URL"]
-    live_url, drop_live = _create_pg_database(base)
-    restored_url, drop_restored = _create_pg_database(base)
+    live_url, drop_live = create_pg_database(base)
+    restored_url, drop_restored = create_pg_database(base)
     source = restored = None
     try:
         source = make_app(live_url, tmp_path / "live")

@@ -3,39 +3,16 @@ with an open hold and a released one, and a customer user: OEM ("A") and IND ("B
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from mes.db import utcnow
-from mes.floor.models import Lot
 from mes.quality import services as quality
-from mes.quality.models import Hold
 from mes.shipping import services as shipping
-from mes.shipping.models import Shipment
 from mes.testfloor.models import TestRun
-from tests.floor.conftest import plant, receive  # noqa: F401  (fixtures used here)
 from tests.floor.helpers import advance
-from tests.shipping.conftest import completed, qualified, tested  # noqa: F401  (fixtures)
-
-
-@dataclass
-class Side:
-    customer: str
-    user: Any
-    shipped: Lot
-    wip: Lot
-    completed: Lot
-    shipment: Shipment
-    open_hold: Hold
-    released_hold: Hold
-    run: TestRun
-
-    @property
-    def lot_nos(self) -> list[str]:
-        return [self.shipped.lot_no, self.wip.lot_no, self.completed.lot_no]
+from tests.portal.helpers import Side
 
 
 def _side(session, make_user, make_tested, make_completed, make_lot, *, tag: str, customer: str,
@@ -73,12 +50,3 @@ def world(request, session, make_user) -> tuple[Side, Side]:
     b = _side(session, make_user, *makers, tag="BBB", customer="IND", product="P2",
               quantity=80, good=70)
     return a, b
-
-
-def as_user(app, user) -> Any:
-    """A fresh test client logged in as `user` by its session cookie (no login request)."""
-    client = app.test_client()
-    with client.session_transaction() as cookie:
-        cookie["_user_id"] = user.get_id()
-        cookie["_fresh"] = True
-    return client

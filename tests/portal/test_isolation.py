@@ -23,7 +23,8 @@ from sqlalchemy import select
 from mes.floor.models import Lot
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment
-from tests.portal.conftest import Side, as_user
+from tests.helpers import as_user
+from tests.portal.helpers import Side
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 _ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")

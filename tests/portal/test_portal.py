@@ -11,7 +11,7 @@ from mes.db import simulated_time, utcnow
 from mes.floor import services as floor
 from mes.portal import services
 from tests.floor.helpers import track_in, track_out
-from tests.portal.conftest import as_user
+from tests.helpers import as_user
 
 
 def _rows(html: str, attr: str) -> list[str]:

@@ -1,10 +1,11 @@
-"""What quality tests compare before and after a refused call: the floor's view of the
-database (every lot row, the row counts of lots, history, holds and audit records) plus every
-hold's and every future hold's columns."""
+"""People who place and release holds, and what quality tests compare before and after a
+refused call: the floor's view of the database (every lot row, the row counts of lots,
+history, holds and audit records) plus every hold's and every future hold's columns."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,6 +17,19 @@ from mes.floor.models import Lot
 from mes.quality.models import FutureHold, Hold
 from tests.floor.helpers import floor_state
 from tests.helpers import row_counts
+
+
+@dataclass(frozen=True)
+class Person:
+    """An actor as the services see one: a username and a role."""
+
+    username: str
+    role: str
+
+
+QA = Person("qa1", "qa")
+QA2 = Person("qa2", "qa")
+ADMIN = Person("admin1", "admin")
 
 
 def quality_state(session: Session) -> dict[str, Any]:

@@ -17,8 +17,7 @@ from mes.quality import services
 from mes.quality.models import FutureHold
 from tests.floor.helpers import advance, track_in, track_out
 from tests.helpers import audit_codes
-from tests.quality.conftest import QA, QA2
-from tests.quality.helpers import refused
+from tests.quality.helpers import QA, QA2, refused
 
 
 def rule(session, match: dict[str, Any], at_step: str = "FT", reason: str = "H-ENG",

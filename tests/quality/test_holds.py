@@ -18,8 +18,7 @@ from mes.quality import services
 from mes.quality.models import Hold
 from tests.floor.helpers import advance, track_in, track_out
 from tests.helpers import audit_codes
-from tests.quality.conftest import QA, QA2
-from tests.quality.helpers import quality_state, refused
+from tests.quality.helpers import QA, QA2, quality_state, refused
 
 
 def place(session, lot: Lot, reason: str = "H-ENG", comment: str = "Suspect bond lift",

@@ -1,7 +1,7 @@
 """Holds and releases racing moves of the same lot, with real concurrent connections (the
 floor's race harness: a database of its own, requests fired together from threads).
 
-The fixtures `race_app` and `race_plant` come from the floor's races (see conftest.py).
+The fixtures `race_app` and `race_plant` are the race databases of tests/fixtures/races.py.
 Every hold and release changes the lot row, so the lot's version counter settles each race:
 a lost race is a 409 with a reason, never a 500, a held lot started, or a count of open holds
 that disagrees with the holds themselves.
@@ -20,7 +20,7 @@ from mes.db import session_scope
 from mes.floor.models import Lot, LotEvent
 from mes.quality import services as quality
 from mes.quality.models import Hold
-from tests.floor import test_races as races
+from tests.floor import races
 
 N = races.N
 LOST_RACE = races.LOST_RACE

@@ -16,8 +16,7 @@ from mes.quality import services
 from mes.quality.models import Hold
 from tests.floor.helpers import advance, track_in
 from tests.helpers import audit_codes
-from tests.quality.conftest import ADMIN, QA, QA2, Person
-from tests.quality.helpers import refused
+from tests.quality.helpers import ADMIN, QA, QA2, Person, refused
 
 
 @pytest.fixture

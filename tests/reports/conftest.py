@@ -30,7 +30,7 @@ standby 03-10 12:00. TR-1 (taper): no state records.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -49,14 +49,7 @@ from mes.floor.models import Lot, LotReject, StepRun
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun
-
-NOW = datetime(2026, 3, 16, tzinfo=UTC)
-START, END = date(2026, 3, 2), date(2026, 3, 15)
-SEQ = {"SAW": 1, "FT": 2, "PACK": 3}
-
-
-def T(month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+from tests.reports.helpers import SEQ, T
 
 
 @pytest.fixture

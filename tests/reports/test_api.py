@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from tests.reports.conftest import END, START
+from tests.reports.helpers import END, START
 
 RANGE = f"from={START.isoformat()}&to={END.isoformat()}"
 PATHS = ["/reports/wip", "/reports/wip/late", "/reports/yield", "/reports/yield/trend",

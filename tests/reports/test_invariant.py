@@ -13,7 +13,6 @@ from mes.db import simulated_time
 from mes.floor.models import Lot
 from mes.quality import services as quality
 from mes.shipping import services as shipping
-from tests.floor.conftest import plant, receive  # noqa: F401  (fixtures used below)
 from tests.floor.helpers import track_in, track_out
 
 START = datetime(2026, 3, 2, 8, tzinfo=UTC)

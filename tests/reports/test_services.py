@@ -13,7 +13,7 @@ from mes.catalog.models import Customer
 from mes.errors import Forbidden, InvalidInput
 from mes.reports import services
 from mes.reports.services import ReportQuery
-from tests.reports.conftest import END, NOW, START, T
+from tests.reports.helpers import END, NOW, START, T
 
 
 def Q(**kw) -> ReportQuery:

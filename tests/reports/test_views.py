@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mes.reports import charts
-from tests.reports.conftest import END, START
+from tests.reports.helpers import END, START
 
 RANGE = f"from={START.isoformat()}&to={END.isoformat()}"
 PAGES = ["/reports/wip", "/reports/yield", "/reports/rejects", "/reports/cycle-time",

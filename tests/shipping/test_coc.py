@@ -130,7 +130,7 @@ def test_coc_download_is_a_file_with_its_style_inside(session, tested, make_user
 
 def test_coc_and_portal_group_the_digits_of_large_quantities(session, tested, make_user,
                                                              login, app):
-    from tests.portal.conftest import as_user
+    from tests.helpers import as_user
 
     shipment = ship(session, [tested("LOT-BIG", 12_000, 11_880).lot_no])
     html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(

@@ -21,8 +21,7 @@ from mes.shipping import services
 from mes.shipping.models import Shipment, ShipmentLot
 from tests.floor.helpers import track_in
 from tests.helpers import audit_codes, row_counts
-from tests.quality.conftest import QA
-from tests.quality.helpers import quality_state
+from tests.quality.helpers import QA, quality_state
 
 PLANNER = "planner1"
 SHIPMENT_FIELDS = {"id", "customer", "po", "vehicle_program", "shipped_at", "lots"}

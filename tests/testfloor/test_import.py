@@ -15,7 +15,6 @@ from mes.floor.models import Lot, LotEvent
 from mes.testfloor import services
 from mes.testfloor.models import TestParam, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, encode_record
-from tests.floor.conftest import plant  # noqa: F401  (the test plant, used via pytestmark)
 from tests.floor.helpers import advance, hold, track_in
 from tests.helpers import audit_codes
 from tests.testfloor.helpers import (

@@ -21,7 +21,6 @@ from mes.testfloor import services
 from mes.testfloor.models import PatLimitSet, TestRun
 from mes.testfloor.stats import PAT_METHOD
 from mes.testfloor.stdf_writer import PartSpec, TestSpec
-from tests.floor.conftest import plant  # noqa: F401  (the test plant, used via pytestmark)
 from tests.helpers import audit_codes
 from tests.testfloor.helpers import lot_at_final_test, receive_lot, stdf, stored_state
 

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from mes.testfloor import services
 from mes.testfloor.models import PatLimitSet, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec
-from tests.floor.conftest import plant  # noqa: F401  (the test plant, used via pytestmark)
 from tests.testfloor.helpers import (
     lot_at_final_test,
     lot_file,

@@ -17,8 +17,6 @@ from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.shipping import services as shipping
 from tests.floor.helpers import advance
-from tests.quality.conftest import ADMIN, QA, QA2, hold_codes  # noqa: F401
-from tests.shipping.conftest import completed, plant, qualified, receive  # noqa: F401
 
 
 @pytest.fixture

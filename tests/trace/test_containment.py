@@ -15,8 +15,7 @@ from mes.floor.models import Lot
 from mes.quality.models import Hold
 from mes.trace import services
 from tests.floor.helpers import hold
-from tests.quality.conftest import QA
-from tests.quality.helpers import quality_state, refused
+from tests.quality.helpers import QA, quality_state, refused
 
 
 def _open_holds(session) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ import pytest
 from mes.floor import services as floor
 from mes.quality import services as quality
 from tests.floor.helpers import advance
-from tests.quality.conftest import QA
+from tests.quality.helpers import QA
 from tests.quality.test_genealogy import statements
 
 
