@@ -26,6 +26,13 @@ class ListArgs(Schema):
 class Page:
     items: list[Any]
     next: str | None
+    # Where the page starts in the whole list; pages link back from it.
+    offset: int = 0
+
+
+def cursor(offset: int) -> str:
+    """The cursor of the page that starts at `offset`."""
+    return base64.urlsafe_b64encode(str(offset).encode()).decode()
 
 
 def _offset(args: dict[str, Any]) -> int:
@@ -43,9 +50,8 @@ def _offset(args: dict[str, Any]) -> int:
 
 def _page(rows: list[Any], offset: int, limit: int) -> Page:
     if len(rows) > limit:
-        return Page(rows[:limit], base64.urlsafe_b64encode(str(offset + limit).encode())
-                    .decode())
-    return Page(rows, None)
+        return Page(rows[:limit], cursor(offset + limit), offset)
+    return Page(rows, None, offset)
 
 
 def paginate(session: Session, stmt: Select[Any], args: dict[str, Any]) -> Page:

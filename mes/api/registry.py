@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, wraps
+from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -16,6 +16,7 @@ from mes import db
 from mes.auth.permissions import Permission, public, require
 from mes.errors import BadRequest, InvalidInput
 from mes.pagination import ListArgs, Page, count, paginate, paginate_list
+from mes.schemas import schema_instance
 
 
 @dataclass
@@ -42,13 +43,6 @@ OPERATIONS: list[Operation] = []
 
 __all__ = ["ListArgs", "OPERATIONS", "Operation", "Page", "api_route", "count", "load_json",
            "load_query", "paginate", "paginate_list", "schema_instance"]
-
-
-@cache
-def schema_instance(schema: type[Schema], many: bool = False) -> Schema:
-    """One instance per schema class: building one copies every field, and loading or
-    dumping keeps no state on the instance."""
-    return schema(many=many)
 
 
 def load_json(schema: type[Schema]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -39,13 +39,13 @@ from mes.catalog.models import (
     RouteStep,
 )
 from mes.catalog.schemas import QUAL_STANDARDS
-from mes.errors import DomainError, NotFound
 from mes.vocabulary import EquipmentState, QualStatus, ReasonKind, StepKind
+from mes.web import forms
+from mes.web.pager import pager
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
 READ, WRITE = Permission.MASTER_READ, Permission.MASTER_WRITE
-PER_PAGE = 50
 STATE_HISTORY = 20
 T = TypeVar("T")
 
@@ -113,31 +113,17 @@ def _convert(form: MultiDict[str, str], spec: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def _load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
-    return schema().load(data)
-
-
-def _submit(action: Callable[[], T]) -> tuple[T | None, dict[str, Any], int]:
+def _submit(action: Callable[[], T]) -> tuple[T | None, dict[str, list[str]], int]:
     """Run a form's load-and-save; on a refusal return the messages per field and the
-    status the page is re-rendered with (the request then rolls back)."""
-    try:
-        return action(), {}, 200
-    except ValidationError as err:
-        messages = err.normalized_messages()
-        return None, messages if isinstance(messages, dict) else {"_schema": messages}, 422
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        if exc.fields:
-            return None, exc.fields, exc.status
-        if exc.code == "duplicate":
-            return None, {"code": [exc.message]}, exc.status
-        return None, {"_schema": [exc.message]}, exc.status
-
-
-def _done(message: str, endpoint: str, **values: Any) -> Any:
-    flash(message, "success")
-    return redirect(url_for(endpoint, **values), code=303)
+    status the page is re-rendered with (the request then rolls back). A refusal that
+    names no field is the form's, or the code's when the code is taken."""
+    result, refused = forms.attempt(action)
+    if refused is None:
+        return result, {}, 200
+    if refused.fields:
+        return None, refused.fields, refused.status
+    field = "code" if refused.code == "duplicate" else "_schema"
+    return None, {field: [refused.message]}, refused.status
 
 
 # --- lines of a textarea (route steps, qualification tests) ----------------------------
@@ -168,15 +154,6 @@ def _parse_lines(text: str, columns: tuple[str, ...], required: int,
     return rows, numbers, problems
 
 
-def _flatten(messages: Any) -> list[str]:
-    if isinstance(messages, dict):
-        return [f"{key}: {msg}" if key != "_schema" else msg
-                for key, value in messages.items() for msg in _flatten(value)]
-    if isinstance(messages, list | tuple):
-        return [msg for item in messages for msg in _flatten(item)]
-    return [str(messages)]
-
-
 def _load_with_lines(schema: type[Schema], data: dict[str, Any], key: str,
                      rows: list[dict[str, Any]], numbers: list[int],
                      problems: list[tuple[int, str]]) -> dict[str, Any]:
@@ -185,7 +162,7 @@ def _load_with_lines(schema: type[Schema], data: dict[str, Any], key: str,
     if rows:
         data[key] = rows
     try:
-        loaded = schema().load(data)
+        loaded = forms.load(schema, data)
     except ValidationError as err:
         messages = err.normalized_messages()
     else:
@@ -199,12 +176,12 @@ def _load_with_lines(schema: type[Schema], data: dict[str, Any], key: str,
         for index, item in item_messages.items():
             if isinstance(index, int) and index < len(numbers):
                 found += [(numbers[index], _("Line %(line)d, %(message)s", line=numbers[index],
-                                              message=msg)) for msg in _flatten(item)]
+                                              message=msg)) for msg in forms.flatten(item)]
             else:
-                general += _flatten(item)
+                general += forms.flatten(item)
     elif item_messages is not None and not (problems and not rows):
         # "missing" is not news when every line was refused already
-        general += _flatten(item_messages)
+        general += forms.flatten(item_messages)
     lines = general + [msg for _line, msg in sorted(found, key=lambda pair: pair[0])]
     if lines:
         messages[key] = lines
@@ -227,38 +204,11 @@ def _parse_step_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-# --- paging ----------------------------------------------------------------------------
-
-def _page_number() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
-
-
-def _pager(rows: list[Any], page: int) -> tuple[list[Any], str | None, str | None]:
-    def url(number: int) -> str:
-        args = {**(request.view_args or {}), **request.args.to_dict(), "page": number}
-        return url_for(request.endpoint or "", **args)
-
-    next_url = url(page + 1) if len(rows) > PER_PAGE else None
-    prev_url = url(page - 1) if page > 1 else None
-    return rows[:PER_PAGE], next_url, prev_url
-
-
-def _paginate(stmt: Select[Any]) -> tuple[list[Any], str | None, str | None]:
-    page = _page_number()
-    rows = list(db.session().scalars(stmt.offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1)))
-    return _pager(rows, page)
-
-
-def _paginate_list(items: list[Any]) -> tuple[list[Any], str | None, str | None]:
-    page = _page_number()
-    return _pager(items[(page - 1) * PER_PAGE:page * PER_PAGE + 1], page)
-
+# --- landing page ----------------------------------------------------------------------
 
 def _count(stmt: Select[Any]) -> int:
     return db.session().scalar(stmt) or 0
 
-
-# --- landing page ----------------------------------------------------------------------
 
 @bp.route("/")
 @require(READ)
@@ -287,9 +237,9 @@ CUSTOMER_FIELDS = ("code", "name", "automotive")
 @bp.route("/customers")
 @require(READ)
 def customer_list() -> Any:
-    items, next_url, prev_url = _paginate(select(Customer).order_by(Customer.code))
-    return render_template("catalog/customers.html", customers=items, next_url=next_url,
-                           prev_url=prev_url)
+    page = pager(select(Customer).order_by(Customer.code))
+    return render_template("catalog/customers.html", customers=page.items, next_url=page.next_url,
+                           prev_url=page.prev_url)
 
 
 @bp.route("/customers/new", methods=["GET", "POST"])
@@ -301,11 +251,11 @@ def customer_new() -> Any:
     if request.method == "POST":
         form = request.form.to_dict()
         customer, errors, status = _submit(lambda: services.create_customer(
-            db.session(), current_user, _load(s.CustomerIn, _convert(
+            db.session(), current_user, forms.load(s.CustomerIn, _convert(
                 request.form, {"code": "text", "name": "text", "automotive": "bool"}))))
         if customer is not None:
-            return _done(_("Customer %(code)s created.", code=customer.code),
-                         "catalog.customer_list")
+            return forms.done(_("Customer %(code)s created.", code=customer.code),
+                              "catalog.customer_list")
     return render_template("catalog/customer_form.html", customer=None, form=form,
                            errors=errors, fields=CUSTOMER_FIELDS), status
 
@@ -321,10 +271,10 @@ def customer_edit(code: str) -> Any:
     if request.method == "POST":
         form = request.form.to_dict()
         saved, errors, status = _submit(lambda: services.update_customer(
-            sess, current_user, customer, _load(s.CustomerPatch, _convert(
+            sess, current_user, customer, forms.load(s.CustomerPatch, _convert(
                 request.form, {"name": "keep", "automotive": "bool"}))))
         if saved is not None:
-            return _done(_("Customer %(code)s saved.", code=code), "catalog.customer_list")
+            return forms.done(_("Customer %(code)s saved.", code=code), "catalog.customer_list")
     return render_template("catalog/customer_form.html", customer=customer, form=form,
                            errors=errors, fields=CUSTOMER_FIELDS), status
 
@@ -337,9 +287,9 @@ ROUTE_FIELDS = ("code", "name", "steps")
 @bp.route("/routes")
 @require(READ)
 def route_list() -> Any:
-    items, next_url, prev_url = _paginate_list(services.list_routes(db.session()))
-    return render_template("catalog/routes.html", routes=items, next_url=next_url,
-                           prev_url=prev_url)
+    page = pager(services.list_routes(db.session()))
+    return render_template("catalog/routes.html", routes=page.items, next_url=page.next_url,
+                           prev_url=page.prev_url)
 
 
 @bp.route("/routes/<code>")
@@ -383,8 +333,8 @@ def route_new() -> Any:
         return _route_form(None, {}, {}, 200)
     route, errors, status = _save_route(None)
     if route is not None:
-        return _done(_("Route %(code)s version %(version)d saved.", code=route.code,
-                       version=route.version), "catalog.route_list")
+        return forms.done(_("Route %(code)s version %(version)d saved.", code=route.code,
+                            version=route.version), "catalog.route_list")
     return _route_form(None, request.form.to_dict(), errors, status)
 
 
@@ -397,8 +347,8 @@ def route_edit(code: str) -> Any:
         return _route_form(current, form, {}, 200)
     route, errors, status = _save_route(code)
     if route is not None:
-        return _done(_("Route %(code)s version %(version)d saved.", code=route.code,
-                       version=route.version), "catalog.route_list")
+        return forms.done(_("Route %(code)s version %(version)d saved.", code=route.code,
+                            version=route.version), "catalog.route_list")
     return _route_form(current, request.form.to_dict(), errors, status)
 
 
@@ -426,12 +376,12 @@ def _product_form(product: Product | None, form: dict[str, Any], errors: dict[st
 @bp.route("/products")
 @require(READ)
 def product_list() -> Any:
-    items, next_url, prev_url = _paginate(
+    page = pager(
         select(Product).options(selectinload(Product.customer),
                                 selectinload(Product.qualifications))
         .order_by(Product.code))
-    return render_template("catalog/products.html", products=items, next_url=next_url,
-                           prev_url=prev_url)
+    return render_template("catalog/products.html", products=page.items, next_url=page.next_url,
+                           prev_url=page.prev_url)
 
 
 @bp.route("/products/<code>")
@@ -448,9 +398,10 @@ def product_new() -> Any:
     if request.method == "GET":
         return _product_form(None, {"msl": "1"}, {}, 200)
     product, errors, status = _submit(lambda: services.create_product(
-        db.session(), current_user, _load(s.ProductIn, _convert(request.form, PRODUCT_NEW_SPEC))))
+        db.session(), current_user,
+        forms.load(s.ProductIn, _convert(request.form, PRODUCT_NEW_SPEC))))
     if product is not None:
-        return _done(_("Product %(code)s created.", code=product.code), "catalog.product_list")
+        return forms.done(_("Product %(code)s created.", code=product.code), "catalog.product_list")
     return _product_form(None, request.form.to_dict(), errors, status)
 
 
@@ -466,9 +417,9 @@ def product_edit(code: str) -> Any:
         return _product_form(product, form, {}, 200)
     saved, errors, status = _submit(lambda: services.update_product(
         sess, current_user, product,
-        _load(s.ProductPatch, _convert(request.form, PRODUCT_EDIT_SPEC))))
+        forms.load(s.ProductPatch, _convert(request.form, PRODUCT_EDIT_SPEC))))
     if saved is not None:
-        return _done(_("Product %(code)s saved.", code=code), "catalog.product_list")
+        return forms.done(_("Product %(code)s saved.", code=code), "catalog.product_list")
     return _product_form(product, request.form.to_dict(), errors, status)
 
 
@@ -497,9 +448,9 @@ def qualification_new(code: str) -> Any:
 
         qual, errors, status = _submit(action)
         if qual is not None:
-            return _done(_("Qualification of %(code)s recorded: %(status)s.", code=code,
-                           status=QualStatus(qual.status).label),
-                         "catalog.product_detail", code=code)
+            return forms.done(_("Qualification of %(code)s recorded: %(status)s.", code=code,
+                                status=QualStatus(qual.status).label),
+                              "catalog.product_detail", code=code)
     return render_template("catalog/qualification_form.html", product=product, form=form,
                            errors=errors, fields=QUALIFICATION_FIELDS,
                            standards=QUAL_STANDARDS,
@@ -522,10 +473,10 @@ def equipment_list() -> Any:
         stmt = stmt.where(Equipment.kind == kind)
     if state in E10_STATES:
         stmt = stmt.where(Equipment.state == state)
-    items, next_url, prev_url = _paginate(stmt)
+    page = pager(stmt)
     kinds = sess.scalars(select(Equipment.kind).distinct().order_by(Equipment.kind)).all()
-    return render_template("catalog/equipment.html", equipment=items, next_url=next_url,
-                           prev_url=prev_url, kinds=kinds, kind=kind,
+    return render_template("catalog/equipment.html", equipment=page.items, next_url=page.next_url,
+                           prev_url=page.prev_url, kinds=kinds, kind=kind,
                            state=state if state in E10_STATES else "",
                            states=EquipmentState.choices())
 
@@ -539,12 +490,12 @@ def equipment_new() -> Any:
     if request.method == "POST":
         form = request.form.to_dict()
         equipment, errors, status = _submit(lambda: services.create_equipment(
-            db.session(), current_user, _load(s.EquipmentIn, _convert(
+            db.session(), current_user, forms.load(s.EquipmentIn, _convert(
                 request.form, {"code": "text", "kind": "text", "name": "text",
                                "state": "text"}))))
         if equipment is not None:
-            return _done(_("Equipment %(code)s created.", code=equipment.code),
-                         "catalog.equipment_list")
+            return forms.done(_("Equipment %(code)s created.", code=equipment.code),
+                              "catalog.equipment_list")
     return render_template("catalog/equipment_form.html", equipment=None, form=form,
                            errors=errors, fields=EQUIPMENT_FIELDS,
                            states=EquipmentState.choices()), status
@@ -562,9 +513,9 @@ def equipment_edit(code: str) -> Any:
         form = request.form.to_dict()
         saved, errors, status = _submit(lambda: services.update_equipment(
             sess, current_user, equipment,
-            _load(s.EquipmentPatch, _convert(request.form, {"name": "keep"}))))
+            forms.load(s.EquipmentPatch, _convert(request.form, {"name": "keep"}))))
         if saved is not None:
-            return _done(_("Equipment %(code)s saved.", code=code), "catalog.equipment_list")
+            return forms.done(_("Equipment %(code)s saved.", code=code), "catalog.equipment_list")
     return render_template("catalog/equipment_form.html", equipment=equipment, form=form,
                            errors=errors, fields=("name",),
                            states=EquipmentState.choices()), status
@@ -582,14 +533,14 @@ def equipment_state(code: str) -> Any:
         form = request.form.to_dict()
         before = equipment.state
         saved, errors, status = _submit(lambda: services.update_equipment(
-            sess, current_user, equipment, _load(s.EquipmentPatch, _convert(
+            sess, current_user, equipment, forms.load(s.EquipmentPatch, _convert(
                 request.form, {"state": "keep", "comment": "text"}))))
         if saved is not None:
             label = EquipmentState(saved.state).label
             message = _("%(code)s is now %(state)s.", code=code, state=label) \
                 if saved.state != before else \
                 _("%(code)s was already %(state)s; nothing changed.", code=code, state=label)
-            return _done(message, "catalog.equipment_list")
+            return forms.done(message, "catalog.equipment_list")
     history = sess.scalars(
         select(EquipmentStateChange).where(EquipmentStateChange.equipment_id == equipment.id)
         .order_by(EquipmentStateChange.at.desc(), EquipmentStateChange.id.desc())
@@ -611,9 +562,9 @@ def reason_list() -> Any:
     stmt = select(ReasonCode).order_by(ReasonCode.kind, ReasonCode.code)
     if kind in REASON_KINDS:
         stmt = stmt.where(ReasonCode.kind == kind)
-    items, next_url, prev_url = _paginate(stmt)
-    return render_template("catalog/reasons.html", reasons=items, next_url=next_url,
-                           prev_url=prev_url, kind=kind if kind in REASON_KINDS else "",
+    page = pager(stmt)
+    return render_template("catalog/reasons.html", reasons=page.items, next_url=page.next_url,
+                           prev_url=page.prev_url, kind=kind if kind in REASON_KINDS else "",
                            kinds=ReasonKind.choices(),
                            kind_labels=ReasonKind.labels())
 
@@ -627,12 +578,12 @@ def reason_new() -> Any:
     if request.method == "POST":
         form = request.form.to_dict()
         reason, errors, status = _submit(lambda: services.create_reason_code(
-            db.session(), current_user, _load(s.ReasonCodeIn, _convert(
+            db.session(), current_user, forms.load(s.ReasonCodeIn, _convert(
                 request.form, {"code": "text", "kind": "text", "description": "text",
                                "description_zh": "text"}))))
         if reason is not None:
-            return _done(_("Reason code %(code)s created.", code=reason.code),
-                         "catalog.reason_list")
+            return forms.done(_("Reason code %(code)s created.", code=reason.code),
+                              "catalog.reason_list")
     return render_template("catalog/reason_form.html", reason=None, form=form, errors=errors,
                            fields=REASON_FIELDS,
                            kinds=ReasonKind.choices()), status
@@ -650,11 +601,11 @@ def reason_edit(code: str) -> Any:
     if request.method == "POST":
         form = request.form.to_dict()
         saved, errors, status = _submit(lambda: services.update_reason_code(
-            sess, current_user, reason, _load(s.ReasonCodePatch, _convert(
+            sess, current_user, reason, forms.load(s.ReasonCodePatch, _convert(
                 request.form, {"description": "keep", "description_zh": "keep",
                                "active": "bool"}))))
         if saved is not None:
-            return _done(_("Reason code %(code)s saved.", code=code), "catalog.reason_list")
+            return forms.done(_("Reason code %(code)s saved.", code=code), "catalog.reason_list")
     return render_template("catalog/reason_form.html", reason=reason, form=form, errors=errors,
                            fields=REASON_FIELDS,
                            kinds=ReasonKind.choices()), status
@@ -672,11 +623,11 @@ def material_list() -> Any:
     stmt = select(MaterialLot).order_by(MaterialLot.code)
     if material:
         stmt = stmt.where(MaterialLot.material == material)
-    items, next_url, prev_url = _paginate(stmt)
+    page = pager(stmt)
     materials = db.session().scalars(
         select(MaterialLot.material).distinct().order_by(MaterialLot.material)).all()
-    return render_template("catalog/materials.html", lots=items, next_url=next_url,
-                           prev_url=prev_url, material=material, materials=materials)
+    return render_template("catalog/materials.html", lots=page.items, next_url=page.next_url,
+                           prev_url=page.prev_url, material=material, materials=materials)
 
 
 @bp.route("/material-lots/new", methods=["GET", "POST"])
@@ -688,12 +639,12 @@ def material_new() -> Any:
     if request.method == "POST":
         form = request.form.to_dict()
         lot, errors, status = _submit(lambda: services.create_material_lot(
-            db.session(), current_user, _load(s.MaterialLotIn, _convert(
+            db.session(), current_user, forms.load(s.MaterialLotIn, _convert(
                 request.form, {"code": "text", "material": "text", "description": "text",
                                "expires_at": "dt"}))))
         if lot is not None:
-            return _done(_("Material lot %(code)s created.", code=lot.code),
-                         "catalog.material_list")
+            return forms.done(_("Material lot %(code)s created.", code=lot.code),
+                              "catalog.material_list")
     return render_template("catalog/material_form.html", lot=None, form=form, errors=errors,
                            fields=MATERIAL_FIELDS), status
 
@@ -710,9 +661,9 @@ def material_edit(code: str) -> Any:
     if request.method == "POST":
         form = request.form.to_dict()
         saved, errors, status = _submit(lambda: services.update_material_lot(
-            sess, current_user, lot, _load(s.MaterialLotPatch, _convert(
+            sess, current_user, lot, forms.load(s.MaterialLotPatch, _convert(
                 request.form, {"description": "keep", "expires_at": "dt"}))))
         if saved is not None:
-            return _done(_("Material lot %(code)s saved.", code=code), "catalog.material_list")
+            return forms.done(_("Material lot %(code)s saved.", code=code), "catalog.material_list")
     return render_template("catalog/material_form.html", lot=lot, form=form, errors=errors,
                            fields=MATERIAL_FIELDS), status

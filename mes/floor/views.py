@@ -10,119 +10,49 @@ A refused form is shown again with its values, the service's message and the API
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import segno
 from flask import (
     Blueprint,
     current_app,
-    flash,
     get_flashed_messages,
-    redirect,
     render_template,
     request,
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from mes import db
 from mes.api.lots import present
-from mes.api.registry import paginate
 from mes.auth.permissions import PLANT_LOT_READ, Permission, require
 from mes.catalog.models import Customer, Product
 from mes.db import utcnow
-from mes.errors import DomainError, NotFound
+from mes.errors import NotFound
 from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor import station as reads
 from mes.floor.models import ACTIVE_STATES, Lot
 from mes.quality import services as quality
 from mes.vocabulary import EventKind, LotState, MoistureState, StepKind, StepProgress
+from mes.web import forms
+from mes.web.pager import pager
 
 bp = Blueprint("floor", __name__)
-
-T = TypeVar("T")
 
 # The station offers at least this many empty reject rows; "add row" adds one more.
 REJECT_ROWS = 3
 MAX_REJECT_ROWS = 50
 
-INVALID = _l("Some fields are missing or not valid.")
-
-
-# --- form handling ---------------------------------------------------------------------
-
-def _flatten(messages: Any, prefix: str = "") -> list[str]:
-    """Schema messages as plain sentences; list items are named by their position."""
-    if isinstance(messages, dict):
-        out = []
-        for key, value in messages.items():
-            label = _("item %(n)d", n=key + 1) if isinstance(key, int) else key
-            out += _flatten(value, f"{prefix}{label}: " if key != "_schema" else prefix)
-        return out
-    if isinstance(messages, list | tuple):
-        return [msg for item in messages for msg in _flatten(item, prefix)]
-    return [f"{prefix}{messages}"]
-
-
-def _field_errors(messages: Any) -> dict[str, list[str]]:
-    if not isinstance(messages, dict):
-        return {"_schema": _flatten(messages)}
-    return {key: _flatten(value) for key, value in messages.items()}
-
-
-class Refused:
-    """Why a form was refused: the message, the messages per field, the HTTP status and the
-    API's error code."""
-
-    def __init__(self, message: str, fields: dict[str, list[str]], status: int,
-                 code: str = "invalid") -> None:
-        self.message = message
-        self.fields = fields
-        self.status = status
-        self.code = code
-
-
-def _attempt(action: Callable[[], T]) -> tuple[T | None, Refused | None]:
-    """Run a form's load-and-act. NotFound propagates (the page itself does not exist)."""
-    try:
-        return action(), None
-    except ValidationError as err:
-        return None, Refused(str(INVALID), _field_errors(err.normalized_messages()), 422)
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        return None, Refused(exc.message, _field_errors(exc.fields or {}), exc.status,
-                             exc.code)
-
-
-def _load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
-    return schema().load(data)
-
-
-def _text(form: MultiDict[str, str], name: str) -> str:
-    return (form.get(name) or "").strip()
-
-
 def _words(text: str) -> list[str]:
     """Numbers or codes typed or scanned into one field, separated by commas or spaces."""
     return [w for w in re.split(r"[\s,;]+", text) if w]
-
-
-def _done(message: str, endpoint: str, **values: Any) -> Any:
-    # Flushed so that a lost race (the lot's version counter, a unique lot number) fails
-    # here, before the success message is stored in the session cookie.
-    db.session().flush()
-    flash(message, "success")
-    return redirect(url_for(endpoint, **values), code=303)
 
 
 def _plant_today() -> Any:
@@ -157,15 +87,15 @@ def _wafer_rows(text: str) -> tuple[list[dict[str, str]], list[int], list[str]]:
 def _receive_data(form: MultiDict[str, str]) -> dict[str, Any]:
     """The receive form in the API's shape, validated by LotIn; wafer messages name their
     line."""
-    data: dict[str, Any] = {name: _text(form, name) for name in
+    data: dict[str, Any] = {name: forms.text(form, name) for name in
                             ("product", "customer", "fab_lot", "quantity", "priority")
-                            if _text(form, name)}
-    data["due_date"] = _text(form, "due_date") or None
-    data["lot_no"] = _text(form, "lot_no") or None
+                            if forms.text(form, name)}
+    data["due_date"] = forms.text(form, "due_date") or None
+    data["lot_no"] = forms.text(form, "lot_no") or None
     rows, numbers, problems = _wafer_rows(form.get("wafers") or "")
     data["wafers"] = rows
     try:
-        loaded = _load(s.LotIn, data)
+        loaded = forms.load(s.LotIn, data)
     except ValidationError as err:
         messages = err.normalized_messages()
     else:
@@ -179,11 +109,11 @@ def _receive_data(form: MultiDict[str, str]) -> dict[str, Any]:
         for index, item in wafer_messages.items():
             if isinstance(index, int) and index < len(numbers):
                 lines += [_("Line %(line)d: %(message)s", line=numbers[index], message=msg)
-                          for msg in _flatten(item)]
+                          for msg in forms.flatten(item)]
             else:
-                lines += _flatten(item)
+                lines += forms.flatten(item)
     elif wafer_messages is not None:
-        lines += _flatten(wafer_messages)
+        lines += forms.flatten(wafer_messages)
     if lines:
         messages["wafers"] = lines
     raise ValidationError(messages)
@@ -194,15 +124,15 @@ def _receive_data(form: MultiDict[str, str]) -> dict[str, Any]:
 def receive() -> Any:
     sess = db.session()
     form: dict[str, Any] = {"priority": "3"}
-    refused: Refused | None = None
+    refused: forms.Refused | None = None
     if request.method == "POST":
         form = request.form.to_dict()
-        lot, refused = _attempt(lambda: services.receive_lot(
+        lot, refused = forms.attempt(lambda: services.receive_lot(
             sess, current_user, _receive_data(request.form)))
         if lot is not None:
-            return _done(_("Lot %(lot)s received: %(qty)d units queued at %(step)s.",
-                           lot=lot.lot_no, qty=lot.quantity, step=lot.step_code),
-                         "floor.lot_detail", lot_no=lot.lot_no)
+            return forms.done(_("Lot %(lot)s received: %(qty)d units queued at %(step)s.",
+                                lot=lot.lot_no, qty=lot.quantity, step=lot.step_code),
+                              "floor.lot_detail", lot_no=lot.lot_no)
         if refused and refused.code == "duplicate":
             refused.fields = {"lot_no": [refused.message]}
     products = [(p.code, f"{p.code} · {p.name}")
@@ -219,7 +149,8 @@ def receive() -> Any:
 # --- lot page, split, merge ------------------------------------------------------------
 
 def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
-              split_refused: Refused | None = None, merge_refused: Refused | None = None,
+              split_refused: forms.Refused | None = None,
+              merge_refused: forms.Refused | None = None,
               moisture_refused: Any = None, status: int = 200) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
@@ -242,7 +173,7 @@ def lot_page_response(lot_no: str, *, moisture_refused: Any, status: int) -> Any
     return _lot_page(lot_no, moisture_refused=moisture_refused, status=status)
 
 
-def _renamed(refused: Refused | None, name: str) -> dict[str, list[str]]:
+def _renamed(refused: forms.Refused | None, name: str) -> dict[str, list[str]]:
     """A refusal's messages, all shown beside the form's one field `name`."""
     if refused is None:
         return {}
@@ -265,14 +196,14 @@ def lot_detail(lot_no: str) -> Any:
 def split(lot_no: str) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
-    text = _text(request.form, "quantities")
-    children, refused = _attempt(lambda: services.split_lot(
-        sess, current_user, lot, _load(s.SplitIn, {"quantities": _words(text)})["quantities"]))
+    text = forms.text(request.form, "quantities")
+    children, refused = forms.attempt(lambda: services.split_lot(
+        sess, current_user, lot, forms.load(s.SplitIn, {"quantities": _words(text)})["quantities"]))
     if children is not None:
-        return _done(_("Lot %(lot)s split: it keeps %(qty)d; new lots %(children)s.",
-                       lot=lot.lot_no, qty=lot.quantity,
-                       children=", ".join(f"{c.lot_no} ({c.quantity})" for c in children)),
-                     "floor.lot_detail", lot_no=lot.lot_no)
+        return forms.done(_("Lot %(lot)s split: it keeps %(qty)d; new lots %(children)s.",
+                            lot=lot.lot_no, qty=lot.quantity,
+                            children=", ".join(f"{c.lot_no} ({c.quantity})" for c in children)),
+                          "floor.lot_detail", lot_no=lot.lot_no)
     assert refused is not None
     return _lot_page(lot_no, form={"quantities": text}, split_refused=refused,
                      status=refused.status)
@@ -283,18 +214,18 @@ def split(lot_no: str) -> Any:
 def merge(lot_no: str) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
-    text = _text(request.form, "lots")
+    text = forms.text(request.form, "lots")
 
     def action() -> Lot:
-        data = _load(s.MergeIn, {"lots": [lot.lot_no, *_words(text)]})
+        data = forms.load(s.MergeIn, {"lots": [lot.lot_no, *_words(text)]})
         return services.merge_lots(sess, current_user,
                                    services.lots_by_number(sess, data["lots"]))
 
-    survivor, refused = _attempt(action)
+    survivor, refused = forms.attempt(action)
     if survivor is not None:
-        return _done(_("Lots %(others)s merged into %(lot)s; it now holds %(qty)d.",
-                       others=", ".join(_words(text)), lot=survivor.lot_no,
-                       qty=survivor.quantity), "floor.lot_detail", lot_no=survivor.lot_no)
+        return forms.done(_("Lots %(others)s merged into %(lot)s; it now holds %(qty)d.",
+                            others=", ".join(_words(text)), lot=survivor.lot_no,
+                            qty=survivor.quantity), "floor.lot_detail", lot_no=survivor.lot_no)
     assert refused is not None
     return _lot_page(lot_no, form={"lots": text}, merge_refused=refused,
                      status=refused.status)
@@ -333,11 +264,11 @@ def _reject_rows(form: MultiDict[str, str], extra: int = 0) -> list[dict[str, st
 
 
 def _track_in_data(form: MultiDict[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {"step": _text(form, "step"), "materials": [
+    data: dict[str, Any] = {"step": forms.text(form, "step"), "materials": [
         m.strip() for m in form.getlist("material") if m.strip()]}
-    if _text(form, "equipment"):
-        data["equipment"] = _text(form, "equipment")
-    return _load(s.TrackInIn, data)
+    if forms.text(form, "equipment"):
+        data["equipment"] = forms.text(form, "equipment")
+    return forms.load(s.TrackInIn, data)
 
 
 def _track_out_data(form: MultiDict[str, str]) -> dict[str, Any]:
@@ -345,12 +276,12 @@ def _track_out_data(form: MultiDict[str, str]) -> dict[str, Any]:
     about a reject name the row it was typed in."""
     filled = [(number, row) for number, row in enumerate(_typed_rejects(form), start=1)
               if row["reason"] or row["qty"]]
-    data: dict[str, Any] = {"step": _text(form, "step"), "rejects": [
+    data: dict[str, Any] = {"step": forms.text(form, "step"), "rejects": [
         {key: value for key, value in row.items() if value} for _number, row in filled]}
-    if _text(form, "good_qty"):
-        data["good_qty"] = _text(form, "good_qty")
+    if forms.text(form, "good_qty"):
+        data["good_qty"] = forms.text(form, "good_qty")
     try:
-        return _load(s.TrackOutIn, data)
+        return forms.load(s.TrackOutIn, data)
     except ValidationError as err:
         messages = err.normalized_messages()
         rejects = messages.get("rejects") if isinstance(messages, dict) else None
@@ -359,7 +290,7 @@ def _track_out_data(form: MultiDict[str, str]) -> dict[str, Any]:
             messages["rejects"] = [
                 _("Row %(row)d: %(message)s", row=filled[index][0], message=msg)
                 if isinstance(index, int) and index < len(filled) else msg
-                for index, item in rejects.items() for msg in _flatten(item)]
+                for index, item in rejects.items() for msg in forms.flatten(item)]
         raise ValidationError(messages) from None
 
 
@@ -377,7 +308,7 @@ def _tracked_out_message(lot: Lot, step: str, good: int, rejected: int) -> str:
     return f"{done} {moved}"
 
 
-def _focus(view: reads.StationLot | None, refused: Refused | None, rows: int,
+def _focus(view: reads.StationLot | None, refused: forms.Refused | None, rows: int,
            added_row: bool) -> str:
     """The one field the station focuses: after a success the next lot's scan, else the
     field the operator (or the scanner) fills next."""
@@ -394,7 +325,7 @@ def _focus(view: reads.StationLot | None, refused: Refused | None, rows: int,
 
 
 def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = None,
-                  form: dict[str, Any] | None = None, refused: Refused | None = None,
+                  form: dict[str, Any] | None = None, refused: forms.Refused | None = None,
                   added_row: bool = False, status: int = 200) -> Any:
     view = reads.station_lot(db.session(), lot) if lot is not None else None
     form = form or {}
@@ -410,7 +341,7 @@ def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = N
 @require(Permission.LOT_TRACK)
 def station() -> Any:
     sess = db.session()
-    lot_no = _text(request.values, "lot")
+    lot_no = forms.text(request.values, "lot")
     if not lot_no:
         if request.method == "POST":
             return _station_page(None, scan_error=_("Scan a lot first."), status=422)
@@ -425,19 +356,19 @@ def station() -> Any:
 
     action = request.form.get("action")
     form: dict[str, Any] = {
-        "equipment": _text(request.form, "equipment"),
+        "equipment": forms.text(request.form, "equipment"),
         "materials": [m.strip() for m in request.form.getlist("material")],
-        "good_qty": _text(request.form, "good_qty"),
+        "good_qty": forms.text(request.form, "good_qty"),
         "rejects": _reject_rows(request.form, 1 if action == "add_row" else 0)}
     if action == "track_in":
         step = lot.step_code
-        done, refused = _attempt(lambda: services.track_in(
+        done, refused = forms.attempt(lambda: services.track_in(
             sess, current_user, lot, **_track_in_data(request.form)))
         if done is not None:
             assert lot.equipment is not None
-            return _done(_("%(lot)s tracked in on %(equipment)s at %(step)s.", lot=lot.lot_no,
-                           equipment=lot.equipment.code, step=step),
-                         "floor.station", lot=lot.lot_no)
+            return forms.done(_("%(lot)s tracked in on %(equipment)s at %(step)s.", lot=lot.lot_no,
+                                equipment=lot.equipment.code, step=step),
+                              "floor.station", lot=lot.lot_no)
     elif action == "track_out":
         step = lot.step_code
         data: dict[str, Any] = {}
@@ -446,15 +377,15 @@ def station() -> Any:
             data.update(_track_out_data(request.form))
             return services.track_out(sess, current_user, lot, **data)
 
-        done, refused = _attempt(out)
+        done, refused = forms.attempt(out)
         if done is not None:
             rejected = sum(r["qty"] for r in data["rejects"])
-            return _done(_tracked_out_message(lot, step, data["good_qty"], rejected),
-                         "floor.station", lot=lot.lot_no)
+            return forms.done(_tracked_out_message(lot, step, data["good_qty"], rejected),
+                              "floor.station", lot=lot.lot_no)
     elif action == "add_row":
         refused = None
     else:
-        refused = Refused(_("Choose track-in or track-out."), {}, 400, "bad_request")
+        refused = forms.Refused(_("Choose track-in or track-out."), {}, 400, "bad_request")
     return _station_page(lot, scan=lot.lot_no, form=form, refused=refused,
                          added_row=action == "add_row",
                          status=refused.status if refused else 200)
@@ -485,20 +416,18 @@ def wip() -> Any:
     filters = {key: raw[key] for key in WIP_FILTERS if key in raw}
     options = _wip_options()
     try:
-        args = _load(s.LotQuery, raw)
+        args = forms.load(s.LotQuery, raw)
     except ValidationError as err:
         return render_template("floor/wip.html", filters=filters, options=options,
-                               errors=_field_errors(err.normalized_messages()), lots=[],
+                               errors=forms.field_errors(err.normalized_messages()), lots=[],
                                summary=None, next_url=None, first_url=None,
                                today=None), 422
     stmt = services.lot_query(args, current_user)
-    page = paginate(sess, stmt, args)
+    page = pager(stmt, args, keep=raw)
     present(page.items)
-    keep = {key: value for key, value in raw.items() if key != "cursor"}
     return render_template(
         "floor/wip.html", filters=filters, options=options, errors={}, lots=page.items,
-        all_steps_url=url_for("floor.wip", **{k: v for k, v in keep.items() if k != "step"}),
-        summary=reads.wip_summary(sess, stmt),
-        next_url=url_for("floor.wip", **keep, cursor=page.next) if page.next else None,
-        first_url=url_for("floor.wip", **keep) if raw.get("cursor") else None,
-        today=_plant_today())
+        all_steps_url=url_for("floor.wip", **{k: v for k, v in raw.items()
+                                              if k not in ("step", "cursor")}),
+        summary=reads.wip_summary(sess, stmt), next_url=page.next_url,
+        first_url=page.first_url, today=_plant_today())

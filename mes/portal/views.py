@@ -12,20 +12,18 @@ from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from mes import db
-from mes.api.registry import paginate
 from mes.auth.permissions import Permission, require
 from mes.db import utcnow
 from mes.errors import NotFound
 from mes.floor import services as floor
-from mes.pagination import ListArgs
 from mes.portal import services
 from mes.shipping import services as shipping
 from mes.shipping.views import coc_download, render_coc, render_labels, zpl_response
 from mes.vocabulary import Disposition, HoldSource
+from mes.web.pager import pager
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
-PER_PAGE = 50
 SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
             ("portal.shipments", _l("Shipments")), ("portal.yields", _l("Yields")))
 
@@ -81,14 +79,9 @@ def holds() -> Any:
 @require(Permission.PORTAL)
 def shipments() -> Any:
     _customer_id()
-    args = ListArgs().load({"limit": str(PER_PAGE),
-                            **({"cursor": request.args["cursor"]}
-                               if request.args.get("cursor") else {})})
-    page = paginate(db.session(), shipping.shipment_query(current_user), args)
-    return render_template(
-        "portal/shipments.html", rows=page.items,
-        next_url=url_for("portal.shipments", cursor=page.next) if page.next else None,
-        first_url=url_for("portal.shipments") if request.args.get("cursor") else None)
+    page = pager(shipping.shipment_query(current_user))
+    return render_template("portal/shipments.html", rows=page.items, next_url=page.next_url,
+                           first_url=page.first_url)
 
 
 @bp.route("/shipments/<int:shipment_id>")

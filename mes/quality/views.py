@@ -11,25 +11,22 @@ the request then rolls back.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
-from werkzeug.datastructures import MultiDict
 
 from mes import db
 from mes.auth.permissions import Permission, require
 from mes.catalog.models import Customer, ReasonCode
 from mes.db import utcnow
-from mes.errors import DomainError, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, LotEdge
 from mes.floor.views import lot_page_response
@@ -39,10 +36,9 @@ from mes.quality import services
 from mes.quality.genealogy import ancestors
 from mes.quality.models import FutureHold, Hold
 from mes.vocabulary import BULK_DISPOSITIONS, Disposition, EventKind, HoldSource, MatchKind
+from mes.web import forms
 
 bp = Blueprint("quality", __name__)
-
-T = TypeVar("T")
 
 # The queue shows the oldest holds first; past this many, filters narrow it.
 QUEUE_LIMIT = 500
@@ -54,64 +50,6 @@ MOISTURE_DONE = {"open": _l("Lot %(lot)s opened: its floor-life clock runs."),
                  "seal": _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
                  "dry_storage": _l("Lot %(lot)s in dry storage: its clock is paused."),
                  "bake": _l("Lot %(lot)s baked: its exposure is back to zero.")}
-INVALID = _l("Some fields are missing or not valid.")
-
-
-# --- form handling ---------------------------------------------------------------------
-
-class Refused:
-    """Why a form was refused: the message, the messages per field, the HTTP status and the
-    API's error code."""
-
-    def __init__(self, message: str, fields: dict[str, list[str]], status: int,
-                 code: str = "invalid") -> None:
-        self.message = message
-        self.fields = fields
-        self.status = status
-        self.code = code
-
-
-def _messages(messages: Any) -> dict[str, list[str]]:
-    if not isinstance(messages, dict):
-        return {"_schema": [str(messages)]}
-    out: dict[str, list[str]] = {}
-    for key, value in messages.items():
-        if isinstance(value, dict):
-            for inner, text in _messages(value).items():
-                out.setdefault(inner if inner != "_schema" else key, []).extend(text)
-        else:
-            out[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
-    return out
-
-
-def _attempt(action: Callable[[], T]) -> tuple[T | None, Refused | None]:
-    """Run a form's load-and-act. NotFound propagates (the page itself does not exist)."""
-    try:
-        return action(), None
-    except ValidationError as err:
-        return None, Refused(str(INVALID), _messages(err.normalized_messages()), 422)
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        return None, Refused(exc.message, _messages(exc.fields or {}), exc.status, exc.code)
-
-
-def _load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
-    return schema().load(data)
-
-
-def _text(form: MultiDict[str, str], name: str) -> str:
-    return (form.get(name) or "").strip()
-
-
-def _done(message: str, endpoint: str, **values: Any) -> Any:
-    # Flushed so that a lost race (a lot's version counter) fails here, before the success
-    # message is stored in the session cookie.
-    db.session().flush()
-    flash(message, "success")
-    return redirect(url_for(endpoint, **values), code=303)
-
-
 def _hold_reasons() -> list[tuple[str, str]]:
     return [(r.code, f"{r.code} · {localized(r.description, r.description_zh)}")
             for r in db.session().scalars(
@@ -187,10 +125,10 @@ def bulk_release() -> Any:
     sess = db.session()
     form = request.form
     ids = [int(v) for v in form.getlist("hold") if v.isdigit()]
-    disposition = _text(form, "disposition")
-    data = {"disposition": disposition, "comment": _text(form, "comment")}
+    disposition = forms.text(form, "disposition")
+    data = {"disposition": disposition, "comment": forms.text(form, "comment")}
     if disposition == "use_as_is":
-        data["concession"] = _text(form, "concession") or None
+        data["concession"] = forms.text(form, "concession") or None
     errors: list[str] = []
     statuses: list[int] = []
     if not ids:
@@ -202,9 +140,9 @@ def bulk_release() -> Any:
         # again reads the holds as they were.
         nested = sess.begin_nested()
         for hold_id in ids:
-            released, refused = _attempt(lambda hold_id=hold_id: services.release_hold(
+            released, refused = forms.attempt(lambda hold_id=hold_id: services.release_hold(
                 sess, current_user, services.get_hold(sess, hold_id),
-                _load(s.ReleaseIn, data)))
+                forms.load(s.ReleaseIn, data)))
             if refused is not None:
                 statuses.append(refused.status)
                 details = [m for msgs in refused.fields.values() for m in msgs]
@@ -214,7 +152,7 @@ def bulk_release() -> Any:
             nested.rollback()
         else:
             nested.commit()
-            return _done(_("%(n)d hold(s) released.", n=len(ids)), "quality.holds")
+            return forms.done(_("%(n)d hold(s) released.", n=len(ids)), "quality.holds")
     # A conflict (two-person rule, a hold no longer open) says more than a form error.
     status = 409 if 409 in statuses else statuses[0] if statuses else 422
     return _queue_page(errors=errors, form={**form.to_dict(), "hold": ids}, status=status)
@@ -238,7 +176,7 @@ def _backward(lot: Lot) -> list[tuple[Lot, list[LotEdge]]]:
     return [(a, [e for e in edges if e.parent_id == a.id]) for a in lots]
 
 
-def _detail_page(hold_id: int, *, refused: Refused | None = None,
+def _detail_page(hold_id: int, *, refused: forms.Refused | None = None,
                  form: dict[str, str] | None = None, status: int = 200) -> Any:
     sess = db.session()
     hold = services.get_hold(sess, hold_id)
@@ -274,15 +212,15 @@ RELEASE_FIELDS = ("disposition", "comment", "rework_step", "scrap_qty", "scrap_r
 def release(hold_id: int) -> Any:
     sess = db.session()
     hold = services.get_hold(sess, hold_id)
-    form = {name: _text(request.form, name) for name in RELEASE_FIELDS}
+    form = {name: forms.text(request.form, name) for name in RELEASE_FIELDS}
     data = {name: value for name, value in form.items() if value}
-    released, refused = _attempt(lambda: services.release_hold(
-        sess, current_user, hold, _load(s.ReleaseIn, data)))
+    released, refused = forms.attempt(lambda: services.release_hold(
+        sess, current_user, hold, forms.load(s.ReleaseIn, data)))
     if released is not None:
-        return _done(_("Hold %(id)d on lot %(lot)s released (%(disposition)s).", id=hold_id,
-                       lot=hold.lot.lot_no, disposition=Disposition(
-                           released.disposition or "release").label),
-                     "quality.hold_detail", hold_id=hold_id)
+        return forms.done(_("Hold %(id)d on lot %(lot)s released (%(disposition)s).", id=hold_id,
+                            lot=hold.lot.lot_no, disposition=Disposition(
+                                released.disposition or "release").label),
+                          "quality.hold_detail", hold_id=hold_id)
     assert refused is not None
     return _detail_page(hold_id, refused=refused, form=form, status=refused.status)
 
@@ -333,19 +271,19 @@ def mass_hold() -> Any:
     sess = db.session()
     form: dict[str, str] = {}
     preview: dict[str, list[str]] | None = None
-    refused: Refused | None = None
+    refused: forms.Refused | None = None
     if request.method == "POST":
-        form = {k: _text(request.form, k) for k in (*MATCH_FIELDS, "reason", "comment")}
+        form = {k: forms.text(request.form, k) for k in (*MATCH_FIELDS, "reason", "comment")}
         if request.form.get("confirm"):
-            done, refused = _attempt(lambda: services.mass_hold(
-                sess, current_user, **_load(s.MassHoldIn, {
+            done, refused = forms.attempt(lambda: services.mass_hold(
+                sess, current_user, **forms.load(s.MassHoldIn, {
                     "reason": form["reason"], "comment": form["comment"],
                     "match": _match_dump(_checked_match(form))})))
             if done is not None:
-                return _done(_("%(n)d lot(s) put on hold; %(shipped)d already shipped.",
-                               n=len(done.lots), shipped=len(done.shipped)), "quality.holds")
+                return forms.done(_("%(n)d lot(s) put on hold; %(shipped)d already shipped.",
+                                    n=len(done.lots), shipped=len(done.shipped)), "quality.holds")
         else:
-            preview, refused = _attempt(lambda: services.match_lots(
+            preview, refused = forms.attempt(lambda: services.match_lots(
                 sess, _checked_match(form)))
     return render_template(
         "quality/mass_hold.html", form=form, preview=preview, refused=refused,
@@ -359,7 +297,7 @@ def _match_dump(match: dict[str, Any]) -> dict[str, Any]:
 
 
 def _future_page(*, form: dict[str, str] | None = None,
-                 preview: dict[str, list[str]] | None = None, refused: Refused | None = None,
+                 preview: dict[str, list[str]] | None = None, refused: forms.Refused | None = None,
                  status: int = 200) -> Any:
     sess = db.session()
     rules = list(services.count_rule_holds(sess, list(sess.scalars(
@@ -383,23 +321,23 @@ def future_holds() -> Any:
 def create_future_hold() -> Any:
     """Create a rule in two steps: the preview of the lots matching now, then the rule."""
     sess = db.session()
-    form = {k: _text(request.form, k) for k in (*MATCH_FIELDS, "reason", "comment",
+    form = {k: forms.text(request.form, k) for k in (*MATCH_FIELDS, "reason", "comment",
                                                 "at_step")}
     if request.form.get("confirm"):
-        rule, refused = _attempt(lambda: services.create_future_hold(
-            sess, current_user, **_load(s.FutureHoldIn, {
+        rule, refused = forms.attempt(lambda: services.create_future_hold(
+            sess, current_user, **forms.load(s.FutureHoldIn, {
                 "reason": form["reason"], "comment": form["comment"],
                 "at_step": form["at_step"], "match": _match_dump(_checked_match(form))})))
         if rule is not None:
             now = rule.matching_now  # type: ignore[attr-defined]
-            return _done(_("Future hold %(id)d created at step %(step)s: %(before)d matching "
-                           "lot(s) will be held on arrival; %(at)d are at the step now and "
-                           "are not held by it.", id=rule.id, step=rule.at_step,
-                           before=now["before_step"], at=now["at_step"]),
-                         "quality.future_holds")
+            return forms.done(_("Future hold %(id)d created at step %(step)s: %(before)d matching "
+                                "lot(s) will be held on arrival; %(at)d are at the step now and "
+                                "are not held by it.", id=rule.id, step=rule.at_step,
+                                before=now["before_step"], at=now["at_step"]),
+                              "quality.future_holds")
         return _future_page(form=form, refused=refused,
                             status=refused.status if refused else 200)
-    preview, refused = _attempt(lambda: services.match_lots(sess, _checked_match(form)))
+    preview, refused = forms.attempt(lambda: services.match_lots(sess, _checked_match(form)))
     return _future_page(form=form, preview=preview, refused=refused,
                         status=refused.status if refused else 200)
 
@@ -409,11 +347,11 @@ def create_future_hold() -> Any:
 def retire_future_hold(rule_id: int) -> Any:
     sess = db.session()
     rule = services.get_future_hold(sess, rule_id)
-    done, refused = _attempt(lambda: services.retire_future_hold(sess, current_user, rule))
+    done, refused = forms.attempt(lambda: services.retire_future_hold(sess, current_user, rule))
     if refused is not None:
         flash(refused.message, "error")
         return redirect(url_for("quality.future_holds"), code=303)
-    return _done(_("Future hold %(id)d retired.", id=rule_id), "quality.future_holds")
+    return forms.done(_("Future hold %(id)d retired.", id=rule_id), "quality.future_holds")
 
 
 # --- moisture clock of a lot -----------------------------------------------------------
@@ -424,13 +362,13 @@ def moisture_action(lot_no: str) -> Any:
     """Open, seal, store dry or bake a lot from its page."""
     sess = db.session()
     lot = floor.get_lot(sess, lot_no, current_user)
-    action = _text(request.form, "action")
-    label = _text(request.form, "label_hours")
+    action = forms.text(request.form, "action")
+    label = forms.text(request.form, "label_hours")
     data = {"action": action, **({"label_hours": label} if label else {})}
-    done, refused = _attempt(lambda: services.moisture_action(
-        sess, current_user, lot, **_load(s.MoistureIn, data)))
+    done, refused = forms.attempt(lambda: services.moisture_action(
+        sess, current_user, lot, **forms.load(s.MoistureIn, data)))
     if done is not None:
-        return _done(str(MOISTURE_DONE[action]) % {"lot": lot.lot_no}, "floor.lot_detail",
-                     lot_no=lot.lot_no)
+        return forms.done(str(MOISTURE_DONE[action]) % {"lot": lot.lot_no}, "floor.lot_detail",
+                          lot_no=lot.lot_no)
     assert refused is not None
     return lot_page_response(lot_no, moisture_refused=refused, status=refused.status)

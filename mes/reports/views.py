@@ -20,7 +20,6 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 
 from mes import db
-from mes.api.registry import schema_instance
 from mes.auth.permissions import Permission, require
 from mes.catalog.models import Customer, Product, RouteStep
 from mes.errors import InvalidInput
@@ -29,6 +28,7 @@ from mes.reports import charts, services
 from mes.reports import schemas as s
 from mes.reports.services import Report, ReportQuery
 from mes.vocabulary import Disposition, EquipmentState, HoldSource, LotState, ReasonKind
+from mes.web import forms
 
 bp = Blueprint("reports", __name__)
 
@@ -120,13 +120,13 @@ def _load(schema: type[Schema]) -> tuple[ReportQuery, dict[str, Any], dict[str, 
     the errors to show."""
     raw = {k: v for k, v in request.args.items() if v != ""}
     try:
-        args = schema_instance(schema).load(raw)
+        args = forms.load(schema, raw)
         return services.make_query(current_user, args), args, {}
     except ValidationError as err:
         errors: dict[str, Any] = err.normalized_messages()
     except InvalidInput as err:
         errors = dict(err.fields or {"_schema": [err.message]})
-    args = schema_instance(schema).load({})
+    args = forms.load(schema, {})
     return services.make_query(current_user, args), args, errors
 
 

@@ -17,8 +17,6 @@ from flask import (
     Blueprint,
     Response,
     current_app,
-    flash,
-    redirect,
     render_template,
     request,
     url_for,
@@ -26,17 +24,17 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from mes import db
-from mes.api.registry import paginate
 from mes.auth.permissions import Permission, require
 from mes.catalog.models import Customer
-from mes.errors import DomainError, NotFound
 from mes.shipping import coc, labels, services
 from mes.shipping import schemas as s
 from mes.shipping.models import Shipment
+from mes.web import forms
+from mes.web.pager import PER_PAGE, pager
 
 bp = Blueprint("shipping", __name__)
 
@@ -44,30 +42,12 @@ bp = Blueprint("shipping", __name__)
 # customer's own view of its shipments is the portal.
 READ = (Permission.SHIPMENT_READ, Permission.MASTER_READ)
 WRITE = (Permission.SHIP, Permission.MASTER_READ)
-PER_PAGE = 50
 FILTERS = ("customer", "po", "vehicle_program", "lot", "since", "until")
 SBA_LABELS = {"ok": _l("within limits"), "level1": _l("level 1 breach (engineering review)"),
               "level2": _l("level 2 breach (MRB)"),
               "insufficient_history": _l("not judged (too little history)")}
 PAT_LABELS = {"both": _l("dynamic and static"), "dynamic": _l("dynamic"),
               "static": _l("static"), "none": _l("not applied")}
-
-
-def _flat(messages: Any) -> list[str]:
-    """Schema messages as sentences; a list item's messages are named by its position."""
-    if isinstance(messages, dict):
-        return [f"{_('item %(n)d', n=key + 1)}: {msg}" if isinstance(key, int) else msg
-                for key, value in messages.items() for msg in _flat(value)]
-    if isinstance(messages, list | tuple):
-        return [msg for item in messages for msg in _flat(item)]
-    return [str(messages)]
-
-
-def _messages(err: ValidationError) -> dict[str, list[str]]:
-    raw = err.normalized_messages()
-    if not isinstance(raw, dict):
-        return {"_schema": _flat(raw)}
-    return {key: _flat(value) for key, value in raw.items()}
 
 
 # --- shared with the portal ------------------------------------------------------------
@@ -119,19 +99,17 @@ def shipments() -> Any:
     customers = [(c.code, f"{c.code} · {c.name}")
                  for c in sess.scalars(select(Customer).order_by(Customer.code))]
     try:
-        args = s.ShipmentQuery().load({"limit": str(PER_PAGE), **raw})
+        args = forms.load(s.ShipmentQuery, {"limit": str(PER_PAGE), **raw})
     except ValidationError as err:
         return render_template("shipping/list.html", rows=[], filters=filters,
-                               customers=customers, errors=_messages(err), next_url=None,
-                               first_url=None), 422
-    stmt = services.filter_shipments(services.shipment_query(current_user), args)
-    page = paginate(sess, stmt, args)
-    keep = {key: value for key, value in raw.items() if key != "cursor"}
+                               customers=customers,
+                               errors=forms.field_errors(err.normalized_messages()),
+                               next_url=None, first_url=None), 422
+    page = pager(services.filter_shipments(services.shipment_query(current_user), args), args,
+                 keep=raw)
     return render_template(
         "shipping/list.html", rows=page.items, filters=filters, customers=customers,
-        errors={},
-        next_url=url_for("shipping.shipments", **keep, cursor=page.next) if page.next else None,
-        first_url=url_for("shipping.shipments", **keep) if raw.get("cursor") else None)
+        errors={}, next_url=page.next_url, first_url=page.first_url)
 
 
 @bp.route("/shipments/<int:shipment_id>")
@@ -172,7 +150,7 @@ def coc_page(shipment_id: int) -> Any:
 # --- new shipment ----------------------------------------------------------------------
 
 def _new_page(customer_code: str, form: dict[str, Any], errors: dict[str, list[str]],
-              refusal: DomainError | None = None, status: int = 200) -> Any:
+              refused: forms.Refused | None = None, status: int = 200) -> Any:
     sess = db.session()
     customers = list(sess.scalars(select(Customer).order_by(Customer.code)))
     customer = next((c for c in customers if c.code == customer_code), None)
@@ -187,7 +165,7 @@ def _new_page(customer_code: str, form: dict[str, Any], errors: dict[str, list[s
     return render_template(
         "shipping/new.html", customers=[(c.code, f"{c.code} · {c.name}") for c in customers],
         customer=customer, candidates=candidates, form=form, errors=errors,
-        refusal=refusal), status
+        refusal=refused), status
 
 
 @bp.route("/shipments/new", methods=["GET", "POST"])
@@ -196,29 +174,21 @@ def shipment_new() -> Any:
     if request.method == "GET":
         code = request.args.get("customer", "").strip()
         return _new_page(code, {"customer": code, "lots": []}, {})
-    form = {"customer": request.form.get("customer", "").strip(),
-            "po": request.form.get("po", "").strip(),
-            "vehicle_program": request.form.get("vehicle_program", "").strip(),
+    form = {"customer": forms.text(request.form, "customer"),
+            "po": forms.text(request.form, "po"),
+            "vehicle_program": forms.text(request.form, "vehicle_program"),
             "lots": [n.strip() for n in request.form.getlist("lots") if n.strip()]}
     data = {**form, "vehicle_program": form["vehicle_program"] or None}
-    sess = db.session()
-    try:
-        loaded = _load(s.ShipmentIn, data)
-        shipment = services.create_shipment(sess, current_user, loaded)
-        # Flushed so that a lost race (a lot held meanwhile: its version counter) fails
-        # here, before the success message is stored in the session cookie.
-        sess.flush()
-    except ValidationError as err:
-        return _new_page(form["customer"], form, _messages(err), status=422)
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        fields_ = {k: [str(m) for m in v] for k, v in (exc.fields or {}).items()}
-        return _new_page(form["customer"], form, fields_, refusal=exc, status=exc.status)
-    flash(_("Shipment %(id)d to %(customer)s created: %(n)d lot(s).", id=shipment.id,
-            customer=shipment.customer.code, n=len(shipment.lots)), "success")
-    return redirect(url_for("shipping.shipment_detail", shipment_id=shipment.id), code=303)
-
-
-def _load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
-    return schema().load(data)
+    loaded, invalid = forms.attempt(lambda: forms.load(s.ShipmentIn, data))
+    if loaded is None:
+        assert invalid is not None
+        return _new_page(form["customer"], form, invalid.fields, status=invalid.status)
+    shipment, refused = forms.attempt(lambda: services.create_shipment(
+        db.session(), current_user, loaded))
+    if shipment is not None:
+        return forms.done(_("Shipment %(id)d to %(customer)s created: %(n)d lot(s).",
+                            id=shipment.id, customer=shipment.customer.code,
+                            n=len(shipment.lots)),
+                          "shipping.shipment_detail", shipment_id=shipment.id)
+    assert refused is not None
+    return _new_page(form["customer"], form, refused.fields, refused, refused.status)

@@ -25,12 +25,12 @@ from mes.catalog.services import current_route, route_step_infos
 from mes.errors import InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
-from mes.floor.views import Refused, _attempt, _done, _flatten, _load
 from mes.i18n import localized
 from mes.testfloor import charts, services
 from mes.testfloor import schemas as s
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
 from mes.vocabulary import PatMode, SbaStatus
+from mes.web import forms
 
 bp = Blueprint("testfloor", __name__)
 
@@ -70,7 +70,7 @@ def index() -> Any:
 
 # --- STDF upload -----------------------------------------------------------------------
 
-def _upload_page(lot: Lot, *, step: str | None, refused: Refused | None = None) -> Any:
+def _upload_page(lot: Lot, *, step: str | None, refused: forms.Refused | None = None) -> Any:
     steps = _test_steps(floor.route_steps(lot))
     return render_template(
         "testfloor/upload.html", lot=lot, steps=steps, step=step or lot.step_code,
@@ -88,19 +88,19 @@ def upload(lot_no: str) -> Any:
     step = (request.form.get("step") or "").strip() or None
 
     def action() -> TestRun:
-        args = _load(s.StdfQuery, {"step": step})
+        args = forms.load(s.StdfQuery, {"step": step})
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             message = _("Choose the STDF file to upload.")
             raise InvalidInput(message, fields={"file": [message]})
         return services.import_stdf(sess, current_user, lot, upload.read(), step=args["step"])
 
-    run, refused = _attempt(action)
+    run, refused = forms.attempt(action)
     if run is not None:
         message = _("STDF file imported as test run %(run)d of %(lot)s at %(step)s: "
                     "%(units)d units, final yield %(yield)s %%.", run=run.id, lot=lot.lot_no,
                     step=run.step_code, units=run.units, **{"yield": run.final_yield})
-        return _done(message, "testfloor.run", run_id=run.id)
+        return forms.done(message, "testfloor.run", run_id=run.id)
     return _upload_page(lot, step=step, refused=refused)
 
 
@@ -131,7 +131,7 @@ def _bins_data(rows: list[dict[str, Any]], step: str | None) -> dict[str, Any]:
               if row["bin"] or row["count"]]
     data = {"step": step, "bins": [row for _number, row in filled]}
     try:
-        return _load(s.BinsIn, data)
+        return forms.load(s.BinsIn, data)
     except ValidationError as err:
         messages = err.normalized_messages()
         bins = messages.get("bins") if isinstance(messages, dict) else None
@@ -140,7 +140,7 @@ def _bins_data(rows: list[dict[str, Any]], step: str | None) -> dict[str, Any]:
             messages["bins"] = [
                 _("Row %(row)d: %(message)s", row=filled[index][0], message=msg)
                 if isinstance(index, int) and index < len(filled) else msg
-                for index, item in bins.items() for msg in _flatten(item)]
+                for index, item in bins.items() for msg in forms.flatten(item)]
         raise ValidationError(messages) from None
 
 
@@ -159,13 +159,13 @@ def bins(lot_no: str) -> Any:
     if request.form.get("action") == "add_rows":
         return render_template("testfloor/bins.html", lot=lot, steps=steps, step=step,
                                rows=_bin_rows(typed, BIN_ROWS), refused=None, errors={})
-    run, refused = _attempt(lambda: services.record_bins(
+    run, refused = forms.attempt(lambda: services.record_bins(
         sess, current_user, lot, **_bins_data(typed, step)))
     if run is not None:
-        return _done(_("Bin summary recorded as test run %(run)d of %(lot)s: %(units)d "
-                       "units, yield %(yield)s %%.", run=run.id, lot=lot.lot_no,
-                       units=run.units, **{"yield": run.final_yield}),
-                     "testfloor.run", run_id=run.id)
+        return forms.done(_("Bin summary recorded as test run %(run)d of %(lot)s: %(units)d "
+                            "units, yield %(yield)s %%.", run=run.id, lot=lot.lot_no,
+                            units=run.units, **{"yield": run.final_yield}),
+                          "testfloor.run", run_id=run.id)
     assert refused is not None
     return render_template("testfloor/bins.html", lot=lot, steps=steps, step=step,
                            rows=_bin_rows(typed), refused=refused,
@@ -333,7 +333,7 @@ def pat_compute(code: str, step: str) -> Any:
     product = catalog.get_product(sess, code)
     test = (request.form.get("test") or "").strip()
     tests = [int(test)] if test.isdigit() else None
-    done, refused = _attempt(lambda: services.compute_pat_limits(
+    done, refused = forms.attempt(lambda: services.compute_pat_limits(
         sess, current_user, product, step=step, tests=tests))
     if done is not None:
         message = _("Static PAT limits computed for %(count)d test(s) of %(product)s at "
@@ -342,9 +342,9 @@ def pat_compute(code: str, step: str) -> Any:
             message += " " + _("Left out for want of history: %(tests)s.", tests=", ".join(
                 str(item["test_num"]) for item in done.skipped))
         if tests:
-            return _done(message, "testfloor.pat", code=product.code, step=step,
-                         test_num=tests[0])
-        return _done(message, "testfloor.pat_index", code=product.code)
+            return forms.done(message, "testfloor.pat", code=product.code, step=step,
+                              test_num=tests[0])
+        return forms.done(message, "testfloor.pat_index", code=product.code)
     assert refused is not None
     return render_template("testfloor/refused.html", refused=refused, product=product,
                            back=request.referrer or url_for("testfloor.pat_index",

@@ -30,10 +30,7 @@ from mes.floor.models import Lot, Wafer
 from mes.quality import schemas as qs
 from mes.quality.views import (
     MATCH_FIELDS,
-    Refused,
-    _attempt,
     _checked_match,
-    _done,
     _hold_reasons,
     _match_dump,
     _match_options,
@@ -41,6 +38,7 @@ from mes.quality.views import (
 from mes.shipping.models import Shipment
 from mes.trace import services, svg
 from mes.trace.services import Backward, Graph
+from mes.web import forms
 
 bp = Blueprint("trace", __name__, url_prefix="/trace")
 
@@ -277,7 +275,7 @@ def match() -> Any:
     """Forward trace of every lot a fab lot, wafer, material lot or equipment window
     names (the query as the API's /trace)."""
     sess = db.session()
-    found, refused = _attempt(lambda: services.forward_match(sess, _query_match()))
+    found, refused = forms.attempt(lambda: services.forward_match(sess, _query_match()))
     picture = None
     if found is not None:
         graph: Graph = found["graph"]
@@ -289,7 +287,7 @@ def match() -> Any:
 
 # --- containment -----------------------------------------------------------------------
 
-def _containment_page(form: dict[str, str], refused: Refused | None = None,
+def _containment_page(form: dict[str, str], refused: forms.Refused | None = None,
                       preview: dict[str, Any] | None = None, status: int = 200) -> Any:
     return render_template(
         "trace/containments.html", form=form, refused=refused, preview=preview,
@@ -312,17 +310,17 @@ def contain() -> Any:
     form = {k: (request.form.get(k) or "").strip()
             for k in (*MATCH_FIELDS, "reason", "comment")}
     if request.form.get("confirm"):
-        done, refused = _attempt(lambda: services.contain(
-            sess, current_user, **qs.MassHoldIn().load({
+        done, refused = forms.attempt(lambda: services.contain(
+            sess, current_user, **forms.load(qs.MassHoldIn, {
                 "reason": form["reason"], "comment": form["comment"],
                 "match": _match_dump(_checked_match(form))})))
         if done is not None:
-            return _done(_("Containment %(id)s: %(n)d lot(s) held; %(s)d shipment(s) to "
-                           "%(c)d customer(s) to notify.", id=done.id, n=len(done.lots_held),
-                           s=len(done.shipped), c=len(done.customers)),
-                         "trace.containment", containment_id=done.id)
+            return forms.done(_("Containment %(id)s: %(n)d lot(s) held; %(s)d shipment(s) to "
+                                "%(c)d customer(s) to notify.", id=done.id, n=len(done.lots_held),
+                                s=len(done.shipped), c=len(done.customers)),
+                                   "trace.containment", containment_id=done.id)
         return _containment_page(form, refused, status=refused.status if refused else 200)
-    preview, refused = _attempt(lambda: services.forward_match(sess, _checked_match(form)))
+    preview, refused = forms.attempt(lambda: services.forward_match(sess, _checked_match(form)))
     return _containment_page(form, refused, preview,
                              status=refused.status if refused else 200)
 

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mes.audit.models import AuditEvent
 from mes.catalog import services
@@ -134,17 +134,38 @@ def test_customer_user_may_not_read_master_data(login, make_user, session):
     assert customer.get("/catalog/products").status_code == 403
 
 
+def _link(page, rel):
+    found = re.search(rf'href="([^"]+)" rel="{rel}"', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
 def test_lists_paginate_by_fifty(engineer, session):
-    for n in range(51):
+    for n in range(101):
         services.create_customer(session, "test", {"code": f"C{n:03d}", "name": f"Cust {n}",
                                                    "automotive": False})
     session.commit()
     first = text(engineer.get("/catalog/customers"))
     assert "C049" in first and "C050" not in first
-    assert "page=2" in first
-    second = text(engineer.get("/catalog/customers?page=2"))
-    assert "C050" in second and "C049" not in second
-    assert "page=1" in second
+    assert _link(first, "prev") is None
+    second = text(engineer.get(_link(first, "next")))
+    assert "C050" in second and "C099" in second and "C049" not in second
+    third = text(engineer.get(_link(second, "next")))
+    assert "C100" in third and "C099" not in third and _link(third, "next") is None
+    codes = re.compile(r">(C\d{3})<")
+    assert len(codes.findall(second)) == 50
+    assert codes.findall(text(engineer.get(_link(third, "prev")))) == codes.findall(second)
+    assert _link(second, "prev") == "/catalog/customers"
+
+
+def test_list_pages_keep_their_filter(engineer, session):
+    for n in range(51):
+        services.create_equipment(session, "test", {"code": f"SAW-{n:02d}", "kind": "saw",
+                                                    "name": "", "state": "standby"})
+    session.commit()
+    first = text(engineer.get("/catalog/equipment?kind=saw"))
+    second = text(engineer.get(_link(first, "next")))
+    assert "kind=saw" in _link(first, "next")
+    assert "SAW-50" in second and "SAW-49" not in second
 
 
 def test_index_counts_each_type(engineer, session):
@@ -478,6 +499,32 @@ def test_operator_changes_equipment_state(login, make_user, session):
         ("standby", "unscheduled_down", "op1", "spindle alarm")
     assert audits(session, "equipment:state", "WB-01") == 1
     assert "spindle alarm" in text(operator.get("/catalog/equipment/WB-01/state"))
+
+
+def test_equipment_state_lost_race_shows_no_success(login, make_user, session, monkeypatch):
+    """Another writer changes the tool between this form's load and its save: the page
+    answers 409 and never says the state changed, now or on the next page."""
+    seed(session)
+    operator = login(make_user("operator"))
+    update_equipment = services.update_equipment
+    table = Equipment.__table__
+
+    def update_after_another_writer(sess, actor, equipment, data):
+        # The other writer's UPDATE, committed after this request read the row: the row's
+        # version counter no longer matches the one this request loaded.
+        sess.connection().execute(update(table).where(table.c.id == equipment.id)
+                                  .values(version=table.c.version + 1))
+        return update_equipment(sess, actor, equipment, data)
+
+    monkeypatch.setattr(services, "update_equipment", update_after_another_writer)
+    resp = operator.post("/catalog/equipment/WB-01/state", data={"state": "productive"})
+    assert resp.status_code == 409
+    assert "is now" not in text(resp)
+    assert "is now" not in text(operator.get("/catalog/equipment/WB-01/state"))
+    [tool] = rows(session, Equipment, code="WB-01")
+    assert tool.state == "standby"
+    assert len(rows(session, EquipmentStateChange, equipment_id=tool.id)) == 1
+    assert audits(session, "equipment:state", "WB-01") == 0
 
 
 def test_equipment_state_form_refuses_unknown_state(login, make_user, session):
