@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -28,8 +30,8 @@ PG_URL = os.environ.get("MES_BENCH_DATABASE_URL",
 
 
 @contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """A new PostgreSQL database for one benchmark run, dropped afterwards."""
+def fresh_pg_database(keep: bool = False) -> Iterator[str]:
+    """A new PostgreSQL database for one benchmark run, dropped afterwards unless `keep`."""
     base = make_url(PG_URL)
     name = f"mes_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -38,8 +40,9 @@ def fresh_pg_database() -> Iterator[str]:
     try:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -58,7 +61,7 @@ def gunicorn(app_spec: str, env: dict[str, str], workers: int) -> Iterator[int]:
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env},
                             start_new_session=True)
     try:
-        deadline = time.time() + 30
+        deadline = time.time() + 120
         while time.time() < deadline:
             try:
                 c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -107,6 +110,28 @@ class Client:
         resp = self.conn.getresponse()
         payload = resp.read()
         return resp.status, payload, time.perf_counter() - start
+
+
+def page_client(port: int, username: str, password: str) -> Client:
+    """A logged-in browser session for the pages (they take the cookie, not a token)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", "/login")
+    resp = conn.getresponse()
+    html = resp.read().decode()
+    cookie = resp.getheader("Set-Cookie", "").split(";")[0]
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    if match is None:
+        raise RuntimeError("the login page has no CSRF token")
+    body = urlencode({"csrf_token": match.group(1), "username": username,
+                      "password": password})
+    conn.request("POST", "/login", body=body,
+                 headers={"Content-Type": "application/x-www-form-urlencoded",
+                          "Cookie": cookie})
+    resp = conn.getresponse()
+    resp.read()
+    if resp.status != 302:
+        raise RuntimeError(f"login as {username} answered {resp.status}")
+    return Client(port, {"Cookie": resp.getheader("Set-Cookie", cookie).split(";")[0]})
 
 
 def run_load(workers: list[Callable[[Callable[[int, float], None], Callable[[], bool]], None]],

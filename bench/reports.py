@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench.common import Client, fresh_pg_database, gunicorn  # noqa: E402
+from bench.common import Client, fresh_pg_database, gunicorn, page_client  # noqa: E402
 
 STEPS = (("SAW", "assembly", "saw"), ("FT", "test", "tester"), ("PACK", "pack", "taper"))
 CUSTOMERS = 20
@@ -276,27 +276,6 @@ def measure(port: int, token: str, path: str, samples: int) -> tuple[float, floa
     return times[len(times) // 2], times[-1], status
 
 
-def page_client(port: int) -> Client:
-    """A logged-in browser session for the pages (they take the cookie, not a token)."""
-    import http.client
-    import re
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request("GET", "/login")
-    resp = conn.getresponse()
-    html = resp.read().decode()
-    cookie = resp.getheader("Set-Cookie", "").split(";")[0]
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    conn.request("POST", "/login", body=f"csrf_token={token}&username=adm&password=Bench-pass-123",
-                 headers={"Content-Type": "application/x-www-form-urlencoded",
-                          "Cookie": cookie})
-    resp = conn.getresponse()
-    resp.read()
-    cookie = resp.getheader("Set-Cookie", cookie).split(";")[0]
-    client = Client(port, {"Cookie": cookie})
-    return client
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -325,7 +304,7 @@ def main() -> None:
                         p50, worst, status = measure(port, tokens[who], path, args.samples)
                         print(f"{who:8s} GET /api/v1/reports/{name + (' csv' if fmt else ''):22s}"
                               f" p50 {p50:7.1f}  max {worst:7.1f}  status {status}")
-            pages = page_client(port)
+            pages = page_client(port, "adm", "Bench-pass-123")
             for name in PAGES:
                 times = []
                 for i in range(args.samples + 1):
