@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test fuzz browser lint check bench clean
+.PHONY: install run test fuzz browser lint typecheck check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ browser: install
 
 lint: install
 	$(BIN)/ruff check .
+
+# mypy over mes/ (settings in pyproject.toml, [tool.mypy]).
+typecheck: install
+	$(BIN)/mypy
 
 check: install
 	$(BIN)/mes db check

@@ -247,7 +247,7 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
                "threads": threads, "accesslog": "-", "timeout": 60,
                "graceful_timeout": 20}
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             for key, value in options.items():
                 self.cfg.set(key, value)

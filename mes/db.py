@@ -10,10 +10,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -74,6 +83,9 @@ def simulated_time(at: datetime) -> Iterator[None]:
 
 
 class Base(DeclarativeBase):
+    # Every model is mapped to a plain Table (none to a join or a select), so insert() and
+    # `.c` may be used on `Model.__table__`; SQLAlchemy itself types it as any FromClause.
+    __table__: ClassVar[Table]
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
 

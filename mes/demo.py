@@ -39,7 +39,7 @@ from mes.catalog.schemas import (
     ReasonCodeIn,
     RouteIn,
 )
-from mes.catalog.services import StepInfo, current_route, route_step_infos
+from mes.catalog.services import StepInfo, get_route, route_step_infos
 from mes.config import DEFAULTS as CONFIG_DEFAULTS
 from mes.db import simulated_time, utcnow
 from mes.errors import InvalidInput
@@ -137,7 +137,8 @@ ROUTES = [
 
 # --- products and qualifications -------------------------------------------------------
 
-PRODUCTS = [
+# Master data as request bodies (loaded through the API's schemas), hence Any values.
+PRODUCTS: list[dict[str, Any]] = [
     {"code": "GD-5532", "name": "Three-phase gate driver, 48 V", "package": "QFN-32 5x5",
      "route": QFN_ROUTE, "aec_grade": 0, "msl": "3", "customer": OEM},
     {"code": "LIN-3316", "name": "LIN transceiver with wake-up", "package": "QFN-16 3x3",
@@ -276,7 +277,7 @@ MATERIAL_LOTS = [
 # --- users -----------------------------------------------------------------------------
 
 # Demo logins, documented in docs/demo.md. Change them before any real use.
-DEMO_USERS = [
+DEMO_USERS: list[dict[str, Any]] = [
     {"username": "admin", "role": "admin", "password": "demo-admin-2026",
      "display_name": "Demo administrator"},
     {"username": "engineer", "role": "engineer", "password": "demo-engineer-2026",
@@ -571,7 +572,7 @@ class _History:
     def plan(self) -> list[list[_Plan]]:
         """Every received lot's plan, grouped by fab lot; splits and merges marked."""
         rng = self.rng
-        routes = {code: route_step_infos(self.session, current_route(self.session, code))
+        routes = {code: route_step_infos(self.session, get_route(self.session, code))
                   for code, _name, _steps in ROUTES}
         plans: list[_Plan] = []
         for route_code, steps in routes.items():
@@ -656,8 +657,8 @@ class _History:
         elif min(p.priority for p in group) <= 2:
             bank = self.rng.uniform(1, 12)
         else:
-            bank = self.rng.choices(((4, 72), (72, 240), (240, 480)), weights=(5, 3, 2))[0]
-            bank = self.rng.uniform(*bank)
+            span = self.rng.choices(((4, 72), (72, 240), (240, 480)), weights=(5, 3, 2))[0]
+            bank = self.rng.uniform(*span)
         at = latest - _hours(bank)
         earliest = self.start + _hours(0.5)
         if at < earliest:

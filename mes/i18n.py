@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.messages.mofile import write_mo
@@ -104,7 +105,8 @@ def _translate_marshmallow() -> None:
             return ValidationError(gettext(message).format(**kwargs))
         return field_make_error(self, key, **kwargs)
 
-    def bounded(cls: type) -> None:
+    # Any: Length and Range each type their _format_error in their own way.
+    def bounded(cls: Any) -> None:
         original = cls._format_error
 
         def format_error(self: validate.Validator, value: object, message: str) -> str:
@@ -118,13 +120,15 @@ def _translate_marshmallow() -> None:
     def regexp(self: validate.Regexp, value: object) -> str:
         return str(_known(self.error)).format(input=value, regex=self.regex.pattern)
 
+    # marshmallow has no hook for translating its messages, so its methods are replaced (once:
+    # the mark on make_error says it is done); mypy rightly objects to assigning to a method.
     field_make_error = mfields.Field.make_error
-    make_error._translated = True  # type: ignore[attr-defined]
-    mfields.Field.make_error = make_error  # type: ignore[method-assign]
+    make_error._translated = True  # type: ignore[attr-defined]  # the mark read above
+    mfields.Field.make_error = make_error  # type: ignore[method-assign]  # see above
     bounded(validate.Length)
     bounded(validate.Range)
-    validate.OneOf._format_error = one_of  # type: ignore[method-assign]
-    validate.Regexp._format_error = regexp  # type: ignore[method-assign]
+    validate.OneOf._format_error = one_of  # type: ignore[method-assign]  # see above
+    validate.Regexp._format_error = regexp  # type: ignore[method-assign]  # see above
 
 
 _translate_marshmallow()

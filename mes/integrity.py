@@ -411,7 +411,7 @@ def _lots(session: Session) -> dict[int, _LotRow]:
     stmt = select(Lot.id, Lot.lot_no, Lot.quantity, Lot.state, Lot.open_holds, Lot.run_id,
                   Lot.audit_seq, Lot.audit_hash, Lot.created_at, Lot.in_genealogy) \
         .execution_options(yield_per=5000)
-    return {row.id: _LotRow(*row) for row in session.execute(stmt)}
+    return {row.id: _LotRow(**row._asdict()) for row in session.execute(stmt)}
 
 
 def check(session: Session, only: Iterable[str] = CHECKS) -> Report:

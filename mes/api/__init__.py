@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from mes.api.registry import api_route
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 @api_route(bp, "/openapi.json", permission=None, tag="meta")
-def openapi_document():
+def openapi_document() -> Response:
     """The OpenAPI 3 description of this API."""
     from mes.api.openapi import build_spec
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from mes import db
@@ -78,7 +78,7 @@ def get_route(code: str, args: dict[str, Any]) -> Any:
 
 # --- products --------------------------------------------------------------------------
 
-def _products():
+def _products() -> Select[Product]:
     return select(Product).options(selectinload(Product.customer),
                                    selectinload(Product.qualifications))
 

@@ -17,7 +17,8 @@ _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 class ErrorDetail(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
-    fields = fields.Dict(keys=fields.String(), values=fields.Raw())
+    # Not named `fields` here: that would shadow Schema.fields.
+    fields_ = fields.Dict(keys=fields.String(), values=fields.Raw(), data_key="fields")
 
 
 class ErrorSchema(Schema):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from mes import audit
@@ -161,10 +161,12 @@ def create_token(session: Session, actor: Any, user: User) -> str:
 
 def revoke_tokens(session: Session, actor: Any, user: User) -> int:
     """Revoke every live token of `user`; returns how many."""
-    result = session.execute(
+    # An UPDATE answers a CursorResult (it has the rowcount); Session.execute is typed for
+    # any statement.
+    result = cast("CursorResult[Any]", session.execute(
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
-    )
+    ))
     count = result.rowcount or 0
     audit.record(session, actor=actor, code="token:revoke", subject_type="user",
                  subject_key=user.username, data={"count": count})

@@ -67,7 +67,7 @@ def logout() -> Any:
 @require()
 def profile() -> Any:
     errors: dict[str, list[str]] = {}
-    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    user: User = current_user._get_current_object()
     if request.method == "POST":
         sess = db.session()
         if request.form.get("action") == "locale":

@@ -27,7 +27,8 @@ from mes.catalog.models import (
 from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
 
-M = TypeVar("M")
+# The master data looked up by its unique code.
+M = TypeVar("M", Customer, Product, Equipment, ReasonCode, MaterialLot)
 
 # What a refusal names ("No customer C9."), translated with the message.
 _WHAT = {"customer": _l("customer"), "product": _l("product"), "equipment": _l("equipment"),
@@ -36,7 +37,7 @@ _WHAT = {"customer": _l("customer"), "product": _l("product"), "equipment": _l("
 
 
 def _by_code(session: Session, model: type[M], code: str, what: str) -> M:
-    obj = session.scalar(select(model).where(model.code == code))  # type: ignore[attr-defined]
+    obj = session.scalars(select(model).where(model.code == code)).first()
     if obj is None:
         raise NotFound(_l("No %(what)s %(code)s.", what=_WHAT.get(what, what), code=code))
     return obj
@@ -44,7 +45,7 @@ def _by_code(session: Session, model: type[M], code: str, what: str) -> M:
 
 def _ref(session: Session, model: type[M], code: str, field: str, what: str) -> M:
     """Resolve a reference in a request body: unknown -> 422 naming the field."""
-    obj = session.scalar(select(model).where(model.code == code))  # type: ignore[attr-defined]
+    obj = session.scalars(select(model).where(model.code == code)).first()
     if obj is None:
         label = _WHAT.get(what, what)
         raise InvalidInput(_l("Unknown %(what)s %(code)s.", what=label, code=code),

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, type_coerce
 from sqlalchemy.orm import Session, joinedload
 
 from mes.catalog.models import Product, RouteStep
 from mes.catalog.services import StepInfo, route_step_infos
+from mes.db import UTCDateTime
 from mes.floor.models import ACTIVE_STATES, Lot, StepRun
 from mes.quality.models import Hold
 from mes.testfloor.models import TestRun
@@ -62,8 +63,10 @@ def cycle_times(session: Session, now: datetime, window: timedelta = CYCLE_WINDO
         return CycleTimes(per_step, float(overall) / 3600 if overall is not None
                           else DEFAULT_STEP_HOURS)
     durations: dict[str, list[float]] = defaultdict(list)
+    # `recent` keeps finished runs only, so finished_at is never NULL here.
+    finished_at = type_coerce(StepRun.finished_at, UTCDateTime())
     for code, arrived, finished in session.execute(
-            select(StepRun.step_code, StepRun.arrived_at, StepRun.finished_at).where(*recent)):
+            select(StepRun.step_code, StepRun.arrived_at, finished_at).where(*recent)):
         durations[code].append(max((finished - arrived).total_seconds(), 0) / 3600)
     every = [v for values in durations.values() for v in values]
     return CycleTimes({code: statistics.median(values) for code, values in durations.items()},

@@ -45,7 +45,7 @@ def stacked_bars(categories: Sequence[str], series: Sequence[tuple[str, str]],
     longest = max(len(c) for c in categories)
     for i, label in enumerate(categories):
         x = LEFT + slot * i + (slot - width) / 2
-        y = base_y
+        y: float = base_y
         parts.append(f'<g class="chart-stack" data-label="{escape(label)}">')
         for (name, css), value in zip(series, values[i], strict=True):
             if value <= 0:

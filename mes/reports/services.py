@@ -38,6 +38,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import array as pg_array
@@ -386,9 +387,11 @@ def yield_report(session: Session, q: ReportQuery) -> Report:
     """Per step and product, over the track-outs in the range: quantity in, good,
     rejected and yield (good / in, percent). At test steps, first-pass and final yield
     over the units of the test runs imported in the range."""
+    # A finished run always has its good and reject quantities (only open runs lack them).
     stmt = (select(StepRun.step_code, Lot.product_id, func.min(StepRun.step_seq),
-                   func.count(), func.sum(StepRun.qty_in), func.sum(StepRun.good_qty),
-                   func.sum(StepRun.reject_qty))
+                   func.count(), func.sum(StepRun.qty_in),
+                   type_coerce(func.sum(StepRun.good_qty), Integer),
+                   type_coerce(func.sum(StepRun.reject_qty), Integer))
             .join(Lot, Lot.id == StepRun.lot_id)
             .where(StepRun.finished_at >= q.lo, StepRun.finished_at < q.hi, _touched(q),
                    *_lot_conditions(q))
@@ -408,7 +411,8 @@ def yield_report(session: Session, q: ReportQuery) -> Report:
     rows = []
     for step, pid, _seq, runs, qty_in, good, rejected in sorted(
             session.execute(stmt), key=lambda r: (r[2], r[0], products[r[1]])):
-        units, fp, final = tested.get((step, pid), (None, None, None))
+        test = tested.get((step, pid))
+        units, fp, final = test if test is not None else (None, 0, 0)
         rows.append({"step": step, "product": products[pid], "runs": runs,
                      "quantity_in": int(qty_in), "good": int(good),
                      "rejected": int(rejected), "yield": _pct(good, qty_in),
@@ -453,7 +457,9 @@ def rejects(session: Session, q: ReportQuery) -> Report:
     rej = (select(LotReject.reason_id, LotReject.step_code, func.sum(LotReject.qty))
            .where(LotReject.at >= q.lo, LotReject.at < q.hi, *_of_lots(LotReject.lot_id, q))
            .group_by(LotReject.reason_id, LotReject.step_code))
-    scrap = (select(Hold.scrap_reason_id, Hold.step_code, func.sum(Hold.scrap_qty))
+    # Scrap dispositions always name their quantity (and scrap_qty > 0 below).
+    scrap = (select(Hold.scrap_reason_id, Hold.step_code,
+                    type_coerce(func.sum(Hold.scrap_qty), Integer))
              .where(Hold.released_at >= q.lo, Hold.released_at < q.hi,
                     Hold.disposition == "scrap", Hold.scrap_qty > 0,
                     *_of_lots(Hold.lot_id, q))
@@ -462,7 +468,7 @@ def rejects(session: Session, q: ReportQuery) -> Report:
         rej = rej.where(LotReject.step_code == q.step)
         scrap = scrap.where(Hold.step_code == q.step)
     reasons = _codes(session, ReasonCode)
-    found = [(reasons.get(rid), step, int(qty), kind)
+    found = [(reasons.get(rid) if rid is not None else None, step, int(qty), kind)
              for kind, stmt in (("reject", rej), ("scrap", scrap))
              for rid, step, qty in session.execute(stmt)]
     found.sort(key=lambda r: (-r[2], r[0] or "", r[1] or "", r[3]))

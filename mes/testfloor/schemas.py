@@ -60,7 +60,8 @@ class TestRunOut(Schema):
     hard_bins = fields.Dict(keys=fields.String(), values=fields.Integer())
     soft_bins = fields.Dict(keys=fields.String(), values=fields.Integer())
     pat = fields.Dict()
-    sba = fields.Function(_customer_sba)
+    # PlantTestRunOut replaces this with the stored SBA result.
+    sba: fields.Field = fields.Function(_customer_sba)
     created_at = fields.AwareDateTime()
 
 

@@ -205,7 +205,8 @@ def _passing_results(passing: Sequence[stdf.Part]) -> list[list[tuple[int, float
     """Per passing part, its usable, finite results as (test number, value); a PTR cut
     short before its TEST_NUM is no result of any test."""
     return [[(r.test_num, r.value) for r in part.results
-             if r.usable and r.test_num is not None and math.isfinite(r.value)]
+             if r.usable and r.test_num is not None and r.value is not None
+             and math.isfinite(r.value)]
             for part in passing]
 
 
@@ -412,7 +413,8 @@ def _pat(tests: dict[int, _TestData], results: list[list[tuple[int, float]]],
                                "flagged": limit_set.flagged,
                                "valid_until": limit_set.valid_until.isoformat()}
             flagged = flagged or limit_set.flagged
-            if not limit_set.flagged:
+            # Only a flagged set lacks its limits.
+            if not limit_set.flagged and limit_set.lo is not None and limit_set.hi is not None:
                 lo = limit_set.lo if lo is None else max(lo, limit_set.lo)
                 hi = limit_set.hi if hi is None else min(hi, limit_set.hi)
                 used.add("static")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "PAT_METHOD",
@@ -101,8 +101,9 @@ def pat_limits(values: Sequence[float], *, k: float = 6, spec_lo: float | None =
         raise ValueError("k must be positive")
     q1, median, q3 = quantiles_linear(values)
     sigma = (q3 - q1) / _IQR_PER_SIGMA
-    common = {"method": PAT_METHOD, "n": len(values), "median": median, "q1": q1, "q3": q3,
-              "robust_sigma": sigma, "k": k, "spec_lo": spec_lo, "spec_hi": spec_hi}
+    common: dict[str, Any] = {
+        "method": PAT_METHOD, "n": len(values), "median": median, "q1": q1, "q3": q3,
+        "robust_sigma": sigma, "k": k, "spec_lo": spec_lo, "spec_hi": spec_hi}
     if sigma == 0:
         return PatLimits(**common, lo=None, hi=None, flagged=True,
                          reason="robust sigma is 0 (Q1 == Q3): PAT limits not applied")
@@ -115,7 +116,7 @@ def pat_limits(values: Sequence[float], *, k: float = 6, spec_lo: float | None =
     return PatLimits(**common, lo=lo, hi=hi)
 
 
-def static_pat_limits(lots: Mapping[Hashable, Sequence[float]], *, min_lots: int = 6,
+def static_pat_limits(lots: Mapping[str, Sequence[float]], *, min_lots: int = 6,
                       min_parts_per_lot: int = 30, k: float = 6,
                       spec_lo: float | None = None,
                       spec_hi: float | None = None) -> PatLimits:
@@ -188,14 +189,14 @@ class SbaResult:
     yield_pct: float
     yield_limits: SbaLimits | None = None
     yield_breach: Literal["level1", "level2"] | None = None
-    bin_limits: dict[Hashable, SbaLimits] = field(default_factory=dict)
-    bin_breaches: dict[Hashable, Literal["level1", "level2"]] = field(default_factory=dict)
-    bins_insufficient: list[Hashable] = field(default_factory=list)
+    bin_limits: dict[int, SbaLimits] = field(default_factory=dict)
+    bin_breaches: dict[int, Literal["level1", "level2"]] = field(default_factory=dict)
+    bins_insufficient: list[int] = field(default_factory=list)
 
 
 def sba_evaluate(history_yields: Sequence[float],
-                 history_bins: Mapping[Hashable, Sequence[float]],
-                 yield_pct: float, bin_pcts: Mapping[Hashable, float], *,
+                 history_bins: Mapping[int, Sequence[float]],
+                 yield_pct: float, bin_pcts: Mapping[int, float], *,
                  min_lots: int = 6) -> SbaResult:
     """Judge a lot against limits from earlier lots of the same product and test step.
 
@@ -210,10 +211,11 @@ def sba_evaluate(history_yields: Sequence[float],
     if len(history_yields) < min_lots:
         return SbaResult("insufficient_history", len(history_yields), yield_pct)
     yield_limits = sba_yield_limits(history_yields)
-    yield_breach = ("level2" if yield_pct < yield_limits.level2
-                    else "level1" if yield_pct < yield_limits.level1 else None)
-    bin_limits: dict[Hashable, SbaLimits] = {}
-    bin_breaches: dict[Hashable, Literal["level1", "level2"]] = {}
+    yield_breach: Literal["level1", "level2"] | None = (
+        "level2" if yield_pct < yield_limits.level2
+        else "level1" if yield_pct < yield_limits.level1 else None)
+    bin_limits: dict[int, SbaLimits] = {}
+    bin_breaches: dict[int, Literal["level1", "level2"]] = {}
     insufficient = []
     for bin_no, history in history_bins.items():
         if len(history) < min_lots:

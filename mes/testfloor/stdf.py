@@ -133,9 +133,9 @@ _NUM, _C1, _CN, _BN, _KU1 = range(5)
 
 def _compile(order: str) -> dict[str, tuple[tuple[str, int, Any], ...]]:
     """Turn RECORD_FIELDS into (name, kind, argument) steps for one byte order."""
-    out = {}
+    out: dict[str, tuple[tuple[str, int, Any], ...]] = {}
     for rec, (_, _, fields) in RECORD_FIELDS.items():
-        steps = []
+        steps: list[tuple[str, int, Any]] = []
         for name, code in fields:
             if code in _FMT:
                 steps.append((name, _NUM, struct.Struct(order + _FMT[code])))
@@ -520,7 +520,7 @@ def _read(buf: bytes, order: str, full: bool) -> StdfFile:
             parts.append(Part(
                 head, site, flg, ntest, hbin, sbin, x, y, ttime, part_id, part_txt,
                 wafer.wafer_id if wafer is not None else None, passed,
-                open_parts.pop((head, site), None) or [],
+                open_parts.pop((head, site), []),
             ))
         elif typ == 5 and sub == 10:
             if rec_len >= 2:
@@ -534,9 +534,10 @@ def _read(buf: bytes, order: str, full: bool) -> StdfFile:
                     "before its PRR: the earlier part's results are dropped")
             open_parts[site_key] = []
         else:
-            name = _NAMES.get(key)
-            if name in steps:
-                _store(f, name, _decode(steps[name], buf, body, end, name), wafer_of_head, pos)
+            known = _NAMES.get(key)
+            if known in steps:
+                _store(f, known, _decode(steps[known], buf, body, end, known), wafer_of_head,
+                       pos)
             elif key == (0, 0) and rec_len == 0 and not buf[pos:].strip(b"\0"):
                 counts.pop(key)
                 break  # block padding after the last record
@@ -585,11 +586,11 @@ def _store(f: StdfFile, name: str, rec: dict[str, Any], wafer_of_head: dict[int 
         f.wafers.append(wafer)
         wafer_of_head[rec["HEAD_NUM"]] = wafer
     elif name == "WRR":
-        wafer = wafer_of_head.get(rec["HEAD_NUM"])
-        if wafer is None or wafer.wrr is not None:
+        open_wafer = wafer_of_head.get(rec["HEAD_NUM"])
+        if open_wafer is None or open_wafer.wrr is not None:
             f.warnings.append(f"WRR at byte {pos} without an open WIR")
         else:
-            wafer.wrr = rec
+            open_wafer.wrr = rec
     elif name == "WCR":
         f.wcr = rec
     elif name == "MRR":
@@ -681,16 +682,17 @@ def summarise(f: StdfFile) -> Summary:
     for label, records, counted in (("HBR", f.hbr, hard), ("SBR", f.sbr, soft)):
         warnings += _check_bins(label, records, counted)
     for rec in f.pcr:
-        scope = None if rec["HEAD_NUM"] == 255 else (rec["HEAD_NUM"], rec["SITE_NUM"])
-        if scope is None:
-            tested, good = len(f.parts), good_results
+        pcr_scope = None if rec["HEAD_NUM"] == 255 else (rec["HEAD_NUM"], rec["SITE_NUM"])
+        if pcr_scope is None:
+            tested, passing = len(f.parts), good_results
         else:
-            tested, good = site_parts.get(scope, (0, 0))
-        where = _scope_text(scope)
+            tested, passing = site_parts.get(pcr_scope, (0, 0))
+        where = _scope_text(pcr_scope)
         if rec["PART_CNT"] is not None and rec["PART_CNT"] != tested:
             warnings.append(f"PCR {where}: PART_CNT {rec['PART_CNT']}, part records {tested}")
-        if rec["GOOD_CNT"] is not None and rec["GOOD_CNT"] != good:
-            warnings.append(f"PCR {where}: GOOD_CNT {rec['GOOD_CNT']}, passing part records {good}")
+        if rec["GOOD_CNT"] is not None and rec["GOOD_CNT"] != passing:
+            warnings.append(
+                f"PCR {where}: GOOD_CNT {rec['GOOD_CNT']}, passing part records {passing}")
 
     mir = f.mir
     return Summary(

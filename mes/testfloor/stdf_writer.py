@@ -71,9 +71,10 @@ def raw_record(typ: int, sub: int, body: bytes, *, byte_order: str = "little") -
 
 
 def _cn(value: str | None) -> bytes:
-    raw = (value or "").encode("latin-1")
+    text = value or ""
+    raw = text.encode("latin-1")
     if len(raw) > 255:
-        raise ValueError(f"string field longer than 255 bytes: {value[:20]!r}...")
+        raise ValueError(f"string field longer than 255 bytes: {text[:20]!r}...")
     return bytes([len(raw)]) + raw
 
 
@@ -92,7 +93,8 @@ def encode_record(name: str, fields: Mapping[str, Any], *, byte_order: str = "li
         raise ValueError(f"{name} has no field(s) {sorted(unknown)}")
     body = bytearray()
     for fname, code in layout[:present[-1] + 1 if present else 0]:
-        value = fields.get(fname)
+        # Any: the field's kind (number, text, bytes) is known only from its code below.
+        value: Any = fields.get(fname)
         if value is None:
             value = MISSING.get(name, {}).get(fname)
         if code in _FMT:

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
@@ -129,8 +129,7 @@ def _keyed(session: Session, walk: Select[Any], lots: Iterable[int]) -> Member:
     return lambda column: column.in_(walk)
 
 
-_LOT_COLUMNS = (Lot.id, Lot.lot_no, Lot.state, Lot.step_code, Lot.open_holds, Lot.fab_lot,
-                Lot.quantity, Lot.product_id, Lot.created_at)
+_Ts = TypeVarTuple("_Ts")
 
 
 def _lots(session: Session, ids: Select[Any], *, objects: bool = False) -> dict[int, LotNode]:
@@ -138,23 +137,28 @@ def _lots(session: Session, ids: Select[Any], *, objects: bool = False) -> dict[
     test runs and holds then find their lot in the session instead of loading it one by
     one (the session keeps objects weakly, the nodes keep them alive); else as plain rows,
     which cost less."""
-    stmt = (select(Lot if objects else _LOT_COLUMNS[0], Customer.code, Product.code)
-            .join(Customer, Customer.id == Lot.customer_id)
-            .join(Product, Product.id == Lot.product_id)
-            .where(Lot.id.in_(ids)).order_by(Lot.created_at, Lot.id))
+    def walked(stmt: Select[*_Ts]) -> Select[*_Ts]:
+        return (stmt.join(Customer, Customer.id == Lot.customer_id)
+                .join(Product, Product.id == Lot.product_id)
+                .where(Lot.id.in_(ids)).order_by(Lot.created_at, Lot.id))
+
     if not objects:
-        stmt = stmt.add_columns(*_LOT_COLUMNS[1:])
-        return {row[0]: LotNode(id=row[0], lot_no=row[3], state=row[4], step=row[5],
-                                on_hold=row[6] > 0, open_holds=row[6], fab_lot=row[7],
-                                quantity=row[8], customer=row[1], product=row[2],
-                                product_id=row[9], created_at=row[10])
-                for row in session.execute(stmt)}
+        rows = session.execute(walked(select(
+            Lot.id, Customer.code, Product.code, Lot.lot_no, Lot.state, Lot.step_code,
+            Lot.open_holds, Lot.fab_lot, Lot.quantity, Lot.product_id, Lot.created_at)))
+        return {lot_id: LotNode(id=lot_id, lot_no=lot_no, state=state, step=step,
+                                on_hold=open_holds > 0, open_holds=open_holds, fab_lot=fab_lot,
+                                quantity=quantity, customer=customer, product=product,
+                                product_id=product_id, created_at=created_at)
+                for (lot_id, customer, product, lot_no, state, step, open_holds, fab_lot,
+                     quantity, product_id, created_at) in rows}
+    objs = session.execute(walked(select(Lot, Customer.code, Product.code)))
     return {lot.id: LotNode(id=lot.id, lot_no=lot.lot_no, state=lot.state, step=lot.step_code,
                             on_hold=lot.open_holds > 0, open_holds=lot.open_holds,
                             fab_lot=lot.fab_lot, quantity=lot.quantity, customer=customer,
                             product=product, product_id=lot.product_id,
                             created_at=lot.created_at, obj=lot)
-            for lot, customer, product in session.execute(stmt)}
+            for lot, customer, product in objs}
 
 
 # The records read after the walk come in one UNION ALL of parts with the same columns:
