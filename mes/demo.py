@@ -28,6 +28,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from mes.auth import services as auth_services
+from mes.auth.actor import SystemActor
+from mes.auth.models import User
 from mes.catalog import services as catalog
 from mes.catalog.models import AVAILABLE_STATES, Customer, MaterialLot
 from mes.catalog.schemas import (
@@ -51,7 +53,7 @@ from mes.testfloor import services as testfloor
 from mes.testfloor.models import TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
 
-ACTOR = "demo"
+ACTOR: SystemActor = "demo"
 
 # --- customers -------------------------------------------------------------------------
 
@@ -365,6 +367,11 @@ def _create_master_data(session: Session, data: dict[str, list[dict[str, Any]]])
 DEMO_LOCALES = {"op2": "zh_CN", "qa2": "zh_CN"}
 
 
+def _person(session: Session, username: str) -> User:
+    """A demo user: the lots' moves, test imports and shipments are theirs."""
+    return session.scalars(select(User).where(User.username == username)).one()
+
+
 def _create_users(session: Session) -> None:
     for user in DEMO_USERS:
         created = auth_services.create_user(session, ACTOR, **user)
@@ -503,6 +510,8 @@ class _History:
         self.waiting: dict[str, list[_Plan]] = {kind: [] for kind in self.tools}
         # Only lots that are still good at the time of loading: the expired one never is.
         self.materials: dict[str, list[MaterialLot]] = {}
+        self.planner = _person(session, "planner")
+        self.operators = _person(session, "op1"), _person(session, "op2")
         self.tests = _TestHistory(session)
         for m in session.scalars(select(MaterialLot).order_by(MaterialLot.code)):
             if m.expires_at is None or m.expires_at > now:
@@ -694,7 +703,7 @@ class _History:
             "priority": plan.priority, "due_date": due.date().isoformat()},
             f"lot of fab lot {fab_lot}")
         with simulated_time(at):
-            plan.lot = floor.receive_lot(self.session, "planner", data)
+            plan.lot = floor.receive_lot(self.session, self.planner, data)
         self._arrive(at, plan)
 
     # --- moving lots ------------------------------------------------------------------
@@ -702,8 +711,8 @@ class _History:
     def _at(self, at: datetime, action: Callable[[datetime, Any], None], arg: Any) -> None:
         heapq.heappush(self.events, (at, next(self.counter), action, arg))
 
-    def _operator(self, at: datetime) -> str:
-        return "op1" if at.astimezone(self.zone).hour in DAY_SHIFT else "op2"
+    def _operator(self, at: datetime) -> User:
+        return self.operators[0 if at.astimezone(self.zone).hour in DAY_SHIFT else 1]
 
     def _arrive(self, at: datetime, plan: _Plan) -> None:
         """The lot has just come to its step (queued): decide what happens to it next."""
@@ -908,6 +917,8 @@ class _TestHistory:
         self.runs: dict[tuple[str, str], int] = {}
         self.offsets = {p["code"]: k * 0.01 for k, p in enumerate(PRODUCTS)}
         self.pat_done = False
+        self.engineer = _person(session, "engineer")
+        self.day_operator = _person(session, "op1")
 
     def stdf(self, lot: Lot, step: str, at: datetime, fails: dict[int, int], retests: int,
              units: int = DEMO_UNITS) -> bytes:
@@ -958,7 +969,7 @@ class _TestHistory:
                "LOAD_TYP": "load board", "LOAD_ID": f"LB-{product}-1"}
         return write_stdf(None, mir=mir, parts=parts, tests=tests, sdrs=[sdr])
 
-    def tested(self, at: datetime, lot: Lot, step: str, operator: str) -> None:
+    def tested(self, at: datetime, lot: Lot, step: str, operator: User) -> None:
         """The lot has just been tested at `step` (it is still running there): import its
         file, then compute static PAT limits when their time has come."""
         key = (lot.product.code, step)
@@ -972,7 +983,7 @@ class _TestHistory:
                 and self.runs[key] >= PAT_AFTER_LOTS):
             self.pat_done = True
             with simulated_time(at + timedelta(minutes=20)):
-                testfloor.compute_pat_limits(self.session, "engineer", lot.product,
+                testfloor.compute_pat_limits(self.session, self.engineer, lot.product,
                                              step=PAT_STEP)
 
     def sba_excursion(self, end: datetime) -> None:
@@ -998,7 +1009,7 @@ class _TestHistory:
         fails = {6: units - good}
         at = end - timedelta(minutes=5)
         with simulated_time(at), self.session.no_autoflush:
-            testfloor.import_stdf(self.session, "op1", lot,
+            testfloor.import_stdf(self.session, self.day_operator, lot,
                                   self.stdf(lot, lot.step_code, at, fails, 0, units),
                                   step=lot.step_code)
 
@@ -1030,6 +1041,7 @@ VEHICLE_PROGRAMS = {OEM: "EV-HV7 inverter", TIER1: "BCM-26 body controller"}
 def load_demo_shipments(session: Session, end: datetime) -> None:
     """Ship, per customer, its oldest completed lots that every shipping rule allows (one
     shipment each, through the shipping service at a simulated time before `end`)."""
+    planner = _person(session, "planner")
     for customer in session.scalars(select(Customer).order_by(Customer.code)):
         lots = [lot for lot in shipping.shippable_lots(session, customer)
                 if shipping.refusal(session, lot, customer) is None][:SHIPMENT_LOTS]
@@ -1037,7 +1049,7 @@ def load_demo_shipments(session: Session, end: datetime) -> None:
             continue
         at = min(max(lot.updated_at for lot in lots) + timedelta(hours=2), end)
         with simulated_time(at):
-            shipping.create_shipment(session, "planner", {
+            shipping.create_shipment(session, planner, {
                 "customer": customer.code, "po": f"PO-{customer.code[:4]}-{at:%y%m%d}",
                 "vehicle_program": VEHICLE_PROGRAMS.get(customer.code),
                 "lots": [lot.lot_no for lot in lots]})

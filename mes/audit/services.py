@@ -13,6 +13,7 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from mes.audit.models import AuditCheckpoint, AuditEvent
+from mes.auth.actor import Actor, actor_name
 from mes.db import utcnow
 
 GENESIS = "0" * 64
@@ -40,14 +41,14 @@ def _jsonable(value: Any) -> Any:
 ROW_CHAINED = frozenset({"lot"})
 
 
-def _next_record(session: Session, *, actor: Any, code: str, subject_type: str,
+def _next_record(session: Session, *, actor: Actor | None, code: str, subject_type: str,
                  subject_key: str, data: dict[str, Any] | None = None, head_on: Any = None,
                  new_subject: bool = False) -> dict[str, Any]:
     """The column values of the next record of a chain; the chain's head moves to it."""
     if (subject_type in ROW_CHAINED) != (head_on is not None):
         raise ValueError(f"audit records of {subject_type} subjects need head_on" if head_on
                          is None else f"{subject_type} chains are not kept on a row")
-    actor_name = getattr(actor, "username", actor)
+    name = actor_name(actor) if actor is not None else None
     subject_key = str(subject_key)
     # Heads written earlier in this transaction are remembered, so the query below never
     # needs to flush pending rows first (an autoflush per audit record is costly).
@@ -67,29 +68,30 @@ def _next_record(session: Session, *, actor: Any, code: str, subject_type: str,
     # Microseconds are the finest unit both databases keep.
     at = utcnow()
     payload = _jsonable(data or {})
-    digest = compute_hash(seq=seq, at=at, actor=actor_name, code=code,
+    digest = compute_hash(seq=seq, at=at, actor=name, code=code,
                           subject_type=subject_type, subject_key=subject_key, data=payload,
                           prev_hash=prev)
     heads[(subject_type, subject_key)] = (seq, digest)
     if head_on is not None:
         head_on.audit_seq, head_on.audit_hash = seq, digest
-    return {"at": at, "actor": actor_name, "code": code, "subject_type": subject_type,
+    return {"at": at, "actor": name, "code": code, "subject_type": subject_type,
             "subject_key": subject_key, "seq": seq, "data": payload, "prev_hash": prev,
             "hash": digest}
 
 
-def record(session: Session, *, actor: Any, code: str, subject_type: str, subject_key: str,
-           data: dict[str, Any] | None = None, head_on: Any = None,
+def record(session: Session, *, actor: Actor | None, code: str, subject_type: str,
+           subject_key: str, data: dict[str, Any] | None = None, head_on: Any = None,
            new_subject: bool = False) -> AuditEvent:
     """Append an audit record for `subject_type:subject_key` in the caller's transaction.
 
-    `actor` is a user (its username is kept), a plain name, or None for the system. `code`
-    reads `subject:action`. A simultaneous write to the same subject fails at commit on the
-    (subject, seq) unique key and becomes a 409. For subjects in ROW_CHAINED, `head_on` is
-    the subject's row, which carries the chain head in `audit_seq`/`audit_hash`; records of
-    those subjects must always go through it (ValueError otherwise). `new_subject=True`
-    says the subject was created in this transaction (a row just inserted), so its chain
-    starts here without a query for its head.
+    `actor` is a user (its username is kept), a system actor, or None for no one (a failed
+    login). `code` reads `subject:action`. A simultaneous write to the same subject fails
+    at commit on the (subject, seq) unique key and becomes a 409. For subjects in
+    ROW_CHAINED, `head_on` is the subject's row, which carries the chain head in
+    `audit_seq`/`audit_hash`; records of those subjects must always go through it
+    (ValueError otherwise). `new_subject=True` says the subject was created in this
+    transaction (a row just inserted), so its chain starts here without a query for its
+    head.
     """
     row = AuditEvent(**_next_record(session, actor=actor, code=code,
                                     subject_type=subject_type, subject_key=subject_key,

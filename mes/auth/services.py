@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from mes import audit
 from mes.auth import passwords
+from mes.auth.actor import Actor
 from mes.auth.models import ApiToken, LoginFailure, User
 from mes.auth.permissions import Role
 from mes.catalog.models import Customer
@@ -63,7 +64,7 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def create_user(session: Session, actor: Any, *, username: str, role: str,
+def create_user(session: Session, actor: Actor, *, username: str, role: str,
                 password: str | None = None, customer: str | None = None,
                 display_name: str = "", enforce_policy: bool = True) -> User:
     """Create a user. A customer user must name one customer; others must not.
@@ -106,7 +107,7 @@ def create_user(session: Session, actor: Any, *, username: str, role: str,
     return user
 
 
-def set_password(session: Session, actor: Any, user: User, password: str) -> None:
+def set_password(session: Session, actor: Actor, user: User, password: str) -> None:
     """Change a password (policy applies); every existing session of the user ends."""
     check_password_policy(password, user.username)
     user.password_hash = hash_password(password)
@@ -115,7 +116,7 @@ def set_password(session: Session, actor: Any, user: User, password: str) -> Non
                  subject_key=user.username)
 
 
-def set_role(session: Session, actor: Any, user: User, role: str,
+def set_role(session: Session, actor: Actor, user: User, role: str,
              customer: str | None = None) -> None:
     """Change a user's role (and customer binding for the customer role)."""
     if role not in {r.value for r in Role}:
@@ -136,7 +137,7 @@ def set_role(session: Session, actor: Any, user: User, role: str,
                                                   "customer": customer})
 
 
-def set_active(session: Session, actor: Any, user: User, active: bool) -> None:
+def set_active(session: Session, actor: Actor, user: User, active: bool) -> None:
     """Activate or deactivate a user; deactivation ends sessions and stops tokens."""
     if user.active == active:
         return
@@ -150,7 +151,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, actor: Any, user: User) -> str:
+def create_token(session: Session, actor: Actor, user: User) -> str:
     """Create an API token for `user` and return it; only its hash is kept."""
     token = "mes_" + secrets.token_urlsafe(32)
     session.add(ApiToken(user=user, token_hash=_token_hash(token), prefix=token[:10]))
@@ -159,7 +160,7 @@ def create_token(session: Session, actor: Any, user: User) -> str:
     return token
 
 
-def revoke_tokens(session: Session, actor: Any, user: User) -> int:
+def revoke_tokens(session: Session, actor: Actor, user: User) -> int:
     """Revoke every live token of `user`; returns how many."""
     # An UPDATE answers a CursorResult (it has the rowcount); Session.execute is typed for
     # any statement.
@@ -218,7 +219,7 @@ def authenticate(session: Session, username: str, password: str,
         session.execute(delete(LoginFailure).where(LoginFailure.username == username[:120]))
     else:
         session.add(LoginFailure(username=username[:120], address=address))
-    audit.record(session, actor=username if ok else None,
+    audit.record(session, actor=user if ok else None,
                  code="login:success" if ok else "login:failure",
                  subject_type="login", subject_key=username[:120],
                  data={"address": address, **({} if ok or user is None else

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from mes import audit
+from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import (
     Customer,
     Equipment,
@@ -76,7 +77,7 @@ def get_customer(session: Session, code: str) -> Customer:
     return _by_code(session, Customer, code, "customer")
 
 
-def create_customer(session: Session, actor: Any, data: dict[str, Any]) -> Customer:
+def create_customer(session: Session, actor: Actor, data: dict[str, Any]) -> Customer:
     """Create a customer (409 duplicate when the code exists)."""
     _refuse_duplicate(session, Customer, data["code"], "customer")
     customer = Customer(**data)
@@ -86,7 +87,7 @@ def create_customer(session: Session, actor: Any, data: dict[str, Any]) -> Custo
     return customer
 
 
-def update_customer(session: Session, actor: Any, customer: Customer,
+def update_customer(session: Session, actor: Actor, customer: Customer,
                     data: dict[str, Any]) -> Customer:
     """Change a customer's name or automotive flag."""
     changed = _changes(customer, data)
@@ -158,7 +159,7 @@ def list_routes(session: Session) -> list[Route]:
         .options(selectinload(Route.steps)).order_by(Route.code)))
 
 
-def create_route(session: Session, actor: Any, data: dict[str, Any]) -> Route:
+def create_route(session: Session, actor: Actor, data: dict[str, Any]) -> Route:
     """Create a route, or the next version of an existing code. Lots already started keep
     the version they started on."""
     previous = session.scalar(select(func.max(Route.version)).where(Route.code == data["code"]))
@@ -193,7 +194,7 @@ def _product_refs(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def create_product(session: Session, actor: Any, data: dict[str, Any]) -> Product:
+def create_product(session: Session, actor: Actor, data: dict[str, Any]) -> Product:
     """Create a product on an existing route (422 naming `route` or `customer` if unknown)."""
     _refuse_duplicate(session, Product, data["code"], "product")
     product = Product(**_product_refs(session, data))
@@ -203,7 +204,7 @@ def create_product(session: Session, actor: Any, data: dict[str, Any]) -> Produc
     return product
 
 
-def update_product(session: Session, actor: Any, product: Product,
+def update_product(session: Session, actor: Actor, product: Product,
                    data: dict[str, Any]) -> Product:
     """Change a product's attributes; route and customer references are checked."""
     if _changes(product, _product_refs(session, data)):
@@ -212,13 +213,13 @@ def update_product(session: Session, actor: Any, product: Product,
     return product
 
 
-def add_qualification(session: Session, actor: Any, product: Product,
+def add_qualification(session: Session, actor: Actor, product: Product,
                       data: dict[str, Any]) -> Qualification:
     """Record a qualification; it passed when every stress test has 0 fails."""
     status = "passed" if all(t["fails"] == 0 for t in data["tests"]) else "failed"
     qual = Qualification(product=product, standard=data["standard"], grade=data["grade"],
                          report=data["report"], status=status,
-                         created_by=getattr(actor, "username", actor),
+                         created_by=actor_name(actor),
                          tests=[QualificationTest(**t) for t in data["tests"]])
     session.add(qual)
     # Flushed so the record's id can be returned and audited.
@@ -234,7 +235,7 @@ def get_equipment(session: Session, code: str) -> Equipment:
     return _by_code(session, Equipment, code, "equipment")
 
 
-def create_equipment(session: Session, actor: Any, data: dict[str, Any]) -> Equipment:
+def create_equipment(session: Session, actor: Actor, data: dict[str, Any]) -> Equipment:
     """Create a piece of equipment in its initial E10 state."""
     _refuse_duplicate(session, Equipment, data["code"], "equipment")
     now = utcnow()
@@ -244,13 +245,13 @@ def create_equipment(session: Session, actor: Any, data: dict[str, Any]) -> Equi
     session.flush()
     session.add(EquipmentStateChange(equipment_id=equipment.id, from_state=None,
                                      to_state=equipment.state, at=now,
-                                     by=getattr(actor, "username", actor)))
+                                     by=actor_name(actor)))
     audit.record(session, actor=actor, code="equipment:create", subject_type="equipment",
                  subject_key=equipment.code, data=data)
     return equipment
 
 
-def update_equipment(session: Session, actor: Any, equipment: Equipment,
+def update_equipment(session: Session, actor: Actor, equipment: Equipment,
                      data: dict[str, Any]) -> Equipment:
     """Change the name and/or the E10 state; a state change is recorded with its time."""
     data = dict(data)
@@ -264,7 +265,7 @@ def update_equipment(session: Session, actor: Any, equipment: Equipment,
         now = utcnow()
         session.add(EquipmentStateChange(equipment_id=equipment.id, from_state=equipment.state,
                                          to_state=state, at=now, comment=comment,
-                                         by=getattr(actor, "username", actor)))
+                                         by=actor_name(actor)))
         audit.record(session, actor=actor, code="equipment:state", subject_type="equipment",
                      subject_key=equipment.code,
                      data={"from": equipment.state, "to": state, "comment": comment})
@@ -279,7 +280,7 @@ def get_reason_code(session: Session, code: str) -> ReasonCode:
     return _by_code(session, ReasonCode, code, "reason code")
 
 
-def create_reason_code(session: Session, actor: Any, data: dict[str, Any]) -> ReasonCode:
+def create_reason_code(session: Session, actor: Actor, data: dict[str, Any]) -> ReasonCode:
     """Create a reject, hold or scrap reason code."""
     _refuse_duplicate(session, ReasonCode, data["code"], "reason code")
     reason = ReasonCode(**data)
@@ -289,7 +290,7 @@ def create_reason_code(session: Session, actor: Any, data: dict[str, Any]) -> Re
     return reason
 
 
-def update_reason_code(session: Session, actor: Any, reason: ReasonCode,
+def update_reason_code(session: Session, actor: Actor, reason: ReasonCode,
                        data: dict[str, Any]) -> ReasonCode:
     """Change the descriptions or retire a code (its kind never changes: history uses it)."""
     changed = _changes(reason, data)
@@ -305,7 +306,7 @@ def get_material_lot(session: Session, code: str) -> MaterialLot:
     return _by_code(session, MaterialLot, code, "material lot")
 
 
-def create_material_lot(session: Session, actor: Any, data: dict[str, Any]) -> MaterialLot:
+def create_material_lot(session: Session, actor: Actor, data: dict[str, Any]) -> MaterialLot:
     """Register a material lot (epoxy, wire, mold compound, leadframe ...)."""
     _refuse_duplicate(session, MaterialLot, data["code"], "material lot")
     lot = MaterialLot(**data)
@@ -315,7 +316,7 @@ def create_material_lot(session: Session, actor: Any, data: dict[str, Any]) -> M
     return lot
 
 
-def update_material_lot(session: Session, actor: Any, lot: MaterialLot,
+def update_material_lot(session: Session, actor: Actor, lot: MaterialLot,
                         data: dict[str, Any]) -> MaterialLot:
     """Change the description or the expiry date of a material lot."""
     changed = _changes(lot, data)

@@ -45,6 +45,7 @@ from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from mes.auth.actor import Actor
 from mes.catalog.models import (
     E10_STATES,
     Customer,
@@ -113,7 +114,7 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def make_query(actor: Any, args: dict[str, Any], *, today: date | None = None) -> ReportQuery:
+def make_query(actor: Actor, args: dict[str, Any], *, today: date | None = None) -> ReportQuery:
     """The query of `args` (loaded by schemas.ReportArgs) for `actor`. Without dates: the
     last 30 days up to today. InvalidInput when `from` is after `to` or the range is longer
     than two years."""

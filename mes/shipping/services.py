@@ -15,6 +15,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from mes import audit
+from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import Customer, Product, RouteStep
 from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
@@ -39,7 +40,7 @@ def _with_lots(stmt: Select[Any]) -> Select[Any]:
                         selectinload(Shipment.lots).joinedload(ShipmentLot.lot))
 
 
-def shipment_query(actor: Any = None) -> Select[Any]:
+def shipment_query(actor: Actor | None = None) -> Select[Any]:
     """Shipments, newest first; a customer user's own only."""
     stmt = _with_lots(select(Shipment))
     customer_id = floor.scope_customer(actor)
@@ -74,7 +75,7 @@ def _day_start(day: date, plus_days: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=plus_days)
 
 
-def get_shipment(session: Session, shipment_id: int, actor: Any = None) -> Shipment:
+def get_shipment(session: Session, shipment_id: int, actor: Actor | None = None) -> Shipment:
     """The shipment `shipment_id`. Another customer's shipment is NotFound, as if it did not
     exist."""
     shipment = session.scalar(shipment_query(actor).where(Shipment.id == shipment_id))
@@ -125,7 +126,7 @@ def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
                        code="not_qualified")
 
 
-def create_shipment(session: Session, actor: Any, data: dict[str, Any]) -> Shipment:
+def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shipment:
     """Ship lots to a customer under a purchase order: `data` holds `customer`, `po`
     (1 to 60 characters), `vehicle_program` (optional) and `lots` (1 to 500 distinct lot
     numbers).
@@ -158,7 +159,7 @@ def create_shipment(session: Session, actor: Any, data: dict[str, Any]) -> Shipm
     now = utcnow()
     shipment = Shipment(customer=customer, po=po,
                         vehicle_program=data.get("vehicle_program") or None, shipped_at=now,
-                        shipped_by=getattr(actor, "username", actor),
+                        shipped_by=actor_name(actor),
                         lots=[ShipmentLot(lot=lot, quantity=lot.quantity) for lot in lots])
     session.add(shipment)
     # Flushed for the shipment id the history events and the audit record name; the lots

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from mes import audit
+from mes.auth.actor import SYSTEM, Actor, actor_name
 from mes.catalog import services as catalog
 from mes.catalog.models import Product, ReasonCode
 from mes.catalog.services import StepInfo, current_route, route_step_infos
@@ -50,13 +51,8 @@ SBA_MIN_LOTS = 6
 SBA_HISTORY_LOTS = 30
 # The reason of SBA holds, when the plant has it (else its first active hold code).
 SBA_REASON = "HOLD-SBA"
-SYSTEM = "system"
 _STRING = 255
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-def _who(actor: Any) -> str | None:
-    return getattr(actor, "username", actor)
 
 
 def _invalid(field_name: str, message: str, code: str | None = None) -> InvalidInput:
@@ -210,7 +206,7 @@ def _passing_results(passing: Sequence[stdf.Part]) -> list[list[tuple[int, float
             for part in passing]
 
 
-def import_stdf(session: Session, actor: Any, lot: Lot, content: bytes, *,
+def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
                 step: str | None = None) -> TestRun:
     """Import an STDF V4 file (plain or gzip) as a test run of `lot` at a test step.
 
@@ -287,7 +283,7 @@ def import_stdf(session: Session, actor: Any, lot: Lot, content: bytes, *,
 
 # --- bin summaries ---------------------------------------------------------------------
 
-def record_bins(session: Session, actor: Any, lot: Lot, *, bins: Sequence[dict[str, Any]],
+def record_bins(session: Session, actor: Actor, lot: Lot, *, bins: Sequence[dict[str, Any]],
                 step: str | None = None) -> TestRun:
     """Record a bin summary (a tester that writes no STDF) as a test run of `lot`.
 
@@ -327,14 +323,14 @@ def record_bins(session: Session, actor: Any, lot: Lot, *, bins: Sequence[dict[s
 
 # --- what every run does ---------------------------------------------------------------
 
-def _record(session: Session, actor: Any, lot: Lot, run: TestRun,
+def _record(session: Session, actor: Actor, lot: Lot, run: TestRun,
             params: Sequence[TestParam]) -> TestRun:
     """Store the run, judge it by SBA (holding the lot when a limit is breached) and write
     the lot's history event."""
     now = utcnow()
     run.lot = lot
     run.created_at = now
-    run.created_by = _who(actor)
+    run.created_by = actor_name(actor)
     session.add(run)
     try:
         # Flushed in a savepoint for the run id (parameters, SBA history, hold, history)
@@ -455,7 +451,7 @@ class PatComputation:
     skipped: list[dict[str, Any]]
 
 
-def compute_pat_limits(session: Session, actor: Any, product: Product, *, step: str,
+def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step: str,
                        tests: Sequence[int] | None = None,
                        valid_days: int = 180) -> PatComputation:
     """Compute static PAT limits (AEC-Q001) for a product at a test step from the passing
@@ -533,7 +529,7 @@ def compute_pat_limits(session: Session, actor: Any, product: Product, *, step: 
             robust_sigma=limits.robust_sigma, k=limits.k, spec_lo=spec_lo, spec_hi=spec_hi,
             lo=limits.lo, hi=limits.hi, flagged=limits.flagged, reason=limits.reason,
             source_lots=sorted(lots), valid_until=valid_until, active=True, created_at=now,
-            created_by=_who(actor)))
+            created_by=actor_name(actor)))
     session.add_all(created)
     # Flushed for the ids of the new sets, which the audit record names.
     session.flush()
@@ -628,7 +624,7 @@ def _breach_text(breach: dict[str, Any]) -> str:
            f"{breach['limit']:.2f} %"
 
 
-def _sba_hold(session: Session, actor: Any, lot: Lot, run: TestRun,
+def _sba_hold(session: Session, actor: Actor, lot: Lot, run: TestRun,
               verdict: dict[str, Any]) -> Hold:
     """Hold the lot for an SBA breach: level 1 for engineering review, level 2 for the
     material review board (data `mrb` true). Placed by the system, like yield holds."""
@@ -639,4 +635,4 @@ def _sba_hold(session: Session, actor: Any, lot: Lot, run: TestRun,
     return quality._place(
         session, SYSTEM, [lot], sba_reason(session), comment, "sba", placed_by=SYSTEM,
         data={"test_run": run.id, "step": run.step_code, "sba": verdict["status"],
-              "mrb": level2, "breaches": verdict["breaches"], "triggered_by": _who(actor)})[0]
+              "mrb": level2, "breaches": verdict["breaches"], "triggered_by": actor_name(actor)})[0]

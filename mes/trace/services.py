@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from mes import audit
 from mes.audit.models import AuditEvent
+from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import (
     Customer,
     Equipment,
@@ -106,7 +107,7 @@ class Graph:
         return {node.lot_no: node for node in self.lots.values()}
 
 
-def _scoped(walk: Select[Any], actor: Any) -> Select[Any]:
+def _scoped(walk: Select[Any], actor: Actor | None) -> Select[Any]:
     """The walk's lot ids; for a customer user only the lots of their customer."""
     customer_id = floor.scope_customer(actor)
     if customer_id is None:
@@ -184,7 +185,7 @@ def _edge_part(member: Member) -> Select[Any]:
         .where(member(LotEdge.child_id), member(LotEdge.parent_id))
 
 
-def _shipment_part(member: Member, actor: Any) -> Select[Any]:
+def _shipment_part(member: Member, actor: Actor | None) -> Select[Any]:
     """The shipments that carried lots of the walk (a customer user's own only)."""
     stmt = (_part("shipment", ShipmentLot.lot_id, n1=Shipment.id, n2=ShipmentLot.quantity,
                   a=Customer.code, b=Customer.name, c=Shipment.po, t=Shipment.shipped_at,
@@ -236,12 +237,12 @@ def _brief(node: LotNode) -> dict[str, Any]:
             "quantity": node.quantity, "fab_lot": node.fab_lot}
 
 
-def _seed_set(session: Session, seeds: Select[Any], actor: Any,
+def _seed_set(session: Session, seeds: Select[Any], actor: Actor | None,
               known: Iterable[int] | None) -> set[int]:
     return set(known) if known is not None else set(session.scalars(_scoped(seeds, actor)))
 
 
-def forward_graph(session: Session, seeds: Select[Any], actor: Any = None,
+def forward_graph(session: Session, seeds: Select[Any], actor: Actor | None = None,
                   seed_ids: Iterable[int] | None = None) -> Graph:
     """The seed lots (`seeds` selects their ids; `seed_ids` when the caller knows them), every
     lot descended from them, the edges between them and the shipments that carried any of
@@ -263,7 +264,7 @@ def _forward_answer(graph: Graph) -> dict[str, Any]:
             "graph": graph}
 
 
-def forward(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
+def forward(session: Session, lot: Lot, actor: Actor | None = None) -> dict[str, Any]:
     """Forward trace of one lot: `lot`, `descendants` (every lot it went into, at any depth:
     lot_no, state, step, on_hold), the `shipments` that carried it or them (id, customer,
     po, shipped_at, lots) and their `customers`. A customer user sees only their own lots
@@ -299,7 +300,7 @@ class Backward:
     qualifications: list[Qualification]
 
 
-def backward_data(session: Session, seeds: Select[Any], actor: Any = None,
+def backward_data(session: Session, seeds: Select[Any], actor: Actor | None = None,
                   seed_ids: Iterable[int] | None = None) -> Backward:
     """The seed lots and every ancestor, with their steps (equipment, operator, times,
     quantities, rejects by reason), materials consumed, wafers, test runs, holds and the
@@ -388,7 +389,7 @@ def _backward_answer(data: Backward) -> dict[str, Any]:
             "holds": data.holds, "qualifications": data.qualifications, "data": data}
 
 
-def backward(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
+def backward(session: Session, lot: Lot, actor: Actor | None = None) -> dict[str, Any]:
     """Backward trace of one lot: `lot`, its `ancestors` (every lot it came from, at any
     depth), the `fab_lots` and `wafers` of its units, the `material_lots` consumed, the
     `equipment` used, the `steps` run (lot_no, step, equipment, operator, started_at,
@@ -399,7 +400,8 @@ def backward(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
     return {"lot": _brief(data.graph.by_no()[lot.lot_no]), **_backward_answer(data)}
 
 
-def shipment_backward(session: Session, shipment_id: int, actor: Any = None) -> dict[str, Any]:
+def shipment_backward(session: Session, shipment_id: int,
+                      actor: Actor | None = None) -> dict[str, Any]:
     """Backward trace of every lot a shipment carried: `shipment`, `lots` (its lots) and
     the backward trace's lists over them and all their ancestors. Another customer's
     shipment is NotFound, as if it did not exist."""
@@ -439,7 +441,7 @@ def _containment_id() -> str:
     return f"C{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
 
 
-def contain(session: Session, actor: Any, *, reason: str, comment: str,
+def contain(session: Session, actor: Actor, *, reason: str, comment: str,
             match: dict[str, Any]) -> Containment:
     """Containment: hold (source `containment`) every lot the criterion reaches through
     splits and merges that is still in the plant (queued, running or completed), all in
@@ -475,7 +477,7 @@ def contain(session: Session, actor: Any, *, reason: str, comment: str,
                 "shipped_at": s["shipped_at"].isoformat(), "lots": s["lots"],
                 "quantities": s["quantities"]}
                for s in _shipments(rows["shipment"], numbers.__getitem__)]
-    who = getattr(actor, "username", actor)
+    who = actor_name(actor)
     now = utcnow()
     result = Containment(id=_containment_id(), holds=holds, lots_held=held,
                          shipped=shipped, customers=_customers(shipped), skipped=skipped,
