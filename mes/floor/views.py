@@ -425,9 +425,9 @@ def wip() -> Any:
     stmt = services.lot_query(args, current_user)
     page = pager(stmt, args, keep=raw)
     present(page.items)
+    all_steps: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("step", "cursor")}
     return render_template(
         "floor/wip.html", filters=filters, options=options, errors={}, lots=page.items,
-        all_steps_url=url_for("floor.wip", **{k: v for k, v in raw.items()
-                                              if k not in ("step", "cursor")}),
+        all_steps_url=url_for("floor.wip", **all_steps),
         summary=reads.wip_summary(sess, stmt), next_url=page.next_url,
         first_url=page.first_url, today=_plant_today())

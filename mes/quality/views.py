@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -126,7 +127,7 @@ def bulk_release() -> Any:
     form = request.form
     ids = [int(v) for v in form.getlist("hold") if v.isdigit()]
     disposition = forms.text(form, "disposition")
-    data = {"disposition": disposition, "comment": forms.text(form, "comment")}
+    data: dict[str, Any] = {"disposition": disposition, "comment": forms.text(form, "comment")}
     if disposition == "use_as_is":
         data["concession"] = forms.text(form, "concession") or None
     errors: list[str] = []
@@ -139,10 +140,12 @@ def bulk_release() -> Any:
         # A savepoint: one refusal undoes the holds already released, and the page shown
         # again reads the holds as they were.
         nested = sess.begin_nested()
+        def release(hold_id: int) -> Hold:
+            return services.release_hold(sess, current_user, services.get_hold(sess, hold_id),
+                                         forms.load(s.ReleaseIn, data))
+
         for hold_id in ids:
-            released, refused = forms.attempt(lambda hold_id=hold_id: services.release_hold(
-                sess, current_user, services.get_hold(sess, hold_id),
-                forms.load(s.ReleaseIn, data)))
+            released, refused = forms.attempt(partial(release, hold_id))
             if refused is not None:
                 statuses.append(refused.status)
                 details = [m for msgs in refused.fields.values() for m in msgs]

@@ -174,7 +174,7 @@ def shipment_new() -> Any:
     if request.method == "GET":
         code = request.args.get("customer", "").strip()
         return _new_page(code, {"customer": code, "lots": []}, {})
-    form = {"customer": forms.text(request.form, "customer"),
+    form: dict[str, Any] = {"customer": forms.text(request.form, "customer"),
             "po": forms.text(request.form, "po"),
             "vehicle_program": forms.text(request.form, "vehicle_program"),
             "lots": [n.strip() for n in request.form.getlist("lots") if n.strip()]}

@@ -43,11 +43,11 @@ def pager(source: Select[Any] | list[Any], args: dict[str, Any] | None = None, *
         page = paginate_list(source, args)
     if keep is None:
         keep = {key: value for key, value in request.args.items() if value.strip()}
-    values = {**(request.view_args or {}),
+    values: dict[str, Any] = {**(request.view_args or {}),
               **{key: value for key, value in keep.items() if key != "cursor"}}
 
     def url(at: str | None) -> str:
-        return url_for(request.endpoint or "", **values, **({"cursor": at} if at else {}))
+        return url_for(request.endpoint or "", **({**values, "cursor": at} if at else values))
 
     before = page.offset - args["limit"]
     return Pager(
