@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -91,13 +91,15 @@ def require(*permissions: Permission) -> Callable[[F], F]:
                     raise Forbidden(_l("Your role does not allow this."))
             return fn(*args, **kwargs)
 
-        wrapper.mes_permissions = tuple(permissions)  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        # Read by the permission matrix (mes/auth/matrix.py); functions take any attribute.
+        wrapper.mes_permissions = tuple(permissions)  # type: ignore[attr-defined]  # see above
+        # wraps() gives the wrapper fn's name and signature.
+        return cast(F, wrapper)
 
     return decorate
 
 
 def public(fn: F) -> F:
     """Declare an endpoint open to everyone (login page, health check)."""
-    fn.mes_permissions = PUBLIC  # type: ignore[attr-defined]
+    fn.mes_permissions = PUBLIC  # type: ignore[attr-defined]  # read by mes/auth/matrix.py
     return fn
