@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 from flask import Flask, g, jsonify, redirect, render_template, request, url_for
@@ -20,17 +21,76 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+class ErrorCode(StrEnum):
+    """Every code the API answers in `{"error": {"code": ...}}`, one closed set: the values are
+    the contract (API.md) clients switch on, so a code is never written as a bare string. The
+    status a code answers with is that of the error class raising it (Conflict: 409)."""
+
+    # The status's own code, when nothing more precise applies.
+    BAD_REQUEST = "bad_request"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    INVALID = "invalid"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL_ERROR = "internal_error"
+    UNAVAILABLE = "unavailable"
+    ERROR = "error"
+    # 400
+    CSRF_FAILED = "csrf_failed"
+    # 409: the request is valid but the state forbids it.
+    STALE = "stale"
+    DUPLICATE = "duplicate"
+    LOT_ON_HOLD = "lot_on_hold"
+    LOT_CLOSED = "lot_closed"
+    ALREADY_RUNNING = "already_running"
+    NOT_RUNNING = "not_running"
+    WRONG_STEP = "wrong_step"
+    WRONG_EQUIPMENT = "wrong_equipment"
+    EQUIPMENT_UNAVAILABLE = "equipment_unavailable"
+    EQUIPMENT_BUSY = "equipment_busy"
+    NO_EQUIPMENT = "no_equipment"
+    MATERIAL_EXPIRED = "material_expired"
+    MATERIAL_REQUIRED = "material_required"
+    NO_MATERIAL = "no_material"
+    LOT_NO_TOO_LONG = "lot_no_too_long"
+    MERGE_MISMATCH = "merge_mismatch"
+    NOTHING_TO_HOLD = "nothing_to_hold"
+    NOT_OPEN = "not_open"
+    NOT_ACTIVE = "not_active"
+    TWO_PERSON_RULE = "two_person_rule"
+    NOT_MOISTURE_SENSITIVE = "not_moisture_sensitive"
+    ALREADY_OPEN = "already_open"
+    ALREADY_SEALED = "already_sealed"
+    ALREADY_DRY_STORAGE = "already_dry_storage"
+    FLOOR_LIFE_EXPIRED = "floor_life_expired"
+    WRONG_CUSTOMER = "wrong_customer"
+    NOT_COMPLETED = "not_completed"
+    ALREADY_SHIPPED = "already_shipped"
+    NOT_QUALIFIED = "not_qualified"
+    INSUFFICIENT_HISTORY = "insufficient_history"
+    # 422: the input cannot be used.
+    QUANTITY_MISMATCH = "quantity_mismatch"
+    NO_MATCH = "no_match"
+    INVALID_STDF = "invalid_stdf"
+    NO_PARTS = "no_parts"
+
+
 class DomainError(Exception):
-    """An error a person can act on. `code` is the API's snake_case error code.
+    """An error a person can act on. `code` is the API's error code, an ErrorCode.
 
     The message (and the field messages) may be lazy strings (`_l("Lot %(lot)s ...",
     lot=...)`): they are translated when read, in the language of the request - the user's
     on pages, English or the Accept-Language on the API (see mes.i18n.select_locale)."""
 
     status = 400
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST
 
-    def __init__(self, message: str | LazyString, *, code: str | None = None,
+    def __init__(self, message: str | LazyString, *, code: ErrorCode | None = None,
                  fields: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self._message = message
@@ -69,42 +129,43 @@ def _as_text(messages: Any) -> Any:
 
 
 class BadRequest(DomainError):
-    status, code = 400, "bad_request"
+    status, code = 400, ErrorCode.BAD_REQUEST
 
 
 class Unauthenticated(DomainError):
-    status, code = 401, "unauthenticated"
+    status, code = 401, ErrorCode.UNAUTHENTICATED
 
 
 class Forbidden(DomainError):
-    status, code = 403, "forbidden"
+    status, code = 403, ErrorCode.FORBIDDEN
 
 
 class NotFound(DomainError):
-    status, code = 404, "not_found"
+    status, code = 404, ErrorCode.NOT_FOUND
 
 
 class Conflict(DomainError):
-    status, code = 409, "conflict"
+    status, code = 409, ErrorCode.CONFLICT
 
 
 class InvalidInput(DomainError):
-    status, code = 422, "invalid"
+    status, code = 422, ErrorCode.INVALID
 
 
 class RateLimited(DomainError):
-    status, code = 429, "rate_limited"
+    status, code = 429, ErrorCode.RATE_LIMITED
 
 
 class Unavailable(DomainError):
-    status, code = 503, "unavailable"
+    status, code = 503, ErrorCode.UNAVAILABLE
 
 
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(code: ErrorCode, message: str,
+               fields: dict[str, Any] | None = None) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message}
     if fields:
         err["fields"] = fields
@@ -132,9 +193,11 @@ def error_page(status: int, message: str) -> tuple[str, int]:
                 f"<p>{escape(message)}</p>", status)
 
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "too_large",
-               415: "unsupported_media_type", 422: "invalid", 429: "rate_limited"}
+_HTTP_CODES = {400: ErrorCode.BAD_REQUEST, 401: ErrorCode.UNAUTHENTICATED,
+               403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND,
+               405: ErrorCode.METHOD_NOT_ALLOWED, 409: ErrorCode.CONFLICT,
+               413: ErrorCode.TOO_LARGE, 415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+               422: ErrorCode.INVALID, 429: ErrorCode.RATE_LIMITED}
 
 
 # What an HTML error page says when Werkzeug raised the error with its default text.
@@ -150,14 +213,14 @@ def translate_db_error(exc: Exception) -> DomainError | None:
     """Database errors that mean 'someone else got there first' or 'database away'."""
     if isinstance(exc, StaleDataError):
         return Conflict(_("Someone else changed this record at the same time; reload and "
-                          "try again."), code="stale")
+                          "try again."), code=ErrorCode.STALE)
     if isinstance(exc, IntegrityError) and "audit_event" in str(exc.orig):
         # Two writers appended to one subject's audit chain: the same subject changed twice.
         return Conflict(_("Someone else changed this record at the same time; reload and "
-                          "try again."), code="stale")
+                          "try again."), code=ErrorCode.STALE)
     if isinstance(exc, IntegrityError):
         return Conflict(_("This conflicts with a record saved at the same time; reload and "
-                          "try again."), code="conflict")
+                          "try again."), code=ErrorCode.CONFLICT)
     if isinstance(exc, DataError) and any(word in str(exc.orig) for word in (
             "NUL", "out of range", "overflow")):
         # Input PostgreSQL cannot store (a NUL character in text, a number too large): the
@@ -169,7 +232,7 @@ def translate_db_error(exc: Exception) -> DomainError | None:
         text = str(exc.orig).lower()
         if any(word in text for word in ("locked", "busy", "deadlock", "could not serialize")):
             return Conflict(_("The database was busy with a simultaneous change; try again."),
-                            code="stale")
+                            code=ErrorCode.STALE)
         if exc.connection_invalidated or any(word in text for word in (
                 "connection", "connect", "server closed", "terminating", "shutting down",
                 "unable to open", "starting up")):
@@ -187,13 +250,13 @@ def register_error_handlers(app: Flask) -> None:
     def _csrf(exc: CSRFError):  # type: ignore[no-untyped-def]
         return error_response(BadRequest(
             _("The form expired or did not come from this site; reload the page and try "
-              "again."), code="csrf_failed"))
+              "again."), code=ErrorCode.CSRF_FAILED))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
         status = exc.code or 500
         if wants_json():
-            resp = jsonify(error_body(_HTTP_CODES.get(status, "error"),
+            resp = jsonify(error_body(_HTTP_CODES.get(status, ErrorCode.ERROR),
                                       exc.description or exc.name))
             resp.status_code = status
             if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
@@ -215,7 +278,7 @@ def register_error_handlers(app: Flask) -> None:
             return error_response(mapped)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
-            resp = jsonify(error_body("internal_error", _(
+            resp = jsonify(error_body(ErrorCode.INTERNAL_ERROR, _(
                 "Something went wrong on the server; it has been logged.")))
             resp.status_code = 500
             return resp

@@ -21,7 +21,7 @@ from mes.auth.models import ApiToken, LoginFailure, User
 from mes.auth.permissions import Role
 from mes.catalog.models import Customer
 from mes.db import utcnow
-from mes.errors import Conflict, InvalidInput, NotFound, RateLimited
+from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound, RateLimited
 
 _HASHER = PasswordHasher()
 # Tests hash many passwords; the cheapest Argon2id parameters keep the suite fast.
@@ -95,7 +95,8 @@ def create_user(session: Session, actor: Actor, *, username: str, role: str,
         raise InvalidInput(_l("Only customer users belong to a customer."),
                            fields={"customer": [_l("Only for the customer role.")]})
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(_l("User %(username)s exists already.", username=username), code="duplicate")
+        raise Conflict(_l("User %(username)s exists already.", username=username),
+                       code=ErrorCode.DUPLICATE)
     if password is not None and enforce_policy:
         check_password_policy(password, username)
     user = User(username=username, role=role, customer=customer_obj,

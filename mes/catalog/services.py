@@ -26,7 +26,7 @@ from mes.catalog.models import (
     RouteStep,
 )
 from mes.db import utcnow
-from mes.errors import Conflict, InvalidInput, NotFound
+from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 
 # The master data looked up by its unique code.
 M = TypeVar("M", Customer, Product, Equipment, ReasonCode, MaterialLot)
@@ -58,7 +58,7 @@ def _ref(session: Session, model: type[M], code: str, field: str, what: str) -> 
 def _refuse_duplicate(session: Session, model: type[Any], code: str, what: str) -> None:
     if session.scalar(select(model.id).where(model.code == code)) is not None:
         raise Conflict(_l("A %(what)s with code %(code)s exists already.",
-                          what=_WHAT.get(what, what), code=code), code="duplicate")
+                          what=_WHAT.get(what, what), code=code), code=ErrorCode.DUPLICATE)
 
 
 def _changes(obj: Any, data: dict[str, Any]) -> dict[str, list[Any]]:

@@ -39,6 +39,7 @@ from mes.catalog.models import (
     RouteStep,
 )
 from mes.catalog.schemas import QUAL_STANDARDS
+from mes.errors import ErrorCode
 from mes.vocabulary import EquipmentState, QualStatus, ReasonKind, StepKind
 from mes.web import forms
 from mes.web.pager import pager
@@ -122,7 +123,7 @@ def _submit(action: Callable[[], T]) -> tuple[T | None, dict[str, list[str]], in
         return result, {}, 200
     if refused.fields:
         return None, refused.fields, refused.status
-    field = "code" if refused.code == "duplicate" else "_schema"
+    field = "code" if refused.code == ErrorCode.DUPLICATE else "_schema"
     return None, {field: [refused.message]}, refused.status
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from mes.catalog.models import Equipment, MaterialLot, ReasonCode, Route
 from mes.catalog.services import StepInfo, route_step_infos
+from mes.errors import ErrorCode
 from mes.floor import services
 from mes.floor.models import (
     ACTIVE_STATES,
@@ -115,18 +116,18 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
     step's kind with why each one cannot take the lot, the materials to scan."""
     step = services.current_step(lot)
     holds = open_holds(session, lot)
-    blockers = [b for b in services.lot_blockers(lot) if b.code != "already_running"]
+    blockers = [b for b in services.lot_blockers(lot) if b.code != ErrorCode.ALREADY_RUNNING]
     tools: list[ToolState] = []
     materials: dict[str, list[MaterialLot]] = {}
     needs: list[services.Blocker] = []
     if lot.state == "queued":
         if step.kind == PACK_KIND and floor_life_expired(session, lot):
-            blockers.append(services.Blocker("floor_life_expired", _(
+            blockers.append(services.Blocker(ErrorCode.FLOOR_LIFE_EXPIRED, _(
                 "Lot %(lot)s has used up its moisture floor life; bake it first.",
                 lot=lot.lot_no)))
         tools = _tools(session, step)
         if step.equipment_kind and not any(t.available for t in tools):
-            blockers.append(services.Blocker("no_equipment", _(
+            blockers.append(services.Blocker(ErrorCode.NO_EQUIPMENT, _(
                 "No %(kind)s is available for step %(step)s.", kind=step.equipment_kind,
                 step=step.code), "equipment"))
         # With nothing scanned yet, the service's material check names every material needed.
@@ -134,7 +135,7 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
         materials = _usable_materials(session, step.materials)
         for name, usable in materials.items():
             if not usable:
-                blockers.append(services.Blocker("no_material", _(
+                blockers.append(services.Blocker(ErrorCode.NO_MATERIAL, _(
                     "No usable %(material)s lot is in stock: all are expired or none was "
                     "received.", material=name), "materials"))
     run = session.get(StepRun, lot.run_id) if lot.run_id is not None else None

@@ -34,7 +34,7 @@ from mes.api.lots import present
 from mes.auth.permissions import PLANT_LOT_READ, Permission, require
 from mes.catalog.models import Customer, Product
 from mes.db import utcnow
-from mes.errors import NotFound
+from mes.errors import ErrorCode, NotFound
 from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor import station as reads
@@ -133,7 +133,7 @@ def receive() -> Any:
             return forms.done(_("Lot %(lot)s received: %(qty)d units queued at %(step)s.",
                                 lot=lot.lot_no, qty=lot.quantity, step=lot.step_code),
                               "floor.lot_detail", lot_no=lot.lot_no)
-        if refused and refused.code == "duplicate":
+        if refused and refused.code == ErrorCode.DUPLICATE:
             refused.fields = {"lot_no": [refused.message]}
     products = [(p.code, f"{p.code} · {p.name}")
                 for p in sess.scalars(select(Product).order_by(Product.code))]
@@ -385,7 +385,8 @@ def station() -> Any:
     elif action == "add_row":
         refused = None
     else:
-        refused = forms.Refused(_("Choose track-in or track-out."), {}, 400, "bad_request")
+        refused = forms.Refused(_("Choose track-in or track-out."), {}, 400,
+                                ErrorCode.BAD_REQUEST)
     return _station_page(lot, scan=lot.lot_no, form=form, refused=refused,
                          added_row=action == "add_row",
                          status=refused.status if refused else 200)

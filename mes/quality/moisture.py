@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mes.db import utcnow
-from mes.errors import Conflict
+from mes.errors import Conflict, ErrorCode
 from mes.quality.models import MoistureClock
 
 HOUR = 3600
@@ -102,4 +102,4 @@ def check_floor_life(session: Session, lot: object) -> None:
     it is baked. Raises Conflict `floor_life_expired`."""
     if floor_life_expired(session, lot):
         raise Conflict(expired_message(lot.lot_no),  # type: ignore[attr-defined]
-                       code="floor_life_expired")
+                       code=ErrorCode.FLOOR_LIFE_EXPIRED)

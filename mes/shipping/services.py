@@ -18,7 +18,7 @@ from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import Customer, Product, RouteStep
 from mes.db import utcnow
-from mes.errors import Conflict, InvalidInput, NotFound
+from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.quality.moisture import check_floor_life
@@ -107,23 +107,23 @@ def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
     if lot.customer_id != customer.id:
         raise Conflict(_l("Lot %(lot)s belongs to another customer than %(code)s.",
                           lot=lot.lot_no, code=customer.code),
-                       code="wrong_customer")
+                       code=ErrorCode.WRONG_CUSTOMER)
     if lot.state == "shipped":
         raise Conflict(_l("Lot %(lot)s was shipped already.", lot=lot.lot_no),
-                       code="already_shipped")
+                       code=ErrorCode.ALREADY_SHIPPED)
     if lot.state != "completed":
         raise Conflict(_l("Lot %(lot)s is %(state)s; only completed lots ship.", lot=lot.lot_no,
                           state=_l(lot.state)),
-                       code="not_completed")
+                       code=ErrorCode.NOT_COMPLETED)
     if lot.open_holds:
         raise Conflict(_l("Lot %(lot)s is on hold (%(n)s open hold(s)); it cannot be "
-                          "shipped.", lot=lot.lot_no, n=lot.open_holds), code="lot_on_hold")
+                          "shipped.", lot=lot.lot_no, n=lot.open_holds), code=ErrorCode.LOT_ON_HOLD)
     check_floor_life(session, lot)
     if customer.automotive and not lot.product.qualified:
         raise Conflict(_l("Product %(code)s of lot %(lot)s has no passed qualification; it "
                           "cannot be shipped to the automotive customer %(code2)s.",
                           code=lot.product.code, lot=lot.lot_no, code2=customer.code),
-                       code="not_qualified")
+                       code=ErrorCode.NOT_QUALIFIED)
 
 
 def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shipment:

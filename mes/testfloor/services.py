@@ -31,7 +31,7 @@ from mes.catalog import services as catalog
 from mes.catalog.models import Product, ReasonCode
 from mes.catalog.services import StepInfo, current_route, route_step_infos
 from mes.db import utcnow
-from mes.errors import Conflict, InvalidInput, NotFound
+from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality import services as quality
@@ -55,7 +55,7 @@ _STRING = 255
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _invalid(field_name: str, message: str, code: str | None = None) -> InvalidInput:
+def _invalid(field_name: str, message: str, code: ErrorCode | None = None) -> InvalidInput:
     return InvalidInput(message, code=code, fields={field_name: [message]})
 
 
@@ -127,14 +127,15 @@ def _test_step(lot: Lot, step_code: str | None) -> StepInfo:
         raise _invalid("step", f"Step {code} is not on the route of lot {lot.lot_no}.")
     if step.kind != "test":
         raise Conflict(_l("Step %(code)s is not a test step (its kind is %(kind)s); test data "
-                          "belongs to a test step.", code=code, kind=step.kind), code="wrong_step")
+                          "belongs to a test step.", code=code, kind=step.kind),
+                       code=ErrorCode.WRONG_STEP)
     if lot.state in floor.CLOSED_STATES:
         raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
-                       code="lot_closed")
+                       code=ErrorCode.LOT_CLOSED)
     if lot.step_code != code:
         raise Conflict(_l("Lot %(lot)s is at step %(step_code)s, not %(code)s.", lot=lot.lot_no,
                           step_code=lot.step_code, code=code),
-                       code="wrong_step")
+                       code=ErrorCode.WRONG_STEP)
     return step
 
 
@@ -160,7 +161,8 @@ def _refuse_duplicate(session: Session, digest: str) -> None:
         .where(TestRun.sha256 == digest)).first()
     if earlier is not None:
         raise Conflict(_l("This file was imported already (test run %(earlier_id)s of lot "
-                          "%(lot)s).", earlier_id=earlier.id, lot=earlier.lot_no), code="duplicate")
+                          "%(lot)s).", earlier_id=earlier.id, lot=earlier.lot_no),
+                       code=ErrorCode.DUPLICATE)
 
 
 def _sdr_ids(f: stdf.StdfFile, name: str) -> str | None:
@@ -225,10 +227,10 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
         f = stdf.parse(content)
     except stdf.StdfError as exc:
         raise _invalid("file", f"The file is not a readable STDF V4 file: {exc}.",
-                       code="invalid_stdf") from None
+                       code=ErrorCode.INVALID_STDF) from None
     if not f.parts:
         raise _invalid("file", "The file holds no part results (PRR): there is nothing to "
-                               "count.", code="no_parts")
+                               "count.", code=ErrorCode.NO_PARTS)
     digest = hashlib.sha256(_stdf_stream(content)).hexdigest()
     _refuse_duplicate(session, digest)
     summary = stdf.summarise(f)
@@ -341,7 +343,7 @@ def _record(session: Session, actor: Actor, lot: Lot, run: TestRun,
     except IntegrityError as exc:
         if "sha256" in str(exc.orig):
             raise Conflict(_l("This file was imported already, at the same moment."),
-                           code="duplicate") from None
+                           code=ErrorCode.DUPLICATE) from None
         raise
     for param in params:
         param.run_id = run.id
@@ -503,7 +505,7 @@ def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step
                           "passing parts (%(value)s).", code=product.code, step=step,
                           PAT_MIN_LOTS=PAT_MIN_LOTS, PAT_MIN_PARTS=PAT_MIN_PARTS,
                           value=detail or 'no test data'),
-                       code="insufficient_history")
+                       code=ErrorCode.INSUFFICIENT_HISTORY)
 
     now = utcnow()
     valid_until = now + timedelta(days=valid_days)

@@ -50,7 +50,7 @@ from mes.catalog.models import (
     ReasonCode,
 )
 from mes.db import UTCDateTime, utcnow
-from mes.errors import Conflict, NotFound
+from mes.errors import Conflict, ErrorCode, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, LotEdge, LotReject, LotWafer, MaterialUse, StepRun, Wafer
 from mes.quality import services as quality
@@ -462,7 +462,7 @@ def contain(session: Session, actor: Actor, *, reason: str, comment: str,
                                  source=CONTAINMENT)
         holds, held, skipped = done.holds, done.lots, done.skipped
     except Conflict as exc:
-        if exc.code != "nothing_to_hold":
+        if exc.code != ErrorCode.NOTHING_TO_HOLD:
             raise
         holds, held = [], []
         skipped = quality.match_lots(session, match)["skipped"]

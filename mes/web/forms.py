@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from mes import db
-from mes.errors import DomainError, NotFound
+from mes.errors import DomainError, ErrorCode, NotFound
 from mes.schemas import schema_instance
 
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class Refused:
     message: str
     fields: dict[str, list[str]]
     status: int
-    code: str = "invalid"
+    code: ErrorCode = ErrorCode.INVALID
 
 
 def flatten(messages: Any, prefix: str = "") -> list[str]:
