@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # than overflow the database driver (found by the API fuzz run).
     app.url_map.converters["int"] = _RowIdConverter
     _register_blueprints(app)
+    _connect_lifecycle()
     register_cli(app)
     _register_request_cycle(app)
     return app
@@ -94,6 +95,14 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(portal_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(api_bp)
+
+
+def _connect_lifecycle() -> None:
+    """Other domains' rules subscribe to the floor's lot lifecycle (mes.floor.lifecycle)
+    when their services load. Every process that moves lots (server, CLI, demo load, tests)
+    builds the app, so loading them here connects them in each, whatever the pages import;
+    a receiver connects once however often it is imported."""
+    import mes.quality.services  # noqa: F401
 
 
 def _register_request_cycle(app: Flask) -> None:

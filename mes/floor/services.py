@@ -21,7 +21,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    inspect,
     literal,
     select,
     union_all,
@@ -31,7 +30,6 @@ from sqlalchemy.orm import Session, aliased, joinedload, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
-from mes.audit.models import AuditEvent
 from mes.catalog.models import (
     AVAILABLE_STATES,
     Customer,
@@ -44,6 +42,7 @@ from mes.catalog.models import (
 from mes.catalog.services import StepInfo, current_route, route_step_infos
 from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
+from mes.floor import lifecycle, persistence
 from mes.floor.models import (
     Lot,
     LotEdge,
@@ -55,6 +54,7 @@ from mes.floor.models import (
     StepRun,
     Wafer,
 )
+from mes.floor.persistence import write_row
 from mes.quality.models import FutureHold, Hold
 from mes.quality.moisture import PACK_KIND, check_floor_life
 
@@ -65,84 +65,11 @@ def _who(actor: Any) -> str | None:
     return getattr(actor, "username", actor)
 
 
-_INSERT_EVENT = insert(LotEvent.__table__)
-
-
-def _insert_event_and_record() -> Any:
-    events, records = LotEvent.__table__, AuditEvent.__table__
-    event_cte = insert(events).values({
-        column.name: bindparam(f"e_{column.name}", type_=column.type)
-        for column in events.c if column.name != "id"}).cte("new_event")
-    return insert(records).values({
-        column.name: bindparam(f"a_{column.name}", type_=column.type)
-        for column in records.c if column.name != "id"}).add_cte(event_cte)
-
-
-_INSERT_EVENT_AND_RECORD = _insert_event_and_record()
-_INSERT_RUN = insert(StepRun.__table__).returning(StepRun.__table__.c.id)
-
-
-def _event(session: Session, lot: Lot, kind: str, actor: Any, *, step: str | None = None,
-           equipment: str | None = None, qty_in: int | None = None,
-           qty_out: int | None = None, at: datetime | None = None,
-           data: dict[str, Any] | None = None) -> None:
-    """Write one history event and its audit record, at once (the lot row must exist).
-
-    Plain INSERTs rather than ORM objects: every move writes these two rows, and the unit
-    of work's bookkeeping for them cost more than the rest of a track-in."""
-    step_code = step if step is not None else lot.step_code
-    row = {"lot_id": lot.id, "kind": kind, "at": at or utcnow(), "by": _who(actor),
-           "step_code": step_code, "equipment": equipment, "qty_in": qty_in,
-           "qty_out": qty_out, "data": data or {}}
-    record = audit.next_record(
-        session, actor=actor, code=f"lot:{kind}", subject_type="lot", subject_key=lot.lot_no,
-        head_on=lot, data={"step": step_code, "equipment": equipment, "qty_in": qty_in,
-                           "qty_out": qty_out, **(data or {})})
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        # Both rows in one statement (a data-modifying WITH, which SQLite lacks).
-        connection.execute(_INSERT_EVENT_AND_RECORD, {
-            **{f"e_{key}": value for key, value in row.items()},
-            **{f"a_{key}": value for key, value in record.items()}})
-    else:
-        connection.execute(_INSERT_EVENT, row)
-        audit.insert_records(session, [record])
-
-
-def write_row(session: Session, obj: Any, now: datetime, **values: Any) -> None:
-    """UPDATE one row of `obj` now, under its version counter if its table has one, and
-    mark the object saved with those values: for the rows every move changes (lot, tool,
-    step run), one plain statement instead of the unit of work's bookkeeping at the flush.
-    Refused (409 stale) when a simultaneous change of a versioned row won."""
-    table = obj.__table__
-    versioned = "version" in table.c
-    if "updated_at" in table.c:
-        values["updated_at"] = now
-    if versioned:
-        values["version"] = obj.version + 1
-    key = (table.name, tuple(values))
-    stmt = _WRITES.get(key)
-    if stmt is None:
-        stmt = update(table).where(table.c.id == bindparam("_id")).values(
-            {name: bindparam(name) for name in values})
-        if versioned:
-            stmt = stmt.where(table.c.version == bindparam("_seen"))
-        _WRITES[key] = stmt
-    params = {"_id": obj.id, "_seen": obj.version, **values} if versioned \
-        else {"_id": obj.id, **values}
-    if session.connection().execute(stmt, params).rowcount != 1:
-        raise Conflict(_l("A simultaneous change won; reload and try again."), code="stale")
-    for name, value in values.items():
-        set_committed_value(obj, name, value)
-    state = inspect(obj)
-    if state.modified and not state.committed_state:
-        # Nothing of the object is left unsaved: spare the commit a flush that would find
-        # nothing to write (the unit of work's bookkeeping costs as much as a statement).
-        state._commit_all(state.dict, session.identity_map)
-
-
-# The statements of `write_row`, built once per table and set of columns.
-_WRITES: dict[tuple[str, tuple[str, ...]], Any] = {}
+def _event(session: Session, lot: Lot, kind: str, actor: Any, **details: Any) -> None:
+    """Write one history event and its audit record at once (the lot row must exist); the
+    lot's new audit chain head is saved with the lot at the flush."""
+    lot.audit_seq, lot.audit_hash = persistence.write_event(session, lot, kind, actor,
+                                                            **details)
 
 
 def record_event(session: Session, lot: Lot, kind: str, actor: Any, **details: Any) -> None:
@@ -157,16 +84,7 @@ def record_events(session: Session, kind: str, actor: Any,
     """`record_event` of one kind on many lots (each with its data), at the lot's step, in
     two executemany INSERTs instead of two objects per lot: for actions on thousands of
     lots at once (a mass hold). The events are written at once, not at the next flush."""
-    at = at or utcnow()
-    session.connection().execute(insert(LotEvent.__table__), [
-        {"lot_id": lot.id, "kind": kind, "at": at, "by": _who(actor),
-         "step_code": lot.step_code, "equipment": None, "qty_in": None, "qty_out": None,
-         "data": data} for lot, data in items])
-    audit.record_many(session, [
-        {"actor": actor, "code": f"lot:{kind}", "subject_type": "lot",
-         "subject_key": lot.lot_no, "head_on": lot,
-         "data": {"step": lot.step_code, "equipment": None, "qty_in": None, "qty_out": None,
-                  **data}} for lot, data in items])
+    persistence.write_events(session, kind, actor, items, at or utcnow())
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -527,20 +445,20 @@ def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: st
         raise Conflict(blocker.message, code=blocker.code,
                        fields={blocker.field: [blocker.message]} if blocker.field else None)
     now = utcnow()
-    # A plain INSERT returning the id the lot and the material uses point to.
-    run_id = session.connection().execute(_INSERT_RUN, {
-        "lot_id": lot.id, "route_id": lot.route_id, "step_seq": lot.step_seq,
-        "step_code": lot.step_code, "equipment_id": tool.id, "operator": _who(actor),
-        "arrived_at": lot.arrived_at, "started_at": now, "qty_in": lot.quantity}).scalar_one()
+    run_id = persistence.insert_run(
+        session, lot_id=lot.id, route_id=lot.route_id, step_seq=lot.step_seq,
+        step_code=lot.step_code, equipment_id=tool.id, operator=_who(actor),
+        arrived_at=lot.arrived_at, started_at=now, qty_in=lot.quantity)
     if used:
         session.connection().execute(insert(MaterialUse.__table__), [
             {"run_id": run_id, "lot_id": lot.id, "material_lot_id": m.id,
              "step_code": lot.step_code, "at": now} for m in used])
-    _event(session, lot, "track_in", actor, equipment=tool.code, qty_in=lot.quantity, at=now,
-           data={"materials": [m.code for m in used]})
+    seq, digest = persistence.write_event(
+        session, lot, "track_in", actor, equipment=tool.code, qty_in=lot.quantity, at=now,
+        data={"materials": [m.code for m in used]})
     # The lot first, then the tool: every move locks rows in this order.
     write_row(session, lot, now, state="running", equipment_id=tool.id, run_id=run_id,
-              audit_seq=lot.audit_seq, audit_hash=lot.audit_hash)
+              audit_seq=seq, audit_hash=digest)
     set_committed_value(lot, "equipment", tool)
     write_row(session, tool, now, lots_running=tool.lots_running + 1)
     return lot
@@ -555,8 +473,9 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
     The lot moves to the next step (queued) or completes after the last; the equipment is
     free again. A lot held while running may be tracked out and stays held; a step yield
     below the step's minimum puts it on hold, and the future holds of the step it arrives
-    at apply (mes.quality). Refused with 409 not_running / wrong_step, 422
-    quantity_mismatch, and 422 for a reason code that is unknown or not of kind reject.
+    at apply (mes.quality, through mes.floor.lifecycle). Refused with 409 not_running /
+    wrong_step, 422 quantity_mismatch, and 422 for a reason code that is unknown or not of
+    kind reject.
     """
     if lot.state != "running" or lot.run_id is None:
         raise Conflict(_l("Lot %(lot)s is not running.", lot=lot.lot_no), code="not_running")
@@ -594,16 +513,15 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
     else:
         nxt = steps[lot.step_seq]
         moved = {"state": "queued", "step_seq": lot.step_seq + 1, "step_code": nxt.code}
-    _event(session, lot, "track_out", actor, step=done_step,
-           equipment=tool.code if tool else None, qty_in=run.qty_in, qty_out=good_qty,
-           at=now, data={"rejects": [{"reason": r["reason"], "qty": r["qty"]}
-                                     for r in rejects if r["qty"]],
-                         "next_step": None if last else moved["step_code"],
-                         "yield": round(100.0 * good_qty / run.qty_in, 3) if run.qty_in
-                         else None})
+    seq, digest = persistence.write_event(
+        session, lot, "track_out", actor, step=done_step,
+        equipment=tool.code if tool else None, qty_in=run.qty_in, qty_out=good_qty, at=now,
+        data={"rejects": [{"reason": r["reason"], "qty": r["qty"]} for r in rejects if r["qty"]],
+              "next_step": None if last else moved["step_code"],
+              "yield": round(100.0 * good_qty / run.qty_in, 3) if run.qty_in else None})
     # The lot first, then the tool: every move locks rows in this order.
     write_row(session, lot, now, quantity=good_qty, equipment_id=None, run_id=None,
-              arrived_at=now, audit_seq=lot.audit_seq, audit_hash=lot.audit_hash, **moved)
+              arrived_at=now, audit_seq=seq, audit_hash=digest, **moved)
     set_committed_value(lot, "equipment", None)
     if tool is not None:
         write_row(session, tool, now, lots_running=max(0, tool.lots_running - 1))
@@ -614,12 +532,11 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
             {"run_id": run.id, "lot_id": lot.id, "step_code": run.step_code,
              "reason_id": reasons[r["reason"]].id, "qty": r["qty"], "at": now}
             for r in rejects if r["qty"]])
-    # Imported here: quality builds on this module. Its rules (yield hold, future holds at
-    # the step the lot arrives at) run in this transaction, after the move.
-    from mes.quality import services as quality
-
-    quality.after_track_out(session, actor, lot, step=steps[run.step_seq - 1],
-                            qty_in=run.qty_in, good_qty=good_qty)
+    # Other domains' rules of a track-out (quality: the yield hold, the future holds of the
+    # step the lot arrives at) run in this transaction, after the move.
+    lifecycle.lot_tracked_out.send(lot, session=session, actor=actor,
+                                   step=steps[run.step_seq - 1], qty_in=run.qty_in,
+                                   good_qty=good_qty)
     return lot
 
 

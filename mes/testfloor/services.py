@@ -634,7 +634,7 @@ def _sba_hold(session: Session, actor: Actor, lot: Lot, run: TestRun,
     comment = (f"SBA {'level 2 (material review board)' if level2 else 'level 1'} at "
                f"{run.step_code}, test run {run.id}, against {verdict['history_lots']} "
                f"earlier lots: " + "; ".join(map(_breach_text, verdict["breaches"])) + ".")
-    return quality._place(
+    return quality.place_holds(
         session, SYSTEM, [lot], sba_reason(session), comment, "sba", placed_by=SYSTEM,
         data={"test_run": run.id, "step": run.step_code, "sba": verdict["status"],
               "mrb": level2, "breaches": verdict["breaches"], "triggered_by": actor_name(actor)})[0]

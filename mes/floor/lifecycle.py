@@ -1,0 +1,19 @@
+"""The lot lifecycle: what the shop floor announces about a lot, for other domains to act on.
+
+The floor knows nothing of the rules that react to its moves (quality's yield hold and
+future holds); they subscribe here. Receivers run synchronously inside the sender's
+transaction, in the order they connected, and an exception they raise refuses the move
+as if the floor had raised it. This module imports nothing of the project so that every
+domain may import it.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+# Sent by `mes.floor.services.track_out` after the lot has moved (and its step run is
+# closed), with the lot as sender and keyword arguments `session`, `actor`, `step` (the
+# StepInfo of the step just finished), `qty_in` and `good_qty`.
+lot_tracked_out = _signals.signal("lot-tracked-out")

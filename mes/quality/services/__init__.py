@@ -1,0 +1,65 @@
+"""Quality rules: holds on one lot or on every lot a criterion matches, future holds that
+stop a lot when it reaches a step, automatic yield holds, release with a disposition and
+moisture floor life, one module each. Callers use this package's names
+(`from mes.quality import services`).
+
+Every function works in the caller's transaction and raises before changing anything when a
+rule refuses. Importing the package subscribes the track-out rules (`yields`) to the
+floor's lot lifecycle.
+"""
+
+from mes.quality.services.future import (
+    count_rule_holds,
+    create_future_hold,
+    future_hold_query,
+    get_future_hold,
+    on_arrival,
+    retire_future_hold,
+)
+from mes.quality.services.holds import get_hold, hold_lot, hold_query, lot_holds, place_holds
+from mes.quality.services.matching import (
+    Criterion,
+    MassHold,
+    criterion,
+    mass_hold,
+    match_lots,
+    matched_lots_query,
+    seed_ids,
+)
+from mes.quality.services.moisture import (
+    MOISTURE_ACTIONS,
+    MoistureView,
+    moisture_action,
+    moisture_view,
+)
+from mes.quality.services.release import release_hold
+from mes.quality.services.yields import YIELD_REASON, after_track_out, yield_reason
+
+__all__ = [
+    "MOISTURE_ACTIONS",
+    "YIELD_REASON",
+    "Criterion",
+    "MassHold",
+    "MoistureView",
+    "after_track_out",
+    "count_rule_holds",
+    "create_future_hold",
+    "criterion",
+    "future_hold_query",
+    "get_future_hold",
+    "get_hold",
+    "hold_lot",
+    "hold_query",
+    "lot_holds",
+    "mass_hold",
+    "match_lots",
+    "matched_lots_query",
+    "moisture_action",
+    "moisture_view",
+    "on_arrival",
+    "place_holds",
+    "release_hold",
+    "retire_future_hold",
+    "seed_ids",
+    "yield_reason",
+]

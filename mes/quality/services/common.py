@@ -1,0 +1,49 @@
+"""What the quality rules share: the lot states that decide what may be held, the system
+actor, and the checks of a comment and a reason code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mes.catalog.models import ReasonCode
+from mes.errors import InvalidInput
+
+# Lots still in the plant: these can be held. Shipped lots are reported, never held;
+# scrapped and merged lots are passed over.
+IN_PLANT = ("queued", "running", "completed")
+SHIPPED = ("shipped",)
+PASSED_OVER = ("scrapped", "merged")
+CLOSED = SHIPPED + PASSED_OVER
+SYSTEM = "system"
+
+
+def who(actor: Any) -> str:
+    return getattr(actor, "username", actor)
+
+
+def invalid(field_name: str, message: str | LazyString) -> InvalidInput:
+    return InvalidInput(message, fields={field_name: [message]})
+
+
+def required_comment(text: str | None, field_name: str = "comment") -> str:
+    text = (text or "").strip()
+    if not text:
+        raise invalid(field_name, _l("A comment is required."))
+    return text
+
+
+def active_reason(session: Session, code: str | None, kind: str,
+                  field_name: str) -> ReasonCode:
+    reason = session.scalar(select(ReasonCode).where(ReasonCode.code == code)) if code else None
+    if reason is None or reason.kind != kind:
+        raise invalid(field_name, _l("%(value)s is not a %(kind)s reason code.",
+                                     value=code or 'Nothing', kind=kind))
+    if not reason.active:
+        raise invalid(field_name, _l("Reason code %(code)s is retired.", code=code))
+    return reason

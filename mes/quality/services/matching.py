@@ -1,0 +1,187 @@
+"""Mass holds: the criterion that selects lots (a fab lot, a wafer, a material lot, a
+time window on a piece of equipment, lot numbers), the lots it matches with their
+descendants, and holding them all at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from mes.catalog.models import Equipment, MaterialLot
+from mes.errors import Conflict, InvalidInput
+from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
+from mes.quality.genealogy import descendants
+from mes.quality.models import Hold
+from mes.quality.services.common import IN_PLANT, SHIPPED, active_reason, invalid, required_comment
+from mes.quality.services.holds import place_holds
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A checked `match`: exactly one kind, references resolved."""
+
+    kind: str
+    fab_lot: str | None = None
+    wafer: str | None = None
+    material_lot_id: int | None = None
+    equipment_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    lots: tuple[str, ...] = ()
+    # The criterion as kept on a future hold and in the holds' data (JSON).
+    stored: dict[str, Any] = field(default_factory=dict)
+
+
+_KEYS = {"fab_lot": {"fab_lot"}, "wafer": {"wafer", "fab_lot"},
+         "material_lot": {"material_lot"}, "equipment": {"equipment", "since", "until"},
+         "lots": {"lots"}}
+
+
+def _kind(match: dict[str, Any]) -> str:
+    given = {key for key, value in match.items() if value not in (None, "", [])}
+    kinds = [k for k in ("wafer", "material_lot", "equipment", "lots") if k in given]
+    if not kinds and "fab_lot" in given:
+        kinds = ["fab_lot"]
+    if len(kinds) != 1:
+        raise invalid("match", _l("Give exactly one of fab_lot, wafer (optionally with "
+                                   "fab_lot), material_lot, equipment with since/until, lots."))
+    extra = given - _KEYS[kinds[0]]
+    if extra:
+        raise invalid("match", _l("%(items)s cannot be combined with %(kind)s.",
+                                   items=', '.join(sorted(extra)), kind=kinds[0]))
+    return kinds[0]
+
+
+def criterion(session: Session, match: dict[str, Any]) -> Criterion:
+    """Check a `match` (exactly one criterion) and resolve what it names.
+
+    Raises InvalidInput (field `match`) for a shape that is not one criterion, an unknown
+    material lot, equipment or lot number, or a time window that ends before it starts.
+    """
+    if not isinstance(match, dict):
+        raise invalid("match", _l("The match must be an object."))
+    kind = _kind(match)
+    if kind == "fab_lot":
+        return Criterion(kind, fab_lot=match["fab_lot"], stored={"fab_lot": match["fab_lot"]})
+    if kind == "wafer":
+        stored = {"wafer": match["wafer"]}
+        if match.get("fab_lot"):
+            stored["fab_lot"] = match["fab_lot"]
+        return Criterion(kind, wafer=match["wafer"], fab_lot=match.get("fab_lot") or None,
+                         stored=stored)
+    if kind == "material_lot":
+        code = match["material_lot"]
+        material_id = session.scalar(select(MaterialLot.id).where(MaterialLot.code == code))
+        if material_id is None:
+            raise invalid("match", _l("Unknown material lot %(code)s.", code=code))
+        return Criterion(kind, material_lot_id=material_id, stored={"material_lot": code})
+    if kind == "equipment":
+        code = match["equipment"]
+        equipment_id = session.scalar(select(Equipment.id).where(Equipment.code == code))
+        if equipment_id is None:
+            raise invalid("match", _l("Unknown equipment %(code)s.", code=code))
+        since, until = match.get("since"), match.get("until")
+        if since is None:
+            raise invalid("match", _l("An equipment match needs `since` (and may give `until`; "
+                                       "without it the window is open)."))
+        if until is not None and until <= since:
+            raise invalid("match", _l("`until` must be after `since`."))
+        stored = {"equipment": code, "since": since.isoformat(),
+                  "until": until.isoformat() if until else None}
+        return Criterion(kind, equipment_id=equipment_id, since=since, until=until,
+                         stored=stored)
+    numbers = tuple(dict.fromkeys(match["lots"]))
+    known = set(session.scalars(select(Lot.lot_no).where(Lot.lot_no.in_(numbers))))
+    unknown = [n for n in numbers if n not in known]
+    if unknown:
+        raise invalid("match", _l("Unknown lot %(items)s.", items=', '.join(unknown)))
+    return Criterion(kind, lots=numbers, stored={"lots": list(numbers)})
+
+
+def seed_ids(crit: Criterion) -> Select[Any]:
+    """A select of the ids of the lots the criterion names directly (before genealogy)."""
+    if crit.kind == "fab_lot":
+        return select(Lot.id).where(Lot.fab_lot == crit.fab_lot)
+    if crit.kind == "wafer":
+        stmt = (select(LotWafer.lot_id).join(Wafer, Wafer.id == LotWafer.wafer_pk)
+                .where(Wafer.wafer_id == crit.wafer))
+        return stmt.where(Wafer.fab_lot == crit.fab_lot) if crit.fab_lot else stmt
+    if crit.kind == "material_lot":
+        return select(MaterialUse.lot_id).where(
+            MaterialUse.material_lot_id == crit.material_lot_id)
+    if crit.kind == "equipment":
+        # Runs that overlap the window: started before it ends, not finished before it began.
+        stmt = select(StepRun.lot_id).where(
+            StepRun.equipment_id == crit.equipment_id,
+            or_(StepRun.finished_at.is_(None), StepRun.finished_at > crit.since))
+        return stmt.where(StepRun.started_at < crit.until) if crit.until else stmt
+    return select(Lot.id).where(Lot.lot_no.in_(crit.lots))
+
+
+def matched_lots_query(session: Session, crit: Criterion) -> Select[Any]:
+    """Every lot the criterion matches and every descendant of those, by lot number."""
+    return (select(Lot).where(Lot.id.in_(descendants(session, seed_ids(crit))))
+            .order_by(Lot.lot_no))
+
+
+def _sort(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {"to_hold": [], "shipped": [], "skipped": []}
+    for lot_no, state in rows:
+        key = "to_hold" if state in IN_PLANT else "shipped" if state in SHIPPED else "skipped"
+        found[key].append(lot_no)
+    return found
+
+
+def match_lots(session: Session, match: dict[str, Any]) -> dict[str, list[str]]:
+    """What a mass hold with `match` would do, without doing it: lot numbers `to_hold`
+    (still in the plant: queued, running or completed), `shipped` (listed, never held) and
+    `skipped` (scrapped or merged). Raises InvalidInput like `criterion`."""
+    crit = criterion(session, match)
+    ids = descendants(session, seed_ids(crit))
+    return _sort(session.execute(select(Lot.lot_no, Lot.state).where(Lot.id.in_(ids))
+                                 .order_by(Lot.lot_no)).all())
+
+
+@dataclass
+class MassHold:
+    holds: list[Hold]
+    lots: list[str]
+    shipped: list[str]
+    skipped: list[str]
+
+
+def mass_hold(session: Session, actor: Any, *, reason: str, comment: str,
+              match: dict[str, Any], source: str = "mass") -> MassHold:
+    """Hold every lot the match selects and every descendant through splits and merges,
+    all in the caller's transaction (all or nothing). Lots still in the plant (queued,
+    running, completed) are held; shipped lots are listed in `shipped`, not held; scrapped
+    and merged lots are listed in `skipped`.
+
+    Raises InvalidInput (reason, comment, match as `criterion`; code `no_match` when the
+    match selects no lot at all) and Conflict `nothing_to_hold` when every lot it selects
+    has left the plant.
+    """
+    hold_reason = active_reason(session, reason, "hold", "reason")
+    text = required_comment(comment)
+    crit = criterion(session, match)
+    lots = list(session.scalars(matched_lots_query(session, crit)))
+    if not lots:
+        raise InvalidInput(_l("The match selects no lot."), code="no_match",
+                           fields={"match": [_l("No lot matches this criterion.")]})
+    sorted_nos = _sort((lot.lot_no, lot.state) for lot in lots)
+    to_hold = [lot for lot in lots if lot.state in IN_PLANT]
+    if not to_hold:
+        raise Conflict(_l("%(count)s lot(s) match, but none is still in the plant (%(count2)s "
+                          "shipped, %(count3)s scrapped or merged).", count=len(lots),
+                          count2=len(sorted_nos['shipped']), count3=len(sorted_nos['skipped'])),
+                       code="nothing_to_hold")
+    holds = place_holds(session, actor, to_hold, hold_reason, text, source,
+                   data={"match": crit.stored})
+    return MassHold(holds, sorted_nos["to_hold"], sorted_nos["shipped"], sorted_nos["skipped"])

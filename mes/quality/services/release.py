@@ -1,0 +1,164 @@
+"""Release of a hold with a disposition (release, rework, scrap, use as is), under the
+two-person rule.
+
+Each release bumps the lot's version counter (it changes the lot's count of open holds), so
+a release racing a move of the same lot makes one of them fail with 409 `stale`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from mes import audit
+from mes.catalog.models import ReasonCode
+from mes.catalog.services import StepInfo
+from mes.db import utcnow
+from mes.errors import Conflict, InvalidInput
+from mes.floor import services as floor
+from mes.floor.models import Lot
+from mes.quality.models import Hold
+from mes.quality.services.common import CLOSED, active_reason, invalid, required_comment, who
+from mes.quality.services.future import on_arrival
+
+_DISPOSITION_FIELDS = {"release": set(), "rework": {"rework_step"},
+                       "scrap": {"scrap_qty", "scrap_reason"}, "use_as_is": {"concession"}}
+
+
+def _check_fields(disposition: str, data: dict[str, Any]) -> None:
+    needed = _DISPOSITION_FIELDS[disposition]
+    foreign = {name for names in _DISPOSITION_FIELDS.values() for name in names} - needed
+    given = {name for name in foreign if data.get(name) not in (None, "")}
+    if given:
+        raise InvalidInput(_l("Fields that belong to another disposition: %(items)s.",
+                              items=', '.join(sorted(given))),
+                           fields={name: [f"Only with another disposition than "
+                                          f"{disposition}."] for name in sorted(given)})
+    missing = {name for name in needed if data.get(name) in (None, "")
+               or (isinstance(data.get(name), str) and not data[name].strip())}
+    if missing:
+        raise InvalidInput(_l("Disposition %(disposition)s needs %(items)s.",
+                              disposition=disposition, items=', '.join(sorted(missing))),
+                           fields={name: [f"Required for disposition {disposition}."]
+                                   for name in sorted(missing)})
+
+
+def _rework_target(lot: Lot, code: str) -> StepInfo:
+    steps = floor.route_steps(lot)
+    target = next((s for s in steps if s.code == code), None)
+    if target is None:
+        raise invalid("rework_step", _l("%(code)s is not a step of route %(code2)s version "
+                                         "%(version)s.", code=code, code2=lot.route.code,
+                                         version=lot.route.version))
+    # A completed lot has done its last step too, so it may go back to it.
+    limit = lot.step_seq if lot.state == "completed" else lot.step_seq - 1
+    if target.seq > limit:
+        raise invalid("rework_step", _l("%(code)s is not before the lot's current step "
+                                         "%(step_code)s.", code=code, step_code=lot.step_code))
+    return target
+
+
+def _refuse_moving(lot: Lot, disposition: str) -> None:
+    if lot.state == "running":
+        raise Conflict(_l("Lot %(lot)s is running; %(disposition)s it after track-out.",
+                          lot=lot.lot_no, disposition=disposition),
+                       code="already_running")
+    if lot.state in CLOSED:
+        raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
+                       code="lot_closed")
+
+
+def _two_person(actor: Any, hold: Hold, override: str | None) -> str | None:
+    """The override reason recorded, or None when none is needed; raises when the person
+    who placed the hold releases it without an admin's recorded override."""
+    if who(actor) != hold.placed_by:
+        return None
+    if getattr(actor, "role", None) == "admin" and (override or "").strip():
+        return override.strip()  # type: ignore[union-attr]
+    raise Conflict(_l("The person who placed a hold may not release it; another person must (an "
+                      "admin may override with a recorded reason)."), code="two_person_rule")
+
+
+def release_hold(session: Session, actor: Any, hold: Hold, data: dict[str, Any]) -> Hold:
+    """Release an open hold with a disposition and a comment:
+
+    - `release`: the lot continues;
+    - `rework`: `rework_step`, a step of the lot's own route version before its current
+      step (a completed lot may also go back to its last step): the lot goes back there,
+      queued, and meets that step's future holds;
+    - `scrap`: `scrap_qty` (1 to the lot's quantity) with `scrap_reason`, a scrap reason
+      code: the quantity goes down (a history event keeps the count), and scrapping all
+      of it ends the lot as scrapped;
+    - `use_as_is`: `concession`, the customer's concession reference.
+
+    The lot is free when its last open hold is released. The person who placed the hold
+    may not release it; an admin may, giving `override_reason` (recorded).
+
+    Raises Conflict `not_open`, `two_person_rule`, `already_running` (rework or scrap of a
+    running lot), `lot_closed` (rework or scrap of a lot that left the plant), and
+    InvalidInput for a missing comment, a missing field of the disposition or a field of
+    another one, a rework step not before the current one, a scrap quantity out of range
+    or a reason that is not an active scrap code.
+    """
+    if hold.status != "open":
+        raise Conflict(_l("Hold %(hold_id)s is not open (it is %(status)s).", hold_id=hold.id,
+                          status=_l(hold.status)), code="not_open")
+    disposition = data.get("disposition")
+    if disposition not in _DISPOSITION_FIELDS:
+        raise invalid("disposition", _l("Choose release, rework, scrap or use_as_is."))
+    text = required_comment(data.get("comment"))
+    _check_fields(disposition, data)
+    lot = hold.lot
+    target: StepInfo | None = None
+    scrap_reason: ReasonCode | None = None
+    if disposition == "rework":
+        target = _rework_target(lot, data["rework_step"])
+    elif disposition == "scrap":
+        qty = data["scrap_qty"]
+        if not isinstance(qty, int) or not 1 <= qty <= lot.quantity:
+            raise invalid("scrap_qty", _l("Scrap 1 to %(quantity)s units.",
+                                           quantity=lot.quantity))
+        scrap_reason = active_reason(session, data["scrap_reason"], "scrap", "scrap_reason")
+    override = _two_person(actor, hold, data.get("override_reason"))
+    if disposition in ("rework", "scrap"):
+        _refuse_moving(lot, disposition)
+
+    now = utcnow()
+    details: dict[str, Any] = {"hold": hold.id, "disposition": disposition, "comment": text}
+    if target is not None:
+        from_step = lot.step_code
+        lot.step_seq, lot.step_code = target.seq, target.code
+        lot.state, lot.arrived_at = "queued", now
+        details["rework_step"] = target.code
+        floor.record_event(session, lot, "rework", actor, at=now,
+                           data={"hold": hold.id, "from_step": from_step})
+    elif scrap_reason is not None:
+        before = lot.quantity
+        lot.quantity -= data["scrap_qty"]
+        if lot.quantity == 0:
+            lot.state = "scrapped"
+        details.update(scrap_qty=data["scrap_qty"], scrap_reason=scrap_reason.code)
+        floor.record_event(session, lot, "scrap", actor, qty_in=before, qty_out=lot.quantity,
+                           at=now, data={"hold": hold.id, "reason": scrap_reason.code,
+                                         "qty": data["scrap_qty"]})
+    elif disposition == "use_as_is":
+        details["concession"] = data["concession"].strip()
+    if override:
+        details["override_reason"] = override
+
+    hold.status, hold.released_by, hold.released_at = "released", who(actor), now
+    hold.disposition, hold.release_comment = disposition, text
+    hold.rework_step = details.get("rework_step")
+    hold.scrap_qty = details.get("scrap_qty")
+    hold.scrap_reason = scrap_reason
+    hold.concession = details.get("concession")
+    hold.override_reason = override
+    lot.open_holds = max(0, lot.open_holds - 1)
+    floor.record_event(session, lot, "release", actor, at=now, data=details)
+    audit.record(session, actor=actor, code="hold:release", subject_type="hold",
+                 subject_key=str(hold.id), data={"lot": lot.lot_no, **details})
+    if target is not None:
+        on_arrival(session, actor, lot)
+    return hold
