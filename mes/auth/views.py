@@ -15,9 +15,10 @@ from mes.auth import services
 from mes.auth.models import ApiToken, User
 from mes.auth.permissions import Permission, Role, public, require
 from mes.catalog.models import Customer
-from mes.errors import DomainError, RateLimited
+from mes.errors import RateLimited
 from mes.i18n import LOCALES
 from mes.vocabulary import Language
+from mes.web import forms
 
 bp = Blueprint("auth", __name__)
 
@@ -76,8 +77,7 @@ def profile() -> Any:
                 errors["locale"] = [_("Choose a language from the list.")]
             else:
                 user.locale = locale
-                flash(_("Language saved."), "success")
-                return redirect(url_for("auth.profile"))
+                return forms.done(_("Language saved."), "auth.profile")
         elif request.form.get("action") == "password":
             new = request.form.get("new_password", "")
             if not services.verify_password(user, request.form.get("current_password", "")):
@@ -85,15 +85,15 @@ def profile() -> Any:
             elif new != request.form.get("new_password2", ""):
                 errors["new_password2"] = [_("The two new passwords differ.")]
             else:
-                try:
-                    services.set_password(sess, user, user, new)
-                except DomainError as exc:
-                    errors["new_password"] = (exc.fields or {}).get("password", [exc.message])
+                _none, refused = forms.attempt(
+                    lambda: services.set_password(sess, user, user, new))
+                if refused is not None:
+                    errors["new_password"] = refused.fields.get("password", [refused.message])
                 else:
                     # The password change ended every session, this one included.
                     login_user(user)
-                    flash(_("Password changed. Other sessions have ended."), "success")
-                    return redirect(url_for("auth.profile"))
+                    return forms.done(_("Password changed. Other sessions have ended."),
+                                      "auth.profile")
     return render_template("auth/profile.html", user=user, errors=errors,
                            locales=Language.choices()), \
         422 if errors else 200
@@ -109,17 +109,15 @@ def users() -> Any:
     form: dict[str, Any] = {}
     if request.method == "POST":
         form = request.form.to_dict()
-        try:
-            user = services.create_user(
-                sess, current_user, username=form.get("username", "").strip(),
-                role=form.get("role", ""), password=form.get("password") or None,
-                customer=form.get("customer") or None,
-                display_name=form.get("display_name", "").strip())
-        except DomainError as exc:
-            errors = exc.fields or {"_schema": [exc.message]}
-        else:
-            flash(_("User %(name)s created.", name=user.username), "success")
-            return redirect(url_for("auth.users"))
+        user, refused = forms.attempt(lambda: services.create_user(
+            sess, current_user, username=form.get("username", "").strip(),
+            role=form.get("role", ""), password=form.get("password") or None,
+            customer=form.get("customer") or None,
+            display_name=form.get("display_name", "").strip()))
+        if user is not None:
+            return forms.done(_("User %(name)s created.", name=user.username), "auth.users")
+        assert refused is not None
+        errors = refused.fields or {"_schema": [refused.message]}
     all_users = sess.scalars(select(User).order_by(User.username)).all()
     tokens = {uid: n for uid, n in sess.execute(
         select(ApiToken.user_id, func.count()).where(ApiToken.revoked_at.is_(None))
@@ -136,30 +134,37 @@ def user_action(username: str) -> Any:
     sess = db.session()
     user = services.get_user(sess, username)
     action = request.form.get("action")
-    try:
+
+    def act() -> tuple[str, str]:
+        """Carry out the action; its message and the message's category."""
         if action == "role":
             services.set_role(sess, current_user, user, request.form.get("role", ""),
                               request.form.get("customer") or None)
-            flash(_("Role of %(name)s changed.", name=username), "success")
-        elif action in ("activate", "deactivate"):
+            return _("Role of %(name)s changed.", name=username), "success"
+        if action in ("activate", "deactivate"):
             services.set_active(sess, current_user, user, action == "activate")
-            flash(_("%(name)s is now %(state)s.", name=username,
-                    state=_("active") if action == "activate" else _("inactive")), "success")
-        elif action == "password":
+            return _("%(name)s is now %(state)s.", name=username,
+                     state=_("active") if action == "activate" else _("inactive")), "success"
+        if action == "password":
             services.set_password(sess, current_user, user, request.form.get("password", ""))
-            flash(_("Password of %(name)s set.", name=username), "success")
-        elif action == "token":
+            return _("Password of %(name)s set.", name=username), "success"
+        if action == "token":
             token = services.create_token(sess, current_user, user)
-            flash(_("New API token for %(name)s (shown once): %(token)s", name=username,
-                    token=token), "warning")
-        elif action == "revoke":
-            count = services.revoke_tokens(sess, current_user, user)
-            flash(_("%(count)d token(s) of %(name)s revoked.", count=count, name=username),
-                  "success")
-        else:
-            flash(_("Unknown action."), "error")
-    except DomainError as exc:
+            return _("New API token for %(name)s (shown once): %(token)s", name=username,
+                     token=token), "warning"
+        count = services.revoke_tokens(sess, current_user, user)
+        return _("%(count)d token(s) of %(name)s revoked.", count=count,
+                 name=username), "success"
+
+    if action not in ("role", "activate", "deactivate", "password", "token", "revoke"):
+        flash(_("Unknown action."), "error")
+        return redirect(url_for("auth.users"))
+    done, refused = forms.attempt(act)
+    if done is None:
+        assert refused is not None
         sess.rollback()
-        detail = "; ".join(m for msgs in (exc.fields or {}).values() for m in msgs)
-        flash(f"{exc.message} {detail}".strip(), "error")
-    return redirect(url_for("auth.users"))
+        detail = "; ".join(m for msgs in refused.fields.values() for m in msgs)
+        flash(f"{refused.message} {detail}".strip(), "error")
+        return redirect(url_for("auth.users"))
+    message, category = done
+    return forms.done(message, "auth.users", category=category)

@@ -93,11 +93,11 @@ def text(form: MultiDict[str, str], name: str) -> str:
     return (form.get(name) or "").strip()
 
 
-def done(message: str, endpoint: str, **values: Any) -> Any:
-    """The answer to a form that succeeded: the success message, then a redirect (303) to
-    `endpoint`."""
+def done(message: str, endpoint: str, *, category: str = "success", **values: Any) -> Any:
+    """The answer to a form that succeeded: the message (a success unless `category` says
+    otherwise), then a redirect (303) to `endpoint`."""
     # Flushed so that a lost race (a version counter, a unique key) fails here, before the
-    # success message is stored in the session cookie.
+    # message is stored in the session cookie.
     db.session().flush()
-    flash(message, "success")
+    flash(message, category)
     return redirect(url_for(endpoint, **values), code=303)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mes.audit.models import AuditEvent
+from mes.auth import services
 from mes.auth.models import ApiToken, User
 from mes.catalog.models import Customer
 from tests.helpers import PASSWORD
@@ -46,12 +47,32 @@ def test_users_page_lists_accounts_with_their_actions(admin, make_user, token_fo
 def test_admin_creates_user(admin, session):
     resp = admin.post("/admin/users", data={"username": "newbie", "display_name": "New Bie",
                                             "role": "operator", "password": PASSWORD})
-    assert resp.status_code == 302
+    assert resp.status_code == 303
     created = user(session, "newbie")
     assert (created.role, created.display_name, created.active) == \
         ("operator", "New Bie", True)
     assert audits(session, "user:create", "newbie") == 1
     assert "User newbie created." in admin.get("/admin/users").get_data(as_text=True)
+
+
+def test_create_user_lost_race_shows_no_success(admin, session, monkeypatch):
+    """Another admin creates the same name while this request saves its user: the page
+    answers 409 and never says the user was created."""
+    create_user = services.create_user
+
+    def create_while_another_admin_does(sess, actor, **data):
+        created = create_user(sess, actor, **data)
+        sess.add(User(username=data["username"], role="qa"))
+        return created
+
+    monkeypatch.setattr(services, "create_user", create_while_another_admin_does)
+    resp = admin.post("/admin/users", data={"username": "newbie", "role": "operator",
+                                            "password": PASSWORD})
+    assert resp.status_code == 409
+    assert "created" not in resp.get_data(as_text=True)
+    assert "created" not in admin.get("/admin/users").get_data(as_text=True)
+    assert user(session, "newbie") is None
+    assert audits(session, "user:create", "newbie") == 0
 
 
 def test_admin_creates_customer_user_bound_to_customer(admin, session):
@@ -93,7 +114,7 @@ def test_admin_changes_role(admin, make_user, session):
     make_user("operator", username="worker")
     resp = admin.post("/admin/users/worker", data={"action": "role", "role": "qa",
                                                    "customer": ""})
-    assert resp.status_code == 302
+    assert resp.status_code == 303
     assert user(session, "worker").role == "qa"
     assert audits(session, "user:role", "worker") == 1
 
