@@ -70,7 +70,7 @@ def lot_history(lot_no: str, args: dict[str, Any]) -> Page:
 def track_in(lot_no: str, data: dict[str, Any]) -> Lot:
     """Start the lot at its current step on a piece of equipment."""
     session = db.session()
-    lot = services.get_lot(session, lot_no, tool=data["equipment"])
+    lot = services.lot_to_move(session, lot_no, tool=data["equipment"])
     return _one(services.track_in(session, current_user, lot, **data))
 
 
@@ -80,7 +80,7 @@ def track_in(lot_no: str, data: dict[str, Any]) -> Lot:
 def track_out(lot_no: str, data: dict[str, Any]) -> Lot:
     """Finish the step with good and reject quantities; the lot moves on."""
     session = db.session()
-    lot = services.get_lot(session, lot_no, with_run=True)
+    lot = services.lot_to_move(session, lot_no)
     return _one(services.track_out(session, current_user, lot, **data))
 
 

@@ -15,5 +15,7 @@ _signals = Namespace()
 
 # Sent by `mes.floor.services.track_out` after the lot has moved (and its step run is
 # closed), with the lot as sender and keyword arguments `session`, `actor`, `step` (the
-# StepInfo of the step just finished), `qty_in` and `good_qty`.
+# StepInfo of the step just finished), `qty_in`, `good_qty` and `rules_at_step` (whether
+# active future holds wait at the step the lot arrived at, when read with the lot; else
+# None).
 lot_tracked_out = _signals.signal("lot-tracked-out")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -204,3 +205,17 @@ class LotNumberCounter(Base):
 
     stem: Mapped[str] = mapped_column(String(40), primary_key=True)
     last: Mapped[int]
+
+
+@dataclass(frozen=True, slots=True)
+class LotToMove:
+    """A lot with what a track-in or a track-out reads with it, in the same query
+    (floor.services.lot_to_move), so that the move does not read it again."""
+
+    lot: Lot
+    # Track-in: the equipment of the code named for it (None: not read, or no such code).
+    named_tool: Equipment | None = None
+    # Track-out: the lot's open step run, and whether active future holds wait at the step
+    # the lot will arrive at (None: not read).
+    open_run: StepRun | None = None
+    rules_at_next_step: bool | None = None

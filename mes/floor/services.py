@@ -49,6 +49,7 @@ from mes.floor.models import (
     LotEvent,
     LotNumberCounter,
     LotReject,
+    LotToMove,
     LotWafer,
     MaterialUse,
     StepRun,
@@ -104,46 +105,44 @@ _ARRIVAL_RULES = exists().where(
 ).label("arrival_rules")
 
 
-# The statements of `get_lot`, built once each: a statement built anew costs more to
-# compose and key for the statement cache than the database takes to run it.
-_GET_LOT: dict[tuple[bool, bool, bool], Select[Any]] = {}
+_GET_LOT = select(Lot).where(Lot.lot_no == bindparam("lot_no")).options(
+    joinedload(Lot.product), joinedload(Lot.customer), joinedload(Lot.route),
+    joinedload(Lot.equipment))
+# Statements built once each: a statement built anew costs more to compose and key for the
+# statement cache than the database takes to run it.
+_SCOPED_LOT = _GET_LOT.where(Lot.customer_id == bindparam("customer_id"))
+_LOT_TO_TRACK_IN = _GET_LOT.add_columns(_TOOL).outerjoin(_TOOL, _TOOL.code == bindparam("tool"))
+_LOT_TO_TRACK_OUT = _GET_LOT.add_columns(StepRun, _ARRIVAL_RULES).outerjoin(
+    StepRun, StepRun.id == Lot.run_id)
 
 
-def get_lot(session: Session, lot_no: str, actor: Any = None, *,
-            with_run: bool = False, tool: str | None = None) -> Lot:
-    """The lot `lot_no`. Another customer's lot is NotFound, as if it did not exist.
-    `with_run` reads the lot's open step run (and whether future holds wait at its next
-    step) in the same query, for a track-out; `tool`, the equipment of that code, for a
-    track-in."""
+def _no_lot(lot_no: str) -> NotFound:
+    return NotFound(_l("No lot %(lot_no)s.", lot_no=lot_no))
+
+
+def get_lot(session: Session, lot_no: str, actor: Any = None) -> Lot:
+    """The lot `lot_no`. Another customer's lot is NotFound, as if it did not exist."""
     customer_id = scope_customer(actor)
-    key = (with_run, tool is not None, customer_id is not None)
-    stmt = _GET_LOT.get(key)
-    if stmt is None:
-        stmt = select(Lot).where(Lot.lot_no == bindparam("lot_no")).options(
-            joinedload(Lot.product), joinedload(Lot.customer), joinedload(Lot.route),
-            joinedload(Lot.equipment))
-        if with_run:
-            stmt = stmt.add_columns(StepRun, _ARRIVAL_RULES).outerjoin(
-                StepRun, StepRun.id == Lot.run_id)
-        if tool is not None:
-            stmt = stmt.add_columns(_TOOL).outerjoin(_TOOL, _TOOL.code == bindparam("tool"))
-        if customer_id is not None:
-            stmt = stmt.where(Lot.customer_id == bindparam("customer_id"))
-        _GET_LOT[key] = stmt
-    row = session.execute(stmt, {"lot_no": lot_no, "tool": tool,
-                                 "customer_id": customer_id}).first()
-    lot = row[0] if row is not None else None
-    if lot is not None:
-        # Kept on the lot (the session holds loaded objects only while something refers to
-        # them), where track-in and track-out find them instead of reading them again.
-        if with_run:
-            lot.open_run = row[1]  # type: ignore[attr-defined]
-            lot.arrival_rules = (lot.step_seq + 1, row[2])  # type: ignore[attr-defined]
-        if tool is not None:
-            lot.named_tool = row[-1]  # type: ignore[attr-defined]
+    lot = session.scalar(_GET_LOT if customer_id is None else _SCOPED_LOT,
+                         {"lot_no": lot_no, "customer_id": customer_id})
     if lot is None:
-        raise NotFound(_l("No lot %(lot_no)s.", lot_no=lot_no))
+        raise _no_lot(lot_no)
     return lot
+
+
+def lot_to_move(session: Session, lot_no: str, *, tool: str | None = None) -> LotToMove:
+    """The lot `lot_no` with, in the same query, the equipment `tool` for a track-in, or
+    (without `tool`) its open step run and whether future holds wait at its next step, for
+    a track-out. For plant users only: no customer scope."""
+    if tool is not None:
+        row = session.execute(_LOT_TO_TRACK_IN, {"lot_no": lot_no, "tool": tool}).first()
+        if row is None:
+            raise _no_lot(lot_no)
+        return LotToMove(row[0], named_tool=row[1])
+    found = session.execute(_LOT_TO_TRACK_OUT, {"lot_no": lot_no}).first()
+    if found is None:
+        raise _no_lot(lot_no)
+    return LotToMove(found[0], open_run=found[1], rules_at_next_step=found[2])
 
 
 def lot_query(filters: dict[str, Any], actor: Any = None) -> Select[Any]:
@@ -406,8 +405,8 @@ def _materials(session: Session, codes: Sequence[str]) -> list[MaterialLot]:
 _EQUIPMENT_BY_CODE = select(Equipment).where(Equipment.code == bindparam("code"))
 
 
-def _equipment(session: Session, code: str, lot: Lot | None = None) -> Equipment:
-    named = getattr(lot, "named_tool", None)
+def _equipment(session: Session, code: str, named: Equipment | None = None) -> Equipment:
+    """The equipment `code`: `named` when it was read already."""
     equipment = named if named is not None and named.code == code else session.scalar(
         _EQUIPMENT_BY_CODE, {"code": code})
     if equipment is None:
@@ -423,8 +422,8 @@ def _check_step(lot: Lot, step_code: str) -> None:
                        code="wrong_step")
 
 
-def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: str,
-             materials: Sequence[str] = ()) -> Lot:
+def track_in(session: Session, actor: Any, lot: Lot | LotToMove, *, step: str,
+             equipment: str, materials: Sequence[str] = ()) -> Lot:
     """Start the lot at its current step on a piece of equipment.
 
     Refused (409) when the lot is closed, already running, on hold or not at `step`; when
@@ -433,7 +432,9 @@ def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: st
     moisture floor life has run out (floor_life_expired, until it is baked). Unknown
     equipment or material lots are 422.
     """
-    tool = _equipment(session, equipment, lot)
+    move = lot if isinstance(lot, LotToMove) else LotToMove(lot)
+    lot = move.lot
+    tool = _equipment(session, equipment, move.named_tool)
     used = _materials(session, list(materials))
     for blocker in lot_blockers(lot):
         raise Conflict(blocker.message, code=blocker.code)
@@ -466,8 +467,8 @@ def track_in(session: Session, actor: Any, lot: Lot, *, step: str, equipment: st
 
 # --- track-out -------------------------------------------------------------------------
 
-def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: int,
-              rejects: Sequence[dict[str, Any]] = ()) -> Lot:
+def track_out(session: Session, actor: Any, lot: Lot | LotToMove, *, step: str,
+              good_qty: int, rejects: Sequence[dict[str, Any]] = ()) -> Lot:
     """Finish the step: good + rejects must equal the quantity tracked in.
 
     The lot moves to the next step (queued) or completes after the last; the equipment is
@@ -477,10 +478,12 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
     wrong_step, 422 quantity_mismatch, and 422 for a reason code that is unknown or not of
     kind reject.
     """
+    move = lot if isinstance(lot, LotToMove) else LotToMove(lot)
+    lot = move.lot
     if lot.state != "running" or lot.run_id is None:
         raise Conflict(_l("Lot %(lot)s is not running.", lot=lot.lot_no), code="not_running")
     _check_step(lot, step)
-    run = getattr(lot, "open_run", None)
+    run = move.open_run
     if run is None or run.id != lot.run_id:
         run = session.get(StepRun, lot.run_id)
     assert run is not None
@@ -536,7 +539,7 @@ def track_out(session: Session, actor: Any, lot: Lot, *, step: str, good_qty: in
     # step the lot arrives at) run in this transaction, after the move.
     lifecycle.lot_tracked_out.send(lot, session=session, actor=actor,
                                    step=steps[run.step_seq - 1], qty_in=run.qty_in,
-                                   good_qty=good_qty)
+                                   good_qty=good_qty, rules_at_step=move.rules_at_next_step)
     return lot
 
 

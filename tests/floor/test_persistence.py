@@ -21,21 +21,21 @@ def _last_record(session, lot_no: str) -> tuple[int, str]:
 def test_a_move_leaves_no_object_for_the_flush_and_saves_the_chain_head(session, receive):
     lot_no = receive(1000).lot_no
     session.expunge_all()
-    lot = services.get_lot(session, lot_no, tool="SAW-1")
-    services.track_in(session, "op1", lot, step="SAW", equipment="SAW-1")
+    move = services.lot_to_move(session, lot_no, tool="SAW-1")
+    services.track_in(session, "op1", move, step="SAW", equipment="SAW-1")
     assert not session.dirty
     row = lot_row(session, lot_no)
-    assert (row["state"], row["version"]) == ("running", lot.version)
+    assert (row["state"], row["version"]) == ("running", move.lot.version)
     assert (row["audit_seq"], row["audit_hash"]) == _last_record(session, lot_no) \
-        == (lot.audit_seq, lot.audit_hash)
+        == (move.lot.audit_seq, move.lot.audit_hash)
     session.commit()
     session.expunge_all()
 
-    lot = services.get_lot(session, lot_no, with_run=True)
-    services.track_out(session, "op2", lot, step="SAW", good_qty=1000)
+    move = services.lot_to_move(session, lot_no)
+    services.track_out(session, "op2", move, step="SAW", good_qty=1000)
     assert not session.dirty
     row = lot_row(session, lot_no)
-    assert (row["state"], row["step_code"], row["version"]) == ("queued", "WB", lot.version)
+    assert (row["state"], row["step_code"], row["version"]) == ("queued", "WB", move.lot.version)
     assert (row["audit_seq"], row["audit_hash"]) == _last_record(session, lot_no) \
-        == (lot.audit_seq, lot.audit_hash)
+        == (move.lot.audit_seq, move.lot.audit_hash)
     assert session.scalar(select(Equipment.lots_running).where(Equipment.code == "SAW-1")) == 0

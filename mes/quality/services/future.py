@@ -166,7 +166,8 @@ def _rule_matches(kind: str, match: dict[str, Any], facts: _Facts) -> bool:
     return not facts.lot_nos.isdisjoint(match["lots"])
 
 
-def on_arrival(session: Session, actor: Any, lot: Lot) -> list[Hold]:
+def on_arrival(session: Session, actor: Any, lot: Lot, *,
+               rules_at_step: bool | None = None) -> list[Hold]:
     """Apply the active future holds of the step `lot` has just arrived at (a track-out
     moving it there, or a rework sending it back there). A rule holds the lot when the lot
     or any of its ancestors matches, and holds each lot at most once: a lot released from
@@ -175,9 +176,8 @@ def on_arrival(session: Session, actor: Any, lot: Lot) -> list[Hold]:
     Costs one indexed query when the step has no active rule; otherwise the lot's ancestors
     are read once, with what the step's rules ask about them.
     """
-    known = getattr(lot, "arrival_rules", None)
-    if known is not None and known[0] == lot.step_seq and not known[1]:
-        return []  # read with the lot (floor.services.get_lot): no rule waits here
+    if rules_at_step is False:
+        return []  # read with the lot (floor.services.lot_to_move): no rule waits here
     rules = session.execute(_STEP_RULES, {"step": lot.step_code}).all()
     if not rules:
         return []

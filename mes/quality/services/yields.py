@@ -48,7 +48,7 @@ def _below_min_yield(step: StepInfo, qty_in: int, good_qty: int) -> bool:
 
 
 def after_track_out(lot: Lot, *, session: Session, actor: Any, step: StepInfo, qty_in: int,
-                    good_qty: int) -> list[Hold]:
+                    good_qty: int, rules_at_step: bool | None) -> list[Hold]:
     """The quality rules of a track-out, in its transaction, after the lot has moved: a
     step yield (good / quantity in) below the step's minimum holds the lot (source
     `yield`); a lot arriving at a next step meets the future holds of that step. A
@@ -63,7 +63,7 @@ def after_track_out(lot: Lot, *, session: Session, actor: Any, step: StepInfo, q
             data={"step": step.code, "yield": achieved, "min_yield": step.min_yield,
                   "triggered_by": who(actor)})
     if lot.state == "queued":
-        placed += on_arrival(session, actor, lot)
+        placed += on_arrival(session, actor, lot, rules_at_step=rules_at_step)
     return placed
 
 
