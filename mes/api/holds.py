@@ -14,7 +14,7 @@ from mes.auth.permissions import Permission
 from mes.floor import services as floor
 from mes.quality import schemas as s
 from mes.quality import services
-from mes.quality.models import FutureHold, Hold
+from mes.quality.models import Hold, PresentedRule
 from mes.quality.services import MassHold
 
 PLACE, RELEASE, READ = Permission.HOLD_PLACE, Permission.HOLD_RELEASE, Permission.HOLD_READ
@@ -90,7 +90,7 @@ def release_hold(hold_id: int, data: dict[str, Any]) -> Hold:
 
 @api_route(bp, "/future-holds", method="POST", permission=PLACE, body=s.FutureHoldIn,
            response=s.FutureHoldOut, tag="holds")
-def create_future_hold(data: dict[str, Any]) -> FutureHold:
+def create_future_hold(data: dict[str, Any]) -> PresentedRule:
     """Create a future hold: hold each matching lot when it arrives at `at_step`.
 
     A lot matches when it or any of its ancestors matches, so lots split or merged later
@@ -106,16 +106,16 @@ def list_future_holds(args: dict[str, Any]) -> Page:
     """List future holds, newest first; filters `status` (active, retired), `at_step`."""
     session = db.session()
     page = paginate(session, services.future_hold_query(args), args)
-    services.count_rule_holds(session, page.items)
+    page.items = services.present_rules(session, page.items)
     return page
 
 
 @api_route(bp, "/future-holds/<int:rule_id>", permission=READ, response=s.FutureHoldOut,
            tag="holds")
-def get_future_hold(rule_id: int) -> FutureHold:
+def get_future_hold(rule_id: int) -> PresentedRule:
     """One future hold, with how many holds it has placed."""
     session = db.session()
-    return services.count_rule_holds(session, [services.get_future_hold(session, rule_id)])[0]
+    return services.present_rules(session, [services.get_future_hold(session, rule_id)])[0]
 
 
 @api_route(bp, "/future-holds/<int:rule_id>", method="DELETE", permission=PLACE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,19 @@ class FutureHold(Base):
     retired_at: Mapped[datetime | None]
 
     reason: Mapped[ReasonCode] = relationship()
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedRule:
+    """A future-hold rule as the API and the rules page show it: with how many holds it
+    has placed (quality.services.present_rules reads that for many rules at once). The rule
+    schema takes only this."""
+
+    rule: FutureHold
+    holds_placed: int
+    # Only in the answer to the rule's creation: how many matching lots are before, at and
+    # past its step then, and the lot numbers at the step.
+    matching_now: dict[str, Any] | None = None
 
 
 MOISTURE_STATES = ("sealed", "open", "dry_storage")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, pre_load, validate
+from marshmallow import Schema, fields, post_dump, pre_dump, pre_load, validate
 
 from mes.catalog.schemas import CODE
 from mes.floor.schemas import LOT_NO
@@ -14,6 +14,7 @@ from mes.quality.models import (
     FUTURE_HOLD_STATUSES,
     HOLD_SOURCES,
     HOLD_STATUSES,
+    PresentedRule,
 )
 
 COMMENT = validate.Length(min=1, max=4000)
@@ -136,19 +137,35 @@ class MatchingNowOut(Schema):
 
 
 class FutureHoldOut(Schema):
-    id = fields.Integer()
-    reason = fields.Function(lambda rule: rule.reason.code)
-    comment = fields.String()
-    at_step = fields.String()
-    match = fields.Dict()
-    status = fields.String()
-    created_by = fields.String()
-    created_at = fields.AwareDateTime()
-    retired_by = fields.String(allow_none=True)
-    retired_at = fields.AwareDateTime(allow_none=True)
+    """A rule as quality.services.present_rules shows it (a PresentedRule, never a bare
+    FutureHold)."""
+
+    id = fields.Integer(attribute="rule.id")
+    reason = fields.Function(lambda shown: shown.rule.reason.code)
+    comment = fields.String(attribute="rule.comment")
+    at_step = fields.String(attribute="rule.at_step")
+    match = fields.Dict(attribute="rule.match")
+    status = fields.String(attribute="rule.status")
+    created_by = fields.String(attribute="rule.created_by")
+    created_at = fields.AwareDateTime(attribute="rule.created_at")
+    retired_by = fields.String(attribute="rule.retired_by", allow_none=True)
+    retired_at = fields.AwareDateTime(attribute="rule.retired_at", allow_none=True)
     holds_placed = fields.Integer()
     # Only in the answer to the rule's creation.
     matching_now = fields.Nested(MatchingNowOut)
+
+    @pre_dump
+    def _presented(self, shown: object, **kwargs: object) -> PresentedRule:
+        # A bare rule would lose its hold count without a word.
+        if not isinstance(shown, PresentedRule):
+            raise TypeError(f"FutureHoldOut shows a PresentedRule, not {type(shown).__name__}")
+        return shown
+
+    @post_dump
+    def _only_on_creation(self, data: dict[str, Any], **kwargs: object) -> dict[str, Any]:
+        if data["matching_now"] is None:
+            del data["matching_now"]
+        return data
 
 
 class MoistureIn(Schema):

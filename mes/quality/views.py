@@ -303,9 +303,9 @@ def _future_page(*, form: dict[str, str] | None = None,
                  preview: dict[str, list[str]] | None = None, refused: forms.Refused | None = None,
                  status: int = 200) -> Any:
     sess = db.session()
-    rules = list(services.count_rule_holds(sess, list(sess.scalars(
+    rules = services.present_rules(sess, list(sess.scalars(
         services.future_hold_query({}).order_by(None)
-        .order_by(FutureHold.status, FutureHold.id.desc())))))
+        .order_by(FutureHold.status, FutureHold.id.desc()))))
     return render_template(
         "quality/future_holds.html", rules=rules, form=form or {}, preview=preview,
         refused=refused, errors=refused.fields if refused else {}, kinds=_match_options(),
@@ -327,15 +327,16 @@ def create_future_hold() -> Any:
     form = {k: forms.text(request.form, k) for k in (*MATCH_FIELDS, "reason", "comment",
                                                 "at_step")}
     if request.form.get("confirm"):
-        rule, refused = forms.attempt(lambda: services.create_future_hold(
+        made, refused = forms.attempt(lambda: services.create_future_hold(
             sess, current_user, **forms.load(s.FutureHoldIn, {
                 "reason": form["reason"], "comment": form["comment"],
                 "at_step": form["at_step"], "match": _match_dump(_checked_match(form))})))
-        if rule is not None:
-            now = rule.matching_now  # type: ignore[attr-defined]
+        if made is not None:
+            assert made.matching_now is not None
+            now = made.matching_now
             return forms.done(_("Future hold %(id)d created at step %(step)s: %(before)d matching "
                                 "lot(s) will be held on arrival; %(at)d are at the step now and "
-                                "are not held by it.", id=rule.id, step=rule.at_step,
+                                "are not held by it.", id=made.rule.id, step=made.rule.at_step,
                                 before=now["before_step"], at=now["at_step"]),
                               "quality.future_holds")
         return _future_page(form=form, refused=refused,

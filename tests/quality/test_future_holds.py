@@ -15,6 +15,7 @@ from mes.floor import services as floor
 from mes.floor.models import Lot, LotWafer
 from mes.quality import services
 from mes.quality.models import FutureHold
+from mes.quality.schemas import FutureHoldOut
 from tests.floor.helpers import advance, track_in, track_out
 from tests.helpers import audit_codes
 from tests.quality.helpers import QA, QA2, refused
@@ -25,7 +26,7 @@ def rule(session, match: dict[str, Any], at_step: str = "FT", reason: str = "H-E
     made = services.create_future_hold(session, QA, reason=reason, comment=comment,
                                        at_step=at_step, match=match)
     session.commit()
-    return made
+    return made.rule
 
 
 def arrive(session, lot: Lot, at: str = "FT") -> Lot:
@@ -118,7 +119,9 @@ def test_a_rule_applies_to_arrivals_only_and_tells_where_matching_lots_are(sessi
     shipped.state = "shipped"  # shipping is not needed to reach the state for this rule
     receive(100, lot_no="OFF", product="P3")
     session.commit()
-    made = rule(session, {"fab_lot": "FAB1"})
+    made = services.create_future_hold(session, QA, reason="H-ENG", comment="Stop before FT",
+                                       at_step="FT", match={"fab_lot": "FAB1"})
+    session.commit()
     assert made.matching_now == {"before_step": 1, "at_step": 1, "past_step": 2,
                                  "not_on_route": 1, "shipped": 1, "at_step_lots": ["AT"]}
     assert (at.on_hold, past.on_hold, done.on_hold) == (False, False, False)
@@ -213,8 +216,11 @@ def test_rules_read_back_with_the_holds_they_placed(session, receive):
     arrive(session, receive(100))
     found = list(session.scalars(services.future_hold_query({})))
     assert found == [second, first]
-    services.count_rule_holds(session, found)
-    assert [r.holds_placed for r in found] == [0, 1]
+    shown = services.present_rules(session, found)
+    assert [(r.rule, r.holds_placed) for r in shown] == [(second, 0), (first, 1)]
+    with pytest.raises(TypeError, match="PresentedRule"):
+        FutureHoldOut().dump(first)
+    assert FutureHoldOut().dump(shown[1])["holds_placed"] == 1
     assert list(session.scalars(services.future_hold_query({"status": "active"}))) == [first]
     assert list(session.scalars(services.future_hold_query({"at_step": "PACK"}))) == [second]
     assert services.get_future_hold(session, first.id) is first

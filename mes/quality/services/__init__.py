@@ -9,11 +9,11 @@ floor's lot lifecycle.
 """
 
 from mes.quality.services.future import (
-    count_rule_holds,
     create_future_hold,
     future_hold_query,
     get_future_hold,
     on_arrival,
+    present_rules,
     retire_future_hold,
 )
 from mes.quality.services.holds import get_hold, hold_lot, hold_query, lot_holds, place_holds
@@ -42,7 +42,7 @@ __all__ = [
     "MassHold",
     "MoistureView",
     "after_track_out",
-    "count_rule_holds",
+    "present_rules",
     "create_future_hold",
     "criterion",
     "future_hold_query",

@@ -33,7 +33,7 @@ from mes.db import UTCDateTime, utcnow
 from mes.errors import Conflict, NotFound
 from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
 from mes.quality.genealogy import ancestors, descendants
-from mes.quality.models import FutureHold, Hold
+from mes.quality.models import FutureHold, Hold, PresentedRule
 from mes.quality.services.common import (
     IN_PLANT,
     SHIPPED,
@@ -66,17 +66,15 @@ def future_hold_query(filters: dict[str, Any]) -> Select[Any]:
     return stmt.order_by(FutureHold.id.desc())
 
 
-def count_rule_holds(session: Session, rules: Sequence[FutureHold]) -> Sequence[FutureHold]:
-    """Attach `holds_placed` (how many holds each rule has placed) in one query."""
+def present_rules(session: Session, rules: Sequence[FutureHold]) -> list[PresentedRule]:
+    """The rules with how many holds each has placed, read in one query."""
     ids = [rule.id for rule in rules]
-    counts: dict[int, int] = {}
+    counts: dict[int | None, int] = {}
     if ids:
         counts = {rule_id: n for rule_id, n in session.execute(
             select(Hold.future_hold_id, func.count()).where(Hold.future_hold_id.in_(ids))
             .group_by(Hold.future_hold_id))}
-    for rule in rules:
-        rule.holds_placed = counts.get(rule.id, 0)  # type: ignore[attr-defined]
-    return rules
+    return [PresentedRule(rule, counts.get(rule.id, 0)) for rule in rules]
 
 
 @dataclass
@@ -237,12 +235,12 @@ def _positions(session: Session, crit: Criterion, at_step: str) -> dict[str, Any
 
 
 def create_future_hold(session: Session, actor: Any, *, reason: str, comment: str,
-                       at_step: str, match: dict[str, Any]) -> FutureHold:
+                       at_step: str, match: dict[str, Any]) -> PresentedRule:
     """Create a rule that holds every lot matching `match` (itself or through an ancestor,
     so lots split or merged later are caught) when it arrives at step `at_step`.
 
     The rule applies to arrivals only: lots already at or past the step are not held by
-    it. The returned rule carries `matching_now`: how many matching lots are before, at
+    it. The rule is returned with `matching_now`: how many matching lots are before, at
     and past the step now (and the lot numbers at the step), so they can be held by hand.
 
     Raises InvalidInput (not an active hold reason code, no comment, a step on no route,
@@ -259,13 +257,12 @@ def create_future_hold(session: Session, actor: Any, *, reason: str, comment: st
     session.add(rule)
     # Flushed for the rule id the audit record names.
     session.flush()
-    rule.matching_now = _positions(session, crit, at_step)  # type: ignore[attr-defined]
-    rule.holds_placed = 0  # type: ignore[attr-defined]
+    positions = _positions(session, crit, at_step)
     audit.record(session, actor=actor, code="future_hold:create", subject_type="future_hold",
                  subject_key=str(rule.id),
                  data={"reason": hold_reason.code, "comment": text, "at_step": at_step,
                        "match": crit.stored})
-    return rule
+    return PresentedRule(rule, holds_placed=0, matching_now=positions)
 
 
 def retire_future_hold(session: Session, actor: Any, rule: FutureHold) -> FutureHold:
