@@ -18,6 +18,9 @@ LOT_STATES = ("queued", "running", "completed", "shipped", "scrapped", "merged")
 # States in which a lot is still in the plant's work in progress.
 ACTIVE_STATES = ("queued", "running")
 
+# The longest lot number the lot table keeps.
+LOT_NO_LENGTH = 60
+
 
 class Lot(Base):
     """A group of units moving together along one version of a route.
@@ -38,7 +41,7 @@ class Lot(Base):
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
-    lot_no: Mapped[str] = mapped_column(String(60), unique=True)
+    lot_no: Mapped[str] = mapped_column(String(LOT_NO_LENGTH), unique=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
     route_id: Mapped[int] = mapped_column(ForeignKey("route.id"))

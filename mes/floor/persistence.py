@@ -22,13 +22,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
 from mes.audit.models import AuditEvent
+from mes.auth.actor import Actor, actor_name
 from mes.db import utcnow
 from mes.errors import Conflict
 from mes.floor.models import Lot, LotEvent, StepRun
-
-
-def _who(actor: Any) -> str | None:
-    return getattr(actor, "username", actor)
 
 
 @dataclass
@@ -59,7 +56,7 @@ _INSERT_EVENT_AND_RECORD = _insert_event_and_record()
 _INSERT_RUN = insert(StepRun.__table__).returning(StepRun.__table__.c.id)
 
 
-def write_event(session: Session, lot: Lot, kind: str, actor: Any, *,
+def write_event(session: Session, lot: Lot, kind: str, actor: Actor, *,
                 step: str | None = None, equipment: str | None = None,
                 qty_in: int | None = None, qty_out: int | None = None,
                 at: datetime | None = None,
@@ -68,7 +65,7 @@ def write_event(session: Session, lot: Lot, kind: str, actor: Any, *,
     once, and return the lot's new audit chain head (seq, hash), which the caller saves;
     the lot object itself is left as it was."""
     step_code = step if step is not None else lot.step_code
-    row = {"lot_id": lot.id, "kind": kind, "at": at or utcnow(), "by": _who(actor),
+    row = {"lot_id": lot.id, "kind": kind, "at": at or utcnow(), "by": actor_name(actor),
            "step_code": step_code, "equipment": equipment, "qty_in": qty_in,
            "qty_out": qty_out, "data": data or {}}
     head = ChainHead(lot.audit_seq, lot.audit_hash)
@@ -88,13 +85,13 @@ def write_event(session: Session, lot: Lot, kind: str, actor: Any, *,
     return head.audit_seq, head.audit_hash
 
 
-def write_events(session: Session, kind: str, actor: Any,
+def write_events(session: Session, kind: str, actor: Actor,
                  items: Sequence[tuple[Lot, dict[str, Any]]], at: datetime) -> None:
     """History events of one kind on many lots (each with its data), at each lot's step,
     and their audit records: two executemany INSERTs instead of two objects per lot. The
     lots' chain heads move on the lot objects, for the flush or the caller to save."""
     session.connection().execute(insert(LotEvent.__table__), [
-        {"lot_id": lot.id, "kind": kind, "at": at, "by": _who(actor),
+        {"lot_id": lot.id, "kind": kind, "at": at, "by": actor_name(actor),
          "step_code": lot.step_code, "equipment": None, "qty_in": None, "qty_out": None,
          "data": data} for lot, data in items])
     audit.record_many(session, [

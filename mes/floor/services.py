@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, aliased, joinedload, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
+from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import (
     AVAILABLE_STATES,
     Customer,
@@ -44,6 +45,7 @@ from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput, NotFound
 from mes.floor import lifecycle, persistence
 from mes.floor.models import (
+    LOT_NO_LENGTH,
     Lot,
     LotEdge,
     LotEvent,
@@ -62,24 +64,20 @@ from mes.quality.moisture import PACK_KIND, check_floor_life
 CLOSED_STATES = ("completed", "shipped", "scrapped", "merged")
 
 
-def _who(actor: Any) -> str | None:
-    return getattr(actor, "username", actor)
-
-
-def _event(session: Session, lot: Lot, kind: str, actor: Any, **details: Any) -> None:
+def _event(session: Session, lot: Lot, kind: str, actor: Actor, **details: Any) -> None:
     """Write one history event and its audit record at once (the lot row must exist); the
     lot's new audit chain head is saved with the lot at the flush."""
     lot.audit_seq, lot.audit_hash = persistence.write_event(session, lot, kind, actor,
                                                             **details)
 
 
-def record_event(session: Session, lot: Lot, kind: str, actor: Any, **details: Any) -> None:
+def record_event(session: Session, lot: Lot, kind: str, actor: Actor, **details: Any) -> None:
     """Write one lot history event and its audit record on the lot's chain: the way other
     domains (holds, shipping) record what they do to a lot."""
     _event(session, lot, kind, actor, **details)
 
 
-def record_events(session: Session, kind: str, actor: Any,
+def record_events(session: Session, kind: str, actor: Actor,
                   items: Sequence[tuple[Lot, dict[str, Any]]], *,
                   at: datetime | None = None) -> None:
     """`record_event` of one kind on many lots (each with its data), at the lot's step, in
@@ -90,9 +88,11 @@ def record_events(session: Session, kind: str, actor: Any,
 
 # --- reading ---------------------------------------------------------------------------
 
-def scope_customer(actor: Any) -> int | None:
+def scope_customer(actor: Actor | None) -> int | None:
     """The customer a customer user is limited to (None for plant users)."""
-    return actor.customer_id if getattr(actor, "role", None) == "customer" else None
+    if actor is None or isinstance(actor, str) or actor.role != "customer":
+        return None
+    return actor.customer_id
 
 
 # What a move reads with the lot, in the same query: the tool named for a track-in, and for
@@ -120,7 +120,7 @@ def _no_lot(lot_no: str) -> NotFound:
     return NotFound(_l("No lot %(lot_no)s.", lot_no=lot_no))
 
 
-def get_lot(session: Session, lot_no: str, actor: Any = None) -> Lot:
+def get_lot(session: Session, lot_no: str, actor: Actor | None = None) -> Lot:
     """The lot `lot_no`. Another customer's lot is NotFound, as if it did not exist."""
     customer_id = scope_customer(actor)
     lot = session.scalar(_GET_LOT if customer_id is None else _SCOPED_LOT,
@@ -145,7 +145,7 @@ def lot_to_move(session: Session, lot_no: str, *, tool: str | None = None) -> Lo
     return LotToMove(found[0], open_run=found[1], rules_at_next_step=found[2])
 
 
-def lot_query(filters: dict[str, Any], actor: Any = None) -> Select[Any]:
+def lot_query(filters: dict[str, Any], actor: Actor | None = None) -> Select[Any]:
     """Lots matching the WIP filters, most urgent first (priority, then due date)."""
     stmt = select(Lot).options(joinedload(Lot.product), joinedload(Lot.customer),
                                joinedload(Lot.route), joinedload(Lot.equipment))
@@ -257,7 +257,7 @@ def next_lot_no(session: Session, now: datetime | None = None) -> str:
             return lot_no
 
 
-def receive_lot(session: Session, actor: Any, data: dict[str, Any]) -> Lot:
+def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
     """Receive a wafer lot: it starts queued at the first step of the product's current
     route version and keeps that version.
 
@@ -275,6 +275,7 @@ def receive_lot(session: Session, actor: Any, data: dict[str, Any]) -> Lot:
                            fields={"customer": [_l("Unknown customer %(customer)s.",
                                                    customer=data['customer'])]})
     if product.customer_id is not None and product.customer_id != customer.id:
+        assert product.customer is not None  # it has a customer_id
         raise InvalidInput(_l("Product %(code)s is made for another customer.", code=product.code),
                            fields={"customer": [_l("Product %(code)s belongs to %(code2)s.",
                                                    code=product.code,
@@ -422,7 +423,7 @@ def _check_step(lot: Lot, step_code: str) -> None:
                        code="wrong_step")
 
 
-def track_in(session: Session, actor: Any, lot: Lot | LotToMove, *, step: str,
+def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
              equipment: str, materials: Sequence[str] = ()) -> Lot:
     """Start the lot at its current step on a piece of equipment.
 
@@ -448,7 +449,7 @@ def track_in(session: Session, actor: Any, lot: Lot | LotToMove, *, step: str,
     now = utcnow()
     run_id = persistence.insert_run(
         session, lot_id=lot.id, route_id=lot.route_id, step_seq=lot.step_seq,
-        step_code=lot.step_code, equipment_id=tool.id, operator=_who(actor),
+        step_code=lot.step_code, equipment_id=tool.id, operator=actor_name(actor),
         arrived_at=lot.arrived_at, started_at=now, qty_in=lot.quantity)
     if used:
         session.connection().execute(insert(MaterialUse.__table__), [
@@ -467,7 +468,7 @@ def track_in(session: Session, actor: Any, lot: Lot | LotToMove, *, step: str,
 
 # --- track-out -------------------------------------------------------------------------
 
-def track_out(session: Session, actor: Any, lot: Lot | LotToMove, *, step: str,
+def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
               good_qty: int, rejects: Sequence[dict[str, Any]] = ()) -> Lot:
     """Finish the step: good + rejects must equal the quantity tracked in.
 
@@ -510,7 +511,7 @@ def track_out(session: Session, actor: Any, lot: Lot | LotToMove, *, step: str,
     last = lot.step_seq >= len(steps) or good_qty == 0
     if good_qty == 0:
         # Nothing good left: the lot ends at this step rather than queueing empty at the next.
-        moved = {"state": "scrapped"}
+        moved: dict[str, Any] = {"state": "scrapped"}
     elif last:
         moved = {"state": "completed"}
     else:
@@ -529,7 +530,7 @@ def track_out(session: Session, actor: Any, lot: Lot | LotToMove, *, step: str,
     if tool is not None:
         write_row(session, tool, now, lots_running=max(0, tool.lots_running - 1))
     write_row(session, run, now, finished_at=now, good_qty=good_qty, reject_qty=reject_total,
-              finished_by=_who(actor))
+              finished_by=actor_name(actor))
     if any(r["qty"] for r in rejects):
         session.connection().execute(insert(LotReject.__table__), [
             {"run_id": run.id, "lot_id": lot.id, "step_code": run.step_code,
@@ -567,7 +568,7 @@ def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
     numbers: list[str] = []
     while len(numbers) < count:
         batch = [f"{parent.lot_no}.{seq + i:02d}" for i in range(1, count - len(numbers) + 1)]
-        if len(batch[-1]) > Lot.__table__.c.lot_no.type.length:
+        if len(batch[-1]) > LOT_NO_LENGTH:
             raise Conflict(_l("Lot %(lot)s has too long a number to name its children after it.",
                               lot=parent.lot_no), code="lot_no_too_long")
         taken = set(session.scalars(select(Lot.lot_no).where(Lot.lot_no.in_(batch))))
@@ -576,7 +577,7 @@ def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
     return numbers
 
 
-def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int]) -> list[Lot]:
+def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int]) -> list[Lot]:
     """Split a queued lot. `quantities` add up to the lot's quantity: the parent keeps the
     first, each further quantity becomes a child lot at the same step (numbered
     PARENT.01, PARENT.02 ...), inheriting the wafers and fab lot.
@@ -616,7 +617,8 @@ def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int])
     for child in children:
         child.in_genealogy = True
         session.add(LotEdge(parent_id=lot.id, child_id=child.id, kind="split",
-                            qty=child.quantity, step_code=lot.step_code, at=now, by=_who(actor)))
+                            qty=child.quantity, step_code=lot.step_code, at=now,
+                            by=actor_name(actor)))
         for wafer_pk in wafer_ids:
             session.add(LotWafer(lot_id=child.id, wafer_pk=wafer_pk))
         _event(session, child, "split_from", actor, qty_out=child.quantity, at=now,
@@ -626,7 +628,7 @@ def split_lot(session: Session, actor: Any, lot: Lot, quantities: Sequence[int])
     return children
 
 
-def merge_lots(session: Session, actor: Any, lots: Sequence[Lot]) -> Lot:
+def merge_lots(session: Session, actor: Actor, lots: Sequence[Lot]) -> Lot:
     """Merge lots into the first one named (the survivor). All must be queued, free of
     holds, of the same product and route version, at the same step. The others end in
     state `merged` with quantity 0; the survivor inherits their wafers.
@@ -658,7 +660,7 @@ def merge_lots(session: Session, actor: Any, lots: Sequence[Lot]) -> Lot:
     for other in others:
         session.add(LotEdge(parent_id=other.id, child_id=survivor.id, kind="merge",
                             qty=other.quantity, step_code=survivor.step_code, at=now,
-                            by=_who(actor)))
+                            by=actor_name(actor)))
         for wafer_pk in session.scalars(select(LotWafer.wafer_pk).where(
                 LotWafer.lot_id == other.id)):
             if wafer_pk not in have:

@@ -4,8 +4,6 @@ actor, and the checks of a comment and a reason code.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import select
@@ -20,11 +18,6 @@ IN_PLANT = ("queued", "running", "completed")
 SHIPPED = ("shipped",)
 PASSED_OVER = ("scrapped", "merged")
 CLOSED = SHIPPED + PASSED_OVER
-SYSTEM = "system"
-
-
-def who(actor: Any) -> str:
-    return getattr(actor, "username", actor)
 
 
 def invalid(field_name: str, message: str | LazyString) -> InvalidInput:

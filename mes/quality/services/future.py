@@ -12,6 +12,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    CompoundSelect,
     DateTime,
     Select,
     String,
@@ -27,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, joinedload
 
 from mes import audit
+from mes.auth.actor import SYSTEM, Actor, actor_name
 from mes.catalog.models import Equipment, MaterialLot, Route, RouteStep
 from mes.catalog.services import route_step_infos
 from mes.db import UTCDateTime, utcnow
@@ -37,11 +39,9 @@ from mes.quality.models import FutureHold, Hold, PresentedRule
 from mes.quality.services.common import (
     IN_PLANT,
     SHIPPED,
-    SYSTEM,
     active_reason,
     invalid,
     required_comment,
-    who,
 )
 from mes.quality.services.holds import place_holds
 from mes.quality.services.matching import Criterion, criterion, seed_ids
@@ -88,7 +88,7 @@ class _Facts:
     runs: list[tuple[str, datetime, datetime | None]] = field(default_factory=list)
 
 
-def _facts_query(*, genealogy: bool) -> Select[Any]:
+def _facts_query(*, genealogy: bool) -> CompoundSelect[Any]:
     """What future holds may ask about a lot (bound as `lot_id`) and, with `genealogy`,
     its ancestors: their lot numbers and fab lots, wafers, material lots consumed, runs on
     equipment. One query of four parts, each an index lookup per lot."""
@@ -157,14 +157,15 @@ def _rule_matches(kind: str, match: dict[str, Any], facts: _Facts) -> bool:
     if kind == "material_lot":
         return match["material_lot"] in facts.materials
     if kind == "equipment":
-        since, until = _time(match["since"]), _time(match.get("until"))
+        # An equipment rule always stores its `since` (matching.criterion requires it).
+        since, until = datetime.fromisoformat(match["since"]), _time(match.get("until"))
         return any(code == match["equipment"] and (until is None or started < until)
                    and (finished is None or finished > since)
                    for code, started, finished in facts.runs)
     return not facts.lot_nos.isdisjoint(match["lots"])
 
 
-def on_arrival(session: Session, actor: Any, lot: Lot, *,
+def on_arrival(session: Session, actor: Actor, lot: Lot, *,
                rules_at_step: bool | None = None) -> list[Hold]:
     """Apply the active future holds of the step `lot` has just arrived at (a track-out
     moving it there, or a rework sending it back there). A rule holds the lot when the lot
@@ -192,7 +193,7 @@ def on_arrival(session: Session, actor: Any, lot: Lot, *,
         rule = get_future_hold(session, rule_id)
         placed += place_holds(session, SYSTEM, [lot], rule.reason, rule.comment, "future",
                          placed_by=rule.created_by, rule=rule,
-                         data={"rule": rule.id, "triggered_by": who(actor)})
+                         data={"rule": rule.id, "triggered_by": actor_name(actor)})
     return placed
 
 
@@ -234,7 +235,7 @@ def _positions(session: Session, crit: Criterion, at_step: str) -> dict[str, Any
         {"at_step_lots": at_step_lots}
 
 
-def create_future_hold(session: Session, actor: Any, *, reason: str, comment: str,
+def create_future_hold(session: Session, actor: Actor, *, reason: str, comment: str,
                        at_step: str, match: dict[str, Any]) -> PresentedRule:
     """Create a rule that holds every lot matching `match` (itself or through an ancestor,
     so lots split or merged later are caught) when it arrives at step `at_step`.
@@ -252,7 +253,7 @@ def create_future_hold(session: Session, actor: Any, *, reason: str, comment: st
         raise invalid("at_step", _l("No route has a step %(at_step)s.", at_step=at_step))
     crit = criterion(session, match)
     rule = FutureHold(reason=hold_reason, comment=text, at_step=at_step, match_kind=crit.kind,
-                      match=crit.stored, status="active", created_by=who(actor),
+                      match=crit.stored, status="active", created_by=actor_name(actor),
                       created_at=utcnow())
     session.add(rule)
     # Flushed for the rule id the audit record names.
@@ -265,14 +266,14 @@ def create_future_hold(session: Session, actor: Any, *, reason: str, comment: st
     return PresentedRule(rule, holds_placed=0, matching_now=positions)
 
 
-def retire_future_hold(session: Session, actor: Any, rule: FutureHold) -> FutureHold:
+def retire_future_hold(session: Session, actor: Actor, rule: FutureHold) -> FutureHold:
     """Retire a rule: it holds no further lot and is kept for the record. Holds it placed
     stay as they are. Raises Conflict `not_active` for a rule already retired."""
     if rule.status != "active":
         raise Conflict(_l("Future hold %(rule_id)s is already retired.", rule_id=rule.id),
                        code="not_active")
     rule.status = "retired"
-    rule.retired_by = who(actor)
+    rule.retired_by = actor_name(actor)
     rule.retired_at = utcnow()
     audit.record(session, actor=actor, code="future_hold:retire", subject_type="future_hold",
                  subject_key=str(rule.id), data={"at_step": rule.at_step})

@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
+from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import ReasonCode
 from mes.db import utcnow
 from mes.errors import Conflict, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import FutureHold, Hold
-from mes.quality.services.common import CLOSED, active_reason, required_comment, who
+from mes.quality.services.common import CLOSED, active_reason, required_comment
 
 # --- reading ---------------------------------------------------------------------------
 
@@ -111,7 +112,7 @@ def _update_lots(session: Session, lots: Sequence[Lot], now: datetime) -> None:
             set_committed_value(lot, key, value)
 
 
-def place_holds(session: Session, actor: Any, lots: Sequence[Lot], reason: ReasonCode,
+def place_holds(session: Session, actor: Actor, lots: Sequence[Lot], reason: ReasonCode,
            comment: str, source: str, *, placed_by: str | None = None,
            rule: FutureHold | None = None, data: dict[str, Any] | None = None) -> list[Hold]:
     """Hold each of `lots` (distinct lots) once: the hold rows, a history event and an
@@ -122,7 +123,7 @@ def place_holds(session: Session, actor: Any, lots: Sequence[Lot], reason: Reaso
     # Flushed so that no earlier change of these lots waits in the session: the lots are
     # written below by one statement of their own, not by the flush.
     session.flush()
-    by = placed_by or who(actor)
+    by = placed_by or actor_name(actor)
     ids = _insert_holds(session, [
         {"lot_id": lot.id, "reason_id": reason.id, "comment": comment, "source": source,
          "status": "open", "step_code": lot.step_code, "placed_by": by, "placed_at": now,
@@ -148,7 +149,7 @@ def _refuse_closed(lot: Lot) -> None:
                        code="lot_closed")
 
 
-def hold_lot(session: Session, actor: Any, lot: Lot, *, reason: str, comment: str,
+def hold_lot(session: Session, actor: Actor, lot: Lot, *, reason: str, comment: str,
              source: str = "manual") -> Hold:
     """Put one lot on hold. A lot may carry several open holds; queued, running and
     completed lots can be held (a running lot may still be tracked out and stays held).

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from mes.auth.actor import Actor
 from mes.catalog.models import Equipment, MaterialLot
 from mes.errors import Conflict, InvalidInput
 from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
@@ -46,7 +47,8 @@ _KEYS = {"fab_lot": {"fab_lot"}, "wafer": {"wafer", "fab_lot"},
 
 def _kind(match: dict[str, Any]) -> str:
     given = {key for key, value in match.items() if value not in (None, "", [])}
-    kinds = [k for k in ("wafer", "material_lot", "equipment", "lots") if k in given]
+    kinds: list[str] = [k for k in ("wafer", "material_lot", "equipment", "lots")
+                        if k in given]
     if not kinds and "fab_lot" in given:
         kinds = ["fab_lot"]
     if len(kinds) != 1:
@@ -157,7 +159,7 @@ class MassHold:
     skipped: list[str]
 
 
-def mass_hold(session: Session, actor: Any, *, reason: str, comment: str,
+def mass_hold(session: Session, actor: Actor, *, reason: str, comment: str,
               match: dict[str, Any], source: str = "mass") -> MassHold:
     """Hold every lot the match selects and every descendant through splits and merges,
     all in the caller's transaction (all or nothing). Lots still in the plant (queued,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from mes.auth.actor import Actor
 from mes.db import utcnow
 from mes.errors import Conflict
 from mes.floor import services as floor
@@ -68,7 +68,7 @@ def moisture_view(session: Session, lot: Lot, clock: MoistureClock | None = None
                         updated_at=updated)
 
 
-def moisture_action(session: Session, actor: Any, lot: Lot, action: str,
+def moisture_action(session: Session, actor: Actor, lot: Lot, action: str,
                     label_hours: float | None = None) -> MoistureView:
     """Move a lot's moisture clock (J-STD-033): `open` starts or resumes it, `seal` (dry
     pack) and `dry_storage` pause it keeping the exposure, `bake` resets the exposure to 0

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from mes import audit
+from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import ReasonCode
 from mes.catalog.services import StepInfo
 from mes.db import utcnow
@@ -20,7 +21,7 @@ from mes.errors import Conflict, InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import Hold
-from mes.quality.services.common import CLOSED, active_reason, invalid, required_comment, who
+from mes.quality.services.common import CLOSED, active_reason, invalid, required_comment
 from mes.quality.services.future import on_arrival
 
 _DISPOSITION_FIELDS = {"release": set(), "rework": {"rework_step"},
@@ -70,18 +71,19 @@ def _refuse_moving(lot: Lot, disposition: str) -> None:
                        code="lot_closed")
 
 
-def _two_person(actor: Any, hold: Hold, override: str | None) -> str | None:
+def _two_person(actor: Actor, hold: Hold, override: str | None) -> str | None:
     """The override reason recorded, or None when none is needed; raises when the person
     who placed the hold releases it without an admin's recorded override."""
-    if who(actor) != hold.placed_by:
+    if actor_name(actor) != hold.placed_by:
         return None
-    if getattr(actor, "role", None) == "admin" and (override or "").strip():
-        return override.strip()  # type: ignore[union-attr]
+    reason = (override or "").strip()
+    if not isinstance(actor, str) and actor.role == "admin" and reason:
+        return reason
     raise Conflict(_l("The person who placed a hold may not release it; another person must (an "
                       "admin may override with a recorded reason)."), code="two_person_rule")
 
 
-def release_hold(session: Session, actor: Any, hold: Hold, data: dict[str, Any]) -> Hold:
+def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any]) -> Hold:
     """Release an open hold with a disposition and a comment:
 
     - `release`: the lot continues;
@@ -148,7 +150,7 @@ def release_hold(session: Session, actor: Any, hold: Hold, data: dict[str, Any])
     if override:
         details["override_reason"] = override
 
-    hold.status, hold.released_by, hold.released_at = "released", who(actor), now
+    hold.status, hold.released_by, hold.released_at = "released", actor_name(actor), now
     hold.disposition, hold.release_comment = disposition, text
     hold.rework_step = details.get("rework_step")
     hold.scrap_qty = details.get("scrap_qty")

@@ -6,18 +6,18 @@ They subscribe to the floor's `lot_tracked_out` when this module is imported.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mes.auth.actor import SYSTEM, Actor, actor_name
 from mes.catalog import services as catalog
 from mes.catalog.models import ReasonCode
 from mes.catalog.services import StepInfo
 from mes.floor import lifecycle
 from mes.floor.models import Lot
 from mes.quality.models import Hold
-from mes.quality.services.common import CLOSED, SYSTEM, who
+from mes.quality.services.common import CLOSED
 from mes.quality.services.future import on_arrival
 from mes.quality.services.holds import place_holds
 
@@ -47,7 +47,7 @@ def _below_min_yield(step: StepInfo, qty_in: int, good_qty: int) -> bool:
             and Decimal(good_qty) * 100 < Decimal(str(step.min_yield)) * qty_in)
 
 
-def after_track_out(lot: Lot, *, session: Session, actor: Any, step: StepInfo, qty_in: int,
+def after_track_out(lot: Lot, *, session: Session, actor: Actor, step: StepInfo, qty_in: int,
                     good_qty: int, rules_at_step: bool | None) -> list[Hold]:
     """The quality rules of a track-out, in its transaction, after the lot has moved: a
     step yield (good / quantity in) below the step's minimum holds the lot (source
@@ -61,7 +61,7 @@ def after_track_out(lot: Lot, *, session: Session, actor: Any, step: StepInfo, q
             f"Step {step.code} yield {achieved} % is below the minimum {step.min_yield} %.",
             "yield", placed_by=SYSTEM,
             data={"step": step.code, "yield": achieved, "min_yield": step.min_yield,
-                  "triggered_by": who(actor)})
+                  "triggered_by": actor_name(actor)})
     if lot.state == "queued":
         placed += on_arrival(session, actor, lot, rules_at_step=rules_at_step)
     return placed
