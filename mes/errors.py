@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from flask import Flask, g, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
@@ -16,7 +17,7 @@ from markupsafe import escape
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -243,24 +244,24 @@ def translate_db_error(exc: Exception) -> DomainError | None:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def _domain(exc: DomainError):  # type: ignore[no-untyped-def]
+    def _domain(exc: DomainError) -> ResponseReturnValue:
         return error_response(exc)
 
     @app.errorhandler(CSRFError)
-    def _csrf(exc: CSRFError):  # type: ignore[no-untyped-def]
+    def _csrf(exc: CSRFError) -> ResponseReturnValue:
         return error_response(BadRequest(
             _("The form expired or did not come from this site; reload the page and try "
               "again."), code=ErrorCode.CSRF_FAILED))
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         if wants_json():
             resp = jsonify(error_body(_HTTP_CODES.get(status, ErrorCode.ERROR),
                                       exc.description or exc.name))
             resp.status_code = status
-            if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
-                resp.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+            if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+                resp.headers["Allow"] = ", ".join(exc.valid_methods)
             return resp
         if exc.description == type(exc).description and status in _HTTP_PAGE_MESSAGES:
             # Werkzeug's own English description: say it in the user's language.
@@ -268,7 +269,7 @@ def register_error_handlers(app: Flask) -> None:
         return error_page(status, exc.description or exc.name)
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
         if isinstance(exc, SQLAlchemyError) and g.get("db_session") is not None:
             # End the failed transaction first: the answer reads the database again (the
             # message's language is the user's setting, and a failed flush expired the user).
