@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
@@ -20,6 +21,9 @@ from sqlalchemy.orm import Session
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode
 from mes.quality.models import MoistureClock
+
+if TYPE_CHECKING:
+    from mes.floor.models import Lot
 
 HOUR = 3600
 # Floor life in seconds per MSL; None is unlimited (MSL 1). MSL 6 is "time on label".
@@ -84,12 +88,12 @@ def clock_life(clock: MoistureClock, msl: str, now: datetime | None = None) -> F
                      clock.label_hours)
 
 
-def floor_life_expired(session: Session, lot: object) -> bool:
+def floor_life_expired(session: Session, lot: Lot) -> bool:
     """Whether the lot's floor life has run out (a lot never opened has not)."""
-    msl = lot.product.msl  # type: ignore[attr-defined]
+    msl = lot.product.msl
     if msl == "1":
         return False
-    clock = clock_of(session, lot.id)  # type: ignore[attr-defined]
+    clock = clock_of(session, lot.id)
     return clock is not None and clock_life(clock, msl).expired
 
 
@@ -97,9 +101,9 @@ def expired_message(lot_no: str) -> LazyString:
     return _l("Lot %(lot)s has used up its moisture floor life; bake it first.", lot=lot_no)
 
 
-def check_floor_life(session: Session, lot: object) -> None:
+def check_floor_life(session: Session, lot: Lot) -> None:
     """Rule: a lot whose moisture floor life has run out is neither packed nor shipped until
     it is baked. Raises Conflict `floor_life_expired`."""
     if floor_life_expired(session, lot):
-        raise Conflict(expired_message(lot.lot_no),  # type: ignore[attr-defined]
+        raise Conflict(expired_message(lot.lot_no),
                        code=ErrorCode.FLOOR_LIFE_EXPIRED)
