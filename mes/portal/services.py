@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, type_coerce
+from sqlalchemy import Select, func, select, text, tuple_, type_coerce
 from sqlalchemy.orm import Session, joinedload
 
 from mes.catalog.models import Product, RouteStep
@@ -55,11 +55,22 @@ def cycle_times(session: Session, now: datetime, window: timedelta = CYCLE_WINDO
     elsewhere (SQLite, the embedded single-plant database) Python does."""
     recent = (StepRun.finished_at >= now - window, StepRun.finished_at <= now)
     if session.get_bind().dialect.name == "postgresql":
-        seconds = func.extract("epoch", StepRun.finished_at - StepRun.arrived_at)
+        # One pass over the window (a plant of a million lots finishes ~200,000 runs in 30
+        # days): the grouping set () gives the overall median beside the per-step ones, in
+        # the row whose grouping flag is 1; date_part is double precision (extract's
+        # numeric doubles the sort's cost); the sort stays in memory.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        seconds = func.date_part("epoch", StepRun.finished_at - StepRun.arrived_at)
         median = func.percentile_cont(0.5).within_group(func.greatest(seconds, 0))
-        per_step = {code: float(value) / 3600 for code, value in session.execute(
-            select(StepRun.step_code, median).where(*recent).group_by(StepRun.step_code))}
-        overall = session.scalar(select(median).where(*recent))
+        per_step: dict[str, float] = {}
+        overall = None
+        for code, whole, value in session.execute(
+                select(StepRun.step_code, func.grouping(StepRun.step_code), median)
+                .where(*recent).group_by(func.grouping_sets(StepRun.step_code, tuple_()))):
+            if whole:
+                overall = value
+            else:
+                per_step[code] = float(value) / 3600
         return CycleTimes(per_step, float(overall) / 3600 if overall is not None
                           else DEFAULT_STEP_HOURS)
     durations: dict[str, list[float]] = defaultdict(list)
