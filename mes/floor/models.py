@@ -34,7 +34,8 @@ class Lot(Base):
         # The WIP order (priority, due date, age), for all lots and within a step.
         Index("ix_lot_wip", "priority", "due_date", "id"),
         Index("ix_lot_step_wip", "step_code", "priority", "due_date", "id"),
-        Index("ix_lot_customer_state", "customer_id", "state"),
+        # A customer's lots (the portal) with their ids, from the index alone.
+        Index("ix_lot_customer_state", "customer_id", "state", postgresql_include=["id"]),
         # The WIP board's per-step counts read this index alone on PostgreSQL.
         Index("ix_lot_step_summary", "state", "step_code", "route_id",
               postgresql_include=["quantity", "open_holds"]),

@@ -33,10 +33,11 @@ Index("ix_equipment_state_change_at", _esc.at,
 Index("ix_equipment_state_change_tool_at", _esc.equipment_id, _esc.at, _esc.id)
 # Dispositions (and scrap quantities) of a range.
 Index("ix_hold_released_at", _hold.released_at)
-# First-pass and final yield of the test runs of a range.
+# First-pass and final yield of the test runs of a range; the portal's yields rank each
+# lot's runs at a step by id.
 Index("ix_test_run_created_at", _test.created_at,
       postgresql_include=["lot_id", "product_id", "step_code", "units", "first_pass_good",
-                          "final_good"])
+                          "final_good", "id"])
 # Per-lot cycle time: lots that finished their route in a range (a closed lot's
 # arrived_at is its last track-out).
 Index("ix_lot_state_arrived", _lot.state, _lot.arrived_at,

@@ -10,6 +10,7 @@ from mes.catalog.services import StepInfo
 from mes.db import simulated_time, utcnow
 from mes.floor import services as floor
 from mes.portal import services
+from mes.testfloor.models import TestRun
 from tests.floor.helpers import track_in, track_out
 from tests.helpers import as_user
 
@@ -149,6 +150,20 @@ def test_yields_page_per_product_and_test_step(app, world):
             _cell(html, row, "yield")) == ("1", "100", "96", "96.00 %")
     html_b = as_user(app, b.user).get("/portal/yields").get_data(as_text=True)
     assert _cell(html_b, 'data-product="P2" data-step="FT"', "yield") == "87.50 %"
+
+
+def test_yields_count_only_each_lots_latest_run_at_the_step(app, session, world):
+    a, _b = world
+    retest = TestRun(**{attr.key: getattr(a.run, attr.key)
+                        for attr in TestRun.__mapper__.column_attrs
+                        if attr.key not in ("id", "sha256")})
+    retest.final_good = 99
+    session.add(retest)
+    session.commit()
+    html = as_user(app, a.user).get("/portal/yields").get_data(as_text=True)
+    row = 'data-product="P1" data-step="FT"'
+    assert (_cell(html, row, "lots"), _cell(html, row, "tested"), _cell(html, row, "good"),
+            _cell(html, row, "yield")) == ("1", "100", "99", "99.00 %")
 
 
 def test_portal_is_in_the_customers_menu_and_closed_to_plant_roles(app, world, make_user):
