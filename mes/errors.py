@@ -95,7 +95,11 @@ class DomainError(Exception):
                  fields: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self._message = message
-        if code:
+        if code is not None:
+            if not isinstance(code, ErrorCode):
+                # A bare string would reach clients unchecked and escape the derivation of
+                # the documented conflicts (mes.api.conflicts).
+                raise TypeError(f"An error code is an ErrorCode member, not {code!r}.")
             self.code = code
         self._fields = fields
 

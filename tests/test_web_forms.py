@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from marshmallow import Schema, ValidationError, fields
 
-from mes.errors import Conflict, InvalidInput, NotFound
+from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.web import forms
 
 
@@ -54,10 +54,10 @@ def test_attempt_returns_the_result_or_why_it_was_refused(page):
     assert set(refused.fields) == {"comment", "lots", "match"}
 
     def taken():
-        raise Conflict("Someone was first.", code="stale")
+        raise Conflict("Someone was first.", code=ErrorCode.STALE)
 
     assert forms.attempt(taken) == (None, forms.Refused("Someone was first.", {}, 409,
-                                                        "stale"))
+                                                        ErrorCode.STALE))
 
     def weak():
         raise InvalidInput("Too weak.", fields={"password": ["Longer, please."]})

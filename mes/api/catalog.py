@@ -31,7 +31,7 @@ def list_customers(args: dict[str, Any]) -> Page:
 
 
 @api_route(bp, "/customers", method="POST", permission=WRITE, body=s.CustomerIn,
-           response=s.CustomerOut, tag="master data", conflicts=("duplicate",))
+           response=s.CustomerOut, tag="master data")
 def create_customer(data: dict[str, Any]) -> Customer:
     """Create a customer."""
     return services.create_customer(db.session(), current_user, data)
@@ -91,7 +91,7 @@ def list_products(args: dict[str, Any]) -> Page:
 
 
 @api_route(bp, "/products", method="POST", permission=WRITE, body=s.ProductIn,
-           response=s.ProductOut, tag="master data", conflicts=("duplicate",))
+           response=s.ProductOut, tag="master data")
 def create_product(data: dict[str, Any]) -> Product:
     """Create a product on a route."""
     return services.create_product(db.session(), current_user, data)
@@ -149,7 +149,7 @@ def list_equipment(args: dict[str, Any]) -> Page:
 
 
 @api_route(bp, "/equipment", method="POST", permission=WRITE, body=s.EquipmentIn,
-           response=s.EquipmentOut, tag="master data", conflicts=("duplicate",))
+           response=s.EquipmentOut, tag="master data")
 def create_equipment(data: dict[str, Any]) -> Equipment:
     """Create a piece of equipment."""
     return services.create_equipment(db.session(), current_user, data)
@@ -192,7 +192,7 @@ def list_reason_codes(args: dict[str, Any]) -> Page:
 
 
 @api_route(bp, "/reason-codes", method="POST", permission=WRITE, body=s.ReasonCodeIn,
-           response=s.ReasonCodeOut, tag="master data", conflicts=("duplicate",))
+           response=s.ReasonCodeOut, tag="master data")
 def create_reason_code(data: dict[str, Any]) -> ReasonCode:
     """Create a reject, hold or scrap reason code."""
     return services.create_reason_code(db.session(), current_user, data)
@@ -231,7 +231,7 @@ def list_material_lots(args: dict[str, Any]) -> Page:
 
 
 @api_route(bp, "/material-lots", method="POST", permission=WRITE, body=s.MaterialLotIn,
-           response=s.MaterialLotOut, tag="master data", conflicts=("duplicate",))
+           response=s.MaterialLotOut, tag="master data")
 def create_material_lot(data: dict[str, Any]) -> MaterialLot:
     """Register a material lot."""
     return services.create_material_lot(db.session(), current_user, data)

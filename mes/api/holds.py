@@ -23,7 +23,7 @@ PLACE, RELEASE, READ = Permission.HOLD_PLACE, Permission.HOLD_RELEASE, Permissio
 # --- holds -----------------------------------------------------------------------------
 
 @api_route(bp, "/lots/<lot_no>/holds", method="POST", permission=PLACE, body=s.HoldIn,
-           response=s.HoldOut, tag="holds", conflicts=("lot_closed", "stale"))
+           response=s.HoldOut, tag="holds")
 def hold_lot(lot_no: str, data: dict[str, Any]) -> Hold:
     """Put a lot on hold with a hold reason code and a comment.
 
@@ -36,7 +36,7 @@ def hold_lot(lot_no: str, data: dict[str, Any]) -> Hold:
 
 
 @api_route(bp, "/holds", method="POST", permission=PLACE, body=s.MassHoldIn,
-           response=s.MassHoldOut, tag="holds", conflicts=("nothing_to_hold", "stale"))
+           response=s.MassHoldOut, tag="holds")
 def mass_hold(data: dict[str, Any]) -> MassHold:
     """Mass hold: hold every lot the match selects and every descendant, in one transaction.
 
@@ -73,8 +73,7 @@ def get_hold(hold_id: int) -> Hold:
 
 
 @api_route(bp, "/holds/<int:hold_id>/release", method="POST", permission=RELEASE,
-           body=s.ReleaseIn, response=s.HoldOut, status=200, tag="holds",
-           conflicts=("not_open", "two_person_rule", "already_running", "lot_closed", "stale"))
+           body=s.ReleaseIn, response=s.HoldOut, status=200, tag="holds")
 def release_hold(hold_id: int, data: dict[str, Any]) -> Hold:
     """Release a hold with a disposition: release, rework, scrap or use_as_is.
 
@@ -119,7 +118,7 @@ def get_future_hold(rule_id: int) -> PresentedRule:
 
 
 @api_route(bp, "/future-holds/<int:rule_id>", method="DELETE", permission=PLACE,
-           tag="holds", conflicts=("not_active",))
+           tag="holds")
 def retire_future_hold(rule_id: int) -> None:
     """Retire a future hold: it holds no further lot and is kept for the record."""
     session = db.session()

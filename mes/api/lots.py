@@ -14,10 +14,6 @@ from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor.models import Lot
 
-TRACK_CONFLICTS = ("lot_on_hold", "wrong_step", "already_running", "lot_closed",
-                   "wrong_equipment", "equipment_unavailable", "equipment_busy",
-                   "material_expired", "material_required", "stale")
-
 
 def present(lots: list[Lot]) -> list[Lot]:
     """Attach what the lot output shows beyond its own row (genealogy, holds, wafers)."""
@@ -33,7 +29,7 @@ def _one(lot: Lot) -> Lot:
 
 
 @api_route(bp, "/lots", method="POST", permission=Permission.LOT_RECEIVE, body=s.LotIn,
-           response=s.LotOut, tag="lots", conflicts=("duplicate",))
+           response=s.LotOut, tag="lots")
 def receive_lot(data: dict[str, Any]) -> Lot:
     """Receive a wafer lot; it starts queued at the first step of its route."""
     return _one(services.receive_lot(db.session(), current_user, data))
@@ -65,8 +61,7 @@ def lot_history(lot_no: str, args: dict[str, Any]) -> Page:
 
 
 @api_route(bp, "/lots/<lot_no>/track-in", method="POST", permission=Permission.LOT_TRACK,
-           body=s.TrackInIn, response=s.LotOut, status=200, tag="lots",
-           conflicts=TRACK_CONFLICTS)
+           body=s.TrackInIn, response=s.LotOut, status=200, tag="lots")
 def track_in(lot_no: str, data: dict[str, Any]) -> Lot:
     """Start the lot at its current step on a piece of equipment."""
     session = db.session()
@@ -75,8 +70,7 @@ def track_in(lot_no: str, data: dict[str, Any]) -> Lot:
 
 
 @api_route(bp, "/lots/<lot_no>/track-out", method="POST", permission=Permission.LOT_TRACK,
-           body=s.TrackOutIn, response=s.LotOut, status=200, tag="lots",
-           conflicts=("not_running", "wrong_step", "stale"))
+           body=s.TrackOutIn, response=s.LotOut, status=200, tag="lots")
 def track_out(lot_no: str, data: dict[str, Any]) -> Lot:
     """Finish the step with good and reject quantities; the lot moves on."""
     session = db.session()
@@ -85,9 +79,7 @@ def track_out(lot_no: str, data: dict[str, Any]) -> Lot:
 
 
 @api_route(bp, "/lots/<lot_no>/split", method="POST", permission=Permission.LOT_SPLIT_MERGE,
-           body=s.SplitIn, response=s.SplitOut, tag="lots",
-           conflicts=("lot_on_hold", "already_running", "lot_closed", "lot_no_too_long",
-                      "stale"))
+           body=s.SplitIn, response=s.SplitOut, tag="lots")
 def split_lot(lot_no: str, data: dict[str, Any]) -> dict[str, Any]:
     """Split a queued lot: the parent keeps the first quantity, each other one is a child."""
     session = db.session()
@@ -98,9 +90,7 @@ def split_lot(lot_no: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @api_route(bp, "/lots/merge", method="POST", permission=Permission.LOT_SPLIT_MERGE,
-           body=s.MergeIn, response=s.LotOut, tag="lots",
-           conflicts=("lot_on_hold", "already_running", "lot_closed", "merge_mismatch",
-                      "stale"))
+           body=s.MergeIn, response=s.LotOut, tag="lots")
 def merge_lots(data: dict[str, Any]) -> Lot:
     """Merge queued lots of one product, route version and step into the first named."""
     session = db.session()

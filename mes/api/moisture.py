@@ -18,9 +18,7 @@ from mes.quality.services import MoistureView
 
 
 @api_route(bp, "/lots/<lot_no>/moisture", method="POST", permission=Permission.LOT_TRACK,
-           body=s.MoistureIn, response=s.MoistureOut, status=200, tag="moisture",
-           conflicts=("not_moisture_sensitive", "lot_closed", "already_open",
-                      "already_sealed", "already_dry_storage", "stale"))
+           body=s.MoistureIn, response=s.MoistureOut, status=200, tag="moisture")
 def moisture_action(lot_no: str, data: dict[str, Any]) -> MoistureView:
     """Move the lot's moisture clock: `open` starts or resumes it, `seal` (dry pack) and
     `dry_storage` pause it keeping the exposure, `bake` resets the exposure.

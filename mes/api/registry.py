@@ -13,8 +13,9 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
 
 from mes import db
+from mes.api.conflicts import endpoint_conflicts
 from mes.auth.permissions import Permission, public, require
-from mes.errors import BadRequest, InvalidInput
+from mes.errors import BadRequest, ErrorCode, InvalidInput
 from mes.pagination import ListArgs, Page, count, paginate, paginate_list
 from mes.schemas import schema_instance
 
@@ -24,6 +25,7 @@ class Operation:
     rule: str
     method: str
     endpoint: str
+    handler: Callable[..., Any]
     summary: str
     description: str
     tag: str
@@ -33,10 +35,15 @@ class Operation:
     response: type[Schema] | None = None
     status: int = 200
     many: bool = False
-    conflicts: tuple[str, ...] = ()
     raw_body: dict[str, Any] | None = None
     produces: tuple[str, ...] = ("application/json",)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conflicts(self) -> tuple[ErrorCode, ...]:
+        """The 409 codes the endpoint can answer, read from the code its handler runs."""
+        writes = self.method.upper() not in db.SAFE_METHODS
+        return endpoint_conflicts(self.handler, writes=writes)
 
 
 OPERATIONS: list[Operation] = []
@@ -69,12 +76,12 @@ def api_route(bp: Blueprint, rule: str, *, method: str = "GET",
               permission: Permission | tuple[Permission, ...] | None,
               body: type[Schema] | None = None, query: type[Schema] | None = None,
               response: type[Schema] | None = None, status: int | None = None,
-              many: bool = False, tag: str = "", conflicts: tuple[str, ...] = (),
-              raw_body: dict[str, Any] | None = None,
+              many: bool = False, tag: str = "", raw_body: dict[str, Any] | None = None,
               produces: tuple[str, ...] = ("application/json",)) -> Callable[..., Any]:
     """Register `fn` at `rule`. The view gets the path arguments, `data` (the loaded body)
     and `args` (the loaded query) when declared, and returns an object, a Page (with
-    many=True), None (204) or a ready Response. `permission=None` declares it public."""
+    many=True), None (204) or a ready Response. `permission=None` declares it public. The
+    409 codes the OpenAPI document lists are derived from the handler (mes.api.conflicts)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         code = status or (201 if method == "POST" else 204 if response is None else 200)
@@ -111,10 +118,10 @@ def api_route(bp: Blueprint, rule: str, *, method: str = "GET",
         summary, _, description = doc.partition("\n")
         OPERATIONS.append(Operation(
             rule=bp.url_prefix + rule if bp.url_prefix else rule, method=method.lower(),
-            endpoint=f"{bp.name}.{fn.__name__}", summary=summary.strip(),
+            endpoint=f"{bp.name}.{fn.__name__}", handler=fn, summary=summary.strip(),
             description=description.strip(), tag=tag, permissions=perms, body=body,
-            query=query, response=response, status=code, many=many, conflicts=conflicts,
-            raw_body=raw_body, produces=produces))
+            query=query, response=response, status=code, many=many, raw_body=raw_body,
+            produces=produces))
         return fn
 
     return decorate

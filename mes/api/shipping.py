@@ -17,12 +17,9 @@ from mes.shipping import services
 from mes.shipping.models import Shipment
 from mes.shipping.views import render_coc
 
-SHIP_CONFLICTS = ("wrong_customer", "not_completed", "already_shipped", "lot_on_hold",
-                  "floor_life_expired", "not_qualified", "stale")
-
 
 @api_route(bp, "/shipments", method="POST", permission=Permission.SHIP, body=s.ShipmentIn,
-           response=s.ShipmentOut, tag="shipping", conflicts=SHIP_CONFLICTS)
+           response=s.ShipmentOut, tag="shipping")
 def create_shipment(data: dict[str, Any]) -> Shipment:
     """Ship completed lots to their customer under a purchase order.
 

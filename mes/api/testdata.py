@@ -20,8 +20,6 @@ from mes.testfloor import services
 from mes.testfloor.models import TestRun
 from mes.testfloor.services import PatComputation
 
-RUN_CONFLICTS = ("wrong_step", "lot_closed", "stale")
-
 STDF_BODY = {
     "required": True,
     "description": "The STDF V4 file (plain or gzip), as the raw body or as the multipart "
@@ -47,8 +45,7 @@ def _upload() -> bytes:
 
 
 @api_route(bp, "/lots/<lot_no>/stdf", method="POST", permission=Permission.TEST_WRITE,
-           query=s.StdfQuery, raw_body=STDF_BODY, response=s.PlantTestRunOut, tag="test data",
-           conflicts=("duplicate", *RUN_CONFLICTS))
+           query=s.StdfQuery, raw_body=STDF_BODY, response=s.PlantTestRunOut, tag="test data")
 def import_stdf(lot_no: str, args: dict[str, Any]) -> TestRun:
     """Import an STDF V4 file as a test run of the lot at a test step.
 
@@ -64,8 +61,7 @@ def import_stdf(lot_no: str, args: dict[str, Any]) -> TestRun:
 
 
 @api_route(bp, "/lots/<lot_no>/bins", method="POST", permission=Permission.TEST_WRITE,
-           body=s.BinsIn, response=s.PlantTestRunOut, tag="test data",
-           conflicts=RUN_CONFLICTS)
+           body=s.BinsIn, response=s.PlantTestRunOut, tag="test data")
 def record_bins(lot_no: str, data: dict[str, Any]) -> TestRun:
     """Record a bin summary from a tester that writes no STDF, as a test run.
 
@@ -100,7 +96,7 @@ def get_test_run(run_id: int) -> TestRun:
 
 @api_route(bp, "/products/<code>/pat-limits", method="POST",
            permission=Permission.LIMITS_WRITE, body=s.PatComputeIn, response=s.PatComputeOut,
-           tag="test data", conflicts=("insufficient_history",))
+           tag="test data")
 def compute_pat_limits(code: str, data: dict[str, Any]) -> PatComputation:
     """Compute static PAT limits (AEC-Q001) for a product at a test step.
 

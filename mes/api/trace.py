@@ -64,8 +64,7 @@ def match_trace(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @api_route(bp, "/containments", method="POST", permission=Permission.HOLD_PLACE,
-           body=s.ContainmentIn, response=s.ContainmentOut, tag="trace",
-           conflicts=("stale",))
+           body=s.ContainmentIn, response=s.ContainmentOut, tag="trace")
 def contain(data: dict[str, Any]) -> Containment:
     """Containment: hold every lot the match reaches that is still in the plant.
 

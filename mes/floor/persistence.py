@@ -24,7 +24,7 @@ from mes import audit
 from mes.audit.models import AuditEvent
 from mes.auth.actor import Actor, actor_name
 from mes.db import utcnow
-from mes.errors import Conflict
+from mes.errors import Conflict, ErrorCode
 from mes.floor.models import Lot, LotEvent, StepRun
 
 
@@ -134,6 +134,6 @@ def write_row(session: Session, obj: Any, now: datetime, **values: Any) -> None:
     params = {"_id": obj.id, "_seen": obj.version, **values} if versioned \
         else {"_id": obj.id, **values}
     if session.connection().execute(stmt, params).rowcount != 1:
-        raise Conflict(_l("A simultaneous change won; reload and try again."), code="stale")
+        raise Conflict(_l("A simultaneous change won; reload and try again."), code=ErrorCode.STALE)
     for name, value in values.items():
         set_committed_value(obj, name, value)

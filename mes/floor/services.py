@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +41,7 @@ from mes.catalog.models import (
 )
 from mes.catalog.services import StepInfo, current_route, route_step_infos
 from mes.db import utcnow
-from mes.errors import Conflict, InvalidInput, NotFound
+from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import lifecycle, persistence
 from mes.floor.models import (
     LOT_NO_LENGTH,
@@ -292,7 +291,7 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
     dies = [w.get("die_qty") for w in wafers]
     if wafers and all(d is not None for d in dies) and sum(dies) != data["quantity"]:
         raise InvalidInput(_l("The wafers' die quantities do not add up to the lot quantity."),
-                           code="quantity_mismatch",
+                           code=ErrorCode.QUANTITY_MISMATCH,
                            fields={"quantity": [_l("Wafers hold %(value)s dies, the lot "
                                                    "%(quantity)s.", value=sum(dies),
                                                    quantity=data['quantity'])]})
@@ -305,7 +304,8 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
                                                      items=', '.join(taken))]})
     lot_no = data.get("lot_no") or next_lot_no(session)
     if session.scalar(select(Lot.id).where(Lot.lot_no == lot_no)) is not None:
-        raise Conflict(_l("Lot %(lot_no)s exists already.", lot_no=lot_no), code="duplicate")
+        raise Conflict(_l("Lot %(lot_no)s exists already.", lot_no=lot_no),
+                       code=ErrorCode.DUPLICATE)
     first = route.steps[0]
     now = utcnow()
     lot = Lot(lot_no=lot_no, product=product, customer=customer, route=route, step_seq=1,
@@ -333,44 +333,50 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
 
 # --- track-in --------------------------------------------------------------------------
 
-@dataclass
-class Blocker:
-    code: str
-    message: str
-    field: str | None = None
+class Blocker(Conflict):
+    """Why a lot cannot be tracked in now: the station shows it before the move is tried and
+    track_in raises it when it is (one check for both, so a page never promises a move the
+    service refuses). `field` names the input it is about, if any."""
+
+    def __init__(self, message: str, *, code: ErrorCode, field: str | None = None) -> None:
+        super().__init__(message, code=code, fields={field: [message]} if field else None)
+        self.field = field
 
 
 def lot_blockers(lot: Lot) -> list[Blocker]:
     """Reasons the lot itself cannot be tracked in now, whatever the equipment."""
     found = []
     if lot.state in CLOSED_STATES:
-        found.append(Blocker("lot_closed", gettext("Lot %(lot)s is %(state)s.", lot=lot.lot_no,
-                                                   state=gettext(lot.state))))
+        found.append(Blocker(gettext("Lot %(lot)s is %(state)s.", lot=lot.lot_no,
+                                     state=gettext(lot.state)), code=ErrorCode.LOT_CLOSED))
     if lot.state == "running":
-        found.append(Blocker("already_running", gettext(
+        found.append(Blocker(gettext(
             "Lot %(lot)s is already running on %(equipment)s.", lot=lot.lot_no,
-            equipment=lot.equipment.code if lot.equipment else "?")))
+            equipment=lot.equipment.code if lot.equipment else "?"),
+            code=ErrorCode.ALREADY_RUNNING))
     if lot.open_holds:
-        found.append(Blocker("lot_on_hold", gettext(
+        found.append(Blocker(gettext(
             "Lot %(lot)s is on hold (%(n)d open hold(s)).", lot=lot.lot_no,
-            n=lot.open_holds)))
+            n=lot.open_holds), code=ErrorCode.LOT_ON_HOLD))
     return found
 
 
 def equipment_blockers(step: StepInfo, equipment: Equipment) -> list[Blocker]:
     found = []
     if step.equipment_kind and equipment.kind != step.equipment_kind:
-        found.append(Blocker("wrong_equipment", gettext(
+        found.append(Blocker(gettext(
             "%(equipment)s is a %(kind)s; step %(step)s needs a %(needed)s.",
             equipment=equipment.code, kind=equipment.kind, step=step.code,
-            needed=step.equipment_kind), "equipment"))
+            needed=step.equipment_kind), code=ErrorCode.WRONG_EQUIPMENT, field="equipment"))
     if equipment.state not in AVAILABLE_STATES:
-        found.append(Blocker("equipment_unavailable", gettext(
+        found.append(Blocker(gettext(
             "%(equipment)s is %(state)s.", equipment=equipment.code,
-            state=gettext(equipment.state.replace("_", " "))), "equipment"))
+            state=gettext(equipment.state.replace("_", " "))),
+            code=ErrorCode.EQUIPMENT_UNAVAILABLE, field="equipment"))
     elif equipment.lots_running:
-        found.append(Blocker("equipment_busy", gettext(
-            "%(equipment)s is running another lot.", equipment=equipment.code), "equipment"))
+        found.append(Blocker(gettext(
+            "%(equipment)s is running another lot.", equipment=equipment.code),
+            code=ErrorCode.EQUIPMENT_BUSY, field="equipment"))
     return found
 
 
@@ -378,15 +384,16 @@ def material_blockers(step: StepInfo, materials: Sequence[MaterialLot]) -> list[
     found = []
     for m in materials:
         if m.expired:
-            found.append(Blocker("material_expired", gettext(
+            found.append(Blocker(gettext(
                 "Material lot %(code)s expired on %(date)s.", code=m.code,
-                date=f"{m.expires_at:%Y-%m-%d}"), "materials"))
+                date=f"{m.expires_at:%Y-%m-%d}"),
+                code=ErrorCode.MATERIAL_EXPIRED, field="materials"))
     given = {m.material for m in materials if not m.expired}
     for needed in step.materials or []:
         if needed not in given:
-            found.append(Blocker("material_required", gettext(
+            found.append(Blocker(gettext(
                 "Step %(step)s needs a %(material)s lot.", step=step.code, material=needed),
-                "materials"))
+                code=ErrorCode.MATERIAL_REQUIRED, field="materials"))
     return found
 
 
@@ -420,7 +427,7 @@ def _check_step(lot: Lot, step_code: str) -> None:
     if lot.step_code != step_code:
         raise Conflict(_l("Lot %(lot)s is at step %(step_code)s, not %(step_code2)s.",
                           lot=lot.lot_no, step_code=lot.step_code, step_code2=step_code),
-                       code="wrong_step")
+                       code=ErrorCode.WRONG_STEP)
 
 
 def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
@@ -438,14 +445,13 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
     tool = _equipment(session, equipment, move.named_tool)
     used = _materials(session, list(materials))
     for blocker in lot_blockers(lot):
-        raise Conflict(blocker.message, code=blocker.code)
+        raise blocker
     _check_step(lot, step)
     route_step = current_step(lot)
     if route_step.kind == PACK_KIND:
         check_floor_life(session, lot)
     for blocker in equipment_blockers(route_step, tool) + material_blockers(route_step, used):
-        raise Conflict(blocker.message, code=blocker.code,
-                       fields={blocker.field: [blocker.message]} if blocker.field else None)
+        raise blocker
     now = utcnow()
     run_id = persistence.insert_run(
         session, lot_id=lot.id, route_id=lot.route_id, step_seq=lot.step_seq,
@@ -482,7 +488,8 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     move = lot if isinstance(lot, LotToMove) else LotToMove(lot)
     lot = move.lot
     if lot.state != "running" or lot.run_id is None:
-        raise Conflict(_l("Lot %(lot)s is not running.", lot=lot.lot_no), code="not_running")
+        raise Conflict(_l("Lot %(lot)s is not running.", lot=lot.lot_no),
+                       code=ErrorCode.NOT_RUNNING)
     _check_step(lot, step)
     run = move.open_run
     if run is None or run.id != lot.run_id:
@@ -501,7 +508,7 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
         raise InvalidInput(
             _l("Good %(good_qty)s + rejects %(reject_total)s = %(value)s, but %(qty_in)s went in.",
                good_qty=good_qty, reject_total=reject_total, value=good_qty + reject_total,
-               qty_in=run.qty_in), code="quantity_mismatch",
+               qty_in=run.qty_in), code=ErrorCode.QUANTITY_MISMATCH,
             fields={"good_qty": [_l("Good and rejects must add up to %(qty_in)s.",
                                     qty_in=run.qty_in)]})
     now = utcnow()
@@ -550,15 +557,15 @@ def _movable(lot: Lot, action: str) -> None:
     if lot.open_holds:
         raise Conflict(_l("Lot %(lot)s is on hold; it cannot be %(action)s.", lot=lot.lot_no,
                           action=action),
-                       code="lot_on_hold")
+                       code=ErrorCode.LOT_ON_HOLD)
     if lot.state == "running":
         raise Conflict(_l("Lot %(lot)s is running; %(action)s it after track-out.",
                           lot=lot.lot_no, action=action),
-                       code="already_running")
+                       code=ErrorCode.ALREADY_RUNNING)
     if lot.state != "queued":
         raise Conflict(_l("Lot %(lot)s is %(state)s; only queued lots can be %(action)s.",
                           lot=lot.lot_no, state=_l(lot.state), action=action),
-                       code="lot_closed")
+                       code=ErrorCode.LOT_CLOSED)
 
 
 def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
@@ -570,7 +577,7 @@ def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
         batch = [f"{parent.lot_no}.{seq + i:02d}" for i in range(1, count - len(numbers) + 1)]
         if len(batch[-1]) > LOT_NO_LENGTH:
             raise Conflict(_l("Lot %(lot)s has too long a number to name its children after it.",
-                              lot=parent.lot_no), code="lot_no_too_long")
+                              lot=parent.lot_no), code=ErrorCode.LOT_NO_TOO_LONG)
         taken = set(session.scalars(select(Lot.lot_no).where(Lot.lot_no.in_(batch))))
         numbers += [n for n in batch if n not in taken]
         seq += len(batch)
@@ -593,7 +600,7 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
     if sum(quantities) != lot.quantity:
         raise InvalidInput(_l("The quantities add up to %(value)s, the lot holds %(quantity)s.",
                               value=sum(quantities), quantity=lot.quantity),
-                           code="quantity_mismatch",
+                           code=ErrorCode.QUANTITY_MISMATCH,
                            fields={"quantities": [_l("Must add up to %(quantity)s.",
                                                      quantity=lot.quantity)]})
     now = utcnow()
@@ -645,14 +652,15 @@ def merge_lots(session: Session, actor: Actor, lots: Sequence[Lot]) -> Lot:
     for other in others:
         if (other.product_id, other.route_id) != (survivor.product_id, survivor.route_id):
             raise Conflict(_l("%(lot)s is not the same product and route version as %(lot2)s.",
-                              lot=other.lot_no, lot2=survivor.lot_no), code="merge_mismatch")
+                              lot=other.lot_no, lot2=survivor.lot_no),
+                           code=ErrorCode.MERGE_MISMATCH)
         if other.step_seq != survivor.step_seq:
             raise Conflict(_l("%(lot)s is at %(step_code)s, %(lot2)s at %(step_code2)s.",
                               lot=other.lot_no, step_code=other.step_code, lot2=survivor.lot_no,
-                              step_code2=survivor.step_code), code="merge_mismatch")
+                              step_code2=survivor.step_code), code=ErrorCode.MERGE_MISMATCH)
         if other.customer_id != survivor.customer_id:
             raise Conflict(_l("%(lot)s belongs to another customer.", lot=other.lot_no),
-                           code="merge_mismatch")
+                           code=ErrorCode.MERGE_MISMATCH)
     now = utcnow()
     have = set(session.scalars(select(LotWafer.wafer_pk).where(
         LotWafer.lot_id == survivor.id)))

@@ -122,22 +122,22 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
     needs: list[services.Blocker] = []
     if lot.state == "queued":
         if step.kind == PACK_KIND and floor_life_expired(session, lot):
-            blockers.append(services.Blocker(ErrorCode.FLOOR_LIFE_EXPIRED, _(
+            blockers.append(services.Blocker(_(
                 "Lot %(lot)s has used up its moisture floor life; bake it first.",
-                lot=lot.lot_no)))
+                lot=lot.lot_no), code=ErrorCode.FLOOR_LIFE_EXPIRED))
         tools = _tools(session, step)
         if step.equipment_kind and not any(t.available for t in tools):
-            blockers.append(services.Blocker(ErrorCode.NO_EQUIPMENT, _(
+            blockers.append(services.Blocker(_(
                 "No %(kind)s is available for step %(step)s.", kind=step.equipment_kind,
-                step=step.code), "equipment"))
+                step=step.code), code=ErrorCode.NO_EQUIPMENT, field="equipment"))
         # With nothing scanned yet, the service's material check names every material needed.
         needs = services.material_blockers(step, [])
         materials = _usable_materials(session, step.materials)
         for name, usable in materials.items():
             if not usable:
-                blockers.append(services.Blocker(ErrorCode.NO_MATERIAL, _(
+                blockers.append(services.Blocker(_(
                     "No usable %(material)s lot is in stock: all are expired or none was "
-                    "received.", material=name), "materials"))
+                    "received.", material=name), code=ErrorCode.NO_MATERIAL, field="materials"))
     run = session.get(StepRun, lot.run_id) if lot.run_id is not None else None
     reasons = list(session.scalars(select(ReasonCode).where(
         ReasonCode.kind == "reject", ReasonCode.active.is_(True)).order_by(ReasonCode.code)))

@@ -27,7 +27,7 @@ def test_a_receiver_that_refuses_refuses_the_track_out_in_the_same_transaction(s
     def refuse(sender, **kwargs):
         # The move is written when the receivers run: a refusal must undo it with them.
         assert (sender.state, sender.step_code) == ("queued", "FT")
-        raise Conflict("refused by a subscriber", code="refused")
+        raise Conflict("refused by a subscriber")
 
     with lifecycle.lot_tracked_out.connected_to(refuse), pytest.raises(Conflict):
         floor.track_out(session, "op2", lot, step="WB", good_qty=100)

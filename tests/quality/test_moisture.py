@@ -248,3 +248,17 @@ def test_moisture_api_forbidden_to_customers(api, session, receive):
     assert resp.status_code == 403
     assert session.scalar(select(MoistureClock.id)) is None
     assert api("customer").get("/lots/LOT-M/moisture").status_code == 403
+
+
+def test_track_in_api_refuses_expired_floor_life_at_pack_with_a_documented_409(api, session,
+                                                                              receive):
+    # The hand-kept list of track-in's 409 codes once left this one out; the autouse
+    # fixture conflicts_are_documented fails the test for any 409 the document omits.
+    lot = _at_pack_expired(session, receive)
+    opened = session.scalar(select(MoistureClock.open_since))
+    with simulated_time(opened + timedelta(hours=168)):
+        resp = api("operator").post("/lots/LOT-M/track-in",
+                                    json={"step": "PACK", "equipment": "TR-1"})
+    assert resp.status_code == 409 and resp.json["error"]["code"] == "floor_life_expired"
+    session.refresh(lot)
+    assert (lot.state, lot.run_id) == ("queued", None)

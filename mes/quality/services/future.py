@@ -32,7 +32,7 @@ from mes.auth.actor import SYSTEM, Actor, actor_name
 from mes.catalog.models import Equipment, MaterialLot, Route, RouteStep
 from mes.catalog.services import route_step_infos
 from mes.db import UTCDateTime, utcnow
-from mes.errors import Conflict, NotFound
+from mes.errors import Conflict, ErrorCode, NotFound
 from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
 from mes.quality.genealogy import ancestors, descendants
 from mes.quality.models import FutureHold, Hold, PresentedRule
@@ -271,7 +271,7 @@ def retire_future_hold(session: Session, actor: Actor, rule: FutureHold) -> Futu
     stay as they are. Raises Conflict `not_active` for a rule already retired."""
     if rule.status != "active":
         raise Conflict(_l("Future hold %(rule_id)s is already retired.", rule_id=rule.id),
-                       code="not_active")
+                       code=ErrorCode.NOT_ACTIVE)
     rule.status = "retired"
     rule.retired_by = actor_name(actor)
     rule.retired_at = utcnow()

@@ -20,7 +20,7 @@ from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import ReasonCode
 from mes.db import utcnow
-from mes.errors import Conflict, NotFound
+from mes.errors import Conflict, ErrorCode, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import FutureHold, Hold
@@ -104,7 +104,8 @@ def _update_lots(session: Session, lots: Sequence[Lot], now: datetime) -> None:
              "seq": lot.audit_seq, "hash": lot.audit_hash, "next": lot.version + 1,
              "now": now} for lot in lots]
     if session.connection().execute(stmt, rows).rowcount != len(rows):
-        raise Conflict(_l("A lot changed at the same time; reload and try again."), code="stale")
+        raise Conflict(_l("A lot changed at the same time; reload and try again."),
+                       code=ErrorCode.STALE)
     for lot, row in zip(lots, rows, strict=True):
         for key, value in (("open_holds", row["holds"]), ("audit_seq", row["seq"]),
                            ("audit_hash", row["hash"]), ("version", row["next"]),
@@ -146,7 +147,7 @@ def _refuse_closed(lot: Lot) -> None:
     if lot.state in CLOSED:
         raise Conflict(_l("Lot %(lot)s is %(state)s; it can no longer be held.", lot=lot.lot_no,
                           state=_l(lot.state)),
-                       code="lot_closed")
+                       code=ErrorCode.LOT_CLOSED)
 
 
 def hold_lot(session: Session, actor: Actor, lot: Lot, *, reason: str, comment: str,

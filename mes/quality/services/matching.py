@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mes.auth.actor import Actor
 from mes.catalog.models import Equipment, MaterialLot
-from mes.errors import Conflict, InvalidInput
+from mes.errors import Conflict, ErrorCode, InvalidInput
 from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
 from mes.quality.genealogy import descendants
 from mes.quality.models import Hold
@@ -175,7 +175,7 @@ def mass_hold(session: Session, actor: Actor, *, reason: str, comment: str,
     crit = criterion(session, match)
     lots = list(session.scalars(matched_lots_query(session, crit)))
     if not lots:
-        raise InvalidInput(_l("The match selects no lot."), code="no_match",
+        raise InvalidInput(_l("The match selects no lot."), code=ErrorCode.NO_MATCH,
                            fields={"match": [_l("No lot matches this criterion.")]})
     sorted_nos = _sort((lot.lot_no, lot.state) for lot in lots)
     to_hold = [lot for lot in lots if lot.state in IN_PLANT]
@@ -183,7 +183,7 @@ def mass_hold(session: Session, actor: Actor, *, reason: str, comment: str,
         raise Conflict(_l("%(count)s lot(s) match, but none is still in the plant (%(count2)s "
                           "shipped, %(count3)s scrapped or merged).", count=len(lots),
                           count2=len(sorted_nos['shipped']), count3=len(sorted_nos['skipped'])),
-                       code="nothing_to_hold")
+                       code=ErrorCode.NOTHING_TO_HOLD)
     holds = place_holds(session, actor, to_hold, hold_reason, text, source,
                    data={"match": crit.stored})
     return MassHold(holds, sorted_nos["to_hold"], sorted_nos["shipped"], sorted_nos["skipped"])

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from mes.auth.actor import Actor
 from mes.db import utcnow
-from mes.errors import Conflict
+from mes.errors import Conflict, ErrorCode
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality import moisture
@@ -25,6 +25,9 @@ MOISTURE_ACTIONS = ("open", "seal", "dry_storage", "bake")
 # runs again when the lot is opened.
 _MOISTURE_TARGET = {"open": "open", "seal": "sealed", "dry_storage": "dry_storage",
                     "bake": "dry_storage"}
+# The refusal of an action whose state the clock is in already.
+_ALREADY = {"open": ErrorCode.ALREADY_OPEN, "sealed": ErrorCode.ALREADY_SEALED,
+            "dry_storage": ErrorCode.ALREADY_DRY_STORAGE}
 
 
 @dataclass
@@ -88,17 +91,17 @@ def moisture_action(session: Session, actor: Actor, lot: Lot, action: str,
                                          "MSL 6 lot."))
     if msl == "1":
         raise Conflict(_l("Lot %(lot)s is MSL 1: its floor life is unlimited.", lot=lot.lot_no),
-                       code="not_moisture_sensitive")
+                       code=ErrorCode.NOT_MOISTURE_SENSITIVE)
     if lot.state in CLOSED:
         raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
-                       code="lot_closed")
+                       code=ErrorCode.LOT_CLOSED)
     clock = moisture.clock_of(session, lot.id)
     before = clock.state if clock is not None else "sealed"
     target = _MOISTURE_TARGET[action]
     if action != "bake" and before == target:
         raise Conflict(_l("Lot %(lot)s is %(target)s already.", lot=lot.lot_no,
                           target=target.replace('_', ' ')),
-                       code=f"already_{target}")
+                       code=_ALREADY[target])
     if (action == "open" and msl == moisture.LABEL_LEVEL and label_hours is None
             and (clock is None or clock.label_hours is None)):
         raise invalid("label_hours", _l("An MSL 6 lot needs the floor life on its label."))

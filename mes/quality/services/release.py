@@ -17,7 +17,7 @@ from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import ReasonCode
 from mes.catalog.services import StepInfo
 from mes.db import utcnow
-from mes.errors import Conflict, InvalidInput
+from mes.errors import Conflict, ErrorCode, InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import Hold
@@ -65,10 +65,10 @@ def _refuse_moving(lot: Lot, disposition: str) -> None:
     if lot.state == "running":
         raise Conflict(_l("Lot %(lot)s is running; %(disposition)s it after track-out.",
                           lot=lot.lot_no, disposition=disposition),
-                       code="already_running")
+                       code=ErrorCode.ALREADY_RUNNING)
     if lot.state in CLOSED:
         raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
-                       code="lot_closed")
+                       code=ErrorCode.LOT_CLOSED)
 
 
 def _two_person(actor: Actor, hold: Hold, override: str | None) -> str | None:
@@ -80,7 +80,8 @@ def _two_person(actor: Actor, hold: Hold, override: str | None) -> str | None:
     if not isinstance(actor, str) and actor.role == "admin" and reason:
         return reason
     raise Conflict(_l("The person who placed a hold may not release it; another person must (an "
-                      "admin may override with a recorded reason)."), code="two_person_rule")
+                      "admin may override with a recorded reason)."),
+                   code=ErrorCode.TWO_PERSON_RULE)
 
 
 def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any]) -> Hold:
@@ -106,7 +107,7 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     """
     if hold.status != "open":
         raise Conflict(_l("Hold %(hold_id)s is not open (it is %(status)s).", hold_id=hold.id,
-                          status=_l(hold.status)), code="not_open")
+                          status=_l(hold.status)), code=ErrorCode.NOT_OPEN)
     disposition = data.get("disposition")
     if disposition not in _DISPOSITION_FIELDS:
         raise invalid("disposition", _l("Choose release, rework, scrap or use_as_is."))
