@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from mes import create_app
+from mes.db import Base
 
 # Every test user's password (the test configuration hashes it fast).
 PASSWORD = "Secret-pass-123"
@@ -64,3 +67,45 @@ def audit_codes(session: Session, subject_type: str, subject_key: str) -> list[s
         select(AuditEvent.code)
         .where(AuditEvent.subject_type == subject_type, AuditEvent.subject_key == subject_key)
         .order_by(AuditEvent.seq)))
+
+
+def database_state(session: Session) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, read through `session` as it is: a change the session holds
+    unflushed is flushed by the read, so it shows."""
+    return {table.name: [tuple(row) for row in session.execute(
+                select(table).order_by(*table.primary_key.columns))]
+            for table in Base.metadata.sorted_tables}
+
+
+def refused(session: Session, call: Callable[[], Any], expected: int | type[Exception],
+            code: str | None = None, field: str | None = None, *,
+            state: Callable[[Session], Any] = database_state) -> Any:
+    """Make a call that must be refused; check the refusal and that nothing changed.
+
+    `expected` is the exception class a service call must raise, or the status a request
+    must answer: with `code`, an API request (the error's code, a message, and `field` among
+    its field errors when given); without, a page. `state(session)` reads what the refusal
+    must leave as it was, after the call with the session as the call left it.
+    Returns the exception, the API's error object or the page's text."""
+    before = state(session)
+    result: Any
+    if isinstance(expected, int):
+        resp = call()
+        if code is None:
+            assert resp.status_code == expected, resp.get_data(as_text=True)[:2000]
+            result = resp.get_data(as_text=True)
+        else:
+            body = resp.get_json()
+            assert resp.status_code == expected, body
+            result = body["error"]
+            assert result["code"] == code, result
+            assert result["message"], result
+            if field is not None:
+                assert field in result["fields"], result
+    else:
+        with pytest.raises(expected) as caught:
+            call()
+        result = caught.value
+        assert result.code == code, result.message
+    assert state(session) == before
+    return result

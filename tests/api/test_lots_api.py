@@ -17,13 +17,12 @@ from mes.floor.models import Lot, LotEdge, LotReject, StepRun
 from tests.floor.helpers import (
     advance,
     count,
-    floor_state,
     hold,
     lot_row,
     track_in,
     wafer_links,
 )
-from tests.helpers import audit_codes
+from tests.helpers import audit_codes, refused
 
 pytestmark = pytest.mark.usefixtures("plant")
 
@@ -53,21 +52,6 @@ def new_lot(request, session) -> Callable[..., Lot]:
         session.commit()
         return lot
     return make
-
-
-def refused(session, call: Callable[[], Any], status: int, code: str,
-            field: str | None = None) -> dict[str, Any]:
-    """Make a request that must be refused: its status and code, and nothing changed."""
-    before = floor_state(session)
-    resp = call()
-    assert resp.status_code == status, resp.get_json()
-    error = resp.get_json()["error"]
-    assert error["code"] == code, error
-    assert error["message"]
-    if field is not None:
-        assert field in error["fields"], error
-    assert floor_state(session) == before
-    return error
 
 
 # --- receiving -------------------------------------------------------------------------

@@ -3,13 +3,11 @@ seeing only their own lots' runs, and nothing changed when a request is refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from mes.testfloor import services
-from tests.testfloor.helpers import lot_at_final_test, lot_file, receive_lot, stored_state
+from tests.helpers import refused
+from tests.testfloor.helpers import lot_at_final_test, lot_file, receive_lot
 
 pytestmark = pytest.mark.usefixtures("plant")
 
@@ -26,19 +24,6 @@ BINS = [{"bin": 1, "count": 95, "pass": True}, {"bin": 8, "count": 5, "pass": Fa
 @pytest.fixture
 def ft_lot(session):
     return lot_at_final_test(session, "LOT-FT")
-
-
-def refused(session, call: Callable[[], Any], status: int, code: str,
-            field: str | None = None) -> dict[str, Any]:
-    """A request that must be refused: status, code, the field named, nothing changed."""
-    before = stored_state(session)
-    resp = call()
-    body = resp.get_json()
-    assert (resp.status_code, body["error"]["code"]) == (status, code), body
-    if field:
-        assert field in body["error"]["fields"], body
-    assert stored_state(session) == before
-    return body["error"]
 
 
 def post_file(caller, data: bytes, lot_no: str = "LOT-FT"):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mes.catalog import services as cat
 from mes.catalog.models import Equipment, MaterialLot, ReasonCode
 from mes.db import utcnow
-from mes.errors import Conflict, DomainError, InvalidInput, NotFound
+from mes.errors import Conflict, InvalidInput, NotFound
 from mes.floor import services
 from mes.floor.models import (
     Lot,
@@ -26,24 +26,12 @@ from mes.floor.models import (
 from tests.floor.helpers import (
     advance,
     count,
-    floor_state,
     hold,
     track_in,
     track_out,
     wafer_links,
 )
-from tests.helpers import audit_codes
-
-
-def refused(session, error: type[DomainError], code: str, call: Callable[[], Any]) -> DomainError:
-    """Call a service that must refuse: the error and its code, and nothing changed."""
-    before = floor_state(session)
-    with pytest.raises(error) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    assert floor_state(session) == before
-    return caught.value
-
+from tests.helpers import audit_codes, refused
 
 # --- receiving -------------------------------------------------------------------------
 
@@ -88,8 +76,8 @@ def _receipt(**changes: Any) -> dict[str, Any]:
 ], ids=["unknown_product", "unknown_customer", "product_of_another_customer",
         "repeated_wafer_ids", "die_quantities_not_adding_up"])
 def test_receive_refuses_bad_receipt(session, plant, changes, code, field):
-    err = refused(session, InvalidInput, code,
-                  lambda: services.receive_lot(session, "planner", _receipt(**changes)))
+    err = refused(session, lambda: services.receive_lot(session, "planner", _receipt(**changes)),
+                  InvalidInput, code)
     assert field in err.fields
 
 
@@ -101,8 +89,8 @@ def test_receive_accepts_any_customer_for_a_product_made_for_nobody_in_particula
 
 def test_receive_refuses_wafer_already_received_in_the_same_fab_lot(session, receive):
     receive(100, fab_lot="FAB1", wafers=[{"wafer_id": "W01", "die_qty": 100}])
-    err = refused(session, InvalidInput, "invalid", lambda: services.receive_lot(
-        session, "planner", _receipt(fab_lot="FAB1")))
+    err = refused(session, lambda: services.receive_lot(
+        session, "planner", _receipt(fab_lot="FAB1")), InvalidInput, "invalid")
     assert "W01" in err.fields["wafers"][0]
     other_fab = receive(300, fab_lot="FAB2", wafers=_receipt()["wafers"])
     assert wafer_links(session, other_fab) == 2
@@ -110,8 +98,8 @@ def test_receive_refuses_wafer_already_received_in_the_same_fab_lot(session, rec
 
 def test_receive_refuses_duplicate_lot_number(session, receive):
     receive(100, lot_no="LOT-A")
-    refused(session, Conflict, "duplicate", lambda: services.receive_lot(
-        session, "planner", _receipt(lot_no="LOT-A", wafers=[], quantity=5)))
+    refused(session, lambda: services.receive_lot(
+        session, "planner", _receipt(lot_no="LOT-A", wafers=[], quantity=5)), Conflict, "duplicate")
 
 
 def test_receive_numbers_lots_by_prefix_day_and_sequence(app, session, receive):
@@ -211,7 +199,7 @@ def test_track_in_refused(session, receive, case):
     lot = receive(100, lot_no="LOT-A")
     call = {"step": lot.step_code, "equipment": "SAW-1", "materials": [],
             **setup(session, lot)}
-    err = refused(session, error, code, lambda: services.track_in(session, "op1", lot, **call))
+    err = refused(session, lambda: services.track_in(session, "op1", lot, **call), error, code)
     if error is InvalidInput:
         assert list(err.fields) == [{"unknown_material": "materials",
                                      "unknown_equipment": "equipment"}[case]]
@@ -244,14 +232,14 @@ def test_track_in_records_equipment_operator_time_materials_history_and_audit(se
 
 def test_track_out_refused_when_lot_not_running(session, receive):
     lot = receive(100)
-    refused(session, Conflict, "not_running", lambda: services.track_out(
-        session, "op2", lot, step="SAW", good_qty=100))
+    refused(session, lambda: services.track_out(
+        session, "op2", lot, step="SAW", good_qty=100), Conflict, "not_running")
 
 
 def test_track_out_refused_at_another_step(session, receive):
     lot = track_in(session, receive(100))
-    refused(session, Conflict, "wrong_step", lambda: services.track_out(
-        session, "op2", lot, step="WB", good_qty=100))
+    refused(session, lambda: services.track_out(
+        session, "op2", lot, step="WB", good_qty=100), Conflict, "wrong_step")
 
 
 @pytest.mark.parametrize(("good", "rejects"), [
@@ -262,16 +250,18 @@ def test_track_out_refused_at_another_step(session, receive):
 def test_track_out_refused_when_good_and_rejects_do_not_add_up(session, receive, good,
                                                                rejects):
     lot = track_in(session, receive(100))
-    err = refused(session, InvalidInput, "quantity_mismatch", lambda: services.track_out(
-        session, "op2", lot, step="SAW", good_qty=good, rejects=rejects))
+    err = refused(session, lambda: services.track_out(
+        session, "op2", lot, step="SAW", good_qty=good, rejects=rejects),
+                  InvalidInput, "quantity_mismatch")
     assert "good_qty" in err.fields
 
 
 @pytest.mark.parametrize("reason", ["H-ENG", "S-DMG", "NOPE"])
 def test_track_out_refused_with_a_reason_that_is_not_a_reject_code(session, receive, reason):
     lot = track_in(session, receive(100))
-    err = refused(session, InvalidInput, "invalid", lambda: services.track_out(
-        session, "op2", lot, step="SAW", good_qty=95, rejects=[{"reason": reason, "qty": 5}]))
+    err = refused(session, lambda: services.track_out(
+        session, "op2", lot, step="SAW", good_qty=95, rejects=[{"reason": reason, "qty": 5}]),
+                  InvalidInput, "invalid")
     assert reason in err.fields["rejects"][0]
 
 
@@ -316,8 +306,8 @@ def test_track_out_with_no_good_units_scraps_lot_at_that_step(session, receive):
     track_out(session, lot, 0, [{"reason": "R-SCRATCH", "qty": 10}])
     assert (lot.state, lot.quantity, lot.step_code, lot.step_seq) == ("scrapped", 0, "SAW", 1)
     assert services.history(session, lot)[-1].data["next_step"] is None
-    refused(session, Conflict, "lot_closed", lambda: services.track_in(
-        session, "op1", lot, step="SAW", equipment="SAW-1"))
+    refused(session, lambda: services.track_in(
+        session, "op1", lot, step="SAW", equipment="SAW-1"), Conflict, "lot_closed")
 
 
 # --- split -----------------------------------------------------------------------------
@@ -361,8 +351,8 @@ def test_split_passes_over_child_numbers_already_given_by_hand(session, receive)
 
 def test_split_refused_when_children_numbers_would_be_too_long(session, receive):
     lot = receive(100, lot_no="L" * 58)
-    refused(session, Conflict, "lot_no_too_long",
-            lambda: services.split_lot(session, "op3", lot, [50, 50]))
+    refused(session, lambda: services.split_lot(session, "op3", lot, [50, 50]),
+            Conflict, "lot_no_too_long")
 
 
 @pytest.mark.parametrize(("quantities", "code"), [
@@ -371,8 +361,8 @@ def test_split_refused_when_children_numbers_would_be_too_long(session, receive)
 ])
 def test_split_refused_when_quantities_do_not_add_up(session, receive, quantities, code):
     lot = receive(100)
-    err = refused(session, InvalidInput, code,
-                  lambda: services.split_lot(session, "op3", lot, quantities))
+    err = refused(session, lambda: services.split_lot(session, "op3", lot, quantities),
+                  InvalidInput, code)
     assert "quantities" in err.fields
 
 
@@ -384,7 +374,7 @@ def test_split_refused_when_quantities_do_not_add_up(session, receive, quantitie
 def test_split_refused_for_lot_that_cannot_move(session, receive, setup, code):
     lot = receive(100)
     setup(session, lot)
-    refused(session, Conflict, code, lambda: services.split_lot(session, "op3", lot, [50, 50]))
+    refused(session, lambda: services.split_lot(session, "op3", lot, [50, 50]), Conflict, code)
 
 
 # --- merge -----------------------------------------------------------------------------
@@ -410,8 +400,8 @@ def test_merge_gives_survivor_quantities_and_wafers_and_ends_the_others(session,
         ("merged_into", 50, 0, {"into": "A"})
     assert audit_codes(session, "lot", "A")[-1] == "lot:merge"
     assert audit_codes(session, "lot", "B")[-1] == "lot:merged_into"
-    refused(session, Conflict, "lot_closed", lambda: services.track_in(
-        session, "op1", b, step="SAW", equipment="SAW-1"))
+    refused(session, lambda: services.track_in(
+        session, "op1", b, step="SAW", equipment="SAW-1"), Conflict, "lot_closed")
 
 
 def _other_route_version(session, receive) -> Lot:
@@ -433,8 +423,8 @@ def test_merge_refused_unless_same_product_route_version_and_step(session, recei
                                                                   make_other):
     a = receive(100, lot_no="A", **first)
     b = make_other(session, receive)
-    refused(session, Conflict, "merge_mismatch",
-            lambda: services.merge_lots(session, "op3", [a, b]))
+    refused(session, lambda: services.merge_lots(session, "op3", [a, b]),
+            Conflict, "merge_mismatch")
 
 
 @pytest.mark.parametrize(("setup", "code"), [
@@ -445,20 +435,19 @@ def test_merge_refused_unless_same_product_route_version_and_step(session, recei
 def test_merge_refused_when_a_lot_cannot_move(session, receive, setup, code, which):
     lots = [receive(100, lot_no="A"), receive(50, lot_no="B")]
     setup(session, lots[which])
-    refused(session, Conflict, code, lambda: services.merge_lots(session, "op3", lots))
+    refused(session, lambda: services.merge_lots(session, "op3", lots), Conflict, code)
 
 
 def test_merge_refused_for_fewer_than_two_different_lots(session, receive):
     a = receive(100, lot_no="A")
-    refused(session, InvalidInput, "invalid", lambda: services.merge_lots(session, "op3", [a]))
-    refused(session, InvalidInput, "invalid",
-            lambda: services.merge_lots(session, "op3", [a, a]))
+    refused(session, lambda: services.merge_lots(session, "op3", [a]), InvalidInput, "invalid")
+    refused(session, lambda: services.merge_lots(session, "op3", [a, a]), InvalidInput, "invalid")
 
 
 def test_lots_by_number_refuses_unknown_lot(session, receive):
     receive(100, lot_no="A")
-    err = refused(session, InvalidInput, "invalid",
-                  lambda: services.lots_by_number(session, ["A", "NOPE"]))
+    err = refused(session, lambda: services.lots_by_number(session, ["A", "NOPE"]),
+                  InvalidInput, "invalid")
     assert err.fields == {"lots": ["Unknown lot NOPE."]}
 
 

@@ -4,15 +4,12 @@ history, holds and audit records) plus every hold's and every future hold's colu
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mes.errors import DomainError
 from mes.floor.models import Lot
 from mes.quality.models import FutureHold, Hold
 from tests.floor.helpers import floor_state
@@ -45,14 +42,3 @@ def quality_state(session: Session) -> dict[str, Any]:
     return state
 
 
-def refused(session: Session, error: type[DomainError], code: str,
-            call: Callable[[], Any]) -> DomainError:
-    """Call a service that must refuse: the error and its code, and nothing changed."""
-    before = quality_state(session)
-    with pytest.raises(error) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    # Read with the session as the service left it: a change made before the refusal would
-    # be flushed by this read and show.
-    assert quality_state(session) == before
-    return caught.value

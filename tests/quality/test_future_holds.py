@@ -17,8 +17,8 @@ from mes.quality import services
 from mes.quality.models import FutureHold
 from mes.quality.schemas import FutureHoldOut
 from tests.floor.helpers import advance, track_in, track_out
-from tests.helpers import audit_codes
-from tests.quality.helpers import QA, QA2, refused
+from tests.helpers import audit_codes, refused
+from tests.quality.helpers import QA, QA2
 
 
 def rule(session, match: dict[str, Any], at_step: str = "FT", reason: str = "H-ENG",
@@ -138,8 +138,7 @@ def test_a_retired_rule_holds_nothing_and_is_kept(session, receive):
     assert arrive(session, receive(100)).on_hold is False
     assert audit_codes(session, "future_hold", str(made.id)) == ["future_hold:create",
                                                                  "future_hold:retire"]
-    refused(session, Conflict, "not_active",
-            lambda: services.retire_future_hold(session, QA, made))
+    refused(session, lambda: services.retire_future_hold(session, QA, made), Conflict, "not_active")
 
 
 def test_a_rule_holds_a_lot_once_not_again_after_rework(session, receive):
@@ -188,8 +187,8 @@ def test_a_yield_hold_and_a_future_hold_on_one_track_out(session, receive):
 def test_the_rules_author_may_not_release_the_holds_it_places(session, receive):
     rule(session, {"fab_lot": "FAB1"})
     [hold] = services.lot_holds(session, arrive(session, receive(100)))
-    refused(session, Conflict, "two_person_rule", lambda: services.release_hold(
-        session, QA, hold, {"disposition": "release", "comment": "x"}))
+    refused(session, lambda: services.release_hold(
+        session, QA, hold, {"disposition": "release", "comment": "x"}), Conflict, "two_person_rule")
     services.release_hold(session, QA2, hold, {"disposition": "release", "comment": "x"})
     assert hold.status == "released"
 
@@ -204,8 +203,8 @@ def test_the_rules_author_may_not_release_the_holds_it_places(session, receive):
 def test_future_hold_refused_with_bad_input(session, plant, changes, field):
     data = {"reason": "H-ENG", "comment": "x", "at_step": "FT", "match": {"fab_lot": "F"},
             **changes}
-    err = refused(session, InvalidInput, "invalid",
-                  lambda: services.create_future_hold(session, QA, **data))
+    err = refused(session, lambda: services.create_future_hold(session, QA, **data),
+                  InvalidInput, "invalid")
     assert field in err.fields
 
 

@@ -17,8 +17,8 @@ from mes.floor.models import Lot
 from mes.quality import services
 from mes.quality.models import Hold
 from tests.floor.helpers import advance, track_in, track_out
-from tests.helpers import audit_codes
-from tests.quality.helpers import QA, QA2, quality_state, refused
+from tests.helpers import audit_codes, refused
+from tests.quality.helpers import QA, QA2, quality_state
 
 
 def place(session, lot: Lot, reason: str = "H-ENG", comment: str = "Suspect bond lift",
@@ -70,17 +70,16 @@ def test_a_lot_carries_several_holds_and_is_free_only_when_all_are_released(
 def test_hold_refused_without_an_active_hold_reason_code(session, receive, hold_codes, reason,
                                                          message):
     lot = receive(100)
-    err = refused(session, InvalidInput, "invalid",
-                  lambda: services.hold_lot(session, QA, lot, reason=reason, comment="x"))
+    err = refused(session, lambda: services.hold_lot(session, QA, lot, reason=reason, comment="x"),
+                  InvalidInput, "invalid")
     assert message in err.fields["reason"][0]
 
 
 @pytest.mark.parametrize("comment", ["", "   ", None])
 def test_hold_refused_without_a_comment(session, receive, comment):
     lot = receive(100)
-    err = refused(session, InvalidInput, "invalid",
-                  lambda: services.hold_lot(session, QA, lot, reason="H-ENG",
-                                            comment=comment))
+    err = refused(session, lambda: services.hold_lot(session, QA, lot, reason="H-ENG",
+                                            comment=comment), InvalidInput, "invalid")
     assert "comment" in err.fields
 
 
@@ -90,8 +89,8 @@ def test_hold_refused_for_a_lot_that_left_the_plant(session, receive, state):
     # No shipping or scrap service is needed to reach these states for this rule.
     lot.state = state
     session.commit()
-    refused(session, Conflict, "lot_closed",
-            lambda: services.hold_lot(session, QA, lot, reason="H-ENG", comment="x"))
+    refused(session, lambda: services.hold_lot(session, QA, lot, reason="H-ENG", comment="x"),
+            Conflict, "lot_closed")
 
 
 def test_a_completed_lot_still_in_the_plant_can_be_held(session, receive):
@@ -104,12 +103,12 @@ def test_a_completed_lot_still_in_the_plant_can_be_held(session, receive):
 def test_held_lot_refuses_track_in_split_and_merge(session, receive):
     lot, other = receive(100), receive(50)
     place(session, lot)
-    refused(session, Conflict, "lot_on_hold",
-            lambda: floor.track_in(session, "op", lot, step="SAW", equipment="SAW-1"))
-    refused(session, Conflict, "lot_on_hold", lambda: floor.split_lot(session, "op", lot,
-                                                                       [60, 40]))
-    refused(session, Conflict, "lot_on_hold",
-            lambda: floor.merge_lots(session, "op", [other, lot]))
+    refused(session, lambda: floor.track_in(session, "op", lot, step="SAW", equipment="SAW-1"),
+            Conflict, "lot_on_hold")
+    refused(session, lambda: floor.split_lot(session, "op", lot,
+                                                                       [60, 40]),
+            Conflict, "lot_on_hold")
+    refused(session, lambda: floor.merge_lots(session, "op", [other, lot]), Conflict, "lot_on_hold")
 
 
 def test_running_lot_held_is_tracked_out_and_stays_held(session, receive):
@@ -167,8 +166,8 @@ def test_mass_hold_by_fab_lot_holds_every_descendant_through_splits_and_merges(
 ])
 def test_mass_hold_by_wafer_or_lots_follows_the_genealogy(session, family, match, held):
     if held is None:
-        refused(session, InvalidInput, "no_match", lambda: services.mass_hold(
-            session, QA, reason="H-ENG", comment="x", match=match))
+        refused(session, lambda: services.mass_hold(
+            session, QA, reason="H-ENG", comment="x", match=match), InvalidInput, "no_match")
         return
     result = services.mass_hold(session, QA, reason="H-ENG", comment="x", match=match)
     assert result.lots == held
@@ -239,8 +238,9 @@ def test_mass_hold_of_a_lot_already_on_hold_adds_a_hold(session, receive):
 
 def test_mass_hold_refused_when_the_match_selects_no_lot(session, receive):
     receive(100)
-    err = refused(session, InvalidInput, "no_match", lambda: services.mass_hold(
-        session, QA, reason="H-ENG", comment="x", match={"fab_lot": "NOWHERE"}))
+    err = refused(session, lambda: services.mass_hold(
+        session, QA, reason="H-ENG", comment="x", match={"fab_lot": "NOWHERE"}),
+                  InvalidInput, "no_match")
     assert "match" in err.fields
 
 
@@ -248,8 +248,9 @@ def test_mass_hold_refused_when_every_matching_lot_left_the_plant(session, recei
     lot = receive(100, fab_lot="GONE")
     lot.state = "shipped"
     session.commit()
-    err = refused(session, Conflict, "nothing_to_hold", lambda: services.mass_hold(
-        session, QA, reason="H-ENG", comment="x", match={"fab_lot": "GONE"}))
+    err = refused(session, lambda: services.mass_hold(
+        session, QA, reason="H-ENG", comment="x", match={"fab_lot": "GONE"}),
+                  Conflict, "nothing_to_hold")
     assert "1 shipped" in err.message
 
 
@@ -272,17 +273,19 @@ def test_mass_hold_refused_for_a_match_that_is_not_one_valid_criterion(session, 
     if isinstance(match, dict):
         match = {k: (now + timedelta(hours=1) if v == "T+1" else now if v == "T" else v)
                  for k, v in match.items()}
-    err = refused(session, InvalidInput, "invalid", lambda: services.mass_hold(
-        session, QA, reason="H-ENG", comment="x", match=match))
+    err = refused(session, lambda: services.mass_hold(
+        session, QA, reason="H-ENG", comment="x", match=match), InvalidInput, "invalid")
     assert message in err.fields["match"][0]
 
 
 def test_mass_hold_refused_without_hold_reason_or_comment(session, receive):
     receive(100)
-    refused(session, InvalidInput, "invalid", lambda: services.mass_hold(
-        session, QA, reason="S-DMG", comment="x", match={"fab_lot": "FAB1"}))
-    refused(session, InvalidInput, "invalid", lambda: services.mass_hold(
-        session, QA, reason="H-ENG", comment=" ", match={"fab_lot": "FAB1"}))
+    refused(session, lambda: services.mass_hold(
+        session, QA, reason="S-DMG", comment="x", match={"fab_lot": "FAB1"}),
+            InvalidInput, "invalid")
+    refused(session, lambda: services.mass_hold(
+        session, QA, reason="H-ENG", comment=" ", match={"fab_lot": "FAB1"}),
+            InvalidInput, "invalid")
 
 
 def test_match_preview_lists_what_a_mass_hold_would_do_and_changes_nothing(session, family):

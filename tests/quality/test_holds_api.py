@@ -3,9 +3,7 @@ shapes, and nothing changed when a request is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -13,6 +11,7 @@ from mes.db import utcnow
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from tests.floor.helpers import advance, track_in
+from tests.helpers import refused
 from tests.quality.helpers import quality_state
 
 pytestmark = pytest.mark.usefixtures("plant")
@@ -29,19 +28,6 @@ def qa(api):
 @pytest.fixture
 def qa2(api):
     return api("qa")
-
-
-def refused(session, call: Callable[[], Any], status: int, code: str,
-            field: str | None = None) -> dict[str, Any]:
-    """Send a request that must be refused: status, code, the field named, nothing changed."""
-    before = quality_state(session)
-    resp = call()
-    body = resp.get_json()
-    assert (resp.status_code, body["error"]["code"]) == (status, code), body
-    if field:
-        assert field in body["error"]["fields"], body
-    assert quality_state(session) == before
-    return body["error"]
 
 
 def lot(session, lot_no: str) -> Lot:

@@ -17,8 +17,7 @@ from mes.quality import moisture
 from mes.quality import services as quality
 from mes.quality.models import MoistureClock
 from tests.floor.helpers import advance, track_in
-from tests.helpers import audit_codes
-from tests.quality.helpers import quality_state
+from tests.helpers import audit_codes, refused
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 HOURS = {"2": 365 * 24, "2a": 672, "3": 168, "4": 72, "5": 48, "5a": 24}
@@ -77,15 +76,6 @@ def _clock_state(session):
         select(MoistureClock.__table__).order_by(MoistureClock.id))]
 
 
-def _refused(session, error, code, call):
-    before = (quality_state(session), _clock_state(session))
-    with pytest.raises(error) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    assert (quality_state(session), _clock_state(session)) == before
-    return caught.value
-
-
 def _act(session, lot, action, hours, **kw):
     with _at(hours):
         view = quality.moisture_action(session, "op1", lot, action, **kw)
@@ -136,8 +126,8 @@ def test_each_action_writes_history_and_audit(session, receive):
 
 def test_moisture_actions_refused_for_msl1_products(session, receive):
     lot = receive(100, lot_no="LOT-M", product="P2")
-    _refused(session, Conflict, "not_moisture_sensitive",
-             lambda: quality.moisture_action(session, "op1", lot, "open"))
+    refused(session, lambda: quality.moisture_action(session, "op1", lot, "open"),
+            Conflict, "not_moisture_sensitive")
 
 
 @pytest.mark.parametrize("first,again,code", [("open", "open", "already_open"),
@@ -149,16 +139,15 @@ def test_moisture_action_refused_when_the_clock_is_in_that_state_already(
     lot = receive(100, lot_no="LOT-M")
     if first:
         _act(session, lot, first, 0)
-    _refused(session, Conflict, code,
-             lambda: quality.moisture_action(session, "op1", lot, again))
+    refused(session, lambda: quality.moisture_action(session, "op1", lot, again), Conflict, code)
 
 
 def test_msl6_open_needs_the_time_on_the_label(session, receive):
     lot = receive(100, lot_no="LOT-M")
     lot.product.msl = "6"
     session.commit()
-    err = _refused(session, InvalidInput, "invalid",
-                   lambda: quality.moisture_action(session, "op1", lot, "open"))
+    err = refused(session, lambda: quality.moisture_action(session, "op1", lot, "open"),
+                  InvalidInput, "invalid")
     assert list(err.fields) == ["label_hours"]
     _act(session, lot, "open", 0, label_hours=12)
     with _at(12):
@@ -169,8 +158,8 @@ def test_msl6_open_needs_the_time_on_the_label(session, receive):
 
 def test_label_hours_refused_for_other_levels(session, receive):
     lot = receive(100, lot_no="LOT-M")
-    err = _refused(session, InvalidInput, "invalid", lambda: quality.moisture_action(
-        session, "op1", lot, "open", label_hours=12))
+    err = refused(session, lambda: quality.moisture_action(
+        session, "op1", lot, "open", label_hours=12), InvalidInput, "invalid")
     assert list(err.fields) == ["label_hours"]
 
 
@@ -189,8 +178,8 @@ def test_track_in_at_pack_refused_when_floor_life_expired(session, receive):
     with simulated_time(opened + timedelta(hours=168) - SECOND):
         assert not moisture.floor_life_expired(session, lot)
     with simulated_time(opened + timedelta(hours=168)):
-        _refused(session, Conflict, "floor_life_expired", lambda: floor.track_in(
-            session, "op1", lot, step="PACK", equipment="TR-1"))
+        refused(session, lambda: floor.track_in(
+            session, "op1", lot, step="PACK", equipment="TR-1"), Conflict, "floor_life_expired")
         with pytest.raises(Conflict) as caught:
             moisture.check_floor_life(session, lot)
         assert caught.value.code == "floor_life_expired"

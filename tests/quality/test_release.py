@@ -15,8 +15,8 @@ from mes.floor.models import Lot
 from mes.quality import services
 from mes.quality.models import Hold
 from tests.floor.helpers import advance, track_in
-from tests.helpers import audit_codes
-from tests.quality.helpers import ADMIN, QA, QA2, Person, refused
+from tests.helpers import audit_codes, refused
+from tests.quality.helpers import ADMIN, QA, QA2, Person
 
 
 @pytest.fixture
@@ -66,8 +66,9 @@ def test_released_lot_can_be_tracked_in_again(session, held):
 
 def test_the_person_who_placed_a_hold_may_not_release_it(session, held):
     _lot, hold = held()
-    err = refused(session, Conflict, "two_person_rule", lambda: services.release_hold(
-        session, QA, hold, {"disposition": "release", "comment": "Mine"}))
+    err = refused(session, lambda: services.release_hold(
+        session, QA, hold, {"disposition": "release", "comment": "Mine"}),
+                  Conflict, "two_person_rule")
     assert "admin" in err.message
 
 
@@ -91,9 +92,9 @@ def test_override_needs_an_admin_and_a_reason(session, receive, actor, override)
     lot = receive(100)
     hold = services.hold_lot(session, actor, lot, reason="H-ENG", comment="x")
     session.commit()
-    refused(session, Conflict, "two_person_rule", lambda: services.release_hold(
+    refused(session, lambda: services.release_hold(
         session, actor, hold, {"disposition": "release", "comment": "x",
-                               "override_reason": override}))
+                               "override_reason": override}), Conflict, "two_person_rule")
 
 
 def test_an_override_reason_is_not_recorded_when_no_override_is_needed(session, held):
@@ -105,8 +106,8 @@ def test_an_override_reason_is_not_recorded_when_no_override_is_needed(session, 
 def test_release_of_a_hold_that_is_not_open_is_refused(session, held):
     _lot, hold = held()
     release(session, hold)
-    refused(session, Conflict, "not_open", lambda: services.release_hold(
-        session, ADMIN, hold, {"disposition": "release", "comment": "again"}))
+    refused(session, lambda: services.release_hold(
+        session, ADMIN, hold, {"disposition": "release", "comment": "again"}), Conflict, "not_open")
 
 
 @pytest.mark.parametrize(("data", "field"), [
@@ -123,8 +124,9 @@ def test_release_of_a_hold_that_is_not_open_is_refused(session, held):
 ])
 def test_release_refused_without_what_the_disposition_needs(session, held, data, field):
     _lot, hold = held()
-    err = refused(session, InvalidInput, "invalid", lambda: services.release_hold(
-        session, QA2, hold, {"disposition": "release", "comment": "ok", **data}))
+    err = refused(session, lambda: services.release_hold(
+        session, QA2, hold, {"disposition": "release", "comment": "ok", **data}),
+                  InvalidInput, "invalid")
     assert field in err.fields
 
 
@@ -163,8 +165,9 @@ def test_rework_sends_the_lot_back_to_an_earlier_step_queued(session, held):
     ("FT", "not before"), ("PACK", "not before"), ("NOPE", "not a step of route QFN")])
 def test_rework_refused_to_a_step_not_before_the_current_one(session, held, step, message):
     _lot, hold = held()
-    err = refused(session, InvalidInput, "invalid", lambda: services.release_hold(
-        session, QA2, hold, {"disposition": "rework", "comment": "x", "rework_step": step}))
+    err = refused(session, lambda: services.release_hold(
+        session, QA2, hold, {"disposition": "rework", "comment": "x", "rework_step": step}),
+                  InvalidInput, "invalid")
     assert message in err.fields["rework_step"][0]
 
 
@@ -173,8 +176,9 @@ def test_rework_refused_for_a_running_lot(session, receive):
     track_in(session, lot)
     hold = services.hold_lot(session, QA, lot, reason="H-ENG", comment="x")
     session.commit()
-    refused(session, Conflict, "already_running", lambda: services.release_hold(
-        session, QA2, hold, {"disposition": "rework", "comment": "x", "rework_step": "SAW"}))
+    refused(session, lambda: services.release_hold(
+        session, QA2, hold, {"disposition": "rework", "comment": "x", "rework_step": "SAW"}),
+            Conflict, "already_running")
 
 
 def test_a_completed_lot_may_be_reworked_back_to_its_last_step(session, held):
@@ -188,8 +192,9 @@ def test_rework_refused_for_a_lot_that_left_the_plant(session, held):
     lot, hold = held()
     lot.state = "shipped"  # shipping is not needed to reach the state for this rule
     session.commit()
-    refused(session, Conflict, "lot_closed", lambda: services.release_hold(
-        session, QA2, hold, {"disposition": "rework", "comment": "x", "rework_step": "SAW"}))
+    refused(session, lambda: services.release_hold(
+        session, QA2, hold, {"disposition": "rework", "comment": "x", "rework_step": "SAW"}),
+            Conflict, "lot_closed")
 
 
 # --- scrap -----------------------------------------------------------------------------
@@ -222,9 +227,9 @@ def test_scrapping_the_whole_quantity_ends_the_lot_as_scrapped(session, held):
 def test_scrap_refused_out_of_range_or_without_a_scrap_reason(session, held, qty, reason,
                                                               field):
     _lot, hold = held(quantity=100)
-    err = refused(session, InvalidInput, "invalid", lambda: services.release_hold(
+    err = refused(session, lambda: services.release_hold(
         session, QA2, hold, {"disposition": "scrap", "comment": "x", "scrap_qty": qty,
-                             "scrap_reason": reason}))
+                             "scrap_reason": reason}), InvalidInput, "invalid")
     assert field in err.fields
 
 
@@ -232,9 +237,9 @@ def test_scrap_refused_for_a_running_lot(session, receive):
     lot = track_in(session, receive(100))
     hold = services.hold_lot(session, QA, lot, reason="H-ENG", comment="x")
     session.commit()
-    refused(session, Conflict, "already_running", lambda: services.release_hold(
+    refused(session, lambda: services.release_hold(
         session, QA2, hold, {"disposition": "scrap", "comment": "x", "scrap_qty": 1,
-                             "scrap_reason": "S-DMG"}))
+                             "scrap_reason": "S-DMG"}), Conflict, "already_running")
 
 
 def test_a_hold_on_a_lot_scrapped_by_another_release_can_still_be_released(session, held):
@@ -243,8 +248,9 @@ def test_a_hold_on_a_lot_scrapped_by_another_release_can_still_be_released(sessi
     session.commit()
     release(session, first, disposition="scrap", scrap_qty=10, scrap_reason="S-DMG")
     assert (lot.state, lot.open_holds) == ("scrapped", 1)
-    refused(session, Conflict, "lot_closed", lambda: services.release_hold(
-        session, QA, second, {"disposition": "rework", "comment": "x", "rework_step": "SAW"}))
+    refused(session, lambda: services.release_hold(
+        session, QA, second, {"disposition": "rework", "comment": "x", "rework_step": "SAW"}),
+            Conflict, "lot_closed")
     release(session, second, actor=QA)
     assert lot.open_holds == 0
 

@@ -16,7 +16,7 @@ from mes.testfloor import services
 from mes.testfloor.models import TestParam, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, encode_record
 from tests.floor.helpers import advance, hold, track_in
-from tests.helpers import audit_codes
+from tests.helpers import audit_codes, refused
 from tests.testfloor.helpers import (
     MIR,
     STDF_DIR,
@@ -27,7 +27,6 @@ from tests.testfloor.helpers import (
     needs_shared_files,
     receive_lot,
     stdf,
-    stored_state,
     vout,
 )
 
@@ -54,16 +53,6 @@ def imported(caller, data: bytes, lot_no: str = "LOT-FT", query: str = "") -> di
     resp = upload(caller, data, lot_no, query)
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()
-
-
-def refused(session, call, status: int, code: str) -> dict:
-    """A request that must be refused: its status and code, and the database unchanged."""
-    before = stored_state(session)
-    resp = call()
-    body = resp.get_json()
-    assert (resp.status_code, body["error"]["code"]) == (status, code), body
-    assert stored_state(session) == before
-    return body["error"]
 
 
 def counts(run: dict) -> tuple:

@@ -21,8 +21,8 @@ from mes.testfloor import services
 from mes.testfloor.models import PatLimitSet, TestRun
 from mes.testfloor.stats import PAT_METHOD
 from mes.testfloor.stdf_writer import PartSpec, TestSpec
-from tests.helpers import audit_codes
-from tests.testfloor.helpers import lot_at_final_test, receive_lot, stdf, stored_state
+from tests.helpers import audit_codes, refused
+from tests.testfloor.helpers import lot_at_final_test, receive_lot, stdf
 
 pytestmark = pytest.mark.usefixtures("plant")
 
@@ -38,15 +38,6 @@ def new_lot(session):
     def make(lot_no: str, product: str = "P1") -> Lot:
         return lot_at_final_test(session, lot_no, product=product)
     return make
-
-
-def refused(session, error: type, code: str, call) -> Any:
-    before = stored_state(session)
-    with pytest.raises(error) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    assert stored_state(session) == before
-    return caught.value
 
 
 # --- PAT -------------------------------------------------------------------------------
@@ -231,9 +222,9 @@ def test_static_pat_refused_with_fewer_than_six_qualifying_lots(session, new_lot
     per_lot = check_lots()
     per_lot[5] = per_lot[5][:29]  # 29 passing parts: the sixth lot does not qualify
     lots = history(session, new_lot, per_lot)
-    error = refused(session, Conflict, "insufficient_history",
-                    lambda: services.compute_pat_limits(session, "eng", lots[0].product,
-                                                        step="FT"))
+    error = refused(session, lambda: services.compute_pat_limits(session, "eng", lots[0].product,
+                                                        step="FT"),
+                    Conflict, "insufficient_history")
     assert "test 300: 5 lot(s)" in error.message
 
 
@@ -244,28 +235,25 @@ def test_static_pat_leaves_out_tests_without_history_unless_named(session, new_l
     assert [s.test_num for s in made.limit_sets] == [300]
     assert [(s["test_num"], s["lots"]) for s in made.skipped] == [(400, 1)]
     session.commit()
-    refused(session, Conflict, "insufficient_history",
-            lambda: services.compute_pat_limits(session, "eng", lots[0].product, step="FT",
-                                                tests=[300, 400]))
-    refused(session, Conflict, "insufficient_history",
-            lambda: services.compute_pat_limits(session, "eng", lots[0].product, step="FT",
-                                                tests=[999]))
+    refused(session, lambda: services.compute_pat_limits(session, "eng", lots[0].product, step="FT",
+                                                tests=[300, 400]), Conflict, "insufficient_history")
+    refused(session, lambda: services.compute_pat_limits(session, "eng", lots[0].product, step="FT",
+                                                tests=[999]), Conflict, "insufficient_history")
 
 
 def test_static_pat_refused_without_any_history(session, new_lot):
     lot = new_lot("L1")
-    error = refused(session, Conflict, "insufficient_history",
-                    lambda: services.compute_pat_limits(session, "eng", lot.product,
-                                                        step="FT"))
+    error = refused(session, lambda: services.compute_pat_limits(session, "eng", lot.product,
+                                                        step="FT"),
+                    Conflict, "insufficient_history")
     assert "no test data" in error.message
 
 
 def test_static_pat_refused_for_a_step_that_is_not_a_test_step(session, new_lot):
     lot = new_lot("L1")
     for step in ("SAW", "NOPE"):
-        error = refused(session, InvalidInput, "invalid",
-                        lambda step=step: services.compute_pat_limits(
-                            session, "eng", lot.product, step=step))
+        error = refused(session, lambda step=step: services.compute_pat_limits(
+                            session, "eng", lot.product, step=step), InvalidInput, "invalid")
         assert error.fields == {"step": [f"{step} is not a test step of the route of "
                                          "product P1."]}
 
@@ -475,14 +463,14 @@ def test_bin_summary_counts(session, new_lot):
 ])
 def test_bin_summary_refusals(session, new_lot, given, message):
     lot = new_lot("L1")
-    error = refused(session, InvalidInput, "invalid",
-                    lambda: services.record_bins(session, "op", lot, bins=given))
+    error = refused(session, lambda: services.record_bins(session, "op", lot, bins=given),
+                    InvalidInput, "invalid")
     assert message in error.fields["bins"][0]
 
 
 def test_bin_summary_at_a_step_that_is_not_a_test_step_is_refused(session):
     lot = receive_lot(session, "L-SAW", 100)
-    refused(session, Conflict, "wrong_step",
-            lambda: services.record_bins(session, "op", lot, bins=bins(95.0)))
-    refused(session, Conflict, "wrong_step",
-            lambda: services.record_bins(session, "op", lot, step="FT", bins=bins(95.0)))
+    refused(session, lambda: services.record_bins(session, "op", lot, bins=bins(95.0)),
+            Conflict, "wrong_step")
+    refused(session, lambda: services.record_bins(session, "op", lot, step="FT", bins=bins(95.0)),
+            Conflict, "wrong_step")

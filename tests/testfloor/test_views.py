@@ -14,6 +14,7 @@ from sqlalchemy import select
 from mes.testfloor import services
 from mes.testfloor.models import PatLimitSet, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec
+from tests.helpers import refused
 from tests.testfloor.helpers import (
     lot_at_final_test,
     lot_file,
@@ -42,15 +43,6 @@ def post_file(client, data: bytes, lot_no: str = "LOT-FT", step: str = "FT"):
     return client.post(f"/lots/{lot_no}/stdf/upload",
                        data={"file": (io.BytesIO(data), "lot.stdf"), "step": step},
                        content_type="multipart/form-data")
-
-
-def refused_page(session, call, status: int) -> str:
-    """A form post that must be refused with `status`, leaving the database unchanged."""
-    before = stored_state(session)
-    resp = call()
-    assert resp.status_code == status, resp.get_data(as_text=True)[:2000]
-    assert stored_state(session) == before
-    return resp.get_data(as_text=True)
 
 
 def values_file(values: list[float], *, test: int = 300) -> bytes:
@@ -89,7 +81,7 @@ def test_upload_page_renders_for_roles_that_write_test_data(as_role, ft_lot, rol
 def test_upload_page_refused_to_roles_without_test_write(as_role, ft_lot, role, session):
     client = as_role(role)
     assert client.get("/lots/LOT-FT/stdf/upload").status_code == 403
-    refused_page(session, lambda: post_file(client, lot_file(40, salt="r")), 403)
+    refused(session, lambda: post_file(client, lot_file(40, salt="r")), 403)
 
 
 def test_upload_imports_the_file_and_redirects_to_the_run_page(as_role, ft_lot, session):
@@ -111,7 +103,7 @@ def test_upload_of_a_file_that_is_not_stdf_is_refused_with_its_offset(as_role, f
                                                                      session):
     client = as_role("operator")
     data = lot_file(40, salt="cut")
-    page = refused_page(session, lambda: post_file(client, data[:-3]), 422)
+    page = refused(session, lambda: post_file(client, data[:-3]), 422)
     assert "not a readable STDF V4 file" in page
     assert re.search(r"at byte \d{3,}", page)
     assert "invalid_stdf" in page
@@ -121,7 +113,7 @@ def test_upload_of_the_same_file_twice_is_refused_as_duplicate(as_role, ft_lot, 
     client = as_role("operator")
     data = lot_file(40, salt="dup")
     assert post_file(client, data).status_code == 303
-    page = refused_page(session, lambda: post_file(client, data), 409)
+    page = refused(session, lambda: post_file(client, data), 409)
     assert "imported already" in page
     assert "duplicate" in page
 
@@ -129,14 +121,14 @@ def test_upload_of_the_same_file_twice_is_refused_as_duplicate(as_role, ft_lot, 
 def test_upload_for_a_lot_not_at_the_test_step_is_refused_as_wrong_step(as_role, session):
     receive_lot(session, "LOT-SAW")
     client = as_role("operator")
-    page = refused_page(session, lambda: post_file(client, lot_file(40, salt="ws"),
+    page = refused(session, lambda: post_file(client, lot_file(40, salt="ws"),
                                                    lot_no="LOT-SAW"), 409)
     assert "wrong_step" in page
 
 
 def test_upload_without_a_file_is_refused(as_role, ft_lot, session):
     client = as_role("operator")
-    page = refused_page(session, lambda: client.post(
+    page = refused(session, lambda: client.post(
         "/lots/LOT-FT/stdf/upload", data={"step": "FT"},
         content_type="multipart/form-data"), 422)
     assert "Choose the STDF file to upload." in page
@@ -178,7 +170,7 @@ def test_bin_form_records_the_summary_and_redirects_to_the_run(as_role, ft_lot, 
 
 def test_bin_form_names_the_row_of_an_invalid_count(as_role, ft_lot, session):
     client = as_role("operator")
-    page = refused_page(session, lambda: client.post("/lots/LOT-FT/bins/new", data=bin_form(
+    page = refused(session, lambda: client.post("/lots/LOT-FT/bins/new", data=bin_form(
         ("1", "950", True), ("", "", False), ("8", "-3", False))), 422)
     assert "Row 3:" in page
     assert 'value="-3"' in page
@@ -186,14 +178,14 @@ def test_bin_form_names_the_row_of_an_invalid_count(as_role, ft_lot, session):
 
 def test_bin_form_refuses_a_bin_given_twice(as_role, ft_lot, session):
     client = as_role("operator")
-    page = refused_page(session, lambda: client.post("/lots/LOT-FT/bins/new", data=bin_form(
+    page = refused(session, lambda: client.post("/lots/LOT-FT/bins/new", data=bin_form(
         ("1", "950", True), ("8", "30", False), ("8", "20", False))), 422)
     assert "Bin 8 is given more than once." in page
 
 
 def test_bin_form_refuses_an_empty_summary(as_role, ft_lot, session):
     client = as_role("operator")
-    refused_page(session, lambda: client.post("/lots/LOT-FT/bins/new",
+    refused(session, lambda: client.post("/lots/LOT-FT/bins/new",
                                               data=bin_form()), 422)
 
 
@@ -223,7 +215,7 @@ def test_bin_form_with_a_tampered_row_count_is_no_server_error(as_role, ft_lot, 
 
 def test_bin_form_refused_to_qa(as_role, ft_lot, session):
     client = as_role("qa")
-    refused_page(session, lambda: client.post("/lots/LOT-FT/bins/new",
+    refused(session, lambda: client.post("/lots/LOT-FT/bins/new",
                                               data=bin_form(("1", "10", True))), 403)
 
 
@@ -290,7 +282,7 @@ def test_engineer_computes_static_limits_from_the_pat_page(as_role, session):
 def test_static_limits_refused_without_history_and_nothing_written(as_role, session):
     pat_history(session, 2)
     client = as_role("engineer")
-    page = refused_page(session, lambda: client.post("/products/P1/pat/FT/compute",
+    page = refused(session, lambda: client.post("/products/P1/pat/FT/compute",
                                                      data={"test": "300"}), 409)
     assert "insufficient_history" in page
 
@@ -298,7 +290,7 @@ def test_static_limits_refused_without_history_and_nothing_written(as_role, sess
 def test_static_limits_refused_to_operators(as_role, session):
     pat_history(session)
     client = as_role("operator")
-    refused_page(session, lambda: client.post("/products/P1/pat/FT/compute"), 403)
+    refused(session, lambda: client.post("/products/P1/pat/FT/compute"), 403)
 
 
 def test_pat_page_of_a_step_that_is_not_a_test_step_is_404(as_role):

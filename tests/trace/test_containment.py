@@ -15,7 +15,8 @@ from mes.floor.models import Lot
 from mes.quality.models import Hold
 from mes.trace import services
 from tests.floor.helpers import hold
-from tests.quality.helpers import QA, quality_state, refused
+from tests.helpers import refused
+from tests.quality.helpers import QA, quality_state
 
 
 def _open_holds(session) -> list[tuple[str, str]]:
@@ -87,8 +88,9 @@ def test_containment_refuses_bad_input_and_holds_nothing(api, tree, session, bod
 
 
 def test_containment_service_refusal_changes_nothing(session, tree):
-    err = refused(session, InvalidInput, "no_match", lambda: services.contain(
-        session, QA, reason="H-ENG", comment="x", match={"fab_lot": "NONE"}))
+    err = refused(session, lambda: services.contain(
+        session, QA, reason="H-ENG", comment="x", match={"fab_lot": "NONE"}),
+                  InvalidInput, "no_match")
     assert "match" in err.fields
 
 
