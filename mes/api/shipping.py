@@ -14,8 +14,8 @@ from mes.api.registry import Page, api_route, paginate
 from mes.auth.permissions import Permission
 from mes.shipping import schemas as s
 from mes.shipping import services
+from mes.shipping.documents import render_coc
 from mes.shipping.models import Shipment
-from mes.shipping.views import render_coc
 
 
 @api_route(bp, "/shipments", method="POST", permission=Permission.SHIP, body=s.ShipmentIn,

@@ -18,7 +18,7 @@ from mes.errors import NotFound
 from mes.floor import services as floor
 from mes.portal import services
 from mes.shipping import services as shipping
-from mes.shipping.views import coc_download, render_coc, render_labels, zpl_response
+from mes.shipping.documents import coc_download, render_coc, render_labels, zpl_response
 from mes.vocabulary import Disposition, HoldSource
 from mes.web.pager import pager
 

@@ -5,24 +5,20 @@ conformance.
 The form is converted to the API's shape, validated with the API's input schema and handed
 to the same service as the API, so the page accepts and refuses exactly what the API does;
 a refused form is shown again with its values, the refusal and the API's status, and the
-request rolls back. The label and certificate renderers are shared with the customer portal.
+request rolls back. Labels and the certificate come from `mes.shipping.documents`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
-    current_app,
     render_template,
     request,
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import select
@@ -30,9 +26,9 @@ from sqlalchemy import select
 from mes import db
 from mes.auth.permissions import Permission, require
 from mes.catalog.models import Customer
-from mes.shipping import coc, labels, services
 from mes.shipping import schemas as s
-from mes.shipping.models import Shipment
+from mes.shipping import services
+from mes.shipping.documents import coc_download, render_coc, render_labels, zpl_response
 from mes.web import forms
 from mes.web.pager import PER_PAGE, pager
 
@@ -43,49 +39,6 @@ bp = Blueprint("shipping", __name__)
 READ = (Permission.SHIPMENT_READ, Permission.MASTER_READ)
 WRITE = (Permission.SHIP, Permission.MASTER_READ)
 FILTERS = ("customer", "po", "vehicle_program", "lot", "since", "until")
-SBA_LABELS = {"ok": _l("within limits"), "level1": _l("level 1 breach (engineering review)"),
-              "level2": _l("level 2 breach (MRB)"),
-              "insufficient_history": _l("not judged (too little history)")}
-PAT_LABELS = {"both": _l("dynamic and static"), "dynamic": _l("dynamic"),
-              "static": _l("static"), "none": _l("not applied")}
-
-
-# --- shared with the portal ------------------------------------------------------------
-
-def render_labels(shipment: Shipment, *, back_url: str, zpl_url: str) -> str:
-    """The print-ready reel and carton labels of a shipment, each with its QR code."""
-    items = services.shipment_labels(db.session(), shipment)
-    # segno writes the QR codes as SVG paths from the label fields; the template marks
-    # only this markup safe.
-    cards = [{"label": label, "qr": labels.qr_svg(label.qr_data(),
-                                                  f"{label.kind} {label.lot_text}")}
-             for label in items]
-    return render_template("shipping/labels.html", shipment=shipment, cards=cards,
-                           back_url=back_url, zpl_url=zpl_url)
-
-
-def zpl_response(shipment: Shipment) -> Response:
-    """The shipment's labels as one ZPL print job, downloaded as text."""
-    body = labels.zpl_many(services.shipment_labels(db.session(), shipment))
-    return Response(body, mimetype="text/plain", headers={
-        "Content-Disposition": f'attachment; filename="shipment-{shipment.id}-labels.zpl"'})
-
-
-def render_coc(shipment: Shipment, *, back_url: str | None = None,
-               standalone: bool = False) -> str:
-    """The certificate of conformance as a complete, print-ready HTML document. A
-    `standalone` one (a download) carries its style sheet inline instead of linking it."""
-    cert = coc.certificate(db.session(), shipment)
-    css = (Path(current_app.static_folder or "") / "css" / "shipping.css").read_text(
-        encoding="utf-8") if standalone else None
-    return render_template("shipping/coc.html", cert=cert, back_url=back_url,
-                           sba_labels=SBA_LABELS, pat_labels=PAT_LABELS, inline_css=css)
-
-
-def coc_download(shipment: Shipment) -> Response:
-    """The certificate as a file to keep: coc-<shipment>.html, style included."""
-    return Response(render_coc(shipment, standalone=True), mimetype="text/html", headers={
-        "Content-Disposition": f'attachment; filename="coc-{shipment.id}.html"'})
 
 
 # --- list and detail -------------------------------------------------------------------
