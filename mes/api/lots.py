@@ -15,17 +15,8 @@ from mes.floor import services
 from mes.floor.models import Lot
 
 
-def present(lots: list[Lot]) -> list[Lot]:
-    """Attach what the lot output shows beyond its own row (genealogy, holds, wafers)."""
-    session = db.session()
-    services.annotate(session, lots)
-    for lot in lots:
-        lot.steps_total = len(services.route_steps(lot))  # type: ignore[attr-defined]
-    return lots
-
-
 def _one(lot: Lot) -> Lot:
-    return present([lot])[0]
+    return services.present(db.session(), [lot])[0]
 
 
 @api_route(bp, "/lots", method="POST", permission=Permission.LOT_RECEIVE, body=s.LotIn,
@@ -40,7 +31,7 @@ def receive_lot(data: dict[str, Any]) -> Lot:
 def list_lots(args: dict[str, Any]) -> Page:
     """List lots, most urgent first; filters state, step, product, customer, on_hold."""
     page = paginate(db.session(), services.lot_query(args, current_user), args)
-    present(page.items)
+    services.present(db.session(), page.items)
     return page
 
 
@@ -85,7 +76,7 @@ def split_lot(lot_no: str, data: dict[str, Any]) -> dict[str, Any]:
     session = db.session()
     lot = services.get_lot(session, lot_no)
     children = services.split_lot(session, current_user, lot, data["quantities"])
-    present([lot, *children])
+    services.present(session, [lot, *children])
     return {"parent": lot, "children": children}
 
 

@@ -20,9 +20,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.orm import Session, aliased, joinedload, object_session
@@ -42,7 +40,7 @@ from mes.catalog.models import (
 from mes.catalog.services import StepInfo, current_route, route_step_infos
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
-from mes.floor import lifecycle, persistence
+from mes.floor import genealogy, lifecycle, persistence
 from mes.floor.models import (
     LOT_NO_LENGTH,
     Lot,
@@ -168,32 +166,12 @@ def lot_query(filters: dict[str, Any], actor: Actor | None = None) -> Select[Any
     return stmt.order_by(Lot.priority, Lot.due_date.asc().nulls_last(), Lot.id)
 
 
-_other = Lot.__table__.alias("other")
-# Built once: composing a union of aliases costs more than running it.
-_GENEALOGY = (
-    union_all(
-        select(LotEdge.id.label("edge_id"), LotEdge.child_id.label("lot_id"), _other.c.lot_no,
-               literal("p").label("side"))
-        .join(_other, _other.c.id == LotEdge.parent_id)
-        .where(LotEdge.child_id.in_(bindparam("ids", expanding=True))),
-        select(LotEdge.id.label("edge_id"), LotEdge.parent_id.label("lot_id"), _other.c.lot_no,
-               literal("c").label("side"))
-        .join(_other, _other.c.id == LotEdge.child_id)
-        .where(LotEdge.parent_id.in_(bindparam("ids", expanding=True))),
-    ).order_by("edge_id")
-)
-
-
 def annotate(session: Session, lots: Sequence[Lot]) -> Sequence[Lot]:
     """Attach parents, children and open hold ids to lots: one query for the genealogy and
     one for holds, only when some lot has an open hold."""
-    ids = [lot.id for lot in lots if lot.in_genealogy]
-    parents: dict[int, list[str]] = defaultdict(list)
-    children: dict[int, list[str]] = defaultdict(list)
+    parents, children = genealogy.neighbours(
+        session, [lot.id for lot in lots if lot.in_genealogy])
     holds: dict[int, list[int]] = defaultdict(list)
-    if ids:
-        for _id, lot_id, lot_no, side in session.execute(_GENEALOGY, {"ids": ids}):
-            (parents if side == "p" else children)[lot_id].append(lot_no)
     held = [lot.id for lot in lots if lot.open_holds]
     if held:
         for lot_id, hold_id in session.execute(
@@ -205,6 +183,15 @@ def annotate(session: Session, lots: Sequence[Lot]) -> Sequence[Lot]:
         lot.parent_nos = parents[lot.id]  # type: ignore[attr-defined]
         lot.child_nos = children[lot.id]  # type: ignore[attr-defined]
         lot.hold_ids = holds[lot.id]  # type: ignore[attr-defined]
+    return lots
+
+
+def present(session: Session, lots: list[Lot]) -> list[Lot]:
+    """Attach what the lot output shows beyond its own row (genealogy, holds, the number
+    of steps of its route), for the lot pages and the API alike."""
+    annotate(session, lots)
+    for lot in lots:
+        lot.steps_total = len(route_steps(lot))  # type: ignore[attr-defined]
     return lots
 
 

@@ -30,7 +30,6 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from mes import db
-from mes.api.lots import present
 from mes.auth.permissions import PLANT_LOT_READ, Permission, require
 from mes.catalog.models import Customer, Product
 from mes.db import utcnow
@@ -154,7 +153,7 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
               moisture_refused: Any = None, status: int = 200) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
-    present([lot])
+    services.present(sess, [lot])
     return render_template(
         "floor/lot.html", lot=lot, page=reads.lot_page(sess, lot),
         moisture=quality.moisture_view(sess, lot) if lot.product.msl != "1" else None,
@@ -238,7 +237,7 @@ def merge(lot_no: str) -> Any:
 def traveler(lot_no: str) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
-    present([lot])
+    services.present(sess, [lot])
     # segno writes the QR code as SVG paths from the lot number alone; nothing else of the
     # request reaches this markup, and the template marks only it safe.
     qr_svg = segno.make(lot.lot_no, error="m").svg_inline(
@@ -425,7 +424,7 @@ def wip() -> Any:
                                today=None), 422
     stmt = services.lot_query(args, current_user)
     page = pager(stmt, args, keep=raw)
-    present(page.items)
+    services.present(sess, page.items)
     all_steps: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("step", "cursor")}
     return render_template(
         "floor/wip.html", filters=filters, options=options, errors={}, lots=page.items,

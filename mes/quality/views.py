@@ -28,13 +28,13 @@ from mes import db
 from mes.auth.permissions import Permission, require
 from mes.catalog.models import Customer, ReasonCode
 from mes.db import utcnow
+from mes.floor import genealogy
 from mes.floor import services as floor
-from mes.floor.models import Lot, LotEdge
+from mes.floor.models import Lot
 from mes.floor.views import lot_page_response
 from mes.i18n import localized
 from mes.quality import schemas as s
 from mes.quality import services
-from mes.quality.genealogy import ancestors
 from mes.quality.models import FutureHold, Hold
 from mes.vocabulary import BULK_DISPOSITIONS, Disposition, EventKind, HoldSource, MatchKind
 from mes.web import forms
@@ -163,22 +163,6 @@ def bulk_release() -> Any:
 
 # --- hold detail and release -----------------------------------------------------------
 
-def _backward(lot: Lot) -> list[tuple[Lot, list[LotEdge]]]:
-    """Every ancestor lot of `lot` with the edges that lead from it, oldest first."""
-    sess = db.session()
-    ids = ancestors(sess, select(Lot.id).where(Lot.id == lot.id))
-    lots = list(sess.scalars(select(Lot).where(Lot.id.in_(ids), Lot.id != lot.id)
-                             .order_by(Lot.created_at, Lot.id)))
-    if not lots:
-        return []
-    edges = list(sess.scalars(select(LotEdge).where(
-        LotEdge.parent_id.in_([a.id for a in lots])).order_by(LotEdge.at, LotEdge.id)))
-    numbers = {a.id: a.lot_no for a in lots} | {lot.id: lot.lot_no}
-    for edge in edges:
-        edge.child_no = numbers.get(edge.child_id)  # type: ignore[attr-defined]
-    return [(a, [e for e in edges if e.parent_id == a.id]) for a in lots]
-
-
 def _detail_page(hold_id: int, *, refused: forms.Refused | None = None,
                  form: dict[str, str] | None = None, status: int = 200) -> Any:
     sess = db.session()
@@ -192,7 +176,7 @@ def _detail_page(hold_id: int, *, refused: forms.Refused | None = None,
              for st in floor.route_steps(lot)]
     return render_template(
         "quality/hold_detail.html", hold=hold, lot=lot,
-        events=floor.history(sess, lot), backward=_backward(lot),
+        events=floor.history(sess, lot), backward=genealogy.backward(sess, lot),
         event_labels=EventKind.labels(), source_labels=HoldSource.labels(),
         dispositions=Disposition.choices(),
         scrap_reasons=scrap_reasons, steps=steps, refused=refused,

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from mes.catalog.models import Product, Qualification
 from mes.catalog.services import route_step_infos
 from mes.db import utcnow
+from mes.floor.genealogy import ancestors
 from mes.floor.models import Lot
-from mes.quality.genealogy import ancestors
 from mes.shipping import services
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun

@@ -1,7 +1,7 @@
 """Traceability: where a lot came from (backward) and where it went (forward), at any depth
 through splits and merges; containment of everything a criterion reaches.
 
-Each direction walks the genealogy with one recursive query (mes.quality.genealogy), and
+Each direction walks the genealogy with one recursive query (mes.floor.genealogy), and
 everything else the trace shows (steps, rejects, materials, wafers, test runs, holds,
 qualifications, shipments, the edges of the picture) is read set by set, keyed on the lots
 the walk found (the smaller records in one UNION ALL): the number of statements is the same
@@ -52,9 +52,9 @@ from mes.catalog.models import (
 from mes.db import UTCDateTime, utcnow
 from mes.errors import Conflict, ErrorCode, NotFound
 from mes.floor import services as floor
+from mes.floor.genealogy import ancestors, descendants
 from mes.floor.models import Lot, LotEdge, LotReject, LotWafer, MaterialUse, StepRun, Wafer
 from mes.quality import services as quality
-from mes.quality.genealogy import ancestors, descendants
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun

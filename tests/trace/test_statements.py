@@ -8,8 +8,8 @@ import pytest
 from mes.floor import services as floor
 from mes.quality import services as quality
 from tests.floor.helpers import advance
+from tests.floor.test_genealogy import statements
 from tests.quality.helpers import QA
-from tests.quality.test_genealogy import statements
 
 
 def _chain(session, make, size: int, name: str) -> str:

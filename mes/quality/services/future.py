@@ -33,8 +33,8 @@ from mes.catalog.models import Equipment, MaterialLot, Route, RouteStep
 from mes.catalog.services import route_step_infos
 from mes.db import UTCDateTime, utcnow
 from mes.errors import Conflict, ErrorCode, NotFound
+from mes.floor.genealogy import ancestors, descendants
 from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
-from mes.quality.genealogy import ancestors, descendants
 from mes.quality.models import FutureHold, Hold, PresentedRule
 from mes.quality.services.common import (
     IN_PLANT,

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from mes.auth.actor import Actor
 from mes.catalog.models import Equipment, MaterialLot
 from mes.errors import Conflict, ErrorCode, InvalidInput
+from mes.floor.genealogy import descendants
 from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
-from mes.quality.genealogy import descendants
 from mes.quality.models import Hold
 from mes.quality.services.common import IN_PLANT, SHIPPED, active_reason, invalid, required_comment
 from mes.quality.services.holds import place_holds

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event, select
 
 from mes.floor import services as floor
+from mes.floor.genealogy import ancestors, descendants
 from mes.floor.models import Lot
-from mes.quality.genealogy import ancestors, descendants
 
 
 @pytest.fixture
