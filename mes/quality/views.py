@@ -10,7 +10,6 @@ the request then rolls back.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -20,7 +19,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -35,6 +33,13 @@ from mes.floor.views import lot_page_response
 from mes.i18n import localized
 from mes.quality import schemas as s
 from mes.quality import services
+from mes.quality.match_form import (
+    MATCH_FIELDS,
+    checked_match,
+    hold_reasons,
+    match_dump,
+    match_options,
+)
 from mes.quality.models import FutureHold, Hold
 from mes.vocabulary import BULK_DISPOSITIONS, Disposition, EventKind, HoldSource, MatchKind
 from mes.web import forms
@@ -51,13 +56,6 @@ MOISTURE_DONE = {"open": _l("Lot %(lot)s opened: its floor-life clock runs."),
                  "seal": _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
                  "dry_storage": _l("Lot %(lot)s in dry storage: its clock is paused."),
                  "bake": _l("Lot %(lot)s baked: its exposure is back to zero.")}
-def _hold_reasons() -> list[tuple[str, str]]:
-    return [(r.code, f"{r.code} · {localized(r.description, r.description_zh)}")
-            for r in db.session().scalars(
-        select(ReasonCode).where(ReasonCode.kind == "hold", ReasonCode.active.is_(True))
-        .order_by(ReasonCode.code))]
-
-
 # --- hold queue ------------------------------------------------------------------------
 
 @dataclass
@@ -214,43 +212,6 @@ def release(hold_id: int) -> Any:
 
 # --- matches: mass hold and future holds -----------------------------------------------
 
-MATCH_FIELDS = ("kind", "value", "fab_lot", "since", "until")
-
-
-def _when(text: str) -> str | None:
-    """A time typed in the form (UTC, as a datetime-local input sends it) in ISO 8601."""
-    if not text:
-        return None
-    return text if re.search(r"(Z|[+-]\d\d:?\d\d)$", text) else f"{text}+00:00"
-
-
-def _match(form: dict[str, str]) -> dict[str, Any]:
-    """The form's match in the API's shape (its schema then checks it)."""
-    kind, value = form.get("kind", ""), form.get("value", "")
-    if kind == "lots":
-        return {"lots": [w for w in re.split(r"[\s,;]+", value) if w]}
-    if kind == "wafer":
-        return {"wafer": value, **({"fab_lot": form["fab_lot"]} if form.get("fab_lot") else {})}
-    if kind == "equipment":
-        return {"equipment": value, "since": _when(form.get("since", "")),
-                "until": _when(form.get("until", ""))}
-    if kind in ("fab_lot", "material_lot"):
-        return {kind: value}
-    raise ValidationError({"kind": [_("Choose what to match.")]})
-
-
-def _checked_match(form: dict[str, str]) -> dict[str, Any]:
-    match = {k: v for k, v in _match(form).items() if v not in (None, "", [])}
-    loaded = s.MatchIn().load(match)
-    if not loaded:
-        raise ValidationError({"value": [_("Give the value to match.")]})
-    return loaded
-
-
-def _match_options() -> list[tuple[str, str]]:
-    return MatchKind.choices()
-
-
 @bp.route("/holds/mass", methods=["GET", "POST"])
 @require(Permission.HOLD_PLACE)
 def mass_hold() -> Any:
@@ -265,22 +226,17 @@ def mass_hold() -> Any:
             done, refused = forms.attempt(lambda: services.mass_hold(
                 sess, current_user, **forms.load(s.MassHoldIn, {
                     "reason": form["reason"], "comment": form["comment"],
-                    "match": _match_dump(_checked_match(form))})))
+                    "match": match_dump(checked_match(form))})))
             if done is not None:
                 return forms.done(_("%(n)d lot(s) put on hold; %(shipped)d already shipped.",
                                     n=len(done.lots), shipped=len(done.shipped)), "quality.holds")
         else:
             preview, refused = forms.attempt(lambda: services.match_lots(
-                sess, _checked_match(form)))
+                sess, checked_match(form)))
     return render_template(
         "quality/mass_hold.html", form=form, preview=preview, refused=refused,
-        errors=refused.fields if refused else {}, kinds=_match_options(),
-        reasons=_hold_reasons()), refused.status if refused else 200
-
-
-def _match_dump(match: dict[str, Any]) -> dict[str, Any]:
-    """A loaded match back in input form (times as ISO 8601) for the hold's own schema."""
-    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in match.items()}
+        errors=refused.fields if refused else {}, kinds=match_options(),
+        reasons=hold_reasons()), refused.status if refused else 200
 
 
 def _future_page(*, form: dict[str, str] | None = None,
@@ -292,8 +248,8 @@ def _future_page(*, form: dict[str, str] | None = None,
         .order_by(FutureHold.status, FutureHold.id.desc()))))
     return render_template(
         "quality/future_holds.html", rules=rules, form=form or {}, preview=preview,
-        refused=refused, errors=refused.fields if refused else {}, kinds=_match_options(),
-        reasons=_hold_reasons(), match_labels=MatchKind.labels()), status
+        refused=refused, errors=refused.fields if refused else {}, kinds=match_options(),
+        reasons=hold_reasons(), match_labels=MatchKind.labels()), status
 
 
 @bp.route("/holds/future")
@@ -314,7 +270,7 @@ def create_future_hold() -> Any:
         made, refused = forms.attempt(lambda: services.create_future_hold(
             sess, current_user, **forms.load(s.FutureHoldIn, {
                 "reason": form["reason"], "comment": form["comment"],
-                "at_step": form["at_step"], "match": _match_dump(_checked_match(form))})))
+                "at_step": form["at_step"], "match": match_dump(checked_match(form))})))
         if made is not None:
             assert made.matching_now is not None
             now = made.matching_now
@@ -325,7 +281,7 @@ def create_future_hold() -> Any:
                               "quality.future_holds")
         return _future_page(form=form, refused=refused,
                             status=refused.status if refused else 200)
-    preview, refused = forms.attempt(lambda: services.match_lots(sess, _checked_match(form)))
+    preview, refused = forms.attempt(lambda: services.match_lots(sess, checked_match(form)))
     return _future_page(form=form, preview=preview, refused=refused,
                         status=refused.status if refused else 200)
 

@@ -28,12 +28,12 @@ from mes.errors import InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot, Wafer
 from mes.quality import schemas as qs
-from mes.quality.views import (
+from mes.quality.match_form import (
     MATCH_FIELDS,
-    _checked_match,
-    _hold_reasons,
-    _match_dump,
-    _match_options,
+    checked_match,
+    hold_reasons,
+    match_dump,
+    match_options,
 )
 from mes.shipping.models import Shipment
 from mes.trace import services, svg
@@ -291,8 +291,8 @@ def _containment_page(form: dict[str, str], refused: forms.Refused | None = None
                       preview: dict[str, Any] | None = None, status: int = 200) -> Any:
     return render_template(
         "trace/containments.html", form=form, refused=refused, preview=preview,
-        errors=refused.fields if refused else {}, kinds=_match_options(),
-        reasons=_hold_reasons(), recent=services.recent_containments(db.session())), status
+        errors=refused.fields if refused else {}, kinds=match_options(),
+        reasons=hold_reasons(), recent=services.recent_containments(db.session())), status
 
 
 @bp.route("/containments")
@@ -313,14 +313,14 @@ def contain() -> Any:
         done, refused = forms.attempt(lambda: services.contain(
             sess, current_user, **forms.load(qs.MassHoldIn, {
                 "reason": form["reason"], "comment": form["comment"],
-                "match": _match_dump(_checked_match(form))})))
+                "match": match_dump(checked_match(form))})))
         if done is not None:
             return forms.done(_("Containment %(id)s: %(n)d lot(s) held; %(s)d shipment(s) to "
                                 "%(c)d customer(s) to notify.", id=done.id, n=len(done.lots_held),
                                 s=len(done.shipped), c=len(done.customers)),
                                    "trace.containment", containment_id=done.id)
         return _containment_page(form, refused, status=refused.status if refused else 200)
-    preview, refused = forms.attempt(lambda: services.forward_match(sess, _checked_match(form)))
+    preview, refused = forms.attempt(lambda: services.forward_match(sess, checked_match(form)))
     return _containment_page(form, refused, preview,
                              status=refused.status if refused else 200)
 

@@ -1,0 +1,71 @@
+"""The match form of the mass hold, future hold and containment pages: what a match may name
+(a fab lot, a wafer, a material lot, an equipment time window, lot numbers), the form's
+fields turned into the API's match (checked by its schema), and the hold reasons offered.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from mes import db
+from mes.catalog.models import ReasonCode
+from mes.i18n import localized
+from mes.quality import schemas as s
+from mes.vocabulary import MatchKind
+
+MATCH_FIELDS = ("kind", "value", "fab_lot", "since", "until")
+
+
+def _when(text: str) -> str | None:
+    """A time typed in the form (UTC, as a datetime-local input sends it) in ISO 8601."""
+    if not text:
+        return None
+    return text if re.search(r"(Z|[+-]\d\d:?\d\d)$", text) else f"{text}+00:00"
+
+
+def _match(form: dict[str, str]) -> dict[str, Any]:
+    """The form's match in the API's shape (its schema then checks it)."""
+    kind, value = form.get("kind", ""), form.get("value", "")
+    if kind == "lots":
+        return {"lots": [w for w in re.split(r"[\s,;]+", value) if w]}
+    if kind == "wafer":
+        return {"wafer": value, **({"fab_lot": form["fab_lot"]} if form.get("fab_lot") else {})}
+    if kind == "equipment":
+        return {"equipment": value, "since": _when(form.get("since", "")),
+                "until": _when(form.get("until", ""))}
+    if kind in ("fab_lot", "material_lot"):
+        return {kind: value}
+    raise ValidationError({"kind": [_("Choose what to match.")]})
+
+
+def checked_match(form: dict[str, str]) -> dict[str, Any]:
+    """The form's match loaded by the API's match schema; ValidationError when the form
+    names nothing to match or the schema refuses it."""
+    match = {k: v for k, v in _match(form).items() if v not in (None, "", [])}
+    loaded = s.MatchIn().load(match)
+    if not loaded:
+        raise ValidationError({"value": [_("Give the value to match.")]})
+    return loaded
+
+
+def match_dump(match: dict[str, Any]) -> dict[str, Any]:
+    """A loaded match back in input form (times as ISO 8601) for the hold's own schema."""
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in match.items()}
+
+
+def match_options() -> list[tuple[str, str]]:
+    """What a match may name, for the form's select."""
+    return MatchKind.choices()
+
+
+def hold_reasons() -> list[tuple[str, str]]:
+    """The active hold reason codes, for the form's select."""
+    return [(r.code, f"{r.code} · {localized(r.description, r.description_zh)}")
+            for r in db.session().scalars(
+        select(ReasonCode).where(ReasonCode.kind == "hold", ReasonCode.active.is_(True))
+        .order_by(ReasonCode.code))]
