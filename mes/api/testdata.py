@@ -12,6 +12,7 @@ from mes import db
 from mes.api import bp
 from mes.api.registry import ListArgs, Page, api_route, paginate, schema_instance
 from mes.auth.permissions import Permission
+from mes.auth.scope import scope_customer
 from mes.catalog import services as catalog
 from mes.errors import InvalidInput
 from mes.floor import services as floor
@@ -81,7 +82,7 @@ def lot_test_runs(lot_no: str, args: dict[str, Any]) -> Page | Response:
     session = db.session()
     lot = floor.get_lot(session, lot_no, current_user)
     page = paginate(session, services.lot_runs_query(lot), args)
-    if floor.scope_customer(current_user) is None:
+    if scope_customer(current_user) is None:
         return page
     return jsonify({"items": schema_instance(s.TestRunOut, True).dump(page.items),
                     "next": page.next})

@@ -12,6 +12,7 @@ from mes import db
 from mes.api import bp
 from mes.api.registry import api_route, schema_instance
 from mes.auth.permissions import PLANT_TRACE_READ, Permission
+from mes.auth.scope import scope_customer
 from mes.floor import services as floor
 from mes.trace import schemas as s
 from mes.trace import services
@@ -19,7 +20,7 @@ from mes.trace.services import Containment
 
 
 def _customer() -> bool:
-    return floor.scope_customer(current_user) is not None
+    return scope_customer(current_user) is not None
 
 
 @api_route(bp, "/lots/<lot_no>/trace", permission=Permission.TRACE_READ, query=s.TraceQuery,

@@ -28,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
+from mes.auth.scope import scope_customer, scoped
 from mes.catalog.models import (
     AVAILABLE_STATES,
     Customer,
@@ -84,13 +85,6 @@ def record_events(session: Session, kind: str, actor: Actor,
 
 
 # --- reading ---------------------------------------------------------------------------
-
-def scope_customer(actor: Actor | None) -> int | None:
-    """The customer a customer user is limited to (None for plant users)."""
-    if actor is None or isinstance(actor, str) or actor.role != "customer":
-        return None
-    return actor.customer_id
-
 
 # What a move reads with the lot, in the same query: the tool named for a track-in, and for
 # a track-out whether any active future hold waits at the step the lot will arrive at.
@@ -160,10 +154,8 @@ def lot_query(filters: dict[str, Any], actor: Actor | None = None) -> Select[Any
         stmt = stmt.where(Lot.open_holds > 0 if filters["on_hold"] else Lot.open_holds == 0)
     if filters.get("fab_lot"):
         stmt = stmt.where(Lot.fab_lot == filters["fab_lot"])
-    customer_id = scope_customer(actor)
-    if customer_id is not None:
-        stmt = stmt.where(Lot.customer_id == customer_id)
-    return stmt.order_by(Lot.priority, Lot.due_date.asc().nulls_last(), Lot.id)
+    return scoped(stmt, Lot.customer_id, actor).order_by(
+        Lot.priority, Lot.due_date.asc().nulls_last(), Lot.id)
 
 
 def annotate(session: Session, lots: Sequence[Lot]) -> Sequence[Lot]:

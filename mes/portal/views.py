@@ -13,9 +13,9 @@ from werkzeug.routing import BuildError
 
 from mes import db
 from mes.auth.permissions import Permission, require
+from mes.auth.scope import scope_customer
 from mes.db import utcnow
 from mes.errors import NotFound
-from mes.floor import services as floor
 from mes.portal import services
 from mes.shipping import services as shipping
 from mes.shipping.documents import coc_download, render_coc, render_labels, zpl_response
@@ -29,7 +29,7 @@ SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
 
 
 def _customer_id() -> int:
-    customer_id = floor.scope_customer(current_user)
+    customer_id = scope_customer(current_user)
     if customer_id is None:
         # Only customer users hold PORTAL; a customer user always has a customer.
         raise NotFound(_l("No customer."))

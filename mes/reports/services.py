@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from mes.auth.actor import Actor
+from mes.auth.scope import scope_customer
 from mes.catalog.models import (
     E10_STATES,
     Customer,
@@ -57,7 +58,6 @@ from mes.catalog.models import (
 from mes.db import utcnow
 from mes.errors import Forbidden, InvalidInput
 from mes.floor.models import ACTIVE_STATES, Lot, LotReject, StepRun
-from mes.floor.services import scope_customer
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun

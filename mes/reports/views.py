@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from mes import db
 from mes.auth.permissions import Permission, require
+from mes.auth.scope import scope_customer
 from mes.catalog.models import Customer, Product, RouteStep
 from mes.errors import InvalidInput
-from mes.floor.services import scope_customer
 from mes.reports import charts, services
 from mes.reports import schemas as s
 from mes.reports.services import Report, ReportQuery

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
+from mes.auth.scope import scoped
 from mes.catalog.models import Customer, Product, RouteStep
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
@@ -42,11 +43,8 @@ def _with_lots(stmt: Select[Any]) -> Select[Any]:
 
 def shipment_query(actor: Actor | None = None) -> Select[Any]:
     """Shipments, newest first; a customer user's own only."""
-    stmt = _with_lots(select(Shipment))
-    customer_id = floor.scope_customer(actor)
-    if customer_id is not None:
-        stmt = stmt.where(Shipment.customer_id == customer_id)
-    return stmt.order_by(Shipment.shipped_at.desc(), Shipment.id.desc())
+    return scoped(_with_lots(select(Shipment)), Shipment.customer_id, actor).order_by(
+        Shipment.shipped_at.desc(), Shipment.id.desc())
 
 
 def filter_shipments(stmt: Select[Any], filters: dict[str, Any]) -> Select[Any]:

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from mes import audit
 from mes.audit.models import AuditEvent
 from mes.auth.actor import Actor, actor_name
+from mes.auth.scope import scope_customer, scoped
 from mes.catalog.models import (
     Customer,
     Equipment,
@@ -51,7 +52,6 @@ from mes.catalog.models import (
 )
 from mes.db import UTCDateTime, utcnow
 from mes.errors import Conflict, ErrorCode, NotFound
-from mes.floor import services as floor
 from mes.floor.genealogy import ancestors, descendants
 from mes.floor.models import Lot, LotEdge, LotReject, LotWafer, MaterialUse, StepRun, Wafer
 from mes.quality import services as quality
@@ -109,10 +109,9 @@ class Graph:
 
 def _scoped(walk: Select[Any], actor: Actor | None) -> Select[Any]:
     """The walk's lot ids; for a customer user only the lots of their customer."""
-    customer_id = floor.scope_customer(actor)
-    if customer_id is None:
+    if scope_customer(actor) is None:
         return walk
-    return select(Lot.id).where(Lot.id.in_(walk), Lot.customer_id == customer_id)
+    return scoped(select(Lot.id).where(Lot.id.in_(walk)), Lot.customer_id, actor)
 
 
 Member = Callable[[Any], Any]
@@ -194,8 +193,7 @@ def _shipment_part(member: Member, actor: Actor | None) -> Select[Any]:
             .join(Shipment, Shipment.id == ShipmentLot.shipment_id)
             .join(Customer, Customer.id == Shipment.customer_id)
             .where(member(ShipmentLot.lot_id)))
-    customer_id = floor.scope_customer(actor)
-    return stmt if customer_id is None else stmt.where(Shipment.customer_id == customer_id)
+    return scoped(stmt, Shipment.customer_id, actor)
 
 
 def _records(session: Session, *parts: Select[Any]) -> dict[str, list[Any]]:
@@ -408,10 +406,7 @@ def shipment_backward(session: Session, shipment_id: int,
     # As shipping.get_shipment, with its lots in the same statement.
     stmt = (select(Shipment).where(Shipment.id == shipment_id)
             .options(joinedload(Shipment.customer), joinedload(Shipment.lots)))
-    customer_id = floor.scope_customer(actor)
-    if customer_id is not None:
-        stmt = stmt.where(Shipment.customer_id == customer_id)
-    shipment = session.scalars(stmt).unique().first()
+    shipment = session.scalars(scoped(stmt, Shipment.customer_id, actor)).unique().first()
     if shipment is None:
         raise NotFound(_l("No shipment %(shipment_id)s.", shipment_id=shipment_id))
     seeds = select(ShipmentLot.lot_id).where(ShipmentLot.shipment_id == shipment.id)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from mes import db
 from mes.auth.permissions import PLANT_TRACE_READ, Permission, require
+from mes.auth.scope import scope_customer, scoped
 from mes.catalog.models import MaterialLot
 from mes.errors import InvalidInput
 from mes.floor import services as floor
@@ -46,7 +47,7 @@ MATCH_KEYS = ("fab_lot", "wafer", "material_lot", "equipment", "since", "until",
 
 
 def _customer() -> bool:
-    return floor.scope_customer(current_user) is not None
+    return scope_customer(current_user) is not None
 
 
 # --- search ----------------------------------------------------------------------------
@@ -55,20 +56,15 @@ def _resolve(text: str) -> str | None:
     """Where the search box's text leads: a lot, a shipment (by id), or for plant users a
     material lot, a fab lot or a wafer (forward trace of the criterion)."""
     sess = db.session()
-    customer_id = floor.scope_customer(current_user)
     stmt = select(Lot.lot_no).where(Lot.lot_no == text)
-    if customer_id is not None:
-        stmt = stmt.where(Lot.customer_id == customer_id)
-    if sess.scalar(stmt) is not None:
+    if sess.scalar(scoped(stmt, Lot.customer_id, current_user)) is not None:
         return url_for("trace.lot", lot_no=text)
     number = text.lstrip("#")
     if number.isdigit() and len(number) < 18:
         ship = select(Shipment.id).where(Shipment.id == int(number))
-        if customer_id is not None:
-            ship = ship.where(Shipment.customer_id == customer_id)
-        if sess.scalar(ship) is not None:
+        if sess.scalar(scoped(ship, Shipment.customer_id, current_user)) is not None:
             return url_for("trace.shipment", shipment_id=int(number))
-    if customer_id is not None:
+    if _customer():
         return None
     if sess.scalar(select(MaterialLot.id).where(MaterialLot.code == text)) is not None:
         return url_for("trace.match", material_lot=text)
