@@ -1,5 +1,5 @@
-"""Shop-floor pages: receive, the lot page and its traveler, the operator station, the WIP
-board, split and merge.
+"""Shop-floor pages: receive, the lot page (split, merge, the moisture clock actions) and its
+traveler, the operator station, the WIP board.
 
 Forms are converted to the API's shape, validated with the API's input schemas and handed
 to the same services as the API, so a page accepts and refuses exactly what the API does.
@@ -24,6 +24,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import select
@@ -38,6 +39,7 @@ from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor import station as reads
 from mes.floor.models import ACTIVE_STATES, Lot
+from mes.quality import schemas as qs
 from mes.quality import services as quality
 from mes.vocabulary import EventKind, LotState, MoistureState, StepKind, StepProgress
 from mes.web import forms
@@ -48,6 +50,10 @@ bp = Blueprint("floor", __name__)
 # The station offers at least this many empty reject rows; "add row" adds one more.
 REJECT_ROWS = 3
 MAX_REJECT_ROWS = 50
+MOISTURE_DONE = {"open": _l("Lot %(lot)s opened: its floor-life clock runs."),
+                 "seal": _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
+                 "dry_storage": _l("Lot %(lot)s in dry storage: its clock is paused."),
+                 "bake": _l("Lot %(lot)s baked: its exposure is back to zero.")}
 
 def _words(text: str) -> list[str]:
     """Numbers or codes typed or scanned into one field, separated by commas or spaces."""
@@ -150,7 +156,7 @@ def receive() -> Any:
 def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
               split_refused: forms.Refused | None = None,
               merge_refused: forms.Refused | None = None,
-              moisture_refused: Any = None, status: int = 200) -> Any:
+              moisture_refused: forms.Refused | None = None, status: int = 200) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
     services.present(sess, [lot])
@@ -165,11 +171,6 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
         kind_labels=StepKind.labels(),
         progress_labels=StepProgress.labels(), event_labels=EventKind.labels(),
         reject_lines=reads.reject_lines, late=_late(lot, _plant_today())), status
-
-
-def lot_page_response(lot_no: str, *, moisture_refused: Any, status: int) -> Any:
-    """The lot page showing why a moisture clock action was refused (mes.quality.views)."""
-    return _lot_page(lot_no, moisture_refused=moisture_refused, status=status)
 
 
 def _renamed(refused: forms.Refused | None, name: str) -> dict[str, list[str]]:
@@ -228,6 +229,24 @@ def merge(lot_no: str) -> Any:
     assert refused is not None
     return _lot_page(lot_no, form={"lots": text}, merge_refused=refused,
                      status=refused.status)
+
+
+@bp.route("/lots/<lot_no>/moisture", methods=["POST"])
+@require(Permission.LOT_TRACK)
+def moisture_action(lot_no: str) -> Any:
+    """Open, seal, store dry or bake a lot from its page."""
+    sess = db.session()
+    lot = services.get_lot(sess, lot_no, current_user)
+    action = forms.text(request.form, "action")
+    label = forms.text(request.form, "label_hours")
+    data = {"action": action, **({"label_hours": label} if label else {})}
+    done, refused = forms.attempt(lambda: quality.moisture_action(
+        sess, current_user, lot, **forms.load(qs.MoistureIn, data)))
+    if done is not None:
+        return forms.done(str(MOISTURE_DONE[action]) % {"lot": lot.lot_no}, "floor.lot_detail",
+                          lot_no=lot.lot_no)
+    assert refused is not None
+    return _lot_page(lot_no, moisture_refused=refused, status=refused.status)
 
 
 # --- traveler --------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """QA pages: the hold queue with aging, a hold's detail with its lot's history and backward
-genealogy and the release form, bulk release, mass hold with a preview, future holds; and
-the moisture clock actions of the lot page.
+genealogy and the release form, bulk release, mass hold with a preview, future holds.
 
 Forms are converted to the API's shape, validated with the API's input schemas and handed to
 the same services as the API, so a page accepts and refuses exactly what the API does. A
@@ -17,7 +16,6 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -29,7 +27,6 @@ from mes.db import utcnow
 from mes.floor import genealogy
 from mes.floor import services as floor
 from mes.floor.models import Lot
-from mes.floor.views import lot_page_response
 from mes.i18n import localized
 from mes.quality import schemas as s
 from mes.quality import services
@@ -52,10 +49,7 @@ QUEUE_LIMIT = 500
 AGE_WARNING = timedelta(hours=24)
 AGE_DANGER = timedelta(hours=72)
 
-MOISTURE_DONE = {"open": _l("Lot %(lot)s opened: its floor-life clock runs."),
-                 "seal": _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
-                 "dry_storage": _l("Lot %(lot)s in dry storage: its clock is paused."),
-                 "bake": _l("Lot %(lot)s baked: its exposure is back to zero.")}
+
 # --- hold queue ------------------------------------------------------------------------
 
 @dataclass
@@ -296,23 +290,3 @@ def retire_future_hold(rule_id: int) -> Any:
         flash(refused.message, "error")
         return redirect(url_for("quality.future_holds"), code=303)
     return forms.done(_("Future hold %(id)d retired.", id=rule_id), "quality.future_holds")
-
-
-# --- moisture clock of a lot -----------------------------------------------------------
-
-@bp.route("/lots/<lot_no>/moisture", methods=["POST"])
-@require(Permission.LOT_TRACK)
-def moisture_action(lot_no: str) -> Any:
-    """Open, seal, store dry or bake a lot from its page."""
-    sess = db.session()
-    lot = floor.get_lot(sess, lot_no, current_user)
-    action = forms.text(request.form, "action")
-    label = forms.text(request.form, "label_hours")
-    data = {"action": action, **({"label_hours": label} if label else {})}
-    done, refused = forms.attempt(lambda: services.moisture_action(
-        sess, current_user, lot, **forms.load(s.MoistureIn, data)))
-    if done is not None:
-        return forms.done(str(MOISTURE_DONE[action]) % {"lot": lot.lot_no}, "floor.lot_detail",
-                          lot_no=lot.lot_no)
-    assert refused is not None
-    return lot_page_response(lot_no, moisture_refused=refused, status=refused.status)

@@ -1,6 +1,6 @@
-"""Shop-floor pages: receive, lot page, traveler, operator station, WIP board, split and
-merge. The pages call the same services as the API; these tests check what a person sees
-and that a refused form changes nothing."""
+"""Shop-floor pages: receive, lot page, traveler, operator station, WIP board, split, merge
+and the moisture clock actions. The pages call the same services as the API; these tests
+check what a person sees and that a refused form changes nothing."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from mes.catalog.models import Equipment, MaterialLot, ReasonCode
 from mes.db import utcnow
 from mes.floor import services
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
-from mes.quality.models import Hold
+from mes.quality.models import Hold, MoistureClock
 from tests.helpers import row_counts
+from tests.quality.helpers import quality_state
 
 FLOOR_TABLES = (Lot, Wafer, StepRun, LotReject, LotEvent, LotEdge, MaterialUse, AuditEvent)
 
@@ -655,3 +656,16 @@ def test_wip_board_pages_by_fifty(planner, session, receive):
     assert "Back to the first page" in second
 
 
+def test_lot_page_moisture_actions(client, make_user, login, receive, session):
+    receive(100, lot_no="LOT-M")
+    login(make_user("operator"))
+    assert "Moisture floor life" in text(client.get("/lots/LOT-M"))
+    assert client.post("/lots/LOT-M/moisture", data={"action": "open"}).status_code == 303
+    assert session.scalars(select(MoistureClock.state)).one() == "open"
+    before = quality_state(session)
+    again = client.post("/lots/LOT-M/moisture", data={"action": "open"})
+    assert again.status_code == 409 and "already" in text(again)
+    session.expire_all()
+    assert quality_state(session) == before
+    history = text(client.get("/lots/LOT-M"))
+    assert "Dry pack opened" in history

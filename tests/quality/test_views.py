@@ -1,7 +1,6 @@
 """QA pages: the hold queue, a hold's detail and release, bulk release, mass hold with its
-preview, future holds, and the moisture actions of the lot page. The pages call the same
-services as the API; these tests check what a person sees and that a refused form changes
-nothing."""
+preview, future holds. The pages call the same services as the API; these tests check what
+a person sees and that a refused form changes nothing."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from mes.db import simulated_time, utcnow
 from mes.floor.models import Lot
 from mes.quality import services as quality
-from mes.quality.models import FutureHold, Hold, MoistureClock
+from mes.quality.models import FutureHold, Hold
 from tests.quality.helpers import quality_state
 
 
@@ -152,18 +151,3 @@ def test_future_hold_preview_then_create_and_retire(client, qa, receive, session
     session.expire_all()
     assert session.get(FutureHold, rule.id).status == "retired"
     assert f'data-rule="{rule.id}"' in text(client.get("/holds/future"))
-
-
-def test_lot_page_moisture_actions(client, make_user, login, receive, session):
-    receive(100, lot_no="LOT-M")
-    login(make_user("operator"))
-    assert "Moisture floor life" in text(client.get("/lots/LOT-M"))
-    assert client.post("/lots/LOT-M/moisture", data={"action": "open"}).status_code == 303
-    assert session.scalars(select(MoistureClock.state)).one() == "open"
-    before = quality_state(session)
-    again = client.post("/lots/LOT-M/moisture", data={"action": "open"})
-    assert again.status_code == 409 and "already" in text(again)
-    session.expire_all()
-    assert quality_state(session) == before
-    history = text(client.get("/lots/LOT-M"))
-    assert "Dry pack opened" in history
