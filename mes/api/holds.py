@@ -85,6 +85,20 @@ def release_hold(hold_id: int, data: dict[str, Any]) -> Hold:
                                  data)
 
 
+@api_route(bp, "/holds/release", method="POST", permission=RELEASE, body=s.ReleaseManyIn,
+           response=s.ReleaseManyOut, status=200, tag="holds")
+def release_holds(data: dict[str, Any]) -> dict[str, list[Hold]]:
+    """Release several holds with one disposition, as one release: all or nothing.
+
+    Each hold is released under the rules of a single release (the two-person rule
+    included). When any is refused none is released; `fields.holds` names each refused
+    hold and why. An unknown hold id is 422.
+    """
+    data = dict(data)
+    hold_ids = data.pop("holds")
+    return {"holds": services.release_holds(db.session(), current_user, hold_ids, data)}
+
+
 # --- future holds ----------------------------------------------------------------------
 
 @api_route(bp, "/future-holds", method="POST", permission=PLACE, body=s.FutureHoldIn,

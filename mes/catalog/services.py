@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
+from mes.auth.permissions import Permission, has_permission
 from mes.catalog.models import (
     Customer,
     Equipment,
@@ -26,7 +27,7 @@ from mes.catalog.models import (
     RouteStep,
 )
 from mes.db import utcnow
-from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from mes.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 
 # The master data looked up by its unique code.
 M = TypeVar("M", Customer, Product, Equipment, ReasonCode, MaterialLot)
@@ -253,10 +254,16 @@ def create_equipment(session: Session, actor: Actor, data: dict[str, Any]) -> Eq
 
 def update_equipment(session: Session, actor: Actor, equipment: Equipment,
                      data: dict[str, Any]) -> Equipment:
-    """Change the name and/or the E10 state; a state change is recorded with its time."""
+    """Change the name and/or the E10 state; a state change is recorded with its time.
+
+    Raises Forbidden when a user whose role may not edit master data renames it: operators
+    may change an equipment's state, not its name (the system actors may).
+    """
     data = dict(data)
     comment = data.pop("comment", "")
     if "name" in data and data["name"] != equipment.name:
+        if not isinstance(actor, str) and not has_permission(actor, Permission.MASTER_WRITE):
+            raise Forbidden(_l("Your role may change the state of equipment, not its name."))
         audit.record(session, actor=actor, code="equipment:update", subject_type="equipment",
                      subject_key=equipment.code, data={"name": [equipment.name, data["name"]]})
         equipment.name = data["name"]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from flask_babel import gettext, pgettext
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased, joinedload, object_session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql import ColumnElement
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
@@ -43,6 +45,7 @@ from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import genealogy, lifecycle, persistence
 from mes.floor.models import (
+    ACTIVE_STATES,
     LOT_NO_LENGTH,
     Lot,
     LotEdge,
@@ -201,6 +204,27 @@ def current_step(lot: Lot) -> StepInfo:
 def history(session: Session, lot: Lot) -> list[LotEvent]:
     return list(session.scalars(select(LotEvent).where(LotEvent.lot_id == lot.id)
                                 .order_by(LotEvent.id)))
+
+
+# --- late lots -------------------------------------------------------------------------
+
+def plant_date(now: datetime | None = None) -> date:
+    """The plant's local date (the PLANT_TIMEZONE setting) at `now`, by default now: due
+    dates are days of the plant's calendar, whatever the date in UTC."""
+    zone = ZoneInfo(current_app.config["PLANT_TIMEZONE"])
+    return (now or utcnow()).astimezone(zone).date()
+
+
+def is_late(lot: Lot, today: date) -> bool:
+    """A lot is late when it is still in work (queued or running) and its due date is
+    before `today`, the plant's date (`plant_date()`). `late_clause` is the same rule for
+    queries; every page and report that says "late" uses one of the two."""
+    return lot.state in ACTIVE_STATES and lot.due_date is not None and lot.due_date < today
+
+
+def late_clause(today: date) -> ColumnElement[bool]:
+    """`is_late` as a condition on Lot rows."""
+    return Lot.state.in_(ACTIVE_STATES) & (Lot.due_date < today)
 
 
 # --- receiving -------------------------------------------------------------------------

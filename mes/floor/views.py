@@ -10,14 +10,11 @@ A refused form is shown again with its values, the service's message and the API
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import segno
 from flask import (
     Blueprint,
-    current_app,
     get_flashed_messages,
     render_template,
     request,
@@ -38,7 +35,7 @@ from mes.errors import ErrorCode, NotFound
 from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor import station as reads
-from mes.floor.models import ACTIVE_STATES, Lot
+from mes.floor.models import Lot
 from mes.quality import schemas as qs
 from mes.quality import services as quality
 from mes.vocabulary import EventKind, LotState, MoistureState, StepKind, StepProgress
@@ -58,10 +55,6 @@ MOISTURE_DONE = {"open": _l("Lot %(lot)s opened: its floor-life clock runs."),
 def _words(text: str) -> list[str]:
     """Numbers or codes typed or scanned into one field, separated by commas or spaces."""
     return [w for w in re.split(r"[\s,;]+", text) if w]
-
-
-def _plant_today() -> Any:
-    return datetime.now(ZoneInfo(current_app.config["PLANT_TIMEZONE"])).date()
 
 
 # --- receive ---------------------------------------------------------------------------
@@ -170,7 +163,7 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
         merge_errors=_renamed(merge_refused, "lots"),
         kind_labels=StepKind.labels(),
         progress_labels=StepProgress.labels(), event_labels=EventKind.labels(),
-        reject_lines=reads.reject_lines, late=_late(lot, _plant_today())), status
+        reject_lines=reads.reject_lines, late=services.is_late(lot, services.plant_date())), status
 
 
 def _renamed(refused: forms.Refused | None, name: str) -> dict[str, list[str]]:
@@ -179,10 +172,6 @@ def _renamed(refused: forms.Refused | None, name: str) -> dict[str, list[str]]:
         return {}
     messages = [msg for msgs in refused.fields.values() for msg in msgs]
     return {name: messages or [refused.message]}
-
-
-def _late(lot: Lot, today: Any) -> bool:
-    return lot.state in ACTIVE_STATES and lot.due_date is not None and lot.due_date < today
 
 
 @bp.route("/lots/<lot_no>")
@@ -440,13 +429,15 @@ def wip() -> Any:
         return render_template("floor/wip.html", filters=filters, options=options,
                                errors=forms.field_errors(err.normalized_messages()), lots=[],
                                summary=None, next_url=None, first_url=None,
-                               today=None), 422
+                               late=set()), 422
     stmt = services.lot_query(args, current_user)
     page = pager(stmt, args, keep=raw)
     services.present(sess, page.items)
+    today = services.plant_date()
     all_steps: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("step", "cursor")}
     return render_template(
         "floor/wip.html", filters=filters, options=options, errors={}, lots=page.items,
         all_steps_url=url_for("floor.wip", **all_steps),
         summary=reads.wip_summary(sess, stmt), next_url=page.next_url,
-        first_url=page.first_url, today=_plant_today())
+        first_url=page.first_url,
+        late={lot.lot_no for lot in page.items if services.is_late(lot, today)})

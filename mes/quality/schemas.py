@@ -20,6 +20,8 @@ from mes.quality.models import (
 COMMENT = validate.Length(min=1, max=4000)
 # A mass hold or a future hold may name a long list of lots (a customer complaint's reels).
 MAX_MATCH_LOTS = 10_000
+# A bulk release names holds one by one (the queue page shows at most 500).
+MAX_RELEASE_HOLDS = 1000
 
 
 class MatchIn(Schema):
@@ -75,6 +77,11 @@ class ReleaseIn(Schema):
                                     validate=validate.Length(min=1, max=4000))
 
 
+class ReleaseManyIn(ReleaseIn):
+    holds = fields.List(fields.Integer(validate=validate.Range(min=1)), required=True,
+                        validate=validate.Length(min=1, max=MAX_RELEASE_HOLDS))
+
+
 class HoldQuery(ListArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(HOLD_STATUSES))
     lot = fields.String(load_default=None, validate=LOT_NO)
@@ -109,6 +116,10 @@ class HoldOut(Schema):
     concession = fields.String(allow_none=True)
     override_reason = fields.String(allow_none=True)
     data = fields.Dict()
+
+
+class ReleaseManyOut(Schema):
+    holds = fields.List(fields.Nested(HoldOut), metadata={"description": "Holds released."})
 
 
 class MassHoldOut(Schema):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -123,33 +122,20 @@ def bulk_release() -> Any:
     if disposition == "use_as_is":
         data["concession"] = forms.text(form, "concession") or None
     errors: list[str] = []
-    statuses: list[int] = []
+    status = 422
     if not ids:
         errors.append(_("Check at least one hold."))
     if disposition not in BULK_DISPOSITIONS:
         errors.append(_("Bulk release takes the disposition release or use as is."))
     if not errors:
-        # A savepoint: one refusal undoes the holds already released, and the page shown
-        # again reads the holds as they were.
-        nested = sess.begin_nested()
-        def release(hold_id: int) -> Hold:
-            return services.release_hold(sess, current_user, services.get_hold(sess, hold_id),
-                                         forms.load(s.ReleaseIn, data))
-
-        for hold_id in ids:
-            released, refused = forms.attempt(partial(release, hold_id))
-            if refused is not None:
-                statuses.append(refused.status)
-                details = [m for msgs in refused.fields.values() for m in msgs]
-                errors.append(_("Hold %(id)d: %(message)s", id=hold_id,
-                                message=" ".join(details) or refused.message))
-        if errors:
-            nested.rollback()
-        else:
-            nested.commit()
-            return forms.done(_("%(n)d hold(s) released.", n=len(ids)), "quality.holds")
-    # A conflict (two-person rule, a hold no longer open) says more than a form error.
-    status = 409 if 409 in statuses else statuses[0] if statuses else 422
+        released, refused = forms.attempt(lambda: services.release_holds(
+            sess, current_user, ids, forms.load(s.ReleaseIn, data)))
+        if refused is None:
+            return forms.done(_("%(n)d hold(s) released.", n=len(released or [])),
+                              "quality.holds")
+        # The service's refusal lists each refused hold (field `holds`) and why.
+        errors = [m for msgs in refused.fields.values() for m in msgs] or [refused.message]
+        status = refused.status
     return _queue_page(errors=errors, form={**form.to_dict(), "hold": ids}, status=status)
 
 

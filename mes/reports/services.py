@@ -58,6 +58,7 @@ from mes.catalog.models import (
 from mes.db import utcnow
 from mes.errors import Forbidden, InvalidInput
 from mes.floor.models import ACTIVE_STATES, Lot, LotReject, StepRun
+from mes.floor.services import late_clause, plant_date
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun
@@ -310,7 +311,7 @@ def distribution(session: Session, base: Any, key: str, values: Sequence[str], *
 
 def wip(session: Session, q: ReportQuery, *, now: datetime | None = None) -> Report:
     """Work in progress now (queued and running lots), per step (or product, customer):
-    lots, quantity, lots on hold, running, late against their due date, the oldest arrival
+    lots, quantity, lots on hold, running, late (`floor.is_late`), the oldest arrival
     at the step and the lots by time at the step. The date range does not apply: WIP is
     a snapshot."""
     now = now or utcnow()
@@ -329,7 +330,7 @@ def wip(session: Session, q: ReportQuery, *, now: datetime | None = None) -> Rep
                    func.count().label("lots"), func.sum(Lot.quantity).label("quantity"),
                    func.sum(case((Lot.open_holds > 0, 1), else_=0)).label("on_hold"),
                    func.sum(case((Lot.state == "running", 1), else_=0)).label("running"),
-                   func.sum(case((Lot.due_date < now.date(), 1), else_=0)).label("late"),
+                   func.sum(case((late_clause(plant_date(now)), 1), else_=0)).label("late"),
                    func.min(Lot.arrived_at).label("oldest"), *ages)
             .where(Lot.state.in_(ACTIVE_STATES), *_lot_conditions(q))
             .group_by(key))
@@ -360,15 +361,16 @@ def _all(conds: list[ColumnElement[bool]]) -> ColumnElement[bool]:
 
 
 def late_lots(session: Session, q: ReportQuery, *, now: datetime | None = None) -> Report:
-    """Lots in WIP past their due date, the most overdue first, at most `q.limit`."""
+    """Late lots (`floor.is_late`: in WIP, due before the plant's date), the most overdue
+    first, at most `q.limit`."""
     now = now or utcnow()
-    today = now.date()
+    today = plant_date(now)
     stmt = (select(Lot.lot_no, Product.code.label("product"),
                    Customer.code.label("customer"), Lot.step_code, Lot.state, Lot.quantity,
                    Lot.due_date, Lot.arrived_at, Lot.open_holds)
             .join(Product, Product.id == Lot.product_id)
             .join(Customer, Customer.id == Lot.customer_id)
-            .where(Lot.state.in_(ACTIVE_STATES), Lot.due_date < today, *_lot_conditions(q))
+            .where(late_clause(today), *_lot_conditions(q))
             .order_by(Lot.due_date, Lot.id).limit(q.limit))
     if q.step:
         stmt = stmt.where(Lot.step_code == q.step)

@@ -20,6 +20,7 @@ from mes.catalog.models import (
     ReasonCode,
     Route,
 )
+from mes.errors import Forbidden
 
 STEPS = "DA | Die attach | assembly | die_bonder | 99.5 | epoxy, leadframe\n" \
         "\n" \
@@ -657,3 +658,32 @@ def test_material_list_highlights_expired_lots(engineer, session):
     body = text(engineer.get("/catalog/material-lots"))
     assert body.count('class="expired"') == 1
     assert re.search(r'<tr class="expired">\s*<td class="mono">OLD-1</td>', body)
+
+
+def test_operators_change_an_equipments_state_but_not_its_name(login, make_user, session):
+    """The rule is the catalog service's: the page and the API both call it."""
+    seed(session)
+    operator = make_user("operator", username="op-rename")
+    tool = rows(session, Equipment, code="WB-01")[0]
+    before = (len(rows(session, EquipmentStateChange)), audits(session, "equipment:update",
+                                                               "WB-01"))
+    with pytest.raises(Forbidden):
+        services.update_equipment(session, operator, tool, {"name": "Mine now",
+                                                            "state": "productive"})
+    # Read through the session as the service left it: a change would be flushed and show.
+    [tool] = rows(session, Equipment, code="WB-01")
+    assert (tool.name, tool.state) == ("Bonder 1", "standby")
+    assert (len(rows(session, EquipmentStateChange)),
+            audits(session, "equipment:update", "WB-01")) == before
+    # The state page offers the state only: a name posted with it is never applied.
+    page = login(operator)
+    resp = page.post("/catalog/equipment/WB-01/state",
+                     data={"state": "productive", "name": "Mine now"})
+    assert resp.status_code == 303
+    session.expire_all()
+    [tool] = rows(session, Equipment, code="WB-01")
+    assert (tool.name, tool.state) == ("Bonder 1", "productive")
+    engineer = make_user("engineer", username="eng-rename")
+    services.update_equipment(session, engineer, tool, {"name": "Bonder One"})
+    session.commit()
+    assert rows(session, Equipment, code="WB-01")[0].name == "Bonder One"

@@ -214,6 +214,43 @@ def test_release_refusals(qa, qa2, receive, session):
             409, "not_open")
 
 
+def test_bulk_release_answers_200_with_every_hold(qa, qa2, receive):
+    holds = []
+    for lot_no in ("LOT-A", "LOT-B"):
+        receive(100, lot_no=lot_no)
+        holds.append(qa.post(f"/lots/{lot_no}/holds",
+                             json={"reason": "H-ENG", "comment": "x"}).get_json()["id"])
+    resp = qa2.post("/holds/release", json={"holds": holds, "disposition": "release",
+                                            "comment": "Reviewed"})
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert set(body) == {"holds"} and [h["id"] for h in body["holds"]] == holds
+    assert all(set(h) >= HOLD_FIELDS and (h["status"], h["released_by"]) == (
+        "released", qa2.user.username) for h in body["holds"])
+    assert [qa.get(f"/lots/{n}").get_json()["on_hold"] for n in ("LOT-A", "LOT-B")] == [
+        False, False]
+
+
+def test_bulk_release_refused_for_one_hold_releases_none(qa, qa2, receive, session):
+    receive(100, lot_no="LOT-A")
+    receive(100, lot_no="LOT-B")
+    other = qa.post("/lots/LOT-A/holds", json={"reason": "H-ENG", "comment": "x"}).get_json()
+    own = qa2.post("/lots/LOT-B/holds", json={"reason": "H-ENG", "comment": "x"}).get_json()
+    body = {"holds": [other["id"], own["id"]], "disposition": "release", "comment": "x"}
+    error = refused(session, lambda: qa2.post("/holds/release", json=body), 409,
+                    "two_person_rule", "holds")
+    assert error["fields"]["holds"][0].startswith(f"Hold {own['id']}: ")
+    assert [qa.get(f"/holds/{h['id']}").get_json()["status"] for h in (other, own)] == [
+        "open", "open"]
+    refused(session, lambda: qa2.post("/holds/release", json={**body, "holds": []}),
+            422, "invalid", "holds")
+    refused(session, lambda: qa2.post("/holds/release", json={**body, "holds": [987654]}),
+            422, "invalid", "holds")
+    refused(session, lambda: qa2.post("/holds/release", json={
+        **body, "holds": [other["id"]], "disposition": "scrap", "scrap_qty": 500,
+        "scrap_reason": "S-DMG"}), 422, "invalid", "holds")
+
+
 def test_an_admin_overrides_the_two_person_rule_over_the_api(api, receive):
     receive(100, lot_no="LOT-A")
     admin = api("admin")

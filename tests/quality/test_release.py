@@ -262,3 +262,39 @@ def test_every_hold_and_release_is_audited_on_the_hold_and_the_lot(session, held
     assert lot_codes[-3:] == ["lot:hold", "lot:scrap", "lot:release"]
     assert session.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.subject_type == "hold")) == 2
+
+
+# --- bulk release ----------------------------------------------------------------------
+
+def test_bulk_release_releases_every_hold_as_one_release_would(session, held):
+    (lot_a, hold_a), (lot_b, hold_b) = held(), held()
+    released = services.release_holds(session, QA2, [hold_a.id, hold_b.id, hold_a.id],
+                                      {"disposition": "use_as_is", "comment": "Reviewed",
+                                       "concession": "OEM-77"})
+    session.commit()
+    assert [hold.id for hold in released] == [hold_a.id, hold_b.id]
+    for lot, hold in ((lot_a, hold_a), (lot_b, hold_b)):
+        row = session.execute(select(Hold.status, Hold.disposition, Hold.released_by,
+                                     Hold.concession).where(Hold.id == hold.id)).one()
+        assert tuple(row) == ("released", "use_as_is", "qa2", "OEM-77")
+        assert session.scalar(select(Lot.open_holds).where(Lot.id == lot.id)) == 0
+        assert audit_codes(session, "hold", str(hold.id)) == ["hold:place", "hold:release"]
+
+
+def test_bulk_release_refusing_one_hold_refuses_all(session, held):
+    (_lot_a, hold_a), (lot_b, _hold_b) = held(), held()
+    own = services.hold_lot(session, QA2, lot_b, reason="H-ENG", comment="My own")
+    session.commit()
+    # hold_a would be released (placed by qa1); qa2's own hold is refused, after it.
+    error = refused(session, lambda: services.release_holds(
+        session, QA2, [hold_a.id, own.id], {"disposition": "release", "comment": "ok"}),
+                    Conflict, "two_person_rule")
+    [line] = error.fields["holds"]
+    assert line.startswith(f"Hold {own.id}: ") and "may not release" in line
+    assert session.scalars(select(Hold.status).where(Hold.id.in_([hold_a.id, own.id]))
+                           ).all() == ["open", "open"]
+    refused(session, lambda: services.release_holds(
+        session, QA2, [hold_a.id, 987654], {"disposition": "release", "comment": "ok"}),
+            InvalidInput, "invalid")
+    refused(session, lambda: services.release_holds(
+        session, QA2, [], {"disposition": "release", "comment": "ok"}), InvalidInput, "invalid")

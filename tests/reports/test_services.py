@@ -26,6 +26,14 @@ def oem(session) -> int:
 
 # --- WIP -------------------------------------------------------------------------------
 
+@pytest.fixture
+def plant_config(app):
+    """Lateness is judged against the plant's date, from the configured plant time zone."""
+    with app.app_context():
+        yield
+
+
+@pytest.mark.usefixtures("plant_config")
 def test_wip_per_step_counts_lots_quantities_holds_lateness_and_age(session, history):
     rows = services.wip(session, Q(), now=NOW).rows
     assert rows == [
@@ -44,6 +52,7 @@ def test_wip_per_step_counts_lots_quantities_holds_lateness_and_age(session, his
     ]
 
 
+@pytest.mark.usefixtures("plant_config")
 def test_wip_per_product_and_customer(session, history):
     # P1: D (300) and E (80); P2: C (40). Same split by customer: OEM = P1's, IND = P2's.
     by_product = services.wip(session, Q(by="product"), now=NOW).rows
@@ -55,6 +64,7 @@ def test_wip_per_product_and_customer(session, history):
         ("IND", 1, 40), ("OEM", 2, 380)]
 
 
+@pytest.mark.usefixtures("plant_config")
 def test_wip_filters_and_customer_scope(session, history):
     assert [r["step"] for r in services.wip(session, Q(product="P1"), now=NOW).rows] == [
         "SAW", "FT"]
@@ -66,6 +76,7 @@ def test_wip_filters_and_customer_scope(session, history):
     assert services.wip(session, Q(product="NOPE"), now=NOW).rows == []
 
 
+@pytest.mark.usefixtures("plant_config")
 def test_late_lots_most_overdue_first(session, history):
     rows = services.late_lots(session, Q(), now=NOW).rows
     # E due 03-01 (15 days late on 03-16), C due 03-08 (8 days); D has no due date.
@@ -349,6 +360,7 @@ def test_query_defaults_to_the_last_30_days_and_refuses_bad_ranges():
         services.make_query(None, {"from": date(2020, 1, 1), "to": date(2026, 3, 1)})
 
 
+@pytest.mark.usefixtures("plant_config")
 def test_csv_has_a_header_and_the_same_rows(session, history):
     text = services.to_csv(services.late_lots(session, Q(), now=NOW))
     assert text.splitlines() == [

@@ -32,7 +32,7 @@ from mes.quality.services.moisture import (
     moisture_action,
     moisture_view,
 )
-from mes.quality.services.release import release_hold
+from mes.quality.services.release import release_hold, release_holds
 from mes.quality.services.yields import YIELD_REASON, after_track_out, yield_reason
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "on_arrival",
     "place_holds",
     "release_hold",
+    "release_holds",
     "retire_future_hold",
     "seed_ids",
     "yield_reason",

@@ -7,17 +7,19 @@ a release racing a move of the same lot makes one of them fail with 409 `stale`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import ReasonCode
 from mes.catalog.services import StepInfo
 from mes.db import utcnow
-from mes.errors import Conflict, ErrorCode, InvalidInput
+from mes.errors import Conflict, DomainError, ErrorCode, InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import Hold
@@ -165,3 +167,47 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     if target is not None:
         on_arrival(session, actor, lot)
     return hold
+
+
+def release_holds(session: Session, actor: Any, hold_ids: Sequence[int],
+                  data: dict[str, Any]) -> list[Hold]:
+    """Release several holds with one disposition and comment (the fields of
+    `release_hold`), all or nothing: each in the order given, as `release_hold` would,
+    under the same rules (the two-person rule included). A hold named twice is released
+    once.
+
+    Raises InvalidInput (field `holds`) when no hold is named or one does not exist. When
+    any hold is refused, none is released, and one error gathers every hold's refusal in
+    `fields["holds"]`: a Conflict with the code of the first hold refused by a conflict
+    when there is one, else the first refusal's error class and code.
+    """
+    ids = list(dict.fromkeys(hold_ids))
+    if not ids:
+        raise invalid("holds", _l("Name at least one hold."))
+    found = {hold.id: hold for hold in session.scalars(
+        select(Hold).where(Hold.id.in_(ids)).options(joinedload(Hold.lot)))}
+    unknown = [str(hold_id) for hold_id in ids if hold_id not in found]
+    if unknown:
+        raise invalid("holds", _l("Unknown hold %(items)s.", items=", ".join(unknown)))
+    refusals: list[tuple[int, DomainError]] = []
+    released: list[Hold] = []
+    # A savepoint: a refusal undoes the holds already released, so the caller (a page
+    # showing the queue again) reads the holds as they were.
+    savepoint = session.begin_nested()
+    for hold_id in ids:
+        try:
+            released.append(release_hold(session, actor, found[hold_id], data))
+        except DomainError as refused:
+            refusals.append((hold_id, refused))
+    if not refusals:
+        savepoint.commit()
+        return released
+    savepoint.rollback()
+    lines = [_l("Hold %(id)d: %(message)s", id=hold_id, message=" ".join(
+        str(m) for msgs in (refused.fields or {}).values() for m in msgs) or refused.message)
+        for hold_id, refused in refusals]
+    first = next((refused for _id, refused in refusals if isinstance(refused, Conflict)),
+                 refusals[0][1])
+    message = _l("%(n)d of %(total)d hold(s) refused; none was released.",
+                 n=len(refusals), total=len(ids))
+    raise type(first)(message, code=first.code, fields={"holds": lines})
