@@ -6,7 +6,7 @@ commit; CLI commands use `session_scope()`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -16,6 +16,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Integer,
     MetaData,
@@ -88,6 +89,13 @@ class Base(DeclarativeBase):
     __table__: ClassVar[Table]
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+def one_of(column: str, codes: Iterable[str]) -> CheckConstraint:
+    """The CHECK that keeps `column` to the codes of a closed set (mes.vocabulary; NULL
+    passes), named ck_<table>_<column>. A migration adds it with the same SQL."""
+    listed = ", ".join(f"'{code}'" for code in codes)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging.config
+from contextlib import nullcontext
 from typing import Any
 
 from alembic import context
@@ -33,12 +34,46 @@ def _configure(connection: Any) -> None:
     )
 
 
-def run() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
+def _migrate(connection: Any) -> None:
+    """Run the migrations inside the connection's transaction (one is begun if none is).
+
+    SQLite alters a table by copying it and dropping the original (batch mode), which an
+    enforced foreign key refuses while other rows refer to the table, and SQLite switches
+    enforcement off only between transactions. So on SQLite the migrations get a database
+    transaction of their own (the caller's is committed first, SQLAlchemy's stays open):
+    enforcement off, migrate, check every reference, commit, enforcement on again.
+    """
+    if connection.dialect.name != "sqlite":
         _configure(connection)
         with context.begin_transaction():
             context.run_migrations()
+        return
+    with connection.begin() if not connection.in_transaction() else nullcontext():
+        driver = connection.connection.driver_connection
+        if driver.in_transaction:
+            driver.execute("COMMIT")
+        driver.execute("PRAGMA foreign_keys=OFF")
+        driver.execute("BEGIN")
+        try:
+            _configure(connection)
+            context.run_migrations()
+            broken = driver.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError("The migrations leave rows that refer to missing rows "
+                                   f"(table, rowid, parent, key): {broken[:10]}")
+            driver.execute("COMMIT")
+        except BaseException:
+            driver.execute("ROLLBACK")
+            raise
+        finally:
+            driver.execute("PRAGMA foreign_keys=ON")
+            driver.execute("BEGIN")  # what SQLAlchemy's transaction will end
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _migrate(connection)
         return
     url = config.get_main_option("sqlalchemy.url")
     if not url:
@@ -47,9 +82,7 @@ def run() -> None:
         url = load_config()["DATABASE_URL"]
     engine = make_engine(url)
     with engine.connect() as conn:
-        _configure(conn)
-        with context.begin_transaction():
-            context.run_migrations()
+        _migrate(conn)
         conn.commit()
     engine.dispose()
 

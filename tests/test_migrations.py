@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from mes import MIGRATIONS_DIR, migrate
 from mes.db import Base, make_engine
@@ -80,3 +81,69 @@ def test_migration_files_are_named_by_date_revision_and_slug():
     assert names
     pattern = re.compile(r"^\d{8}_\d{4}_[0-9a-z]+_[0-9a-z_]+\.py$")
     assert [n for n in names if not pattern.match(n)] == []
+
+
+def _rows(conn) -> dict[str, int]:
+    return {table: conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+            for table in ("customer", "route", "route_step", "product", "equipment",
+                          "equipment_state_change", "reason_code", "lot", "lot_event",
+                          "hold")}
+
+
+def test_closed_set_checks_go_on_and_off_a_database_with_rows(empty_engine):
+    """The CHECK migration rebuilds tables on SQLite while other rows refer to them: the
+    rows and their references survive both ways, and afterwards a stray code is refused."""
+    from mes.catalog.models import (
+        Customer,
+        Equipment,
+        EquipmentStateChange,
+        Product,
+        ReasonCode,
+        Route,
+        RouteStep,
+    )
+    from mes.floor.models import Lot, LotEvent
+    from mes.quality.models import Hold
+
+    with empty_engine.begin() as conn:
+        migrate.upgrade(conn, "0009")
+        ins = {m: insert(m.__table__) for m in (Customer, Route, RouteStep, Product, Equipment,
+                                                 EquipmentStateChange, ReasonCode, Lot,
+                                                 LotEvent, Hold)}
+        conn.execute(ins[Customer], {"id": 1, "code": "C", "name": "C"})
+        conn.execute(ins[Route], {"id": 1, "code": "R", "version": 1, "name": "R"})
+        conn.execute(ins[RouteStep], {"route_id": 1, "seq": 1, "code": "S", "name": "S",
+                                      "kind": "assembly"})
+        conn.execute(ins[Product], {"id": 1, "code": "P", "name": "P", "package": "QFN",
+                                    "route_code": "R", "customer_id": 1})
+        conn.execute(ins[Equipment], {"id": 1, "code": "E", "kind": "bond",
+                                      "state": "standby"})
+        conn.execute(ins[EquipmentStateChange], {"equipment_id": 1, "to_state": "standby"})
+        conn.execute(ins[ReasonCode], {"id": 1, "code": "H", "kind": "hold",
+                                       "description": "H"})
+        conn.execute(ins[Lot], {"id": 1, "lot_no": "L1", "product_id": 1, "customer_id": 1,
+                                "route_id": 1, "step_seq": 1, "step_code": "S",
+                                "state": "queued", "quantity": 10, "fab_lot": "F",
+                                "equipment_id": 1})
+        conn.execute(ins[LotEvent], {"lot_id": 1, "kind": "receive"})
+        conn.execute(ins[Hold], {"lot_id": 1, "reason_id": 1, "comment": "c",
+                                 "source": "manual", "status": "open", "placed_by": "qa"})
+        before = _rows(conn)
+    with empty_engine.begin() as conn:
+        migrate.upgrade(conn)
+    with empty_engine.begin() as conn:
+        assert _rows(conn) == before
+        assert conn.execute(text("SELECT state FROM lot")).scalar_one() == "queued"
+        migrate.check(conn)
+    with pytest.raises(IntegrityError), empty_engine.begin() as conn:
+        conn.execute(text("UPDATE lot SET state = 'lost'"))
+    with empty_engine.begin() as conn:
+        assert conn.execute(text("SELECT state FROM lot")).scalar_one() == "queued"
+        migrate.downgrade(conn, "0009")
+    with empty_engine.begin() as conn:
+        assert _rows(conn) == before
+        conn.execute(text("UPDATE lot SET state = 'lost'"))  # no CHECK any more
+    if empty_engine.dialect.name == "sqlite":
+        with empty_engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []

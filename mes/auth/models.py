@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mes.db import Base, utcnow
+from mes.db import Base, one_of, utcnow
+from mes.vocabulary import Language, Role
 
 if TYPE_CHECKING:
     from mes.catalog.models import Customer
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 class User(Base):
     __tablename__ = "user_account"
+    __table_args__ = (one_of("role", Role), one_of("locale", Language))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)

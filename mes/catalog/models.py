@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mes.db import Base, utcnow
+from mes.db import Base, one_of, utcnow
+from mes.vocabulary import (
+    EquipmentState,
+    MslLevel,
+    QualStandard,
+    QualStatus,
+    ReasonKind,
+    StepKind,
+)
 
 STEP_KINDS = ("assembly", "inspection", "test", "pack")
 E10_STATES = ("productive", "standby", "engineering", "scheduled_down", "unscheduled_down",
@@ -50,7 +58,8 @@ class Route(Base):
 
 class RouteStep(Base):
     __tablename__ = "route_step"
-    __table_args__ = (UniqueConstraint("route_id", "seq"), UniqueConstraint("route_id", "code"))
+    __table_args__ = (UniqueConstraint("route_id", "seq"), UniqueConstraint("route_id", "code"),
+                      one_of("kind", StepKind))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     route_id: Mapped[int] = mapped_column(ForeignKey("route.id"))
@@ -70,6 +79,7 @@ class RouteStep(Base):
 
 class Product(Base):
     __tablename__ = "product"
+    __table_args__ = (one_of("msl", MslLevel),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -95,6 +105,7 @@ class Product(Base):
 
 class Equipment(Base):
     __tablename__ = "equipment"
+    __table_args__ = (one_of("state", EquipmentState),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -115,6 +126,7 @@ class EquipmentStateChange(Base):
     """Every E10 state change with its time, for time-in-state reports."""
 
     __tablename__ = "equipment_state_change"
+    __table_args__ = (one_of("from_state", EquipmentState), one_of("to_state", EquipmentState))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"), index=True)
@@ -127,6 +139,7 @@ class EquipmentStateChange(Base):
 
 class ReasonCode(Base):
     __tablename__ = "reason_code"
+    __table_args__ = (one_of("kind", ReasonKind),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -156,6 +169,7 @@ class Qualification(Base):
     """An AEC-Q100 qualification record: passed when every stress test has 0 fails."""
 
     __tablename__ = "qualification"
+    __table_args__ = (one_of("standard", QualStandard), one_of("status", QualStatus))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mes.db import Base, BigID, utcnow
+from mes.db import Base, BigID, one_of, utcnow
+from mes.vocabulary import EdgeKind, EventKind, LotState
 
 if TYPE_CHECKING:
     from mes.catalog.models import Customer, Equipment, Product, Route
@@ -44,6 +45,7 @@ class Lot(Base):
         Index("ix_lot_held", "priority", "due_date", "id",
               postgresql_include=["state", "step_code", "route_id", "quantity", "open_holds"],
               postgresql_where=text("open_holds > 0"), sqlite_where=text("open_holds > 0")),
+        one_of("state", LotState),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -175,6 +177,7 @@ class LotEdge(Base):
     __table_args__ = (
         Index("ix_lot_edge_parent", "parent_id", "child_id"),
         Index("ix_lot_edge_child", "child_id", "parent_id"),
+        one_of("kind", EdgeKind),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -192,7 +195,8 @@ class LotEvent(Base):
 
     __tablename__ = "lot_event"
     __table_args__ = (Index("ix_lot_event_lot", "lot_id", "id"),
-                      Index("ix_lot_event_at", "at"))
+                      Index("ix_lot_event_at", "at"),
+                      one_of("kind", EventKind))
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))

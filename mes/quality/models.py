@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mes.db import Base, BigID, utcnow
+from mes.db import Base, BigID, one_of, utcnow
+from mes.vocabulary import (
+    Disposition,
+    FutureHoldStatus,
+    HoldSource,
+    HoldStatus,
+    MatchKind,
+    MoistureState,
+)
 
 if TYPE_CHECKING:
     from mes.catalog.models import ReasonCode
@@ -29,7 +37,9 @@ class Hold(Base):
     __tablename__ = "hold"
     __table_args__ = (Index("ix_hold_lot_status", "lot_id", "status"),
                       Index("ix_hold_status_placed", "status", "placed_at"),
-                      Index("ix_hold_future_lot", "future_hold_id", "lot_id"))
+                      Index("ix_hold_future_lot", "future_hold_id", "lot_id"),
+                      one_of("source", HoldSource), one_of("status", HoldStatus),
+                      one_of("disposition", Disposition))
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
@@ -67,7 +77,8 @@ class FutureHold(Base):
 
     __tablename__ = "future_hold"
     # A track-out loads only the active rules of the step the lot arrives at.
-    __table_args__ = (Index("ix_future_hold_status_step", "status", "at_step"),)
+    __table_args__ = (Index("ix_future_hold_status_step", "status", "at_step"),
+                      one_of("match_kind", MatchKind), one_of("status", FutureHoldStatus))
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     reason_id: Mapped[int] = mapped_column(ForeignKey("reason_code.id"))
@@ -110,6 +121,7 @@ class MoistureClock(Base):
     """
 
     __tablename__ = "moisture_clock"
+    __table_args__ = (one_of("state", MoistureState),)
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), unique=True)

@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mes.db import Base, BigID, utcnow
+from mes.db import Base, BigID, one_of, utcnow
+from mes.vocabulary import TestRunSource
 
 if TYPE_CHECKING:
     from mes.catalog.models import Product
@@ -46,6 +47,7 @@ class TestRun(Base):
         Index("ix_test_run_lot", "lot_id", "id"),
         # SBA history and static PAT read the latest runs of a product at a test step.
         Index("ix_test_run_product_step", "product_id", "step_code", "id"),
+        one_of("source", TestRunSource),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)

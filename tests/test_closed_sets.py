@@ -1,0 +1,93 @@
+"""The database keeps every column that holds a code of a closed set (mes/vocabulary.py) to
+its codes, whoever writes it: the models declare a CHECK with the vocabulary's codes, the
+migrated database has each of them, and a stray code is refused with the row left as it
+was."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import CheckConstraint, inspect, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mes import vocabulary as v
+from mes.catalog.models import ReasonCode
+from mes.db import Base, get_db, utcnow
+from mes.floor.models import LotEdge
+from mes.quality.models import FutureHold, Hold, MoistureClock
+
+# Every column that holds a code, and its vocabulary.
+COLUMNS = {
+    ("user_account", "role"): v.Role, ("user_account", "locale"): v.Language,
+    ("route_step", "kind"): v.StepKind, ("product", "msl"): v.MslLevel,
+    ("equipment", "state"): v.EquipmentState,
+    ("equipment_state_change", "from_state"): v.EquipmentState,
+    ("equipment_state_change", "to_state"): v.EquipmentState,
+    ("reason_code", "kind"): v.ReasonKind, ("qualification", "standard"): v.QualStandard,
+    ("qualification", "status"): v.QualStatus, ("lot", "state"): v.LotState,
+    ("lot_edge", "kind"): v.EdgeKind, ("lot_event", "kind"): v.EventKind,
+    ("hold", "source"): v.HoldSource, ("hold", "status"): v.HoldStatus,
+    ("hold", "disposition"): v.Disposition, ("future_hold", "match_kind"): v.MatchKind,
+    ("future_hold", "status"): v.FutureHoldStatus, ("moisture_clock", "state"): v.MoistureState,
+    ("test_run", "source"): v.TestRunSource,
+}
+
+# (table, constraint name, column) of every CHECK the models declare.
+CHECKS = [(table, str(check.name), str(check.name).removeprefix(f"ck_{table.name}_"))
+          for table in Base.metadata.sorted_tables for check in table.constraints
+          if isinstance(check, CheckConstraint)]
+
+
+def _codes(sql: str) -> set[str]:
+    return set(re.findall(r"'([^']*)'", sql))
+
+
+def _declared(table, name: str) -> str:
+    return str(next(c.sqltext for c in table.constraints if c.name == name))
+
+
+def test_the_models_check_every_code_column_with_its_vocabulary():
+    assert {(table.name, column) for table, _name, column in CHECKS} == set(COLUMNS)
+    for table, name, column in CHECKS:
+        assert _codes(_declared(table, name)) == {m.value for m in COLUMNS[table.name, column]}
+
+
+def test_the_migrated_database_has_each_check(app):
+    reflected = inspect(get_db(app).engine)
+    for table, name, _column in CHECKS:
+        found = {c["name"]: c["sqltext"] for c in reflected.get_check_constraints(table.name)}
+        assert name in found, f"{name} is missing from the database"
+        assert _codes(found[name]) == _codes(_declared(table, name)), name
+
+
+@pytest.fixture
+def a_row_everywhere(session, tested, make_user) -> None:
+    """At least one row in every table that has a code column."""
+    user = make_user("operator")
+    user.locale = "zh_CN"
+    lot = tested("L-CODES", 100, 98)
+    other = tested("L-CODES-2", 100, 98)
+    reason_id = session.scalars(select(ReasonCode.id).where(ReasonCode.code == "H-ENG")).one()
+    session.add_all([
+        Hold(lot_id=lot.id, reason_id=reason_id, comment="c", placed_by="qa", status="released",
+             disposition="use_as_is", released_by="qa2", released_at=utcnow()),
+        LotEdge(parent_id=lot.id, child_id=other.id, kind="split", qty=1, step_code="FT"),
+        FutureHold(reason_id=reason_id, comment="c", at_step="FT", match_kind="fab_lot",
+                   match={"fab_lot": "F"}, created_by="qa"),
+        MoistureClock(lot_id=lot.id, state="open", open_since=utcnow() - timedelta(hours=1)),
+    ])
+    session.commit()
+
+
+def test_a_stray_code_is_refused_and_the_row_stays_as_it_was(session, a_row_everywhere):
+    for table, name, column in CHECKS:
+        row_id, before = session.execute(
+            select(table.c.id, table.c[column]).order_by(table.c.id).limit(1)).one()
+        with pytest.raises(IntegrityError) as refused, session.begin_nested():
+            session.execute(update(table).where(table.c.id == row_id)
+                            .values({column: "zz"}))  # short enough for every column
+        assert name in str(refused.value)
+        assert session.execute(select(table.c[column]).where(table.c.id == row_id)) \
+            .scalar_one() == before, name
