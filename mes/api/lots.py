@@ -12,16 +12,16 @@ from mes.api.registry import ListArgs, Page, api_route, paginate, paginate_list
 from mes.auth.permissions import Permission
 from mes.floor import schemas as s
 from mes.floor import services
-from mes.floor.models import Lot
+from mes.floor.models import Lot, PresentedLot
 
 
-def _one(lot: Lot) -> Lot:
+def _one(lot: Lot) -> PresentedLot:
     return services.present(db.session(), [lot])[0]
 
 
 @api_route(bp, "/lots", method="POST", permission=Permission.LOT_RECEIVE, body=s.LotIn,
            response=s.LotOut, tag="lots")
-def receive_lot(data: dict[str, Any]) -> Lot:
+def receive_lot(data: dict[str, Any]) -> PresentedLot:
     """Receive a wafer lot; it starts queued at the first step of its route."""
     return _one(services.receive_lot(db.session(), current_user, data))
 
@@ -30,14 +30,15 @@ def receive_lot(data: dict[str, Any]) -> Lot:
            many=True, tag="lots")
 def list_lots(args: dict[str, Any]) -> Page:
     """List lots, most urgent first; filters state, step, product, customer, on_hold."""
-    page = paginate(db.session(), services.lot_query(args, current_user), args)
-    services.present(db.session(), page.items)
+    session = db.session()
+    page = paginate(session, services.lot_query(args, current_user), args)
+    page.items = services.present(session, page.items)
     return page
 
 
 @api_route(bp, "/lots/<lot_no>", permission=Permission.LOT_READ, response=s.LotOut,
            tag="lots")
-def get_lot(lot_no: str) -> Lot:
+def get_lot(lot_no: str) -> PresentedLot:
     """One lot."""
     return _one(services.get_lot(db.session(), lot_no, current_user))
 
@@ -53,7 +54,7 @@ def lot_history(lot_no: str, args: dict[str, Any]) -> Page:
 
 @api_route(bp, "/lots/<lot_no>/track-in", method="POST", permission=Permission.LOT_TRACK,
            body=s.TrackInIn, response=s.LotOut, status=200, tag="lots")
-def track_in(lot_no: str, data: dict[str, Any]) -> Lot:
+def track_in(lot_no: str, data: dict[str, Any]) -> PresentedLot:
     """Start the lot at its current step on a piece of equipment."""
     session = db.session()
     lot = services.lot_to_move(session, lot_no, tool=data["equipment"])
@@ -62,7 +63,7 @@ def track_in(lot_no: str, data: dict[str, Any]) -> Lot:
 
 @api_route(bp, "/lots/<lot_no>/track-out", method="POST", permission=Permission.LOT_TRACK,
            body=s.TrackOutIn, response=s.LotOut, status=200, tag="lots")
-def track_out(lot_no: str, data: dict[str, Any]) -> Lot:
+def track_out(lot_no: str, data: dict[str, Any]) -> PresentedLot:
     """Finish the step with good and reject quantities; the lot moves on."""
     session = db.session()
     lot = services.lot_to_move(session, lot_no)
@@ -76,13 +77,13 @@ def split_lot(lot_no: str, data: dict[str, Any]) -> dict[str, Any]:
     session = db.session()
     lot = services.get_lot(session, lot_no)
     children = services.split_lot(session, current_user, lot, data["quantities"])
-    services.present(session, [lot, *children])
-    return {"parent": lot, "children": children}
+    parent, *shown = services.present(session, [lot, *children])
+    return {"parent": parent, "children": shown}
 
 
 @api_route(bp, "/lots/merge", method="POST", permission=Permission.LOT_SPLIT_MERGE,
            body=s.MergeIn, response=s.LotOut, tag="lots")
-def merge_lots(data: dict[str, Any]) -> Lot:
+def merge_lots(data: dict[str, Any]) -> PresentedLot:
     """Merge queued lots of one product, route version and step into the first named."""
     session = db.session()
     lots = services.lots_by_number(session, data["lots"])

@@ -232,3 +232,17 @@ class LotToMove:
     # the lot will arrive at (None: not read).
     open_run: StepRun | None = None
     rules_at_next_step: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedLot:
+    """A lot as the API and the lot pages show it: its row, and what is read beside it
+    (floor.services.present reads these for many lots at once). The lot schemas take only
+    this, so no caller can show a lot without them."""
+
+    lot: Lot
+    steps_total: int
+    # Open holds, oldest first.
+    holds: list[int]
+    parents: list[str]
+    children: list[str]

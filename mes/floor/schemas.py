@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_dump, validate
 
 from mes.catalog.schemas import CODE
-from mes.floor.models import LOT_STATES
+from mes.floor.models import LOT_STATES, PresentedLot
 from mes.pagination import ListArgs
 
 LOT_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$",
@@ -31,29 +31,39 @@ class LotIn(Schema):
 
 
 class LotOut(Schema):
-    lot_no = fields.String()
-    product = fields.Function(lambda lot: lot.product.code)
-    customer = fields.Function(lambda lot: lot.customer.code)
-    route = fields.Function(lambda lot: lot.route.code)
-    route_version = fields.Function(lambda lot: lot.route.version)
-    step = fields.String(attribute="step_code")
-    step_seq = fields.Integer()
+    """A lot as floor.services.present shows it (a PresentedLot, never a bare Lot)."""
+
+    lot_no = fields.String(attribute="lot.lot_no")
+    product = fields.Function(lambda shown: shown.lot.product.code)
+    customer = fields.Function(lambda shown: shown.lot.customer.code)
+    route = fields.Function(lambda shown: shown.lot.route.code)
+    route_version = fields.Function(lambda shown: shown.lot.route.version)
+    step = fields.String(attribute="lot.step_code")
+    step_seq = fields.Integer(attribute="lot.step_seq")
     steps_total = fields.Integer()
-    state = fields.String()
-    quantity = fields.Integer()
-    wafer_count = fields.Integer()
-    fab_lot = fields.String()
-    priority = fields.Integer()
-    due_date = fields.Date(allow_none=True)
-    on_hold = fields.Boolean()
-    holds = fields.List(fields.Integer(), attribute="hold_ids")
-    parents = fields.List(fields.String(), attribute="parent_nos")
-    children = fields.List(fields.String(), attribute="child_nos")
-    equipment = fields.Function(lambda lot: lot.equipment.code if lot.equipment else None,
-                                allow_none=True)
-    arrived_at = fields.AwareDateTime()
-    created_at = fields.AwareDateTime()
-    updated_at = fields.AwareDateTime()
+    state = fields.String(attribute="lot.state")
+    quantity = fields.Integer(attribute="lot.quantity")
+    wafer_count = fields.Integer(attribute="lot.wafer_count")
+    fab_lot = fields.String(attribute="lot.fab_lot")
+    priority = fields.Integer(attribute="lot.priority")
+    due_date = fields.Date(attribute="lot.due_date", allow_none=True)
+    on_hold = fields.Boolean(attribute="lot.on_hold")
+    holds = fields.List(fields.Integer())
+    parents = fields.List(fields.String())
+    children = fields.List(fields.String())
+    equipment = fields.Function(
+        lambda shown: shown.lot.equipment.code if shown.lot.equipment else None,
+        allow_none=True)
+    arrived_at = fields.AwareDateTime(attribute="lot.arrived_at")
+    created_at = fields.AwareDateTime(attribute="lot.created_at")
+    updated_at = fields.AwareDateTime(attribute="lot.updated_at")
+
+    @pre_dump
+    def _presented(self, shown: object, **kwargs: object) -> PresentedLot:
+        # A bare Lot would lose its holds, genealogy and step count without a word.
+        if not isinstance(shown, PresentedLot):
+            raise TypeError(f"LotOut shows a PresentedLot, not {type(shown).__name__}")
+        return shown
 
 
 class LotQuery(ListArgs):

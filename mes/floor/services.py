@@ -55,6 +55,7 @@ from mes.floor.models import (
     LotToMove,
     LotWafer,
     MaterialUse,
+    PresentedLot,
     StepRun,
     Wafer,
 )
@@ -161,9 +162,10 @@ def lot_query(filters: dict[str, Any], actor: Actor | None = None) -> Select[Any
         Lot.priority, Lot.due_date.asc().nulls_last(), Lot.id)
 
 
-def annotate(session: Session, lots: Sequence[Lot]) -> Sequence[Lot]:
-    """Attach parents, children and open hold ids to lots: one query for the genealogy and
-    one for holds, only when some lot has an open hold."""
+def present(session: Session, lots: Sequence[Lot]) -> list[PresentedLot]:
+    """The lots as the lot pages and the API show them: with their parents and children
+    (one query, for lots in the genealogy), their open holds (one query, when some lot has
+    one) and the number of steps of their route."""
     parents, children = genealogy.neighbours(
         session, [lot.id for lot in lots if lot.in_genealogy])
     holds: dict[int, list[int]] = defaultdict(list)
@@ -174,20 +176,9 @@ def annotate(session: Session, lots: Sequence[Lot]) -> Sequence[Lot]:
                                                    Hold.status == "open")
                 .order_by(Hold.id)):
             holds[lot_id].append(hold_id)
-    for lot in lots:
-        lot.parent_nos = parents[lot.id]  # type: ignore[attr-defined]
-        lot.child_nos = children[lot.id]  # type: ignore[attr-defined]
-        lot.hold_ids = holds[lot.id]  # type: ignore[attr-defined]
-    return lots
-
-
-def present(session: Session, lots: list[Lot]) -> list[Lot]:
-    """Attach what the lot output shows beyond its own row (genealogy, holds, the number
-    of steps of its route), for the lot pages and the API alike."""
-    annotate(session, lots)
-    for lot in lots:
-        lot.steps_total = len(route_steps(lot))  # type: ignore[attr-defined]
-    return lots
+    return [PresentedLot(lot=lot, steps_total=len(route_steps(lot)), holds=holds[lot.id],
+                         parents=parents[lot.id], children=children[lot.id])
+            for lot in lots]
 
 
 def route_steps(lot: Lot) -> tuple[StepInfo, ...]:

@@ -152,12 +152,12 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
               moisture_refused: forms.Refused | None = None, status: int = 200) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
-    services.present(sess, [lot])
+    shown = services.present(sess, [lot])[0]
     return render_template(
-        "floor/lot.html", lot=lot, page=reads.lot_page(sess, lot),
+        "floor/lot.html", lot=lot, shown=shown, page=reads.lot_page(sess, lot),
         moisture=quality.moisture_view(sess, lot) if lot.product.msl != "1" else None,
         moisture_refused=moisture_refused, moisture_labels=MoistureState.labels(),
-        steps_total=len(services.route_steps(lot)), form=form or {},
+        form=form or {},
         split_refused=split_refused, merge_refused=merge_refused,
         split_errors=_renamed(split_refused, "quantities"),
         merge_errors=_renamed(merge_refused, "lots"),
@@ -245,12 +245,13 @@ def moisture_action(lot_no: str) -> Any:
 def traveler(lot_no: str) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
-    services.present(sess, [lot])
+    shown = services.present(sess, [lot])[0]
     # segno writes the QR code as SVG paths from the lot number alone; nothing else of the
     # request reaches this markup, and the template marks only it safe.
     qr_svg = segno.make(lot.lot_no, error="m").svg_inline(
         scale=4, svgclass="qr", title=lot.lot_no)
-    return render_template("floor/traveler.html", lot=lot, qr_svg=qr_svg, now=utcnow(),
+    return render_template("floor/traveler.html", lot=lot, shown=shown, qr_svg=qr_svg,
+                           now=utcnow(),
                            steps=services.route_steps(lot),
                            wafers=reads.lot_wafers(sess, lot),
                            kind_labels=StepKind.labels())
@@ -432,7 +433,6 @@ def wip() -> Any:
                                late=set()), 422
     stmt = services.lot_query(args, current_user)
     page = pager(stmt, args, keep=raw)
-    services.present(sess, page.items)
     today = services.plant_date()
     all_steps: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("step", "cursor")}
     return render_template(
