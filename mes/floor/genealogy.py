@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, bindparam, literal, select, union_all
@@ -71,9 +72,18 @@ def neighbours(session: Session, lot_ids: Sequence[int]
     return parents, children
 
 
-def backward(session: Session, lot: Lot) -> list[tuple[Lot, list[LotEdge]]]:
-    """Every ancestor lot of `lot` with the edges that lead from it, oldest first; each
-    edge carries the number of the lot it leads to as `child_no`."""
+@dataclass(frozen=True, slots=True)
+class EdgeFrom:
+    """An edge leading from an ancestor: how (split or merge), how many units, and to
+    which lot."""
+
+    kind: str
+    qty: int
+    child_no: str | None
+
+
+def backward(session: Session, lot: Lot) -> list[tuple[Lot, list[EdgeFrom]]]:
+    """Every ancestor lot of `lot` with the edges that lead from it, oldest first."""
     ids = ancestors(session, select(Lot.id).where(Lot.id == lot.id))
     lots = list(session.scalars(select(Lot).where(Lot.id.in_(ids), Lot.id != lot.id)
                                 .order_by(Lot.created_at, Lot.id)))
@@ -82,6 +92,5 @@ def backward(session: Session, lot: Lot) -> list[tuple[Lot, list[LotEdge]]]:
     edges = list(session.scalars(select(LotEdge).where(
         LotEdge.parent_id.in_([a.id for a in lots])).order_by(LotEdge.at, LotEdge.id)))
     numbers = {a.id: a.lot_no for a in lots} | {lot.id: lot.lot_no}
-    for edge in edges:
-        edge.child_no = numbers.get(edge.child_id)  # type: ignore[attr-defined]
-    return [(a, [e for e in edges if e.parent_id == a.id]) for a in lots]
+    return [(a, [EdgeFrom(e.kind, e.qty, numbers.get(e.child_id)) for e in edges
+                 if e.parent_id == a.id]) for a in lots]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, select
 
 from mes.floor import services as floor
-from mes.floor.genealogy import ancestors, descendants
+from mes.floor.genealogy import EdgeFrom, ancestors, backward, descendants
 from mes.floor.models import Lot
 
 
@@ -78,3 +78,14 @@ def test_a_walk_is_one_query_whatever_the_tree(session, tree):
         found = list(session.scalars(descendants(session, seeds("R"))))
     assert len(found) == 6
     assert len(seen) == 1 and "RECURSIVE" in seen[0].upper()
+
+
+def test_the_backward_tree_names_where_each_ancestor_went(session, tree):
+    found = {ancestor.lot_no: edges for ancestor, edges in backward(session, tree["M.01"])}
+    assert found == {
+        "R": [EdgeFrom("split", 30, "R.01"), EdgeFrom("split", 20, "R.02")],
+        "R.02": [EdgeFrom("merge", 20, "R")],
+        "R.01": [EdgeFrom("split", 10, "R.01.01")],
+        "R.01.01": [EdgeFrom("merge", 10, "M")],
+        "M": [EdgeFrom("split", 50, "M.01")],
+    }
