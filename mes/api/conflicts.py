@@ -17,6 +17,7 @@ import ast
 import builtins
 import importlib
 import inspect
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -28,6 +29,9 @@ from blinker import Signal
 from mes.errors import Conflict, DomainError, ErrorCode, translate_db_error
 
 PACKAGE = "mes"
+# CPython 3.11's parser is not safe in two threads at once ("AST constructor recursion depth
+# mismatch"): the first requests a threaded server answers may read their conflicts together.
+_PARSING = threading.Lock()
 
 
 class ConflictsUnreadable(Exception):
@@ -111,7 +115,7 @@ def _definition(fn: FunctionType) -> ast.AST:
 def _definitions(filename: str) -> dict[tuple[str, int], ast.AST]:
     """Every function and lambda of a source file by name and first line (a decorated
     function's first line is its first decorator's, as in its code object)."""
-    with open(filename, encoding="utf-8") as source:
+    with open(filename, encoding="utf-8") as source, _PARSING:
         tree = ast.parse(source.read(), filename)
     found: dict[tuple[str, int], ast.AST] = {}
     for node in ast.walk(tree):
