@@ -169,7 +169,7 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     return hold
 
 
-def release_holds(session: Session, actor: Any, hold_ids: Sequence[int],
+def release_holds(session: Session, actor: Actor, hold_ids: Sequence[int],
                   data: dict[str, Any]) -> list[Hold]:
     """Release several holds with one disposition and comment (the fields of
     `release_hold`), all or nothing: each in the order given, as `release_hold` would,
