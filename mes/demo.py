@@ -31,7 +31,7 @@ from mes.auth import services as auth_services
 from mes.auth.actor import SystemActor
 from mes.auth.models import User
 from mes.catalog import services as catalog
-from mes.catalog.models import AVAILABLE_STATES, Customer, MaterialLot
+from mes.catalog.models import Customer, MaterialLot
 from mes.catalog.schemas import (
     CustomerIn,
     EquipmentIn,
@@ -52,6 +52,7 @@ from mes.shipping import services as shipping
 from mes.testfloor import services as testfloor
 from mes.testfloor.models import TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
+from mes.vocabulary import ACTIVE_LOT_STATES, AVAILABLE_EQUIPMENT_STATES, LotState
 
 ACTOR: SystemActor = "demo"
 
@@ -503,7 +504,7 @@ class _History:
         self.fab_serial = itertools.count(self.rng.randint(100, 400))
         self.tools: dict[str, list[str]] = {}
         for code, kind, _name, state in EQUIPMENT:
-            if state in AVAILABLE_STATES:
+            if state in AVAILABLE_EQUIPMENT_STATES:
                 self.tools.setdefault(kind, []).append(code)
         self.busy_until = {code: self.start for codes in self.tools.values()
                            for code in codes}
@@ -718,7 +719,7 @@ class _History:
         """The lot has just come to its step (queued): decide what happens to it next."""
         lot = plan.lot
         assert lot is not None
-        if lot.state != "queued" or lot.open_holds:
+        if lot.state != LotState.QUEUED or lot.open_holds:
             return
         if lot.step_seq >= plan.target and not (lot.step_seq == plan.target and plan.running):
             return
@@ -993,8 +994,7 @@ class _TestHistory:
         earlier lots SBA needs there; the extra failures land in a bin the history never
         saw, so that only the yield is judged."""
         candidates = self.session.scalars(
-            select(Lot).where(Lot.step_code.in_(FT_STEPS), Lot.state.in_(("queued",
-                                                                           "running")))
+            select(Lot).where(Lot.step_code.in_(FT_STEPS), Lot.state.in_(ACTIVE_LOT_STATES))
             .order_by(Lot.lot_no))
         for lot in candidates:
             yields = self._history_yields(lot)

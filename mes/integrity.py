@@ -37,10 +37,12 @@ from mes.audit.services import verify
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, StepRun
 from mes.quality.models import Hold
 from mes.shipping.models import ShipmentLot
+from mes.vocabulary import EdgeKind, EventKind, HoldStatus, LotState
 
 # Events a hold forbids while it is open. A lot held while running may still be tracked
 # out, and releasing a hold with a rework or scrap disposition acts on the held lot.
-FORBIDDEN_ON_HOLD = frozenset({"track_in", "split", "merge", "merged_into", "ship"})
+FORBIDDEN_ON_HOLD = frozenset({EventKind.TRACK_IN, EventKind.SPLIT, EventKind.MERGE,
+                               EventKind.MERGED_INTO, EventKind.SHIP})
 CHECKS = ("quantity", "hold", "shipping", "genealogy", "audit")
 
 
@@ -160,18 +162,18 @@ class _Checker:
     def _quantity(self, lot: _LotRow, replay: _Replay, ev: Any) -> None:
         kind, data = ev.kind, ev.data or {}
         where = _event_where(lot, ev)
-        if kind in ("receive", "split_from"):
+        if kind in (EventKind.RECEIVE, EventKind.SPLIT_FROM):
             if replay.qty is not None:
                 self.add("quantity", f"{where}: the lot was created twice", lot.lot_no)
-            replay.qty, replay.state = ev.qty_out, "queued"
-            if kind == "receive":
+            replay.qty, replay.state = ev.qty_out, LotState.QUEUED
+            if kind == EventKind.RECEIVE:
                 self.units["received"] += ev.qty_out or 0
             else:
                 replay.split_from_qty = ev.qty_out
-        elif kind == "track_in":
+        elif kind == EventKind.TRACK_IN:
             self._expect_in(lot, replay, ev)
-            replay.state = "running"
-        elif kind == "track_out":
+            replay.state = LotState.RUNNING
+        elif kind == EventKind.TRACK_OUT:
             self._expect_in(lot, replay, ev)
             rejects = _rejects_of(data)
             if (ev.qty_out or 0) + rejects != (ev.qty_in or 0):
@@ -179,9 +181,9 @@ class _Checker:
                          f"not the {ev.qty_in} that went in", lot.lot_no)
             self.units["rejected"] += (ev.qty_in or 0) - (ev.qty_out or 0)
             replay.qty = ev.qty_out
-            replay.state = ("scrapped" if not ev.qty_out else
-                            "completed" if data.get("next_step") is None else "queued")
-        elif kind == "split":
+            replay.state = (LotState.SCRAPPED if not ev.qty_out else LotState.COMPLETED
+                            if data.get("next_step") is None else LotState.QUEUED)
+        elif kind == EventKind.SPLIT:
             self._expect_in(lot, replay, ev)
             children = sum(int(c.get("qty") or 0) for c in data.get("children") or [])
             if (ev.qty_out or 0) + children != (ev.qty_in or 0):
@@ -189,18 +191,18 @@ class _Checker:
                          f"its children, but held {ev.qty_in}", lot.lot_no)
             replay.split_out += (ev.qty_in or 0) - (ev.qty_out or 0)
             replay.qty = ev.qty_out
-        elif kind == "merge":
+        elif kind == EventKind.MERGE:
             self._expect_in(lot, replay, ev)
             replay.merged_in += (ev.qty_out or 0) - (ev.qty_in or 0)
             replay.qty = ev.qty_out
-        elif kind == "merged_into":
+        elif kind == EventKind.MERGED_INTO:
             self._expect_in(lot, replay, ev)
             if ev.qty_out != 0:
                 self.add("quantity", f"{where}: a merged lot must end with 0 units, not "
                          f"{ev.qty_out}", lot.lot_no)
             replay.merged_into_qty = ev.qty_in
-            replay.qty, replay.state = ev.qty_out, "merged"
-        elif kind == "scrap":
+            replay.qty, replay.state = ev.qty_out, LotState.MERGED
+        elif kind == EventKind.SCRAP:
             self._expect_in(lot, replay, ev)
             scrapped = int(data.get("qty") or 0)
             if (ev.qty_in or 0) - scrapped != ev.qty_out:
@@ -209,17 +211,17 @@ class _Checker:
             self.units["scrapped"] += (ev.qty_in or 0) - (ev.qty_out or 0)
             replay.qty = ev.qty_out
             if not ev.qty_out:
-                replay.state = "scrapped"
-        elif kind == "rework":
-            replay.state = "queued"
-        elif kind == "ship":
-            if replay.state != "completed":
+                replay.state = LotState.SCRAPPED
+        elif kind == EventKind.REWORK:
+            replay.state = LotState.QUEUED
+        elif kind == EventKind.SHIP:
+            if replay.state != LotState.COMPLETED:
                 self.add("shipping", f"{where}: shipped while {replay.state or 'not received'}"
                          ", not completed", lot.lot_no)
             if "quantity" in data and data["quantity"] != replay.qty:
                 self.add("quantity", f"{where}: ships {data['quantity']} units, but the "
                          f"history leaves {replay.qty}", lot.lot_no)
-            replay.state = "shipped"
+            replay.state = LotState.SHIPPED
 
     def _hold(self, lot: _LotRow, replay: _Replay, ev: Any) -> None:
         data = ev.data or {}
@@ -227,9 +229,9 @@ class _Checker:
             holds = ", ".join(str(h) for h in sorted(replay.open_holds))
             self.add("hold", f"{_event_where(lot, ev)} happened while hold {holds} was open",
                      lot.lot_no)
-        if ev.kind == "hold" and data.get("hold") is not None:
+        if ev.kind == EventKind.HOLD and data.get("hold") is not None:
             replay.open_holds.add(int(data["hold"]))
-        elif ev.kind == "release" and data.get("hold") is not None:
+        elif ev.kind == EventKind.RELEASE and data.get("hold") is not None:
             hold_id = int(data["hold"])
             if hold_id not in replay.open_holds:
                 self.add("hold", f"{_event_where(lot, ev)} releases hold {hold_id}, which was "
@@ -242,7 +244,7 @@ class _Checker:
         for hold_id, lot_id, status in self.session.execute(
                 select(Hold.id, Hold.lot_id, Hold.status)):
             holds += 1
-            if status == "open":
+            if status == HoldStatus.OPEN:
                 open_rows[lot_id].add(hold_id)
         self.report.counts["holds"] = holds
         in_lots = 0
@@ -263,7 +265,7 @@ class _Checker:
             if lot.open_holds != len(rows):
                 self.add("hold", f"lot {lot.lot_no}: counts {lot.open_holds} open hold(s), "
                          f"but {len(rows)} hold record(s) are open", lot.lot_no)
-            if (lot.state == "shipped") != (replay.state == "shipped"):
+            if (lot.state == LotState.SHIPPED) != (replay.state == LotState.SHIPPED):
                 self.add("shipping", f"lot {lot.lot_no}: is {lot.state}, but its history "
                          f"says {replay.state}", lot.lot_no)
         self.units["in_lots"] = in_lots
@@ -306,14 +308,14 @@ class _Checker:
                 select(LotEdge.parent_id, LotEdge.child_id, LotEdge.kind, LotEdge.qty)):
             count += 1
             parent, child = lots[parent_id], lots[child_id]
-            if kind == "split":
+            if kind == EdgeKind.SPLIT:
                 split_out[parent_id] += qty
                 got = replays.get(child_id, _Replay()).split_from_qty
                 if got != qty:
                     self.add("quantity", f"lot {child.lot_no}: split from {parent.lot_no} with "
                              f"{qty} units by the genealogy, {got} by its history",
                              child.lot_no)
-            elif kind == "merge":
+            elif kind == EdgeKind.MERGE:
                 merged_in[child_id] += qty
                 gave = replays.get(parent_id, _Replay()).merged_into_qty
                 if gave != qty:
@@ -338,7 +340,7 @@ class _Checker:
                 select(ShipmentLot.lot_id, ShipmentLot.quantity)):
             count += 1
             lot = lots[lot_id]
-            if lot.state != "shipped":
+            if lot.state != LotState.SHIPPED:
                 self.add("shipping", f"lot {lot.lot_no}: is on a shipment but {lot.state}",
                          lot.lot_no)
             elif qty != lot.quantity:

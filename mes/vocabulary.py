@@ -36,6 +36,13 @@ class Vocabulary(StrEnum):
 
     @classmethod
     @cache
+    def codes(cls) -> tuple[str, ...]:
+        """Every code as a plain string, in declaration order: for `in` tests (`"x" in
+        LotState` is a TypeError before Python 3.12), validators and SQL IN lists."""
+        return tuple(member.value for member in cls)
+
+    @classmethod
+    @cache
     def labels(cls) -> Mapping[str, Any]:
         """Every code and its word; looked up with a plain string or a member alike."""
         return MappingProxyType({member: member.label for member in cls})
@@ -93,7 +100,7 @@ class EdgeKind(Vocabulary):
     MERGE = "merge", _l("Merge")
 
 
-class StepProgress(Vocabulary):
+class StepStatus(Vocabulary):
     """Where a lot stands with one step of its route, as the lot page shows it."""
 
     DONE = "done", _l("Done")

@@ -13,7 +13,6 @@ from mes.audit.services import verify
 from mes.auth.models import User
 from mes.auth.permissions import Role
 from mes.catalog.models import (
-    AVAILABLE_STATES,
     Customer,
     Equipment,
     MaterialLot,
@@ -28,6 +27,7 @@ from mes.errors import InvalidInput
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
 from mes.quality.models import Hold
 from mes.testfloor.models import PatLimitSet, TestRun
+from mes.vocabulary import AVAILABLE_EQUIPMENT_STATES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "demo.md"
 
@@ -229,7 +229,7 @@ def test_some_lots_are_completed_and_some_run_now_on_busy_machines(loaded):
     for lot in running:
         assert lot.equipment.lots_running == 1, lot.lot_no
         assert lot.equipment.kind == kinds[lot.step_code]
-        assert lot.equipment.state in AVAILABLE_STATES
+        assert lot.equipment.state in AVAILABLE_EQUIPMENT_STATES
         run = loaded.get(StepRun, lot.run_id)
         assert (run.finished_at, run.equipment_id) == (None, lot.equipment_id)
     busy = {eq.id for eq in loaded.scalars(select(Equipment)) if eq.lots_running}
@@ -297,7 +297,7 @@ def test_every_run_took_a_free_available_machine_of_its_step_kind(loaded):
     runs = defaultdict(list)
     for run in loaded.scalars(select(StepRun).order_by(StepRun.started_at)):
         assert run.equipment.kind == kinds[run.step_code]
-        assert run.equipment.state in AVAILABLE_STATES
+        assert run.equipment.state in AVAILABLE_EQUIPMENT_STATES
         assert run.arrived_at <= run.started_at
         runs[run.equipment_id].append(run)
     for machine_runs in runs.values():

@@ -42,3 +42,11 @@ def test_words_are_translated(app):
     with app.test_request_context(), force_locale("en"):
         assert str(v.LotState.SHIPPED.label) == "Shipped"
         assert str(v.EventKind.SHIP.label) == "Shipped"
+
+
+def test_codes_are_plain_strings_for_in_tests_and_validators():
+    assert v.LotState.codes() == ("queued", "running", "completed", "shipped", "scrapped",
+                                  "merged")
+    assert all(type(code) is str for code in v.HoldSource.codes())
+    assert "standby" in v.EquipmentState.codes()
+    assert "down" not in v.EquipmentState.codes()

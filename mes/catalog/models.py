@@ -19,14 +19,6 @@ from mes.vocabulary import (
     StepKind,
 )
 
-STEP_KINDS = ("assembly", "inspection", "test", "pack")
-E10_STATES = ("productive", "standby", "engineering", "scheduled_down", "unscheduled_down",
-              "non_scheduled")
-# Equipment can take a lot only in these E10 states.
-AVAILABLE_STATES = ("productive", "standby")
-REASON_KINDS = ("reject", "hold", "scrap")
-MSL_LEVELS = ("1", "2", "2a", "3", "4", "5", "5a", "6")
-
 
 class Customer(Base):
     __tablename__ = "customer"
@@ -88,7 +80,7 @@ class Product(Base):
     # Products follow the current (highest) version of their route.
     route_code: Mapped[str] = mapped_column(String(40))
     aec_grade: Mapped[int | None]
-    msl: Mapped[str] = mapped_column(String(3), default="1")
+    msl: Mapped[str] = mapped_column(String(3), default=MslLevel.L1)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -100,7 +92,7 @@ class Product(Base):
     @property
     def qualified(self) -> bool:
         """Qualified while the latest qualification passed."""
-        return bool(self.qualifications) and self.qualifications[-1].status == "passed"
+        return bool(self.qualifications) and self.qualifications[-1].status == QualStatus.PASSED
 
 
 class Equipment(Base):
@@ -111,7 +103,7 @@ class Equipment(Base):
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     kind: Mapped[str] = mapped_column(String(40), index=True)
-    state: Mapped[str] = mapped_column(String(20), default="standby")
+    state: Mapped[str] = mapped_column(String(20), default=EquipmentState.STANDBY)
     state_since: Mapped[datetime] = mapped_column(default=utcnow)
     # Lots running on it now. A track-in changes this row, so the version counter below
     # lets only one of two simultaneous track-ins onto a free tool win.

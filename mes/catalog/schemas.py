@@ -6,12 +6,11 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from mes.catalog.models import E10_STATES, MSL_LEVELS, REASON_KINDS, STEP_KINDS
+from mes.vocabulary import EquipmentState, MslLevel, QualStandard, ReasonKind, StepKind
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$",
                        error="Use 1 to 40 letters, digits, '.', '_' or '-'.")
 NAME = validate.Length(min=1, max=200)
-QUAL_STANDARDS = ("AEC-Q100", "AEC-Q101", "AEC-Q104", "AEC-Q200")
 
 
 def code_field(**kw: Any) -> fields.String:
@@ -44,7 +43,7 @@ class CustomerOut(Schema):
 class RouteStepIn(Schema):
     code = code_field()
     name = fields.String(required=True, validate=NAME)
-    kind = fields.String(required=True, validate=validate.OneOf(STEP_KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(StepKind.codes()))
     equipment_kind = fields.String(load_default=None, allow_none=True, validate=CODE)
     min_yield = fields.Float(load_default=None, allow_none=True,
                              validate=validate.Range(0, 100))
@@ -101,7 +100,7 @@ class ProductIn(Schema):
     route = code_field()
     aec_grade = fields.Integer(load_default=None, allow_none=True,
                                validate=validate.Range(0, 3))
-    msl = fields.String(load_default="1", validate=validate.OneOf(MSL_LEVELS))
+    msl = fields.String(load_default=MslLevel.L1, validate=validate.OneOf(MslLevel.codes()))
     customer = fields.String(load_default=None, allow_none=True, validate=CODE)
 
 
@@ -110,7 +109,7 @@ class ProductPatch(Schema):
     package = fields.String(validate=validate.Length(min=1, max=40))
     route = fields.String(validate=CODE)
     aec_grade = fields.Integer(allow_none=True, validate=validate.Range(0, 3))
-    msl = fields.String(validate=validate.OneOf(MSL_LEVELS))
+    msl = fields.String(validate=validate.OneOf(MslLevel.codes()))
     customer = fields.String(allow_none=True, validate=CODE)
 
 
@@ -134,11 +133,12 @@ class EquipmentIn(Schema):
     code = code_field()
     kind = code_field()
     name = fields.String(load_default="", validate=validate.Length(max=200))
-    state = fields.String(load_default="standby", validate=validate.OneOf(E10_STATES))
+    state = fields.String(load_default=EquipmentState.STANDBY,
+                          validate=validate.OneOf(EquipmentState.codes()))
 
 
 class EquipmentPatch(Schema):
-    state = fields.String(validate=validate.OneOf(E10_STATES))
+    state = fields.String(validate=validate.OneOf(EquipmentState.codes()))
     name = fields.String(validate=validate.Length(max=200))
     comment = fields.String(load_default="", validate=validate.Length(max=500))
 
@@ -153,14 +153,14 @@ class EquipmentOut(Schema):
 
 class EquipmentQuery(Schema):
     kind = fields.String(load_default=None)
-    state = fields.String(load_default=None, validate=validate.OneOf(E10_STATES))
+    state = fields.String(load_default=None, validate=validate.OneOf(EquipmentState.codes()))
 
 
 # --- reason codes ----------------------------------------------------------------------
 
 class ReasonCodeIn(Schema):
     code = code_field()
-    kind = fields.String(required=True, validate=validate.OneOf(REASON_KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(ReasonKind.codes()))
     description = fields.String(required=True, validate=NAME)
     description_zh = fields.String(load_default="", validate=validate.Length(max=200))
 
@@ -180,7 +180,7 @@ class ReasonCodeOut(Schema):
 
 
 class ReasonCodeQuery(Schema):
-    kind = fields.String(load_default=None, validate=validate.OneOf(REASON_KINDS))
+    kind = fields.String(load_default=None, validate=validate.OneOf(ReasonKind.codes()))
 
 
 # --- material lots ---------------------------------------------------------------------
@@ -223,7 +223,8 @@ class QualificationTestIn(Schema):
 
 
 class QualificationIn(Schema):
-    standard = fields.String(load_default="AEC-Q100", validate=validate.OneOf(QUAL_STANDARDS))
+    standard = fields.String(load_default=QualStandard.AEC_Q100,
+                             validate=validate.OneOf(QualStandard.codes()))
     grade = fields.Integer(required=True, validate=validate.Range(0, 3))
     tests = fields.List(fields.Nested(QualificationTestIn), required=True,
                         validate=validate.Length(min=1, max=100))

@@ -28,6 +28,7 @@ from mes.catalog.models import (
 )
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
+from mes.vocabulary import QualStatus
 
 # The master data looked up by its unique code.
 M = TypeVar("M", Customer, Product, Equipment, ReasonCode, MaterialLot)
@@ -217,7 +218,8 @@ def update_product(session: Session, actor: Actor, product: Product,
 def add_qualification(session: Session, actor: Actor, product: Product,
                       data: dict[str, Any]) -> Qualification:
     """Record a qualification; it passed when every stress test has 0 fails."""
-    status = "passed" if all(t["fails"] == 0 for t in data["tests"]) else "failed"
+    status = QualStatus.PASSED if all(t["fails"] == 0 for t in data["tests"]) \
+        else QualStatus.FAILED
     qual = Qualification(product=product, standard=data["standard"], grade=data["grade"],
                          report=data["report"], status=status,
                          created_by=actor_name(actor),

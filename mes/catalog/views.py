@@ -25,10 +25,6 @@ from mes.auth.permissions import Permission, has_permission, require
 from mes.catalog import schemas as s
 from mes.catalog import services
 from mes.catalog.models import (
-    E10_STATES,
-    MSL_LEVELS,
-    REASON_KINDS,
-    STEP_KINDS,
     Customer,
     Equipment,
     EquipmentStateChange,
@@ -38,9 +34,15 @@ from mes.catalog.models import (
     Route,
     RouteStep,
 )
-from mes.catalog.schemas import QUAL_STANDARDS
 from mes.errors import ErrorCode
-from mes.vocabulary import EquipmentState, QualStatus, ReasonKind, StepKind
+from mes.vocabulary import (
+    EquipmentState,
+    MslLevel,
+    QualStandard,
+    QualStatus,
+    ReasonKind,
+    StepKind,
+)
 from mes.web import forms
 from mes.web.pager import pager
 
@@ -220,7 +222,8 @@ def index() -> Any:
         "products": _count(select(func.count(Product.id))),
         "equipment": _count(select(func.count(Equipment.id))),
         "equipment_down": _count(select(func.count(Equipment.id)).where(
-            Equipment.state.in_(("scheduled_down", "unscheduled_down")))),
+            Equipment.state.in_((EquipmentState.SCHEDULED_DOWN,
+                                 EquipmentState.UNSCHEDULED_DOWN)))),
         "reasons": _count(select(func.count(ReasonCode.id))),
         "materials": _count(select(func.count(MaterialLot.id))),
         "materials_expired": _count(select(func.count(MaterialLot.id)).where(
@@ -324,7 +327,7 @@ def _save_route(fixed_code: str | None) -> tuple[Route | None, dict[str, Any], i
 def _route_form(route: Route | None, form: dict[str, Any], errors: dict[str, Any],
                 status: int) -> Any:
     return render_template("catalog/route_form.html", route=route, form=form, errors=errors,
-                           fields=ROUTE_FIELDS, kinds=STEP_KINDS), status
+                           fields=ROUTE_FIELDS, kinds=StepKind.codes()), status
 
 
 @bp.route("/routes/new", methods=["GET", "POST"])
@@ -370,7 +373,7 @@ def _product_form(product: Product | None, form: dict[str, Any], errors: dict[st
                  sess.scalars(select(Customer).order_by(Customer.code))]
     return render_template("catalog/product_form.html", product=product, form=form,
                            errors=errors, fields=PRODUCT_FIELDS, routes=routes,
-                           customers=customers, msl_levels=MSL_LEVELS,
+                           customers=customers, msl_levels=MslLevel.codes(),
                            grades=_options(range(4), GRADE_LABELS)), status
 
 
@@ -454,7 +457,7 @@ def qualification_new(code: str) -> Any:
                               "catalog.product_detail", code=code)
     return render_template("catalog/qualification_form.html", product=product, form=form,
                            errors=errors, fields=QUALIFICATION_FIELDS,
-                           standards=QUAL_STANDARDS,
+                           standards=QualStandard.codes(),
                            grades=_options(range(4), GRADE_LABELS)), status
 
 
@@ -472,20 +475,20 @@ def equipment_list() -> Any:
     stmt = select(Equipment).order_by(Equipment.code)
     if kind:
         stmt = stmt.where(Equipment.kind == kind)
-    if state in E10_STATES:
+    if state in EquipmentState.codes():
         stmt = stmt.where(Equipment.state == state)
     page = pager(stmt)
     kinds = sess.scalars(select(Equipment.kind).distinct().order_by(Equipment.kind)).all()
     return render_template("catalog/equipment.html", equipment=page.items, next_url=page.next_url,
                            prev_url=page.prev_url, kinds=kinds, kind=kind,
-                           state=state if state in E10_STATES else "",
+                           state=state if state in EquipmentState.codes() else "",
                            states=EquipmentState.choices())
 
 
 @bp.route("/equipment/new", methods=["GET", "POST"])
 @require(WRITE)
 def equipment_new() -> Any:
-    form: dict[str, Any] = {"state": "standby"}
+    form: dict[str, Any] = {"state": EquipmentState.STANDBY}
     errors: dict[str, Any] = {}
     status = 200
     if request.method == "POST":
@@ -561,11 +564,11 @@ REASON_FIELDS = ("code", "kind", "description", "description_zh", "active")
 def reason_list() -> Any:
     kind = request.args.get("kind", "")
     stmt = select(ReasonCode).order_by(ReasonCode.kind, ReasonCode.code)
-    if kind in REASON_KINDS:
+    if kind in ReasonKind.codes():
         stmt = stmt.where(ReasonCode.kind == kind)
     page = pager(stmt)
     return render_template("catalog/reasons.html", reasons=page.items, next_url=page.next_url,
-                           prev_url=page.prev_url, kind=kind if kind in REASON_KINDS else "",
+                           prev_url=page.prev_url, kind=kind if kind in ReasonKind.codes() else "",
                            kinds=ReasonKind.choices(),
                            kind_labels=ReasonKind.labels())
 

@@ -15,10 +15,6 @@ from mes.vocabulary import EdgeKind, EventKind, LotState
 if TYPE_CHECKING:
     from mes.catalog.models import Customer, Equipment, Product, Route
 
-LOT_STATES = ("queued", "running", "completed", "shipped", "scrapped", "merged")
-# States in which a lot is still in the plant's work in progress.
-ACTIVE_STATES = ("queued", "running")
-
 # The longest lot number the lot table keeps.
 LOT_NO_LENGTH = 60
 
@@ -55,7 +51,7 @@ class Lot(Base):
     route_id: Mapped[int] = mapped_column(ForeignKey("route.id"))
     step_seq: Mapped[int]
     step_code: Mapped[str] = mapped_column(String(40))
-    state: Mapped[str] = mapped_column(String(12), default="queued")
+    state: Mapped[str] = mapped_column(String(12), default=LotState.QUEUED)
     quantity: Mapped[int]
     wafer_count: Mapped[int] = mapped_column(default=0)
     fab_lot: Mapped[str] = mapped_column(String(60), index=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, pre_dump, validate
 
 from mes.catalog.schemas import CODE
-from mes.floor.models import LOT_STATES, PresentedLot
+from mes.floor.models import PresentedLot
 from mes.pagination import ListArgs
+from mes.vocabulary import LotState
 
 LOT_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$",
                          error="Use 1 to 60 letters, digits, '.', '_' or '-'.")
@@ -67,7 +68,7 @@ class LotOut(Schema):
 
 
 class LotQuery(ListArgs):
-    state = fields.String(load_default=None, validate=validate.OneOf(LOT_STATES))
+    state = fields.String(load_default=None, validate=validate.OneOf(LotState.codes()))
     step = fields.String(load_default=None, validate=CODE)
     product = fields.String(load_default=None, validate=CODE)
     customer = fields.String(load_default=None, validate=CODE)

@@ -32,7 +32,6 @@ from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scope_customer, scoped
 from mes.catalog.models import (
-    AVAILABLE_STATES,
     Customer,
     Equipment,
     MaterialLot,
@@ -45,7 +44,6 @@ from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import genealogy, lifecycle, persistence
 from mes.floor.models import (
-    ACTIVE_STATES,
     LOT_NO_LENGTH,
     Lot,
     LotEdge,
@@ -61,9 +59,19 @@ from mes.floor.models import (
 )
 from mes.floor.persistence import write_row
 from mes.quality.models import FutureHold, Hold
-from mes.quality.moisture import PACK_KIND, check_floor_life
-
-CLOSED_STATES = ("completed", "shipped", "scrapped", "merged")
+from mes.quality.moisture import check_floor_life
+from mes.vocabulary import (
+    ACTIVE_LOT_STATES,
+    AVAILABLE_EQUIPMENT_STATES,
+    CLOSED_LOT_STATES,
+    EdgeKind,
+    EventKind,
+    FutureHoldStatus,
+    HoldStatus,
+    LotState,
+    ReasonKind,
+    StepKind,
+)
 
 
 def _event(session: Session, lot: Lot, kind: str, actor: Actor, **details: Any) -> None:
@@ -95,7 +103,7 @@ def record_events(session: Session, kind: str, actor: Actor,
 _TOOL = aliased(Equipment, name="named_tool")
 _NEXT_STEP = aliased(RouteStep, name="next_step")
 _ARRIVAL_RULES = exists().where(
-    FutureHold.status == "active", FutureHold.at_step == _NEXT_STEP.code,
+    FutureHold.status == FutureHoldStatus.ACTIVE, FutureHold.at_step == _NEXT_STEP.code,
     _NEXT_STEP.route_id == Lot.route_id, _NEXT_STEP.seq == Lot.step_seq + 1,
 ).label("arrival_rules")
 
@@ -173,7 +181,7 @@ def present(session: Session, lots: Sequence[Lot]) -> list[PresentedLot]:
     if held:
         for lot_id, hold_id in session.execute(
                 select(Hold.lot_id, Hold.id).where(Hold.lot_id.in_(held),
-                                                   Hold.status == "open")
+                                                   Hold.status == HoldStatus.OPEN)
                 .order_by(Hold.id)):
             holds[lot_id].append(hold_id)
     return [PresentedLot(lot=lot, steps_total=len(route_steps(lot)), holds=holds[lot.id],
@@ -210,12 +218,12 @@ def is_late(lot: Lot, today: date) -> bool:
     """A lot is late when it is still in work (queued or running) and its due date is
     before `today`, the plant's date (`plant_date()`). `late_clause` is the same rule for
     queries; every page and report that says "late" uses one of the two."""
-    return lot.state in ACTIVE_STATES and lot.due_date is not None and lot.due_date < today
+    return lot.state in ACTIVE_LOT_STATES and lot.due_date is not None and lot.due_date < today
 
 
 def late_clause(today: date) -> ColumnElement[bool]:
     """`is_late` as a condition on Lot rows."""
-    return Lot.state.in_(ACTIVE_STATES) & (Lot.due_date < today)
+    return Lot.state.in_(ACTIVE_LOT_STATES) & (Lot.due_date < today)
 
 
 # --- receiving -------------------------------------------------------------------------
@@ -304,7 +312,7 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
     now = utcnow()
     lot = Lot(lot_no=lot_no, product=product, customer=customer, route=route, step_seq=1,
               audit_seq=0, audit_hash=audit.GENESIS, in_genealogy=False,
-              step_code=first.code, state="queued", quantity=data["quantity"],
+              step_code=first.code, state=LotState.QUEUED, quantity=data["quantity"],
               fab_lot=data["fab_lot"], priority=data.get("priority") or 3,
               due_date=data.get("due_date"), arrived_at=now, created_at=now)
     session.add(lot)
@@ -318,7 +326,7 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
     for wafer in session.scalars(select(Wafer).where(Wafer.received_lot_id == lot.id)):
         session.add(LotWafer(lot_id=lot.id, wafer_pk=wafer.id))
     lot.wafer_count = len(wafers)
-    _event(session, lot, "receive", actor, qty_out=lot.quantity, at=now,
+    _event(session, lot, EventKind.RECEIVE, actor, qty_out=lot.quantity, at=now,
            data={"fab_lot": lot.fab_lot, "wafers": ids, "product": product.code,
                  "customer": customer.code, "route": route.code,
                  "route_version": route.version})
@@ -340,10 +348,10 @@ class Blocker(Conflict):
 def lot_blockers(lot: Lot) -> list[Blocker]:
     """Reasons the lot itself cannot be tracked in now, whatever the equipment."""
     found = []
-    if lot.state in CLOSED_STATES:
+    if lot.state in CLOSED_LOT_STATES:
         found.append(Blocker(gettext("Lot %(lot)s is %(state)s.", lot=lot.lot_no,
                                      state=gettext(lot.state)), code=ErrorCode.LOT_CLOSED))
-    if lot.state == "running":
+    if lot.state == LotState.RUNNING:
         found.append(Blocker(gettext(
             "Lot %(lot)s is already running on %(equipment)s.", lot=lot.lot_no,
             equipment=lot.equipment.code if lot.equipment else "?"),
@@ -362,7 +370,7 @@ def equipment_blockers(step: StepInfo, equipment: Equipment) -> list[Blocker]:
             "%(equipment)s is a %(kind)s; step %(step)s needs a %(needed)s.",
             equipment=equipment.code, kind=equipment.kind, step=step.code,
             needed=step.equipment_kind), code=ErrorCode.WRONG_EQUIPMENT, field="equipment"))
-    if equipment.state not in AVAILABLE_STATES:
+    if equipment.state not in AVAILABLE_EQUIPMENT_STATES:
         found.append(Blocker(gettext(
             "%(equipment)s is %(state)s.", equipment=equipment.code,
             state=gettext(equipment.state.replace("_", " "))),
@@ -442,7 +450,7 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
         raise blocker
     _check_step(lot, step)
     route_step = current_step(lot)
-    if route_step.kind == PACK_KIND:
+    if route_step.kind == StepKind.PACK:
         check_floor_life(session, lot)
     for blocker in equipment_blockers(route_step, tool) + material_blockers(route_step, used):
         raise blocker
@@ -456,10 +464,10 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
             {"run_id": run_id, "lot_id": lot.id, "material_lot_id": m.id,
              "step_code": lot.step_code, "at": now} for m in used])
     seq, digest = persistence.write_event(
-        session, lot, "track_in", actor, equipment=tool.code, qty_in=lot.quantity, at=now,
+        session, lot, EventKind.TRACK_IN, actor, equipment=tool.code, qty_in=lot.quantity, at=now,
         data={"materials": [m.code for m in used]})
     # The lot first, then the tool: every move locks rows in this order.
-    write_row(session, lot, now, state="running", equipment_id=tool.id, run_id=run_id,
+    write_row(session, lot, now, state=LotState.RUNNING, equipment_id=tool.id, run_id=run_id,
               audit_seq=seq, audit_hash=digest)
     set_committed_value(lot, "equipment", tool)
     write_row(session, tool, now, lots_running=tool.lots_running + 1)
@@ -481,7 +489,7 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     """
     move = lot if isinstance(lot, LotToMove) else LotToMove(lot)
     lot = move.lot
-    if lot.state != "running" or lot.run_id is None:
+    if lot.state != LotState.RUNNING or lot.run_id is None:
         raise Conflict(_l("Lot %(lot)s is not running.", lot=lot.lot_no),
                        code=ErrorCode.NOT_RUNNING)
     _check_step(lot, step)
@@ -492,7 +500,7 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     codes = [r["reason"] for r in rejects]
     reasons = {r.code: r for r in session.scalars(
         select(ReasonCode).where(ReasonCode.code.in_(codes)))} if codes else {}
-    bad = [c for c in codes if c not in reasons or reasons[c].kind != "reject"]
+    bad = [c for c in codes if c not in reasons or reasons[c].kind != ReasonKind.REJECT]
     if bad:
         raise InvalidInput(_l("Rejects need reject reason codes."),
                            fields={"rejects": [f"{c} is not a reject reason code."
@@ -512,14 +520,14 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     last = lot.step_seq >= len(steps) or good_qty == 0
     if good_qty == 0:
         # Nothing good left: the lot ends at this step rather than queueing empty at the next.
-        moved: dict[str, Any] = {"state": "scrapped"}
+        moved: dict[str, Any] = {"state": LotState.SCRAPPED}
     elif last:
-        moved = {"state": "completed"}
+        moved = {"state": LotState.COMPLETED}
     else:
         nxt = steps[lot.step_seq]
-        moved = {"state": "queued", "step_seq": lot.step_seq + 1, "step_code": nxt.code}
+        moved = {"state": LotState.QUEUED, "step_seq": lot.step_seq + 1, "step_code": nxt.code}
     seq, digest = persistence.write_event(
-        session, lot, "track_out", actor, step=done_step,
+        session, lot, EventKind.TRACK_OUT, actor, step=done_step,
         equipment=tool.code if tool else None, qty_in=run.qty_in, qty_out=good_qty, at=now,
         data={"rejects": [{"reason": r["reason"], "qty": r["qty"]} for r in rejects if r["qty"]],
               "next_step": None if last else moved["step_code"],
@@ -552,11 +560,11 @@ def _movable(lot: Lot, action: str) -> None:
         raise Conflict(_l("Lot %(lot)s is on hold; it cannot be %(action)s.", lot=lot.lot_no,
                           action=action),
                        code=ErrorCode.LOT_ON_HOLD)
-    if lot.state == "running":
+    if lot.state == LotState.RUNNING:
         raise Conflict(_l("Lot %(lot)s is running; %(action)s it after track-out.",
                           lot=lot.lot_no, action=action),
                        code=ErrorCode.ALREADY_RUNNING)
-    if lot.state != "queued":
+    if lot.state != LotState.QUEUED:
         raise Conflict(_l("Lot %(lot)s is %(state)s; only queued lots can be %(action)s.",
                           lot=lot.lot_no, state=_l(lot.state), action=action),
                        code=ErrorCode.LOT_CLOSED)
@@ -565,7 +573,7 @@ def _movable(lot: Lot, action: str) -> None:
 def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
     """PARENT.NN after the parent's earlier splits, passing over numbers given by hand."""
     seq = session.scalar(select(func.count()).select_from(LotEdge).where(
-        LotEdge.parent_id == parent.id, LotEdge.kind == "split")) or 0
+        LotEdge.parent_id == parent.id, LotEdge.kind == EdgeKind.SPLIT)) or 0
     numbers: list[str] = []
     while len(numbers) < count:
         batch = [f"{parent.lot_no}.{seq + i:02d}" for i in range(1, count - len(numbers) + 1)]
@@ -605,7 +613,7 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
         child = Lot(lot_no=lot_no, product_id=lot.product_id, customer_id=lot.customer_id,
                     audit_seq=0, audit_hash=audit.GENESIS,
                     route_id=lot.route_id, step_seq=lot.step_seq, step_code=lot.step_code,
-                    state="queued", quantity=qty, wafer_count=len(wafer_ids),
+                    state=LotState.QUEUED, quantity=qty, wafer_count=len(wafer_ids),
                     fab_lot=lot.fab_lot, priority=lot.priority,
                     due_date=lot.due_date, arrived_at=lot.arrived_at, created_at=now)
         session.add(child)
@@ -617,14 +625,14 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
     lot.in_genealogy = True
     for child in children:
         child.in_genealogy = True
-        session.add(LotEdge(parent_id=lot.id, child_id=child.id, kind="split",
+        session.add(LotEdge(parent_id=lot.id, child_id=child.id, kind=EdgeKind.SPLIT,
                             qty=child.quantity, step_code=lot.step_code, at=now,
                             by=actor_name(actor)))
         for wafer_pk in wafer_ids:
             session.add(LotWafer(lot_id=child.id, wafer_pk=wafer_pk))
-        _event(session, child, "split_from", actor, qty_out=child.quantity, at=now,
+        _event(session, child, EventKind.SPLIT_FROM, actor, qty_out=child.quantity, at=now,
                data={"parent": lot.lot_no})
-    _event(session, lot, "split", actor, qty_in=old_qty, qty_out=lot.quantity, at=now,
+    _event(session, lot, EventKind.SPLIT, actor, qty_in=old_qty, qty_out=lot.quantity, at=now,
            data={"children": [{"lot_no": c.lot_no, "qty": c.quantity} for c in children]})
     return children
 
@@ -660,7 +668,7 @@ def merge_lots(session: Session, actor: Actor, lots: Sequence[Lot]) -> Lot:
         LotWafer.lot_id == survivor.id)))
     before = survivor.quantity
     for other in others:
-        session.add(LotEdge(parent_id=other.id, child_id=survivor.id, kind="merge",
+        session.add(LotEdge(parent_id=other.id, child_id=survivor.id, kind=EdgeKind.MERGE,
                             qty=other.quantity, step_code=survivor.step_code, at=now,
                             by=actor_name(actor)))
         for wafer_pk in session.scalars(select(LotWafer.wafer_pk).where(
@@ -671,12 +679,12 @@ def merge_lots(session: Session, actor: Actor, lots: Sequence[Lot]) -> Lot:
         survivor.quantity += other.quantity
         survivor.wafer_count = len(have)
         survivor.in_genealogy = other.in_genealogy = True
-        _event(session, other, "merged_into", actor, qty_in=other.quantity, qty_out=0, at=now,
-               data={"into": survivor.lot_no})
+        _event(session, other, EventKind.MERGED_INTO, actor, qty_in=other.quantity, qty_out=0,
+               at=now, data={"into": survivor.lot_no})
         other.quantity = 0
-        other.state = "merged"
-    _event(session, survivor, "merge", actor, qty_in=before, qty_out=survivor.quantity, at=now,
-           data={"lots": [o.lot_no for o in others]})
+        other.state = LotState.MERGED
+    _event(session, survivor, EventKind.MERGE, actor, qty_in=before, qty_out=survivor.quantity,
+           at=now, data={"lots": [o.lot_no for o in others]})
     return survivor
 
 

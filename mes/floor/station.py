@@ -22,7 +22,6 @@ from mes.catalog.services import StepInfo, route_step_infos
 from mes.errors import ErrorCode
 from mes.floor import services
 from mes.floor.models import (
-    ACTIVE_STATES,
     Lot,
     LotEvent,
     LotWafer,
@@ -32,7 +31,15 @@ from mes.floor.models import (
 )
 from mes.i18n import localized
 from mes.quality.models import Hold
-from mes.quality.moisture import PACK_KIND, floor_life_expired
+from mes.quality.moisture import floor_life_expired
+from mes.vocabulary import (
+    ACTIVE_LOT_STATES,
+    HoldStatus,
+    LotState,
+    ReasonKind,
+    StepKind,
+    StepStatus,
+)
 
 # How many usable material lots of one type the station offers as scan suggestions.
 MATERIAL_CHOICES = 30
@@ -68,12 +75,12 @@ class StationLot:
 
     @property
     def running(self) -> bool:
-        return self.lot.state == "running"
+        return self.lot.state == LotState.RUNNING
 
     @property
     def can_track_in(self) -> bool:
         """The track-in form is offered: a queued lot free of holds."""
-        return self.lot.state == "queued" and not self.lot.on_hold
+        return self.lot.state == LotState.QUEUED and not self.lot.on_hold
 
     @property
     def available_tools(self) -> list[Equipment]:
@@ -84,7 +91,7 @@ def open_holds(session: Session, lot: Lot) -> list[Hold]:
     if not lot.open_holds:
         return []
     return list(session.scalars(
-        select(Hold).where(Hold.lot_id == lot.id, Hold.status == "open")
+        select(Hold).where(Hold.lot_id == lot.id, Hold.status == HoldStatus.OPEN)
         .options(joinedload(Hold.reason)).order_by(Hold.placed_at, Hold.id)))
 
 
@@ -120,8 +127,8 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
     tools: list[ToolState] = []
     materials: dict[str, list[MaterialLot]] = {}
     needs: list[services.Blocker] = []
-    if lot.state == "queued":
-        if step.kind == PACK_KIND and floor_life_expired(session, lot):
+    if lot.state == LotState.QUEUED:
+        if step.kind == StepKind.PACK and floor_life_expired(session, lot):
             blockers.append(services.Blocker(_(
                 "Lot %(lot)s has used up its moisture floor life; bake it first.",
                 lot=lot.lot_no), code=ErrorCode.FLOOR_LIFE_EXPIRED))
@@ -140,7 +147,8 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
                     "received.", material=name), code=ErrorCode.NO_MATERIAL, field="materials"))
     run = session.get(StepRun, lot.run_id) if lot.run_id is not None else None
     reasons = list(session.scalars(select(ReasonCode).where(
-        ReasonCode.kind == "reject", ReasonCode.active.is_(True)).order_by(ReasonCode.code)))
+        ReasonCode.kind == ReasonKind.REJECT, ReasonCode.active.is_(True))
+        .order_by(ReasonCode.code)))
     return StationLot(lot=lot, step=step, blockers=blockers, holds=holds, needs=needs,
                       tools=tools, material_lots=materials, run=run, reject_reasons=reasons)
 
@@ -150,7 +158,7 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
 @dataclass
 class StepProgress:
     step: StepInfo
-    status: str  # done, current, todo, not_reached
+    status: StepStatus
     runs: list[StepRun] = field(default_factory=list)
 
 
@@ -166,15 +174,15 @@ class LotPage:
     reject_names: dict[int, str]
 
 
-def _status(lot: Lot, seq: int) -> str:
-    if lot.state in ("completed", "shipped"):
-        return "done"
+def _status(lot: Lot, seq: int) -> StepStatus:
+    if lot.state in (LotState.COMPLETED, LotState.SHIPPED):
+        return StepStatus.DONE
     if seq < lot.step_seq:
-        return "done"
-    if lot.state in ACTIVE_STATES:
-        return "current" if seq == lot.step_seq else "todo"
+        return StepStatus.DONE
+    if lot.state in ACTIVE_LOT_STATES:
+        return StepStatus.CURRENT if seq == lot.step_seq else StepStatus.TODO
     # Scrapped or merged lots stop where they were; later steps are never reached.
-    return "not_reached"
+    return StepStatus.NOT_REACHED
 
 
 def lot_wafers(session: Session, lot: Lot) -> list[Wafer]:
@@ -290,19 +298,19 @@ def wip_summary(session: Session, lots: Select[Any]) -> WipSummary:
                func.coalesce(func.sum(sub.c.quantity), 0),
                func.coalesce(func.sum(case((sub.c.open_holds > 0, 1), else_=0)), 0))
         .group_by(sub.c.step_code, sub.c.route_id, sub.c.state)).all()
-    route_ids = sorted({r[1] for r in rows if r[2] in ACTIVE_STATES})
+    route_ids = sorted({r[1] for r in rows if r[2] in ACTIVE_LOT_STATES})
     routes = [route_step_infos(session, route) for route in session.scalars(
         select(Route).where(Route.id.in_(route_ids)))] if route_ids else []
     order = step_order(routes)
     steps: dict[str, StepCount] = {}
     closed: dict[str, tuple[int, int]] = {}
     for code, _route, state, n, qty, held in rows:
-        if state not in ACTIVE_STATES:
+        if state not in ACTIVE_LOT_STATES:
             lots_, total = closed.get(state, (0, 0))
             closed[state] = (lots_ + n, total + int(qty))
             continue
         row = steps.setdefault(code, StepCount(code, order.get(code, (0, code))[1]))
-        if state == "running":
+        if state == LotState.RUNNING:
             row.running += n
         else:
             row.queued += n

@@ -38,7 +38,14 @@ from mes.floor import station as reads
 from mes.floor.models import Lot
 from mes.quality import schemas as qs
 from mes.quality import services as quality
-from mes.vocabulary import EventKind, LotState, MoistureState, StepKind, StepProgress
+from mes.vocabulary import (
+    EventKind,
+    LotState,
+    MoistureAction,
+    MoistureState,
+    StepKind,
+    StepStatus,
+)
 from mes.web import forms
 from mes.web.pager import pager
 
@@ -47,10 +54,12 @@ bp = Blueprint("floor", __name__)
 # The station offers at least this many empty reject rows; "add row" adds one more.
 REJECT_ROWS = 3
 MAX_REJECT_ROWS = 50
-MOISTURE_DONE = {"open": _l("Lot %(lot)s opened: its floor-life clock runs."),
-                 "seal": _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
-                 "dry_storage": _l("Lot %(lot)s in dry storage: its clock is paused."),
-                 "bake": _l("Lot %(lot)s baked: its exposure is back to zero.")}
+MOISTURE_DONE: dict[str, Any] = {
+    MoistureAction.OPEN: _l("Lot %(lot)s opened: its floor-life clock runs."),
+    MoistureAction.SEAL: _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
+    MoistureAction.DRY_STORAGE: _l("Lot %(lot)s in dry storage: its clock is paused."),
+    MoistureAction.BAKE: _l("Lot %(lot)s baked: its exposure is back to zero.")}
+
 
 def _words(text: str) -> list[str]:
     """Numbers or codes typed or scanned into one field, separated by commas or spaces."""
@@ -162,7 +171,7 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
         split_errors=_renamed(split_refused, "quantities"),
         merge_errors=_renamed(merge_refused, "lots"),
         kind_labels=StepKind.labels(),
-        progress_labels=StepProgress.labels(), event_labels=EventKind.labels(),
+        progress_labels=StepStatus.labels(), event_labels=EventKind.labels(),
         reject_lines=reads.reject_lines, late=services.is_late(lot, services.plant_date())), status
 
 
@@ -305,9 +314,9 @@ def _track_out_data(form: MultiDict[str, str]) -> dict[str, Any]:
 def _tracked_out_message(lot: Lot, step: str, good: int, rejected: int) -> str:
     done = _("%(lot)s tracked out of %(step)s: %(good)d good, %(rejected)d rejected.",
              lot=lot.lot_no, step=step, good=good, rejected=rejected)
-    if lot.state == "completed":
+    if lot.state == LotState.COMPLETED:
         moved = _("Completed.")
-    elif lot.state == "scrapped":
+    elif lot.state == LotState.SCRAPPED:
         moved = _("Nothing good is left: the lot is scrapped.")
     else:
         moved = _("Moved to %(step)s.", step=lot.step_code)

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session, joinedload
 from mes.catalog.models import Product, RouteStep
 from mes.catalog.services import StepInfo, route_step_infos
 from mes.db import UTCDateTime
-from mes.floor.models import ACTIVE_STATES, Lot, StepRun
+from mes.floor.models import Lot, StepRun
 from mes.quality.models import Hold
 from mes.testfloor.models import TestRun
+from mes.vocabulary import ACTIVE_LOT_STATES, HoldStatus, LotState
 
 CYCLE_WINDOW = timedelta(days=30)
 DEFAULT_STEP_HOURS = 24.0
@@ -124,7 +125,7 @@ def wip(session: Session, customer_id: int, now: datetime) -> Wip:
     completion, soonest first; and per stage (step code, in route order) the lots, units,
     lots on hold and lots running."""
     lots = list(session.scalars(
-        select(Lot).where(Lot.customer_id == customer_id, Lot.state.in_(ACTIVE_STATES))
+        select(Lot).where(Lot.customer_id == customer_id, Lot.state.in_(ACTIVE_LOT_STATES))
         .options(joinedload(Lot.product), joinedload(Lot.route))))
     times = cycle_times(session, now)
     rows = []
@@ -142,7 +143,7 @@ def wip(session: Session, customer_id: int, now: datetime) -> Wip:
         stage.lots += 1
         stage.quantity += lot.quantity
         stage.on_hold += 1 if lot.open_holds else 0
-        stage.running += 1 if lot.state == "running" else 0
+        stage.running += 1 if lot.state == LotState.RUNNING else 0
     rows.sort(key=lambda r: (r.expected, r.lot.lot_no))
     return Wip(lots=rows, stages=sorted(stages.values(), key=lambda s: (s.seq, s.code)),
                times=times)
@@ -152,7 +153,7 @@ def finished_lots(session: Session, customer_id: int, limit: int = FINISHED_LIMI
                   ) -> list[Lot]:
     """The customer's completed lots not shipped yet, most recently finished first."""
     return list(session.scalars(
-        select(Lot).where(Lot.customer_id == customer_id, Lot.state == "completed")
+        select(Lot).where(Lot.customer_id == customer_id, Lot.state == LotState.COMPLETED)
         .options(joinedload(Lot.product))
         .order_by(Lot.arrived_at.desc(), Lot.id.desc()).limit(limit)))
 
@@ -163,7 +164,7 @@ def hold_query(customer_id: int) -> Select[Any]:
             .where(Lot.customer_id == customer_id)
             .options(joinedload(Hold.lot), joinedload(Hold.reason),
                      joinedload(Hold.scrap_reason))
-            .order_by((Hold.status == "open").desc(), Hold.id.desc()))
+            .order_by((Hold.status == HoldStatus.OPEN).desc(), Hold.id.desc()))
 
 
 @dataclass

@@ -16,7 +16,7 @@ from mes import db
 from mes.catalog.models import ReasonCode
 from mes.i18n import localized
 from mes.quality import schemas as s
-from mes.vocabulary import MatchKind
+from mes.vocabulary import MatchKind, ReasonKind
 
 MATCH_FIELDS = ("kind", "value", "fab_lot", "since", "until")
 
@@ -31,14 +31,14 @@ def _when(text: str) -> str | None:
 def _match(form: dict[str, str]) -> dict[str, Any]:
     """The form's match in the API's shape (its schema then checks it)."""
     kind, value = form.get("kind", ""), form.get("value", "")
-    if kind == "lots":
+    if kind == MatchKind.LOTS:
         return {"lots": [w for w in re.split(r"[\s,;]+", value) if w]}
-    if kind == "wafer":
+    if kind == MatchKind.WAFER:
         return {"wafer": value, **({"fab_lot": form["fab_lot"]} if form.get("fab_lot") else {})}
-    if kind == "equipment":
+    if kind == MatchKind.EQUIPMENT:
         return {"equipment": value, "since": _when(form.get("since", "")),
                 "until": _when(form.get("until", ""))}
-    if kind in ("fab_lot", "material_lot"):
+    if kind in (MatchKind.FAB_LOT, MatchKind.MATERIAL_LOT):
         return {kind: value}
     raise ValidationError({"kind": [_("Choose what to match.")]})
 
@@ -67,5 +67,5 @@ def hold_reasons() -> list[tuple[str, str]]:
     """The active hold reason codes, for the form's select."""
     return [(r.code, f"{r.code} · {localized(r.description, r.description_zh)}")
             for r in db.session().scalars(
-        select(ReasonCode).where(ReasonCode.kind == "hold", ReasonCode.active.is_(True))
+        select(ReasonCode).where(ReasonCode.kind == ReasonKind.HOLD, ReasonCode.active.is_(True))
         .order_by(ReasonCode.code))]

@@ -23,12 +23,6 @@ if TYPE_CHECKING:
     from mes.catalog.models import ReasonCode
     from mes.floor.models import Lot
 
-HOLD_SOURCES = ("manual", "mass", "future", "yield", "sba", "containment")
-HOLD_STATUSES = ("open", "released")
-DISPOSITIONS = ("release", "rework", "scrap", "use_as_is")
-MATCH_KINDS = ("fab_lot", "wafer", "material_lot", "equipment", "lots")
-FUTURE_HOLD_STATUSES = ("active", "retired")
-
 
 class Hold(Base):
     """A hold on one lot. The lot is free only when every hold on it is released; the lot
@@ -45,8 +39,8 @@ class Hold(Base):
     lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
     reason_id: Mapped[int] = mapped_column(ForeignKey("reason_code.id"))
     comment: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(12), default="manual")
-    status: Mapped[str] = mapped_column(String(10), default="open")
+    source: Mapped[str] = mapped_column(String(12), default=HoldSource.MANUAL)
+    status: Mapped[str] = mapped_column(String(10), default=HoldStatus.OPEN)
     step_code: Mapped[str | None] = mapped_column(String(40))
     placed_by: Mapped[str] = mapped_column(String(80))
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -84,10 +78,10 @@ class FutureHold(Base):
     reason_id: Mapped[int] = mapped_column(ForeignKey("reason_code.id"))
     comment: Mapped[str] = mapped_column(Text)
     at_step: Mapped[str] = mapped_column(String(40))
-    # One of MATCH_KINDS, and the criterion as given (times as ISO 8601 strings).
+    # A MatchKind, and the criterion as given (times as ISO 8601 strings).
     match_kind: Mapped[str] = mapped_column(String(20))
     match: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(10), default="active")
+    status: Mapped[str] = mapped_column(String(10), default=FutureHoldStatus.ACTIVE)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retired_by: Mapped[str | None] = mapped_column(String(80))
@@ -109,9 +103,6 @@ class PresentedRule:
     matching_now: dict[str, Any] | None = None
 
 
-MOISTURE_STATES = ("sealed", "open", "dry_storage")
-
-
 class MoistureClock(Base):
     """A lot's moisture floor-life clock (J-STD-033), one row per lot once first opened.
 
@@ -125,7 +116,7 @@ class MoistureClock(Base):
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), unique=True)
-    state: Mapped[str] = mapped_column(String(12), default="sealed")
+    state: Mapped[str] = mapped_column(String(12), default=MoistureState.SEALED)
     exposure_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     open_since: Mapped[datetime | None]
     # MSL 6: the floor life printed on the label, given when the pack is opened.

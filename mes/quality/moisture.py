@@ -32,8 +32,6 @@ FLOOR_LIFE: dict[str, int | None] = {
     "5": 48 * HOUR, "5a": 24 * HOUR, "6": None,
 }
 LABEL_LEVEL = "6"
-# The step kind at which an expired lot is refused (and shipping, through check_floor_life).
-PACK_KIND = "pack"
 
 
 @dataclass(frozen=True)

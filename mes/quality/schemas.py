@@ -9,12 +9,14 @@ from marshmallow import Schema, fields, post_dump, pre_dump, pre_load, validate
 from mes.catalog.schemas import CODE
 from mes.floor.schemas import LOT_NO
 from mes.pagination import ListArgs
-from mes.quality.models import (
-    DISPOSITIONS,
-    FUTURE_HOLD_STATUSES,
-    HOLD_SOURCES,
-    HOLD_STATUSES,
-    PresentedRule,
+from mes.quality.models import PresentedRule
+from mes.vocabulary import (
+    Disposition,
+    FutureHoldStatus,
+    HoldSource,
+    HoldStatus,
+    MoistureAction,
+    MoistureState,
 )
 
 COMMENT = validate.Length(min=1, max=4000)
@@ -64,7 +66,7 @@ class FutureHoldIn(HoldIn):
 
 
 class ReleaseIn(Schema):
-    disposition = fields.String(required=True, validate=validate.OneOf(DISPOSITIONS))
+    disposition = fields.String(required=True, validate=validate.OneOf(Disposition.codes()))
     comment = fields.String(required=True, validate=COMMENT)
     rework_step = fields.String(load_default=None, allow_none=True, validate=CODE)
     scrap_qty = fields.Integer(load_default=None, allow_none=True,
@@ -83,13 +85,13 @@ class ReleaseManyIn(ReleaseIn):
 
 
 class HoldQuery(ListArgs):
-    status = fields.String(load_default=None, validate=validate.OneOf(HOLD_STATUSES))
+    status = fields.String(load_default=None, validate=validate.OneOf(HoldStatus.codes()))
     lot = fields.String(load_default=None, validate=LOT_NO)
-    source = fields.String(load_default=None, validate=validate.OneOf(HOLD_SOURCES))
+    source = fields.String(load_default=None, validate=validate.OneOf(HoldSource.codes()))
 
 
 class FutureHoldQuery(ListArgs):
-    status = fields.String(load_default=None, validate=validate.OneOf(FUTURE_HOLD_STATUSES))
+    status = fields.String(load_default=None, validate=validate.OneOf(FutureHoldStatus.codes()))
     at_step = fields.String(load_default=None, validate=CODE)
 
 
@@ -181,7 +183,7 @@ class FutureHoldOut(Schema):
 
 class MoistureIn(Schema):
     action = fields.String(required=True,
-                           validate=validate.OneOf(("open", "seal", "dry_storage", "bake")))
+                           validate=validate.OneOf(MoistureAction.codes()))
     # MSL 6 only: the floor life printed on the label, in hours, when opening.
     label_hours = fields.Float(validate=validate.Range(min=0, min_inclusive=False, max=8760))
 
@@ -189,7 +191,7 @@ class MoistureIn(Schema):
 class MoistureOut(Schema):
     lot_no = fields.String()
     msl = fields.String()
-    state = fields.String(metadata={"enum": ["sealed", "open", "dry_storage"]})
+    state = fields.String(metadata={"enum": list(MoistureState.codes())})
     exposure_hours = fields.Float()
     floor_life_hours = fields.Float(allow_none=True)
     remaining_hours = fields.Float(allow_none=True)

@@ -37,7 +37,16 @@ from mes.quality.match_form import (
     match_options,
 )
 from mes.quality.models import FutureHold, Hold
-from mes.vocabulary import BULK_DISPOSITIONS, Disposition, EventKind, HoldSource, MatchKind
+from mes.vocabulary import (
+    BULK_DISPOSITIONS,
+    Disposition,
+    EventKind,
+    HoldSource,
+    HoldStatus,
+    MatchKind,
+    ReasonKind,
+    Role,
+)
 from mes.web import forms
 
 bp = Blueprint("quality", __name__)
@@ -69,7 +78,7 @@ class QueueRow:
 
 
 def _queue(filters: dict[str, str]) -> list[QueueRow]:
-    stmt = (select(Hold).join(Lot, Lot.id == Hold.lot_id).where(Hold.status == "open")
+    stmt = (select(Hold).join(Lot, Lot.id == Hold.lot_id).where(Hold.status == HoldStatus.OPEN)
             .options(joinedload(Hold.reason), joinedload(Hold.lot).joinedload(Lot.customer)))
     if filters.get("reason"):
         stmt = stmt.join(ReasonCode, ReasonCode.id == Hold.reason_id).where(
@@ -94,7 +103,7 @@ def _queue_page(*, errors: list[str] | None = None, form: dict[str, Any] | None 
     customers = [(c.code, f"{c.code} · {c.name}")
                  for c in sess.scalars(select(Customer).order_by(Customer.code))]
     reasons = [(r.code, r.code) for r in sess.scalars(
-        select(ReasonCode).where(ReasonCode.kind == "hold").order_by(ReasonCode.code))]
+        select(ReasonCode).where(ReasonCode.kind == ReasonKind.HOLD).order_by(ReasonCode.code))]
     return render_template(
         "quality/holds.html", rows=_queue(filters), filters=filters, limit=QUEUE_LIMIT,
         options={"reasons": reasons, "customers": customers,
@@ -119,7 +128,7 @@ def bulk_release() -> Any:
     ids = [int(v) for v in form.getlist("hold") if v.isdigit()]
     disposition = forms.text(form, "disposition")
     data: dict[str, Any] = {"disposition": disposition, "comment": forms.text(form, "comment")}
-    if disposition == "use_as_is":
+    if disposition == Disposition.USE_AS_IS:
         data["concession"] = forms.text(form, "concession") or None
     errors: list[str] = []
     status = 422
@@ -148,7 +157,7 @@ def _detail_page(hold_id: int, *, refused: forms.Refused | None = None,
     lot = hold.lot
     scrap_reasons = [(r.code, f"{r.code} · {localized(r.description, r.description_zh)}")
                      for r in sess.scalars(
-        select(ReasonCode).where(ReasonCode.kind == "scrap", ReasonCode.active.is_(True))
+        select(ReasonCode).where(ReasonCode.kind == ReasonKind.SCRAP, ReasonCode.active.is_(True))
         .order_by(ReasonCode.code))]
     steps = [(st.code, f"{st.seq}. {st.code} · {localized(st.name, st.name_zh)}")
              for st in floor.route_steps(lot)]
@@ -159,7 +168,7 @@ def _detail_page(hold_id: int, *, refused: forms.Refused | None = None,
         dispositions=Disposition.choices(),
         scrap_reasons=scrap_reasons, steps=steps, refused=refused,
         errors=refused.fields if refused else {}, form=form or {},
-        is_admin=getattr(current_user, "role", None) == "admin"), status
+        is_admin=getattr(current_user, "role", None) == Role.ADMIN), status
 
 
 @bp.route("/holds/<int:hold_id>/view")
@@ -184,7 +193,7 @@ def release(hold_id: int) -> Any:
     if released is not None:
         return forms.done(_("Hold %(id)d on lot %(lot)s released (%(disposition)s).", id=hold_id,
                             lot=hold.lot.lot_no, disposition=Disposition(
-                                released.disposition or "release").label),
+                                released.disposition or Disposition.RELEASE).label),
                           "quality.hold_detail", hold_id=hold_id)
     assert refused is not None
     return _detail_page(hold_id, refused=refused, form=form, status=refused.status)

@@ -6,9 +6,9 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from mes.catalog.models import E10_STATES
 from mes.catalog.schemas import CODE
 from mes.reports.services import PERIODS, WIP_AGES, WIP_GROUPS
+from mes.vocabulary import EquipmentState
 
 
 class ReportArgs(Schema):
@@ -49,7 +49,7 @@ def _report(name: str, row: dict[str, Any], **extra: Any) -> type[Schema]:
 
 _H = fields.Float
 _AGES = {name: fields.Integer() for name, _d in WIP_AGES}
-_STATES = {f"{s}_h": _H() for s in E10_STATES}
+_STATES = {f"{s}_h": _H() for s in EquipmentState.codes()}
 
 WipReport = _report("Wip", {
     "step": fields.String(metadata={"description": "or product / customer with ?by="}),

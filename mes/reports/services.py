@@ -48,7 +48,6 @@ from sqlalchemy.sql import ColumnElement
 from mes.auth.actor import Actor
 from mes.auth.scope import scope_customer
 from mes.catalog.models import (
-    E10_STATES,
     Customer,
     Equipment,
     EquipmentStateChange,
@@ -57,11 +56,19 @@ from mes.catalog.models import (
 )
 from mes.db import utcnow
 from mes.errors import Forbidden, InvalidInput
-from mes.floor.models import ACTIVE_STATES, Lot, LotReject, StepRun
+from mes.floor.models import Lot, LotReject, StepRun
 from mes.floor.services import late_clause, plant_date
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun
+from mes.vocabulary import (
+    ACTIVE_LOT_STATES,
+    Disposition,
+    EquipmentState,
+    HoldStatus,
+    LotState,
+    ReasonKind,
+)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
@@ -74,7 +81,7 @@ WIP_AGES: tuple[tuple[str, int | None], ...] = (
     ("age_lt_1d", 1), ("age_1_3d", 3), ("age_3_7d", 7), ("age_gt_7d", None))
 WIP_GROUPS = ("step", "product", "customer")
 PERIODS = ("day", "week")
-CLOSED_DONE = ("completed", "shipped")
+CLOSED_DONE = (LotState.COMPLETED, LotState.SHIPPED)
 EPOCH_DAY = date(1970, 1, 1)
 # Report dates: a range and its default start stay inside what every database and
 # Python's datetime can hold.
@@ -329,10 +336,10 @@ def wip(session: Session, q: ReportQuery, *, now: datetime | None = None) -> Rep
     stmt = (select(key.label("key"), func.min(Lot.step_seq).label("seq"),
                    func.count().label("lots"), func.sum(Lot.quantity).label("quantity"),
                    func.sum(case((Lot.open_holds > 0, 1), else_=0)).label("on_hold"),
-                   func.sum(case((Lot.state == "running", 1), else_=0)).label("running"),
+                   func.sum(case((Lot.state == LotState.RUNNING, 1), else_=0)).label("running"),
                    func.sum(case((late_clause(plant_date(now)), 1), else_=0)).label("late"),
                    func.min(Lot.arrived_at).label("oldest"), *ages)
-            .where(Lot.state.in_(ACTIVE_STATES), *_lot_conditions(q))
+            .where(Lot.state.in_(ACTIVE_LOT_STATES), *_lot_conditions(q))
             .group_by(key))
     if by == "product":
         stmt = stmt.join(Product, Product.id == Lot.product_id)
@@ -464,7 +471,7 @@ def rejects(session: Session, q: ReportQuery) -> Report:
     scrap = (select(Hold.scrap_reason_id, Hold.step_code,
                     type_coerce(func.sum(Hold.scrap_qty), Integer))
              .where(Hold.released_at >= q.lo, Hold.released_at < q.hi,
-                    Hold.disposition == "scrap", Hold.scrap_qty > 0,
+                    Hold.disposition == Disposition.SCRAP, Hold.scrap_qty > 0,
                     *_of_lots(Hold.lot_id, q))
              .group_by(Hold.scrap_reason_id, Hold.step_code))
     if q.step:
@@ -472,7 +479,7 @@ def rejects(session: Session, q: ReportQuery) -> Report:
         scrap = scrap.where(Hold.step_code == q.step)
     reasons = _codes(session, ReasonCode)
     found = [(reasons.get(rid) if rid is not None else None, step, int(qty), kind)
-             for kind, stmt in (("reject", rej), ("scrap", scrap))
+             for kind, stmt in ((ReasonKind.REJECT, rej), (ReasonKind.SCRAP, scrap))
              for rid, step, qty in session.execute(stmt)]
     found.sort(key=lambda r: (-r[2], r[0] or "", r[1] or "", r[3]))
     total = sum(r[2] for r in found)
@@ -549,7 +556,7 @@ def holds(session: Session, q: ReportQuery, *, now: datetime | None = None) -> R
              for label, days in HOLD_BUCKETS if days is not None]
     inner = (select(case(*whens, else_=HOLD_BUCKETS[-1][0]).label("bucket"),
                     Hold.reason_id, Hold.source, Hold.placed_at)
-             .where(Hold.status == "open", *_of_lots(Hold.lot_id, q)))
+             .where(Hold.status == HoldStatus.OPEN, *_of_lots(Hold.lot_id, q)))
     if q.step:
         inner = inner.where(Hold.step_code == q.step)
     sub = inner.subquery()
@@ -581,7 +588,7 @@ def dispositions(session: Session, q: ReportQuery) -> Report:
     inner = (select(week.label("week"), Hold.disposition,
                     (_epoch(session, Hold.released_at) - _epoch(session, Hold.placed_at))
                     .label("seconds"))
-             .where(Hold.status == "released", Hold.released_at >= q.lo,
+             .where(Hold.status == HoldStatus.RELEASED, Hold.released_at >= q.lo,
                     Hold.released_at < q.hi, *_of_lots(Hold.lot_id, q)))
     if q.step:
         inner = inner.where(Hold.step_code == q.step)
@@ -618,7 +625,8 @@ def equipment(session: Session, q: ReportQuery, *, now: datetime | None = None) 
                                                                            Equipment.code)
     if q.kind:
         tools = tools.where(Equipment.kind == q.kind)
-    seconds: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(E10_STATES, 0))
+    seconds: dict[int, dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys(EquipmentState.codes(), 0))
     if end > lo:
         lo_s, end_s = int(lo.timestamp()), int(end.timestamp())
         before = (select(esc.id).where(esc.equipment_id == Equipment.id, esc.at < lo)
@@ -647,8 +655,9 @@ def equipment(session: Session, q: ReportQuery, *, now: datetime | None = None) 
     if q.by == "kind":
         kinds: dict[str, tuple[int, dict[str, int], int]] = {}
         for _code, kind, secs, lots in per_tool:
-            n, acc, done = kinds.get(kind, (0, dict.fromkeys(E10_STATES, 0), 0))
-            kinds[kind] = (n + 1, {s: acc[s] + secs[s] for s in E10_STATES}, done + lots)
+            n, acc, done = kinds.get(kind, (0, dict.fromkeys(EquipmentState.codes(), 0), 0))
+            kinds[kind] = (n + 1, {s: acc[s] + secs[s] for s in EquipmentState.codes()},
+                           done + lots)
         rows = [{"kind": kind, "tools": n, **_state_hours(secs), "lots_processed": done}
                 for kind, (n, secs, done) in kinds.items()]
         return Report(["kind", "tools", *_STATE_COLUMNS, "lots_processed"], rows)
@@ -657,13 +666,15 @@ def equipment(session: Session, q: ReportQuery, *, now: datetime | None = None) 
     return Report(["equipment", "kind", *_STATE_COLUMNS, "lots_processed"], rows)
 
 
-_STATE_COLUMNS = [*(f"{s}_h" for s in E10_STATES), "total_h", "utilisation"]
+_STATE_COLUMNS = [*(f"{s}_h" for s in EquipmentState.codes()), "total_h", "utilisation"]
 
 
 def _state_hours(secs: dict[str, int]) -> dict[str, Any]:
     total = sum(secs.values())
-    return {**{f"{s}_h": _hours(secs[s]) for s in E10_STATES}, "total_h": _hours(total),
-            "utilisation": _pct(secs["productive"], total - secs["non_scheduled"])}
+    return {**{f"{s}_h": _hours(secs[s]) for s in EquipmentState.codes()},
+            "total_h": _hours(total),
+            "utilisation": _pct(secs[EquipmentState.PRODUCTIVE],
+                                total - secs[EquipmentState.NON_SCHEDULED])}
 
 
 # --- delivery --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from mes.floor.models import Lot, StepRun
 from mes.quality.moisture import check_floor_life
 from mes.shipping import labels
 from mes.shipping.models import Shipment, ShipmentLot
+from mes.vocabulary import EventKind, LotState, StepKind
 
 MAX_LOTS = 500
 PO_LENGTH = 60
@@ -106,10 +107,10 @@ def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
         raise Conflict(_l("Lot %(lot)s belongs to another customer than %(code)s.",
                           lot=lot.lot_no, code=customer.code),
                        code=ErrorCode.WRONG_CUSTOMER)
-    if lot.state == "shipped":
+    if lot.state == LotState.SHIPPED:
         raise Conflict(_l("Lot %(lot)s was shipped already.", lot=lot.lot_no),
                        code=ErrorCode.ALREADY_SHIPPED)
-    if lot.state != "completed":
+    if lot.state != LotState.COMPLETED:
         raise Conflict(_l("Lot %(lot)s is %(state)s; only completed lots ship.", lot=lot.lot_no,
                           state=_l(lot.state)),
                        code=ErrorCode.NOT_COMPLETED)
@@ -164,8 +165,8 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
     # are not changed yet, so their versioned UPDATEs come once, at the request's flush.
     session.flush()
     for lot in lots:
-        lot.state = "shipped"
-    floor.record_events(session, "ship", actor, [
+        lot.state = LotState.SHIPPED
+    floor.record_events(session, EventKind.SHIP, actor, [
         (lot, {"shipment": shipment.id, "customer": customer.code, "po": po,
                "quantity": lot.quantity}) for lot in lots], at=now)
     audit.record(session, actor=actor, code="shipment:create", subject_type="shipment",
@@ -185,7 +186,7 @@ def lot_dates(session: Session, lot_ids: Sequence[int]) -> dict[int, datetime]:
     are missing from the answer."""
     if not lot_ids:
         return {}
-    tested = func.max(case((RouteStep.kind == "test", StepRun.finished_at)))
+    tested = func.max(case((RouteStep.kind == StepKind.TEST, StepRun.finished_at)))
     rows = session.execute(
         select(StepRun.lot_id, tested, func.max(StepRun.finished_at))
         .join(RouteStep, (RouteStep.route_id == StepRun.route_id)
@@ -233,7 +234,7 @@ def shippable_lots(session: Session, customer: Customer, limit: int = MAX_LOTS) 
     Lots that would still be refused (on hold, floor life, qualification) are listed too:
     the form shows why before anything is posted (`refusal`)."""
     return list(session.scalars(
-        select(Lot).where(Lot.customer_id == customer.id, Lot.state == "completed")
+        select(Lot).where(Lot.customer_id == customer.id, Lot.state == LotState.COMPLETED)
         .options(joinedload(Lot.product).selectinload(Product.qualifications))
         .order_by(Lot.updated_at, Lot.id).limit(limit)))
 

@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from mes.catalog.models import Product
     from mes.floor.models import Lot
 
-RUN_SOURCES = ("stdf", "bins")
-SBA_STATUSES = ("ok", "level1", "level2", "insufficient_history")
-PAT_MODES = ("static", "dynamic", "both", "none")
 # MIR and SDR strings are at most 255 bytes (a Cn field).
 _CN = 255
 

@@ -38,6 +38,16 @@ from mes.quality import services as quality
 from mes.quality.models import Hold
 from mes.testfloor import stats, stdf
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
+from mes.vocabulary import (
+    CLOSED_LOT_STATES,
+    EventKind,
+    HoldSource,
+    PatMode,
+    ReasonKind,
+    SbaStatus,
+    StepKind,
+    TestRunSource,
+)
 
 # AEC-Q001: static limits from at least 6 lots of at least 30 passing parts; dynamic limits
 # need at least 30 passing parts of the lot itself.
@@ -125,11 +135,11 @@ def _test_step(lot: Lot, step_code: str | None) -> StepInfo:
     step = next((s for s in steps if s.code == code), None)
     if step is None:
         raise _invalid("step", f"Step {code} is not on the route of lot {lot.lot_no}.")
-    if step.kind != "test":
+    if step.kind != StepKind.TEST:
         raise Conflict(_l("Step %(code)s is not a test step (its kind is %(kind)s); test data "
                           "belongs to a test step.", code=code, kind=step.kind),
                        code=ErrorCode.WRONG_STEP)
-    if lot.state in floor.CLOSED_STATES:
+    if lot.state in CLOSED_LOT_STATES:
         raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
                        code=ErrorCode.LOT_CLOSED)
     if lot.step_code != code:
@@ -256,7 +266,7 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
     mir = f.mir
     start = mir.get("START_T")
     run = TestRun(
-        lot_id=lot.id, product_id=lot.product_id, step_code=info.code, source="stdf",
+        lot_id=lot.id, product_id=lot.product_id, step_code=info.code, source=TestRunSource.STDF,
         sha256=digest, file_size=len(content),
         stdf_lot_id=_text(summary.lot_id), sublot_id=_text(summary.sublot_id),
         part_type=_text(summary.part_type), test_code=_text(summary.test_code),
@@ -312,12 +322,12 @@ def record_bins(session: Session, actor: Actor, lot: Lot, *, bins: Sequence[dict
     good = sum(b["count"] for b in bins if b["passed"])
     counts = {str(b["bin"]): b["count"] for b in sorted(bins, key=lambda b: b["bin"])}
     run = TestRun(
-        lot_id=lot.id, product_id=lot.product_id, step_code=info.code, source="bins",
+        lot_id=lot.id, product_id=lot.product_id, step_code=info.code, source=TestRunSource.BINS,
         parts_tested=total, units=total, retests=0, first_pass_good=good, final_good=good,
         first_pass_yield=_percent(good, total), final_yield=_percent(good, total),
         hard_bins=counts, soft_bins={}, final_bins=counts,
         failing_bins=sorted(b["bin"] for b in bins if not b["passed"]), warnings=[],
-        pat={"mode": "none", "failures": 0, "passing_parts": good, "per_test": {},
+        pat={"mode": PatMode.NONE, "failures": 0, "passing_parts": good, "per_test": {},
              "reason": "A bin summary carries no parametric data."},
     )
     return _record(session, actor, lot, run, [])
@@ -350,12 +360,12 @@ def _record(session: Session, actor: Actor, lot: Lot, run: TestRun,
     session.add_all(params)
     verdict = _sba(session, lot, run)
     floor.record_event(
-        session, lot, "test_run", actor, step=run.step_code, at=now,
+        session, lot, EventKind.TEST_RUN, actor, step=run.step_code, at=now,
         qty_in=run.units, qty_out=run.final_good,
         data={"test_run": run.id, "source": run.source, "parts_tested": run.parts_tested,
               "final_yield": run.final_yield, "pat_failures": run.pat.get("failures", 0),
               "sba": verdict["status"]})
-    if verdict["status"] in ("level1", "level2"):
+    if verdict["status"] in (SbaStatus.LEVEL1, SbaStatus.LEVEL2):
         verdict["hold"] = _sba_hold(session, actor, lot, run, verdict).id
     run.sba = verdict
     return run
@@ -401,7 +411,7 @@ def _pat(tests: dict[int, _TestData], results: list[list[tuple[int, float]]],
             flagged = dynamic.flagged
             if not dynamic.flagged:
                 lo, hi = dynamic.lo, dynamic.hi
-                used.add("dynamic")
+                used.add(PatMode.DYNAMIC)
         else:
             entry["skipped"] = (f"{len(data.values)} passing parts; dynamic limits need at "
                                 f"least {PAT_MIN_PARTS}.")
@@ -415,7 +425,7 @@ def _pat(tests: dict[int, _TestData], results: list[list[tuple[int, float]]],
             if not limit_set.flagged and limit_set.lo is not None and limit_set.hi is not None:
                 lo = limit_set.lo if lo is None else max(lo, limit_set.lo)
                 hi = limit_set.hi if hi is None else min(hi, limit_set.hi)
-                used.add("static")
+                used.add(PatMode.STATIC)
         entry.update(lo=lo, hi=hi, flagged=flagged, failures=0)
         per_test[str(num)] = entry
         if lo is not None or hi is not None:
@@ -428,7 +438,8 @@ def _pat(tests: dict[int, _TestData], results: list[list[tuple[int, float]]],
         for num in failed:
             per_test[str(num)]["failures"] += 1
         failing_parts += bool(failed)
-    mode = ("both" if used == {"dynamic", "static"} else used.pop() if used else "none")
+    mode = (PatMode.BOTH if used == {PatMode.DYNAMIC, PatMode.STATIC} else used.pop() if used
+            else PatMode.NONE)
     return {"mode": mode, "failures": failing_parts, "passing_parts": passing_parts,
             "min_parts": PAT_MIN_PARTS, "k": PAT_K, "method": stats.PAT_METHOD,
             "per_test": per_test}
@@ -438,7 +449,7 @@ def _test_step_of(session: Session, product: Product, step_code: str) -> StepInf
     route = current_route(session, product.route_code)
     steps = route_step_infos(session, route) if route is not None else ()
     step = next((s for s in steps if s.code == step_code), None)
-    if step is None or step.kind != "test":
+    if step is None or step.kind != StepKind.TEST:
         raise _invalid("step", f"{step_code} is not a test step of the route of product "
                                f"{product.code}.")
     return step
@@ -472,7 +483,7 @@ def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step
     _test_step_of(session, product, step)
     latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
                                                  TestRun.step_code == step,
-                                                 TestRun.source == "stdf")
+                                                 TestRun.source == TestRunSource.STDF)
               .group_by(TestRun.lot_id))
     runs = session.execute(
         select(TestRun.id, Lot.lot_no).join(Lot, Lot.id == TestRun.lot_id)
@@ -552,16 +563,16 @@ def sba_reason(session: Session) -> ReasonCode:
     retired or created (audited) when missing: a lot is never left unheld for want of a
     code."""
     codes = {reason.code: reason for reason in session.scalars(
-        select(ReasonCode).where(ReasonCode.kind == "hold", ReasonCode.active.is_(True))
+        select(ReasonCode).where(ReasonCode.kind == ReasonKind.HOLD, ReasonCode.active.is_(True))
         .order_by(ReasonCode.code))}
     if codes:
         return codes.get(SBA_REASON) or next(iter(codes.values()))
     retired = session.scalar(select(ReasonCode).where(ReasonCode.code == SBA_REASON,
-                                                      ReasonCode.kind == "hold"))
+                                                      ReasonCode.kind == ReasonKind.HOLD))
     if retired is not None:
         return retired
     created = catalog.create_reason_code(session, SYSTEM, {
-        "code": SBA_REASON, "kind": "hold",
+        "code": SBA_REASON, "kind": ReasonKind.HOLD,
         "description": "Statistical yield or bin limit breached (AEC-Q002)"})
     # Flushed for the code's id, which the hold refers to.
     session.flush()
@@ -603,7 +614,8 @@ def _sba(session: Session, lot: Lot, run: TestRun) -> dict[str, Any]:
     if result.yield_breach:
         verdict["breaches"].append({
             "kind": "yield", "level": result.yield_breach, "value": value,
-            "limit": limits.level2 if result.yield_breach == "level2" else limits.level1})
+            "limit": limits.level2 if result.yield_breach == SbaStatus.LEVEL2.value
+            else limits.level1})
     for bin_no, bin_limits in result.bin_limits.items():
         pct = _bin_pct(run, bin_no)
         breach = result.bin_breaches.get(bin_no)
@@ -613,8 +625,9 @@ def _sba(session: Session, lot: Lot, run: TestRun) -> dict[str, Any]:
         if breach:
             verdict["breaches"].append({
                 "kind": "bin", "bin": bin_no, "level": breach, "value": pct,
-                "limit": bin_limits.level2 if breach == "level2" else bin_limits.level1})
-    verdict["mrb"] = result.status == "level2"
+                "limit": bin_limits.level2 if breach == SbaStatus.LEVEL2.value
+                else bin_limits.level1})
+    verdict["mrb"] = result.status == SbaStatus.LEVEL2.value
     return verdict
 
 
@@ -630,11 +643,11 @@ def _sba_hold(session: Session, actor: Actor, lot: Lot, run: TestRun,
               verdict: dict[str, Any]) -> Hold:
     """Hold the lot for an SBA breach: level 1 for engineering review, level 2 for the
     material review board (data `mrb` true). Placed by the system, like yield holds."""
-    level2 = verdict["status"] == "level2"
+    level2 = verdict["status"] == SbaStatus.LEVEL2
     comment = (f"SBA {'level 2 (material review board)' if level2 else 'level 1'} at "
                f"{run.step_code}, test run {run.id}, against {verdict['history_lots']} "
                f"earlier lots: " + "; ".join(map(_breach_text, verdict["breaches"])) + ".")
     return quality.place_holds(
-        session, SYSTEM, [lot], sba_reason(session), comment, "sba", placed_by=SYSTEM,
+        session, SYSTEM, [lot], sba_reason(session), comment, HoldSource.SBA, placed_by=SYSTEM,
         data={"test_run": run.id, "step": run.step_code, "sba": verdict["status"],
               "mrb": level2, "breaches": verdict["breaches"], "triggered_by": actor_name(actor)})[0]

@@ -29,7 +29,7 @@ from mes.i18n import localized
 from mes.testfloor import charts, services
 from mes.testfloor import schemas as s
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
-from mes.vocabulary import PatMode, SbaStatus
+from mes.vocabulary import PatMode, SbaStatus, StepKind, TestRunSource
 from mes.web import forms
 
 bp = Blueprint("testfloor", __name__)
@@ -47,7 +47,7 @@ def _labels() -> dict[str, Any]:
 
 def _test_steps(steps: Any) -> list[tuple[str, str]]:
     return [(st.code, f"{st.code} · {localized(st.name, st.name_zh)}") for st in steps
-            if st.kind == "test"]
+            if st.kind == StepKind.TEST]
 
 
 def _product_test_steps(product: Product) -> list[tuple[str, str]]:
@@ -238,7 +238,7 @@ def _recent_params(product: Product, step: str, test_num: int) -> list[TestParam
     sess = db.session()
     latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
                                                  TestRun.step_code == step,
-                                                 TestRun.source == "stdf")
+                                                 TestRun.source == TestRunSource.STDF)
               .group_by(TestRun.lot_id))
     return list(sess.scalars(
         select(TestParam).where(TestParam.run_id.in_(latest), TestParam.test_num == test_num)

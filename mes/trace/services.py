@@ -58,7 +58,9 @@ from mes.quality import services as quality
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun
+from mes.vocabulary import HoldSource
 
+# The audit subject of a containment run.
 CONTAINMENT = "containment"
 
 
@@ -454,7 +456,7 @@ def contain(session: Session, actor: Actor, *, reason: str, comment: str,
     """
     try:
         done = quality.mass_hold(session, actor, reason=reason, comment=comment, match=match,
-                                 source=CONTAINMENT)
+                                 source=HoldSource.CONTAINMENT)
         holds, held, skipped = done.holds, done.lots, done.skipped
     except Conflict as exc:
         if exc.code != ErrorCode.NOTHING_TO_HOLD:

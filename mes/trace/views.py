@@ -39,6 +39,7 @@ from mes.quality.match_form import (
 from mes.shipping.models import Shipment
 from mes.trace import services, svg
 from mes.trace.services import Backward, Graph
+from mes.vocabulary import LotState
 from mes.web import forms
 
 bp = Blueprint("trace", __name__, url_prefix="/trace")
@@ -221,7 +222,7 @@ def trace_rows(lot_no: str, back: dict[str, Any], fwd: dict[str, Any],
                      "reference": f"hold {hold.id}; {hold.reason.code}; {hold.source}"})
     for ship in fwd["shipments"]:
         for shipped in ship["lots"]:
-            rows.append({"kind": "shipment", "lot_no": shipped, "state": "shipped",
+            rows.append({"kind": "shipment", "lot_no": shipped, "state": LotState.SHIPPED,
                          "started_at": ship["shipped_at"],
                          "qty_in": ship["quantities"].get(shipped),
                          "reference": f"shipment {ship['id']}; {ship['customer']}; "

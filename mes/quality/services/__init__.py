@@ -27,7 +27,6 @@ from mes.quality.services.matching import (
     seed_ids,
 )
 from mes.quality.services.moisture import (
-    MOISTURE_ACTIONS,
     MoistureView,
     moisture_action,
     moisture_view,
@@ -36,7 +35,6 @@ from mes.quality.services.release import release_hold, release_holds
 from mes.quality.services.yields import YIELD_REASON, after_track_out, yield_reason
 
 __all__ = [
-    "MOISTURE_ACTIONS",
     "YIELD_REASON",
     "Criterion",
     "MassHold",

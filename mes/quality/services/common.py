@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 
 from mes.catalog.models import ReasonCode
 from mes.errors import InvalidInput
+from mes.vocabulary import LotState, ReasonKind
 
 # Lots still in the plant: these can be held. Shipped lots are reported, never held;
 # scrapped and merged lots are passed over.
-IN_PLANT = ("queued", "running", "completed")
-SHIPPED = ("shipped",)
-PASSED_OVER = ("scrapped", "merged")
+IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED)
+SHIPPED = (LotState.SHIPPED,)
+PASSED_OVER = (LotState.SCRAPPED, LotState.MERGED)
 CLOSED = SHIPPED + PASSED_OVER
 
 
@@ -31,7 +32,7 @@ def required_comment(text: str | None, field_name: str = "comment") -> str:
     return text
 
 
-def active_reason(session: Session, code: str | None, kind: str,
+def active_reason(session: Session, code: str | None, kind: ReasonKind,
                   field_name: str) -> ReasonCode:
     reason = session.scalar(select(ReasonCode).where(ReasonCode.code == code)) if code else None
     if reason is None or reason.kind != kind:

@@ -45,6 +45,7 @@ from mes.quality.services.common import (
 )
 from mes.quality.services.holds import place_holds
 from mes.quality.services.matching import Criterion, criterion, seed_ids
+from mes.vocabulary import FutureHoldStatus, HoldSource, LotState, MatchKind, ReasonKind
 
 
 def get_future_hold(session: Session, rule_id: int) -> FutureHold:
@@ -123,7 +124,8 @@ def _facts_query(*, genealogy: bool) -> CompoundSelect[Any]:
 # Built once: composing them costs more than running them (a track-out runs one).
 _FACTS = {True: _facts_query(genealogy=True), False: _facts_query(genealogy=False)}
 _STEP_RULES = (select(FutureHold.id, FutureHold.match_kind, FutureHold.match)
-               .where(FutureHold.status == "active", FutureHold.at_step == bindparam("step")))
+               .where(FutureHold.status == FutureHoldStatus.ACTIVE,
+                      FutureHold.at_step == bindparam("step")))
 
 
 def _facts(session: Session, lot: Lot) -> _Facts:
@@ -148,15 +150,15 @@ def _time(value: str | None) -> datetime | None:
 
 def _rule_matches(kind: str, match: dict[str, Any], facts: _Facts) -> bool:
     """The same criteria as `seed_ids`, asked of a lot and its ancestors."""
-    if kind == "fab_lot":
+    if kind == MatchKind.FAB_LOT:
         return match["fab_lot"] in facts.fab_lots
-    if kind == "wafer":
+    if kind == MatchKind.WAFER:
         if match.get("fab_lot"):
             return (match["fab_lot"], match["wafer"]) in facts.wafers
         return any(wafer == match["wafer"] for _fab, wafer in facts.wafers)
-    if kind == "material_lot":
+    if kind == MatchKind.MATERIAL_LOT:
         return match["material_lot"] in facts.materials
-    if kind == "equipment":
+    if kind == MatchKind.EQUIPMENT:
         # An equipment rule always stores its `since` (matching.criterion requires it).
         since, until = datetime.fromisoformat(match["since"]), _time(match.get("until"))
         return any(code == match["equipment"] and (until is None or started < until)
@@ -191,7 +193,7 @@ def on_arrival(session: Session, actor: Actor, lot: Lot, *,
         if rule_id in done:
             continue
         rule = get_future_hold(session, rule_id)
-        placed += place_holds(session, SYSTEM, [lot], rule.reason, rule.comment, "future",
+        placed += place_holds(session, SYSTEM, [lot], rule.reason, rule.comment, HoldSource.FUTURE,
                          placed_by=rule.created_by, rule=rule,
                          data={"rule": rule.id, "triggered_by": actor_name(actor)})
     return placed
@@ -223,7 +225,7 @@ def _positions(session: Session, crit: Criterion, at_step: str) -> dict[str, Any
             continue
         elif seq is None:
             counts["not_on_route"] += 1
-        elif row.state == "completed" or row.step_seq > seq:
+        elif row.state == LotState.COMPLETED or row.step_seq > seq:
             counts["past_step"] += 1
         elif row.step_seq == seq:
             counts["at_step"] += 1
@@ -247,13 +249,14 @@ def create_future_hold(session: Session, actor: Actor, *, reason: str, comment: 
     Raises InvalidInput (not an active hold reason code, no comment, a step on no route,
     a match as `criterion`).
     """
-    hold_reason = active_reason(session, reason, "hold", "reason")
+    hold_reason = active_reason(session, reason, ReasonKind.HOLD, "reason")
     text = required_comment(comment)
     if not _step_known(session, at_step):
         raise invalid("at_step", _l("No route has a step %(at_step)s.", at_step=at_step))
     crit = criterion(session, match)
     rule = FutureHold(reason=hold_reason, comment=text, at_step=at_step, match_kind=crit.kind,
-                      match=crit.stored, status="active", created_by=actor_name(actor),
+                      match=crit.stored, status=FutureHoldStatus.ACTIVE,
+                      created_by=actor_name(actor),
                       created_at=utcnow())
     session.add(rule)
     # Flushed for the rule id the audit record names.
@@ -269,10 +272,10 @@ def create_future_hold(session: Session, actor: Actor, *, reason: str, comment: 
 def retire_future_hold(session: Session, actor: Actor, rule: FutureHold) -> FutureHold:
     """Retire a rule: it holds no further lot and is kept for the record. Holds it placed
     stay as they are. Raises Conflict `not_active` for a rule already retired."""
-    if rule.status != "active":
+    if rule.status != FutureHoldStatus.ACTIVE:
         raise Conflict(_l("Future hold %(rule_id)s is already retired.", rule_id=rule.id),
                        code=ErrorCode.NOT_ACTIVE)
-    rule.status = "retired"
+    rule.status = FutureHoldStatus.RETIRED
     rule.retired_by = actor_name(actor)
     rule.retired_at = utcnow()
     audit.record(session, actor=actor, code="future_hold:retire", subject_type="future_hold",

@@ -25,6 +25,7 @@ from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import FutureHold, Hold
 from mes.quality.services.common import CLOSED, active_reason, required_comment
+from mes.vocabulary import EventKind, HoldSource, HoldStatus, ReasonKind
 
 # --- reading ---------------------------------------------------------------------------
 
@@ -127,13 +128,14 @@ def place_holds(session: Session, actor: Actor, lots: Sequence[Lot], reason: Rea
     by = placed_by or actor_name(actor)
     ids = _insert_holds(session, [
         {"lot_id": lot.id, "reason_id": reason.id, "comment": comment, "source": source,
-         "status": "open", "step_code": lot.step_code, "placed_by": by, "placed_at": now,
+         "status": HoldStatus.OPEN, "step_code": lot.step_code, "placed_by": by, "placed_at": now,
          "future_hold_id": rule.id if rule else None, "data": data or {}} for lot in lots])
     details = [{"hold": hold_id, "reason": reason.code, "source": source, "comment": comment,
                 **(data or {})} for hold_id in ids]
     for lot in lots:
         lot.open_holds += 1
-    floor.record_events(session, "hold", actor, list(zip(lots, details, strict=True)), at=now)
+    floor.record_events(session, EventKind.HOLD, actor, list(zip(lots, details, strict=True)),
+                        at=now)
     audit.record_many(session, [
         {"actor": actor, "code": "hold:place", "subject_type": "hold",
          "subject_key": str(hold_id), "new_subject": True,
@@ -151,14 +153,14 @@ def _refuse_closed(lot: Lot) -> None:
 
 
 def hold_lot(session: Session, actor: Actor, lot: Lot, *, reason: str, comment: str,
-             source: str = "manual") -> Hold:
+             source: HoldSource = HoldSource.MANUAL) -> Hold:
     """Put one lot on hold. A lot may carry several open holds; queued, running and
     completed lots can be held (a running lot may still be tracked out and stays held).
 
     Raises InvalidInput (not an active hold reason code, no comment) and Conflict
     `lot_closed` (shipped, scrapped or merged lots).
     """
-    hold_reason = active_reason(session, reason, "hold", "reason")
+    hold_reason = active_reason(session, reason, ReasonKind.HOLD, "reason")
     text = required_comment(comment)
     _refuse_closed(lot)
     return place_holds(session, actor, [lot], hold_reason, text, source)[0]

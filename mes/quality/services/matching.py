@@ -22,13 +22,14 @@ from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
 from mes.quality.models import Hold
 from mes.quality.services.common import IN_PLANT, SHIPPED, active_reason, invalid, required_comment
 from mes.quality.services.holds import place_holds
+from mes.vocabulary import HoldSource, MatchKind, ReasonKind
 
 
 @dataclass(frozen=True)
 class Criterion:
     """A checked `match`: exactly one kind, references resolved."""
 
-    kind: str
+    kind: MatchKind
     fab_lot: str | None = None
     wafer: str | None = None
     material_lot_id: int | None = None
@@ -40,17 +41,20 @@ class Criterion:
     stored: dict[str, Any] = field(default_factory=dict)
 
 
-_KEYS = {"fab_lot": {"fab_lot"}, "wafer": {"wafer", "fab_lot"},
-         "material_lot": {"material_lot"}, "equipment": {"equipment", "since", "until"},
-         "lots": {"lots"}}
+# The fields each kind of criterion may give.
+_KEYS: dict[str, set[str]] = {
+    MatchKind.FAB_LOT: {"fab_lot"}, MatchKind.WAFER: {"wafer", "fab_lot"},
+    MatchKind.MATERIAL_LOT: {"material_lot"},
+    MatchKind.EQUIPMENT: {"equipment", "since", "until"}, MatchKind.LOTS: {"lots"}}
 
 
-def _kind(match: dict[str, Any]) -> str:
+def _kind(match: dict[str, Any]) -> MatchKind:
     given = {key for key, value in match.items() if value not in (None, "", [])}
-    kinds: list[str] = [k for k in ("wafer", "material_lot", "equipment", "lots")
-                        if k in given]
-    if not kinds and "fab_lot" in given:
-        kinds = ["fab_lot"]
+    # A wafer may name its fab lot, so the fab lot is the criterion only when alone.
+    kinds = [k for k in (MatchKind.WAFER, MatchKind.MATERIAL_LOT, MatchKind.EQUIPMENT,
+                         MatchKind.LOTS) if k in given]
+    if not kinds and MatchKind.FAB_LOT in given:
+        kinds = [MatchKind.FAB_LOT]
     if len(kinds) != 1:
         raise invalid("match", _l("Give exactly one of fab_lot, wafer (optionally with "
                                    "fab_lot), material_lot, equipment with since/until, lots."))
@@ -70,21 +74,21 @@ def criterion(session: Session, match: dict[str, Any]) -> Criterion:
     if not isinstance(match, dict):
         raise invalid("match", _l("The match must be an object."))
     kind = _kind(match)
-    if kind == "fab_lot":
+    if kind == MatchKind.FAB_LOT:
         return Criterion(kind, fab_lot=match["fab_lot"], stored={"fab_lot": match["fab_lot"]})
-    if kind == "wafer":
+    if kind == MatchKind.WAFER:
         stored = {"wafer": match["wafer"]}
         if match.get("fab_lot"):
             stored["fab_lot"] = match["fab_lot"]
         return Criterion(kind, wafer=match["wafer"], fab_lot=match.get("fab_lot") or None,
                          stored=stored)
-    if kind == "material_lot":
+    if kind == MatchKind.MATERIAL_LOT:
         code = match["material_lot"]
         material_id = session.scalar(select(MaterialLot.id).where(MaterialLot.code == code))
         if material_id is None:
             raise invalid("match", _l("Unknown material lot %(code)s.", code=code))
         return Criterion(kind, material_lot_id=material_id, stored={"material_lot": code})
-    if kind == "equipment":
+    if kind == MatchKind.EQUIPMENT:
         code = match["equipment"]
         equipment_id = session.scalar(select(Equipment.id).where(Equipment.code == code))
         if equipment_id is None:
@@ -109,16 +113,16 @@ def criterion(session: Session, match: dict[str, Any]) -> Criterion:
 
 def seed_ids(crit: Criterion) -> Select[Any]:
     """A select of the ids of the lots the criterion names directly (before genealogy)."""
-    if crit.kind == "fab_lot":
+    if crit.kind == MatchKind.FAB_LOT:
         return select(Lot.id).where(Lot.fab_lot == crit.fab_lot)
-    if crit.kind == "wafer":
+    if crit.kind == MatchKind.WAFER:
         stmt = (select(LotWafer.lot_id).join(Wafer, Wafer.id == LotWafer.wafer_pk)
                 .where(Wafer.wafer_id == crit.wafer))
         return stmt.where(Wafer.fab_lot == crit.fab_lot) if crit.fab_lot else stmt
-    if crit.kind == "material_lot":
+    if crit.kind == MatchKind.MATERIAL_LOT:
         return select(MaterialUse.lot_id).where(
             MaterialUse.material_lot_id == crit.material_lot_id)
-    if crit.kind == "equipment":
+    if crit.kind == MatchKind.EQUIPMENT:
         # Runs that overlap the window: started before it ends, not finished before it began.
         stmt = select(StepRun.lot_id).where(
             StepRun.equipment_id == crit.equipment_id,
@@ -160,7 +164,7 @@ class MassHold:
 
 
 def mass_hold(session: Session, actor: Actor, *, reason: str, comment: str,
-              match: dict[str, Any], source: str = "mass") -> MassHold:
+              match: dict[str, Any], source: HoldSource = HoldSource.MASS) -> MassHold:
     """Hold every lot the match selects and every descendant through splits and merges,
     all in the caller's transaction (all or nothing). Lots still in the plant (queued,
     running, completed) are held; shipped lots are listed in `shipped`, not held; scrapped
@@ -170,7 +174,7 @@ def mass_hold(session: Session, actor: Actor, *, reason: str, comment: str,
     match selects no lot at all) and Conflict `nothing_to_hold` when every lot it selects
     has left the plant.
     """
-    hold_reason = active_reason(session, reason, "hold", "reason")
+    hold_reason = active_reason(session, reason, ReasonKind.HOLD, "reason")
     text = required_comment(comment)
     crit = criterion(session, match)
     lots = list(session.scalars(matched_lots_query(session, crit)))

@@ -19,15 +19,18 @@ from mes.floor.models import Lot
 from mes.quality import moisture
 from mes.quality.models import MoistureClock
 from mes.quality.services.common import CLOSED, invalid
+from mes.vocabulary import EventKind, MoistureAction, MoistureState
 
-MOISTURE_ACTIONS = ("open", "seal", "dry_storage", "bake")
 # The state each action leaves the clock in. A bake leaves the lot dry and paused: the clock
 # runs again when the lot is opened.
-_MOISTURE_TARGET = {"open": "open", "seal": "sealed", "dry_storage": "dry_storage",
-                    "bake": "dry_storage"}
+_MOISTURE_TARGET: dict[str, MoistureState] = {
+    MoistureAction.OPEN: MoistureState.OPEN, MoistureAction.SEAL: MoistureState.SEALED,
+    MoistureAction.DRY_STORAGE: MoistureState.DRY_STORAGE,
+    MoistureAction.BAKE: MoistureState.DRY_STORAGE}
 # The refusal of an action whose state the clock is in already.
-_ALREADY = {"open": ErrorCode.ALREADY_OPEN, "sealed": ErrorCode.ALREADY_SEALED,
-            "dry_storage": ErrorCode.ALREADY_DRY_STORAGE}
+_ALREADY = {MoistureState.OPEN: ErrorCode.ALREADY_OPEN,
+            MoistureState.SEALED: ErrorCode.ALREADY_SEALED,
+            MoistureState.DRY_STORAGE: ErrorCode.ALREADY_DRY_STORAGE}
 
 
 @dataclass
@@ -52,9 +55,10 @@ def moisture_view(session: Session, lot: Lot, clock: MoistureClock | None = None
     """The lot's clock now; a lot never opened is sealed with no exposure."""
     clock = clock or moisture.clock_of(session, lot.id)
     msl = lot.product.msl
+    state: str
     if clock is None:
         life = moisture.remaining(msl, 0, None, now or utcnow())
-        state, open_since, label, baked, updated = "sealed", None, None, None, None
+        state, open_since, label, baked, updated = MoistureState.SEALED, None, None, None, None
     else:
         life = moisture.clock_life(clock, msl, now)
         state, open_since, label = clock.state, clock.open_since, clock.label_hours
@@ -84,9 +88,9 @@ def moisture_action(session: Session, actor: Actor, lot: Lot, action: str,
     422 for any other action or level.
     """
     msl = lot.product.msl
-    if action not in MOISTURE_ACTIONS:
+    if action not in MoistureAction.codes():
         raise invalid("action", _l("Unknown action %(action)s.", action=action))
-    if label_hours is not None and (action != "open" or msl != moisture.LABEL_LEVEL):
+    if label_hours is not None and (action != MoistureAction.OPEN or msl != moisture.LABEL_LEVEL):
         raise invalid("label_hours", _l("The time on the label is given only when opening an "
                                          "MSL 6 lot."))
     if msl == "1":
@@ -96,13 +100,13 @@ def moisture_action(session: Session, actor: Actor, lot: Lot, action: str,
         raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
                        code=ErrorCode.LOT_CLOSED)
     clock = moisture.clock_of(session, lot.id)
-    before = clock.state if clock is not None else "sealed"
+    before = clock.state if clock is not None else MoistureState.SEALED
     target = _MOISTURE_TARGET[action]
-    if action != "bake" and before == target:
+    if action != MoistureAction.BAKE and before == target:
         raise Conflict(_l("Lot %(lot)s is %(target)s already.", lot=lot.lot_no,
                           target=target.replace('_', ' ')),
                        code=_ALREADY[target])
-    if (action == "open" and msl == moisture.LABEL_LEVEL and label_hours is None
+    if (action == MoistureAction.OPEN and msl == moisture.LABEL_LEVEL and label_hours is None
             and (clock is None or clock.label_hours is None)):
         raise invalid("label_hours", _l("An MSL 6 lot needs the floor life on its label."))
     now = utcnow()
@@ -111,8 +115,8 @@ def moisture_action(session: Session, actor: Actor, lot: Lot, action: str,
         session.add(clock)
     if clock.open_since is not None:
         clock.exposure_seconds = moisture.clock_life(clock, msl, now).exposure_seconds
-    clock.open_since = now if target == "open" else None
-    if action == "bake":
+    clock.open_since = now if target == MoistureState.OPEN else None
+    if action == MoistureAction.BAKE:
         clock.exposure_seconds = 0
         clock.baked_at = now
     if label_hours is not None:
@@ -120,7 +124,7 @@ def moisture_action(session: Session, actor: Actor, lot: Lot, action: str,
     clock.state = target
     clock.updated_at = now
     view = moisture_view(session, lot, clock, now)
-    floor.record_event(session, lot, f"moisture_{action}", actor, at=now, data={
+    floor.record_event(session, lot, EventKind(f"moisture_{action}"), actor, at=now, data={
         "from": before, "state": target, "exposure_hours": view.exposure_hours,
         "remaining_hours": view.remaining_hours, "msl": msl,
         **({"label_hours": label_hours} if label_hours is not None else {})})

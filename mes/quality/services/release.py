@@ -25,9 +25,18 @@ from mes.floor.models import Lot
 from mes.quality.models import Hold
 from mes.quality.services.common import CLOSED, active_reason, invalid, required_comment
 from mes.quality.services.future import on_arrival
+from mes.vocabulary import (
+    Disposition,
+    EventKind,
+    HoldStatus,
+    LotState,
+    ReasonKind,
+    Role,
+)
 
-_DISPOSITION_FIELDS = {"release": set(), "rework": {"rework_step"},
-                       "scrap": {"scrap_qty", "scrap_reason"}, "use_as_is": {"concession"}}
+_DISPOSITION_FIELDS: dict[str, set[str]] = {
+    Disposition.RELEASE: set(), Disposition.REWORK: {"rework_step"},
+    Disposition.SCRAP: {"scrap_qty", "scrap_reason"}, Disposition.USE_AS_IS: {"concession"}}
 
 
 def _check_fields(disposition: str, data: dict[str, Any]) -> None:
@@ -56,7 +65,7 @@ def _rework_target(lot: Lot, code: str) -> StepInfo:
                                          "%(version)s.", code=code, code2=lot.route.code,
                                          version=lot.route.version))
     # A completed lot has done its last step too, so it may go back to it.
-    limit = lot.step_seq if lot.state == "completed" else lot.step_seq - 1
+    limit = lot.step_seq if lot.state == LotState.COMPLETED else lot.step_seq - 1
     if target.seq > limit:
         raise invalid("rework_step", _l("%(code)s is not before the lot's current step "
                                          "%(step_code)s.", code=code, step_code=lot.step_code))
@@ -64,7 +73,7 @@ def _rework_target(lot: Lot, code: str) -> StepInfo:
 
 
 def _refuse_moving(lot: Lot, disposition: str) -> None:
-    if lot.state == "running":
+    if lot.state == LotState.RUNNING:
         raise Conflict(_l("Lot %(lot)s is running; %(disposition)s it after track-out.",
                           lot=lot.lot_no, disposition=disposition),
                        code=ErrorCode.ALREADY_RUNNING)
@@ -79,7 +88,7 @@ def _two_person(actor: Actor, hold: Hold, override: str | None) -> str | None:
     if actor_name(actor) != hold.placed_by:
         return None
     reason = (override or "").strip()
-    if not isinstance(actor, str) and actor.role == "admin" and reason:
+    if not isinstance(actor, str) and actor.role == Role.ADMIN and reason:
         return reason
     raise Conflict(_l("The person who placed a hold may not release it; another person must (an "
                       "admin may override with a recorded reason)."),
@@ -107,7 +116,7 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     another one, a rework step not before the current one, a scrap quantity out of range
     or a reason that is not an active scrap code.
     """
-    if hold.status != "open":
+    if hold.status != HoldStatus.OPEN:
         raise Conflict(_l("Hold %(hold_id)s is not open (it is %(status)s).", hold_id=hold.id,
                           status=_l(hold.status)), code=ErrorCode.NOT_OPEN)
     disposition = data.get("disposition")
@@ -118,16 +127,17 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     lot = hold.lot
     target: StepInfo | None = None
     scrap_reason: ReasonCode | None = None
-    if disposition == "rework":
+    if disposition == Disposition.REWORK:
         target = _rework_target(lot, data["rework_step"])
-    elif disposition == "scrap":
+    elif disposition == Disposition.SCRAP:
         qty = data["scrap_qty"]
         if not isinstance(qty, int) or not 1 <= qty <= lot.quantity:
             raise invalid("scrap_qty", _l("Scrap 1 to %(quantity)s units.",
                                            quantity=lot.quantity))
-        scrap_reason = active_reason(session, data["scrap_reason"], "scrap", "scrap_reason")
+        scrap_reason = active_reason(session, data["scrap_reason"], ReasonKind.SCRAP,
+                                     "scrap_reason")
     override = _two_person(actor, hold, data.get("override_reason"))
-    if disposition in ("rework", "scrap"):
+    if disposition in (Disposition.REWORK, Disposition.SCRAP):
         _refuse_moving(lot, disposition)
 
     now = utcnow()
@@ -135,25 +145,26 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     if target is not None:
         from_step = lot.step_code
         lot.step_seq, lot.step_code = target.seq, target.code
-        lot.state, lot.arrived_at = "queued", now
+        lot.state, lot.arrived_at = LotState.QUEUED, now
         details["rework_step"] = target.code
-        floor.record_event(session, lot, "rework", actor, at=now,
+        floor.record_event(session, lot, EventKind.REWORK, actor, at=now,
                            data={"hold": hold.id, "from_step": from_step})
     elif scrap_reason is not None:
         before = lot.quantity
         lot.quantity -= data["scrap_qty"]
         if lot.quantity == 0:
-            lot.state = "scrapped"
+            lot.state = LotState.SCRAPPED
         details.update(scrap_qty=data["scrap_qty"], scrap_reason=scrap_reason.code)
-        floor.record_event(session, lot, "scrap", actor, qty_in=before, qty_out=lot.quantity,
-                           at=now, data={"hold": hold.id, "reason": scrap_reason.code,
-                                         "qty": data["scrap_qty"]})
-    elif disposition == "use_as_is":
+        floor.record_event(session, lot, EventKind.SCRAP, actor, qty_in=before,
+                           qty_out=lot.quantity, at=now,
+                           data={"hold": hold.id, "reason": scrap_reason.code,
+                                 "qty": data["scrap_qty"]})
+    elif disposition == Disposition.USE_AS_IS:
         details["concession"] = data["concession"].strip()
     if override:
         details["override_reason"] = override
 
-    hold.status, hold.released_by, hold.released_at = "released", actor_name(actor), now
+    hold.status, hold.released_by, hold.released_at = HoldStatus.RELEASED, actor_name(actor), now
     hold.disposition, hold.release_comment = disposition, text
     hold.rework_step = details.get("rework_step")
     hold.scrap_qty = details.get("scrap_qty")
@@ -161,7 +172,7 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     hold.concession = details.get("concession")
     hold.override_reason = override
     lot.open_holds = max(0, lot.open_holds - 1)
-    floor.record_event(session, lot, "release", actor, at=now, data=details)
+    floor.record_event(session, lot, EventKind.RELEASE, actor, at=now, data=details)
     audit.record(session, actor=actor, code="hold:release", subject_type="hold",
                  subject_key=str(hold.id), data={"lot": lot.lot_no, **details})
     if target is not None:

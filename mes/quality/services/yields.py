@@ -20,6 +20,7 @@ from mes.quality.models import Hold
 from mes.quality.services.common import CLOSED
 from mes.quality.services.future import on_arrival
 from mes.quality.services.holds import place_holds
+from mes.vocabulary import HoldSource, LotState, ReasonKind
 
 # The reason of automatic yield holds, when the plant has it (else its first hold code).
 YIELD_REASON = "HOLD-YIELD"
@@ -31,14 +32,15 @@ def yield_reason(session: Session) -> ReasonCode:
     itself, retired or created (audited) when missing: a low yield is never left unheld
     for want of a code."""
     codes = {reason.code: reason for reason in session.scalars(
-        select(ReasonCode).where(ReasonCode.kind == "hold", ReasonCode.active.is_(True))
+        select(ReasonCode).where(ReasonCode.kind == ReasonKind.HOLD, ReasonCode.active.is_(True))
         .order_by(ReasonCode.code))}
     if codes:
         return codes.get(YIELD_REASON) or next(iter(codes.values()))
     retired = session.scalar(select(ReasonCode).where(ReasonCode.code == YIELD_REASON,
-                                                      ReasonCode.kind == "hold"))
+                                                      ReasonCode.kind == ReasonKind.HOLD))
     return retired or catalog.create_reason_code(session, SYSTEM, {
-        "code": YIELD_REASON, "kind": "hold", "description": "Step yield below the minimum"})
+        "code": YIELD_REASON, "kind": ReasonKind.HOLD,
+        "description": "Step yield below the minimum"})
 
 
 def _below_min_yield(step: StepInfo, qty_in: int, good_qty: int) -> bool:
@@ -59,10 +61,10 @@ def after_track_out(lot: Lot, *, session: Session, actor: Actor, step: StepInfo,
         placed += place_holds(
             session, SYSTEM, [lot], yield_reason(session),
             f"Step {step.code} yield {achieved} % is below the minimum {step.min_yield} %.",
-            "yield", placed_by=SYSTEM,
+            HoldSource.YIELD, placed_by=SYSTEM,
             data={"step": step.code, "yield": achieved, "min_yield": step.min_yield,
                   "triggered_by": actor_name(actor)})
-    if lot.state == "queued":
+    if lot.state == LotState.QUEUED:
         placed += on_arrival(session, actor, lot, rules_at_step=rules_at_step)
     return placed
 
