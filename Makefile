@@ -24,8 +24,13 @@ run: install
 	$(BIN)/mes serve --host $(HOST) --port $(PORT)
 
 # The browser journeys are their own step (make browser): they start a server and Chromium.
+# Branch coverage of mes/ is measured and shown (files not fully covered, and the total);
+# the run fails below COVER_FLOOR, the total measured when it was set, rounded down (see
+# docs/development.md). make fuzz and make browser run subsets, so they measure nothing.
+COVER_FLOOR := 0
 test: install
-	$(BIN)/python -m pytest --ignore=tests/browser
+	$(BIN)/python -m pytest --ignore=tests/browser --cov=mes --cov-branch \
+		--cov-report=term:skip-covered --cov-fail-under=$(COVER_FLOOR)
 
 # The bounded API fuzz run (schemathesis; FUZZ_EXAMPLES cases per operation and role).
 fuzz: install

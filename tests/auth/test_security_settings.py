@@ -45,6 +45,7 @@ def test_the_session_cookie_is_secure_when_configured(database_url, tmp_path):
                                   "/api/v1/no-such", "/static/css/mes.css"])
 def test_every_answer_carries_the_security_headers(client, path):
     resp = client.get(path)
+    resp.close()  # only the headers are read; a static file's answer holds the file open
     csp = resp.headers.get("Content-Security-Policy", "")
     directives = dict((part.strip().split(" ", 1) + [""])[:2] for part in csp.split(";"))
     assert directives.get("script-src") == "'self'", csp

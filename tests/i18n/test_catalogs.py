@@ -100,11 +100,17 @@ def test_catalogs_compile_once_and_translate(tmp_path: Path):
     out = compile_catalogs(TRANSLATIONS, tmp_path)
     mo = out / "zh_Hans_CN" / "LC_MESSAGES" / "messages.mo"  # Babel's name of zh_CN
     assert mo.exists() and (out / "en" / "LC_MESSAGES" / "messages.mo").exists()
-    zh = gettext.GNUTranslations(mo.open("rb"))
+    with mo.open("rb") as fh:
+        zh = gettext.GNUTranslations(fh)
     assert zh.gettext("Operator station") == "作业站"
     compiled_at = mo.stat().st_mtime_ns
     compile_catalogs(TRANSLATIONS, tmp_path)  # unchanged .po: the .mo is kept
     assert mo.stat().st_mtime_ns == compiled_at
+
+
+def _translate(mo: Path, message: str) -> str:
+    with mo.open("rb") as fh:
+        return gettext.GNUTranslations(fh).gettext(message)
 
 
 def test_a_changed_po_is_compiled_again(tmp_path: Path):
@@ -115,7 +121,7 @@ def test_a_changed_po_is_compiled_again(tmp_path: Path):
                   'msgid "Save"\nmsgstr "保存"\n', encoding="utf-8")
     out = compile_catalogs(tmp_path / "src", tmp_path / "out")
     mo = out / "zh_Hans_CN" / "LC_MESSAGES" / "messages.mo"  # Babel's name of zh_CN
-    assert gettext.GNUTranslations(mo.open("rb")).gettext("Save") == "保存"
+    assert _translate(mo, "Save") == "保存"
     po.write_text(po.read_text(encoding="utf-8").replace("保存", "存盘"), encoding="utf-8")
     compile_catalogs(tmp_path / "src", tmp_path / "out")
-    assert gettext.GNUTranslations(mo.open("rb")).gettext("Save") == "存盘"
+    assert _translate(mo, "Save") == "存盘"
