@@ -18,7 +18,7 @@ from mes.db import utcnow
 from mes.floor import services
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
 from mes.quality.models import Hold, MoistureClock
-from tests.helpers import row_counts
+from tests.helpers import refused, row_counts
 from tests.quality.helpers import quality_state
 
 FLOOR_TABLES = (Lot, Wafer, StepRun, LotReject, LotEvent, LotEdge, MaterialUse, AuditEvent)
@@ -146,41 +146,31 @@ def test_receive_page_creates_the_lot_and_shows_it(planner, session, plant):
 
 
 def test_receive_page_shows_field_errors_with_422_and_creates_nothing(planner, session, plant):
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = planner.post("/lots/receive", data={
+    page = refused(session, lambda: planner.post("/lots/receive", data={
         "product": "P1", "customer": "OEM", "fab_lot": "", "quantity": "0", "priority": "9",
-        "wafers": "W01 600\nW02 abc\nW03 1 2"})
-    assert resp.status_code == 422
-    page = text(resp)
+        "wafers": "W01 600\nW02 abc\nW03 1 2"}), 422)
     assert "Missing data for required field." in page  # fab lot
     assert "Line 2:" in page and "Line 3: write a wafer ID" in page
     assert 'value="W01 600' not in page and "W01 600\nW02 abc" in page  # textarea kept
-    assert row_counts(session, *FLOOR_TABLES) == before
 
 
 def test_receive_page_shows_the_services_refusal_beside_the_field(planner, session, plant):
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = planner.post("/lots/receive", data={
+    page = refused(session, lambda: planner.post("/lots/receive", data={
         "product": "P1", "customer": "OEM", "fab_lot": "F1", "quantity": "1000",
-        "priority": "3", "wafers": "W01 600\nW02 300"})
-    assert resp.status_code == 422
-    assert "Wafers hold 900 dies, the lot 1000." in text(resp)
-    resp = planner.post("/lots/receive", data={
+        "priority": "3", "wafers": "W01 600\nW02 300"}), 422)
+    assert "Wafers hold 900 dies, the lot 1000." in page
+    page = refused(session, lambda: planner.post("/lots/receive", data={
         "product": "P1", "customer": "IND", "fab_lot": "F1", "quantity": "10",
-        "priority": "3"})
-    assert resp.status_code == 422 and "Product P1 belongs to OEM." in text(resp)
-    assert row_counts(session, *FLOOR_TABLES) == before
+        "priority": "3"}), 422)
+    assert "Product P1 belongs to OEM." in page
 
 
 def test_receive_page_refuses_a_duplicate_lot_number_with_409(planner, session, receive):
     receive(10, lot_no="DUP-1")
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = planner.post("/lots/receive", data={
+    page = refused(session, lambda: planner.post("/lots/receive", data={
         "product": "P1", "customer": "OEM", "fab_lot": "F7", "quantity": "10",
-        "priority": "3", "lot_no": "DUP-1"})
-    assert resp.status_code == 409
-    assert "Lot DUP-1 exists already." in text(resp)
-    assert row_counts(session, *FLOOR_TABLES) == before
+        "priority": "3", "lot_no": "DUP-1"}), 409)
+    assert "Lot DUP-1 exists already." in page
 
 
 # --- lot page and traveler -------------------------------------------------------------
@@ -346,14 +336,10 @@ def test_track_in_via_the_station_with_the_required_material(operator, session, 
 def test_refused_track_in_shows_the_message_with_409_and_changes_nothing(operator, session,
                                                                          receive):
     lot = receive(1000)
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = operator.post("/station", data={"lot": lot.lot_no, "step": "SAW",
-                                           "equipment": "TST-1", "action": "track_in"})
-    assert resp.status_code == 409
-    page = text(resp)
+    page = refused(session, lambda: operator.post("/station", data={
+        "lot": lot.lot_no, "step": "SAW", "equipment": "TST-1", "action": "track_in"}), 409)
     assert "TST-1 is a tester; step SAW needs a saw." in page
     assert 'value="TST-1"' in page  # the scan is kept
-    assert row_counts(session, *FLOOR_TABLES) == before
     assert runs_of(session, lot) == [] and fresh(session, lot.lot_no).state == "queued"
 
 
@@ -361,27 +347,21 @@ def test_track_in_without_the_required_material_is_refused_and_focuses_it(operat
                                                                          receive):
     lot = receive(1000)
     move(session, lot, "SAW-1")
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = operator.post("/station", data={"lot": lot.lot_no, "step": "WB",
-                                           "equipment": "WB-1", "material": ["AU-OLD", ""],
-                                           "action": "track_in"})
-    assert resp.status_code == 409
-    page = text(resp)
+    page = refused(session, lambda: operator.post("/station", data={
+        "lot": lot.lot_no, "step": "WB", "equipment": "WB-1", "material": ["AU-OLD", ""],
+        "action": "track_in"}), 409)
     assert "Material lot AU-OLD expired on" in page
     assert re.search(r'id="f-material-1"[^>]*value="AU-OLD"[^>]*autofocus', page)
-    assert row_counts(session, *FLOOR_TABLES) == before
 
 
 def test_track_in_with_unknown_equipment_or_none_is_422(operator, session, receive):
     lot = receive(1000)
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = operator.post("/station", data={"lot": lot.lot_no, "step": "SAW",
-                                           "equipment": "NOPE", "action": "track_in"})
-    assert resp.status_code == 422 and "Unknown equipment NOPE." in text(resp)
-    resp = operator.post("/station", data={"lot": lot.lot_no, "step": "SAW",
-                                           "equipment": "", "action": "track_in"})
-    assert resp.status_code == 422 and "Missing data for required field." in text(resp)
-    assert row_counts(session, *FLOOR_TABLES) == before
+    def track_in(equipment: str) -> Any:
+        return operator.post("/station", data={"lot": lot.lot_no, "step": "SAW",
+                                               "equipment": equipment, "action": "track_in"})
+
+    assert "Unknown equipment NOPE." in refused(session, lambda: track_in("NOPE"), 422)
+    assert "Missing data for required field." in refused(session, lambda: track_in(""), 422)
 
 
 def test_track_in_from_a_stale_page_is_refused_as_wrong_step(operator, session, receive):
@@ -447,17 +427,13 @@ def test_track_out_of_the_last_step_says_completed(operator, session, receive):
 
 def test_track_out_quantity_mismatch_is_422_and_changes_nothing(operator, session, receive):
     lot = _running(session, receive)
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = operator.post("/station", data={
+    page = refused(session, lambda: operator.post("/station", data={
         "lot": lot.lot_no, "step": "SAW", "good_qty": "990", "action": "track_out",
-        "reject_reason": ["R-SCRATCH", ""], "reject_qty": ["5", ""]})
-    assert resp.status_code == 422
-    page = text(resp)
+        "reject_reason": ["R-SCRATCH", ""], "reject_qty": ["5", ""]}), 422)
     assert "Good 990 + rejects 5 = 995, but 1000 went in." in page
     assert "Good and rejects must add up to 1000." in page
     assert 'value="990"' in page and re.search(
         r'<option value="R-SCRATCH" selected>', page) and 'value="5"' in page
-    assert row_counts(session, *FLOOR_TABLES) == before
     lot = fresh(session, lot.lot_no)
     assert (lot.state, lot.step_code, lot.quantity) == ("running", "SAW", 1000)
     assert runs_of(session, lot)[0].finished_at is None
@@ -465,12 +441,10 @@ def test_track_out_quantity_mismatch_is_422_and_changes_nothing(operator, sessio
 
 def test_track_out_with_a_non_reject_reason_is_422(operator, session, receive):
     lot = _running(session, receive)
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = operator.post("/station", data={
+    page = refused(session, lambda: operator.post("/station", data={
         "lot": lot.lot_no, "step": "SAW", "good_qty": "995", "action": "track_out",
-        "reject_reason": ["H-ENG"], "reject_qty": ["5"]})
-    assert resp.status_code == 422 and "H-ENG is not a reject reason code." in text(resp)
-    assert row_counts(session, *FLOOR_TABLES) == before
+        "reject_reason": ["H-ENG"], "reject_qty": ["5"]}), 422)
+    assert "H-ENG is not a reject reason code." in page
 
 
 def test_track_out_reject_row_without_a_reason_is_422(operator, session, receive):
@@ -508,10 +482,8 @@ def test_station_shows_three_reject_rows_and_the_balance_to_reach(operator, sess
 
 def test_station_post_without_a_lot_or_action_changes_nothing(operator, session, receive):
     lot = receive(10)
-    before = row_counts(session, *FLOOR_TABLES)
-    assert operator.post("/station", data={}).status_code == 422
-    assert operator.post("/station", data={"lot": lot.lot_no}).status_code == 400
-    assert row_counts(session, *FLOOR_TABLES) == before
+    refused(session, lambda: operator.post("/station", data={}), 422)
+    refused(session, lambda: operator.post("/station", data={"lot": lot.lot_no}), 400)
 
 
 # --- split and merge -------------------------------------------------------------------
@@ -530,24 +502,19 @@ def test_split_via_the_lot_page(operator, session, receive):
 def test_split_that_does_not_add_up_is_shown_with_422_and_changes_nothing(operator, session,
                                                                           receive):
     lot = receive(1000)
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = operator.post(f"/lots/{lot.lot_no}/split", data={"quantities": "600, 300"})
-    assert resp.status_code == 422
-    page = text(resp)
+    page = refused(session, lambda: operator.post(f"/lots/{lot.lot_no}/split",
+                                                  data={"quantities": "600, 300"}), 422)
     assert "Must add up to 1000." in page and 'value="600, 300"' in page
-    resp = operator.post(f"/lots/{lot.lot_no}/split", data={"quantities": "600, x"})
-    assert resp.status_code == 422 and "Not a valid integer." in text(resp)
-    assert row_counts(session, *FLOOR_TABLES) == before
+    assert "Not a valid integer." in refused(session, lambda: operator.post(
+        f"/lots/{lot.lot_no}/split", data={"quantities": "600, x"}), 422)
     assert fresh(session, lot.lot_no).quantity == 1000
 
 
 def test_split_of_a_held_lot_is_409(operator, session, receive):
     lot = receive(1000)
     hold(session, lot)
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = operator.post(f"/lots/{lot.lot_no}/split", data={"quantities": "600, 400"})
-    assert resp.status_code == 409 and "is on hold; it cannot be split" in text(resp)
-    assert row_counts(session, *FLOOR_TABLES) == before
+    assert "is on hold; it cannot be split" in refused(session, lambda: operator.post(
+        f"/lots/{lot.lot_no}/split", data={"quantities": "600, 400"}), 409)
 
 
 def test_merge_via_the_lot_page(planner, session, receive):
@@ -566,15 +533,13 @@ def test_merge_refusals_are_shown_and_change_nothing(planner, session, receive):
     lot = receive(1000)
     other = receive(500, fab_lot="FAB2")
     move(session, other, "SAW-1")
-    before = row_counts(session, *FLOOR_TABLES)
-    resp = planner.post(f"/lots/{lot.lot_no}/merge", data={"lots": other.lot_no})
-    assert resp.status_code == 409
-    assert f"{other.lot_no} is at WB, {lot.lot_no} at SAW." in text(resp)
-    resp = planner.post(f"/lots/{lot.lot_no}/merge", data={"lots": "NOPE-1"})
-    assert resp.status_code == 422 and "Unknown lot NOPE-1." in text(resp)
-    resp = planner.post(f"/lots/{lot.lot_no}/merge", data={"lots": ""})
-    assert resp.status_code == 422
-    assert row_counts(session, *FLOOR_TABLES) == before
+    def merge(lots: str) -> Any:
+        return planner.post(f"/lots/{lot.lot_no}/merge", data={"lots": lots})
+
+    assert f"{other.lot_no} is at WB, {lot.lot_no} at SAW." in refused(
+        session, lambda: merge(other.lot_no), 409)
+    assert "Unknown lot NOPE-1." in refused(session, lambda: merge("NOPE-1"), 422)
+    refused(session, lambda: merge(""), 422)
 
 
 def test_split_and_merge_need_their_permission(login, make_user, session, receive):
