@@ -11,6 +11,12 @@ from mes.vocabulary import EquipmentState, MslLevel, QualStandard, ReasonKind, S
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$",
                        error="Use 1 to 40 letters, digits, '.', '_' or '-'.")
 NAME = validate.Length(min=1, max=200)
+# Every integer a client sends is bounded: a number the database cannot store is the
+# caller's mistake (422), never a driver overflow (500).
+ROW_ID = validate.Range(min=1, max=2**63 - 1, error="Not a known id.")
+MAX_COUNT = 100_000_000
+COUNT = validate.Range(min=0, max=MAX_COUNT)
+POSITIVE_COUNT = validate.Range(min=1, max=MAX_COUNT)
 
 
 def code_field(**kw: Any) -> fields.String:
@@ -88,7 +94,7 @@ class RouteOut(Schema):
 
 
 class RouteQuery(Schema):
-    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    version = fields.Integer(load_default=None, validate=POSITIVE_COUNT)
 
 
 # --- products --------------------------------------------------------------------------
@@ -217,9 +223,9 @@ class MaterialLotQuery(Schema):
 class QualificationTestIn(Schema):
     test = fields.String(required=True, validate=validate.Length(min=1, max=40))
     group = fields.String(load_default="", validate=validate.Length(max=10))
-    sample_size = fields.Integer(required=True, validate=validate.Range(min=1))
-    lots = fields.Integer(required=True, validate=validate.Range(min=1))
-    fails = fields.Integer(required=True, validate=validate.Range(min=0))
+    sample_size = fields.Integer(required=True, validate=POSITIVE_COUNT)
+    lots = fields.Integer(required=True, validate=POSITIVE_COUNT)
+    fails = fields.Integer(required=True, validate=COUNT)
 
 
 class QualificationIn(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_dump, validate
 
-from mes.catalog.schemas import CODE
+from mes.catalog.schemas import CODE, COUNT, MAX_COUNT, POSITIVE_COUNT
 from mes.floor.models import PresentedLot
 from mes.pagination import ListArgs
 from mes.vocabulary import LotState
@@ -15,14 +15,13 @@ LOT_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$",
 
 class WaferIn(Schema):
     wafer_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    die_qty = fields.Integer(load_default=None, allow_none=True,
-                             validate=validate.Range(min=0))
+    die_qty = fields.Integer(load_default=None, allow_none=True, validate=COUNT)
 
 
 class LotIn(Schema):
     product = fields.String(required=True, validate=CODE)
     customer = fields.String(required=True, validate=CODE)
-    quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000_000))
+    quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_COUNT))
     fab_lot = fields.String(required=True, validate=validate.Length(min=1, max=60))
     wafers = fields.List(fields.Nested(WaferIn), load_default=list,
                          validate=validate.Length(max=50))
@@ -85,18 +84,18 @@ class TrackInIn(Schema):
 
 class RejectIn(Schema):
     reason = fields.String(required=True, validate=CODE)
-    qty = fields.Integer(required=True, validate=validate.Range(min=0))
+    qty = fields.Integer(required=True, validate=COUNT)
 
 
 class TrackOutIn(Schema):
     step = fields.String(required=True, validate=CODE)
-    good_qty = fields.Integer(required=True, validate=validate.Range(min=0))
+    good_qty = fields.Integer(required=True, validate=COUNT)
     rejects = fields.List(fields.Nested(RejectIn), load_default=list,
                           validate=validate.Length(max=50))
 
 
 class SplitIn(Schema):
-    quantities = fields.List(fields.Integer(validate=validate.Range(min=1)), required=True,
+    quantities = fields.List(fields.Integer(validate=POSITIVE_COUNT), required=True,
                              validate=validate.Length(min=2, max=100))
 
 

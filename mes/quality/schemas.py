@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_dump, pre_dump, pre_load, validate
 
-from mes.catalog.schemas import CODE
+from mes.catalog.schemas import CODE, POSITIVE_COUNT, ROW_ID
 from mes.floor.schemas import LOT_NO
 from mes.pagination import ListArgs
 from mes.quality.models import PresentedRule
@@ -69,8 +69,7 @@ class ReleaseIn(Schema):
     disposition = fields.String(required=True, validate=validate.OneOf(Disposition.codes()))
     comment = fields.String(required=True, validate=COMMENT)
     rework_step = fields.String(load_default=None, allow_none=True, validate=CODE)
-    scrap_qty = fields.Integer(load_default=None, allow_none=True,
-                               validate=validate.Range(min=1))
+    scrap_qty = fields.Integer(load_default=None, allow_none=True, validate=POSITIVE_COUNT)
     scrap_reason = fields.String(load_default=None, allow_none=True, validate=CODE)
     concession = fields.String(load_default=None, allow_none=True,
                                validate=validate.Length(min=1, max=80))
@@ -80,7 +79,7 @@ class ReleaseIn(Schema):
 
 
 class ReleaseManyIn(ReleaseIn):
-    holds = fields.List(fields.Integer(validate=validate.Range(min=1)), required=True,
+    holds = fields.List(fields.Integer(validate=ROW_ID), required=True,
                         validate=validate.Length(min=1, max=MAX_RELEASE_HOLDS))
 
 

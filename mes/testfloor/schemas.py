@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from mes.catalog.schemas import CODE
+from mes.catalog.schemas import CODE, COUNT
 from mes.pagination import ListArgs
 
 # STDF bin numbers are U2, test numbers U4.
@@ -20,7 +20,7 @@ class StdfQuery(Schema):
 
 class BinIn(Schema):
     bin = fields.Integer(required=True, validate=BIN)
-    count = fields.Integer(required=True, validate=validate.Range(min=0))
+    count = fields.Integer(required=True, validate=COUNT)
     passed = fields.Boolean(required=True, data_key="pass")
 
 

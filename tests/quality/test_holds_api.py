@@ -246,6 +246,12 @@ def test_bulk_release_refused_for_one_hold_releases_none(qa, qa2, receive, sessi
             422, "invalid", "holds")
     refused(session, lambda: qa2.post("/holds/release", json={**body, "holds": [987654]}),
             422, "invalid", "holds")
+    # An id past any integer the database stores is refused, not a driver overflow (500).
+    refused(session, lambda: qa2.post("/holds/release", json={
+        **body, "holds": [53587125534982160384]}), 422, "invalid", "holds")
+    refused(session, lambda: qa2.post(f"/holds/{other['id']}/release", json={
+        "disposition": "scrap", "comment": "x", "scrap_qty": 2**70, "scrap_reason": "S-DMG"}),
+        422, "invalid", "scrap_qty")
     refused(session, lambda: qa2.post("/holds/release", json={
         **body, "holds": [other["id"]], "disposition": "scrap", "scrap_qty": 500,
         "scrap_reason": "S-DMG"}), 422, "invalid", "holds")
