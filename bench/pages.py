@@ -397,6 +397,14 @@ def fill(url: str, lots: int, now: datetime) -> dict[str, int]:
             if sql.strip():
                 conn.execute(sql, params)
         conn.execute("SET session_replication_role = DEFAULT")
+        # The triggers that keep lot_closed_total did not fire in replica mode: count it.
+        conn.execute("DELETE FROM lot_closed_total")
+        conn.execute(
+            "INSERT INTO lot_closed_total (state, step_code, product_id, customer_id, held, "
+            "lots, quantity) SELECT state, step_code, product_id, customer_id, open_holds > 0, "
+            "count(*), sum(quantity) FROM lot WHERE state IN ('completed', 'shipped', "
+            "'scrapped', 'merged') GROUP BY state, step_code, product_id, customer_id, "
+            "open_holds > 0")
         conn.execute("SET maintenance_work_mem = '256MB'")
         for sql in indexes:
             conn.execute(sql)

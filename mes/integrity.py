@@ -9,7 +9,8 @@ record) and what is wrong:
   what went in, a split hands units to its children, a merge takes units from the merged
   lots, a scrap takes away what it says; step runs and their reject rows agree; the
   genealogy edges carry the quantities the events name; the lot row ends with what the
-  history leaves; and over the whole plant, units received = units in lots + rejected +
+  history leaves; the closed-lot totals the WIP board reads are the closed lots' counts;
+  and over the whole plant, units received = units in lots + rejected +
   scrapped;
 - holds: between a hold's `hold` event and its `release` event no event happens that a
   hold forbids (track-in, split, merge, ship); the open holds the history leaves are the
@@ -34,10 +35,10 @@ from sqlalchemy.orm import Session
 
 from mes.audit.models import AuditEvent
 from mes.audit.services import verify
-from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, StepRun
+from mes.floor.models import Lot, LotClosedTotal, LotEdge, LotEvent, LotReject, StepRun
 from mes.quality.models import Hold
 from mes.shipping.models import ShipmentLot
-from mes.vocabulary import EdgeKind, EventKind, HoldStatus, LotState
+from mes.vocabulary import CLOSED_LOT_STATES, EdgeKind, EventKind, HoldStatus, LotState
 
 # Events a hold forbids while it is open. A lot held while running may still be tracked
 # out, and releasing a hold with a rework or scrap disposition acts on the held lot.
@@ -350,6 +351,25 @@ class _Checker:
 
     # --- genealogy ----------------------------------------------------------------------
 
+    def closed_totals(self) -> None:
+        """The totals of closed lots the WIP board reads (kept by triggers) are the lots'."""
+        t = LotClosedTotal
+        kept = _closed_groups(self.session, select(
+            t.state, t.step_code, t.product_id, t.customer_id, t.held, t.lots, t.quantity))
+        held = Lot.open_holds > 0
+        counted = _closed_groups(self.session, select(
+            Lot.state, Lot.step_code, Lot.product_id, Lot.customer_id, held, func.count(),
+            func.sum(Lot.quantity)).where(Lot.state.in_(CLOSED_LOT_STATES)).group_by(
+            Lot.state, Lot.step_code, Lot.product_id, Lot.customer_id, held))
+        for key in sorted(set(kept) | set(counted), key=str):
+            if kept.get(key, (0, 0)) != counted.get(key, (0, 0)):
+                state, step, product_id, customer_id, on_hold = key
+                self.add("quantity", f"closed-lot totals: {state} lots at step {step} of "
+                         f"product {product_id}, customer {customer_id}"
+                         f"{', on hold' if on_hold else ''}: kept "
+                         f"{kept.get(key, (0, 0))} (lots, units), counted "
+                         f"{counted.get(key, (0, 0))}")
+
     def genealogy(self, lots: dict[int, _LotRow]) -> None:
         # A split child merged back into its parent makes a loop of lot ids, and rightly so:
         # the units went out and came back later. A cycle is units arriving in a lot no later
@@ -409,6 +429,11 @@ class _Checker:
                          lot.lot_no)
 
 
+def _closed_groups(session: Session, stmt: Any) -> dict[tuple[Any, ...], tuple[int, int]]:
+    return {(r[0], r[1], r[2], r[3], bool(r[4])): (int(r[5]), int(r[6]))
+            for r in session.execute(stmt) if r[5]}
+
+
 def _lots(session: Session) -> dict[int, _LotRow]:
     stmt = select(Lot.id, Lot.lot_no, Lot.quantity, Lot.state, Lot.open_holds, Lot.run_id,
                   Lot.audit_seq, Lot.audit_hash, Lot.created_at, Lot.in_genealogy) \
@@ -429,6 +454,7 @@ def check(session: Session, only: Iterable[str] = CHECKS) -> Report:
         checker.step_runs(lots)
         checker.edges(lots, replays)
         checker.shipments(lots)
+        checker.closed_totals()
     if "genealogy" in wanted:
         checker.genealogy(lots)
     if "audit" in wanted:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, BigID, one_of, utcnow
-from mes.vocabulary import EdgeKind, EventKind, LotState
+from mes.vocabulary import CLOSED_LOT_STATES, EdgeKind, EventKind, LotState
 
 if TYPE_CHECKING:
     from mes.catalog.models import Customer, Equipment, Product, Route
@@ -214,6 +214,27 @@ class LotNumberCounter(Base):
 
     stem: Mapped[str] = mapped_column(String(40), primary_key=True)
     last: Mapped[int]
+
+
+class LotClosedTotal(Base):
+    """How many lots, and how many units, are out of WIP (completed, shipped, scrapped,
+    merged), per state, last step, product, customer and whether they carry an open hold:
+    the WIP board's "out of WIP" line without counting a plant's whole history per request.
+
+    Kept by database triggers on `lot` (migration 0016), so every writer keeps it, the ORM,
+    the floor's plain statements and bulk loads alike; `mes check` recounts it. A group whose
+    lots all left it keeps its row with zero lots."""
+
+    __tablename__ = "lot_closed_total"
+    __table_args__ = (one_of("state", CLOSED_LOT_STATES),)
+
+    state: Mapped[str] = mapped_column(String(12), primary_key=True)
+    step_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    product_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    customer_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    held: Mapped[bool] = mapped_column(primary_key=True)
+    lots: Mapped[int]
+    quantity: Mapped[int] = mapped_column(BigInteger)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,15 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from mes.catalog.models import Equipment, MaterialLot, ReasonCode, Route
+from mes.auth.actor import Actor
+from mes.auth.scope import scoped
+from mes.catalog.models import Customer, Equipment, MaterialLot, Product, ReasonCode, Route
 from mes.catalog.services import StepInfo, route_step_infos
 from mes.errors import ErrorCode
 from mes.floor import services
 from mes.floor.models import (
     Lot,
+    LotClosedTotal,
     LotEvent,
     LotWafer,
     MaterialUse,
@@ -34,6 +37,7 @@ from mes.quality.models import Hold
 from mes.quality.moisture import floor_life_expired
 from mes.vocabulary import (
     ACTIVE_LOT_STATES,
+    CLOSED_LOT_STATES,
     HoldStatus,
     LotState,
     ReasonKind,
@@ -289,10 +293,17 @@ def step_order(routes: list[tuple[StepInfo, ...]]) -> dict[str, tuple[int, str]]
     return {code: (i, names[code]) for i, code in enumerate(order)}
 
 
-def wip_summary(session: Session, lots: Select[Any]) -> WipSummary:
-    """Lots and quantity per step for the lots `lots` selects (the board's filters), active
-    lots by step in route order across routes, closed lots by state."""
-    sub = lots.order_by(None).subquery()
+def wip_summary(session: Session, lots: Select[Any], filters: dict[str, Any],
+                actor: Actor | None) -> WipSummary:
+    """Lots and quantity per step for the lots `lots` selects (the board's `filters`),
+    active lots by step in route order across routes, closed lots by state.
+
+    The closed lots come from `lot_closed_total` (kept by triggers) unless the board is
+    filtered on a fab lot, which those totals do not keep; then the few lots of that fab lot
+    are counted themselves."""
+    from_totals = not filters.get("fab_lot")
+    sub = (lots.where(Lot.state.in_(ACTIVE_LOT_STATES)) if from_totals else lots) \
+        .order_by(None).subquery()
     rows = session.execute(
         select(sub.c.step_code, sub.c.route_id, sub.c.state, func.count(),
                func.coalesce(func.sum(sub.c.quantity), 0),
@@ -303,7 +314,8 @@ def wip_summary(session: Session, lots: Select[Any]) -> WipSummary:
         select(Route).where(Route.id.in_(route_ids)))] if route_ids else []
     order = step_order(routes)
     steps: dict[str, StepCount] = {}
-    closed: dict[str, tuple[int, int]] = {}
+    closed: dict[str, tuple[int, int]] = (
+        closed_totals(session, filters, actor) if from_totals else {})
     for code, _route, state, n, qty, held in rows:
         if state not in ACTIVE_LOT_STATES:
             lots_, total = closed.get(state, (0, 0))
@@ -320,4 +332,29 @@ def wip_summary(session: Session, lots: Select[Any]) -> WipSummary:
     ranked = sorted(steps.values(), key=lambda r: (order.get(r.code, (len(order), ""))[0],
                                                    r.code))
     return WipSummary(steps=ranked, closed=closed)
+
+
+def closed_totals(session: Session, filters: dict[str, Any],
+                  actor: Actor | None) -> dict[str, tuple[int, int]]:
+    """state -> (lots, quantity) of the closed lots matching the board's filters on state,
+    step, product, customer and holds, read from `lot_closed_total`."""
+    if filters.get("state") and filters["state"] not in CLOSED_LOT_STATES:
+        return {}
+    t = LotClosedTotal
+    stmt = select(t.state, func.sum(t.lots), func.sum(t.quantity)).group_by(t.state) \
+        .having(func.sum(t.lots) > 0)
+    if filters.get("state"):
+        stmt = stmt.where(t.state == filters["state"])
+    if filters.get("step"):
+        stmt = stmt.where(t.step_code == filters["step"])
+    if filters.get("product"):
+        stmt = stmt.where(t.product_id == select(Product.id).where(
+            Product.code == filters["product"]).scalar_subquery())
+    if filters.get("customer"):
+        stmt = stmt.where(t.customer_id == select(Customer.id).where(
+            Customer.code == filters["customer"]).scalar_subquery())
+    if filters.get("on_hold") is not None:
+        stmt = stmt.where(t.held == bool(filters["on_hold"]))
+    return {state: (int(lots), int(qty))
+            for state, lots, qty in session.execute(scoped(stmt, t.customer_id, actor))}
 

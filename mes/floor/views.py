@@ -447,6 +447,6 @@ def wip() -> Any:
     return render_template(
         "floor/wip.html", filters=filters, options=options, errors={}, lots=page.items,
         all_steps_url=url_for("floor.wip", **all_steps),
-        summary=reads.wip_summary(sess, stmt), next_url=page.next_url,
+        summary=reads.wip_summary(sess, stmt, args, current_user), next_url=page.next_url,
         first_url=page.first_url,
         late={lot.lot_no for lot in page.items if services.is_late(lot, today)})
