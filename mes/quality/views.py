@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
 from mes import db
@@ -27,6 +27,7 @@ from mes.floor import genealogy
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.i18n import localized
+from mes.pagination import count
 from mes.quality import schemas as s
 from mes.quality import services
 from mes.quality.match_form import (
@@ -48,11 +49,10 @@ from mes.vocabulary import (
     Role,
 )
 from mes.web import forms
+from mes.web.pager import pager
 
 bp = Blueprint("quality", __name__)
 
-# The queue shows the oldest holds first; past this many, filters narrow it.
-QUEUE_LIMIT = 500
 # Hold age after which the queue warns, and after which it flags the hold as overdue.
 AGE_WARNING = timedelta(hours=24)
 AGE_DANGER = timedelta(hours=72)
@@ -77,9 +77,9 @@ class QueueRow:
         return _("%(days)dd %(hours)dh", days=hours // 24, hours=hours % 24)
 
 
-def _queue(filters: dict[str, str]) -> list[QueueRow]:
-    stmt = (select(Hold).join(Lot, Lot.id == Hold.lot_id).where(Hold.status == HoldStatus.OPEN)
-            .options(joinedload(Hold.reason), joinedload(Hold.lot).joinedload(Lot.customer)))
+def _queue(filters: dict[str, str]) -> Select[Any]:
+    """The open holds the filters select, in the queue's order."""
+    stmt = select(Hold).join(Lot, Lot.id == Hold.lot_id).where(Hold.status == HoldStatus.OPEN)
     if filters.get("reason"):
         stmt = stmt.join(ReasonCode, ReasonCode.id == Hold.reason_id).where(
             ReasonCode.code == filters["reason"])
@@ -90,9 +90,7 @@ def _queue(filters: dict[str, str]) -> list[QueueRow]:
             Customer.code == filters["customer"])
     order = (Lot.lot_no, Hold.id) if filters.get("sort") == "lot" else (Hold.placed_at,
                                                                          Hold.id)
-    now = utcnow()
-    return [QueueRow(hold, now - hold.placed_at)
-            for hold in db.session().scalars(stmt.order_by(*order).limit(QUEUE_LIMIT))]
+    return stmt.order_by(*order)
 
 
 def _queue_page(*, errors: list[str] | None = None, form: dict[str, Any] | None = None,
@@ -104,8 +102,15 @@ def _queue_page(*, errors: list[str] | None = None, form: dict[str, Any] | None 
                  for c in sess.scalars(select(Customer).order_by(Customer.code))]
     reasons = [(r.code, r.code) for r in sess.scalars(
         select(ReasonCode).where(ReasonCode.kind == ReasonKind.HOLD).order_by(ReasonCode.code))]
+    queue = _queue(filters)
+    # Fifty holds a page, oldest first; a refused bulk release shows the page it came from.
+    page = pager(queue.options(joinedload(Hold.reason),
+                               joinedload(Hold.lot).joinedload(Lot.customer)),
+                 keep=filters, endpoint="quality.holds")
+    now = utcnow()
     return render_template(
-        "quality/holds.html", rows=_queue(filters), filters=filters, limit=QUEUE_LIMIT,
+        "quality/holds.html", rows=[QueueRow(hold, now - hold.placed_at) for hold in page.items],
+        total=count(sess, queue), page=page, filters=filters,
         options={"reasons": reasons, "customers": customers,
                  "sources": HoldSource.choices(),
                  "sorts": [("age", _("Age (oldest first)")), ("lot", _("Lot number"))],

@@ -29,12 +29,14 @@ class Pager:
 
 
 def pager(source: Select[Any] | list[Any], args: dict[str, Any] | None = None, *,
-          keep: dict[str, str] | None = None) -> Pager:
+          keep: dict[str, str] | None = None, endpoint: str | None = None) -> Pager:
     """One page of `source` (a query already ordered, or a loaded list). `args` is the
     page's loaded query with `limit` and `cursor` (default: PER_PAGE rows at the
-    address's cursor); the links keep `keep` (default: the address's non-empty arguments)."""
+    cursor of the address or of a posted form); the links keep `keep` (default: the
+    address's non-empty arguments) and lead to `endpoint` (default: this request's; a
+    form's POST that shows its page again names the page's)."""
     if args is None:
-        given = request.args.get("cursor")
+        given = request.values.get("cursor")
         args = schema_instance(ListArgs).load(
             {"limit": str(PER_PAGE), **({"cursor": given} if given else {})})
     if isinstance(source, Select):
@@ -47,7 +49,8 @@ def pager(source: Select[Any] | list[Any], args: dict[str, Any] | None = None, *
               **{key: value for key, value in keep.items() if key != "cursor"}}
 
     def url(at: str | None) -> str:
-        return url_for(request.endpoint or "", **({**values, "cursor": at} if at else values))
+        return url_for(endpoint or request.endpoint or "",
+                       **({**values, "cursor": at} if at else values))
 
     before = page.offset - args["limit"]
     return Pager(

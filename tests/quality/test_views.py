@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import select
@@ -151,3 +152,34 @@ def test_future_hold_preview_then_create_and_retire(client, qa, receive, session
     session.expire_all()
     assert session.get(FutureHold, rule.id).status == "retired"
     assert f'data-rule="{rule.id}"' in text(client.get("/holds/future"))
+
+
+def test_hold_queue_pages_by_fifty_oldest_first_keeping_filters(client, qa, session, receive,
+                                                                make_user):
+    other = make_user("qa", username="qa-other")
+    start = utcnow() - timedelta(days=10)
+    for i in range(53):
+        receive(10, lot_no=f"LOT-{i:02d}")
+        with simulated_time(start + timedelta(hours=i)):
+            place(session, other, f"LOT-{i:02d}")
+    ids = [h.id for h in session.scalars(select(Hold).order_by(Hold.placed_at, Hold.id))]
+    first = text(client.get("/holds/queue?source=manual"))
+    assert re.findall(r'data-hold="(\d+)"', first) == [str(i) for i in ids[:50]]
+    assert "53 open hold(s)" in first
+    next_url = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    assert next_url.startswith("/holds/queue?") and "source=manual" in next_url
+    second = text(client.get(next_url))
+    assert re.findall(r'data-hold="(\d+)"', second) == [str(i) for i in ids[50:]]
+    assert 'rel="next"' not in second and 'rel="prev"' in second
+    # A refused bulk release from the second page shows that page again, its links on the
+    # queue's address, and releases nothing.
+    cursor = unquote(re.search(r"cursor=([^&]+)", next_url).group(1))
+    before = quality_state(session)
+    resp = client.post("/holds/bulk-release", data={
+        "hold": [str(ids[51])], "disposition": "scrap", "comment": "x", "cursor": cursor})
+    assert resp.status_code == 422
+    assert re.findall(r'data-hold="(\d+)"', text(resp)) == [str(i) for i in ids[50:]]
+    prev_url = re.search(r'href="([^"]+)" rel="prev"', text(resp)).group(1)
+    assert prev_url.startswith("/holds/queue")
+    session.expire_all()
+    assert quality_state(session) == before
