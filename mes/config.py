@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURE_WINDOW_MINUTES": 15,
     "PASSWORD_MIN_LENGTH": 12,
     "DB_POOL_SIZE": 5,
+    "PORTAL_CYCLE_TIME_CACHE_SECONDS": 300,
     "DB_ECHO": False,
     "TESTING": False,
     "WTF_CSRF_ENABLED": True,

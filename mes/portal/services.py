@@ -8,13 +8,17 @@ takes the median of every step's runs in the window; a plant with no finished ru
 takes `DEFAULT_STEP_HOURS`. A lot still needs its current step's median less the time it has
 already spent there (never less than zero), plus the medians of every later step of its own
 route version.
+
+The medians are the plant's, the same for every customer, and move slowly: a server process
+computes them at most once per `PORTAL_CYCLE_TIME_CACHE_SECONDS` (`cached_cycle_times`).
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,8 +37,7 @@ from mes.vocabulary import ACTIVE_LOT_STATES, HoldStatus, LotState
 CYCLE_WINDOW = timedelta(days=30)
 DEFAULT_STEP_HOURS = 24.0
 YIELD_WINDOW = timedelta(days=90)
-HOLD_LIMIT = 500
-FINISHED_LIMIT = 200
+FINISHED_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,25 @@ def cycle_times(session: Session, now: datetime, window: timedelta = CYCLE_WINDO
                       statistics.median(every) if every else DEFAULT_STEP_HOURS)
 
 
+# database URL -> (monotonic time it expires, the medians)
+_CYCLE_CACHE: dict[str, tuple[float, CycleTimes]] = {}
+
+
+def cached_cycle_times(session: Session, now: datetime, seconds: float,
+                       clock: Callable[[], float] = time.monotonic) -> CycleTimes:
+    """`cycle_times` as this process computed it less than `seconds` ago (0: now)."""
+    if seconds <= 0:
+        return cycle_times(session, now)
+    key = str(session.get_bind().engine.url)
+    at = clock()
+    hit = _CYCLE_CACHE.get(key)
+    if hit is not None and at < hit[0]:
+        return hit[1]
+    times = cycle_times(session, now)
+    _CYCLE_CACHE[key] = (at + seconds, times)
+    return times
+
+
 def remaining_hours(steps: Sequence[StepInfo], step_seq: int, in_step_hours: float,
                     times: CycleTimes) -> float:
     """Hours a lot at `step_seq` (1-based) still needs: what its current step's median
@@ -120,14 +142,14 @@ class Wip:
     times: CycleTimes | None = None
 
 
-def wip(session: Session, customer_id: int, now: datetime) -> Wip:
+def wip(session: Session, customer_id: int, now: datetime, cache_seconds: float = 0) -> Wip:
     """The customer's lots in the plant (queued or running), each with its expected
     completion, soonest first; and per stage (step code, in route order) the lots, units,
-    lots on hold and lots running."""
+    lots on hold and lots running. The medians may be up to `cache_seconds` old."""
     lots = list(session.scalars(
         select(Lot).where(Lot.customer_id == customer_id, Lot.state.in_(ACTIVE_LOT_STATES))
         .options(joinedload(Lot.product), joinedload(Lot.route))))
-    times = cycle_times(session, now)
+    times = cached_cycle_times(session, now, cache_seconds)
     rows = []
     stages: dict[str, Stage] = {}
     for lot in lots:
@@ -156,6 +178,12 @@ def finished_lots(session: Session, customer_id: int, limit: int = FINISHED_LIMI
         select(Lot).where(Lot.customer_id == customer_id, Lot.state == LotState.COMPLETED)
         .options(joinedload(Lot.product))
         .order_by(Lot.arrived_at.desc(), Lot.id.desc()).limit(limit)))
+
+
+def finished_count(session: Session, customer_id: int) -> int:
+    """How many of the customer's lots are completed and not shipped yet."""
+    return session.scalar(select(func.count()).select_from(Lot).where(
+        Lot.customer_id == customer_id, Lot.state == LotState.COMPLETED)) or 0
 
 
 def hold_query(customer_id: int) -> Select[Any]:

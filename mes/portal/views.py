@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.routing import BuildError
@@ -58,9 +58,14 @@ def _inject() -> dict[str, Any]:
 def index() -> Any:
     now = utcnow()
     customer_id = _customer_id()
-    wip = services.wip(db.session(), customer_id, now)
-    return render_template("portal/index.html", wip=wip, now=now,
-                           finished=services.finished_lots(db.session(), customer_id),
+    sess = db.session()
+    wip = services.wip(sess, customer_id, now,
+                       current_app.config["PORTAL_CYCLE_TIME_CACHE_SECONDS"])
+    # Fifty lots a page, soonest expected completion first; the stages count every lot.
+    page = pager(wip.lots)
+    return render_template("portal/index.html", wip=wip, now=now, lots=page.items, page=page,
+                           finished=services.finished_lots(sess, customer_id),
+                           finished_total=services.finished_count(sess, customer_id),
                            window_days=services.CYCLE_WINDOW.days,
                            default_hours=services.DEFAULT_STEP_HOURS)
 
@@ -68,9 +73,9 @@ def index() -> Any:
 @bp.route("/holds")
 @require(Permission.PORTAL)
 def holds() -> Any:
-    rows = list(db.session().scalars(
-        services.hold_query(_customer_id()).limit(services.HOLD_LIMIT)))
-    return render_template("portal/holds.html", rows=rows, limit=services.HOLD_LIMIT,
+    # Fifty holds a page, open ones first, then newest first.
+    page = pager(services.hold_query(_customer_id()))
+    return render_template("portal/holds.html", rows=page.items, page=page,
                            source_labels=HoldSource.labels(),
                            disposition_labels=Disposition.labels())
 
