@@ -230,11 +230,12 @@ SELECT id, lot_id, (%(steps)s::text[])[step + 1],
        (%(rejects)s::int[])[abs(hashint8(id + 2)) %% %(n_rejects)s + 1], rej, finished
 FROM p_run WHERE rej IS NOT NULL ORDER BY finished;
 
-INSERT INTO test_run (lot_id, product_id, step_code, source, parts_tested, units, retests,
-                      first_pass_good, final_good, first_pass_yield, final_yield, hard_bins,
-                      soft_bins, final_bins, failing_bins, warnings, pat, sba, created_at,
-                      created_by)
-SELECT r.lot_id, (%(products)s::int[])[r.f %% %(n_products)s + 1], 'FT', 'bins', 1000, 1000,
+INSERT INTO test_run (lot_id, product_id, customer_id, step_code, source, parts_tested, units,
+                      retests, first_pass_good, final_good, first_pass_yield, final_yield,
+                      hard_bins, soft_bins, final_bins, failing_bins, warnings, pat, sba,
+                      created_at, created_by)
+SELECT r.lot_id, (%(products)s::int[])[r.f %% %(n_products)s + 1],
+       (SELECT customer_id FROM lot WHERE lot.id = r.lot_id), 'FT', 'bins', 1000, 1000,
        fp.retest, fp.first, 1000 - coalesce(r.rej, 0), fp.first / 10.0,
        (1000 - coalesce(r.rej, 0)) / 10.0,
        json_build_object('1', fp.first, '5', 1000 - fp.first),

@@ -141,7 +141,8 @@ def fill(url: str, lots: int, now: datetime) -> dict[str, int]:
         hold_c = Copier(conn, "hold", "lot_id, reason_id, comment, source, status, step_code, "
                         "placed_by, placed_at, released_by, released_at, disposition, "
                         "scrap_qty, scrap_reason_id, data")
-        test_c = Copier(conn, "test_run", "lot_id, product_id, step_code, source, "
+        test_c = Copier(conn, "test_run", "lot_id, product_id, customer_id, step_code, "
+                        "source, "
                         "parts_tested, units, retests, first_pass_good, final_good, "
                         "first_pass_yield, final_yield, hard_bins, soft_bins, final_bins, "
                         "failing_bins, warnings, pat, sba, created_at, created_by")
@@ -186,7 +187,7 @@ def fill(url: str, lots: int, now: datetime) -> dict[str, int]:
                     rej_c.add(run_id, lot_id, code, reasons[rng.choice(REJECTS)], rej, _ts(end))
                 if kind == "test":
                     fp = good - rng.randint(0, 20)
-                    test_c.add(lot_id, pid, code, "bins", qty, qty, 0, fp, good,
+                    test_c.add(lot_id, pid, cust, code, "bins", qty, qty, 0, fp, good,
                                100.0 * fp / qty, 100.0 * good / qty, "{}", "{}", "{}", "[]",
                                "[]", "{}", "{}", _ts(end), "op")
                 qty, t = good, end

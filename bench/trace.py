@@ -221,13 +221,15 @@ def test_runs(fabs: int, ids: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
     for _n, fab, k, step, started in _runs(fabs):
         if STEPS[step] == "FT" and k % 5 == 0:
             t += 1
-            yield (t, lot_id(fab, k), ids["products"][fab % CUSTOMERS], "FT", "bins", 100, 100,
+            yield (t, lot_id(fab, k), ids["products"][fab % CUSTOMERS],
+                   ids["customers"][fab % CUSTOMERS], "FT", "bins", 100, 100,
                    0, 98, 99, 98.0, 99.0, '{"1": 99, "5": 1}', '{"1": 99, "5": 1}',
                    '{"1": 99, "5": 1}', "[5]", "[]", "{}", "{}", started, "tester")
 
 
-TEST_COLS = ("id", "lot_id", "product_id", "step_code", "source", "parts_tested", "units",
-             "retests", "first_pass_good", "final_good", "first_pass_yield", "final_yield",
+TEST_COLS = ("id", "lot_id", "product_id", "customer_id", "step_code", "source",
+             "parts_tested", "units", "retests", "first_pass_good", "final_good",
+             "first_pass_yield", "final_yield",
              "hard_bins", "soft_bins", "final_bins", "failing_bins", "warnings", "pat", "sba",
              "created_at", "created_by")
 

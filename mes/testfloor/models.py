@@ -44,12 +44,18 @@ class TestRun(Base):
         Index("ix_test_run_lot", "lot_id", "id"),
         # SBA history and static PAT read the latest runs of a product at a test step.
         Index("ix_test_run_product_step", "product_id", "step_code", "id"),
+        # The portal's yields: a customer's runs of a window, from the index alone.
+        Index("ix_test_run_customer_created", "customer_id", "created_at",
+              postgresql_include=["lot_id", "product_id", "step_code", "units", "final_good",
+                                  "id"]),
         one_of("source", TestRunSource),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    # The lot's customer (a lot's customer never changes), so a customer's runs need no lot.
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
     step_code: Mapped[str] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(5))
     sha256: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -266,7 +266,8 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
     mir = f.mir
     start = mir.get("START_T")
     run = TestRun(
-        lot_id=lot.id, product_id=lot.product_id, step_code=info.code, source=TestRunSource.STDF,
+        lot_id=lot.id, product_id=lot.product_id, customer_id=lot.customer_id,
+        step_code=info.code, source=TestRunSource.STDF,
         sha256=digest, file_size=len(content),
         stdf_lot_id=_text(summary.lot_id), sublot_id=_text(summary.sublot_id),
         part_type=_text(summary.part_type), test_code=_text(summary.test_code),
@@ -322,7 +323,8 @@ def record_bins(session: Session, actor: Actor, lot: Lot, *, bins: Sequence[dict
     good = sum(b["count"] for b in bins if b["passed"])
     counts = {str(b["bin"]): b["count"] for b in sorted(bins, key=lambda b: b["bin"])}
     run = TestRun(
-        lot_id=lot.id, product_id=lot.product_id, step_code=info.code, source=TestRunSource.BINS,
+        lot_id=lot.id, product_id=lot.product_id, customer_id=lot.customer_id,
+        step_code=info.code, source=TestRunSource.BINS,
         parts_tested=total, units=total, retests=0, first_pass_good=good, final_good=good,
         first_pass_yield=_percent(good, total), final_yield=_percent(good, total),
         hard_bins=counts, soft_bins={}, final_bins=counts,

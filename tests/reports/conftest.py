@@ -177,6 +177,7 @@ def history(session) -> dict[str, Any]:
                                           ("B", T(3, 3, 18), 180, 160, 170),
                                           ("C", T(3, 9, 15, 30), 50, 36, 40)):
         session.add(TestRun(lot_id=lots[name].id, product_id=lots[name].product_id,
+                            customer_id=lots[name].customer_id,
                             step_code="FT", source="bins", parts_tested=units, units=units,
                             first_pass_good=first, final_good=final,
                             first_pass_yield=100.0 * first / units,
