@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_MIN_LENGTH": 12,
     "DB_POOL_SIZE": 5,
     "PORTAL_CYCLE_TIME_CACHE_SECONDS": 300,
+    "REPORT_CACHE_SECONDS": 60,
     "DB_ECHO": False,
     "TESTING": False,
     "WTF_CSRF_ENABLED": True,

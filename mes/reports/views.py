@@ -5,13 +5,14 @@ pages limited to their own lots; the equipment page is not theirs (403)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from time import monotonic
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, current_app, g, render_template, request, url_for
 from flask_babel import format_datetime, format_decimal, format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,6 +24,7 @@ from mes import db
 from mes.auth.permissions import Permission, require
 from mes.auth.scope import scope_customer
 from mes.catalog.models import Customer, Product, RouteStep
+from mes.db import utcnow
 from mes.errors import InvalidInput
 from mes.reports import charts, services
 from mes.reports import schemas as s
@@ -111,6 +113,33 @@ def report_cell(value: Any, column: str | None = None) -> str:
     return str(value)
 
 
+# (report function, query, database) -> (monotonic time it expires, when computed, report)
+_FIGURES: OrderedDict[tuple[Any, ...], tuple[float, datetime, Report]] = OrderedDict()
+_FIGURES_KEPT = 256
+
+
+def _figures(report: Callable[[Any, ReportQuery], Report], q: ReportQuery) -> Report:
+    """A report over a date range as this process computed it less than
+    REPORT_CACHE_SECONDS ago (0: now); the page says when the oldest figure it shows was
+    computed. Many people open the same report over the same days; the figures of finished
+    history move little within a minute."""
+    seconds = current_app.config["REPORT_CACHE_SECONDS"]
+    sess = db.session()
+    if seconds <= 0:
+        return report(sess, q)
+    key = (report.__name__, q, str(sess.get_bind().engine.url))
+    clock = monotonic()
+    hit = _FIGURES.get(key)
+    if hit is None or clock >= hit[0]:
+        hit = (clock + seconds, utcnow(), report(sess, q))
+        _FIGURES[key] = hit
+        while len(_FIGURES) > _FIGURES_KEPT:
+            _FIGURES.popitem(last=False)
+    _FIGURES.move_to_end(key)
+    g.figures_at = min(g.get("figures_at", hit[1]), hit[1])
+    return hit[2]
+
+
 def _customer_user() -> bool:
     return scope_customer(current_user) is not None
 
@@ -166,6 +195,7 @@ def _page(template_title: Any, endpoint: str, schema: type[Schema],
         "reports/report.html", title=template_title, endpoint=endpoint, q=q, args=args,
         errors=errors, sections=sections, options=_options(q), filters=filters,
         customer_user=_customer_user(), snapshot=snapshot, labels=COLUMN_LABELS,
+        figures_at=g.get("figures_at"),
         extra_fields=extra_fields or []), 422 if errors else 200
 
 
@@ -204,8 +234,7 @@ def wip() -> Any:
 @require(Permission.REPORT_READ)
 def yield_page() -> Any:
     def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
-        sess = db.session()
-        report = services.yield_report(sess, q)
+        report = _figures(services.yield_report, q)
         per_step: dict[str, list[int]] = {}
         for r in report.rows:
             acc = per_step.setdefault(r["step"], [0, 0])
@@ -215,7 +244,7 @@ def yield_page() -> Any:
         chart = charts.bar_chart(bars[:MAX_BARS], title=_("Yield per step"),
                                  empty=_("No track-outs in the range."), unit="%",
                                  sort=False, css="bars yields")
-        trend = services.yield_trend(sess, q)
+        trend = _figures(services.yield_trend, q)
         series: dict[str, list[tuple[str, float]]] = defaultdict(list)
         for r in trend.rows:
             if r["yield"] is not None:
@@ -240,7 +269,7 @@ def yield_page() -> Any:
 @require(Permission.REPORT_READ)
 def rejects() -> Any:
     def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
-        report = services.rejects(db.session(), q)
+        report = _figures(services.rejects, q)
         bars = [(f"{r['reason'] or '?'} · {r['step'] or '?'}", float(r["quantity"]))
                 for r in report.rows[:MAX_BARS]]
         chart = charts.bar_chart(bars, title=_("Rejects and scrap by reason and step"),
@@ -255,8 +284,7 @@ def rejects() -> Any:
 @require(Permission.REPORT_READ)
 def cycle_time() -> Any:
     def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
-        sess = db.session()
-        report = services.cycle_time(sess, q)
+        report = _figures(services.cycle_time, q)
         rows = report.rows[:MAX_BARS]
         series = [(_("Queue median"), "queue"), (_("Process median"), "process")]
         chart = charts.stacked_bars(
@@ -264,7 +292,7 @@ def cycle_time() -> Any:
             [(r["queue_median_h"], r["process_median_h"]) for r in rows],
             title=_("Median queue and process time per step"),
             empty=_("No track-outs in the range."), unit=" h")
-        lots = services.lot_cycle_time(sess, q)
+        lots = _figures(services.lot_cycle_time, q)
         return [_section("steps", _("Per step"), report, "api.report_cycle_time",
                          chart=chart, legend=series),
                 _section("lots", _("Per lot, from receipt to the last step"), lots,
@@ -284,7 +312,7 @@ def holds() -> Any:
             per_bucket[r["bucket"]] += r["count"]
         chart = charts.bar_chart([(b, float(n)) for b, n in per_bucket.items()],
                                  title=_("Open holds by age"), empty="", sort=False)
-        disp = services.dispositions(sess, q)
+        disp = _figures(services.dispositions, q)
         weeks = sorted({r["week"] for r in disp.rows})
         kinds = sorted({r["disposition"] for r in disp.rows})
         counts = {(r["week"], r["disposition"]): r["count"] for r in disp.rows}
@@ -311,7 +339,7 @@ def equipment() -> Any:
     """Plant users only: equipment is master data (MASTER_READ), which customers lack."""
 
     def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
-        report = services.equipment(db.session(), q)
+        report = _figures(services.equipment, q)
         key = "kind" if q.by == "kind" else "equipment"
         rows = report.rows[:MAX_BARS]
         series = [(str(st.label), st.value) for st in EquipmentState]
@@ -331,7 +359,7 @@ def equipment() -> Any:
 @require(Permission.REPORT_READ)
 def delivery() -> Any:
     def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
-        report = services.delivery(db.session(), q)
+        report = _figures(services.delivery, q)
         weeks: dict[str, list[int]] = {}
         for r in report.rows:
             acc = weeks.setdefault(r["week"], [0, 0])

@@ -91,3 +91,32 @@ def test_pages_in_chinese_show_codes_in_words_and_times_in_the_plant_zone(sessio
     wip = client.get("/reports/wip").get_data(as_text=True)
     # D arrived at SAW 2026-03-12 09:00 UTC: 17:00 in Asia/Shanghai.
     assert "2026-03-12 17:00" in wip and "2026-03-12 09:00" not in wip
+
+
+def test_range_figures_are_kept_for_the_configured_seconds_and_say_when(
+        app, make_user, login, history, session, monkeypatch):
+    from sqlalchemy import update
+
+    from mes.floor.models import StepRun
+    from mes.reports import views
+
+    monkeypatch.setitem(app.config, "REPORT_CACHE_SECONDS", 60)
+    monkeypatch.setattr(views, "_FIGURES", type(views._FIGURES)())
+    clock = [1000.0]
+    monkeypatch.setattr(views, "monotonic", lambda: clock[0])
+    client = login(make_user("qa"))
+
+    def figures() -> tuple[str, str]:
+        html = client.get(f"/reports/yield?{RANGE}").get_data(as_text=True)
+        return html[html.index('<div class="stack">'):], html
+
+    first, html = figures()
+    assert "95.59" in first and "data-figures-at=" in html
+    session.execute(update(StepRun).values(good_qty=0))
+    session.commit()
+    clock[0] += 59
+    assert figures()[0] == first  # kept: the same figures a minute long
+    fresh = client.get(f"/api/v1/reports/yield?{RANGE}").get_json()
+    assert {row["good"] for row in fresh["rows"]} == {0}  # the API computes on request
+    clock[0] += 1
+    assert figures()[0] != first
