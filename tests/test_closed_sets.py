@@ -31,7 +31,7 @@ COLUMNS = {
     ("hold", "source"): v.HoldSource, ("hold", "status"): v.HoldStatus,
     ("hold", "disposition"): v.Disposition, ("future_hold", "match_kind"): v.MatchKind,
     ("future_hold", "status"): v.FutureHoldStatus, ("moisture_clock", "state"): v.MoistureState,
-    ("test_run", "source"): v.TestRunSource,
+    ("test_run", "source"): v.TestRunSource, ("lot_closed_total", "state"): v.LotState,
 }
 
 # (table, constraint name, column) of every CHECK the models declare.
@@ -78,16 +78,19 @@ def a_row_everywhere(session, tested, make_user) -> None:
                    match={"fab_lot": "F"}, created_by="qa"),
         MoistureClock(lot_id=lot.id, state="open", open_since=utcnow() - timedelta(hours=1)),
     ])
+    other.state = "shipped"  # a closed lot: a row of lot_closed_total
     session.commit()
 
 
 def test_a_stray_code_is_refused_and_the_row_stays_as_it_was(session, a_row_everywhere):
     for table, name, column in CHECKS:
-        row_id, before = session.execute(
-            select(table.c.id, table.c[column]).order_by(table.c.id).limit(1)).one()
+        key = list(table.primary_key.columns)
+        *row_key, before = session.execute(
+            select(*key, table.c[column]).order_by(*key).limit(1)).one()
+        this_row = [c == value for c, value in zip(key, row_key, strict=True)]
         with pytest.raises(IntegrityError) as refused, session.begin_nested():
-            session.execute(update(table).where(table.c.id == row_id)
+            session.execute(update(table).where(*this_row)
                             .values({column: "zz"}))  # short enough for every column
         assert name in str(refused.value)
-        assert session.execute(select(table.c[column]).where(table.c.id == row_id)) \
+        assert session.execute(select(table.c[column]).where(*this_row)) \
             .scalar_one() == before, name

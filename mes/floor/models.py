@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, BigID, one_of, utcnow
-from mes.vocabulary import CLOSED_LOT_STATES, EdgeKind, EventKind, LotState
+from mes.vocabulary import EdgeKind, EventKind, LotState
 
 if TYPE_CHECKING:
     from mes.catalog.models import Customer, Equipment, Product, Route
@@ -221,12 +221,12 @@ class LotClosedTotal(Base):
     merged), per state, last step, product, customer and whether they carry an open hold:
     the WIP board's "out of WIP" line without counting a plant's whole history per request.
 
-    Kept by database triggers on `lot` (migration 0016), so every writer keeps it, the ORM,
+    Kept by database triggers on `lot` (migration 0011), so every writer keeps it, the ORM,
     the floor's plain statements and bulk loads alike; `mes check` recounts it. A group whose
     lots all left it keeps its row with zero lots."""
 
     __tablename__ = "lot_closed_total"
-    __table_args__ = (one_of("state", CLOSED_LOT_STATES),)
+    __table_args__ = (one_of("state", LotState),)
 
     state: Mapped[str] = mapped_column(String(12), primary_key=True)
     step_code: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -8,14 +8,14 @@ The triggers fire only when a closed lot is inserted, deleted or changed, or a l
 or leaves a closed state; moves of lots in WIP do not touch the table. A group whose lots
 all left it keeps its row with zero lots.
 
-Revision ID: 0016
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-06 12:15:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0016'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
@@ -97,7 +97,8 @@ def upgrade() -> None:
         sa.Column('held', sa.Boolean(), nullable=False),
         sa.Column('lots', sa.Integer(), nullable=False),
         sa.Column('quantity', sa.BigInteger(), nullable=False),
-        sa.CheckConstraint(f"state IN {CLOSED}", name=op.f('ck_lot_closed_total_state')),
+        sa.CheckConstraint("state IN ('queued', 'running', 'completed', 'shipped', 'scrapped', "
+                           "'merged')", name=op.f('ck_lot_closed_total_state')),
         sa.PrimaryKeyConstraint('state', 'step_code', 'product_id', 'customer_id', 'held',
                                 name=op.f('pk_lot_closed_total')),
     )

@@ -5,15 +5,15 @@ lots, so the portal's yields read a customer's runs of a window from one index
 (ix_test_run_customer_created, with the columns they sum on PostgreSQL) instead of joining
 every run of the window to the customer's lots.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06 12:20:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0017'
-down_revision = '0016'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
