@@ -19,7 +19,7 @@ record) and what is wrong:
 - genealogy: no lot descends from itself (a recursive query over the edges);
 - customer: a lot still in the plant (queued, running, completed) belongs to its product's
   customer when the product has one, as receiving and a product's change of customer
-  require (a customer's portal and API follow the lot's customer, the shipment the lot's);
+  require (the portal and a customer's API show a lot to the lot's customer);
 - audit: every chain and checkpoint verifies (`mes audit verify`), and each lot row's
   chain head is its chain's last record.
 """

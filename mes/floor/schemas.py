@@ -138,8 +138,9 @@ class CustomerEventOut(Schema):
 
     @pre_dump
     def _customer_event(self, shown: object, **kwargs: object) -> CustomerEvent:
-        # A LotEvent has the same attribute names; dumping one would show a customer
-        # what the plant keeps to itself only if a field were added here by mistake.
+        # A LotEvent has most of these attribute names, and a field added here by mistake
+        # would then show a customer what the plant keeps to itself; the read model
+        # carries only what a customer may read.
         if not isinstance(shown, CustomerEvent):
             raise TypeError(f"CustomerEventOut shows a CustomerEvent, not {type(shown).__name__}")
         return shown

@@ -214,7 +214,7 @@ def customer_history(session: Session, lot: Lot) -> list[CustomerEvent]:
     comments, concessions, override reasons and a mass hold's or a containment's whole
     match, which names other customers' lots."""
     events = history(session, lot)
-    hold_ids = {int(ev.data["hold"]) for ev in events
+    hold_ids = {ev.data["hold"] for ev in events
                 if isinstance((ev.data or {}).get("hold"), int)}
     reasons = {hold_id: (code, description) for hold_id, code, description in session.execute(
         select(Hold.id, ReasonCode.code, ReasonCode.description)
