@@ -278,7 +278,7 @@ def permissions() -> None:
 @_one_line_errors
 def check() -> None:
     """Check the invariants over the whole database (quantities, holds, shipping,
-    genealogy, audit chains); exit 1 with a line per problem."""
+    genealogy, audit chains, lots' customers); exit 1 with a line per problem."""
     from sqlalchemy.engine import Engine
 
     from mes.db import session_scope

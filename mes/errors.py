@@ -74,6 +74,7 @@ class ErrorCode(StrEnum):
     ALREADY_SHIPPED = "already_shipped"
     NOT_QUALIFIED = "not_qualified"
     INSUFFICIENT_HISTORY = "insufficient_history"
+    LOTS_IN_WIP = "lots_in_wip"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"

@@ -18,6 +18,9 @@ record) and what is wrong:
 - shipping: every `ship` event comes after the lot completed; shipped lots and shipment
   rows agree;
 - genealogy: no lot descends from itself (a recursive query over the edges);
+- customer: a lot still in the plant (queued, running, completed) belongs to its product's
+  customer when the product has one, as receiving and a product's change of customer
+  require (the portal and a customer's API show a lot to the lot's customer);
 - audit: every chain and checkpoint verifies (`mes audit verify`), and each lot row's
   chain head is its chain's last record.
 """
@@ -31,10 +34,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from mes.audit.models import AuditEvent
 from mes.audit.services import verify
+from mes.catalog.models import Customer, Product
 from mes.floor.models import Lot, LotClosedTotal, LotEdge, LotEvent, LotReject, StepRun
 from mes.quality.models import Hold
 from mes.shipping.models import ShipmentLot
@@ -44,7 +48,9 @@ from mes.vocabulary import CLOSED_LOT_STATES, EdgeKind, EventKind, HoldStatus, L
 # out, and releasing a hold with a rework or scrap disposition acts on the held lot.
 FORBIDDEN_ON_HOLD = frozenset({EventKind.TRACK_IN, EventKind.SPLIT, EventKind.MERGE,
                                EventKind.MERGED_INTO, EventKind.SHIP})
-CHECKS = ("quantity", "hold", "shipping", "genealogy", "audit")
+CHECKS = ("quantity", "hold", "shipping", "genealogy", "audit", "customer")
+# Lots that are still the plant's to hold, move and ship under their customer.
+IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED)
 
 
 @dataclass
@@ -407,6 +413,21 @@ class _Checker:
                              "marked as in a genealogy (its traces would leave them out)",
                              lot.lot_no)
 
+    # --- customers ----------------------------------------------------------------------
+
+    def customers(self) -> None:
+        lot_customer, product_customer = aliased(Customer), aliased(Customer)
+        stmt = (select(Lot.lot_no, Lot.state, Product.code, lot_customer.code,
+                       product_customer.code)
+                .join(Product, Product.id == Lot.product_id)
+                .join(lot_customer, lot_customer.id == Lot.customer_id)
+                .join(product_customer, product_customer.id == Product.customer_id)
+                .where(Lot.customer_id != Product.customer_id, Lot.state.in_(IN_PLANT))
+                .order_by(Lot.id))
+        for lot_no, state, product, lot_code, product_code in self.session.execute(stmt):
+            self.add("customer", f"lot {lot_no}: {state} for customer {lot_code}, but its "
+                     f"product {product} is made for {product_code}", lot_no)
+
     # --- audit --------------------------------------------------------------------------
 
     def audit(self, lots: dict[int, _LotRow]) -> None:
@@ -459,5 +480,7 @@ def check(session: Session, only: Iterable[str] = CHECKS) -> Report:
         checker.genealogy(lots)
     if "audit" in wanted:
         checker.audit(lots)
+    if "customer" in wanted:
+        checker.customers()
     report.problems = [p for p in report.problems if p.check in wanted]
     return report

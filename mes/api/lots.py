@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, jsonify
 from flask_login import current_user
 
 from mes import db
 from mes.api import bp
-from mes.api.registry import ListArgs, Page, api_route, paginate, paginate_list
+from mes.api.registry import (
+    ListArgs,
+    Page,
+    api_route,
+    paginate,
+    paginate_list,
+    schema_instance,
+)
 from mes.auth.permissions import Permission
+from mes.auth.scope import scope_customer
 from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor.models import Lot, PresentedLot
@@ -45,10 +54,19 @@ def get_lot(lot_no: str) -> PresentedLot:
 
 @api_route(bp, "/lots/<lot_no>/history", permission=Permission.LOT_READ, query=ListArgs,
            response=s.EventOut, many=True, tag="lots")
-def lot_history(lot_no: str, args: dict[str, Any]) -> Page:
-    """The lot's events, oldest first."""
+def lot_history(lot_no: str, args: dict[str, Any]) -> Page | Response:
+    """The lot's events, oldest first.
+
+    Customer users get each event as `{kind, at, step, qty_in, qty_out, reason,
+    reason_description, disposition}` (`CustomerEventOut`): a hold's reason code and its
+    description, a release's disposition; no names, comments or `data`.
+    """
     session = db.session()
     lot = services.get_lot(session, lot_no, current_user)
+    if scope_customer(current_user) is not None:
+        page = paginate_list(services.customer_history(session, lot), args)
+        return jsonify({"items": schema_instance(s.CustomerEventOut, True).dump(page.items),
+                        "next": page.next})
     return paginate_list(services.history(session, lot), args)
 
 

@@ -32,7 +32,9 @@ def lot_trace(lot_no: str, args: dict[str, Any]) -> Response:
     their fab lots, wafers, material lots, equipment, steps, test runs, holds and product
     qualifications. `direction=forward`: the lot, its descendants (lot_no, state, step,
     on_hold), the shipments that carried them and their customers (answered as
-    `ForwardOut`). Customers: their own lots only (another's is 404).
+    `ForwardOut`). Customers: their own lots only (another's is 404), and no names: steps
+    without `operator`, qualifications without `created_by`, holds without comments or who
+    placed and released them (`CustomerBackwardOut`).
     """
     session = db.session()
     lot = floor.get_lot(session, lot_no, current_user)

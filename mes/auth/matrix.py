@@ -19,7 +19,10 @@ def permission_matrix(app: Flask) -> str:
         "Generated from the application by `mes permissions` (`mes permissions > "
         "docs/permissions.md`); a test fails when this file is stale. `yes` = allowed, "
         "`-` = 403 (anonymous callers get 401 on the API and the login page elsewhere). "
-        "Customer users are further limited to their own customer's objects (404 otherwise).",
+        "Customer users are further limited to their own customer's objects (404 otherwise), "
+        "and read them without staff names, internal comments or hold match criteria (a "
+        "lot's history and traces in their own customer schemas; docs/decisions.md, "
+        "\"Customer portal\").",
         "",
         "| method | path | requires | " + " | ".join(r.value for r in roles) + " |",
         "|---|---|---|" + "---|" * len(roles),

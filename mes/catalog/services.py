@@ -28,7 +28,8 @@ from mes.catalog.models import (
 )
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
-from mes.vocabulary import QualStatus
+from mes.floor.models import Lot
+from mes.vocabulary import LotState, QualStatus
 
 # The master data looked up by its unique code.
 M = TypeVar("M", Customer, Product, Equipment, ReasonCode, MaterialLot)
@@ -206,10 +207,40 @@ def create_product(session: Session, actor: Actor, data: dict[str, Any]) -> Prod
     return product
 
 
+# Lots still in the plant: they may yet be held, moved and shipped under their customer.
+_IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED)
+
+
+def _refuse_other_customers_wip(session: Session, product: Product,
+                                customer: Customer | None) -> None:
+    """A product made for a customer has lots of that customer only (receiving refuses
+    others): a new customer is refused while lots of the product that belong to another
+    customer are still in the plant. Setting no customer narrows nothing; lots that left
+    the plant (shipped, scrapped, merged) keep the customer they had."""
+    if customer is None or customer.id == product.customer_id:
+        return
+    stmt = (select(Lot.lot_no).where(Lot.product_id == product.id,
+                                     Lot.state.in_(_IN_PLANT), Lot.customer_id != customer.id)
+            .order_by(Lot.id))
+    lots = list(session.scalars(stmt.limit(6)))
+    if lots:
+        shown = ", ".join(lots[:5]) + (", ..." if len(lots) > 5 else "")
+        raise Conflict(_l("Lots of %(code)s belonging to another customer are still in the "
+                          "plant (%(lots)s); they must leave the plant before the product "
+                          "changes customer.", code=product.code, lots=shown),
+                       code=ErrorCode.LOTS_IN_WIP)
+
+
 def update_product(session: Session, actor: Actor, product: Product,
                    data: dict[str, Any]) -> Product:
-    """Change a product's attributes; route and customer references are checked."""
-    if _changes(product, _product_refs(session, data)):
+    """Change a product's attributes; route and customer references are checked (422).
+
+    Raises Conflict `lots_in_wip` when the new customer differs from that of lots of the
+    product still in the plant (queued, running or completed)."""
+    values = _product_refs(session, data)
+    if "customer" in values:
+        _refuse_other_customers_wip(session, product, values["customer"])
+    if _changes(product, values):
         audit.record(session, actor=actor, code="product:update", subject_type="product",
                      subject_key=product.code, data=data)
     return product

@@ -263,3 +263,20 @@ class PresentedLot:
     holds: list[int]
     parents: list[str]
     children: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerEvent:
+    """A lot history event as a customer user sees it (floor.services.customer_history):
+    what happened, when, at which step, the quantities, and for a hold and what ends it the
+    hold's reason code with its customer-facing text and the disposition. Never who did it,
+    no comments, no hold match criteria, and so no other lot numbers."""
+
+    kind: str
+    at: datetime
+    step: str | None
+    qty_in: int | None
+    qty_out: int | None
+    reason: str | None = None
+    reason_description: str | None = None
+    disposition: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, pre_dump, validate
 
 from mes.catalog.schemas import CODE, COUNT, MAX_COUNT, POSITIVE_COUNT
-from mes.floor.models import PresentedLot
+from mes.floor.models import CustomerEvent, PresentedLot
 from mes.pagination import ListArgs
 from mes.vocabulary import LotState
 
@@ -119,3 +119,28 @@ class EventOut(Schema):
     qty_in = fields.Integer(allow_none=True)
     qty_out = fields.Integer(allow_none=True)
     data = fields.Dict()
+
+
+class CustomerEventOut(Schema):
+    """A history event as a customer user gets it (floor.services.customer_history, a
+    CustomerEvent, never a bare LotEvent, whose `data` and `by` a customer must not read):
+    kind, time, step, quantities, a hold's reason code with its customer-facing text and a
+    release's disposition."""
+
+    kind = fields.String()
+    at = fields.AwareDateTime()
+    step = fields.String(allow_none=True)
+    qty_in = fields.Integer(allow_none=True)
+    qty_out = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True)
+    reason_description = fields.String(allow_none=True)
+    disposition = fields.String(allow_none=True)
+
+    @pre_dump
+    def _customer_event(self, shown: object, **kwargs: object) -> CustomerEvent:
+        # A LotEvent has most of these attribute names, and a field added here by mistake
+        # would then show a customer what the plant keeps to itself; the read model
+        # carries only what a customer may read.
+        if not isinstance(shown, CustomerEvent):
+            raise TypeError(f"CustomerEventOut shows a CustomerEvent, not {type(shown).__name__}")
+        return shown

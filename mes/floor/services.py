@@ -45,6 +45,7 @@ from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import genealogy, lifecycle, persistence
 from mes.floor.models import (
     LOT_NO_LENGTH,
+    CustomerEvent,
     Lot,
     LotEdge,
     LotEvent,
@@ -203,6 +204,34 @@ def current_step(lot: Lot) -> StepInfo:
 def history(session: Session, lot: Lot) -> list[LotEvent]:
     return list(session.scalars(select(LotEvent).where(LotEvent.lot_id == lot.id)
                                 .order_by(LotEvent.id)))
+
+
+def customer_history(session: Session, lot: Lot) -> list[CustomerEvent]:
+    """The lot's events as a customer user may read them, oldest first: kind, time, step
+    and quantities; for the events of a hold (placing it, its release, the rework or scrap
+    it ordered) the hold's reason code and its customer-facing description; for a release
+    the disposition. An event's `data` is never passed on: it holds staff names, internal
+    comments, concessions, override reasons and a mass hold's or a containment's whole
+    match, which names other customers' lots."""
+    events = history(session, lot)
+    hold_ids = {ev.data["hold"] for ev in events
+                if isinstance((ev.data or {}).get("hold"), int)}
+    reasons = {hold_id: (code, description) for hold_id, code, description in session.execute(
+        select(Hold.id, ReasonCode.code, ReasonCode.description)
+        .join(ReasonCode, ReasonCode.id == Hold.reason_id)
+        .where(Hold.lot_id == lot.id, Hold.id.in_(hold_ids)))} if hold_ids else {}
+    shown = []
+    for ev in events:
+        data = ev.data or {}
+        hold_id = data.get("hold")
+        code, description = reasons.get(hold_id, (None, None)) \
+            if isinstance(hold_id, int) else (None, None)
+        disposition = data.get("disposition") if ev.kind == EventKind.RELEASE else None
+        shown.append(CustomerEvent(kind=ev.kind, at=ev.at, step=ev.step_code,
+                                   qty_in=ev.qty_in, qty_out=ev.qty_out, reason=code,
+                                   reason_description=description,
+                                   disposition=disposition))
+    return shown
 
 
 # --- late lots -------------------------------------------------------------------------

@@ -114,8 +114,28 @@ class BackwardOut(_BackwardLists):
     lot = fields.Nested(LotBriefOut)
 
 
+class CustomerStepOut(StepOut):
+    """A step run as a customer sees it: where and when, not who ran it."""
+
+    class Meta:
+        exclude = ("operator",)
+
+
+class CustomerQualificationOut(QualificationOut):
+    """A product's qualification as a customer sees it: no staff name."""
+
+    class Meta:
+        exclude = ("created_by",)
+
+
 class CustomerBackwardOut(BackwardOut):
+    """A backward trace as a customer user gets it: their own lots only, and no names
+    (no operators, no one who placed or released a hold or recorded a qualification) and
+    no internal hold comments."""
+
+    steps = fields.List(fields.Nested(CustomerStepOut))
     holds = fields.List(fields.Nested(CustomerHoldOut))
+    qualifications = fields.List(fields.Nested(CustomerQualificationOut))
 
 
 class ShipmentRefOut(Schema):

@@ -305,7 +305,10 @@ def backward_data(session: Session, seeds: Select[Any], actor: Actor | None = No
     """The seed lots and every ancestor, with their steps (equipment, operator, times,
     quantities, rejects by reason), materials consumed, wafers, test runs, holds and the
     qualifications of their products: seven statements whatever the size of the tree
-    (besides the seeds' own query when the caller does not know them)."""
+    (besides the seeds' own query when the caller does not know them). For a customer user
+    the steps name no one (`operator` and `finished_by` are None): a customer sees where
+    and when, not who."""
+    people = scope_customer(actor) is None
     ids = _scoped(ancestors(session, seeds), actor)
     lots = _lots(session, ids, objects=True)
     member = _keyed(session, ids, lots)
@@ -328,11 +331,12 @@ def backward_data(session: Session, seeds: Select[Any], actor: Actor | None = No
     for row in rows["reject"]:
         rejects[row[2]].append({"reason": row[4], "qty": row[3]})
     steps = [{"run": row.id, "lot_no": lots[row.lot_id].lot_no, "step": row.step_code,
-              "equipment": row.code, "equipment_kind": row.kind, "operator": row.operator,
+              "equipment": row.code, "equipment_kind": row.kind,
+              "operator": row.operator if people else None,
               "started_at": row.started_at, "finished_at": row.finished_at,
               "qty_in": row.qty_in, "good_qty": row.good_qty,
               "reject_qty": row.reject_qty, "rejects": rejects.get(row.id, []),
-              "finished_by": row.finished_by}
+              "finished_by": row.finished_by if people else None}
              for row in session.execute(
                  select(StepRun.id, StepRun.lot_id, StepRun.step_code, Equipment.code,
                         Equipment.kind, StepRun.operator, StepRun.started_at,
@@ -395,7 +399,7 @@ def backward(session: Session, lot: Lot, actor: Actor | None = None) -> dict[str
     `equipment` used, the `steps` run (lot_no, step, equipment, operator, started_at,
     finished_at, good_qty, rejects), `test_runs`, `holds` and its products'
     `qualifications`, over the lot and all its ancestors. A customer user sees only their
-    own lots."""
+    own lots, and no operator's name."""
     data = backward_data(session, select(Lot.id).where(Lot.id == lot.id), actor, [lot.id])
     return {"lot": _brief(data.graph.by_no()[lot.lot_no]), **_backward_answer(data)}
 

@@ -156,6 +156,8 @@ def lot(lot_no: str) -> Any:
 CSV_COLUMNS = ("kind", "relation", "lot_no", "state", "step", "equipment", "operator",
                "material_lot", "started_at", "finished_at", "qty_in", "good_qty", "rejects",
                "reference")
+# A customer's CSV names no one: the same columns without the operator.
+CUSTOMER_CSV_COLUMNS = tuple(c for c in CSV_COLUMNS if c != "operator")
 
 
 def _cell(value: Any) -> str:
@@ -235,9 +237,11 @@ def trace_rows(lot_no: str, back: dict[str, Any], fwd: dict[str, Any],
 @bp.route("/lots/<lot_no>/trace.csv")
 @require(Permission.TRACE_READ)
 def lot_csv(lot_no: str) -> Response:
-    """The lot's trace as CSV (the same lots and records as the page)."""
+    """The lot's trace as CSV (the same lots and records as the page; a customer's
+    without the operator column)."""
     lot_obj, back, fwd, graph = _lot_trace(lot_no)
-    return _csv(trace_rows(lot_obj.lot_no, back, fwd, graph), CSV_COLUMNS,
+    return _csv(trace_rows(lot_obj.lot_no, back, fwd, graph),
+                CUSTOMER_CSV_COLUMNS if _customer() else CSV_COLUMNS,
                 f"trace-{lot_obj.lot_no}.csv")
 
 

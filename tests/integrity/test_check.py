@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select, text
 
+from mes.catalog.models import Customer, Product
 from mes.db import utcnow
 from mes.errors import DomainError
 from mes.floor import services as floor
@@ -22,7 +23,8 @@ def _problem_lines(result: Any) -> list[str]:
     assert result.exit_code == 1, result.output
     assert result.output.strip().splitlines()[-1].endswith("problem(s) found.")
     return [line for line in result.output.splitlines()
-            if line.split(":")[0] in ("quantity", "hold", "shipping", "genealogy", "audit")]
+            if line.split(":")[0] in ("quantity", "hold", "shipping", "genealogy", "audit",
+                                      "customer")]
 
 
 def _lot(session, **where: Any) -> Lot:
@@ -231,4 +233,28 @@ def test_a_lot_row_pointing_past_its_chain_is_found(demo, run_check):
                  {"key": lot.lot_no, "seq": lot.audit_seq})
     lines = _problem_lines(run_check())
     assert any(f"audit: lot {lot.lot_no}: its row names audit record #{lot.audit_seq}" in line
+               for line in lines), lines
+
+
+def test_a_lot_in_the_plant_of_another_customer_than_its_products_is_found(demo, run_check):
+    """A product moved to another customer by hand under its lots: each lot still in the
+    plant is named; its shipped lots went to the customer they belonged to and are not."""
+    product_id, customer_id = demo.execute(
+        select(Product.id, Product.customer_id).join(Lot, Lot.product_id == Product.id)
+        .where(Product.customer_id.is_not(None), Lot.state == "shipped")
+        .order_by(Product.id).limit(1)).one()
+    other, other_code = demo.execute(select(Customer.id, Customer.code).where(
+        Customer.id != customer_id).order_by(Customer.id).limit(1)).one()
+    product = demo.get(Product, product_id)
+    in_plant = set(demo.scalars(select(Lot.lot_no).where(
+        Lot.product_id == product_id, Lot.state.in_(("queued", "running", "completed")))))
+    shipped = set(demo.scalars(select(Lot.lot_no).where(Lot.product_id == product_id,
+                                                        Lot.state == "shipped")))
+    assert in_plant and shipped
+    demo.execute(text("UPDATE product SET customer_id = :c WHERE id = :id"),
+                 {"c": other, "id": product_id})
+    lines = [line for line in _problem_lines(run_check()) if line.startswith("customer:")]
+    named = {line.split()[2].rstrip(":") for line in lines}
+    assert named == in_plant, lines
+    assert all(f"its product {product.code} is made for {other_code}" in line
                for line in lines), lines

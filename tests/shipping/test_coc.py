@@ -142,3 +142,38 @@ def test_coc_and_portal_group_the_digits_of_large_quantities(session, tested, ma
     portal = as_user(app, make_user("customer", customer="OEM")).get(
         f"/portal/shipments/{shipment.id}").get_data(as_text=True)
     assert "12,000" in portal and "12000" not in portal
+
+
+def _at_evil(app, user):
+    """A client of `user` whose requests say `Host: evil.example` (its session cookie is
+    set for that host, so the requests carry it)."""
+    client = app.test_client()
+    with client.session_transaction(base_url="http://evil.example") as cookie:
+        cookie["_user_id"] = user.get_id()
+        cookie["_fresh"] = True
+    return client
+
+
+def test_coc_links_do_not_come_from_the_host_header(session, tested, make_user, app,
+                                                    token_for, client):
+    """`Host: evil.example` must not put evil.example into the certificate's style sheet
+    and script links: on the shipping page, the portal and the API, the links are relative
+    to whichever server answered."""
+    shipment = ship(session, [tested("LOT-HOST", 100, 96).lot_no])
+    evil = "http://evil.example"
+    answers = {
+        "page": _at_evil(app, make_user("planner")).get(f"/shipments/{shipment.id}/coc",
+                                                        base_url=evil),
+        "portal": _at_evil(app, make_user("customer", customer="OEM")).get(
+            f"/portal/shipments/{shipment.id}/coc", base_url=evil),
+        "api": client.get(f"/api/v1/shipments/{shipment.id}/coc", base_url=evil,
+                          headers=token_for(make_user("qa"))),
+    }
+    for where, resp in answers.items():
+        assert resp.status_code == 200, where
+        assert resp.request.host == "evil.example", where
+        html = resp.get_data(as_text=True)
+        assert "evil.example" not in html, where
+        links = re.findall(r'(?:href|src)="([^"]+)"', html)
+        assert "/static/css/shipping.css" in links and "/static/js/shipping.js" in links, where
+        assert not [link for link in links if "//" in link], where
