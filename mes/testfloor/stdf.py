@@ -183,7 +183,7 @@ class _Codec:
 _CODECS = {"big": _Codec(">"), "little": _Codec("<")}
 
 
-def _decode(steps: tuple[tuple[str, int, Any], ...], buf: bytes, p: int, end: int,
+def _decode(steps: tuple[tuple[str, int, Any], ...], buf: bytes | bytearray, p: int, end: int,
             rec: str) -> dict[str, Any]:
     """Decode one record body generically; fields past the end of the record are None."""
     out: dict[str, Any] = {}
@@ -434,7 +434,7 @@ def parse_file(path: str | PathLike[str], *, ptr: bool = True) -> StdfFile:
     return parse(Path(path).read_bytes(), ptr=ptr)
 
 
-def _ptr_slow(steps: tuple, buf: bytes, body: int, end: int,
+def _ptr_slow(steps: tuple, buf: bytes | bytearray, body: int, end: int,
               tests: dict[int, TestDef]) -> tuple:
     """Decode an unusual or first-of-its-test PTR field by field.
 
@@ -798,8 +798,10 @@ def summarise(f: StdfFile) -> Summary:
     warnings: list[str] = []
     for check in (lambda t: _check_bins("HBR", f.hbr, t.hard, t.noun),
                   lambda t: _check_bins("SBR", f.sbr, t.soft, t.noun),
-                  lambda t: _check_counts(f, t, "PART_CNT"),
-                  lambda t: _check_counts(f, t, "GOOD_CNT")):
+                  lambda t: _check_pcr(f, t, "PART_CNT"),
+                  lambda t: _check_pcr(f, t, "GOOD_CNT"),
+                  lambda t: _check_wrr(f, t, "PART_CNT"),
+                  lambda t: _check_wrr(f, t, "GOOD_CNT")):
         found = check(every)
         if found and retested:
             on_final = check(final)
@@ -839,16 +841,27 @@ def _scope_text(scope: tuple | None) -> str:
     return "all sites" if scope is None else f"head {scope[0]} site {scope[1]}"
 
 
-def _check_counts(f: StdfFile, tally: _Tally, name: str) -> list[str]:
-    """Compare PCR and WRR PART_CNT (index 0) or GOOD_CNT (index 1) with the tally."""
-    index = 0 if name == "PART_CNT" else 1
-    what = tally.noun if index == 0 else "passing " + tally.noun
+def _count_of(tally: _Tally, name: str) -> tuple[int, str]:
+    """Index into a [tested, good] tally for PART_CNT / GOOD_CNT, and its words."""
+    return (0, tally.noun) if name == "PART_CNT" else (1, "passing " + tally.noun)
+
+
+def _check_pcr(f: StdfFile, tally: _Tally, name: str) -> list[str]:
+    """Compare PCR PART_CNT or GOOD_CNT with the tally, per head/site or all sites."""
+    index, what = _count_of(tally, name)
     warnings = []
     for rec in f.pcr:
         scope = None if rec["HEAD_NUM"] == 255 else (rec["HEAD_NUM"], rec["SITE_NUM"])
         actual = tally.sites.get(scope, (0, 0))[index]
         if rec[name] is not None and rec[name] != actual:
             warnings.append(f"PCR {_scope_text(scope)}: {name} {rec[name]}, {what} {actual}")
+    return warnings
+
+
+def _check_wrr(f: StdfFile, tally: _Tally, name: str) -> list[str]:
+    """Compare WRR PART_CNT or GOOD_CNT with the tally of the parts under its WIR."""
+    index, what = _count_of(tally, name)
+    warnings = []
     for wafer in f.wafers:
         rec = wafer.wrr
         if rec is None or rec[name] is None:

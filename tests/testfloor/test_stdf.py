@@ -7,12 +7,15 @@ import io
 import os
 import random
 import struct
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from mes.testfloor.stdf import (
+    InflateLimitExceeded,
     StdfError,
+    inflate,
     parse,
     parse_file,
     summarise,
@@ -858,3 +861,34 @@ def test_ptrs_before_any_part_of_their_site_still_belong_to_none():
     f = parse(data[:mir_end] + stray + data[mir_end:])
     assert f.orphan_ptrs == 2
     assert [[r.value for r in p.results] for p in f.parts] == [[1.0]]
+
+
+# --- bounded inflate ------------------------------------------------------------------------
+
+def test_inflate_stops_as_soon_as_the_output_passes_the_limit():
+    mib = 1024 * 1024
+    packed = gzip.compress(bytes(64 * mib), compresslevel=1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InflateLimitExceeded, match=f"more than {mib} bytes") as exc:
+            inflate(packed, limit=mib)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert exc.value.limit == mib
+    # The limit's buffer and one step of output, not the 64 MiB the stream holds.
+    assert peak < 4 * mib, f"peak {peak / mib:.1f} MiB"
+    with pytest.raises(InflateLimitExceeded):
+        parse(packed, inflate_limit=mib)
+
+
+def test_inflate_limit_is_on_the_whole_output_of_every_member():
+    plain = stdf([PartSpec(results=[(100, 1.5)])])
+    half = len(plain) // 2
+    members = gzip.compress(plain[:half]) + gzip.compress(plain[half:]) + b"\0" * 9
+    assert inflate(members, limit=len(plain)) == plain
+    with pytest.raises(InflateLimitExceeded):
+        inflate(members, limit=len(plain) - 1)
+    assert len(parse(members, inflate_limit=len(plain)).parts) == 1
+    # Plain input is returned as it is: the upload limit bounds it.
+    assert inflate(plain, limit=1) == plain
