@@ -123,19 +123,20 @@ def _register_request_cycle(app: Flask) -> None:
         if request.content_length is not None or "wsgi.input_terminated" not in environ:
             return
         limit = app.config["MAX_CONTENT_LENGTH"]
+        source = environ["wsgi.input"]
+        chunk = source.read(min(64 * 1024, limit + 1))
+        if not chunk:
+            return  # no body at all (a GET): nothing to keep
         # Lives to the end of the request (closed in _close_body), not this block.
         body = SpooledTemporaryFile(max_size=MIB)  # noqa: SIM115
-        source = environ["wsgi.input"]
         total = 0
-        while total <= limit:
-            chunk = source.read(min(64 * 1024, limit + 1 - total))
-            if not chunk:
-                break
+        while chunk:
             total += len(chunk)
             body.write(chunk)
-        if total > limit:
-            body.close()
-            raise upload_too_large()
+            if total > limit:
+                body.close()
+                raise upload_too_large()
+            chunk = source.read(min(64 * 1024, limit + 1 - total))
         body.seek(0)
         g.chunked_body = body
         environ["wsgi.input"] = body
