@@ -56,7 +56,7 @@ class StdfError(ValueError):
 
 class InflateLimitExceeded(ValueError):
     """gzip input that inflates to more than `limit` bytes (a file this large, or a gzip
-    bomb); reading stopped at the limit, so at most `limit` bytes were ever held."""
+    bomb); inflating stopped one byte past the limit, which is all it ever held."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"the gzip stream inflates to more than {limit} bytes")
@@ -330,8 +330,8 @@ class StdfFile:
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-# Inflate in steps of this much output (and this much input), so that the output never
-# passes the limit by more than one step.
+# Inflate in steps of at most this much output (and this much input): the temporary piece
+# of each step is all the memory inflating takes beyond its output.
 _STEP = 1 << 20
 
 
@@ -341,9 +341,9 @@ def inflate(data: bytes | bytearray | memoryview, *,
     member inflated, trailing NUL padding after the last one ignored.
 
     The output is bounded: more than `limit` bytes (None: no limit) raises
-    InflateLimitExceeded as soon as the limit is passed, having held at most `limit` bytes
-    plus one step of output. A corrupt, cut-short or trailing-garbage gzip stream raises
-    StdfError with the offset in the compressed input.
+    InflateLimitExceeded as soon as the limit is passed: the output never holds more than
+    `limit` + 1 bytes (it grows in steps of at most 1 MiB). A corrupt, cut-short or
+    trailing-garbage gzip stream raises StdfError with the offset in the compressed input.
     """
     if bytes(data[:2]) != _GZIP_MAGIC:
         return data if isinstance(data, bytes | bytearray) else bytes(data)
