@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from tempfile import SpooledTemporaryFile
 from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.routing import IntegerConverter
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+MIB = 1024 * 1024
 
 
 def _resource_dir(name: str) -> str:
@@ -44,7 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # token calls carry no cookie and need no CSRF token.
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=None,
-        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings["UPLOAD_LIMIT_MIB"] * MIB,
         JSON_SORT_KEYS=False,
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -108,7 +110,45 @@ def _connect_lifecycle() -> None:
 def _register_request_cycle(app: Flask) -> None:
     from mes import db
     from mes.auth.login import csrf, uses_bearer_token
-    from mes.errors import error_response, translate_db_error
+    from mes.errors import error_response, translate_db_error, upload_too_large
+
+    @app.before_request
+    def _bounded_body() -> None:
+        # Before anything reads the body (the CSRF check reads forms). A body with a
+        # Content-Length over the limit is refused by Werkzeug; one sent chunked, without
+        # a length, Werkzeug would cut at the limit and pass on as if complete. Read it
+        # here instead, to one byte past the limit: over it is the same 413, within it the
+        # request goes on with the body and its length, like any other.
+        environ = request.environ
+        if request.content_length is not None or "wsgi.input_terminated" not in environ:
+            return
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        source = environ["wsgi.input"]
+        chunk = source.read(min(64 * 1024, limit + 1))
+        if not chunk:
+            return  # no body at all (a GET): nothing to keep
+        # Lives to the end of the request (closed in _close_body), not this block.
+        body = SpooledTemporaryFile(max_size=MIB)  # noqa: SIM115
+        total = 0
+        while chunk:
+            total += len(chunk)
+            body.write(chunk)
+            if total > limit:
+                body.close()
+                raise upload_too_large()
+            chunk = source.read(min(64 * 1024, limit + 1 - total))
+        body.seek(0)
+        g.chunked_body = body
+        environ["wsgi.input"] = body
+        environ["CONTENT_LENGTH"] = str(total)
+        request.__dict__.pop("content_length", None)
+        request.__dict__.pop("stream", None)
+
+    @app.teardown_request
+    def _close_body(exc: BaseException | None) -> None:
+        body = g.pop("chunked_body", None)
+        if body is not None:
+            body.close()
 
     @app.before_request
     def _csrf() -> None:

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_FAILURE_WINDOW_MINUTES": 15,
     "PASSWORD_MIN_LENGTH": 12,
+    "UPLOAD_LIMIT_MIB": 64,
+    "GZIP_INFLATE_LIMIT_MIB": 512,
     "DB_POOL_SIZE": 5,
     "PORTAL_CYCLE_TIME_CACHE_SECONDS": 300,
     "REPORT_CACHE_SECONDS": 60,
@@ -49,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
 # The type of each key is the type of its default; keys defaulting to None are strings.
 _TYPES: dict[str, type] = {key: str if value is None else type(value)
                            for key, value in DEFAULTS.items()}
+
+# Limits that must be at least 1.
+_POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB")
 
 # Variables read from the environment but not configuration keys themselves (the test
 # suite's and the benchmarks' databases, the folder of the real STDF files).
@@ -121,6 +126,10 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     if overrides:
         _check_keys(overrides, "create_app()")
         config.update({k: _coerce(k, v, "create_app()") for k, v in overrides.items()})
+
+    for key in _POSITIVE:
+        if config[key] < 1:
+            raise ConfigError(f"{key} must be at least 1, not {config[key]}")
 
     instance = Path(config["INSTANCE_PATH"] or _default_instance_path()).resolve()
     config["INSTANCE_PATH"] = str(instance)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from flask import Flask, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -158,6 +158,18 @@ class InvalidInput(DomainError):
     status, code = 422, ErrorCode.INVALID
 
 
+class TooLarge(DomainError):
+    status, code = 413, ErrorCode.TOO_LARGE
+
+
+def upload_too_large() -> TooLarge:
+    """The answer to a request body over UPLOAD_LIMIT_MIB, with or without Content-Length."""
+    limit = current_app.config["UPLOAD_LIMIT_MIB"]
+    return TooLarge(_l("The upload is larger than the limit of %(limit)s MiB "
+                       "(UPLOAD_LIMIT_MIB). STDF files may be uploaded gzip-compressed, "
+                       "which keeps most of them well under it.", limit=limit))
+
+
 class RateLimited(DomainError):
     status, code = 429, ErrorCode.RATE_LIMITED
 
@@ -211,7 +223,6 @@ _HTTP_PAGE_MESSAGES = {
     400: _l("The browser sent a request this page cannot use."),
     404: _l("There is no page at this address; check the link or go back."),
     405: _l("This page does not accept this kind of request."),
-    413: _l("The file is larger than the plant allows for uploads."),
 }
 
 
@@ -261,6 +272,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
+        if status == 413:
+            # The request body passed MAX_CONTENT_LENGTH: say the limit and what helps.
+            return error_response(upload_too_large())
         if wants_json():
             resp = jsonify(error_body(_HTTP_CODES.get(status, ErrorCode.ERROR),
                                       exc.description or exc.name))

@@ -107,6 +107,13 @@ def test_wrong_type_in_environment_is_refused_naming_the_variable():
         load_config(environ={"MES_LOGIN_MAX_FAILURES": "five"})
 
 
+@pytest.mark.parametrize("key", ["UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB"])
+def test_upload_limits_below_1_mib_are_refused_naming_the_key(key):
+    with pytest.raises(ConfigError, match=f"{key} must be at least 1"):
+        load_config(environ={f"MES_{key}": "0"})
+    assert load_config(environ={f"MES_{key}": "3"})[key] == 3
+
+
 def test_missing_config_file_is_named(tmp_path):
     missing = str(tmp_path / "nowhere.toml")
     with pytest.raises(ConfigError, match=re.escape(missing)):

@@ -77,6 +77,10 @@ def _operation(op: Operation, path_params: list[dict[str, Any]]) -> dict[str, An
         responses["400"] = _error("The body is not a JSON object.")
     if op.body is not None or op.query is not None or op.raw_body is not None:
         responses["422"] = _error("A field is missing or not valid.")
+    if op.raw_body is not None:
+        responses["413"] = _error("The upload is larger than the limit (UPLOAD_LIMIT_MIB; "
+                                  "gzip is accepted), or a gzip upload inflates to more "
+                                  "than GZIP_INFLATE_LIMIT_MIB.")
     if path_params:
         responses["404"] = _error("No such object (or another customer's).")
     if op.conflicts:

@@ -89,6 +89,8 @@ class TestRun(Base):
     final_bins: Mapped[dict[str, Any]] = mapped_column(default=dict)
     failing_bins: Mapped[list[Any]] = mapped_column(default=list)
     warnings: Mapped[list[Any]] = mapped_column(default=list)
+    # PTRs of the file that belong to no part (see mes.testfloor.stdf.parse).
+    orphan_ptrs: Mapped[int] = mapped_column(default=0, server_default="0")
     pat: Mapped[dict[str, Any]] = mapped_column(default=dict)
     sba: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -82,6 +82,8 @@ class PlantTestRunOut(TestRunOut):
     final_bins = fields.Dict(keys=fields.String(), values=fields.Integer())
     failing_bins = fields.List(fields.Integer())
     warnings = fields.List(fields.String())
+    # PTRs of the file that belong to no part: their values are in no part's results.
+    orphan_ptrs = fields.Integer()
     sba = fields.Dict()
     created_by = fields.String(allow_none=True)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -30,8 +30,9 @@ from mes.auth.actor import SYSTEM, Actor, actor_name
 from mes.catalog import services as catalog
 from mes.catalog.models import Product, ReasonCode
 from mes.catalog.services import StepInfo, current_route, route_step_infos
+from mes.config import DEFAULTS
 from mes.db import utcnow
-from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound, TooLarge
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality import services as quality
@@ -62,7 +63,7 @@ SBA_HISTORY_LOTS = 30
 # The reason of SBA holds, when the plant has it (else its first active hold code).
 SBA_REASON = "HOLD-SBA"
 _STRING = 255
-_GZIP_MAGIC = b"\x1f\x8b"
+_MIB = 1024 * 1024
 
 
 def _invalid(field_name: str, message: str, code: ErrorCode | None = None) -> InvalidInput:
@@ -151,18 +152,11 @@ def _test_step(lot: Lot, step_code: str | None) -> StepInfo:
 
 # --- STDF import -----------------------------------------------------------------------
 
-def _stdf_stream(content: bytes) -> bytes:
-    """The STDF stream of an accepted upload: every gzip member decompressed (the reader
-    has already refused a corrupt stream), so the same file gzipped or not is one file."""
-    if content[:2] != _GZIP_MAGIC:
-        return content
-    out = []
-    pos = 0
-    while content[pos:pos + 2] == _GZIP_MAGIC:
-        inflater = zlib.decompressobj(wbits=31)
-        out.append(inflater.decompress(content[pos:]))
-        pos = len(content) - len(inflater.unused_data)
-    return b"".join(out)
+def inflate_limit() -> int:
+    """The most bytes of STDF a gzip upload may inflate to (GZIP_INFLATE_LIMIT_MIB)."""
+    mib = current_app.config["GZIP_INFLATE_LIMIT_MIB"] if has_app_context() else \
+        DEFAULTS["GZIP_INFLATE_LIMIT_MIB"]
+    return int(mib) * _MIB
 
 
 def _refuse_duplicate(session: Session, digest: str) -> None:
@@ -230,18 +224,28 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
     The lot does not move. Raises InvalidInput (`invalid_stdf` with the byte offset for a
     file that is not STDF V4 or is truncated; `no_parts` for a file without part records;
     a step not on the route), Conflict (`wrong_step`, `lot_closed`, `duplicate` when the
-    same content was imported before, for any lot).
+    same content was imported before, for any lot) and TooLarge (413 `too_large`: gzip
+    input inflating to more than `inflate_limit()`; inflating stops at the limit).
     """
     info = _test_step(lot, step)
+    limit = inflate_limit()
     try:
-        f = stdf.parse(content)
+        # Inflated once, with a bounded output: the same file gzipped or not is one file
+        # (one digest), and a gzip bomb costs at most the limit.
+        stream = stdf.inflate(content, limit=limit)
+        f = stdf.parse(stream)
+    except stdf.InflateLimitExceeded:
+        message = _l("The gzip file inflates to more than the limit of %(limit)s MiB of STDF "
+                     "(GZIP_INFLATE_LIMIT_MIB); it was not imported.", limit=limit // _MIB)
+        raise TooLarge(message, fields={"file": [message]}) from None
     except stdf.StdfError as exc:
         raise _invalid("file", f"The file is not a readable STDF V4 file: {exc}.",
                        code=ErrorCode.INVALID_STDF) from None
     if not f.parts:
         raise _invalid("file", "The file holds no part results (PRR): there is nothing to "
                                "count.", code=ErrorCode.NO_PARTS)
-    digest = hashlib.sha256(_stdf_stream(content)).hexdigest()
+    digest = hashlib.sha256(stream).hexdigest()
+    del stream
     _refuse_duplicate(session, digest)
     summary = stdf.summarise(f)
 
@@ -283,7 +287,7 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
         hard_bins={str(b): n for b, n in summary.hard_bins.items()},
         soft_bins={str(b): n for b, n in summary.soft_bins.items()},
         final_bins={str(b): n for b, n in sorted(final_bins.items())}, failing_bins=failing,
-        warnings=[*f.warnings, *summary.warnings], pat=pat,
+        warnings=[*f.warnings, *summary.warnings], pat=pat, orphan_ptrs=f.orphan_ptrs,
     )
     params = [TestParam(test_num=num, name=_text(t.tdef.name), units=_text(t.tdef.units),
                         lo=_finite(t.tdef.lo), hi=_finite(t.tdef.hi),

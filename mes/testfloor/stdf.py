@@ -6,9 +6,11 @@ bins) and cross-checks the tester's own summary records. Reading rules, in short
 list is in docs/stdf.md):
 
 * Byte order comes from FAR.CPU_TYPE (1 big-endian, 2 little-endian); CPU_TYPE 0 (VAX) and
-  any STDF_VER other than 4 are refused. A cut-short header or record body is refused.
-  Every refusal is a `StdfError` whose message and `.offset` give the byte offset (of the
-  decompressed stream for gzip input).
+  any STDF_VER other than 4 are refused. A cut-short header or record body, a record type
+  outside the STDF V4 list, and a file that ends without MRR while parts are still open are
+  refused. Every refusal is a `StdfError` whose message and `.offset` give the byte offset
+  (of the decompressed stream for gzip input).
+* gzip input is inflated with a bounded output (`inflate`, `InflateLimitExceeded`).
 * A record may end early: absent trailing fields are None. The standard's "missing" values
   (empty strings, U4 4294967295 counts, I2 -32768 coordinates, ...) are None as well.
 * Counts come from the part records (PRR); HBR/SBR/PCR are only cross-checked.
@@ -29,12 +31,14 @@ __all__ = [
     "RECORD_FIELDS",
     "MISSING",
     "StdfError",
+    "InflateLimitExceeded",
     "PtrResult",
     "TestDef",
     "Part",
     "Wafer",
     "StdfFile",
     "Summary",
+    "inflate",
     "parse",
     "parse_file",
     "summarise",
@@ -48,6 +52,15 @@ class StdfError(ValueError):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+class InflateLimitExceeded(ValueError):
+    """gzip input that inflates to more than `limit` bytes (a file this large, or a gzip
+    bomb); inflating stopped one byte past the limit, which is all it ever held."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the gzip stream inflates to more than {limit} bytes")
+        self.limit = limit
 
 
 def _layout(spec: str) -> tuple[tuple[str, str], ...]:
@@ -117,7 +130,9 @@ MISSING: dict[str, dict[str, int | float]] = {
     "TSR": dict.fromkeys(("EXEC_CNT", "FAIL_CNT", "ALRM_CNT"), _U4_MISSING),
 }
 
-# Names of the other STDF V4 (and V4-2007) record types, only for record_counts.
+# Names of the other STDF V4 (and V4-2007) record types: with RECORD_FIELDS, the list of
+# record types a file may hold (any other type is refused: it is a corrupted record length far
+# more often than a vendor record, and skipping it walks invented records).
 _OTHER_NAMES = {
     (0, 30): "VUR", (1, 60): "PMR", (1, 62): "PGR", (1, 63): "PLR", (1, 70): "RDR",
     (1, 90): "PSR", (1, 91): "NMR", (1, 92): "CNR", (1, 93): "SSR", (1, 94): "CDR",
@@ -168,7 +183,7 @@ class _Codec:
 _CODECS = {"big": _Codec(">"), "little": _Codec("<")}
 
 
-def _decode(steps: tuple[tuple[str, int, Any], ...], buf: bytes, p: int, end: int,
+def _decode(steps: tuple[tuple[str, int, Any], ...], buf: bytes | bytearray, p: int, end: int,
             rec: str) -> dict[str, Any]:
     """Decode one record body generically; fields past the end of the record are None."""
     out: dict[str, Any] = {}
@@ -263,6 +278,8 @@ class Part:
     wafer_id: str | None
     passed: bool | None
     results: list[PtrResult] = field(default_factory=list)
+    # The WIR/WRR the part was tested under (None outside any wafer), for the WRR check.
+    wafer: Wafer | None = field(default=None, repr=False, compare=False)
 
     @property
     def good(self) -> bool:
@@ -306,42 +323,72 @@ class StdfFile:
     tsr: list[dict[str, Any]] = field(default_factory=list)
     record_counts: dict[str, int] = field(default_factory=dict)
     orphan_ptrs: int = 0
+    late_ptrs: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _gunzip(raw: bytes) -> bytes:
-    """Decompress every gzip member; trailing NUL padding after the last one is ignored."""
-    out = []
+# Inflate in steps of at most this much output (and this much input): the temporary piece
+# of each step is all the memory inflating takes beyond its output.
+_STEP = 1 << 20
+
+
+def inflate(data: bytes | bytearray | memoryview, *,
+            limit: int | None = None) -> bytes | bytearray:
+    """The STDF stream of an upload: `data` itself, or for gzip input (magic 1f 8b) every
+    member inflated, trailing NUL padding after the last one ignored.
+
+    The output is bounded: more than `limit` bytes (None: no limit) raises
+    InflateLimitExceeded as soon as the limit is passed: the output never holds more than
+    `limit` + 1 bytes (it grows in steps of at most 1 MiB). A corrupt, cut-short or
+    trailing-garbage gzip stream raises StdfError with the offset in the compressed input.
+    """
+    if bytes(data[:2]) != _GZIP_MAGIC:
+        return data if isinstance(data, bytes | bytearray) else bytes(data)
+    raw = memoryview(data)
+    n = len(raw)
+    out = bytearray()
     pos = 0
-    while pos < len(raw):
+    while pos < n:
         if raw[pos:pos + 2] != _GZIP_MAGIC:
-            if raw[pos:].strip(b"\0"):
+            if bytes(raw[pos:]).strip(b"\0"):
                 raise StdfError(f"unexpected data after the gzip stream at byte {pos}", pos)
             break
         inflater = zlib.decompressobj(wbits=31)
-        try:
-            out.append(inflater.decompress(raw[pos:]))
-        except zlib.error as exc:
-            raise StdfError(
-                f"corrupt gzip stream in the member starting at byte {pos}: {exc}", pos
-            ) from exc
-        if not inflater.eof:
-            raise StdfError(f"truncated gzip stream at byte {len(raw)}", len(raw))
-        pos = len(raw) - len(inflater.unused_data)
-    return b"".join(out)
+        fed = pos
+        tail: bytes | memoryview = b""
+        while not inflater.eof:
+            if not tail and fed < n:
+                tail = raw[fed:fed + _STEP]
+                fed += len(tail)
+            room = _STEP if limit is None else min(_STEP, limit - len(out) + 1)
+            try:
+                piece = inflater.decompress(tail, room)
+            except zlib.error as exc:
+                raise StdfError(
+                    f"corrupt gzip stream in the member starting at byte {pos}: {exc}", pos
+                ) from exc
+            tail = inflater.unconsumed_tail
+            out += piece
+            if limit is not None and len(out) > limit:
+                raise InflateLimitExceeded(limit)
+            if not piece and not tail and fed >= n:
+                raise StdfError(f"truncated gzip stream at byte {n}", n)
+        pos = fed - len(inflater.unused_data)
+    return out
 
 
-def _load(data: bytes | bytearray | memoryview | BinaryIO) -> bytes:
+def _load(data: bytes | bytearray | memoryview | BinaryIO,
+          limit: int | None) -> bytes | bytearray:
     if isinstance(data, str | PathLike):
         raise TypeError("parse() takes the file's content; use parse_file() for a path")
-    raw = bytes(data) if isinstance(data, bytes | bytearray | memoryview) else data.read()
-    return _gunzip(raw) if raw[:2] == _GZIP_MAGIC else raw
+    raw = data if isinstance(data, bytes | bytearray | memoryview) else data.read()
+    return inflate(raw, limit=limit)
 
 
-def _byte_order(buf: bytes) -> str:
+def _byte_order(buf: bytes | bytearray) -> str:
     """Check the FAR and return the byte order it declares."""
     if not buf:
         raise StdfError("empty input: no FAR record at byte 0, not an STDF file", 0)
@@ -364,16 +411,20 @@ def _byte_order(buf: bytes) -> str:
     return "big" if cpu == 1 else "little"
 
 
-def parse(data: bytes | bytearray | memoryview | BinaryIO, *, ptr: bool = True) -> StdfFile:
+def parse(data: bytes | bytearray | memoryview | BinaryIO, *, ptr: bool = True,
+          inflate_limit: int | None = None) -> StdfFile:
     """Read a whole STDF V4 file (plain or gzip) from bytes or a binary stream.
 
     With ``ptr=False`` (summary mode) PTR bodies are skipped by their length and only counted,
     so `tests` is empty and parts carry no results. PTRs belong to the part opened by the last
-    PIR with the same HEAD_NUM/SITE_NUM and not yet closed by its PRR; a PTR outside any part
-    is counted in `orphan_ptrs`. Raises StdfError (with the byte offset) for input that is
-    not STDF V4 or is truncated; unknown record types are skipped by their length.
+    PIR with the same HEAD_NUM/SITE_NUM and not yet closed by its PRR; a PTR while no part is
+    open on its head and site belongs to the part whose PRR closed last there (testers that
+    write the PIR after the PRR, counted in `late_ptrs`); one with no such part is counted
+    in `orphan_ptrs`. Raises StdfError (with the byte offset) for input that is not STDF V4,
+    is truncated, or holds a record type outside the V4 list; InflateLimitExceeded for gzip
+    input inflating to more than `inflate_limit` bytes.
     """
-    buf = _load(data)
+    buf = _load(data, inflate_limit)
     order = _byte_order(buf)
     return _read(buf, order, ptr)
 
@@ -383,7 +434,7 @@ def parse_file(path: str | PathLike[str], *, ptr: bool = True) -> StdfFile:
     return parse(Path(path).read_bytes(), ptr=ptr)
 
 
-def _ptr_slow(steps: tuple, buf: bytes, body: int, end: int,
+def _ptr_slow(steps: tuple, buf: bytes | bytearray, body: int, end: int,
               tests: dict[int, TestDef]) -> tuple:
     """Decode an unusual or first-of-its-test PTR field by field.
 
@@ -419,7 +470,7 @@ def _ptr_slow(steps: tuple, buf: bytes, body: int, end: int,
             lo, hi)
 
 
-def _read(buf: bytes, order: str, full: bool) -> StdfFile:
+def _read(buf: bytes | bytearray, order: str, full: bool) -> StdfFile:
     """The record loop. Hot path: PTR (most records) then PIR/PRR; the rest is generic."""
     codec = _CODECS[order]
     steps = codec.steps
@@ -437,9 +488,12 @@ def _read(buf: bytes, order: str, full: bool) -> StdfFile:
     counts: dict[tuple[int, int], int] = {}
     open_parts: dict[tuple[int | None, int | None], list[PtrResult]] = {}
     open_get = open_parts.get
+    # The results of the part each head/site closed last, for PTRs after their PRR.
+    closed_parts: dict[tuple[int | None, int | None], list[PtrResult]] = {}
     wafer_of_head: dict[int | None, Wafer] = {}
     n_ptr = 0
     orphans = 0
+    late = 0
     n = len(buf)
     pos = 0
     while pos < n:
@@ -451,7 +505,11 @@ def _read(buf: bytes, order: str, full: bool) -> StdfFile:
         body = pos + 4
         end = body + rec_len
         if end > n:
-            name = _NAMES.get((typ, sub), f"type {typ}/{sub}")
+            name = _NAMES.get((typ, sub))
+            if name is None:
+                raise StdfError(
+                    f"record type {typ}/{sub} at byte {pos} is not an STDF V4 record type "
+                    "(a corrupted record length?)", pos)
             raise StdfError(
                 f"truncated {name} record at byte {pos}: {rec_len} bytes declared, "
                 f"{n - body} present",
@@ -488,8 +546,12 @@ def _read(buf: bytes, order: str, full: bool) -> StdfFile:
                             ptr_steps, buf, body, end, tests)
                 results = open_get((head, site))
                 if results is None:
-                    orphans += 1
-                else:
+                    results = closed_parts.get((head, site))
+                    if results is None:
+                        orphans += 1
+                    else:
+                        late += 1
+                if results is not None:
                     results.append(new_result(
                         PtrResult, (test_num, value, tflg, pflg, lo, hi)))
             pos = end
@@ -517,10 +579,12 @@ def _read(buf: bytes, order: str, full: bool) -> StdfFile:
             # PART_FLG bit 4: no pass/fail information (Part.good then uses the hard bin).
             passed = None if flg is None or flg & 0x10 else not flg & 0x08
             wafer = wafer_of_head.get(head)
+            part_results = open_parts.pop((head, site), [])
+            closed_parts[(head, site)] = part_results
             parts.append(Part(
                 head, site, flg, ntest, hbin, sbin, x, y, ttime, part_id, part_txt,
-                wafer.wafer_id if wafer is not None else None, passed,
-                open_parts.pop((head, site), []),
+                wafer.wafer_id if wafer is not None else None, passed, part_results,
+                wafer,
             ))
         elif typ == 5 and sub == 10:
             if rec_len >= 2:
@@ -541,11 +605,22 @@ def _read(buf: bytes, order: str, full: bool) -> StdfFile:
             elif key == (0, 0) and rec_len == 0 and not buf[pos:].strip(b"\0"):
                 counts.pop(key)
                 break  # block padding after the last record
+            elif known is None:
+                raise StdfError(
+                    f"record type {typ}/{sub} at byte {pos} is not an STDF V4 record type "
+                    "(a corrupted record length?)", pos)
         pos = end
 
     f.orphan_ptrs = orphans
-    if open_parts:
-        f.warnings.append(f"{len(open_parts)} part(s) opened by PIR have no PRR")
+    f.late_ptrs = late
+    # A tester that writes the PIR after the PRR leaves its last PIR open, with no results.
+    unclosed = sum(1 for results in open_parts.values() if results or not late)
+    if f.mrr is None and unclosed:
+        raise StdfError(
+            f"truncated: no MRR, {unclosed} part{'s' if unclosed > 1 else ''} without a "
+            f"result (PIR without PRR) at the end of the file, byte {n}", n)
+    if unclosed:
+        f.warnings.append(f"{unclosed} part(s) opened by PIR have no PRR")
     if f.mrr is None:
         f.warnings.append("no MRR: the file may be incomplete")
     record_counts = {"PTR": n_ptr} if n_ptr else {}
@@ -642,6 +717,42 @@ def _percent(fraction: Fraction | None) -> float | None:
     return None if fraction is None else round(float(fraction * 100), 2)
 
 
+class _Tally:
+    """Counts of one set of part results, per summary scope: None = all sites, (head, site),
+    and per wafer (WIR/WRR). `noun` names the set in warnings."""
+
+    def __init__(self, noun: str) -> None:
+        self.noun = noun
+        self.hard: dict[tuple, int] = {}
+        self.soft: dict[tuple, int] = {}
+        self.sites: dict[tuple | None, list[int]] = {}
+        self.wafers: dict[int, list[int]] = {}
+
+    def add(self, part: Part, scope: tuple | None) -> None:
+        good = part.good
+        for where in (None, scope) if scope is not None else (None,):
+            tally = self.sites.setdefault(where, [0, 0])
+            tally[0] += 1
+            tally[1] += good
+            for counter, bin_no in ((self.hard, part.hard_bin), (self.soft, part.soft_bin)):
+                if bin_no is not None:
+                    counter[(where, bin_no)] = counter.get((where, bin_no), 0) + 1
+        if part.wafer is not None:
+            tally = self.wafers.setdefault(id(part.wafer), [0, 0])
+            tally[0] += 1
+            tally[1] += good
+
+
+def _site_scopes(f: StdfFile) -> dict[int | None, int | None]:
+    """For PRRs whose HEAD_NUM is 255 (no head): the head the summary records name for
+    their site, when they name exactly one; such PRRs count for that head and site."""
+    heads: dict[int | None, set[int | None]] = {}
+    for rec in (*f.hbr, *f.sbr, *f.pcr):
+        if rec["HEAD_NUM"] != 255:
+            heads.setdefault(rec["SITE_NUM"], set()).add(rec["HEAD_NUM"])
+    return {site: next(iter(hs)) for site, hs in heads.items() if len(hs) == 1}
+
+
 def summarise(f: StdfFile) -> Summary:
     """Count a file's part results the way the test-run API reports them.
 
@@ -649,52 +760,56 @@ def summarise(f: StdfFile) -> Summary:
     `unit_key`s; first-pass good counts units whose first PRR passes, final good units whose
     last PRR passes; yields are percent of units rounded to 2 decimals (None without parts),
     the exact fractions are kept alongside. hard_bins/soft_bins count every PRR (a missing
-    soft bin is not counted). `warnings` lists HBR/SBR/PCR values that disagree with these
-    counts; summary values that are "missing" are not compared.
+    soft bin is not counted).
+
+    `warnings` lists the tester's summary values (HBR/SBR counts, PCR and WRR PART_CNT and
+    GOOD_CNT) that disagree with the part records. Testers count retested parts one of two
+    ways, every PRR or each unit's final result: each summary field is compared with both,
+    and warns only when it matches neither (the warning then names the closer one). Summary
+    values that are "missing" are not compared. A PRR with HEAD_NUM 255 counts for the head
+    the summaries name for its site.
     """
     first: dict[tuple, bool] = {}
-    last: dict[tuple, bool] = {}
-    hard: dict[tuple, int] = {}
-    soft: dict[tuple, int] = {}
-    site_parts: dict[tuple, list[int]] = {}
+    last: dict[tuple, tuple[Part, tuple | None]] = {}
+    every = _Tally("part records")
+    final = _Tally("final results")
+    head_for_site = _site_scopes(f)
     for index, part in enumerate(f.parts):
         good = part.good
         key = unit_key(part, index)
         first.setdefault(key, good)
-        last[key] = good
-        scope = (part.head, part.site)
-        tally = site_parts.setdefault(scope, [0, 0])
-        tally[0] += 1
-        tally[1] += good
-        for counter, bin_no in ((hard, part.hard_bin), (soft, part.soft_bin)):
-            if bin_no is not None:
-                for k in ((None, bin_no), (scope, bin_no)):
-                    counter[k] = counter.get(k, 0) + 1
+        head = part.head
+        if head == 255:
+            head = head_for_site.get(part.site, 255)
+        scope = None if head == 255 else (head, part.site)
+        last[key] = (part, scope)
+        every.add(part, scope)
+    for part, scope in last.values():
+        final.add(part, scope)
 
     units = len(first)
     first_good = sum(first.values())
-    final_good = sum(last.values())
+    final_good = sum(part.good for part, _ in last.values())
     first_fraction = Fraction(first_good, units) if units else None
     final_fraction = Fraction(final_good, units) if units else None
-    good_results = sum(good for _, good in site_parts.values())
+    good_results = every.sites.get(None, [0, 0])[1]
 
+    retested = units != len(f.parts)
     warnings: list[str] = []
-    for label, records, counted in (("HBR", f.hbr, hard), ("SBR", f.sbr, soft)):
-        warnings += _check_bins(label, records, counted)
-    for rec in f.pcr:
-        pcr_scope = None if rec["HEAD_NUM"] == 255 else (rec["HEAD_NUM"], rec["SITE_NUM"])
-        if pcr_scope is None:
-            tested, passing = len(f.parts), good_results
-        else:
-            tested, passing = site_parts.get(pcr_scope, (0, 0))
-        where = _scope_text(pcr_scope)
-        if rec["PART_CNT"] is not None and rec["PART_CNT"] != tested:
-            warnings.append(f"PCR {where}: PART_CNT {rec['PART_CNT']}, part records {tested}")
-        if rec["GOOD_CNT"] is not None and rec["GOOD_CNT"] != passing:
-            warnings.append(
-                f"PCR {where}: GOOD_CNT {rec['GOOD_CNT']}, passing part records {passing}")
+    for check in (lambda t: _check_bins("HBR", f.hbr, t.hard, t.noun),
+                  lambda t: _check_bins("SBR", f.sbr, t.soft, t.noun),
+                  lambda t: _check_pcr(f, t, "PART_CNT"),
+                  lambda t: _check_pcr(f, t, "GOOD_CNT"),
+                  lambda t: _check_wrr(f, t, "PART_CNT"),
+                  lambda t: _check_wrr(f, t, "GOOD_CNT")):
+        found = check(every)
+        if found and retested:
+            on_final = check(final)
+            found = [] if not on_final else on_final if len(on_final) <= len(found) else found
+        warnings += found
 
     mir = f.mir
+    hard, soft = every.hard, every.soft
     return Summary(
         lot_id=mir.get("LOT_ID"),
         sublot_id=mir.get("SBLOT_ID"),
@@ -726,9 +841,42 @@ def _scope_text(scope: tuple | None) -> str:
     return "all sites" if scope is None else f"head {scope[0]} site {scope[1]}"
 
 
+def _count_of(tally: _Tally, name: str) -> tuple[int, str]:
+    """Index into a [tested, good] tally for PART_CNT / GOOD_CNT, and its words."""
+    return (0, tally.noun) if name == "PART_CNT" else (1, "passing " + tally.noun)
+
+
+def _check_pcr(f: StdfFile, tally: _Tally, name: str) -> list[str]:
+    """Compare PCR PART_CNT or GOOD_CNT with the tally, per head/site or all sites."""
+    index, what = _count_of(tally, name)
+    warnings = []
+    for rec in f.pcr:
+        scope = None if rec["HEAD_NUM"] == 255 else (rec["HEAD_NUM"], rec["SITE_NUM"])
+        actual = tally.sites.get(scope, (0, 0))[index]
+        if rec[name] is not None and rec[name] != actual:
+            warnings.append(f"PCR {_scope_text(scope)}: {name} {rec[name]}, {what} {actual}")
+    return warnings
+
+
+def _check_wrr(f: StdfFile, tally: _Tally, name: str) -> list[str]:
+    """Compare WRR PART_CNT or GOOD_CNT with the tally of the parts under its WIR."""
+    index, what = _count_of(tally, name)
+    warnings = []
+    for wafer in f.wafers:
+        rec = wafer.wrr
+        if rec is None or rec[name] is None:
+            continue
+        actual = tally.wafers.get(id(wafer), (0, 0))[index]
+        if rec[name] != actual:
+            warnings.append(f"WRR wafer {wafer.wafer_id or '(no id)'}: {name} {rec[name]}, "
+                            f"{what} {actual}")
+    return warnings
+
+
 def _check_bins(label: str, records: list[dict[str, Any]],
-                counted: Mapping[tuple, int]) -> list[str]:
-    """Compare HBR/SBR counts with the PRR counts, per head/site and for HEAD_NUM 255 (all)."""
+                counted: Mapping[tuple, int], noun: str) -> list[str]:
+    """Compare HBR/SBR counts with the counted results, per head/site and for HEAD_NUM 255
+    (all)."""
     prefix = label[0] + "BIN_"
     claimed: dict[tuple, int] = {}
     for rec in records:
@@ -743,12 +891,12 @@ def _check_bins(label: str, records: list[dict[str, Any]],
         actual = counted.get((scope, bin_no), 0)
         if count != actual:
             warnings.append(f"{label} {_scope_text(scope)} bin {bin_no}: "
-                            f"summary {count}, part records {actual}")
+                            f"summary {count}, {noun} {actual}")
     scopes = {scope for scope, _ in claimed}
     for (scope, bin_no), actual in sorted(counted.items(), key=_warning_order):
         if scope in scopes and (scope, bin_no) not in claimed:
             warnings.append(f"{label} {_scope_text(scope)} bin {bin_no}: "
-                            f"no summary record, part records {actual}")
+                            f"no summary record, {noun} {actual}")
     return warnings
 
 

@@ -347,3 +347,66 @@ def test_lot_on_hold_still_takes_test_data(op, ft_lot, session):
     hold(session, ft_lot)
     run = imported(op, lot_file(3))
     assert run["parts_tested"] == 3
+
+
+# --- damaged files and tester layouts ---------------------------------------------------------
+
+def test_a_record_type_outside_the_v4_list_is_refused_naming_its_offset(op, ft_lot, session):
+    data = bytearray(lot_file(20))
+    prr = [s for s in record_starts(bytes(data)) if data[s + 2:s + 4] == b"\x05\x14"][5]
+    length = struct.unpack_from("<H", data, prr)[0]
+    struct.pack_into("<H", data, prr, length + 2)  # a corrupted REC_LEN
+    error = refused(session, lambda: upload(op, bytes(data)), 422, "invalid_stdf")
+    assert f"at byte {prr + 4 + length + 2} is not an STDF V4 record type" in error["message"]
+
+
+def test_a_file_cut_inside_a_part_is_refused_as_truncated(op, ft_lot, session):
+    data = lot_file(40)
+    cut = [s for s in record_starts(data) if data[s + 2:s + 4] == b"\x05\x14"][20]
+    error = refused(session, lambda: upload(op, data[:cut]), 422, "invalid_stdf")
+    assert "truncated: no MRR, 1 part without a result" in error["message"]
+
+
+def test_a_file_cut_after_a_part_imports_with_a_warning(op, ft_lot):
+    data = lot_file(40, summaries=False)
+    mrr = record_starts(data)[-1]
+    run = imported(op, data[:mrr])
+    assert run["parts_tested"] == 40
+    assert run["warnings"] == ["no MRR: the file may be incomplete"]
+
+
+def test_final_result_summaries_of_a_retested_wafer_give_no_warning(op, ft_lot):
+    parts = [good(i, x=i, y=0, wafer="W1") for i in range(10)]
+    parts += [bad(i, x=10 + i, y=0, wafer="W1") for i in range(4)]
+    parts += [good(20 + i, x=10 + i, y=0, wafer="W1") for i in range(4)]  # retests pass
+    finals = 14
+    extra = [encode_record(name, {"HEAD_NUM": 255, "SITE_NUM": 0, f"{p}BIN_NUM": 1,
+                                  f"{p}BIN_CNT": finals, f"{p}BIN_PF": "P"})
+             for name, p in (("HBR", "H"), ("SBR", "S"))]
+    extra.append(encode_record("PCR", {"HEAD_NUM": 255, "SITE_NUM": 0, "PART_CNT": finals,
+                                       "RTST_CNT": 4, "ABRT_CNT": None, "GOOD_CNT": finals}))
+    run = imported(op, stdf(parts, summaries=False, extra_records=extra))
+    assert (run["parts_tested"], run["units"], run["final_good"]) == (18, 14, 14)
+    assert run["warnings"] == []
+
+
+def test_ptrs_written_after_their_prr_reach_pat_and_orphans_are_counted(op, ft_lot, session):
+    # A Credence D-10 writes each part's PRR, then its PTRs, then the PIR.
+    head = stdf([])[:record_starts(stdf([]))[2]]  # FAR and MIR
+    out = [head, encode_record("PTR", {"TEST_NUM": 100, "HEAD_NUM": 1, "SITE_NUM": 7,
+                                       "TEST_FLG": 0, "PARM_FLG": 0, "RESULT": 9.0})]
+    for i in range(40):
+        out.append(encode_record("PRR", {"HEAD_NUM": 1, "SITE_NUM": 0, "PART_FLG": 0,
+                                         "NUM_TEST": 1, "HARD_BIN": 1, "SOFT_BIN": 1,
+                                         "X_COORD": None, "Y_COORD": None, "TEST_T": None,
+                                         "PART_ID": str(i)}))
+        out.append(encode_record("PTR", {"TEST_NUM": 100, "HEAD_NUM": 1, "SITE_NUM": 0,
+                                         "TEST_FLG": 0, "PARM_FLG": 0, "RESULT": vout(i)}))
+        out.append(encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 0}))
+    out.append(encode_record("MRR", {"FINISH_T": 0}))
+    run = imported(op, b"".join(out))
+    assert run["orphan_ptrs"] == 1
+    assert run["warnings"] == []
+    assert run["pat"]["per_test"]["100"]["n"] == 40
+    param = session.scalar(select(TestParam).where(TestParam.run_id == run["id"]))
+    assert services.passing_values(param) == [vout(i) for i in range(40)]

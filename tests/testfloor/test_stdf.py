@@ -7,12 +7,15 @@ import io
 import os
 import random
 import struct
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from mes.testfloor.stdf import (
+    InflateLimitExceeded,
     StdfError,
+    inflate,
     parse,
     parse_file,
     summarise,
@@ -463,18 +466,77 @@ def test_missing_sentinels_read_as_none():
     assert summarise(f).warnings == []
 
 
-def test_unknown_record_types_are_skipped_by_length():
-    unknown = raw_record(99, 99, b"\x01\x02\x03\x04\x05")
+def test_v4_record_types_the_reader_does_not_decode_are_skipped_by_length():
     gdr = raw_record(50, 10, b"\x01\x00\x0a\x03abc")
-    empty = raw_record(180, 1, b"")
-    parts = [PartSpec(results=[(100, 1.5), unknown, gdr, (200, 0.001), empty])]
-    f = parse(stdf(parts, extra_records=[unknown]))
+    dtr = raw_record(50, 30, b"\x02hi")
+    empty_ftr = raw_record(15, 20, b"")
+    parts = [PartSpec(results=[(100, 1.5), gdr, dtr, (200, 0.001), empty_ftr])]
+    f = parse(stdf(parts, extra_records=[gdr]))
     assert [(r.test_num, r.value) for r in f.parts[0].results] == [(100, 1.5),
                                                                    (200, pytest.approx(0.001))]
-    assert f.record_counts["REC_99_99"] == 2
-    assert f.record_counts["GDR"] == 1
-    assert f.record_counts["REC_180_1"] == 1
+    assert (f.record_counts["GDR"], f.record_counts["DTR"], f.record_counts["FTR"]) == (2, 1, 1)
     assert f.mrr is not None
+
+
+@pytest.mark.parametrize("byte_order", ["big", "little"])
+def test_a_record_type_outside_the_v4_list_is_refused_naming_its_offset(byte_order):
+    unknown = raw_record(99, 99, b"\x01\x02\x03\x04\x05", byte_order=byte_order)
+    data = stdf([PartSpec(results=[(100, 1.5), unknown, (200, 0.001)])], byte_order=byte_order)
+    start = data.index(unknown)
+    with pytest.raises(StdfError, match=f"record type 99/99 at byte {start} is not an STDF "
+                                        "V4 record type") as exc:
+        parse(data)
+    assert exc.value.offset == start
+    # Also when its length would run past the end of the file.
+    with pytest.raises(StdfError, match="record type 180/1 at byte") as exc:
+        parse(stdf([]) + raw_record(180, 1, b"\0" * 50)[:20])
+
+
+def test_a_corrupted_record_length_is_refused_not_walked_through():
+    # One REC_LEN off by a few bytes lands the reader inside the next record: the "records"
+    # it would read there are invented, and the first of them is of no V4 type.
+    parts = [PartSpec(x=i, y=0, part_id=f"p{i}", results=[(100, 1.5), (200, 0.001)])
+             for i in range(50)]
+    data = bytearray(stdf(parts))
+    prr = [pos for pos, typ, sub in records(bytes(data)) if (typ, sub) == (5, 20)][10]
+    length = struct.unpack_from("<H", data, prr)[0]
+    struct.pack_into("<H", data, prr, length + 3)
+    landing = prr + 4 + length + 3
+    with pytest.raises(StdfError, match=f"at byte {landing} is not an STDF V4") as exc:
+        parse(bytes(data))
+    assert exc.value.offset == landing
+
+
+def test_file_cut_between_records_inside_a_part_is_refused_as_truncated():
+    parts = [PartSpec(x=i, y=0, results=[(100, 1.5), (200, 0.001)]) for i in range(6)]
+    data = stdf(parts)
+    cut = [pos for pos, typ, sub in records(data) if (typ, sub) == (5, 20)][3]  # 4th PRR
+    with pytest.raises(StdfError, match="truncated: no MRR, 1 part without a result") as exc:
+        parse(data[:cut])
+    assert exc.value.offset == cut
+    with pytest.raises(StdfError, match="truncated: no MRR, 1 part without a result"):
+        parse(data[:cut], ptr=False)
+    # Two sites open at once: two parts lost.
+    both = stdf([PartSpec(site=s, part_id=str(s), results=[(100, 1.5)]) for s in (0, 1)],
+                interleave=True)
+    cut = [pos for pos, typ, sub in records(both) if (typ, sub) == (5, 20)][0]
+    with pytest.raises(StdfError, match="truncated: no MRR, 2 parts without a result"):
+        parse(both[:cut])
+
+
+def test_file_cut_after_a_part_imports_with_a_warning():
+    data = stdf([PartSpec(x=i, y=0, results=[(100, 1.5)]) for i in range(4)], summaries=False)
+    f = parse(data[:-mrr_len()])
+    assert len(f.parts) == 4
+    assert f.warnings == ["no MRR: the file may be incomplete"]
+
+
+def test_pir_without_prr_with_mrr_is_a_warning():
+    data = stdf([PartSpec()], extra_records=[encode_record("PIR", {"HEAD_NUM": 1,
+                                                                   "SITE_NUM": 3})])
+    f = parse(data)
+    assert len(f.parts) == 1
+    assert f.warnings == ["1 part(s) opened by PIR have no PRR"]
 
 
 def test_ptr_outside_a_part_is_counted_as_orphan():
@@ -674,3 +736,159 @@ def test_random_parts_round_trip_in_both_byte_orders():
                 assert [r.value for r in part.results] == \
                     [pytest.approx(v, rel=1e-6) for _, v, _ in spec.results]
             assert summarise(f).warnings == []
+
+
+# --- retests against the tester's summaries ------------------------------------------------
+
+def final_summaries(parts, wafer="W1"):
+    """HBR/SBR/PCR/WRR the way testers that count each die's final result write them."""
+    last = {}
+    for part in parts:
+        last[(part.x, part.y)] = part
+    finals = list(last.values())
+    good = sum(p.passed for p in finals)
+    bins = {}
+    for p in finals:
+        bins[p.hard_bin] = bins.get(p.hard_bin, 0) + 1
+    out = [hbr(b, n) for b, n in sorted(bins.items())]
+    out += [hbr(b, n, name="SBR") for b, n in sorted(bins.items())]
+    out += [hbr(b, n, head=1, site=0) for b, n in sorted(bins.items())]
+    out.append(encode_record("PCR", {"HEAD_NUM": 255, "SITE_NUM": 0, "PART_CNT": len(finals),
+                                     "RTST_CNT": len(parts) - len(finals), "ABRT_CNT": None,
+                                     "GOOD_CNT": good}))
+    out.append(encode_record("PCR", {"HEAD_NUM": 1, "SITE_NUM": 0, "PART_CNT": len(finals),
+                                     "RTST_CNT": None, "ABRT_CNT": None, "GOOD_CNT": good}))
+    return out, len(finals), good
+
+
+def retested_wafer():
+    parts = [PartSpec(x=i, y=0, wafer="W1", hard_bin=1 if i % 3 else 7,
+                      soft_bin=1 if i % 3 else 7, passed=bool(i % 3)) for i in range(30)]
+    # Every failing die is probed again; half of them pass the second time.
+    parts += [PartSpec(x=i, y=0, wafer="W1", hard_bin=1 if i % 2 else 7,
+                       soft_bin=1 if i % 2 else 7, passed=bool(i % 2))
+              for i in range(0, 30, 3)]
+    return parts
+
+
+def with_wrr(data, part_cnt, good_cnt):
+    """Rewrite the file's WRR counts."""
+    wrr = next(pos for pos, typ, sub in records(data) if (typ, sub) == (2, 20))
+    out = bytearray(data)
+    struct.pack_into("<I", out, wrr + 4 + 2 + 4, part_cnt)
+    struct.pack_into("<I", out, wrr + 4 + 2 + 4 + 12, good_cnt)
+    return bytes(out)
+
+
+def test_summaries_of_final_results_on_a_retested_wafer_give_no_warning():
+    parts = retested_wafer()
+    extra, finals, good = final_summaries(parts)
+    data = with_wrr(stdf(parts, summaries=False, extra_records=extra), finals, good)
+    s = summarise(parse(data))
+    assert (s.parts_tested, s.units, s.final_good) == (40, 30, 25)
+    assert s.warnings == []
+
+
+def test_summaries_of_every_result_on_a_retested_wafer_give_no_warning():
+    # The other convention (lot3.stdf's): every PRR counted, retests included.
+    s = summarise(parse(stdf(retested_wafer())))
+    assert s.retests == 10
+    assert s.warnings == []
+
+
+def test_summaries_that_match_neither_convention_are_reported_against_final_results():
+    parts = retested_wafer()
+    extra, finals, good = final_summaries(parts)
+    extra[0] = hbr(1, 99)  # HBR all sites bin 1 (final results: 25)
+    data = with_wrr(stdf(parts, summaries=False, extra_records=extra), finals + 1, good)
+    s = summarise(parse(data))
+    assert s.warnings == ["HBR all sites bin 1: summary 99, final results 25",
+                          "WRR wafer W1: PART_CNT 31, final results 30"]
+
+
+def test_wrr_counts_are_checked_per_wafer():
+    parts = [PartSpec(x=i, y=0, wafer=w) for w in ("W1", "W2") for i in range(3)]
+    data = stdf(parts)
+    s = summarise(parse(with_wrr(data, 3, 2)))
+    assert s.warnings == ["WRR wafer W1: GOOD_CNT 2, passing part records 3"]
+
+
+def test_prr_with_head_255_counts_for_the_head_the_summaries_name():
+    parts = [PartSpec(head=255, site=1, part_id=str(i), passed=i < 3,
+                      hard_bin=1 if i < 3 else 5) for i in range(4)]
+    extra = [hbr(1, 3, head=1, site=1), hbr(5, 1, head=1, site=1),
+             encode_record("PCR", {"HEAD_NUM": 1, "SITE_NUM": 1, "PART_CNT": 4,
+                                   "RTST_CNT": 0, "ABRT_CNT": None, "GOOD_CNT": 3})]
+    f = parse(stdf(parts, extra_records=extra))
+    assert {p.head for p in f.parts} == {255}
+    assert summarise(f).warnings == []
+
+
+# --- PTRs after their PRR (Credence D-10) ---------------------------------------------------
+
+def d10_file(values_per_part, *, mrr=True):
+    """Parts written the way a Credence D-10 writes them: PRR, then the part's PTRs, then
+    the PIR (of the next insertion); two sites per insertion."""
+    out = [raw_record(0, 10, bytes([2, 4])), encode_record("MIR", {"LOT_ID": "D10"})]
+    for index, (site, values) in enumerate(values_per_part):
+        out.append(encode_record("PRR", {"HEAD_NUM": 1, "SITE_NUM": site, "PART_FLG": 0,
+                                         "NUM_TEST": len(values), "HARD_BIN": 1,
+                                         "SOFT_BIN": 1, "X_COORD": None, "Y_COORD": None,
+                                         "TEST_T": None, "PART_ID": str(index)}))
+        out += [ptr_tail(SITE_NUM=site, TEST_NUM=100 + n, RESULT=v)
+                for n, v in enumerate(values)]
+        out.append(encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": site}))
+    if mrr:
+        out.append(encode_record("MRR", {"FINISH_T": 0}))
+    return b"".join(out)
+
+
+def test_ptrs_after_their_prr_belong_to_that_part():
+    parts = [(0, [1.0, 2.0]), (1, [3.0]), (0, [4.0, 5.0, 6.0]), (1, [7.0])]
+    f = parse(d10_file(parts))
+    assert [[r.value for r in p.results] for p in f.parts] == [[1.0, 2.0], [3.0],
+                                                               [4.0, 5.0, 6.0], [7.0]]
+    assert (f.orphan_ptrs, f.late_ptrs) == (0, 7)
+    # The last PIRs open no part that was lost.
+    assert f.warnings == []
+    assert parse(d10_file(parts, mrr=False)).warnings == ["no MRR: the file may be incomplete"]
+
+
+def test_ptrs_before_any_part_of_their_site_still_belong_to_none():
+    data = d10_file([(0, [1.0])])
+    mir_end = records(data)[2][0]
+    stray = ptr_tail(SITE_NUM=5) + ptr_tail(SITE_NUM=0)
+    f = parse(data[:mir_end] + stray + data[mir_end:])
+    assert f.orphan_ptrs == 2
+    assert [[r.value for r in p.results] for p in f.parts] == [[1.0]]
+
+
+# --- bounded inflate ------------------------------------------------------------------------
+
+def test_inflate_stops_as_soon_as_the_output_passes_the_limit():
+    mib = 1024 * 1024
+    packed = gzip.compress(bytes(64 * mib), compresslevel=1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InflateLimitExceeded, match=f"more than {mib} bytes") as exc:
+            inflate(packed, limit=mib)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert exc.value.limit == mib
+    # The limit's buffer and one step of output, not the 64 MiB the stream holds.
+    assert peak < 4 * mib, f"peak {peak / mib:.1f} MiB"
+    with pytest.raises(InflateLimitExceeded):
+        parse(packed, inflate_limit=mib)
+
+
+def test_inflate_limit_is_on_the_whole_output_of_every_member():
+    plain = stdf([PartSpec(results=[(100, 1.5)])])
+    half = len(plain) // 2
+    members = gzip.compress(plain[:half]) + gzip.compress(plain[half:]) + b"\0" * 9
+    assert inflate(members, limit=len(plain)) == plain
+    with pytest.raises(InflateLimitExceeded):
+        inflate(members, limit=len(plain) - 1)
+    assert len(parse(members, inflate_limit=len(plain)).parts) == 1
+    # Plain input is returned as it is: the upload limit bounds it.
+    assert inflate(plain, limit=1) == plain

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from mes.testfloor import services
 from mes.testfloor.models import PatLimitSet, TestRun
-from mes.testfloor.stdf_writer import PartSpec, TestSpec
+from mes.testfloor.stdf_writer import PartSpec, TestSpec, encode_record
 from tests.helpers import refused
 from tests.testfloor.helpers import (
     lot_at_final_test,
@@ -232,6 +232,16 @@ def test_run_and_lot_runs_pages_render_for_plant_roles(as_role, ft_lot, session,
     listing = client.get("/lots/LOT-FT/test-runs/view")
     assert listing.status_code == 200
     assert f'href="/test-runs/{run.id}"' in listing.get_data(as_text=True)
+
+
+def test_run_page_shows_the_ptrs_that_belong_to_no_part(as_role, ft_lot, session):
+    stray = encode_record("PTR", {"TEST_NUM": 100, "HEAD_NUM": 9, "SITE_NUM": 9, "TEST_FLG": 0,
+                                  "PARM_FLG": 0, "RESULT": 1.0})
+    run = services.import_stdf(session, "op", ft_lot, lot_file(5, extra_records=[stray] * 3))
+    session.commit()
+    assert run.orphan_ptrs == 3
+    page = as_role("engineer").get(f"/test-runs/{run.id}").get_data(as_text=True)
+    assert re.search(r"PTRs of no part</dt><dd[^>]*>3 ", page)
 
 
 def test_run_pages_refused_to_customers(as_role, ft_lot, session):
