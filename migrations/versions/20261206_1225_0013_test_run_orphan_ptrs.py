@@ -4,15 +4,15 @@ test_run.orphan_ptrs: the PTRs of an imported STDF file that belong to no part (
 open on their head and site, and none had closed there before them), shown on the run. Runs
 imported before this count 0 (the count was not kept).
 
-Revision ID: 0015
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06 12:00:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0015'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
