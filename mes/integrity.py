@@ -18,11 +18,14 @@ record) and what is wrong:
   rows agree;
 - genealogy: no lot descends from itself (a recursive query over the edges);
 - audit: every chain and checkpoint verifies (`mes audit verify`), and each lot row's
-  chain head is its chain's last record.
+  chain head is its chain's last record;
+- users: every user name keeps to the rule for new names (letters, digits, . _ -); a name
+  made before the rule is reported with the command that deactivates it.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,6 +37,8 @@ from sqlalchemy.orm import Session
 
 from mes.audit.models import AuditEvent
 from mes.audit.services import verify
+from mes.auth.models import User
+from mes.auth.services import USERNAME
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, StepRun
 from mes.quality.models import Hold
 from mes.shipping.models import ShipmentLot
@@ -43,7 +48,7 @@ from mes.vocabulary import EdgeKind, EventKind, HoldStatus, LotState
 # out, and releasing a hold with a rework or scrap disposition acts on the held lot.
 FORBIDDEN_ON_HOLD = frozenset({EventKind.TRACK_IN, EventKind.SPLIT, EventKind.MERGE,
                                EventKind.MERGED_INTO, EventKind.SHIP})
-CHECKS = ("quantity", "hold", "shipping", "genealogy", "audit")
+CHECKS = ("quantity", "hold", "shipping", "genealogy", "audit", "users")
 
 
 @dataclass
@@ -408,6 +413,28 @@ class _Checker:
                          f"#{lot.audit_seq} as its chain's last, the chain ends at #{head[0]}",
                          lot.lot_no)
 
+    # --- users --------------------------------------------------------------------------
+
+    def users(self) -> None:
+        for uid, name, active in self.session.execute(
+                select(User.id, User.username, User.active).order_by(User.id)):
+            if not USERNAME.fullmatch(name):
+                self.add("users", f"user #{uid} {ascii(name)}: name outside letters, digits "
+                         "and . _ - (made before the rule; it keeps working)" +
+                         (f"; to deactivate it: mes users deactivate {shell_word(name)}"
+                          if active else ""))
+
+
+def shell_word(text: str) -> str:
+    """`text` as one shell word a person can type: quoted, and in bash's $'...' with
+    \\u escapes when it holds anything but printable ASCII."""
+    if text.isascii() and text.isprintable():
+        return shlex.quote(text)
+    return "$'" + "".join(
+        ch if ch.isascii() and ch.isprintable() and ch not in "'\\"
+        else f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
+        for ch in text) + "'"
+
 
 def _lots(session: Session) -> dict[int, _LotRow]:
     stmt = select(Lot.id, Lot.lot_no, Lot.quantity, Lot.state, Lot.open_holds, Lot.run_id,
@@ -433,5 +460,7 @@ def check(session: Session, only: Iterable[str] = CHECKS) -> Report:
         checker.genealogy(lots)
     if "audit" in wanted:
         checker.audit(lots)
+    if "users" in wanted:
+        checker.users()
     report.problems = [p for p in report.problems if p.check in wanted]
     return report
