@@ -192,6 +192,16 @@ def reading() -> Iterator[Session]:
     sess.commit()
 
 
+def end_reads() -> None:
+    """End the request's transaction when so far it has only read (the user's load), so
+    that slow work next (a password check) holds no write lock; the next statement begins
+    a new transaction, which commits as usual."""
+    sess = session()
+    if sess.new or sess.dirty or sess.deleted:
+        raise RuntimeError("end_reads() is for a transaction that has only read")
+    sess.commit()
+
+
 def finish_request(success: bool) -> None:
     """Commit the request's work when it succeeded, else roll it back. Called once."""
     sess: Session | None = g.get("db_session")

@@ -93,6 +93,9 @@ def profile() -> Any:
                 return forms.done(_("Language saved."), "auth.profile")
         elif request.form.get("action") == "password":
             new = request.form.get("new_password", "")
+            # Two Argon2 hashes follow (the current password, then the new one): no write
+            # lock meanwhile; the change itself begins a new transaction.
+            db.end_reads()
             if not services.verify_password(user, request.form.get("current_password", "")):
                 errors["current_password"] = [_("This is not your current password.")]
             elif new != request.form.get("new_password2", ""):

@@ -139,3 +139,30 @@ def test_a_login_reads_then_hashes_outside_any_transaction_then_writes(file_app,
     assert log[:hashed] == ["BEGIN", "END"], log
     assert log[hashed + 1] == "BEGIN IMMEDIATE", log
     assert "WRITE" in log[hashed + 2:] and log[-1] == "END", log
+
+
+def test_a_password_change_on_the_profile_hashes_without_the_write_lock(file_app,
+                                                                        monkeypatch):
+    client = file_app.test_client()
+    assert client.post("/login", data={"username": "op",
+                                       "password": PASSWORD}).status_code == 302
+    gate = _GatedHasher(services._TEST_HASHER)
+    monkeypatch.setattr(services, "_hasher", lambda: gate)
+    answer: list[Any] = []
+    thread = threading.Thread(target=lambda: answer.append(client.post("/profile", data={
+        "action": "password", "current_password": PASSWORD,
+        "new_password": "Another-pass-456", "new_password2": "Another-pass-456"}
+    ).status_code))
+    thread.start()
+    try:
+        assert gate.hashing.wait(60), answer
+        probe = sqlite3.connect(file_app.config["DB_FILE"], timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        finally:
+            probe.close()
+    finally:
+        gate.go_on.set()
+        thread.join(60)
+    assert answer == [303]
