@@ -191,6 +191,22 @@ def users_revoke(username: str) -> None:
     click.echo(f"{count} token(s) of {username} revoked.")
 
 
+@_command(users_cli, "deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Deactivate USERNAME: their sessions end and their API tokens stop working. Works
+    for any name, also one the admin page cannot address."""
+    from mes.auth import services
+    from mes.db import session_scope
+
+    with session_scope() as sess:
+        user = services.get_user(sess, username)
+        was_active = user.active
+        services.set_active(sess, "cli", user, False)
+    click.echo(f"User {username} deactivated." if was_active else
+               f"User {username} was inactive already; nothing changed.")
+
+
 @_command(audit_cli, "verify")
 def audit_verify() -> None:
     """Verify every audit chain and checkpoint; exit 1 naming the first bad record."""

@@ -115,7 +115,9 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # A writing request takes the write lock up front: a deferred transaction that later
         # upgrades fails at once with SQLITE_BUSY instead of waiting its turn.
-        if has_request_context() and request.method not in SAFE_METHODS:
+        # Reads of a writing request made in `reading()` take no lock.
+        if has_request_context() and request.method not in SAFE_METHODS \
+                and not g.get("mes_reading"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
@@ -164,6 +166,40 @@ def session() -> Session:
     if "db_session" not in g:
         g.db_session = get_db().sessionmaker()
     return g.db_session
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """The request's session for reads that come before slow work (a login's password hash):
+    they run in a plain transaction, which takes no write lock on SQLite, ended on leaving
+    the block, so the slow work after it holds no lock. The request's next statement begins
+    its write transaction (BEGIN IMMEDIATE on SQLite) and commits as usual. Nothing may be
+    written inside the block; it works as described when it comes before the request's
+    first statement (tests/auth/test_login_lock.py checks the login page's order)."""
+    sess = session()
+    if sess.in_transaction():
+        # Something read before (its transaction may hold the lock already): carry on in
+        # it rather than end a transaction this block did not begin.
+        yield sess
+        return
+    g.mes_reading = True
+    try:
+        yield sess
+    finally:
+        g.mes_reading = False
+    if sess.new or sess.dirty or sess.deleted:
+        raise RuntimeError("reading() is for reads only")
+    sess.commit()
+
+
+def end_reads() -> None:
+    """End the request's transaction when so far it has only read (the user's load), so
+    that slow work next (a password check) holds no write lock; the next statement begins
+    a new transaction, which commits as usual."""
+    sess = session()
+    if sess.new or sess.dirty or sess.deleted:
+        raise RuntimeError("end_reads() is for a transaction that has only read")
+    sess.commit()
 
 
 def finish_request(success: bool) -> None:

@@ -22,11 +22,14 @@ record) and what is wrong:
   customer when the product has one, as receiving and a product's change of customer
   require (the portal and a customer's API show a lot to the lot's customer);
 - audit: every chain and checkpoint verifies (`mes audit verify`), and each lot row's
-  chain head is its chain's last record.
+  chain head is its chain's last record;
+- users: every user name keeps to the rule for new names (letters, digits, . _ -); a name
+  made before the rule is reported with the command that deactivates it.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +41,8 @@ from sqlalchemy.orm import Session, aliased
 
 from mes.audit.models import AuditEvent
 from mes.audit.services import verify
+from mes.auth.models import User
+from mes.auth.services import USERNAME
 from mes.catalog.models import Customer, Product
 from mes.floor.models import Lot, LotClosedTotal, LotEdge, LotEvent, LotReject, StepRun
 from mes.quality.models import Hold
@@ -48,7 +53,7 @@ from mes.vocabulary import CLOSED_LOT_STATES, EdgeKind, EventKind, HoldStatus, L
 # out, and releasing a hold with a rework or scrap disposition acts on the held lot.
 FORBIDDEN_ON_HOLD = frozenset({EventKind.TRACK_IN, EventKind.SPLIT, EventKind.MERGE,
                                EventKind.MERGED_INTO, EventKind.SHIP})
-CHECKS = ("quantity", "hold", "shipping", "genealogy", "audit", "customer")
+CHECKS = ("quantity", "hold", "shipping", "genealogy", "audit", "customer", "users")
 # Lots that are still the plant's to hold, move and ship under their customer.
 IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED)
 
@@ -449,6 +454,28 @@ class _Checker:
                          f"#{lot.audit_seq} as its chain's last, the chain ends at #{head[0]}",
                          lot.lot_no)
 
+    # --- users --------------------------------------------------------------------------
+
+    def users(self) -> None:
+        for uid, name, active in self.session.execute(
+                select(User.id, User.username, User.active).order_by(User.id)):
+            if not USERNAME.fullmatch(name):
+                self.add("users", f"user #{uid} {ascii(name)}: name outside letters, digits "
+                         "and . _ - (made before the rule; it keeps working)" +
+                         (f"; to deactivate it: mes users deactivate {shell_word(name)}"
+                          if active else ""))
+
+
+def shell_word(text: str) -> str:
+    """`text` as one shell word a person can type: quoted, and in bash's $'...' with
+    \\u escapes when it holds anything but printable ASCII."""
+    if text.isascii() and text.isprintable():
+        return shlex.quote(text)
+    return "$'" + "".join(
+        ch if ch.isascii() and ch.isprintable() and ch not in "'\\"
+        else f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
+        for ch in text) + "'"
+
 
 def _closed_groups(session: Session, stmt: Any) -> dict[tuple[Any, ...], tuple[int, int]]:
     return {(r[0], r[1], r[2], r[3], bool(r[4])): (int(r[5]), int(r[6]))
@@ -482,5 +509,7 @@ def check(session: Session, only: Iterable[str] = CHECKS) -> Report:
         checker.audit(lots)
     if "customer" in wanted:
         checker.customers()
+    if "users" in wanted:
+        checker.users()
     report.problems = [p for p in report.problems if p.check in wanted]
     return report

@@ -49,10 +49,28 @@ def create_pg_database(url: str) -> tuple[str, Any]:
 def as_user(app: Flask, user: Any) -> Any:
     """A fresh test client logged in as `user` by its session cookie (no login request)."""
     client = app.test_client()
+    sign_in(app, client, user)
+    return client
+
+
+def sign_in(app: Flask, client: Any, user: Any) -> None:
+    """Give `client` the session cookie the login page would: a login session of `user`
+    (committed in the test's transaction) and its key."""
+    from mes.auth import services
+    from mes.auth.login import SESSION_KEY
+    from mes.db import get_db
+
+    sess = get_db(app).sessionmaker()
+    try:
+        with app.app_context():
+            key = services.start_session(sess, user)
+        sess.commit()
+    finally:
+        sess.close()
     with client.session_transaction() as cookie:
         cookie["_user_id"] = user.get_id()
         cookie["_fresh"] = True
-    return client
+        cookie[SESSION_KEY] = key
 
 
 def row_counts(session: Session, *models: Any) -> dict[str, int]:

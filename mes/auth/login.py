@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Flask, Request, request
+from flask import session as cookie
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin, LoginManager
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import select
 
 from mes import db
 from mes.auth.models import User
@@ -14,6 +14,10 @@ from mes.errors import Unauthenticated
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+# The key of the session cookie's entry holding the login session's key (mes.auth.models
+# LoginSession): logout deletes that row, so every copy of the cookie stops working.
+SESSION_KEY = "_mes_session"
 
 
 class Anonymous(AnonymousUserMixin):
@@ -29,19 +33,22 @@ def uses_bearer_token(req: Request | None = None) -> bool:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    # The cookie carries "id:session_version"; a changed password or a deactivation bumps
-    # the version, so every older session ends. A request that brings a bearer token is
-    # judged by the token alone: it skipped the CSRF check, so the cookie must not count.
+    # The cookie carries "id:session_version" and the login session's key; a changed
+    # password or a deactivation bumps the version, so every older session ends, and
+    # logout deletes the login session. A request that brings a bearer token is judged by
+    # the token alone: it skipped the CSRF check, so the cookie must not count.
     if uses_bearer_token():
         return None
+    key = cookie.get(SESSION_KEY)
     try:
         uid, version = (int(part) for part in user_id.split(":", 1))
     except ValueError:
         return None
-    user = db.session().scalar(select(User).where(User.id == uid))
-    if user is None or not user.active or user.session_version != version:
+    if not isinstance(key, str):
         return None
-    return user
+    from mes.auth.services import user_for_session
+
+    return user_for_session(db.session(), uid, version, key)
 
 
 @login_manager.request_loader

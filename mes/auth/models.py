@@ -83,3 +83,16 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(120))
     address: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginSession(Base):
+    """A login on the pages: the cookie carries a random key, the row its SHA-256. Logout
+    deletes the row, so the cookie stops working at once, wherever a copy of it is; a row
+    older than SESSION_LIFETIME_HOURS no longer counts (and the next login deletes it)."""
+
+    __tablename__ = "login_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

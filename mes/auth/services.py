@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
@@ -17,7 +20,7 @@ from sqlalchemy.orm import Session
 from mes import audit
 from mes.auth import passwords
 from mes.auth.actor import Actor
-from mes.auth.models import ApiToken, LoginFailure, User
+from mes.auth.models import ApiToken, LoginFailure, LoginSession, User
 from mes.auth.permissions import Role
 from mes.catalog.models import Customer
 from mes.db import utcnow
@@ -48,13 +51,38 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-def verify_password(user: User, password: str) -> bool:
-    if not user.password_hash:
-        return False
+_DUMMY_HASHES: dict[int, str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash of a random password with `hasher`'s parameters, made once per hasher."""
+    if id(hasher) not in _DUMMY_HASHES:
+        _DUMMY_HASHES[id(hasher)] = hasher.hash(secrets.token_urlsafe(16))
+    return _DUMMY_HASHES[id(hasher)]
+
+
+def _verify_hash(stored: str | None, password: str) -> bool:
+    """Whether `password` matches the stored hash; without one, the same work is done
+    against a dummy hash and the answer is False."""
+    hasher = _hasher()
     try:
-        return _hasher().verify(user.password_hash, password)
+        if stored:
+            return hasher.verify(stored, password)
+        hasher.verify(_dummy_hash(hasher), password)
     except (VerificationError, InvalidHashError):
         return False
+    return False  # pragma: no cover - the dummy's random password is never typed
+
+
+def verify_password(user: User, password: str) -> bool:
+    return _verify_hash(user.password_hash, password)
+
+
+# User names: ASCII letters and digits, and . _ - after the first character (no "/", no
+# spaces, no invisible or direction-changing characters, no look-alike letters; the name
+# is part of the admin page's URLs). Names made before the rule keep working: `mes check`
+# lists them.
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def get_user(session: Session, username: str) -> User:
@@ -75,6 +103,11 @@ def create_user(session: Session, actor: Actor, *, username: str, role: str,
     if not 1 <= len(username) <= 80:
         raise InvalidInput(_l("A user name needs 1 to 80 characters."),
                            fields={"username": [_l("Use 1 to 80 characters.")]})
+    if not USERNAME.fullmatch(username):
+        raise InvalidInput(_l("A user name has letters a-z and A-Z, digits, and . _ - "
+                              "after the first character."),
+                           fields={"username": [_l("Use letters a-z and A-Z, digits, and "
+                                                   ". _ - after the first character.")]})
     if len(display_name) > 120:
         raise InvalidInput(_l("The name is too long."),
                            fields={"display_name": [_l("Use at most 120 characters.")]})
@@ -189,40 +222,169 @@ def user_for_token(session: Session, token: str) -> User | None:
     return row
 
 
+# Login throttling: the policy is described in docs/decisions.md ("Login throttling").
+# Failures of a user name count this long (a successful login forgets them at once).
+FAILURE_MEMORY = timedelta(hours=24)
 # An office behind one address has many users: its limit is this many times a user's.
 ADDRESS_FACTOR = 4
 
 
+class LoginThrottled(RateLimited):
+    """A login attempt refused before its password is checked; `retry_after` in seconds."""
+
+    def __init__(self, message: Any, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def login_delay(failures: int, free: int, cap: timedelta) -> timedelta:
+    """How long after a user name's last failure its next attempt must wait: nothing for
+    the first `free` failures, then one second, doubling with each further failure, at most
+    `cap`."""
+    if failures < free:
+        return timedelta(0)
+    return min(cap, timedelta(seconds=2 ** min(failures - free, 30)))
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
+
+
 def check_throttle(session: Session, username: str, address: str | None) -> None:
-    """Refuse a login attempt (RateLimited, 429) after LOGIN_MAX_FAILURES failures for the
-    user name, or ADDRESS_FACTOR times that many from the address, within the window."""
+    """Refuse a login attempt (LoginThrottled, 429) without checking its password when
+
+    - the user name failed LOGIN_MAX_FAILURES times or more within FAILURE_MEMORY and its
+      last failure is more recent than `login_delay` (1 s doubling per further failure, at
+      most LOGIN_FAILURE_WINDOW_MINUTES); or
+    - the address failed ADDRESS_FACTOR x LOGIN_MAX_FAILURES times within
+      LOGIN_FAILURE_WINDOW_MINUTES and this user name failed within that window too. A user
+      name without a recent failure is still checked, so a shift behind one address keeps
+      logging in while someone there guesses.
+    Reads only."""
     config = current_app.config
-    limit = config["LOGIN_MAX_FAILURES"]
-    since = utcnow() - timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"])
-    by_user = session.scalar(select(func.count()).select_from(LoginFailure).where(
-        LoginFailure.username == username[:120], LoginFailure.at > since)) or 0
-    by_address = session.scalar(select(func.count()).select_from(LoginFailure).where(
-        LoginFailure.address == address, LoginFailure.at > since)) if address else 0
-    if by_user >= limit or (by_address or 0) >= limit * ADDRESS_FACTOR:
-        raise RateLimited(_l("Too many failed logins; wait %(LOGIN_FAILURE_WINDOW_MINUTES)s "
-                             "minutes and try again.",
-                             LOGIN_FAILURE_WINDOW_MINUTES=config['LOGIN_FAILURE_WINDOW_MINUTES']))
+    free = config["LOGIN_MAX_FAILURES"]
+    window = timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"])
+    now = utcnow()
+    failures, last = session.execute(
+        select(func.count(), func.max(LoginFailure.at)).where(
+            LoginFailure.username == username[:120],
+            LoginFailure.at > now - FAILURE_MEMORY)).one()
+    if last is None:
+        return
+    retry_at = last + login_delay(failures, free, window)
+    if retry_at > now:
+        seconds = _seconds(retry_at - now)
+        raise LoginThrottled(_l("Too many failed logins for this user name; try again in "
+                                "%(seconds)s seconds.", seconds=seconds), seconds)
+    if not address or last <= now - window:
+        return
+    limit = free * ADDRESS_FACTOR
+    newest = session.scalars(
+        select(LoginFailure.at).where(LoginFailure.address == address,
+                                      LoginFailure.at > now - window)
+        .order_by(LoginFailure.at.desc()).limit(limit)).all()
+    if len(newest) >= limit:
+        # Below the limit again once the oldest of the newest `limit` failures leaves the
+        # window.
+        seconds = _seconds(newest[-1] + window - now)
+        raise LoginThrottled(_l("Too many failed logins from this address; this user name "
+                                "may try again in %(seconds)s seconds.", seconds=seconds),
+                             seconds)
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """What a login read before its password is checked: the name as typed, the address,
+    the user (None when unknown) and the password hash the check is made against."""
+
+    username: str
+    address: str | None
+    user: User | None
+    password_hash: str | None
+
+
+def start_login(session: Session, username: str, address: str | None) -> LoginAttempt:
+    """The reads of a login: the throttle (LoginThrottled, 429) and the user. Writes
+    nothing, so the page runs it before the password hash without holding a write lock."""
+    check_throttle(session, username, address)
+    user = session.scalar(select(User).where(User.username == username))
+    return LoginAttempt(username[:120], address, user,
+                        user.password_hash if user is not None else None)
+
+
+def password_matches(attempt: LoginAttempt, password: str) -> bool:
+    """The slow part of a login, outside any transaction: the Argon2 check. An unknown user,
+    an inactive one and one without a password pay the same hash (against a dummy), so the
+    answer's time does not tell which user names exist."""
+    ok = _verify_hash(attempt.password_hash, password)
+    return ok and attempt.user is not None and attempt.user.active
+
+
+def finish_login(session: Session, attempt: LoginAttempt, ok: bool) -> User | None:
+    """The writes of a login, after `password_matches`: a failure is counted, a success
+    clears the user name's failures; both are audited. A user deactivated or given a new
+    password meanwhile fails. Returns the user on success."""
+    user = attempt.user
+    if ok and user is not None:
+        now = session.execute(select(User.active, User.password_hash)
+                              .where(User.id == user.id)).one_or_none()
+        ok = now is not None and now.active and now.password_hash == attempt.password_hash
+    if ok:
+        session.execute(delete(LoginFailure).where(LoginFailure.username == attempt.username))
+    else:
+        session.add(LoginFailure(username=attempt.username, address=attempt.address))
+    audit.record(session, actor=user if ok else None,
+                 code="login:success" if ok else "login:failure",
+                 subject_type="login", subject_key=attempt.username,
+                 data={"address": attempt.address, **({} if ok or user is None else
+                                                      {"inactive": not user.active})})
+    return user if ok else None
 
 
 def authenticate(session: Session, username: str, password: str,
                  address: str | None = None) -> User | None:
-    """Check a login. Success and failure are both audited; inactive users fail. Failures
-    are counted for throttling (RateLimited once too many); a success clears the user's."""
-    check_throttle(session, username, address)
-    user = session.scalar(select(User).where(User.username == username))
-    ok = user is not None and user.active and verify_password(user, password)
-    if ok:
-        session.execute(delete(LoginFailure).where(LoginFailure.username == username[:120]))
-    else:
-        session.add(LoginFailure(username=username[:120], address=address))
-    audit.record(session, actor=user if ok else None,
-                 code="login:success" if ok else "login:failure",
-                 subject_type="login", subject_key=username[:120],
-                 data={"address": address, **({} if ok or user is None else
-                                              {"inactive": not user.active})})
-    return user if ok else None
+    """A whole login in the caller's transaction (start_login, password_matches,
+    finish_login). The login page runs the three apart so that no write lock is held
+    while the password is hashed."""
+    attempt = start_login(session, username, address)
+    return finish_login(session, attempt, password_matches(attempt, password))
+
+
+# --- login sessions ----------------------------------------------------------------------
+
+def _lifetime() -> timedelta:
+    hours = current_app.config["SESSION_LIFETIME_HOURS"] if has_app_context() else 12
+    return timedelta(hours=hours)
+
+
+def start_session(session: Session, user: User) -> str:
+    """Open a login session of `user` and return its key for the session cookie (only its
+    hash is kept). Sessions older than SESSION_LIFETIME_HOURS, of every user, are deleted."""
+    session.execute(delete(LoginSession).where(LoginSession.created_at <= utcnow() -
+                                               _lifetime()))
+    key = secrets.token_urlsafe(32)
+    session.add(LoginSession(key_hash=_token_hash(key), user_id=user.id))
+    return key
+
+
+def end_session(session: Session, key: str) -> None:
+    """End the login session of `key` (logout): its cookie stops opening anything."""
+    session.execute(delete(LoginSession).where(LoginSession.key_hash == _token_hash(key)))
+
+
+# Built once: every page request with a session cookie runs it.
+_USER_FOR_SESSION = (select(User).join(LoginSession, LoginSession.user_id == User.id)
+                     .where(User.id == bindparam("uid"),
+                            LoginSession.key_hash == bindparam("hash"),
+                            LoginSession.created_at > bindparam("since")))
+
+
+def user_for_session(session: Session, user_id: int, version: int, key: str) -> User | None:
+    """The active user of a live login session whose cookie carries `user_id`, `version`
+    (the user's session version) and `key`, else None."""
+    user = session.execute(_USER_FOR_SESSION, {
+        "uid": user_id, "hash": _token_hash(key), "since": utcnow() - _lifetime()}
+    ).scalar_one_or_none()
+    if user is None or not user.active or user.session_version != version:
+        return None
+    return user

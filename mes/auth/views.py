@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from mes import db
 from mes.auth import services
+from mes.auth.login import SESSION_KEY
 from mes.auth.models import ApiToken, User
 from mes.auth.permissions import Permission, Role, public, require
 from mes.catalog.models import Customer
-from mes.errors import RateLimited
 from mes.i18n import LOCALES
 from mes.vocabulary import Language
 from mes.web import forms
@@ -42,15 +42,24 @@ def login() -> Any:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     try:
-        user = services.authenticate(db.session(), username, password, request.remote_addr)
-    except RateLimited as exc:
-        return render_template("auth/login.html", username=username, error=exc.message), 429
+        # The reads first, in a transaction that takes no write lock; the Argon2 hash
+        # outside any transaction; then the short write (SQLite's write lock only there).
+        with db.reading() as sess:
+            attempt = services.start_login(sess, username, request.remote_addr)
+    except services.LoginThrottled as exc:
+        return render_template("auth/login.html", username=username, error=exc.message), \
+            429, {"Retry-After": str(exc.retry_after)}
+    ok = services.password_matches(attempt, password)
+    sess = db.session()
+    user = services.finish_login(sess, attempt, ok)
     if user is None:
         return render_template("auth/login.html", username=username,
                                error=_("Wrong user name or password, or the account is "
                                        "inactive.")), 200
     session.clear()
+    key = services.start_session(sess, user)
     login_user(user)
+    session[SESSION_KEY] = key
     session.permanent = True
     return redirect(_safe_next(request.form.get("next")))
 
@@ -58,6 +67,10 @@ def login() -> Any:
 @bp.route("/logout", methods=["POST"])
 @require()
 def logout() -> Any:
+    # Server-side: the login session ends, so a copy of the cookie opens nothing any more.
+    key = session.get(SESSION_KEY)
+    if isinstance(key, str):
+        services.end_session(db.session(), key)
     logout_user()
     session.clear()
     flash(_("You are logged out."), "info")
@@ -80,6 +93,9 @@ def profile() -> Any:
                 return forms.done(_("Language saved."), "auth.profile")
         elif request.form.get("action") == "password":
             new = request.form.get("new_password", "")
+            # Two Argon2 hashes follow (the current password, then the new one): no write
+            # lock meanwhile; the change itself begins a new transaction.
+            db.end_reads()
             if not services.verify_password(user, request.form.get("current_password", "")):
                 errors["current_password"] = [_("This is not your current password.")]
             elif new != request.form.get("new_password2", ""):
@@ -118,17 +134,26 @@ def users() -> Any:
             return forms.done(_("User %(name)s created.", name=user.username), "auth.users")
         assert refused is not None
         errors = refused.fields or {"_schema": [refused.message]}
+    return _users_page(errors=errors, form=form)
+
+
+def _users_page(*, errors: dict[str, list[str]] | None = None,
+                form: dict[str, Any] | None = None,
+                new_token: tuple[str, str] | None = None) -> Any:
+    """The users page; `new_token` is (user name, token) to show once."""
+    sess = db.session()
     all_users = sess.scalars(select(User).order_by(User.username)).all()
     tokens = {uid: n for uid, n in sess.execute(
         select(ApiToken.user_id, func.count()).where(ApiToken.revoked_at.is_(None))
         .group_by(ApiToken.user_id))}
     customers = sess.scalars(select(Customer).order_by(Customer.code)).all()
-    return render_template("auth/users.html", users=all_users, errors=errors, form=form,
-                           roles=[r.value for r in Role], customers=customers,
-                           live_tokens=tokens), 422 if errors else 200
+    return render_template("auth/users.html", users=all_users, errors=errors or {},
+                           form=form or {}, roles=[r.value for r in Role],
+                           customers=customers, live_tokens=tokens,
+                           new_token=new_token), 422 if errors else 200
 
 
-@bp.route("/admin/users/<username>", methods=["POST"])
+@bp.route("/admin/users/<path:username>", methods=["POST"])
 @require(Permission.USER_ADMIN)
 def user_action(username: str) -> Any:
     sess = db.session()
@@ -148,10 +173,6 @@ def user_action(username: str) -> Any:
         if action == "password":
             services.set_password(sess, current_user, user, request.form.get("password", ""))
             return _("Password of %(name)s set.", name=username), "success"
-        if action == "token":
-            token = services.create_token(sess, current_user, user)
-            return _("New API token for %(name)s (shown once): %(token)s", name=username,
-                     token=token), "warning"
         count = services.revoke_tokens(sess, current_user, user)
         return _("%(count)d token(s) of %(name)s revoked.", count=count,
                  name=username), "success"
@@ -159,6 +180,13 @@ def user_action(username: str) -> Any:
     if action not in ("role", "activate", "deactivate", "password", "token", "revoke"):
         flash(_("Unknown action."), "error")
         return redirect(url_for("auth.users"))
+    if action == "token":
+        # The token is shown on this answer only: a flashed message would carry it in the
+        # session cookie (signed, not encrypted) to the next page, and into any copy of it.
+        token = services.create_token(sess, current_user, user)
+        sess.flush()
+        page, status = _users_page(new_token=(user.username, token))
+        return page, status, {"Cache-Control": "no-store"}
     done, refused = forms.attempt(act)
     if done is None:
         assert refused is not None

@@ -17,7 +17,7 @@ from mes.audit.models import AuditEvent
 from mes.auth import services
 from mes.auth.permissions import PUBLIC, ROLE_PERMISSIONS, Permission, Role
 from mes.catalog.models import Customer
-from tests.helpers import row_counts
+from tests.helpers import row_counts, sign_in
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 _ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
@@ -87,9 +87,7 @@ def _caller(app: Flask, user: Any) -> Any:
     if user is not None:
         # The session cookie the login page would set, without a login request per role.
         # Pages and the API accept it alike; bearer tokens have their own tests.
-        with client.session_transaction() as cookie:
-            cookie["_user_id"] = user.get_id()
-            cookie["_fresh"] = True
+        sign_in(app, client, user)
     return client
 
 

@@ -150,12 +150,24 @@ def test_admin_sets_password(admin, make_user, session):
     assert audits(session, "user:password", "worker") == 1
 
 
-def test_admin_creates_token_shown_once_in_flash(admin, make_user, session):
+def _cookie_contents(client) -> str:
+    """What the session cookie carries (signed, not encrypted: anyone holding it reads it)."""
+    app = client.application
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    return repr(app.session_interface.get_signing_serializer(app).loads(cookie.value))
+
+
+def test_admin_creates_token_shown_once_not_in_the_cookie(admin, make_user, session):
     worker = make_user("operator", username="worker")
-    resp = admin.post("/admin/users/worker", data={"action": "token"}, follow_redirects=True)
+    resp = admin.post("/admin/users/worker", data={"action": "token"})
+    assert resp.status_code == 200
+    assert resp.headers["Cache-Control"] == "no-store"
     match = re.search(r"\(shown once\): (mes_[A-Za-z0-9_\-]+)", resp.get_data(as_text=True))
     assert match
+    assert match[1] not in _cookie_contents(admin)
+    assert "_flashes" not in _cookie_contents(admin)
     assert live_tokens(session, worker) == 1
+    assert audits(session, "token:create", "worker") == 1
     api = admin.application.test_client()
     me = api.get("/api/v1/customers", headers={"Authorization": f"Bearer {match[1]}"})
     assert me.status_code == 200
