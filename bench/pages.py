@@ -76,7 +76,7 @@ def setup(url: str) -> None:
     from mes.db import get_db, session_scope
 
     app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tempfile.mkdtemp(),
-                      "SECRET_KEY": "bench"})
+                      "SECRET_KEY": "bench-" * 6})
     with get_db(app).engine.begin() as conn:
         migrate.upgrade(conn)
     with app.app_context(), session_scope(app) as s:
@@ -587,7 +587,7 @@ def main() -> None:
                 print(f"kept: --database {url} --range '{range_args}'")
         rng = random.Random(7)
         s = samples(url, rng)
-        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench",
+        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench-" * 6,
                "MES_INSTANCE_PATH": tempfile.mkdtemp()}
         chosen = [p for p in pages(range_args) if args.only in p.name]
         with gunicorn("mes:create_app()", env, workers) as port:

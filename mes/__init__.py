@@ -40,6 +40,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json = CheckedJSONProvider(app)
     app.config.update(settings)
     app.config.update(
+        # Secure unless switched off for a plain-HTTP install; never in debug or test mode,
+        # which serve plain HTTP on this machine.
+        SESSION_COOKIE_SECURE=bool(settings["SESSION_COOKIE_SECURE"] and not (
+            settings["TESTING"] or app.debug)),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["SESSION_LIFETIME_HOURS"]),

@@ -108,7 +108,7 @@ def db_backup(path: str) -> None:
     import sqlite3
     import subprocess
 
-    from mes.db import get_db
+    from mes.db import create_private_file, get_db
 
     if os.path.exists(path):
         raise click.ClickException(f"{path} exists already; give a new file")
@@ -118,6 +118,8 @@ def db_backup(path: str) -> None:
         if not source or source == ":memory:":
             raise click.ClickException("an in-memory database cannot be backed up")
         partial = f"{path}.partial"
+        # A copy of the database is as private as the database (mes.db).
+        create_private_file(partial)
         src, dst = sqlite3.connect(source), sqlite3.connect(partial)
         try:
             with dst:
