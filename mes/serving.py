@@ -165,8 +165,9 @@ def run(host: str, port: int, *, workers: int | None = None, threads: int = THRE
 
             # Each worker builds its own app and connection pool after the fork.
             app = create_app()
-            app.wsgi_app = SlowBodyGuard(  # type: ignore[method-assign]
-                app.wsgi_app, body_timeout=body_timeout)
+            # Flask's documented way to add WSGI middleware.
+            guard = SlowBodyGuard(app.wsgi_app, body_timeout=body_timeout)
+            app.wsgi_app = guard  # type: ignore[method-assign]  # middleware, as Flask documents
             return app
 
     _Server().run()
