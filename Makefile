@@ -21,7 +21,8 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/mes db upgrade
 	$(BIN)/mes demo load
-	$(BIN)/mes serve --host $(HOST) --port $(PORT)
+	# The demo is served over plain HTTP: its session cookie cannot be Secure.
+	MES_SESSION_COOKIE_SECURE=false $(BIN)/mes serve --host $(HOST) --port $(PORT)
 
 # The browser journeys are their own step (make browser): they start a server and Chromium.
 # Branch coverage of mes/ is measured and shown (files not fully covered, and the total);

@@ -54,10 +54,15 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(app_spec: str, env: dict[str, str], workers: int) -> Iterator[int]:
-    """Serve `app_spec` with gunicorn (the production server of `mes serve`) on loopback."""
+    """Serve `app_spec` with gunicorn on loopback, with the worker settings of `mes serve`
+    (threaded workers, mes.serving)."""
+    from mes.serving import KEEPALIVE, THREADS
+
     port = free_port()
     cmd = [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers), "-b",
-           f"127.0.0.1:{port}", "--timeout", "60", "--log-level", "warning", app_spec]
+           f"127.0.0.1:{port}", "--worker-class", "gthread", "--threads", str(THREADS),
+           "--keep-alive", str(KEEPALIVE), "--timeout", "60", "--log-level", "warning",
+           app_spec]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env},
                             start_new_session=True)
     try:

@@ -47,7 +47,7 @@ def setup(url: str, clients: int) -> dict[str, Any]:
     from mes.floor import services as floor
 
     app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tempfile.mkdtemp(),
-                      "SECRET_KEY": "bench"})
+                      "SECRET_KEY": "bench-" * 6})
     with get_db(app).engine.begin() as conn:
         migrate.upgrade(conn)
     with app.app_context(), session_scope(app) as s:
@@ -194,7 +194,7 @@ def main() -> None:
 
     with fresh_pg_database() as url:
         ctx = setup(url, args.clients)
-        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench",
+        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench-" * 6,
                "MES_INSTANCE_PATH": tempfile.mkdtemp()}
         print(f"servers: gunicorn, {workers} workers each; {args.clients} clients; "
               f"{args.seconds:.0f} s per contender in {args.rounds} alternating rounds")

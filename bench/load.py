@@ -52,7 +52,7 @@ def setup(url: str, lots: int) -> dict[str, Any]:
     from mes.floor import services as floor
 
     app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tempfile.mkdtemp(),
-                      "SECRET_KEY": "bench"})
+                      "SECRET_KEY": "bench-" * 6})
     with get_db(app).engine.begin() as conn:
         migrate.upgrade(conn)
     tokens: dict[str, str] = {}
@@ -232,7 +232,7 @@ def mes_check(env: dict[str, str]) -> tuple[int, list[str]]:
 
 
 def server_env(url: str) -> dict[str, str]:
-    return {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench",
+    return {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench-" * 6,
             "MES_INSTANCE_PATH": tempfile.mkdtemp()}
 
 

@@ -14,7 +14,7 @@ start; a shipment waits for all its lots) to 20 customers, E10 state changes of 
 lots of each fab lot (held at PACK, for up to a year), released holds on 1 % of all lots.
 One portal user per customer.
 
-Measured through gunicorn (`mes serve`'s settings: 2 x cores + 1 sync workers), logged-in
+Measured through gunicorn (`mes serve`'s settings: 2 x cores + 1 threaded workers), logged-in
 browser sessions (admin for the plant pages, an operator at the station, a customer user
 for the portal), random lots and shipments:
 1. one client: each page type in turn, p50/p95 (target p95 < 150 ms; report pages over
@@ -76,7 +76,7 @@ def setup(url: str) -> None:
     from mes.db import get_db, session_scope
 
     app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tempfile.mkdtemp(),
-                      "SECRET_KEY": "bench"})
+                      "SECRET_KEY": "bench-" * 6})
     with get_db(app).engine.begin() as conn:
         migrate.upgrade(conn)
     with app.app_context(), session_scope(app) as s:
@@ -596,12 +596,12 @@ def main() -> None:
                 print(f"kept: --database {url} --range '{range_args}'")
         rng = random.Random(7)
         s = samples(url, rng)
-        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench",
+        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench-" * 6,
                "MES_INSTANCE_PATH": tempfile.mkdtemp()}
         chosen = [p for p in pages(range_args) if args.only in p.name]
         with gunicorn("mes:create_app()", env, workers) as port:
             browsers = [Browser(port, i) for i in range(CLIENTS)]
-            print(f"server: gunicorn, {workers} sync workers, loopback; reports over "
+            print(f"server: gunicorn, {workers} threaded workers, loopback; reports over "
                   f"{range_args}; {load()}", flush=True)
             print(f"\n1. one client, {args.samples} requests per page type "
                   f"({max(10, args.samples // 3)} per report page), after 3 warm-up requests",

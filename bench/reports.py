@@ -48,7 +48,7 @@ def setup(url: str) -> dict[str, Any]:
     from mes.db import get_db, session_scope
 
     app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tempfile.mkdtemp(),
-                      "SECRET_KEY": "bench"})
+                      "SECRET_KEY": "bench-" * 6})
     with get_db(app).engine.begin() as conn:
         migrate.upgrade(conn)
     with app.app_context(), session_scope(app) as s:
@@ -293,7 +293,7 @@ def main() -> None:
         counts = fill(url, args.lots, now)
         print(f"filled in {time.time() - t0:.0f} s: " +
               ", ".join(f"{v:,} {k}" for k, v in counts.items()))
-        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench",
+        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench-" * 6,
                "MES_INSTANCE_PATH": tempfile.mkdtemp()}
         print(f"server: gunicorn, {workers} workers; range {rng}; p50 and max of "
               f"{args.samples} calls after one warm-up call, milliseconds")

@@ -43,7 +43,7 @@ def setup(url: str) -> tuple[Any, str]:
     from mes.db import get_db, session_scope
 
     app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tempfile.mkdtemp(),
-                      "SECRET_KEY": "bench"})
+                      "SECRET_KEY": "bench-" * 6})
     with get_db(app).engine.begin() as conn:
         migrate.upgrade(conn)
     with app.app_context(), session_scope(app) as s:
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for i in range(args.runs + 1):
             receive(app, f"A{i:02d}")
-        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench",
+        env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench-" * 6,
                "MES_INSTANCE_PATH": tempfile.mkdtemp()}
         with gunicorn("mes:create_app()", env, 1) as port:
             http_import(port, token, "A00", distinct())  # warm-up: imports, connections

@@ -62,7 +62,7 @@ def setup(url: str) -> tuple[Any, str, dict[str, Any]]:
     from mes.db import get_db, session_scope
 
     app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": tempfile.mkdtemp(),
-                      "SECRET_KEY": "bench"})
+                      "SECRET_KEY": "bench-" * 6})
     with get_db(app).engine.begin() as conn:
         migrate.upgrade(conn)
     with app.app_context(), session_scope(app) as s:
@@ -469,7 +469,7 @@ def run(kind: str, url: str, server_url: str, fabs: int, starts: int, workers: i
     rnd = random.Random(7)
     fab_starts = [rnd.randrange(fabs) for _ in range(starts)]
     ship_starts = [rnd.randrange(fabs * SHIPMENTS_PER_FAB) + 1 for _ in range(starts)]
-    env = {"MES_DATABASE_URL": server_url, "MES_SECRET_KEY": "bench",
+    env = {"MES_DATABASE_URL": server_url, "MES_SECRET_KEY": "bench-" * 6,
            "MES_INSTANCE_PATH": tempfile.mkdtemp()}
     with gunicorn("mes:create_app()", env, workers) as port:
         http = http_traces(port, token, fab_starts, ship_starts)

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gzip bomb: {len(packed) / MIB:.2f} MiB inflating to {args.bomb_mib} MiB; "
           f"GZIP_INFLATE_LIMIT_MIB {inflate_limit}, UPLOAD_LIMIT_MIB {upload_limit}")
 
-    env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench",
+    env = {"MES_DATABASE_URL": url, "MES_SECRET_KEY": "bench-" * 6,
            "MES_INSTANCE_PATH": tempfile.mkdtemp(),
            "MES_GZIP_INFLATE_LIMIT_MIB": str(inflate_limit),
            "MES_UPLOAD_LIMIT_MIB": str(upload_limit)}

@@ -32,13 +32,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from mes.auth import login
     from mes.cli import register_cli
     from mes.config import ensure_secret_key, load_config
+    from mes.web.json_body import CheckedJSONProvider
 
     settings = load_config(config)
     ensure_secret_key(settings)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"],
                 template_folder=TEMPLATE_DIR, static_folder="static")
+    # Request bodies too deep to parse or holding text no database can store are a 4xx.
+    app.json = CheckedJSONProvider(app)
     app.config.update(settings)
     app.config.update(
+        # Secure unless switched off for a plain-HTTP install; never in debug or test mode,
+        # which serve plain HTTP on this machine.
+        SESSION_COOKIE_SECURE=bool(settings["SESSION_COOKIE_SECURE"] and not (
+            settings["TESTING"] or app.debug)),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["SESSION_LIFETIME_HOURS"]),

@@ -108,7 +108,7 @@ def db_backup(path: str) -> None:
     import sqlite3
     import subprocess
 
-    from mes.db import get_db
+    from mes.db import create_private_file, get_db
 
     if os.path.exists(path):
         raise click.ClickException(f"{path} exists already; give a new file")
@@ -118,6 +118,8 @@ def db_backup(path: str) -> None:
         if not source or source == ":memory:":
             raise click.ClickException("an in-memory database cannot be backed up")
         partial = f"{path}.partial"
+        # A copy of the database is as private as the database (mes.db).
+        create_private_file(partial)
         src, dst = sqlite3.connect(source), sqlite3.connect(partial)
         try:
             with dst:
@@ -251,31 +253,23 @@ def demo_load() -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=None, type=int,
+@click.option("--workers", default=None, type=click.IntRange(1),
               help="Worker processes (default: 2 x cores + 1).")
-@click.option("--threads", default=1, show_default=True, type=int)
-def serve(host: str, port: int, workers: int | None, threads: int) -> None:
-    """Serve the application with gunicorn (the production WSGI server)."""
-    from gunicorn.app.base import BaseApplication
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1),
+              help="Requests each worker serves at once.")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(1),
+              help="Seconds a request body may take, plus one per 64 KiB received; a "
+                   "slower client is answered 408.")
+def serve(host: str, port: int, workers: int | None, threads: int,
+          body_timeout: float) -> None:
+    """Serve the application with gunicorn (the production WSGI server): threaded workers,
+    a deadline on request bodies (see mes.serving and the README's Production section)."""
+    from mes import serving
 
-    options = {"bind": f"{host}:{port}",
-               "workers": workers or multiprocessing.cpu_count() * 2 + 1,
-               "threads": threads, "accesslog": "-", "timeout": 60,
-               "graceful_timeout": 20}
-
-    class _Server(BaseApplication):
-        def load_config(self) -> None:
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Flask:
-            from mes import create_app
-
-            # Each worker builds its own app and connection pool after the fork.
-            return create_app()
-
-    click.echo(f"Serving on http://{host}:{port} with {options['workers']} worker(s)", err=True)
-    _Server().run()
+    shown = workers or multiprocessing.cpu_count() * 2 + 1
+    click.echo(f"Serving on http://{host}:{port} with {shown} worker(s) of {threads} "
+               "thread(s)", err=True)
+    serving.run(host, port, workers=workers, threads=threads, body_timeout=body_timeout)
 
 
 @click.command("permissions")

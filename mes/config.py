@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "PLANT_NAME": "MES-lite demo plant",
     "PLANT_TIMEZONE": "Asia/Shanghai",
     "DEFAULT_LOCALE": "en",
-    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_SECURE": True,  # off in debug and test mode (mes.create_app)
     "SESSION_LIFETIME_HOURS": 12,
     "LOT_NUMBER_PREFIX": "L",
     "LOGIN_MAX_FAILURES": 5,
@@ -138,9 +138,27 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     return config
 
 
+# Shortest secret key accepted, in bytes (of its UTF-8 text): the generated one is 64 hex
+# characters, 32 random bytes.
+SECRET_KEY_MIN_BYTES = 32
+
+
+def _check_secret_strength(secret: str, source: str) -> None:
+    length = len(secret.encode("utf-8"))
+    if length < SECRET_KEY_MIN_BYTES:
+        raise ConfigError(
+            f"{source} is {length} bytes long; it must be at least {SECRET_KEY_MIN_BYTES} "
+            "(make one with: python3 -c 'import secrets; print(secrets.token_hex(32))', "
+            "or leave SECRET_KEY unset to use one generated into the instance folder)")
+
+
 def ensure_secret_key(config: dict[str, Any]) -> None:
-    """Use the configured secret, else the one generated once into the instance folder."""
+    """Use the configured secret, else the one generated once into the instance folder.
+
+    Raises ConfigError naming SECRET_KEY (or the key file) when the secret is shorter than
+    SECRET_KEY_MIN_BYTES: a short key lets anyone who guesses it forge session cookies."""
     if config.get("SECRET_KEY"):
+        _check_secret_strength(config["SECRET_KEY"], "SECRET_KEY")
         return
     instance = Path(config["INSTANCE_PATH"])
     instance.mkdir(parents=True, exist_ok=True)
@@ -160,4 +178,5 @@ def ensure_secret_key(config: dict[str, Any]) -> None:
     secret = key_file.read_text().strip()
     if not secret:
         raise ConfigError(f"{key_file} is empty; delete it to generate a new secret key")
+    _check_secret_strength(secret, f"The secret key in {key_file}")
     config["SECRET_KEY"] = secret

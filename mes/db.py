@@ -6,8 +6,9 @@ commit; CLI commands use `session_scope()`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -24,7 +25,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -123,9 +124,22 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+def create_private_file(path: str | os.PathLike[str]) -> None:
+    """Create the empty file `path`, readable and writable by its owner only (0600), unless
+    it exists. SQLite gives its -wal and -shm files the database file's permissions."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:") \
+                and os.path.isdir(os.path.dirname(os.path.abspath(database))):
+            # The database holds password hashes and tokens: not readable by other users
+            # (sqlite3 would create it 0644).
+            create_private_file(database)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from mes.errors import InvalidInput
 
+MAX_OFFSET = 2**62
+
 
 class ListArgs(Schema):
     """Query arguments every list accepts."""
@@ -42,7 +44,9 @@ def _offset(args: dict[str, Any]) -> int:
         offset = int(base64.urlsafe_b64decode(args["cursor"].encode()).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
         offset = -1
-    if offset < 0:
+    # A cursor this API made holds a row count; one beyond a 63-bit integer is forged and
+    # would overflow the database's OFFSET.
+    if not 0 <= offset <= MAX_OFFSET:
         raise InvalidInput(_l("The cursor is not valid."),
                            fields={"cursor": [_l("Not a cursor from this API.")]})
     return offset

@@ -21,7 +21,8 @@ PASSWORD = "Secret-pass-123"
 
 def make_app(database_url: str, instance: Any, **extra: Any) -> Flask:
     """The application in its test configuration (CSRF off unless `extra` turns it on)."""
-    config = {"DATABASE_URL": database_url, "TESTING": True, "SECRET_KEY": "test-secret",
+    config = {"DATABASE_URL": database_url, "TESTING": True,
+              "SECRET_KEY": "test-secret-of-32-bytes-or-longer",
               "INSTANCE_PATH": str(instance), "WTF_CSRF_ENABLED": False,
               # Every test's plant is new: figures kept for a while are computed every time.
               "PORTAL_CYCLE_TIME_CACHE_SECONDS": 0, "REPORT_CACHE_SECONDS": 0}

@@ -158,6 +158,66 @@ def test_empty_secret_key_file_stops_the_start(tmp_path):
         ensure_secret_key(config)
 
 
+@pytest.mark.parametrize("secret", ["short", "x" * 31, "é" * 15])
+def test_a_configured_secret_key_shorter_than_32_bytes_stops_the_start(tmp_path, secret):
+    with pytest.raises(ConfigError, match="SECRET_KEY") as err:
+        create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "sqlite://",
+                    "SECRET_KEY": secret})
+    assert f"{len(secret.encode())} bytes" in str(err.value)
+    assert "at least 32" in str(err.value)
+
+
+def test_a_secret_key_of_32_bytes_is_accepted(tmp_path):
+    # 16 two-byte characters are 32 bytes.
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "sqlite://",
+                      "SECRET_KEY": "é" * 16})
+    assert app.secret_key == "é" * 16
+
+
+def test_a_short_secret_key_file_stops_the_start_naming_it(tmp_path):
+    (tmp_path / "secret_key").write_text("0123456789\n")
+    config = load_config({"INSTANCE_PATH": str(tmp_path)}, environ={})
+    with pytest.raises(ConfigError, match="secret_key is 10 bytes"):
+        ensure_secret_key(config)
+
+
+def test_the_cli_refuses_a_short_secret_key_in_one_line_naming_the_setting(tmp_path):
+    result = _mes_command(tmp_path, MES_SECRET_KEY="changeme")
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Error: SECRET_KEY is 8 bytes long"), lines
+
+
+def test_the_sqlite_database_and_its_journal_files_are_private(tmp_path):
+    from sqlalchemy import text
+
+    from mes.db import get_db
+
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x" * 32})
+    with get_db(app).engine.begin() as conn:
+        conn.execute(text("CREATE TABLE probe (x INTEGER)"))
+        conn.execute(text("INSERT INTO probe VALUES (1)"))
+    files = {path.name: stat.S_IMODE(path.stat().st_mode)
+             for path in tmp_path.glob("mes.db*")}
+    assert files.keys() == {"mes.db", "mes.db-wal", "mes.db-shm"}, files
+    assert set(files.values()) == {0o600}, files
+    get_db(app).engine.dispose()
+
+
+def test_an_existing_database_file_keeps_its_permissions(tmp_path):
+    from mes.db import get_db
+
+    database = tmp_path / "mes.db"
+    database.touch(mode=0o640)
+    database.chmod(0o640)
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x" * 32})
+    with get_db(app).engine.connect():
+        pass
+    assert stat.S_IMODE(database.stat().st_mode) == 0o640
+    get_db(app).engine.dispose()
+
+
 def _example_keys() -> set[str]:
     text = EXAMPLE.read_text()
     active = set(tomllib.loads(text))

@@ -34,7 +34,7 @@ from mes.catalog.models import (
     Route,
     RouteStep,
 )
-from mes.errors import ErrorCode
+from mes.errors import ErrorCode, InvalidInput
 from mes.vocabulary import (
     EquipmentState,
     MslLevel,
@@ -300,7 +300,14 @@ def route_list() -> Any:
 @require(READ)
 def route_detail(code: str) -> Any:
     sess = db.session()
-    route = services.get_route(sess, code, request.args.get("version", type=int))
+    wanted = request.args.get("version", "").strip()
+    try:
+        # The API's rule for ?version=: a whole number the plant can have made.
+        version = forms.load(s.RouteQuery, {"version": wanted} if wanted else {})["version"]
+    except ValidationError as err:
+        raise InvalidInput(_l("No route %(code)s version %(version)s.", code=code,
+                              version=wanted), fields=err.normalized_messages()) from None
+    route = services.get_route(sess, code, version)
     versions = sess.execute(
         select(Route.version, Route.name, Route.created_at, func.count(RouteStep.id))
         .outerjoin(Route.steps).where(Route.code == code)

@@ -65,7 +65,8 @@ def filter_shipments(stmt: Select[Any], filters: dict[str, Any]) -> Select[Any]:
             .where(Lot.lot_no == filters["lot"])))
     if filters.get("since"):
         stmt = stmt.where(Shipment.shipped_at >= _day_start(filters["since"]))
-    if filters.get("until"):
+    if filters.get("until") and filters["until"] < date.max:
+        # Until the last day of the calendar is no upper bound (the day after it is none).
         stmt = stmt.where(Shipment.shipped_at < _day_start(filters["until"], 1))
     return stmt
 

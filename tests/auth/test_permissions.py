@@ -34,7 +34,7 @@ def _collect_routes() -> list[tuple[str, str, str]]:
     # Collection runs before any fixture, so a throwaway app (no database touched) lists the
     # rules; the tests themselves run against the suite's app.
     with tempfile.TemporaryDirectory() as instance:
-        app = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "collect",
+        app = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "collect-" * 4,
                           "INSTANCE_PATH": instance, "TESTING": True})
     return sorted((rule.rule, method, rule.endpoint)
                   for rule in app.url_map.iter_rules() if not _is_static(rule.endpoint)

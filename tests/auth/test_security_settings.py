@@ -1,5 +1,6 @@
-"""Session cookies (HttpOnly, SameSite=Lax, Secure when configured) and the security
-headers on every kind of answer (page, JSON, error, static file)."""
+"""Session cookies (HttpOnly, SameSite=Lax, Secure outside debug and test mode unless
+switched off) and the security headers on every kind of answer (page, JSON, error, static
+file)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ def _session_cookie(resp) -> str:
     return cookies[-1]
 
 
-def test_the_session_cookie_is_httponly_and_samesite_lax_not_secure_by_default(client,
-                                                                               make_user):
+def test_the_session_cookie_is_httponly_and_samesite_lax_not_secure_in_test_mode(client,
+                                                                                  make_user):
     user = make_user("qa")
     resp = client.post("/login", data={"username": user.username, "password": PASSWORD})
     assert resp.status_code == 302
@@ -30,15 +31,35 @@ def test_the_session_cookie_is_httponly_and_samesite_lax_not_secure_by_default(c
     assert "Secure" not in cookie
 
 
-def test_the_session_cookie_is_secure_when_configured(database_url, tmp_path):
-    secure = make_app(database_url, tmp_path, SESSION_COOKIE_SECURE=True)
-    assert secure.config["SESSION_COOKIE_SECURE"] is True
-    client = secure.test_client()
+def _cookie_of(app):
+    client = app.test_client()
     with client.session_transaction() as sess:  # writes the session cookie
         sess["probe"] = 1
     cookie = client.get_cookie("session")
     assert cookie is not None
+    return cookie
+
+
+def test_the_session_cookie_is_secure_by_default_outside_debug_and_test_mode(database_url,
+                                                                             tmp_path):
+    app = make_app(database_url, tmp_path, TESTING=False)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    cookie = _cookie_of(app)
     assert cookie.secure and cookie.http_only and cookie.same_site == "Lax"
+
+
+def test_a_plain_http_install_switches_the_secure_flag_off(database_url, tmp_path):
+    app = make_app(database_url, tmp_path, TESTING=False, SESSION_COOKIE_SECURE=False)
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+    assert not _cookie_of(app).secure
+
+
+def test_debug_mode_serves_plain_http_without_the_secure_flag(database_url, tmp_path,
+                                                             monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    app = make_app(database_url, tmp_path, TESTING=False)
+    assert app.debug
+    assert app.config["SESSION_COOKIE_SECURE"] is False
 
 
 @pytest.mark.parametrize("path", ["/login", "/api/v1/openapi.json", "/no/such/page",

@@ -53,7 +53,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     folder = tmp_path_factory.mktemp("browser")
     app = create_app({"DATABASE_URL": f"sqlite:///{folder / 'mes.db'}",
-                      "SECRET_KEY": "browser-tests", "INSTANCE_PATH": str(folder)})
+                      "SECRET_KEY": "browser-tests-" * 3, "INSTANCE_PATH": str(folder),
+                      # Served over plain HTTP, as a LAN install without TLS.
+                      "SESSION_COOKIE_SECURE": False})
     with get_db(app).engine.begin() as conn:
         migrate.upgrade(conn)
     with app.app_context(), session_scope(app) as sess:

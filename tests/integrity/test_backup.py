@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 
 import pytest
@@ -39,6 +40,8 @@ def test_sqlite_backup_restores_to_a_database_that_checks_clean(tmp_path):
     result = _cli(source, "db", "backup", str(target))
     assert result.exit_code == 0, result.output
     assert f"Backed up to {target}" in result.output
+    # As private as the database it copies (password hashes, token hashes).
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
     # A second backup to the same file is refused and leaves it alone.
     size = target.stat().st_size
     again = _cli(source, "db", "backup", str(target))
