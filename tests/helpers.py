@@ -54,9 +54,10 @@ def as_user(app: Flask, user: Any) -> Any:
     return client
 
 
-def sign_in(app: Flask, client: Any, user: Any) -> None:
+def sign_in(app: Flask, client: Any, user: Any, base_url: str | None = None) -> None:
     """Give `client` the session cookie the login page would: a login session of `user`
-    (committed in the test's transaction) and its key."""
+    (committed in the test's transaction) and its key; for the host of `base_url` when
+    given."""
     from mes.auth import services
     from mes.auth.login import SESSION_KEY
     from mes.db import get_db
@@ -68,7 +69,7 @@ def sign_in(app: Flask, client: Any, user: Any) -> None:
         sess.commit()
     finally:
         sess.close()
-    with client.session_transaction() as cookie:
+    with client.session_transaction(**({"base_url": base_url} if base_url else {})) as cookie:
         cookie["_user_id"] = user.get_id()
         cookie["_fresh"] = True
         cookie[SESSION_KEY] = key

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from mes.catalog import services as cat
+from tests.helpers import sign_in
 from tests.shipping.test_shipments import ship
 
 
@@ -148,9 +149,7 @@ def _at_evil(app, user):
     """A client of `user` whose requests say `Host: evil.example` (its session cookie is
     set for that host, so the requests carry it)."""
     client = app.test_client()
-    with client.session_transaction(base_url="http://evil.example") as cookie:
-        cookie["_user_id"] = user.get_id()
-        cookie["_fresh"] = True
+    sign_in(app, client, user, base_url="http://evil.example")
     return client
 
 
