@@ -111,8 +111,17 @@ class Client:
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes, float]:
         data = json.dumps(body) if body is not None else None
         start = time.perf_counter()
-        self.conn.request(method, path, body=data, headers=self.headers)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=data, headers=self.headers)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server had closed the kept-alive connection while it was idle (mes serve's
+            # keep-alive is a few seconds) and read nothing of the request; like a browser,
+            # open a new connection and send it again, timed from there.
+            self.conn.close()
+            start = time.perf_counter()
+            self.conn.request(method, path, body=data, headers=self.headers)
+            resp = self.conn.getresponse()
         payload = resp.read()
         return resp.status, payload, time.perf_counter() - start
 
