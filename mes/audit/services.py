@@ -640,6 +640,8 @@ def rekey(session: Session) -> int:
         select(AuditEvent).join(subjects, (AuditEvent.subject_type == subjects.c.subject_type)
                                 & (AuditEvent.subject_key == subjects.c.subject_key))
         .order_by(AuditEvent.subject_type, AuditEvent.subject_key, AuditEvent.seq)
+        # What the database holds, not what objects of this session remember.
+        .execution_options(populate_existing=True)
     ).scalars().all()
     chains: dict[tuple[str, str], list[AuditEvent]] = {}
     for ev in rows:

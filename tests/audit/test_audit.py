@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from mes.audit.models import AuditCheckpoint, AuditCounter, AuditEvent
-from mes.audit.services import GENESIS, checkpoint, record, record_many, record_mac, verify
+from mes.audit.services import GENESIS, checkpoint, record, record_mac, record_many, verify
 from tests.audit.helpers import chain, tamper
 
 
