@@ -282,6 +282,9 @@ def _forget_heads(session: Session, *_args: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        # A savepoint released inside the transaction: nothing has committed yet.
+        return
     written = _forget(session)
     settings = session.info.get("audit")
     if written and isinstance(settings, AuditSettings) and settings.should_ask(written):

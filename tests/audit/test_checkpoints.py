@@ -60,6 +60,18 @@ def test_a_checkpoint_is_made_when_its_minutes_have_passed(session, policy):
     assert _checkpoints(session) == [(1, 1)]
 
 
+def test_a_savepoint_released_inside_a_transaction_makes_no_checkpoint(session, policy):
+    # Nothing has committed yet (and on SQLite a second connection would wait for this
+    # transaction's write lock).
+    policy(records=1)
+    nested = session.begin_nested()
+    record(session, actor=None, code="item:create", subject_type="item", subject_key="A")
+    nested.commit()
+    assert _checkpoints(session) == []
+    session.commit()
+    assert _checkpoints(session) == [(1, 1)]
+
+
 def test_a_request_that_writes_records_makes_the_due_checkpoint(session, api, policy):
     admin = api("admin")
     policy(records=1)
