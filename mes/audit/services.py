@@ -163,8 +163,9 @@ def _draw(session: Session, count: int) -> tuple[int, int]:
     if series is None:
         if connection.dialect.name == "postgresql":
             row = connection.execute(_DRAW_FREE, {"n": count}).first()
-            # Every series held by an open transaction: wait for one of them.
-            series = random.randrange(SERIES)
+            if row is None:
+                # Every series is held by an open transaction: wait for one of them.
+                series = random.randrange(SERIES)
         else:
             series = 0
     if row is None:

@@ -228,3 +228,34 @@ def test_writers_in_open_transactions_never_wait_for_a_number(race_app):
         assert verify(check).ok
     finally:
         check.close()
+
+
+def test_a_writer_waits_for_a_series_when_every_one_is_held(race_app):
+    engine = get_db(race_app).engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers by its write lock")
+    maker = get_db(race_app).sessionmaker
+    holder = engine.connect()
+    holder.exec_driver_sql("BEGIN")
+    holder.exec_driver_sql("SELECT series FROM audit_counter FOR UPDATE")
+    done: list[object] = []
+
+    def writer() -> None:
+        sess = maker()
+        try:
+            done.append(record(sess, actor=None, code="item:create", subject_type="item",
+                               subject_key="A").number)
+            sess.commit()
+        except Exception as exc:  # the assertion below shows it
+            done.append(exc)
+        finally:
+            sess.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    thread.join(timeout=1)
+    assert thread.is_alive() and done == []  # waiting for the holder, not failing
+    holder.exec_driver_sql("COMMIT")
+    holder.close()
+    thread.join(timeout=30)
+    assert done == [1]
