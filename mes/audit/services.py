@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, func, insert, select, update
+from sqlalchemy import Engine, bindparam, event, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import column, table
@@ -43,9 +43,13 @@ from mes.db import utcnow
 GENESIS = "0" * 64
 
 # The series of record numbers (rows of audit_counter, made by migration 0011). On
-# PostgreSQL each open writing transaction holds one, so up to this many write at once
-# without waiting for a number; SQLite writes one transaction at a time and uses series 0.
-SERIES = 32
+# PostgreSQL each database connection claims one for as long as it lives, so up to this
+# many connections write at once without waiting for a number; SQLite writes one
+# transaction at a time and uses series 0.
+SERIES = 64
+
+# The advisory lock class by which a PostgreSQL connection claims its series.
+_CLAIM_CLASS = 7320
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +155,22 @@ def _draw_statement(take_free: bool) -> Any:
 
 _DRAW_HELD = _draw_statement(take_free=False)
 _DRAW_FREE = _draw_statement(take_free=True)
+# The first series no other connection has claimed, from a random start (a session-level
+# advisory lock, released when the connection closes). LIMIT 1 stops at the first claim.
+_CLAIM = text(
+    f"SELECT (s + :start) % {SERIES} FROM generate_series(0, {SERIES - 1}) AS s "
+    f"WHERE pg_try_advisory_lock({_CLAIM_CLASS}, (s + :start) % {SERIES}) LIMIT 1")
+
+
+def _claimed_series(connection: Any) -> int | None:
+    """The series this PostgreSQL connection has claimed (claiming one on first use), or None
+    when every series is claimed by other connections. A claim only spares the writer a
+    search: the counter row's lock is what keeps the numbers in order."""
+    if "audit_series" not in connection.info:
+        connection.info["audit_series"] = connection.execute(
+            _CLAIM, {"start": random.randrange(SERIES)}).scalar()
+    series: int | None = connection.info["audit_series"]
+    return series
 
 
 def _draw(session: Session, count: int) -> tuple[int, int]:
@@ -161,13 +181,14 @@ def _draw(session: Session, count: int) -> tuple[int, int]:
     series = session.info.get("audit_series")
     row = None
     if series is None:
-        if connection.dialect.name == "postgresql":
+        if connection.dialect.name != "postgresql":
+            series = 0
+        elif (series := _claimed_series(connection)) is None:
+            # More connections than series: one no open transaction holds.
             row = connection.execute(_DRAW_FREE, {"n": count}).first()
             if row is None:
                 # Every series is held by an open transaction: wait for one of them.
                 series = random.randrange(SERIES)
-        else:
-            series = 0
     if row is None:
         row = connection.execute(_DRAW_HELD, {"n": count, "s": series}).one()
     series, last = row

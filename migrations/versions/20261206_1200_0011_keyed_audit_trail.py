@@ -1,7 +1,7 @@
 """keyed audit trail
 
 Audit records get their place in a numbered series (`series`, `number`, unique) and the
-counters of those series (`audit_counter`, 32 series, each starting at 0); checkpoints are
+counters of those series (`audit_counter`, 64 series, each starting at 0); checkpoints are
 rebuilt as keyed, numbered seals (`audit_checkpoint`: number, marks, digest, mac). The old
 checkpoints were unkeyed digests that anyone able to write the database could recompute;
 they are dropped. Existing records keep their hashes and have no number yet: `mes db
@@ -19,7 +19,7 @@ down_revision = '0010'
 branch_labels = None
 depends_on = None
 
-SERIES = 32
+SERIES = 64
 
 
 def upgrade() -> None:

@@ -230,6 +230,23 @@ def test_writers_in_open_transactions_never_wait_for_a_number(race_app):
         check.close()
 
 
+def test_with_every_series_claimed_a_writer_takes_one_no_transaction_holds(race_app):
+    engine = get_db(race_app).engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers by its write lock")
+    holder = engine.connect()
+    holder.exec_driver_sql("SELECT pg_advisory_lock(7320, s) FROM generate_series(0, 63) s")
+    sess = get_db(race_app).sessionmaker()
+    try:
+        event = record(sess, actor=None, code="item:create", subject_type="item",
+                       subject_key="A")
+        sess.commit()
+        assert event.number == 1
+    finally:
+        sess.close()
+        holder.close()
+
+
 def test_a_writer_waits_for_a_series_when_every_one_is_held(race_app):
     engine = get_db(race_app).engine
     if engine.dialect.name != "postgresql":
@@ -237,6 +254,8 @@ def test_a_writer_waits_for_a_series_when_every_one_is_held(race_app):
     maker = get_db(race_app).sessionmaker
     holder = engine.connect()
     holder.exec_driver_sql("BEGIN")
+    # Every series claimed by another connection, and every counter row locked.
+    holder.exec_driver_sql("SELECT pg_advisory_lock(7320, s) FROM generate_series(0, 63) s")
     holder.exec_driver_sql("SELECT series FROM audit_counter FOR UPDATE")
     done: list[object] = []
 
