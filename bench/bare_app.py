@@ -44,7 +44,7 @@ def create() -> Flask:
         with sessions() as session, session.begin():
             lot = session.get(Lot, lot_id)
             lot.updated_at = now  # the version counter makes this UPDATE ... WHERE version
-            session.add(LotEvent(lot_id=lot.id, kind="bare", at=now, by="bench",
+            session.add(LotEvent(lot_id=lot.id, kind="track_out", at=now, by="bench",
                                  step_code=lot.step_code, equipment="T", qty_in=1, qty_out=1,
                                  data={}))
             head = session.execute(
@@ -71,7 +71,7 @@ def create() -> Flask:
                 return jsonify(error="stale"), 409
             conn.execute(text(
                 "INSERT INTO lot_event (lot_id, kind, at, by, step_code, equipment, qty_in, "
-                "qty_out, data) VALUES (:id, 'bare', :now, 'bench', 'B', 'T', 1, 1, '{}')"),
+                "qty_out, data) VALUES (:id, 'track_out', :now, 'bench', 'B', 'T', 1, 1, '{}')"),
                 {"id": lot_id, "now": now})
             head = conn.execute(text(
                 "SELECT seq, hash FROM audit_event WHERE subject_type = 'lot' AND "

@@ -29,13 +29,15 @@ MIGRATIONS_DIR = _resource_dir("migrations")
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: config, database, login, CSRF, i18n, blueprints, CLI."""
     from mes import db, errors, i18n
+    from mes.audit.services import configure as configure_audit
     from mes.auth import login
     from mes.cli import register_cli
-    from mes.config import ensure_secret_key, load_config
+    from mes.config import ensure_audit_key, ensure_secret_key, load_config
     from mes.web.json_body import CheckedJSONProvider
 
     settings = load_config(config)
     ensure_secret_key(settings)
+    ensure_audit_key(settings)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"],
                 template_folder=TEMPLATE_DIR, static_folder="static")
     # Request bodies too deep to parse or holding text no database can store are a 4xx.
@@ -58,7 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    db.init_app(app)
+    configure_audit(db.init_app(app).info, settings)
     login.init_app(app)
     i18n.init_app(app)
     errors.register_error_handlers(app)

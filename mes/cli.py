@@ -59,7 +59,16 @@ def db_upgrade(revision: str) -> None:
     """Migrate the database up to REVISION (default: the newest)."""
     from mes import migrate
 
-    _connection_run(lambda conn: migrate.upgrade(conn, revision))
+    def run(conn: Any) -> None:
+        from sqlalchemy import inspect
+
+        migrate.upgrade(conn, revision)
+        columns = {c["name"] for c in inspect(conn).get_columns("audit_event")}
+        if "number" in columns:
+            # Records written before the audit key are keyed in the same transaction.
+            _rekey_all(conn)
+
+    _connection_run(run)
     click.echo(f"Database at {revision}.")
 
 
@@ -210,32 +219,95 @@ def users_deactivate(username: str) -> None:
 
 
 @_command(audit_cli, "verify")
-def audit_verify() -> None:
-    """Verify every audit chain and checkpoint; exit 1 naming the first bad record."""
-    from mes.audit.services import verify
+@click.option("--witness", "witness_path", type=click.Path(dir_okay=False, exists=True),
+              help="A witness file written by `mes audit checkpoint --export`: check the "
+                   "database against its checkpoints too.")
+def audit_verify(witness_path: str | None) -> None:
+    """Verify every audit record, series and checkpoint; exit 1 naming the first missing or
+    altered record."""
+    from mes.audit.services import AuditError, read_witness, verify
     from mes.db import session_scope
 
+    witness = None
+    if witness_path:
+        try:
+            with open(witness_path, encoding="utf-8") as fh:
+                witness = read_witness(fh, witness_path)
+        except (AuditError, UnicodeDecodeError) as exc:
+            raise click.ClickException(str(exc)) from None
     with session_scope() as sess:
-        result = verify(sess)
+        _one_snapshot(sess)
+        result = verify(sess, witness)
+        sess.rollback()
     if not result.ok:
-        raise click.ClickException(f"audit trail broken: {result.problem}")
+        more = len(result.problems) - 1
+        raise click.ClickException(f"audit trail broken: {result.problem}" +
+                                   (f" (and {more} more problem(s))" if more else ""))
+    checked = f", {result.witnessed} witness line(s)" if witness is not None else ""
     click.echo(f"Audit trail intact: {result.events} records, {result.checkpoints} "
-               "checkpoint(s).")
+               f"checkpoint(s){checked}.")
 
 
 @_command(audit_cli, "checkpoint")
-@click.option("--margin-minutes", default=5, show_default=True, type=click.IntRange(0),
-              help="Leave out records younger than this (transactions still open).")
-def audit_checkpoint(margin_minutes: int) -> None:
-    """Record a digest over the audit records (run periodically, e.g. from cron)."""
-    from datetime import timedelta
-
+@click.option("--export", "export_path", type=click.Path(dir_okay=False),
+              help="Append the checkpoint as a line to this witness file (kept outside the "
+                   "database, e.g. shipped to another machine).")
+def audit_checkpoint(export_path: str | None) -> None:
+    """Seal every audit record written so far with a keyed checkpoint (they are also made
+    automatically); with --export, append it to a witness file."""
     from mes.audit.services import checkpoint
     from mes.db import session_scope
 
     with session_scope() as sess:
-        cp = checkpoint(sess, timedelta(minutes=margin_minutes))
-    click.echo(f"Checkpoint over {cp.event_count} records.")
+        seal, new = checkpoint(sess)
+    if seal is None:
+        raise click.ClickException("no audit records to seal yet")
+    click.echo(f"Checkpoint {seal.number} over {seal.records} records" +
+               ("." if new else " (no record since; the newest checkpoint)."))
+    if export_path:
+        with open(export_path, "a", encoding="utf-8") as fh:
+            fh.write(seal.line())
+        click.echo(f"Appended to {export_path}.")
+
+
+@_command(audit_cli, "rekey")
+def audit_rekey() -> None:
+    """Key the audit records written before the audit key (`mes db upgrade` does it)."""
+    _rekey_all()
+
+
+def _rekey_all(connection: Any = None) -> None:
+    from sqlalchemy.orm import Session
+
+    from mes.audit.services import AuditError, checkpoint, rekey
+    from mes.db import get_db, session_scope
+
+    def run(sess: Session) -> None:
+        try:
+            count = rekey(sess)
+        except AuditError as exc:
+            raise click.ClickException(str(exc)) from None
+        if count:
+            checkpoint(sess)
+            click.echo(f"{count} audit record(s) written before the audit key are keyed.")
+
+    if connection is None:
+        with session_scope() as sess:
+            run(sess)
+        return
+    sess = Session(bind=connection, info=get_db().info)
+    run(sess)
+    sess.flush()
+
+
+def _one_snapshot(sess: Any) -> None:
+    from sqlalchemy.engine import Engine
+
+    bind = sess.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        # One snapshot for every query, so that it can run while the application writes
+        # (READ COMMITTED would see each query at another moment).
+        sess.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 @_command(demo_cli, "load")
@@ -289,17 +361,11 @@ def permissions() -> None:
 def check() -> None:
     """Check the invariants over the whole database (quantities, holds, shipping,
     genealogy, audit chains, lots' customers); exit 1 with a line per problem."""
-    from sqlalchemy.engine import Engine
-
     from mes.db import session_scope
     from mes.integrity import check as run_check
 
     with session_scope() as sess:
-        bind = sess.get_bind()
-        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-            # One snapshot for every query of the check, so that it can run while the
-            # application writes (READ COMMITTED would see each query at another moment).
-            sess.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        _one_snapshot(sess)
         report = run_check(sess)
         sess.rollback()
     for line in report.lines():

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": True,  # off in debug and test mode (mes.create_app)
     "SESSION_LIFETIME_HOURS": 12,
     "LOT_NUMBER_PREFIX": "L",
+    "AUDIT_KEY": None,  # default: generated once into the instance folder
+    "AUDIT_CHECKPOINT_RECORDS": 1000,
+    "AUDIT_CHECKPOINT_MINUTES": 60,
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_FAILURE_WINDOW_MINUTES": 15,
     "PASSWORD_MIN_LENGTH": 12,
@@ -180,3 +183,42 @@ def ensure_secret_key(config: dict[str, Any]) -> None:
         raise ConfigError(f"{key_file} is empty; delete it to generate a new secret key")
     _check_secret_strength(secret, f"The secret key in {key_file}")
     config["SECRET_KEY"] = secret
+
+
+def _generated_key(instance: Path, name: str) -> str:
+    """The key kept in the file `name` of the instance folder, generated on first use."""
+    instance.mkdir(parents=True, exist_ok=True)
+    key_file = instance / name
+    if not key_file.exists():
+        # Written aside and linked into place: two workers starting at once must neither
+        # write two different keys nor read a file the other has not finished writing.
+        fd, tmp = tempfile.mkstemp(dir=instance, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    key = key_file.read_text().strip()
+    if not key:
+        raise ConfigError(f"{key_file} is empty; delete it to generate a new key")
+    return key
+
+
+# The shortest audit key accepted: a shorter one could be guessed, and whoever holds the key
+# can rewrite the audit trail unnoticed.
+AUDIT_KEY_MIN_LENGTH = 32
+
+
+def ensure_audit_key(config: dict[str, Any]) -> None:
+    """Use the configured audit key (MES_AUDIT_KEY), else the one generated once into
+    INSTANCE_PATH/audit_key. It is kept outside the database on purpose: someone who can
+    write the database but does not hold the key cannot forge or re-hash audit records."""
+    key = config.get("AUDIT_KEY")
+    if key:
+        if len(key.encode()) < AUDIT_KEY_MIN_LENGTH:
+            raise ConfigError(f"AUDIT_KEY must be at least {AUDIT_KEY_MIN_LENGTH} bytes")
+        return
+    config["AUDIT_KEY"] = _generated_key(Path(config["INSTANCE_PATH"]), "audit_key")

@@ -154,12 +154,16 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
         self.engine = make_engine(url, echo=echo, pool_size=pool_size)
-        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # Given to every session as its `info` (the audit trail's key and checkpoint policy).
+        self.info: dict[str, Any] = {}
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False,
+                                         info=self.info)
 
     def bind_to(self, connection: Any) -> None:
         """Tests: run every session inside the test's transaction, committing to savepoints."""
         self.sessionmaker = sessionmaker(
-            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint",
+            info=self.info,
         )
 
 

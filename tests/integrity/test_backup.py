@@ -33,6 +33,12 @@ def _fill(app) -> int:
         return conn.scalar(select(func.count()).select_from(Lot))
 
 
+def _restore_audit_key(tmp_path) -> None:
+    """The audit key is backed up apart from the database and restored with it."""
+    (tmp_path / "restored").mkdir(exist_ok=True)
+    shutil.copy(tmp_path / "live" / "audit_key", tmp_path / "restored" / "audit_key")
+
+
 def test_sqlite_backup_restores_to_a_database_that_checks_clean(tmp_path):
     source = make_app(f"sqlite:///{tmp_path / 'live.db'}", tmp_path / "live")
     lots = _fill(source)
@@ -52,6 +58,11 @@ def test_sqlite_backup_restores_to_a_database_that_checks_clean(tmp_path):
     # Restore: the backup file becomes the database of a new installation.
     restored_path = tmp_path / "restored.db"
     shutil.copy(target, restored_path)
+    keyless = make_app(f"sqlite:///{restored_path}", tmp_path / "keyless")
+    # Without the plant's audit key the trail cannot be verified.
+    assert _cli(keyless, "audit", "verify").exit_code == 1
+    get_db(keyless).engine.dispose()
+    _restore_audit_key(tmp_path)
     restored = make_app(f"sqlite:///{restored_path}", tmp_path / "restored")
     check = _cli(restored, "check")
     assert check.exit_code == 0, check.output
@@ -86,6 +97,7 @@ def test_postgresql_backup_restores_with_pg_restore_and_checks_clean(tmp_path):
         libpq = restored_url.replace("postgresql+psycopg://", "postgresql://")
         subprocess.run(["pg_restore", "--no-owner", "--dbname", libpq, str(dump)],
                        check=True, capture_output=True)
+        _restore_audit_key(tmp_path)
         restored = make_app(restored_url, tmp_path / "restored")
         check = _cli(restored, "check")
         assert check.exit_code == 0, check.output
