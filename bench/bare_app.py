@@ -1,6 +1,7 @@
 """The yardsticks for bench/floor.py: bare Flask + SQLAlchemy endpoints doing the same row
 work as a track-in or track-out (update the lot under its version counter, insert the
-history event and a hash-chained audit row) with none of the application around them: no
+history event and a hash-chained audit row, keyed and numbered as the application's are:
+the next number of an audit series, an HMAC) with none of the application around them: no
 authentication, no validation, no rules, no answer beyond two fields.
 
 - `POST /bare/orm/<lot_id>`: the SQLAlchemy ORM, as the application uses it (one session
@@ -11,6 +12,7 @@ authentication, no validation, no rules, no answer beyond two fields.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from datetime import UTC, datetime
@@ -23,9 +25,16 @@ import mes.models  # noqa: F401  (every mapped class, for the relationships)
 from mes.audit.models import AuditEvent
 from mes.floor.models import Lot, LotEvent
 
+_KEY = b"bench-audit-key-of-32-bytes-or-more"
+# The next number of the connection's own audit series (the application claims a series
+# per connection; a backend's pid picks one here).
+_NEXT_NUMBER = ("UPDATE audit_counter SET value = value + 1 "
+                "WHERE series = pg_backend_pid() % 64 RETURNING series, value")
 
-def _digest(seq: int, now: datetime, lot_no: str, prev: str) -> str:
-    return hashlib.sha256(json.dumps([seq, now.isoformat(), lot_no, prev]).encode()).hexdigest()
+
+def _digest(series: int, number: int, seq: int, now: datetime, lot_no: str, prev: str) -> str:
+    return hmac.new(_KEY, json.dumps([series, number, seq, now.isoformat(), lot_no, prev])
+                    .encode(), hashlib.sha256).hexdigest()
 
 
 def create() -> Flask:
@@ -52,9 +61,11 @@ def create() -> Flask:
                 .where(AuditEvent.subject_type == "lot", AuditEvent.subject_key == lot.lot_no)
                 .order_by(AuditEvent.seq.desc()).limit(1)).first()
             seq, prev = (head.seq + 1, head.hash) if head else (1, "0" * 64)
+            series, number = session.execute(text(_NEXT_NUMBER)).one()
             session.add(AuditEvent(at=now, actor="bench", code="lot:bare", subject_type="lot",
-                                   subject_key=lot.lot_no, seq=seq, data={}, prev_hash=prev,
-                                   hash=_digest(seq, now, lot.lot_no, prev)))
+                                   subject_key=lot.lot_no, seq=seq, series=series,
+                                   number=number, data={}, prev_hash=prev,
+                                   hash=_digest(series, number, seq, now, lot.lot_no, prev)))
             answer = {"lot_no": lot.lot_no, "version": lot.version}
         return jsonify(answer)
 
@@ -77,12 +88,13 @@ def create() -> Flask:
                 "SELECT seq, hash FROM audit_event WHERE subject_type = 'lot' AND "
                 "subject_key = :k ORDER BY seq DESC LIMIT 1"), {"k": lot.lot_no}).first()
             seq, prev = (head.seq + 1, head.hash) if head else (1, "0" * 64)
+            series, number = conn.execute(text(_NEXT_NUMBER)).one()
             conn.execute(text(
                 "INSERT INTO audit_event (at, actor, code, subject_type, subject_key, seq, "
-                "data, prev_hash, hash) VALUES (:now, 'bench', 'lot:bare', 'lot', :k, :seq, "
-                "'{}', :prev, :hash)"),
-                {"now": now, "k": lot.lot_no, "seq": seq, "prev": prev,
-                 "hash": _digest(seq, now, lot.lot_no, prev)})
+                "series, number, data, prev_hash, hash) VALUES (:now, 'bench', 'lot:bare', "
+                "'lot', :k, :seq, :series, :number, '{}', :prev, :hash)"),
+                {"now": now, "k": lot.lot_no, "seq": seq, "series": series, "number": number,
+                 "prev": prev, "hash": _digest(series, number, seq, now, lot.lot_no, prev)})
         return jsonify(lot_no=lot.lot_no, version=lot.version + 1)
 
     return app
