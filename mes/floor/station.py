@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, case, func, select
@@ -355,6 +355,7 @@ def closed_totals(session: Session, filters: dict[str, Any],
             Customer.code == filters["customer"]).scalar_subquery())
     if filters.get("on_hold") is not None:
         stmt = stmt.where(t.held == bool(filters["on_hold"]))
-    return {state: (int(lots), int(qty))
-            for state, lots, qty in session.execute(scoped(stmt, t.customer_id, actor))}
+    return {row[0]: (int(row[1]), int(row[2]))
+            for row in session.execute(scoped(cast("Select[Any]", stmt), t.customer_id,
+                                              actor))}
 
