@@ -164,24 +164,8 @@ def ensure_secret_key(config: dict[str, Any]) -> None:
         _check_secret_strength(config["SECRET_KEY"], "SECRET_KEY")
         return
     instance = Path(config["INSTANCE_PATH"])
-    instance.mkdir(parents=True, exist_ok=True)
-    key_file = instance / "secret_key"
-    if not key_file.exists():
-        # Written aside and linked into place: two workers starting at once must neither
-        # write two different secrets nor read a file the other has not finished writing.
-        fd, tmp = tempfile.mkstemp(dir=instance, prefix=".secret_key.")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-            os.link(tmp, key_file)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-    secret = key_file.read_text().strip()
-    if not secret:
-        raise ConfigError(f"{key_file} is empty; delete it to generate a new secret key")
-    _check_secret_strength(secret, f"The secret key in {key_file}")
+    secret = _generated_key(instance, "secret_key")
+    _check_secret_strength(secret, f"The secret key in {instance / 'secret_key'}")
     config["SECRET_KEY"] = secret
 
 
