@@ -7,7 +7,7 @@ audit record there, and raises before changing anything when a rule refuses the 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -152,23 +152,36 @@ def lot_to_move(session: Session, lot_no: str, *, tool: str | None = None) -> Lo
 def lot_query(filters: dict[str, Any], actor: Actor | None = None) -> Select[Any]:
     """Lots matching the WIP filters, most urgent first (priority, then due date)."""
     stmt = select(Lot).options(joinedload(Lot.product), joinedload(Lot.customer),
-                               joinedload(Lot.route), joinedload(Lot.equipment))
-    if filters.get("state"):
-        stmt = stmt.where(Lot.state == filters["state"])
-    if filters.get("step"):
-        stmt = stmt.where(Lot.step_code == filters["step"])
-    if filters.get("product"):
-        stmt = stmt.where(Lot.product_id == select(Product.id).where(
-            Product.code == filters["product"]).scalar_subquery())
-    if filters.get("customer"):
-        stmt = stmt.where(Lot.customer_id == select(Customer.id).where(
-            Customer.code == filters["customer"]).scalar_subquery())
-    if filters.get("on_hold") is not None:
-        stmt = stmt.where(Lot.open_holds > 0 if filters["on_hold"] else Lot.open_holds == 0)
+                               joinedload(Lot.route), joinedload(Lot.equipment)).where(
+        *board_filters(filters, state=Lot.state, step_code=Lot.step_code,
+                       product_id=Lot.product_id, customer_id=Lot.customer_id,
+                       held=lambda on_hold: Lot.open_holds > 0 if on_hold
+                       else Lot.open_holds == 0))
     if filters.get("fab_lot"):
         stmt = stmt.where(Lot.fab_lot == filters["fab_lot"])
     return scoped(stmt, Lot.customer_id, actor).order_by(
         Lot.priority, Lot.due_date.asc().nulls_last(), Lot.id)
+
+
+def board_filters(filters: dict[str, Any], *, state: Any, step_code: Any, product_id: Any,
+                  customer_id: Any, held: Callable[[bool], ColumnElement[bool]]
+                  ) -> list[ColumnElement[bool]]:
+    """What the WIP filters state, step, product, customer and on_hold (a lot list's
+    `filters`) mean on the columns given: the lots' own, or the closed-lot totals'."""
+    clauses: list[ColumnElement[bool]] = []
+    if filters.get("state"):
+        clauses.append(state == filters["state"])
+    if filters.get("step"):
+        clauses.append(step_code == filters["step"])
+    if filters.get("product"):
+        clauses.append(product_id == select(Product.id).where(
+            Product.code == filters["product"]).scalar_subquery())
+    if filters.get("customer"):
+        clauses.append(customer_id == select(Customer.id).where(
+            Customer.code == filters["customer"]).scalar_subquery())
+    if filters.get("on_hold") is not None:
+        clauses.append(held(bool(filters["on_hold"])))
+    return clauses
 
 
 def present(session: Session, lots: Sequence[Lot]) -> list[PresentedLot]:

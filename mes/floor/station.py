@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from mes.auth.actor import Actor
 from mes.auth.scope import scoped
-from mes.catalog.models import Customer, Equipment, MaterialLot, Product, ReasonCode, Route
+from mes.catalog.models import Equipment, MaterialLot, ReasonCode, Route
 from mes.catalog.services import StepInfo, route_step_infos
 from mes.errors import ErrorCode
 from mes.floor import services
@@ -341,20 +341,11 @@ def closed_totals(session: Session, filters: dict[str, Any],
     if filters.get("state") and filters["state"] not in CLOSED_LOT_STATES:
         return {}
     t = LotClosedTotal
-    stmt = select(t.state, func.sum(t.lots), func.sum(t.quantity)).group_by(t.state) \
-        .having(func.sum(t.lots) > 0)
-    if filters.get("state"):
-        stmt = stmt.where(t.state == filters["state"])
-    if filters.get("step"):
-        stmt = stmt.where(t.step_code == filters["step"])
-    if filters.get("product"):
-        stmt = stmt.where(t.product_id == select(Product.id).where(
-            Product.code == filters["product"]).scalar_subquery())
-    if filters.get("customer"):
-        stmt = stmt.where(t.customer_id == select(Customer.id).where(
-            Customer.code == filters["customer"]).scalar_subquery())
-    if filters.get("on_hold") is not None:
-        stmt = stmt.where(t.held == bool(filters["on_hold"]))
+    stmt = select(t.state, func.sum(t.lots), func.sum(t.quantity)).where(
+        *services.board_filters(filters, state=t.state, step_code=t.step_code,
+                                product_id=t.product_id, customer_id=t.customer_id,
+                                held=lambda on_hold: t.held == on_hold)) \
+        .group_by(t.state).having(func.sum(t.lots) > 0)
     return {row[0]: (int(row[1]), int(row[2]))
             for row in session.execute(scoped(cast("Select[Any]", stmt), t.customer_id,
                                               actor))}
