@@ -16,13 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Insert, Update, bindparam, insert, update
+from sqlalchemy import Insert, Select, Update, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
 from mes.audit.models import AuditEvent
 from mes.auth.actor import Actor, actor_name
+from mes.catalog.models import Equipment
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode
 from mes.floor.models import Lot, LotEvent, StepRun
@@ -32,7 +33,7 @@ from mes.floor.models import Lot, LotEvent, StepRun
 class ChainHead:
     """A lot's audit chain head as `audit.next_record` moves it. The record is computed on
     this stand-in rather than on the lot, so that the lot object is not marked changed:
-    the caller saves the new head itself, with the lot's row (`write_row`) or by setting it
+    the caller saves the new head itself, with the lot's row (`_write_row`) or by setting it
     on the lot for the flush."""
 
     audit_seq: int
@@ -56,14 +57,24 @@ _INSERT_EVENT_AND_RECORD = _insert_event_and_record()
 _INSERT_RUN = insert(StepRun.__table__).returning(StepRun.__table__.c.id)
 
 
-def write_event(session: Session, lot: Lot, kind: str, actor: Actor, *,
+@dataclass
+class EventWrite:
+    """A history event of a lot and its audit record, ready to be inserted, and the lot's
+    audit chain head after them."""
+
+    row: dict[str, Any]
+    record: dict[str, Any]
+    audit_seq: int
+    audit_hash: str
+
+
+def event_write(session: Session, lot: Lot, kind: str, actor: Actor, *,
                 step: str | None = None, equipment: str | None = None,
                 qty_in: int | None = None, qty_out: int | None = None,
                 at: datetime | None = None,
-                data: dict[str, Any] | None = None) -> tuple[int, str]:
-    """INSERT one history event of the lot (whose row must exist) and its audit record, at
-    once, and return the lot's new audit chain head (seq, hash), which the caller saves;
-    the lot object itself is left as it was."""
+                data: dict[str, Any] | None = None) -> EventWrite:
+    """The history event of the lot and its audit record (the next of the lot's chain),
+    not yet written; the lot object itself is left as it was."""
     step_code = step if step is not None else lot.step_code
     row = {"lot_id": lot.id, "kind": kind, "at": at or utcnow(), "by": actor_name(actor),
            "step_code": step_code, "equipment": equipment, "qty_in": qty_in,
@@ -73,16 +84,33 @@ def write_event(session: Session, lot: Lot, kind: str, actor: Actor, *,
         session, actor=actor, code=f"lot:{kind}", subject_type="lot", subject_key=lot.lot_no,
         head_on=head, data={"step": step_code, "equipment": equipment, "qty_in": qty_in,
                             "qty_out": qty_out, **(data or {})})
+    return EventWrite(row, record, head.audit_seq, head.audit_hash)
+
+
+def _insert_event(session: Session, event: EventWrite) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         # Both rows in one statement (a data-modifying WITH, which SQLite lacks).
         connection.execute(_INSERT_EVENT_AND_RECORD, {
-            **{f"e_{key}": value for key, value in row.items()},
-            **{f"a_{key}": value for key, value in record.items()}})
+            **{f"e_{key}": value for key, value in event.row.items()},
+            **{f"a_{key}": value for key, value in event.record.items()}})
     else:
-        connection.execute(_INSERT_EVENT, row)
-        audit.insert_records(session, [record])
-    return head.audit_seq, head.audit_hash
+        connection.execute(_INSERT_EVENT, event.row)
+        audit.insert_records(session, [event.record])
+
+
+def write_event(session: Session, lot: Lot, kind: str, actor: Actor, *,
+                step: str | None = None, equipment: str | None = None,
+                qty_in: int | None = None, qty_out: int | None = None,
+                at: datetime | None = None,
+                data: dict[str, Any] | None = None) -> tuple[int, str]:
+    """INSERT one history event of the lot (whose row must exist) and its audit record, at
+    once, and return the lot's new audit chain head (seq, hash), which the caller saves;
+    the lot object itself is left as it was."""
+    event = event_write(session, lot, kind, actor, step=step, equipment=equipment,
+                        qty_in=qty_in, qty_out=qty_out, at=at, data=data)
+    _insert_event(session, event)
+    return event.audit_seq, event.audit_hash
 
 
 def write_events(session: Session, kind: str, actor: Actor,
@@ -101,39 +129,146 @@ def write_events(session: Session, kind: str, actor: Actor,
                   **data}} for lot, data in items])
 
 
-def insert_run(session: Session, **row: Any) -> int:
+def _insert_run(session: Session, **row: Any) -> int:
     """INSERT a step run; its id, for the lot and the material uses to point to."""
     return session.connection().execute(_INSERT_RUN, row).scalar_one()
 
 
-# The statements of `write_row`, built once per table and set of columns: a statement built
-# anew costs more to compose and key for SQLAlchemy's statement cache than the database
-# takes to run it.
+# The statements of `_write_row` and `write_move`, built once per table and set of columns: a
+# statement built anew costs more to compose and key for SQLAlchemy's statement cache than
+# the database takes to run it.
 _WRITES: dict[tuple[str, tuple[str, ...]], Update] = {}
+_MOVES: dict[tuple[Any, ...], Select[Any]] = {}
 
 
-def write_row(session: Session, obj: Any, now: datetime, **values: Any) -> None:
+def _row_values(obj: Any, now: datetime, values: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                          dict[str, Any]]:
+    """The columns an UPDATE of `obj` sets (with its timestamp and next version), and the
+    parameters of its WHERE (id, and the version seen when it is versioned)."""
+    table = obj.__table__
+    values = dict(values)
+    if "updated_at" in table.c:
+        values["updated_at"] = now
+    where = {"_id": obj.id}
+    if "version" in table.c:
+        values["version"] = obj.version + 1
+        where["_seen"] = obj.version
+    return values, where
+
+
+def _update(table: Any, names: tuple[str, ...], prefix: str = "") -> Update:
+    stmt = update(table).where(table.c.id == bindparam(f"{prefix}_id")).values(
+        {name: bindparam(f"{prefix}{name}", type_=table.c[name].type) for name in names})
+    if "version" in table.c:
+        stmt = stmt.where(table.c.version == bindparam(f"{prefix}_seen"))
+    return stmt
+
+
+def _stale() -> Conflict:
+    return Conflict(_l("A simultaneous change won; reload and try again."), code=ErrorCode.STALE)
+
+
+def _saved(obj: Any, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+
+
+def _write_row(session: Session, obj: Any, now: datetime, **values: Any) -> None:
     """UPDATE one row of `obj` now, under its version counter if its table has one, and
     mark the object saved with those values: for the rows every move changes (lot, tool,
     step run), one plain statement instead of the unit of work's bookkeeping at the flush.
     Refused (409 stale) when a simultaneous change of a versioned row won."""
-    table = obj.__table__
-    versioned = "version" in table.c
-    if "updated_at" in table.c:
-        values["updated_at"] = now
-    if versioned:
-        values["version"] = obj.version + 1
-    key = (table.name, tuple(values))
+    values, where = _row_values(obj, now, values)
+    key = (obj.__table__.name, tuple(values))
     stmt = _WRITES.get(key)
     if stmt is None:
-        stmt = update(table).where(table.c.id == bindparam("_id")).values(
-            {name: bindparam(name) for name in values})
-        if versioned:
-            stmt = stmt.where(table.c.version == bindparam("_seen"))
-        _WRITES[key] = stmt
-    params = {"_id": obj.id, "_seen": obj.version, **values} if versioned \
-        else {"_id": obj.id, **values}
-    if session.connection().execute(stmt, params).rowcount != 1:
-        raise Conflict(_l("A simultaneous change won; reload and try again."), code=ErrorCode.STALE)
-    for name, value in values.items():
-        set_committed_value(obj, name, value)
+        stmt = _WRITES[key] = _update(obj.__table__, tuple(values))
+    if session.connection().execute(stmt, {**where, **values}).rowcount != 1:
+        raise _stale()
+    _saved(obj, values)
+
+
+def _move_statement(new_run: tuple[str, ...] | None, lot: tuple[str, ...],
+                    others: tuple[tuple[str, tuple[str, ...]], ...]) -> Select[Any]:
+    """One PostgreSQL statement for a whole move: data-modifying WITHs inserting the step
+    run (when one starts), the history event and its audit record, and updating the lot
+    (pointed at the new run) and the other rows; it answers how many rows of the lot and of
+    each other row were updated (0: a simultaneous change won) and the new run's id."""
+    lots, runs = Lot.__table__, StepRun.__table__
+    events, records = LotEvent.__table__, AuditEvent.__table__
+    ctes: list[Any] = [
+        insert(events).values({c.name: bindparam(f"e_{c.name}", type_=c.type)
+                               for c in events.c if c.name != "id"}).cte("new_event"),
+        insert(records).values({c.name: bindparam(f"a_{c.name}", type_=c.type)
+                                for c in records.c if c.name != "id"}).cte("new_record")]
+    lot_update = _update(lots, lot, "l")
+    run_cte = None
+    if new_run is not None:
+        run_cte = insert(runs).values({name: bindparam(f"n_{name}", type_=runs.c[name].type)
+                                       for name in new_run}).returning(runs.c.id).cte("new_run")
+        lot_update = lot_update.values(run_id=select(run_cte.c.id).scalar_subquery())
+    # The lot first, then the others: the scalar subqueries below run in this order, and
+    # every move locks rows in this order.
+    updated = [lot_update.returning(lots.c.id).cte("lot_row")]
+    tables = {"equipment": Equipment.__table__, "step_run": runs}
+    for i, (table_name, names) in enumerate(others):
+        table = tables[table_name]
+        updated.append(_update(table, names, f"o{i}").returning(table.c.id).cte(f"row_{i}"))
+    columns = [select(func.count()).select_from(cte).scalar_subquery() for cte in updated]
+    if run_cte is not None:
+        columns.append(select(run_cte.c.id).scalar_subquery())
+    stmt = select(*columns)
+    for cte in ctes:
+        stmt = stmt.add_cte(cte)
+    return stmt
+
+
+def write_move(session: Session, lot: Lot, now: datetime, event: EventWrite, *,
+               lot_values: dict[str, Any], others: Sequence[tuple[Any, dict[str, Any]]] = (),
+               new_run: dict[str, Any] | None = None) -> int | None:
+    """Write what one track-in or track-out changes: the history event and its audit record
+    (`event`), the lot's row (`lot_values`, with its new audit chain head), each other row
+    (`others`: the tool, the step run, as (object, values)) and, when a step run starts,
+    its row (`new_run`; the lot is pointed at it). Returns the new run's id.
+
+    On PostgreSQL this is one statement (a round trip per row costs more than the rest of
+    the move); on SQLite one statement per row. Every row is updated under its version
+    counter: 409 stale when a simultaneous change won. The objects are marked saved."""
+    lot_values = {**lot_values, "audit_seq": event.audit_seq, "audit_hash": event.audit_hash}
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        run_id = None
+        if new_run is not None:
+            run_id = _insert_run(session, **new_run)
+            lot_values["run_id"] = run_id
+        _insert_event(session, event)
+        _write_row(session, lot, now, **lot_values)
+        for obj, values in others:
+            _write_row(session, obj, now, **values)
+        return run_id
+    lot_set, lot_where = _row_values(lot, now, lot_values)
+    prepared = [_row_values(obj, now, values) for obj, values in others]
+    key = (tuple(new_run) if new_run is not None else None, tuple(lot_set),
+           tuple((obj.__table__.name, tuple(values))
+                 for (obj, _), (values, _) in zip(others, prepared, strict=True)))
+    stmt = _MOVES.get(key)
+    if stmt is None:
+        stmt = _MOVES[key] = _move_statement(*key)
+    params: dict[str, Any] = {
+        **{f"e_{k}": v for k, v in event.row.items()},
+        **{f"a_{k}": v for k, v in event.record.items()},
+        **{f"l{k}": v for k, v in {**lot_where, **lot_set}.items()}}
+    for i, (values, where) in enumerate(prepared):
+        params.update({f"o{i}{k}": v for k, v in {**where, **values}.items()})
+    if new_run is not None:
+        params.update({f"n_{k}": v for k, v in new_run.items()})
+    answer = connection.execute(stmt, params).one()
+    if any(count != 1 for count in answer[:1 + len(others)]):
+        raise _stale()
+    run_id = answer[-1] if new_run is not None else None
+    if run_id is not None:
+        lot_set["run_id"] = run_id
+    _saved(lot, lot_set)
+    for (obj, _), (values, _) in zip(others, prepared, strict=True):
+        _saved(obj, values)
+    return run_id

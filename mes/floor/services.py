@@ -58,7 +58,6 @@ from mes.floor.models import (
     StepRun,
     Wafer,
 )
-from mes.floor.persistence import write_row
 from mes.quality.models import FutureHold, Hold
 from mes.quality.moisture import check_floor_life
 from mes.vocabulary import (
@@ -497,22 +496,22 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
     for blocker in equipment_blockers(route_step, tool) + material_blockers(route_step, used):
         raise blocker
     now = utcnow()
-    run_id = persistence.insert_run(
-        session, lot_id=lot.id, route_id=lot.route_id, step_seq=lot.step_seq,
-        step_code=lot.step_code, equipment_id=tool.id, operator=actor_name(actor),
-        arrived_at=lot.arrived_at, started_at=now, qty_in=lot.quantity)
+    event = persistence.event_write(
+        session, lot, EventKind.TRACK_IN, actor, equipment=tool.code, qty_in=lot.quantity, at=now,
+        data={"materials": [m.code for m in used]})
+    run_id = persistence.write_move(
+        session, lot, now, event,
+        lot_values={"state": LotState.RUNNING, "equipment_id": tool.id},
+        others=[(tool, {"lots_running": tool.lots_running + 1})],
+        new_run={"lot_id": lot.id, "route_id": lot.route_id, "step_seq": lot.step_seq,
+                 "step_code": lot.step_code, "equipment_id": tool.id,
+                 "operator": actor_name(actor), "arrived_at": lot.arrived_at,
+                 "started_at": now, "qty_in": lot.quantity})
+    set_committed_value(lot, "equipment", tool)
     if used:
         session.connection().execute(insert(MaterialUse.__table__), [
             {"run_id": run_id, "lot_id": lot.id, "material_lot_id": m.id,
              "step_code": lot.step_code, "at": now} for m in used])
-    seq, digest = persistence.write_event(
-        session, lot, EventKind.TRACK_IN, actor, equipment=tool.code, qty_in=lot.quantity, at=now,
-        data={"materials": [m.code for m in used]})
-    # The lot first, then the tool: every move locks rows in this order.
-    write_row(session, lot, now, state=LotState.RUNNING, equipment_id=tool.id, run_id=run_id,
-              audit_seq=seq, audit_hash=digest)
-    set_committed_value(lot, "equipment", tool)
-    write_row(session, tool, now, lots_running=tool.lots_running + 1)
     return lot
 
 
@@ -568,20 +567,22 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     else:
         nxt = steps[lot.step_seq]
         moved = {"state": LotState.QUEUED, "step_seq": lot.step_seq + 1, "step_code": nxt.code}
-    seq, digest = persistence.write_event(
+    event = persistence.event_write(
         session, lot, EventKind.TRACK_OUT, actor, step=done_step,
         equipment=tool.code if tool else None, qty_in=run.qty_in, qty_out=good_qty, at=now,
         data={"rejects": [{"reason": r["reason"], "qty": r["qty"]} for r in rejects if r["qty"]],
               "next_step": None if last else moved["step_code"],
               "yield": round(100.0 * good_qty / run.qty_in, 3) if run.qty_in else None})
-    # The lot first, then the tool: every move locks rows in this order.
-    write_row(session, lot, now, quantity=good_qty, equipment_id=None, run_id=None,
-              arrived_at=now, audit_seq=seq, audit_hash=digest, **moved)
-    set_committed_value(lot, "equipment", None)
+    others: list[tuple[Any, dict[str, Any]]] = []
     if tool is not None:
-        write_row(session, tool, now, lots_running=max(0, tool.lots_running - 1))
-    write_row(session, run, now, finished_at=now, good_qty=good_qty, reject_qty=reject_total,
-              finished_by=actor_name(actor))
+        others.append((tool, {"lots_running": max(0, tool.lots_running - 1)}))
+    others.append((run, {"finished_at": now, "good_qty": good_qty, "reject_qty": reject_total,
+                         "finished_by": actor_name(actor)}))
+    persistence.write_move(
+        session, lot, now, event, others=others,
+        lot_values={"quantity": good_qty, "equipment_id": None, "run_id": None,
+                    "arrived_at": now, **moved})
+    set_committed_value(lot, "equipment", None)
     if any(r["qty"] for r in rejects):
         session.connection().execute(insert(LotReject.__table__), [
             {"run_id": run.id, "lot_id": lot.id, "step_code": run.step_code,
