@@ -173,10 +173,50 @@ def _claimed_series(connection: Any) -> int | None:
     return series
 
 
+# The next number of a series, taken by a caller's own first query (`number_ahead`).
+_AHEAD = (update(_COUNTER).where(_COUNTER.c.series == bindparam("ahead_series"))
+          .values(value=_COUNTER.c.value + 1)
+          .returning(_COUNTER.c.series, _COUNTER.c.value).cte("audit_ahead"))
+
+
+def number_ahead(session: Session) -> tuple[Any, dict[str, Any]] | None:
+    """For a caller that will write an audit record in this transaction whatever happens
+    unless it raises (a move), on PostgreSQL: a WITH taking the next number of this
+    connection's series (columns `series`, `value`) for the caller to join into the query
+    it runs first, and its parameters; the caller hands the row to `took_ahead`. Spares
+    the move a round trip. None when the transaction holds a series already, on SQLite, or
+    when this connection has no series of its own."""
+    if "audit_series" in session.info:
+        return None
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    series = _claimed_series(connection)
+    if series is None:
+        return None
+    return _AHEAD, {"ahead_series": series}
+
+
+def took_ahead(session: Session, series: int, number: int) -> None:
+    """The number `number_ahead`'s WITH took: the transaction's next audit record gets it.
+    A transaction that would commit without using it fails (AuditError): a number given
+    out and never used would be a gap in its series."""
+    session.info["audit_series"] = series
+    session.info["audit_ahead"] = number
+
+
 def _draw(session: Session, count: int) -> tuple[int, int]:
     """Take `count` consecutive numbers of the series this transaction holds (taking one
     first): (series, first number). The counter row stays locked until the transaction
     ends, so the numbers of a series are given out in order and a rollback returns them."""
+    ahead = session.info.pop("audit_ahead", None)
+    if ahead is not None:
+        # The number taken ahead, then the rest after it.
+        if count > 1:
+            session.connection().execute(
+                _DRAW_HELD, {"n": count - 1, "s": session.info["audit_series"]})
+        session.info["audit_written"] = session.info.get("audit_written", 0) + count
+        return session.info["audit_series"], ahead
     connection = session.connection()
     series = session.info.get("audit_series")
     row = None
@@ -293,6 +333,7 @@ def _forget(session: Session) -> int:
     # the series it held is free again.
     session.info.pop("audit_heads", None)
     session.info.pop("audit_series", None)
+    session.info.pop("audit_ahead", None)
     return int(session.info.pop("audit_written", 0))
 
 
@@ -300,6 +341,12 @@ def _forget(session: Session) -> int:
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_heads(session: Session, *_args: Any) -> None:
     _forget(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if "audit_ahead" in session.info and not session.in_nested_transaction():
+        raise AuditError("an audit record number was taken and not used")
 
 
 @event.listens_for(Session, "after_commit")

@@ -3,8 +3,9 @@ unit of work.
 
 A track-in or track-out writes a history event, its audit record, a step run and the lot,
 tool and run rows. As ORM objects their bookkeeping at the flush cost more than the rest of
-the move, so these rows are written here by statements built once, and the loaded objects
-are marked saved with the values written. The rules of the moves stay in
+the move, and a round trip per row more than the database takes to run them, so a move is
+written here by one statement built once (on PostgreSQL; one per row on SQLite), and the
+loaded objects are marked saved with the values written. The rules of the moves stay in
 `mes.floor.services`.
 """
 
@@ -33,7 +34,7 @@ from mes.floor.models import Lot, LotEvent, StepRun
 class ChainHead:
     """A lot's audit chain head as `audit.next_record` moves it. The record is computed on
     this stand-in rather than on the lot, so that the lot object is not marked changed:
-    the caller saves the new head itself, with the lot's row (`_write_row`) or by setting it
+    the caller saves the new head itself, with the lot's row (`write_move`) or by setting it
     on the lot for the flush."""
 
     audit_seq: int
