@@ -48,8 +48,10 @@ GENESIS = "0" * 64
 # transaction at a time and uses series 0.
 SERIES = 64
 
-# The advisory lock class by which a PostgreSQL connection claims its series.
+# The advisory lock class by which a PostgreSQL connection claims its series; the lock
+# (of the same class, key -1) held by the one transaction making an automatic checkpoint.
 _CLAIM_CLASS = 7320
+_CHECKPOINT_LOCK = text(f"SELECT pg_try_advisory_xact_lock({_CLAIM_CLASS}, -1)")
 
 log = logging.getLogger(__name__)
 
@@ -470,14 +472,20 @@ def checkpoint_due(session: Session, settings: AuditSettings) -> bool:
 
 def auto_checkpoint(bind: Any, settings: AuditSettings) -> Seal | None:
     """Make a checkpoint in a transaction of its own when one is due (after a commit that
-    wrote records). Two processes making the same one at once collide on its number and one
-    gives up; a failure is logged and never undoes the write that triggered it."""
+    wrote records). On PostgreSQL one process at a time makes it (a transaction-level
+    advisory lock; the others go on without waiting); elsewhere two processes making the
+    same one at once collide on its number and one gives up. A failure is logged and never
+    undoes the write that triggered it."""
     options: dict[str, Any] = {}
     if not isinstance(bind, Engine):
         # Inside a caller's transaction (the test suite): commit to a savepoint.
         options["join_transaction_mode"] = "create_savepoint"
     sess = Session(bind=bind, info={"audit": settings}, **options)
     try:
+        if sess.connection().dialect.name == "postgresql" and not sess.execute(
+                _CHECKPOINT_LOCK).scalar():
+            sess.rollback()
+            return None  # another process is making it
         seal = checkpoint(sess)[0] if checkpoint_due(sess, settings) else None
         sess.commit()
         return seal

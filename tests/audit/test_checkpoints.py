@@ -278,3 +278,30 @@ def test_a_writer_waits_for_a_series_when_every_one_is_held(race_app):
     holder.close()
     thread.join(timeout=30)
     assert done == [1]
+
+
+def test_an_automatic_checkpoint_another_process_is_making_is_left_to_it(
+        race_app, caplog, monkeypatch):
+    engine = get_db(race_app).engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time")
+    settings = get_db(race_app).info["audit"]
+    maker = get_db(race_app).sessionmaker
+    writer = maker()
+    try:
+        record(writer, actor=None, code="item:create", subject_type="item", subject_key="A")
+        writer.commit()  # no checkpoint due yet
+        monkeypatch.setattr(settings, "checkpoint_records", 1)
+        monkeypatch.setattr(settings, "_asked", time.monotonic() - 3600)
+        with engine.connect() as other:
+            # Another process holds the checkpoint lock: this one neither waits nor warns.
+            assert other.execute(services._CHECKPOINT_LOCK).scalar()
+            assert services.auto_checkpoint(engine, settings) is None
+            other.rollback()
+        assert _checkpoints(writer) == []
+        assert not [r for r in caplog.records if "checkpoint" in r.getMessage()]
+        # Once it is free, the due checkpoint is made.
+        assert services.auto_checkpoint(engine, settings) is not None
+        assert len(_checkpoints(writer)) == 1
+    finally:
+        writer.close()
