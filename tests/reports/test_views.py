@@ -3,10 +3,11 @@ limited to their own lots, for customers."""
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import re
+
+import pytest
+
 from tests.reports.helpers import END, START
 
 RANGE = f"from={START.isoformat()}&to={END.isoformat()}"
