@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-# Colours by meaning, as in reports.css (the canvas cannot take CSS classes).
+# Colours by meaning, those of the pages (mes.css); a canvas cannot take CSS classes.
 COLOURS = {
     "reject": "#b3261e", "accent": "#1f5fa8", "cumulative": "#1b1f24",
     "productive": "#2e7d32", "standby": "#f2c94c", "engineering": "#1f5fa8",
