@@ -1,8 +1,8 @@
 /*
  * Draws the report charts with the vendored Chart.js (vendor/chartjs, see
- * vendor/README.md). Each <figure data-chart> holds its specification as JSON in a
- * <script type="application/json" class="chart-spec"> (written by mes/reports/charts.py):
- * no inline script and no eval, so the Content-Security-Policy (script-src 'self') holds.
+ * vendor/README.md). Each <figure data-chart> holds its specification as JSON in its
+ * data-spec attribute (written by mes/reports/charts.py): no inline script and no eval,
+ * so the Content-Security-Policy (script-src 'self') holds.
  * Numbers on axes and in tooltips are formatted in the page's language (<html lang>).
  * "Save chart as PNG" downloads the drawn chart.
  */
@@ -98,10 +98,10 @@
   }
 
   function draw(figure) {
-    var source = figure.querySelector("script.chart-spec");
+    var source = figure.getAttribute("data-spec");
     var canvas = figure.querySelector("canvas");
     if (!source || !canvas || typeof window.Chart !== "function") { return; }
-    var spec = JSON.parse(source.textContent);
+    var spec = JSON.parse(source);
     if (spec.horizontal) {
       // One bar row of about 1.6 rem per category, so no label is skipped.
       figure.classList.add("chart-tall-" + Math.min(4, Math.ceil(spec.labels.length / 10)));
