@@ -33,6 +33,7 @@
         borderWidth: line ? 2 : 0,
         pointRadius: line ? 3 : 0,
         spanGaps: false,
+        clip: line ? false : undefined,  // a point at 100 % is drawn whole
         yAxisID: s.axis === "pct" ? "pct" : undefined,
         order: line ? 0 : 1,
         unit: s.axis === "pct" ? "%" : spec.unit
@@ -83,7 +84,10 @@
         interaction: { mode: "index", intersect: false },
         scales: scales,
         plugins: {
-          legend: { display: datasets.length > 1, position: "bottom" },
+          legend: {
+            display: datasets.length > 1, position: "bottom",
+            labels: { sort: function (a, b) { return a.datasetIndex - b.datasetIndex; } }
+          },
           tooltip: {
             callbacks: {
               label: function (item) {
