@@ -96,9 +96,10 @@ def test_header_stays_on_one_line_in_chinese(open_at, live):
     assert _rows_of_header(page) == 1
 
 
-@pytest.mark.parametrize("screen", SCREENS)
-def test_main_pages_fit_the_window_and_write_numbers_one_way(open_at, live, screen):
-    page = open_at("admin", screen)
+@pytest.mark.parametrize(("user", "screen"), [("admin", "1366"), ("admin", "1920"),
+                                            ("cyanlake", "1366")])
+def test_main_pages_fit_the_window_and_write_numbers_one_way(open_at, live, user, screen):
+    page = open_at(user, screen)
     links = page.eval_on_selector_all(".site-nav a", "els => els.map(e => e.href)")
     for url in [*links, *(live["url"] + path for path in REPORTS)]:
         page.goto(url)
