@@ -92,7 +92,8 @@ def test_qa_holds_pages_in_chinese(session, make_user, login, client, lot):
     assert "Hold queue" not in visible(queue)
     detail = text(client.get(f"/holds/{placed.id}/view"))
     # The lot is at its first step: rework is not offered, and the page says why.
-    for words in ("释放扣留", "处置", "工程确认", "不提供返工：该批次没有可返回的前序工序。", "排队中"):
+    for words in ("释放扣留", "处置", "工程确认", "排队中",
+                  "不提供返工：该批次没有可返回的前序工序。"):
         assert words in detail, words
     assert "Engineering check" not in visible(detail)
     assert "queued" not in visible(detail)
