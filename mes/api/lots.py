@@ -91,10 +91,13 @@ def track_out(lot_no: str, data: dict[str, Any]) -> PresentedLot:
 @api_route(bp, "/lots/<lot_no>/split", method="POST", permission=Permission.LOT_SPLIT_MERGE,
            body=s.SplitIn, response=s.SplitOut, tag="lots")
 def split_lot(lot_no: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Split a queued lot: the parent keeps the first quantity, each other one is a child."""
+    """Split a queued lot: the parent keeps the first quantity, each other one is a child.
+    `wafers` (optional) names each child's wafers, the parent keeping the others; without
+    it the wafers' die quantities decide which part keeps which wafers."""
     session = db.session()
     lot = services.get_lot(session, lot_no)
-    children = services.split_lot(session, current_user, lot, data["quantities"])
+    children = services.split_lot(session, current_user, lot, data["quantities"],
+                                  data.get("wafers"))
     parent, *shown = services.present(session, [lot, *children])
     return {"parent": parent, "children": shown}
 

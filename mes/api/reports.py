@@ -21,7 +21,7 @@ from mes.reports.services import Report, ReportQuery
 
 def _answer(name: str, args: dict[str, Any],
             compute: Callable[[Any, ReportQuery], Report]) -> Response:
-    q = services.make_query(current_user, args)
+    q = services.make_query(current_user, args, zone=args.get("tz") or "UTC")
     report = compute(db.session(), q)
     if args.get("format") == "csv":
         return Response(services.to_csv(report), mimetype="text/csv", headers={

@@ -97,6 +97,12 @@ class TrackOutIn(Schema):
 class SplitIn(Schema):
     quantities = fields.List(fields.Integer(validate=POSITIVE_COUNT), required=True,
                              validate=validate.Length(min=2, max=100))
+    # Optional: each new lot's wafers (one list per quantity after the first); the parent
+    # keeps the others. Without it the wafers' die quantities decide.
+    wafers = fields.List(fields.List(fields.String(validate=validate.Length(min=1, max=101)),
+                                     validate=validate.Length(max=50)),
+                         load_default=None, allow_none=True,
+                         validate=validate.Length(min=1, max=99))
 
 
 class MergeIn(Schema):

@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Select,
     bindparam,
+    delete,
     exists,
     func,
     insert,
@@ -41,6 +42,7 @@ from mes.catalog.models import (
     RouteStep,
 )
 from mes.catalog.services import StepInfo, current_route, route_step_infos
+from mes.config import DEFAULTS
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import genealogy, lifecycle, persistence
@@ -272,10 +274,12 @@ def customer_history(session: Session, lot: Lot) -> list[CustomerEvent]:
 # --- late lots -------------------------------------------------------------------------
 
 def plant_date(now: datetime | None = None) -> date:
-    """The plant's local date (the PLANT_TIMEZONE setting) at `now`, by default now: due
-    dates are days of the plant's calendar, whatever the date in UTC."""
-    zone = ZoneInfo(current_app.config["PLANT_TIMEZONE"])
-    return (now or utcnow()).astimezone(zone).date()
+    """The plant's local date (the PLANT_TIMEZONE setting; its default outside an
+    application) at `now`, by default now: due dates are days of the plant's calendar,
+    whatever the date in UTC."""
+    name = current_app.config["PLANT_TIMEZONE"] if has_app_context() \
+        else DEFAULTS["PLANT_TIMEZONE"]
+    return (now or utcnow()).astimezone(ZoneInfo(name)).date()
 
 
 def is_late(lot: Lot, today: date) -> bool:
@@ -326,9 +330,22 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
     """Receive a wafer lot: it starts queued at the first step of the product's current
     route version and keeps that version.
 
-    Raises InvalidInput (unknown product/customer, wafers not unique, die quantities not
-    summing to the quantity, wafer already received), Conflict (duplicate lot number).
+    A due date, when given, is today or later in the plant's calendar (`plant_date`): a
+    date already past would make the lot late the moment it arrives.
+
+    Raises InvalidInput (unknown product/customer, a due date in the past, wafers not
+    unique, die quantities not summing to the quantity, wafer already received), Conflict
+    (duplicate lot number).
     """
+    due = data.get("due_date")
+    if due is not None:
+        today = plant_date()
+        if due < today:
+            raise InvalidInput(
+                _l("The due date %(due)s is in the past.", due=due.isoformat()),
+                fields={"due_date": [_l("The due date %(due)s is before today (%(today)s, "
+                                        "plant time): give today or a later day.",
+                                        due=due.isoformat(), today=today.isoformat())]})
     product = session.scalar(select(Product).where(Product.code == data["product"]))
     if product is None:
         raise InvalidInput(_l("Unknown product %(product)s.", product=data['product']),
@@ -652,13 +669,92 @@ def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
     return numbers
 
 
-def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int]) -> list[Lot]:
+def _wafers_by_share(wafers: Sequence[Wafer], quantities: Sequence[int]) -> list[set[int]]:
+    """Die quantities decide which wafers each part of a split keeps: the wafers, in wafer
+    order, lie end to end by their die quantities (each counts as one die when any has none
+    recorded), scaled to the lot's quantity; each part, in the order of `quantities`, takes
+    the wafers that lie in its share. A wafer across two shares is on both parts (its dies
+    are divided between them)."""
+    weights = [w.die_qty for w in wafers]
+    if any(weight is None for weight in weights):
+        weights = [1] * len(wafers)
+    total_w = sum(w or 0 for w in weights)
+    if total_w == 0:
+        return [{w.id for w in wafers} for _ in quantities]
+    total_q = sum(quantities)
+    # Share i runs from bounds[i] to bounds[i + 1]; positions are compared multiplied by
+    # both totals, in whole numbers.
+    bounds = [0]
+    for qty in quantities:
+        bounds.append(bounds[-1] + qty * total_w)
+    parts: list[set[int]] = [set() for _ in quantities]
+    start = 0
+    for wafer, weight in zip(wafers, weights, strict=True):
+        end = start + (weight or 0)
+        lo, hi = start * total_q, end * total_q
+        if hi == lo:  # a wafer of no dies goes with the share its position falls in
+            index = next((i for i in range(len(quantities)) if lo < bounds[i + 1]),
+                         len(quantities) - 1)
+            parts[index].add(wafer.id)
+        for index in range(len(quantities)):
+            if lo < bounds[index + 1] and hi > bounds[index]:
+                parts[index].add(wafer.id)
+        start = end
+    return parts
+
+
+def _chosen_wafers(wafers: Sequence[Wafer], chosen: Sequence[Sequence[str]],
+                   children: int) -> list[set[int]]:
+    """The wafers each part keeps as the planner chose them: `chosen` names each child's
+    wafers (wafer IDs of the lot, or FAB_LOT/WAFER_ID where two fab lots share an ID); the
+    parent keeps the others. Raises InvalidInput (field `wafers`)."""
+    def bad(message: Any) -> InvalidInput:
+        return InvalidInput(message, fields={"wafers": [message]})
+
+    if len(chosen) != children:
+        raise bad(_l("Name the wafers of each new lot: %(n)s list(s), one per new lot.",
+                     n=children))
+    by_name: dict[str, list[Wafer]] = defaultdict(list)
+    for wafer in wafers:
+        by_name[wafer.wafer_id].append(wafer)
+        by_name[f"{wafer.fab_lot}/{wafer.wafer_id}"].append(wafer)
+    parts: list[set[int]] = []
+    given: set[int] = set()
+    for names in chosen:
+        part: set[int] = set()
+        if not names and wafers:
+            raise bad(_l("Give every new lot at least one wafer."))
+        for name in names:
+            found = by_name.get(name, [])
+            if not found:
+                raise bad(_l("%(wafer)s is not a wafer of this lot.", wafer=name))
+            if len(found) > 1:
+                raise bad(_l("%(wafer)s names wafers of two fab lots: write FAB_LOT/WAFER_ID.",
+                             wafer=name))
+            if found[0].id in given:
+                raise bad(_l("Wafer %(wafer)s is given to two new lots.", wafer=name))
+            given.add(found[0].id)
+            part.add(found[0].id)
+        parts.append(part)
+    kept = {w.id for w in wafers} - given
+    if wafers and not kept:
+        raise bad(_l("The lot gives away every wafer: it must keep at least one."))
+    return [kept, *parts]
+
+
+def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int],
+              wafers: Sequence[Sequence[str]] | None = None) -> list[Lot]:
     """Split a queued lot. `quantities` add up to the lot's quantity: the parent keeps the
     first, each further quantity becomes a child lot at the same step (numbered
-    PARENT.01, PARENT.02 ...), inheriting the wafers and fab lot.
+    PARENT.01, PARENT.02 ...), with the fab lot.
+
+    The wafers are divided: `wafers`, when given, names each child's wafers (one list per
+    child, in the order of the quantities) and the parent keeps the rest; without it the
+    die quantities decide (`_wafers_by_share`). The split event records each part's wafers.
 
     Refused with 409 lot_on_hold / already_running / lot_closed, 409 lot_no_too_long when
-    the children's numbers would not fit, and 422 quantity_mismatch.
+    the children's numbers would not fit, 422 quantity_mismatch, and 422 (field `wafers`)
+    for a wafer list that does not fit the lot.
     """
     _movable(lot, pgettext("lot move", "split"))
     if len(quantities) < 2 or any(q < 1 for q in quantities):
@@ -671,15 +767,20 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
                            code=ErrorCode.QUANTITY_MISMATCH,
                            fields={"quantities": [_l("Must add up to %(quantity)s.",
                                                      quantity=lot.quantity)]})
+    lot_wafers = list(session.scalars(
+        select(Wafer).join(LotWafer, LotWafer.wafer_pk == Wafer.id)
+        .where(LotWafer.lot_id == lot.id).order_by(Wafer.fab_lot, Wafer.wafer_id, Wafer.id)))
+    parts = (_chosen_wafers(lot_wafers, wafers, len(quantities) - 1) if wafers
+             else _wafers_by_share(lot_wafers, quantities))
+    names = {w.id: w.wafer_id for w in lot_wafers}
     now = utcnow()
-    wafer_ids = session.scalars(select(LotWafer.wafer_pk).where(LotWafer.lot_id == lot.id)).all()
     children = []
-    for lot_no, qty in zip(_child_numbers(session, lot, len(quantities) - 1), quantities[1:],
-                           strict=True):
+    for lot_no, qty, part in zip(_child_numbers(session, lot, len(quantities) - 1),
+                                 quantities[1:], parts[1:], strict=True):
         child = Lot(lot_no=lot_no, product_id=lot.product_id, customer_id=lot.customer_id,
                     audit_seq=0, audit_hash=audit.GENESIS,
                     route_id=lot.route_id, step_seq=lot.step_seq, step_code=lot.step_code,
-                    state=LotState.QUEUED, quantity=qty, wafer_count=len(wafer_ids),
+                    state=LotState.QUEUED, quantity=qty, wafer_count=len(part),
                     fab_lot=lot.fab_lot, priority=lot.priority,
                     due_date=lot.due_date, arrived_at=lot.arrived_at, created_at=now)
         session.add(child)
@@ -689,17 +790,29 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
     old_qty = lot.quantity
     lot.quantity = quantities[0]
     lot.in_genealogy = True
-    for child in children:
+    given_away = {w.id for w in lot_wafers} - parts[0]
+    if given_away:
+        session.execute(delete(LotWafer).where(LotWafer.lot_id == lot.id,
+                                               LotWafer.wafer_pk.in_(given_away)))
+    lot.wafer_count = len(parts[0])
+
+    def wafer_list(part: set[int]) -> list[str]:
+        return [names[w.id] for w in lot_wafers if w.id in part]
+
+    for child, part in zip(children, parts[1:], strict=True):
         child.in_genealogy = True
         session.add(LotEdge(parent_id=lot.id, child_id=child.id, kind=EdgeKind.SPLIT,
                             qty=child.quantity, step_code=lot.step_code, at=now,
                             by=actor_name(actor)))
-        for wafer_pk in wafer_ids:
+        for wafer_pk in sorted(part):
             session.add(LotWafer(lot_id=child.id, wafer_pk=wafer_pk))
         _event(session, child, EventKind.SPLIT_FROM, actor, qty_out=child.quantity, at=now,
-               data={"parent": lot.lot_no})
+               data={"parent": lot.lot_no, "wafers": wafer_list(part)})
     _event(session, lot, EventKind.SPLIT, actor, qty_in=old_qty, qty_out=lot.quantity, at=now,
-           data={"children": [{"lot_no": c.lot_no, "qty": c.quantity} for c in children]})
+           data={"children": [{"lot_no": c.lot_no, "qty": c.quantity,
+                               "wafers": wafer_list(part)}
+                              for c, part in zip(children, parts[1:], strict=True)],
+                 "wafers": wafer_list(parts[0])})
     return children
 
 

@@ -149,6 +149,7 @@ def receive() -> Any:
     return render_template("floor/receive.html", form=form, refused=refused,
                            errors=refused.fields if refused else {}, fields=RECEIVE_FIELDS,
                            products=products, customers=customers,
+                           today=services.plant_date().isoformat(),
                            priorities=[str(p) for p in range(1, 6)]), \
         refused.status if refused else 200
 
@@ -168,7 +169,7 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
         moisture_refused=moisture_refused, moisture_labels=MoistureState.labels(),
         form=form or {},
         split_refused=split_refused, merge_refused=merge_refused,
-        split_errors=_renamed(split_refused, "quantities"),
+        split_errors=_split_errors(split_refused),
         merge_errors=_renamed(merge_refused, "lots"),
         kind_labels=StepKind.labels(),
         progress_labels=StepStatus.labels(), event_labels=EventKind.labels(),
@@ -183,6 +184,22 @@ def _renamed(refused: forms.Refused | None, name: str) -> dict[str, list[str]]:
     return {name: messages or [refused.message]}
 
 
+def _split_errors(refused: forms.Refused | None) -> dict[str, list[str]]:
+    """A refused split's messages: those about the wafers beside the wafers field, every
+    other one beside the quantities."""
+    if refused is None:
+        return {}
+    wafers = forms.flatten(refused.fields.get("wafers", []))
+    rest = [msg for name, msgs in refused.fields.items() if name != "wafers"
+            for msg in forms.flatten(msgs)]
+    errors: dict[str, list[str]] = {}
+    if rest or not wafers:
+        errors["quantities"] = rest or [refused.message]
+    if wafers:
+        errors["wafers"] = wafers
+    return errors
+
+
 @bp.route("/lots/<lot_no>")
 @require(*PLANT_LOT_READ)
 def lot_detail(lot_no: str) -> Any:
@@ -195,16 +212,26 @@ def split(lot_no: str) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
     text = forms.text(request.form, "quantities")
-    children, refused = forms.attempt(lambda: services.split_lot(
-        sess, current_user, lot, forms.load(s.SplitIn, {"quantities": _words(text)})["quantities"]))
+    wafer_text = request.form.get("wafers") or ""
+    # One line per new lot, its wafer IDs; no line at all lets die quantities decide.
+    lines = [_words(line) for line in wafer_text.splitlines() if line.strip()]
+
+    def action() -> list[Lot]:
+        data = forms.load(s.SplitIn, {"quantities": _words(text),
+                                      **({"wafers": lines} if lines else {})})
+        return services.split_lot(sess, current_user, lot, data["quantities"], data["wafers"])
+
+    children, refused = forms.attempt(action)
     if children is not None:
         return forms.done(_("Lot %(lot)s split: it keeps %(qty)d; new lots %(children)s.",
                             lot=lot.lot_no, qty=lot.quantity,
-                            children=", ".join(f"{c.lot_no} ({c.quantity})" for c in children)),
+                            children=", ".join(f"{c.lot_no} ({c.quantity})" for c in children))
+                          + " " + _("Wafers kept: %(wafers)s.", wafers=", ".join(
+                              w.wafer_id for w in reads.lot_wafers(sess, lot)) or "—"),
                           "floor.lot_detail", lot_no=lot.lot_no)
     assert refused is not None
-    return _lot_page(lot_no, form={"quantities": text}, split_refused=refused,
-                     status=refused.status)
+    return _lot_page(lot_no, form={"quantities": text, "wafers": wafer_text},
+                     split_refused=refused, status=refused.status)
 
 
 @bp.route("/lots/<lot_no>/merge", methods=["POST"])

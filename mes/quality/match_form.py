@@ -6,8 +6,11 @@ fields turned into the API's match (checked by its schema), and the hold reasons
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import select
@@ -21,11 +24,57 @@ from mes.vocabulary import MatchKind, ReasonKind
 MATCH_FIELDS = ("kind", "value", "fab_lot", "since", "until")
 
 
+def plant_zone_name() -> str:
+    """The plant's time zone (the PLANT_TIMEZONE setting), in which people type times."""
+    return str(current_app.config["PLANT_TIMEZONE"])
+
+
 def _when(text: str) -> str | None:
-    """A time typed in the form (UTC, as a datetime-local input sends it) in ISO 8601."""
+    """A time typed in the form, in ISO 8601 with its UTC offset. A datetime-local input
+    sends no offset: it is plant time (PLANT_TIMEZONE), converted to UTC. A time that names
+    its offset is kept; text that is not a time is left for the schema to refuse."""
     if not text:
         return None
-    return text if re.search(r"(Z|[+-]\d\d:?\d\d)$", text) else f"{text}+00:00"
+    if re.search(r"(Z|[+-]\d\d:?\d\d)$", text):
+        return text
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return moment.replace(tzinfo=ZoneInfo(plant_zone_name())).astimezone(UTC).isoformat()
+
+
+def plant_time(value: str | None) -> str:
+    """A stored time (ISO 8601 with offset, as a match keeps it) as plant time, for pages:
+    "2026-03-09 08:30"; empty for none; text that is not a time as it is."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(plant_zone_name())).strftime("%Y-%m-%d %H:%M")
+
+
+def window(form: dict[str, str]) -> dict[str, str] | None:
+    """An equipment match's window as typed (plant time) and in UTC, for the preview to
+    show both; None for other matches or a time that does not read."""
+    if form.get("kind") != MatchKind.EQUIPMENT or not form.get("since"):
+        return None
+    shown: dict[str, str] = {}
+    for name in ("since", "until"):
+        stored = _when(form.get(name, ""))
+        if stored is None:
+            continue
+        try:
+            moment = datetime.fromisoformat(stored)
+        except ValueError:
+            return None
+        shown[name] = plant_time(stored)
+        shown[f"{name}_utc"] = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return shown
 
 
 def _match(form: dict[str, str]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
 from mes import db
-from mes.auth.permissions import Permission, require
+from mes.auth.permissions import PLANT_LOT_READ, Permission, require
 from mes.catalog.models import Customer, ReasonCode
 from mes.db import utcnow
 from mes.floor import genealogy
@@ -36,6 +36,8 @@ from mes.quality.match_form import (
     hold_reasons,
     match_dump,
     match_options,
+    plant_time,
+    window,
 )
 from mes.quality.models import FutureHold, Hold
 from mes.vocabulary import (
@@ -44,6 +46,7 @@ from mes.vocabulary import (
     EventKind,
     HoldSource,
     HoldStatus,
+    LotState,
     MatchKind,
     ReasonKind,
     Role,
@@ -56,6 +59,8 @@ bp = Blueprint("quality", __name__)
 # Hold age after which the queue warns, and after which it flags the hold as overdue.
 AGE_WARNING = timedelta(hours=24)
 AGE_DANGER = timedelta(hours=72)
+# The mass-hold preview lists this many lots in its table; the counts cover them all.
+PREVIEW_ROWS = 500
 
 
 # --- hold queue ------------------------------------------------------------------------
@@ -164,16 +169,22 @@ def _detail_page(hold_id: int, *, refused: forms.Refused | None = None,
                      for r in sess.scalars(
         select(ReasonCode).where(ReasonCode.kind == ReasonKind.SCRAP, ReasonCode.active.is_(True))
         .order_by(ReasonCode.code))]
+    # Only the steps a rework may return to; without any, rework is not offered.
     steps = [(st.code, f"{st.seq}. {st.code} · {localized(st.name, st.name_zh)}")
-             for st in floor.route_steps(lot)]
+             for st in services.rework_steps(lot)]
+    dispositions = [(code, label) for code, label in Disposition.choices()
+                    if steps or code != Disposition.REWORK]
+    is_admin = getattr(current_user, "role", None) == Role.ADMIN
     return render_template(
         "quality/hold_detail.html", hold=hold, lot=lot,
         events=floor.history(sess, lot), backward=genealogy.backward(sess, lot),
         event_labels=EventKind.labels(), source_labels=HoldSource.labels(),
-        dispositions=Disposition.choices(),
+        dispositions=dispositions,
         scrap_reasons=scrap_reasons, steps=steps, refused=refused,
         errors=refused.fields if refused else {}, form=form or {},
-        is_admin=getattr(current_user, "role", None) == Role.ADMIN), status
+        release_refusal=services.release_refusal(current_user, hold),
+        releasers=services.releasers(sess, hold) if hold.status == HoldStatus.OPEN else [],
+        own_override=is_admin and hold.placed_by == current_user.username), status
 
 
 @bp.route("/holds/<int:hold_id>/view")
@@ -204,6 +215,31 @@ def release(hold_id: int) -> Any:
     return _detail_page(hold_id, refused=refused, form=form, status=refused.status)
 
 
+# --- a hold on one lot ------------------------------------------------------------------
+
+@bp.route("/lots/<lot_no>/hold", methods=["GET", "POST"])
+@require(Permission.HOLD_PLACE, *PLANT_LOT_READ)
+def place_hold(lot_no: str) -> Any:
+    """Put one lot on hold from its page: a hold reason and a comment."""
+    sess = db.session()
+    lot = floor.get_lot(sess, lot_no, current_user)
+    form: dict[str, str] = {}
+    refused: forms.Refused | None = None
+    if request.method == "POST":
+        form = {k: forms.text(request.form, k) for k in ("reason", "comment")}
+        hold, refused = forms.attempt(lambda: services.hold_lot(
+            sess, current_user, lot, **forms.load(s.HoldIn, form)))
+        if hold is not None:
+            return forms.done(_("Lot %(lot)s put on hold (%(reason)s).", lot=lot.lot_no,
+                                reason=hold.reason.code), "floor.lot_detail", lot_no=lot.lot_no)
+    return render_template(
+        "quality/place_hold.html", lot=lot, form=form, refused=refused,
+        errors=refused.fields if refused else {}, reasons=hold_reasons(),
+        holdable=lot.state in services.IN_PLANT,
+        open_holds=services.lot_holds(sess, lot, HoldStatus.OPEN)), \
+        refused.status if refused else 200
+
+
 # --- matches: mass hold and future holds -----------------------------------------------
 
 @bp.route("/holds/mass", methods=["GET", "POST"])
@@ -213,6 +249,7 @@ def mass_hold() -> Any:
     sess = db.session()
     form: dict[str, str] = {}
     preview: dict[str, list[str]] | None = None
+    rows: list[services.PreviewRow] = []
     refused: forms.Refused | None = None
     if request.method == "POST":
         form = {k: forms.text(request.form, k) for k in (*MATCH_FIELDS, "reason", "comment")}
@@ -225,10 +262,14 @@ def mass_hold() -> Any:
                 return forms.done(_("%(n)d lot(s) put on hold; %(shipped)d already shipped.",
                                     n=len(done.lots), shipped=len(done.shipped)), "quality.holds")
         else:
-            preview, refused = forms.attempt(lambda: services.match_lots(
-                sess, checked_match(form)))
+            found, refused = forms.attempt(lambda: services.match_preview(
+                sess, checked_match(form), limit=PREVIEW_ROWS))
+            if found is not None:
+                preview, rows = found
     return render_template(
-        "quality/mass_hold.html", form=form, preview=preview, refused=refused,
+        "quality/mass_hold.html", form=form, preview=preview, rows=rows,
+        more=sum(map(len, preview.values())) - len(rows) if preview else 0,
+        state_labels=LotState.labels(), window=window(form) if preview else None, refused=refused,
         errors=refused.fields if refused else {}, kinds=match_options(),
         reasons=hold_reasons()), refused.status if refused else 200
 
@@ -243,7 +284,7 @@ def _future_page(*, form: dict[str, str] | None = None,
     return render_template(
         "quality/future_holds.html", rules=rules, form=form or {}, preview=preview,
         refused=refused, errors=refused.fields if refused else {}, kinds=match_options(),
-        reasons=hold_reasons(), match_labels=MatchKind.labels()), status
+        reasons=hold_reasons(), match_labels=MatchKind.labels(), plant_time=plant_time), status
 
 
 @bp.route("/holds/future")

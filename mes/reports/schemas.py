@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from marshmallow import Schema, fields, validate
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema, ValidationError, fields, validate
 
 from mes.catalog.schemas import CODE
 from mes.reports.services import PERIODS, WIP_AGES, WIP_GROUPS
 from mes.vocabulary import EquipmentState
+
+
+def _zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValidationError(_l("Unknown time zone %(zone)s.", zone=name)) from None
 
 
 class ReportArgs(Schema):
@@ -20,6 +29,9 @@ class ReportArgs(Schema):
     customer = fields.String(load_default=None, validate=CODE)
     step = fields.String(load_default=None, validate=CODE)
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+    # Beyond the contract: the time zone whose days `from` / `to` and the day and week
+    # buckets are (an IANA name); UTC when not given, as the contract has it.
+    tz = fields.String(load_default=None, validate=_zone)
 
 
 class WipArgs(ReportArgs):

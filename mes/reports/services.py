@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
@@ -105,14 +106,26 @@ class ReportQuery:
     period: str = "week"
     kind: str | None = None
     limit: int = 500
+    # The time zone whose days the range and the day and week buckets are: UTC for the
+    # API (its contract), the plant's (PLANT_TIMEZONE) on the pages.
+    zone: str = "UTC"
 
     @property
     def lo(self) -> datetime:
-        return datetime.combine(self.start, time(), UTC)
+        return datetime.combine(self.start, time(), ZoneInfo(self.zone)).astimezone(UTC)
 
     @property
     def hi(self) -> datetime:
-        return datetime.combine(self.end + timedelta(days=1), time(), UTC)
+        return datetime.combine(self.end + timedelta(days=1), time(),
+                                ZoneInfo(self.zone)).astimezone(UTC)
+
+    @property
+    def offset(self) -> int:
+        """The zone's offset from UTC in seconds at the range's start: the day and week
+        buckets are shifted by it (exact for a zone without daylight saving time, as the
+        default Asia/Shanghai)."""
+        shift = self.lo.astimezone(ZoneInfo(self.zone)).utcoffset()
+        return int(shift.total_seconds()) if shift else 0
 
 
 @dataclass
@@ -124,16 +137,17 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def make_query(actor: Actor, args: dict[str, Any], *, today: date | None = None) -> ReportQuery:
-    """The query of `args` (loaded by schemas.ReportArgs) for `actor`. Without dates: the
-    last 30 days up to today. InvalidInput when `from` is after `to` or the range is longer
-    than two years."""
+def make_query(actor: Actor, args: dict[str, Any], *, today: date | None = None,
+               zone: str = "UTC") -> ReportQuery:
+    """The query of `args` (loaded by schemas.ReportArgs) for `actor`, its days those of
+    `zone`. Without dates: the last 30 days up to today (in `zone`). InvalidInput when
+    `from` is after `to` or the range is longer than two years."""
     for name in ("from", "to"):
         given = args.get(name)
         if given is not None and not MIN_DATE <= given <= MAX_DATE:
             raise InvalidInput("The date is out of range.", fields={
                 name: [f"Must be between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}."]})
-    end = args.get("to") or today or utcnow().date()
+    end = args.get("to") or today or utcnow().astimezone(ZoneInfo(zone)).date()
     start = args.get("from") or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise InvalidInput(_l("The range starts after it ends."),
@@ -145,7 +159,7 @@ def make_query(actor: Actor, args: dict[str, Any], *, today: date | None = None)
                        customer=args.get("customer"), step=args.get("step"),
                        customer_id=scope_customer(actor), by=args.get("by") or "step",
                        period=args.get("period") or "week", kind=args.get("kind"),
-                       limit=args.get("limit") or 500)
+                       limit=args.get("limit") or 500, zone=zone)
 
 
 # --- SQL helpers -----------------------------------------------------------------------
@@ -164,16 +178,18 @@ def _epoch(session: Session, col: Any) -> ColumnElement[int]:
     return cast(func.strftime("%s", col), Integer)
 
 
-def _day(session: Session, col: Any) -> ColumnElement[int]:
-    """The UTC day of a time as days since 1970-01-01: grouping by a number is much
-    cheaper than by a formatted date (day_start turns it back into a date)."""
-    return _epoch(session, col) // 86400
+def _day(session: Session, col: Any, offset: int = 0) -> ColumnElement[int]:
+    """The day of a time as days since 1970-01-01, in UTC or `offset` seconds ahead of it
+    (a query's zone): grouping by a number is much cheaper than by a formatted date
+    (day_start turns it back into a date)."""
+    return (_epoch(session, col) + offset) // 86400
 
 
-def _week(session: Session, col: Any) -> ColumnElement[int]:
-    """The ISO week (Monday to Sunday, UTC) of a time as a number: 1970-01-01 was a
-    Thursday, so days + 3 count from a Monday (week_start turns it back into a date)."""
-    return (_day(session, col) + 3) // 7
+def _week(session: Session, col: Any, offset: int = 0) -> ColumnElement[int]:
+    """The ISO week (Monday to Sunday, UTC or `offset` seconds ahead) of a time as a
+    number: 1970-01-01 was a Thursday, so days + 3 count from a Monday (week_start turns
+    it back into a date)."""
+    return (_day(session, col, offset) + 3) // 7
 
 
 def day_start(day: int) -> str:
@@ -453,7 +469,7 @@ def final_test_yield_trend(session: Session, q: ReportQuery) -> Report:
 
 
 def _trend(session: Session, q: ReportQuery, *, final_test: bool) -> Report:
-    period = (_day if q.period == "day" else _week)(session, StepRun.finished_at)
+    period = (_day if q.period == "day" else _week)(session, StepRun.finished_at, q.offset)
     inner = (select(period.label("period"), Lot.product_id.label("product_id"),
                     StepRun.qty_in, StepRun.good_qty)
              .join(Lot, Lot.id == StepRun.lot_id)
@@ -607,7 +623,7 @@ def _aware(value: Any) -> datetime:
 def dispositions(session: Session, q: ReportQuery) -> Report:
     """Holds released in the range, per ISO week and disposition: how many, and the mean
     time from placing to disposition in hours; `extra` has the mean over all of them."""
-    week = _week(session, Hold.released_at)
+    week = _week(session, Hold.released_at, q.offset)
     inner = (select(week.label("week"), Hold.disposition,
                     (_epoch(session, Hold.released_at) - _epoch(session, Hold.placed_at))
                     .label("seconds"))
@@ -707,7 +723,8 @@ def delivery(session: Session, q: ReportQuery) -> Report:
     the lots shipped on or before their due date (on_time), after it (late) or without
     one; on_time_pct = on_time / (on_time + late)."""
     day = _date(session, Shipment.shipped_at)
-    inner = (select(Shipment.customer_id, _week(session, Shipment.shipped_at).label("week"),
+    week = _week(session, Shipment.shipped_at, q.offset)
+    inner = (select(Shipment.customer_id, week.label("week"),
                     Shipment.id.label("sid"), ShipmentLot.quantity,
                     case((Lot.due_date.is_(None), None), (day <= Lot.due_date, 1), else_=0)
                     .label("on_time"))

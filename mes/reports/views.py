@@ -148,15 +148,17 @@ def _load(schema: type[Schema]) -> tuple[ReportQuery, dict[str, Any], dict[str, 
     """The query of the page's arguments; invalid arguments give the default query and
     the errors to show."""
     raw = {k: v for k, v in request.args.items() if v != ""}
+    # The dates people pick are days of the plant (the API's stay UTC days).
+    zone = current_app.config["PLANT_TIMEZONE"]
     try:
         args = forms.load(schema, raw)
-        return services.make_query(current_user, args), args, {}
+        return services.make_query(current_user, args, zone=zone), args, {}
     except ValidationError as err:
         errors: dict[str, Any] = err.normalized_messages()
     except InvalidInput as err:
         errors = dict(err.fields or {"_schema": [err.message]})
     args = forms.load(schema, {})
-    return services.make_query(current_user, args), args, errors
+    return services.make_query(current_user, args, zone=zone), args, errors
 
 
 def _options(q: ReportQuery) -> dict[str, list[tuple[str, str]]]:
@@ -175,7 +177,9 @@ def _options(q: ReportQuery) -> dict[str, list[tuple[str, str]]]:
 
 def _csv_url(endpoint: str, **extra: Any) -> str:
     args = {k: v for k, v in request.args.items() if v != "" and k != "format"}
-    return url_for(endpoint, **{**args, **extra, "format": "csv"})
+    # The download covers the page's days: the plant's.
+    return url_for(endpoint, **{**args, **extra, "tz": current_app.config["PLANT_TIMEZONE"],
+                                "format": "csv"})
 
 
 def _section(key: str, title: Any, report: Report, api: str, *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, select
@@ -48,10 +49,11 @@ def shipment_query(actor: Actor | None = None) -> Select[Any]:
         Shipment.shipped_at.desc(), Shipment.id.desc())
 
 
-def filter_shipments(stmt: Select[Any], filters: dict[str, Any]) -> Select[Any]:
+def filter_shipments(stmt: Select[Any], filters: dict[str, Any],
+                     zone: str = "UTC") -> Select[Any]:
     """Narrow `shipment_query`: `customer` (code), `po` (exact), `lot` (a lot number the
     shipment carried), `vehicle_program` (exact), `since` / `until` (dates, shipped on or
-    after / on or before, UTC days)."""
+    after / on or before, days of `zone`: UTC for the API, the plant's on the page)."""
     if filters.get("customer"):
         stmt = stmt.where(Shipment.customer_id == select(Customer.id).where(
             Customer.code == filters["customer"]).scalar_subquery())
@@ -64,15 +66,21 @@ def filter_shipments(stmt: Select[Any], filters: dict[str, Any]) -> Select[Any]:
             select(ShipmentLot.shipment_id).join(Lot, Lot.id == ShipmentLot.lot_id)
             .where(Lot.lot_no == filters["lot"])))
     if filters.get("since"):
-        stmt = stmt.where(Shipment.shipped_at >= _day_start(filters["since"]))
+        stmt = stmt.where(Shipment.shipped_at >= _day_start(filters["since"], zone))
     if filters.get("until") and filters["until"] < date.max:
         # Until the last day of the calendar is no upper bound (the day after it is none).
-        stmt = stmt.where(Shipment.shipped_at < _day_start(filters["until"], 1))
+        stmt = stmt.where(Shipment.shipped_at < _day_start(filters["until"], zone, 1))
     return stmt
 
 
-def _day_start(day: date, plus_days: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=plus_days)
+def _day_start(day: date, zone: str, plus_days: int = 0) -> datetime:
+    """The start of `day` (plus some days) in `zone`, in UTC."""
+    start = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)) \
+        + timedelta(days=plus_days)
+    try:
+        return start.astimezone(UTC)
+    except OverflowError:  # the first day of the calendar, east of UTC: no lower bound
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def get_shipment(session: Session, shipment_id: int, actor: Actor | None = None) -> Shipment:

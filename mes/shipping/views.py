@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    current_app,
     render_template,
     request,
     url_for,
@@ -58,7 +59,9 @@ def shipments() -> Any:
                                customers=customers,
                                errors=forms.field_errors(err.normalized_messages()),
                                next_url=None, first_url=None), 422
-    page = pager(services.filter_shipments(services.shipment_query(current_user), args), args,
+    # The days people pick are the plant's.
+    page = pager(services.filter_shipments(services.shipment_query(current_user), args,
+                                           current_app.config["PLANT_TIMEZONE"]), args,
                  keep=raw)
     return render_template(
         "shipping/list.html", rows=page.items, filters=filters, customers=customers,

@@ -1,5 +1,6 @@
 """The genealogy picture: lots as boxes coloured by state (holds marked), split and merge
-edges between them, and the shipments and their customers at the right-hand edge.
+edges between them with the units each carried, and the shipments and their customers at
+the right-hand edge.
 
 Pure: plain nodes, edges and shipments in, an SVG string out, every text escaped, colours
 from CSS classes (trace.css), each lot a link. Lots are laid out in columns by generation:
@@ -37,6 +38,8 @@ class Link:
     parent: str
     child: str
     kind: str
+    # The units that went along the edge (a split child's or a merged lot's), written on it.
+    qty: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Outbound:
     customer: str
     lots: tuple[str, ...] = ()
     href: str = ""
+    # Units shipped per lot, written on the lot's edge to the shipment.
+    quantities: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -142,8 +147,21 @@ def genealogy(nodes: Sequence[Node], links: Sequence[Link],
              'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
              '<path class="g-arrowhead" d="M0,0 L10,5 L0,10 z"/></marker></defs>']
 
+    labels: list[str] = []
+
+    def label(x: float, y: float, qty: int | None, css: str) -> None:
+        """The quantity on an edge, on a light plate so that crossing lines do not hide it
+        (drawn after every edge)."""
+        if qty is None:
+            return
+        shown = f"{qty:,}"
+        w = 7 * len(shown) + 8
+        labels.append(f'<g class="g-qty {css}"><rect x="{x - w / 2:g}" y="{y - 8:g}" '
+                      f'width="{w:g}" height="15" rx="3"/>' + _text(x, y + 3.5, shown, "g-qty-text")
+                      + "</g>")
+
     def connect(a: tuple[float, float], b: tuple[float, float], css: str,
-                backwards: bool = False) -> None:
+                backwards: bool = False, qty: int | None = None) -> None:
         x1, y1 = a[0] + NODE_W, a[1] + NODE_H / 2
         x2, y2 = b[0], b[1] + NODE_H / 2
         if backwards:
@@ -154,19 +172,23 @@ def genealogy(nodes: Sequence[Node], links: Sequence[Link],
             parts.append(f'<path class="g-edge {css} g-back" d="M{x1:g},{y1:g} '
                          f'C{x1:g},{low:g} {x2:g},{low:g} {x2:g},{y2:g}" '
                          f'marker-end="url(#g-arrow)"/>')
+            label((x1 + x2) / 2, y1 + (low - y1) * 0.75, qty, css)
             return
         mid = (x1 + x2) / 2
         parts.append(f'<path class="g-edge {css}" d="M{x1:g},{y1:g} C{mid:g},{y1:g} '
                      f'{mid:g},{y2:g} {x2:g},{y2:g}" marker-end="url(#g-arrow)"/>')
+        label(mid, (y1 + y2) / 2, qty, css)
 
     for link in links:
         connect(pos[link.parent], pos[link.child], f"g-{escape(link.kind)}",
-                (link.parent, link.child) in placed.back)
+                (link.parent, link.child) in placed.back, link.qty)
     for ship in shipments:
+        shipped = dict(ship.quantities)
         for lot in ship.lots:
             if lot in pos:
-                connect(pos[lot], ship_pos[ship.key], "g-ship")
+                connect(pos[lot], ship_pos[ship.key], "g-ship", qty=shipped.get(lot))
         connect(ship_pos[ship.key], cust_pos[ship.customer], "g-ship")
+    parts.extend(labels)
 
     for node in nodes:
         x, y = pos[node.key]

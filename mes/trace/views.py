@@ -98,9 +98,10 @@ def _picture(graph: Graph, title: str) -> str:
                       note=f"{_(n.state)} · {n.step}" + (f" · {_('on hold')}"
                                                           if n.on_hold else ""))
              for n in graph.lots.values()]
-    links = [svg.Link(e.parent, e.child, e.kind) for e in graph.edges]
+    links = [svg.Link(e.parent, e.child, e.kind, e.qty) for e in graph.edges]
     ships = [svg.Outbound(key=str(s["id"]), label=_("Shipment %(id)d", id=s["id"]),
                           customer=s["customer"], lots=tuple(s["lots"]),
+                          quantities=tuple(s.get("quantities", {}).items()),
                           href=url_for("trace.shipment", shipment_id=s["id"]))
              for s in graph.shipments]
     return svg.genealogy(nodes, links, ships, title=title,

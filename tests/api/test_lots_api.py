@@ -58,7 +58,7 @@ def new_lot(request, session) -> Callable[..., Lot]:
 
 def test_receive_answers_lot_queued_at_first_step(planner, session):
     resp = planner.post("/lots", json={**RECEIPT, "lot_no": "LOT-A", "priority": 2,
-                                       "due_date": "2026-12-01"})
+                                       "due_date": "2036-12-01"})
     assert resp.status_code == 201, resp.get_json()
     lot = resp.get_json()
     assert {"lot_no", "product", "customer", "route", "route_version", "step", "state",
@@ -71,7 +71,7 @@ def test_receive_answers_lot_queued_at_first_step(planner, session):
         "lot_no": "LOT-A", "product": "P1", "customer": "OEM", "route": "QFN",
         "route_version": 1, "step": "SAW", "state": "queued", "quantity": 300,
         "wafer_count": 2, "fab_lot": "FAB1", "on_hold": False, "holds": [], "parents": [],
-        "children": [], "equipment": None, "priority": 2, "due_date": "2026-12-01"}
+        "children": [], "equipment": None, "priority": 2, "due_date": "2036-12-01"}
     assert lot["created_at"].endswith("+00:00")
     assert audit_codes(session, "lot", "LOT-A") == ["lot:receive"]
     assert planner.get("/lots/LOT-A").get_json()["quantity"] == 300
@@ -318,8 +318,8 @@ def test_split_answers_parent_and_children(op, session, new_lot):
         (200, ["LOT-A.01", "LOT-A.02"])
     assert [(c["lot_no"], c["quantity"], c["step"], c["state"], c["fab_lot"], c["parents"],
              c["wafer_count"]) for c in body["children"]] == [
-        ("LOT-A.01", 60, "SAW", "queued", "FAB1", ["LOT-A"], 2),
-        ("LOT-A.02", 40, "SAW", "queued", "FAB1", ["LOT-A"], 2)]
+        ("LOT-A.01", 60, "SAW", "queued", "FAB1", ["LOT-A"], 1),
+        ("LOT-A.02", 40, "SAW", "queued", "FAB1", ["LOT-A"], 1)]
     edges = session.execute(select(LotEdge.kind, LotEdge.qty, LotEdge.step_code, LotEdge.by)
                             .where(LotEdge.parent_id == lot.id).order_by(LotEdge.id)).all()
     assert [tuple(e) for e in edges] == [("split", 60, "SAW", op.user.username),
@@ -419,10 +419,10 @@ def test_history_lists_every_event_in_order_with_who_when_step_and_quantities(op
 @pytest.fixture
 def wip(session, new_lot) -> None:
     """Lots of two customers in different states, priorities and due dates."""
-    new_lot(10, lot_no="A", priority=3, due_date=date(2026, 12, 5))
+    new_lot(10, lot_no="A", priority=3, due_date=date(2036, 12, 5))
     new_lot(10, lot_no="B", priority=1, due_date=None)
-    new_lot(10, lot_no="C", priority=3, due_date=date(2026, 12, 1))
-    new_lot(10, lot_no="D", priority=1, due_date=date(2026, 12, 9))
+    new_lot(10, lot_no="C", priority=3, due_date=date(2036, 12, 1))
+    new_lot(10, lot_no="D", priority=1, due_date=date(2036, 12, 9))
     hold(session, new_lot(10, lot_no="E", product="P2", customer="IND", priority=2))
     advance(session, new_lot(10, lot_no="G", priority=4))
     track_in(session, new_lot(10, lot_no="F", product="P2", customer="IND", priority=5))

@@ -4,7 +4,7 @@ agree, also in the hours when the plant's date is already the next day in UTC te
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -43,8 +43,10 @@ def what_each_view_says(client, api_caller) -> dict[str, set[str]]:
 @pytest.mark.usefixtures("plant_zone")
 def test_lot_page_wip_board_and_reports_agree_at_two_in_the_morning(
         client, session, receive, make_user, login, api):
-    receive(100, lot_no="LOT-DUE-9", due_date=date(2026, 3, 9))
-    receive(100, lot_no="LOT-DUE-10", due_date=date(2026, 3, 10))
+    # Received before their due dates (a due date already past is refused).
+    with simulated_time(AT_ELEVEN - timedelta(days=2)):
+        receive(100, lot_no="LOT-DUE-9", due_date=date(2026, 3, 9))
+        receive(100, lot_no="LOT-DUE-10", due_date=date(2026, 3, 10))
     login(make_user("planner"))
     caller = api("planner", username="planner-api")
 

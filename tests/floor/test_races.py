@@ -181,8 +181,8 @@ def test_a_move_that_loses_at_the_database_answers_409_and_changes_nothing(
     op = api("operator")
     split = services.split_lot
 
-    def split_while_another_writer_commits(session, actor, lot, quantities):
-        children = split(session, actor, lot, quantities)
+    def split_while_another_writer_commits(session, actor, lot, quantities, wafers=None):
+        children = split(session, actor, lot, quantities, wafers)
         # The audit record a simultaneous move of the lot committed first, with the same
         # place in the lot's chain as this move's own record.
         session.add(AuditEvent(at=utcnow(), actor="other", code="lot:split",

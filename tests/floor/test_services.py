@@ -322,12 +322,16 @@ def test_split_conserves_quantity_and_children_inherit_wafers_fab_lot_and_step(s
     assert [(c.lot_no, c.quantity, c.state, c.step_code, c.step_seq, c.fab_lot, c.route_id)
             for c in children] == [("LOT-A.01", 100, "queued", "WB", 2, "FAB7", lot.route_id),
                                    ("LOT-A.02", 50, "queued", "WB", 2, "FAB7", lot.route_id)]
-    parent_wafers = set(session.scalars(select(LotWafer.wafer_pk)
-                                        .where(LotWafer.lot_id == lot.id)))
-    assert len(parent_wafers) == 2
-    for child in children:
-        assert set(session.scalars(select(LotWafer.wafer_pk)
-                                   .where(LotWafer.lot_id == child.id))) == parent_wafers
+    # Die quantities decide the wafers (W01 100, W02 200): the parent's 150 units span
+    # both wafers, the children's lie on W02.
+    def wafers_of(part: Lot) -> list[str]:
+        return list(session.scalars(select(Wafer.wafer_id).join(
+            LotWafer, LotWafer.wafer_pk == Wafer.id).where(LotWafer.lot_id == part.id)
+            .order_by(Wafer.wafer_id)))
+
+    assert wafers_of(lot) == ["W01", "W02"]
+    assert [wafers_of(child) for child in children] == [["W02"], ["W02"]]
+    assert (lot.wafer_count, [c.wafer_count for c in children]) == (2, [1, 1])
     edges = session.scalars(select(LotEdge).where(LotEdge.parent_id == lot.id)
                             .order_by(LotEdge.id)).all()
     assert [(e.child_id, e.kind, e.qty, e.step_code, e.by) for e in edges] == [

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from mes.audit.models import AuditEvent
 from mes.auth.permissions import ROLE_PERMISSIONS, Permission, Role
 from mes.catalog.models import Equipment, MaterialLot, ReasonCode
-from mes.db import utcnow
+from mes.db import simulated_time, utcnow
 from mes.floor import services
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
 from mes.quality.models import Hold, MoistureClock
@@ -599,7 +599,9 @@ def test_wip_board_refuses_an_invalid_filter_with_422(planner, plant):
 
 def test_wip_board_sorts_by_priority_and_due_date_and_marks_late_lots(planner, session,
                                                                       receive):
-    late = receive(10, fab_lot="F1", due_date=date.today() - timedelta(days=2))
+    # Received before its due date, which has passed since.
+    with simulated_time(utcnow() - timedelta(days=4)):
+        late = receive(10, fab_lot="F1", due_date=date.today() - timedelta(days=2))
     urgent = receive(10, fab_lot="F2", priority=1)
     later = receive(10, fab_lot="F3", due_date=date.today() + timedelta(days=20))
     page = text(planner.get("/wip"))

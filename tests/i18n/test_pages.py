@@ -91,7 +91,9 @@ def test_qa_holds_pages_in_chinese(session, make_user, login, client, lot):
         assert words in queue, words
     assert "Hold queue" not in visible(queue)
     detail = text(client.get(f"/holds/{placed.id}/view"))
-    for words in ("释放扣留", "处置", "工程确认", "1. SAW · 晶圆切割", "排队中"):
+    # The lot is at its first step: rework is not offered, and the page says why.
+    for words in ("释放扣留", "处置", "工程确认", "排队中",
+                  "不提供返工：该批次没有可返回的前序工序。"):
         assert words in detail, words
     assert "Engineering check" not in visible(detail)
     assert "queued" not in visible(detail)
@@ -122,6 +124,8 @@ def test_english_user_sees_english_names(session, make_user, login, client, lot)
     placed = hold(session, lot)
     login(_user(session, make_user, "qa", "en"))
     page = text(client.get(f"/holds/{placed.id}/view", headers={"Accept-Language": "zh-CN"}))
+    # The lot is at its first step: step names are on its page, not in a rework choice.
+    page += text(client.get(f"/lots/{lot.lot_no}", headers={"Accept-Language": "zh-CN"}))
     assert "Engineering check" in page and "Wafer saw" in page
     assert "工程确认" not in page and "晶圆切割" not in page
 

@@ -8,6 +8,7 @@ rule refuses. Importing the package subscribes the track-out rules (`yields`) to
 floor's lot lifecycle.
 """
 
+from mes.quality.services.common import IN_PLANT
 from mes.quality.services.future import (
     create_future_hold,
     future_hold_query,
@@ -20,9 +21,11 @@ from mes.quality.services.holds import get_hold, hold_lot, hold_query, lot_holds
 from mes.quality.services.matching import (
     Criterion,
     MassHold,
+    PreviewRow,
     criterion,
     mass_hold,
     match_lots,
+    match_preview,
     matched_lots_query,
     seed_ids,
 )
@@ -31,11 +34,25 @@ from mes.quality.services.moisture import (
     moisture_action,
     moisture_view,
 )
-from mes.quality.services.release import release_hold, release_holds
+from mes.quality.services.release import (
+    RELEASING_ROLES,
+    release_hold,
+    release_holds,
+    release_refusal,
+    releasers,
+    rework_steps,
+)
 from mes.quality.services.yields import YIELD_REASON, after_track_out, yield_reason
 
 __all__ = [
+    "IN_PLANT",
+    "RELEASING_ROLES",
     "YIELD_REASON",
+    "PreviewRow",
+    "match_preview",
+    "release_refusal",
+    "releasers",
+    "rework_steps",
     "Criterion",
     "MassHold",
     "MoistureView",

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from mes.auth.actor import Actor
 from mes.catalog.models import Equipment, MaterialLot
@@ -153,6 +153,44 @@ def match_lots(session: Session, match: dict[str, Any]) -> dict[str, list[str]]:
     ids = descendants(session, seed_ids(crit))
     return _sort(session.execute(select(Lot.lot_no, Lot.state).where(Lot.id.in_(ids))
                                  .order_by(Lot.lot_no)).all())
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """A lot a match selects, as the mass-hold preview lists it: `action` is `to_hold`,
+    `shipped` (listed, never held) or `skipped` (scrapped or merged)."""
+
+    lot_no: str
+    state: str
+    step_code: str
+    customer: str
+    quantity: int
+    on_hold: bool
+    action: str
+
+    @property
+    def shipped(self) -> bool:
+        return self.state in SHIPPED
+
+
+def match_preview(session: Session, match: dict[str, Any],
+                  limit: int | None = None) -> tuple[dict[str, list[str]], list[PreviewRow]]:
+    """`match_lots` and the lots it selects as rows (at most `limit` of them, the lots to
+    hold first, then by lot number), for a preview that shows what each lot is. Raises
+    InvalidInput like `criterion`."""
+    found = match_lots(session, match)
+    order = [*found["to_hold"], *found["shipped"], *found["skipped"]]
+    action = {lot_no: key for key, numbers in found.items() for lot_no in numbers}
+    shown = order[:limit] if limit is not None else order
+    lots: dict[str, Lot] = {}
+    for start in range(0, len(shown), 5000):
+        lots.update((lot.lot_no, lot) for lot in session.scalars(
+            select(Lot).where(Lot.lot_no.in_(shown[start:start + 5000]))
+            .options(joinedload(Lot.customer))))
+    return found, [PreviewRow(lot_no, lots[lot_no].state, lots[lot_no].step_code,
+                              lots[lot_no].customer.code, lots[lot_no].quantity,
+                              lots[lot_no].open_holds > 0, action[lot_no])
+                   for lot_no in shown]
 
 
 @dataclass

@@ -11,11 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
+from mes.auth.models import User
+from mes.auth.permissions import ROLE_PERMISSIONS, Permission
 from mes.catalog.models import ReasonCode
 from mes.catalog.services import StepInfo
 from mes.db import utcnow
@@ -33,6 +36,10 @@ from mes.vocabulary import (
     ReasonKind,
     Role,
 )
+
+# The roles whose permissions include releasing holds (mes.auth.permissions).
+RELEASING_ROLES = tuple(role for role in Role
+                        if Permission.HOLD_RELEASE in ROLE_PERMISSIONS[role])
 
 _DISPOSITION_FIELDS: dict[str, set[str]] = {
     Disposition.RELEASE: set(), Disposition.REWORK: {"rework_step"},
@@ -57,6 +64,14 @@ def _check_fields(disposition: str, data: dict[str, Any]) -> None:
                                    for name in sorted(missing)})
 
 
+def rework_steps(lot: Lot) -> list[StepInfo]:
+    """The steps a rework disposition may send `lot` back to: the steps of its own route
+    version before its current step (a completed lot has done its last step too, so it
+    may go back to it as well)."""
+    limit = lot.step_seq if lot.state == LotState.COMPLETED else lot.step_seq - 1
+    return [step for step in floor.route_steps(lot) if step.seq <= limit]
+
+
 def _rework_target(lot: Lot, code: str) -> StepInfo:
     steps = floor.route_steps(lot)
     target = next((s for s in steps if s.code == code), None)
@@ -64,9 +79,7 @@ def _rework_target(lot: Lot, code: str) -> StepInfo:
         raise invalid("rework_step", _l("%(code)s is not a step of route %(code2)s version "
                                          "%(version)s.", code=code, code2=lot.route.code,
                                          version=lot.route.version))
-    # A completed lot has done its last step too, so it may go back to it.
-    limit = lot.step_seq if lot.state == LotState.COMPLETED else lot.step_seq - 1
-    if target.seq > limit:
+    if target not in rework_steps(lot):
         raise invalid("rework_step", _l("%(code)s is not before the lot's current step "
                                          "%(step_code)s.", code=code, step_code=lot.step_code))
     return target
@@ -80,6 +93,31 @@ def _refuse_moving(lot: Lot, disposition: str) -> None:
     if lot.state in CLOSED:
         raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
                        code=ErrorCode.LOT_CLOSED)
+
+
+def release_refusal(actor: Actor, hold: Hold) -> LazyString | None:
+    """Why `actor` may not release `hold` before trying, or None when they may (an admin
+    who placed it may, with an override reason). The rules are the ones `release_hold`
+    applies: the hold must be open, the person needs a role that releases holds (QA or
+    admin), and the person who placed a hold may not release it (two-person rule)."""
+    if hold.status != HoldStatus.OPEN:
+        return _l("The hold is not open.")
+    role = None if isinstance(actor, str) else actor.role
+    if role not in RELEASING_ROLES:
+        return _l("Releasing holds is for QA engineers and admins.")
+    if actor_name(actor) == hold.placed_by and role != Role.ADMIN:
+        return _l("You placed this hold: under the two-person rule another person must "
+                  "release it.")
+    return None
+
+
+def releasers(session: Session, hold: Hold) -> list[str]:
+    """The active users who may release `hold`: QA engineers and admins, except the person
+    who placed it (an admin who placed it may still, with a recorded override reason)."""
+    return list(session.scalars(
+        select(User.username).where(User.role.in_(RELEASING_ROLES), User.active.is_(True),
+                                    User.username != hold.placed_by)
+        .order_by(User.username)))
 
 
 def _two_person(actor: Actor, hold: Hold, override: str | None) -> str | None:
