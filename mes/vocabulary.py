@@ -129,6 +129,33 @@ class EquipmentState(Vocabulary):
     NON_SCHEDULED = "non_scheduled", _l("Non-scheduled")
 
 
+class EquipmentKind(Vocabulary):
+    """The usual kinds of equipment of a packaging and test house, with their words. Unlike
+    the other sets this one is open: `equipment.kind` and `route_step.equipment_kind` take
+    any code an engineer gives (no CHECK), and a kind not listed here shows its code."""
+
+    MICROSCOPE = "microscope", _l("Microscope")
+    GRINDER = "grinder", _l("Grinder")
+    MOUNTER = "mounter", _l("Wafer mounter")
+    SAW = "saw", _l("Wafer saw")
+    AOI = "aoi", _l("Automated optical inspection")
+    DIE_BONDER = "die_bonder", _l("Die bonder")
+    PLASMA = "plasma", _l("Plasma cleaner")
+    WIRE_BONDER = "wire_bonder", _l("Wire bonder")
+    MOLDER = "molder", _l("Molding press")
+    OVEN = "oven", _l("Curing oven")
+    DEFLASHER = "deflasher", _l("Deflasher")
+    PLATER = "plater", _l("Plating line")
+    LASER_MARKER = "laser_marker", _l("Laser marker")
+    SINGULATION_SAW = "singulation_saw", _l("Singulation saw")
+    TRIM_FORM = "trim_form", _l("Trim and form press")
+    VISION = "vision", _l("Vision inspection")
+    TESTER = "tester", _l("Tester")
+    QA_STATION = "qa_station", _l("QA station")
+    TAPER = "taper", _l("Tape and reel machine")
+    DRY_PACK_SEALER = "dry_pack_sealer", _l("Dry pack sealer")
+
+
 # Equipment can take a lot only in these states.
 AVAILABLE_EQUIPMENT_STATES = (EquipmentState.PRODUCTIVE, EquipmentState.STANDBY)
 
@@ -177,6 +204,15 @@ class HoldSource(Vocabulary):
     YIELD = "yield", _l("Low yield")
     SBA = "sba", _l("SBA")
     CONTAINMENT = "containment", _l("Containment")
+
+
+class SystemText(Vocabulary):
+    """What a text the system writes says (`hold.text_code`, beside the English kept in
+    `hold.comment` for the API and for rows written before codes). Pages render the code
+    with its parameters (`hold.text_params`) in the reader's language: mes/texts.py."""
+
+    YIELD_BELOW_MIN = "yield_below_min", _l("Step yield below the minimum")
+    SBA_BREACH = "sba_breach", _l("SBA limit breached")
 
 
 class HoldStatus(Vocabulary):
@@ -265,6 +301,16 @@ class Role(Vocabulary):
     PLANNER = "planner", _l("planner")
     ADMIN = "admin", _l("admin")
     CUSTOMER = "customer", _l("customer")
+
+
+class ActorName(Vocabulary):
+    """The actors that are no user (mes.auth.actor.SystemActor), as `placed_by`, `by` and
+    the audit trail name them; pages show their words instead of the names."""
+
+    SYSTEM = "system", _l("System")
+    CLI = "cli", _l("Command line")
+    DEMO = "demo", _l("Demo data")
+    TEST = "test", _l("Test data")
 
 
 class Language(Vocabulary):

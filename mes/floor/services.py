@@ -545,7 +545,7 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     bad = [c for c in codes if c not in reasons or reasons[c].kind != ReasonKind.REJECT]
     if bad:
         raise InvalidInput(_l("Rejects need reject reason codes."),
-                           fields={"rejects": [f"{c} is not a reject reason code."
+                           fields={"rejects": [_l("%(code)s is not a reject reason code.", code=c)
                                                for c in dict.fromkeys(bad)]})
     reject_total = sum(r["qty"] for r in rejects)
     if good_qty + reject_total != run.qty_in:
@@ -737,6 +737,6 @@ def lots_by_number(session: Session, numbers: Sequence[str]) -> list[Lot]:
     unknown = [n for n in numbers if n not in found]
     if unknown:
         raise InvalidInput(_l("Unknown lot %(items)s.", items=', '.join(unknown)),
-                           fields={"lots": [f"Unknown lot {n}." for n in unknown]})
+                           fields={"lots": [_l("Unknown lot %(lot)s.", lot=n) for n in unknown]})
     return [found[n] for n in numbers]
 

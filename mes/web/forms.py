@@ -22,6 +22,7 @@ from werkzeug.datastructures import MultiDict
 from mes import db
 from mes.errors import DomainError, ErrorCode, NotFound
 from mes.schemas import schema_instance
+from mes.texts import field_label
 
 T = TypeVar("T")
 
@@ -40,12 +41,13 @@ class Refused:
 
 
 def flatten(messages: Any, prefix: str = "") -> list[str]:
-    """Schema messages as plain sentences; a nested field is named before its message, a
-    list item by its position."""
+    """Schema messages as plain sentences; a nested field is named before its message by
+    its word in the reader's language (mes.texts.FIELD_LABELS), a list item by its
+    position."""
     if isinstance(messages, dict):
         out = []
         for key, value in messages.items():
-            label = _("item %(n)d", n=key + 1) if isinstance(key, int) else key
+            label = _("item %(n)d", n=key + 1) if isinstance(key, int) else field_label(key)
             out += flatten(value, f"{prefix}{label}: " if key != "_schema" else prefix)
         return out
     if isinstance(messages, list | tuple):

@@ -37,7 +37,7 @@ def active_reason(session: Session, code: str | None, kind: ReasonKind,
     reason = session.scalar(select(ReasonCode).where(ReasonCode.code == code)) if code else None
     if reason is None or reason.kind != kind:
         raise invalid(field_name, _l("%(value)s is not a %(kind)s reason code.",
-                                     value=code or 'Nothing', kind=kind))
+                                     value=code or _l('Nothing'), kind=kind.label))
     if not reason.active:
         raise invalid(field_name, _l("Reason code %(code)s is retired.", code=code))
     return reason
