@@ -9,11 +9,12 @@ rendered, so the stored English never depends on who triggered the rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
 from mes.vocabulary import ActorName, SystemText
 
@@ -128,3 +129,10 @@ def field_label(name: str) -> str:
     """The word of a field name in the current language; the name itself when it has none."""
     word = FIELD_LABELS.get(name)
     return name if word is None else str(word)
+
+
+def field_words(names: Iterable[str]) -> LazyString:
+    """Field names as a message's parameter: their words, listed, in the language of
+    whoever reads the message (an API answer, a page)."""
+    listed = list(names)
+    return LazyString(lambda: gettext(", ").join(field_label(name) for name in listed))

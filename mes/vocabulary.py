@@ -48,6 +48,12 @@ class Vocabulary(StrEnum):
         return MappingProxyType({member: member.label for member in cls})
 
     @classmethod
+    def word(cls, code: str | None) -> Any:
+        """The word of `code`, or the code itself when the set does not know it (an open
+        set's new code, such as an equipment kind an engineer made up)."""
+        return cls.labels().get(code or "", code or "")
+
+    @classmethod
     def choices(cls, members: tuple[Self, ...] | None = None) -> list[tuple[str, str]]:
         """(code, word in the current language) for a form's select, in declaration order
         (or only `members`)."""
@@ -134,26 +140,26 @@ class EquipmentKind(Vocabulary):
     the other sets this one is open: `equipment.kind` and `route_step.equipment_kind` take
     any code an engineer gives (no CHECK), and a kind not listed here shows its code."""
 
-    MICROSCOPE = "microscope", _l("Microscope")
-    GRINDER = "grinder", _l("Grinder")
-    MOUNTER = "mounter", _l("Wafer mounter")
-    SAW = "saw", _l("Wafer saw")
-    AOI = "aoi", _l("Automated optical inspection")
-    DIE_BONDER = "die_bonder", _l("Die bonder")
-    PLASMA = "plasma", _l("Plasma cleaner")
-    WIRE_BONDER = "wire_bonder", _l("Wire bonder")
-    MOLDER = "molder", _l("Molding press")
-    OVEN = "oven", _l("Curing oven")
-    DEFLASHER = "deflasher", _l("Deflasher")
-    PLATER = "plater", _l("Plating line")
-    LASER_MARKER = "laser_marker", _l("Laser marker")
-    SINGULATION_SAW = "singulation_saw", _l("Singulation saw")
-    TRIM_FORM = "trim_form", _l("Trim and form press")
-    VISION = "vision", _l("Vision inspection")
-    TESTER = "tester", _l("Tester")
+    MICROSCOPE = "microscope", _l("microscope")
+    GRINDER = "grinder", _l("grinder")
+    MOUNTER = "mounter", _l("wafer mounter")
+    SAW = "saw", _l("saw")
+    AOI = "aoi", _l("automated optical inspection")
+    DIE_BONDER = "die_bonder", _l("die bonder")
+    PLASMA = "plasma", _l("plasma cleaner")
+    WIRE_BONDER = "wire_bonder", _l("wire bonder")
+    MOLDER = "molder", _l("molding press")
+    OVEN = "oven", _l("curing oven")
+    DEFLASHER = "deflasher", _l("deflasher")
+    PLATER = "plater", _l("plating line")
+    LASER_MARKER = "laser_marker", _l("laser marker")
+    SINGULATION_SAW = "singulation_saw", _l("singulation saw")
+    TRIM_FORM = "trim_form", _l("trim and form press")
+    VISION = "vision", _l("vision inspection")
+    TESTER = "tester", _l("tester")
     QA_STATION = "qa_station", _l("QA station")
-    TAPER = "taper", _l("Tape and reel machine")
-    DRY_PACK_SEALER = "dry_pack_sealer", _l("Dry pack sealer")
+    TAPER = "taper", _l("tape and reel machine")
+    DRY_PACK_SEALER = "dry_pack_sealer", _l("dry pack sealer")
 
 
 # Equipment can take a lot only in these states.

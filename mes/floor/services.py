@@ -66,6 +66,7 @@ from mes.vocabulary import (
     AVAILABLE_EQUIPMENT_STATES,
     CLOSED_LOT_STATES,
     EdgeKind,
+    EquipmentKind,
     EventKind,
     FutureHoldStatus,
     HoldStatus,
@@ -410,8 +411,9 @@ def equipment_blockers(step: StepInfo, equipment: Equipment) -> list[Blocker]:
     if step.equipment_kind and equipment.kind != step.equipment_kind:
         found.append(Blocker(gettext(
             "%(equipment)s is a %(kind)s; step %(step)s needs a %(needed)s.",
-            equipment=equipment.code, kind=equipment.kind, step=step.code,
-            needed=step.equipment_kind), code=ErrorCode.WRONG_EQUIPMENT, field="equipment"))
+            equipment=equipment.code, kind=EquipmentKind.word(equipment.kind), step=step.code,
+            needed=EquipmentKind.word(step.equipment_kind)), code=ErrorCode.WRONG_EQUIPMENT,
+            field="equipment"))
     if equipment.state not in AVAILABLE_EQUIPMENT_STATES:
         found.append(Blocker(gettext(
             "%(equipment)s is %(state)s.", equipment=equipment.code,
@@ -545,7 +547,7 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     bad = [c for c in codes if c not in reasons or reasons[c].kind != ReasonKind.REJECT]
     if bad:
         raise InvalidInput(_l("Rejects need reject reason codes."),
-                           fields={"rejects": [_l("%(code)s is not a reject reason code.", code=c)
+                           fields={"rejects": [_l("%(value)s is not a reject reason code.", value=c)
                                                for c in dict.fromkeys(bad)]})
     reject_total = sum(r["qty"] for r in rejects)
     if good_qty + reject_total != run.qty_in:

@@ -142,7 +142,7 @@ def _test_step(lot: Lot, step_code: str | None) -> StepInfo:
                                   lot=lot.lot_no))
     if step.kind != StepKind.TEST:
         raise Conflict(_l("Step %(code)s is not a test step (its kind is %(kind)s); test data "
-                          "belongs to a test step.", code=code, kind=step.kind),
+                          "belongs to a test step.", code=code, kind=StepKind.word(step.kind)),
                        code=ErrorCode.WRONG_STEP)
     if lot.state in CLOSED_LOT_STATES:
         raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),

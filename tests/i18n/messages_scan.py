@@ -74,3 +74,37 @@ def untranslated(root: Path = PACKAGE_DIR) -> list[str]:
                     found.append(f"{path.relative_to(root.parent)}:{message.lineno}: "
                                  f"{ast.unparse(message)[:90]}")
     return found
+
+
+# Parameters of a translated message that name a code of a closed set: passed as the raw
+# code ("Lot X is running; use_as_is it ..."), a Chinese reader would see English.
+CODE_PARAMS = {"state", "kind", "disposition", "source", "status", "role", "action", "target",
+               "level", "mode"}
+TRANSLATORS = {"_l", "_", "gettext", "lazy_gettext", "ngettext"}
+
+
+def _worded(node: ast.expr) -> bool:
+    """A parameter value that is a word, not a raw code: a translation (`_l(code)`) or a
+    call that gives one (`EquipmentKind.word(code)`), a member's `.label`, or a variable
+    named for the word it holds."""
+    if isinstance(node, ast.Call):
+        return True
+    if isinstance(node, ast.IfExp):
+        return _worded(node.body) and _worded(node.orelse)
+    if isinstance(node, ast.Name):
+        return node.id in {"label", "word"}  # a word looked up before
+    return isinstance(node, ast.Attribute) and node.attr == "label"
+
+
+def raw_code_params(root: Path = PACKAGE_DIR) -> list[str]:
+    """`path:line: param` of every translated message given a closed set's code as is."""
+    found: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _name(node.func) in TRANSLATORS:
+                for keyword in node.keywords:
+                    if keyword.arg in CODE_PARAMS and not _worded(keyword.value):
+                        found.append(f"{path.relative_to(root.parent)}:{node.lineno}: "
+                                     f"{keyword.arg}={ast.unparse(keyword.value)}")
+    return found

@@ -47,21 +47,16 @@ def _check_fields(disposition: str, data: dict[str, Any]) -> None:
     word = Disposition(disposition).label
     if given:
         raise InvalidInput(_l("Fields that belong to another disposition: %(items)s.",
-                              items=_fields(given)),
+                              items=texts.field_words(sorted(given))),
                            fields={name: [_l("Only with another disposition than %(disposition)s.",
                                              disposition=word)] for name in sorted(given)})
     missing = {name for name in needed if data.get(name) in (None, "")
                or (isinstance(data.get(name), str) and not data[name].strip())}
     if missing:
         raise InvalidInput(_l("Disposition %(disposition)s needs %(items)s.",
-                              disposition=word, items=_fields(missing)),
+                              disposition=word, items=texts.field_words(sorted(missing))),
                            fields={name: [_l("Required for the disposition %(disposition)s.",
                                              disposition=word)] for name in sorted(missing)})
-
-
-def _fields(names: set[str]) -> LazyString:
-    """Field names as the reader's words, listed."""
-    return LazyString(lambda: ", ".join(texts.field_label(name) for name in sorted(names)))
 
 
 def _rework_target(lot: Lot, code: str) -> StepInfo:
