@@ -100,8 +100,8 @@ def criterion(session: Session, match: dict[str, Any]) -> Criterion:
             raise invalid("match", _l("Unknown equipment %(code)s.", code=code))
         since, until = match.get("since"), match.get("until")
         if since is None:
-            raise invalid("match", _l("An equipment match needs \"%(since)s\" (and may give \"%(until)s\"; "
-                                       "without it the window is open).",
+            raise invalid("match", _l("An equipment match needs \"%(since)s\" (and may give "
+                                       "\"%(until)s\"; without it the window is open).",
                                        since=texts.field_words(["since"]),
                                        until=texts.field_words(["until"])))
         if until is not None and until <= since:
