@@ -104,7 +104,7 @@ def test_a_refused_release_names_the_field_and_the_disposition_in_chinese(
     page = refused(session, lambda: client.post(f"/holds/{yield_hold.id}/view", data={
         "disposition": "use_as_is", "comment": "复测通过"}), 422)
     shown = visible(page)
-    assert "处置“照常使用（客户让步接收）”需要填写 客户让步接收。" in shown
+    assert "处置“照常使用（客户让步接收）”需要填写客户让步接收。" in shown
     assert "处置“照常使用（客户让步接收）”必须填写此项。" in shown
     for english in ("use_as_is", "concession", "Required for"):
         assert english not in shown, english
