@@ -162,6 +162,19 @@ class EquipmentKind(Vocabulary):
     DRY_PACK_SEALER = "dry_pack_sealer", _l("dry pack sealer")
 
 
+class MaterialType(Vocabulary):
+    """The usual types of material a step consumes (`material_lot.material`,
+    `route_step.materials`), with their words; an open set like EquipmentKind."""
+
+    EPOXY = "epoxy", _l("die-attach epoxy")
+    WIRE = "wire", _l("bonding wire")
+    MOLD_COMPOUND = "mold_compound", _l("mold compound")
+    LEADFRAME = "leadframe", _l("leadframe")
+    SUBSTRATE = "substrate", _l("substrate")
+    SOLDER_PASTE = "solder_paste", _l("solder paste")
+    CARRIER_TAPE = "carrier_tape", _l("carrier tape")
+
+
 # Equipment can take a lot only in these states.
 AVAILABLE_EQUIPMENT_STATES = (EquipmentState.PRODUCTIVE, EquipmentState.STANDBY)
 

@@ -71,6 +71,7 @@ from mes.vocabulary import (
     FutureHoldStatus,
     HoldStatus,
     LotState,
+    MaterialType,
     ReasonKind,
     StepKind,
 )
@@ -438,7 +439,8 @@ def material_blockers(step: StepInfo, materials: Sequence[MaterialLot]) -> list[
     for needed in step.materials or []:
         if needed not in given:
             found.append(Blocker(gettext(
-                "Step %(step)s needs a %(material)s lot.", step=step.code, material=needed),
+                "Step %(step)s needs a %(material)s lot.", step=step.code,
+                material=MaterialType.word(needed)),
                 code=ErrorCode.MATERIAL_REQUIRED, field="materials"))
     return found
 

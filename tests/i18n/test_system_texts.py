@@ -147,8 +147,12 @@ def test_a_reject_row_without_a_reason_names_the_field_in_chinese(
     assert session.get(Lot, lot.id).state == "running"
 
 
-def test_equipment_kinds_show_their_words(session, make_user, login, client, receive):
+def test_equipment_kinds_and_material_types_show_their_words(session, make_user, login,
+                                                             client, receive):
     lot = receive(1000)
     login(_user(session, make_user, "operator", "zh_CN"))
     shown = visible(client.get(f"/lots/{lot.lot_no}").get_data(as_text=True))
     assert "需要划片机" in shown.replace(" ", "")
+    traveler = visible(client.get(f"/lots/{lot.lot_no}/traveler").get_data(as_text=True))
+    assert "键合机" in traveler and "键合线" in traveler
+    assert "wire_bonder" not in traveler and "wire" not in traveler.split()

@@ -58,7 +58,8 @@ def after_track_out(lot: Lot, *, session: Session, actor: Actor, step: StepInfo,
     placed: list[Hold] = []
     if lot.state not in CLOSED and _below_min_yield(step, qty_in, good_qty):
         achieved = round(100.0 * good_qty / qty_in, 3)
-        params = {"step": step.code, "yield": achieved, "min_yield": step.min_yield}
+        # float: SQLite gives back a whole minimum as an int ("90 %"), PostgreSQL as "90.0 %".
+        params = {"step": step.code, "yield": achieved, "min_yield": float(step.min_yield)}
         placed += place_holds(
             session, SYSTEM, [lot], yield_reason(session), "", HoldSource.YIELD,
             placed_by=SYSTEM, text=(SystemText.YIELD_BELOW_MIN, params),
