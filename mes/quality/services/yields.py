@@ -56,7 +56,8 @@ def after_track_out(lot: Lot, *, session: Session, actor: Actor, step: StepInfo,
     `yield`); a lot arriving at a next step meets the future holds of that step. A
     receiver of `lifecycle.lot_tracked_out`."""
     placed: list[Hold] = []
-    if lot.state not in CLOSED and _below_min_yield(step, qty_in, good_qty):
+    if lot.state not in CLOSED and step.min_yield is not None \
+            and _below_min_yield(step, qty_in, good_qty):
         achieved = round(100.0 * good_qty / qty_in, 3)
         # float: SQLite gives back a whole minimum as an int ("90 %"), PostgreSQL as "90.0 %".
         params = {"step": step.code, "yield": achieved, "min_yield": float(step.min_yield)}
