@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
@@ -307,8 +308,8 @@ def _load(schema: Schema, data: dict[str, Any], what: str) -> dict[str, Any]:
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise InvalidInput(f"Invalid demo {what}.", fields={what: [str(exc.messages)]}) \
-            from None
+        raise InvalidInput(_l("Invalid demo %(what)s.", what=what),
+                           fields={what: [str(exc.messages)]}) from None
 
 
 def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:

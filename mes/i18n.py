@@ -28,7 +28,8 @@ from flask_login import current_user
 from marshmallow import ValidationError, validate
 from marshmallow import fields as mfields
 
-from mes import PACKAGE_DIR
+from mes import PACKAGE_DIR, texts
+from mes import vocabulary as v
 from mes.vocabulary import Language
 
 log = logging.getLogger(__name__)
@@ -193,9 +194,46 @@ def compile_catalogs(source: Path, target: Path) -> Path:
     return target
 
 
+# The closed sets a template names in `code | label('disposition')`.
+LABELLED: dict[str, type[v.Vocabulary]] = {
+    "disposition": v.Disposition, "equipment_kind": v.EquipmentKind, "role": v.Role,
+    "hold_source": v.HoldSource, "equipment_state": v.EquipmentState, "lot_state": v.LotState,
+    "step_kind": v.StepKind, "reason_kind": v.ReasonKind, "event_kind": v.EventKind,
+    "match_kind": v.MatchKind, "sba_status": v.SbaStatus, "pat_mode": v.PatMode,
+    "moisture_state": v.MoistureState, "hold_status": v.HoldStatus, "edge_kind": v.EdgeKind,
+    "material_type": v.MaterialType,
+}
+
+
+def label(code: object, vocabulary: str) -> str:
+    """The word of a code of a closed set (`vocabulary` a key of LABELLED) in the current
+    language; a code the set does not know (an equipment kind an engineer made up) shows
+    as it is, nothing as an empty string."""
+    if code is None or code == "":
+        return ""
+    word = LABELLED[vocabulary].labels().get(str(code))
+    return str(code) if word is None else str(word)
+
+
+def hold_text(hold: Any) -> str:
+    """A hold's comment in the reader's language: rendered from its code when the system
+    wrote it, else as stored."""
+    return texts.render(hold.text_code, hold.text_params, hold.comment)
+
+
+def event_text(data: dict[str, Any]) -> str:
+    """The comment of a history event's data in the reader's language (a hold event
+    carries the code of a text the system wrote; others their stored comment)."""
+    return texts.render(data.get("text_code"), data.get("text_params"), data.get("comment"))
+
+
 def init_app(app: Flask) -> None:
     compiled = compile_catalogs(SOURCE_DIR, Path(app.instance_path) / "translations")
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone,
           default_translation_directories=str(compiled))
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["localized"] = localized
+    app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["who"] = texts.actor
+    app.jinja_env.filters["hold_text"] = hold_text
+    app.jinja_env.filters["event_text"] = event_text

@@ -48,6 +48,12 @@ class Vocabulary(StrEnum):
         return MappingProxyType({member: member.label for member in cls})
 
     @classmethod
+    def word(cls, code: str | None) -> Any:
+        """The word of `code`, or the code itself when the set does not know it (an open
+        set's new code, such as an equipment kind an engineer made up)."""
+        return cls.labels().get(code or "", code or "")
+
+    @classmethod
     def choices(cls, members: tuple[Self, ...] | None = None) -> list[tuple[str, str]]:
         """(code, word in the current language) for a form's select, in declaration order
         (or only `members`)."""
@@ -129,6 +135,46 @@ class EquipmentState(Vocabulary):
     NON_SCHEDULED = "non_scheduled", _l("Non-scheduled")
 
 
+class EquipmentKind(Vocabulary):
+    """The usual kinds of equipment of a packaging and test house, with their words. Unlike
+    the other sets this one is open: `equipment.kind` and `route_step.equipment_kind` take
+    any code an engineer gives (no CHECK), and a kind not listed here shows its code."""
+
+    MICROSCOPE = "microscope", _l("microscope")
+    GRINDER = "grinder", _l("grinder")
+    MOUNTER = "mounter", _l("wafer mounter")
+    SAW = "saw", _l("saw")
+    AOI = "aoi", _l("automated optical inspection")
+    DIE_BONDER = "die_bonder", _l("die bonder")
+    PLASMA = "plasma", _l("plasma cleaner")
+    WIRE_BONDER = "wire_bonder", _l("wire bonder")
+    MOLDER = "molder", _l("molding press")
+    OVEN = "oven", _l("curing oven")
+    DEFLASHER = "deflasher", _l("deflasher")
+    PLATER = "plater", _l("plating line")
+    LASER_MARKER = "laser_marker", _l("laser marker")
+    SINGULATION_SAW = "singulation_saw", _l("singulation saw")
+    TRIM_FORM = "trim_form", _l("trim and form press")
+    VISION = "vision", _l("vision inspection")
+    TESTER = "tester", _l("tester")
+    QA_STATION = "qa_station", _l("QA station")
+    TAPER = "taper", _l("tape and reel machine")
+    DRY_PACK_SEALER = "dry_pack_sealer", _l("dry pack sealer")
+
+
+class MaterialType(Vocabulary):
+    """The usual types of material a step consumes (`material_lot.material`,
+    `route_step.materials`), with their words; an open set like EquipmentKind."""
+
+    EPOXY = "epoxy", _l("die-attach epoxy")
+    WIRE = "wire", _l("bonding wire")
+    MOLD_COMPOUND = "mold_compound", _l("mold compound")
+    LEADFRAME = "leadframe", _l("leadframe")
+    SUBSTRATE = "substrate", _l("substrate")
+    SOLDER_PASTE = "solder_paste", _l("solder paste")
+    CARRIER_TAPE = "carrier_tape", _l("carrier tape")
+
+
 # Equipment can take a lot only in these states.
 AVAILABLE_EQUIPMENT_STATES = (EquipmentState.PRODUCTIVE, EquipmentState.STANDBY)
 
@@ -177,6 +223,15 @@ class HoldSource(Vocabulary):
     YIELD = "yield", _l("Low yield")
     SBA = "sba", _l("SBA")
     CONTAINMENT = "containment", _l("Containment")
+
+
+class SystemText(Vocabulary):
+    """What a text the system writes says (`hold.text_code`, beside the English kept in
+    `hold.comment` for the API and for rows written before codes). Pages render the code
+    with its parameters (`hold.text_params`) in the reader's language: mes/texts.py."""
+
+    YIELD_BELOW_MIN = "yield_below_min", _l("Step yield below the minimum")
+    SBA_BREACH = "sba_breach", _l("SBA limit breached")
 
 
 class HoldStatus(Vocabulary):
@@ -265,6 +320,16 @@ class Role(Vocabulary):
     PLANNER = "planner", _l("planner")
     ADMIN = "admin", _l("admin")
     CUSTOMER = "customer", _l("customer")
+
+
+class ActorName(Vocabulary):
+    """The actors that are no user (mes.auth.actor.SystemActor), as `placed_by`, `by` and
+    the audit trail name them; pages show their words instead of the names."""
+
+    SYSTEM = "system", _l("System")
+    CLI = "cli", _l("Command line")
+    DEMO = "demo", _l("Demo data")
+    TEST = "test", _l("Test data")
 
 
 class Language(Vocabulary):

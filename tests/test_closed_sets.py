@@ -32,6 +32,7 @@ COLUMNS = {
     ("hold", "disposition"): v.Disposition, ("future_hold", "match_kind"): v.MatchKind,
     ("future_hold", "status"): v.FutureHoldStatus, ("moisture_clock", "state"): v.MoistureState,
     ("test_run", "source"): v.TestRunSource, ("lot_closed_total", "state"): v.LotState,
+    ("hold", "text_code"): v.SystemText,
 }
 
 # (table, constraint name, column) of every CHECK the models declare.

@@ -29,7 +29,14 @@ def page(app):
 def test_flatten_names_nested_fields_and_list_items_by_position(page):
     assert forms.flatten({"_schema": ["Whole."], "wafers": {0: {"die_qty": ["Too big."]},
                                                             2: ["Twice."]}}) == \
-        ["Whole.", "wafers: item 1: die_qty: Too big.", "wafers: item 3: Twice."]
+        ["Whole.", "Wafers: item 1: Die quantity: Too big.", "Wafers: item 3: Twice."]
+
+
+def test_flatten_names_fields_by_their_words_in_the_readers_language(app):
+    with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
+        assert forms.flatten({"wafers": {0: {"reason": ["Too big."]}},
+                              "no_such_field": ["Kept."]}) == \
+            ["晶圆：第 1 项：原因：Too big.", "no_such_field：Kept."]
 
 
 def test_field_errors_put_a_nested_objects_fields_beside_the_forms_own(page):

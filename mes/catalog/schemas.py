@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from mes.vocabulary import EquipmentState, MslLevel, QualStandard, ReasonKind, StepKind
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$",
-                       error="Use 1 to 40 letters, digits, '.', '_' or '-'.")
+                       error=_l("Use 1 to 40 letters, digits, '.', '_' or '-'."))
 NAME = validate.Length(min=1, max=200)
 # Every integer a client sends is bounded: a number the database cannot store is the
 # caller's mistake (422), never a driver overflow (500).
-ROW_ID = validate.Range(min=1, max=2**63 - 1, error="Not a known id.")
+ROW_ID = validate.Range(min=1, max=2**63 - 1, error=_l("Not a known id."))
 MAX_COUNT = 100_000_000
 COUNT = validate.Range(min=0, max=MAX_COUNT)
 POSITIVE_COUNT = validate.Range(min=1, max=MAX_COUNT)
@@ -70,7 +71,8 @@ class RouteIn(Schema):
         codes = [s["code"] for s in data.get("steps", [])]
         dupes = sorted({c for c in codes if codes.count(c) > 1})
         if dupes:
-            raise ValidationError(f"Step codes must be unique in a route: {', '.join(dupes)}.",
+            raise ValidationError(_l("Step codes must be unique in a route: %(codes)s.",
+                                     codes=", ".join(dupes)),
                                   field_name="steps")
 
 
@@ -193,8 +195,8 @@ class ReasonCodeQuery(Schema):
 
 class MaterialLotIn(Schema):
     code = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$", error="Use 1 to 60 letters, digits, '.', '_' "
-                                                    "or '-'."))
+        r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$", error=_l("Use 1 to 60 letters, digits, '.', '_' "
+                                                       "or '-'.")))
     material = code_field()
     description = fields.String(load_default="", validate=validate.Length(max=200))
     expires_at = fields.AwareDateTime(load_default=None, allow_none=True)

@@ -36,7 +36,9 @@ from mes.catalog.models import (
 )
 from mes.errors import ErrorCode, InvalidInput
 from mes.vocabulary import (
+    EquipmentKind,
     EquipmentState,
+    MaterialType,
     MslLevel,
     QualStandard,
     QualStatus,
@@ -485,7 +487,8 @@ def equipment_list() -> Any:
     if state in EquipmentState.codes():
         stmt = stmt.where(Equipment.state == state)
     page = pager(stmt)
-    kinds = sess.scalars(select(Equipment.kind).distinct().order_by(Equipment.kind)).all()
+    kinds = [(code, str(EquipmentKind.word(code))) for code in sess.scalars(
+        select(Equipment.kind).distinct().order_by(Equipment.kind))]
     return render_template("catalog/equipment.html", equipment=page.items, next_url=page.next_url,
                            prev_url=page.prev_url, kinds=kinds, kind=kind,
                            state=state if state in EquipmentState.codes() else "",
@@ -635,8 +638,8 @@ def material_list() -> Any:
     if material:
         stmt = stmt.where(MaterialLot.material == material)
     page = pager(stmt)
-    materials = db.session().scalars(
-        select(MaterialLot.material).distinct().order_by(MaterialLot.material)).all()
+    materials = [(code, str(MaterialType.word(code))) for code in db.session().scalars(
+        select(MaterialLot.material).distinct().order_by(MaterialLot.material))]
     return render_template("catalog/materials.html", lots=page.items, next_url=page.next_url,
                            prev_url=page.prev_url, material=material, materials=materials)
 

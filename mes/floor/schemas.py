@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, fields, pre_dump, validate
 
 from mes.catalog.schemas import CODE, COUNT, MAX_COUNT, POSITIVE_COUNT
@@ -10,7 +11,7 @@ from mes.pagination import ListArgs
 from mes.vocabulary import LotState
 
 LOT_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$",
-                         error="Use 1 to 60 letters, digits, '.', '_' or '-'.")
+                         error=_l("Use 1 to 60 letters, digits, '.', '_' or '-'."))
 
 
 class WaferIn(Schema):

@@ -68,10 +68,12 @@ from mes.vocabulary import (
     AVAILABLE_EQUIPMENT_STATES,
     CLOSED_LOT_STATES,
     EdgeKind,
+    EquipmentKind,
     EventKind,
     FutureHoldStatus,
     HoldStatus,
     LotState,
+    MaterialType,
     ReasonKind,
     StepKind,
 )
@@ -449,8 +451,9 @@ def equipment_blockers(step: StepInfo, equipment: Equipment) -> list[Blocker]:
     if step.equipment_kind and equipment.kind != step.equipment_kind:
         found.append(Blocker(gettext(
             "%(equipment)s is a %(kind)s; step %(step)s needs a %(needed)s.",
-            equipment=equipment.code, kind=equipment.kind, step=step.code,
-            needed=step.equipment_kind), code=ErrorCode.WRONG_EQUIPMENT, field="equipment"))
+            equipment=equipment.code, kind=EquipmentKind.word(equipment.kind), step=step.code,
+            needed=EquipmentKind.word(step.equipment_kind)), code=ErrorCode.WRONG_EQUIPMENT,
+            field="equipment"))
     if equipment.state not in AVAILABLE_EQUIPMENT_STATES:
         found.append(Blocker(gettext(
             "%(equipment)s is %(state)s.", equipment=equipment.code,
@@ -475,7 +478,8 @@ def material_blockers(step: StepInfo, materials: Sequence[MaterialLot]) -> list[
     for needed in step.materials or []:
         if needed not in given:
             found.append(Blocker(gettext(
-                "Step %(step)s needs a %(material)s lot.", step=step.code, material=needed),
+                "Step %(step)s needs a %(material)s lot.", step=step.code,
+                material=MaterialType.word(needed)),
                 code=ErrorCode.MATERIAL_REQUIRED, field="materials"))
     return found
 
@@ -584,7 +588,7 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     bad = [c for c in codes if c not in reasons or reasons[c].kind != ReasonKind.REJECT]
     if bad:
         raise InvalidInput(_l("Rejects need reject reason codes."),
-                           fields={"rejects": [f"{c} is not a reject reason code."
+                           fields={"rejects": [_l("%(value)s is not a reject reason code.", value=c)
                                                for c in dict.fromkeys(bad)]})
     reject_total = sum(r["qty"] for r in rejects)
     if good_qty + reject_total != run.qty_in:
@@ -874,6 +878,6 @@ def lots_by_number(session: Session, numbers: Sequence[str]) -> list[Lot]:
     unknown = [n for n in numbers if n not in found]
     if unknown:
         raise InvalidInput(_l("Unknown lot %(items)s.", items=', '.join(unknown)),
-                           fields={"lots": [f"Unknown lot {n}." for n in unknown]})
+                           fields={"lots": [_l("Unknown lot %(lot)s.", lot=n) for n in unknown]})
     return [found[n] for n in numbers]
 

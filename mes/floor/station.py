@@ -38,6 +38,7 @@ from mes.quality.moisture import floor_life_expired
 from mes.vocabulary import (
     ACTIVE_LOT_STATES,
     CLOSED_LOT_STATES,
+    EquipmentKind,
     HoldStatus,
     LotState,
     ReasonKind,
@@ -139,8 +140,9 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
         tools = _tools(session, step)
         if step.equipment_kind and not any(t.available for t in tools):
             blockers.append(services.Blocker(_(
-                "No %(kind)s is available for step %(step)s.", kind=step.equipment_kind,
-                step=step.code), code=ErrorCode.NO_EQUIPMENT, field="equipment"))
+                "No %(kind)s is available for step %(step)s.",
+                kind=EquipmentKind.word(step.equipment_kind), step=step.code),
+                code=ErrorCode.NO_EQUIPMENT, field="equipment"))
         # With nothing scanned yet, the service's material check names every material needed.
         needs = services.material_blockers(step, [])
         materials = _usable_materials(session, step.materials)

@@ -17,6 +17,7 @@ from mes.vocabulary import (
     HoldStatus,
     MatchKind,
     MoistureState,
+    SystemText,
 )
 
 if TYPE_CHECKING:
@@ -33,12 +34,17 @@ class Hold(Base):
                       Index("ix_hold_status_placed", "status", "placed_at"),
                       Index("ix_hold_future_lot", "future_hold_id", "lot_id"),
                       one_of("source", HoldSource), one_of("status", HoldStatus),
-                      one_of("disposition", Disposition))
+                      one_of("disposition", Disposition), one_of("text_code", SystemText))
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
     reason_id: Mapped[int] = mapped_column(ForeignKey("reason_code.id"))
     comment: Mapped[str] = mapped_column(Text)
+    # A comment the system wrote (a yield or SBA hold's reason text): its code and
+    # parameters, which pages render in the reader's language (mes.texts); `comment` keeps
+    # the English for the API. None for people's comments and rows written before codes.
+    text_code: Mapped[str | None] = mapped_column(String(40))
+    text_params: Mapped[dict[str, Any] | None]
     source: Mapped[str] = mapped_column(String(12), default=HoldSource.MANUAL)
     status: Mapped[str] = mapped_column(String(10), default=HoldStatus.OPEN)
     step_code: Mapped[str | None] = mapped_column(String(40))

@@ -145,8 +145,9 @@ def make_query(actor: Actor, args: dict[str, Any], *, today: date | None = None,
     for name in ("from", "to"):
         given = args.get(name)
         if given is not None and not MIN_DATE <= given <= MAX_DATE:
-            raise InvalidInput("The date is out of range.", fields={
-                name: [f"Must be between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}."]})
+            raise InvalidInput(_l("The date is out of range."), fields={
+                name: [_l("Must be between %(first)s and %(last)s.", first=MIN_DATE.isoformat(),
+                          last=MAX_DATE.isoformat())]})
     end = args.get("to") or today or utcnow().astimezone(ZoneInfo(zone)).date()
     start = args.get("from") or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:

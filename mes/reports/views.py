@@ -29,7 +29,14 @@ from mes.errors import InvalidInput
 from mes.reports import charts, services
 from mes.reports import schemas as s
 from mes.reports.services import Report, ReportQuery
-from mes.vocabulary import Disposition, EquipmentState, HoldSource, LotState, ReasonKind
+from mes.vocabulary import (
+    Disposition,
+    EquipmentKind,
+    EquipmentState,
+    HoldSource,
+    LotState,
+    ReasonKind,
+)
 from mes.web import forms
 
 bp = Blueprint("reports", __name__)
@@ -88,10 +95,11 @@ PAGES: list[tuple[str, Any, Any, bool]] = [
 
 
 # Columns whose values are codes the interface has words for.
-# (A `kind` is a reason's kind in the Pareto; a tool kind, a plant's own code, stays as is.)
+# (A `kind` is a reason's kind in the Pareto, a tool's kind in the equipment report; a kind
+# of tool the vocabulary does not know, a plant's own code, stays as is.)
 CODE_LABELS: dict[str, Mapping[str, Any]] = {
     "source": HoldSource.labels(), "disposition": Disposition.labels(),
-    "state": LotState.labels(), "kind": ReasonKind.labels()}
+    "state": LotState.labels(), "kind": {**ReasonKind.labels(), **EquipmentKind.labels()}}
 
 
 @bp.app_template_filter("report_cell")
@@ -377,7 +385,7 @@ def equipment() -> Any:
         rows = report.rows[:MAX_BARS]
         series = [(str(st.label), st.value) for st in EquipmentState]
         chart = charts.stacked(
-            [r[key] for r in rows], series,
+            [str(EquipmentKind.word(r[key])) if key == "kind" else r[key] for r in rows], series,
             [[r[f"{st.value}_h"] for st in EquipmentState] for r in rows],
             title=_("Hours in each E10 state"), unit=" h", horizontal=True)
         return [_section("equipment", _("Time in state"), report, "api.report_equipment",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from mes.catalog.schemas import CODE
@@ -21,7 +22,7 @@ class ShipmentIn(Schema):
     @validates("lots")
     def _distinct(self, value: list[str], **_kw: object) -> None:
         if len(set(value)) != len(value):
-            raise ValidationError("Name each lot once.")
+            raise ValidationError(_l("Name each lot once."))
 
 
 class ShipmentLotOut(Schema):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, fields, validate
 
 from mes.catalog.schemas import CODE, COUNT
@@ -28,7 +29,7 @@ class BinsIn(Schema):
     step = fields.String(load_default=None, validate=CODE)
     bins = fields.List(fields.Nested(BinIn), required=True,
                        validate=validate.Length(min=1, max=65536,
-                                                error="Give between 1 and 65536 bins."))
+                                                error=_l("Give between 1 and 65536 bins.")))
 
 
 def _customer_sba(run: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -47,6 +48,7 @@ from mes.vocabulary import (
     ReasonKind,
     SbaStatus,
     StepKind,
+    SystemText,
     TestRunSource,
 )
 
@@ -66,7 +68,8 @@ _STRING = 255
 _MIB = 1024 * 1024
 
 
-def _invalid(field_name: str, message: str, code: ErrorCode | None = None) -> InvalidInput:
+def _invalid(field_name: str, message: str | LazyString,
+             code: ErrorCode | None = None) -> InvalidInput:
     return InvalidInput(message, code=code, fields={field_name: [message]})
 
 
@@ -135,10 +138,11 @@ def _test_step(lot: Lot, step_code: str | None) -> StepInfo:
     steps = floor.route_steps(lot)
     step = next((s for s in steps if s.code == code), None)
     if step is None:
-        raise _invalid("step", f"Step {code} is not on the route of lot {lot.lot_no}.")
+        raise _invalid("step", _l("Step %(code)s is not on the route of lot %(lot)s.", code=code,
+                                  lot=lot.lot_no))
     if step.kind != StepKind.TEST:
         raise Conflict(_l("Step %(code)s is not a test step (its kind is %(kind)s); test data "
-                          "belongs to a test step.", code=code, kind=step.kind),
+                          "belongs to a test step.", code=code, kind=StepKind.word(step.kind)),
                        code=ErrorCode.WRONG_STEP)
     if lot.state in CLOSED_LOT_STATES:
         raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
@@ -239,11 +243,12 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
                      "(GZIP_INFLATE_LIMIT_MIB); it was not imported.", limit=limit // _MIB)
         raise TooLarge(message, fields={"file": [message]}) from None
     except stdf.StdfError as exc:
-        raise _invalid("file", f"The file is not a readable STDF V4 file: {exc}.",
+        raise _invalid("file", _l("The file is not a readable STDF V4 file: %(problem)s.",
+                                  problem=exc),
                        code=ErrorCode.INVALID_STDF) from None
     if not f.parts:
-        raise _invalid("file", "The file holds no part results (PRR): there is nothing to "
-                               "count.", code=ErrorCode.NO_PARTS)
+        raise _invalid("file", _l("The file holds no part results (PRR): there is nothing to "
+                                  "count."), code=ErrorCode.NO_PARTS)
     digest = hashlib.sha256(stream).hexdigest()
     del stream
     _refuse_duplicate(session, digest)
@@ -313,17 +318,17 @@ def record_bins(session: Session, actor: Actor, lot: Lot, *, bins: Sequence[dict
     """
     info = _test_step(lot, step)
     if not bins:
-        raise _invalid("bins", "Give at least one bin.")
+        raise _invalid("bins", _l("Give at least one bin."))
     numbers = [b["bin"] for b in bins]
     repeated = sorted({n for n in numbers if numbers.count(n) > 1})
     if repeated:
-        raise _invalid("bins", f"Bin {', '.join(map(str, repeated))} is given more than "
-                               "once.")
+        raise _invalid("bins", _l("Bin %(bins)s is given more than once.",
+                                  bins=", ".join(map(str, repeated))))
     if any(b["count"] < 0 for b in bins):
-        raise _invalid("bins", "Counts cannot be negative.")
+        raise _invalid("bins", _l("Counts cannot be negative."))
     total = sum(b["count"] for b in bins)
     if total == 0:
-        raise _invalid("bins", "The bins hold no parts: the counts add up to 0.")
+        raise _invalid("bins", _l("The bins hold no parts: the counts add up to 0."))
     good = sum(b["count"] for b in bins if b["passed"])
     counts = {str(b["bin"]): b["count"] for b in sorted(bins, key=lambda b: b["bin"])}
     run = TestRun(
@@ -456,8 +461,8 @@ def _test_step_of(session: Session, product: Product, step_code: str) -> StepInf
     steps = route_step_infos(session, route) if route is not None else ()
     step = next((s for s in steps if s.code == step_code), None)
     if step is None or step.kind != StepKind.TEST:
-        raise _invalid("step", f"{step_code} is not a test step of the route of product "
-                               f"{product.code}.")
+        raise _invalid("step", _l("%(step)s is not a test step of the route of product "
+                                  "%(product)s.", step=step_code, product=product.code))
     return step
 
 
@@ -637,23 +642,19 @@ def _sba(session: Session, lot: Lot, run: TestRun) -> dict[str, Any]:
     return verdict
 
 
-def _breach_text(breach: dict[str, Any]) -> str:
-    name = ("SYL" if breach["kind"] == "yield" else "SBL") + breach["level"][-1]
-    if breach["kind"] == "yield":
-        return f"final yield {breach['value']:.2f} % is below {name} {breach['limit']:.2f} %"
-    return f"bin {breach['bin']} at {breach['value']:.2f} % is above {name} " \
-           f"{breach['limit']:.2f} %"
-
-
 def _sba_hold(session: Session, actor: Actor, lot: Lot, run: TestRun,
               verdict: dict[str, Any]) -> Hold:
     """Hold the lot for an SBA breach: level 1 for engineering review, level 2 for the
-    material review board (data `mrb` true). Placed by the system, like yield holds."""
+    material review board (data `mrb` true). Placed by the system, like yield holds; its
+    comment is the text `sba_breach` (mes.texts)."""
     level2 = verdict["status"] == SbaStatus.LEVEL2
-    comment = (f"SBA {'level 2 (material review board)' if level2 else 'level 1'} at "
-               f"{run.step_code}, test run {run.id}, against {verdict['history_lots']} "
-               f"earlier lots: " + "; ".join(map(_breach_text, verdict["breaches"])) + ".")
+    params = {"level": 2 if level2 else 1, "step": run.step_code, "test_run": run.id,
+              "history_lots": verdict["history_lots"],
+              "breaches": [{key: breach.get(key) for key in ("kind", "level", "bin", "value",
+                                                             "limit")}
+                           for breach in verdict["breaches"]]}
     return quality.place_holds(
-        session, SYSTEM, [lot], sba_reason(session), comment, HoldSource.SBA, placed_by=SYSTEM,
+        session, SYSTEM, [lot], sba_reason(session), "", HoldSource.SBA, placed_by=SYSTEM,
+        text=(SystemText.SBA_BREACH, params),
         data={"test_run": run.id, "step": run.step_code, "sba": verdict["status"],
               "mrb": level2, "breaches": verdict["breaches"], "triggered_by": actor_name(actor)})[0]

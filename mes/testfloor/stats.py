@@ -16,6 +16,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
+
+def N_(message: str) -> str:
+    """Marks a string for extraction without translating it (gettext_noop): pages translate
+    the reason stored with flagged limits when they show it."""
+    return message
+
+
+# Why flagged PAT limits are not applied, stored with them (pages translate it).
+FLAT_DISTRIBUTION = N_("robust sigma is 0 (Q1 == Q3): PAT limits not applied")
+
 __all__ = [
     "PAT_METHOD",
     "PatLimits",
@@ -105,8 +115,7 @@ def pat_limits(values: Sequence[float], *, k: float = 6, spec_lo: float | None =
         "method": PAT_METHOD, "n": len(values), "median": median, "q1": q1, "q3": q3,
         "robust_sigma": sigma, "k": k, "spec_lo": spec_lo, "spec_hi": spec_hi}
     if sigma == 0:
-        return PatLimits(**common, lo=None, hi=None, flagged=True,
-                         reason="robust sigma is 0 (Q1 == Q3): PAT limits not applied")
+        return PatLimits(**common, lo=None, hi=None, flagged=True, reason=FLAT_DISTRIBUTION)
     lo = median - k * sigma
     hi = median + k * sigma
     if spec_lo is not None:

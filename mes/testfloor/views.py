@@ -217,7 +217,7 @@ def run(run_id: int) -> Any:
                            bins=_bin_table(test_run), soft_bins=sorted(
                                ((int(b), n) for b, n in (test_run.soft_bins or {}).items())),
                            charts=run_charts(test_run), pat_tests=pat_tests,
-                           sba=test_run.sba or {})
+                           pat_min_parts=services.PAT_MIN_PARTS, sba=test_run.sba or {})
 
 
 @bp.route("/lots/<lot_no>/test-runs/view")

@@ -22,6 +22,7 @@ from werkzeug.datastructures import MultiDict
 from mes import db
 from mes.errors import DomainError, ErrorCode, NotFound
 from mes.schemas import schema_instance
+from mes.texts import field_label
 
 T = TypeVar("T")
 
@@ -39,18 +40,23 @@ class Refused:
     code: ErrorCode = ErrorCode.INVALID
 
 
-def flatten(messages: Any, prefix: str = "") -> list[str]:
-    """Schema messages as plain sentences; a nested field is named before its message, a
-    list item by its position."""
+def flatten(messages: Any) -> list[str]:
+    """Schema messages as plain sentences; a nested field is named before its message by
+    its word in the reader's language (mes.texts.FIELD_LABELS), a list item by its
+    position."""
     if isinstance(messages, dict):
         out = []
         for key, value in messages.items():
-            label = _("item %(n)d", n=key + 1) if isinstance(key, int) else key
-            out += flatten(value, f"{prefix}{label}: " if key != "_schema" else prefix)
+            inner = flatten(value)
+            if key == "_schema":
+                out += inner
+                continue
+            label = _("item %(n)d", n=key + 1) if isinstance(key, int) else field_label(key)
+            out += [_("%(field)s: %(message)s", field=label, message=msg) for msg in inner]
         return out
     if isinstance(messages, list | tuple):
-        return [msg for item in messages for msg in flatten(item, prefix)]
-    return [f"{prefix}{messages}"]
+        return [msg for item in messages for msg in flatten(item)]
+    return [str(messages)]
 
 
 def field_errors(messages: Any) -> dict[str, list[str]]:

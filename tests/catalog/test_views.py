@@ -289,8 +289,8 @@ def test_route_step_lines_with_errors_name_their_lines(engineer, session):
     assert resp.status_code == 422
     body = text(resp)
     assert "Line 2: write 3 to 7 values separated by" in body
-    assert "Line 4, kind: Must be one of: assembly, inspection, test, pack." in body
-    assert "Line 4, min_yield:" in body
+    assert "Line 4, Kind: Must be one of: assembly, inspection, test, pack." in body
+    assert "Line 4, Minimum yield:" in body
     assert "just one value" in body
     assert rows(session, Route, code="BAD") == []
 
@@ -423,7 +423,7 @@ def test_qualification_lines_with_errors_name_their_lines(engineer, session):
     assert resp.status_code == 422
     body = text(resp)
     assert "Line 2: write 5 values separated by &#39;|&#39; (found 4)." in body
-    assert "Line 3, sample_size: Not a valid integer." in body
+    assert "Line 3, Sample size: Not a valid integer." in body
     assert rows(session, Qualification) == []
 
 

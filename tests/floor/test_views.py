@@ -190,7 +190,7 @@ def test_lot_page_shows_progress_history_materials_and_equipment(operator, sessi
     assert page.count('class="step-todo"') == 2
     # history, materials consumed, equipment used
     assert "Track-out" in page and "Yield 99.0 %" in page and "Next step:" in page
-    assert re.search(r"AU-1</td>\s*<td>wire</td>\s*<td class=\"mono\">WB", page)
+    assert re.search(r"AU-1</td>\s*<td>bonding wire</td>\s*<td class=\"mono\">WB", page)
     assert "W7" in page and "FAB1" in page
     assert f'href="/station?lot={lot.lot_no}"' in page  # the operator may track it
     assert "style=" not in page and "<script>" not in page
@@ -255,10 +255,10 @@ def test_station_scan_shows_that_no_equipment_of_the_kind_is_available(operator,
             "scheduled_down"
     session.commit()
     page = text(operator.get(f"/station?lot={lot.lot_no}"))
-    assert "No wire_bonder is available for step WB." in page
+    assert "No wire bonder is available for step WB." in page
     assert "WB-3 is unscheduled down." in page and "WB-1 is scheduled down." in page
     # the material the step needs is named before anything is typed
-    assert "Step WB needs a wire lot." in page and 'id="f-material-1"' in page
+    assert "Step WB needs a bonding wire lot." in page and 'id="f-material-1"' in page
 
 
 def test_station_scan_offers_usable_material_lots_and_says_when_there_is_none(
@@ -283,7 +283,7 @@ def test_station_scan_of_a_busy_tool_lists_it_as_not_available(operator, session
     session.commit()
     page = text(operator.get(f"/station?lot={lot.lot_no}"))
     assert "WB-1 is running another lot." in page
-    assert "No wire_bonder is available" not in page  # WB-2 is on standby and free
+    assert "No wire bonder is available" not in page  # WB-2 is on standby and free
 
 
 def test_station_scan_of_a_closed_lot_shows_why(operator, session, receive):
@@ -453,7 +453,7 @@ def test_track_out_reject_row_without_a_reason_is_422(operator, session, receive
         "lot": lot.lot_no, "step": "SAW", "good_qty": "994", "action": "track_out",
         "reject_reason": ["R-BALL", "", ""], "reject_qty": ["1", "", "5"]})
     assert resp.status_code == 422
-    assert "Row 3: reason: Missing data for required field." in text(resp)
+    assert "Row 3: Reason: Missing data for required field." in text(resp)
     assert fresh(session, lot.lot_no).state == "running"
 
 

@@ -298,7 +298,7 @@ def test_multipart_without_the_file_field_is_refused(op, ft_lot, session):
 def test_import_at_a_step_that_is_not_a_test_step_is_refused(op, session):
     receive_lot(session, "LOT-SAW", 100)  # queued at SAW, an assembly step
     error = refused(session, lambda: upload(op, lot_file(3), "LOT-SAW"), 409, "wrong_step")
-    assert "assembly" in error["message"]
+    assert "(its kind is Assembly)" in error["message"]
     refused(session, lambda: upload(op, lot_file(3), "LOT-SAW", "?step=PACK"), 409,
             "wrong_step")
 

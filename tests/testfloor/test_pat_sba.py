@@ -98,6 +98,18 @@ def test_dynamic_pat_needs_30_passing_parts(session, new_lot):
     assert run.pat["mode"] == "none"
 
 
+def test_the_run_page_says_why_in_the_reader_s_language(session, new_lot, make_user, login,
+                                                        client):
+    skipped = import_values(session, new_lot("L1"), CHECK_PAT + [5.0] * 9)
+    user = make_user("engineer")
+    user.locale = "zh_CN"
+    session.commit()
+    login(user)
+    page = client.get(f"/test-runs/{skipped.id}").get_data(as_text=True)
+    assert "29 个合格器件；动态限值至少需要 30 个。" in page
+    assert "passing parts;" not in page
+
+
 def test_dynamic_pat_with_robust_sigma_0_is_flagged_and_not_applied(session, new_lot):
     run = import_values(session, new_lot("L1"), [1.5] * 31 + [1.75] * 9)
     test = run.pat["per_test"]["300"]

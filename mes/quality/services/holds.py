@@ -16,7 +16,7 @@ from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from mes import audit
+from mes import audit, texts
 from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import ReasonCode
 from mes.db import utcnow
@@ -25,7 +25,7 @@ from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import FutureHold, Hold
 from mes.quality.services.common import CLOSED, active_reason, required_comment
-from mes.vocabulary import EventKind, HoldSource, HoldStatus, ReasonKind
+from mes.vocabulary import EventKind, HoldSource, HoldStatus, ReasonKind, SystemText
 
 # --- reading ---------------------------------------------------------------------------
 
@@ -116,9 +116,13 @@ def _update_lots(session: Session, lots: Sequence[Lot], now: datetime) -> None:
 
 def place_holds(session: Session, actor: Actor, lots: Sequence[Lot], reason: ReasonCode,
            comment: str, source: str, *, placed_by: str | None = None,
-           rule: FutureHold | None = None, data: dict[str, Any] | None = None) -> list[Hold]:
+           rule: FutureHold | None = None, data: dict[str, Any] | None = None,
+           text: tuple[SystemText, dict[str, Any]] | None = None) -> list[Hold]:
     """Hold each of `lots` (distinct lots) once: the hold rows, a history event and an
     audit record per lot, an audit record per hold, and each lot's count of open holds.
+    A comment the system writes comes as `text`, its code and parameters: the comment is
+    then its English (mes.texts), and the code and parameters are kept beside it, on the
+    hold and in the history event's data, for pages to show in the reader's language.
     A few statements whatever the number of lots, so a mass hold of thousands of lots
     costs little more than one hold."""
     now = utcnow()
@@ -126,12 +130,17 @@ def place_holds(session: Session, actor: Actor, lots: Sequence[Lot], reason: Rea
     # written below by one statement of their own, not by the flush.
     session.flush()
     by = placed_by or actor_name(actor)
+    code, params = text if text is not None else (None, None)
+    if code is not None:
+        comment = texts.english(code, params or {})
     ids = _insert_holds(session, [
-        {"lot_id": lot.id, "reason_id": reason.id, "comment": comment, "source": source,
-         "status": HoldStatus.OPEN, "step_code": lot.step_code, "placed_by": by, "placed_at": now,
+        {"lot_id": lot.id, "reason_id": reason.id, "comment": comment, "text_code": code,
+         "text_params": params, "source": source, "status": HoldStatus.OPEN,
+         "step_code": lot.step_code, "placed_by": by, "placed_at": now,
          "future_hold_id": rule.id if rule else None, "data": data or {}} for lot in lots])
+    written = {"text_code": code, "text_params": params} if code is not None else {}
     details = [{"hold": hold_id, "reason": reason.code, "source": source, "comment": comment,
-                **(data or {})} for hold_id in ids]
+                **written, **(data or {})} for hold_id in ids]
     for lot in lots:
         lot.open_holds += 1
     floor.record_events(session, EventKind.HOLD, actor, list(zip(lots, details, strict=True)),

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from mes import texts
 from mes.auth.actor import Actor
 from mes.catalog.models import Equipment, MaterialLot
 from mes.errors import Conflict, ErrorCode, InvalidInput
@@ -56,12 +57,16 @@ def _kind(match: dict[str, Any]) -> MatchKind:
     if not kinds and MatchKind.FAB_LOT in given:
         kinds = [MatchKind.FAB_LOT]
     if len(kinds) != 1:
-        raise invalid("match", _l("Give exactly one of fab_lot, wafer (optionally with "
-                                   "fab_lot), material_lot, equipment with since/until, lots."))
+        raise invalid("match", _l("Give exactly one of %(fab_lot)s, %(wafer)s (optionally with "
+                                   "%(fab_lot)s), %(material_lot)s, %(equipment)s with "
+                                   "%(since)s/%(until)s, %(lots)s.", **{
+                                       name: texts.field_words([name]) for name in (
+                                           "fab_lot", "wafer", "material_lot", "equipment",
+                                           "since", "until", "lots")}))
     extra = given - _KEYS[kinds[0]]
     if extra:
         raise invalid("match", _l("%(items)s cannot be combined with %(kind)s.",
-                                   items=', '.join(sorted(extra)), kind=kinds[0]))
+                                   items=texts.field_words(sorted(extra)), kind=kinds[0].label))
     return kinds[0]
 
 
@@ -95,10 +100,14 @@ def criterion(session: Session, match: dict[str, Any]) -> Criterion:
             raise invalid("match", _l("Unknown equipment %(code)s.", code=code))
         since, until = match.get("since"), match.get("until")
         if since is None:
-            raise invalid("match", _l("An equipment match needs `since` (and may give `until`; "
-                                       "without it the window is open)."))
+            raise invalid("match", _l("An equipment match needs \"%(since)s\" (and may give "
+                                       "\"%(until)s\"; without it the window is open).",
+                                       since=texts.field_words(["since"]),
+                                       until=texts.field_words(["until"])))
         if until is not None and until <= since:
-            raise invalid("match", _l("`until` must be after `since`."))
+            raise invalid("match", _l("\"%(until)s\" must be after \"%(since)s\".",
+                                       since=texts.field_words(["since"]),
+                                       until=texts.field_words(["until"])))
         stored = {"equipment": code, "since": since.isoformat(),
                   "until": until.isoformat() if until else None}
         return Criterion(kind, equipment_id=equipment_id, since=since, until=until,

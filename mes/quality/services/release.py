@@ -15,7 +15,7 @@ from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from mes import audit
+from mes import audit, texts
 from mes.auth.actor import Actor, actor_name
 from mes.auth.models import User
 from mes.auth.permissions import ROLE_PERMISSIONS, Permission
@@ -50,18 +50,19 @@ def _check_fields(disposition: str, data: dict[str, Any]) -> None:
     needed = _DISPOSITION_FIELDS[disposition]
     foreign = {name for names in _DISPOSITION_FIELDS.values() for name in names} - needed
     given = {name for name in foreign if data.get(name) not in (None, "")}
+    word = Disposition(disposition).label
     if given:
         raise InvalidInput(_l("Fields that belong to another disposition: %(items)s.",
-                              items=', '.join(sorted(given))),
-                           fields={name: [f"Only with another disposition than "
-                                          f"{disposition}."] for name in sorted(given)})
+                              items=texts.field_words(sorted(given))),
+                           fields={name: [_l("Only with another disposition than %(disposition)s.",
+                                             disposition=word)] for name in sorted(given)})
     missing = {name for name in needed if data.get(name) in (None, "")
                or (isinstance(data.get(name), str) and not data[name].strip())}
     if missing:
         raise InvalidInput(_l("Disposition %(disposition)s needs %(items)s.",
-                              disposition=disposition, items=', '.join(sorted(missing))),
-                           fields={name: [f"Required for disposition {disposition}."]
-                                   for name in sorted(missing)})
+                              disposition=word, items=texts.field_words(sorted(missing))),
+                           fields={name: [_l("Required for the disposition %(disposition)s.",
+                                             disposition=word)] for name in sorted(missing)})
 
 
 def rework_steps(lot: Lot) -> list[StepInfo]:
@@ -87,8 +88,9 @@ def _rework_target(lot: Lot, code: str) -> StepInfo:
 
 def _refuse_moving(lot: Lot, disposition: str) -> None:
     if lot.state == LotState.RUNNING:
-        raise Conflict(_l("Lot %(lot)s is running; %(disposition)s it after track-out.",
-                          lot=lot.lot_no, disposition=disposition),
+        raise Conflict(_l("Lot %(lot)s is running; the disposition %(disposition)s waits until "
+                          "after track-out.", lot=lot.lot_no,
+                          disposition=Disposition(disposition).label),
                        code=ErrorCode.ALREADY_RUNNING)
     if lot.state in CLOSED:
         raise Conflict(_l("Lot %(lot)s is %(state)s.", lot=lot.lot_no, state=_l(lot.state)),
@@ -159,7 +161,8 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
                           status=_l(hold.status)), code=ErrorCode.NOT_OPEN)
     disposition = data.get("disposition")
     if disposition not in _DISPOSITION_FIELDS:
-        raise invalid("disposition", _l("Choose release, rework, scrap or use_as_is."))
+        raise invalid("disposition", _l("Choose a disposition: %(choices)s.", choices=LazyString(
+            lambda: "; ".join(str(member.label) for member in Disposition))))
     text = required_comment(data.get("comment"))
     _check_fields(disposition, data)
     lot = hold.lot
@@ -218,6 +221,15 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     return hold
 
 
+def _field_messages(refused: DomainError) -> LazyString:
+    """A refusal's messages per field, each after its field's word, else its message."""
+    def text() -> str:
+        found = [_l("%(field)s: %(message)s", field=texts.field_label(name), message=m)
+                 for name, msgs in (refused.fields or {}).items() for m in msgs]
+        return " ".join(map(str, found)) or str(refused.message)
+    return LazyString(text)
+
+
 def release_holds(session: Session, actor: Actor, hold_ids: Sequence[int],
                   data: dict[str, Any]) -> list[Hold]:
     """Release several holds with one disposition and comment (the fields of
@@ -252,9 +264,8 @@ def release_holds(session: Session, actor: Actor, hold_ids: Sequence[int],
         savepoint.commit()
         return released
     savepoint.rollback()
-    lines = [_l("Hold %(id)d: %(message)s", id=hold_id, message=" ".join(
-        str(m) for msgs in (refused.fields or {}).values() for m in msgs) or refused.message)
-        for hold_id, refused in refusals]
+    lines = [_l("Hold %(id)d: %(message)s", id=hold_id, message=_field_messages(refused))
+             for hold_id, refused in refusals]
     first = next((refused for _id, refused in refusals if isinstance(refused, Conflict)),
                  refusals[0][1])
     message = _l("%(n)d of %(total)d hold(s) refused; none was released.",

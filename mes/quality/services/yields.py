@@ -20,7 +20,7 @@ from mes.quality.models import Hold
 from mes.quality.services.common import CLOSED
 from mes.quality.services.future import on_arrival
 from mes.quality.services.holds import place_holds
-from mes.vocabulary import HoldSource, LotState, ReasonKind
+from mes.vocabulary import HoldSource, LotState, ReasonKind, SystemText
 
 # The reason of automatic yield holds, when the plant has it (else its first hold code).
 YIELD_REASON = "HOLD-YIELD"
@@ -56,14 +56,15 @@ def after_track_out(lot: Lot, *, session: Session, actor: Actor, step: StepInfo,
     `yield`); a lot arriving at a next step meets the future holds of that step. A
     receiver of `lifecycle.lot_tracked_out`."""
     placed: list[Hold] = []
-    if lot.state not in CLOSED and _below_min_yield(step, qty_in, good_qty):
+    if lot.state not in CLOSED and step.min_yield is not None \
+            and _below_min_yield(step, qty_in, good_qty):
         achieved = round(100.0 * good_qty / qty_in, 3)
+        # float: SQLite gives back a whole minimum as an int ("90 %"), PostgreSQL as "90.0 %".
+        params = {"step": step.code, "yield": achieved, "min_yield": float(step.min_yield)}
         placed += place_holds(
-            session, SYSTEM, [lot], yield_reason(session),
-            f"Step {step.code} yield {achieved} % is below the minimum {step.min_yield} %.",
-            HoldSource.YIELD, placed_by=SYSTEM,
-            data={"step": step.code, "yield": achieved, "min_yield": step.min_yield,
-                  "triggered_by": actor_name(actor)})
+            session, SYSTEM, [lot], yield_reason(session), "", HoldSource.YIELD,
+            placed_by=SYSTEM, text=(SystemText.YIELD_BELOW_MIN, params),
+            data={**params, "triggered_by": actor_name(actor)})
     if lot.state == LotState.QUEUED:
         placed += on_arrival(session, actor, lot, rules_at_step=rules_at_step)
     return placed

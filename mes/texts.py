@@ -1,0 +1,139 @@
+"""Texts the system writes and stores (the reason text of a yield hold, of an SBA hold): a
+code (`SystemText`) and its parameters, stored beside the English text.
+
+The English (`english`) is what the API answers and what rows written before codes hold;
+pages show `render`, the same sentence in the reader's language. A row without a code
+shows its stored text as it is. The sentences are marked with `N_` and translated when
+rendered, so the stored English never depends on who triggered the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+from mes.vocabulary import ActorName, SystemText
+
+
+def N_(message: str) -> str:
+    """Marks a string for extraction without translating it (gettext_noop)."""
+    return message
+
+
+YIELD_BELOW_MIN = N_("Step %(step)s yield %(yield)s %% is below the minimum %(min_yield)s %%.")
+SBA_LEVEL1 = N_("SBA level 1 at %(step)s, test run %(test_run)s, against %(history_lots)s "
+                "earlier lots: %(breaches)s.")
+SBA_LEVEL2 = N_("SBA level 2 (material review board) at %(step)s, test run %(test_run)s, "
+                "against %(history_lots)s earlier lots: %(breaches)s.")
+SBA_YIELD_BREACH = N_("final yield %(value)s %% is below %(limit_name)s %(limit)s %%")
+SBA_BIN_BREACH = N_("bin %(bin)s at %(value)s %% is above %(limit_name)s %(limit)s %%")
+LIST_SEPARATOR = N_("; ")
+
+Translate = Callable[[str], str]
+
+
+def _same(message: str) -> str:
+    return message
+
+
+def _yield(params: Mapping[str, Any], tr: Translate) -> str:
+    return tr(YIELD_BELOW_MIN) % {"step": params["step"], "yield": params["yield"],
+                                  "min_yield": params["min_yield"]}
+
+
+def _breach(breach: Mapping[str, Any], tr: Translate) -> str:
+    name = ("SYL" if breach["kind"] == "yield" else "SBL") + str(breach["level"])[-1]
+    values = {"value": f"{breach['value']:.2f}", "limit": f"{breach['limit']:.2f}",
+              "limit_name": name, "bin": breach.get("bin")}
+    return tr(SBA_YIELD_BREACH if breach["kind"] == "yield" else SBA_BIN_BREACH) % values
+
+
+def _sba(params: Mapping[str, Any], tr: Translate) -> str:
+    breaches = tr(LIST_SEPARATOR).join(_breach(b, tr) for b in params["breaches"])
+    return tr(SBA_LEVEL2 if params["level"] == 2 else SBA_LEVEL1) % {
+        "step": params["step"], "test_run": params["test_run"],
+        "history_lots": params["history_lots"], "breaches": breaches}
+
+
+_RENDER: dict[SystemText, Callable[[Mapping[str, Any], Translate], str]] = {
+    SystemText.YIELD_BELOW_MIN: _yield, SystemText.SBA_BREACH: _sba}
+
+
+def english(code: SystemText, params: Mapping[str, Any]) -> str:
+    """The text in English, as it is stored beside its code."""
+    return _RENDER[code](params, _same)
+
+
+def render(code: str | None, params: Mapping[str, Any] | None, stored: str | None) -> str:
+    """The text in the current language; the stored text when there is no code (rows
+    written before codes, texts people wrote) or the code is not known."""
+    if code is None or code not in SystemText.codes():
+        return stored or ""
+    try:
+        return _RENDER[SystemText(code)](params or {}, gettext)
+    except (KeyError, TypeError, ValueError):
+        return stored or ""  # parameters of another shape: what was stored is still true
+
+
+def actor(name: str | None) -> str:
+    """Who did something, as a page shows it: the word for a system actor ("system",
+    "cli" ...), else the username."""
+    if name is None:
+        return ""
+    label = ActorName.labels().get(name)
+    return str(label) if label is not None else name
+
+
+# The words of the fields a form or the API names in its validation messages: a page shows
+# "Reason: ..." instead of "reason: ...". The API keeps the names as its keys.
+FIELD_LABELS: dict[str, Any] = {
+    "action": _l("Action"), "active": _l("Active"), "aec_grade": _l("AEC grade"),
+    "at_step": _l("At step"), "automotive": _l("Automotive"), "bin": _l("Bin"),
+    "bins": _l("Bins"), "by": _l("By"), "code": _l("Code"), "comment": _l("Comment"),
+    "concession": _l("Customer concession"), "count": _l("Count"), "cursor": _l("Page"),
+    "customer": _l("Customer"), "description": _l("Description"),
+    "description_zh": _l("Description (Chinese)"), "die_qty": _l("Die quantity"),
+    "direction": _l("Direction"), "display_name": _l("Display name"),
+    "disposition": _l("Disposition"), "due_date": _l("Due date"), "equipment": _l("Equipment"),
+    "equipment_kind": _l("Equipment kind"), "expires_at": _l("Expires"),
+    "fab_lot": _l("Fab lot"), "fails": _l("Fails"), "file": _l("File"), "format": _l("Format"),
+    "from": _l("From"), "good_qty": _l("Good quantity"), "grade": _l("Grade"),
+    "group": _l("Group by"), "holds": _l("Holds"), "kind": _l("Kind"),
+    "label_hours": _l("Floor life on the label (h)"), "limit": _l("Limit"),
+    "locale": _l("Language"),
+    "lot": _l("Lot"), "lot_no": _l("Lot number"), "lots": _l("Lots"), "match": _l("Match"),
+    "material": _l("Material"), "material_lot": _l("Material lot"),
+    "materials": _l("Materials"), "min_yield": _l("Minimum yield"), "msl": _l("MSL"),
+    "name": _l("Name"), "name_zh": _l("Name (Chinese)"), "on_hold": _l("On hold"),
+    "override_reason": _l("Override reason"), "package": _l("Package"),
+    "pass": _l("Pass"), "password": _l("Password"), "period": _l("Period"), "po": _l("PO"),
+    "priority": _l("Priority"), "product": _l("Product"), "qty": _l("Quantity"),
+    "quantities": _l("Quantities"), "quantity": _l("Quantity"), "reason": _l("Reason"),
+    "rejects": _l("Rejects"), "report": _l("Report"), "rework_step": _l("Back to step"),
+    "role": _l("Role"), "route": _l("Route"), "sample_size": _l("Sample size"),
+    "scrap_qty": _l("Quantity to scrap"), "scrap_reason": _l("Scrap reason"),
+    "since": _l("Since"), "source": _l("Source"), "standard": _l("Standard"),
+    "state": _l("State"), "status": _l("Status"), "step": _l("Step"), "steps": _l("Steps"),
+    "test": _l("Test"), "tests": _l("Tests"), "to": _l("To"), "tz": _l("Time zone"),
+    "until": _l("Until"),
+    "username": _l("User name"), "valid_days": _l("Valid for (days)"),
+    "vehicle_program": _l("Vehicle program"), "version": _l("Version"),
+    "wafer": _l("Wafer"), "wafer_id": _l("Wafer ID"), "wafers": _l("Wafers"),
+}
+
+
+def field_label(name: str) -> str:
+    """The word of a field name in the current language; the name itself when it has none."""
+    word = FIELD_LABELS.get(name)
+    return name if word is None else str(word)
+
+
+def field_words(names: Iterable[str]) -> LazyString:
+    """Field names as a message's parameter: their words, listed, in the language of
+    whoever reads the message (an API answer, a page)."""
+    listed = list(names)
+    return LazyString(lambda: gettext(", ").join(field_label(name) for name in listed))
