@@ -29,7 +29,14 @@ from mes.errors import InvalidInput
 from mes.reports import charts, services
 from mes.reports import schemas as s
 from mes.reports.services import Report, ReportQuery
-from mes.vocabulary import Disposition, EquipmentState, HoldSource, LotState, ReasonKind
+from mes.vocabulary import (
+    CustomerCategory,
+    Disposition,
+    EquipmentState,
+    HoldSource,
+    LotState,
+    ReasonKind,
+)
 from mes.web import forms
 
 bp = Blueprint("reports", __name__)
@@ -51,6 +58,7 @@ COLUMN_LABELS: dict[str, Any] = {
     "first_pass_yield": _l("First-pass yield %"), "final_yield": _l("Final yield %"),
     "period": _l("Period"), "period_start": _l("From"), "reason": _l("Reason"),
     "kind": _l("Kind"), "share": _l("Share %"), "cumulative": _l("Cumulative %"),
+    "category": _l("Customer category"),
     "queue_median_h": _l("Queue median (h)"), "queue_p90_h": _l("Queue p90 (h)"),
     "process_median_h": _l("Process median (h)"), "process_p90_h": _l("Process p90 (h)"),
     "queue_mean_h": _l("Queue mean (h)"), "process_mean_h": _l("Process mean (h)"),
@@ -91,7 +99,8 @@ PAGES: list[tuple[str, Any, Any, bool]] = [
 # (A `kind` is a reason's kind in the Pareto; a tool kind, a plant's own code, stays as is.)
 CODE_LABELS: dict[str, Mapping[str, Any]] = {
     "source": HoldSource.labels(), "disposition": Disposition.labels(),
-    "state": LotState.labels(), "kind": ReasonKind.labels()}
+    "state": LotState.labels(), "kind": ReasonKind.labels(),
+    "category": CustomerCategory.labels()}
 
 
 @bp.app_template_filter("report_cell")
@@ -270,8 +279,17 @@ def yield_page() -> Any:
 def rejects() -> Any:
     def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
         report = _figures(services.rejects, q)
-        bars = [(f"{r['reason'] or '?'} · {r['step'] or '?'}", float(r["quantity"]))
-                for r in report.rows[:MAX_BARS]]
+        if q.customer_id is not None:
+            # Customers read categories only (the rows carry no reason code or step).
+            report = replace(report, columns=[c for c in report.columns
+                                              if c not in ("reason", "step")])
+            words = CustomerCategory.labels()
+            bars = [(f"{words.get(r['category'], r['category'])} · "
+                     f"{ReasonKind.labels().get(r['kind'], r['kind'])}", float(r["quantity"]))
+                    for r in report.rows[:MAX_BARS]]
+        else:
+            bars = [(f"{r['reason'] or '?'} · {r['step'] or '?'}", float(r["quantity"]))
+                    for r in report.rows[:MAX_BARS]]
         chart = charts.bar_chart(bars, title=_("Rejects and scrap by reason and step"),
                                  empty=_("No rejects or scrap in the range."))
         return [_section("rejects", _("Pareto (total %(n)s)", n=report.extra["total"]),
