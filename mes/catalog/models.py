@@ -141,8 +141,10 @@ class ReasonCode(Base):
     description_zh: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(default=True)
     # What customers read of a reject or scrap under this code (their Pareto groups by it).
+    # The database's default only, so that rows written without it (older code, raw
+    # inserts) get "other" alike.
     customer_category: Mapped[str] = mapped_column(
-        String(12), default=CustomerCategory.OTHER, server_default=CustomerCategory.OTHER.value)
+        String(12), server_default=CustomerCategory.OTHER.value)
 
 
 class MaterialLot(Base):
