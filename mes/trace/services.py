@@ -335,8 +335,10 @@ def backward_data(session: Session, seeds: Select[Any], actor: Actor | None = No
     seed_set = _seed_set(session, seeds, actor, seed_ids)
     rows = _records(
         session, _edge_part(member),
+        # A customer reads a step's rejects by customer category, never by reason code.
         _part("reject", LotReject.lot_id, n1=LotReject.run_id, n2=LotReject.qty,
-              a=ReasonCode.code).join(ReasonCode, ReasonCode.id == LotReject.reason_id)
+              a=ReasonCode.code if people else ReasonCode.customer_category)
+        .join(ReasonCode, ReasonCode.id == LotReject.reason_id)
         .where(member(LotReject.lot_id)),
         _part("material", MaterialUse.lot_id, n1=MaterialUse.id, a=MaterialLot.code,
               b=MaterialLot.material, c=MaterialUse.step_code, t=MaterialUse.at)
@@ -349,7 +351,12 @@ def backward_data(session: Session, seeds: Select[Any], actor: Actor | None = No
 
     rejects: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows["reject"]:
-        rejects[row[2]].append({"reason": row[4], "qty": row[3]})
+        same = None if people else next(
+            (r for r in rejects[row[2]] if r["reason"] == row[4]), None)
+        if same is None:
+            rejects[row[2]].append({"reason": row[4], "qty": row[3]})
+        else:
+            same["qty"] += row[3]
     steps = [{"run": row.id, "lot_no": lots[row.lot_id].lot_no, "step": row.step_code,
               "equipment": row.code, "equipment_kind": row.kind,
               "operator": row.operator if people else None,
