@@ -1,24 +1,36 @@
-# Quick start: `make run` serves the demo plant at http://127.0.0.1:5000; `make test` runs
-# the whole suite. Both create .venv and install what they need on first use.
+# Quick start: `make run` serves the demo plant at http://127.0.0.1:5000 (HOST and PORT
+# choose the address: `make run HOST=0.0.0.0 PORT=8000`); `make test` runs the whole suite.
+# Both create .venv and install what they need on first use: `make run` the application
+# only, `make test` (and install, fuzz, browser, lint, typecheck) the test extras too.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test fuzz browser lint typecheck check bench clean
+.PHONY: install install-run run test fuzz browser lint typecheck check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+# Two stamps: serving needs the application alone (.installed-run); the tests, the fuzz
+# run, the browser journeys, lint and type check need the test extras too
+# (.installed-test), so `make test` after `make run` still installs them. Each is redone
+# when pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed-run
 
-run: install
+install-run: $(VENV)/.installed-run
+
+install: $(VENV)/.installed-test
+
+run: install-run
 	$(BIN)/mes db upgrade
 	$(BIN)/mes demo load
 	# The demo is served over plain HTTP: its session cookie cannot be Secure.

@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "GZIP_INFLATE_LIMIT_MIB": 512,
     "DB_POOL_SIZE": 5,
     "PORTAL_CYCLE_TIME_CACHE_SECONDS": 300,
+    # When customers see a hold on their lots: "delay" (PORTAL_HOLD_DELAY_MINUTES after it
+    # was placed) or "notify" (only once QA notifies them); QA's notice shows it at once.
+    "PORTAL_HOLD_POLICY": "delay",
+    "PORTAL_HOLD_DELAY_MINUTES": 240,
     "REPORT_CACHE_SECONDS": 60,
     "DB_ECHO": False,
     "TESTING": False,
@@ -57,6 +61,8 @@ _TYPES: dict[str, type] = {key: str if value is None else type(value)
 
 # Limits that must be at least 1.
 _POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB")
+# Keys whose value is one of a few words.
+_CHOICES = {"PORTAL_HOLD_POLICY": ("delay", "notify")}
 
 # Variables read from the environment but not configuration keys themselves (the test
 # suite's and the benchmarks' databases, the folder of the real STDF files).
@@ -133,6 +139,13 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     for key in _POSITIVE:
         if config[key] < 1:
             raise ConfigError(f"{key} must be at least 1, not {config[key]}")
+    for key, allowed in _CHOICES.items():
+        if config[key] not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not "
+                              f"{config[key]!r}")
+    if config["PORTAL_HOLD_DELAY_MINUTES"] < 0:
+        raise ConfigError("PORTAL_HOLD_DELAY_MINUTES must be at least 0, not "
+                          f"{config['PORTAL_HOLD_DELAY_MINUTES']}")
 
     instance = Path(config["INSTANCE_PATH"] or _default_instance_path()).resolve()
     config["INSTANCE_PATH"] = str(instance)

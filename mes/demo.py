@@ -212,6 +212,19 @@ EQUIPMENT = [
 
 # --- reason codes ----------------------------------------------------------------------
 
+# What customers read of each code's rejects and scrap, by the code's prefix.
+CUSTOMER_CATEGORIES = {"SAW": "assembly", "DA": "assembly", "WB": "assembly",
+                       "MOLD": "assembly", "PLATE": "assembly", "SING": "assembly",
+                       "LEAD": "assembly", "MARK": "visual", "OPT": "visual",
+                       "PKG": "visual", "FT": "test", "TNR": "handling", "SCRAP": "other"}
+
+
+def _category(code: str) -> str:
+    if code == "SCRAP-DAMAGE":
+        return "handling"
+    return CUSTOMER_CATEGORIES.get(code.split("-")[0], "other")
+
+
 REASON_CODES = [
     # Rejects counted at track-out.
     ("SAW-CHIP", "reject", "Die chipping at wafer saw", "晶圆切割崩边"),
@@ -339,7 +352,8 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
                                             "state": state}, f"equipment {code}")
                       for code, kind, name, state in EQUIPMENT],
         "reason_codes": [_load(ReasonCodeIn(), {"code": code, "kind": kind,
-                                                "description": text, "description_zh": zh},
+                                                "description": text, "description_zh": zh,
+                                                "customer_category": _category(code)},
                                f"reason code {code}")
                          for code, kind, text, zh in REASON_CODES],
         "material_lots": [_load(MaterialLotIn(), {

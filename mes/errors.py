@@ -72,6 +72,7 @@ class ErrorCode(StrEnum):
     WRONG_CUSTOMER = "wrong_customer"
     NOT_COMPLETED = "not_completed"
     ALREADY_SHIPPED = "already_shipped"
+    ALREADY_NOTIFIED = "already_notified"
     NOT_QUALIFIED = "not_qualified"
     INSUFFICIENT_HISTORY = "insufficient_history"
     LOTS_IN_WIP = "lots_in_wip"

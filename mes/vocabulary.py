@@ -187,6 +187,25 @@ class ReasonKind(Vocabulary):
     SCRAP = "scrap", _l("Scrap")
 
 
+class CustomerCategory(Vocabulary):
+    """What a customer reads of a reject or scrap reason: the kind of loss, never the
+    plant's own reason code or text (the portal's and customers' reject Pareto)."""
+
+    ASSEMBLY = "assembly", _l("Assembly")
+    TEST = "test", _l("Electrical test")
+    VISUAL = "visual", _l("Visual inspection")
+    MATERIAL = "material", _l("Incoming material")
+    HANDLING = "handling", _l("Handling")
+    OTHER = "other", _l("Other")
+
+
+class HoldPolicy(Vocabulary):
+    """When customers see a hold on their lots (PORTAL_HOLD_POLICY)."""
+
+    DELAY = "delay", _l("After a delay")
+    NOTIFY = "notify", _l("Once QA notifies them")
+
+
 class MslLevel(Vocabulary):
     """JEDEC J-STD-020 moisture sensitivity levels."""
 

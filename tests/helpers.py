@@ -25,7 +25,10 @@ def make_app(database_url: str, instance: Any, **extra: Any) -> Flask:
               "SECRET_KEY": "test-secret-of-32-bytes-or-longer",
               "INSTANCE_PATH": str(instance), "WTF_CSRF_ENABLED": False,
               # Every test's plant is new: figures kept for a while are computed every time.
-              "PORTAL_CYCLE_TIME_CACHE_SECONDS": 0, "REPORT_CACHE_SECONDS": 0}
+              "PORTAL_CYCLE_TIME_CACHE_SECONDS": 0, "REPORT_CACHE_SECONDS": 0,
+              # Customers see a hold as soon as it is placed; the policy's own tests
+              # (tests/portal/test_visibility.py) set the delay and the notice policy.
+              "PORTAL_HOLD_DELAY_MINUTES": 0}
     config.update(extra)
     return create_app(config)
 

@@ -25,7 +25,7 @@ from mes.floor.models import Lot, PresentedLot
 
 
 def _one(lot: Lot) -> PresentedLot:
-    return services.present(db.session(), [lot])[0]
+    return services.present(db.session(), [lot], current_user)[0]
 
 
 @api_route(bp, "/lots", method="POST", permission=Permission.LOT_RECEIVE, body=s.LotIn,
@@ -41,7 +41,7 @@ def list_lots(args: dict[str, Any]) -> Page:
     """List lots, most urgent first; filters state, step, product, customer, on_hold."""
     session = db.session()
     page = paginate(session, services.lot_query(args, current_user), args)
-    page.items = services.present(session, page.items)
+    page.items = services.present(session, page.items, current_user)
     return page
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, one_of, utcnow
 from mes.vocabulary import (
+    CustomerCategory,
     EquipmentState,
     MslLevel,
     QualStandard,
@@ -131,7 +132,7 @@ class EquipmentStateChange(Base):
 
 class ReasonCode(Base):
     __tablename__ = "reason_code"
-    __table_args__ = (one_of("kind", ReasonKind),)
+    __table_args__ = (one_of("kind", ReasonKind), one_of("customer_category", CustomerCategory))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -139,6 +140,11 @@ class ReasonCode(Base):
     description: Mapped[str] = mapped_column(String(200))
     description_zh: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # What customers read of a reject or scrap under this code (their Pareto groups by it).
+    # The database's default only, so that rows written without it (older code, raw
+    # inserts) get "other" alike.
+    customer_category: Mapped[str] = mapped_column(
+        String(12), server_default=CustomerCategory.OTHER.value)
 
 
 class MaterialLot(Base):

@@ -7,7 +7,14 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from mes.vocabulary import EquipmentState, MslLevel, QualStandard, ReasonKind, StepKind
+from mes.vocabulary import (
+    CustomerCategory,
+    EquipmentState,
+    MslLevel,
+    QualStandard,
+    ReasonKind,
+    StepKind,
+)
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$",
                        error=_l("Use 1 to 40 letters, digits, '.', '_' or '-'."))
@@ -171,12 +178,16 @@ class ReasonCodeIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(ReasonKind.codes()))
     description = fields.String(required=True, validate=NAME)
     description_zh = fields.String(load_default="", validate=validate.Length(max=200))
+    # What customers read of rejects and scrap under the code (their Pareto's category).
+    customer_category = fields.String(load_default=CustomerCategory.OTHER.value,
+                                      validate=validate.OneOf(CustomerCategory.codes()))
 
 
 class ReasonCodePatch(Schema):
     description = fields.String(validate=NAME)
     description_zh = fields.String(validate=validate.Length(max=200))
     active = fields.Boolean()
+    customer_category = fields.String(validate=validate.OneOf(CustomerCategory.codes()))
 
 
 class ReasonCodeOut(Schema):
@@ -185,6 +196,7 @@ class ReasonCodeOut(Schema):
     description = fields.String()
     description_zh = fields.String()
     active = fields.Boolean()
+    customer_category = fields.String()
 
 
 class ReasonCodeQuery(Schema):

@@ -36,6 +36,7 @@ from mes.catalog.models import (
 )
 from mes.errors import ErrorCode, InvalidInput
 from mes.vocabulary import (
+    CustomerCategory,
     EquipmentKind,
     EquipmentState,
     MaterialType,
@@ -566,7 +567,7 @@ def equipment_state(code: str) -> Any:
 
 # --- reason codes ----------------------------------------------------------------------
 
-REASON_FIELDS = ("code", "kind", "description", "description_zh", "active")
+REASON_FIELDS = ("code", "kind", "description", "description_zh", "customer_category", "active")
 
 
 @bp.route("/reason-codes")
@@ -594,13 +595,13 @@ def reason_new() -> Any:
         reason, errors, status = _submit(lambda: services.create_reason_code(
             db.session(), current_user, forms.load(s.ReasonCodeIn, _convert(
                 request.form, {"code": "text", "kind": "text", "description": "text",
-                               "description_zh": "text"}))))
+                               "description_zh": "text", "customer_category": "text"}))))
         if reason is not None:
             return forms.done(_("Reason code %(code)s created.", code=reason.code),
                               "catalog.reason_list")
     return render_template("catalog/reason_form.html", reason=None, form=form, errors=errors,
-                           fields=REASON_FIELDS,
-                           kinds=ReasonKind.choices()), status
+                           fields=REASON_FIELDS, kinds=ReasonKind.choices(),
+                           categories=CustomerCategory.choices()), status
 
 
 @bp.route("/reason-codes/<code>/edit", methods=["GET", "POST"])
@@ -609,7 +610,8 @@ def reason_edit(code: str) -> Any:
     sess = db.session()
     reason = services.get_reason_code(sess, code)
     form: dict[str, Any] = {"description": reason.description,
-                            "description_zh": reason.description_zh, "active": reason.active}
+                            "description_zh": reason.description_zh, "active": reason.active,
+                            "customer_category": reason.customer_category}
     errors: dict[str, Any] = {}
     status = 200
     if request.method == "POST":
@@ -617,12 +619,12 @@ def reason_edit(code: str) -> Any:
         saved, errors, status = _submit(lambda: services.update_reason_code(
             sess, current_user, reason, forms.load(s.ReasonCodePatch, _convert(
                 request.form, {"description": "keep", "description_zh": "keep",
-                               "active": "bool"}))))
+                               "active": "bool", "customer_category": "text"}))))
         if saved is not None:
             return forms.done(_("Reason code %(code)s saved.", code=code), "catalog.reason_list")
     return render_template("catalog/reason_form.html", reason=reason, form=form, errors=errors,
-                           fields=REASON_FIELDS,
-                           kinds=ReasonKind.choices()), status
+                           fields=REASON_FIELDS, kinds=ReasonKind.choices(),
+                           categories=CustomerCategory.choices()), status
 
 
 # --- material lots ---------------------------------------------------------------------

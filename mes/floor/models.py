@@ -264,6 +264,11 @@ class PresentedLot:
     parents: list[str]
     children: list[str]
 
+    @property
+    def on_hold(self) -> bool:
+        """Whether `holds` lists any (for a customer user, the holds they see)."""
+        return bool(self.holds)
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerEvent:

@@ -48,7 +48,9 @@ class LotOut(Schema):
     fab_lot = fields.String(attribute="lot.fab_lot")
     priority = fields.Integer(attribute="lot.priority")
     due_date = fields.Date(attribute="lot.due_date", allow_none=True)
-    on_hold = fields.Boolean(attribute="lot.on_hold")
+    # Whether `holds` lists any: a customer user's open holds are those the plant's policy
+    # lets them see (floor.services.present).
+    on_hold = fields.Boolean()
     holds = fields.List(fields.Integer())
     parents = fields.List(fields.String())
     children = fields.List(fields.String())

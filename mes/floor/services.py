@@ -61,6 +61,7 @@ from mes.floor.models import (
     StepRun,
     Wafer,
 )
+from mes.portal.visibility import customer_sees, held_as_seen
 from mes.quality.models import FutureHold, Hold
 from mes.quality.moisture import check_floor_life
 from mes.vocabulary import (
@@ -177,12 +178,16 @@ def lot_to_move(session: Session, lot_no: str, *, tool: str | None = None) -> Lo
 
 def lot_query(filters: dict[str, Any], actor: Actor | None = None) -> Select[Any]:
     """Lots matching the WIP filters, most urgent first (priority, then due date)."""
+    def held(on_hold: bool) -> ColumnElement[bool]:
+        if scope_customer(actor) is not None:
+            # A customer's lot is on hold as far as they see its holds (the plant's policy).
+            return held_as_seen(on_hold, Lot.id)
+        return Lot.open_holds > 0 if on_hold else Lot.open_holds == 0
+
     stmt = select(Lot).options(joinedload(Lot.product), joinedload(Lot.customer),
                                joinedload(Lot.route), joinedload(Lot.equipment)).where(
         *board_filters(filters, state=Lot.state, step_code=Lot.step_code,
-                       product_id=Lot.product_id, customer_id=Lot.customer_id,
-                       held=lambda on_hold: Lot.open_holds > 0 if on_hold
-                       else Lot.open_holds == 0))
+                       product_id=Lot.product_id, customer_id=Lot.customer_id, held=held))
     if filters.get("fab_lot"):
         stmt = stmt.where(Lot.fab_lot == filters["fab_lot"])
     return scoped(stmt, Lot.customer_id, actor).order_by(
@@ -210,18 +215,21 @@ def board_filters(filters: dict[str, Any], *, state: Any, step_code: Any, produc
     return clauses
 
 
-def present(session: Session, lots: Sequence[Lot]) -> list[PresentedLot]:
-    """The lots as the lot pages and the API show them: with their parents and children
-    (one query, for lots in the genealogy), their open holds (one query, when some lot has
-    one) and the number of steps of their route."""
+def present(session: Session, lots: Sequence[Lot], actor: Actor | None = None
+            ) -> list[PresentedLot]:
+    """The lots as the lot pages and the API show them to `actor`: with their parents and
+    children (one query, for lots in the genealogy), their open holds (one query, when some
+    lot has one; a customer user gets only the holds the plant's policy lets them see,
+    mes.portal.visibility) and the number of steps of their route."""
     parents, children = genealogy.neighbours(
         session, [lot.id for lot in lots if lot.in_genealogy])
     holds: dict[int, list[int]] = defaultdict(list)
     held = [lot.id for lot in lots if lot.open_holds]
     if held:
         for lot_id, hold_id in session.execute(
-                select(Hold.lot_id, Hold.id).where(Hold.lot_id.in_(held),
-                                                   Hold.status == HoldStatus.OPEN)
+                select(Hold.lot_id, Hold.id).where(
+                    Hold.lot_id.in_(held), Hold.status == HoldStatus.OPEN,
+                    *([customer_sees()] if scope_customer(actor) is not None else []))
                 .order_by(Hold.id)):
             holds[lot_id].append(hold_id)
     return [PresentedLot(lot=lot, steps_total=len(route_steps(lot)), holds=holds[lot.id],
@@ -258,11 +266,18 @@ def customer_history(session: Session, lot: Lot) -> list[CustomerEvent]:
     reasons = {hold_id: (code, description) for hold_id, code, description in session.execute(
         select(Hold.id, ReasonCode.code, ReasonCode.description)
         .join(ReasonCode, ReasonCode.id == Hold.reason_id)
-        .where(Hold.lot_id == lot.id, Hold.id.in_(hold_ids)))} if hold_ids else {}
+        .where(Hold.lot_id == lot.id, Hold.id.in_(hold_ids), customer_sees()))
+        } if hold_ids else {}
     shown = []
     for ev in events:
         data = ev.data or {}
         hold_id = data.get("hold")
+        if ev.kind in (EventKind.HOLD, EventKind.RELEASE) and isinstance(hold_id, int) \
+                and hold_id not in reasons:
+            # A hold the customer does not see yet (the plant's policy): neither its
+            # placing nor its release; what it ordered (a rework, a scrap) shows without
+            # its reason.
+            continue
         code, description = reasons.get(hold_id, (None, None)) \
             if isinstance(hold_id, int) else (None, None)
         disposition = data.get("disposition") if ev.kind == EventKind.RELEASE else None

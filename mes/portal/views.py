@@ -1,12 +1,16 @@
 """Customer portal pages (Permission.PORTAL: customer users only). Every query is scoped
 to the user's customer; another customer's shipment is a 404, as if it did not exist.
-Traces are the trace pages' (`trace.lot`, themselves scoped to the customer)."""
+Traces are the trace pages' (`trace.lot`, themselves scoped to the customer). Holds are
+shown as the plant's policy lets customers see them (mes.portal.visibility); QA's "notify
+the customer" action on a hold is here too (`notify`, HOLD_RELEASE), with the panel the
+hold page includes (portal/_hold_notice.html)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.routing import BuildError
@@ -17,15 +21,23 @@ from mes.auth.scope import scope_customer
 from mes.db import utcnow
 from mes.errors import NotFound
 from mes.portal import services
+from mes.portal.visibility import Visibility
+from mes.quality import services as quality
+from mes.quality.models import Hold
+from mes.reports import services as reports
 from mes.shipping import services as shipping
 from mes.shipping.documents import coc_download, render_coc, render_labels, zpl_response
-from mes.vocabulary import Disposition, HoldSource
+from mes.vocabulary import CustomerCategory, Disposition, HoldPolicy, HoldSource, ReasonKind
+from mes.web import forms
 from mes.web.pager import pager
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
-            ("portal.shipments", _l("Shipments")), ("portal.yields", _l("Yields")))
+            ("portal.shipments", _l("Shipments")), ("portal.yields", _l("Yields")),
+            ("portal.rejects", _l("Rejects")))
+# The window of the portal's reject Pareto, as its yields'.
+REJECT_WINDOW = services.YIELD_WINDOW
 
 
 def _customer_id() -> int:
@@ -50,7 +62,18 @@ def _inject() -> dict[str, Any]:
     return {"trace_url": lambda lot_no: _optional_url("trace.lot", lot_no=lot_no),
             "optional_url": _optional_url,
             "portal_sections": SECTIONS,
-            "portal_reports_url": lambda: _optional_url("reports.index")}
+            "portal_reports_url": lambda: _optional_url("reports.index"),
+            "customer_notice": _customer_notice}
+
+
+def _customer_notice(hold: Hold) -> dict[str, Any]:
+    """What the hold page's panel says of the customer: whether and since when they see the
+    hold under the plant's policy, and who notified them."""
+    seen = Visibility.configured()
+    return {"policy": seen.policy, "policy_label": HoldPolicy(seen.policy).label,
+            "delay_minutes": int(seen.delay.total_seconds() // 60),
+            "seen": seen.sees(hold), "shown_at": seen.shown_at(hold),
+            "notified_at": hold.customer_notified_at, "notified_by": hold.customer_notified_by}
 
 
 @bp.route("/")
@@ -63,18 +86,22 @@ def index() -> Any:
                        current_app.config["PORTAL_CYCLE_TIME_CACHE_SECONDS"])
     # Fifty lots a page, soonest expected completion first; the stages count every lot.
     page = pager(wip.lots)
+    finished = services.finished_lots(sess, customer_id)
     return render_template("portal/index.html", wip=wip, now=now, lots=page.items, page=page,
-                           finished=services.finished_lots(sess, customer_id),
+                           finished=finished,
+                           finished_held=services.held_lots(
+                               sess, [lot.id for lot in finished if lot.open_holds], now),
                            finished_total=services.finished_count(sess, customer_id),
                            window_days=services.CYCLE_WINDOW.days,
-                           default_hours=services.DEFAULT_STEP_HOURS)
+                           default_hours=services.DEFAULT_STEP_HOURS,
+                           default_min_hours=services.DEFAULT_MIN_STEP_HOURS)
 
 
 @bp.route("/holds")
 @require(Permission.PORTAL)
 def holds() -> Any:
     # Fifty holds a page, open ones first, then newest first.
-    page = pager(services.hold_query(_customer_id()))
+    page = pager(services.hold_query(_customer_id(), utcnow()))
     return render_template("portal/holds.html", rows=page.items, page=page,
                            source_labels=HoldSource.labels(),
                            disposition_labels=Disposition.labels())
@@ -129,3 +156,34 @@ def yields() -> Any:
     rows = services.yields(db.session(), _customer_id(), since)
     return render_template("portal/yields.html", rows=rows,
                            window_days=services.YIELD_WINDOW.days)
+
+
+@bp.route("/rejects")
+@require(Permission.PORTAL)
+def rejects() -> Any:
+    """The reject and scrap Pareto of the customer's lots by customer category (never the
+    plant's reason codes or texts) over the last REJECT_WINDOW days."""
+    today = utcnow().date()
+    q = reports.ReportQuery(start=today - REJECT_WINDOW, end=today,
+                            customer_id=_customer_id())
+    report = reports.rejects(db.session(), q)
+    return render_template("portal/rejects.html", rows=report.rows,
+                           total=report.extra["total"], window_days=REJECT_WINDOW.days,
+                           category_labels=CustomerCategory.labels(),
+                           kind_labels=ReasonKind.labels())
+
+
+@bp.route("/holds/<int:hold_id>/notify-customer", methods=["POST"])
+@require(Permission.HOLD_RELEASE)
+def notify(hold_id: int) -> Any:
+    """QA notifies the lot's customer of the hold (the hold page's panel); the customer
+    sees it from now on."""
+    sess = db.session()
+    hold = quality.get_hold(sess, hold_id)
+    _done, refused = forms.attempt(lambda: services.notify_customer(sess, current_user, hold))
+    if refused is not None:
+        return render_template("portal/notify_refused.html", hold=hold,
+                               refused=refused), refused.status
+    return forms.done(_("Customer %(customer)s notified of hold %(id)d on lot %(lot)s.",
+                        customer=hold.lot.customer.code, id=hold.id, lot=hold.lot.lot_no),
+                      "quality.hold_detail", hold_id=hold.id)

@@ -64,6 +64,10 @@ class Hold(Base):
     concession: Mapped[str | None] = mapped_column(String(80))
     # Why an admin released a hold they had placed themselves (the two-person rule).
     override_reason: Mapped[str | None] = mapped_column(Text)
+    # When and by whom QA notified the customer (the portal shows the hold from then on,
+    # whatever PORTAL_HOLD_POLICY; docs/decisions.md, "Customer portal").
+    customer_notified_at: Mapped[datetime | None]
+    customer_notified_by: Mapped[str | None] = mapped_column(String(80))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     lot: Mapped[Lot] = relationship()

@@ -116,6 +116,9 @@ class HoldOut(Schema):
         lambda hold: hold.scrap_reason.code if hold.scrap_reason else None, allow_none=True)
     concession = fields.String(allow_none=True)
     override_reason = fields.String(allow_none=True)
+    # When and by whom QA notified the customer (POST /holds/{id}/notify-customer).
+    customer_notified_at = fields.AwareDateTime(allow_none=True)
+    customer_notified_by = fields.String(allow_none=True)
     data = fields.Dict()
 
 

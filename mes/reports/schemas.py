@@ -87,7 +87,10 @@ FinalTestTrendReport = _report("FinalTestYieldTrend", {
     "quantity_in": fields.Integer(), "good": fields.Integer(), "yield": _H(allow_none=True)},
     measure=fields.String())
 RejectReport = _report("Rejects", {
-    "reason": fields.String(allow_none=True), "step": fields.String(allow_none=True),
+    "reason": fields.String(allow_none=True, metadata={
+        "description": "customers: the customer category instead of the reason code"}),
+    "step": fields.String(allow_none=True, metadata={"description": "customers: null"}),
+    "category": fields.String(allow_none=True),
     "quantity": fields.Integer(), "kind": fields.String(), "share": _H(),
     "cumulative": _H()}, total=fields.Integer())
 CycleReport = _report("CycleTime", {

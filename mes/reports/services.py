@@ -60,6 +60,7 @@ from mes.db import utcnow
 from mes.errors import Forbidden, InvalidInput
 from mes.floor.models import Lot, LotReject, StepRun
 from mes.floor.services import late_clause, plant_date
+from mes.portal.visibility import customer_sees, open_hold_seen
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun
@@ -354,7 +355,7 @@ def wip(session: Session, q: ReportQuery, *, now: datetime | None = None) -> Rep
         low = high
     stmt = (select(key.label("key"), func.min(Lot.step_seq).label("seq"),
                    func.count().label("lots"), func.sum(Lot.quantity).label("quantity"),
-                   func.sum(case((Lot.open_holds > 0, 1), else_=0)).label("on_hold"),
+                   func.sum(case((_held(q, now), 1), else_=0)).label("on_hold"),
                    func.sum(case((Lot.state == LotState.RUNNING, 1), else_=0)).label("running"),
                    func.sum(case((late_clause(plant_date(now)), 1), else_=0)).label("late"),
                    func.min(Lot.arrived_at).label("oldest"), *ages)
@@ -379,6 +380,20 @@ def wip(session: Session, q: ReportQuery, *, now: datetime | None = None) -> Rep
     return Report(columns, rows)
 
 
+def _seen(q: ReportQuery, now: datetime | None = None) -> list[ColumnElement[bool]]:
+    """For a customer user, only the holds the plant's policy lets them see
+    (mes.portal.visibility); nothing for plant users."""
+    return [customer_sees(now)] if q.customer_id is not None else []
+
+
+def _held(q: ReportQuery, now: datetime) -> ColumnElement[bool]:
+    """The lot is on hold, as the report's reader sees it: a customer user counts only the
+    holds the plant's policy lets them see."""
+    if q.customer_id is None:
+        return Lot.open_holds > 0
+    return (Lot.open_holds > 0) & open_hold_seen(Lot.id, now)
+
+
 def _all(conds: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     out = conds[0]
     for c in conds[1:]:
@@ -393,7 +408,7 @@ def late_lots(session: Session, q: ReportQuery, *, now: datetime | None = None) 
     today = plant_date(now)
     stmt = (select(Lot.lot_no, Product.code.label("product"),
                    Customer.code.label("customer"), Lot.step_code, Lot.state, Lot.quantity,
-                   Lot.due_date, Lot.arrived_at, Lot.open_holds)
+                   Lot.due_date, Lot.arrived_at, _held(q, now).label("held"))
             .join(Product, Product.id == Lot.product_id)
             .join(Customer, Customer.id == Lot.customer_id)
             .where(late_clause(today), *_lot_conditions(q))
@@ -403,7 +418,7 @@ def late_lots(session: Session, q: ReportQuery, *, now: datetime | None = None) 
     rows = [{"lot_no": r.lot_no, "product": r.product, "customer": r.customer,
              "step": r.step_code, "state": r.state, "quantity": r.quantity,
              "due_date": r.due_date.isoformat(), "days_late": (today - r.due_date).days,
-             "on_hold": r.open_holds > 0,
+             "on_hold": bool(r.held),
              "at_step_h": _hours((now - r.arrived_at).total_seconds())}
             for r in session.execute(stmt)]
     return Report(["lot_no", "product", "customer", "step", "state", "quantity", "due_date",
@@ -518,18 +533,31 @@ def rejects(session: Session, q: ReportQuery) -> Report:
         rej = rej.where(LotReject.step_code == q.step)
         scrap = scrap.where(Hold.step_code == q.step)
     reasons = _codes(session, ReasonCode)
-    found = [(reasons.get(rid) if rid is not None else None, step, int(qty), kind)
-             for kind, stmt in ((ReasonKind.REJECT, rej), (ReasonKind.SCRAP, scrap))
-             for rid, step, qty in session.execute(stmt)]
+    categories = dict(session.execute(
+        select(ReasonCode.id, ReasonCode.customer_category)).all())
+    found: list[tuple[str | None, str | None, int, str, str | None]] = [
+        (reasons.get(rid) if rid is not None else None, step, int(qty), kind,
+         categories.get(rid) if rid is not None else None)
+        for kind, stmt in ((ReasonKind.REJECT, rej), (ReasonKind.SCRAP, scrap))
+        for rid, step, qty in session.execute(stmt)]
+    if q.customer_id is not None:
+        # A customer reads the Pareto by customer category only: never the plant's reason
+        # codes, nor the step (docs/decisions.md, "Customer portal").
+        merged: dict[tuple[str | None, str], int] = defaultdict(int)
+        for _reason, _step, qty, kind, category in found:
+            merged[(category, kind)] += qty
+        found = [(category, None, qty, kind, category)
+                 for (category, kind), qty in merged.items()]
     found.sort(key=lambda r: (-r[2], r[0] or "", r[1] or "", r[3]))
     total = sum(r[2] for r in found)
     rows, running = [], 0
-    for reason, step, qty, kind in found:
+    for reason, step, qty, kind, category in found:
         running += qty
-        rows.append({"reason": reason, "step": step, "quantity": qty, "kind": kind,
-                     "share": _pct(qty, total), "cumulative": _pct(running, total)})
-    return Report(["reason", "step", "quantity", "kind", "share", "cumulative"], rows,
-                  {"total": total})
+        rows.append({"reason": reason, "step": step, "category": category, "quantity": qty,
+                     "kind": kind, "share": _pct(qty, total),
+                     "cumulative": _pct(running, total)})
+    return Report(["reason", "step", "category", "quantity", "kind", "share", "cumulative"],
+                  rows, {"total": total})
 
 
 # --- cycle time ------------------------------------------------------------------------
@@ -596,7 +624,8 @@ def holds(session: Session, q: ReportQuery, *, now: datetime | None = None) -> R
              for label, days in HOLD_BUCKETS if days is not None]
     inner = (select(case(*whens, else_=HOLD_BUCKETS[-1][0]).label("bucket"),
                     Hold.reason_id, Hold.source, Hold.placed_at)
-             .where(Hold.status == HoldStatus.OPEN, *_of_lots(Hold.lot_id, q)))
+             .where(Hold.status == HoldStatus.OPEN, *_of_lots(Hold.lot_id, q),
+                    *_seen(q, now)))
     if q.step:
         inner = inner.where(Hold.step_code == q.step)
     sub = inner.subquery()
@@ -629,7 +658,7 @@ def dispositions(session: Session, q: ReportQuery) -> Report:
                     (_epoch(session, Hold.released_at) - _epoch(session, Hold.placed_at))
                     .label("seconds"))
              .where(Hold.status == HoldStatus.RELEASED, Hold.released_at >= q.lo,
-                    Hold.released_at < q.hi, *_of_lots(Hold.lot_id, q)))
+                    Hold.released_at < q.hi, *_of_lots(Hold.lot_id, q), *_seen(q)))
     if q.step:
         inner = inner.where(Hold.step_code == q.step)
     sub = inner.subquery()

@@ -30,6 +30,7 @@ from mes.reports import charts, services
 from mes.reports import schemas as s
 from mes.reports.services import Report, ReportQuery
 from mes.vocabulary import (
+    CustomerCategory,
     Disposition,
     EquipmentKind,
     EquipmentState,
@@ -58,6 +59,7 @@ COLUMN_LABELS: dict[str, Any] = {
     "first_pass_yield": _l("First-pass yield %"), "final_yield": _l("Final yield %"),
     "period": _l("Period"), "period_start": _l("From"), "reason": _l("Reason"),
     "kind": _l("Kind"), "share": _l("Share %"), "cumulative": _l("Cumulative %"),
+    "category": _l("Customer category"),
     "queue_median_h": _l("Queue median (h)"), "queue_p90_h": _l("Queue p90 (h)"),
     "process_median_h": _l("Process median (h)"), "process_p90_h": _l("Process p90 (h)"),
     "queue_mean_h": _l("Queue mean (h)"), "process_mean_h": _l("Process mean (h)"),
@@ -99,7 +101,8 @@ PAGES: list[tuple[str, Any, Any, bool]] = [
 # of tool the vocabulary does not know, a plant's own code, stays as is.)
 CODE_LABELS: dict[str, Mapping[str, Any]] = {
     "source": HoldSource.labels(), "disposition": Disposition.labels(),
-    "state": LotState.labels(), "kind": {**ReasonKind.labels(), **EquipmentKind.labels()}}
+    "state": LotState.labels(), "kind": {**ReasonKind.labels(), **EquipmentKind.labels()},
+    "category": CustomerCategory.labels()}
 
 
 @bp.app_template_filter("report_cell")
@@ -307,13 +310,24 @@ def yield_page() -> Any:
 def rejects() -> Any:
     def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
         report = _figures(services.rejects, q)
-        chart = charts.pareto(((r["reason"] or "?", r["quantity"]) for r in report.rows),
-                              title=_("Rejects and scrap by reason code"),
-                              quantity=_("Quantity"), cumulative=_("Cumulative %"),
-                              other=_("Other"))
-        note = _("Bars: quantity per reason code, all steps together, largest first (the "
-                 "%(n)d largest, the rest as \"Other\"); line: cumulative share of the "
-                 "total. The table lists every reason and step.", n=charts.PARETO_TOP - 1)
+        if q.customer_id is not None:
+            # Customers read categories only (the rows carry no reason code or step).
+            report = replace(report, columns=[c for c in report.columns
+                                              if c not in ("reason", "step")])
+            words, kinds = CustomerCategory.labels(), ReasonKind.labels()
+            bars = ((f"{words.get(r['category'], r['category'])} · "
+                     f"{kinds.get(r['kind'], r['kind'])}", r["quantity"]) for r in report.rows)
+            title = _("Rejects and scrap by category")
+            note = _("Bars: quantity per category, largest first; line: cumulative share of "
+                     "the total.")
+        else:
+            bars = ((r["reason"] or "?", r["quantity"]) for r in report.rows)
+            title = _("Rejects and scrap by reason code")
+            note = _("Bars: quantity per reason code, all steps together, largest first (the "
+                     "%(n)d largest, the rest as \"Other\"); line: cumulative share of the "
+                     "total. The table lists every reason and step.", n=charts.PARETO_TOP - 1)
+        chart = charts.pareto(bars, title=title, quantity=_("Quantity"),
+                              cumulative=_("Cumulative %"), other=_("Other"))
         return [_section("rejects", _("Pareto (total %(n)s)",
                                       n=format_number(report.extra["total"])),
                          report, "api.report_rejects", chart=chart, note=note,

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     any_,
     cast,
+    func,
     literal,
     literal_column,
     null,
@@ -54,11 +55,12 @@ from mes.db import UTCDateTime, utcnow
 from mes.errors import Conflict, ErrorCode, NotFound
 from mes.floor.genealogy import ancestors, descendants
 from mes.floor.models import Lot, LotEdge, LotReject, LotWafer, MaterialUse, StepRun, Wafer
+from mes.portal.visibility import customer_sees
 from mes.quality import services as quality
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.testfloor.models import TestRun
-from mes.vocabulary import HoldSource
+from mes.vocabulary import HoldSource, HoldStatus
 
 # The audit subject of a containment run.
 CONTAINMENT = "containment"
@@ -132,6 +134,24 @@ def _keyed(session: Session, walk: Select[Any], lots: Iterable[int]) -> Member:
 
 
 _Ts = TypeVarTuple("_Ts")
+
+
+def _as_seen(session: Session, lots: dict[int, LotNode], actor: Actor | None
+             ) -> dict[int, LotNode]:
+    """For a customer user, each lot's holds as the plant's policy lets them see them
+    (mes.portal.visibility); the lots unchanged for everyone else."""
+    held = [i for i, node in lots.items() if node.open_holds]
+    if scope_customer(actor) is None or not held:
+        return lots
+    seen: dict[int, int] = dict(session.execute(
+        select(Hold.lot_id, func.count()).where(Hold.lot_id.in_(held),
+                                                Hold.status == HoldStatus.OPEN,
+                                                customer_sees())
+        .group_by(Hold.lot_id)).all())
+    for i in held:
+        lots[i].open_holds = int(seen.get(i, 0))
+        lots[i].on_hold = lots[i].open_holds > 0
+    return lots
 
 
 def _lots(session: Session, ids: Select[Any], *, objects: bool = False) -> dict[int, LotNode]:
@@ -248,7 +268,7 @@ def forward_graph(session: Session, seeds: Select[Any], actor: Actor | None = No
     lot descended from them, the edges between them and the shipments that carried any of
     them: three statements whatever the size of the tree."""
     ids = _scoped(descendants(session, seeds), actor)
-    lots = _lots(session, ids)
+    lots = _as_seen(session, _lots(session, ids), actor)
     member = _keyed(session, ids, lots)
     seed_ids = _seed_set(session, seeds, actor, seed_ids)
     rows = _records(session, _edge_part(member), _shipment_part(member, actor))
@@ -310,13 +330,15 @@ def backward_data(session: Session, seeds: Select[Any], actor: Actor | None = No
     and when, not who."""
     people = scope_customer(actor) is None
     ids = _scoped(ancestors(session, seeds), actor)
-    lots = _lots(session, ids, objects=True)
+    lots = _as_seen(session, _lots(session, ids, objects=True), actor)
     member = _keyed(session, ids, lots)
     seed_set = _seed_set(session, seeds, actor, seed_ids)
     rows = _records(
         session, _edge_part(member),
+        # A customer reads a step's rejects by customer category, never by reason code.
         _part("reject", LotReject.lot_id, n1=LotReject.run_id, n2=LotReject.qty,
-              a=ReasonCode.code).join(ReasonCode, ReasonCode.id == LotReject.reason_id)
+              a=ReasonCode.code if people else ReasonCode.customer_category)
+        .join(ReasonCode, ReasonCode.id == LotReject.reason_id)
         .where(member(LotReject.lot_id)),
         _part("material", MaterialUse.lot_id, n1=MaterialUse.id, a=MaterialLot.code,
               b=MaterialLot.material, c=MaterialUse.step_code, t=MaterialUse.at)
@@ -329,7 +351,12 @@ def backward_data(session: Session, seeds: Select[Any], actor: Actor | None = No
 
     rejects: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows["reject"]:
-        rejects[row[2]].append({"reason": row[4], "qty": row[3]})
+        same = None if people else next(
+            (r for r in rejects[row[2]] if r["reason"] == row[4]), None)
+        if same is None:
+            rejects[row[2]].append({"reason": row[4], "qty": row[3]})
+        else:
+            same["qty"] += row[3]
     steps = [{"run": row.id, "lot_no": lots[row.lot_id].lot_no, "step": row.step_code,
               "equipment": row.code, "equipment_kind": row.kind,
               "operator": row.operator if people else None,
@@ -358,7 +385,7 @@ def backward_data(session: Session, seeds: Select[Any], actor: Actor | None = No
     test_runs = list(session.scalars(select(TestRun).where(member(TestRun.lot_id))
                                      .order_by(TestRun.id)))
     holds = list(session.scalars(
-        select(Hold).where(member(Hold.lot_id))
+        select(Hold).where(member(Hold.lot_id), *([] if people else [customer_sees()]))
         .options(joinedload(Hold.reason), joinedload(Hold.scrap_reason)).order_by(Hold.id)))
     quals = list(session.scalars(
         select(Qualification).where(Qualification.product_id.in_(

@@ -5,14 +5,14 @@ and its parameters, so that pages show it in the reader's language: hold.text_co
 mes.vocabulary.SystemText, CHECK ck_hold_text_code) and hold.text_params (JSON). Both are
 NULL for comments people wrote and for rows written before; `comment` keeps the English.
 
-Revision ID: 0016_system_text_codes
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-06 15:00:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0016_system_text_codes'
+revision = '0016'
 down_revision = '0015'
 branch_labels = None
 depends_on = None

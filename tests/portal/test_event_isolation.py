@@ -83,9 +83,10 @@ def _leaks(resp: Any, endpoint: str, b: Side, crossed: dict[str, Any]) -> list[s
     return leaks
 
 
-def test_customer_reads_nothing_of_the_other_customer_nor_of_staff(app: Flask, world,
-                                                                    crossed):
-    a, b = world
+def _walk(app: Flask, a, leaks) -> tuple[int, set[str], list[str]]:
+    """Every GET customer A can make (url_map, A's own objects in the URL, every answer
+    format): the number of calls, the endpoints that answered, and the failures (server
+    errors, and what `leaks(resp, endpoint)` names)."""
     failures: list[str] = []
     answered: set[str] = set()
     calls = 0
@@ -102,12 +103,58 @@ def test_customer_reads_nothing_of_the_other_customer_nor_of_staff(app: Flask, w
                     failures.append(f"{seen} server error")
                 if resp.status_code < 300:
                     answered.add(rule.endpoint)
-                leaked = _leaks(resp, rule.endpoint, b, crossed)
+                leaked = leaks(resp, rule.endpoint)
                 if leaked:
                     failures.append(f"{seen} shows {leaked}")
+    return calls, answered, failures
+
+
+def test_customer_reads_nothing_of_the_other_customer_nor_of_staff(app: Flask, world,
+                                                                    crossed):
+    a, b = world
+    calls, answered, failures = _walk(
+        app, a, lambda resp, endpoint: _leaks(resp, endpoint, b, crossed))
     assert calls > 300
     assert answered >= MUST_ANSWER, MUST_ANSWER - answered
     assert not failures, "\n".join(failures)
+
+
+def test_customer_reads_rejects_and_scrap_by_category_never_by_reason_code(
+        app: Flask, session, world, crossed, receive):
+    """A's lots were rejected at track-out under internal reject codes and scrapped under
+    a scrap code (the crossed holds' scrap): no page, CSV or API answer A can reach names
+    a reject or scrap code or its text (the test plant's texts are the codes), nor the
+    operators who tracked them; the rejects show under their customer category."""
+    from mes.catalog.models import ReasonCode
+    from tests.floor.helpers import track_in, track_out
+
+    a, b = world
+    session.query(ReasonCode).filter_by(code="R-BALL").update(
+        {"customer_category": "assembly"})
+    lot = receive(50, lot_no="AAA-REJ-1", product="P1", customer=a.customer)
+    track_out(session, track_in(session, lot), good=45,
+              rejects=[{"reason": "R-BALL", "qty": 3}, {"reason": "R-SCRATCH", "qty": 2}])
+    a.shipped = lot  # walk this lot's own pages (history, trace, CSV) too
+    codes = {code: _word(code) for code in ("R-BALL", "R-SCRATCH", "S-DMG")}
+    staff = {name: _word(name) for name in crossed["staff"]}
+
+    def leaks(resp: Any, endpoint: str) -> list[str]:
+        text = resp.get_data(as_text=True)
+        found = [f"reason code {c}" for c, p in codes.items() if p.search(text)]
+        found += [f"staff name {n}" for n, p in staff.items() if p.search(text)]
+        return found
+
+    calls, answered, failures = _walk(app, a, leaks)
+    assert calls > 300
+    assert {"api.report_rejects", "reports.rejects", "portal.rejects", "api.lot_trace",
+            "trace.lot_csv"} <= answered
+    assert not failures, "\n".join(failures)
+    customer = as_user(app, a.user)
+    trace = customer.get(f"/api/v1/lots/{lot.lot_no}/trace").get_json()
+    assert sorted((r["reason"], r["qty"]) for s in trace["steps"] for r in s["rejects"]) == [
+        ("assembly", 3), ("other", 2)]
+    portal = customer.get("/portal/rejects").get_data(as_text=True)
+    assert 'data-category="assembly"' in portal and 'data-category="other"' in portal
 
 
 def test_a_customer_gets_the_customer_event_schema(app, world, crossed, token_for, client):

@@ -69,9 +69,10 @@ def test_csv_answers_the_same_rows(api, history):
 def test_customer_gets_only_their_own_lots(api, history):
     caller = api("customer", customer="OEM")
     rejects = caller.get(f"/reports/rejects?{RANGE}").get_json()["rows"]
-    # Without IND's lot C (R-OPEN 10 at FT).
-    assert [(r["reason"], r["step"], r["quantity"]) for r in rejects] == [
-        ("R-CHIP", "SAW", 25), ("R-OPEN", "FT", 8), ("R-CHIP", "FT", 4), ("S-DMG", "FT", 3)]
+    # Without IND's lot C (R-OPEN 10 at FT); by customer category only (every code of the
+    # test plant is "other"): R-CHIP 25 + 4 and R-OPEN 8 rejected, S-DMG 3 scrapped.
+    assert [(r["reason"], r["step"], r["quantity"], r["kind"]) for r in rejects] == [
+        ("other", None, 37, "reject"), ("other", None, 3, "scrap")]
     delivery = caller.get(f"/reports/delivery?{RANGE}").get_json()["rows"]
     assert {r["customer"] for r in delivery} == {"OEM"}
     wip = caller.get("/reports/wip").get_json()["rows"]

@@ -183,20 +183,21 @@ def test_reject_and_scrap_pareto_largest_first(session, history):
     # R-CHIP at SAW 5 + 20; R-OPEN at FT 2 + 6 + 10; R-CHIP at FT 4; scrap S-DMG at FT 3
     # (E's 7 rejects are before the range). Total 50.
     assert report.rows == [
-        {"reason": "R-CHIP", "step": "SAW", "quantity": 25, "kind": "reject", "share": 50.0,
-         "cumulative": 50.0},
-        {"reason": "R-OPEN", "step": "FT", "quantity": 18, "kind": "reject", "share": 36.0,
-         "cumulative": 86.0},
-        {"reason": "R-CHIP", "step": "FT", "quantity": 4, "kind": "reject", "share": 8.0,
-         "cumulative": 94.0},
-        {"reason": "S-DMG", "step": "FT", "quantity": 3, "kind": "scrap", "share": 6.0,
-         "cumulative": 100.0},
+        {"reason": "R-CHIP", "step": "SAW", "category": "other", "quantity": 25,
+         "kind": "reject", "share": 50.0, "cumulative": 50.0},
+        {"reason": "R-OPEN", "step": "FT", "category": "other", "quantity": 18,
+         "kind": "reject", "share": 36.0, "cumulative": 86.0},
+        {"reason": "R-CHIP", "step": "FT", "category": "other", "quantity": 4,
+         "kind": "reject", "share": 8.0, "cumulative": 94.0},
+        {"reason": "S-DMG", "step": "FT", "category": "other", "quantity": 3,
+         "kind": "scrap", "share": 6.0, "cumulative": 100.0},
     ]
     assert report.extra == {"total": 50}
     scoped = services.rejects(session, Q(customer_id=oem(session)))
-    # Without C's 10 R-OPEN: 25, 8, 4, 3.
+    # Without C's 10 R-OPEN: 25, 8, 4 rejected and 3 scrapped, by customer category only
+    # (every code of the test plant is "other").
     assert [(r["reason"], r["step"], r["quantity"]) for r in scoped.rows] == [
-        ("R-CHIP", "SAW", 25), ("R-OPEN", "FT", 8), ("R-CHIP", "FT", 4), ("S-DMG", "FT", 3)]
+        ("other", None, 37), ("other", None, 3)]
     assert [r["quantity"] for r in services.rejects(session, Q(step="SAW")).rows] == [25]
 
 
@@ -275,7 +276,7 @@ def _cont(values: list[float], p: float) -> float:
 
 # --- holds -----------------------------------------------------------------------------
 
-def test_open_holds_by_age_bucket_reason_and_source(session, history):
+def test_open_holds_by_age_bucket_reason_and_source(app, session, history):
     report = services.holds(session, Q(), now=NOW)
     # H4 12 h old (<1d), H1 placed 03-10 08:00 = 5 d 16 h (3-7d), H5 since 02-01 (>30d).
     assert report.rows == [
@@ -291,11 +292,12 @@ def test_open_holds_by_age_bucket_reason_and_source(session, history):
     later = services.holds(session, Q(), now=NOW + timedelta(days=7)).rows
     assert [(r["bucket"], r["count"]) for r in later] == [("7-30d", 1), ("7-30d", 1),
                                                            (">30d", 1)]
-    scoped = services.holds(session, Q(customer_id=oem(session)), now=NOW).rows
+    with app.app_context():  # a customer's holds follow the plant's PORTAL_HOLD_POLICY
+        scoped = services.holds(session, Q(customer_id=oem(session)), now=NOW).rows
     assert [r["bucket"] for r in scoped] == ["<1d", ">30d"]
 
 
-def test_dispositions_per_week_and_mean_time_to_disposition(session, history):
+def test_dispositions_per_week_and_mean_time_to_disposition(app, session, history):
     report = services.dispositions(session, Q())
     # H2 placed 03-02 14:00, scrapped 20:00 (6 h, week 10); H3 03-09 16:00 → 03-11 16:00
     # released (48 h, week 11). Mean (6 + 48) / 2 = 27 h.
@@ -306,7 +308,8 @@ def test_dispositions_per_week_and_mean_time_to_disposition(session, history):
          "count": 1, "mean_hours_to_disposition": 48.0},
     ]
     assert report.extra == {"released": 2, "mean_hours_to_disposition": 27.0}
-    scoped = services.dispositions(session, Q(customer_id=oem(session)))
+    with app.app_context():  # a customer's holds follow the plant's PORTAL_HOLD_POLICY
+        scoped = services.dispositions(session, Q(customer_id=oem(session)))
     assert [r["disposition"] for r in scoped.rows] == ["scrap"]
 
 

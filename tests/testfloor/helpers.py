@@ -20,11 +20,25 @@ from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
 from tests.floor.helpers import floor_state
 from tests.helpers import row_counts
 
+# The shared real tester files (lot3.stdf, credence_ft.std): the folder MES_STDF_DATA names,
+# else shared/data/stdf beside the checkout (the checkout's parent folder). A test that needs
+# one and does not find it is skipped with a reason naming the file and where it looked.
+SHARED_FILES = ("lot3.stdf", "credence_ft.std")
 STDF_DIR = Path(os.environ.get("MES_STDF_DATA")
-                or Path(__file__).parents[2].parent / "shared" / "data" / "stdf")
+                or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "stdf")
+
+
+def where_stdf(name: str) -> str:
+    """Why the shared file `name` is not there: the path looked at and how it was chosen."""
+    how = ("the folder MES_STDF_DATA names" if os.environ.get("MES_STDF_DATA")
+           else "the default shared/data/stdf beside the checkout; set MES_STDF_DATA to "
+                "the folder holding the shared tester files")
+    return f"shared STDF file not found: {STDF_DIR / name} (looked in {STDF_DIR}: {how})"
+
+
+_missing = [name for name in SHARED_FILES if not (STDF_DIR / name).is_file()]
 needs_shared_files = pytest.mark.skipif(
-    not (STDF_DIR / "lot3.stdf").is_file() or not (STDF_DIR / "credence_ft.std").is_file(),
-    reason=f"the shared STDF files are not in {STDF_DIR} (set MES_STDF_DATA to their folder)")
+    bool(_missing), reason=where_stdf(_missing[0]) if _missing else "")
 
 MIR = {"LOT_ID": "FT-LOT", "SBLOT_ID": "S1", "PART_TYP": "GD100", "JOB_NAM": "gd100_ft",
        "JOB_REV": "7", "TEST_COD": "FT1", "TST_TEMP": "125", "NODE_NAM": "tester-07",

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import random
 import struct
 import tracemalloc
-from pathlib import Path
 
 import pytest
 
@@ -28,6 +26,7 @@ from mes.testfloor.stdf_writer import (
     raw_record,
     write_stdf,
 )
+from tests.testfloor.helpers import STDF_DIR, where_stdf
 
 MIR = {"LOT_ID": "L1", "PART_TYP": "DEV", "JOB_NAM": "prog", "SBLOT_ID": "S1",
        "TEST_COD": "FT1", "TST_TEMP": "125"}
@@ -64,14 +63,10 @@ def records(data, byte_order="little"):
 
 # --- the real files -------------------------------------------------------------------------
 
-DATA = Path(os.environ.get("MES_STDF_DATA")
-            or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "stdf")
-
-
 def real(name):
-    path = DATA / name
+    path = STDF_DIR / name
     if not path.is_file():
-        pytest.skip(f"real STDF file {path} not available (set MES_STDF_DATA to its folder)")
+        pytest.skip(where_stdf(name))
     return path
 
 
