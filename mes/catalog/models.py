@@ -139,6 +139,16 @@ class ReasonCode(Base):
     description: Mapped[str] = mapped_column(String(200))
     description_zh: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # Where a reject reason applies: route step codes and step kinds (StepKind). Both empty:
+    # everywhere. The station offers a step's own reasons first, the others on request.
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+    step_kinds: Mapped[list[Any]] = mapped_column(default=list)
+
+    def applies_to(self, step_code: str, step_kind: str) -> bool:
+        """Whether the reason is one the step's operators are offered first."""
+        if not self.steps and not self.step_kinds:
+            return True
+        return step_code in self.steps or step_kind in self.step_kinds
 
 
 class MaterialLot(Base):

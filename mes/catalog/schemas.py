@@ -164,17 +164,43 @@ class EquipmentQuery(Schema):
 
 # --- reason codes ----------------------------------------------------------------------
 
+# The most steps or step kinds one reason code names.
+MAX_REASON_STEPS = 50
+
+
+class _Distinct(fields.List):
+    """A list whose repeated items count once, in the order first given."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any]:
+        return list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
+
+
+def _reason_steps(**kw: Any) -> fields.List:
+    return _Distinct(fields.String(validate=CODE), validate=validate.Length(
+        max=MAX_REASON_STEPS), **kw)
+
+
+def _reason_step_kinds(**kw: Any) -> fields.List:
+    return _Distinct(fields.String(validate=validate.OneOf(StepKind.codes())),
+                     validate=validate.Length(max=len(StepKind)), **kw)
+
+
 class ReasonCodeIn(Schema):
     code = code_field()
     kind = fields.String(required=True, validate=validate.OneOf(ReasonKind.codes()))
     description = fields.String(required=True, validate=NAME)
     description_zh = fields.String(load_default="", validate=validate.Length(max=200))
+    # Where the reason applies (step codes, step kinds); both empty: everywhere.
+    steps = _reason_steps(load_default=list)
+    step_kinds = _reason_step_kinds(load_default=list)
 
 
 class ReasonCodePatch(Schema):
     description = fields.String(validate=NAME)
     description_zh = fields.String(validate=validate.Length(max=200))
     active = fields.Boolean()
+    steps = _reason_steps()
+    step_kinds = _reason_step_kinds()
 
 
 class ReasonCodeOut(Schema):
@@ -183,6 +209,8 @@ class ReasonCodeOut(Schema):
     description = fields.String()
     description_zh = fields.String()
     active = fields.Boolean()
+    steps = fields.List(fields.String())
+    step_kinds = fields.List(fields.String())
 
 
 class ReasonCodeQuery(Schema):
