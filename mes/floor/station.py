@@ -235,6 +235,8 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
 QUEUE_ROWS = 25
 # How far back an operator's runs name "their" tools: one shift.
 SHIFT = timedelta(hours=12)
+# How many of them the queue's chooser names.
+NAMED_TOOLS = 4
 
 
 @dataclass
@@ -281,7 +283,10 @@ def queue_choice(session: Session, actor: Actor, value: str | None) -> QueueChoi
 
 
 def _queue_options(session: Session, choice: QueueChoice) -> list[tuple[str, str]]:
-    mine = (_("My tools: %(tools)s", tools=", ".join(choice.tools)) if choice.tools
+    named = ", ".join(choice.tools[:NAMED_TOOLS])
+    if len(choice.tools) > NAMED_TOOLS:
+        named = _("%(tools)s and %(n)d more", tools=named, n=len(choice.tools) - NAMED_TOOLS)
+    mine = (_("My tools: %(tools)s", tools=named) if choice.tools
             else _("My tools (none tracked in this shift)"))
     kinds = session.scalars(select(Equipment.kind).distinct().order_by(Equipment.kind)).all()
     steps = session.scalars(select(RouteStep.code).distinct().order_by(RouteStep.code)).all()

@@ -448,3 +448,13 @@ def test_stdf_upload_is_reachable_from_the_lot_page_and_the_station_at_a_test_st
     qa = login(make_user("qa"))
     assert upload not in page_of(qa.get(f"/lots/{lot.lot_no}"))
 
+
+
+def test_the_queue_chooser_names_a_few_of_many_tools(session, plant, app):
+    choice = reads.QueueChoice(value="mine", kinds=["saw"],
+                               tools=[f"T-{n}" for n in range(1, 7)])
+    with app.test_request_context():
+        options = dict(reads._queue_options(session, choice))
+    assert options["mine"] == "My tools: T-1, T-2, T-3, T-4 and 2 more"
+    assert options["kind:wire_bonder"] == "Work centre wire_bonder"
+    assert options["step:FT"] == "Step FT"
