@@ -161,19 +161,18 @@ def _no_tool_todo(session: Session, step: StepInfo, tools: list[ToolState]) -> s
              at=format_datetime(run.started_at, "yyyy-MM-dd HH:mm"))
 
 
-def _todo(lot: Lot, blocker: services.Blocker) -> str | None:
-    """What the operator does about a blocker that needs no further reading."""
+def _todo(lot: Lot, blocker: services.Blocker) -> str:
+    """What the operator does about a blocker of the lot itself (a hold, used-up floor
+    life, a closed lot)."""
     if blocker.code == ErrorCode.LOT_ON_HOLD:
         return _("Put the lot aside at the hold rack and call QA: it can be tracked in once "
                  "QA has released every hold.")
-    if blocker.code == ErrorCode.LOT_CLOSED:
-        return _("Nothing to do at the station: the lot is %(state)s. If it is still on the "
-                 "floor, give it and its traveler to the shift leader.",
-                 state=LotState(lot.state).label)
     if blocker.code == ErrorCode.FLOOR_LIFE_EXPIRED:
         return _("Take the lot to the bake oven; once the bake is recorded on the lot page, "
                  "scan it again.")
-    return None
+    return _("Nothing to do at the station: the lot is %(state)s. If it is still on the "
+             "floor, give it and its traveler to the shift leader.",
+             state=LotState(lot.state).label)
 
 
 def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> StationLot:
@@ -184,7 +183,7 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
     step = services.current_step(lot)
     holds = open_holds(session, lot)
     blockers = [b for b in services.lot_blockers(lot) if b.code != ErrorCode.ALREADY_RUNNING]
-    todo = [line for line in (_todo(lot, b) for b in blockers) if line]
+    todo = [_todo(lot, b) for b in blockers]
     tools: list[ToolState] = []
     materials: dict[str, list[MaterialLot]] = {}
     needs: list[services.Blocker] = []
@@ -194,7 +193,7 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
                 "Lot %(lot)s has used up its moisture floor life; bake it first.",
                 lot=lot.lot_no), code=ErrorCode.FLOOR_LIFE_EXPIRED)
             blockers.append(expired)
-            todo.append(str(_todo(lot, expired)))
+            todo.append(_todo(lot, expired))
         tools = _tools(session, step)
         if step.equipment_kind and not any(t.available for t in tools):
             blockers.append(services.Blocker(_(
@@ -314,9 +313,13 @@ def station_queue(session: Session, actor: Actor, value: str | None) -> StationQ
     if choice.step is not None:
         where.append(Lot.step_code == choice.step)
     else:
-        where.append(exists().where(RouteStep.route_id == Lot.route_id,
-                                    RouteStep.seq == Lot.step_seq,
-                                    RouteStep.equipment_kind.in_(choice.kinds)))
+        # The step codes first (redundant, but it keeps the lot index on state and step in
+        # use), then the lot's own route step, whose kind is the one that counts.
+        where += [Lot.step_code.in_(select(RouteStep.code).where(
+                      RouteStep.equipment_kind.in_(choice.kinds))),
+                  exists().where(RouteStep.route_id == Lot.route_id,
+                                 RouteStep.seq == Lot.step_seq,
+                                 RouteStep.equipment_kind.in_(choice.kinds))]
     options = _queue_options(session, choice)
     if choice.step is None and not choice.kinds:
         return StationQueue(choice=choice, lots=[], total=0, late=set(), options=options)

@@ -348,6 +348,20 @@ def test_a_closed_lot_tells_the_operator_there_is_nothing_to_do(operator, sessio
     assert 'value="track_in"' not in page and 'value="track_out"' not in page
 
 
+def test_a_lot_held_while_running_keeps_its_track_out_form_and_is_sent_to_the_rack(
+        operator, session, receive):
+    lot = receive(1000)
+    services.track_in(session, "op", lot, step="SAW", equipment="SAW-1")
+    reason = session.scalars(select(ReasonCode).where(ReasonCode.code == "H-ENG")).one()
+    session.add(Hold(lot_id=lot.id, reason_id=reason.id, comment="Check", placed_by="qa1",
+                     status="open", source="manual"))
+    lot.open_holds = 1
+    session.commit()
+    page = page_of(operator.get(f"/station?lot={lot.lot_no}"))
+    assert 'value="track_out"' in page
+    assert "Track the lot out as usual, then put it aside at the hold rack" in page
+
+
 def test_a_chinese_operator_reads_what_to_do_in_chinese(login, make_user, session, receive):
     user = make_user("operator")
     user.locale = "zh_CN"
@@ -411,6 +425,15 @@ def test_the_queue_of_a_chosen_work_centre_or_step_is_kept_across_the_station(
     assert resp.status_code == 303
     assert resp.headers["Location"].endswith(f"/station?lot={at_saw.lot_no}&queue=kind:saw")
     assert fresh(session, at_saw.lot_no).state == "running"
+
+
+def test_a_queue_of_a_step_no_route_has_is_empty_and_stays_chosen(operator, session,
+                                                                   receive):
+    receive(10)
+    page = page_of(operator.get("/station?queue=step:NOPE"))
+    assert "No lot is waiting here." in page
+    assert re.findall(r'class="mono queue-lot-no">([^<]+)<', page) == []
+    assert '<option value="step:NOPE" selected>step:NOPE</option>' in page
 
 
 def test_an_operator_without_runs_this_shift_is_asked_to_choose(operator, session, receive):
