@@ -325,6 +325,18 @@ def _load(schema: Schema, data: dict[str, Any], what: str) -> dict[str, Any]:
                            fields={what: [str(exc.messages)]}) from None
 
 
+def _reason_places(code: str, kind: str) -> dict[str, list[str]]:
+    """Where a demo reject reason applies: the final-test failures at every test step, the
+    others at the steps whose work (STEP_WORK) produces them. Hold and scrap codes apply
+    everywhere."""
+    if kind != "reject":
+        return {}
+    if code.startswith("FT-"):
+        return {"step_kinds": ["test"]}
+    return {"steps": [step for step, work in STEP_WORK.items()
+                      if code in work[3] and step not in FT_STEPS]}
+
+
 def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
     """Every master-data record, loaded through its input schema before anything is
     created, so invalid demo data changes nothing. Expiry dates count from `now`."""
@@ -353,7 +365,8 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
                       for code, kind, name, state in EQUIPMENT],
         "reason_codes": [_load(ReasonCodeIn(), {"code": code, "kind": kind,
                                                 "description": text, "description_zh": zh,
-                                                "customer_category": _category(code)},
+                                                "customer_category": _category(code),
+                                                **_reason_places(code, kind)},
                                f"reason code {code}")
                          for code, kind, text, zh in REASON_CODES],
         "material_lots": [_load(MaterialLotIn(), {

@@ -119,6 +119,7 @@ FIELD_LABELS: dict[str, Any] = {
     "scrap_qty": _l("Quantity to scrap"), "scrap_reason": _l("Scrap reason"),
     "since": _l("Since"), "source": _l("Source"), "standard": _l("Standard"),
     "state": _l("State"), "status": _l("Status"), "step": _l("Step"), "steps": _l("Steps"),
+    "step_kinds": _l("Step kinds"),
     "test": _l("Test"), "tests": _l("Tests"), "to": _l("To"), "tz": _l("Time zone"),
     "until": _l("Until"),
     "username": _l("User name"), "valid_days": _l("Valid for (days)"),

@@ -202,7 +202,7 @@ def get_reason_code(code: str) -> ReasonCode:
 @api_route(bp, "/reason-codes/<code>", method="PATCH", permission=WRITE,
            body=s.ReasonCodePatch, response=s.ReasonCodeOut, status=200, tag="master data")
 def update_reason_code(code: str, data: dict[str, Any]) -> ReasonCode:
-    """Change a reason code's descriptions or retire it."""
+    """Change a reason code's descriptions, the steps it applies to, or retire it."""
     session = db.session()
     return services.update_reason_code(session, current_user,
                                        services.get_reason_code(session, code), data)

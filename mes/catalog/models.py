@@ -145,6 +145,16 @@ class ReasonCode(Base):
     # inserts) get "other" alike.
     customer_category: Mapped[str] = mapped_column(
         String(12), server_default=CustomerCategory.OTHER.value)
+    # Where a reject reason applies: route step codes and step kinds (StepKind). Both empty:
+    # everywhere. The station offers a step's own reasons first, the others on request.
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+    step_kinds: Mapped[list[Any]] = mapped_column(default=list)
+
+    def applies_to(self, step_code: str, step_kind: str) -> bool:
+        """Whether the reason is one the step's operators are offered first."""
+        if not self.steps and not self.step_kinds:
+            return True
+        return step_code in self.steps or step_kind in self.step_kinds
 
 
 class MaterialLot(Base):

@@ -173,6 +173,27 @@ class EquipmentQuery(Schema):
 
 # --- reason codes ----------------------------------------------------------------------
 
+# The most steps or step kinds one reason code names.
+MAX_REASON_STEPS = 50
+
+
+class _Distinct(fields.List):
+    """A list whose repeated items count once, in the order first given."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any]:
+        return list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
+
+
+def _reason_steps(**kw: Any) -> fields.List:
+    return _Distinct(fields.String(validate=CODE), validate=validate.Length(
+        max=MAX_REASON_STEPS), **kw)
+
+
+def _reason_step_kinds(**kw: Any) -> fields.List:
+    return _Distinct(fields.String(validate=validate.OneOf(StepKind.codes())),
+                     validate=validate.Length(max=len(StepKind)), **kw)
+
+
 class ReasonCodeIn(Schema):
     code = code_field()
     kind = fields.String(required=True, validate=validate.OneOf(ReasonKind.codes()))
@@ -181,6 +202,9 @@ class ReasonCodeIn(Schema):
     # What customers read of rejects and scrap under the code (their Pareto's category).
     customer_category = fields.String(load_default=CustomerCategory.OTHER.value,
                                       validate=validate.OneOf(CustomerCategory.codes()))
+    # Where the reason applies (step codes, step kinds); both empty: everywhere.
+    steps = _reason_steps(load_default=list)
+    step_kinds = _reason_step_kinds(load_default=list)
 
 
 class ReasonCodePatch(Schema):
@@ -188,6 +212,8 @@ class ReasonCodePatch(Schema):
     description_zh = fields.String(validate=validate.Length(max=200))
     active = fields.Boolean()
     customer_category = fields.String(validate=validate.OneOf(CustomerCategory.codes()))
+    steps = _reason_steps()
+    step_kinds = _reason_step_kinds()
 
 
 class ReasonCodeOut(Schema):
@@ -197,6 +223,8 @@ class ReasonCodeOut(Schema):
     description_zh = fields.String()
     active = fields.Boolean()
     customer_category = fields.String()
+    steps = fields.List(fields.String())
+    step_kinds = fields.List(fields.String())
 
 
 class ReasonCodeQuery(Schema):

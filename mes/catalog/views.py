@@ -567,7 +567,20 @@ def equipment_state(code: str) -> Any:
 
 # --- reason codes ----------------------------------------------------------------------
 
-REASON_FIELDS = ("code", "kind", "description", "description_zh", "customer_category", "active")
+REASON_FIELDS = ("code", "kind", "description", "description_zh", "steps", "step_kinds",
+                 "customer_category", "active")
+
+
+def _reason_places(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The reason form's steps (codes separated by spaces or commas) and step kinds
+    (checkboxes) in the API's shape."""
+    return {"steps": [w for w in (form.get("steps") or "").replace(",", " ").split() if w],
+            "step_kinds": form.getlist("step_kinds")}
+
+
+def _reason_form(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The typed form as shown again: the step kinds as a list."""
+    return {**form.to_dict(), "step_kinds": form.getlist("step_kinds")}
 
 
 @bp.route("/reason-codes")
@@ -581,7 +594,7 @@ def reason_list() -> Any:
     return render_template("catalog/reasons.html", reasons=page.items, next_url=page.next_url,
                            prev_url=page.prev_url, kind=kind if kind in ReasonKind.codes() else "",
                            kinds=ReasonKind.choices(),
-                           kind_labels=ReasonKind.labels())
+                           kind_labels=ReasonKind.labels(), step_kind_labels=StepKind.labels())
 
 
 @bp.route("/reason-codes/new", methods=["GET", "POST"])
@@ -591,16 +604,18 @@ def reason_new() -> Any:
     errors: dict[str, Any] = {}
     status = 200
     if request.method == "POST":
-        form = request.form.to_dict()
+        form = _reason_form(request.form)
         reason, errors, status = _submit(lambda: services.create_reason_code(
-            db.session(), current_user, forms.load(s.ReasonCodeIn, _convert(
+            db.session(), current_user, forms.load(s.ReasonCodeIn, {**_convert(
                 request.form, {"code": "text", "kind": "text", "description": "text",
-                               "description_zh": "text", "customer_category": "text"}))))
+                               "description_zh": "text", "customer_category": "text"}),
+                **_reason_places(request.form)})))
         if reason is not None:
             return forms.done(_("Reason code %(code)s created.", code=reason.code),
                               "catalog.reason_list")
     return render_template("catalog/reason_form.html", reason=None, form=form, errors=errors,
-                           fields=REASON_FIELDS, kinds=ReasonKind.choices(),
+                           fields=REASON_FIELDS, step_kinds=StepKind.choices(),
+                           kinds=ReasonKind.choices(),
                            categories=CustomerCategory.choices()), status
 
 
@@ -611,19 +626,22 @@ def reason_edit(code: str) -> Any:
     reason = services.get_reason_code(sess, code)
     form: dict[str, Any] = {"description": reason.description,
                             "description_zh": reason.description_zh, "active": reason.active,
+                            "steps": " ".join(reason.steps), "step_kinds": reason.step_kinds,
                             "customer_category": reason.customer_category}
     errors: dict[str, Any] = {}
     status = 200
     if request.method == "POST":
-        form = request.form.to_dict()
+        form = _reason_form(request.form)
         saved, errors, status = _submit(lambda: services.update_reason_code(
-            sess, current_user, reason, forms.load(s.ReasonCodePatch, _convert(
+            sess, current_user, reason, forms.load(s.ReasonCodePatch, {**_convert(
                 request.form, {"description": "keep", "description_zh": "keep",
-                               "active": "bool", "customer_category": "text"}))))
+                               "active": "bool", "customer_category": "text"}),
+                **_reason_places(request.form)})))
         if saved is not None:
             return forms.done(_("Reason code %(code)s saved.", code=code), "catalog.reason_list")
     return render_template("catalog/reason_form.html", reason=reason, form=form, errors=errors,
-                           fields=REASON_FIELDS, kinds=ReasonKind.choices(),
+                           fields=REASON_FIELDS, step_kinds=StepKind.choices(),
+                           kinds=ReasonKind.choices(),
                            categories=CustomerCategory.choices()), status
 
 

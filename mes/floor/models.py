@@ -116,6 +116,8 @@ class StepRun(Base):
         Index("ix_step_run_lot", "lot_id", "started_at"),
         Index("ix_step_run_equipment_time", "equipment_id", "started_at"),
         Index("ix_step_run_step_time", "step_code", "finished_at"),
+        # An operator's recent runs: the tools whose queue the station shows them.
+        Index("ix_step_run_operator_time", "operator", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
@@ -114,14 +114,31 @@ _ARRIVAL_RULES = exists().where(
 ).label("arrival_rules")
 
 
-_GET_LOT = select(Lot).where(Lot.lot_no == bindparam("lot_no")).options(
+def spellings(code: str) -> list[str]:
+    """The spellings a typed or scanned code is looked up by: as typed, in upper case and in
+    lower case. Codes (lot numbers, equipment, material lots) are stored upper case in
+    practice, so a code typed in any case is found, and the lookup stays an equality on the
+    column's unique index (`IN` of up to three values), never a scan of `upper(column)`."""
+    return list(dict.fromkeys((code, code.upper(), code.lower())))
+
+
+def best_spelling(found: Sequence[str], code: str) -> str | None:
+    """Of the stored codes `found` by `spellings(code)`, the one meant: the exact spelling
+    first, then upper case, then lower case."""
+    for spelling in spellings(code):
+        if spelling in found:
+            return spelling
+    return None
+
+
+_GET_LOT = select(Lot).where(Lot.lot_no.in_(bindparam("lot_nos", expanding=True))).options(
     joinedload(Lot.product), joinedload(Lot.customer), joinedload(Lot.route),
     joinedload(Lot.equipment))
 # Statements built once each: a statement built anew costs more to compose and key for the
 # statement cache than the database takes to run it.
 _SCOPED_LOT = _GET_LOT.where(Lot.customer_id == bindparam("customer_id"))
 _LOT_TO_TRACK_IN = _GET_LOT.add_columns(_TOOL).outerjoin_from(
-    Lot, _TOOL, _TOOL.code == bindparam("tool"))
+    Lot, _TOOL, _TOOL.code.in_(bindparam("tools", expanding=True)))
 _LOT_TO_TRACK_OUT = _GET_LOT.add_columns(StepRun, _ARRIVAL_RULES).outerjoin_from(
     Lot, StepRun, StepRun.id == Lot.run_id)
 
@@ -133,29 +150,39 @@ def _no_lot(lot_no: str) -> NotFound:
 def get_lot(session: Session, lot_no: str, actor: Actor | None = None) -> Lot:
     """The lot `lot_no`. Another customer's lot is NotFound, as if it did not exist."""
     customer_id = scope_customer(actor)
-    lot = session.scalar(_GET_LOT if customer_id is None else _SCOPED_LOT,
-                         {"lot_no": lot_no, "customer_id": customer_id})
-    if lot is None:
+    lots = session.scalars(_GET_LOT if customer_id is None else _SCOPED_LOT,
+                           {"lot_nos": spellings(lot_no), "customer_id": customer_id}).all()
+    return _meant(lots, lot_no, lambda lot: lot.lot_no)
+
+
+T = TypeVar("T")
+
+
+def _meant(rows: Sequence[T], lot_no: str, number: Callable[[T], str]) -> T:
+    """Of the rows found by the spellings of `lot_no`, the one of the best spelling."""
+    if not rows:
         raise _no_lot(lot_no)
-    return lot
+    best = best_spelling([number(row) for row in rows], lot_no)
+    return next(row for row in rows if number(row) == best)
 
 
-def _moving(session: Session, stmt: Select[Any], params: dict[str, Any]) -> Any:
-    """The row of a move's first query; on PostgreSQL the query also takes the number of
-    the move's audit record (a round trip less)."""
+def _moving(session: Session, stmt: Select[Any], params: dict[str, Any]) -> list[Any]:
+    """The rows of a move's first query (one per spelling of the lot number found, and of
+    the tool's); on PostgreSQL the query also takes the number of the move's audit record
+    (a round trip less; the WITH runs once, every row carries the same number)."""
     ahead = audit.number_ahead(session)
     if ahead is None:
-        return session.execute(stmt, params).first()
+        return list(session.execute(stmt, params).all())
     cte, ahead_params = ahead
     key = id(stmt)
     with_ahead = _WITH_AHEAD.get(key)
     if with_ahead is None:
         with_ahead = _WITH_AHEAD[key] = stmt.add_columns(cte.c.series, cte.c.value).join_from(
             Lot, cte, true())
-    row = session.execute(with_ahead, {**params, **ahead_params}).first()
-    if row is not None:
-        audit.took_ahead(session, row[-2], row[-1])
-    return row
+    rows = list(session.execute(with_ahead, {**params, **ahead_params}).all())
+    if rows:
+        audit.took_ahead(session, rows[0][-2], rows[0][-1])
+    return rows
 
 
 _WITH_AHEAD: dict[int, Select[Any]] = {}
@@ -166,13 +193,14 @@ def lot_to_move(session: Session, lot_no: str, *, tool: str | None = None) -> Lo
     (without `tool`) its open step run and whether future holds wait at its next step, for
     a track-out. For plant users only: no customer scope."""
     if tool is not None:
-        row = _moving(session, _LOT_TO_TRACK_IN, {"lot_no": lot_no, "tool": tool})
-        if row is None:
-            raise _no_lot(lot_no)
-        return LotToMove(row[0], named_tool=row[1])
-    found = _moving(session, _LOT_TO_TRACK_OUT, {"lot_no": lot_no})
-    if found is None:
-        raise _no_lot(lot_no)
+        rows = _moving(session, _LOT_TO_TRACK_IN, {"lot_nos": spellings(lot_no),
+                                                   "tools": spellings(tool)})
+        row = _meant(rows, lot_no, lambda r: r[0].lot_no)
+        tools = [r[1] for r in rows if r[1] is not None and r[0] is row[0]]
+        best = best_spelling([t.code for t in tools], tool)
+        return LotToMove(row[0], named_tool=next((t for t in tools if t.code == best), None))
+    found = _meant(_moving(session, _LOT_TO_TRACK_OUT, {"lot_nos": spellings(lot_no)}),
+                   lot_no, lambda r: r[0].lot_no)
     return LotToMove(found[0], open_run=found[1], rules_at_next_step=found[2])
 
 
@@ -503,22 +531,32 @@ def _materials(session: Session, codes: Sequence[str]) -> list[MaterialLot]:
     if not codes:
         return []
     found = {m.code: m for m in session.scalars(
-        select(MaterialLot).where(MaterialLot.code.in_(codes)))}
-    unknown = [c for c in codes if c not in found]
+        select(MaterialLot).where(MaterialLot.code.in_(
+            [spelling for c in codes for spelling in spellings(c)])))}
+    meant = {c: best_spelling(list(found), c) for c in codes}
+    unknown = [c for c in codes if meant[c] is None]
     if unknown:
         raise InvalidInput(_l("Unknown material lot %(items)s.", items=', '.join(unknown)),
                            fields={"materials": [_l("Unknown material lot %(code)s.", code=c)
                                                  for c in unknown]})
-    return [found[c] for c in dict.fromkeys(codes)]
+    return list({found[str(meant[c])].id: found[str(meant[c])] for c in codes}.values())
 
 
-_EQUIPMENT_BY_CODE = select(Equipment).where(Equipment.code == bindparam("code"))
+_EQUIPMENT_BY_CODE = select(Equipment).where(
+    Equipment.code.in_(bindparam("codes", expanding=True)))
+
+
+def equipment_by_code(session: Session, code: str) -> Equipment | None:
+    """The equipment `code` as typed or scanned, in any case (`spellings`)."""
+    tools = {t.code: t for t in session.scalars(_EQUIPMENT_BY_CODE, {"codes": spellings(code)})}
+    best = best_spelling(list(tools), code)
+    return tools[best] if best is not None else None
 
 
 def _equipment(session: Session, code: str, named: Equipment | None = None) -> Equipment:
-    """The equipment `code`: `named` when it was read already."""
-    equipment = named if named is not None and named.code == code else session.scalar(
-        _EQUIPMENT_BY_CODE, {"code": code})
+    """The equipment `code` (in any case): `named` when it was read already."""
+    equipment = named if named is not None and named.code in spellings(code) \
+        else equipment_by_code(session, code)
     if equipment is None:
         raise InvalidInput(_l("Unknown equipment %(code)s.", code=code),
                            fields={"equipment": [_l("Unknown equipment %(code)s.", code=code)]})
@@ -889,10 +927,11 @@ def merge_lots(session: Session, actor: Actor, lots: Sequence[Lot]) -> Lot:
 def lots_by_number(session: Session, numbers: Sequence[str]) -> list[Lot]:
     """Load lots in the order given; an unknown number is 422 naming it."""
     found = {lot.lot_no: lot for lot in session.scalars(
-        select(Lot).where(Lot.lot_no.in_(numbers)))}
-    unknown = [n for n in numbers if n not in found]
+        select(Lot).where(Lot.lot_no.in_([s for n in numbers for s in spellings(n)])))}
+    meant = {n: best_spelling(list(found), n) for n in numbers}
+    unknown = [n for n in numbers if meant[n] is None]
     if unknown:
         raise InvalidInput(_l("Unknown lot %(items)s.", items=', '.join(unknown)),
                            fields={"lots": [_l("Unknown lot %(lot)s.", lot=n) for n in unknown]})
-    return [found[n] for n in numbers]
+    return [found[str(meant[n])] for n in numbers]
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, cast
 
+from flask_babel import format_datetime
 from flask_babel import gettext as _
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, exists, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from mes.auth.actor import Actor
+from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scoped
-from mes.catalog.models import Equipment, MaterialLot, ReasonCode, Route
+from mes.catalog.models import Equipment, MaterialLot, ReasonCode, Route, RouteStep
 from mes.catalog.services import StepInfo, route_step_infos
+from mes.db import utcnow
 from mes.errors import ErrorCode
 from mes.floor import services
 from mes.floor.models import (
@@ -37,6 +40,7 @@ from mes.quality.models import Hold
 from mes.quality.moisture import floor_life_expired
 from mes.vocabulary import (
     ACTIVE_LOT_STATES,
+    AVAILABLE_EQUIPMENT_STATES,
     CLOSED_LOT_STATES,
     EquipmentKind,
     HoldStatus,
@@ -76,7 +80,12 @@ class StationLot:
     tools: list[ToolState]
     material_lots: dict[str, list[MaterialLot]]
     run: StepRun | None
+    # The active reject reasons that apply to the step (all of them when none does), and
+    # the others, offered on request.
     reject_reasons: list[ReasonCode]
+    other_reasons: list[ReasonCode] = field(default_factory=list)
+    # What the operator does next when the lot is blocked, one line per blocker.
+    todo: list[str] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -84,8 +93,13 @@ class StationLot:
 
     @property
     def can_track_in(self) -> bool:
-        """The track-in form is offered: a queued lot free of holds."""
-        return self.lot.state == LotState.QUEUED and not self.lot.on_hold
+        """The track-in form is offered: a queued lot nothing blocks (no hold, a free tool,
+        usable materials, floor life left). A blocked lot gets no form, only what to do."""
+        return self.lot.state == LotState.QUEUED and not self.blockers
+
+    @property
+    def at_test_step(self) -> bool:
+        return self.step.kind == StepKind.TEST
 
     @property
     def available_tools(self) -> list[Equipment]:
@@ -123,26 +137,74 @@ def _usable_materials(session: Session, names: tuple[str, ...]) -> dict[str, lis
     return found
 
 
-def station_lot(session: Session, lot: Lot) -> StationLot:
-    """Everything the station shows about `lot`: its step, every blocker, the tools of the
-    step's kind with why each one cannot take the lot, the materials to scan."""
+def _first_free(session: Session, tools: list[ToolState]) -> tuple[Equipment, StepRun] | None:
+    """Of the busy tools (up, running another lot), the one whose lot has run longest, with
+    that run: the one likely to free first. None when no tool of the kind is up."""
+    busy = {t.equipment.id: t.equipment for t in tools
+            if t.equipment.state in AVAILABLE_EQUIPMENT_STATES and t.equipment.lots_running}
+    if not busy:
+        return None
+    run = session.scalars(select(StepRun).where(
+        StepRun.equipment_id.in_(busy), StepRun.finished_at.is_(None))
+        .order_by(StepRun.started_at, StepRun.id).limit(1)).first()
+    return (busy[run.equipment_id], run) if run is not None else None
+
+
+def _no_tool_todo(session: Session, step: StepInfo, tools: list[ToolState]) -> str:
+    first = _first_free(session, tools)
+    if first is None:
+        return _("Every %(kind)s is down or in engineering: call maintenance or the shift "
+                 "leader and leave the lot in the queue.",
+                 kind=EquipmentKind.word(step.equipment_kind))
+    tool, run = first
+    return _("Wait for a %(kind)s: %(equipment)s has run its lot longest (since %(at)s) and is "
+             "likely to free first. Scan this lot again when a tool is free.",
+             kind=EquipmentKind.word(step.equipment_kind), equipment=tool.code,
+             at=format_datetime(run.started_at, "yyyy-MM-dd HH:mm"))
+
+
+def _todo(lot: Lot, blocker: services.Blocker) -> str:
+    """What the operator does about a blocker of the lot itself (a hold, used-up floor
+    life, a closed lot)."""
+    if blocker.code == ErrorCode.LOT_ON_HOLD:
+        return _("Put the lot aside at the hold rack and call QA: it can be tracked in once "
+                 "QA has released every hold.")
+    if blocker.code == ErrorCode.FLOOR_LIFE_EXPIRED:
+        return _("Take the lot to the bake oven; once the bake is recorded on the lot page, "
+                 "scan it again.")
+    return _("Nothing to do at the station: the lot is %(state)s. If it is still on the "
+             "floor, give it and its traveler to the shift leader.",
+             state=LotState(lot.state).label)
+
+
+def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> StationLot:
+    """Everything the station shows about `lot`: its step, every blocker and what to do
+    about it, the tools of the step's kind with why each one cannot take the lot, the
+    materials to scan, the reject reasons of the step (every active one with
+    `all_reasons`)."""
     step = services.current_step(lot)
     holds = open_holds(session, lot)
     blockers = [b for b in services.lot_blockers(lot) if b.code != ErrorCode.ALREADY_RUNNING]
+    todo = [_todo(lot, b) for b in blockers]
     tools: list[ToolState] = []
     materials: dict[str, list[MaterialLot]] = {}
     needs: list[services.Blocker] = []
     if lot.state == LotState.QUEUED:
         if step.kind == StepKind.PACK and floor_life_expired(session, lot):
-            blockers.append(services.Blocker(_(
+            expired = services.Blocker(_(
                 "Lot %(lot)s has used up its moisture floor life; bake it first.",
-                lot=lot.lot_no), code=ErrorCode.FLOOR_LIFE_EXPIRED))
+                lot=lot.lot_no), code=ErrorCode.FLOOR_LIFE_EXPIRED)
+            blockers.append(expired)
+            todo.append(_todo(lot, expired))
         tools = _tools(session, step)
         if step.equipment_kind and not any(t.available for t in tools):
             blockers.append(services.Blocker(_(
                 "No %(kind)s is available for step %(step)s.",
                 kind=EquipmentKind.word(step.equipment_kind), step=step.code),
                 code=ErrorCode.NO_EQUIPMENT, field="equipment"))
+            todo.append(_no_tool_todo(session, step, tools) if tools else _(
+                "No %(kind)s is registered: call the shift leader.",
+                kind=EquipmentKind.word(step.equipment_kind)))
         # With nothing scanned yet, the service's material check names every material needed.
         needs = services.material_blockers(step, [])
         materials = _usable_materials(session, step.materials)
@@ -151,12 +213,127 @@ def station_lot(session: Session, lot: Lot) -> StationLot:
                 blockers.append(services.Blocker(_(
                     "No usable %(material)s lot is in stock: all are expired or none was "
                     "received.", material=name), code=ErrorCode.NO_MATERIAL, field="materials"))
+                todo.append(_("Ask the material store for a fresh %(material)s lot, then scan "
+                              "this lot again.", material=name))
+    elif lot.state == LotState.RUNNING and lot.on_hold:
+        todo.append(_("Track the lot out as usual, then put it aside at the hold rack and "
+                      "call QA."))
     run = session.get(StepRun, lot.run_id) if lot.run_id is not None else None
     reasons = list(session.scalars(select(ReasonCode).where(
         ReasonCode.kind == ReasonKind.REJECT, ReasonCode.active.is_(True))
         .order_by(ReasonCode.code)))
+    own = [r for r in reasons if r.applies_to(step.code, step.kind)]
+    if not own or all_reasons:
+        own, others = reasons, []
+    else:
+        others = [r for r in reasons if r not in own]
     return StationLot(lot=lot, step=step, blockers=blockers, holds=holds, needs=needs,
-                      tools=tools, material_lots=materials, run=run, reject_reasons=reasons)
+                      tools=tools, material_lots=materials, run=run, reject_reasons=own,
+                      other_reasons=others, todo=todo)
+
+
+# --- the station's queue ---------------------------------------------------------------
+
+# The lots the station's queue lists at most.
+QUEUE_ROWS = 25
+# How far back an operator's runs name "their" tools: one shift.
+SHIFT = timedelta(hours=12)
+# How many of them the queue's chooser names.
+NAMED_TOOLS = 4
+
+
+@dataclass
+class QueueChoice:
+    """What the queue is for: the operator's own tools (`mine`), a work centre (an
+    equipment kind) or one step."""
+
+    value: str
+    kinds: list[str] = field(default_factory=list)
+    step: str | None = None
+    tools: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StationQueue:
+    choice: QueueChoice
+    lots: list[Lot]
+    total: int
+    late: set[str]
+    # The options of the queue's chooser: (value, label).
+    options: list[tuple[str, str]]
+
+
+def operator_tools(session: Session, actor: Actor, now: datetime | None = None) -> list[Equipment]:
+    """The tools `actor` tracked a lot in on during the last shift (SHIFT), by code."""
+    since = (now or utcnow()) - SHIFT
+    return list(session.scalars(select(Equipment).where(Equipment.id.in_(
+        select(StepRun.equipment_id).where(StepRun.operator == actor_name(actor),
+                                           StepRun.started_at >= since))
+    ).order_by(Equipment.code)))
+
+
+def queue_choice(session: Session, actor: Actor, value: str | None) -> QueueChoice:
+    """The queue chosen by `value`: "kind:<equipment kind>", "step:<step code>", or else
+    the operator's own tools' kinds."""
+    kind_, _sep, code = (value or "").partition(":")
+    if kind_ == "kind" and code:
+        return QueueChoice(value=f"kind:{code}", kinds=[code])
+    if kind_ == "step" and code:
+        return QueueChoice(value=f"step:{code}", step=code)
+    tools = operator_tools(session, actor)
+    return QueueChoice(value="mine", kinds=sorted({t.kind for t in tools}),
+                       tools=[t.code for t in tools])
+
+
+def _queue_options(session: Session, choice: QueueChoice) -> list[tuple[str, str]]:
+    named = ", ".join(choice.tools[:NAMED_TOOLS])
+    if len(choice.tools) > NAMED_TOOLS:
+        named = _("%(tools)s and %(n)d more", tools=named, n=len(choice.tools) - NAMED_TOOLS)
+    mine = (_("My tools: %(tools)s", tools=named) if choice.tools
+            else _("My tools (none tracked in this shift)"))
+    kinds = session.scalars(select(Equipment.kind).distinct().order_by(Equipment.kind)).all()
+    steps = session.scalars(select(RouteStep.code).distinct().order_by(RouteStep.code)).all()
+    options = [("mine", mine)]
+    options += [(f"kind:{k}", _("Work centre %(kind)s", kind=EquipmentKind.word(k))) for k in kinds]
+    options += [(f"step:{c}", _("Step %(step)s", step=c)) for c in steps]
+    if choice.value not in {value for value, _label in options}:
+        options.append((choice.value, choice.value))
+    return options
+
+
+def urgency() -> tuple[Any, ...]:
+    """The queue's order, most urgent first: lots free of holds before held ones, then the
+    earliest due date (none last), then priority (1 first), then the longest waiting
+    (arrived at the step first)."""
+    return ((Lot.open_holds > 0), Lot.due_date.asc().nulls_last(), Lot.priority,
+            Lot.arrived_at, Lot.id)
+
+
+def station_queue(session: Session, actor: Actor, value: str | None) -> StationQueue:
+    """The queued lots at the steps of the chosen queue (`queue_choice`), most urgent first
+    (`urgency`), at most QUEUE_ROWS of them, and how many there are."""
+    choice = queue_choice(session, actor, value)
+    where: list[Any] = [Lot.state == LotState.QUEUED]
+    if choice.step is not None:
+        where.append(Lot.step_code == choice.step)
+    else:
+        # The step codes first (redundant, but it keeps the lot index on state and step in
+        # use), then the lot's own route step, whose kind is the one that counts.
+        where += [Lot.step_code.in_(select(RouteStep.code).where(
+                      RouteStep.equipment_kind.in_(choice.kinds))),
+                  exists().where(RouteStep.route_id == Lot.route_id,
+                                 RouteStep.seq == Lot.step_seq,
+                                 RouteStep.equipment_kind.in_(choice.kinds))]
+    options = _queue_options(session, choice)
+    if choice.step is None and not choice.kinds:
+        return StationQueue(choice=choice, lots=[], total=0, late=set(), options=options)
+    stmt = scoped(select(Lot).where(*where), Lot.customer_id, actor)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    lots = list(session.scalars(stmt.options(joinedload(Lot.product))
+                                .order_by(*urgency()).limit(QUEUE_ROWS)))
+    today = services.plant_date()
+    return StationQueue(choice=choice, lots=lots, total=total, options=options,
+                        late={lot.lot_no for lot in lots if services.is_late(lot, today)})
 
 
 # --- lot page --------------------------------------------------------------------------

@@ -371,14 +371,31 @@ def _focus(view: reads.StationLot | None, refused: forms.Refused | None, rows: i
 def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = None,
                   form: dict[str, Any] | None = None, refused: forms.Refused | None = None,
                   added_row: bool = False, status: int = 200) -> Any:
-    view = reads.station_lot(db.session(), lot) if lot is not None else None
+    sess = db.session()
     form = form or {}
     form.setdefault("rejects", [{"reason": "", "qty": ""}] * REJECT_ROWS)
+    all_reasons = (request.values.get("all_reasons") == "1"
+                   or request.form.get("action") == "all_reasons")
+    view = reads.station_lot(sess, lot, all_reasons=all_reasons) if lot is not None else None
+    if view is not None and view.other_reasons:
+        # A reason typed (or kept from a refused form) that is not the step's own: show all.
+        offered = {r.code for r in view.reject_reasons}
+        if any(row["reason"] and row["reason"] not in offered for row in form["rejects"]):
+            assert lot is not None
+            view = reads.station_lot(sess, lot, all_reasons=True)
     return render_template(
         "floor/station.html", view=view, scan=scan, scan_error=scan_error, form=form,
         refused=refused, errors=refused.fields if refused else {},
-        focus=_focus(view, refused, len(form["rejects"]), added_row),
+        focus=("reject-1" if request.form.get("action") == "all_reasons" and view is not None
+               and view.running else _focus(view, refused, len(form["rejects"]), added_row)),
+        queue=reads.station_queue(sess, current_user, request.values.get("queue")),
         kind_labels=StepKind.labels(), max_rejects=MAX_REJECT_ROWS), status
+
+
+def _queue_arg() -> dict[str, str]:
+    """The station's chosen queue, kept across its forms and redirects."""
+    chosen = forms.text(request.values, "queue")
+    return {"queue": chosen} if chosen and chosen != "mine" else {}
 
 
 @bp.route("/station", methods=["GET", "POST"])
@@ -412,7 +429,7 @@ def station() -> Any:
             assert lot.equipment is not None
             return forms.done(_("%(lot)s tracked in on %(equipment)s at %(step)s.", lot=lot.lot_no,
                                 equipment=lot.equipment.code, step=step),
-                              "floor.station", lot=lot.lot_no)
+                              "floor.station", lot=lot.lot_no, **_queue_arg())
     elif action == "track_out":
         step = lot.step_code
         data: dict[str, Any] = {}
@@ -425,8 +442,8 @@ def station() -> Any:
         if done is not None:
             rejected = sum(r["qty"] for r in data["rejects"])
             return forms.done(_tracked_out_message(lot, step, data["good_qty"], rejected),
-                              "floor.station", lot=lot.lot_no)
-    elif action == "add_row":
+                              "floor.station", lot=lot.lot_no, **_queue_arg())
+    elif action in ("add_row", "all_reasons"):
         refused = None
     else:
         refused = forms.Refused(_("Choose track-in or track-out."), {}, 400,

@@ -207,8 +207,10 @@ def test_station_shows_expired_floor_life_at_pack(app, session, receive):
     lot = _at_pack_expired(session, receive)
     opened = session.scalar(select(MoistureClock.open_since))
     with app.test_request_context(), simulated_time(opened + timedelta(hours=169)):
-        codes = [b.code for b in station.station_lot(session, lot).blockers]
-    assert "floor_life_expired" in codes
+        view = station.station_lot(session, lot)
+    assert "floor_life_expired" in [b.code for b in view.blockers]
+    assert not view.can_track_in
+    assert any("bake oven" in line for line in view.todo)
 
 
 # --- API -------------------------------------------------------------------------------
