@@ -32,7 +32,12 @@ from mes.quality.services.moisture import (
     moisture_view,
 )
 from mes.quality.services.release import release_hold, release_holds
-from mes.quality.services.yields import YIELD_REASON, after_track_out, yield_reason
+from mes.quality.services.yields import (
+    YIELD_REASON,
+    after_track_out,
+    automatic_reason,
+    yield_reason,
+)
 
 __all__ = [
     "YIELD_REASON",
@@ -40,6 +45,7 @@ __all__ = [
     "MassHold",
     "MoistureView",
     "after_track_out",
+    "automatic_reason",
     "present_rules",
     "create_future_hold",
     "criterion",
