@@ -303,11 +303,11 @@ def add_sample(session: Session, actor: Actor, plan: SpcPlan, *, lot: str, equip
     lot or equipment, equipment of another kind, lot of another product, lot that has not
     run at the step on that tool).
     """
+    plan = _lock(session, plan)
     if not plan.active:
         raise Conflict(_l("Data collection plan %(plan)s is retired.", plan=plan.code),
                        code=ErrorCode.NOT_ACTIVE)
     lot_row, tool, run = _sample_refs(session, plan, lot, equipment, values)
-    plan = _lock(session, plan)
     limits = session.get(SpcLimits, plan.limits_id) if plan.limits_id else None
     # The last subgroups: the previous individual (I–MR) and the run judged by the limits.
     recent = session.execute(
