@@ -603,10 +603,3 @@ def plan_summary(session: Session, plan: SpcPlan, last: int = SUMMARY_POINTS) ->
     return PlanSummary(plan, limits, points, versions,
                        _capability(plan, limits, [p.subgroup for p in points]), open_events)
 
-
-def judged(session: Session, subgroup: SpcSubgroup) -> Judged:
-    """A subgroup as the sample endpoint answers it."""
-    limits = session.get(SpcLimits, subgroup.limits_id) if subgroup.limits_id else None
-    event = session.get(SpcEvent, subgroup.event_id) if subgroup.event_id else None
-    return Judged(subgroup, subgroup.lot.lot_no, subgroup.equipment.code,
-                  limits.version if limits else None, event)

@@ -94,3 +94,28 @@ def test_capability_by_hand():
 
 def test_out_of_spec_flags_values_beyond_not_on():
     assert stats.out_of_spec([3.0, 2.99, 12.0, 12.01, 8], 3.0, 12.0) == [2.99, 12.01]
+
+
+def test_xbar_s_limits_by_hand_for_n_11():
+    # AIAG table, n = 11: A3 = 0.927, B3 = 0.321, B4 = 1.679, c4 = 0.9754.
+    # Means 10, 12; standard deviations 1, 3: X̿ = 11, S̄ = 2.
+    # UCL = 11 + 0.927·2 = 12.854, LCL = 9.146; S chart 1.679·2 = 3.358, 0.321·2 = 0.642;
+    # σ = 2/0.9754 = 2.0504.
+    limits = stats.compute_limits("xbar_s", 11, [10, 12], [1, 3])
+    assert (limits.center, limits.r_center) == (11.0, 2.0)
+    assert limits.ucl == pytest.approx(12.854, abs=2e-3)
+    assert limits.lcl == pytest.approx(9.146, abs=2e-3)
+    assert limits.r_ucl == pytest.approx(3.358, abs=2e-3)
+    assert limits.r_lcl == pytest.approx(0.642, abs=2e-3)
+    assert limits.sigma == pytest.approx(2.0504, abs=2e-4)  # c4 to four places
+
+
+def test_subgroup_statistics():
+    assert stats.spread("xbar_r", [9.8, 10.2, 10.0], None) == 0.4
+    # 1, 2, 3, 4, 5: s = √(10/4) = 1.5811…
+    assert stats.spread("xbar_s", [1, 2, 3, 4, 5], None) == pytest.approx(1.58113883, abs=1e-8)
+    assert stats.spread("i_mr", [10.5], None) is None
+    assert stats.spread("i_mr", [10.5], 11.25) == 0.75
+    assert stats.capability([], None, 1.0, 2.0) == (None,) * 6
+    # One value: no overall σ, so no Pp/Ppk; no σ within, no Cp/Cpk.
+    assert stats.capability([5.0], None, 1.0, 9.0) == (5.0, None, None, None, None, None)
