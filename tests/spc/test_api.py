@@ -374,3 +374,13 @@ def test_the_last_open_event_of_a_tool_releases_it(session, receive, history):
     spc.close_event(session, "qa", second, cause="c", action="a")
     session.commit()
     assert tool_state(session, "WB-1") == "productive"
+
+
+def test_the_station_page_refuses_the_track_out_with_the_plan_named(session, plant, receive,
+                                                                      login, make_user):
+    make_plan(session, frequency="lot")
+    lot = at_wb(session, receive)
+    station = login(make_user("operator"))
+    page = refused(session, lambda: station.post("/station", data={
+        "lot": lot.lot_no, "step": "WB", "good_qty": "1000", "action": "track_out"}), 409)
+    assert f"Lot {lot.lot_no} has a sample due before track-out: WB-PULL." in page
