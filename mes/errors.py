@@ -76,11 +76,13 @@ class ErrorCode(StrEnum):
     NOT_QUALIFIED = "not_qualified"
     INSUFFICIENT_HISTORY = "insufficient_history"
     LOTS_IN_WIP = "lots_in_wip"
+    SAMPLE_DUE = "sample_due"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"
     INVALID_STDF = "invalid_stdf"
     NO_PARTS = "no_parts"
+    TOO_FEW_SUBGROUPS = "too_few_subgroups"
 
 
 class DomainError(Exception):

@@ -8,4 +8,5 @@ from mes.floor import models as floor  # noqa: F401
 from mes.quality import models as quality  # noqa: F401
 from mes.reports import models as reports  # noqa: F401
 from mes.shipping import models as shipping  # noqa: F401
+from mes.spc import models as spc  # noqa: F401
 from mes.testfloor import models as testfloor  # noqa: F401

@@ -91,6 +91,12 @@ def actor(name: str | None) -> str:
 # The words of the fields a form or the API names in its validation messages: a page shows
 # "Reason: ..." instead of "reason: ...". The API keeps the names as its keys.
 FIELD_LABELS: dict[str, Any] = {
+    # Process control (plans, samples, limits, events).
+    "cause": _l("Cause"), "characteristic": _l("Characteristic"),
+    "frequency": _l("Frequency"), "from_subgroups": _l("Subgroups for the limits"),
+    "lsl": _l("Lower specification limit"), "plan": _l("Plan"), "rules": _l("Rules"),
+    "subgroup_size": _l("Subgroup size"), "target": _l("Target"), "unit": _l("Unit"),
+    "usl": _l("Upper specification limit"), "values": _l("Values"),
     "action": _l("Action"), "active": _l("Active"), "aec_grade": _l("AEC grade"),
     "at_step": _l("At step"), "automotive": _l("Automotive"), "bin": _l("Bin"),
     "bins": _l("Bins"), "by": _l("By"), "code": _l("Code"), "comment": _l("Comment"),

@@ -242,6 +242,7 @@ class HoldSource(Vocabulary):
     YIELD = "yield", _l("Low yield")
     SBA = "sba", _l("SBA")
     CONTAINMENT = "containment", _l("Containment")
+    SPC = "spc", _l("Process control")
 
 
 class SystemText(Vocabulary):
@@ -301,6 +302,28 @@ class MoistureAction(Vocabulary):
     SEAL = "seal", _l("Sealed in dry bag")
     DRY_STORAGE = "dry_storage", _l("Dry storage")
     BAKE = "bake", _l("Baked")
+
+
+# --- process control -------------------------------------------------------------------
+
+class ChartKind(Vocabulary):
+    """The control chart pair of a data collection plan, chosen by its subgroup size."""
+
+    XBAR_R = "xbar_r", _l("X̄–R (mean and range)")
+    XBAR_S = "xbar_s", _l("X̄–S (mean and standard deviation)")
+    I_MR = "i_mr", _l("I–MR (individuals and moving range)")
+
+
+class SpcChart(Vocabulary):
+    """Which chart of the pair a rule hit is on."""
+
+    XBAR = "xbar", _l("Mean / individuals")
+    SPREAD = "spread", _l("Range / standard deviation")
+
+
+class SpcEventState(Vocabulary):
+    OPEN = "open", _l("open")
+    CLOSED = "closed", _l("closed")
 
 
 # --- test floor ------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from mes.api import (  # noqa: E402,F401
     portal,
     reports,
     shipping,
+    spc,
     testdata,
     trace,
 )

@@ -37,21 +37,28 @@ class Permission(enum.StrEnum):
     TRACE_READ = "trace:read"
     REPORT_READ = "report:read"
     PORTAL = "portal"                  # the customer portal pages
+    SPC_READ = "spc:read"              # see process control plans, charts and events
+    SPC_PLAN = "spc:plan"              # create data collection plans, freeze control limits
+    SPC_SAMPLE = "spc:sample"          # enter measured subgroups (operators, gauges)
+    SPC_CLOSE = "spc:close"            # close an out-of-control event (cause and action)
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
                Permission.SHIPMENT_READ, Permission.TRACE_READ, Permission.REPORT_READ,
-               Permission.TEST_READ}
+               Permission.TEST_READ, Permission.SPC_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.MASTER_READ, Permission.LOT_READ, Permission.LOT_TRACK,
                               Permission.LOT_SPLIT_MERGE, Permission.EQUIPMENT_STATE,
                               Permission.HOLD_READ, Permission.TEST_READ,
-                              Permission.TEST_WRITE, Permission.TRACE_READ}),
+                              Permission.TEST_WRITE, Permission.TRACE_READ,
+                              Permission.SPC_READ, Permission.SPC_SAMPLE}),
     Role.ENGINEER: frozenset(_READ_FLOOR | {Permission.MASTER_WRITE, Permission.EQUIPMENT_STATE,
-                                            Permission.TEST_WRITE, Permission.LIMITS_WRITE}),
+                                            Permission.TEST_WRITE, Permission.LIMITS_WRITE,
+                                            Permission.SPC_PLAN, Permission.SPC_SAMPLE,
+                                            Permission.SPC_CLOSE}),
     Role.QA: frozenset(_READ_FLOOR | {Permission.HOLD_PLACE, Permission.HOLD_RELEASE,
-                                      Permission.AUDIT_READ}),
+                                      Permission.AUDIT_READ, Permission.SPC_CLOSE}),
     Role.PLANNER: frozenset(_READ_FLOOR | {Permission.LOT_RECEIVE, Permission.LOT_SPLIT_MERGE,
                                            Permission.SHIP}),
     Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),

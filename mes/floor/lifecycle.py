@@ -13,6 +13,13 @@ from blinker import Namespace
 
 _signals = Namespace()
 
+# Sent by `mes.floor.services.track_out` once the track-out is found valid and before
+# anything is written, with the lot as sender and keyword arguments `session`, `actor` and
+# `run` (the lot's open StepRun: its step and equipment). A receiver refuses the
+# track-out by raising (process control: a sample due for the lot, 409 sample_due).
+# Receivers keep the track-out cheap: no query unless a rule may apply to the step.
+lot_tracking_out = _signals.signal("lot-tracking-out")
+
 # Sent by `mes.floor.services.track_out` after the lot has moved (and its step run is
 # closed), with the lot as sender and keyword arguments `session`, `actor`, `step` (the
 # StepInfo of the step just finished), `qty_in`, `good_qty` and `rules_at_step` (whether

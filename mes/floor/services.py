@@ -622,8 +622,9 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     free again. A lot held while running may be tracked out and stays held; a step yield
     below the step's minimum puts it on hold, and the future holds of the step it arrives
     at apply (mes.quality, through mes.floor.lifecycle). Refused with 409 not_running /
-    wrong_step, 422 quantity_mismatch, and 422 for a reason code that is unknown or not of
-    kind reject.
+    wrong_step, 409 sample_due (a data collection plan of the step measures every lot and
+    the lot's subgroup is not entered; mes.spc, through mes.floor.lifecycle), 422
+    quantity_mismatch, and 422 for a reason code that is unknown or not of kind reject.
     """
     move = lot if isinstance(lot, LotToMove) else LotToMove(lot)
     lot = move.lot
@@ -651,6 +652,9 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
                qty_in=run.qty_in), code=ErrorCode.QUANTITY_MISMATCH,
             fields={"good_qty": [_l("Good and rejects must add up to %(qty_in)s.",
                                     qty_in=run.qty_in)]})
+    # Other domains' refusals of a track-out (process control: a sample due), before any
+    # write.
+    lifecycle.lot_tracking_out.send(lot, session=session, actor=actor, run=run)
     now = utcnow()
     tool = lot.equipment
     done_step = lot.step_code

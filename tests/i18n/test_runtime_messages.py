@@ -26,8 +26,10 @@ BRACED = re.compile(r"\{\w+\}")  # marshmallow's placeholders
 # An English word: a run of lowercase letters (a field name, a raw code, a sentence).
 # Acronyms (STDF, PRR, SBA, MSL ...), units and codes in capitals are the same in Chinese.
 ENGLISH_WORD = re.compile(r"(?<![A-Za-z0-9_])[a-z][a-z_]+(?![A-Za-z0-9_])")
-# Lowercase words that stay as they are in Chinese text: units and file suffixes.
-KEPT_WORDS = {"gzip", "mm", "ms", "kg", "h", "min", "csv", "json", "stdf", "nan"}
+# Lowercase words that stay as they are in Chinese text: units, file suffixes, and the
+# literal values a process-control plan's frequency is typed as ("lot", "hours:N").
+KEPT_WORDS = {"gzip", "mm", "ms", "kg", "h", "min", "csv", "json", "stdf", "nan", "lot",
+              "hours"}
 
 
 def _python_messages() -> list[tuple[str | None, str]]:

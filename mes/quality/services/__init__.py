@@ -42,7 +42,12 @@ from mes.quality.services.release import (
     releasers,
     rework_steps,
 )
-from mes.quality.services.yields import YIELD_REASON, after_track_out, yield_reason
+from mes.quality.services.yields import (
+    YIELD_REASON,
+    after_track_out,
+    automatic_reason,
+    yield_reason,
+)
 
 __all__ = [
     "IN_PLANT",
@@ -57,6 +62,7 @@ __all__ = [
     "MassHold",
     "MoistureView",
     "after_track_out",
+    "automatic_reason",
     "present_rules",
     "create_future_hold",
     "criterion",

@@ -31,16 +31,22 @@ def yield_reason(session: Session) -> ReasonCode:
     the plant's first active hold code (by code). With no active hold code at all, HOLD-YIELD
     itself, retired or created (audited) when missing: a low yield is never left unheld
     for want of a code."""
+    return automatic_reason(session, YIELD_REASON, "Step yield below the minimum")
+
+
+def automatic_reason(session: Session, code: str, description: str) -> ReasonCode:
+    """The reason of a hold a rule places by itself: `code` when it is an active hold code,
+    else the plant's first active hold code (by code); with no active hold code at all,
+    `code` itself, retired or created (audited, with `description`) when missing."""
     codes = {reason.code: reason for reason in session.scalars(
         select(ReasonCode).where(ReasonCode.kind == ReasonKind.HOLD, ReasonCode.active.is_(True))
         .order_by(ReasonCode.code))}
     if codes:
-        return codes.get(YIELD_REASON) or next(iter(codes.values()))
-    retired = session.scalar(select(ReasonCode).where(ReasonCode.code == YIELD_REASON,
+        return codes.get(code) or next(iter(codes.values()))
+    retired = session.scalar(select(ReasonCode).where(ReasonCode.code == code,
                                                       ReasonCode.kind == ReasonKind.HOLD))
     return retired or catalog.create_reason_code(session, SYSTEM, {
-        "code": YIELD_REASON, "kind": ReasonKind.HOLD,
-        "description": "Step yield below the minimum"})
+        "code": code, "kind": ReasonKind.HOLD, "description": description})
 
 
 def _below_min_yield(step: StepInfo, qty_in: int, good_qty: int) -> bool:
