@@ -367,9 +367,15 @@ def start_session(session: Session, user: User) -> str:
     return key
 
 
-def end_session(session: Session, key: str) -> None:
-    """End the login session of `key` (logout): its cookie stops opening anything."""
-    session.execute(delete(LoginSession).where(LoginSession.key_hash == _token_hash(key)))
+def end_session(session: Session, key: str, user: User | None = None,
+                address: str | None = None) -> None:
+    """End the login session of `key` (logout): its cookie stops opening anything. The
+    logout of `user` is audited (login:logout) when a live session ended."""
+    ended = session.execute(delete(LoginSession).where(
+        LoginSession.key_hash == _token_hash(key))).rowcount
+    if ended and user is not None:
+        audit.record(session, actor=user, code="login:logout", subject_type="login",
+                     subject_key=user.username, data={"address": address})
 
 
 # Built once: every page request with a session cookie runs it.

@@ -70,7 +70,9 @@ def logout() -> Any:
     # Server-side: the login session ends, so a copy of the cookie opens nothing any more.
     key = session.get(SESSION_KEY)
     if isinstance(key, str):
-        services.end_session(db.session(), key)
+        services.end_session(db.session(), key,
+                             current_user if current_user.is_authenticated else None,
+                             request.remote_addr)
     logout_user()
     session.clear()
     flash(_("You are logged out."), "info")

@@ -111,12 +111,19 @@ def test_logout_refuses_get(login, make_user):
     assert _is_logged_in(client)
 
 
-def test_logout_by_post_ends_the_session(login, make_user):
-    client = login(make_user("operator"))
+def test_logout_by_post_ends_the_session(login, make_user, session):
+    user = make_user("operator")
+    client = login(user)
     resp = client.post("/logout")
     assert resp.status_code == 302
     assert resp.location == "/login"
     assert not _is_logged_in(client)
+    assert _login_events(session, user.username)[-1] == ("login:logout",
+                                                         {"address": "127.0.0.1"})
+    # A second logout (no live session) writes nothing more.
+    count = len(_login_events(session, user.username))
+    client.post("/logout")
+    assert len(_login_events(session, user.username)) == count
 
 
 def _copy_of_cookie(client):
