@@ -371,7 +371,7 @@ def end_session(session: Session, key: str, user: User | None = None,
                 address: str | None = None) -> None:
     """End the login session of `key` (logout): its cookie stops opening anything. The
     logout of `user` is audited (login:logout) when a live session ended."""
-    ended = session.execute(delete(LoginSession).where(
+    ended = session.connection().execute(delete(LoginSession).where(
         LoginSession.key_hash == _token_hash(key))).rowcount
     if ended and user is not None:
         audit.record(session, actor=user, code="login:logout", subject_type="login",
