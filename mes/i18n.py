@@ -201,7 +201,7 @@ LABELLED: dict[str, type[v.Vocabulary]] = {
     "step_kind": v.StepKind, "reason_kind": v.ReasonKind, "event_kind": v.EventKind,
     "match_kind": v.MatchKind, "sba_status": v.SbaStatus, "pat_mode": v.PatMode,
     "moisture_state": v.MoistureState, "hold_status": v.HoldStatus, "edge_kind": v.EdgeKind,
-    "material_type": v.MaterialType,
+    "material_type": v.MaterialType, "customer_category": v.CustomerCategory,
 }
 
 

@@ -155,6 +155,9 @@ def test_customer_reads_rejects_and_scrap_by_category_never_by_reason_code(
         ("assembly", 3), ("other", 2)]
     portal = customer.get("/portal/rejects").get_data(as_text=True)
     assert 'data-category="assembly"' in portal and 'data-category="other"' in portal
+    # The trace page names the categories by their words.
+    page = customer.get(f"/trace/lots/{lot.lot_no}").get_data(as_text=True)
+    assert "Assembly 3" in page and "Other 2" in page
 
 
 def test_a_customer_gets_the_customer_event_schema(app, world, crossed, token_for, client):
