@@ -6,7 +6,7 @@ changed."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -381,7 +381,7 @@ def test_a_chinese_operator_reads_what_to_do_in_chinese(login, make_user, sessio
 
 def test_the_queue_lists_lots_at_the_operators_steps_most_urgent_first(
         operator, op_user, session, receive):
-    today = date.today()
+    today = services.plant_date()
     now = utcnow()
     with simulated_time(now - timedelta(hours=5)):
         old = to_wb(session, receive(10, due_date=today + timedelta(days=9), priority=3))
