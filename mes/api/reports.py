@@ -69,6 +69,14 @@ def report_yield_trend(args: dict[str, Any]) -> Response:
     return _answer("yield_trend", args, services.yield_trend)
 
 
+@api_route(bp, "/reports/yield/final-test", permission=Permission.REPORT_READ,
+           query=s.TrendArgs, response=s.FinalTestTrendReport, tag="reports", produces=_CSV)
+def report_final_test_yield(args: dict[str, Any]) -> Response:
+    """Final-test yield per product and ?period: good / in at the last test step of each
+    lot's route (with ?step, the yield at that step; `measure` says which)."""
+    return _answer("final_test_yield", args, services.final_test_yield_trend)
+
+
 @api_route(bp, "/reports/rejects", permission=Permission.REPORT_READ, query=s.ReportArgs,
            response=s.RejectReport, tag="reports", produces=_CSV)
 def report_rejects(args: dict[str, Any]) -> Response:

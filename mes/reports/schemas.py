@@ -70,6 +70,10 @@ YieldReport = _report("Yield", {
 TrendReport = _report("YieldTrend", {
     "product": fields.String(), "period": fields.String(), "period_start": fields.Date(),
     "quantity_in": fields.Integer(), "good": fields.Integer(), "yield": _H(allow_none=True)})
+FinalTestTrendReport = _report("FinalTestYieldTrend", {
+    "product": fields.String(), "period": fields.String(), "period_start": fields.Date(),
+    "quantity_in": fields.Integer(), "good": fields.Integer(), "yield": _H(allow_none=True)},
+    measure=fields.String())
 RejectReport = _report("Rejects", {
     "reason": fields.String(allow_none=True), "step": fields.String(allow_none=True),
     "quantity": fields.Integer(), "kind": fields.String(), "share": _H(),

@@ -53,6 +53,7 @@ from mes.catalog.models import (
     EquipmentStateChange,
     Product,
     ReasonCode,
+    RouteStep,
 )
 from mes.db import utcnow
 from mes.errors import Forbidden, InvalidInput
@@ -68,6 +69,7 @@ from mes.vocabulary import (
     HoldStatus,
     LotState,
     ReasonKind,
+    StepKind,
 )
 
 DEFAULT_DAYS = 30
@@ -436,6 +438,21 @@ def yield_report(session: Session, q: ReportQuery) -> Report:
 def yield_trend(session: Session, q: ReportQuery) -> Report:
     """Yield per product and period (UTC day or ISO week) over the track-outs in the
     range, optionally at one step."""
+    return _trend(session, q, final_test=False)
+
+
+def final_test_yield_trend(session: Session, q: ReportQuery) -> Report:
+    """Final-test yield per product and period (UTC day or ISO week): good / in over the
+    track-outs in the range at the last test step of each lot's route (the quantities of
+    several steps are not added up: that weighs every step by the units it saw and is no
+    yield). With a step filter, the yield at that step instead. Lots whose route has no
+    test step do not count. `extra["measure"]` says which: final_test or step."""
+    report = _trend(session, q, final_test=not q.step)
+    report.extra["measure"] = "step" if q.step else "final_test"
+    return report
+
+
+def _trend(session: Session, q: ReportQuery, *, final_test: bool) -> Report:
     period = (_day if q.period == "day" else _week)(session, StepRun.finished_at)
     inner = (select(period.label("period"), Lot.product_id.label("product_id"),
                     StepRun.qty_in, StepRun.good_qty)
@@ -444,6 +461,12 @@ def yield_trend(session: Session, q: ReportQuery) -> Report:
                     *_lot_conditions(q)))
     if q.step:
         inner = inner.where(StepRun.step_code == q.step)
+    if final_test:
+        last_test = (select(RouteStep.route_id, func.max(RouteStep.seq).label("seq"))
+                     .where(RouteStep.kind == StepKind.TEST).group_by(RouteStep.route_id)
+                     .subquery())
+        inner = inner.join(last_test, (last_test.c.route_id == StepRun.route_id)
+                           & (last_test.c.seq == StepRun.step_seq))
     sub = inner.subquery()
     stmt = (select(sub.c.period, sub.c.product_id, func.sum(sub.c.qty_in),
                    func.sum(sub.c.good_qty))

@@ -178,11 +178,17 @@ def _csv_url(endpoint: str, **extra: Any) -> str:
     return url_for(endpoint, **{**args, **extra, "format": "csv"})
 
 
-def _section(key: str, title: Any, report: Report, api: str, *, chart: str | None = None,
-             note: Any = None, legend: list[tuple[str, str]] | None = None,
+def _section(key: str, title: Any, report: Report, api: str, *,
+             chart: dict[str, Any] | None = None, empty: Any = None, note: Any = None,
              **csv_args: Any) -> dict[str, Any]:
-    return {"id": key, "title": title, "report": report, "chart": chart, "note": note,
-            "legend": legend or [], "csv": _csv_url(api, **csv_args)}
+    """A report section: its table, and a chart (a mes.reports.charts specification) or,
+    when the chart has nothing to draw, the `empty` sentence in its place."""
+    if chart is not None and charts.empty(chart):
+        chart = None
+    else:
+        empty = None
+    return {"id": key, "title": title, "report": report, "chart": chart, "empty": empty,
+            "note": note, "csv": _csv_url(api, **csv_args)}
 
 
 def _page(template_title: Any, endpoint: str, schema: type[Schema],
@@ -215,11 +221,15 @@ def wip() -> Any:
         sess = db.session()
         report = services.wip(sess, q)
         key = q.by
-        bars = [(str(r[key]), float(r["lots"])) for r in report.rows[:MAX_BARS]]
-        chart = charts.bar_chart(bars, title=_("Lots in WIP"), empty=_("No lots in WIP."),
-                                 sort=key != "step")
+        rows = report.rows if key == "step" else sorted(report.rows,
+                                                          key=lambda r: -r["lots"])
+        rows = rows[:MAX_BARS]
+        chart = charts.bar([str(r[key]) for r in rows], [r["lots"] for r in rows],
+                           title=_("Lots in WIP"), name=_("Lots"), y_min=0,
+                           horizontal=key != "step")
         late = services.late_lots(sess, replace(q, limit=100))
-        return [_section("wip", _("WIP now"), report, "api.report_wip", chart=chart),
+        return [_section("wip", _("WIP now"), report, "api.report_wip", chart=chart,
+                         empty=_("No lots in WIP.")),
                 _section("late", _("Late lots (the 100 most overdue)"), late,
                          "api.report_late_lots")]
 
@@ -240,25 +250,40 @@ def yield_page() -> Any:
             acc = per_step.setdefault(r["step"], [0, 0])
             acc[0] += r["good"]
             acc[1] += r["quantity_in"]
-        bars = [(step, round(100.0 * g / n, 2)) for step, (g, n) in per_step.items() if n]
-        chart = charts.bar_chart(bars[:MAX_BARS], title=_("Yield per step"),
-                                 empty=_("No track-outs in the range."), unit="%",
-                                 sort=False, css="bars yields")
-        trend = _figures(services.yield_trend, q)
-        series: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        steps = [(step, round(100.0 * g / n, 2)) for step, (g, n) in per_step.items() if n]
+        steps = steps[:MAX_BARS]
+        chart = charts.yield_bars([st for st, _y in steps], [y for _st, y in steps],
+                                  title=_("Yield per step"), name=_("Yield %"))
+        trend = _figures(services.final_test_yield_trend, q)
+        series: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
         for r in trend.rows:
-            if r["yield"] is not None:
+            if len(series) < MAX_TRENDS or r["product"] in series:
                 series[r["product"]].append((r["period"], r["yield"]))
-        trends = [{"product": p, "chart": charts.line_chart(
-            pts, title=_("Yield of %(product)s", product=p), empty="", unit="%")}
-            for p, pts in list(series.items())[:MAX_TRENDS]]
-        sections = [_section("yield", _("Yield per step and product"), report,
-                             "api.report_yield", chart=chart),
-                    _section("trend", _("Yield per product and %(period)s",
-                                        period=_("day") if q.period == "day" else _("week")),
-                             trend, "api.report_yield_trend", period=q.period)]
-        sections[1]["charts"] = trends
-        return sections
+        per = _("day") if q.period == "day" else _("week")
+        if q.step:
+            title = _("Yield at step %(step)s per product and %(period)s", step=q.step,
+                      period=per)
+            note = _("Good / in over the track-outs at step %(step)s in each %(period)s.",
+                     step=q.step, period=per)
+        else:
+            title = _("Final-test yield per product and %(period)s", period=per)
+            note = _("Final-test yield: good / in over the track-outs at the last test step "
+                     "of each lot's route in each %(period)s (quantities of different steps "
+                     "are not added). Products whose route has no test step are not "
+                     "shown.", period=per)
+        if len(set(r["product"] for r in trend.rows)) > MAX_TRENDS:
+            note = note + " " + _("The chart shows the first %(n)d products; the table "
+                                  "lists them all.", n=MAX_TRENDS)
+        chart2 = charts.trend(series, title=title, y_title=_("Yield %"))
+        return [_section("yield", _("Yield per step and product"), report,
+                         "api.report_yield", chart=chart,
+                         empty=_("No track-outs in the range."),
+                         note=_("Yield per step: good / in over the track-outs in the range, "
+                                "all products together. The axis starts at %(low)s %%.",
+                                low=format_number(chart["y"]["min"]))),
+                _section("trend", title, trend, "api.report_final_test_yield",
+                         chart=chart2, empty=_("No track-outs at a test step in the range."),
+                         note=note, period=q.period)]
 
     return _page(_("Yield"), "reports.yield_page", s.TrendArgs, build, extra_fields=[
         {"name": "period", "label": _("Trend per"), "required": True,
@@ -270,12 +295,17 @@ def yield_page() -> Any:
 def rejects() -> Any:
     def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
         report = _figures(services.rejects, q)
-        bars = [(f"{r['reason'] or '?'} · {r['step'] or '?'}", float(r["quantity"]))
-                for r in report.rows[:MAX_BARS]]
-        chart = charts.bar_chart(bars, title=_("Rejects and scrap by reason and step"),
-                                 empty=_("No rejects or scrap in the range."))
-        return [_section("rejects", _("Pareto (total %(n)s)", n=report.extra["total"]),
-                         report, "api.report_rejects", chart=chart)]
+        chart = charts.pareto(((r["reason"] or "?", r["quantity"]) for r in report.rows),
+                              title=_("Rejects and scrap by reason code"),
+                              quantity=_("Quantity"), cumulative=_("Cumulative %"),
+                              other=_("Other"))
+        note = _("Bars: quantity per reason code, all steps together, largest first (the "
+                 "%(n)d largest, the rest as \"Other\"); line: cumulative share of the "
+                 "total. The table lists every reason and step.", n=charts.PARETO_TOP - 1)
+        return [_section("rejects", _("Pareto (total %(n)s)",
+                                      n=format_number(report.extra["total"])),
+                         report, "api.report_rejects", chart=chart, note=note,
+                         empty=_("No rejects or scrap in the range."))]
 
     return _page(_("Rejects and scrap"), "reports.rejects", s.ReportArgs, build)
 
@@ -287,14 +317,13 @@ def cycle_time() -> Any:
         report = _figures(services.cycle_time, q)
         rows = report.rows[:MAX_BARS]
         series = [(_("Queue median"), "queue"), (_("Process median"), "process")]
-        chart = charts.stacked_bars(
+        chart = charts.stacked(
             [r["step"] for r in rows], series,
             [(r["queue_median_h"], r["process_median_h"]) for r in rows],
-            title=_("Median queue and process time per step"),
-            empty=_("No track-outs in the range."), unit=" h")
+            title=_("Median queue and process time per step"), unit=" h")
         lots = _figures(services.lot_cycle_time, q)
         return [_section("steps", _("Per step"), report, "api.report_cycle_time",
-                         chart=chart, legend=series),
+                         chart=chart, empty=_("No track-outs in the range.")),
                 _section("lots", _("Per lot, from receipt to the last step"), lots,
                          "api.report_lot_cycle_time")]
 
@@ -310,25 +339,25 @@ def holds() -> Any:
         per_bucket = dict.fromkeys((b for b, _d in services.HOLD_BUCKETS), 0)
         for r in report.rows:
             per_bucket[r["bucket"]] += r["count"]
-        chart = charts.bar_chart([(b, float(n)) for b, n in per_bucket.items()],
-                                 title=_("Open holds by age"), empty="", sort=False)
+        chart = charts.bar(list(per_bucket), list(per_bucket.values()),
+                           title=_("Open holds by age"), name=_("Holds"), y_min=0)
         disp = _figures(services.dispositions, q)
         weeks = sorted({r["week"] for r in disp.rows})
         kinds = sorted({r["disposition"] for r in disp.rows})
         counts = {(r["week"], r["disposition"]): r["count"] for r in disp.rows}
         series = [(str(Disposition.labels().get(k, k)), f"disp-{k}") for k in kinds]
-        chart2 = charts.stacked_bars(
-            weeks, series,
-            [[counts.get((w, k), 0) for k in kinds] for w in weeks],
-            title=_("Dispositions per week"), empty=_("No holds released in the range."))
+        chart2 = charts.stacked(
+            weeks, series, [[counts.get((w, k), 0) for k in kinds] for w in weeks],
+            title=_("Dispositions per week"))
         mean = disp.extra["mean_hours_to_disposition"]
         note = (_("%(n)d holds released in the range; mean time to disposition %(h)s h.",
                   n=disp.extra["released"], h=mean) if mean is not None else None)
         return [_section("open", _("Open holds now (%(n)d)", n=report.extra["open"]),
-                         report, "api.report_holds", chart=chart),
+                         report, "api.report_holds", chart=chart,
+                         empty=_("No open holds.")),
                 _section("dispositions", _("Dispositions in the range"), disp,
                          "api.report_dispositions", chart=chart2, note=note,
-                         legend=series)]
+                         empty=_("No holds released in the range."))]
 
     return _page(_("Holds"), "reports.holds", s.ReportArgs, build)
 
@@ -343,12 +372,12 @@ def equipment() -> Any:
         key = "kind" if q.by == "kind" else "equipment"
         rows = report.rows[:MAX_BARS]
         series = [(str(st.label), st.value) for st in EquipmentState]
-        chart = charts.stacked_bars(
+        chart = charts.stacked(
             [r[key] for r in rows], series,
             [[r[f"{st.value}_h"] for st in EquipmentState] for r in rows],
-            title=_("Hours in each E10 state"), empty=_("No equipment history."), unit=" h")
+            title=_("Hours in each E10 state"), unit=" h", horizontal=True)
         return [_section("equipment", _("Time in state"), report, "api.report_equipment",
-                         chart=chart, legend=series)]
+                         chart=chart, empty=_("No equipment history."))]
 
     return _page(_("Equipment"), "reports.equipment", s.EquipmentArgs, build, filters=(),
                  extra_fields=[{"name": "by", "label": _("Per"), "required": True,
@@ -366,11 +395,12 @@ def delivery() -> Any:
             acc[0] += r["on_time"]
             acc[1] += r["on_time"] + r["late"]
         bars = [(w, round(100.0 * on / n, 2)) for w, (on, n) in sorted(weeks.items()) if n]
-        chart = charts.bar_chart(bars, title=_("Lots shipped on time per week"),
-                                 empty=_("No shipped lots with a due date in the range."),
-                                 unit="%", sort=False, css="bars yields")
+        chart = charts.bar([w for w, _p in bars], [p for _w, p in bars],
+                           title=_("Lots shipped on time per week"), name=_("On time %"),
+                           unit="%", y_min=0, y_max=100)
         return [_section("delivery", _("Shipments per customer and week"), report,
-                         "api.report_delivery", chart=chart)]
+                         "api.report_delivery", chart=chart,
+                         empty=_("No shipped lots with a due date in the range."))]
 
     return _page(_("Delivery"), "reports.delivery", s.ReportArgs, build,
                  filters=("product", "customer"))

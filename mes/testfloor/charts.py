@@ -30,13 +30,18 @@ class Line:
 
 
 def _num(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".")
+    """A value with up to two decimals and thousands separators: 37,275 or 98.5."""
+    text = f"{value:,.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _label(value: float) -> str:
-    """A short axis label: up to 4 significant digits."""
+    """A short axis label: up to 4 significant digits below 1,000, whole numbers with
+    thousands separators above (30,000, never 3e+04)."""
     if value == 0:
         return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
     return f"{value:.4g}"
 
 
@@ -98,18 +103,27 @@ def bar_chart(bars: Sequence[tuple[str, float]], *, title: str, empty: str,
     plot_h = HEIGHT - TOP - BOTTOM
     slot = plot_w / len(items)
     width = slot * 0.7
+    # Labels wider than their slot (about 6.5 px a character) are slanted, and values are
+    # left to the tooltip when the bars are too narrow to carry them without overlapping.
+    longest = max(len(label) for label, _v in items)
+    slanted = slot < 6.5 * longest
+    values_fit = slot >= 6.5 * max(len(_num(v) + unit) for _l, v in items)
     for i, (label, value) in enumerate(items):
         x = LEFT + slot * i + (slot - width) / 2
         h = plot_h * max(value, 0) / high
         y = TOP + plot_h - h
         parts.append(f'<g class="chart-bar" data-label="{escape(label)}">'
                      f'<title>{escape(label)}: {escape(_num(value) + unit)}</title>'
-                     f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}"/>'
-                     f'<text class="chart-value" x="{x + width / 2:.1f}" y="{y - 3:.1f}" '
-                     f'text-anchor="middle">{escape(_num(value) + unit)}</text>'
-                     f'<text class="chart-label" x="{x + width / 2:.1f}" '
-                     f'y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(label)}</text>'
-                     f"</g>")
+                     f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}"/>')
+        if values_fit:
+            parts.append(f'<text class="chart-value" x="{x + width / 2:.1f}" '
+                         f'y="{y - 3:.1f}" text-anchor="middle">'
+                         f"{escape(_num(value) + unit)}</text>")
+        cx, ly = x + width / 2, HEIGHT - BOTTOM + 16
+        turn = (f' text-anchor="end" transform="rotate(-30 {cx:.1f} {ly})"' if slanted
+                else ' text-anchor="middle"')
+        parts.append(f'<text class="chart-label" x="{cx:.1f}" y="{ly}"{turn}>'
+                     f"{escape(label)}</text></g>")
     return "".join(parts) + "</svg>"
 
 

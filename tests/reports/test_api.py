@@ -11,6 +11,7 @@ from tests.reports.helpers import END, START
 
 RANGE = f"from={START.isoformat()}&to={END.isoformat()}"
 PATHS = ["/reports/wip", "/reports/wip/late", "/reports/yield", "/reports/yield/trend",
+         "/reports/yield/final-test",
          "/reports/rejects", "/reports/cycle-time", "/reports/cycle-time/lots",
          "/reports/holds", "/reports/holds/dispositions", "/reports/equipment",
          "/reports/delivery"]

@@ -148,6 +148,36 @@ def test_yield_trend_per_week_and_per_day(session, history):
         ("P1", "2026-03-02", 95.0), ("P1", "2026-03-03", 90.0), ("P2", "2026-03-09", 100.0)]
 
 
+def test_final_test_yield_counts_only_the_last_test_step_of_the_route(session, history):
+    report = services.final_test_yield_trend(session, Q())
+    # FT is QFN's only (so last) test step. Week 10, P1: A 92 -> 90 and B 180 -> 170:
+    # 260 / 272 = 95.588 %. Week 11, P2: C 50 -> 40 = 80 %. (SAW and PACK do not count.)
+    assert report.rows == [
+        {"product": "P1", "period": "2026-W10", "period_start": "2026-03-02",
+         "quantity_in": 272, "good": 260, "yield": 95.59},
+        {"product": "P2", "period": "2026-W11", "period_start": "2026-03-09",
+         "quantity_in": 50, "good": 40, "yield": 80.0},
+    ]
+    assert report.extra == {"measure": "final_test"}
+    at_saw = services.final_test_yield_trend(session, Q(step="SAW"))
+    assert at_saw.extra == {"measure": "step"}
+    # SAW, week 10, P1: (95 + 180) / (100 + 200) = 91.67; week 11, P2: 50 / 50.
+    assert [(r["product"], r["yield"]) for r in at_saw.rows] == [("P1", 91.67), ("P2", 100.0)]
+
+
+def test_final_test_is_the_later_of_two_test_steps(session, history):
+    from sqlalchemy import update
+
+    from mes.catalog.models import RouteStep
+
+    # Make PACK (seq 3) a test step: now it is the final test, where A and B lose nothing.
+    session.execute(update(RouteStep).where(RouteStep.code == "PACK").values(kind="test"))
+    session.flush()
+    rows = services.final_test_yield_trend(session, Q()).rows
+    # Week 10, P1: A 90 -> 90, B 170 -> 170; C still queued at PACK (no track-out).
+    assert [(r["product"], r["quantity_in"], r["yield"]) for r in rows] == [("P1", 260, 100.0)]
+
+
 def test_reject_and_scrap_pareto_largest_first(session, history):
     report = services.rejects(session, Q())
     # R-CHIP at SAW 5 + 20; R-OPEN at FT 2 + 6 + 10; R-CHIP at FT 4; scrap S-DMG at FT 3

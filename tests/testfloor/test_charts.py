@@ -113,3 +113,28 @@ def test_line_chart_with_one_point_and_with_none():
         ".//s:circle", NS)) == 1
     root = parse(charts.line_chart([], title="t", empty="No runs."))
     assert root.find(".//s:text[@class='chart-empty']", NS).text == "No runs."
+
+
+def test_ticks_and_values_carry_thousands_separators_never_exponents():
+    root = parse(charts.bar_chart([("Bin 8", 37275), ("Bin 2", 1432)], title="Pareto",
+                                  empty="none"))
+    ticks = [t.text for t in root.iterfind(".//s:text[@class='chart-tick']", NS)]
+    # 0..37,275 in steps of 10,000 (37,275 / 5 = 7,455, rounded up to 10,000).
+    assert ticks == ["0", "10,000", "20,000", "30,000"]
+    values = [t.text for t in root.iterfind(".//s:text[@class='chart-value']", NS)]
+    assert values == ["37,275", "1,432"]
+    assert charts._label(2.5) == "2.5" and charts._num(98.5) == "98.5"
+    assert charts._num(1000) == "1,000" and charts._num(0) == "0"
+
+
+def test_many_bars_slant_their_labels_and_leave_values_to_the_tooltip():
+    bars = [(f"Reason {n:02d} at FT-H", float(1000 + n)) for n in range(30)]
+    root = parse(charts.bar_chart(bars, title="Pareto", empty="none"))
+    labels = list(root.iterfind(".//s:text[@class='chart-label']", NS))
+    assert len(labels) == 30
+    assert all(t.get("transform", "").startswith("rotate(-30") for t in labels)
+    assert root.find(".//s:text[@class='chart-value']", NS) is None
+    assert len(root.findall(".//s:g[@class='chart-bar']/s:title", NS)) == 30
+    few = parse(charts.bar_chart([("B1", 3.0), ("B2", 1.0)], title="t", empty="none"))
+    assert all(t.get("text-anchor") == "middle"
+               for t in few.iterfind(".//s:text[@class='chart-label']", NS))

@@ -3,6 +3,7 @@
  *   data-confirm="message"  on a form (or its submit button): ask before submitting
  *   data-autofocus          focus this field when the page loads (scanner input)
  *   data-autosubmit         on a select/checkbox: submit its form when the value changes
+ *   details.user-menu       the header's user menu closes on a click outside or Escape
  * No inline handlers: the Content-Security-Policy forbids them.
  */
 (function () {
@@ -45,6 +46,19 @@
       }
     }
   }
+
+  // The header's user menu (a <details>) closes on a click elsewhere and on Escape.
+  document.addEventListener("click", function (event) {
+    var menu = document.querySelector("details.user-menu[open]");
+    if (menu && !menu.contains(event.target)) { menu.removeAttribute("open"); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var menu = document.querySelector("details.user-menu[open]");
+    if (menu && event.key === "Escape") {
+      menu.removeAttribute("open");
+      menu.querySelector("summary").focus();
+    }
+  });
 
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", autofocus);
