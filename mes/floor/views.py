@@ -38,6 +38,7 @@ from mes.floor import station as reads
 from mes.floor.models import Lot
 from mes.quality import schemas as qs
 from mes.quality import services as quality
+from mes.spc import services as spc
 from mes.vocabulary import (
     EventKind,
     LotState,
@@ -345,13 +346,17 @@ def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = N
                   form: dict[str, Any] | None = None, refused: forms.Refused | None = None,
                   added_row: bool = False, status: int = 200) -> Any:
     view = reads.station_lot(db.session(), lot) if lot is not None else None
+    # Process control: the subgroups the lot's plans ask for now (every lot: before
+    # track-out).
+    samples_due = spc.due_samples(db.session(), view.lot) if view and view.running else []
     form = form or {}
     form.setdefault("rejects", [{"reason": "", "qty": ""}] * REJECT_ROWS)
     return render_template(
         "floor/station.html", view=view, scan=scan, scan_error=scan_error, form=form,
         refused=refused, errors=refused.fields if refused else {},
         focus=_focus(view, refused, len(form["rejects"]), added_row),
-        kind_labels=StepKind.labels(), max_rejects=MAX_REJECT_ROWS), status
+        kind_labels=StepKind.labels(), max_rejects=MAX_REJECT_ROWS,
+        samples_due=samples_due), status
 
 
 @bp.route("/station", methods=["GET", "POST"])
