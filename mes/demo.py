@@ -49,6 +49,7 @@ from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
 from mes.shipping import services as shipping
+from mes.spc.demo import load_demo_spc
 from mes.testfloor import services as testfloor
 from mes.testfloor.models import TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
@@ -1068,6 +1069,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     history.run()
     load_demo_test_history(session, history.tests, history.end)
     load_demo_shipments(session, history.end)
+    load_demo_spc(session, history.end)
 
 
 def load_demo(session: Session) -> bool:
