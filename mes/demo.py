@@ -248,6 +248,7 @@ REASON_CODES = [
     ("HOLD-MAT", "hold", "Suspect material", "可疑物料"),
     ("HOLD-EQUIP", "hold", "Suspect equipment", "可疑设备"),
     ("HOLD-ENG", "hold", "Engineering evaluation", "工程评估"),
+    ("HOLD-SPC", "hold", "Process out of statistical control", "过程统计失控"),
     ("HOLD-MSL", "hold", "Moisture floor life exceeded", "湿敏车间寿命超期"),
     # Scrap in a disposition.
     ("SCRAP-YIELD", "scrap", "Scrapped for low yield", "低良率报废"),
