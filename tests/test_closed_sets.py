@@ -13,10 +13,11 @@ from sqlalchemy import CheckConstraint, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mes import vocabulary as v
-from mes.catalog.models import ReasonCode
+from mes.catalog.models import Equipment, ReasonCode
 from mes.db import Base, get_db, utcnow
 from mes.floor.models import LotEdge
 from mes.quality.models import FutureHold, Hold, MoistureClock
+from mes.spc.models import SpcEvent, SpcPlan
 
 # Every column that holds a code, and its vocabulary.
 COLUMNS = {
@@ -32,6 +33,7 @@ COLUMNS = {
     ("hold", "disposition"): v.Disposition, ("future_hold", "match_kind"): v.MatchKind,
     ("future_hold", "status"): v.FutureHoldStatus, ("moisture_clock", "state"): v.MoistureState,
     ("test_run", "source"): v.TestRunSource, ("lot_closed_total", "state"): v.LotState,
+    ("spc_plan", "chart"): v.ChartKind, ("spc_event", "state"): v.SpcEventState,
 }
 
 # (table, constraint name, column) of every CHECK the models declare.
@@ -79,6 +81,12 @@ def a_row_everywhere(session, tested, make_user) -> None:
         MoistureClock(lot_id=lot.id, state="open", open_since=utcnow() - timedelta(hours=1)),
     ])
     other.state = "shipped"  # a closed lot: a row of lot_closed_total
+    plan = SpcPlan(code="PULL", step_code="WB", characteristic="Wire pull", unit="gf",
+                   subgroup_size=5, chart="xbar_r", rules=[1])
+    session.add(plan)
+    session.flush()
+    tool_id = session.scalars(select(Equipment.id).order_by(Equipment.id).limit(1)).one()
+    session.add(SpcEvent(plan_id=plan.id, equipment_id=tool_id, rule=1, since=utcnow()))
     session.commit()
 
 

@@ -29,6 +29,7 @@ from mes.api import (  # noqa: E402,F401
     moisture,
     reports,
     shipping,
+    spc,
     testdata,
     trace,
 )

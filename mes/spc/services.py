@@ -303,11 +303,11 @@ def add_sample(session: Session, actor: Actor, plan: SpcPlan, *, lot: str, equip
     lot or equipment, equipment of another kind, lot of another product, lot that has not
     run at the step on that tool).
     """
+    plan = _lock(session, plan)
     if not plan.active:
         raise Conflict(_l("Data collection plan %(plan)s is retired.", plan=plan.code),
                        code=ErrorCode.NOT_ACTIVE)
     lot_row, tool, run = _sample_refs(session, plan, lot, equipment, values)
-    plan = _lock(session, plan)
     limits = session.get(SpcLimits, plan.limits_id) if plan.limits_id else None
     # The last subgroups: the previous individual (I–MR) and the run judged by the limits.
     recent = session.execute(
@@ -603,10 +603,3 @@ def plan_summary(session: Session, plan: SpcPlan, last: int = SUMMARY_POINTS) ->
     return PlanSummary(plan, limits, points, versions,
                        _capability(plan, limits, [p.subgroup for p in points]), open_events)
 
-
-def judged(session: Session, subgroup: SpcSubgroup) -> Judged:
-    """A subgroup as the sample endpoint answers it."""
-    limits = session.get(SpcLimits, subgroup.limits_id) if subgroup.limits_id else None
-    event = session.get(SpcEvent, subgroup.event_id) if subgroup.event_id else None
-    return Judged(subgroup, subgroup.lot.lot_no, subgroup.equipment.code,
-                  limits.version if limits else None, event)
