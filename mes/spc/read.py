@@ -38,10 +38,9 @@ def capability_report(session: Session, q: ReportQuery) -> Report:
     of the closed ones. `extra`: the totals of events and the median over all closed
     events."""
     plans = list(session.scalars(services.plan_query({"step": q.step})))
-    counts = dict(session.execute(
+    counts: dict[int, int] = {plan_id: n for plan_id, n in session.execute(
         select(SpcSubgroup.plan_id, func.count()).where(
-            SpcSubgroup.at >= q.lo, SpcSubgroup.at < q.hi).group_by(SpcSubgroup.plan_id)
-    ).tuples().all())
+            SpcSubgroup.at >= q.lo, SpcSubgroup.at < q.hi).group_by(SpcSubgroup.plan_id))}
     events: dict[int, list[SpcEvent]] = {}
     for event in session.scalars(select(SpcEvent).where(
             SpcEvent.opened_at >= q.lo, SpcEvent.opened_at < q.hi).order_by(SpcEvent.id)):
