@@ -41,6 +41,7 @@ from mes.spc.models import (
     SpcSubgroup,
 )
 from mes.vocabulary import (
+    AVAILABLE_EQUIPMENT_STATES,
     EquipmentState,
     HoldSource,
     LotState,
@@ -412,9 +413,15 @@ def open_event(session: Session, actor: Actor, plan: SpcPlan, limits: SpcLimits 
                                 .order_by(Lot.lot_no)))
     to_hold = [lot for lot in lots if lot.state in IN_PLANT]
     shipped = [lot.lot_no for lot in lots if lot.state == LotState.SHIPPED]
+    # Stopped already by another plan's open event: the state before is that event's.
+    before = tool.state
+    if before == EquipmentState.ENGINEERING:
+        before = session.scalar(select(SpcEvent.equipment_state_before).where(
+            SpcEvent.equipment_id == tool.id, SpcEvent.state == SpcEventState.OPEN)
+            .order_by(SpcEvent.id).limit(1)) or before
     event = SpcEvent(plan_id=plan.id, equipment_id=tool.id, rule=hits[0]["rule"], hits=hits,
                      subgroups=points, since=since, held_lots=[lot.lot_no for lot in to_hold],
-                     shipped_lots=shipped, equipment_state_before=tool.state,
+                     shipped_lots=shipped, equipment_state_before=before,
                      opened_by=actor_name(actor))
     session.add(event)
     session.flush()
@@ -465,8 +472,9 @@ def event_query(filters: dict[str, Any]) -> Select[Any]:
 def close_event(session: Session, actor: Actor, event: SpcEvent, *, cause: str,
                 action: str) -> SpcEvent:
     """Close an out-of-control event with its cause and the action taken (OCAP). The tool
-    leaves the engineering state (standby, or productive while a lot runs on it) unless
-    another event keeps it stopped; the holds stay until quality releases them.
+    leaves the engineering state unless another event keeps it stopped or it was in
+    engineering before the event: back to standby (productive while a lot runs on it), or
+    to the down state it was in before; the holds stay until quality releases them.
 
     Raises Conflict `not_open` (closed already) and InvalidInput (empty cause or action).
     """
@@ -486,10 +494,14 @@ def close_event(session: Session, actor: Actor, event: SpcEvent, *, cause: str,
     tool = event.equipment
     others = session.scalar(select(SpcEvent.id).where(
         SpcEvent.equipment_id == tool.id, SpcEvent.state == SpcEventState.OPEN).limit(1))
-    if tool.state == EquipmentState.ENGINEERING and others is None:
+    before = event.equipment_state_before
+    if (tool.state == EquipmentState.ENGINEERING and others is None
+            and before != EquipmentState.ENGINEERING):
+        # Back to work, or to the non-available state it was in before the event.
+        state = before if before and before not in AVAILABLE_EQUIPMENT_STATES else (
+            EquipmentState.PRODUCTIVE if tool.lots_running else EquipmentState.STANDBY)
         catalog.update_equipment(session, actor, tool, {
-            "state": EquipmentState.PRODUCTIVE if tool.lots_running else EquipmentState.STANDBY,
-            "comment": f"SPC event {event.id} closed"})
+            "state": state, "comment": f"SPC event {event.id} closed"})
     audit.record(session, actor=actor, code="spc_event:close", subject_type="spc_event",
                  subject_key=str(event.id), data={"cause": cause, "action": action})
     session.flush()

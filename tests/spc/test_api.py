@@ -342,3 +342,45 @@ def test_a_subgroup_shows_the_limits_version_that_judged_it(session, api, receiv
             api("engineer").get("/spc/plans/WB-PULL").get_json()["versions"]] == [1, 2]
     assert session.scalar(select(SpcSubgroup.limits_id).order_by(SpcSubgroup.id.desc())
                           .limit(1)) == plan.limits_id
+
+
+def test_a_tool_in_engineering_before_the_event_stays_there(session, receive, history):
+    from mes.catalog import services as cat
+
+    bad = at_wb(session, receive)
+    tool = session.scalar(select(Equipment).where(Equipment.code == "WB-1"))
+    cat.update_equipment(session, "eng", tool, {"state": "engineering",
+                                                "comment": "Trial of a new capillary"})
+    session.commit()
+    event = sample(session, history["plan"], bad, [11.0] * 5).event
+    assert event.equipment_state_before == "engineering"
+    spc.close_event(session, "qa", event, cause="Trial settings", action="Trial ended")
+    session.commit()
+    assert tool_state(session, "WB-1") == "engineering"
+
+
+def test_the_last_open_event_of_a_tool_releases_it(session, receive, history):
+    bad = at_wb(session, receive)
+    first = sample(session, history["plan"], bad, [11.0] * 5).event
+    other = make_plan(session, code="WB-SHEAR", frequency="hours:8")
+    for _ in range(25):
+        sample(session, other, bad, NARROW)
+    spc.freeze_limits(session, "eng", other)
+    second = sample(session, other, bad, [11.0] * 5).event
+    assert second.id != first.id and second.held_lots == [bad.lot_no]
+    spc.close_event(session, "qa", first, cause="c", action="a")
+    session.commit()
+    assert tool_state(session, "WB-1") == "engineering"
+    spc.close_event(session, "qa", second, cause="c", action="a")
+    session.commit()
+    assert tool_state(session, "WB-1") == "productive"
+
+
+def test_the_station_page_refuses_the_track_out_with_the_plan_named(session, plant, receive,
+                                                                      login, make_user):
+    make_plan(session, frequency="lot")
+    lot = at_wb(session, receive)
+    station = login(make_user("operator"))
+    page = refused(session, lambda: station.post("/station", data={
+        "lot": lot.lot_no, "step": "WB", "good_qty": "1000", "action": "track_out"}), 409)
+    assert f"Lot {lot.lot_no} has a sample due before track-out: WB-PULL." in page
