@@ -319,3 +319,37 @@ def test_floor_track_out_still_works_without_a_plan(session, receive, plant):
     lot = at_wb(session, receive)
     floor.track_out(session, "op", lot, step="WB", good_qty=lot.quantity)
     assert lot.step_code != "WB"
+
+
+def test_a_subgroup_entered_on_the_page_that_breaks_a_rule_says_what_it_did(
+        session, make_user, login, receive, app):
+    with app.app_context():
+        plan = make_plan(session)
+        lot = at_wb(session, receive)
+        for _ in range(25):
+            sample(session, plan, lot, IN_CONTROL)
+        spc.freeze_limits(session, "engineer-1", plan)
+        session.commit()
+    client = login(make_user("engineer"))
+    resp = client.post("/spc/plans/WB-PULL/sample", data={
+        "lot": lot.lot_no, "equipment": "WB-1", "value": [str(v) for v in OUT]},
+        follow_redirects=True)
+    text = unescape(resp.get_data(as_text=True))
+    event = session.scalars(select(SpcEvent)).one()
+    assert (f"Out of control (Rule 1 on the Mean / individuals chart): event {event.id}; "
+            f"WB-1 is stopped (engineering) and 1 lot(s) are held.") in text
+    assert client.get("/spc/plans/WB-PULL/edit").status_code == 200
+
+
+def test_an_individuals_plan_draws_the_moving_range(session, make_user, login, receive, app):
+    with app.app_context():
+        plan = make_plan(session, code="DA-BLT", n=1)
+        lot = at_wb(session, receive)
+        for value in (10.0, 10.4, 10.1):
+            sample(session, plan, lot, [value])
+    html = login(make_user("qa")).get("/spc/plans/DA-BLT").get_data(as_text=True)
+    charts = specs(html)
+    assert charts["chart-xbar"]["title"] == "Individuals chart: Wire pull"
+    assert charts["chart-spread"]["title"] == "Moving range chart"
+    moving = charts["chart-spread"]["series"][0]["values"]
+    assert moving[0] is None and moving[1:] == [pytest.approx(0.4), pytest.approx(0.3)]
