@@ -4,6 +4,7 @@ sample at the station and enters it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -148,3 +149,29 @@ def test_operator_enters_a_due_sample_from_the_station(browser, live):
         page.context.close()
         with app.app_context(), session_scope(app) as sess:
             spc.update_plan(sess, "test", spc.get_plan(sess, "BRW-SPC"), {"active": False})
+
+
+def test_process_control_pages_are_readable_at_1366(browser, live):
+    """Every plan of the demo, the events and the report: charts drawn with ticks in the
+    locale's format, no page wider than the window, no bare number of four digits."""
+    page = _open(browser, live, "admin", "demo-admin-2026")
+    try:
+        paths = [f"/spc/plans/{code}" for code in ("WB-PULL", "WB-SHEAR", "DA-SHEAR",
+                                                   "MOLD-THK")]
+        for path in ["/spc", "/spc/events?state=", *paths, "/reports/spc"]:
+            page.goto(live["url"] + path)
+            for figure in page.eval_on_selector_all("figure[data-chart]",
+                                                    "els => els.map(e => '#' + e.id)"):
+                page.wait_for_selector(f"{figure}[data-drawn]")
+                ticks = page.evaluate("""(sel) => Object.values(document.querySelector(sel)
+                    .chart.scales).flatMap(s => s.ticks.map(t => String(t.label)))""", figure)
+                assert ticks and not any("e+" in t or "e-" in t for t in ticks), (path, ticks)
+            assert page.evaluate("() => document.documentElement.scrollWidth "
+                                 "- document.documentElement.clientWidth") <= 0, path
+            cells = page.eval_on_selector_all("td.num, th.num",
+                                              "els => els.map(e => e.innerText)")
+            assert not [c for c in cells if re.fullmatch(r"\s*-?\d{4,}(\.\d+)?\s*", c)], path
+        assert not page.errors, page.errors
+        shot(page, "spc-report")
+    finally:
+        page.context.close()
