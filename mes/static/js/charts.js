@@ -221,7 +221,7 @@
         locale: locale, responsive: true, maintainAspectRatio: false, animation: false,
         parsing: true,
         scales: {
-          x: { type: "linear", min: lo - pad, max: hi + pad,
+          x: { type: "linear", suggestedMin: lo - pad, suggestedMax: hi + pad,
                ticks: { maxRotation: 0, callback: function (value) { return f(value); } } },
           y: { beginAtZero: true, suggestedMax: top * 1.1,
                title: { display: !!(spec.y && spec.y.title), text: (spec.y && spec.y.title) || "" },
