@@ -91,6 +91,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.quality.views import bp as quality_bp
     from mes.reports.views import bp as reports_bp
     from mes.shipping.views import bp as shipping_bp
+    from mes.spc.views import bp as spc_bp
     from mes.testfloor.views import bp as testfloor_bp
     from mes.trace.views import bp as trace_bp
     from mes.views import bp as main_bp
@@ -105,6 +106,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(shipping_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(spc_bp)
     app.register_blueprint(api_bp)
 
 

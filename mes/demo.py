@@ -50,6 +50,7 @@ from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
 from mes.shipping import services as shipping
+from mes.spc.demo import load_demo_spc
 from mes.testfloor import services as testfloor
 from mes.testfloor.models import TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
@@ -261,6 +262,7 @@ REASON_CODES = [
     ("HOLD-MAT", "hold", "Suspect material", "可疑物料"),
     ("HOLD-EQUIP", "hold", "Suspect equipment", "可疑设备"),
     ("HOLD-ENG", "hold", "Engineering evaluation", "工程评估"),
+    ("HOLD-SPC", "hold", "Process out of statistical control", "过程统计失控"),
     ("HOLD-MSL", "hold", "Moisture floor life exceeded", "湿敏车间寿命超期"),
     # Scrap in a disposition.
     ("SCRAP-YIELD", "scrap", "Scrapped for low yield", "低良率报废"),
@@ -1096,6 +1098,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     history.run()
     load_demo_test_history(session, history.tests, history.end)
     load_demo_shipments(session, history.end)
+    load_demo_spc(session, history.end)
 
 
 def load_demo(session: Session) -> bool:

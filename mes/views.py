@@ -31,6 +31,8 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("Backward and forward traces of lots, shipments and fab lots; containment.")),
     (_l("Test floor"), "testfloor.index", (Permission.TEST_READ,),
      _l("Test runs, PAT limits and SBA yield trends per product.")),
+    (_l("SPC"), "spc.plans", (Permission.SPC_READ,),
+     _l("Process control: data collection plans, control charts, out-of-control events.")),
     (_l("Reports"), "reports.index", (Permission.REPORT_READ,),
      _l("WIP, yield, rejects, cycle time, holds, equipment states and delivery.")),
     (_l("Shipments"), "shipping.shipments", (Permission.SHIP,),

@@ -97,7 +97,7 @@ def test_load_demo_creates_customers_routes_products_equipment_codes_lots_users(
     assert loaded.scalar(select(func.count()).select_from(Product)) == 5
     assert loaded.scalar(select(func.count()).select_from(Equipment)) == len(demo.EQUIPMENT)
     kinds = Counter(loaded.scalars(select(ReasonCode.kind)))
-    assert kinds == {"reject": 25, "hold": 8, "scrap": 4}
+    assert kinds == {"reject": 25, "hold": 9, "scrap": 4}
     assert loaded.scalar(select(func.count()).select_from(MaterialLot)) == 14
     assert Counter(loaded.scalars(select(User.role))) == {
         "admin": 1, "engineer": 1, "qa": 2, "planner": 1, "operator": 2, "customer": 2}
@@ -163,8 +163,13 @@ def test_every_equipment_kind_of_every_step_has_an_available_machine(loaded):
         assert step.equipment_kind in states, step.code
         assert states[step.equipment_kind] & {"productive", "standby"}, step.code
     all_states = Counter(eq.state for eq in loaded.scalars(select(Equipment)))
-    assert (all_states["unscheduled_down"], all_states["engineering"]) == (1, 1)
-    assert all_states["productive"] + all_states["standby"] == len(demo.EQUIPMENT) - 2
+    # TST-03 is in engineering by the master data, WB-02 since the wire-pull event stopped
+    # it (the open out-of-control event of the demo's process control).
+    engineering = sorted(eq.code for eq in loaded.scalars(
+        select(Equipment).where(Equipment.state == "engineering")))
+    assert engineering == ["TST-03", "WB-02"]
+    assert all_states["unscheduled_down"] == 1
+    assert all_states["productive"] + all_states["standby"] == len(demo.EQUIPMENT) - 3
     assert len([k for k in loaded.scalars(select(Equipment.kind)) if k == "wire_bonder"]) == 4
     assert len([k for k in loaded.scalars(select(Equipment.kind)) if k == "tester"]) == 3
 
@@ -183,7 +188,7 @@ def test_every_demo_record_is_audited_by_the_demo_actor_and_the_chain_verifies(l
     codes = Counter(loaded.scalars(select(AuditEvent.code).where(AuditEvent.actor == "demo")))
     assert codes == {"customer:create": 3, "route:create": 2, "product:create": 5,
                      "product:qualification": 3, "equipment:create": len(demo.EQUIPMENT),
-                     "reason_code:create": 37, "material_lot:create": 14, "user:create": 9}
+                     "reason_code:create": 38, "material_lot:create": 14, "user:create": 9}
     assert verify(loaded).ok
 
 
@@ -229,7 +234,9 @@ def test_some_lots_are_completed_and_some_run_now_on_busy_machines(loaded):
     for lot in running:
         assert lot.equipment.lots_running == 1, lot.lot_no
         assert lot.equipment.kind == kinds[lot.step_code]
-        assert lot.equipment.state in AVAILABLE_EQUIPMENT_STATES
+        # A tool stopped by an open out-of-control event keeps the lot it was running.
+        assert lot.equipment.state in AVAILABLE_EQUIPMENT_STATES or (
+            lot.equipment.code, lot.equipment.state) == ("WB-02", "engineering")
         run = loaded.get(StepRun, lot.run_id)
         assert (run.finished_at, run.equipment_id) == (None, lot.equipment_id)
     busy = {eq.id for eq in loaded.scalars(select(Equipment)) if eq.lots_running}
@@ -297,7 +304,9 @@ def test_every_run_took_a_free_available_machine_of_its_step_kind(loaded):
     runs = defaultdict(list)
     for run in loaded.scalars(select(StepRun).order_by(StepRun.started_at)):
         assert run.equipment.kind == kinds[run.step_code]
-        assert run.equipment.state in AVAILABLE_EQUIPMENT_STATES
+        # (WB-02 was available while the history ran; the wire-pull event stopped it since.)
+        assert run.equipment.state in AVAILABLE_EQUIPMENT_STATES or (
+            run.equipment.code, run.equipment.state) == ("WB-02", "engineering")
         assert run.arrived_at <= run.started_at
         runs[run.equipment_id].append(run)
     for machine_runs in runs.values():
@@ -356,9 +365,12 @@ def test_yields_are_mostly_above_the_step_minimum(loaded):
 
 
 def test_only_recent_low_yields_left_lots_on_hold_for_qa(loaded, demo_plant):
-    # Besides them, the one SBA excursion (test_one_lot_is_held_by_sba_...).
+    # Besides them, the one SBA excursion (test_one_lot_is_held_by_sba_...) and the lots of
+    # the open out-of-control event (test_process_control_...).
     sba_lots = set(loaded.scalars(select(Hold.lot_id).where(Hold.source == "sba")))
-    holds = loaded.scalars(select(Hold).where(Hold.source != "sba")).all()
+    sba_lots |= set(loaded.scalars(select(Hold.lot_id).where(Hold.source == "spc",
+                                                            Hold.status == "open")))
+    holds = loaded.scalars(select(Hold).where(Hold.source.not_in(("sba", "spc")))).all()
     assert holds
     assert {(h.source, h.status, h.reason.code) for h in holds} == {("yield", "open",
                                                                      "HOLD-YIELD")}
@@ -482,3 +494,33 @@ def test_cli_demo_load_creates_once_then_reports_present(app, demo_plant, loaded
     assert second.exit_code == 0, second.output
     assert "already present; nothing changed" in second.output
     assert row_counts(loaded) == counts
+
+
+def test_process_control_has_plans_frozen_limits_a_closed_and_an_open_event(loaded):
+    from mes.quality.models import Hold
+    from mes.spc.models import SpcEvent, SpcLimits, SpcPlan, SpcSubgroup
+
+    plans = {p.code: p for p in loaded.scalars(select(SpcPlan))}
+    assert {(p.code, p.step_code) for p in plans.values()} == {
+        ("WB-PULL", "WB"), ("WB-SHEAR", "WB"), ("DA-SHEAR", "DA"), ("MOLD-THK", "MOLD")}
+    for plan in plans.values():
+        limits = loaded.get(SpcLimits, plan.limits_id)
+        assert limits is not None and limits.subgroups >= 25, plan.code
+        judged = loaded.scalar(select(func.count()).select_from(SpcSubgroup).where(
+            SpcSubgroup.plan_id == plan.id, SpcSubgroup.limits_id == limits.id))
+        assert judged > 10, plan.code
+    events = list(loaded.scalars(select(SpcEvent).order_by(SpcEvent.opened_at)))
+    assert [(e.plan.code, e.state) for e in events] == [("WB-SHEAR", "closed"),
+                                                         ("WB-PULL", "open")]
+    closed, open_ = events
+    assert closed.cause and closed.action and closed.closed_at > closed.opened_at
+    # The closed event's holds were released; the open one's lots are held, naming it.
+    assert not loaded.scalar(select(func.count()).select_from(Hold).where(
+        Hold.source == "spc", Hold.status == "open", Hold.lot.has(Lot.lot_no.in_(
+            closed.held_lots))))
+    assert open_.held_lots
+    held = list(loaded.scalars(select(Hold).where(Hold.source == "spc",
+                                                  Hold.status == "open")))
+    assert sorted(h.lot.lot_no for h in held) == sorted(open_.held_lots)
+    assert {h.reason.code for h in held} == {"HOLD-SPC"}
+    assert all(h.data and h.data.get("spc_event") == open_.id for h in held)

@@ -17,6 +17,7 @@ from mes.auth.permissions import Permission
 from mes.reports import schemas as s
 from mes.reports import services
 from mes.reports.services import Report, ReportQuery
+from mes.spc import read as spc_read
 
 
 def _answer(name: str, args: dict[str, Any],
@@ -129,3 +130,12 @@ def report_equipment(args: dict[str, Any]) -> Response:
 def report_delivery(args: dict[str, Any]) -> Response:
     """Shipments per customer and ISO week, and the lots shipped on time."""
     return _answer("delivery", args, services.delivery)
+
+
+@api_route(bp, "/reports/spc", permission=(Permission.REPORT_READ, Permission.SPC_READ),
+           query=s.ReportArgs, response=s.SpcReport, tag="reports", produces=_CSV)
+def report_spc(args: dict[str, Any]) -> Response:
+    """Per data collection plan (?step narrows): Cpk and Ppk of the subgroups entered in
+    the range, the out-of-control events opened in it, those open and closed, and the mean
+    and median hours to close."""
+    return _answer("spc", args, spc_read.capability_report)

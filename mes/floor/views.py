@@ -38,6 +38,7 @@ from mes.floor import station as reads
 from mes.floor.models import Lot
 from mes.quality import schemas as qs
 from mes.quality import services as quality
+from mes.spc import services as spc
 from mes.vocabulary import (
     EventKind,
     LotState,
@@ -383,13 +384,17 @@ def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = N
         if any(row["reason"] and row["reason"] not in offered for row in form["rejects"]):
             assert lot is not None
             view = reads.station_lot(sess, lot, all_reasons=True)
+    # Process control: the subgroups the lot's plans ask for now (every lot: before
+    # track-out).
+    samples_due = spc.due_samples(sess, view.lot) if view and view.running else []
     return render_template(
         "floor/station.html", view=view, scan=scan, scan_error=scan_error, form=form,
         refused=refused, errors=refused.fields if refused else {},
         focus=("reject-1" if request.form.get("action") == "all_reasons" and view is not None
                and view.running else _focus(view, refused, len(form["rejects"]), added_row)),
         queue=reads.station_queue(sess, current_user, request.values.get("queue")),
-        kind_labels=StepKind.labels(), max_rejects=MAX_REJECT_ROWS), status
+        kind_labels=StepKind.labels(), max_rejects=MAX_REJECT_ROWS,
+        samples_due=samples_due), status
 
 
 def _queue_arg() -> dict[str, str]:

@@ -118,3 +118,14 @@ DeliveryReport = _report("Delivery", {
     "shipments": fields.Integer(), "lots": fields.Integer(), "quantity": fields.Integer(),
     "on_time": fields.Integer(), "late": fields.Integer(), "no_due_date": fields.Integer(),
     "on_time_pct": _H(allow_none=True)})
+SpcReport = _report("SpcCapability", {
+    "plan": fields.String(), "step": fields.String(), "characteristic": fields.String(),
+    "unit": fields.String(),
+    "subgroups": fields.Integer(metadata={"description": "Subgroups entered in the range."}),
+    "cpk": _H(allow_none=True), "ppk": _H(allow_none=True),
+    "events": fields.Integer(metadata={"description": "Out-of-control events opened in "
+                                                      "the range."}),
+    "open_events": fields.Integer(), "closed_events": fields.Integer(),
+    "mean_hours_to_close": _H(allow_none=True), "median_hours_to_close": _H(allow_none=True)},
+    events=fields.Integer(), open_events=fields.Integer(),
+    median_hours_to_close=_H(allow_none=True))

@@ -29,6 +29,7 @@ from mes.errors import InvalidInput
 from mes.reports import charts, services
 from mes.reports import schemas as s
 from mes.reports.services import Report, ReportQuery
+from mes.spc import read as spc_read
 from mes.vocabulary import (
     CustomerCategory,
     Disposition,
@@ -76,6 +77,11 @@ COLUMN_LABELS: dict[str, Any] = {
     "utilisation": _l("Utilisation %"), "lots_processed": _l("Lots processed"),
     "shipments": _l("Shipments"), "on_time": _l("On time"), "no_due_date": _l("No due date"),
     "on_time_pct": _l("On time %"),
+    "plan": _l("Plan"), "characteristic": _l("Characteristic"), "unit": _l("Unit"),
+    "subgroups": _l("Subgroups"), "cpk": "Cpk", "ppk": "Ppk", "events": _l("Events"),
+    "open_events": _l("Open"), "closed_events": _l("Closed"),
+    "mean_hours_to_close": _l("Mean time to close (h)"),
+    "median_hours_to_close": _l("Median time to close (h)"),
 }
 # (endpoint, title, description, plant users only)
 PAGES: list[tuple[str, Any, Any, bool]] = [
@@ -93,6 +99,8 @@ PAGES: list[tuple[str, Any, Any, bool]] = [
                                               "per tool."), True),
     ("reports.delivery", _l("Delivery"), _l("Shipments per customer and week, on-time "
                                             "delivery."), False),
+    ("reports.spc", _l("Process control"), _l("Per data collection plan: Cpk, out-of-control "
+                                              "events and their time to close."), True),
 ]
 
 
@@ -430,3 +438,26 @@ def delivery() -> Any:
 
     return _page(_("Delivery"), "reports.delivery", s.ReportArgs, build,
                  filters=("product", "customer"))
+
+
+@bp.route("/reports/spc")
+@require(Permission.REPORT_READ, Permission.SPC_READ)
+def spc() -> Any:
+    """Plant users only (process control is not the customers')."""
+
+    def build(q: ReportQuery, args: dict[str, Any]) -> list[dict[str, Any]]:
+        report = spc_read.capability_report(db.session(), q)
+        rows = [r for r in report.rows if r["cpk"] is not None][:MAX_BARS]
+        chart = charts.bar([r["plan"] for r in rows], [r["cpk"] for r in rows],
+                           title=_("Cpk per plan"), name="Cpk", y_min=0, y_title="Cpk")
+        median = report.extra["median_hours_to_close"]
+        note = _("Cpk over the subgroups entered in the range (σ within subgroups of the "
+                 "plan's current limits); events opened in the range: %(n)d, %(open)d still "
+                 "open.", n=report.extra["events"], open=report.extra["open_events"])
+        if median is not None:
+            note += " " + _("Median time to close: %(h)s h.", h=format_decimal(median, "#,##0.00"))
+        return [_section("spc", _("Capability and out-of-control events per plan"), report,
+                         "api.report_spc", chart=chart, note=note,
+                         empty=_("No subgroups with specification limits in the range."))]
+
+    return _page(_("Process control"), "reports.spc", s.ReportArgs, build, filters=("step",))
