@@ -59,6 +59,9 @@ class Lot(Base):
     due_date: Mapped[date | None]
     open_holds: Mapped[int] = mapped_column(default=0)
     equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id"), index=True)
+    # The product's BOM revision current when the lot was received (None: the product had
+    # none, and the route steps' material types alone apply).
+    bom_id: Mapped[int | None] = mapped_column(ForeignKey("bom.id"))
     # The open step run while the lot is running.
     run_id: Mapped[int | None] = mapped_column(BigID)
     arrived_at: Mapped[datetime] = mapped_column(default=utcnow)
