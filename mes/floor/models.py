@@ -268,6 +268,8 @@ class PresentedLot:
     holds: list[int]
     parents: list[str]
     children: list[str]
+    # The BOM revision the lot was received with, if its product had one.
+    bom_revision: str | None = None
 
     @property
     def on_hold(self) -> bool:
