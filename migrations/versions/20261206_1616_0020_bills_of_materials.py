@@ -45,9 +45,15 @@ def upgrade() -> None:
     with op.batch_alter_table('bom_item', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_bom_item_bom_id'), ['bom_id'], unique=False)
 
-    with op.batch_alter_table('lot', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('bom_id', sa.Integer(), nullable=True))
-        batch_op.create_foreign_key(batch_op.f('fk_lot_bom_id_bom'), 'bom', ['bom_id'], ['id'])
+    if op.get_bind().dialect.name == 'sqlite':
+        # Added in place: rebuilding the lot table would drop its triggers (0011).
+        op.execute('ALTER TABLE lot ADD COLUMN bom_id INTEGER '
+                   'CONSTRAINT fk_lot_bom_id_bom REFERENCES bom (id)')
+    else:
+        with op.batch_alter_table('lot', schema=None) as batch_op:
+            batch_op.add_column(sa.Column('bom_id', sa.Integer(), nullable=True))
+            batch_op.create_foreign_key(batch_op.f('fk_lot_bom_id_bom'), 'bom', ['bom_id'],
+                                        ['id'])
 
     with op.batch_alter_table('material_lot', schema=None) as batch_op:
         batch_op.add_column(sa.Column('part_number', sa.String(length=60), nullable=True))
@@ -68,9 +74,12 @@ def downgrade() -> None:
         batch_op.drop_column('thaw_minutes')
         batch_op.drop_column('part_number')
 
-    with op.batch_alter_table('lot', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_lot_bom_id_bom'), type_='foreignkey')
-        batch_op.drop_column('bom_id')
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute('ALTER TABLE lot DROP COLUMN bom_id')
+    else:
+        with op.batch_alter_table('lot', schema=None) as batch_op:
+            batch_op.drop_constraint(batch_op.f('fk_lot_bom_id_bom'), type_='foreignkey')
+            batch_op.drop_column('bom_id')
 
     with op.batch_alter_table('bom_item', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_bom_item_bom_id'))
