@@ -6,14 +6,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from mes.catalog import services as catalog
 from mes.catalog.models import MaterialLot
 from mes.db import utcnow
 from mes.floor import services
-from tests.floor.test_station import fresh, op_user, operator, page_of, to_wb  # noqa: F401
+from tests.floor.test_station import fresh, page_of, to_wb
 from tests.helpers import audit_codes, refused
+
+
+@pytest.fixture
+def operator(login, make_user):
+    return login(make_user("operator"))
 
 
 def _wire_bom(session) -> None:
