@@ -57,3 +57,13 @@ def test_material_lot_form_takes_part_number_and_time_limits(engineer, session):
     assert (lot.part_number, lot.thaw_minutes, lot.work_life_hours) == ("EPX-AG8200", 60, 24)
     refused(session, lambda: engineer.post("/catalog/material-lots/new", data={
         "code": "EPX-G", "material": "epoxy", "thaw_minutes": "soon"}), 422)
+
+
+def test_lot_page_names_the_lots_bom_revision(login, make_user, session, receive):
+    from mes.catalog import services
+    services.create_bom(session, "eng", services.get_product(session, "P1"), {
+        "revision": "R7", "items": [{"step": "WB", "material": "wire",
+                                     "part_numbers": ["AU-0.8MIL"]}]})
+    lot = receive(100, lot_no="LOT-BOM")
+    page = text(login(make_user("engineer")).get(f"/lots/{lot.lot_no}"))
+    assert "Revision R7" in page
