@@ -34,6 +34,7 @@ from mes.auth.models import User
 from mes.catalog import services as catalog
 from mes.catalog.models import Customer, MaterialLot
 from mes.catalog.schemas import (
+    BomIn,
     CustomerIn,
     EquipmentIn,
     MaterialLotIn,
@@ -278,6 +279,8 @@ MATERIAL_LOTS = [
     ("EPX-2611-001", "epoxy", "Ag-filled conductive die-attach epoxy, 5 cc syringe", 150),
     ("EPX-2611-002", "epoxy", "Ag-filled conductive die-attach epoxy, 5 cc syringe", 180),
     ("EPX-2609-011", "epoxy", "Ag-filled conductive die-attach epoxy, 5 cc syringe", -3),
+    ("EPX-2612-004", "epoxy", "Ag-filled conductive die-attach epoxy, 5 cc syringe, frozen "
+     "at -40 C", 170),
     ("AUW-2610-014", "wire", "Au bonding wire 4N, 0.8 mil (20 um), 1000 m spool", 540),
     ("AUW-2611-002", "wire", "Au bonding wire 4N, 0.8 mil (20 um), 1000 m spool", 600),
     ("CUW-2611-003", "wire", "Pd-coated Cu bonding wire, 0.8 mil (20 um), 1000 m spool", 180),
@@ -292,6 +295,35 @@ MATERIAL_LOTS = [
     ("LF-S08-2610-033", "leadframe", "SOP-8 Cu leadframe strip, Ag spot-plated", 300),
     ("LF-S16-2611-012", "leadframe", "SOP-16 Cu leadframe strip, Ag spot-plated", 365),
 ]
+# Material lot code prefix -> the supplier part number on its label.
+PART_NUMBERS = {
+    "EPX-": "EPX-AG8200", "AUW-": "AU-0.8MIL", "CUW-": "CU-PD-0.8MIL", "EMC-": "EMC-G700-HF",
+    "LF-Q5532": "LF-QFN32-CU-A", "LF-Q3316": "LF-QFN16-CU-A", "LF-Q4424": "LF-QFN24-CU-A",
+    "LF-S08": "LF-SOP8-AG-A", "LF-S16": "LF-SOP16-AG-A",
+}
+# Time-limited material lots: (thaw minutes, work life hours). The frozen syringe is still
+# in the freezer at the end of the history; the history's track-ins use the others.
+TIME_LIMITED = {"EPX-2612-004": (60, 48.0)}
+
+
+def _part_number(code: str) -> str:
+    return next(part for prefix, part in PART_NUMBERS.items() if code.startswith(prefix))
+
+
+def _bom_items(product: str) -> list[dict[str, Any]]:
+    """Revision A of a product's BOM: its leadframe, the plant's epoxy and mold compound,
+    and its bond wire (Au or Cu, LOT_MIX)."""
+    wire = _part_number(LOT_MIX[product][2])
+    return [
+        {"step": "DA", "material": "epoxy", "part_numbers": [_part_number("EPX-")],
+         "qty_per_unit": 0.002},
+        {"step": "DA", "material": "leadframe",
+         "part_numbers": [_part_number(LEADFRAMES[product])], "qty_per_unit": 1},
+        {"step": "WB", "material": "wire", "part_numbers": [wire]},
+        {"step": "MOLD", "material": "mold_compound",
+         "part_numbers": [_part_number("EMC-")]},
+    ]
+
 
 # --- users -----------------------------------------------------------------------------
 
@@ -373,8 +405,15 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
                          for code, kind, text, zh in REASON_CODES],
         "material_lots": [_load(MaterialLotIn(), {
             "code": code, "material": material, "description": text,
-            "expires_at": (now + timedelta(days=days)).isoformat()}, f"material lot {code}")
+            "expires_at": (now + timedelta(days=days)).isoformat(),
+            "part_number": _part_number(code),
+            **({"thaw_minutes": TIME_LIMITED[code][0],
+                "work_life_hours": TIME_LIMITED[code][1]} if code in TIME_LIMITED else {})},
+            f"material lot {code}")
             for code, material, text, days in MATERIAL_LOTS],
+        "boms": [{"product": p["code"],
+                  "data": _load(BomIn(), {"revision": "A", "items": _bom_items(p["code"])},
+                                f"BOM {p['code']}")} for p in PRODUCTS],
     }
 
 
@@ -392,6 +431,8 @@ def _create_master_data(session: Session, data: dict[str, list[dict[str, Any]]])
         catalog.create_reason_code(session, ACTOR, reason)
     for lot in data["material_lots"]:
         catalog.create_material_lot(session, ACTOR, lot)
+    for bom in data["boms"]:
+        catalog.create_bom(session, ACTOR, products[bom["product"]], bom["data"])
 
 
 # Demo users who read the interface in Simplified Chinese (the others follow the browser).
@@ -545,7 +586,7 @@ class _History:
         self.operators = _person(session, "op1"), _person(session, "op2")
         self.tests = _TestHistory(session)
         for m in session.scalars(select(MaterialLot).order_by(MaterialLot.code)):
-            if m.expires_at is None or m.expires_at > now:
+            if (m.expires_at is None or m.expires_at > now) and m.code not in TIME_LIMITED:
                 self.materials.setdefault(m.material, []).append(m)
 
     # --- the plan ---------------------------------------------------------------------

@@ -57,6 +57,8 @@ class ErrorCode(StrEnum):
     NO_EQUIPMENT = "no_equipment"
     MATERIAL_EXPIRED = "material_expired"
     MATERIAL_REQUIRED = "material_required"
+    WRONG_MATERIAL = "wrong_material"
+    MATERIAL_NOT_READY = "material_not_ready"
     NO_MATERIAL = "no_material"
     LOT_NO_TOO_LONG = "lot_no_too_long"
     MERGE_MISMATCH = "merge_mismatch"

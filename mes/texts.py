@@ -91,6 +91,11 @@ def actor(name: str | None) -> str:
 # The words of the fields a form or the API names in its validation messages: a page shows
 # "Reason: ..." instead of "reason: ...". The API keeps the names as its keys.
 FIELD_LABELS: dict[str, Any] = {
+    # Bills of materials and time-limited materials.
+    "items": _l("Items"), "part_number": _l("Supplier part number"),
+    "part_numbers": _l("Part numbers allowed"), "qty_per_unit": _l("Quantity per unit"),
+    "revision": _l("Revision"), "thaw_minutes": _l("Thawing time (minutes)"),
+    "work_life_hours": _l("Work life after opening (hours)"),
     # Process control (plans, samples, limits, events).
     "cause": _l("Cause"), "characteristic": _l("Characteristic"),
     "frequency": _l("Frequency"), "from_subgroups": _l("Subgroups for the limits"),

@@ -98,7 +98,7 @@ def test_load_demo_creates_customers_routes_products_equipment_codes_lots_users(
     assert loaded.scalar(select(func.count()).select_from(Equipment)) == len(demo.EQUIPMENT)
     kinds = Counter(loaded.scalars(select(ReasonCode.kind)))
     assert kinds == {"reject": 25, "hold": 9, "scrap": 4}
-    assert loaded.scalar(select(func.count()).select_from(MaterialLot)) == 14
+    assert loaded.scalar(select(func.count()).select_from(MaterialLot)) == len(demo.MATERIAL_LOTS)
     assert Counter(loaded.scalars(select(User.role))) == {
         "admin": 1, "engineer": 1, "qa": 2, "planner": 1, "operator": 2, "customer": 2}
 
@@ -188,7 +188,8 @@ def test_every_demo_record_is_audited_by_the_demo_actor_and_the_chain_verifies(l
     codes = Counter(loaded.scalars(select(AuditEvent.code).where(AuditEvent.actor == "demo")))
     assert codes == {"customer:create": 3, "route:create": 2, "product:create": 5,
                      "product:qualification": 3, "equipment:create": len(demo.EQUIPMENT),
-                     "reason_code:create": 38, "material_lot:create": 14, "user:create": 9}
+                     "reason_code:create": 38, "material_lot:create": len(demo.MATERIAL_LOTS),
+                     "bom:create": len(demo.PRODUCTS), "user:create": 9}
     assert verify(loaded).ok
 
 
@@ -524,3 +525,26 @@ def test_process_control_has_plans_frozen_limits_a_closed_and_an_open_event(load
     assert sorted(h.lot.lot_no for h in held) == sorted(open_.held_lots)
     assert {h.reason.code for h in held} == {"HOLD-SPC"}
     assert all(h.data and h.data.get("spc_event") == open_.id for h in held)
+
+
+def test_products_have_boms_and_every_material_use_fits_the_lots_revision(loaded):
+    from mes.catalog.models import Bom, BomItem
+    boms = {b.product.code: b for b in loaded.scalars(select(Bom))}
+    assert sorted(boms) == sorted(p["code"] for p in demo.PRODUCTS)
+    assert all(m.part_number for m in loaded.scalars(select(MaterialLot)))
+    lin = {(i.step, i.material): i.part_numbers for i in boms["LIN-3316"].items}
+    assert lin[("DA", "leadframe")] == ["LF-QFN16-CU-A"]
+    assert lin[("WB", "wire")] == ["CU-PD-0.8MIL"]
+    assert loaded.scalar(select(func.count()).select_from(Lot).where(
+        Lot.bom_id.is_(None))) == 0
+    uses = loaded.execute(
+        select(MaterialLot.material, MaterialLot.part_number, BomItem.part_numbers)
+        .select_from(MaterialUse)
+        .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
+        .join(Lot, Lot.id == MaterialUse.lot_id)
+        .join(BomItem, (BomItem.bom_id == Lot.bom_id) & (BomItem.step == MaterialUse.step_code)
+              & (BomItem.material == MaterialLot.material))).all()
+    assert uses and loaded.scalar(select(func.count()).select_from(MaterialUse)) == len(uses)
+    assert all(part in allowed for _m, part, allowed in uses)
+    frozen = loaded.scalar(select(MaterialLot).where(MaterialLot.code == "EPX-2612-004"))
+    assert (frozen.thaw_minutes, frozen.thawing_since) == (60, None)

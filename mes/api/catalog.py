@@ -17,6 +17,8 @@ from mes.catalog import services
 from mes.catalog.models import Customer, Equipment, MaterialLot, Product, ReasonCode
 
 READ, WRITE = Permission.MASTER_READ, Permission.MASTER_WRITE
+# Recording a material lot's removal from the freezer or its opening is floor work.
+MATERIAL_USE = Permission.LOT_TRACK
 
 
 # --- customers -------------------------------------------------------------------------
@@ -245,3 +247,40 @@ def update_material_lot(code: str, data: dict[str, Any]) -> MaterialLot:
     session = db.session()
     return services.update_material_lot(session, current_user,
                                         services.get_material_lot(session, code), data)
+
+
+@api_route(bp, "/material-lots/<code>/thaw", method="POST", permission=MATERIAL_USE,
+           response=s.MaterialLotOut, status=200, tag="master data")
+def thaw_material_lot(code: str) -> MaterialLot:
+    """Record a material lot's removal from the freezer: `ready_at` is when it has thawed."""
+    session = db.session()
+    return services.thaw_material_lot(session, current_user,
+                                      services.get_material_lot(session, code))
+
+
+@api_route(bp, "/material-lots/<code>/open", method="POST", permission=MATERIAL_USE,
+           response=s.MaterialLotOut, status=200, tag="master data")
+def open_material_lot(code: str) -> MaterialLot:
+    """Record the opening of a material lot: its work life starts (`expires_at`)."""
+    session = db.session()
+    return services.open_material_lot(session, current_user,
+                                      services.get_material_lot(session, code))
+
+
+# --- bills of materials ----------------------------------------------------------------
+
+@api_route(bp, "/products/<code>/bom", method="POST", permission=WRITE, body=s.BomIn,
+           response=s.BomOut, tag="master data")
+def create_bom(code: str, data: dict[str, Any]) -> Any:
+    """Create a BOM revision of the product; it is current for lots received from now on."""
+    session = db.session()
+    return services.create_bom(session, current_user, services.get_product(session, code),
+                               data)
+
+
+@api_route(bp, "/products/<code>/bom", permission=READ, query=s.BomQuery, response=s.BomOut,
+           tag="master data")
+def get_bom(code: str, args: dict[str, Any]) -> Any:
+    """A revision of the product's BOM (`revision`, default the current one)."""
+    session = db.session()
+    return services.get_bom(session, services.get_product(session, code), args["revision"])

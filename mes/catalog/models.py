@@ -3,7 +3,7 @@ material lots and product qualifications."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint
@@ -166,11 +166,63 @@ class MaterialLot(Base):
     material: Mapped[str] = mapped_column(String(40), index=True)
     description: Mapped[str] = mapped_column(String(200), default="")
     expires_at: Mapped[datetime | None]
+    # The supplier part number (e.g. "LF-QFN16-CU-A"); a lot's BOM names the ones allowed.
+    part_number: Mapped[str | None] = mapped_column(String(60), index=True)
+    # Time-limited materials: minutes to thaw after removal from the freezer, hours of work
+    # life once opened. Recording the removal (thawing_since) or the opening (opened_at)
+    # starts the clock; opening brings expires_at forward to the end of the work life.
+    thaw_minutes: Mapped[int | None]
+    work_life_hours: Mapped[float | None] = mapped_column(Numeric(7, 2, asdecimal=False))
+    thawing_since: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property
     def expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= utcnow()
+
+    @property
+    def ready_at(self) -> datetime | None:
+        """When a material that must thaw may be used (None: not removed from the freezer
+        yet, or no thawing needed)."""
+        if not self.thaw_minutes or self.thawing_since is None:
+            return None
+        return self.thawing_since + timedelta(minutes=self.thaw_minutes)
+
+
+class Bom(Base):
+    """One revision of a product's bill of materials. The latest revision is current for
+    the lots received from then on; a lot keeps the revision it was received with. A
+    revision never changes once created."""
+
+    __tablename__ = "bom"
+    __table_args__ = (UniqueConstraint("product_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    revision: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(80))
+
+    product: Mapped[Product] = relationship()
+    items: Mapped[list[BomItem]] = relationship(
+        back_populates="bom", order_by="BomItem.id", cascade="all, delete-orphan")
+
+
+class BomItem(Base):
+    """At step `step`, a material of type `material` with one of `part_numbers`."""
+
+    __tablename__ = "bom_item"
+    __table_args__ = (UniqueConstraint("bom_id", "step", "material"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bom_id: Mapped[int] = mapped_column(ForeignKey("bom.id"), index=True)
+    step: Mapped[str] = mapped_column(String(40))
+    material: Mapped[str] = mapped_column(String(40))
+    part_numbers: Mapped[list[Any]] = mapped_column(default=list)
+    qty_per_unit: Mapped[float | None] = mapped_column(Numeric(12, 4, asdecimal=False))
+
+    bom: Mapped[Bom] = relationship(back_populates="items")
 
 
 class Qualification(Base):

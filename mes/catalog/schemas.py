@@ -233,6 +233,9 @@ class ReasonCodeQuery(Schema):
 
 # --- material lots ---------------------------------------------------------------------
 
+PART_NUMBER = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,59}$",
+                              error=_l("Use 1 to 60 letters, digits, '.', '_', '/' or '-'."))
+
 class MaterialLotIn(Schema):
     code = fields.String(required=True, validate=validate.Regexp(
         r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$", error=_l("Use 1 to 60 letters, digits, '.', '_' "
@@ -240,6 +243,11 @@ class MaterialLotIn(Schema):
     material = code_field()
     description = fields.String(load_default="", validate=validate.Length(max=200))
     expires_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    part_number = fields.String(load_default=None, allow_none=True, validate=PART_NUMBER)
+    thaw_minutes = fields.Integer(load_default=None, allow_none=True,
+                                  validate=validate.Range(1, 7 * 24 * 60))
+    work_life_hours = fields.Float(load_default=None, allow_none=True,
+                                   validate=validate.Range(0.1, 10_000))
 
 
 class MaterialLotPatch(Schema):
@@ -253,6 +261,12 @@ class MaterialLotOut(Schema):
     description = fields.String()
     expires_at = fields.AwareDateTime(allow_none=True)
     expired = fields.Boolean()
+    part_number = fields.String(allow_none=True)
+    thaw_minutes = fields.Integer(allow_none=True)
+    work_life_hours = fields.Float(allow_none=True)
+    thawing_since = fields.AwareDateTime(allow_none=True)
+    ready_at = fields.AwareDateTime(allow_none=True)
+    opened_at = fields.AwareDateTime(allow_none=True)
     created_at = fields.AwareDateTime()
 
 
@@ -297,3 +311,41 @@ class QualificationOut(Schema):
     created_at = fields.AwareDateTime()
     created_by = fields.String(allow_none=True)
     tests = fields.List(fields.Nested(QualificationTestOut))
+
+
+# --- bills of materials ----------------------------------------------------------------
+
+class BomItemIn(Schema):
+    step = code_field()
+    material = code_field()
+    part_numbers = fields.List(fields.String(validate=PART_NUMBER), required=True,
+                               validate=validate.Length(min=1, max=50))
+    qty_per_unit = fields.Float(load_default=None, allow_none=True,
+                                validate=validate.Range(min=0, min_inclusive=False))
+
+
+class BomIn(Schema):
+    revision = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,19}$",
+        error=_l("Use 1 to 20 letters, digits, '.', '_' or '-'.")))
+    items = fields.List(fields.Nested(BomItemIn), required=True,
+                        validate=validate.Length(min=1, max=200))
+
+
+class BomItemOut(Schema):
+    step = fields.String()
+    material = fields.String()
+    part_numbers = fields.List(fields.String())
+    qty_per_unit = fields.Float(allow_none=True)
+
+
+class BomOut(Schema):
+    product = fields.Function(lambda bom: bom.product.code)
+    revision = fields.String()
+    created_at = fields.AwareDateTime()
+    created_by = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(BomItemOut))
+
+
+class BomQuery(Schema):
+    revision = fields.String(load_default=None)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask_babel import lazy_gettext as _l
@@ -15,6 +15,8 @@ from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.auth.permissions import Permission, has_permission
 from mes.catalog.models import (
+    Bom,
+    BomItem,
     Customer,
     Equipment,
     EquipmentStateChange,
@@ -364,3 +366,140 @@ def update_material_lot(session: Session, actor: Actor, lot: MaterialLot,
         audit.record(session, actor=actor, code="material_lot:update",
                      subject_type="material_lot", subject_key=lot.code, data=changed)
     return lot
+
+
+def thaw_material_lot(session: Session, actor: Actor, lot: MaterialLot) -> MaterialLot:
+    """Record the lot's removal from the freezer: it may be used `thaw_minutes` later.
+
+    422 when the lot needs no thawing; 409 when its removal is recorded already."""
+    if not lot.thaw_minutes:
+        raise InvalidInput(_l("Material lot %(code)s needs no thawing.", code=lot.code))
+    if lot.thawing_since is not None:
+        raise Conflict(_l("Material lot %(code)s was taken out of the freezer already.",
+                          code=lot.code), code=ErrorCode.CONFLICT)
+    lot.thawing_since = utcnow()
+    audit.record(session, actor=actor, code="material_lot:thaw", subject_type="material_lot",
+                 subject_key=lot.code, data={"ready_at": lot.ready_at})
+    return lot
+
+
+def open_material_lot(session: Session, actor: Actor, lot: MaterialLot) -> MaterialLot:
+    """Record the opening of the lot's container: its work life starts, and its expiry
+    comes forward to the end of the work life when that is earlier.
+
+    422 when the lot has no work life; 409 already_open; 409 material_not_ready when it
+    must thaw and has not (opening a cold container draws moisture in)."""
+    if not lot.work_life_hours:
+        raise InvalidInput(_l("Material lot %(code)s has no work life.", code=lot.code))
+    if lot.opened_at is not None:
+        raise Conflict(_l("Material lot %(code)s was opened already.", code=lot.code),
+                       code=ErrorCode.ALREADY_OPEN)
+    now = utcnow()
+    if lot.thaw_minutes and (lot.ready_at is None or lot.ready_at > now):
+        raise Conflict(_l("Material lot %(code)s is not thawed yet; open it when it is.",
+                          code=lot.code), code=ErrorCode.MATERIAL_NOT_READY)
+    lot.opened_at = now
+    end = now + timedelta(hours=lot.work_life_hours)
+    if lot.expires_at is None or end < lot.expires_at:
+        lot.expires_at = end
+    audit.record(session, actor=actor, code="material_lot:open", subject_type="material_lot",
+                 subject_key=lot.code, data={"expires_at": lot.expires_at})
+    return lot
+
+
+# --- bills of materials ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BomInfo:
+    """A BOM revision as the floor reads it: per step, material type -> part numbers."""
+
+    id: int
+    revision: str
+    steps: dict[str, dict[str, tuple[str, ...]]]
+
+
+# A BOM revision never changes once created, so it is kept per process like route steps.
+# create_bom drops an entry whose id it takes again (ids are reused after a rollback on
+# SQLite).
+_BOM_CACHE: dict[int, BomInfo] = {}
+
+
+def bom_info(session: Session, bom_id: int) -> BomInfo:
+    """The BOM revision `bom_id`, read once per process."""
+    info = _BOM_CACHE.get(bom_id)
+    if info is None:
+        bom = session.get(Bom, bom_id)
+        assert bom is not None
+        steps: dict[str, dict[str, tuple[str, ...]]] = {}
+        for item in bom.items:
+            steps.setdefault(item.step, {})[item.material] = tuple(item.part_numbers or ())
+        info = BomInfo(id=bom.id, revision=bom.revision, steps=steps)
+        if len(_BOM_CACHE) > 10_000:
+            _BOM_CACHE.clear()
+        _BOM_CACHE[bom_id] = info
+    return info
+
+
+def current_bom(session: Session, product: Product) -> Bom | None:
+    """The product's current BOM revision: the latest created."""
+    return session.scalar(select(Bom).where(Bom.product_id == product.id)
+                          .order_by(Bom.id.desc()).limit(1))
+
+
+def get_bom(session: Session, product: Product, revision: str | None = None) -> Bom:
+    """A revision of the product's BOM (default the current one); 404 when there is none."""
+    if revision is None:
+        bom = current_bom(session, product)
+    else:
+        bom = session.scalar(select(Bom).where(Bom.product_id == product.id,
+                                               Bom.revision == revision))
+    if bom is None:
+        raise NotFound(_l("Product %(code)s has no BOM revision %(revision)s.",
+                          code=product.code, revision=revision)
+                       if revision else _l("Product %(code)s has no BOM.", code=product.code))
+    return bom
+
+
+def list_boms(session: Session, product: Product) -> list[Bom]:
+    """Every revision of the product's BOM, the current one first."""
+    return list(session.scalars(select(Bom).where(Bom.product_id == product.id)
+                                .options(selectinload(Bom.items)).order_by(Bom.id.desc())))
+
+
+def create_bom(session: Session, actor: Actor, product: Product, data: dict[str, Any]) -> Bom:
+    """Create a BOM revision of the product; it becomes current for lots received from now
+    on (lots already received keep theirs).
+
+    409 duplicate when the revision exists; 422 when an item names a step that is not on
+    the product's current route, or a step and material twice."""
+    revision = data["revision"]
+    if session.scalar(select(Bom.id).where(Bom.product_id == product.id,
+                                           Bom.revision == revision)) is not None:
+        raise Conflict(_l("Product %(code)s has a BOM revision %(revision)s already.",
+                          code=product.code, revision=revision), code=ErrorCode.DUPLICATE)
+    route = current_route(session, product.route_code)
+    steps = {st.code for st in route.steps} if route is not None else set()
+    errors = []
+    seen = set()
+    for item in data["items"]:
+        if item["step"] not in steps:
+            errors.append(_l("Step %(step)s is not on route %(route)s.", step=item["step"],
+                             route=product.route_code))
+        key = (item["step"], item["material"])
+        if key in seen:
+            errors.append(_l("Step %(step)s lists %(material)s twice.", step=item["step"],
+                             material=item["material"]))
+        seen.add(key)
+    if errors:
+        raise InvalidInput(_l("The BOM's items do not fit the product's route."),
+                           fields={"items": errors})
+    bom = Bom(product_id=product.id, revision=revision, created_by=actor_name(actor),
+              items=[BomItem(step=i["step"], material=i["material"],
+                             part_numbers=list(dict.fromkeys(i["part_numbers"])),
+                             qty_per_unit=i.get("qty_per_unit")) for i in data["items"]])
+    session.add(bom)
+    session.flush()
+    _BOM_CACHE.pop(bom.id, None)
+    audit.record(session, actor=actor, code="bom:create", subject_type="product",
+                 subject_key=product.code, data=data)
+    return bom

@@ -60,6 +60,7 @@ GRADE_LABELS = {0: _l("Grade 0 (−40 … 150 °C)"), 1: _l("Grade 1 (−40 … 
 
 STEP_COLUMNS = ("code", "name", "kind", "equipment_kind", "min_yield", "materials", "name_zh")
 TEST_COLUMNS = ("test", "group", "sample_size", "lots", "fails")
+BOM_COLUMNS = ("step", "material", "part_numbers", "qty_per_unit")
 
 
 def _options(values: Iterable[Any], labels: dict[Any, Any]) -> list[tuple[Any, str]]:
@@ -401,9 +402,52 @@ def product_list() -> Any:
 @bp.route("/products/<code>")
 @require(READ)
 def product_detail(code: str) -> Any:
-    product = services.get_product(db.session(), code)
+    sess = db.session()
+    product = services.get_product(sess, code)
     return render_template("catalog/product_detail.html", product=product,
-                           grade_labels=GRADE_LABELS, status_labels=QualStatus.labels())
+                           grade_labels=GRADE_LABELS, status_labels=QualStatus.labels(),
+                           boms=services.list_boms(sess, product))
+
+
+def _bom_line(item: Any) -> str:
+    qty = "" if item.qty_per_unit is None else f"{item.qty_per_unit:g}"
+    return " | ".join([item.step, item.material, ", ".join(item.part_numbers or []),
+                       qty]).rstrip(" |")
+
+
+@bp.route("/products/<code>/bom/new", methods=["GET", "POST"])
+@require(WRITE)
+def bom_new(code: str) -> Any:
+    """A new BOM revision, typed as lines and started from the current one."""
+    sess = db.session()
+    product = services.get_product(sess, code)
+    current = services.current_bom(sess, product)
+    form: dict[str, Any] = {"items": "\n".join(_bom_line(i) for i in current.items)
+                            if current is not None else ""}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+
+        def action() -> Any:
+            data = _convert(request.form, {"revision": "text"})
+            rows, numbers, problems = _parse_lines(request.form.get("items", ""),
+                                                   BOM_COLUMNS, 3)
+            for row in rows:
+                row["part_numbers"] = [p.strip() for p in row["part_numbers"].split(",")
+                                       if p.strip()]
+                if not row.get("qty_per_unit"):
+                    row.pop("qty_per_unit", None)
+            loaded = _load_with_lines(s.BomIn, data, "items", rows, numbers, problems)
+            return services.create_bom(sess, current_user, product, loaded)
+
+        bom, errors, status = _submit(action)
+        if bom is not None:
+            return forms.done(_("BOM revision %(revision)s of %(code)s created; lots received "
+                                "from now on use it.", revision=bom.revision, code=code),
+                              "catalog.product_detail", code=code)
+    return render_template("catalog/bom_form.html", product=product, current=current,
+                           form=form, errors=errors, fields=("revision", "items")), status
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
@@ -647,7 +691,8 @@ def reason_edit(code: str) -> Any:
 
 # --- material lots ---------------------------------------------------------------------
 
-MATERIAL_FIELDS = ("code", "material", "description", "expires_at")
+MATERIAL_FIELDS = ("code", "material", "part_number", "description", "expires_at",
+                   "thaw_minutes", "work_life_hours")
 
 
 @bp.route("/material-lots")
@@ -675,7 +720,8 @@ def material_new() -> Any:
         lot, errors, status = _submit(lambda: services.create_material_lot(
             db.session(), current_user, forms.load(s.MaterialLotIn, _convert(
                 request.form, {"code": "text", "material": "text", "description": "text",
-                               "expires_at": "dt"}))))
+                               "expires_at": "dt", "part_number": "text",
+                               "thaw_minutes": "text", "work_life_hours": "text"}))))
         if lot is not None:
             return forms.done(_("Material lot %(code)s created.", code=lot.code),
                               "catalog.material_list")

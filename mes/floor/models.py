@@ -59,6 +59,9 @@ class Lot(Base):
     due_date: Mapped[date | None]
     open_holds: Mapped[int] = mapped_column(default=0)
     equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id"), index=True)
+    # The product's BOM revision current when the lot was received (None: the product had
+    # none, and the route steps' material types alone apply).
+    bom_id: Mapped[int | None] = mapped_column(ForeignKey("bom.id"))
     # The open step run while the lot is running.
     run_id: Mapped[int | None] = mapped_column(BigID)
     arrived_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -265,6 +268,8 @@ class PresentedLot:
     holds: list[int]
     parents: list[str]
     children: list[str]
+    # The BOM revision the lot was received with, if its product had one.
+    bom_revision: str | None = None
 
     @property
     def on_hold(self) -> bool:

@@ -39,6 +39,7 @@ class LotOut(Schema):
     customer = fields.Function(lambda shown: shown.lot.customer.code)
     route = fields.Function(lambda shown: shown.lot.route.code)
     route_version = fields.Function(lambda shown: shown.lot.route.version)
+    bom_revision = fields.String(allow_none=True)
     step = fields.String(attribute="lot.step_code")
     step_seq = fields.Integer(attribute="lot.step_seq")
     steps_total = fields.Integer()

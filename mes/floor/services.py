@@ -41,7 +41,14 @@ from mes.catalog.models import (
     ReasonCode,
     RouteStep,
 )
-from mes.catalog.services import StepInfo, current_route, route_step_infos
+from mes.catalog.services import (
+    BomInfo,
+    StepInfo,
+    bom_info,
+    current_bom,
+    current_route,
+    route_step_infos,
+)
 from mes.config import DEFAULTS
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
@@ -261,7 +268,9 @@ def present(session: Session, lots: Sequence[Lot], actor: Actor | None = None
                 .order_by(Hold.id)):
             holds[lot_id].append(hold_id)
     return [PresentedLot(lot=lot, steps_total=len(route_steps(lot)), holds=holds[lot.id],
-                         parents=parents[lot.id], children=children[lot.id])
+                         parents=parents[lot.id], children=children[lot.id],
+                         bom_revision=bom_info(session, lot.bom_id).revision
+                         if lot.bom_id is not None else None)
             for lot in lots]
 
 
@@ -435,8 +444,10 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
         raise Conflict(_l("Lot %(lot_no)s exists already.", lot_no=lot_no),
                        code=ErrorCode.DUPLICATE)
     first = route.steps[0]
+    bom = current_bom(session, product)
     now = utcnow()
     lot = Lot(lot_no=lot_no, product=product, customer=customer, route=route, step_seq=1,
+              bom_id=bom.id if bom is not None else None,
               audit_seq=0, audit_hash=audit.GENESIS, in_genealogy=False,
               step_code=first.code, state=LotState.QUEUED, quantity=data["quantity"],
               fab_lot=data["fab_lot"], priority=data.get("priority") or 3,
@@ -455,7 +466,8 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
     _event(session, lot, EventKind.RECEIVE, actor, qty_out=lot.quantity, at=now,
            data={"fab_lot": lot.fab_lot, "wafers": ids, "product": product.code,
                  "customer": customer.code, "route": route.code,
-                 "route_version": route.version})
+                 "route_version": route.version,
+                 **({"bom_revision": bom.revision} if bom is not None else {})})
     return lot
 
 
@@ -509,20 +521,91 @@ def equipment_blockers(step: StepInfo, equipment: Equipment) -> list[Blocker]:
     return found
 
 
-def material_blockers(step: StepInfo, materials: Sequence[MaterialLot]) -> list[Blocker]:
+def lot_bom(lot: Lot) -> BomInfo | None:
+    """The BOM revision the lot was received with (read once per process), or None."""
+    if lot.bom_id is None:
+        return None
+    session = object_session(lot)
+    assert session is not None
+    return bom_info(session, lot.bom_id)
+
+
+def _minutes_left(until: datetime, now: datetime) -> int:
+    return max(1, -(-int((until - now).total_seconds()) // 60))
+
+
+def material_lot_blocker(m: MaterialLot, now: datetime) -> Blocker | None:
+    """Why an unexpired time-limited material lot is not ready for use: still in the
+    freezer, thawing, or not opened yet (its work life not started)."""
+    if m.thaw_minutes:
+        ready = m.ready_at
+        if ready is None:
+            return Blocker(gettext(
+                "Material lot %(code)s is still in the freezer: record its removal, then "
+                "let it thaw %(n)d min.", code=m.code, n=m.thaw_minutes),
+                code=ErrorCode.MATERIAL_NOT_READY, field="materials")
+        if ready > now:
+            return Blocker(gettext(
+                "Material lot %(code)s is thawing: ready in %(n)d min.", code=m.code,
+                n=_minutes_left(ready, now)), code=ErrorCode.MATERIAL_NOT_READY,
+                field="materials")
+    if m.work_life_hours and m.opened_at is None:
+        return Blocker(gettext(
+            "Material lot %(code)s is not opened yet: record its opening (work life "
+            "%(hours)s h).", code=m.code, hours=f"{m.work_life_hours:g}"),
+            code=ErrorCode.MATERIAL_NOT_READY, field="materials")
+    return None
+
+
+def material_blockers(step: StepInfo, materials: Sequence[MaterialLot],
+                      bom: BomInfo | None = None) -> list[Blocker]:
+    """Why the material lots given do not do for a track-in at `step`.
+
+    Without a BOM the step's material types (route step `materials`) are required. With
+    one, the BOM's items at the step are required as well, and every material lot given
+    must be of a type the BOM names at the step with one of the part numbers it allows.
+    A material that must thaw and is not thawed yet is not ready; one past its expiry or
+    its work life is expired."""
     found = []
+    now = utcnow()
+    allowed = bom.steps.get(step.code, {}) if bom is not None else {}
+    usable = []
     for m in materials:
         if m.expired:
+            assert m.expires_at is not None
             found.append(Blocker(gettext(
+                "Material lot %(code)s's work life ended at %(time)s.", code=m.code,
+                time=f"{m.expires_at:%Y-%m-%d %H:%M}") if m.opened_at is not None and
+                m.work_life_hours else gettext(
                 "Material lot %(code)s expired on %(date)s.", code=m.code,
                 date=f"{m.expires_at:%Y-%m-%d}"),
                 code=ErrorCode.MATERIAL_EXPIRED, field="materials"))
-    given = {m.material for m in materials if not m.expired}
-    for needed in step.materials or []:
-        if needed not in given:
+            continue
+        if bom is not None and (m.part_number not in allowed[m.material]
+                                if m.material in allowed else
+                                m.material not in (step.materials or ())):
             found.append(Blocker(gettext(
-                "Step %(step)s needs a %(material)s lot.", step=step.code,
-                material=MaterialType.word(needed)),
+                "Material lot %(code)s (%(part)s) is not on BOM revision %(revision)s for step "
+                "%(step)s; allowed: %(allowed)s.", code=m.code, part=m.part_number or "-",
+                revision=bom.revision, step=step.code,
+                allowed=", ".join(allowed.get(m.material, ())) or ", ".join(
+                    p for parts in allowed.values() for p in parts) or "-"),
+                code=ErrorCode.WRONG_MATERIAL, field="materials"))
+            continue
+        blocker = material_lot_blocker(m, now)
+        if blocker is not None:
+            found.append(blocker)
+            continue
+        usable.append(m)
+    given = {m.material for m in usable}
+    for needed in dict.fromkeys([*(step.materials or []), *allowed]):
+        if needed not in given:
+            parts = allowed.get(needed)
+            found.append(Blocker(gettext(
+                "Step %(step)s needs a %(material)s lot (%(parts)s).", step=step.code,
+                material=MaterialType.word(needed), parts=", ".join(parts)) if parts else
+                gettext("Step %(step)s needs a %(material)s lot.", step=step.code,
+                        material=MaterialType.word(needed)),
                 code=ErrorCode.MATERIAL_REQUIRED, field="materials"))
     return found
 
@@ -590,7 +673,9 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
     route_step = current_step(lot)
     if route_step.kind == StepKind.PACK:
         check_floor_life(session, lot)
-    for blocker in equipment_blockers(route_step, tool) + material_blockers(route_step, used):
+    # Only a lot with a BOM reads it (once per process): the others add no query.
+    for blocker in equipment_blockers(route_step, tool) + material_blockers(
+            route_step, used, lot_bom(lot)):
         raise blocker
     now = utcnow()
     event = persistence.event_write(
@@ -840,7 +925,8 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
                                  quantities[1:], parts[1:], strict=True):
         child = Lot(lot_no=lot_no, product_id=lot.product_id, customer_id=lot.customer_id,
                     audit_seq=0, audit_hash=audit.GENESIS,
-                    route_id=lot.route_id, step_seq=lot.step_seq, step_code=lot.step_code,
+                    route_id=lot.route_id, bom_id=lot.bom_id,
+                    step_seq=lot.step_seq, step_code=lot.step_code,
                     state=LotState.QUEUED, quantity=qty, wafer_count=len(part),
                     fab_lot=lot.fab_lot, priority=lot.priority,
                     due_date=lot.due_date, arrived_at=lot.arrived_at, created_at=now)
@@ -892,8 +978,10 @@ def merge_lots(session: Session, actor: Actor, lots: Sequence[Lot]) -> Lot:
         _movable(lot, pgettext("lot move", "merged"))
     survivor, others = lots[0], lots[1:]
     for other in others:
-        if (other.product_id, other.route_id) != (survivor.product_id, survivor.route_id):
-            raise Conflict(_l("%(lot)s is not the same product and route version as %(lot2)s.",
+        if (other.product_id, other.route_id, other.bom_id) != (
+                survivor.product_id, survivor.route_id, survivor.bom_id):
+            raise Conflict(_l("%(lot)s is not the same product, route version and BOM "
+                              "revision as %(lot2)s.",
                               lot=other.lot_no, lot2=survivor.lot_no),
                            code=ErrorCode.MERGE_MISMATCH)
         if other.step_seq != survivor.step_seq:

@@ -78,6 +78,8 @@ class StationLot:
     # What a track-in needs scanned: the step's materials, named by the service's check.
     needs: list[services.Blocker]
     tools: list[ToolState]
+    # Per material type the step needs, the lots ready for use (of a part number the lot's
+    # BOM allows, unexpired, thawed, opened).
     material_lots: dict[str, list[MaterialLot]]
     run: StepRun | None
     # The active reject reasons that apply to the step (all of them when none does), and
@@ -86,6 +88,13 @@ class StationLot:
     other_reasons: list[ReasonCode] = field(default_factory=list)
     # What the operator does next when the lot is blocked, one line per blocker.
     todo: list[str] = field(default_factory=list)
+    # The material types a track-in needs: the route step's and the BOM's at the step.
+    material_types: tuple[str, ...] = ()
+    # Time-limited lots of those types that are not ready yet (in the freezer, thawing,
+    # unopened), with why and what the station can record now: "thaw" (the removal from
+    # the freezer), "open" or nothing (thawing).
+    waiting_materials: list[tuple[MaterialLot, services.Blocker, str | None]] = field(
+        default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -123,18 +132,33 @@ def _tools(session: Session, step: StepInfo) -> list[ToolState]:
             for tool in tools]
 
 
-def _usable_materials(session: Session, names: tuple[str, ...]) -> dict[str, list[MaterialLot]]:
-    """Unexpired lots of each material. The longest-lived come first, so when the first
-    ones read are expired, every lot of that material is."""
+def _usable_materials(session: Session, names: tuple[str, ...],
+                      parts: dict[str, tuple[str, ...]]) -> dict[str, list[MaterialLot]]:
+    """Unexpired lots of each material (of the part numbers `parts` allows, for the types
+    it names). The longest-lived come first, so when the first ones read are expired,
+    every lot of that material is."""
     found: dict[str, list[MaterialLot]] = {}
     for name in names:
+        stmt = select(MaterialLot).where(MaterialLot.material == name)
+        if name in parts:
+            stmt = stmt.where(MaterialLot.part_number.in_(parts[name]))
         longest = session.scalars(
-            select(MaterialLot).where(MaterialLot.material == name)
-            .order_by(MaterialLot.expires_at.is_(None).desc(), MaterialLot.expires_at.desc(),
-                      MaterialLot.code)
+            stmt.order_by(MaterialLot.expires_at.is_(None).desc(), MaterialLot.expires_at.desc(),
+                          MaterialLot.code)
             .limit(MATERIAL_CHOICES))
         found[name] = sorted((m for m in longest if not m.expired), key=lambda m: m.code)
     return found
+
+
+def _material_action(m: MaterialLot, now: datetime) -> str | None:
+    """What the station can record of a material lot that is not ready: its removal from
+    the freezer, its opening (once thawed), or nothing while it thaws."""
+    if m.thaw_minutes and m.thawing_since is None:
+        return "thaw"
+    ready = m.ready_at
+    if m.work_life_hours and m.opened_at is None and (ready is None or ready <= now):
+        return "open"
+    return None
 
 
 def _first_free(session: Session, tools: list[ToolState]) -> tuple[Equipment, StepRun] | None:
@@ -188,6 +212,8 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
     todo = [_todo(lot, b) for b in blockers]
     tools: list[ToolState] = []
     materials: dict[str, list[MaterialLot]] = {}
+    waiting_lots: list[tuple[MaterialLot, services.Blocker, str | None]] = []
+    types: tuple[str, ...] = tuple(step.materials)
     needs: list[services.Blocker] = []
     if lot.state == LotState.QUEUED:
         if step.kind == StepKind.PACK and floor_life_expired(session, lot):
@@ -205,16 +231,35 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
             todo.append(_no_tool_todo(session, step, tools) if tools else _(
                 "No %(kind)s is registered: call the shift leader.",
                 kind=EquipmentKind.word(step.equipment_kind)))
-        # With nothing scanned yet, the service's material check names every material needed.
-        needs = services.material_blockers(step, [])
-        materials = _usable_materials(session, step.materials)
-        for name, usable in materials.items():
-            if not usable:
-                blockers.append(services.Blocker(_(
-                    "No usable %(material)s lot is in stock: all are expired or none was "
-                    "received.", material=name), code=ErrorCode.NO_MATERIAL, field="materials"))
-                todo.append(_("Ask the material store for a fresh %(material)s lot, then scan "
-                              "this lot again.", material=name))
+        # With nothing scanned yet, the service's material check names every material needed
+        # (with the part numbers of the lot's BOM revision).
+        bom = services.lot_bom(lot)
+        parts = bom.steps.get(step.code, {}) if bom is not None else {}
+        needs = services.material_blockers(step, [], bom)
+        types = tuple(dict.fromkeys([*step.materials, *parts]))
+        now = utcnow()
+        for name, usable in _usable_materials(session, types, parts).items():
+            waiting = [(m, b, _material_action(m, now)) for m in usable
+                       if (b := services.material_lot_blocker(m, now)) is not None]
+            materials[name] = [m for m in usable if m not in {w[0] for w in waiting}]
+            waiting_lots.extend(waiting)
+            if materials[name]:
+                continue
+            if waiting:
+                blockers.append(waiting[0][1])
+                todo.append(_("Record the removal from the freezer or the opening of "
+                              "%(code)s below, and scan this lot again when it is ready.",
+                              code=waiting[0][0].code))
+                continue
+            part_list = ", ".join(parts.get(name, ()))
+            blockers.append(services.Blocker(_(
+                "No usable %(material)s lot is in stock: all are expired or none was "
+                "received.", material=name), code=ErrorCode.NO_MATERIAL, field="materials"))
+            todo.append(_("Ask the material store for a fresh %(material)s lot of part number "
+                          "%(parts)s, then scan this lot again.", material=name,
+                          parts=part_list) if part_list else
+                        _("Ask the material store for a fresh %(material)s lot, then scan "
+                          "this lot again.", material=name))
     elif lot.state == LotState.RUNNING and lot.on_hold:
         todo.append(_("Track the lot out as usual, then put it aside at the hold rack and "
                       "call QA."))
@@ -229,7 +274,8 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
         others = [r for r in reasons if r not in own]
     return StationLot(lot=lot, step=step, blockers=blockers, holds=holds, needs=needs,
                       tools=tools, material_lots=materials, run=run, reject_reasons=own,
-                      other_reasons=others, todo=todo)
+                      other_reasons=others, todo=todo, material_types=types,
+                      waiting_materials=waiting_lots)
 
 
 # --- the station's queue ---------------------------------------------------------------

@@ -29,9 +29,10 @@ from werkzeug.datastructures import MultiDict
 
 from mes import db
 from mes.auth.permissions import PLANT_LOT_READ, Permission, require
+from mes.catalog import services as catalog
 from mes.catalog.models import Customer, Product
 from mes.db import utcnow
-from mes.errors import ErrorCode, NotFound
+from mes.errors import ErrorCode, InvalidInput, NotFound
 from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor import station as reads
@@ -447,6 +448,24 @@ def station() -> Any:
         if done is not None:
             rejected = sum(r["qty"] for r in data["rejects"])
             return forms.done(_tracked_out_message(lot, step, data["good_qty"], rejected),
+                              "floor.station", lot=lot.lot_no, **_queue_arg())
+    elif action in ("material_thaw", "material_open"):
+        code = forms.text(request.form, "material_lot")
+
+        def record() -> Any:
+            try:
+                material = catalog.get_material_lot(sess, code)
+            except NotFound as exc:
+                raise InvalidInput(exc.message) from None
+            if action == "material_thaw":
+                return catalog.thaw_material_lot(sess, current_user, material)
+            return catalog.open_material_lot(sess, current_user, material)
+
+        done, refused = forms.attempt(record)
+        if done is not None:
+            return forms.done(_("Removal of %(code)s from the freezer recorded.", code=code)
+                              if action == "material_thaw" else
+                              _("Opening of %(code)s recorded.", code=code),
                               "floor.station", lot=lot.lot_no, **_queue_arg())
     elif action in ("add_row", "all_reasons"):
         refused = None
