@@ -269,6 +269,12 @@ REASON_CODES = [
     ("SCRAP-DAMAGE", "scrap", "Scrapped for handling damage", "搬运损伤报废"),
     ("SCRAP-MRB", "scrap", "Scrapped by material review board decision", "MRB 判定报废"),
     ("SCRAP-ENG", "scrap", "Engineering samples consumed", "工程样品报废"),
+    # Why a tool went down (SEMI E10 down states).
+    ("DT-PM", "downtime", "Preventive maintenance", "预防性维护"),
+    ("DT-ALARM", "downtime", "Machine alarm or breakdown", "设备报警或故障"),
+    ("DT-SETUP", "downtime", "Conversion or setup", "换型或调机"),
+    ("DT-MATL", "downtime", "Waiting for material or consumable", "等待物料或耗材"),
+    ("DT-ENG", "downtime", "Engineering trial or qualification", "工程试验或认证"),
 ]
 
 # --- material lots ---------------------------------------------------------------------
