@@ -345,6 +345,13 @@ def _reason_places(code: str, kind: str) -> dict[str, list[str]]:
                       if code in work[3] and step not in FT_STEPS]}
 
 
+def _ideal_uph(route: str, step: str) -> float:
+    """A step's ideal rate (OEE performance): a full lot (25 wafers) of the route's product
+    with the most dies per wafer in the step's shortest process time."""
+    gross = max(LOT_MIX[p["code"]][1] for p in PRODUCTS if p["route"] == route)
+    return float(round(gross * 25 / STEP_WORK[step][0], -2))
+
+
 def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
     """Every master-data record, loaded through its input schema before anything is
     created, so invalid demo data changes nothing. Expiry dates count from `now`."""
@@ -352,7 +359,8 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
                "steps": [{"code": step, "name": STEPS[step][0], "name_zh": STEP_NAMES_ZH[step],
                           "kind": STEPS[step][1],
                           "equipment_kind": STEPS[step][2], "min_yield": STEPS[step][3],
-                          "materials": STEPS[step][4]} for step in steps]}
+                          "materials": STEPS[step][4], "ideal_uph": _ideal_uph(code, step)}
+                         for step in steps]}
               for code, name, steps in ROUTES]
     qualifications = [
         {"product": product,
