@@ -756,7 +756,9 @@ def abort_track_in(session: Session, actor: Actor, lot: Lot, *, reason: str,
     if step is not None:
         _check_step(lot, step)
     run = session.get(StepRun, lot.run_id)
-    assert run is not None
+    if run is None:  # a simultaneous undo deleted it after the lot was read
+        raise Conflict(_l("A simultaneous change won; reload and try again."),
+                       code=ErrorCode.STALE)
     recorded = _run_data(session, lot, run)
     if recorded:
         raise Conflict(_l("Data was recorded for the run of lot %(lot)s (%(what)s); track it "
