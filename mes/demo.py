@@ -270,6 +270,12 @@ REASON_CODES = [
     ("SCRAP-DAMAGE", "scrap", "Scrapped for handling damage", "搬运损伤报废"),
     ("SCRAP-MRB", "scrap", "Scrapped by material review board decision", "MRB 判定报废"),
     ("SCRAP-ENG", "scrap", "Engineering samples consumed", "工程样品报废"),
+    # Why a tool went down (SEMI E10 down states).
+    ("DT-PM", "downtime", "Preventive maintenance", "预防性维护"),
+    ("DT-ALARM", "downtime", "Machine alarm or breakdown", "设备报警或故障"),
+    ("DT-SETUP", "downtime", "Conversion or setup", "换型或调机"),
+    ("DT-MATL", "downtime", "Waiting for material or consumable", "等待物料或耗材"),
+    ("DT-ENG", "downtime", "Engineering trial or qualification", "工程试验或认证"),
 ]
 
 # --- material lots ---------------------------------------------------------------------
@@ -371,6 +377,13 @@ def _reason_places(code: str, kind: str) -> dict[str, list[str]]:
                       if code in work[3] and step not in FT_STEPS]}
 
 
+def _ideal_uph(route: str, step: str) -> float:
+    """A step's ideal rate (OEE performance): a full lot (25 wafers) of the route's product
+    with the most dies per wafer in the step's shortest process time."""
+    gross = max(LOT_MIX[p["code"]][1] for p in PRODUCTS if p["route"] == route)
+    return float(round(gross * 25 / STEP_WORK[step][0], -2))
+
+
 def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
     """Every master-data record, loaded through its input schema before anything is
     created, so invalid demo data changes nothing. Expiry dates count from `now`."""
@@ -378,7 +391,8 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
                "steps": [{"code": step, "name": STEPS[step][0], "name_zh": STEP_NAMES_ZH[step],
                           "kind": STEPS[step][1],
                           "equipment_kind": STEPS[step][2], "min_yield": STEPS[step][3],
-                          "materials": STEPS[step][4]} for step in steps]}
+                          "materials": STEPS[step][4], "ideal_uph": _ideal_uph(code, step)}
+                         for step in steps]}
               for code, name, steps in ROUTES]
     qualifications = [
         {"product": product,

@@ -83,6 +83,7 @@ class EventKind(Vocabulary):
     RECEIVE = "receive", _l("Received")
     TRACK_IN = "track_in", _l("Track-in")
     TRACK_OUT = "track_out", _l("Track-out")
+    TRACK_IN_ABORT = "track_in_abort", _l("Track-in undone")
     SPLIT = "split", _l("Split")
     SPLIT_FROM = "split_from", _l("Split from parent")
     MERGE = "merge", _l("Merge")
@@ -175,6 +176,22 @@ class MaterialType(Vocabulary):
     CARRIER_TAPE = "carrier_tape", _l("carrier tape")
 
 
+# The E10 down states: entered only with a downtime reason code, left only by an explicit
+# change (a track-out never brings a tool back up).
+DOWN_EQUIPMENT_STATES = (EquipmentState.ENGINEERING, EquipmentState.SCHEDULED_DOWN,
+                         EquipmentState.UNSCHEDULED_DOWN)
+
+
+class AbortReason(Vocabulary):
+    """Why a track-in is undone (`POST /lots/{lot_no}/track-in/abort`)."""
+
+    WRONG_LOT = "wrong_lot", _l("Wrong lot scanned")
+    WRONG_EQUIPMENT = "wrong_equipment", _l("Wrong tool")
+    WRONG_MATERIAL = "wrong_material", _l("Wrong material")
+    WRONG_STEP = "wrong_step", _l("Wrong step or recipe")
+    OTHER = "other", _l("Other")
+
+
 # Equipment can take a lot only in these states.
 AVAILABLE_EQUIPMENT_STATES = (EquipmentState.PRODUCTIVE, EquipmentState.STANDBY)
 
@@ -185,6 +202,7 @@ class ReasonKind(Vocabulary):
     REJECT = "reject", _l("Reject")
     HOLD = "hold", _l("Hold")
     SCRAP = "scrap", _l("Scrap")
+    DOWNTIME = "downtime", _l("Downtime")
 
 
 class CustomerCategory(Vocabulary):

@@ -97,7 +97,7 @@ def test_load_demo_creates_customers_routes_products_equipment_codes_lots_users(
     assert loaded.scalar(select(func.count()).select_from(Product)) == 5
     assert loaded.scalar(select(func.count()).select_from(Equipment)) == len(demo.EQUIPMENT)
     kinds = Counter(loaded.scalars(select(ReasonCode.kind)))
-    assert kinds == {"reject": 25, "hold": 9, "scrap": 4}
+    assert kinds == {"reject": 25, "hold": 9, "scrap": 4, "downtime": 5}
     assert loaded.scalar(select(func.count()).select_from(MaterialLot)) == len(demo.MATERIAL_LOTS)
     assert Counter(loaded.scalars(select(User.role))) == {
         "admin": 1, "engineer": 1, "qa": 2, "planner": 1, "operator": 2, "customer": 2}
@@ -188,7 +188,7 @@ def test_every_demo_record_is_audited_by_the_demo_actor_and_the_chain_verifies(l
     codes = Counter(loaded.scalars(select(AuditEvent.code).where(AuditEvent.actor == "demo")))
     assert codes == {"customer:create": 3, "route:create": 2, "product:create": 5,
                      "product:qualification": 3, "equipment:create": len(demo.EQUIPMENT),
-                     "reason_code:create": 38, "material_lot:create": len(demo.MATERIAL_LOTS),
+                     "reason_code:create": 43, "material_lot:create": len(demo.MATERIAL_LOTS),
                      "bom:create": len(demo.PRODUCTS), "user:create": 9}
     assert verify(loaded).ok
 

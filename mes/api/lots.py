@@ -79,6 +79,16 @@ def track_in(lot_no: str, data: dict[str, Any]) -> PresentedLot:
     return _one(services.track_in(session, current_user, lot, **data))
 
 
+@api_route(bp, "/lots/<lot_no>/track-in/abort", method="POST", permission=Permission.LOT_TRACK,
+           body=s.TrackInAbortIn, response=s.LotOut, status=200, tag="lots")
+def abort_track_in(lot_no: str, data: dict[str, Any]) -> PresentedLot:
+    """Undo a track-in made by mistake: the lot is queued again at the same step and the
+    tool freed; 409 run_has_data once data was recorded for the run."""
+    session = db.session()
+    lot = services.get_lot(session, lot_no)
+    return _one(services.abort_track_in(session, current_user, lot, **data))
+
+
 @api_route(bp, "/lots/<lot_no>/track-out", method="POST", permission=Permission.LOT_TRACK,
            body=s.TrackOutIn, response=s.LotOut, status=200, tag="lots")
 def track_out(lot_no: str, data: dict[str, Any]) -> PresentedLot:

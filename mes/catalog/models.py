@@ -66,6 +66,9 @@ class RouteStep(Base):
     min_yield: Mapped[float | None] = mapped_column(Numeric(5, 2, asdecimal=False))
     # Material types a track-in at this step must consume (e.g. ["wire"]).
     materials: Mapped[list[Any]] = mapped_column(default=list)
+    # Units per hour a tool makes at this step when it runs at its ideal rate (OEE
+    # performance); NULL when not set.
+    ideal_uph: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
 
     route: Mapped[Route] = relationship(back_populates="steps")
 
@@ -128,6 +131,8 @@ class EquipmentStateChange(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     by: Mapped[str | None] = mapped_column(String(80))
     comment: Mapped[str] = mapped_column(Text, default="")
+    # The downtime reason code a down state was entered with (NULL for the others).
+    reason: Mapped[str | None] = mapped_column(String(40))
 
 
 class ReasonCode(Base):

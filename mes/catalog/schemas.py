@@ -65,6 +65,9 @@ class RouteStepIn(Schema):
     # The step's name in Simplified Chinese, shown to zh_CN users (optional).
     name_zh = fields.String(load_default=None, allow_none=True,
                             validate=validate.Length(max=200))
+    # Units per hour at the ideal rate (OEE performance), optional.
+    ideal_uph = fields.Float(load_default=None, allow_none=True,
+                             validate=validate.Range(min=0, max=10_000_000, min_inclusive=False))
 
 
 class RouteIn(Schema):
@@ -92,6 +95,7 @@ class RouteStepOut(Schema):
     min_yield = fields.Float(allow_none=True)
     materials = fields.List(fields.String())
     name_zh = fields.String(allow_none=True)
+    ideal_uph = fields.Float(allow_none=True)
 
 
 class RouteOut(Schema):
@@ -156,6 +160,8 @@ class EquipmentPatch(Schema):
     state = fields.String(validate=validate.OneOf(EquipmentState.codes()))
     name = fields.String(validate=validate.Length(max=200))
     comment = fields.String(load_default="", validate=validate.Length(max=500))
+    # The downtime reason code; required to enter a down state.
+    reason = fields.String(load_default=None, validate=validate.Length(max=40))
 
 
 class EquipmentOut(Schema):

@@ -31,7 +31,13 @@ from mes.catalog.models import (
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from mes.floor.models import Lot
-from mes.vocabulary import LotState, QualStatus
+from mes.vocabulary import (
+    DOWN_EQUIPMENT_STATES,
+    EquipmentState,
+    LotState,
+    QualStatus,
+    ReasonKind,
+)
 
 # The master data looked up by its unique code.
 M = TypeVar("M", Customer, Product, Equipment, ReasonCode, MaterialLot)
@@ -287,30 +293,59 @@ def create_equipment(session: Session, actor: Actor, data: dict[str, Any]) -> Eq
     return equipment
 
 
+def _downtime_reason(session: Session, code: str | None) -> str:
+    """The active downtime reason code `code`; 422 on the field `reason` otherwise."""
+    found = session.scalars(select(ReasonCode).where(ReasonCode.code == code)).first() \
+        if code else None
+    if found is None or found.kind != ReasonKind.DOWNTIME or not found.active:
+        message = _l("A down state needs a downtime reason code.") if not code else \
+            _l("%(value)s is not a downtime reason code.", value=code)
+        raise InvalidInput(message, fields={"reason": [message]})
+    return found.code
+
+
 def update_equipment(session: Session, actor: Actor, equipment: Equipment,
                      data: dict[str, Any]) -> Equipment:
     """Change the name and/or the E10 state; a state change is recorded with its time.
+
+    A down state (engineering, scheduled or unscheduled down) is entered only with an
+    active downtime reason code (`reason`; 422 otherwise; the system actors, which say why
+    in the comment, may omit it) and left only by such a change.
+    Asking for productive or standby brings the tool up in the state its work decides:
+    productive while lots run on it, standby otherwise.
 
     Raises Forbidden when a user whose role may not edit master data renames it: operators
     may change an equipment's state, not its name (the system actors may).
     """
     data = dict(data)
     comment = data.pop("comment", "")
+    reason = data.pop("reason", None)
+    state = data.get("state")
+    if state in (EquipmentState.PRODUCTIVE, EquipmentState.STANDBY):
+        # Up again: productive while lots run on it, standby otherwise (the work decides).
+        state = EquipmentState.PRODUCTIVE if equipment.lots_running else EquipmentState.STANDBY
+    down = state in DOWN_EQUIPMENT_STATES and state != equipment.state
+    if down and (reason is not None or not isinstance(actor, str)):
+        # People give a downtime reason code; the system (an SPC event) writes why in the
+        # comment.
+        reason = _downtime_reason(session, reason)
+    else:
+        reason = None
     if "name" in data and data["name"] != equipment.name:
         if not isinstance(actor, str) and not has_permission(actor, Permission.MASTER_WRITE):
             raise Forbidden(_l("Your role may change the state of equipment, not its name."))
         audit.record(session, actor=actor, code="equipment:update", subject_type="equipment",
                      subject_key=equipment.code, data={"name": [equipment.name, data["name"]]})
         equipment.name = data["name"]
-    state = data.get("state")
     if state and state != equipment.state:
         now = utcnow()
         session.add(EquipmentStateChange(equipment_id=equipment.id, from_state=equipment.state,
                                          to_state=state, at=now, comment=comment,
-                                         by=actor_name(actor)))
+                                         by=actor_name(actor), reason=reason))
         audit.record(session, actor=actor, code="equipment:state", subject_type="equipment",
                      subject_key=equipment.code,
-                     data={"from": equipment.state, "to": state, "comment": comment})
+                     data={"from": equipment.state, "to": state, "comment": comment,
+                           **({"reason": reason} if reason else {})})
         equipment.state = state
         equipment.state_since = now
     return equipment

@@ -58,7 +58,8 @@ T = TypeVar("T")
 GRADE_LABELS = {0: _l("Grade 0 (−40 … 150 °C)"), 1: _l("Grade 1 (−40 … 125 °C)"),
                 2: _l("Grade 2 (−40 … 105 °C)"), 3: _l("Grade 3 (−40 … 85 °C)")}
 
-STEP_COLUMNS = ("code", "name", "kind", "equipment_kind", "min_yield", "materials", "name_zh")
+STEP_COLUMNS = ("code", "name", "kind", "equipment_kind", "min_yield", "materials", "name_zh",
+                "ideal_uph")
 TEST_COLUMNS = ("test", "group", "sample_size", "lots", "fails")
 BOM_COLUMNS = ("step", "material", "part_numbers", "qty_per_unit")
 
@@ -197,8 +198,10 @@ def _load_with_lines(schema: type[Schema], data: dict[str, Any], key: str,
 
 def _step_line(step: Any) -> str:
     min_yield = "" if step.min_yield is None else f"{step.min_yield:g}"
+    ideal = "" if step.ideal_uph is None else f"{step.ideal_uph:g}"
     return " | ".join([step.code, step.name, step.kind, step.equipment_kind or "", min_yield,
-                       ", ".join(step.materials or []), step.name_zh or ""]).rstrip(" |")
+                       ", ".join(step.materials or []), step.name_zh or "",
+                       ideal]).rstrip(" |")
 
 
 def _parse_step_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -206,6 +209,7 @@ def _parse_step_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row.setdefault("equipment_kind", None)
         row.setdefault("min_yield", None)
         row.setdefault("name_zh", None)
+        row.setdefault("ideal_uph", None)
         row["materials"] = [m.strip() for m in row.get("materials", "").split(",")
                             if m.strip()]
     return rows
@@ -593,7 +597,7 @@ def equipment_state(code: str) -> Any:
         before = equipment.state
         saved, errors, status = _submit(lambda: services.update_equipment(
             sess, current_user, equipment, forms.load(s.EquipmentPatch, _convert(
-                request.form, {"state": "keep", "comment": "text"}))))
+                request.form, {"state": "keep", "reason": "code", "comment": "text"}))))
         if saved is not None:
             label = EquipmentState(saved.state).label
             message = _("%(code)s is now %(state)s.", code=code, state=label) \
@@ -604,8 +608,11 @@ def equipment_state(code: str) -> Any:
         select(EquipmentStateChange).where(EquipmentStateChange.equipment_id == equipment.id)
         .order_by(EquipmentStateChange.at.desc(), EquipmentStateChange.id.desc())
         .limit(STATE_HISTORY)).all()
+    reasons = [(r.code, f"{r.code} — {r.description}") for r in sess.scalars(
+        select(ReasonCode).where(ReasonCode.kind == ReasonKind.DOWNTIME,
+                                 ReasonCode.active.is_(True)).order_by(ReasonCode.code))]
     return render_template("catalog/equipment_state.html", equipment=equipment, form=form,
-                           errors=errors, history=history,
+                           errors=errors, history=history, reasons=reasons,
                            states=EquipmentState.choices()), status
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from mes import audit
 from mes.audit.models import AuditEvent
 from mes.auth.actor import Actor, actor_name
-from mes.catalog.models import Equipment
+from mes.catalog.models import Equipment, EquipmentStateChange
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode
 from mes.floor.models import Lot, LotEvent, StepRun
@@ -56,6 +56,8 @@ def _insert_event_and_record() -> Insert:
 
 _INSERT_EVENT_AND_RECORD = _insert_event_and_record()
 _INSERT_RUN = insert(StepRun.__table__).returning(StepRun.__table__.c.id)
+_INSERT_STATE_CHANGE = insert(EquipmentStateChange.__table__)
+_STATE_CHANGE_COLUMNS = ("equipment_id", "from_state", "to_state", "at", "by", "comment")
 
 
 @dataclass
@@ -190,11 +192,13 @@ def _write_row(session: Session, obj: Any, now: datetime, **values: Any) -> None
 
 
 def _move_statement(new_run: tuple[str, ...] | None, lot: tuple[str, ...],
-                    others: tuple[tuple[str, tuple[str, ...]], ...]) -> Select[Any]:
+                    others: tuple[tuple[str, tuple[str, ...]], ...],
+                    state_change: bool = False) -> Select[Any]:
     """One PostgreSQL statement for a whole move: data-modifying WITHs inserting the step
-    run (when one starts), the history event and its audit record, and updating the lot
-    (pointed at the new run) and the other rows; it answers how many rows of the lot and of
-    each other row were updated (0: a simultaneous change won) and the new run's id."""
+    run (when one starts), the history event and its audit record, the tool's state change
+    (when its E10 state changes), and updating the lot (pointed at the new run) and the
+    other rows; it answers how many rows of the lot and of each other row were updated (0:
+    a simultaneous change won) and the new run's id."""
     lots, runs = Lot.__table__, StepRun.__table__
     events, records = LotEvent.__table__, AuditEvent.__table__
     ctes: list[Any] = [
@@ -202,6 +206,11 @@ def _move_statement(new_run: tuple[str, ...] | None, lot: tuple[str, ...],
                                for c in events.c if c.name != "id"}).cte("new_event"),
         insert(records).values({c.name: bindparam(f"a_{c.name}", type_=c.type)
                                 for c in records.c if c.name != "id"}).cte("new_record")]
+    if state_change:
+        changes = EquipmentStateChange.__table__
+        ctes.append(insert(changes).values({
+            name: bindparam(f"s_{name}", type_=changes.c[name].type)
+            for name in _STATE_CHANGE_COLUMNS}).cte("new_state"))
     lot_update = _update(lots, lot, "l")
     run_cte = None
     if new_run is not None:
@@ -226,11 +235,14 @@ def _move_statement(new_run: tuple[str, ...] | None, lot: tuple[str, ...],
 
 def write_move(session: Session, lot: Lot, now: datetime, event: EventWrite, *,
                lot_values: dict[str, Any], others: Sequence[tuple[Any, dict[str, Any]]] = (),
-               new_run: dict[str, Any] | None = None) -> int | None:
+               new_run: dict[str, Any] | None = None,
+               state_change: dict[str, Any] | None = None) -> int | None:
     """Write what one track-in or track-out changes: the history event and its audit record
     (`event`), the lot's row (`lot_values`, with its new audit chain head), each other row
-    (`others`: the tool, the step run, as (object, values)) and, when a step run starts,
-    its row (`new_run`; the lot is pointed at it). Returns the new run's id.
+    (`others`: the tool, the step run, as (object, values)), when a step run starts, its
+    row (`new_run`; the lot is pointed at it) and, when the tool's E10 state changes, the
+    row of its state history (`state_change`: the columns of `_STATE_CHANGE_COLUMNS`).
+    Returns the new run's id.
 
     On PostgreSQL this is one statement (a round trip per row costs more than the rest of
     the move); on SQLite one statement per row. Every row is updated under its version
@@ -246,12 +258,15 @@ def write_move(session: Session, lot: Lot, now: datetime, event: EventWrite, *,
         _write_row(session, lot, now, **lot_values)
         for obj, values in others:
             _write_row(session, obj, now, **values)
+        if state_change is not None:
+            connection.execute(_INSERT_STATE_CHANGE, state_change)
         return run_id
     lot_set, lot_where = _row_values(lot, now, lot_values)
     prepared = [_row_values(obj, now, values) for obj, values in others]
     key = (tuple(new_run) if new_run is not None else None, tuple(lot_set),
            tuple((obj.__table__.name, tuple(values))
-                 for (obj, _), (values, _) in zip(others, prepared, strict=True)))
+                 for (obj, _), (values, _) in zip(others, prepared, strict=True)),
+           state_change is not None)
     stmt = _MOVES.get(key)
     if stmt is None:
         stmt = _MOVES[key] = _move_statement(*key)
@@ -263,6 +278,8 @@ def write_move(session: Session, lot: Lot, now: datetime, event: EventWrite, *,
         params.update({f"o{i}{k}": v for k, v in {**where, **values}.items()})
     if new_run is not None:
         params.update({f"n_{k}": v for k, v in new_run.items()})
+    if state_change is not None:
+        params.update({f"s_{k}": state_change[k] for k in _STATE_CHANGE_COLUMNS})
     answer = connection.execute(stmt, params).one()
     if any(count != 1 for count in answer[:1 + len(others)]):
         raise _stale()

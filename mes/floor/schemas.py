@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, pre_dump, validate
 from mes.catalog.schemas import CODE, COUNT, MAX_COUNT, POSITIVE_COUNT
 from mes.floor.models import CustomerEvent, PresentedLot
 from mes.pagination import ListArgs
-from mes.vocabulary import LotState
+from mes.vocabulary import AbortReason, LotState
 
 LOT_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$",
                          error=_l("Use 1 to 60 letters, digits, '.', '_' or '-'."))
@@ -84,6 +84,12 @@ class TrackInIn(Schema):
     equipment = fields.String(required=True, validate=CODE)
     materials = fields.List(fields.String(validate=validate.Length(min=1, max=60)),
                             load_default=list, validate=validate.Length(max=20))
+
+
+class TrackInAbortIn(Schema):
+    reason = fields.String(required=True, validate=validate.OneOf(AbortReason.codes()))
+    comment = fields.String(load_default="", validate=validate.Length(max=500))
+    step = fields.String(load_default=None, validate=CODE)
 
 
 class RejectIn(Schema):

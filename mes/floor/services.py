@@ -71,12 +71,15 @@ from mes.floor.models import (
 from mes.portal.visibility import customer_sees, held_as_seen
 from mes.quality.models import FutureHold, Hold
 from mes.quality.moisture import check_floor_life
+from mes.spc.models import SpcSubgroup
+from mes.testfloor.models import TestRun
 from mes.vocabulary import (
     ACTIVE_LOT_STATES,
     AVAILABLE_EQUIPMENT_STATES,
     CLOSED_LOT_STATES,
     EdgeKind,
     EquipmentKind,
+    EquipmentState,
     EventKind,
     FutureHoldStatus,
     HoldStatus,
@@ -653,6 +656,24 @@ def _check_step(lot: Lot, step_code: str) -> None:
                        code=ErrorCode.WRONG_STEP)
 
 
+def _tool_after(tool: Equipment, running: int, now: datetime, actor: Actor
+                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The tool's row values once `running` lots run on it, and the row of its state
+    history when its E10 state changes with them: a lot running makes a standby tool
+    productive, the last lot leaving makes a productive tool standby. A tool put in another
+    state while lots ran on it (a down state) stays there until someone changes it."""
+    values: dict[str, Any] = {"lots_running": running}
+    if running and tool.state == EquipmentState.STANDBY:
+        state = EquipmentState.PRODUCTIVE
+    elif not running and tool.state == EquipmentState.PRODUCTIVE:
+        state = EquipmentState.STANDBY
+    else:
+        return values, None
+    values.update(state=state, state_since=now)
+    return values, {"equipment_id": tool.id, "from_state": tool.state, "to_state": state,
+                    "at": now, "by": actor_name(actor), "comment": ""}
+
+
 def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
              equipment: str, materials: Sequence[str] = ()) -> Lot:
     """Start the lot at its current step on a piece of equipment.
@@ -681,10 +702,11 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
     event = persistence.event_write(
         session, lot, EventKind.TRACK_IN, actor, equipment=tool.code, qty_in=lot.quantity, at=now,
         data={"materials": [m.code for m in used]})
+    tool_values, state_change = _tool_after(tool, tool.lots_running + 1, now, actor)
     run_id = persistence.write_move(
         session, lot, now, event,
         lot_values={"state": LotState.RUNNING, "equipment_id": tool.id},
-        others=[(tool, {"lots_running": tool.lots_running + 1})],
+        others=[(tool, tool_values)], state_change=state_change,
         new_run={"lot_id": lot.id, "route_id": lot.route_id, "step_seq": lot.step_seq,
                  "step_code": lot.step_code, "equipment_id": tool.id,
                  "operator": actor_name(actor), "arrived_at": lot.arrived_at,
@@ -760,12 +782,14 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
               "next_step": None if last else moved["step_code"],
               "yield": round(100.0 * good_qty / run.qty_in, 3) if run.qty_in else None})
     others: list[tuple[Any, dict[str, Any]]] = []
+    state_change = None
     if tool is not None:
-        others.append((tool, {"lots_running": max(0, tool.lots_running - 1)}))
+        tool_values, state_change = _tool_after(tool, max(0, tool.lots_running - 1), now, actor)
+        others.append((tool, tool_values))
     others.append((run, {"finished_at": now, "good_qty": good_qty, "reject_qty": reject_total,
                          "finished_by": actor_name(actor)}))
     persistence.write_move(
-        session, lot, now, event, others=others,
+        session, lot, now, event, others=others, state_change=state_change,
         lot_values={"quantity": good_qty, "equipment_id": None, "run_id": None,
                     "arrived_at": now, **moved})
     set_committed_value(lot, "equipment", None)
@@ -779,6 +803,76 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     lifecycle.lot_tracked_out.send(lot, session=session, actor=actor,
                                    step=steps[run.step_seq - 1], qty_in=run.qty_in,
                                    good_qty=good_qty, rules_at_step=move.rules_at_next_step)
+    return lot
+
+
+# --- undoing a track-in ----------------------------------------------------------------
+
+def _run_data(session: Session, lot: Lot, run: StepRun) -> list[str]:
+    """What was recorded for the run since its track-in (an abort is refused then): test
+    data of the lot at its step, process-control samples of the run, material consumption
+    recorded after the track-in (the material lots named at the track-in are part of it)."""
+    found = []
+    if session.scalar(select(exists().where(
+            TestRun.lot_id == lot.id, TestRun.step_code == run.step_code,
+            TestRun.created_at >= run.started_at))):
+        found.append("test data")
+    if session.scalar(select(exists().where(SpcSubgroup.run_id == run.id))):
+        found.append("process-control samples")
+    if session.scalar(select(exists().where(MaterialUse.run_id == run.id,
+                                            MaterialUse.at > run.started_at))):
+        found.append("material consumption")
+    return found
+
+
+def abort_track_in(session: Session, actor: Actor, lot: Lot, *, reason: str,
+                   comment: str = "", step: str | None = None) -> Lot:
+    """Undo a track-in made by mistake (wrong lot, tool or material scanned): the lot is
+    queued again at the same step with its arrival time, the tool is freed (standby when it
+    was its last lot) and the step run is deleted with the material lots the track-in named;
+    the history event `track_in_abort` (with its audit record) keeps what the run was.
+
+    Refused with 409 not_running (wrong_step when `step` is given and is not the lot's), and
+    409 run_has_data once test data, process-control samples or material consumption has
+    been recorded for the run (track it out instead)."""
+    if lot.state != LotState.RUNNING or lot.run_id is None:
+        raise Conflict(_l("Lot %(lot)s is not running.", lot=lot.lot_no),
+                       code=ErrorCode.NOT_RUNNING)
+    if step is not None:
+        _check_step(lot, step)
+    run = session.get(StepRun, lot.run_id)
+    if run is None:  # a simultaneous undo deleted it after the lot was read
+        raise Conflict(_l("A simultaneous change won; reload and try again."),
+                       code=ErrorCode.STALE)
+    recorded = _run_data(session, lot, run)
+    if recorded:
+        raise Conflict(_l("Data was recorded for the run of lot %(lot)s (%(what)s); track it "
+                          "out instead.", lot=lot.lot_no, what=", ".join(recorded)),
+                       code=ErrorCode.RUN_HAS_DATA)
+    tool = lot.equipment
+    materials = list(session.scalars(
+        select(MaterialLot.code).join(MaterialUse, MaterialUse.material_lot_id == MaterialLot.id)
+        .where(MaterialUse.run_id == run.id).order_by(MaterialLot.code)))
+    now = utcnow()
+    event = persistence.event_write(
+        session, lot, EventKind.TRACK_IN_ABORT, actor, equipment=tool.code if tool else None,
+        qty_in=run.qty_in, at=now,
+        data={"abort_reason": reason, "comment": comment, "operator": run.operator,
+              "started_at": run.started_at.isoformat(timespec="seconds"),
+              "materials": materials})
+    others: list[tuple[Any, dict[str, Any]]] = []
+    state_change = None
+    if tool is not None:
+        tool_values, state_change = _tool_after(tool, max(0, tool.lots_running - 1), now, actor)
+        others.append((tool, tool_values))
+    persistence.write_move(
+        session, lot, now, event, others=others, state_change=state_change,
+        lot_values={"state": LotState.QUEUED, "equipment_id": None, "run_id": None})
+    set_committed_value(lot, "equipment", None)
+    connection = session.connection()
+    connection.execute(delete(MaterialUse.__table__).where(MaterialUse.run_id == run.id))
+    connection.execute(delete(StepRun.__table__).where(StepRun.id == run.id))
+    session.expunge(run)
     return lot
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from flask_babel import format_datetime
@@ -43,6 +43,7 @@ from mes.vocabulary import (
     AVAILABLE_EQUIPMENT_STATES,
     CLOSED_LOT_STATES,
     EquipmentKind,
+    EventKind,
     HoldStatus,
     LotState,
     ReasonKind,
@@ -385,10 +386,24 @@ def station_queue(session: Session, actor: Actor, value: str | None) -> StationQ
 # --- lot page --------------------------------------------------------------------------
 
 @dataclass
+class AbortedRun:
+    """A run whose track-in was undone, as its history event keeps it (the step run itself
+    is deleted)."""
+
+    equipment: str | None
+    operator: str | None
+    started_at: datetime
+    aborted_at: datetime
+    aborted_by: str | None
+    qty_in: int | None
+    reason: str
+
+
+@dataclass
 class StepProgress:
     step: StepInfo
     status: StepStatus
-    runs: list[StepRun] = field(default_factory=list)
+    runs: list[StepRun | AbortedRun] = field(default_factory=list)
 
 
 @dataclass
@@ -421,6 +436,20 @@ def lot_wafers(session: Session, lot: Lot) -> list[Wafer]:
         .where(LotWafer.lot_id == lot.id).order_by(Wafer.fab_lot, Wafer.wafer_id)))
 
 
+def _moment(text: Any, default: datetime) -> datetime:
+    """A time kept as ISO text in an event's data, aware (UTC when it says no zone)."""
+    try:
+        moment = datetime.fromisoformat(text) if isinstance(text, str) else default
+    except ValueError:
+        moment = default
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _run_start(run: StepRun | AbortedRun) -> datetime:
+    moment = run.started_at
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def lot_page(session: Session, lot: Lot) -> LotPage:
     """The lot page's reading: wafers, every route step with its runs, history, materials
     consumed and equipment used."""
@@ -428,11 +457,23 @@ def lot_page(session: Session, lot: Lot) -> LotPage:
         select(StepRun).where(StepRun.lot_id == lot.id)
         .options(joinedload(StepRun.equipment), selectinload(StepRun.rejects))
         .order_by(StepRun.started_at, StepRun.id)))
-    by_seq: dict[int, list[StepRun]] = defaultdict(list)
+    by_seq: dict[int, list[StepRun | AbortedRun]] = defaultdict(list)
     for run in runs:
         by_seq[run.step_seq].append(run)
-    progress = [StepProgress(step, _status(lot, step.seq), by_seq.get(step.seq, []))
-                for step in services.route_steps(lot)]
+    route = services.route_steps(lot)
+    events = services.history(session, lot)
+    seq_of = {step.code: step.seq for step in route}
+    for event in events:
+        if event.kind == EventKind.TRACK_IN_ABORT and event.step_code in seq_of:
+            data = event.data or {}
+            by_seq[seq_of[event.step_code]].append(AbortedRun(
+                equipment=event.equipment, operator=data.get("operator"),
+                started_at=_moment(data.get("started_at"), event.at), aborted_at=event.at,
+                aborted_by=event.by,
+                qty_in=event.qty_in, reason=data.get("abort_reason", "")))
+    progress = [StepProgress(step, _status(lot, step.seq),
+                             sorted(by_seq.get(step.seq, []), key=_run_start))
+                for step in route]
     materials = [(use, material) for use, material in session.execute(
         select(MaterialUse, MaterialLot)
         .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
@@ -448,7 +489,7 @@ def lot_page(session: Session, lot: Lot) -> LotPage:
         names = {rid: code for rid, code in session.execute(
             select(ReasonCode.id, ReasonCode.code).where(ReasonCode.id.in_(reason_ids)))}
     return LotPage(wafers=lot_wafers(session, lot), progress=progress, runs=runs,
-                   events=services.history(session, lot), materials=materials,
+                   events=events, materials=materials,
                    equipment=list(used.values()), holds=open_holds(session, lot),
                    reject_names=names)
 

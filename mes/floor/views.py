@@ -41,6 +41,7 @@ from mes.quality import schemas as qs
 from mes.quality import services as quality
 from mes.spc import services as spc
 from mes.vocabulary import (
+    AbortReason,
     EventKind,
     LotState,
     MoistureAction,
@@ -395,7 +396,7 @@ def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = N
                and view.running else _focus(view, refused, len(form["rejects"]), added_row)),
         queue=reads.station_queue(sess, current_user, request.values.get("queue")),
         kind_labels=StepKind.labels(), max_rejects=MAX_REJECT_ROWS,
-        samples_due=samples_due), status
+        samples_due=samples_due, abort_reasons=AbortReason.choices()), status
 
 
 def _queue_arg() -> dict[str, str]:
@@ -467,6 +468,20 @@ def station() -> Any:
                               if action == "material_thaw" else
                               _("Opening of %(code)s recorded.", code=code),
                               "floor.station", lot=lot.lot_no, **_queue_arg())
+    elif action == "abort_track_in":
+        form.update(abort_reason=forms.text(request.form, "abort_reason"),
+                    abort_comment=forms.text(request.form, "abort_comment"))
+        done, refused = forms.attempt(lambda: services.abort_track_in(
+            sess, current_user, lot, **forms.load(s.TrackInAbortIn, {
+                "reason": form["abort_reason"] or "", "comment": form["abort_comment"] or "",
+                "step": forms.text(request.form, "step") or None})))
+        if done is not None:
+            return forms.done(_("Track-in of %(lot)s undone; it is queued at %(step)s.",
+                                lot=lot.lot_no, step=lot.step_code),
+                              "floor.station", lot=lot.lot_no, **_queue_arg())
+        if refused is not None:
+            refused.fields = {{"reason": "abort_reason", "comment": "abort_comment"}.get(k, k): v
+                              for k, v in refused.fields.items()}
     elif action in ("add_row", "all_reasons"):
         refused = None
     else:

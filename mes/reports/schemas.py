@@ -112,7 +112,9 @@ EquipmentReport = _report("Equipment", {
     "equipment": fields.String(metadata={"description": "or kind (and tools) with ?by=kind"}),
     "kind": fields.String(), "tools": fields.Integer(metadata={"description": "?by=kind"}),
     **_STATES, "total_h": _H(),
-    "utilisation": _H(allow_none=True), "lots_processed": fields.Integer()})
+    "utilisation": _H(allow_none=True), "lots_processed": fields.Integer(),
+    **{name: _H(allow_none=True, metadata={"description": "percent; see the equipment page"})
+       for name in ("availability", "performance", "quality", "oee")}})
 DeliveryReport = _report("Delivery", {
     "customer": fields.String(), "week": fields.String(), "week_start": fields.Date(),
     "shipments": fields.Integer(), "lots": fields.Integer(), "quantity": fields.Integer(),

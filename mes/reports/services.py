@@ -32,6 +32,7 @@ from sqlalchemy import (
     Date,
     Float,
     Integer,
+    and_,
     case,
     cast,
     func,
@@ -715,27 +716,83 @@ def equipment(session: Session, q: ReportQuery, *, now: datetime | None = None) 
                 select(seg.c.equipment_id, seg.c.to_state, func.sum(seg.c.d))
                 .group_by(seg.c.equipment_id, seg.c.to_state)):
             seconds[tool_id][state] = int(total)
-    processed = dict(session.execute(
-        select(StepRun.equipment_id, func.count())
-        .where(StepRun.finished_at >= q.lo, StepRun.finished_at < q.hi)
-        .group_by(StepRun.equipment_id)).all())
-    per_tool = [(code, kind, seconds[tid], processed.get(tid, 0))
+    # Per tool, the track-outs of the range: how many, units in, good units, and the ideal
+    # seconds of the units in at their step's ideal rate (steps without one add none).
+    ideal = case((RouteStep.ideal_uph > 0, StepRun.qty_in * 3600.0 / RouteStep.ideal_uph))
+    processed: dict[int, _Work] = {
+        tid: _Work(int(n), int(units or 0), int(good or 0),
+                   float(secs) if secs is not None else None)
+        for tid, n, units, good, secs in session.execute(
+            select(StepRun.equipment_id, func.count(), func.sum(StepRun.qty_in),
+                   func.sum(StepRun.good_qty), func.sum(ideal))
+            .join(RouteStep, and_(RouteStep.route_id == StepRun.route_id,
+                                  RouteStep.seq == StepRun.step_seq))
+            .where(StepRun.finished_at >= q.lo, StepRun.finished_at < q.hi)
+            .group_by(StepRun.equipment_id))}
+    per_tool = [(code, kind, seconds[tid], processed.get(tid, _Work()))
                 for tid, code, kind in session.execute(tools)]
     if q.by == "kind":
-        kinds: dict[str, tuple[int, dict[str, int], int]] = {}
-        for _code, kind, secs, lots in per_tool:
-            n, acc, done = kinds.get(kind, (0, dict.fromkeys(EquipmentState.codes(), 0), 0))
+        kinds: dict[str, tuple[int, dict[str, int], _Work]] = {}
+        for _code, kind, secs, work in per_tool:
+            n, acc, done = kinds.get(kind, (0, dict.fromkeys(EquipmentState.codes(), 0),
+                                            _Work()))
             kinds[kind] = (n + 1, {s: acc[s] + secs[s] for s in EquipmentState.codes()},
-                           done + lots)
-        rows = [{"kind": kind, "tools": n, **_state_hours(secs), "lots_processed": done}
+                           done + work)
+        rows = [{"kind": kind, "tools": n, **_state_hours(secs), "lots_processed": done.lots,
+                 **_oee(secs, done)}
                 for kind, (n, secs, done) in kinds.items()]
-        return Report(["kind", "tools", *_STATE_COLUMNS, "lots_processed"], rows)
-    rows = [{"equipment": code, "kind": kind, **_state_hours(secs), "lots_processed": lots}
-            for code, kind, secs, lots in per_tool]
-    return Report(["equipment", "kind", *_STATE_COLUMNS, "lots_processed"], rows)
+        return Report(["kind", "tools", *_STATE_COLUMNS, "lots_processed", *_OEE_COLUMNS],
+                      rows)
+    rows = [{"equipment": code, "kind": kind, **_state_hours(secs),
+             "lots_processed": work.lots, **_oee(secs, work)}
+            for code, kind, secs, work in per_tool]
+    return Report(["equipment", "kind", *_STATE_COLUMNS, "lots_processed", *_OEE_COLUMNS],
+                  rows)
 
 
 _STATE_COLUMNS = [*(f"{s}_h" for s in EquipmentState.codes()), "total_h", "utilisation"]
+_OEE_COLUMNS = ["availability", "performance", "quality", "oee"]
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a tool (or a kind of tools) tracked out in a range: lots, units in, good units
+    and the ideal seconds of those units (None when no step of them has an ideal rate)."""
+
+    lots: int = 0
+    units: int = 0
+    good: int = 0
+    ideal_s: float | None = None
+
+    def __add__(self, other: _Work) -> _Work:
+        ideal = None if self.ideal_s is None and other.ideal_s is None else \
+            (self.ideal_s or 0.0) + (other.ideal_s or 0.0)
+        return _Work(self.lots + other.lots, self.units + other.units,
+                     self.good + other.good, ideal)
+
+
+def _oee(secs: dict[str, int], work: _Work) -> dict[str, float | None]:
+    """OEE in percent and its factors (docs/decisions.md, "OEE"): availability = productive
+    time / planned time (all recorded time - non-scheduled - scheduled down); performance =
+    ideal time of the units tracked out / productive time; quality = good / units tracked
+    out; OEE = their product. A factor without a denominator (or performance without an
+    ideal rate) is None, and so is OEE then."""
+    productive = secs[EquipmentState.PRODUCTIVE]
+    planned = sum(secs.values()) - secs[EquipmentState.NON_SCHEDULED] \
+        - secs[EquipmentState.SCHEDULED_DOWN]
+    availability = productive / planned if planned > 0 else None
+    performance = work.ideal_s / productive \
+        if work.ideal_s is not None and productive > 0 else None
+    quality = work.good / work.units if work.units else None
+    oee = availability * performance * quality \
+        if availability is not None and performance is not None and quality is not None \
+        else None
+
+    def pct(value: float | None) -> float | None:
+        return None if value is None else round(100.0 * value, 2)
+
+    return {"availability": pct(availability), "performance": pct(performance),
+            "quality": pct(quality), "oee": pct(oee)}
 
 
 def _state_hours(secs: dict[str, int]) -> dict[str, Any]:

@@ -75,6 +75,8 @@ COLUMN_LABELS: dict[str, Any] = {
     "unscheduled_down_h": _l("Unscheduled down (h)"),
     "non_scheduled_h": _l("Non-scheduled (h)"), "total_h": _l("Recorded (h)"),
     "utilisation": _l("Utilisation %"), "lots_processed": _l("Lots processed"),
+    "availability": _l("Availability %"), "performance": _l("Performance %"),
+    "quality": _l("Quality %"), "oee": _l("OEE %"),
     "shipments": _l("Shipments"), "on_time": _l("On time"), "no_due_date": _l("No due date"),
     "on_time_pct": _l("On time %"),
     "plan": _l("Plan"), "characteristic": _l("Characteristic"), "unit": _l("Unit"),
@@ -95,8 +97,8 @@ PAGES: list[tuple[str, Any, Any, bool]] = [
                                                 "cycle time per product."), False),
     ("reports.holds", _l("Holds"), _l("Open holds by age, reason and source; time to "
                                       "disposition."), False),
-    ("reports.equipment", _l("Equipment"), _l("Time in each E10 state, utilisation, lots "
-                                              "per tool."), True),
+    ("reports.equipment", _l("Equipment"), _l("Time in each E10 state, utilisation, OEE, "
+                                              "lots per tool."), True),
     ("reports.delivery", _l("Delivery"), _l("Shipments per customer and week, on-time "
                                             "delivery."), False),
     ("reports.spc", _l("Process control"), _l("Per data collection plan: Cpk, out-of-control "
@@ -411,7 +413,16 @@ def equipment() -> Any:
             [[r[f"{st.value}_h"] for st in EquipmentState] for r in rows],
             title=_("Hours in each E10 state"), unit=" h", horizontal=True)
         return [_section("equipment", _("Time in state"), report, "api.report_equipment",
-                         chart=chart, empty=_("No equipment history."))]
+                         chart=chart, empty=_("No equipment history."), note=_(
+                             "Time in each state comes from the tool's state history (a "
+                             "track-in makes a tool productive, its last track-out standby). "
+                             "Utilisation = productive / (recorded - non-scheduled). "
+                             "Availability = productive / planned time (recorded - "
+                             "non-scheduled - scheduled down). Performance = ideal time of "
+                             "the units tracked out in the range (units in / the step's ideal "
+                             "units per hour; steps without one add none) / productive time. "
+                             "Quality = good units / units in of those track-outs. OEE = "
+                             "availability × performance × quality."))]
 
     return _page(_("Equipment"), "reports.equipment", s.EquipmentArgs, build, filters=(),
                  extra_fields=[{"name": "by", "label": _("Per"), "required": True,

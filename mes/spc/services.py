@@ -501,8 +501,11 @@ def close_event(session: Session, actor: Actor, event: SpcEvent, *, cause: str,
         # Back to work, or to the non-available state it was in before the event.
         state = before if before and before not in AVAILABLE_EQUIPMENT_STATES else (
             EquipmentState.PRODUCTIVE if tool.lots_running else EquipmentState.STANDBY)
-        catalog.update_equipment(session, actor, tool, {
-            "state": state, "comment": f"SPC event {event.id} closed"})
+        # A return to the down state it was in is the system's (its downtime reason was
+        # given when it went down); a return to work is the closing user's.
+        catalog.update_equipment(
+            session, actor if state in AVAILABLE_EQUIPMENT_STATES else SYSTEM, tool,
+            {"state": state, "comment": f"SPC event {event.id} closed"})
     audit.record(session, actor=actor, code="spc_event:close", subject_type="spc_event",
                  subject_key=str(event.id), data={"cause": cause, "action": action})
     session.flush()

@@ -321,16 +321,16 @@ def test_equipment_state_change_is_recorded_with_its_time(eng, api, session):
     eng.post("/equipment", json={"code": "DB-01", "kind": "die-bonder"})
     operator = api("operator")
     start = datetime.now(UTC)
-    resp = operator.patch("/equipment/DB-01", json={"state": "productive",
-                                                    "comment": "lot started"})
+    resp = operator.patch("/equipment/DB-01", json={"state": "non_scheduled",
+                                                    "comment": "no shift"})
     assert resp.status_code == 200
-    assert resp.get_json()["state"] == "productive"
+    assert resp.get_json()["state"] == "non_scheduled"
     equipment = session.scalars(select(Equipment).where(Equipment.code == "DB-01")).one()
     change = session.scalars(select(EquipmentStateChange)
                              .where(EquipmentStateChange.equipment_id == equipment.id)
                              .order_by(EquipmentStateChange.id.desc())).first()
-    assert (change.from_state, change.to_state) == ("standby", "productive")
-    assert change.by == operator.user.username and change.comment == "lot started"
+    assert (change.from_state, change.to_state) == ("standby", "non_scheduled")
+    assert change.by == operator.user.username and change.comment == "no shift"
     assert change.at.tzinfo is not None and change.at >= start - timedelta(seconds=1)
     assert equipment.state_since == change.at
     assert datetime.fromisoformat(resp.get_json()["state_since"]) == change.at

@@ -493,7 +493,8 @@ def test_customer_cannot_move_lots(api, session):
 
 def test_equipment_state_change_is_recorded_and_stops_track_in(op, session, new_lot):
     new_lot(10, lot_no="LOT-A")
-    resp = op.patch("/equipment/SAW-1", json={"state": "engineering", "comment": "blade"})
+    resp = op.patch("/equipment/SAW-1", json={"state": "engineering", "comment": "blade",
+                                              "reason": "D-ALARM"})
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["state"] == "engineering"
     tool_id = session.scalar(select(Equipment.id).where(Equipment.code == "SAW-1"))

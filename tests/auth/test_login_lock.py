@@ -91,7 +91,7 @@ def test_a_shop_floor_write_is_not_blocked_while_a_login_hashes(file_app, monkey
             probe.close()
         # And a shop-floor write through the application goes through meanwhile.
         resp = file_app.test_client().patch("/api/v1/equipment/SAW-1",
-                                            json={"state": "unscheduled_down"},
+                                            json={"state": "non_scheduled"},
                                             headers=file_app.config["TECH_HEADERS"])
         assert resp.status_code == 200, resp.get_json()
         assert not gate.go_on.is_set() and thread.is_alive()

@@ -288,7 +288,7 @@ def test_route_step_lines_with_errors_name_their_lines(engineer, session):
                          data={"code": "BAD", "name": "Bad", "steps": steps})
     assert resp.status_code == 422
     body = text(resp)
-    assert "Line 2: write 3 to 7 values separated by" in body
+    assert "Line 2: write 3 to 8 values separated by" in body
     assert "Line 4, Kind: Must be one of: assembly, inspection, test, pack." in body
     assert "Line 4, Minimum yield:" in body
     assert "just one value" in body
@@ -490,14 +490,26 @@ def test_operator_changes_equipment_state(login, make_user, session):
     operator = login(make_user("operator", username="op1"))
     page = operator.get("/catalog/equipment/WB-01/state")
     assert page.status_code == 200
+    services.create_reason_code(session, "test", {"code": "DT-ALARM", "kind": "downtime",
+                                                  "description": "Machine alarm",
+                                                  "description_zh": ""})
+    session.commit()
+    assert "DT-ALARM" in text(operator.get("/catalog/equipment/WB-01/state"))
+    # A down state needs a downtime reason code: refused without one, nothing written.
     resp = operator.post("/catalog/equipment/WB-01/state",
                          data={"state": "unscheduled_down", "comment": "spindle alarm"})
+    assert resp.status_code == 422
+    assert rows(session, Equipment, code="WB-01")[0].state == "standby"
+    assert audits(session, "equipment:state", "WB-01") == 0
+    resp = operator.post("/catalog/equipment/WB-01/state",
+                         data={"state": "unscheduled_down", "comment": "spindle alarm",
+                               "reason": "DT-ALARM"})
     assert resp.status_code == 303
     [tool] = rows(session, Equipment, code="WB-01")
     assert tool.state == "unscheduled_down"
     changes = rows(session, EquipmentStateChange, equipment_id=tool.id)
-    assert [(c.from_state, c.to_state, c.by, c.comment) for c in changes][-1] == \
-        ("standby", "unscheduled_down", "op1", "spindle alarm")
+    assert [(c.from_state, c.to_state, c.by, c.comment, c.reason) for c in changes][-1] == \
+        ("standby", "unscheduled_down", "op1", "spindle alarm", "DT-ALARM")
     assert audits(session, "equipment:state", "WB-01") == 1
     assert "spindle alarm" in text(operator.get("/catalog/equipment/WB-01/state"))
 
@@ -518,7 +530,7 @@ def test_equipment_state_lost_race_shows_no_success(login, make_user, session, m
         return update_equipment(sess, actor, equipment, data)
 
     monkeypatch.setattr(services, "update_equipment", update_after_another_writer)
-    resp = operator.post("/catalog/equipment/WB-01/state", data={"state": "productive"})
+    resp = operator.post("/catalog/equipment/WB-01/state", data={"state": "non_scheduled"})
     assert resp.status_code == 409
     assert "is now" not in text(resp)
     assert "is now" not in text(operator.get("/catalog/equipment/WB-01/state"))
@@ -669,7 +681,7 @@ def test_operators_change_an_equipments_state_but_not_its_name(login, make_user,
                                                                "WB-01"))
     with pytest.raises(Forbidden):
         services.update_equipment(session, operator, tool, {"name": "Mine now",
-                                                            "state": "productive"})
+                                                            "state": "non_scheduled"})
     # Read through the session as the service left it: a change would be flushed and show.
     [tool] = rows(session, Equipment, code="WB-01")
     assert (tool.name, tool.state) == ("Bonder 1", "standby")
@@ -678,11 +690,11 @@ def test_operators_change_an_equipments_state_but_not_its_name(login, make_user,
     # The state page offers the state only: a name posted with it is never applied.
     page = login(operator)
     resp = page.post("/catalog/equipment/WB-01/state",
-                     data={"state": "productive", "name": "Mine now"})
+                     data={"state": "non_scheduled", "name": "Mine now"})
     assert resp.status_code == 303
     session.expire_all()
     [tool] = rows(session, Equipment, code="WB-01")
-    assert (tool.name, tool.state) == ("Bonder 1", "productive")
+    assert (tool.name, tool.state) == ("Bonder 1", "non_scheduled")
     engineer = make_user("engineer", username="eng-rename")
     services.update_equipment(session, engineer, tool, {"name": "Bonder One"})
     session.commit()

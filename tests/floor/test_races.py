@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from mes.audit.models import AuditEvent
 from mes.auth import services as auth
-from mes.catalog.models import Equipment
+from mes.catalog.models import Equipment, EquipmentStateChange
 from mes.db import session_scope, utcnow
 from mes.errors import translate_db_error
 from mes.floor import services
@@ -213,3 +213,51 @@ def test_lost_races_are_409_with_a_reason(app, error, code):
         mapped = translate_db_error(error)
     assert (mapped.status, mapped.code) == (409, code)
     assert mapped.message
+
+
+def test_simultaneous_aborts_of_one_track_in_undo_it_once(race_app, race_plant):
+    receive(race_app, "LOT-A", track_in_on="SAW-1")
+    answers = fire(race_app, race_plant["headers"], [
+        ("/lots/LOT-A/track-in/abort", {"reason": "wrong_lot"}) for _ in range(N)])
+    assert sum(status == 200 for status, _ in answers) == 1
+    assert all(status == 409 and code in LOST_RACE | {"not_running"}
+               for status, code in codes(answers)), answers
+
+    def check(session) -> None:
+        lot = session.scalar(select(Lot).where(Lot.lot_no == "LOT-A"))
+        assert (lot.state, lot.step_code, lot.run_id, lot.equipment_id) == \
+            ("queued", "SAW", None, None)
+        assert session.scalar(select(func.count()).select_from(StepRun)) == 0
+        assert events(session, "LOT-A", "track_in_abort") == 1
+        tool = session.scalar(select(Equipment).where(Equipment.code == "SAW-1"))
+        assert (tool.state, tool.lots_running) == ("standby", 0)
+        assert [c.to_state for c in session.scalars(
+            select(EquipmentStateChange).where(EquipmentStateChange.equipment_id == tool.id)
+            .order_by(EquipmentStateChange.id))] == ["standby", "productive", "standby"]
+        assert audit_chains_intact(session)
+    read(race_app, check)
+
+
+def test_an_abort_racing_a_track_out_one_wins(race_app, race_plant):
+    receive(race_app, "LOT-A", track_in_on="SAW-1")
+    calls = [("/lots/LOT-A/track-in/abort", {"reason": "wrong_equipment"}),
+             ("/lots/LOT-A/track-out", {"step": "SAW", "good_qty": 100})] * (N // 2)
+    answers = fire(race_app, race_plant["headers"], calls)
+    wins = [(path, body) for (path, _), (status, body) in zip(calls, answers, strict=True)
+            if status == 200]
+    assert len(wins) == 1, answers
+    assert all(status == 409 and code in LOST_RACE | {"not_running", "wrong_step"}
+               for status, code in codes(answers)), answers
+    aborted = wins[0][0].endswith("/abort")
+
+    def check(session) -> None:
+        lot = session.scalar(select(Lot).where(Lot.lot_no == "LOT-A"))
+        assert (lot.state, lot.step_code) == ("queued", "SAW" if aborted else "FT")
+        runs = session.scalars(select(StepRun)).all()
+        assert len(runs) == (0 if aborted else 1)
+        assert events(session, "LOT-A", "track_in_abort") == (1 if aborted else 0)
+        assert events(session, "LOT-A", "track_out") == (0 if aborted else 1)
+        tool = session.scalar(select(Equipment).where(Equipment.code == "SAW-1"))
+        assert (tool.state, tool.lots_running) == ("standby", 0)
+        assert audit_chains_intact(session)
+    read(race_app, check)

@@ -59,7 +59,7 @@ def history(session) -> dict[str, Any]:
         cat.create_customer(session, actor, {"code": code, "name": code, "automotive": False})
     cat.create_route(session, actor, {"code": "QFN", "name": "QFN", "steps": [
         {"code": "SAW", "name": "Saw", "kind": "assembly", "equipment_kind": "saw",
-         "min_yield": None, "materials": []},
+         "min_yield": None, "materials": [], "ideal_uph": 100},
         {"code": "FT", "name": "Final test", "kind": "test", "equipment_kind": "tester",
          "min_yield": None, "materials": []},
         {"code": "PACK", "name": "Pack", "kind": "pack", "equipment_kind": "taper",

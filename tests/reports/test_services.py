@@ -9,8 +9,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import literal, select, union_all
 
-from mes.catalog.models import Customer
+from mes.catalog.models import Customer, Equipment, EquipmentStateChange, Route
 from mes.errors import Forbidden, InvalidInput
+from mes.floor.models import Lot, StepRun
 from mes.reports import services
 from mes.reports.services import ReportQuery
 from tests.reports.helpers import END, NOW, START, T
@@ -320,19 +321,29 @@ def test_equipment_hours_in_each_e10_state(session, history):
     # SAW-1 over 03-02 00:00 .. 03-16 00:00 (336 h): standby until 08:00 (8 h), productive
     # to 03-05 08:00 (72 h), unscheduled down 24 h, productive to 03-14 00:00 (184 h),
     # non-scheduled 48 h. Utilisation 256 / (336 − 48) = 88.89 %. Track-outs: A, B, C.
+    # OEE: planned time 336 − 48 non-scheduled − 0 scheduled down = 288 h, availability
+    # 256 / 288 = 88.89 %; the saw's ideal rate is 100 units/h, so the 100 + 200 + 50 units
+    # in are 3.5 ideal hours: performance 3.5 / 256 = 1.37 %; quality (95 + 180 + 50) / 350
+    # = 92.86 %; OEE = 3.5/288 × 325/350 = 3.25 / 288 = 1.13 %.
     assert rows["SAW-1"] == {
         "equipment": "SAW-1", "kind": "saw", "productive_h": 256.0, "standby_h": 8.0,
         "engineering_h": 0.0, "scheduled_down_h": 0.0, "unscheduled_down_h": 24.0,
-        "non_scheduled_h": 48.0, "total_h": 336.0, "utilisation": 88.89, "lots_processed": 3}
+        "non_scheduled_h": 48.0, "total_h": 336.0, "utilisation": 88.89, "lots_processed": 3,
+        "availability": 88.89, "performance": 1.37, "quality": 92.86, "oee": 1.13}
     # TST-1 exists from 03-04: engineering 24 h, productive 03-05..03-10 (120 h), scheduled
     # down 12 h, standby 03-10 12:00 .. 03-16 (132 h): 288 h; 120 / 288 = 41.67 %.
+    # Availability 120 / (288 − 12) = 43.48 %; the test step has no ideal rate: no
+    # performance, no OEE; quality (90 + 170 + 40) / (92 + 180 + 50) = 93.17 %.
     assert rows["TST-1"] == {
         "equipment": "TST-1", "kind": "tester", "productive_h": 120.0, "standby_h": 132.0,
         "engineering_h": 24.0, "scheduled_down_h": 12.0, "unscheduled_down_h": 0.0,
-        "non_scheduled_h": 0.0, "total_h": 288.0, "utilisation": 41.67, "lots_processed": 3}
-    # TR-1 has no state records: no hours, no utilisation; it packed A and B.
+        "non_scheduled_h": 0.0, "total_h": 288.0, "utilisation": 41.67, "lots_processed": 3,
+        "availability": 43.48, "performance": None, "quality": 93.17, "oee": None}
+    # TR-1 has no state records: no hours, no utilisation; it packed A and B, all good.
     assert rows["TR-1"]["total_h"] == 0.0 and rows["TR-1"]["utilisation"] is None
     assert rows["TR-1"]["lots_processed"] == 2
+    assert (rows["TR-1"]["availability"], rows["TR-1"]["quality"], rows["TR-1"]["oee"]) == \
+        (None, 100.0, None)
 
 
 def test_equipment_hours_stop_at_now(session, history):
@@ -348,8 +359,43 @@ def test_equipment_per_kind_and_kind_filter(session, history):
     rows = services.equipment(session, Q(by="kind"), now=NOW).rows
     assert [(r["kind"], r["tools"], r["productive_h"], r["lots_processed"]) for r in rows] == [
         ("saw", 1, 256.0, 3), ("taper", 1, 0.0, 2), ("tester", 1, 120.0, 3)]
+    assert [(r["kind"], r["oee"]) for r in rows] == [("saw", 1.13), ("taper", None),
+                                                     ("tester", None)]
     assert [r["equipment"] for r in services.equipment(session, Q(kind="tester"),
                                                        now=NOW).rows] == ["TST-1"]
+
+
+def test_oee_of_a_tool_worked_by_hand(session, history):
+    """One tool over a day, every figure worked by hand: 24 h recorded, 2 h non-scheduled,
+    4 h scheduled down (PM), 12 h productive, 6 h standby. Two track-outs at a step of
+    ideal rate 500 units/h: 2,000 units in (1,900 good) and 2,500 in (2,400 good)."""
+    route = session.scalar(select(Route).where(Route.code == "QFN"))
+    step = next(st for st in route.steps if st.code == "SAW")
+    tool = Equipment(code="SAW-9", kind="saw9", name="SAW-9", state="standby",
+                     state_since=T(3, 3), created_at=T(3, 3))
+    session.add(tool)
+    session.flush()
+    for at, state in ((T(3, 3), "non_scheduled"), (T(3, 3, 2), "scheduled_down"),
+                      (T(3, 3, 6), "productive"), (T(3, 3, 18), "standby"),
+                      (T(3, 4), "standby")):
+        session.add(EquipmentStateChange(equipment_id=tool.id, to_state=state, at=at))
+    lot_id = session.scalar(select(Lot.id).where(Lot.lot_no == "A"))
+    for started, finished, qty, good in ((T(3, 3, 6), T(3, 3, 11), 2000, 1900),
+                                         (T(3, 3, 11), T(3, 3, 18), 2500, 2400)):
+        session.add(StepRun(lot_id=lot_id, route_id=route.id, step_seq=step.seq,
+                            step_code="SAW", equipment_id=tool.id, arrived_at=started,
+                            started_at=started, finished_at=finished, qty_in=qty,
+                            good_qty=good, reject_qty=qty - good))
+    step.ideal_uph = 500
+    session.flush()
+    q = Q(start=date(2026, 3, 3), end=date(2026, 3, 3), kind="saw9")
+    [row] = services.equipment(session, q, now=NOW).rows
+    # Planned = 24 − 2 − 4 = 18 h: availability 12 / 18 = 66.67 %. Ideal time 4,500 / 500
+    # = 9 h: performance 9 / 12 = 75 %. Quality 4,300 / 4,500 = 95.56 %. OEE = 2/3 × 3/4
+    # × 43/45 = 47.78 % (= 4,300 good units × 1/500 h / 18 h).
+    assert (row["productive_h"], row["total_h"]) == (12.0, 24.0)
+    assert (row["availability"], row["performance"], row["quality"], row["oee"]) == \
+        (66.67, 75.0, 95.56, 47.78)
 
 
 def test_equipment_refused_to_customer_users(session, history):
