@@ -402,6 +402,16 @@ def _grade_ok(product: Product, qual: Qualification) -> bool:
     return product.aec_grade is None or qual.grade <= product.aec_grade
 
 
+def evidence_for(session: Session, product: Product, bom: Bom | None) -> Qualification | None:
+    """The qualification a certificate names for `product` built on `bom`: the latest
+    covering one at the product's grade or a more demanding one, else the latest covering
+    one at all (which then does not qualify the lots), else None."""
+    covering = covering_qualifications(session, product, bom)
+    graded = [q for q in covering if _grade_ok(product, q)]
+    chosen = graded or covering
+    return chosen[-1] if chosen else None
+
+
 def passed_stresses(session: Session, product: Product, bom: Bom | None) -> set[str]:
     """The stresses (table codes, mes.catalog.aec) that have passed on BOM revision `bom`
     of `product`: those whose latest result in a covering qualification at the product's

@@ -388,7 +388,7 @@ def test_product_edit_with_unknown_customer_changes_nothing(engineer, session):
     assert (product.name, product.customer.code) == ("Part 1", "OEM1")
 
 
-QUAL_TESTS = "HTOL | B | 77 | 3 | 0\nTC | A | 77 | 3 | 0\nESD-HBM |  | 3 | 1 | 0\n"
+QUAL_TESTS = "HTOL | 77 | 3 | 0\nTC | 77 | 3 | 0 | PC\nESD-HBM | 3 | 1 | 0\n"
 
 
 def test_qualification_recorded_through_form(engineer, session):
@@ -400,7 +400,8 @@ def test_qualification_recorded_through_form(engineer, session):
     [qual] = rows(session, Qualification)
     assert (qual.status, qual.grade, qual.report) == ("passed", 1, "QR-77")
     assert [(t.test, t.group, t.sample_size, t.lots, t.fails) for t in qual.tests] == [
-        ("HTOL", "B", 77, 3, 0), ("TC", "A", 77, 3, 0), ("ESD-HBM", "", 3, 1, 0)]
+        ("HTOL", "B", 77, 3, 0), ("TC", "A", 77, 3, 0), ("HBM", "E", 3, 1, 0)]
+    assert [t.preconditioned for t in qual.tests] == [False, True, False]
     assert audits(session, "product:qualification", "P1") == 1
     detail = text(engineer.get("/catalog/products/P1"))
     assert "HTOL" in detail and "QR-77" in detail and "badge-passed" in detail
@@ -409,7 +410,7 @@ def test_qualification_recorded_through_form(engineer, session):
 def test_qualification_with_a_fail_is_recorded_as_failed(engineer, session):
     seed(session)
     engineer.post("/catalog/products/P1/qualifications/new", data={
-        "standard": "AEC-Q100", "grade": "1", "tests": "HTOL | B | 77 | 3 | 1"})
+        "standard": "AEC-Q100", "grade": "1", "tests": "HTOL | 77 | 3 | 1"})
     [qual] = rows(session, Qualification)
     assert qual.status == "failed"
     assert rows(session, Product, code="P1")[0].qualified is False
@@ -419,10 +420,10 @@ def test_qualification_lines_with_errors_name_their_lines(engineer, session):
     seed(session)
     resp = engineer.post("/catalog/products/P1/qualifications/new", data={
         "standard": "AEC-Q100", "grade": "1",
-        "tests": "HTOL | B | 77 | 3 | 0\nTC | A | 77 | 3\nHAST | A | lots | 3 | 0"})
+        "tests": "HTOL | 77 | 3 | 0\nTC | 77\nHAST | lots | 3 | 0 | PC"})
     assert resp.status_code == 422
     body = text(resp)
-    assert "Line 2: write 5 values separated by &#39;|&#39; (found 4)." in body
+    assert "Line 2: write 4 to 5 values separated by &#39;|&#39; (found 2)." in body
     assert "Line 3, Sample size: Not a valid integer." in body
     assert rows(session, Qualification) == []
 
