@@ -106,7 +106,8 @@ def test_a_more_demanding_grade_qualifies(session, built):
     ship(session, ["LOT-A"])
 
 
-def test_family_data_covers_a_member_built_on_the_same_materials(session, built, receive):
+def test_family_data_covers_a_member_built_on_the_same_materials(session, built, receive,
+                                                                 login, make_user):
     p1, p2 = cat.get_product(session, "P1"), cat.get_product(session, "P2")
     for product in (p1, p2):
         cat.update_product(session, ENG, product, {"qual_family": "GD", "aec_grade": 1,
@@ -119,7 +120,13 @@ def test_family_data_covers_a_member_built_on_the_same_materials(session, built,
     qualify(session, bom_revision="B", family="GD")  # other materials than R1
     ship_refused(session, "not_qualified", ["LOT-P2"])
     qualify(session, bom_revision="A", family="GD", report="QR-FAM")
-    ship(session, ["LOT-P2"])
+    shipment = ship(session, ["LOT-P2"])
+    html = login(make_user("customer", customer="OEM")).get(
+        f"/portal/shipments/{shipment.id}/coc").get_data(as_text=True)
+    cell = _cell(html, "P2", "R1", "qualification")
+    assert cell.startswith('AEC-Q100 grade 1: passed, report <span class="mono">QR-FAM</span>, '
+                           'generic data of family GD')
+    assert "P1" not in cell
 
 
 def test_non_automotive_customers_need_no_qualification(session, plant, completed):
