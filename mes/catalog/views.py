@@ -413,11 +413,13 @@ def product_list() -> Any:
 def product_detail(code: str) -> Any:
     sess = db.session()
     product = services.get_product(sess, code)
+    boms = services.list_boms(sess, product)
+    coverage = {bom.id: services.revision_coverage(sess, product, bom) for bom in boms}
     return render_template("catalog/product_detail.html", product=product,
+                           coverage=coverage,
                            grade_labels=GRADE_LABELS, status_labels=QualStatus.labels(),
                            kind_labels=ProductKind.labels(),
-                           standard=aec.standard_for(product.kind),
-                           boms=services.list_boms(sess, product))
+                           standard=aec.standard_for(product.kind), boms=boms)
 
 
 def _bom_line(item: Any) -> str:

@@ -738,13 +738,18 @@ def test_qualification_form_names_the_bom_revision(engineer, session):
     session.commit()
     page = text(engineer.get("/catalog/products/P1/qualifications/new"))
     assert '<option value="R2" selected' in page
+    detail = text(engineer.get("/catalog/products/P1"))
+    assert re.search(r'data-bom-qualification="R2">\s*<span class="badge badge-failed">', detail)
     resp = engineer.post("/catalog/products/P1/qualifications/new", data={
         "standard": "AEC-Q100", "grade": "1", "bom_revision": "R2",
         "tests": "HTOL | 77 | 3 | 0"})
     assert resp.status_code == 303
     [qual] = rows(session, Qualification)
     assert qual.bom.revision == "R2"
-    assert "BOM revision R2" in text(engineer.get("/catalog/products/P1"))
+    detail = text(engineer.get("/catalog/products/P1"))
+    assert "BOM revision R2" in detail
+    assert re.search(r'data-bom-qualification="R2">\s*<span class="badge badge-passed">'
+                     r'qualified</span> Stresses passed on this revision: HTOL\.', detail)
 
 
 def test_product_form_sets_kind_and_qualification_family(engineer, session):
