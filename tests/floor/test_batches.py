@@ -251,3 +251,55 @@ def test_capacity_is_set_on_the_engineers_equipment_page(session, plant, client,
         "name": "Saw", "capacity": "0"}), 422)
     listing = client.get("/catalog/equipment").get_data(as_text=True)
     assert "0 / 4" in listing
+
+
+# --- the station -----------------------------------------------------------------------
+
+@pytest.fixture
+def station(client, make_user, login):
+    login(make_user("operator"))
+    return client
+
+
+def test_the_station_offers_a_batch_of_the_queued_lots_at_a_batch_tool(session, oven, lots,
+                                                                       station):
+    page = station.get("/station?lot=LOT-2").get_data(as_text=True)
+    assert 'value="batch_track_in"' in page
+    assert "SAW-B: 3 of 3 places free" in page
+    for i in range(1, 6):
+        assert f'name="batch_lot" value="LOT-{i}"' in page
+    resp = station.post("/station", data={"lot": "LOT-2", "step": "SAW",
+                                          "action": "batch_track_in", "batch_equipment": "SAW-B",
+                                          "batch_lot": ["LOT-2", "LOT-4"]})
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    assert tool(session, "SAW-B").lots_running == 2
+    assert [lot.state for lot in session.scalars(select(Lot).order_by(Lot.lot_no))] == [
+        "queued", "running", "queued", "running", "queued"]
+    page = station.get("/station?lot=LOT-1").get_data(as_text=True)
+    assert "SAW-B: 1 of 3 places free" in page
+
+
+def test_the_station_refuses_a_batch_above_the_free_places_and_changes_nothing(
+        session, oven, lots, station):
+    page = refused(session, lambda: station.post("/station", data={
+        "lot": "LOT-1", "step": "SAW", "action": "batch_track_in", "batch_equipment": "SAW-B",
+        "batch_lot": ["LOT-1", "LOT-2", "LOT-3", "LOT-4"]}), 409)
+    assert "3 of 3 places free, not 4" in page
+    page = refused(session, lambda: station.post("/station", data={
+        "lot": "LOT-1", "step": "SAW", "action": "batch_track_in", "batch_equipment": "",
+        "batch_lot": ["LOT-1"]}), 422)
+    assert "Choose a batch tool." in page
+
+
+def test_the_station_shows_tool_full_before_anything_is_typed(session, oven, lots, station):
+    # The plain saw is down; the batch saw is full.
+    cat.update_equipment(session, "maint", tool(session, "SAW-1"),
+                         {"state": "unscheduled_down", "reason": "D-ALARM"})
+    session.commit()
+    batch(session, "LOT-1", "LOT-2", "LOT-3")
+    page = station.get("/station?lot=LOT-4").get_data(as_text=True)
+    assert "blocker-capacity_exceeded" in page
+    assert "Every saw is full: SAW-B 3 of 3 lots." in page
+    assert "Wait for a place in a saw: on SAW-B a lot has run longest" in page
+    assert 'value="track_in"' not in page
+    assert 'value="batch_track_in"' not in page
