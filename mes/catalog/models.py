@@ -114,7 +114,7 @@ class Equipment(Base):
     lots_running: Mapped[int] = mapped_column(default=0)
     # Lots it runs at once (1: one lot at a time; more: a batch tool, such as an oven),
     # and optionally the units it holds at once, whatever the number of lots.
-    capacity: Mapped[int] = mapped_column(default=1, server_default="1")
+    capacity: Mapped[int] = mapped_column(server_default="1")
     unit_capacity: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
