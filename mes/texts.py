@@ -96,6 +96,10 @@ FIELD_LABELS: dict[str, Any] = {
     "part_numbers": _l("Part numbers allowed"), "qty_per_unit": _l("Quantity per unit"),
     "revision": _l("Revision"), "thaw_minutes": _l("Thawing time (minutes)"),
     "work_life_hours": _l("Work life after opening (hours)"),
+    # Batch tools.
+    "capacity": _l("Capacity (lots at once)"), "unit_capacity": _l("Unit capacity (units at once)"),
+    "lots_running": _l("Lots running"), "batch_equipment": _l("Batch tool"),
+    "batch_lots": _l("Lots of the batch"),
     # Process control (plans, samples, limits, events).
     "cause": _l("Cause"), "characteristic": _l("Characteristic"),
     "frequency": _l("Frequency"), "from_subgroups": _l("Subgroups for the limits"),
