@@ -304,8 +304,9 @@ BATCH_CHOICES = 40
 
 
 def _batch_lots(session: Session, lot: Lot) -> list[Lot]:
-    """The queued lots free of holds at the lot's step (its own route step), most urgent
-    first (`urgency`), the scanned lot first of all: what a batch may take along."""
+    """The queued lots free of holds at the lot's step code, most urgent first (`urgency`),
+    the scanned lot first of all: what a batch may take along (the batch track-in checks
+    each one)."""
     others = session.scalars(select(Lot).where(
         Lot.state == LotState.QUEUED, Lot.step_code == lot.step_code, Lot.open_holds == 0,
         Lot.id != lot.id).options(joinedload(Lot.product))
@@ -314,10 +315,11 @@ def _batch_lots(session: Session, lot: Lot) -> list[Lot]:
 
 
 def _tools_full(step: StepInfo, tools: list[ToolState]) -> services.Blocker | None:
-    """"Tool full": when every tool of the step's kind that is up is a full batch tool."""
+    """"Tool full": when every tool of the step's kind that is up is full (a batch tool with
+    every place taken, or a one-lot tool running its lot), and one of them is a batch tool."""
     up = [t.equipment for t in tools if t.equipment.state in AVAILABLE_EQUIPMENT_STATES]
-    if not up or any(t.capacity == 1 for t in up) or any(
-            b.code not in (ErrorCode.CAPACITY_EXCEEDED,)
+    if not any(t.capacity > 1 for t in up) or any(
+            b.code not in (ErrorCode.CAPACITY_EXCEEDED, ErrorCode.EQUIPMENT_BUSY)
             for t in tools if t.equipment in up for b in t.blockers):
         return None
     return services.Blocker(_(

@@ -303,3 +303,12 @@ def test_the_station_shows_tool_full_before_anything_is_typed(session, oven, lot
     assert "Wait for a place in a saw: on SAW-B a lot has run longest" in page
     assert 'value="track_in"' not in page
     assert 'value="batch_track_in"' not in page
+
+
+def test_tool_full_counts_a_busy_one_lot_tool_beside_a_full_batch_tool(session, oven, lots,
+                                                                        station):
+    services.track_in(session, "op1", lots[4], step="SAW", equipment="SAW-1")
+    session.commit()
+    batch(session, "LOT-1", "LOT-2", "LOT-3")
+    page = station.get("/station?lot=LOT-4").get_data(as_text=True)
+    assert "Every saw is full: SAW-1 1 of 1 lots, SAW-B 3 of 3 lots." in page
