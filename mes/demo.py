@@ -215,7 +215,7 @@ EQUIPMENT = [
 # The batch tools: the lots each runs at once (the others run one lot at a time) and the
 # units it holds at once, where that is the tighter limit.
 CAPACITY: dict[str, tuple[int, int | None]] = {
-    "OVN-01": (8, None), "OVN-02": (8, None), "PLT-01": (4, 300_000), "BAK-01": (12, None)}
+    "OVN-01": (8, None), "OVN-02": (8, None), "PLT-01": (4, 400_000), "BAK-01": (12, None)}
 
 # --- reason codes ----------------------------------------------------------------------
 
