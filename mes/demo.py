@@ -194,10 +194,10 @@ EQUIPMENT = [
     ("WB-04", "wire_bonder", "Ball bonder, Cu, bay 3", "standby"),
     ("MLD-01", "molder", "Transfer mold press, 4 plungers", "productive"),
     ("MLD-02", "molder", "Transfer mold press, 4 plungers", "standby"),
-    ("OVN-01", "oven", "Post-mold cure oven, nitrogen", "productive"),
-    ("OVN-02", "oven", "Post-mold cure oven, nitrogen", "standby"),
+    ("OVN-01", "oven", "Post-mold cure oven, nitrogen, 8 magazines", "productive"),
+    ("OVN-02", "oven", "Post-mold cure oven, nitrogen, 8 magazines", "standby"),
     ("DFL-01", "deflasher", "Water-jet deflash line", "standby"),
-    ("PLT-01", "plater", "Matte tin reel-to-reel plating line", "productive"),
+    ("PLT-01", "plater", "Matte tin reel-to-reel plating line, 4 lanes", "productive"),
     ("LM-01", "laser_marker", "Fibre laser marker with mark inspection", "productive"),
     ("LM-02", "laser_marker", "Fibre laser marker with mark inspection", "standby"),
     ("PSW-01", "singulation_saw", "Package saw for QFN strips", "productive"),
@@ -213,7 +213,12 @@ EQUIPMENT = [
     ("TNR-02", "taper", "Tape and reel machine, 8/12/16 mm carrier tape", "standby"),
     ("DPK-01", "dry_pack_sealer", "Vacuum dry-pack sealer with desiccant and HIC",
      "standby"),
+    ("BAK-01", "bake_oven", "Moisture bake oven, 125 °C, 12 trays", "standby"),
 ]
+# The batch tools: the lots each runs at once (the others run one lot at a time) and the
+# units it holds at once, where that is the tighter limit.
+CAPACITY: dict[str, tuple[int, int | None]] = {
+    "OVN-01": (8, None), "OVN-02": (8, None), "PLT-01": (4, 400_000), "BAK-01": (12, None)}
 
 # --- reason codes ----------------------------------------------------------------------
 
@@ -413,7 +418,10 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
         "products": [_load(ProductIn(), p, f"product {p['code']}") for p in PRODUCTS],
         "qualifications": qualifications,
         "equipment": [_load(EquipmentIn(), {"code": code, "kind": kind, "name": name,
-                                            "state": state}, f"equipment {code}")
+                                            "state": state,
+                                            "capacity": CAPACITY.get(code, (1, None))[0],
+                                            "unit_capacity": CAPACITY.get(code, (1, None))[1]},
+                            f"equipment {code}")
                       for code, kind, name, state in EQUIPMENT],
         "reason_codes": [_load(ReasonCodeIn(), {"code": code, "kind": kind,
                                                 "description": text, "description_zh": zh,
@@ -848,6 +856,13 @@ class _History:
         assert lot is not None
         step = plan.steps[lot.step_seq - 1]
         tool = self.rng.choice(free)
+        places, units = CAPACITY.get(tool, (1, None))
+        if places > 1:
+            self._batch(at, tool, plan, places, units)
+            self._at(self.busy_until[tool], self._dispatch, kind)
+            if waiting and len(free) > 1:
+                self._at(at + _hours(self.rng.uniform(0.02, 0.07)), self._dispatch, kind)
+            return
         # Without autoflush: what the move's services look up (equipment, material lots,
         # reason codes, hold rules) is in the database already and their own flushes write
         # the rest; a flush before every look-up made the whole load half as fast.
@@ -862,6 +877,38 @@ class _History:
         self._at(self.busy_until[tool], self._dispatch, kind)
         if len(waiting) > 0 and len(free) > 1:
             self._at(at + _hours(self.rng.uniform(0.02, 0.07)), self._dispatch, kind)
+
+    def _batch(self, at: datetime, tool: str, plan: _Plan, places: int,
+               units: int | None) -> None:
+        """Load a batch tool: the most urgent waiting lot and, up to the tool's places (and
+        units), the next waiting lots at the same step, tracked in together. The batch runs
+        for the longest of its lots' process times; each lot is tracked out on its own."""
+        assert plan.lot is not None
+        step = plan.steps[plan.lot.step_seq - 1]
+        waiting = self.waiting[step.equipment_kind or ""]
+        batch, total = [plan], plan.lot.quantity
+        for other in sorted(waiting, key=lambda p: (p.priority, p.ready_at)):
+            assert other.lot is not None
+            if len(batch) == places:
+                break
+            if other.lot.step_code == step.code and (
+                    units is None or total + other.lot.quantity <= units):
+                batch.append(other)
+                total += other.lot.quantity
+        for other in batch[1:]:
+            waiting.remove(other)
+        with simulated_time(at), self.session.no_autoflush:
+            floor.batch_track_in(self.session, self._operator(at), tool, step=step.code,
+                                 lots=[p.lot.lot_no for p in batch if p.lot is not None])
+        hours = max(self._process_hours(step.code, p.wafers) for p in batch)
+        longest = hours
+        for member in batch:
+            assert member.lot is not None
+            ends = member.final_hours if member.start_by is not None and \
+                member.lot.step_seq == member.target else hours
+            longest = max(longest, ends)
+            self._at(at + _hours(ends), self._finish, member)
+        self.busy_until[tool] = at + _hours(longest + self.rng.uniform(0.08, 0.33))
 
     def _materials(self, plan: _Plan, step: StepInfo) -> list[str]:
         chosen = []

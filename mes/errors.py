@@ -54,6 +54,7 @@ class ErrorCode(StrEnum):
     WRONG_EQUIPMENT = "wrong_equipment"
     EQUIPMENT_UNAVAILABLE = "equipment_unavailable"
     EQUIPMENT_BUSY = "equipment_busy"
+    CAPACITY_EXCEEDED = "capacity_exceeded"
     RUN_HAS_DATA = "run_has_data"
     NO_EQUIPMENT = "no_equipment"
     MATERIAL_EXPIRED = "material_expired"

@@ -99,6 +99,10 @@ FIELD_LABELS: dict[str, Any] = {
     # Qualifications.
     "bom_revision": _l("BOM revision"), "family": _l("Qualification family"),
     "preconditioned": _l("Preconditioned"), "qual_family": _l("Qualification family"),
+    # Batch tools.
+    "capacity": _l("Capacity (lots at once)"), "unit_capacity": _l("Unit capacity (units at once)"),
+    "lots_running": _l("Lots running"), "batch_equipment": _l("Batch tool"),
+    "batch_lots": _l("Lots of the batch"),
     # Process control (plans, samples, limits, events).
     "cause": _l("Cause"), "characteristic": _l("Characteristic"),
     "frequency": _l("Frequency"), "from_subgroups": _l("Subgroups for the limits"),

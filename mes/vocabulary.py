@@ -151,6 +151,7 @@ class EquipmentKind(Vocabulary):
     WIRE_BONDER = "wire_bonder", _l("wire bonder")
     MOLDER = "molder", _l("molding press")
     OVEN = "oven", _l("curing oven")
+    BAKE_OVEN = "bake_oven", _l("bake oven")
     DEFLASHER = "deflasher", _l("deflasher")
     PLATER = "plater", _l("plating line")
     LASER_MARKER = "laser_marker", _l("laser marker")

@@ -1,4 +1,5 @@
-"""Lot endpoints: receive, list, history, track-in/out, split, merge."""
+"""Lot endpoints: receive, list, history, track-in/out (one lot, or a batch on one tool),
+split, merge."""
 
 from __future__ import annotations
 
@@ -77,6 +78,17 @@ def track_in(lot_no: str, data: dict[str, Any]) -> PresentedLot:
     session = db.session()
     lot = services.lot_to_move(session, lot_no, tool=data["equipment"])
     return _one(services.track_in(session, current_user, lot, **data))
+
+
+@api_route(bp, "/equipment/<code>/batches", method="POST", permission=Permission.LOT_TRACK,
+           body=s.BatchIn, response=s.BatchOut, status=200, tag="lots")
+def batch_track_in(code: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Track several lots at the same step in together on a batch tool (an oven, a plating
+    line), all or nothing; 409 capacity_exceeded above the tool's free places. Each lot
+    tracks out on its own."""
+    session = db.session()
+    tool, lots = services.batch_track_in(session, current_user, code, **data)
+    return {"equipment": tool, "lots": services.present(session, lots, current_user)}
 
 
 @api_route(bp, "/lots/<lot_no>/track-in/abort", method="POST", permission=Permission.LOT_TRACK,

@@ -118,6 +118,10 @@ class Equipment(Base):
     # Lots running on it now. A track-in changes this row, so the version counter below
     # lets only one of two simultaneous track-ins onto a free tool win.
     lots_running: Mapped[int] = mapped_column(default=0)
+    # Lots it runs at once (1: one lot at a time; more: a batch tool, such as an oven),
+    # and optionally the units it holds at once, whatever the number of lots.
+    capacity: Mapped[int] = mapped_column(server_default="1")
+    unit_capacity: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
 

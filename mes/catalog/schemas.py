@@ -157,12 +157,20 @@ class ProductOut(Schema):
 
 # --- equipment -------------------------------------------------------------------------
 
+# The most lots and units one tool runs at once.
+MAX_CAPACITY = 500
+MAX_UNIT_CAPACITY = 10_000_000
+
 class EquipmentIn(Schema):
     code = code_field()
     kind = code_field()
     name = fields.String(load_default="", validate=validate.Length(max=200))
     state = fields.String(load_default=EquipmentState.STANDBY,
                           validate=validate.OneOf(EquipmentState.codes()))
+    # Lots at once (more than 1: a batch tool) and, optionally, units at once.
+    capacity = fields.Integer(load_default=1, validate=validate.Range(1, MAX_CAPACITY))
+    unit_capacity = fields.Integer(load_default=None, allow_none=True,
+                                   validate=validate.Range(1, MAX_UNIT_CAPACITY))
 
 
 class EquipmentPatch(Schema):
@@ -171,6 +179,8 @@ class EquipmentPatch(Schema):
     comment = fields.String(load_default="", validate=validate.Length(max=500))
     # The downtime reason code; required to enter a down state.
     reason = fields.String(load_default=None, validate=validate.Length(max=40))
+    capacity = fields.Integer(validate=validate.Range(1, MAX_CAPACITY))
+    unit_capacity = fields.Integer(allow_none=True, validate=validate.Range(1, MAX_UNIT_CAPACITY))
 
 
 class EquipmentOut(Schema):
@@ -179,6 +189,9 @@ class EquipmentOut(Schema):
     kind = fields.String()
     state = fields.String()
     state_since = fields.AwareDateTime()
+    capacity = fields.Integer()
+    unit_capacity = fields.Integer(allow_none=True)
+    lots_running = fields.Integer()
 
 
 class EquipmentQuery(Schema):

@@ -530,9 +530,15 @@ def _downtime_reason(session: Session, code: str | None) -> str:
     return found.code
 
 
+# What an engineer sets on a tool beside its state: its name and how much it runs at once.
+EQUIPMENT_SETTINGS = ("name", "capacity", "unit_capacity")
+
+
 def update_equipment(session: Session, actor: Actor, equipment: Equipment,
                      data: dict[str, Any]) -> Equipment:
-    """Change the name and/or the E10 state; a state change is recorded with its time.
+    """Change the name, the capacity (lots at once; a lowered capacity lets the lots
+    running finish and refuses new ones until a place is free) and unit capacity, and/or
+    the E10 state; a state change is recorded with its time.
 
     A down state (engineering, scheduled or unscheduled down) is entered only with an
     active downtime reason code (`reason`; 422 otherwise; the system actors, which say why
@@ -540,8 +546,9 @@ def update_equipment(session: Session, actor: Actor, equipment: Equipment,
     Asking for productive or standby brings the tool up in the state its work decides:
     productive while lots run on it, standby otherwise.
 
-    Raises Forbidden when a user whose role may not edit master data renames it: operators
-    may change an equipment's state, not its name (the system actors may).
+    Raises Forbidden when a user whose role may not edit master data renames it or changes
+    its capacity: operators may change an equipment's state, not its name (the system
+    actors may).
     """
     data = dict(data)
     comment = data.pop("comment", "")
@@ -557,12 +564,16 @@ def update_equipment(session: Session, actor: Actor, equipment: Equipment,
         reason = _downtime_reason(session, reason)
     else:
         reason = None
-    if "name" in data and data["name"] != equipment.name:
+    changed = {name: [getattr(equipment, name), data[name]] for name in EQUIPMENT_SETTINGS
+               if name in data and data[name] != getattr(equipment, name)}
+    if changed:
         if not isinstance(actor, str) and not has_permission(actor, Permission.MASTER_WRITE):
-            raise Forbidden(_l("Your role may change the state of equipment, not its name."))
+            raise Forbidden(_l("Your role may change the state of equipment, not its name "
+                               "or capacity."))
         audit.record(session, actor=actor, code="equipment:update", subject_type="equipment",
-                     subject_key=equipment.code, data={"name": [equipment.name, data["name"]]})
-        equipment.name = data["name"]
+                     subject_key=equipment.code, data=changed)
+        for name, (_before, after) in changed.items():
+            setattr(equipment, name, after)
     if state and state != equipment.state:
         now = utcnow()
         session.add(EquipmentStateChange(equipment_id=equipment.id, from_state=equipment.state,

@@ -552,7 +552,7 @@ def qualification_new(code: str) -> Any:
 
 # --- equipment -------------------------------------------------------------------------
 
-EQUIPMENT_FIELDS = ("code", "kind", "name", "state")
+EQUIPMENT_FIELDS = ("code", "kind", "name", "state", "capacity", "unit_capacity")
 
 
 @bp.route("/equipment")
@@ -586,7 +586,8 @@ def equipment_new() -> Any:
         equipment, errors, status = _submit(lambda: services.create_equipment(
             db.session(), current_user, forms.load(s.EquipmentIn, _convert(
                 request.form, {"code": "text", "kind": "text", "name": "text",
-                               "state": "text"}))))
+                               "state": "text", "capacity": "text",
+                               "unit_capacity": "text"}))))
         if equipment is not None:
             return forms.done(_("Equipment %(code)s created.", code=equipment.code),
                               "catalog.equipment_list")
@@ -600,18 +601,20 @@ def equipment_new() -> Any:
 def equipment_edit(code: str) -> Any:
     sess = db.session()
     equipment = services.get_equipment(sess, code)
-    form: dict[str, Any] = {"name": equipment.name}
+    form: dict[str, Any] = {"name": equipment.name, "capacity": equipment.capacity,
+                            "unit_capacity": equipment.unit_capacity or ""}
     errors: dict[str, Any] = {}
     status = 200
     if request.method == "POST":
         form = request.form.to_dict()
         saved, errors, status = _submit(lambda: services.update_equipment(
             sess, current_user, equipment,
-            forms.load(s.EquipmentPatch, _convert(request.form, {"name": "keep"}))))
+            forms.load(s.EquipmentPatch, _convert(request.form, {
+                "name": "keep", "capacity": "text", "unit_capacity": "opt"}))))
         if saved is not None:
             return forms.done(_("Equipment %(code)s saved.", code=code), "catalog.equipment_list")
     return render_template("catalog/equipment_form.html", equipment=equipment, form=form,
-                           errors=errors, fields=("name",),
+                           errors=errors, fields=("name", "capacity", "unit_capacity"),
                            states=EquipmentState.choices()), status
 
 

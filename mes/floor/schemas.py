@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, fields, pre_dump, validate
 
-from mes.catalog.schemas import CODE, COUNT, MAX_COUNT, POSITIVE_COUNT
+from mes.catalog.schemas import CODE, COUNT, MAX_CAPACITY, MAX_COUNT, POSITIVE_COUNT, EquipmentOut
 from mes.floor.models import CustomerEvent, PresentedLot
 from mes.pagination import ListArgs
 from mes.vocabulary import AbortReason, LotState
@@ -84,6 +84,22 @@ class TrackInIn(Schema):
     equipment = fields.String(required=True, validate=CODE)
     materials = fields.List(fields.String(validate=validate.Length(min=1, max=60)),
                             load_default=list, validate=validate.Length(max=20))
+
+
+class BatchIn(Schema):
+    """A batch track-in: several lots at one step onto one tool."""
+
+    step = fields.String(required=True, validate=CODE)
+    lots = fields.List(fields.String(validate=LOT_NO), required=True,
+                       validate=validate.Length(min=1, max=MAX_CAPACITY))
+    # Material lots every lot of the batch uses (optional, as for a single track-in).
+    materials = fields.List(fields.String(validate=validate.Length(min=1, max=60)),
+                            load_default=list, validate=validate.Length(max=20))
+
+
+class BatchOut(Schema):
+    equipment = fields.Nested(EquipmentOut)
+    lots = fields.List(fields.Nested(LotOut))
 
 
 class TrackInAbortIn(Schema):

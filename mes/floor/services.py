@@ -517,11 +517,50 @@ def equipment_blockers(step: StepInfo, equipment: Equipment) -> list[Blocker]:
             "%(equipment)s is %(state)s.", equipment=equipment.code,
             state=gettext(equipment.state.replace("_", " "))),
             code=ErrorCode.EQUIPMENT_UNAVAILABLE, field="equipment"))
-    elif equipment.lots_running:
-        found.append(Blocker(gettext(
-            "%(equipment)s is running another lot.", equipment=equipment.code),
-            code=ErrorCode.EQUIPMENT_BUSY, field="equipment"))
+    elif (full := capacity_blocker(equipment)) is not None:
+        found.append(full)
     return found
+
+
+def capacity_blocker(equipment: Equipment, lots: int = 1) -> Blocker | None:
+    """Why `lots` more lots do not fit on the tool now, counting the lots running on it: a
+    tool of capacity 1 runs one lot at a time (equipment_busy while it runs one); a batch
+    tool runs up to its capacity (capacity_exceeded above it)."""
+    running = equipment.lots_running
+    if running + lots <= equipment.capacity:
+        return None
+    if equipment.capacity == 1 and running:
+        return Blocker(gettext(
+            "%(equipment)s is running another lot.", equipment=equipment.code),
+            code=ErrorCode.EQUIPMENT_BUSY, field="equipment")
+    if running >= equipment.capacity:
+        return Blocker(gettext(
+            "%(equipment)s is full: %(running)d of %(capacity)d lots are running on it.",
+            equipment=equipment.code, running=running, capacity=equipment.capacity),
+            code=ErrorCode.CAPACITY_EXCEEDED, field="equipment")
+    return Blocker(gettext(
+        "%(equipment)s has %(free)d of %(capacity)d places free, not %(lots)d.",
+        equipment=equipment.code, free=equipment.capacity - running,
+        capacity=equipment.capacity, lots=lots),
+        code=ErrorCode.CAPACITY_EXCEEDED, field="equipment")
+
+
+_UNITS_RUNNING = select(func.coalesce(func.sum(StepRun.qty_in), 0)).where(
+    StepRun.equipment_id == bindparam("tool"), StepRun.finished_at.is_(None))
+
+
+def unit_capacity_blocker(session: Session, equipment: Equipment, units: int) -> Blocker | None:
+    """Why `units` more units do not fit on a tool with a unit capacity, counting the units
+    of the lots running on it (capacity_exceeded). A tool without one adds no query."""
+    if equipment.unit_capacity is None:
+        return None
+    running = int(session.scalar(_UNITS_RUNNING, {"tool": equipment.id}) or 0)
+    if running + units <= equipment.unit_capacity:
+        return None
+    return Blocker(gettext(
+        "%(equipment)s holds %(capacity)s units at once: %(running)s are in, %(units)s more "
+        "do not fit.", equipment=equipment.code, capacity=equipment.unit_capacity,
+        running=running, units=units), code=ErrorCode.CAPACITY_EXCEEDED, field="equipment")
 
 
 def lot_bom(lot: Lot) -> BomInfo | None:
@@ -674,20 +713,10 @@ def _tool_after(tool: Equipment, running: int, now: datetime, actor: Actor
                     "at": now, "by": actor_name(actor), "comment": ""}
 
 
-def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
-             equipment: str, materials: Sequence[str] = ()) -> Lot:
-    """Start the lot at its current step on a piece of equipment.
-
-    Refused (409) when the lot is closed, already running, on hold or not at `step`; when
-    the equipment is of the wrong kind, not productive/standby or busy; when a material lot
-    is expired or a material the step requires is missing; at a pack step, when the lot's
-    moisture floor life has run out (floor_life_expired, until it is baked). Unknown
-    equipment or material lots are 422.
-    """
-    move = lot if isinstance(lot, LotToMove) else LotToMove(lot)
-    lot = move.lot
-    tool = _equipment(session, equipment, move.named_tool)
-    used = _materials(session, list(materials))
+def _check_track_in(session: Session, lot: Lot, step: str, tool: Equipment,
+                    used: Sequence[MaterialLot]) -> None:
+    """Every rule of a track-in of `lot` at `step` on `tool` with the material lots `used`,
+    before anything is written: the single track-in and each lot of a batch go through it."""
     for blocker in lot_blockers(lot):
         raise blocker
     _check_step(lot, step)
@@ -698,15 +727,22 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
     for blocker in equipment_blockers(route_step, tool) + material_blockers(
             route_step, used, lot_bom(lot)):
         raise blocker
-    now = utcnow()
+
+
+def _write_track_in(session: Session, actor: Actor, lot: Lot, tool: Equipment,
+                    used: Sequence[MaterialLot], now: datetime, *,
+                    tool_values: dict[str, Any] | None,
+                    state_change: dict[str, Any] | None) -> None:
+    """Write a checked track-in: the history event, the lot, the new step run, the tool's
+    row when `tool_values` are given (with its state history row), the material uses."""
     event = persistence.event_write(
         session, lot, EventKind.TRACK_IN, actor, equipment=tool.code, qty_in=lot.quantity, at=now,
         data={"materials": [m.code for m in used]})
-    tool_values, state_change = _tool_after(tool, tool.lots_running + 1, now, actor)
     run_id = persistence.write_move(
         session, lot, now, event,
         lot_values={"state": LotState.RUNNING, "equipment_id": tool.id},
-        others=[(tool, tool_values)], state_change=state_change,
+        others=[(tool, tool_values)] if tool_values is not None else [],
+        state_change=state_change,
         new_run={"lot_id": lot.id, "route_id": lot.route_id, "step_seq": lot.step_seq,
                  "step_code": lot.step_code, "equipment_id": tool.id,
                  "operator": actor_name(actor), "arrived_at": lot.arrived_at,
@@ -716,7 +752,76 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
         session.connection().execute(insert(MaterialUse.__table__), [
             {"run_id": run_id, "lot_id": lot.id, "material_lot_id": m.id,
              "step_code": lot.step_code, "at": now} for m in used])
+
+
+def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
+             equipment: str, materials: Sequence[str] = ()) -> Lot:
+    """Start the lot at its current step on a piece of equipment.
+
+    Refused (409) when the lot is closed, already running, on hold or not at `step`; when
+    the equipment is of the wrong kind, not productive/standby, busy (capacity 1) or full
+    (capacity_exceeded: a batch tool with every place taken, or its unit capacity); when a
+    material lot is expired or a material the step requires is missing; at a pack step,
+    when the lot's moisture floor life has run out (floor_life_expired, until it is baked).
+    Unknown equipment or material lots are 422.
+    """
+    move = lot if isinstance(lot, LotToMove) else LotToMove(lot)
+    lot = move.lot
+    tool = _equipment(session, equipment, move.named_tool)
+    used = _materials(session, list(materials))
+    _check_track_in(session, lot, step, tool, used)
+    units = unit_capacity_blocker(session, tool, lot.quantity)
+    if units is not None:
+        raise units
+    now = utcnow()
+    tool_values, state_change = _tool_after(tool, tool.lots_running + 1, now, actor)
+    _write_track_in(session, actor, lot, tool, used, now, tool_values=tool_values,
+                    state_change=state_change)
     return lot
+
+
+def batch_track_in(session: Session, actor: Actor, equipment: str, *, step: str,
+                   lots: Sequence[str], materials: Sequence[str] = ()) -> tuple[Equipment,
+                                                                              list[Lot]]:
+    """Start several lots at the same step together on one tool (a batch: an oven load, a
+    plating run), all or nothing: every rule of a single track-in applies to each lot (the
+    material lots named, if any, are used by every lot), and the batch must fit the tool's
+    free places (its capacity less the lots running on it) and its unit capacity. Each
+    lot then runs, and tracks out, on its own.
+
+    Refused before anything is written: 404 for unknown equipment; 422 for unknown or
+    repeated lots or unknown material lots; 409 capacity_exceeded above the capacity, and
+    the 409s of `track_in` for any lot.
+    """
+    if len({n.upper() for n in lots}) != len(lots):
+        message = _l("A lot is named twice.")
+        raise InvalidInput(message, fields={"lots": [message]})
+    tool = equipment_by_code(session, equipment)
+    if tool is None:
+        raise NotFound(_l("No equipment %(code)s.", code=equipment))
+    moved = lots_by_number(session, lots)
+    if len({lot.id for lot in moved}) != len(moved):
+        message = _l("A lot is named twice.")
+        raise InvalidInput(message, fields={"lots": [message]})
+    used = _materials(session, list(materials))
+    for lot in moved:
+        _check_track_in(session, lot, step, tool, used)
+    full = capacity_blocker(tool, len(moved)) or unit_capacity_blocker(
+        session, tool, sum(lot.quantity for lot in moved))
+    if full is not None:
+        raise full
+    now = utcnow()
+    # The tool's row once, with the last lot's move, for every lot of the batch. The lots
+    # are written in the order of their ids and the tool after them, as every move locks
+    # its lot before its tool: simultaneous moves wait for each other, never deadlock.
+    tool_values, state_change = _tool_after(tool, tool.lots_running + len(moved), now, actor)
+    ordered = sorted(moved, key=lambda lot: lot.id)
+    for lot in ordered:
+        last = lot is ordered[-1]
+        _write_track_in(session, actor, lot, tool, used, now,
+                        tool_values=tool_values if last else None,
+                        state_change=state_change if last else None)
+    return tool, moved
 
 
 # --- track-out -------------------------------------------------------------------------

@@ -96,6 +96,10 @@ class StationLot:
     # the freezer), "open" or nothing (thawing).
     waiting_materials: list[tuple[MaterialLot, services.Blocker, str | None]] = field(
         default_factory=list)
+    # At a step a batch tool serves: the batch tools free to take lots now, with their free
+    # places, and the other queued lots at the step a batch may take along.
+    batch_tools: list[tuple[Equipment, int]] = field(default_factory=list)
+    batch_lots: list[Lot] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -110,6 +114,13 @@ class StationLot:
     @property
     def at_test_step(self) -> bool:
         return self.step.kind == StepKind.TEST
+
+    @property
+    def batch_tool_options(self) -> list[tuple[str, str]]:
+        """The batch tools as a select's options, each with its free places."""
+        return [(tool.code, _("%(equipment)s: %(free)d of %(capacity)d places free",
+                              equipment=tool.code, free=free, capacity=tool.capacity))
+                for tool, free in self.batch_tools]
 
     @property
     def available_tools(self) -> list[Equipment]:
@@ -182,6 +193,11 @@ def _no_tool_todo(session: Session, step: StepInfo, tools: list[ToolState]) -> s
                  "leader and leave the lot in the queue.",
                  kind=EquipmentKind.word(step.equipment_kind))
     tool, run = first
+    if tool.capacity > 1:
+        return _("Wait for a place in a %(kind)s: on %(equipment)s a lot has run longest "
+                 "(since %(at)s); its track-out frees a place. Scan this lot again then.",
+                 kind=EquipmentKind.word(step.equipment_kind), equipment=tool.code,
+                 at=format_datetime(run.started_at, "yyyy-MM-dd HH:mm"))
     return _("Wait for a %(kind)s: %(equipment)s has run its lot longest (since %(at)s) and is "
              "likely to free first. Scan this lot again when a tool is free.",
              kind=EquipmentKind.word(step.equipment_kind), equipment=tool.code,
@@ -225,7 +241,7 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
             todo.append(_todo(lot, expired))
         tools = _tools(session, step)
         if step.equipment_kind and not any(t.available for t in tools):
-            blockers.append(services.Blocker(_(
+            blockers.append(_tools_full(step, tools) or services.Blocker(_(
                 "No %(kind)s is available for step %(step)s.",
                 kind=EquipmentKind.word(step.equipment_kind), step=step.code),
                 code=ErrorCode.NO_EQUIPMENT, field="equipment"))
@@ -273,10 +289,44 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
         own, others = reasons, []
     else:
         others = [r for r in reasons if r not in own]
+    batch_tools = [(t.equipment, t.equipment.capacity - t.equipment.lots_running)
+                   for t in tools if t.available and t.equipment.capacity > 1] \
+        if lot.state == LotState.QUEUED and not blockers else []
     return StationLot(lot=lot, step=step, blockers=blockers, holds=holds, needs=needs,
                       tools=tools, material_lots=materials, run=run, reject_reasons=own,
                       other_reasons=others, todo=todo, material_types=types,
-                      waiting_materials=waiting_lots)
+                      waiting_materials=waiting_lots, batch_tools=batch_tools,
+                      batch_lots=_batch_lots(session, lot) if batch_tools else [])
+
+
+# The queued lots a batch track-in form offers at most beside the scanned one.
+BATCH_CHOICES = 40
+
+
+def _batch_lots(session: Session, lot: Lot) -> list[Lot]:
+    """The queued lots free of holds at the lot's step code, most urgent first (`urgency`),
+    the scanned lot first of all: what a batch may take along (the batch track-in checks
+    each one)."""
+    others = session.scalars(select(Lot).where(
+        Lot.state == LotState.QUEUED, Lot.step_code == lot.step_code, Lot.open_holds == 0,
+        Lot.id != lot.id).options(joinedload(Lot.product))
+        .order_by(*urgency()).limit(BATCH_CHOICES))
+    return [lot, *others]
+
+
+def _tools_full(step: StepInfo, tools: list[ToolState]) -> services.Blocker | None:
+    """"Tool full": when every tool of the step's kind that is up is full (a batch tool with
+    every place taken, or a one-lot tool running its lot), and one of them is a batch tool."""
+    up = [t.equipment for t in tools if t.equipment.state in AVAILABLE_EQUIPMENT_STATES]
+    if not any(t.capacity > 1 for t in up) or any(
+            b.code not in (ErrorCode.CAPACITY_EXCEEDED, ErrorCode.EQUIPMENT_BUSY)
+            for t in tools if t.equipment in up for b in t.blockers):
+        return None
+    return services.Blocker(_(
+        "Every %(kind)s is full: %(tools)s.", kind=EquipmentKind.word(step.equipment_kind),
+        tools=", ".join(_("%(equipment)s %(running)d of %(capacity)d lots", equipment=t.code,
+                          running=t.lots_running, capacity=t.capacity) for t in up)),
+        code=ErrorCode.CAPACITY_EXCEEDED, field="equipment")
 
 
 # --- the station's queue ---------------------------------------------------------------

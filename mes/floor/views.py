@@ -30,7 +30,7 @@ from werkzeug.datastructures import MultiDict
 from mes import db
 from mes.auth.permissions import PLANT_LOT_READ, Permission, require
 from mes.catalog import services as catalog
-from mes.catalog.models import Customer, Product
+from mes.catalog.models import Customer, Equipment, Product
 from mes.db import utcnow
 from mes.errors import ErrorCode, InvalidInput, NotFound
 from mes.floor import schemas as s
@@ -437,6 +437,32 @@ def station() -> Any:
             return forms.done(_("%(lot)s tracked in on %(equipment)s at %(step)s.", lot=lot.lot_no,
                                 equipment=lot.equipment.code, step=step),
                               "floor.station", lot=lot.lot_no, **_queue_arg())
+    elif action == "batch_track_in":
+        step = lot.step_code
+        form.update(batch_equipment=forms.text(request.form, "batch_equipment"),
+                    batch_lots=[n.strip() for n in request.form.getlist("batch_lot")
+                                if n.strip()])
+
+        def load_batch() -> tuple[Equipment, list[Lot]]:
+            data = forms.load(s.BatchIn, {"step": forms.text(request.form, "step"),
+                                          "lots": form["batch_lots"]})
+            tool = form["batch_equipment"]
+            if not tool or services.equipment_by_code(sess, tool) is None:
+                message = _("Choose a batch tool.") if not tool else \
+                    _("Unknown equipment %(code)s.", code=tool)
+                raise InvalidInput(message, fields={"batch_equipment": [message]})
+            return services.batch_track_in(sess, current_user, tool, **data)
+
+        loaded, refused = forms.attempt(load_batch)
+        if loaded is not None:
+            batch_tool, batch_lots = loaded
+            return forms.done(_("%(n)d lots tracked in together on %(equipment)s at %(step)s: "
+                                "%(lots)s.", n=len(batch_lots), equipment=batch_tool.code,
+                                step=step, lots=", ".join(b.lot_no for b in batch_lots)),
+                              "floor.station", lot=lot.lot_no, **_queue_arg())
+        if refused is not None:
+            refused.fields = {{"lots": "batch_lots", "equipment": "batch_equipment"}.get(k, k): v
+                              for k, v in refused.fields.items()}
     elif action == "track_out":
         step = lot.step_code
         data: dict[str, Any] = {}

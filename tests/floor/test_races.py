@@ -261,3 +261,60 @@ def test_an_abort_racing_a_track_out_one_wins(race_app, race_plant):
         assert (tool.state, tool.lots_running) == ("standby", 0)
         assert audit_chains_intact(session)
     read(race_app, check)
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
+def test_simultaneous_track_ins_for_the_last_batch_place_start_one_lot(race_app, race_plant,
+                                                                        batch):
+    with race_app.app_context(), session_scope(race_app) as session:
+        saw = session.scalar(select(Equipment).where(Equipment.code == "SAW-1"))
+        saw.capacity = 3
+    receive(race_app, "LOT-R1", track_in_on="SAW-1")
+    receive(race_app, "LOT-R2", track_in_on="SAW-1")
+    for i in range(N):
+        receive(race_app, f"LOT-{i}")
+    answers = fire(race_app, race_plant["headers"], [
+        ("/equipment/SAW-1/batches", {"step": "SAW", "lots": [f"LOT-{i}"]}) if batch else
+        (f"/lots/LOT-{i}/track-in", {"step": "SAW", "equipment": "SAW-1"}) for i in range(N)])
+    assert sum(status == 200 for status, _ in answers) == 1
+    assert all(status == 409 and code in LOST_RACE | {"capacity_exceeded"}
+               for status, code in codes(answers)), answers
+
+    def check(session) -> None:
+        assert session.scalar(select(func.count()).select_from(Lot)
+                              .where(Lot.state == "running")) == 3
+        assert session.scalar(select(func.count()).select_from(StepRun)) == 3
+        assert session.scalar(select(func.count()).select_from(LotEvent)
+                              .where(LotEvent.kind == "track_in")) == 3
+        assert session.scalar(select(Equipment.lots_running)
+                              .where(Equipment.code == "SAW-1")) == 3
+        assert audit_chains_intact(session)
+    read(race_app, check)
+
+
+def test_simultaneous_batches_sharing_lots_never_deadlock_or_run_a_lot_twice(race_app,
+                                                                             race_plant):
+    with race_app.app_context(), session_scope(race_app) as session:
+        saw = session.scalar(select(Equipment).where(Equipment.code == "SAW-1"))
+        saw.capacity = 2 * N
+    for i in range(N):
+        receive(race_app, f"LOT-{i}")
+    # Each batch names two lots, the next batch's first among them, in changing order.
+    answers = fire(race_app, race_plant["headers"], [
+        ("/equipment/SAW-1/batches", {"step": "SAW", "lots": [
+            f"LOT-{(i + 1) % N}", f"LOT-{i}"] if i % 2 else [f"LOT-{i}", f"LOT-{(i + 1) % N}"]})
+        for i in range(N)])
+    assert all(status in (200, 409) for status, _ in answers), answers
+    assert all(code in LOST_RACE | {"already_running"} for _status, code in codes(answers)), \
+        answers
+    won = sum(status == 200 for status, _ in answers)
+
+    def check(session) -> None:
+        running = session.scalar(select(func.count()).select_from(Lot)
+                                 .where(Lot.state == "running"))
+        assert running == 2 * won
+        assert session.scalar(select(func.count()).select_from(StepRun)) == running
+        assert session.scalar(select(Equipment.lots_running)
+                              .where(Equipment.code == "SAW-1")) == running
+        assert audit_chains_intact(session)
+    read(race_app, check)
