@@ -19,6 +19,7 @@ from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scoped
 from mes.catalog.models import Customer, Product, RouteStep
+from mes.changes import services as changes
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
@@ -110,8 +111,10 @@ def _lots(session: Session, numbers: Sequence[str]) -> list[Lot]:
 def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
     """Rule: a lot ships only to its own customer, once, when completed, free of holds,
     within its moisture floor life, and, to an automotive customer, only when its product is
-    qualified. Raises Conflict with the first of `wrong_customer`, `already_shipped`,
-    `not_completed`, `lot_on_hold`, `floor_life_expired`, `not_qualified` that applies."""
+    qualified and, when it is built under a product change, the customer accepted the
+    change's PCN. Raises Conflict with the first of `wrong_customer`, `already_shipped`,
+    `not_completed`, `lot_on_hold`, `floor_life_expired`, `not_qualified`,
+    `pcn_not_accepted` that applies."""
     if lot.customer_id != customer.id:
         raise Conflict(_l("Lot %(lot)s belongs to another customer than %(code)s.",
                           lot=lot.lot_no, code=customer.code),
@@ -132,6 +135,7 @@ def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
                           "cannot be shipped to the automotive customer %(code2)s.",
                           code=lot.product.code, lot=lot.lot_no, code2=customer.code),
                        code=ErrorCode.NOT_QUALIFIED)
+    changes.check_pcn(session, lot, customer)
 
 
 def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shipment:
