@@ -29,6 +29,7 @@ from mes.catalog.models import (
     RouteStep,
 )
 from mes.changes.models import Change, ChangeProduct
+from mes.changes.reference import met
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from mes.floor.models import Lot
@@ -506,7 +507,8 @@ def held_revisions(session: Session, product: Product) -> set[int]:
     for bom_id, required in rows:
         bom = session.get(Bom, bom_id)
         assert bom is not None
-        if set(required) - passed_stresses(session, product, bom):
+        passed = passed_stresses(session, product, bom)
+        if not all(met(stress, passed) for stress in required):
             held.add(bom_id)
     return held
 

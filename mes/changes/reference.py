@@ -36,6 +36,18 @@ CHANGE_STRESSES: dict[ChangeKind, tuple[str, ...]] = {
     ChangeKind.TEST: ("ED",),
 }
 
+# Table 2 offers alternatives for some stresses: a required stress is also met by a passed
+# alternative (A2: THB or biased HAST; A3: autoclave, unbiased HAST or TH).
+ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "HAST": ("HAST", "THB"),
+    "UHST": ("UHST", "AC", "TH"),
+}
+
+
+def met(required: str, passed: set[str]) -> bool:
+    """Whether the stress `required` (or one of its alternatives) is among `passed`."""
+    return any(code in passed for code in ALTERNATIVES.get(required, (required,)))
+
 
 def required_stresses(kind: str) -> tuple[str, ...]:
     """The stresses a change of `kind` must pass again (AEC-Q100 Table 3)."""

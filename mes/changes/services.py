@@ -36,7 +36,7 @@ from mes.catalog.models import Bom, Customer, Product
 from mes.catalog.services import passed_stresses
 from mes.changes import events
 from mes.changes.models import Change, ChangeProduct, Pcn
-from mes.changes.reference import required_stresses
+from mes.changes.reference import met, required_stresses
 from mes.config import DEFAULTS
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
@@ -129,8 +129,8 @@ def present(session: Session, change: Change) -> PresentedChange:
         required = list(change.required_stresses)
         rows.append(Requalification(
             product=row.product.code, bom_revision=bom.revision if bom is not None else None,
-            required=required, passed=[s for s in required if s in passed],
-            missing=[s for s in required if s not in passed], items=list(row.items)))
+            required=required, passed=[s for s in required if met(s, passed)],
+            missing=[s for s in required if not met(s, passed)], items=list(row.items)))
     return PresentedChange(change=change, products=rows, pcns=list(change.pcns))
 
 
