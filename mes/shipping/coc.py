@@ -1,7 +1,7 @@
 """The certificate of conformance of a shipment: what it carried (lots, quantities, date
 codes, routes), the test evidence per test step (tested, good, yield, PAT and SBA), each
-product's qualification and the PCNs the lots fall under. Read-only; the page, the portal and the API render the same
-`Certificate`.
+product's qualification and the PCNs the lots fall under. Read-only; the page, the portal
+and the API render the same `Certificate`.
 """
 
 from __future__ import annotations
