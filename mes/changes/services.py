@@ -112,6 +112,14 @@ class PresentedChange:
     def status(self) -> str:
         return "qualified" if self.requalified else "requalifying"
 
+    @property
+    def passed_count(self) -> int:
+        return sum(len(p.passed) for p in self.products)
+
+    @property
+    def required_count(self) -> int:
+        return sum(len(p.required) for p in self.products)
+
 
 def _revision_of(session: Session, row: ChangeProduct) -> Bom | None:
     if row.bom is not None:
