@@ -49,12 +49,14 @@ def get_change(change_id: int) -> PresentedChange:
 @api_route(bp, "/changes/<int:change_id>/pcns", method="POST",
            permission=Permission.MASTER_WRITE, body=s.PcnsIn, response=s.PcnOut, many=True,
            status=201, tag="changes")
-def send_pcns(change_id: int, data: dict[str, Any]) -> list[Pcn]:
+def send_pcns(change_id: int, data: dict[str, Any]) -> Page:
     """Send the change's PCN to each automotive customer of its products that has none yet,
-    effective `notice_days` (default and minimum: PCN_NOTICE_DAYS, 90) after today."""
+    effective `notice_days` (default and minimum: PCN_NOTICE_DAYS, 90) after today. The
+    answer lists the PCNs sent (`{items, next}`, all on one page)."""
     session = db.session()
     change: Change = services.get_change(session, change_id)
-    return services.send_pcns(session, current_user, change, data.get("notice_days"))
+    return Page(services.send_pcns(session, current_user, change, data.get("notice_days")),
+                None)
 
 
 @api_route(bp, "/pcns", permission=Permission.PCN_READ, query=s.PcnQuery,

@@ -106,15 +106,15 @@ def test_a_revision_is_introduced_by_one_change(session, bom_plant):
 
 def test_recording_a_change_needs_master_write(session, bom_plant, api):
     for role in ("operator", "qa", "planner", "customer"):
-        kw = {"customer": "OEM"} if role == "customer" else {}
-        refused(session, lambda role=role, kw=kw: api(role, **kw).post("/changes", json={
+        caller = api(role, **({"customer": "OEM"} if role == "customer" else {}))
+        refused(session, lambda caller=caller: caller.post("/changes", json={
             "title": "X", "kind": "material", "products": ["P2"]}), 403, "forbidden")
 
 
 def test_unknown_change_is_404(session, bom_plant, api):
-    assert api("engineer").get("/changes/999").status_code == 404
-    refused(session, lambda: api("engineer").post("/changes/999/pcns", json={}), 404,
-            "not_found")
+    engineer = api("engineer")
+    assert engineer.get("/changes/999").status_code == 404
+    refused(session, lambda: engineer.post("/changes/999/pcns", json={}), 404, "not_found")
 
 
 # --- the new revision takes effect after its requalification ---------------------------
@@ -157,34 +157,36 @@ def test_pcns_go_to_each_automotive_customer_of_the_product(session, change, api
     def heard(pcn: Pcn, **kw: Any) -> None:
         sent.append(pcn)
 
+    engineer = api("engineer")
     with events.pcn_sent.connected_to(heard):
-        resp = api("engineer").post(f"/changes/{change.id}/pcns", json={})
+        resp = engineer.post(f"/changes/{change.id}/pcns", json={})
     assert resp.status_code == 201, resp.get_json()
-    pcns = resp.get_json()
+    pcns = resp.get_json()["items"]
     effective = (plant_date() + timedelta(days=90)).isoformat()
     assert [(p["customer"], p["status"], p["notice_days"], p["effective_date"])
             for p in pcns] == [("OEM", "pending", 90, effective),
                                ("OEM2", "pending", 90, effective)]
     assert [p.customer.code for p in sent] == ["OEM", "OEM2"]
     assert audit_codes(session, "pcn", str(pcns[0]["id"])) == ["pcn:send"]
-    body = api("engineer").get(f"/changes/{change.id}").get_json()
+    body = engineer.get(f"/changes/{change.id}").get_json()
     assert [p["customer"] for p in body["pcns"]] == ["OEM", "OEM2"]
     # Everyone has theirs: nothing more to send.
-    refused(session, lambda: api("engineer").post(f"/changes/{change.id}/pcns", json={}),
+    refused(session, lambda: engineer.post(f"/changes/{change.id}/pcns", json={}),
             409, "already_notified")
 
 
 def test_a_pcn_gives_at_least_the_configured_notice(session, change, api, app):
-    refused(session, lambda: api("engineer").post(f"/changes/{change.id}/pcns",
+    engineer = api("engineer")
+    refused(session, lambda: engineer.post(f"/changes/{change.id}/pcns",
                                                   json={"notice_days": 30}),
             422, "invalid", "notice_days")
     app.config["PCN_NOTICE_DAYS"] = 20
     try:
-        resp = api("engineer").post(f"/changes/{change.id}/pcns", json={"notice_days": 30})
+        resp = engineer.post(f"/changes/{change.id}/pcns", json={"notice_days": 30})
     finally:
         app.config["PCN_NOTICE_DAYS"] = 90
     assert resp.status_code == 201
-    assert {p["effective_date"] for p in resp.get_json()} == {
+    assert {p["effective_date"] for p in resp.get_json()["items"]} == {
         (plant_date() + timedelta(days=30)).isoformat()}
 
 
@@ -232,8 +234,9 @@ def test_pcns_are_isolated_between_customers(session, change, api):
     assert oem.get(f"/changes/{change.id}").status_code == 403
     # Plant users read every PCN but answer none.
     assert len(api("qa").get("/pcns").get_json()["items"]) == 2
-    refused(session, lambda: api("admin").post(f"/pcns/{theirs.id}/decision",
-                                               json={"approve": True}), 403, "forbidden")
+    admin = api("admin")
+    refused(session, lambda: admin.post(f"/pcns/{theirs.id}/decision",
+                                        json={"approve": True}), 403, "forbidden")
     refused(session, lambda: changes.get_pcn(session, theirs.id, oem.user), NotFound,
             "not_found")
 
