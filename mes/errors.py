@@ -88,6 +88,7 @@ class ErrorCode(StrEnum):
     INVALID_STDF = "invalid_stdf"
     NO_PARTS = "no_parts"
     TOO_FEW_SUBGROUPS = "too_few_subgroups"
+    INSUFFICIENT_SAMPLE = "insufficient_sample"
 
 
 class DomainError(Exception):

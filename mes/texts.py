@@ -96,6 +96,9 @@ FIELD_LABELS: dict[str, Any] = {
     "part_numbers": _l("Part numbers allowed"), "qty_per_unit": _l("Quantity per unit"),
     "revision": _l("Revision"), "thaw_minutes": _l("Thawing time (minutes)"),
     "work_life_hours": _l("Work life after opening (hours)"),
+    # Qualifications.
+    "bom_revision": _l("BOM revision"), "family": _l("Qualification family"),
+    "preconditioned": _l("Preconditioned"), "qual_family": _l("Qualification family"),
     # Process control (plans, samples, limits, events).
     "cause": _l("Cause"), "characteristic": _l("Characteristic"),
     "frequency": _l("Frequency"), "from_subgroups": _l("Subgroups for the limits"),

@@ -237,7 +237,19 @@ class MslLevel(Vocabulary):
     L6 = "6"
 
 
+class ProductKind(Vocabulary):
+    """What a product is, which decides the AEC qualification standard that applies to it
+    (mes.catalog.aec.STANDARD_FOR_KIND)."""
+
+    IC = "ic", _l("Integrated circuit")
+    DISCRETE = "discrete", _l("Discrete semiconductor")
+    MODULE = "module", _l("Multichip module")
+
+
 class QualStandard(Vocabulary):
+    """AEC-Q200 (passive components) is kept for records made before the standard had to
+    fit the product's kind; it applies to no kind of product made here."""
+
     AEC_Q100 = "AEC-Q100"
     AEC_Q101 = "AEC-Q101"
     AEC_Q104 = "AEC-Q104"

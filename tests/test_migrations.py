@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from mes import MIGRATIONS_DIR, migrate
-from mes.db import Base, make_engine
+from mes.db import Base, make_engine, utcnow
 from tests.helpers import create_pg_database
 
 
@@ -113,8 +113,14 @@ def test_closed_set_checks_go_on_and_off_a_database_with_rows(empty_engine):
         conn.execute(ins[Route], {"id": 1, "code": "R", "version": 1, "name": "R"})
         conn.execute(ins[RouteStep], {"route_id": 1, "seq": 1, "code": "S", "name": "S",
                                       "kind": "assembly"})
-        conn.execute(ins[Product], {"id": 1, "code": "P", "name": "P", "package": "QFN",
-                                    "route_code": "R", "customer_id": 1})
+        # The product table as it was at 0009 (its kind came later).
+        product_0009 = table("product", *(column(c) for c in (
+            "id", "code", "name", "package", "route_code", "msl", "customer_id",
+            "created_at", "updated_at")))
+        conn.execute(insert(product_0009), {"id": 1, "code": "P", "name": "P",
+                                            "package": "QFN", "route_code": "R", "msl": "1",
+                                            "customer_id": 1, "created_at": utcnow(),
+                                            "updated_at": utcnow()})
         conn.execute(ins[Equipment], {"id": 1, "code": "E", "kind": "bond",
                                       "state": "standby"})
         conn.execute(ins[EquipmentStateChange], {"equipment_id": 1, "to_state": "standby"})

@@ -14,6 +14,7 @@ from mes.vocabulary import (
     CustomerCategory,
     EquipmentState,
     MslLevel,
+    ProductKind,
     QualStandard,
     QualStatus,
     ReasonKind,
@@ -75,7 +76,7 @@ class RouteStep(Base):
 
 class Product(Base):
     __tablename__ = "product"
-    __table_args__ = (one_of("msl", MslLevel),)
+    __table_args__ = (one_of("msl", MslLevel), one_of("kind", ProductKind))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -85,6 +86,11 @@ class Product(Base):
     route_code: Mapped[str] = mapped_column(String(40))
     aec_grade: Mapped[int | None]
     msl: Mapped[str] = mapped_column(String(3), default=MslLevel.L1)
+    # Integrated circuit, discrete or multichip module: which AEC standard qualifies it.
+    kind: Mapped[str] = mapped_column(String(20), default=ProductKind.IC)
+    # The qualification family (products sharing die, package and materials) whose
+    # generic qualification data may cover this product; NULL: none.
+    qual_family: Mapped[str | None] = mapped_column(String(40), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -231,7 +237,9 @@ class BomItem(Base):
 
 
 class Qualification(Base):
-    """An AEC-Q100 qualification record: passed when every stress test has 0 fails."""
+    """An AEC qualification record of what was built: the product (or, with `family`, the
+    products of that qualification family sharing die, package and materials) at the BOM
+    revision `bom` and temperature grade `grade`. Passed when every stress has 0 fails."""
 
     __tablename__ = "qualification"
     __table_args__ = (one_of("standard", QualStandard), one_of("status", QualStatus))
@@ -240,12 +248,17 @@ class Qualification(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
     standard: Mapped[str] = mapped_column(String(20))
     grade: Mapped[int]
+    # The BOM revision qualified; NULL for a product that has no bill of materials.
+    bom_id: Mapped[int | None] = mapped_column(ForeignKey("bom.id"), index=True)
+    # Generic data for a qualification family (Product.qual_family); NULL: this product only.
+    family: Mapped[str | None] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(10))
     report: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(80))
 
     product: Mapped[Product] = relationship(back_populates="qualifications")
+    bom: Mapped[Bom | None] = relationship()
     tests: Mapped[list[QualificationTest]] = relationship(
         back_populates="qualification", order_by="QualificationTest.id",
         cascade="all, delete-orphan")
@@ -261,5 +274,8 @@ class QualificationTest(Base):
     sample_size: Mapped[int]
     lots: Mapped[int]
     fails: Mapped[int]
+    # The units were preconditioned (J-STD-020 / JESD22-A113 at the product's MSL) before
+    # this stress.
+    preconditioned: Mapped[bool] = mapped_column(default=False)
 
     qualification: Mapped[Qualification] = relationship(back_populates="tests")

@@ -11,6 +11,7 @@ from mes.vocabulary import (
     CustomerCategory,
     EquipmentState,
     MslLevel,
+    ProductKind,
     QualStandard,
     ReasonKind,
     StepKind,
@@ -121,6 +122,10 @@ class ProductIn(Schema):
                                validate=validate.Range(0, 3))
     msl = fields.String(load_default=MslLevel.L1, validate=validate.OneOf(MslLevel.codes()))
     customer = fields.String(load_default=None, allow_none=True, validate=CODE)
+    kind = fields.String(load_default=ProductKind.IC,
+                         validate=validate.OneOf(ProductKind.codes()))
+    qual_family = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(min=1, max=40))
 
 
 class ProductPatch(Schema):
@@ -130,6 +135,8 @@ class ProductPatch(Schema):
     aec_grade = fields.Integer(allow_none=True, validate=validate.Range(0, 3))
     msl = fields.String(validate=validate.OneOf(MslLevel.codes()))
     customer = fields.String(allow_none=True, validate=CODE)
+    kind = fields.String(validate=validate.OneOf(ProductKind.codes()))
+    qual_family = fields.String(allow_none=True, validate=validate.Length(min=1, max=40))
 
 
 class ProductOut(Schema):
@@ -141,6 +148,8 @@ class ProductOut(Schema):
     msl = fields.String()
     customer = fields.Function(lambda p: p.customer.code if p.customer else None,
                                allow_none=True)
+    kind = fields.String()
+    qual_family = fields.String(allow_none=True)
     qualified = fields.Boolean()
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
@@ -288,12 +297,19 @@ class QualificationTestIn(Schema):
     sample_size = fields.Integer(required=True, validate=POSITIVE_COUNT)
     lots = fields.Integer(required=True, validate=POSITIVE_COUNT)
     fails = fields.Integer(required=True, validate=COUNT)
+    preconditioned = fields.Boolean(load_default=False)
 
 
 class QualificationIn(Schema):
-    standard = fields.String(load_default=QualStandard.AEC_Q100,
+    """`standard` defaults to the one of the product's kind (mes.catalog.aec)."""
+
+    standard = fields.String(load_default=None,
                              validate=validate.OneOf(QualStandard.codes()))
     grade = fields.Integer(required=True, validate=validate.Range(0, 3))
+    bom_revision = fields.String(load_default=None, allow_none=True,
+                                 validate=validate.Length(min=1, max=20))
+    family = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(min=1, max=40))
     tests = fields.List(fields.Nested(QualificationTestIn), required=True,
                         validate=validate.Length(min=1, max=100))
     report = fields.String(load_default="", validate=validate.Length(max=200))
@@ -305,6 +321,7 @@ class QualificationTestOut(Schema):
     sample_size = fields.Integer()
     lots = fields.Integer()
     fails = fields.Integer()
+    preconditioned = fields.Boolean()
 
 
 class QualificationOut(Schema):
@@ -312,6 +329,9 @@ class QualificationOut(Schema):
     product = fields.Function(lambda q: q.product.code)
     standard = fields.String()
     grade = fields.Integer()
+    bom_revision = fields.Function(lambda q: q.bom.revision if q.bom is not None else None,
+                                   allow_none=True)
+    family = fields.String(allow_none=True)
     status = fields.String()
     report = fields.String()
     created_at = fields.AwareDateTime()

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.auth.permissions import Permission, has_permission
+from mes.catalog import aec
 from mes.catalog.models import (
     Bom,
     BomItem,
@@ -29,7 +30,6 @@ from mes.catalog.models import (
     RouteStep,
 )
 from mes.changes.models import Change, ChangeProduct
-from mes.changes.reference import met
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from mes.floor.models import Lot
@@ -37,6 +37,7 @@ from mes.vocabulary import (
     DOWN_EQUIPMENT_STATES,
     EquipmentState,
     LotState,
+    ProductKind,
     QualStatus,
     ReasonKind,
 )
@@ -256,21 +257,218 @@ def update_product(session: Session, actor: Actor, product: Product,
     return product
 
 
+# --- qualifications --------------------------------------------------------------------
+
+def _invalid(field: str, message: Any, code: ErrorCode = ErrorCode.INVALID) -> InvalidInput:
+    return InvalidInput(message, code=code, fields={field: [message]})
+
+
+def _qualified_bom(session: Session, product: Product, revision: str | None) -> Bom | None:
+    """The BOM revision a qualification is recorded at: required, and one of the product's,
+    when the product has a bill of materials; none when it has not."""
+    if revision is None:
+        if current_bom(session, product) is not None:
+            raise _invalid("bom_revision", _l(
+                "Product %(code)s has a bill of materials: name the BOM revision qualified.",
+                code=product.code))
+        return None
+    bom = session.scalar(select(Bom).where(Bom.product_id == product.id,
+                                           Bom.revision == revision))
+    if bom is None:
+        raise _invalid("bom_revision", _l("Product %(code)s has no BOM revision %(revision)s.",
+                                          code=product.code, revision=revision))
+    return bom
+
+
+def _checked_tests(product: Product, standard: str,
+                   tests: list[dict[str, Any]]) -> list[QualificationTest]:
+    """The stress results as records, each named by its code in the standard's table, at
+    least the table's sample size per lot and lot count (422 `insufficient_sample` naming
+    the stress), and preconditioned when the table asks it of a surface-mount package."""
+    records: list[QualificationTest] = []
+    seen: set[str] = set()
+    smd = aec.surface_mount(product.package)
+    for test in tests:
+        ref = aec.stress(standard, test["test"])
+        if ref is None:
+            raise _invalid("tests", _l("%(standard)s has no stress %(test)s.",
+                                       standard=standard, test=test["test"]))
+        if ref.code in seen:
+            raise _invalid("tests", _l("Stress %(test)s is listed twice.", test=ref.code))
+        seen.add(ref.code)
+        if test["sample_size"] < ref.sample_size or test["lots"] < ref.lots:
+            raise _invalid("tests", _l(
+                "%(test)s needs at least %(size)s units per lot from %(lots)s lot(s) "
+                "(%(standard)s); %(given_size)s × %(given_lots)s is not enough.",
+                test=ref.code, size=ref.sample_size, lots=ref.lots, standard=standard,
+                given_size=test["sample_size"], given_lots=test["lots"]),
+                code=ErrorCode.INSUFFICIENT_SAMPLE)
+        preconditioned = bool(test.get("preconditioned"))
+        if ref.preconditioned and smd and not preconditioned:
+            raise _invalid("tests", _l(
+                "%(test)s on the surface-mount package %(package)s must follow "
+                "preconditioning (J-STD-020 at MSL %(msl)s): record it as preconditioned.",
+                test=ref.code, package=product.package, msl=product.msl))
+        records.append(QualificationTest(test=ref.code, group=ref.group,
+                                         sample_size=test["sample_size"], lots=test["lots"],
+                                         fails=test["fails"], preconditioned=preconditioned))
+    return records
+
+
 def add_qualification(session: Session, actor: Actor, product: Product,
                       data: dict[str, Any]) -> Qualification:
-    """Record a qualification; it passed when every stress test has 0 fails."""
-    status = QualStatus.PASSED if all(t["fails"] == 0 for t in data["tests"]) \
-        else QualStatus.FAILED
-    qual = Qualification(product=product, standard=data["standard"], grade=data["grade"],
-                         report=data["report"], status=status,
-                         created_by=actor_name(actor),
-                         tests=[QualificationTest(**t) for t in data["tests"]])
+    """Record a qualification of `product` (with `family`: generic data for the products
+    of that qualification family) at a BOM revision and a grade; it passed when every
+    stress has 0 fails.
+
+    Rules (422, nothing recorded): the standard is the one for the product's kind
+    (AEC-Q100 integrated circuits, Q101 discretes, Q104 modules); the grade is one of the
+    standard's and the product's grade or a more demanding one; `bom_revision` names one
+    of the product's BOM revisions (required when it has any); `family` is the product's
+    own qualification family; each stress is in the standard's table, once, with at least
+    its sample size and lot count (`insufficient_sample`), preconditioned where required."""
+    standard = data.get("standard") or aec.standard_for(product.kind)
+    if standard != aec.standard_for(product.kind):
+        raise _invalid("standard", _l(
+            "%(standard)s does not apply to %(code)s (%(kind)s): it is qualified to "
+            "%(expected)s.", standard=standard, code=product.code,
+            kind=ProductKind(product.kind).label, expected=aec.standard_for(product.kind)))
+    grade = data["grade"]
+    if grade not in aec.GRADES[standard]:
+        raise _invalid("grade", _l("%(standard)s has no grade %(grade)s.",
+                                   standard=standard, grade=grade))
+    if product.aec_grade is not None and grade > product.aec_grade:
+        raise _invalid("grade", _l(
+            "Grade %(grade)s is less demanding than the grade %(product_grade)s of "
+            "%(code)s: qualify at grade %(product_grade)s or a more demanding one.",
+            grade=grade, product_grade=product.aec_grade, code=product.code))
+    family = data.get("family") or None
+    if family is not None and family != product.qual_family:
+        raise _invalid("family", _l(
+            "%(code)s is not in the qualification family %(family)s.",
+            code=product.code, family=family))
+    bom = _qualified_bom(session, product, data.get("bom_revision") or None)
+    tests = _checked_tests(product, standard, data["tests"])
+    status = QualStatus.PASSED if all(t.fails == 0 for t in tests) else QualStatus.FAILED
+    qual = Qualification(product=product, standard=standard, grade=grade, bom=bom,
+                         family=family, report=data.get("report", ""), status=status,
+                         created_by=actor_name(actor), tests=tests)
     session.add(qual)
     # Flushed so the record's id can be returned and audited.
     session.flush()
     audit.record(session, actor=actor, code="product:qualification", subject_type="product",
-                 subject_key=product.code, data={"id": qual.id, "status": status, **data})
+                 subject_key=product.code,
+                 data={"id": qual.id, "status": status, **data, "standard": standard,
+                       "tests": [{"test": t.test, "sample_size": t.sample_size,
+                                  "lots": t.lots, "fails": t.fails,
+                                  "preconditioned": t.preconditioned} for t in tests]})
     return qual
+
+
+def _materials(bom: Bom | None) -> frozenset[tuple[str, str, tuple[str, ...]]] | None:
+    if bom is None:
+        return None
+    return frozenset((item.step, item.material, tuple(sorted(map(str, item.part_numbers))))
+                     for item in bom.items)
+
+
+def covering_qualifications(session: Session, product: Product,
+                            bom: Bom | None) -> list[Qualification]:
+    """The qualifications (passed or failed, oldest first) that are evidence for `product`
+    built on BOM revision `bom` (None: lots received without a bill of materials), under the
+    standard of the product's kind: the product's own at that revision, and the generic
+    data of its qualification family recorded on a product of the same package at a
+    revision of the same materials (step, material and part numbers)."""
+    standard = aec.standard_for(product.kind)
+    clauses = [Qualification.product_id == product.id]
+    if product.qual_family:
+        clauses.append(Qualification.family == product.qual_family)
+    found = session.scalars(
+        select(Qualification).where(Qualification.standard == standard)
+        .where(or_(*clauses)).order_by(Qualification.id)
+        .options(selectinload(Qualification.tests), selectinload(Qualification.product),
+                 selectinload(Qualification.bom).selectinload(Bom.items))).all()
+    wanted = _materials(bom)
+    covering = []
+    for qual in found:
+        if qual.product_id == product.id:
+            if qual.bom_id == (bom.id if bom is not None else None):
+                covering.append(qual)
+        elif qual.product.package == product.package and _materials(qual.bom) == wanted:
+            covering.append(qual)
+    return covering
+
+
+def _grade_ok(product: Product, qual: Qualification) -> bool:
+    return product.aec_grade is None or qual.grade <= product.aec_grade
+
+
+def passed_stresses(session: Session, product: Product, bom: Bom | None) -> set[str]:
+    """The stresses (table codes, mes.catalog.aec) that have passed on BOM revision `bom`
+    of `product`: those whose latest result in a covering qualification at the product's
+    grade or a more demanding one has 0 fails. `aec.satisfied` tells whether they satisfy
+    a required stress (alternatives such as THB or HAST count for each other)."""
+    latest: dict[str, int] = {}
+    for qual in covering_qualifications(session, product, bom):
+        if _grade_ok(product, qual):
+            for test in qual.tests:
+                latest[test.test] = test.fails
+    return {code for code, fails in latest.items() if fails == 0}
+
+
+def check_qualified(session: Session, product: Product, bom: Bom | None,
+                    lot_no: str, customer: str) -> Qualification:
+    """Rule: a lot ships to an automotive customer only on passed qualification evidence
+    for what it was built as: a passed qualification of its product (or family) at the
+    product's grade or a more demanding one, covering the BOM revision the lot was
+    received with, and the latest such qualification of that revision passed. Raises
+    Conflict `not_qualified` naming what is missing (the grade, the revision). Answers the
+    qualification that covers the lot."""
+    revision = bom.revision if bom is not None else None
+    own_and_family = [q for q in _all_evidence(session, product)
+                      if q.status == QualStatus.PASSED]
+    if not own_and_family:
+        raise Conflict(_l("Product %(code)s of lot %(lot)s has no passed qualification; it "
+                          "cannot be shipped to the automotive customer %(code2)s.",
+                          code=product.code, lot=lot_no, code2=customer),
+                       code=ErrorCode.NOT_QUALIFIED)
+    if not any(_grade_ok(product, q) for q in own_and_family):
+        raise Conflict(_l("Product %(code)s is grade %(grade)s but its passed qualifications "
+                          "are at grade %(grades)s only (less demanding); lot %(lot)s cannot "
+                          "be shipped to the automotive customer %(code2)s.",
+                          code=product.code, grade=product.aec_grade,
+                          grades=", ".join(sorted({str(q.grade) for q in own_and_family})),
+                          lot=lot_no, code2=customer),
+                       code=ErrorCode.NOT_QUALIFIED)
+    covering = [q for q in covering_qualifications(session, product, bom)
+                if _grade_ok(product, q)]
+    if not any(q.status == QualStatus.PASSED for q in covering):
+        raise Conflict(_l("Lot %(lot)s was built on BOM revision %(revision)s of %(code)s, "
+                          "which no passed qualification covers; it cannot be shipped to "
+                          "the automotive customer %(code2)s.",
+                          lot=lot_no, revision=revision or _l("(none)"), code=product.code,
+                          code2=customer),
+                       code=ErrorCode.NOT_QUALIFIED)
+    if covering[-1].status != QualStatus.PASSED:
+        raise Conflict(_l("The latest qualification of BOM revision %(revision)s of "
+                          "%(code)s (%(report)s) failed; lot %(lot)s cannot be shipped to "
+                          "the automotive customer %(code2)s.",
+                          revision=revision or _l("(none)"), code=product.code,
+                          report=covering[-1].report or covering[-1].id, lot=lot_no,
+                          code2=customer),
+                       code=ErrorCode.NOT_QUALIFIED)
+    return covering[-1]
+
+
+def _all_evidence(session: Session, product: Product) -> list[Qualification]:
+    """The product's own qualifications and its family's, under the standard of its kind,
+    at any BOM revision and grade, oldest first."""
+    clauses = [Qualification.product_id == product.id]
+    if product.qual_family:
+        clauses.append(Qualification.family == product.qual_family)
+    return list(session.scalars(
+        select(Qualification).where(Qualification.standard == aec.standard_for(product.kind))
+        .where(or_(*clauses)).order_by(Qualification.id)))
 
 
 # --- equipment -------------------------------------------------------------------------
@@ -488,14 +686,6 @@ def current_bom(session: Session, product: Product) -> Bom | None:
     return session.scalar(stmt.order_by(Bom.id.desc()).limit(1))
 
 
-def passed_stresses(session: Session, product: Product, bom: Bom) -> set[str]:
-    """The stresses (test codes) with a passed result for `product` at BOM revision `bom`."""
-    quals = session.scalars(select(Qualification).where(
-        Qualification.product_id == product.id, Qualification.status == QualStatus.PASSED)
-        .options(selectinload(Qualification.tests)))
-    return {t.test for q in quals for t in q.tests if t.fails == 0}
-
-
 def held_revisions(session: Session, product: Product) -> set[int]:
     """The ids of the product's BOM revisions that a change introduced and that cannot take
     effect yet: some stress the change requires has not passed on them."""
@@ -508,7 +698,8 @@ def held_revisions(session: Session, product: Product) -> set[int]:
         bom = session.get(Bom, bom_id)
         assert bom is not None
         passed = passed_stresses(session, product, bom)
-        if not all(met(stress, passed) for stress in required):
+        standard = aec.standard_for(product.kind)
+        if not all(aec.satisfied(standard, passed, stress) for stress in required):
             held.add(bom_id)
     return held
 

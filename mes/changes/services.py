@@ -32,11 +32,12 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scoped
+from mes.catalog import aec
 from mes.catalog.models import Bom, Customer, Product
 from mes.catalog.services import passed_stresses
 from mes.changes import events
 from mes.changes.models import Change, ChangeProduct, Pcn
-from mes.changes.reference import met, required_stresses
+from mes.changes.reference import required_stresses
 from mes.config import DEFAULTS
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
@@ -134,11 +135,14 @@ def present(session: Session, change: Change) -> PresentedChange:
     for row in change.products:
         bom = _revision_of(session, row)
         passed = passed_stresses(session, row.product, bom) if bom is not None else set()
+        standard = aec.standard_for(row.product.kind)
         required = list(change.required_stresses)
         rows.append(Requalification(
             product=row.product.code, bom_revision=bom.revision if bom is not None else None,
-            required=required, passed=[s for s in required if met(s, passed)],
-            missing=[s for s in required if not met(s, passed)], items=list(row.items)))
+            required=required,
+            passed=[s for s in required if aec.satisfied(standard, passed, s)],
+            missing=[s for s in required if not aec.satisfied(standard, passed, s)],
+            items=list(row.items)))
     return PresentedChange(change=change, products=rows, pcns=list(change.pcns))
 
 

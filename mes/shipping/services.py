@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scoped
-from mes.catalog.models import Customer, Product, RouteStep
+from mes.catalog import services as catalog
+from mes.catalog.models import Bom, Customer, Product, RouteStep
 from mes.changes import services as changes
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
@@ -108,13 +109,16 @@ def _lots(session: Session, numbers: Sequence[str]) -> list[Lot]:
     return [found[n] for n in numbers]
 
 
-def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
+def check_shippable(session: Session, lot: Lot, customer: Customer,
+                    checked: set[tuple[int, int | None]] | None = None) -> None:
     """Rule: a lot ships only to its own customer, once, when completed, free of holds,
-    within its moisture floor life, and, to an automotive customer, only when its product is
-    qualified and, when it is built under a product change, the customer accepted the
-    change's PCN. Raises Conflict with the first of `wrong_customer`, `already_shipped`,
-    `not_completed`, `lot_on_hold`, `floor_life_expired`, `not_qualified`,
-    `pcn_not_accepted` that applies."""
+    within its moisture floor life, and, to an automotive customer, only on passed
+    qualification evidence for its product at its grade and the BOM revision the lot was
+    built on (`catalog.check_qualified`) and, when it is built under a product change, when
+    the customer accepted the change's PCN (`changes.check_pcn`). Raises Conflict with the
+    first of `wrong_customer`, `already_shipped`, `not_completed`, `lot_on_hold`,
+    `floor_life_expired`, `not_qualified`, `pcn_not_accepted` that applies. `checked` holds
+    the (product, BOM revision) pairs already found qualified in this request."""
     if lot.customer_id != customer.id:
         raise Conflict(_l("Lot %(lot)s belongs to another customer than %(code)s.",
                           lot=lot.lot_no, code=customer.code),
@@ -130,11 +134,12 @@ def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
         raise Conflict(_l("Lot %(lot)s is on hold (%(n)s open hold(s)); it cannot be "
                           "shipped.", lot=lot.lot_no, n=lot.open_holds), code=ErrorCode.LOT_ON_HOLD)
     check_floor_life(session, lot)
-    if customer.automotive and not lot.product.qualified:
-        raise Conflict(_l("Product %(code)s of lot %(lot)s has no passed qualification; it "
-                          "cannot be shipped to the automotive customer %(code2)s.",
-                          code=lot.product.code, lot=lot.lot_no, code2=customer.code),
-                       code=ErrorCode.NOT_QUALIFIED)
+    key = (lot.product_id, lot.bom_id)
+    if customer.automotive and (checked is None or key not in checked):
+        bom = session.get(Bom, lot.bom_id) if lot.bom_id is not None else None
+        catalog.check_qualified(session, lot.product, bom, lot.lot_no, customer.code)
+        if checked is not None:
+            checked.add(key)
     changes.check_pcn(session, lot, customer)
 
 
@@ -166,8 +171,9 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
     if len(set(numbers)) != len(numbers):
         raise _invalid("lots", _l("Name each lot once."))
     lots = _lots(session, numbers)
+    checked: set[tuple[int, int | None]] = set()
     for lot in lots:
-        check_shippable(session, lot, customer)
+        check_shippable(session, lot, customer, checked)
     now = utcnow()
     shipment = Shipment(customer=customer, po=po,
                         vehicle_program=data.get("vehicle_program") or None, shipped_at=now,

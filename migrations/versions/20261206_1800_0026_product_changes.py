@@ -5,14 +5,14 @@ products, BOM revisions and BOM items each alters (product_change_product), and 
 sent to automotive customers with their answers (pcn).
 
 Revision ID: 0026
-Revises: 0021
+Revises: 0025
 Create Date: 2026-12-06 18:00:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0026'
-down_revision = '0021'
+down_revision = '0025'
 branch_labels = None
 depends_on = None
 

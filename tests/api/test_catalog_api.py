@@ -35,7 +35,7 @@ QUAL_PASS = {"grade": 1, "report": "QR-1",
              "tests": [{"test": "HTOL", "group": "B", "sample_size": 77, "lots": 3,
                         "fails": 0},
                        {"test": "TC", "group": "A", "sample_size": 77, "lots": 3,
-                        "fails": 0}]}
+                        "fails": 0, "preconditioned": True}]}
 
 # (path, body of a new item, its code, model, subject type, fields of the answer)
 KINDS = [
