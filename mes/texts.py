@@ -99,6 +99,9 @@ FIELD_LABELS: dict[str, Any] = {
     # Qualifications.
     "bom_revision": _l("BOM revision"), "family": _l("Qualification family"),
     "preconditioned": _l("Preconditioned"), "qual_family": _l("Qualification family"),
+    # Product changes and PCNs.
+    "approve": _l("Approve"), "change": _l("Change"), "notice_days": _l("Notice (days)"),
+    "products": _l("Products"), "title": _l("Title"),
     # Process control (plans, samples, limits, events).
     "cause": _l("Cause"), "characteristic": _l("Characteristic"),
     "frequency": _l("Frequency"), "from_subgroups": _l("Subgroups for the limits"),
