@@ -78,5 +78,5 @@ def decide_pcn(pcn_id: int, data: dict[str, Any]) -> Pcn:
     customer's PCN is 404; an answered one 409 `already_decided`."""
     session = db.session()
     pcn = services.get_pcn(session, pcn_id, current_user)
-    return services.decide_pcn(session, current_user, pcn, data["approve"],
+    return services.decide_pcn(session, current_user, pcn, data.get("approve"),
                                data.get("comment", ""))

@@ -34,7 +34,9 @@ class PcnsIn(Schema):
 
 
 class DecisionIn(Schema):
-    approve = fields.Boolean(required=True)
+    # Required (mes.changes.services.decide_pcn): checked once the PCN is found, so that
+    # another customer's PCN is 404 whatever the body.
+    approve = fields.Boolean(load_default=None)
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 

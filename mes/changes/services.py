@@ -321,14 +321,16 @@ def get_pcn(session: Session, pcn_id: int, actor: Actor | None = None) -> Pcn:
     return pcn
 
 
-def decide_pcn(session: Session, actor: Actor, pcn: Pcn, approve: bool,
+def decide_pcn(session: Session, actor: Actor, pcn: Pcn, approve: bool | None,
                comment: str = "") -> Pcn:
     """The customer's answer to the PCN (found through `get_pcn` with the customer's
     scope): approved or rejected, with an optional comment. The answer is final.
 
-    Raises Conflict `already_decided` when the PCN was answered before; two answers at once:
-    one wins, the other is 409 `stale`.
+    Raises InvalidInput (no answer, field `approve`), Conflict `already_decided` when the
+    PCN was answered before; two answers at once: one wins, the other is 409 `stale`.
     """
+    if approve is None:
+        raise _invalid("approve", _l("Approve or reject the change."))
     if pcn.status != PcnStatus.PENDING:
         raise Conflict(_l("PCN %(pcn)s was %(status)s already.", pcn=pcn.id,
                           status=PcnStatus.word(pcn.status)),
