@@ -167,9 +167,12 @@ QUALIFICATIONS = {
     "CS-0850": "QR-2026-0355",
 }
 
-# AEC-Q100 stress tests (group, test), each 77 units x 3 lots with 0 fails.
-AEC_Q100_TESTS = [("A2", "HAST"), ("A4", "TC"), ("A6", "HTSL"), ("B1", "HTOL"),
-                  ("E2", "ESD HBM"), ("E3", "ESD CDM"), ("E4", "LU")]
+# The AEC-Q100 plan of a surface-mount product (test, units per lot, lots, preconditioned),
+# each at the minimum sample of the standard's table (mes.catalog.aec) with 0 fails: the
+# humidity and cycling stresses after preconditioning at the product's MSL.
+AEC_Q100_TESTS = [("HAST", 77, 3, True), ("UHST", 77, 3, True), ("TC", 77, 3, True),
+                  ("HTSL", 45, 1, False), ("HTOL", 77, 3, False), ("ELFR", 800, 3, False),
+                  ("HBM", 3, 1, False), ("CDM", 3, 1, False), ("LU", 6, 1, False)]
 
 # --- equipment -------------------------------------------------------------------------
 
@@ -403,8 +406,9 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
         {"product": product,
          "data": _load(QualificationIn(), {
              "standard": "AEC-Q100", "grade": grade, "report": QUALIFICATIONS[product],
-             "tests": [{"test": test, "group": group, "sample_size": 77, "lots": 3,
-                        "fails": 0} for group, test in AEC_Q100_TESTS]},
+             "bom_revision": "A",
+             "tests": [{"test": test, "sample_size": size, "lots": lots, "fails": 0,
+                        "preconditioned": pc} for test, size, lots, pc in AEC_Q100_TESTS]},
              f"qualification {product}")}
         for product, grade in ((p["code"], p["aec_grade"]) for p in PRODUCTS)
         if product in QUALIFICATIONS]
@@ -442,8 +446,6 @@ def _create_master_data(session: Session, data: dict[str, list[dict[str, Any]]])
     for route in data["routes"]:
         catalog.create_route(session, ACTOR, route)
     products = {p["code"]: catalog.create_product(session, ACTOR, p) for p in data["products"]}
-    for qual in data["qualifications"]:
-        catalog.add_qualification(session, ACTOR, products[qual["product"]], qual["data"])
     for equipment in data["equipment"]:
         catalog.create_equipment(session, ACTOR, equipment)
     for reason in data["reason_codes"]:
@@ -452,6 +454,9 @@ def _create_master_data(session: Session, data: dict[str, list[dict[str, Any]]])
         catalog.create_material_lot(session, ACTOR, lot)
     for bom in data["boms"]:
         catalog.create_bom(session, ACTOR, products[bom["product"]], bom["data"])
+    # Qualified at the BOM revision the lots are built on.
+    for qual in data["qualifications"]:
+        catalog.add_qualification(session, ACTOR, products[qual["product"]], qual["data"])
 
 
 # Demo users who read the interface in Simplified Chinese (the others follow the browser).

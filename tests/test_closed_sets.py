@@ -23,6 +23,7 @@ from mes.spc.models import SpcEvent, SpcPlan
 COLUMNS = {
     ("user_account", "role"): v.Role, ("user_account", "locale"): v.Language,
     ("route_step", "kind"): v.StepKind, ("product", "msl"): v.MslLevel,
+    ("product", "kind"): v.ProductKind,
     ("equipment", "state"): v.EquipmentState,
     ("equipment_state_change", "from_state"): v.EquipmentState,
     ("equipment_state_change", "to_state"): v.EquipmentState,

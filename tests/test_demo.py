@@ -12,6 +12,7 @@ from mes.audit.models import AuditEvent
 from mes.audit.services import verify
 from mes.auth.models import User
 from mes.auth.permissions import Role
+from mes.catalog import aec
 from mes.catalog.models import (
     Customer,
     Equipment,
@@ -150,9 +151,17 @@ def test_qualifications_are_passed_aec_q100_at_the_product_grade(loaded):
     for qual in quals:
         assert (qual.standard, qual.status, qual.grade) == ("AEC-Q100", "passed",
                                                             qual.product.aec_grade)
-        assert {t.test for t in qual.tests} == {"HTOL", "TC", "HAST", "HTSL", "ESD HBM",
-                                                "ESD CDM", "LU"}
-        assert {(t.sample_size, t.lots, t.fails) for t in qual.tests} == {(77, 3, 0)}
+        assert qual.bom is not None and qual.bom.revision == "A"
+        assert {t.test for t in qual.tests} == {"HTOL", "TC", "HAST", "UHST", "HTSL",
+                                                "ELFR", "HBM", "CDM", "LU"}
+        ref = aec.STRESSES["AEC-Q100"]
+        for t in qual.tests:
+            assert t.fails == 0
+            assert (t.sample_size, t.lots) == (ref[t.test].sample_size, ref[t.test].lots)
+            assert t.preconditioned == ref[t.test].preconditioned
+        sizes = {t.test: (t.sample_size, t.lots) for t in qual.tests}
+        assert (sizes["ELFR"], sizes["HTSL"], sizes["LU"], sizes["HBM"]) == (
+            (800, 3), (45, 1), (6, 1), (3, 1))
 
 
 def test_every_equipment_kind_of_every_step_has_an_available_machine(loaded):

@@ -116,7 +116,13 @@ def update_product(code: str, data: dict[str, Any]) -> Product:
            permission=Permission.LIMITS_WRITE, body=s.QualificationIn,
            response=s.QualificationOut, tag="master data")
 def add_qualification(code: str, data: dict[str, Any]) -> Any:
-    """Record a qualification (AEC-Q100 stress tests); passed when every test has 0 fails."""
+    """Record a qualification of the product (or, with `family`, of its qualification
+    family) at a BOM revision (`bom_revision`, required when the product has a bill of
+    materials) and a grade (the product's or a more demanding one), under the standard of
+    the product's kind (AEC-Q100 integrated circuits, Q101 discretes, Q104 modules). Each
+    stress `{test, sample_size, lots, fails, preconditioned?}` needs at least its minimum
+    sample from the standard's table: 422 `insufficient_sample` naming it. Passed when
+    every stress has 0 fails."""
     session = db.session()
     return services.add_qualification(session, current_user,
                                       services.get_product(session, code), data)

@@ -403,6 +403,33 @@ def _grade_ok(product: Product, qual: Qualification) -> bool:
     return product.aec_grade is None or qual.grade <= product.aec_grade
 
 
+def evidence_for(session: Session, product: Product, bom: Bom | None) -> Qualification | None:
+    """The qualification a certificate names for `product` built on `bom`: the latest
+    covering one at the product's grade or a more demanding one, else the latest covering
+    one at all (which then does not qualify the lots), else None."""
+    covering = covering_qualifications(session, product, bom)
+    graded = [q for q in covering if _grade_ok(product, q)]
+    chosen = graded or covering
+    return chosen[-1] if chosen else None
+
+
+@dataclass(frozen=True)
+class RevisionCoverage:
+    """What qualifies a BOM revision of a product: whether its lots may ship to automotive
+    customers (`qualified`, the rule of `check_qualified`) and the stresses passed on it."""
+
+    qualified: bool
+    passed: tuple[str, ...]
+
+
+def revision_coverage(session: Session, product: Product, bom: Bom | None) -> RevisionCoverage:
+    covering = [q for q in covering_qualifications(session, product, bom)
+                if _grade_ok(product, q)]
+    return RevisionCoverage(
+        qualified=bool(covering) and covering[-1].status == QualStatus.PASSED,
+        passed=tuple(sorted(passed_stresses(session, product, bom))))
+
+
 def passed_stresses(session: Session, product: Product, bom: Bom | None) -> set[str]:
     """The stresses (table codes, mes.catalog.aec) that have passed on BOM revision `bom`
     of `product`: those whose latest result in a covering qualification at the product's

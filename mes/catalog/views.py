@@ -22,8 +22,8 @@ from werkzeug.datastructures import MultiDict
 
 from mes import db
 from mes.auth.permissions import Permission, has_permission, require
+from mes.catalog import aec, services
 from mes.catalog import schemas as s
-from mes.catalog import services
 from mes.catalog.models import (
     Customer,
     Equipment,
@@ -41,6 +41,7 @@ from mes.vocabulary import (
     EquipmentState,
     MaterialType,
     MslLevel,
+    ProductKind,
     QualStandard,
     QualStatus,
     ReasonKind,
@@ -55,12 +56,12 @@ READ, WRITE = Permission.MASTER_READ, Permission.MASTER_WRITE
 STATE_HISTORY = 20
 T = TypeVar("T")
 
-GRADE_LABELS = {0: _l("Grade 0 (−40 … 150 °C)"), 1: _l("Grade 1 (−40 … 125 °C)"),
-                2: _l("Grade 2 (−40 … 105 °C)"), 3: _l("Grade 3 (−40 … 85 °C)")}
+# The product's temperature grade: AEC-Q100's grades (Q104 takes the same, Q101 a subset).
+GRADE_LABELS = dict(aec.GRADES[QualStandard.AEC_Q100])
 
 STEP_COLUMNS = ("code", "name", "kind", "equipment_kind", "min_yield", "materials", "name_zh",
                 "ideal_uph")
-TEST_COLUMNS = ("test", "group", "sample_size", "lots", "fails")
+TEST_COLUMNS = ("test", "sample_size", "lots", "fails", "preconditioned")
 BOM_COLUMNS = ("step", "material", "part_numbers", "qty_per_unit")
 
 
@@ -373,11 +374,14 @@ def route_edit(code: str) -> Any:
 
 # --- products --------------------------------------------------------------------------
 
-PRODUCT_FIELDS = ("code", "name", "package", "route", "aec_grade", "msl", "customer")
+PRODUCT_FIELDS = ("code", "name", "package", "route", "kind", "aec_grade", "msl",
+                  "qual_family", "customer")
 PRODUCT_NEW_SPEC = {"code": "text", "name": "text", "package": "text", "route": "text",
-                    "aec_grade": "opt", "msl": "text", "customer": "opt"}
-PRODUCT_EDIT_SPEC = {"name": "keep", "package": "keep", "route": "keep", "aec_grade": "opt",
-                     "msl": "text", "customer": "opt"}
+                    "kind": "text", "aec_grade": "opt", "msl": "text", "qual_family": "opt",
+                    "customer": "opt"}
+PRODUCT_EDIT_SPEC = {"name": "keep", "package": "keep", "route": "keep", "kind": "text",
+                     "aec_grade": "opt", "msl": "text", "qual_family": "opt",
+                     "customer": "opt"}
 
 
 def _product_form(product: Product | None, form: dict[str, Any], errors: dict[str, Any],
@@ -389,6 +393,7 @@ def _product_form(product: Product | None, form: dict[str, Any], errors: dict[st
     return render_template("catalog/product_form.html", product=product, form=form,
                            errors=errors, fields=PRODUCT_FIELDS, routes=routes,
                            customers=customers, msl_levels=MslLevel.codes(),
+                           kinds=ProductKind.choices(),
                            grades=_options(range(4), GRADE_LABELS)), status
 
 
@@ -408,9 +413,13 @@ def product_list() -> Any:
 def product_detail(code: str) -> Any:
     sess = db.session()
     product = services.get_product(sess, code)
+    boms = services.list_boms(sess, product)
+    coverage = {bom.id: services.revision_coverage(sess, product, bom) for bom in boms}
     return render_template("catalog/product_detail.html", product=product,
+                           coverage=coverage,
                            grade_labels=GRADE_LABELS, status_labels=QualStatus.labels(),
-                           boms=services.list_boms(sess, product))
+                           kind_labels=ProductKind.labels(),
+                           standard=aec.standard_for(product.kind), boms=boms)
 
 
 def _bom_line(item: Any) -> str:
@@ -458,7 +467,7 @@ def bom_new(code: str) -> Any:
 @require(WRITE)
 def product_new() -> Any:
     if request.method == "GET":
-        return _product_form(None, {"msl": "1"}, {}, 200)
+        return _product_form(None, {"msl": "1", "kind": ProductKind.IC}, {}, 200)
     product, errors, status = _submit(lambda: services.create_product(
         db.session(), current_user,
         forms.load(s.ProductIn, _convert(request.form, PRODUCT_NEW_SPEC))))
@@ -474,7 +483,8 @@ def product_edit(code: str) -> Any:
     product = services.get_product(sess, code)
     if request.method == "GET":
         form = {"name": product.name, "package": product.package, "route": product.route_code,
-                "aec_grade": product.aec_grade, "msl": product.msl,
+                "kind": product.kind, "aec_grade": product.aec_grade, "msl": product.msl,
+                "qual_family": product.qual_family or "",
                 "customer": product.customer.code if product.customer else ""}
         return _product_form(product, form, {}, 200)
     saved, errors, status = _submit(lambda: services.update_product(
@@ -485,25 +495,41 @@ def product_edit(code: str) -> Any:
     return _product_form(product, request.form.to_dict(), errors, status)
 
 
-QUALIFICATION_FIELDS = ("standard", "grade", "report", "tests")
+QUALIFICATION_FIELDS = ("standard", "grade", "bom_revision", "family", "report", "tests")
+QUALIFICATION_SPEC = {"standard": "text", "grade": "text", "bom_revision": "opt",
+                      "family": "opt", "report": "text"}
+# What a test line's last column may say to mark its units preconditioned.
+PRECONDITIONED_WORDS = ("pc", "yes", "y", "true", "1", "x")
+
+
+def _test_rows(text: str) -> tuple[list[dict[str, Any]], list[int], list[tuple[int, str]]]:
+    rows, numbers, problems = _parse_lines(text, TEST_COLUMNS, len(TEST_COLUMNS) - 1)
+    for row in rows:
+        row["preconditioned"] = row.get("preconditioned", "").lower() in PRECONDITIONED_WORDS
+    return rows, numbers, problems
 
 
 @bp.route("/products/<code>/qualifications/new", methods=["GET", "POST"])
 @require(Permission.LIMITS_WRITE)
 def qualification_new(code: str) -> Any:
+    """Record a qualification under the standard of the product's kind, at one of its
+    grades and one of the product's BOM revisions; the form shows the standard's stresses
+    with their minimum samples."""
     sess = db.session()
     product = services.get_product(sess, code)
-    form: dict[str, Any] = {"standard": "AEC-Q100", "grade": product.aec_grade}
+    standard = aec.standard_for(product.kind)
+    boms = services.list_boms(sess, product)
+    form: dict[str, Any] = {"standard": standard, "grade": product.aec_grade,
+                            "bom_revision": boms[0].revision if boms else "",
+                            "family": product.qual_family or ""}
     errors: dict[str, Any] = {}
     status = 200
     if request.method == "POST":
         form = request.form.to_dict()
 
         def action() -> Any:
-            data = _convert(request.form, {"standard": "text", "grade": "text",
-                                           "report": "text"})
-            rows, numbers, problems = _parse_lines(request.form.get("tests", ""),
-                                                   TEST_COLUMNS, len(TEST_COLUMNS))
+            data = _convert(request.form, QUALIFICATION_SPEC)
+            rows, numbers, problems = _test_rows(request.form.get("tests", ""))
             loaded = _load_with_lines(s.QualificationIn, data, "tests", rows, numbers,
                                       problems)
             return services.add_qualification(sess, current_user, product, loaded)
@@ -513,10 +539,15 @@ def qualification_new(code: str) -> Any:
             return forms.done(_("Qualification of %(code)s recorded: %(status)s.", code=code,
                                 status=QualStatus(qual.status).label),
                               "catalog.product_detail", code=code)
+    grades = aec.GRADES[standard]
     return render_template("catalog/qualification_form.html", product=product, form=form,
                            errors=errors, fields=QUALIFICATION_FIELDS,
-                           standards=QualStandard.codes(),
-                           grades=_options(range(4), GRADE_LABELS)), status
+                           standards=[(standard, standard)],
+                           grades=_options(grades, dict(grades)),
+                           boms=[b.revision for b in boms],
+                           families=[product.qual_family] if product.qual_family else [],
+                           stresses=list(aec.STRESSES[standard].values()),
+                           smd=aec.surface_mount(product.package)), status
 
 
 # --- equipment -------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The certificate of conformance of a shipment: what it carried (lots, quantities, date
-codes, routes), the test evidence per test step (tested, good, yield, PAT and SBA), each
-product's qualification and the PCNs the lots fall under. Read-only; the page, the portal
-and the API render the same `Certificate`.
+codes, routes), the test evidence per test step (tested, good, yield, PAT and SBA), the
+qualification of each product at each BOM revision shipped (report, grade, revision) and
+the PCNs the lots fall under. Read-only; the page, the portal and the API render the same
+`Certificate`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mes.catalog.models import Product, Qualification
-from mes.catalog.services import route_step_infos
+from mes.catalog.models import Bom, Product, Qualification
+from mes.catalog.services import evidence_for, route_step_infos
 from mes.changes import services as changes
 from mes.changes.models import Pcn
 from mes.db import utcnow
@@ -71,6 +72,9 @@ class CocStep:
 
 @dataclass
 class CocProduct:
+    """One product of the shipment at one BOM revision (None: lots received without a
+    bill of materials), with the qualification that is its evidence there."""
+
     code: str
     name: str
     package: str
@@ -78,6 +82,7 @@ class CocProduct:
     msl: str
     quantity: int
     qualification: Qualification | None
+    bom_revision: str | None = None
 
 
 @dataclass
@@ -124,16 +129,18 @@ def certificate(session: Session, shipment: Shipment) -> Certificate:
                        quantity=row.quantity, date_code=codes[row.lot_id],
                        route=row.lot.route.code, route_version=row.lot.route.version,
                        fab_lot=row.lot.fab_lot) for row in shipment.lots]
-    products: dict[str, CocProduct] = {}
+    products: dict[tuple[str, int | None], CocProduct] = {}
     for row in shipment.lots:
         product: Product = row.lot.product
-        entry = products.get(product.code)
+        key = (product.code, row.lot.bom_id)
+        entry = products.get(key)
         if entry is None:
-            entry = products[product.code] = CocProduct(
+            bom = session.get(Bom, row.lot.bom_id) if row.lot.bom_id is not None else None
+            entry = products[key] = CocProduct(
                 code=product.code, name=product.name, package=product.package,
                 aec_grade=product.aec_grade, msl=product.msl, quantity=0,
-                qualification=product.qualifications[-1] if product.qualifications
-                else None)
+                qualification=evidence_for(session, product, bom),
+                bom_revision=bom.revision if bom is not None else None)
         entry.quantity += row.quantity
     steps: dict[str, CocStep] = {}
     for run in _test_runs(session, shipment):
@@ -151,6 +158,6 @@ def certificate(session: Session, shipment: Shipment) -> Certificate:
     order = _step_order(session, lots)
     return Certificate(
         shipment=shipment, lots=coc_lots,
-        products=sorted(products.values(), key=lambda p: p.code),
+        products=sorted(products.values(), key=lambda p: (p.code, p.bom_revision or "")),
         steps=sorted(steps.values(), key=lambda s: (order.get(s.step, 999), s.step)),
         issued_at=utcnow(), pcns=changes.lot_pcns(session, lots, shipment.customer))

@@ -258,10 +258,12 @@ def shippable_lots(session: Session, customer: Customer, limit: int = MAX_LOTS) 
         .order_by(Lot.updated_at, Lot.id).limit(limit)))
 
 
-def refusal(session: Session, lot: Lot, customer: Customer) -> Conflict | None:
-    """Why `check_shippable` would refuse the lot now, or None."""
+def refusal(session: Session, lot: Lot, customer: Customer,
+            checked: set[tuple[int, int | None]] | None = None) -> Conflict | None:
+    """Why `check_shippable` would refuse the lot now, or None (`checked` as there, shared
+    over the lots of one page)."""
     try:
-        check_shippable(session, lot, customer)
+        check_shippable(session, lot, customer, checked)
     except Conflict as exc:
         return exc
     return None

@@ -112,8 +112,9 @@ def _new_page(customer_code: str, form: dict[str, Any], errors: dict[str, list[s
     customer = next((c for c in customers if c.code == customer_code), None)
     candidates = []
     if customer is not None:
+        checked: set[tuple[int, int | None]] = set()
         for lot in services.shippable_lots(sess, customer):
-            why = services.refusal(sess, lot, customer)
+            why = services.refusal(sess, lot, customer, checked)
             candidates.append({"lot": lot, "refusal": why})
     elif customer_code:
         errors = {**errors, "customer": [_("Unknown customer %(code)s.", code=customer_code)]}

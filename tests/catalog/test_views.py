@@ -388,7 +388,7 @@ def test_product_edit_with_unknown_customer_changes_nothing(engineer, session):
     assert (product.name, product.customer.code) == ("Part 1", "OEM1")
 
 
-QUAL_TESTS = "HTOL | B | 77 | 3 | 0\nTC | A | 77 | 3 | 0\nESD-HBM |  | 3 | 1 | 0\n"
+QUAL_TESTS = "HTOL | 77 | 3 | 0\nTC | 77 | 3 | 0 | PC\nESD-HBM | 3 | 1 | 0\n"
 
 
 def test_qualification_recorded_through_form(engineer, session):
@@ -400,7 +400,8 @@ def test_qualification_recorded_through_form(engineer, session):
     [qual] = rows(session, Qualification)
     assert (qual.status, qual.grade, qual.report) == ("passed", 1, "QR-77")
     assert [(t.test, t.group, t.sample_size, t.lots, t.fails) for t in qual.tests] == [
-        ("HTOL", "B", 77, 3, 0), ("TC", "A", 77, 3, 0), ("ESD-HBM", "", 3, 1, 0)]
+        ("HTOL", "B", 77, 3, 0), ("TC", "A", 77, 3, 0), ("HBM", "E", 3, 1, 0)]
+    assert [t.preconditioned for t in qual.tests] == [False, True, False]
     assert audits(session, "product:qualification", "P1") == 1
     detail = text(engineer.get("/catalog/products/P1"))
     assert "HTOL" in detail and "QR-77" in detail and "badge-passed" in detail
@@ -409,7 +410,7 @@ def test_qualification_recorded_through_form(engineer, session):
 def test_qualification_with_a_fail_is_recorded_as_failed(engineer, session):
     seed(session)
     engineer.post("/catalog/products/P1/qualifications/new", data={
-        "standard": "AEC-Q100", "grade": "1", "tests": "HTOL | B | 77 | 3 | 1"})
+        "standard": "AEC-Q100", "grade": "1", "tests": "HTOL | 77 | 3 | 1"})
     [qual] = rows(session, Qualification)
     assert qual.status == "failed"
     assert rows(session, Product, code="P1")[0].qualified is False
@@ -419,10 +420,10 @@ def test_qualification_lines_with_errors_name_their_lines(engineer, session):
     seed(session)
     resp = engineer.post("/catalog/products/P1/qualifications/new", data={
         "standard": "AEC-Q100", "grade": "1",
-        "tests": "HTOL | B | 77 | 3 | 0\nTC | A | 77 | 3\nHAST | A | lots | 3 | 0"})
+        "tests": "HTOL | 77 | 3 | 0\nTC | 77\nHAST | lots | 3 | 0 | PC"})
     assert resp.status_code == 422
     body = text(resp)
-    assert "Line 2: write 5 values separated by &#39;|&#39; (found 4)." in body
+    assert "Line 2: write 4 to 5 values separated by &#39;|&#39; (found 2)." in body
     assert "Line 3, Sample size: Not a valid integer." in body
     assert rows(session, Qualification) == []
 
@@ -699,3 +700,69 @@ def test_operators_change_an_equipments_state_but_not_its_name(login, make_user,
     services.update_equipment(session, engineer, tool, {"name": "Bonder One"})
     session.commit()
     assert rows(session, Equipment, code="WB-01")[0].name == "Bonder One"
+
+
+def test_qualification_form_offers_the_standard_and_grades_of_the_products_kind(engineer,
+                                                                               session):
+    seed(session)
+    page = text(engineer.get("/catalog/products/P1/qualifications/new"))
+    assert '<option value="AEC-Q100"' in page
+    assert "AEC-Q200" not in page and '<option value="AEC-Q101"' not in page
+    assert all(f'<option value="{g}"' in page for g in range(4))
+    # The stress table with its minimum samples, preconditioning for a QFN part.
+    assert re.search(r'<td class="mono">ELFR</td>\s*<td class="mono">B2</td>\s*<td>[^<]+</td>'
+                     r'\s*<td class="num">800</td>\s*<td class="num">3</td>', page)
+    product = rows(session, Product, code="P1")[0]
+    services.update_product(session, "test", product, {"kind": "discrete"})
+    session.commit()
+    page = text(engineer.get("/catalog/products/P1/qualifications/new"))
+    assert '<option value="AEC-Q101"' in page and '<option value="AEC-Q100"' not in page
+    assert '<option value="0"' in page and '<option value="1"' in page
+    assert '<option value="2"' not in page and "HTRB" in page
+
+
+def test_qualification_form_refuses_a_small_sample_naming_the_stress(engineer, session):
+    seed(session)
+    resp = engineer.post("/catalog/products/P1/qualifications/new", data={
+        "standard": "AEC-Q100", "grade": "1", "tests": "HTOL | 1 | 1 | 0"})
+    assert resp.status_code == 422
+    assert "HTOL needs at least 77 units per lot from 3 lot(s)" in text(resp)
+    assert rows(session, Qualification) == []
+
+
+def test_qualification_form_names_the_bom_revision(engineer, session):
+    seed(session)
+    services.create_bom(session, "test", rows(session, Product, code="P1")[0], {
+        "revision": "R2", "items": [{"step": "DA", "material": "epoxy",
+                                     "part_numbers": ["EPX-9"]}]})
+    session.commit()
+    page = text(engineer.get("/catalog/products/P1/qualifications/new"))
+    assert '<option value="R2" selected' in page
+    detail = text(engineer.get("/catalog/products/P1"))
+    assert re.search(r'data-bom-qualification="R2">\s*<span class="badge badge-failed">', detail)
+    resp = engineer.post("/catalog/products/P1/qualifications/new", data={
+        "standard": "AEC-Q100", "grade": "1", "bom_revision": "R2",
+        "tests": "HTOL | 77 | 3 | 0"})
+    assert resp.status_code == 303
+    [qual] = rows(session, Qualification)
+    assert qual.bom.revision == "R2"
+    detail = text(engineer.get("/catalog/products/P1"))
+    assert "BOM revision R2" in detail
+    assert re.search(r'data-bom-qualification="R2">\s*<span class="badge badge-passed">'
+                     r'qualified</span> Stresses passed on this revision: HTOL\.', detail)
+
+
+def test_product_form_sets_kind_and_qualification_family(engineer, session):
+    seed(session)
+    resp = engineer.post("/catalog/products/new", data={
+        "code": "D1", "name": "Diode", "package": "SOD-123", "route": "QFN",
+        "kind": "discrete", "aec_grade": "1", "msl": "1", "qual_family": "SOD-FAM"})
+    assert resp.status_code == 303, text(resp)[:2000]
+    [product] = rows(session, Product, code="D1")
+    assert (product.kind, product.qual_family) == ("discrete", "SOD-FAM")
+    resp = engineer.post("/catalog/products/D1/edit", data={
+        "name": "Diode", "package": "SOD-123", "route": "QFN", "kind": "bogus",
+        "aec_grade": "1", "msl": "1"})
+    assert resp.status_code == 422
+    session.expire_all()
+    assert rows(session, Product, code="D1")[0].kind == "discrete"

@@ -11,7 +11,7 @@ from tests.shipping.test_shipments import ship
 
 
 def _cell(html: str, row_attr: str, key: str, col: str) -> str:
-    row = re.search(rf'<tr data-{row_attr}="{re.escape(key)}">(.*?)</tr>', html, re.S)
+    row = re.search(rf'<tr data-{row_attr}="{re.escape(key)}"[^>]*>(.*?)</tr>', html, re.S)
     assert row, (row_attr, key)
     cell = re.search(rf'data-{col}>(.*?)</td>', row.group(1), re.S)
     assert cell, (key, col)
