@@ -32,8 +32,9 @@ def test_engineer_records_a_change_and_sends_its_pcns(engineer, session, lots_of
     assert "held back" in page and "WB/wire" in page
     resp = engineer.post(f"/changes/{change.id}/pcns", data={"notice_days": ""})
     assert resp.status_code == 303
-    assert [p.customer.code for p in rows(session, Pcn)] == ["OEM"]
-    assert "PCN-" in text(engineer.get(f"/changes/{change.id}"))
+    [pcn] = rows(session, Pcn)
+    assert pcn.customer.code == "OEM"
+    assert f"PCN {pcn.id}" in text(engineer.get(f"/changes/{change.id}"))
     assert "Copper wire" in text(engineer.get("/changes/"))
 
 
@@ -68,7 +69,7 @@ def test_customer_approves_its_pcn_in_the_portal(login, make_user, session, chan
     session.commit()
     oem = _customer(login, make_user, "OEM")
     page = text(oem.get("/portal/pcns"))
-    assert f"PCN-{pcns['OEM'].id}" in page and f"PCN-{pcns['OEM2'].id}" not in page
+    assert f"PCN {pcns['OEM'].id}" in page and f"PCN {pcns['OEM2'].id}" not in page
     resp = oem.post(f"/portal/pcns/{pcns['OEM'].id}/decision",
                     data={"approve": "1", "comment": "OK"})
     assert resp.status_code == 303
