@@ -390,7 +390,8 @@ def backward_data(session: Session, seeds: Select[Any], actor: Actor | None = No
     quals = list(session.scalars(
         select(Qualification).where(Qualification.product_id.in_(
             sorted({node.product_id for node in lots.values()})))
-        .options(selectinload(Qualification.tests), joinedload(Qualification.product))
+        .options(selectinload(Qualification.tests), joinedload(Qualification.product),
+                 joinedload(Qualification.bom))
         .order_by(Qualification.product_id, Qualification.id)))
     return Backward(graph=graph, steps=steps, materials=materials,
                     wafers=list(wafers.values()), test_runs=test_runs, holds=holds,
