@@ -86,6 +86,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.api import bp as api_bp
     from mes.auth.views import bp as auth_bp
     from mes.catalog.views import bp as catalog_bp
+    from mes.changes.views import bp as changes_bp
     from mes.floor.views import bp as floor_bp
     from mes.portal.views import bp as portal_bp
     from mes.quality.views import bp as quality_bp
@@ -99,6 +100,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(catalog_bp)
+    app.register_blueprint(changes_bp)
     app.register_blueprint(floor_bp)
     app.register_blueprint(quality_bp)
     app.register_blueprint(testfloor_bp)

@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_HOLD_POLICY": "delay",
     "PORTAL_HOLD_DELAY_MINUTES": 240,
     "REPORT_CACHE_SECONDS": 60,
+    # The shortest notice a product change notification gives (days before the change
+    # applies to a customer who has not answered; JEDEC J-STD-046: 90).
+    "PCN_NOTICE_DAYS": 90,
     "DB_ECHO": False,
     "TESTING": False,
     "WTF_CSRF_ENABLED": True,
@@ -60,7 +63,7 @@ _TYPES: dict[str, type] = {key: str if value is None else type(value)
                            for key, value in DEFAULTS.items()}
 
 # Limits that must be at least 1.
-_POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB")
+_POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB", "PCN_NOTICE_DAYS")
 # Keys whose value is one of a few words.
 _CHOICES = {"PORTAL_HOLD_POLICY": ("delay", "notify")}
 

@@ -44,6 +44,8 @@ from mes.catalog.schemas import (
     RouteIn,
 )
 from mes.catalog.services import StepInfo, get_route, route_step_infos
+from mes.changes import services as changes
+from mes.changes.schemas import ChangeIn
 from mes.config import DEFAULTS as CONFIG_DEFAULTS
 from mes.db import simulated_time, utcnow
 from mes.errors import InvalidInput
@@ -303,6 +305,8 @@ MATERIAL_LOTS = [
      90),
     ("EMC-2611-008", "mold_compound", "Green epoxy mold compound, low stress, 14 mm tablet",
      120),
+    ("EMCL-2612-001", "mold_compound", "Green epoxy mold compound, ultra-low stress, low "
+     "alpha, 14 mm tablet (new compound under change)", 150),
     ("LF-Q5532-2610-021", "leadframe", "QFN-32 5x5 bare Cu leadframe strip", 330),
     ("LF-Q3316-2611-005", "leadframe", "QFN-16 3x3 bare Cu leadframe strip", 365),
     ("LF-Q4424-2611-009", "leadframe", "QFN-24 4x4 bare Cu leadframe strip", 365),
@@ -312,6 +316,7 @@ MATERIAL_LOTS = [
 # Material lot code prefix -> the supplier part number on its label.
 PART_NUMBERS = {
     "EPX-": "EPX-AG8200", "AUW-": "AU-0.8MIL", "CUW-": "CU-PD-0.8MIL", "EMC-": "EMC-G700-HF",
+    "EMCL-": "EMC-G760-LS",
     "LF-Q5532": "LF-QFN32-CU-A", "LF-Q3316": "LF-QFN16-CU-A", "LF-Q4424": "LF-QFN24-CU-A",
     "LF-S08": "LF-SOP8-AG-A", "LF-S16": "LF-SOP16-AG-A",
 }
@@ -612,6 +617,10 @@ class _History:
         self.planner = _person(session, "planner")
         self.operators = _person(session, "op1"), _person(session, "op2")
         self.tests = _TestHistory(session)
+        # The mold compound change (load_demo_change): when it was recorded, and the
+        # products that have a lot on its revision.
+        self.change_at: datetime | None = None
+        self.change_built: set[str] = set()
         for m in session.scalars(select(MaterialLot).order_by(MaterialLot.code)):
             if (m.expires_at is None or m.expires_at > now) and m.code not in TIME_LIMITED:
                 self.materials.setdefault(m.material, []).append(m)
@@ -799,11 +808,32 @@ class _History:
         data = _load(LotIn(), {
             "product": plan.product, "customer": plan.customer, "fab_lot": fab_lot,
             "quantity": sum(w["die_qty"] for w in wafers), "wafers": wafers,
-            "priority": plan.priority, "due_date": due.date().isoformat()},
+            "priority": plan.priority, "due_date": due.date().isoformat(),
+            **self._change_build(at, plan)},
             f"lot of fab lot {fab_lot}")
         with simulated_time(at):
             plan.lot = floor.receive_lot(self.session, self.planner, data)
         self._arrive(at, plan)
+
+    def _change_build(self, at: datetime, plan: _Plan) -> dict[str, Any]:
+        """The first lot of each changed product received after the mold compound change
+        that is planned to complete is built on the change's revision (a qualification
+        build: the revision is held back until its requalification passes)."""
+        if (self.change_at is None or at < self.change_at or plan.product not in CHANGE_BUILDS
+                or plan.product in self.change_built or plan.target <= len(plan.steps)
+                or plan.split_step is not None or plan.family):
+            return {}
+        self.change_built.add(plan.product)
+        return {"bom_revision": CHANGE["bom_revision"]}
+
+    def _change(self, at: datetime, _arg: Any) -> None:
+        with simulated_time(at):
+            load_demo_change(self.session, at)
+        self.change_at = at
+
+    def _approve_pcn(self, at: datetime, customer: str) -> None:
+        with simulated_time(at):
+            approve_demo_pcn(self.session, customer)
 
     # --- moving lots ------------------------------------------------------------------
 
@@ -912,8 +942,12 @@ class _History:
 
     def _materials(self, plan: _Plan, step: StepInfo) -> list[str]:
         chosen = []
+        assert plan.lot is not None
+        bom = floor.lot_bom(plan.lot)
+        allowed = bom.steps.get(step.code, {}) if bom is not None else {}
         for material in step.materials:
-            lots = self.materials[material]
+            lots = [m for m in self.materials[material]
+                    if material not in allowed or m.part_number in allowed[material]]
             if material == "leadframe":
                 lots = [m for m in lots if m.code == LEADFRAMES[plan.product]]
             elif material == "wire":
@@ -991,6 +1025,8 @@ class _History:
         history; what would happen later (track-outs, starts) is left undone."""
         for group in self.plan():
             self._at(self._receipt_time(group), self._receive_fab_lot, group)
+        self._at(self.start + CHANGE_AFTER, self._change, None)
+        self._at(self.start + PCN_APPROVED_AFTER, self._approve_pcn, OEM)
         # Track-out looks its run up by id: keeping the runs referenced (the session holds
         # them weakly) answers that from the identity map instead of a query per move.
         runs: list[StepRun] = []
@@ -1194,6 +1230,84 @@ def load_demo_shipments(session: Session, end: datetime) -> None:
             session.flush()
 
 
+# --- a product change in progress -------------------------------------------------------
+
+# A new mold compound for two QFN products (revision B of their BOMs), recorded some days
+# into the history; its requalification is partly done (temperature cycling and storage
+# life passed on revision B, the humidity stresses still running). Cyanlake approves its
+# PCN a week later; Ferroquill has not answered and its 90 days' notice runs on.
+CHANGE_AFTER = timedelta(days=5)
+PCN_APPROVED_AFTER = timedelta(days=12)
+CHANGE_BUILDS = ("GD-5532", "LIN-3316")
+CHANGE: dict[str, Any] = {
+    "title": "Mold compound EMC-G700-HF to EMC-G760-LS (ultra-low stress, low alpha)",
+    "kind": "material", "products": list(CHANGE_BUILDS), "bom_revision": "B",
+    "description": "The compound supplier discontinues EMC-G700-HF; EMC-G760-LS lowers "
+                   "package stress on the 5x5 and 3x3 QFN. Same mold process window."}
+CHANGE_REPORT = "QR-2026-0530-B"
+CHANGE_DONE_STRESSES = [("TC", 77, 3), ("HTSL", 45, 1)]
+
+
+def load_demo_change(session: Session, at: datetime) -> None:
+    """Record the mold compound change: revision B of each product's BOM (the new compound
+    at MOLD), the change, the requalification done so far on revision B, and its PCNs."""
+    engineer = _person(session, "engineer")
+    for code in CHANGE_BUILDS:
+        product = catalog.get_product(session, code)
+        items = [{**item, "part_numbers": [_part_number("EMCL-")]}
+                 if item["material"] == "mold_compound" else item
+                 for item in _bom_items(code)]
+        catalog.create_bom(session, engineer, product,
+                           _load(BomIn(), {"revision": CHANGE["bom_revision"],
+                                           "items": items}, f"BOM {code}"))
+    change = changes.create_change(session, engineer, _load(ChangeIn(), CHANGE, "change"))
+    for code in CHANGE_BUILDS:
+        product = catalog.get_product(session, code)
+        catalog.add_qualification(session, engineer, product, _load(QualificationIn(), {
+            "standard": "AEC-Q100", "grade": product.aec_grade, "report": CHANGE_REPORT,
+            "bom_revision": CHANGE["bom_revision"],
+            "tests": [{"test": test, "sample_size": size, "lots": lots, "fails": 0,
+                       "preconditioned": test == "TC"}
+                      for test, size, lots in CHANGE_DONE_STRESSES]},
+            f"qualification {code} B"))
+    changes.send_pcns(session, engineer, change)
+
+
+def approve_demo_pcn(session: Session, customer: str) -> None:
+    """The customer's supplier quality engineer approves the change's PCN."""
+    user = session.scalars(select(User).where(User.role == "customer")
+                           .join(Customer, Customer.id == User.customer_id)
+                           .where(Customer.code == customer).order_by(User.id)).first()
+    assert user is not None
+    for pcn in session.scalars(changes.pcn_query(user)):
+        changes.decide_pcn(session, user, pcn, True,
+                           "Reviewed the requalification plan; approved for EV-HV7.")
+
+
+def on_demo_change(lot: Lot) -> bool:
+    """Whether the lot is built on the mold compound change's revision."""
+    bom = floor.lot_bom(lot)
+    return bom is not None and bom.revision == CHANGE["bom_revision"]
+
+
+def load_demo_change_shipment(session: Session, end: datetime) -> None:
+    """Ship the lot built on the new revision to the customer who approved the PCN (the
+    other customer's lot on it stays completed: 409 pcn_not_accepted)."""
+    planner = _person(session, "planner")
+    customer = session.scalars(select(Customer).where(Customer.code == OEM)).one()
+    lots = [lot for lot in shipping.shippable_lots(session, customer)
+            if on_demo_change(lot) and shipping.refusal(session, lot, customer) is None]
+    if not lots:
+        return
+    at = min(max(lot.updated_at for lot in lots) + timedelta(hours=3), end)
+    with simulated_time(at):
+        shipping.create_shipment(session, planner, {
+            "customer": OEM, "po": f"PO-{OEM[:4]}-{at:%y%m%d}-B",
+            "vehicle_program": VEHICLE_PROGRAMS.get(OEM),
+            "lots": [lot.lot_no for lot in lots]})
+        session.flush()
+
+
 def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     """Give the demo plant about 200 lots with the history of the 30 days before `now`
     (default: now), made through the floor services at simulated times: receipts, track-ins
@@ -1205,6 +1319,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     history.run()
     load_demo_test_history(session, history.tests, history.end)
     load_demo_shipments(session, history.end)
+    load_demo_change_shipment(session, history.end)
     load_demo_spc(session, history.end)
 
 

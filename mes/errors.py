@@ -78,6 +78,8 @@ class ErrorCode(StrEnum):
     ALREADY_SHIPPED = "already_shipped"
     ALREADY_NOTIFIED = "already_notified"
     NOT_QUALIFIED = "not_qualified"
+    PCN_NOT_ACCEPTED = "pcn_not_accepted"
+    ALREADY_DECIDED = "already_decided"
     INSUFFICIENT_HISTORY = "insufficient_history"
     LOTS_IN_WIP = "lots_in_wip"
     SAMPLE_DUE = "sample_due"

@@ -103,6 +103,9 @@ FIELD_LABELS: dict[str, Any] = {
     "capacity": _l("Capacity (lots at once)"), "unit_capacity": _l("Unit capacity (units at once)"),
     "lots_running": _l("Lots running"), "batch_equipment": _l("Batch tool"),
     "batch_lots": _l("Lots of the batch"),
+    # Product changes and PCNs.
+    "approve": _l("Approve"), "change": _l("Change"), "notice_days": _l("Notice (days)"),
+    "products": _l("Products"), "title": _l("Title"),
     # Process control (plans, samples, limits, events).
     "cause": _l("Cause"), "characteristic": _l("Characteristic"),
     "frequency": _l("Frequency"), "from_subgroups": _l("Subgroups for the limits"),

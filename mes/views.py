@@ -37,6 +37,8 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("WIP, yield, rejects, cycle time, holds, equipment states and delivery.")),
     (_l("Shipments"), "shipping.shipments", (Permission.SHIP,),
      _l("Ship completed lots; labels and certificates of conformance.")),
+    (_l("Changes"), "changes.index", (Permission.MASTER_READ, Permission.PCN_READ),
+     _l("Product changes, their requalification and the PCNs to automotive customers.")),
     (_l("Master data"), "catalog.index", (Permission.MASTER_WRITE,),
      _l("Customers, routes, products, equipment, reason codes, material lots.")),
     (_l("Equipment"), "catalog.equipment_list", (Permission.MASTER_READ,),

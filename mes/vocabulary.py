@@ -262,6 +262,24 @@ class QualStatus(Vocabulary):
     FAILED = "failed", _l("failed")
 
 
+class ChangeKind(Vocabulary):
+    """What a product change alters (AEC-Q100's change-qualification table classifies it)."""
+
+    MATERIAL = "material", _l("material")
+    PROCESS = "process", _l("process")
+    SITE = "site", _l("site")
+    DESIGN = "design", _l("design")
+    TEST = "test", _l("test")
+
+
+class PcnStatus(Vocabulary):
+    """A customer's answer to a product change notification."""
+
+    PENDING = "pending", _l("awaiting the customer")
+    APPROVED = "approved", _l("approved")
+    REJECTED = "rejected", _l("rejected")
+
+
 # --- quality ---------------------------------------------------------------------------
 
 class HoldSource(Vocabulary):

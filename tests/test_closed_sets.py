@@ -13,7 +13,8 @@ from sqlalchemy import CheckConstraint, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mes import vocabulary as v
-from mes.catalog.models import Equipment, ReasonCode
+from mes.catalog.models import Customer, Equipment, ReasonCode
+from mes.changes.models import Change, Pcn
 from mes.db import Base, get_db, utcnow
 from mes.floor.models import LotEdge
 from mes.quality.models import FutureHold, Hold, MoistureClock
@@ -38,6 +39,7 @@ COLUMNS = {
     ("test_run", "source"): v.TestRunSource, ("lot_closed_total", "state"): v.LotState,
     ("hold", "text_code"): v.SystemText,
     ("spc_plan", "chart"): v.ChartKind, ("spc_event", "state"): v.SpcEventState,
+    ("product_change", "kind"): v.ChangeKind, ("pcn", "status"): v.PcnStatus,
 }
 
 # (table, constraint name, column) of every CHECK the models declare.
@@ -91,6 +93,12 @@ def a_row_everywhere(session, tested, make_user) -> None:
     session.flush()
     tool_id = session.scalars(select(Equipment.id).order_by(Equipment.id).limit(1)).one()
     session.add(SpcEvent(plan_id=plan.id, equipment_id=tool_id, rule=1, since=utcnow()))
+    customer_id = session.scalars(select(Customer.id).order_by(Customer.id).limit(1)).one()
+    change = Change(title="Mold compound", kind="material", required_stresses=["TC"])
+    session.add(change)
+    session.flush()
+    session.add(Pcn(change_id=change.id, customer_id=customer_id, notice_days=90,
+                    effective_date=utcnow().date(), status="pending"))
     session.commit()
 
 

@@ -146,8 +146,10 @@ def test_exactly_one_automotive_product_is_not_qualified(loaded):
 
 
 def test_qualifications_are_passed_aec_q100_at_the_product_grade(loaded):
-    quals = loaded.scalars(select(Qualification)).all()
-    assert len(quals) == 3
+    everything = loaded.scalars(select(Qualification)).all()
+    # Besides revision A's, the mold compound change's requalification on revision B.
+    quals = [q for q in everything if q.report != demo.CHANGE_REPORT]
+    assert len(quals) == 3 and len(everything) == 3 + len(demo.CHANGE_BUILDS)
     for qual in quals:
         assert (qual.standard, qual.status, qual.grade) == ("AEC-Q100", "passed",
                                                             qual.product.aec_grade)
@@ -572,3 +574,33 @@ def test_products_have_boms_and_every_material_use_fits_the_lots_revision(loaded
     assert all(part in allowed for _m, part, allowed in uses)
     frozen = loaded.scalar(select(MaterialLot).where(MaterialLot.code == "EPX-2612-004"))
     assert (frozen.thaw_minutes, frozen.thawing_since) == (60, None)
+
+
+def test_a_mold_compound_change_is_in_progress_with_its_pcns(loaded):
+    from mes.catalog import services as cat
+    from mes.catalog.models import Bom
+    from mes.changes import services as changes
+    from mes.changes.models import Change
+    from mes.errors import Conflict
+    from mes.shipping import services as shipping
+
+    change = loaded.scalars(select(Change)).one()
+    assert (change.kind, change.bom_revision) == ("material", "B")
+    shown = changes.present(loaded, change)
+    # Requalification partly done: temperature cycling and storage life passed on B.
+    assert [(p.product, p.passed) for p in shown.products] == [
+        ("GD-5532", ["TC", "HTSL"]), ("LIN-3316", ["TC", "HTSL"])]
+    assert not shown.requalified and all(p.missing for p in shown.products)
+    # Revision B is held back: the current revision stays A.
+    for code in demo.CHANGE_BUILDS:
+        product = loaded.scalars(select(Product).where(Product.code == code)).one()
+        assert cat.current_bom(loaded, product).revision == "A"
+    assert {(p.customer.code, p.status) for p in change.pcns} == {
+        (demo.OEM, "approved"), (demo.TIER1, "pending")}
+    on_b = [lot for lot in loaded.scalars(select(Lot).join(Bom, Bom.id == Lot.bom_id)
+                                          .where(Bom.revision == "B"))]
+    assert {(lot.customer.code, lot.state) for lot in on_b} == {
+        (demo.OEM, "shipped"), (demo.TIER1, "completed")}
+    waiting = next(lot for lot in on_b if lot.customer.code == demo.TIER1)
+    refusal = shipping.refusal(loaded, waiting, waiting.customer)
+    assert isinstance(refusal, Conflict) and refusal.code == "pcn_not_accepted"

@@ -24,6 +24,7 @@ def openapi_document() -> Response:
 # Each module registers its endpoints on `bp` when imported.
 from mes.api import (  # noqa: E402,F401
     catalog,
+    changes,
     holds,
     lots,
     moisture,

@@ -41,11 +41,12 @@ class Permission(enum.StrEnum):
     SPC_PLAN = "spc:plan"              # create data collection plans, freeze control limits
     SPC_SAMPLE = "spc:sample"          # enter measured subgroups (operators, gauges)
     SPC_CLOSE = "spc:close"            # close an out-of-control event (cause and action)
+    PCN_READ = "pcn:read"              # see product change notifications (customers: own)
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
                Permission.SHIPMENT_READ, Permission.TRACE_READ, Permission.REPORT_READ,
-               Permission.TEST_READ, Permission.SPC_READ}
+               Permission.TEST_READ, Permission.SPC_READ, Permission.PCN_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.MASTER_READ, Permission.LOT_READ, Permission.LOT_TRACK,
@@ -63,7 +64,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                                            Permission.SHIP}),
     Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),
     Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
-                              Permission.TRACE_READ, Permission.REPORT_READ}),
+                              Permission.TRACE_READ, Permission.REPORT_READ,
+                              Permission.PCN_READ}),
 }
 
 PUBLIC = "public"

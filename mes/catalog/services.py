@@ -29,6 +29,7 @@ from mes.catalog.models import (
     Route,
     RouteStep,
 )
+from mes.changes.models import Change, ChangeProduct
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from mes.floor.models import Lot
@@ -713,9 +714,32 @@ def bom_info(session: Session, bom_id: int) -> BomInfo:
 
 
 def current_bom(session: Session, product: Product) -> Bom | None:
-    """The product's current BOM revision: the latest created."""
-    return session.scalar(select(Bom).where(Bom.product_id == product.id)
-                          .order_by(Bom.id.desc()).limit(1))
+    """The product's current BOM revision, the one lots are received with unless they name
+    another: the latest created that is not held back by a change whose requalification
+    has not passed yet (`held_revisions`)."""
+    held = held_revisions(session, product)
+    stmt = select(Bom).where(Bom.product_id == product.id)
+    if held:
+        stmt = stmt.where(Bom.id.not_in(held))
+    return session.scalar(stmt.order_by(Bom.id.desc()).limit(1))
+
+
+def held_revisions(session: Session, product: Product) -> set[int]:
+    """The ids of the product's BOM revisions that a change introduced and that cannot take
+    effect yet: some stress the change requires has not passed on them."""
+    rows = session.execute(
+        select(ChangeProduct.bom_id, Change.required_stresses)
+        .join(Change, Change.id == ChangeProduct.change_id)
+        .where(ChangeProduct.product_id == product.id, ChangeProduct.bom_id.is_not(None)))
+    held = set()
+    for bom_id, required in rows:
+        bom = session.get(Bom, bom_id)
+        assert bom is not None
+        passed = passed_stresses(session, product, bom)
+        standard = aec.standard_for(product.kind)
+        if not all(aec.satisfied(standard, passed, stress) for stress in required):
+            held.add(bom_id)
+    return held
 
 
 def get_bom(session: Session, product: Product, revision: str | None = None) -> Bom:

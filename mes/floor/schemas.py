@@ -29,6 +29,9 @@ class LotIn(Schema):
     lot_no = fields.String(load_default=None, allow_none=True, validate=LOT_NO)
     priority = fields.Integer(load_default=3, validate=validate.Range(1, 5))
     due_date = fields.Date(load_default=None, allow_none=True)
+    # Default: the product's current BOM revision.
+    bom_revision = fields.String(load_default=None, allow_none=True,
+                                 validate=validate.Length(min=1, max=20))
 
 
 class LotOut(Schema):

@@ -34,6 +34,7 @@ from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scope_customer, scoped
 from mes.catalog.models import (
+    Bom,
     Customer,
     Equipment,
     MaterialLot,
@@ -390,9 +391,13 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
     A due date, when given, is today or later in the plant's calendar (`plant_date`): a
     date already past would make the lot late the moment it arrives.
 
-    Raises InvalidInput (unknown product/customer, a due date in the past, wafers not
-    unique, die quantities not summing to the quantity, wafer already received), Conflict
-    (duplicate lot number).
+    The lot keeps the product's current BOM revision (`current_bom`: a revision a change
+    holds back until its requalification passed is not current), or the revision
+    `bom_revision` names.
+
+    Raises InvalidInput (unknown product/customer/BOM revision, a due date in the past,
+    wafers not unique, die quantities not summing to the quantity, wafer already received),
+    Conflict (duplicate lot number).
     """
     due = data.get("due_date")
     if due is not None:
@@ -448,6 +453,17 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
                        code=ErrorCode.DUPLICATE)
     first = route.steps[0]
     bom = current_bom(session, product)
+    if data.get("bom_revision"):
+        # A qualification or pilot build names its revision (one a change holds back, say).
+        bom = session.scalar(select(Bom).where(Bom.product_id == product.id,
+                                               Bom.revision == data["bom_revision"]))
+        if bom is None:
+            raise InvalidInput(
+                _l("Product %(code)s has no BOM revision %(revision)s.", code=product.code,
+                   revision=data["bom_revision"]),
+                fields={"bom_revision": [_l("Product %(code)s has no BOM revision "
+                                            "%(revision)s.", code=product.code,
+                                            revision=data["bom_revision"])]})
     now = utcnow()
     lot = Lot(lot_no=lot_no, product=product, customer=customer, route=route, step_seq=1,
               bom_id=bom.id if bom is not None else None,

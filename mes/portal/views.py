@@ -18,6 +18,8 @@ from werkzeug.routing import BuildError
 from mes import db
 from mes.auth.permissions import Permission, require
 from mes.auth.scope import scope_customer
+from mes.changes import schemas as change_schemas
+from mes.changes import services as changes
 from mes.db import utcnow
 from mes.errors import NotFound
 from mes.portal import services
@@ -27,15 +29,23 @@ from mes.quality.models import Hold
 from mes.reports import services as reports
 from mes.shipping import services as shipping
 from mes.shipping.documents import coc_download, render_coc, render_labels, zpl_response
-from mes.vocabulary import CustomerCategory, Disposition, HoldPolicy, HoldSource, ReasonKind
+from mes.vocabulary import (
+    ChangeKind,
+    CustomerCategory,
+    Disposition,
+    HoldPolicy,
+    HoldSource,
+    PcnStatus,
+    ReasonKind,
+)
 from mes.web import forms
 from mes.web.pager import pager
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
-            ("portal.shipments", _l("Shipments")), ("portal.yields", _l("Yields")),
-            ("portal.rejects", _l("Rejects")))
+            ("portal.shipments", _l("Shipments")), ("portal.pcns", _l("Changes (PCNs)")),
+            ("portal.yields", _l("Yields")), ("portal.rejects", _l("Rejects")))
 # The window of the portal's reject Pareto, as its yields'.
 REJECT_WINDOW = services.YIELD_WINDOW
 
@@ -147,6 +157,41 @@ def labels(shipment_id: int) -> Any:
 @require(Permission.PORTAL)
 def labels_zpl(shipment_id: int) -> Any:
     return zpl_response(shipping.get_shipment(db.session(), shipment_id, current_user))
+
+
+def _pcns_page(errors: dict[int, str] | None = None, status: int = 200) -> Any:
+    _customer_id()
+    page = pager(changes.pcn_query(current_user))
+    return render_template("portal/pcns.html", rows=page.items, page=page,
+                           errors=errors or {}, pcn_labels=PcnStatus.labels(),
+                           kind_labels=ChangeKind.labels()), status
+
+
+@bp.route("/pcns")
+@require(Permission.PORTAL)
+def pcns() -> Any:
+    """The customer's product change notifications, pending ones to approve or reject."""
+    return _pcns_page()
+
+
+@bp.route("/pcns/<int:pcn_id>/decision", methods=["POST"])
+@require(Permission.PORTAL)
+def pcn_decision(pcn_id: int) -> Any:
+    sess = db.session()
+    pcn = changes.get_pcn(sess, pcn_id, current_user)
+
+    def action() -> Any:
+        data = forms.load(change_schemas.DecisionIn, {
+            "approve": request.form.get("approve") == "1",
+            "comment": forms.text(request.form, "comment")})
+        return changes.decide_pcn(sess, current_user, pcn, data["approve"], data["comment"])
+
+    decided, refused = forms.attempt(action)
+    if decided is None:
+        assert refused is not None
+        return _pcns_page({pcn_id: refused.message}, refused.status)
+    return forms.done(_("PCN %(id)s %(status)s.", id=decided.id,
+                        status=PcnStatus.word(decided.status)), "portal.pcns")
 
 
 @bp.route("/yields")

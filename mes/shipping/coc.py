@@ -1,7 +1,8 @@
 """The certificate of conformance of a shipment: what it carried (lots, quantities, date
-codes, routes), the test evidence per test step (tested, good, yield, PAT and SBA) and the
-qualification of each product at each BOM revision shipped (report, grade, revision).
-Read-only; the page, the portal and the API render the same `Certificate`.
+codes, routes), the test evidence per test step (tested, good, yield, PAT and SBA), the
+qualification of each product at each BOM revision shipped (report, grade, revision) and
+the PCNs the lots fall under. Read-only; the page, the portal and the API render the same
+`Certificate`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from mes.catalog.models import Bom, Product, Qualification
 from mes.catalog.services import evidence_for, route_step_infos
+from mes.changes import services as changes
+from mes.changes.models import Pcn
 from mes.db import utcnow
 from mes.floor.genealogy import ancestors
 from mes.floor.models import Lot
@@ -89,6 +92,8 @@ class Certificate:
     products: list[CocProduct]
     steps: list[CocStep]
     issued_at: datetime
+    # The customer's PCNs of the changes the shipped lots were built under.
+    pcns: list[Pcn] = field(default_factory=list)
 
     @property
     def quantity(self) -> int:
@@ -155,4 +160,4 @@ def certificate(session: Session, shipment: Shipment) -> Certificate:
         shipment=shipment, lots=coc_lots,
         products=sorted(products.values(), key=lambda p: (p.code, p.bom_revision or "")),
         steps=sorted(steps.values(), key=lambda s: (order.get(s.step, 999), s.step)),
-        issued_at=utcnow())
+        issued_at=utcnow(), pcns=changes.lot_pcns(session, lots, shipment.customer))

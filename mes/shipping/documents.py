@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from mes import db
 from mes.shipping import coc, labels, services
 from mes.shipping.models import Shipment
+from mes.vocabulary import PcnStatus
 
 SBA_LABELS = {"ok": _l("within limits"), "level1": _l("level 1 breach (engineering review)"),
               "level2": _l("level 2 breach (MRB)"),
@@ -51,7 +52,8 @@ def render_coc(shipment: Shipment, *, back_url: str | None = None,
     css = (Path(current_app.static_folder or "") / "css" / "shipping.css").read_text(
         encoding="utf-8") if standalone else None
     return render_template("shipping/coc.html", cert=cert, back_url=back_url,
-                           sba_labels=SBA_LABELS, pat_labels=PAT_LABELS, inline_css=css)
+                           sba_labels=SBA_LABELS, pat_labels=PAT_LABELS,
+                           pcn_labels=PcnStatus.labels(), inline_css=css)
 
 
 def coc_download(shipment: Shipment) -> Response:

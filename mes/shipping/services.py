@@ -20,6 +20,7 @@ from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scoped
 from mes.catalog import services as catalog
 from mes.catalog.models import Bom, Customer, Product, RouteStep
+from mes.changes import services as changes
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
@@ -113,10 +114,11 @@ def check_shippable(session: Session, lot: Lot, customer: Customer,
     """Rule: a lot ships only to its own customer, once, when completed, free of holds,
     within its moisture floor life, and, to an automotive customer, only on passed
     qualification evidence for its product at its grade and the BOM revision the lot was
-    built on (`catalog.check_qualified`). Raises Conflict with the first of
-    `wrong_customer`, `already_shipped`, `not_completed`, `lot_on_hold`,
-    `floor_life_expired`, `not_qualified` that applies. `checked` holds the (product, BOM
-    revision) pairs already found qualified in this request."""
+    built on (`catalog.check_qualified`) and, when it is built under a product change, when
+    the customer accepted the change's PCN (`changes.check_pcn`). Raises Conflict with the
+    first of `wrong_customer`, `already_shipped`, `not_completed`, `lot_on_hold`,
+    `floor_life_expired`, `not_qualified`, `pcn_not_accepted` that applies. `checked` holds
+    the (product, BOM revision) pairs already found qualified in this request."""
     if lot.customer_id != customer.id:
         raise Conflict(_l("Lot %(lot)s belongs to another customer than %(code)s.",
                           lot=lot.lot_no, code=customer.code),
@@ -138,6 +140,7 @@ def check_shippable(session: Session, lot: Lot, customer: Customer,
         catalog.check_qualified(session, lot.product, bom, lot.lot_no, customer.code)
         if checked is not None:
             checked.add(key)
+    changes.check_pcn(session, lot, customer)
 
 
 def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shipment:
