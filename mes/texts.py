@@ -96,6 +96,11 @@ FIELD_LABELS: dict[str, Any] = {
     "part_numbers": _l("Part numbers allowed"), "qty_per_unit": _l("Quantity per unit"),
     "revision": _l("Revision"), "thaw_minutes": _l("Thawing time (minutes)"),
     "work_life_hours": _l("Work life after opening (hours)"),
+    # Preventive maintenance.
+    "every_days": _l("Every (days)"), "every_units": _l("Every (units)"),
+    "notes": _l("Notes"), "since_at": _l("Counted from"), "due_at": _l("Due"),
+    "units_left": _l("Units left"), "done_at": _l("Done at"), "done_by": _l("Done by"),
+    "due_since": _l("Due since"), "units_since": _l("Units since the last PM"),
     # Process control (plans, samples, limits, events).
     "cause": _l("Cause"), "characteristic": _l("Characteristic"),
     "frequency": _l("Frequency"), "from_subgroups": _l("Subgroups for the limits"),
