@@ -124,7 +124,7 @@ class Equipment(Base):
     version: Mapped[int] = mapped_column(default=1)
     # Units processed on it, ever: each track-out adds the units the lot's run took in.
     # Preventive maintenance by use counts from it.
-    units_processed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    units_processed: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # When its first preventive maintenance by calendar falls due, and the count of
     # `units_processed` at which its first one by use does (NULL: no such plan). Kept by
     # mes.catalog.maintenance whenever a plan is added or a PM recorded, so a track-in
