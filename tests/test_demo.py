@@ -12,6 +12,7 @@ from mes.audit.models import AuditEvent
 from mes.audit.services import verify
 from mes.auth.models import User
 from mes.auth.permissions import Role
+from mes.catalog import maintenance_demo as demo_pm
 from mes.catalog.models import (
     Customer,
     Equipment,
@@ -548,3 +549,28 @@ def test_products_have_boms_and_every_material_use_fits_the_lots_revision(loaded
     assert all(part in allowed for _m, part, allowed in uses)
     frozen = loaded.scalar(select(MaterialLot).where(MaterialLot.code == "EPX-2612-004"))
     assert (frozen.thaw_minutes, frozen.thawing_since) == (60, None)
+
+
+def test_tools_have_pm_plans_by_days_and_units_one_pm_due_and_pms_in_the_history(loaded):
+    from mes.catalog import maintenance
+    from mes.catalog.models import EquipmentStateChange, PmPlan, PmRecord
+    plans = loaded.scalars(select(PmPlan)).all()
+    assert any(p.every_days for p in plans) and any(p.every_units for p in plans)
+    due = [s for s in maintenance.due_next(loaded) if s.due]
+    assert [(s.tool.code, s.plan.name) for s in due] == [
+        ("DB-02", "Dispense needle and epoxy path clean")]
+    # Nothing else is due, and the plans by use have units left.
+    assert all(s.units_left > 0 for s in maintenance.due_next(loaded) if s.units_left is not None)
+    # DB-02's PM fell due after the history's last track-in on it.
+    db02 = loaded.scalar(select(Equipment).where(Equipment.code == "DB-02"))
+    assert loaded.scalar(select(func.max(StepRun.started_at)).where(
+        StepRun.equipment_id == db02.id)) < due[0].due_since
+    records = loaded.scalars(select(PmRecord).order_by(PmRecord.done_at)).all()
+    assert len(records) == len(demo_pm.DONE)
+    first_lot = loaded.scalar(select(func.min(LotEvent.at)))
+    assert all(r.done_by == "engineer" and r.notes and r.done_at < first_lot for r in records)
+    saw = loaded.scalar(select(Equipment).where(Equipment.code == "SAW-01"))
+    reasons = [c.reason for c in loaded.scalars(select(EquipmentStateChange).where(
+        EquipmentStateChange.equipment_id == saw.id,
+        EquipmentStateChange.to_state == "scheduled_down"))]
+    assert reasons == ["DT-PM"]
