@@ -152,8 +152,8 @@ def create_plan(session: Session, actor: Actor, tool: Equipment,
     409 duplicate when the tool has a plan of that name."""
     days, units = data.get("every_days"), data.get("every_units")
     if (days is None) == (units is None):
-        message = _l("Give either every_days or every_units, not both.") if days is not None \
-            else _l("Give every_days or every_units.")
+        message = _l("Give either a number of days or a number of units, not both.") \
+            if days is not None else _l("Give a number of days or a number of units.")
         raise InvalidInput(message, fields={"every_days": [message], "every_units": [message]})
     name = str(data["name"])
     if session.scalar(select(PmPlan.id).where(PmPlan.equipment_id == tool.id,
