@@ -190,14 +190,22 @@ def record_pm(session: Session, actor: Actor, tool: Equipment,
 
     The PM is done with the tool down for it: 409 equipment_not_down unless the tool is in
     scheduled down (entered with a downtime reason); it stays there until someone brings
-    it up, so the time of the PM counts as scheduled down. 422 on `plan` for a plan the tool
-    does not have."""
+    it up, so the time of the PM counts as scheduled down. 409 conflict when the plan's PM
+    was recorded already since the tool went down (one PM per plan and stop). 422 on `plan`
+    for a plan the tool does not have."""
     plan = _plan_named(session, tool, str(data["plan"]))
     if tool.state != EquipmentState.SCHEDULED_DOWN:
         raise Conflict(_l("Put %(equipment)s in scheduled down for the PM first (it is "
                           "%(state)s).", equipment=tool.code,
                           state=EquipmentState(tool.state).label),
                        code=ErrorCode.EQUIPMENT_NOT_DOWN)
+    done = session.scalar(select(PmRecord.done_at).where(
+        PmRecord.plan_id == plan.id, PmRecord.done_at >= tool.state_since)
+        .order_by(PmRecord.done_at.desc()).limit(1))
+    if done is not None:
+        raise Conflict(_l("The PM %(plan)s of %(equipment)s was recorded already in this stop "
+                          "(at %(at)s).", plan=plan.name, equipment=tool.code,
+                          at=f"{done:%Y-%m-%d %H:%M}"), code=ErrorCode.CONFLICT)
     now = utcnow()
     record = PmRecord(plan_id=plan.id, equipment_id=tool.id, done_at=now,
                       done_by=actor_name(actor), notes=str(data.get("notes") or ""),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from mes.catalog import maintenance
 from mes.catalog import services as cat
@@ -273,3 +273,20 @@ def test_api_track_in_on_a_tool_with_a_pm_due_is_409_pm_due(api, session, receiv
         f"/lots/{lot.lot_no}/track-in", json={"step": "SAW", "equipment": "SAW-1"}),
         409, "pm_due", "equipment")
     assert "Blade flange clean" in err["message"]
+
+
+def test_a_pm_is_recorded_once_per_stop(session):
+    add_plan(session, days=7, ago=timedelta(days=8))
+    scheduled_down(session)
+    maintenance.record_pm(session, "maint1", tool(session), {"plan": "Blade flange clean"})
+    session.commit()
+    err = refused(session, lambda: maintenance.record_pm(
+        session, "maint2", tool(session), {"plan": "Blade flange clean"}), Conflict, "conflict")
+    assert "recorded already in this stop" in err.message
+    # The next stop takes it again.
+    cat.update_equipment(session, "maint1", tool(session), {"state": "standby"})
+    session.commit()
+    scheduled_down(session)
+    maintenance.record_pm(session, "maint1", tool(session), {"plan": "Blade flange clean"})
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(PmRecord)) == 2
