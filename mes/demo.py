@@ -32,6 +32,7 @@ from mes.auth import services as auth_services
 from mes.auth.actor import SystemActor
 from mes.auth.models import User
 from mes.catalog import services as catalog
+from mes.catalog.maintenance_demo import load_demo_maintenance
 from mes.catalog.models import Customer, MaterialLot
 from mes.catalog.schemas import (
     BomIn,
@@ -1339,6 +1340,7 @@ def load_demo(session: Session) -> bool:
     with simulated_time(now - HISTORY - timedelta(days=1)):
         _create_master_data(session, data)
         _create_users(session)
+    load_demo_maintenance(session, now - HISTORY - timedelta(days=1))
     # Lots come last: they need the routes, equipment, material lots and operators above.
     load_demo_lots(session, now)
     return True

@@ -83,6 +83,8 @@ class ErrorCode(StrEnum):
     INSUFFICIENT_HISTORY = "insufficient_history"
     LOTS_IN_WIP = "lots_in_wip"
     SAMPLE_DUE = "sample_due"
+    PM_DUE = "pm_due"
+    EQUIPMENT_NOT_DOWN = "equipment_not_down"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"

@@ -106,6 +106,11 @@ FIELD_LABELS: dict[str, Any] = {
     # Product changes and PCNs.
     "approve": _l("Approve"), "change": _l("Change"), "notice_days": _l("Notice (days)"),
     "products": _l("Products"), "title": _l("Title"),
+    # Preventive maintenance.
+    "every_days": _l("Every (days)"), "every_units": _l("Every (units)"),
+    "notes": _l("Notes"), "since_at": _l("Counted from"), "due_at": _l("Due"),
+    "units_left": _l("Units left"), "done_at": _l("Done at"), "done_by": _l("Done by"),
+    "due_since": _l("Due since"), "units_since": _l("Units since the last PM"),
     # Process control (plans, samples, limits, events).
     "cause": _l("Cause"), "characteristic": _l("Characteristic"),
     "frequency": _l("Frequency"), "from_subgroups": _l("Subgroups for the limits"),

@@ -13,6 +13,7 @@ from mes.audit.services import verify
 from mes.auth.models import User
 from mes.auth.permissions import Role
 from mes.catalog import aec
+from mes.catalog import maintenance_demo as demo_pm
 from mes.catalog.models import (
     Customer,
     Equipment,
@@ -604,3 +605,26 @@ def test_a_mold_compound_change_is_in_progress_with_its_pcns(loaded):
     waiting = next(lot for lot in on_b if lot.customer.code == demo.TIER1)
     refusal = shipping.refusal(loaded, waiting, waiting.customer)
     assert isinstance(refusal, Conflict) and refusal.code == "pcn_not_accepted"
+def test_tools_have_pm_plans_by_days_and_units_one_pm_due_and_pms_in_the_history(loaded):
+    from mes.catalog import maintenance
+    from mes.catalog.models import EquipmentStateChange, PmPlan, PmRecord
+    plans = loaded.scalars(select(PmPlan)).all()
+    assert any(p.every_days for p in plans) and any(p.every_units for p in plans)
+    due = [s for s in maintenance.due_next(loaded) if s.due]
+    assert [(s.tool.code, s.plan.name) for s in due] == [
+        ("DB-02", "Dispense needle and epoxy path clean")]
+    # Nothing else is due, and the plans by use have units left.
+    assert all(s.units_left > 0 for s in maintenance.due_next(loaded) if s.units_left is not None)
+    # DB-02's PM fell due after the history's last track-in on it.
+    db02 = loaded.scalar(select(Equipment).where(Equipment.code == "DB-02"))
+    assert loaded.scalar(select(func.max(StepRun.started_at)).where(
+        StepRun.equipment_id == db02.id)) < due[0].due_since
+    records = loaded.scalars(select(PmRecord).order_by(PmRecord.done_at)).all()
+    assert len(records) == len(demo_pm.DONE)
+    first_lot = loaded.scalar(select(func.min(LotEvent.at)))
+    assert all(r.done_by == "engineer" and r.notes and r.done_at < first_lot for r in records)
+    saw = loaded.scalar(select(Equipment).where(Equipment.code == "SAW-01"))
+    reasons = [c.reason for c in loaded.scalars(select(EquipmentStateChange).where(
+        EquipmentStateChange.equipment_id == saw.id,
+        EquipmentStateChange.to_state == "scheduled_down"))]
+    assert reasons == ["DT-PM"]

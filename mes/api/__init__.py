@@ -27,6 +27,7 @@ from mes.api import (  # noqa: E402,F401
     changes,
     holds,
     lots,
+    maintenance,
     moisture,
     portal,
     reports,

@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, one_of, utcnow
@@ -124,6 +132,15 @@ class Equipment(Base):
     unit_capacity: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
+    # Units processed on it, ever: each track-out adds the units the lot's run took in.
+    # Preventive maintenance by use counts from it.
+    units_processed: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # When its first preventive maintenance by calendar falls due, and the count of
+    # `units_processed` at which its first one by use does (NULL: no such plan). Kept by
+    # mes.catalog.maintenance whenever a plan is added or a PM recorded, so a track-in
+    # reads whether a PM is due from the tool's row alone.
+    pm_due_at: Mapped[datetime | None]
+    pm_due_units: Mapped[int | None] = mapped_column(BigInteger)
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -283,3 +300,67 @@ class QualificationTest(Base):
     preconditioned: Mapped[bool] = mapped_column(default=False)
 
     qualification: Mapped[Qualification] = relationship(back_populates="tests")
+
+
+class PmPlan(Base):
+    """A preventive maintenance plan of one tool: due every `every_days` days (calendar) or
+    every `every_units` units processed on the tool (use), counted from the plan's creation
+    or its last recorded PM (`since_at`, `since_units`: the tool's `units_processed` then).
+    """
+
+    __tablename__ = "pm_plan"
+    __table_args__ = (
+        UniqueConstraint("equipment_id", "name"),
+        CheckConstraint("(every_days IS NULL) <> (every_units IS NULL)", name="one_interval"),
+        CheckConstraint("every_days IS NULL OR every_days > 0", name="every_days"),
+        CheckConstraint("every_units IS NULL OR every_units > 0", name="every_units"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    every_days: Mapped[int | None]
+    every_units: Mapped[int | None] = mapped_column(BigInteger)
+    since_at: Mapped[datetime] = mapped_column(default=utcnow)
+    since_units: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(default=1)
+
+    equipment: Mapped[Equipment] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def due_at(self) -> datetime | None:
+        """When a calendar plan falls due (None for a plan by use)."""
+        if self.every_days is None:
+            return None
+        return self.since_at + timedelta(days=self.every_days)
+
+    @property
+    def due_units(self) -> int | None:
+        """The tool's `units_processed` at which a plan by use falls due."""
+        if self.every_units is None:
+            return None
+        return self.since_units + self.every_units
+
+
+class PmRecord(Base):
+    """A preventive maintenance done: which plan, on which tool, who, when, notes, and what
+    the plan had counted since the previous one."""
+
+    __tablename__ = "pm_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("pm_plan.id"), index=True)
+    equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"), index=True)
+    done_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_by: Mapped[str | None] = mapped_column(String(80))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # When the plan had fallen due (None: done before it was due), and the units the tool
+    # processed since the plan's previous PM.
+    due_since: Mapped[datetime | None]
+    units_since: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    plan: Mapped[PmPlan] = relationship()

@@ -388,3 +388,54 @@ class BomOut(Schema):
 
 class BomQuery(Schema):
     revision = fields.String(load_default=None)
+
+
+# --- preventive maintenance ------------------------------------------------------------
+
+class PmPlanIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    every_days = fields.Integer(load_default=None, allow_none=True,
+                                validate=validate.Range(1, 3650))
+    every_units = fields.Integer(load_default=None, allow_none=True, validate=POSITIVE_COUNT)
+
+    @validates_schema
+    def _one_interval(self, data: dict[str, Any], **_kw: Any) -> None:
+        if (data.get("every_days") is None) == (data.get("every_units") is None):
+            message = _l("Give either a number of days or a number of units, not both.") \
+                if data.get("every_days") is not None else \
+                _l("Give a number of days or a number of units.")
+            raise ValidationError({"every_days": [message], "every_units": [message]})
+
+
+def _units_left(plan: Any) -> int | None:
+    return None if plan.due_units is None else plan.due_units - plan.equipment.units_processed
+
+
+class PmPlanOut(Schema):
+    equipment = fields.Function(lambda p: p.equipment.code)
+    name = fields.String()
+    every_days = fields.Integer(allow_none=True)
+    every_units = fields.Integer(allow_none=True)
+    # Counted from (the plan's creation or its last PM).
+    since_at = fields.AwareDateTime()
+    # A calendar plan's due date; a plan by use's units left (negative: overdue).
+    due_at = fields.AwareDateTime(allow_none=True)
+    units_left = fields.Function(_units_left, allow_none=True)
+    created_at = fields.AwareDateTime()
+    created_by = fields.String(allow_none=True)
+
+
+class PmRecordIn(Schema):
+    plan = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    notes = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class PmRecordOut(Schema):
+    id = fields.Integer()
+    equipment = fields.Function(lambda r: r.plan.equipment.code)
+    plan = fields.Function(lambda r: r.plan.name)
+    done_at = fields.AwareDateTime()
+    done_by = fields.String(allow_none=True)
+    notes = fields.String()
+    due_since = fields.AwareDateTime(allow_none=True)
+    units_since = fields.Integer()

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
@@ -641,6 +643,31 @@ def update_material_lot(session: Session, actor: Actor, lot: MaterialLot,
     return lot
 
 
+def _already_thawing(lot: MaterialLot) -> Conflict:
+    return Conflict(_l("Material lot %(code)s was taken out of the freezer already.",
+                       code=lot.code), code=ErrorCode.CONFLICT)
+
+
+def _already_open(lot: MaterialLot) -> Conflict:
+    return Conflict(_l("Material lot %(code)s was opened already.", code=lot.code),
+                    code=ErrorCode.ALREADY_OPEN)
+
+
+def _clock_started(session: Session, lot: MaterialLot, clock: str, now: datetime,
+                   refusal: Callable[[MaterialLot], Conflict], **also: Any) -> None:
+    """Start one of the lot's clocks (`thawing_since`, `opened_at`) with a conditional
+    UPDATE: only while it is not started, so that of two simultaneous recordings one starts
+    it and the other is refused (`refusal`) instead of starting it again."""
+    column = getattr(MaterialLot, clock)
+    values = {clock: now, **also}
+    done = session.connection().execute(
+        update(MaterialLot).where(MaterialLot.id == lot.id, column.is_(None)).values(values))
+    if done.rowcount != 1:
+        raise refusal(lot)
+    for name, value in values.items():
+        set_committed_value(lot, name, value)
+
+
 def thaw_material_lot(session: Session, actor: Actor, lot: MaterialLot) -> MaterialLot:
     """Record the lot's removal from the freezer: it may be used `thaw_minutes` later.
 
@@ -648,9 +675,8 @@ def thaw_material_lot(session: Session, actor: Actor, lot: MaterialLot) -> Mater
     if not lot.thaw_minutes:
         raise InvalidInput(_l("Material lot %(code)s needs no thawing.", code=lot.code))
     if lot.thawing_since is not None:
-        raise Conflict(_l("Material lot %(code)s was taken out of the freezer already.",
-                          code=lot.code), code=ErrorCode.CONFLICT)
-    lot.thawing_since = utcnow()
+        raise _already_thawing(lot)
+    _clock_started(session, lot, "thawing_since", utcnow(), _already_thawing)
     audit.record(session, actor=actor, code="material_lot:thaw", subject_type="material_lot",
                  subject_key=lot.code, data={"ready_at": lot.ready_at})
     return lot
@@ -665,16 +691,15 @@ def open_material_lot(session: Session, actor: Actor, lot: MaterialLot) -> Mater
     if not lot.work_life_hours:
         raise InvalidInput(_l("Material lot %(code)s has no work life.", code=lot.code))
     if lot.opened_at is not None:
-        raise Conflict(_l("Material lot %(code)s was opened already.", code=lot.code),
-                       code=ErrorCode.ALREADY_OPEN)
+        raise _already_open(lot)
     now = utcnow()
     if lot.thaw_minutes and (lot.ready_at is None or lot.ready_at > now):
         raise Conflict(_l("Material lot %(code)s is not thawed yet; open it when it is.",
                           code=lot.code), code=ErrorCode.MATERIAL_NOT_READY)
-    lot.opened_at = now
     end = now + timedelta(hours=lot.work_life_hours)
-    if lot.expires_at is None or end < lot.expires_at:
-        lot.expires_at = end
+    _clock_started(session, lot, "opened_at", now, _already_open,
+                   expires_at=end if lot.expires_at is None or end < lot.expires_at
+                   else lot.expires_at)
     audit.record(session, actor=actor, code="material_lot:open", subject_type="material_lot",
                  subject_key=lot.code, data={"expires_at": lot.expires_at})
     return lot

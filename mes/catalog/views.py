@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 
 from mes import db
 from mes.auth.permissions import Permission, has_permission, require
-from mes.catalog import aec, services
+from mes.catalog import aec, maintenance, services
 from mes.catalog import schemas as s
 from mes.catalog.models import (
     Customer,
@@ -553,6 +553,8 @@ def qualification_new(code: str) -> Any:
 # --- equipment -------------------------------------------------------------------------
 
 EQUIPMENT_FIELDS = ("code", "kind", "name", "state", "capacity", "unit_capacity")
+# The plans the equipment list shows as due next.
+PM_NEXT = 10
 
 
 @bp.route("/equipment")
@@ -571,6 +573,7 @@ def equipment_list() -> Any:
         select(Equipment.kind).distinct().order_by(Equipment.kind))]
     return render_template("catalog/equipment.html", equipment=page.items, next_url=page.next_url,
                            prev_url=page.prev_url, kinds=kinds, kind=kind,
+                           pm_next=maintenance.due_next(sess, limit=PM_NEXT),
                            state=state if state in EquipmentState.codes() else "",
                            states=EquipmentState.choices())
 
@@ -648,6 +651,59 @@ def equipment_state(code: str) -> Any:
     return render_template("catalog/equipment_state.html", equipment=equipment, form=form,
                            errors=errors, history=history, reasons=reasons,
                            states=EquipmentState.choices()), status
+
+
+# --- preventive maintenance ------------------------------------------------------------
+
+def _pm_page(equipment: Equipment, *, plan_form: dict[str, Any] | None = None,
+             plan_errors: dict[str, Any] | None = None, pm_form: dict[str, Any] | None = None,
+             pm_errors: dict[str, Any] | None = None, status: int = 200) -> Any:
+    sess = db.session()
+    plans = maintenance.due_next(sess, equipment)
+    return render_template(
+        "catalog/equipment_pm.html", equipment=equipment, plans=plans,
+        history=maintenance.history(sess, equipment), plan_form=plan_form or {},
+        plan_errors=plan_errors or {}, pm_form=pm_form or {}, pm_errors=pm_errors or {},
+        plan_choices=[(p.plan.name, p.plan.name) for p in plans]), status
+
+
+@bp.route("/equipment/<code>/pm")
+@require(READ)
+def equipment_pm(code: str) -> Any:
+    """The tool's preventive maintenance: its plans, what is due, the PMs recorded."""
+    return _pm_page(services.get_equipment(db.session(), code))
+
+
+@bp.route("/equipment/<code>/pm-plans", methods=["POST"])
+@require(WRITE)
+def equipment_pm_plan(code: str) -> Any:
+    sess = db.session()
+    equipment = services.get_equipment(sess, code)
+    plan, errors, status = _submit(lambda: maintenance.create_plan(
+        sess, current_user, equipment, forms.load(s.PmPlanIn, _convert(
+            request.form, {"name": "text", "every_days": "opt", "every_units": "opt"}))))
+    if plan is not None:
+        return forms.done(_("PM plan %(name)s added to %(code)s.", name=plan.name, code=code),
+                          "catalog.equipment_pm", code=code)
+    if "code" in errors:  # a plan of that name exists already
+        errors = {"name": errors.pop("code"), **errors}
+    return _pm_page(equipment, plan_form=request.form.to_dict(), plan_errors=errors,
+                    status=status)
+
+
+@bp.route("/equipment/<code>/pm", methods=["POST"])
+@require(WRITE)
+def equipment_pm_record(code: str) -> Any:
+    sess = db.session()
+    equipment = services.get_equipment(sess, code)
+    record, errors, status = _submit(lambda: maintenance.record_pm(
+        sess, current_user, equipment, forms.load(s.PmRecordIn, _convert(
+            request.form, {"plan": "text", "notes": "text"}))))
+    if record is not None:
+        return forms.done(_("PM %(plan)s recorded on %(code)s; bring the tool up when it is "
+                            "ready.", plan=record.plan.name, code=code),
+                          "catalog.equipment_pm", code=code)
+    return _pm_page(equipment, pm_form=request.form.to_dict(), pm_errors=errors, status=status)
 
 
 # --- reason codes ----------------------------------------------------------------------

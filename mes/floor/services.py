@@ -33,6 +33,7 @@ from sqlalchemy.sql import ColumnElement
 from mes import audit
 from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scope_customer, scoped
+from mes.catalog import maintenance
 from mes.catalog.models import (
     Bom,
     Customer,
@@ -579,6 +580,21 @@ def unit_capacity_blocker(session: Session, equipment: Equipment, units: int) ->
         running=running, units=units), code=ErrorCode.CAPACITY_EXCEEDED, field="equipment")
 
 
+def pm_blockers(tool: Equipment, now: datetime) -> list[Blocker]:
+    """The tool's preventive maintenance that is due (409 pm_due), naming the plan and
+    since when. Whether any is due comes from the tool's row; only then are its plans read."""
+    if not maintenance.pm_due(tool, now):
+        return []
+    session = object_session(tool)
+    assert session is not None
+    return [Blocker(gettext(
+        "%(equipment)s has preventive maintenance %(plan)s due since %(since)s.",
+        equipment=tool.code, plan=due.plan.name,
+        since=f"{due.due_since:%Y-%m-%d %H:%M}" if due.due_since else "?"),
+        code=ErrorCode.PM_DUE, field="equipment")
+        for due in maintenance.due_plans(session, tool, now)]
+
+
 def lot_bom(lot: Lot) -> BomInfo | None:
     """The BOM revision the lot was received with (read once per process), or None."""
     if lot.bom_id is None:
@@ -740,8 +756,8 @@ def _check_track_in(session: Session, lot: Lot, step: str, tool: Equipment,
     if route_step.kind == StepKind.PACK:
         check_floor_life(session, lot)
     # Only a lot with a BOM reads it (once per process): the others add no query.
-    for blocker in equipment_blockers(route_step, tool) + material_blockers(
-            route_step, used, lot_bom(lot)):
+    for blocker in equipment_blockers(route_step, tool) + pm_blockers(tool, utcnow()) + \
+            material_blockers(route_step, used, lot_bom(lot)):
         raise blocker
 
 
@@ -776,8 +792,8 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
 
     Refused (409) when the lot is closed, already running, on hold or not at `step`; when
     the equipment is of the wrong kind, not productive/standby, busy (capacity 1) or full
-    (capacity_exceeded: a batch tool with every place taken, or its unit capacity); when a
-    material lot is expired or a material the step requires is missing; at a pack step,
+    (capacity_exceeded: a batch tool with every place taken, or its unit capacity) or has a
+    preventive maintenance due (pm_due); when a material lot is expired or a material the step requires is missing; at a pack step,
     when the lot's moisture floor life has run out (floor_life_expired, until it is baked).
     Unknown equipment or material lots are 422.
     """
@@ -906,6 +922,8 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     state_change = None
     if tool is not None:
         tool_values, state_change = _tool_after(tool, max(0, tool.lots_running - 1), now, actor)
+        # The units the tool processed (preventive maintenance by use counts them).
+        tool_values["units_processed"] = tool.units_processed + run.qty_in
         others.append((tool, tool_values))
     others.append((run, {"finished_at": now, "good_qty": good_qty, "reject_qty": reject_total,
                          "finished_by": actor_name(actor)}))

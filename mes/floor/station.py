@@ -140,7 +140,9 @@ def _tools(session: Session, step: StepInfo) -> list[ToolState]:
         return []
     tools = session.scalars(select(Equipment).where(Equipment.kind == step.equipment_kind)
                             .order_by(Equipment.code))
-    return [ToolState(tool, services.equipment_blockers(step, tool))
+    now = utcnow()
+    return [ToolState(tool, services.equipment_blockers(step, tool)
+                      + services.pm_blockers(tool, now))
             for tool in tools]
 
 
@@ -160,6 +162,18 @@ def _usable_materials(session: Session, names: tuple[str, ...],
             .limit(MATERIAL_CHOICES))
         found[name] = sorted((m for m in longest if not m.expired), key=lambda m: m.code)
     return found
+
+
+def _last_expired(session: Session, name: str,
+                  parts: dict[str, tuple[str, ...]]) -> MaterialLot | None:
+    """The material lot of type `name` (of the part numbers `parts` allows) that expired
+    last, when every one in stock has expired (the station asks only then)."""
+    stmt = select(MaterialLot).where(MaterialLot.material == name,
+                                     MaterialLot.expires_at.is_not(None))
+    if name in parts:
+        stmt = stmt.where(MaterialLot.part_number.in_(parts[name]))
+    last = session.scalars(stmt.order_by(MaterialLot.expires_at.desc()).limit(1)).first()
+    return last if last is not None and last.expired else None
 
 
 def _material_action(m: MaterialLot, now: datetime) -> str | None:
@@ -186,7 +200,24 @@ def _first_free(session: Session, tools: list[ToolState]) -> tuple[Equipment, St
     return (busy[run.equipment_id], run) if run is not None else None
 
 
+def _pm_todo(step: StepInfo, tools: list[ToolState]) -> str | None:
+    """When a tool of the kind is up and idle but waits for its preventive maintenance:
+    which one, and that recording the PM frees it."""
+    waiting = [t for t in tools if t.blockers and all(
+        b.code == ErrorCode.PM_DUE for b in t.blockers)]
+    if not waiting:
+        return None
+    return _("No %(kind)s is free: %(tools)s waits for its preventive maintenance. Ask "
+             "maintenance to do it and record the PM on the equipment page (the tool in "
+             "scheduled down), then scan this lot again.",
+             kind=EquipmentKind.word(step.equipment_kind),
+             tools=", ".join(t.equipment.code for t in waiting))
+
+
 def _no_tool_todo(session: Session, step: StepInfo, tools: list[ToolState]) -> str:
+    pm = _pm_todo(step, tools)
+    if pm is not None:
+        return pm
     first = _first_free(session, tools)
     if first is None:
         return _("Every %(kind)s is down or in engineering: call maintenance or the shift "
@@ -269,9 +300,17 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
                               code=waiting[0][0].code))
                 continue
             part_list = ", ".join(parts.get(name, ()))
+            last = _last_expired(session, name, parts)
             blockers.append(services.Blocker(_(
-                "No usable %(material)s lot is in stock: all are expired or none was "
-                "received.", material=name), code=ErrorCode.NO_MATERIAL, field="materials"))
+                "Every %(material)s lot in stock has expired (the last one, %(code)s, on "
+                "%(date)s).", material=name, code=last.code,
+                date=format_datetime(last.expires_at, "yyyy-MM-dd HH:mm")),
+                code=ErrorCode.MATERIAL_EXPIRED, field="materials")
+                if last is not None and last.expires_at is not None else
+                services.Blocker(_(
+                    "No usable %(material)s lot is in stock: all are expired or none was "
+                    "received.", material=name), code=ErrorCode.NO_MATERIAL,
+                    field="materials"))
             todo.append(_("Ask the material store for a fresh %(material)s lot of part number "
                           "%(parts)s, then scan this lot again.", material=name,
                           parts=part_list) if part_list else
