@@ -793,7 +793,8 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
     Refused (409) when the lot is closed, already running, on hold or not at `step`; when
     the equipment is of the wrong kind, not productive/standby, busy (capacity 1) or full
     (capacity_exceeded: a batch tool with every place taken, or its unit capacity) or has a
-    preventive maintenance due (pm_due); when a material lot is expired or a material the step requires is missing; at a pack step,
+    preventive maintenance due (pm_due); when a material lot is expired or a material the
+    step requires is missing; at a pack step,
     when the lot's moisture floor life has run out (floor_life_expired, until it is baked).
     Unknown equipment or material lots are 422.
     """
