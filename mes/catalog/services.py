@@ -416,9 +416,10 @@ def _move_durable(session: Session, durable: Durable, to: Equipment | None,
                   now: datetime) -> None:
     seen = durable.equipment_id
     where = Durable.equipment_id.is_(None) if seen is None else Durable.equipment_id == seen
-    done = session.connection().execute(update(Durable).where(Durable.id == durable.id, where).values(
-        equipment_id=to.id if to is not None else None,
-        mounted_at=now if to is not None else None))
+    done = session.connection().execute(
+        update(Durable).where(Durable.id == durable.id, where).values(
+            equipment_id=to.id if to is not None else None,
+            mounted_at=now if to is not None else None))
     if done.rowcount != 1:
         raise Conflict(_l("A simultaneous change won; reload and try again."),
                        code=ErrorCode.STALE)
