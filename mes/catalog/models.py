@@ -82,7 +82,7 @@ class RouteStep(Base):
     ideal_uph: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
     # Uses of each durable mounted on the tool per unit processed here (wires per device
     # for a capillary, cuts per unit for a blade): each unit tracked out adds this many.
-    touchdowns_per_unit: Mapped[int] = mapped_column(default=1, server_default="1")
+    touchdowns_per_unit: Mapped[int] = mapped_column(server_default="1")
 
     route: Mapped[Route] = relationship(back_populates="steps")
 
