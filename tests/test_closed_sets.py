@@ -13,6 +13,7 @@ from sqlalchemy import CheckConstraint, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mes import vocabulary as v
+from mes.catalog import services as catalog
 from mes.catalog.models import Equipment, ReasonCode
 from mes.db import Base, get_db, utcnow
 from mes.floor.models import LotEdge
@@ -37,6 +38,7 @@ COLUMNS = {
     ("test_run", "source"): v.TestRunSource, ("lot_closed_total", "state"): v.LotState,
     ("hold", "text_code"): v.SystemText,
     ("spc_plan", "chart"): v.ChartKind, ("spc_event", "state"): v.SpcEventState,
+    ("durable", "kind"): v.DurableKind, ("durable_mount", "action"): v.DurableAction,
 }
 
 # (table, constraint name, column) of every CHECK the models declare.
@@ -90,6 +92,9 @@ def a_row_everywhere(session, tested, make_user) -> None:
     session.flush()
     tool_id = session.scalars(select(Equipment.id).order_by(Equipment.id).limit(1)).one()
     session.add(SpcEvent(plan_id=plan.id, equipment_id=tool_id, rule=1, since=utcnow()))
+    catalog.create_durable(session, "eng", {"code": "CAP-1", "kind": "capillary",
+                                            "life_limit": 10})
+    catalog.mount_durable(session, "eng", session.get(Equipment, tool_id), "CAP-1")
     session.commit()
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     ForeignKey,
     Numeric,
     String,
@@ -62,8 +61,7 @@ class Route(Base):
 class RouteStep(Base):
     __tablename__ = "route_step"
     __table_args__ = (UniqueConstraint("route_id", "seq"), UniqueConstraint("route_id", "code"),
-                      one_of("kind", StepKind),
-                      CheckConstraint("touchdowns_per_unit >= 1", name="touchdowns_per_unit"))
+                      one_of("kind", StepKind))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     route_id: Mapped[int] = mapped_column(ForeignKey("route.id"))
@@ -159,13 +157,7 @@ class Durable(Base):
     track-out turns it into `used`, undoing the track-in releases it)."""
 
     __tablename__ = "durable"
-    __table_args__ = (
-        one_of("kind", DurableKind),
-        CheckConstraint("life_limit > 0", name="life_limit"),
-        CheckConstraint("used >= 0", name="used"),
-        CheckConstraint("reserved >= 0", name="reserved"),
-        CheckConstraint("warn_at_pct BETWEEN 1 AND 100", name="warn_at_pct"),
-    )
+    __table_args__ = (one_of("kind", DurableKind),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)

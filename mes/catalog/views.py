@@ -35,7 +35,7 @@ from mes.catalog.models import (
     Route,
     RouteStep,
 )
-from mes.errors import ErrorCode, Forbidden, InvalidInput
+from mes.errors import ErrorCode, InvalidInput
 from mes.vocabulary import (
     CustomerCategory,
     DurableKind,
@@ -659,32 +659,8 @@ def durable_new() -> Any:
                            fields=DURABLE_FIELDS, kinds=DurableKind.choices()), status
 
 
-@bp.route("/equipment/<code>/durables", methods=["GET", "POST"])
-@require(READ)
-def equipment_durables(code: str) -> Any:
-    """The durables mounted on a tool, mounting or changing one, and their history."""
+def _durables_page(equipment: Equipment, errors: dict[str, Any], status: int) -> Any:
     sess = db.session()
-    equipment = services.get_equipment(sess, code)
-    errors: dict[str, Any] = {}
-    status = 200
-    if request.method == "POST":
-        if not has_permission(current_user, WRITE):
-            raise Forbidden(_("Your role may not change durables."))
-        unmount = request.form.get("unmount", "").strip()
-        if unmount:
-            durable = services.get_durable(sess, unmount)
-            done, errors, status = _submit(lambda: services.unmount_durable(
-                sess, current_user, durable))
-            message = _("%(durable)s taken off %(code)s.", durable=unmount, code=code)
-        else:
-            done, errors, status = _submit(lambda: services.mount_durable(
-                sess, current_user, equipment,
-                forms.load(s.DurableMountIn, _convert(request.form,
-                                                      {"durable": "text"}))["durable"]))
-            message = _("%(durable)s mounted on %(code)s.",
-                        durable=request.form.get("durable", "").strip(), code=code)
-        if done is not None:
-            return forms.done(message, "catalog.equipment_durables", code=code)
     mounted = services.mounted_durables(sess, [equipment.id])[equipment.id]
     spare = [(d.code, f"{d.code} — {DurableKind.word(d.kind)}, {d.left:,} / {d.life_limit:,}")
              for d in sess.scalars(select(Durable).where(Durable.equipment_id.is_(None))
@@ -692,6 +668,36 @@ def equipment_durables(code: str) -> Any:
     return render_template("catalog/equipment_durables.html", equipment=equipment,
                            mounted=mounted, spare=spare, errors=errors,
                            history=services.durable_history(sess, tool=equipment)), status
+
+
+@bp.route("/equipment/<code>/durables")
+@require(READ)
+def equipment_durables(code: str) -> Any:
+    """The durables mounted on a tool, with their counts and mount history."""
+    return _durables_page(services.get_equipment(db.session(), code), {}, 200)
+
+
+@bp.route("/equipment/<code>/durables", methods=["POST"])
+@require(WRITE)
+def equipment_durables_change(code: str) -> Any:
+    """Mount (or change) a durable on the tool, or take one off (`unmount`)."""
+    sess = db.session()
+    equipment = services.get_equipment(sess, code)
+    unmount = request.form.get("unmount", "").strip()
+    if unmount:
+        durable = services.get_durable(sess, unmount)
+        done, errors, status = _submit(lambda: services.unmount_durable(
+            sess, current_user, durable))
+        message = _("%(durable)s taken off %(code)s.", durable=unmount, code=code)
+    else:
+        done, errors, status = _submit(lambda: services.mount_durable(
+            sess, current_user, equipment,
+            forms.load(s.DurableMountIn, _convert(request.form, {"durable": "text"}))["durable"]))
+        message = _("%(durable)s mounted on %(code)s.",
+                    durable=request.form.get("durable", "").strip(), code=code)
+    if done is not None:
+        return forms.done(message, "catalog.equipment_durables", code=code)
+    return _durables_page(equipment, errors, status)
 
 
 # --- reason codes ----------------------------------------------------------------------

@@ -39,10 +39,6 @@ def upgrade() -> None:
         sa.Column('mounted_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(f'kind IN ({_listed(DURABLE_KINDS)})', name=op.f('ck_durable_kind')),
-        sa.CheckConstraint('life_limit > 0', name=op.f('ck_durable_life_limit')),
-        sa.CheckConstraint('used >= 0', name=op.f('ck_durable_used')),
-        sa.CheckConstraint('reserved >= 0', name=op.f('ck_durable_reserved')),
-        sa.CheckConstraint('warn_at_pct BETWEEN 1 AND 100', name=op.f('ck_durable_warn_at_pct')),
         sa.ForeignKeyConstraint(['equipment_id'], ['equipment.id'],
                                 name=op.f('fk_durable_equipment_id_equipment')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_durable')),
@@ -76,13 +72,10 @@ def upgrade() -> None:
     with op.batch_alter_table('route_step', schema=None) as batch_op:
         batch_op.add_column(sa.Column('touchdowns_per_unit', sa.Integer(), server_default='1',
                                       nullable=False))
-        batch_op.create_check_constraint(op.f('ck_route_step_touchdowns_per_unit'),
-                                         'touchdowns_per_unit >= 1')
 
 
 def downgrade() -> None:
     with op.batch_alter_table('route_step', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_route_step_touchdowns_per_unit'), type_='check')
         batch_op.drop_column('touchdowns_per_unit')
     with op.batch_alter_table('durable_mount', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_durable_mount_equipment_id'))
