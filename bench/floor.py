@@ -1,6 +1,8 @@
 """Shop-floor benchmark (PostgreSQL, production server, loopback only).
 
-1. Track-in + track-out cycles through the HTTP API with 16 concurrent clients, against a
+1. Track-in + track-out cycles through the HTTP API with 16 concurrent clients (the lots'
+   BOM checked at every track-in and a wire lot scanned at one step; a durable on every
+   tool counted by every move), against a
    bare Flask + SQLAlchemy endpoint doing the same row work, on the same server settings
    (gunicorn, workers = 2 x cores + 1) in the same run, the contenders taking turns in
    short phases: prints both rates, the ratio and both p99 latencies.
@@ -36,6 +38,10 @@ from bench.common import (  # noqa: E402
 
 STEPS = 25  # the length of a real QFN route
 LOTS_PER_CLIENT = 80
+# The step whose BOM item the bench's wire lot satisfies (the lot's BOM is checked at every
+# step; the wire is scanned at this one), and the wires per unit it bonds.
+WIRE_STEP, WIRES = 8, 4
+WIRE_LOT = "WIRE-1"
 
 
 def setup(url: str, clients: int) -> dict[str, Any]:
@@ -54,14 +60,24 @@ def setup(url: str, clients: int) -> dict[str, Any]:
         cat.create_customer(s, "bench", {"code": "C1", "name": "C1", "automotive": False})
         cat.create_route(s, "bench", {"code": "R", "name": "Bench route", "steps": [
             {"code": f"S{i:03d}", "name": f"Step {i}", "kind": "assembly",
-             "equipment_kind": "tool", "min_yield": None, "materials": []}
+             "equipment_kind": "tool", "min_yield": None, "materials": [],
+             "touchdowns_per_unit": WIRES if i == WIRE_STEP else 1}
             for i in range(1, STEPS + 1)]})
-        cat.create_product(s, "bench", {"code": "P", "name": "P", "package": "QFN",
-                                        "route": "R", "aec_grade": None, "msl": "1",
-                                        "customer": "C1"})
+        product = cat.create_product(s, "bench", {"code": "P", "name": "P", "package": "QFN",
+                                                  "route": "R", "aec_grade": None, "msl": "1",
+                                                  "customer": "C1"})
+        # A BOM checked at every track-in; its wire item is satisfied by the bench's wire lot.
+        cat.create_material_lot(s, "bench", {"code": WIRE_LOT, "material": "wire",
+                                             "part_number": "AU-0.8MIL"})
+        cat.create_bom(s, "bench", product, {"revision": "A", "items": [
+            {"step": f"S{WIRE_STEP:03d}", "material": "wire", "part_numbers": ["AU-0.8MIL"]}]})
         for i in range(clients):
-            cat.create_equipment(s, "bench", {"code": f"T{i:02d}", "kind": "tool", "name": "",
-                                              "state": "productive"})
+            tool = cat.create_equipment(s, "bench", {"code": f"T{i:02d}", "kind": "tool",
+                                                     "name": "", "state": "productive"})
+            # A durable on every tool, counted by every track-in and track-out.
+            cat.create_durable(s, "bench", {"code": f"D{i:02d}", "kind": "capillary",
+                                            "life_limit": 10**12})
+            cat.mount_durable(s, "bench", tool, f"D{i:02d}")
         for i in range(clients):
             for j in range(LOTS_PER_CLIENT):
                 floor.receive_lot(s, "bench", {"product": "P", "customer": "C1",
@@ -101,8 +117,10 @@ def mes_worker(port: int, token: str, moves: Iterator[tuple[str, str]]):
         tool = None
         for lot, code in moves:
             tool = tool or f"T{lot[1:3]}"
-            st, _, lat = c.call("POST", f"/api/v1/lots/{lot}/track-in",
-                                {"step": code, "equipment": tool})
+            body: dict[str, Any] = {"step": code, "equipment": tool}
+            if code == f"S{WIRE_STEP:03d}":
+                body["materials"] = [WIRE_LOT]
+            st, _, lat = c.call("POST", f"/api/v1/lots/{lot}/track-in", body)
             report(st, lat)
             st, _, lat = c.call("POST", f"/api/v1/lots/{lot}/track-out",
                                 {"step": code, "good_qty": 1000})

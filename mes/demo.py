@@ -37,6 +37,7 @@ from mes.catalog.models import Customer, MaterialLot
 from mes.catalog.schemas import (
     BomIn,
     CustomerIn,
+    DurableIn,
     EquipmentIn,
     MaterialLotIn,
     ProductIn,
@@ -223,6 +224,28 @@ EQUIPMENT = [
 CAPACITY: dict[str, tuple[int, int | None]] = {
     "OVN-01": (8, None), "OVN-02": (8, None), "PLT-01": (4, 400_000), "BAK-01": (12, None)}
 
+# --- durables --------------------------------------------------------------------------
+
+# Durables mounted on the tools that wear them, per equipment kind: (kind, code prefix,
+# life limit, warning level %). A demo lot is a whole 25-wafer lot (up to 295,000 units, 9.4
+# million touchdowns at wire bond), so the limits are those of parts that last a few lots;
+# the history changes a part when the next lot would pass its limit, as a technician does.
+DURABLES_BY_TOOL_KIND: dict[str, list[tuple[str, str, int, int]]] = {
+    "saw": [("saw_blade", "BLD-W", 8_000_000, 90)],
+    "wire_bonder": [("capillary", "CAP", 60_000_000, 85)],
+    "molder": [("mold_chase", "CHS", 40_000_000, 90)],
+    "singulation_saw": [("saw_blade", "BLD-P", 6_000_000, 90)],
+    "tester": [("load_board", "LB", 30_000_000, 90), ("socket", "SKT", 5_000_000, 80)],
+}
+# Spares in the crib: a probe card for the wafer prober to come, a fresh capillary.
+SPARE_DURABLES = [("PC-5532-01", "probe_card", 1_000_000, 90),
+                  ("CAP-SPARE-01", "capillary", 60_000_000, 85)]
+
+
+def _durable_code(prefix: str, tool: str, n: int) -> str:
+    return f"{prefix}-{tool}-{n:02d}"
+
+
 # --- reason codes ----------------------------------------------------------------------
 
 # What customers read of each code's rejects and scrap, by the code's prefix.
@@ -391,6 +414,12 @@ def _reason_places(code: str, kind: str) -> dict[str, list[str]]:
                       if code in work[3] and step not in FT_STEPS]}
 
 
+# Uses each unit adds to the durables mounted on the step's tool (route_step
+# touchdowns_per_unit): a bond wire is a capillary touchdown, so wire bond counts the wires of
+# the route's largest package; the other steps one cut, shot or insertion per unit.
+TOUCHDOWNS = {(QFN_ROUTE, "WB"): 32, (SOP_ROUTE, "WB"): 16}
+
+
 def _ideal_uph(route: str, step: str) -> float:
     """A step's ideal rate (OEE performance): a full lot (25 wafers) of the route's product
     with the most dies per wafer in the step's shortest process time."""
@@ -405,7 +434,8 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
                "steps": [{"code": step, "name": STEPS[step][0], "name_zh": STEP_NAMES_ZH[step],
                           "kind": STEPS[step][1],
                           "equipment_kind": STEPS[step][2], "min_yield": STEPS[step][3],
-                          "materials": STEPS[step][4], "ideal_uph": _ideal_uph(code, step)}
+                          "materials": STEPS[step][4], "ideal_uph": _ideal_uph(code, step),
+                          "touchdowns_per_unit": TOUCHDOWNS.get((code, step), 1)}
                          for step in steps]}
               for code, name, steps in ROUTES]
     qualifications = [
@@ -443,6 +473,15 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
                 "work_life_hours": TIME_LIMITED[code][1]} if code in TIME_LIMITED else {})},
             f"material lot {code}")
             for code, material, text, days in MATERIAL_LOTS],
+        "durables": [_load(DurableIn(), {"code": _durable_code(prefix, code, 1),
+                                         "kind": kind, "life_limit": limit,
+                                         "warn_at_pct": warn}, f"durable {prefix} {code}")
+                     | {"equipment": code}
+                     for code, tool_kind, _name, _state in EQUIPMENT
+                     for kind, prefix, limit, warn in DURABLES_BY_TOOL_KIND.get(tool_kind, [])]
+        + [_load(DurableIn(), {"code": code, "kind": kind, "life_limit": limit,
+                               "warn_at_pct": warn}, f"durable {code}") | {"equipment": None}
+           for code, kind, limit, warn in SPARE_DURABLES],
         "boms": [{"product": p["code"],
                   "data": _load(BomIn(), {"revision": "A", "items": _bom_items(p["code"])},
                                 f"BOM {p['code']}")} for p in PRODUCTS],
@@ -457,6 +496,12 @@ def _create_master_data(session: Session, data: dict[str, list[dict[str, Any]]])
     products = {p["code"]: catalog.create_product(session, ACTOR, p) for p in data["products"]}
     for equipment in data["equipment"]:
         catalog.create_equipment(session, ACTOR, equipment)
+    for durable in data["durables"]:
+        tool = durable.pop("equipment")
+        catalog.create_durable(session, ACTOR, durable)
+        if tool is not None:
+            catalog.mount_durable(session, ACTOR, catalog.get_equipment(session, tool),
+                                  durable["code"])
     for reason in data["reason_codes"]:
         catalog.create_reason_code(session, ACTOR, reason)
     for lot in data["material_lots"]:
@@ -625,6 +670,11 @@ class _History:
         for m in session.scalars(select(MaterialLot).order_by(MaterialLot.code)):
             if (m.expires_at is None or m.expires_at > now) and m.code not in TIME_LIMITED:
                 self.materials.setdefault(m.material, []).append(m)
+        # The durables on each tool as the history wears them: (kind, prefix, limit, warning
+        # level) -> [number of the part mounted, uses taken of it].
+        self.wear: dict[str, dict[tuple[str, str, int, int], list[int]]] = {
+            code: {spec: [1, 0] for spec in DURABLES_BY_TOOL_KIND.get(kind, [])}
+            for code, kind, _name, _state in EQUIPMENT}
 
     # --- the plan ---------------------------------------------------------------------
 
@@ -894,6 +944,7 @@ class _History:
             if waiting and len(free) > 1:
                 self._at(at + _hours(self.rng.uniform(0.02, 0.07)), self._dispatch, kind)
             return
+        self._wear(at, tool, lot.quantity * step.touchdowns_per_unit)
         # Without autoflush: what the move's services look up (equipment, material lots,
         # reason codes, hold rules) is in the database already and their own flushes write
         # the rest; a flush before every look-up made the whole load half as fast.
@@ -940,6 +991,22 @@ class _History:
             longest = max(longest, ends)
             self._at(at + _hours(ends), self._finish, member)
         self.busy_until[tool] = at + _hours(longest + self.rng.uniform(0.08, 0.33))
+
+    def _wear(self, at: datetime, tool: str, need: int) -> None:
+        """Take the lot's uses of the tool's durables, changing a part first (a new one,
+        mounted by the technician) when the lot would pass its life limit."""
+        for (kind, prefix, limit, warn), part in self.wear[tool].items():
+            if part[1] + need > limit:
+                part[0] += 1
+                part[1] = 0
+                with simulated_time(at):
+                    catalog.create_durable(self.session, ACTOR, {
+                        "code": _durable_code(prefix, tool, part[0]), "kind": kind,
+                        "life_limit": limit, "warn_at_pct": warn})
+                    catalog.mount_durable(self.session, ACTOR,
+                                          catalog.get_equipment(self.session, tool),
+                                          _durable_code(prefix, tool, part[0]))
+            part[1] += need
 
     def _materials(self, plan: _Plan, step: StepInfo) -> list[str]:
         chosen = []

@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     WRONG_MATERIAL = "wrong_material"
     MATERIAL_NOT_READY = "material_not_ready"
     NO_MATERIAL = "no_material"
+    DURABLE_EXHAUSTED = "durable_exhausted"
     LOT_NO_TOO_LONG = "lot_no_too_long"
     MERGE_MISMATCH = "merge_mismatch"
     NOTHING_TO_HOLD = "nothing_to_hold"

@@ -202,6 +202,7 @@ LABELLED: dict[str, type[v.Vocabulary]] = {
     "match_kind": v.MatchKind, "sba_status": v.SbaStatus, "pat_mode": v.PatMode,
     "moisture_state": v.MoistureState, "hold_status": v.HoldStatus, "edge_kind": v.EdgeKind,
     "material_type": v.MaterialType, "customer_category": v.CustomerCategory,
+    "durable_kind": v.DurableKind, "durable_action": v.DurableAction,
     "abort_reason": v.AbortReason,
 }
 

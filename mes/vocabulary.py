@@ -164,6 +164,25 @@ class EquipmentKind(Vocabulary):
     DRY_PACK_SEALER = "dry_pack_sealer", _l("dry pack sealer")
 
 
+class DurableKind(Vocabulary):
+    """The consumable parts mounted on a tool that wear with use ("durables"), each counted
+    in its own unit: touchdowns, cuts, shots or insertions."""
+
+    CAPILLARY = "capillary", _l("capillary")
+    SAW_BLADE = "saw_blade", _l("saw blade")
+    MOLD_CHASE = "mold_chase", _l("mold chase")
+    LOAD_BOARD = "load_board", _l("load board")
+    SOCKET = "socket", _l("socket")
+    PROBE_CARD = "probe_card", _l("probe card")
+
+
+class DurableAction(Vocabulary):
+    """What happened to a durable on a tool (its mount history)."""
+
+    MOUNT = "mount", _l("mounted")
+    UNMOUNT = "unmount", _l("removed")
+
+
 class MaterialType(Vocabulary):
     """The usual types of material a step consumes (`material_lot.material`,
     `route_step.materials`), with their words; an open set like EquipmentKind."""

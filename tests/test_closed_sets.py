@@ -13,6 +13,7 @@ from sqlalchemy import CheckConstraint, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mes import vocabulary as v
+from mes.catalog import services as catalog
 from mes.catalog.models import Customer, Equipment, ReasonCode
 from mes.changes.models import Change, Pcn
 from mes.db import Base, get_db, utcnow
@@ -40,6 +41,7 @@ COLUMNS = {
     ("hold", "text_code"): v.SystemText,
     ("spc_plan", "chart"): v.ChartKind, ("spc_event", "state"): v.SpcEventState,
     ("product_change", "kind"): v.ChangeKind, ("pcn", "status"): v.PcnStatus,
+    ("durable", "kind"): v.DurableKind, ("durable_mount", "action"): v.DurableAction,
 }
 
 # (table, constraint name, column) of every CHECK the models declare.
@@ -99,6 +101,9 @@ def a_row_everywhere(session, tested, make_user) -> None:
     session.flush()
     session.add(Pcn(change_id=change.id, customer_id=customer_id, notice_days=90,
                     effective_date=utcnow().date(), status="pending"))
+    catalog.create_durable(session, "eng", {"code": "CAP-1", "kind": "capillary",
+                                            "life_limit": 10})
+    catalog.mount_durable(session, "eng", session.get(Equipment, tool_id), "CAP-1")
     session.commit()
 
 

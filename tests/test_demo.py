@@ -16,6 +16,7 @@ from mes.catalog import aec
 from mes.catalog import maintenance_demo as demo_pm
 from mes.catalog.models import (
     Customer,
+    Durable,
     Equipment,
     MaterialLot,
     Product,
@@ -29,7 +30,7 @@ from mes.errors import InvalidInput
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
 from mes.quality.models import Hold
 from mes.testfloor.models import PatLimitSet, TestRun
-from mes.vocabulary import AVAILABLE_EQUIPMENT_STATES
+from mes.vocabulary import AVAILABLE_EQUIPMENT_STATES, DurableKind
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "demo.md"
 
@@ -198,11 +199,33 @@ def test_every_step_material_has_a_usable_lot_and_one_lot_is_expired(loaded):
 
 def test_every_demo_record_is_audited_by_the_demo_actor_and_the_chain_verifies(loaded):
     codes = Counter(loaded.scalars(select(AuditEvent.code).where(AuditEvent.actor == "demo")))
+    # The durables mounted at the start, the spares, and the parts the history changed.
+    mounted = sum(len(demo.DURABLES_BY_TOOL_KIND.get(kind, []))
+                  for _code, kind, _name, _state in demo.EQUIPMENT)
+    changed = codes.pop("durable:unmount")
+    assert (codes.pop("durable:create"), codes.pop("durable:mount")) == (
+        mounted + len(demo.SPARE_DURABLES) + changed, mounted + changed)
     assert codes == {"customer:create": 3, "route:create": 2, "product:create": 5,
                      "product:qualification": 3, "equipment:create": len(demo.EQUIPMENT),
                      "reason_code:create": 43, "material_lot:create": len(demo.MATERIAL_LOTS),
                      "bom:create": len(demo.PRODUCTS), "user:create": 9}
     assert verify(loaded).ok
+
+
+def test_durables_wear_with_the_history_and_none_passes_its_limit(loaded):
+    durables = list(loaded.scalars(select(Durable)))
+    assert {d.kind for d in durables} == set(DurableKind.codes())
+    worn = [d for d in durables if d.equipment_id is not None]
+    assert all(d.used + d.reserved <= d.life_limit for d in durables)
+    # Every durable a run wore carries the uses of the runs on its tool since its mount.
+    assert sum(d.used > 0 for d in worn) >= len(worn) // 2
+    assert any(d.warning for d in worn)
+    # Wire bond counts the wires: 32 on the QFN route, 16 on the SOP route.
+    touchdowns = {(s.route.code, s.code): s.touchdowns_per_unit
+                  for s in loaded.scalars(select(RouteStep))}
+    assert touchdowns[(demo.QFN_ROUTE, "WB")] == 32
+    assert touchdowns[(demo.SOP_ROUTE, "WB")] == 16
+    assert touchdowns[(demo.QFN_ROUTE, "SAW")] == 1
 
 
 def test_second_load_changes_nothing_and_returns_false(loaded):

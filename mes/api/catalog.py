@@ -14,7 +14,7 @@ from mes.api.registry import ListArgs, Page, api_route, paginate, paginate_list
 from mes.auth.permissions import Permission
 from mes.catalog import schemas as s
 from mes.catalog import services
-from mes.catalog.models import Customer, Equipment, MaterialLot, Product, ReasonCode
+from mes.catalog.models import Customer, Durable, Equipment, MaterialLot, Product, ReasonCode
 
 READ, WRITE = Permission.MASTER_READ, Permission.MASTER_WRITE
 # Recording a material lot's removal from the freezer or its opening is floor work.
@@ -175,6 +175,50 @@ def update_equipment(code: str, data: dict[str, Any]) -> Equipment:
     session = db.session()
     equipment = services.get_equipment(session, code)
     return services.update_equipment(session, current_user, equipment, data)
+
+
+# --- durables --------------------------------------------------------------------------
+
+class DurableListArgs(ListArgs, s.DurableQuery):
+    pass
+
+
+@api_route(bp, "/durables", permission=READ, query=DurableListArgs, response=s.DurableOut,
+           many=True, tag="master data")
+def list_durables(args: dict[str, Any]) -> Page:
+    """List durables (capillaries, saw blades, mold chases, load boards, sockets, probe
+    cards), optionally of one kind or mounted on one tool."""
+    stmt = select(Durable).options(selectinload(Durable.equipment)).order_by(Durable.code)
+    if args["kind"]:
+        stmt = stmt.where(Durable.kind == args["kind"])
+    if args["equipment"]:
+        stmt = stmt.where(Durable.equipment_id == select(Equipment.id).where(
+            Equipment.code == args["equipment"]).scalar_subquery())
+    return paginate(db.session(), stmt, args)
+
+
+@api_route(bp, "/durables", method="POST", permission=WRITE, body=s.DurableIn,
+           response=s.DurableOut, tag="master data")
+def create_durable(data: dict[str, Any]) -> Durable:
+    """Register a durable with its life limit (touchdowns, cuts, shots or insertions) and
+    warning level (warn_at_pct, default 90)."""
+    return services.create_durable(db.session(), current_user, data)
+
+
+@api_route(bp, "/durables/<code>", permission=READ, response=s.DurableOut, tag="master data")
+def get_durable(code: str) -> Durable:
+    """One durable, with its count and the tool it is mounted on."""
+    return services.get_durable(db.session(), code)
+
+
+@api_route(bp, "/equipment/<code>/durables", method="POST", permission=WRITE,
+           body=s.DurableMountIn, response=s.DurableOut, status=200, tag="master data")
+def mount_durable(code: str, data: dict[str, Any]) -> Durable:
+    """Mount a durable on the tool, replacing a mounted one of the same kind (recorded
+    with who and when). 409 equipment_busy while a lot runs on the tool."""
+    session = db.session()
+    tool = services.get_equipment(session, code)
+    return services.mount_durable(session, current_user, tool, data["durable"])
 
 
 # --- reason codes ----------------------------------------------------------------------

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from mes.db import Base, one_of, utcnow
 from mes.vocabulary import (
     CustomerCategory,
+    DurableAction,
+    DurableKind,
     EquipmentState,
     MslLevel,
     ProductKind,
@@ -78,6 +80,9 @@ class RouteStep(Base):
     # Units per hour a tool makes at this step when it runs at its ideal rate (OEE
     # performance); NULL when not set.
     ideal_uph: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
+    # Uses of each durable mounted on the tool per unit processed here (wires per device
+    # for a capillary, cuts per unit for a blade): each unit tracked out adds this many.
+    touchdowns_per_unit: Mapped[int] = mapped_column(server_default="1")
 
     route: Mapped[Route] = relationship(back_populates="steps")
 
@@ -160,6 +165,65 @@ class EquipmentStateChange(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     # The downtime reason code a down state was entered with (NULL for the others).
     reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class Durable(Base):
+    """A consumable part mounted on a tool that wears with use (a capillary, a saw blade, a
+    mold chase, a load board, a socket, a probe card), counted against its life limit.
+
+    `used` counts the uses of finished runs; `reserved` the uses the lots running on its
+    tool will take (a track-in reserves its lot's quantity times the step's touchdowns per
+    unit, under the condition that `used + reserved` stays within `life_limit`; the
+    track-out turns it into `used`, undoing the track-in releases it)."""
+
+    __tablename__ = "durable"
+    __table_args__ = (one_of("kind", DurableKind),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    life_limit: Mapped[int] = mapped_column(BigInteger)
+    warn_at_pct: Mapped[int] = mapped_column(default=90)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The tool it is mounted on now (NULL: in the crib).
+    equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id"), index=True)
+    mounted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    equipment: Mapped[Equipment | None] = relationship()
+
+    @property
+    def left(self) -> int:
+        """Uses left before the life limit, after the running lots' reservations."""
+        return self.life_limit - self.used - self.reserved
+
+    @property
+    def used_pct(self) -> float:
+        return 100.0 * (self.used + self.reserved) / self.life_limit
+
+    @property
+    def warning(self) -> bool:
+        """At or past its warning level (a share of its life limit)."""
+        return (self.used + self.reserved) * 100 >= self.life_limit * self.warn_at_pct
+
+
+class DurableMount(Base):
+    """Every mount and removal of a durable on a tool, with who, when and its count then."""
+
+    __tablename__ = "durable_mount"
+    __table_args__ = (one_of("action", DurableAction),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    durable_id: Mapped[int] = mapped_column(ForeignKey("durable.id"), index=True)
+    equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"), index=True)
+    action: Mapped[str] = mapped_column(String(10))
+    used: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by: Mapped[str | None] = mapped_column(String(80))
+
+    durable: Mapped[Durable] = relationship()
+    equipment: Mapped[Equipment] = relationship()
 
 
 class ReasonCode(Base):

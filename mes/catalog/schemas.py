@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from mes.vocabulary import (
     CustomerCategory,
+    DurableKind,
     EquipmentState,
     MslLevel,
     ProductKind,
@@ -69,6 +70,8 @@ class RouteStepIn(Schema):
     # Units per hour at the ideal rate (OEE performance), optional.
     ideal_uph = fields.Float(load_default=None, allow_none=True,
                              validate=validate.Range(min=0, max=10_000_000, min_inclusive=False))
+    # Uses each unit adds to every durable mounted on the tool (wires per device ...).
+    touchdowns_per_unit = fields.Integer(load_default=1, validate=validate.Range(1, 100_000))
 
 
 class RouteIn(Schema):
@@ -97,6 +100,7 @@ class RouteStepOut(Schema):
     materials = fields.List(fields.String())
     name_zh = fields.String(allow_none=True)
     ideal_uph = fields.Float(allow_none=True)
+    touchdowns_per_unit = fields.Integer()
 
 
 class RouteOut(Schema):
@@ -197,6 +201,44 @@ class EquipmentOut(Schema):
 class EquipmentQuery(Schema):
     kind = fields.String(load_default=None)
     state = fields.String(load_default=None, validate=validate.OneOf(EquipmentState.codes()))
+
+
+# --- durables --------------------------------------------------------------------------
+
+# A life limit up to a trillion uses: a probe card's touchdowns fit, a driver overflow never.
+MAX_LIFE = 10**12
+
+
+class DurableIn(Schema):
+    code = code_field()
+    kind = fields.String(required=True, validate=validate.OneOf(DurableKind.codes()))
+    life_limit = fields.Integer(required=True, validate=validate.Range(1, MAX_LIFE))
+    warn_at_pct = fields.Integer(load_default=90, validate=validate.Range(1, 100))
+    # The uses it has had already (a part moved in from elsewhere); default 0.
+    used = fields.Integer(load_default=0, validate=validate.Range(0, MAX_LIFE))
+
+
+class DurableMountIn(Schema):
+    durable = code_field()
+
+
+class DurableOut(Schema):
+    code = fields.String()
+    kind = fields.String()
+    life_limit = fields.Integer()
+    warn_at_pct = fields.Integer()
+    used = fields.Integer()
+    reserved = fields.Integer()
+    left = fields.Integer()
+    warning = fields.Boolean()
+    equipment = fields.Function(lambda durable: durable.equipment.code
+                                if durable.equipment is not None else None, allow_none=True)
+    mounted_at = fields.AwareDateTime(allow_none=True)
+
+
+class DurableQuery(Schema):
+    kind = fields.String(load_default=None, validate=validate.OneOf(DurableKind.codes()))
+    equipment = fields.String(load_default=None, validate=CODE)
 
 
 # --- reason codes ----------------------------------------------------------------------

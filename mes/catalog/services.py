@@ -21,6 +21,8 @@ from mes.catalog.models import (
     Bom,
     BomItem,
     Customer,
+    Durable,
+    DurableMount,
     Equipment,
     EquipmentStateChange,
     MaterialLot,
@@ -37,6 +39,7 @@ from mes.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from mes.floor.models import Lot
 from mes.vocabulary import (
     DOWN_EQUIPMENT_STATES,
+    DurableAction,
     EquipmentState,
     LotState,
     ProductKind,
@@ -45,12 +48,12 @@ from mes.vocabulary import (
 )
 
 # The master data looked up by its unique code.
-M = TypeVar("M", Customer, Product, Equipment, ReasonCode, MaterialLot)
+M = TypeVar("M", Customer, Product, Equipment, ReasonCode, MaterialLot, Durable)
 
 # What a refusal names ("No customer C9."), translated with the message.
 _WHAT = {"customer": _l("customer"), "product": _l("product"), "equipment": _l("equipment"),
          "reason code": _l("reason code"), "material lot": _l("material lot"),
-         "route": _l("route")}
+         "route": _l("route"), "durable": _l("durable")}
 
 
 def _by_code(session: Session, model: type[M], code: str, what: str) -> M:
@@ -134,6 +137,7 @@ class StepInfo:
     min_yield: float | None
     materials: tuple[str, ...]
     name_zh: str | None = None
+    touchdowns_per_unit: int = 1
 
 
 # A route version never changes once created, so its steps can be kept per process. The key
@@ -149,7 +153,8 @@ def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
         steps = tuple(
             StepInfo(seq=st.seq, code=st.code, name=st.name, kind=st.kind,
                      equipment_kind=st.equipment_kind, min_yield=st.min_yield,
-                     materials=tuple(st.materials or ()), name_zh=st.name_zh)
+                     materials=tuple(st.materials or ()), name_zh=st.name_zh,
+                     touchdowns_per_unit=st.touchdowns_per_unit or 1)
             for st in session.scalars(select(RouteStep).where(RouteStep.route_id == route.id)
                                       .order_by(RouteStep.seq)))
         if len(_STEP_CACHE) > 10_000:
@@ -589,6 +594,140 @@ def update_equipment(session: Session, actor: Actor, equipment: Equipment,
         equipment.state = state
         equipment.state_since = now
     return equipment
+
+
+# --- durables --------------------------------------------------------------------------
+
+def get_durable(session: Session, code: str) -> Durable:
+    return _by_code(session, Durable, code, "durable")
+
+
+def create_durable(session: Session, actor: Actor, data: dict[str, Any]) -> Durable:
+    """Register a durable (in the crib, not mounted) with its life limit, warning level and
+    the uses it has had already (`used`, default 0: a new part). 409 duplicate; 422 when
+    `used` is above the life limit."""
+    _refuse_duplicate(session, Durable, data["code"], "durable")
+    used = data.get("used") or 0
+    if used > data["life_limit"]:
+        message = _l("Used (%(used)s) is above the life limit (%(limit)s).", used=used,
+                     limit=data["life_limit"])
+        raise InvalidInput(message, fields={"used": [message]})
+    durable = Durable(code=data["code"], kind=data["kind"], life_limit=data["life_limit"],
+                      warn_at_pct=data.get("warn_at_pct") or 90, used=used, reserved=0,
+                      created_at=utcnow())
+    session.add(durable)
+    audit.record(session, actor=actor, code="durable:create", subject_type="durable",
+                 subject_key=durable.code, data=data)
+    return durable
+
+
+def mounted_durables(session: Session, equipment_ids: list[int]) -> dict[int, list[Durable]]:
+    """The durables mounted on each of the tools, by kind."""
+    found: dict[int, list[Durable]] = {i: [] for i in equipment_ids}
+    if equipment_ids:
+        for durable in session.scalars(select(Durable).where(
+                Durable.equipment_id.in_(equipment_ids)).order_by(Durable.kind, Durable.code)):
+            assert durable.equipment_id is not None
+            found[durable.equipment_id].append(durable)
+    return found
+
+
+def _tool_idle(tool: Equipment, durable: Durable) -> None:
+    if tool.lots_running:
+        raise Conflict(_l("%(equipment)s is running a lot: change durable %(code)s after its "
+                          "track-out.", equipment=tool.code, code=durable.code),
+                       code=ErrorCode.EQUIPMENT_BUSY)
+
+
+def _touch(session: Session, tool: Equipment) -> None:
+    """Move the tool's version on, so that a track-in that read its mounted durables
+    before this change loses (409 stale) instead of reserving on the wrong ones."""
+    seen = tool.version
+    done = session.connection().execute(update(Equipment).where(
+        Equipment.id == tool.id, Equipment.version == seen).values(version=seen + 1))
+    if done.rowcount != 1:
+        raise Conflict(_l("A simultaneous change won; reload and try again."),
+                       code=ErrorCode.STALE)
+    set_committed_value(tool, "version", seen + 1)
+
+
+def _move_durable(session: Session, durable: Durable, to: Equipment | None,
+                  now: datetime) -> None:
+    seen = durable.equipment_id
+    where = Durable.equipment_id.is_(None) if seen is None else Durable.equipment_id == seen
+    done = session.connection().execute(
+        update(Durable).where(Durable.id == durable.id, where).values(
+            equipment_id=to.id if to is not None else None,
+            mounted_at=now if to is not None else None))
+    if done.rowcount != 1:
+        raise Conflict(_l("A simultaneous change won; reload and try again."),
+                       code=ErrorCode.STALE)
+    set_committed_value(durable, "equipment_id", to.id if to is not None else None)
+    set_committed_value(durable, "mounted_at", now if to is not None else None)
+    set_committed_value(durable, "equipment", to)
+
+
+def _mount_record(session: Session, actor: Actor, durable: Durable, tool: Equipment,
+                  action: DurableAction, now: datetime) -> None:
+    session.add(DurableMount(durable_id=durable.id, equipment_id=tool.id, action=action,
+                             used=durable.used, at=now, by=actor_name(actor)))
+    audit.record(session, actor=actor, code=f"durable:{action}", subject_type="durable",
+                 subject_key=durable.code, data={"equipment": tool.code, "used": durable.used,
+                                                 "life_limit": durable.life_limit})
+
+
+def mount_durable(session: Session, actor: Actor, tool: Equipment, code: str) -> Durable:
+    """Mount the durable `code` on `tool`. A durable of the same kind mounted there goes back
+    to the crib, and one mounted on another tool comes off it; every removal and mount is
+    recorded (who, when, its count) and audited.
+
+    Refused with 409 equipment_busy while a lot runs on the tool (or on the one the durable
+    comes from): the running lots' uses are reserved on the durables mounted at their
+    track-in. 422 (field `durable`) for an unknown durable; 409 stale when a simultaneous
+    change of the tool won."""
+    durable = _ref(session, Durable, code, "durable", "durable")
+    if durable.equipment_id == tool.id:
+        return durable
+    _tool_idle(tool, durable)
+    now = utcnow()
+    if durable.equipment is not None:
+        _tool_idle(durable.equipment, durable)
+        _touch(session, durable.equipment)
+        _mount_record(session, actor, durable, durable.equipment, DurableAction.UNMOUNT, now)
+    _touch(session, tool)
+    for old in session.scalars(select(Durable).where(Durable.equipment_id == tool.id,
+                                                     Durable.kind == durable.kind)):
+        _move_durable(session, old, None, now)
+        _mount_record(session, actor, old, tool, DurableAction.UNMOUNT, now)
+    _move_durable(session, durable, tool, now)
+    _mount_record(session, actor, durable, tool, DurableAction.MOUNT, now)
+    return durable
+
+
+def unmount_durable(session: Session, actor: Actor, durable: Durable) -> Durable:
+    """Take the durable off its tool, back to the crib (recorded and audited). Refused with
+    409 equipment_busy while a lot runs on the tool; a durable not mounted is left as it is."""
+    tool = durable.equipment
+    if tool is None:
+        return durable
+    _tool_idle(tool, durable)
+    now = utcnow()
+    _touch(session, tool)
+    _move_durable(session, durable, None, now)
+    _mount_record(session, actor, durable, tool, DurableAction.UNMOUNT, now)
+    return durable
+
+
+def durable_history(session: Session, durable: Durable | None = None,
+                    tool: Equipment | None = None, limit: int = 50) -> list[DurableMount]:
+    """The latest mounts and removals of a durable or on a tool, newest first."""
+    stmt = select(DurableMount).options(selectinload(DurableMount.durable),
+                                        selectinload(DurableMount.equipment))
+    if durable is not None:
+        stmt = stmt.where(DurableMount.durable_id == durable.id)
+    if tool is not None:
+        stmt = stmt.where(DurableMount.equipment_id == tool.id)
+    return list(session.scalars(stmt.order_by(DurableMount.id.desc()).limit(limit)))
 
 
 # --- reason codes ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from mes.catalog import aec, maintenance, services
 from mes.catalog import schemas as s
 from mes.catalog.models import (
     Customer,
+    Durable,
     Equipment,
     EquipmentStateChange,
     MaterialLot,
@@ -37,6 +38,7 @@ from mes.catalog.models import (
 from mes.errors import ErrorCode, InvalidInput
 from mes.vocabulary import (
     CustomerCategory,
+    DurableKind,
     EquipmentKind,
     EquipmentState,
     MaterialType,
@@ -60,7 +62,7 @@ T = TypeVar("T")
 GRADE_LABELS = dict(aec.GRADES[QualStandard.AEC_Q100])
 
 STEP_COLUMNS = ("code", "name", "kind", "equipment_kind", "min_yield", "materials", "name_zh",
-                "ideal_uph")
+                "ideal_uph", "touchdowns_per_unit")
 TEST_COLUMNS = ("test", "sample_size", "lots", "fails", "preconditioned")
 BOM_COLUMNS = ("step", "material", "part_numbers", "qty_per_unit")
 
@@ -200,9 +202,10 @@ def _load_with_lines(schema: type[Schema], data: dict[str, Any], key: str,
 def _step_line(step: Any) -> str:
     min_yield = "" if step.min_yield is None else f"{step.min_yield:g}"
     ideal = "" if step.ideal_uph is None else f"{step.ideal_uph:g}"
+    touchdowns = "" if (step.touchdowns_per_unit or 1) == 1 else str(step.touchdowns_per_unit)
     return " | ".join([step.code, step.name, step.kind, step.equipment_kind or "", min_yield,
                        ", ".join(step.materials or []), step.name_zh or "",
-                       ideal]).rstrip(" |")
+                       ideal, touchdowns]).rstrip(" |")
 
 
 def _parse_step_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -211,6 +214,8 @@ def _parse_step_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row.setdefault("min_yield", None)
         row.setdefault("name_zh", None)
         row.setdefault("ideal_uph", None)
+        if not row.get("touchdowns_per_unit"):
+            row.pop("touchdowns_per_unit", None)
         row["materials"] = [m.strip() for m in row.get("materials", "").split(",")
                             if m.strip()]
     return rows
@@ -704,6 +709,83 @@ def equipment_pm_record(code: str) -> Any:
                             "ready.", plan=record.plan.name, code=code),
                           "catalog.equipment_pm", code=code)
     return _pm_page(equipment, pm_form=request.form.to_dict(), pm_errors=errors, status=status)
+# --- durables --------------------------------------------------------------------------
+
+DURABLE_FIELDS = ("code", "kind", "life_limit", "warn_at_pct", "used")
+
+
+@bp.route("/durables")
+@require(READ)
+def durable_list() -> Any:
+    kind = request.args.get("kind", "")
+    stmt = select(Durable).options(selectinload(Durable.equipment)).order_by(Durable.code)
+    if kind in DurableKind.codes():
+        stmt = stmt.where(Durable.kind == kind)
+    page = pager(stmt)
+    return render_template("catalog/durables.html", durables=page.items,
+                           next_url=page.next_url, prev_url=page.prev_url,
+                           kind=kind if kind in DurableKind.codes() else "",
+                           kinds=DurableKind.choices())
+
+
+@bp.route("/durables/new", methods=["GET", "POST"])
+@require(WRITE)
+def durable_new() -> Any:
+    form: dict[str, Any] = {"warn_at_pct": "90"}
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form.to_dict()
+        durable, errors, status = _submit(lambda: services.create_durable(
+            db.session(), current_user, forms.load(s.DurableIn, _convert(
+                request.form, {"code": "text", "kind": "text", "life_limit": "text",
+                               "warn_at_pct": "text", "used": "text"}))))
+        if durable is not None:
+            return forms.done(_("Durable %(code)s created.", code=durable.code),
+                              "catalog.durable_list")
+    return render_template("catalog/durable_form.html", form=form, errors=errors,
+                           fields=DURABLE_FIELDS, kinds=DurableKind.choices()), status
+
+
+def _durables_page(equipment: Equipment, errors: dict[str, Any], status: int) -> Any:
+    sess = db.session()
+    mounted = services.mounted_durables(sess, [equipment.id])[equipment.id]
+    spare = [(d.code, f"{d.code} — {DurableKind.word(d.kind)}, {d.left:,} / {d.life_limit:,}")
+             for d in sess.scalars(select(Durable).where(Durable.equipment_id.is_(None))
+                                   .order_by(Durable.kind, Durable.code))]
+    return render_template("catalog/equipment_durables.html", equipment=equipment,
+                           mounted=mounted, spare=spare, errors=errors,
+                           history=services.durable_history(sess, tool=equipment)), status
+
+
+@bp.route("/equipment/<code>/durables")
+@require(READ)
+def equipment_durables(code: str) -> Any:
+    """The durables mounted on a tool, with their counts and mount history."""
+    return _durables_page(services.get_equipment(db.session(), code), {}, 200)
+
+
+@bp.route("/equipment/<code>/durables", methods=["POST"])
+@require(WRITE)
+def equipment_durables_change(code: str) -> Any:
+    """Mount (or change) a durable on the tool, or take one off (`unmount`)."""
+    sess = db.session()
+    equipment = services.get_equipment(sess, code)
+    unmount = request.form.get("unmount", "").strip()
+    if unmount:
+        durable = services.get_durable(sess, unmount)
+        done, errors, status = _submit(lambda: services.unmount_durable(
+            sess, current_user, durable))
+        message = _("%(durable)s taken off %(code)s.", durable=unmount, code=code)
+    else:
+        done, errors, status = _submit(lambda: services.mount_durable(
+            sess, current_user, equipment,
+            forms.load(s.DurableMountIn, _convert(request.form, {"durable": "text"}))["durable"]))
+        message = _("%(durable)s mounted on %(code)s.",
+                    durable=request.form.get("durable", "").strip(), code=code)
+    if done is not None:
+        return forms.done(message, "catalog.equipment_durables", code=code)
+    return _durables_page(equipment, errors, status)
 
 
 # --- reason codes ----------------------------------------------------------------------

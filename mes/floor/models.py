@@ -254,6 +254,10 @@ class LotToMove:
     # the lot will arrive at (None: not read).
     open_run: StepRun | None = None
     rules_at_next_step: bool | None = None
+    # The durables mounted on the named tool (track-in) or the lot's tool (track-out): how
+    # many, and the fewest uses any of them has left (None: not read).
+    durables_mounted: int | None = None
+    durable_left: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,14 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Insert, Select, Update, bindparam, func, insert, select, update
+from sqlalchemy import Insert, Select, Update, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mes import audit
 from mes.audit.models import AuditEvent
 from mes.auth.actor import Actor, actor_name
-from mes.catalog.models import Equipment, EquipmentStateChange
+from mes.catalog.models import Durable, Equipment, EquipmentStateChange
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode
 from mes.floor.models import Lot, LotEvent, StepRun
@@ -58,6 +58,47 @@ _INSERT_EVENT_AND_RECORD = _insert_event_and_record()
 _INSERT_RUN = insert(StepRun.__table__).returning(StepRun.__table__.c.id)
 _INSERT_STATE_CHANGE = insert(EquipmentStateChange.__table__)
 _STATE_CHANGE_COLUMNS = ("equipment_id", "from_state", "to_state", "at", "by", "comment")
+
+
+@dataclass
+class DurableWrite:
+    """What a move does to the durables mounted on its tool: `reserve` the uses `need` a
+    track-in's lot will take (on each durable whose life still holds them: used + reserved
+    + need within the life limit), `use` them at the track-out (reserved becomes used) or
+    `release` them when a track-in is undone. `answered` is set to the number of durables
+    the statement changed (a reservation fewer than mounted: one had not the life left)."""
+
+    mode: str
+    equipment_id: int
+    need: int
+    answered: int | None = None
+    # The durables mounted when the move was checked: what a reservation must answer.
+    mounted: int | None = None
+
+
+def _durable_update(mode: str, prefix: str = "d_") -> Update:
+    table = Durable.__table__
+    need = bindparam(f"{prefix}need", type_=table.c.used.type)
+    stmt = update(table).where(table.c.equipment_id == bindparam(f"{prefix}tool"))
+    if mode == "reserve":
+        return stmt.where(table.c.used + table.c.reserved + need <= table.c.life_limit).values(
+            reserved=table.c.reserved + need)
+    # Never below zero, whatever happened to the reservation meanwhile.
+    released = case((table.c.reserved > need, table.c.reserved - need), else_=0)
+    if mode == "use":
+        return stmt.values(used=table.c.used + need, reserved=released)
+    return stmt.values(reserved=released)
+
+
+_DURABLE_UPDATES = {mode: _durable_update(mode) for mode in ("reserve", "use", "release")}
+
+
+def write_durables(session: Session, durables: DurableWrite) -> None:
+    """The durables' part of a move as a statement of its own (SQLite, or a move written
+    outside `write_move`)."""
+    durables.answered = session.connection().execute(
+        _DURABLE_UPDATES[durables.mode],
+        {"d_tool": durables.equipment_id, "d_need": durables.need}).rowcount
 
 
 @dataclass
@@ -193,12 +234,13 @@ def _write_row(session: Session, obj: Any, now: datetime, **values: Any) -> None
 
 def _move_statement(new_run: tuple[str, ...] | None, lot: tuple[str, ...],
                     others: tuple[tuple[str, tuple[str, ...]], ...],
-                    state_change: bool = False) -> Select[Any]:
+                    state_change: bool = False, durables: str | None = None) -> Select[Any]:
     """One PostgreSQL statement for a whole move: data-modifying WITHs inserting the step
     run (when one starts), the history event and its audit record, the tool's state change
-    (when its E10 state changes), and updating the lot (pointed at the new run) and the
-    other rows; it answers how many rows of the lot and of each other row were updated (0:
-    a simultaneous change won) and the new run's id."""
+    (when its E10 state changes), and updating the lot (pointed at the new run), the other
+    rows and the durables mounted on the tool (`durables`: the DurableWrite mode); it
+    answers how many rows of the lot and of each other row were updated (0: a simultaneous
+    change won), the new run's id, and how many durables were updated."""
     lots, runs = Lot.__table__, StepRun.__table__
     events, records = LotEvent.__table__, AuditEvent.__table__
     ctes: list[Any] = [
@@ -227,6 +269,11 @@ def _move_statement(new_run: tuple[str, ...] | None, lot: tuple[str, ...],
     columns = [select(func.count()).select_from(cte).scalar_subquery() for cte in updated]
     if run_cte is not None:
         columns.append(select(run_cte.c.id).scalar_subquery())
+    if durables is not None:
+        # After the tool's row: the tool is locked before its durables, as a mount does.
+        durable_cte = _durable_update(durables).returning(Durable.__table__.c.id).cte(
+            "durable_rows")
+        columns.append(select(func.count()).select_from(durable_cte).scalar_subquery())
     stmt = select(*columns)
     for cte in ctes:
         stmt = stmt.add_cte(cte)
@@ -236,12 +283,14 @@ def _move_statement(new_run: tuple[str, ...] | None, lot: tuple[str, ...],
 def write_move(session: Session, lot: Lot, now: datetime, event: EventWrite, *,
                lot_values: dict[str, Any], others: Sequence[tuple[Any, dict[str, Any]]] = (),
                new_run: dict[str, Any] | None = None,
-               state_change: dict[str, Any] | None = None) -> int | None:
+               state_change: dict[str, Any] | None = None,
+               durables: DurableWrite | None = None) -> int | None:
     """Write what one track-in or track-out changes: the history event and its audit record
     (`event`), the lot's row (`lot_values`, with its new audit chain head), each other row
     (`others`: the tool, the step run, as (object, values)), when a step run starts, its
     row (`new_run`; the lot is pointed at it) and, when the tool's E10 state changes, the
-    row of its state history (`state_change`: the columns of `_STATE_CHANGE_COLUMNS`).
+    row of its state history (`state_change`: the columns of `_STATE_CHANGE_COLUMNS`), and
+    what it does to the durables mounted on the tool (`durables`; its `answered` is set).
     Returns the new run's id.
 
     On PostgreSQL this is one statement (a round trip per row costs more than the rest of
@@ -260,13 +309,15 @@ def write_move(session: Session, lot: Lot, now: datetime, event: EventWrite, *,
             _write_row(session, obj, now, **values)
         if state_change is not None:
             connection.execute(_INSERT_STATE_CHANGE, state_change)
+        if durables is not None:
+            write_durables(session, durables)
         return run_id
     lot_set, lot_where = _row_values(lot, now, lot_values)
     prepared = [_row_values(obj, now, values) for obj, values in others]
     key = (tuple(new_run) if new_run is not None else None, tuple(lot_set),
            tuple((obj.__table__.name, tuple(values))
                  for (obj, _), (values, _) in zip(others, prepared, strict=True)),
-           state_change is not None)
+           state_change is not None, durables.mode if durables is not None else None)
     stmt = _MOVES.get(key)
     if stmt is None:
         stmt = _MOVES[key] = _move_statement(*key)
@@ -280,9 +331,14 @@ def write_move(session: Session, lot: Lot, now: datetime, event: EventWrite, *,
         params.update({f"n_{k}": v for k, v in new_run.items()})
     if state_change is not None:
         params.update({f"s_{k}": state_change[k] for k in _STATE_CHANGE_COLUMNS})
-    answer = connection.execute(stmt, params).one()
+    if durables is not None:
+        params.update(d_tool=durables.equipment_id, d_need=durables.need)
+    answer = tuple(connection.execute(stmt, params).one())
     if any(count != 1 for count in answer[:1 + len(others)]):
         raise _stale()
+    if durables is not None:
+        durables.answered = answer[-1]
+        answer = answer[:-1]
     run_id = answer[-1] if new_run is not None else None
     if run_id is not None:
         lot_set["run_id"] = run_id

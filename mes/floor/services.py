@@ -37,6 +37,7 @@ from mes.catalog import maintenance
 from mes.catalog.models import (
     Bom,
     Customer,
+    Durable,
     Equipment,
     MaterialLot,
     Product,
@@ -49,6 +50,7 @@ from mes.catalog.services import (
     bom_info,
     current_bom,
     current_route,
+    mounted_durables,
     route_step_infos,
 )
 from mes.config import DEFAULTS
@@ -79,6 +81,7 @@ from mes.vocabulary import (
     ACTIVE_LOT_STATES,
     AVAILABLE_EQUIPMENT_STATES,
     CLOSED_LOT_STATES,
+    DurableKind,
     EdgeKind,
     EquipmentKind,
     EquipmentState,
@@ -149,9 +152,21 @@ _GET_LOT = select(Lot).where(Lot.lot_no.in_(bindparam("lot_nos", expanding=True)
 # Statements built once each: a statement built anew costs more to compose and key for the
 # statement cache than the database takes to run it.
 _SCOPED_LOT = _GET_LOT.where(Lot.customer_id == bindparam("customer_id"))
-_LOT_TO_TRACK_IN = _GET_LOT.add_columns(_TOOL).outerjoin_from(
+
+
+def _durables_on(equipment_id: Any) -> tuple[Any, Any]:
+    """How many durables are mounted on the tool, and the fewest uses any has left, as
+    columns of a move's first query."""
+    on_tool = Durable.equipment_id == equipment_id
+    return (select(func.count()).where(on_tool).scalar_subquery(),
+            select(func.min(Durable.life_limit - Durable.used - Durable.reserved))
+            .where(on_tool).scalar_subquery())
+
+
+_LOT_TO_TRACK_IN = _GET_LOT.add_columns(_TOOL, *_durables_on(_TOOL.id)).outerjoin_from(
     Lot, _TOOL, _TOOL.code.in_(bindparam("tools", expanding=True)))
-_LOT_TO_TRACK_OUT = _GET_LOT.add_columns(StepRun, _ARRIVAL_RULES).outerjoin_from(
+_LOT_TO_TRACK_OUT = _GET_LOT.add_columns(StepRun, _ARRIVAL_RULES,
+                                         _durables_on(Lot.equipment_id)[0]).outerjoin_from(
     Lot, StepRun, StepRun.id == Lot.run_id)
 
 
@@ -208,12 +223,17 @@ def lot_to_move(session: Session, lot_no: str, *, tool: str | None = None) -> Lo
         rows = _moving(session, _LOT_TO_TRACK_IN, {"lot_nos": spellings(lot_no),
                                                    "tools": spellings(tool)})
         row = _meant(rows, lot_no, lambda r: r[0].lot_no)
-        tools = [r[1] for r in rows if r[1] is not None and r[0] is row[0]]
-        best = best_spelling([t.code for t in tools], tool)
-        return LotToMove(row[0], named_tool=next((t for t in tools if t.code == best), None))
+        tools = [r for r in rows if r[1] is not None and r[0] is row[0]]
+        best = best_spelling([r[1].code for r in tools], tool)
+        named = next((r for r in tools if r[1].code == best), None)
+        if named is None:
+            return LotToMove(row[0])
+        return LotToMove(row[0], named_tool=named[1], durables_mounted=named[2],
+                         durable_left=named[3])
     found = _meant(_moving(session, _LOT_TO_TRACK_OUT, {"lot_nos": spellings(lot_no)}),
                    lot_no, lambda r: r[0].lot_no)
-    return LotToMove(found[0], open_run=found[1], rules_at_next_step=found[2])
+    return LotToMove(found[0], open_run=found[1], rules_at_next_step=found[2],
+                     durables_mounted=found[3])
 
 
 def lot_query(filters: dict[str, Any], actor: Actor | None = None) -> Select[Any]:
@@ -595,6 +615,38 @@ def pm_blockers(tool: Equipment, now: datetime) -> list[Blocker]:
         for due in maintenance.due_plans(session, tool, now)]
 
 
+def durable_need(lot: Lot, step: StepInfo) -> int:
+    """The uses a track-in of the lot at `step` takes of every durable mounted on the tool:
+    its quantity times the step's touchdowns per unit."""
+    return lot.quantity * step.touchdowns_per_unit
+
+
+def durable_blockers(durables: Sequence[Durable], need: int) -> list[Blocker]:
+    """The durables mounted on a tool that have not `need` uses left (their life limit less
+    the uses made and those the running lots reserved): each is exhausted for the lot."""
+    return [Blocker(gettext(
+        "%(kind)s %(code)s on %(equipment)s has %(left)s uses left; this lot needs %(need)s.",
+        kind=DurableKind.word(d.kind).capitalize(), code=d.code,
+        equipment=d.equipment.code if d.equipment is not None else "-",
+        left=f"{max(d.left, 0):,}", need=f"{need:,}"),
+        code=ErrorCode.DURABLE_EXHAUSTED, field="equipment")
+        for d in durables if d.left < need]
+
+
+def _check_durables(session: Session, move: LotToMove, tool: Equipment, need: int) -> int:
+    """Refuse the track-in (409 durable_exhausted) when a durable mounted on the tool has
+    not the lot's uses left; the number of durables mounted. The counts come with the lot
+    (`lot_to_move`); only a refusal reads the durables themselves, to name them."""
+    if move.named_tool is tool and move.durables_mounted is not None:
+        mounted, left = move.durables_mounted, move.durable_left
+    else:
+        mounted, left = session.execute(select(*_durables_on(tool.id))).one()
+    if mounted and left is not None and left < need:
+        for blocker in durable_blockers(mounted_durables(session, [tool.id])[tool.id], need):
+            raise blocker
+    return int(mounted or 0)
+
+
 def lot_bom(lot: Lot) -> BomInfo | None:
     """The BOM revision the lot was received with (read once per process), or None."""
     if lot.bom_id is None:
@@ -745,10 +797,13 @@ def _tool_after(tool: Equipment, running: int, now: datetime, actor: Actor
                     "at": now, "by": actor_name(actor), "comment": ""}
 
 
-def _check_track_in(session: Session, lot: Lot, step: str, tool: Equipment,
-                    used: Sequence[MaterialLot]) -> None:
-    """Every rule of a track-in of `lot` at `step` on `tool` with the material lots `used`,
-    before anything is written: the single track-in and each lot of a batch go through it."""
+def _check_track_in(session: Session, move: LotToMove, step: str, tool: Equipment,
+                    used: Sequence[MaterialLot]) -> persistence.DurableWrite | None:
+    """Every rule of a track-in of the lot at `step` on `tool` with the material lots `used`,
+    before anything is written: the single track-in and each lot of a batch go through it.
+    Answers the reservation of the durables mounted on the tool that the move's write makes,
+    if any are mounted."""
+    lot = move.lot
     for blocker in lot_blockers(lot):
         raise blocker
     _check_step(lot, step)
@@ -759,12 +814,17 @@ def _check_track_in(session: Session, lot: Lot, step: str, tool: Equipment,
     for blocker in equipment_blockers(route_step, tool) + pm_blockers(tool, utcnow()) + \
             material_blockers(route_step, used, lot_bom(lot)):
         raise blocker
+    need = durable_need(lot, route_step)
+    mounted = _check_durables(session, move, tool, need)
+    return persistence.DurableWrite("reserve", tool.id, need, mounted=mounted) if mounted \
+        else None
 
 
 def _write_track_in(session: Session, actor: Actor, lot: Lot, tool: Equipment,
                     used: Sequence[MaterialLot], now: datetime, *,
                     tool_values: dict[str, Any] | None,
-                    state_change: dict[str, Any] | None) -> None:
+                    state_change: dict[str, Any] | None,
+                    durables: persistence.DurableWrite | None) -> None:
     """Write a checked track-in: the history event, the lot, the new step run, the tool's
     row when `tool_values` are given (with its state history row), the material uses."""
     event = persistence.event_write(
@@ -774,11 +834,18 @@ def _write_track_in(session: Session, actor: Actor, lot: Lot, tool: Equipment,
         session, lot, now, event,
         lot_values={"state": LotState.RUNNING, "equipment_id": tool.id},
         others=[(tool, tool_values)] if tool_values is not None else [],
-        state_change=state_change,
+        state_change=state_change, durables=durables,
         new_run={"lot_id": lot.id, "route_id": lot.route_id, "step_seq": lot.step_seq,
                  "step_code": lot.step_code, "equipment_id": tool.id,
                  "operator": actor_name(actor), "arrived_at": lot.arrived_at,
                  "started_at": now, "qty_in": lot.quantity})
+    if durables is not None and durables.answered != durables.mounted:
+        # A simultaneous track-in took the life this lot needed: nothing of this one stays
+        # (the request's transaction is rolled back with the refusal).
+        raise Conflict(_l("A durable on %(equipment)s has no longer the %(need)s uses this lot "
+                          "needs: another lot took them. Reload the station.",
+                          equipment=tool.code, need=f"{durables.need:,}"),
+                       code=ErrorCode.DURABLE_EXHAUSTED)
     set_committed_value(lot, "equipment", tool)
     if used:
         session.connection().execute(insert(MaterialUse.__table__), [
@@ -794,22 +861,25 @@ def track_in(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
     the equipment is of the wrong kind, not productive/standby, busy (capacity 1) or full
     (capacity_exceeded: a batch tool with every place taken, or its unit capacity) or has a
     preventive maintenance due (pm_due); when a material lot is expired or a material the
-    step requires is missing; at a pack step,
-    when the lot's moisture floor life has run out (floor_life_expired, until it is baked).
-    Unknown equipment or material lots are 422.
+    step requires is missing; at a pack step, when the lot's moisture floor life has run out
+    (floor_life_expired, until it is baked); when a durable mounted on the tool has not the
+    lot's quantity times the step's touchdowns per unit left (durable_exhausted: that many
+    uses are reserved on each mounted durable, in the move's write, under the condition that
+    its life holds them, so of two track-ins racing for the last life one wins). Unknown
+    equipment or material lots are 422.
     """
     move = lot if isinstance(lot, LotToMove) else LotToMove(lot)
     lot = move.lot
     tool = _equipment(session, equipment, move.named_tool)
     used = _materials(session, list(materials))
-    _check_track_in(session, lot, step, tool, used)
+    durables = _check_track_in(session, move, step, tool, used)
     units = unit_capacity_blocker(session, tool, lot.quantity)
     if units is not None:
         raise units
     now = utcnow()
     tool_values, state_change = _tool_after(tool, tool.lots_running + 1, now, actor)
     _write_track_in(session, actor, lot, tool, used, now, tool_values=tool_values,
-                    state_change=state_change)
+                    state_change=state_change, durables=durables)
     return lot
 
 
@@ -837,8 +907,8 @@ def batch_track_in(session: Session, actor: Actor, equipment: str, *, step: str,
         message = _l("A lot is named twice.")
         raise InvalidInput(message, fields={"lots": [message]})
     used = _materials(session, list(materials))
-    for lot in moved:
-        _check_track_in(session, lot, step, tool, used)
+    reserves = {lot.id: _check_track_in(session, LotToMove(lot), step, tool, used)
+                for lot in moved}
     full = capacity_blocker(tool, len(moved)) or unit_capacity_blocker(
         session, tool, sum(lot.quantity for lot in moved))
     if full is not None:
@@ -853,11 +923,30 @@ def batch_track_in(session: Session, actor: Actor, equipment: str, *, step: str,
         last = lot is ordered[-1]
         _write_track_in(session, actor, lot, tool, used, now,
                         tool_values=tool_values if last else None,
-                        state_change=state_change if last else None)
+                        state_change=state_change if last else None,
+                        durables=reserves[lot.id])
     return tool, moved
 
 
 # --- track-out -------------------------------------------------------------------------
+
+def _run_durables(session: Session, move: LotToMove, run: StepRun,
+                  steps: Sequence[StepInfo], mode: str) -> persistence.DurableWrite | None:
+    """What ending the run does to the durables of its tool: `use` (track-out: every unit
+    that went in, good or rejected, counts) or `release` (undoing the track-in) the uses its
+    track-in reserved. Durables cannot change on a tool while a lot runs on it, so they are
+    the ones reserved on."""
+    if run.equipment_id is None:
+        return None
+    mounted = move.durables_mounted
+    if mounted is None:
+        mounted = session.scalar(select(func.count()).where(
+            Durable.equipment_id == run.equipment_id))
+    if not mounted:
+        return None
+    return persistence.DurableWrite(
+        mode, run.equipment_id, run.qty_in * steps[run.step_seq - 1].touchdowns_per_unit)
+
 
 def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str,
               good_qty: int, rejects: Sequence[dict[str, Any]] = ()) -> Lot:
@@ -930,6 +1019,7 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
                          "finished_by": actor_name(actor)}))
     persistence.write_move(
         session, lot, now, event, others=others, state_change=state_change,
+        durables=_run_durables(session, move, run, steps, "use"),
         lot_values={"quantity": good_qty, "equipment_id": None, "run_id": None,
                     "arrived_at": now, **moved})
     set_committed_value(lot, "equipment", None)
@@ -1007,6 +1097,7 @@ def abort_track_in(session: Session, actor: Actor, lot: Lot, *, reason: str,
         others.append((tool, tool_values))
     persistence.write_move(
         session, lot, now, event, others=others, state_change=state_change,
+        durables=_run_durables(session, LotToMove(lot), run, route_steps(lot), "release"),
         lot_values={"state": LotState.QUEUED, "equipment_id": None, "run_id": None})
     set_committed_value(lot, "equipment", None)
     connection = session.connection()

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scoped
-from mes.catalog.models import Equipment, MaterialLot, ReasonCode, Route, RouteStep
-from mes.catalog.services import StepInfo, route_step_infos
+from mes.catalog.models import Durable, Equipment, MaterialLot, ReasonCode, Route, RouteStep
+from mes.catalog.services import StepInfo, mounted_durables, route_step_infos
 from mes.db import utcnow
 from mes.errors import ErrorCode
 from mes.floor import services
@@ -42,6 +42,7 @@ from mes.vocabulary import (
     ACTIVE_LOT_STATES,
     AVAILABLE_EQUIPMENT_STATES,
     CLOSED_LOT_STATES,
+    DurableKind,
     EquipmentKind,
     EventKind,
     HoldStatus,
@@ -61,6 +62,8 @@ MATERIAL_CHOICES = 30
 class ToolState:
     equipment: Equipment
     blockers: list[services.Blocker]
+    # The durables mounted on it.
+    durables: list[Durable] = field(default_factory=list)
 
     @property
     def available(self) -> bool:
@@ -100,6 +103,8 @@ class StationLot:
     # places, and the other queued lots at the step a batch may take along.
     batch_tools: list[tuple[Equipment, int]] = field(default_factory=list)
     batch_lots: list[Lot] = field(default_factory=list)
+    # Durables on the step's tools at their warning level: plan their change.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -135,15 +140,36 @@ def open_holds(session: Session, lot: Lot) -> list[Hold]:
         .options(joinedload(Hold.reason)).order_by(Hold.placed_at, Hold.id)))
 
 
-def _tools(session: Session, step: StepInfo) -> list[ToolState]:
+def _tools(session: Session, step: StepInfo, need: int) -> list[ToolState]:
+    """The tools of the step's kind, each with why it cannot take the lot (`need`: the uses
+    the lot takes of every durable mounted on the tool)."""
     if not step.equipment_kind:
         return []
-    tools = session.scalars(select(Equipment).where(Equipment.kind == step.equipment_kind)
-                            .order_by(Equipment.code))
+    tools = list(session.scalars(select(Equipment).where(Equipment.kind == step.equipment_kind)
+                                 .order_by(Equipment.code)))
+    durables = mounted_durables(session, [tool.id for tool in tools])
     now = utcnow()
     return [ToolState(tool, services.equipment_blockers(step, tool)
-                      + services.pm_blockers(tool, now))
+                      + services.pm_blockers(tool, now)
+                      + services.durable_blockers(durables[tool.id], need), durables[tool.id])
             for tool in tools]
+
+
+def _durable_todo(durable: Durable, need: int) -> str:
+    return _("Change the %(kind)s on %(equipment)s: %(code)s has %(left)s uses left and this "
+             "lot needs %(need)s. Ask the engineer or technician to mount a fresh %(kind)s on "
+             "the tool's page, then scan this lot again.",
+             kind=DurableKind.word(durable.kind),
+             equipment=durable.equipment.code if durable.equipment is not None else "-",
+             code=durable.code, left=f"{max(durable.left, 0):,}", need=f"{need:,}")
+
+
+def _durable_warnings(tools: list[ToolState], need: int) -> list[str]:
+    return [_("%(kind)s %(code)s on %(equipment)s is at %(pct)s%% of its life (%(left)s uses "
+              "left): plan its change.", kind=DurableKind.word(d.kind).capitalize(),
+              code=d.code, equipment=t.equipment.code, pct=f"{d.used_pct:.0f}",
+              left=f"{max(d.left, 0):,}")
+            for t in tools for d in t.durables if d.warning and d.left >= need]
 
 
 def _usable_materials(session: Session, names: tuple[str, ...],
@@ -258,6 +284,7 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
     holds = open_holds(session, lot)
     blockers = [b for b in services.lot_blockers(lot) if b.code != ErrorCode.ALREADY_RUNNING]
     todo = [_todo(lot, b) for b in blockers]
+    warnings: list[str] = []
     tools: list[ToolState] = []
     materials: dict[str, list[MaterialLot]] = {}
     waiting_lots: list[tuple[MaterialLot, services.Blocker, str | None]] = []
@@ -270,8 +297,18 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
                 lot=lot.lot_no), code=ErrorCode.FLOOR_LIFE_EXPIRED)
             blockers.append(expired)
             todo.append(_todo(lot, expired))
-        tools = _tools(session, step)
-        if step.equipment_kind and not any(t.available for t in tools):
+        need = services.durable_need(lot, step)
+        tools = _tools(session, step, need)
+        warnings = _durable_warnings(tools, need)
+        # The durables that alone keep a tool from the lot: changing one frees the tool.
+        worn = [d for t in tools if t.blockers and all(
+            b.code == ErrorCode.DURABLE_EXHAUSTED for b in t.blockers)
+            for d in t.durables if d.left < need]
+        if step.equipment_kind and worn and not any(t.available for t in tools):
+            for durable in worn:
+                blockers.extend(services.durable_blockers([durable], need))
+                todo.append(_durable_todo(durable, need))
+        elif step.equipment_kind and not any(t.available for t in tools):
             blockers.append(_tools_full(step, tools) or services.Blocker(_(
                 "No %(kind)s is available for step %(step)s.",
                 kind=EquipmentKind.word(step.equipment_kind), step=step.code),
@@ -335,7 +372,8 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
                       tools=tools, material_lots=materials, run=run, reject_reasons=own,
                       other_reasons=others, todo=todo, material_types=types,
                       waiting_materials=waiting_lots, batch_tools=batch_tools,
-                      batch_lots=_batch_lots(session, lot) if batch_tools else [])
+                      batch_lots=_batch_lots(session, lot) if batch_tools else [],
+                      warnings=warnings)
 
 
 # The queued lots a batch track-in form offers at most beside the scanned one.

@@ -288,7 +288,7 @@ def test_route_step_lines_with_errors_name_their_lines(engineer, session):
                          data={"code": "BAD", "name": "Bad", "steps": steps})
     assert resp.status_code == 422
     body = text(resp)
-    assert "Line 2: write 3 to 8 values separated by" in body
+    assert "Line 2: write 3 to 9 values separated by" in body
     assert "Line 4, Kind: Must be one of: assembly, inspection, test, pack." in body
     assert "Line 4, Minimum yield:" in body
     assert "just one value" in body
