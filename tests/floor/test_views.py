@@ -275,7 +275,8 @@ def test_station_scan_offers_usable_material_lots_and_says_when_there_is_none(
         utcnow() - timedelta(hours=1)
     session.commit()
     page = text(operator.get(f"/station?lot={lot.lot_no}"))
-    assert "No usable wire lot is in stock: all are expired or none was received." in page
+    # Every wire lot in stock has expired: the station names the last one to expire.
+    assert "Every wire lot in stock has expired (the last one, AU-1, on " in page
 
 
 def test_station_scan_of_a_busy_tool_lists_it_as_not_available(operator, session, receive):
