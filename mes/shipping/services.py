@@ -321,11 +321,13 @@ def _aware(value: Any) -> datetime:
 
 
 def date_codes(session: Session, shipment: Shipment) -> dict[int, str]:
-    """The date code (YYWW, `labels.date_code`) of each lot of the shipment, by lot id: the
+    """The date code (YYWW) of each lot of the shipment, by lot id: the one its marking
+    fixed (`Lot.date_code`); a lot never marked (a route without a marking step) takes the
     week it finished final test (`lot_dates`), else the week it shipped."""
-    dates = lot_dates(session, [row.lot_id for row in shipment.lots])
-    return {row.lot_id: labels.date_code(dates.get(row.lot_id, shipment.shipped_at))
-            for row in shipment.lots}
+    unmarked = [row.lot_id for row in shipment.lots if not row.lot.date_code]
+    dates = lot_dates(session, unmarked)
+    return {row.lot_id: row.lot.date_code or labels.date_code(
+        dates.get(row.lot_id, shipment.shipped_at)) for row in shipment.lots}
 
 
 def reel_labels(session: Session, shipment: Shipment) -> list[labels.Label]:
