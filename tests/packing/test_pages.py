@@ -73,3 +73,13 @@ def test_packing_pages_are_for_plant_roles(session, make_lot, make_user, login, 
     login(make_user("customer", customer="OEM"))
     for path in ("/packing", "/packing/lots/LOT-X", "/packing/units/R-000001"):
         assert client.get(path).status_code == 403, path
+
+
+def test_traveler_and_trace_show_the_mark(session, make_lot, make_user, login):
+    lot = make_lot("LOT-T", quantity=100, steps=2)
+    client = login(make_user("engineer"))
+    for path in ("/lots/LOT-T/traveler", "/trace/lots/LOT-T"):
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        html = resp.get_data(as_text=True)
+        assert "2649" in html and lot.trace_code in html, path
