@@ -548,3 +548,25 @@ def test_products_have_boms_and_every_material_use_fits_the_lots_revision(loaded
     assert all(part in allowed for _m, part, allowed in uses)
     frozen = loaded.scalar(select(MaterialLot).where(MaterialLot.code == "EPX-2612-004"))
     assert (frozen.thaw_minutes, frozen.thawing_since) == (60, None)
+
+
+def test_completed_lots_are_reeled_bagged_boxed_and_shipments_ship_cartons(loaded):
+    from mes.shipping.models import PackUnit, Shipment
+    from mes.shipping.packing import moisture_sensitive
+    products = {p.code: p for p in loaded.scalars(select(Product))}
+    assert all(p.standard_pack_qty and p.mark_template for p in products.values())
+    assert products["GD-5532"].customer_part_number
+    packed = loaded.scalars(select(Lot).where(Lot.packed_qty > 0)).all()
+    assert packed
+    for lot in packed:
+        reels = loaded.scalars(select(PackUnit).where(PackUnit.lot_id == lot.id)).all()
+        assert sum(r.quantity for r in reels) == lot.quantity
+        assert all(r.quantity == lot.product.standard_pack_qty["reel"] for r in reels[:-1])
+        parents = {r.parent.kind for r in reels}
+        assert parents == ({"bag"} if moisture_sensitive(lot.product) else {"box"})
+        assert lot.date_code and re.fullmatch(r"\d{4}", lot.date_code)
+    shipments = loaded.scalars(select(Shipment)).all()
+    assert shipments and all(s.units and {u.kind for u in s.units} == {"carton"}
+                             for s in shipments)
+    for shipment in shipments:
+        assert all(row.lot.state == "shipped" for row in shipment.lots)

@@ -83,3 +83,23 @@ def test_traveler_and_trace_show_the_mark(session, make_lot, make_user, login):
         assert resp.status_code == 200, path
         html = resp.get_data(as_text=True)
         assert "2649" in html and lot.trace_code in html, path
+
+
+def test_product_form_sets_mark_template_and_pack_quantities(session, marked_plant,
+                                                             make_user, login):
+    from mes.catalog import services as cat
+    client = login(make_user("engineer"))
+    path = "/catalog/products/P2/edit"
+    assert client.get(path).status_code == 200
+    base = {"name": "Other", "package": "QFN", "route": "QFN", "msl": "1", "aec_grade": "",
+            "customer": ""}
+    resp = client.post(path, data={**base, "standard_pack_qty": "reel 3000, tube 80",
+                                   "mark_template": "{device}\n{date_code}",
+                                   "customer_part_number": "X-1"})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+    product = cat.get_product(session, "P2")
+    session.refresh(product)
+    assert product.standard_pack_qty == {"reel": 3000, "tube": 80}
+    assert product.mark_template == "{device}\n{date_code}"
+    refused(session, lambda: client.post(path, data={**base, "standard_pack_qty": "lots",
+                                                     "mark_template": "{oops}"}), 422)
