@@ -68,8 +68,10 @@ def test_a_lot_is_packed_once_a_reel_goes_into_one_package(race_app, race_plant)
         user = auth.create_user(session, "test", username="planner", role="planner",
                                 password=PASSWORD)
         token = auth.create_token(session, "test", user)
-        carton = packing.make_package(session, "op", kind="carton",
-                                      children=[box["id"]]).code
+        # The race's winner is a bag or a box; a carton holds boxes.
+        outer = box["id"] if box["kind"] == "box" else packing.make_package(
+            session, "op", kind="box", children=[box["id"]]).code
+        carton = packing.make_package(session, "op", kind="carton", children=[outer]).code
     answers = fire(race_app, {"Authorization": f"Bearer {token}"}, [
         ("/shipments", {"customer": "OEM", "po": f"PO-{i}", "pack_units": [carton]})
         for i in range(4)])
