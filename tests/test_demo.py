@@ -628,6 +628,8 @@ def test_a_mold_compound_change_is_in_progress_with_its_pcns(loaded):
     waiting = next(lot for lot in on_b if lot.customer.code == demo.TIER1)
     refusal = shipping.refusal(loaded, waiting, waiting.customer)
     assert isinstance(refusal, Conflict) and refusal.code == "pcn_not_accepted"
+
+
 def test_tools_have_pm_plans_by_days_and_units_one_pm_due_and_pms_in_the_history(loaded):
     from mes.catalog import maintenance
     from mes.catalog.models import EquipmentStateChange, PmPlan, PmRecord
@@ -651,3 +653,25 @@ def test_tools_have_pm_plans_by_days_and_units_one_pm_due_and_pms_in_the_history
         EquipmentStateChange.equipment_id == saw.id,
         EquipmentStateChange.to_state == "scheduled_down"))]
     assert reasons == ["DT-PM"]
+
+
+def test_completed_lots_are_reeled_bagged_boxed_and_shipments_ship_cartons(loaded):
+    from mes.shipping.models import PackUnit, Shipment
+    from mes.shipping.packing import moisture_sensitive
+    products = {p.code: p for p in loaded.scalars(select(Product))}
+    assert all(p.standard_pack_qty and p.mark_template for p in products.values())
+    assert products["GD-5532"].customer_part_number
+    packed = loaded.scalars(select(Lot).where(Lot.packed_qty > 0)).all()
+    assert packed
+    for lot in packed:
+        reels = loaded.scalars(select(PackUnit).where(PackUnit.lot_id == lot.id)).all()
+        assert sum(r.quantity for r in reels) == lot.quantity
+        assert all(r.quantity == lot.product.standard_pack_qty["reel"] for r in reels[:-1])
+        parents = {r.parent.kind for r in reels}
+        assert parents == ({"bag"} if moisture_sensitive(lot.product) else {"box"})
+        assert lot.date_code and re.fullmatch(r"\d{4}", lot.date_code)
+    shipments = loaded.scalars(select(Shipment)).all()
+    assert shipments and all(s.units and {u.kind for u in s.units} == {"carton"}
+                             for s in shipments)
+    for shipment in shipments:
+        assert all(row.lot.state == "shipped" for row in shipment.lots)

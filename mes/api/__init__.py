@@ -29,6 +29,7 @@ from mes.api import (  # noqa: E402,F401
     lots,
     maintenance,
     moisture,
+    packing,
     portal,
     reports,
     shipping,

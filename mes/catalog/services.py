@@ -138,6 +138,7 @@ class StepInfo:
     materials: tuple[str, ...]
     name_zh: str | None = None
     touchdowns_per_unit: int = 1
+    marks: bool = False
 
 
 # A route version never changes once created, so its steps can be kept per process. The key
@@ -154,7 +155,8 @@ def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
             StepInfo(seq=st.seq, code=st.code, name=st.name, kind=st.kind,
                      equipment_kind=st.equipment_kind, min_yield=st.min_yield,
                      materials=tuple(st.materials or ()), name_zh=st.name_zh,
-                     touchdowns_per_unit=st.touchdowns_per_unit or 1)
+                     touchdowns_per_unit=st.touchdowns_per_unit or 1,
+                     marks=bool(st.marks))
             for st in session.scalars(select(RouteStep).where(RouteStep.route_id == route.id)
                                       .order_by(RouteStep.seq)))
         if len(_STEP_CACHE) > 10_000:
