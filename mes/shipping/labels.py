@@ -68,7 +68,7 @@ def qr_svg(data: str, title: str, scale: int = 3) -> str:
     return segno.make(data, error="m").svg_inline(scale=scale, svgclass="qr", title=title)
 
 
-def _fd(text: str) -> str:
+def zpl_field(text: str) -> str:
     """Field data safe for ^FH_: printable ASCII kept, ^ ~ _ escaped, others as hex bytes."""
     out = []
     for char in text:
@@ -86,7 +86,7 @@ def _text(x: int, y: int, height: int, text: str, block: tuple[int, int] | None 
     """A text field at (x, y) in dots; `block` (width, lines) wraps it in a field block
     (^FB) so a long value wraps instead of running off the label or under the QR code."""
     wrap = f"^FB{block[0]},{block[1]},0,L" if block else ""
-    return f"^FO{x},{y}^A0N,{height},{height}{wrap}^FH_^FD{_fd(text)}^FS"
+    return f"^FO{x},{y}^A0N,{height},{height}{wrap}^FH_^FD{zpl_field(text)}^FS"
 
 
 def zpl(label: Label) -> str:
@@ -103,7 +103,7 @@ def zpl(label: Label) -> str:
         _text(40, 40, 50, f"{title} - {label.customer}", left),
         # ^BQ data: the error correction level and input mode (M = medium, A = automatic),
         # then the data itself.
-        f"^FO560,40^BQN,2,5^FH_^FDMA,{_fd(label.qr_data())}^FS",
+        f"^FO560,40^BQN,2,5^FH_^FDMA,{zpl_field(label.qr_data())}^FS",
         _text(40, 120, 30, "PART NUMBER (P)"),
         _text(40, 155, 60, label.part_number, left),
         _text(40, 230, 30, label.part_name, (480, 2)),
