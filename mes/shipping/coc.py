@@ -38,6 +38,18 @@ class CocLot:
 
 
 @dataclass
+class CocPackUnit:
+    """A pack unit the shipment named (a carton, box, bag or reel), with what it holds."""
+
+    id: str
+    kind: str
+    product: str
+    quantity: int
+    date_codes: list[str]
+    lots: list[str]
+
+
+@dataclass
 class CocStep:
     """The test evidence of one test step over the shipment's lots."""
 
@@ -85,6 +97,7 @@ class Certificate:
     products: list[CocProduct]
     steps: list[CocStep]
     issued_at: datetime
+    pack_units: list[CocPackUnit] = field(default_factory=list)
 
     @property
     def quantity(self) -> int:

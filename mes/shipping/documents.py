@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Response, current_app, render_template
+from flask import Response, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from mes import db
-from mes.shipping import coc, labels, services
+from mes.shipping import coc, cocpdf, labels, services
 from mes.shipping.models import Shipment
 
 SBA_LABELS = {"ok": _l("within limits"), "level1": _l("level 1 breach (engineering review)"),
@@ -58,3 +58,19 @@ def coc_download(shipment: Shipment) -> Response:
     """The certificate as a file to keep: coc-<shipment>.html, style included."""
     return Response(render_coc(shipment, standalone=True), mimetype="text/html", headers={
         "Content-Disposition": f'attachment; filename="coc-{shipment.id}.html"'})
+
+
+def coc_pdf(shipment: Shipment) -> Response:
+    """The certificate as a PDF file, coc-<shipment>.pdf (the HTML one stays)."""
+    body = cocpdf.coc_pdf(coc.certificate(db.session(), shipment),
+                          plant=current_app.config["PLANT_NAME"],
+                          zone=current_app.config["PLANT_TIMEZONE"])
+    return Response(body, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="coc-{shipment.id}.pdf"'})
+
+
+def wants_pdf() -> bool:
+    """Whether the request's Accept header prefers a PDF over HTML (a client asking for
+    `application/pdf` only)."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/pdf"])
+    return best == "application/pdf"

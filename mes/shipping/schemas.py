@@ -49,3 +49,9 @@ class ShipmentQuery(ListArgs):
     lot = fields.String(load_default=None, validate=validate.Length(max=60))
     since = fields.Date(load_default=None)
     until = fields.Date(load_default=None)
+
+
+class CocArgs(Schema):
+    """How the certificate of conformance is answered: `html` (default) or `pdf`."""
+
+    format = fields.String(load_default="html", validate=validate.OneOf(("html", "pdf")))

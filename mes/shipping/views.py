@@ -29,7 +29,7 @@ from mes.auth.permissions import Permission, require
 from mes.catalog.models import Customer
 from mes.shipping import schemas as s
 from mes.shipping import services
-from mes.shipping.documents import coc_download, render_coc, render_labels, zpl_response
+from mes.shipping.documents import coc_download, coc_pdf, render_coc, render_labels, zpl_response
 from mes.web import forms
 from mes.web.pager import PER_PAGE, pager
 
@@ -99,6 +99,8 @@ def coc_page(shipment_id: int) -> Any:
     shipment = services.get_shipment(db.session(), shipment_id, current_user)
     if request.args.get("download"):
         return coc_download(shipment)
+    if request.args.get("format") == "pdf":
+        return coc_pdf(shipment)
     return render_coc(shipment, back_url=url_for("shipping.shipment_detail",
                                                  shipment_id=shipment.id))
 
