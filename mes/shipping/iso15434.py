@@ -142,6 +142,12 @@ def parse(text: str) -> Message:
     return Message(tuple(fields))
 
 
+def clean(value: str) -> str:
+    """`value` without control characters, which a field cannot carry (a purchase order
+    typed with a tab, say)."""
+    return _CONTROL.sub("", value)
+
+
 def label_fields(*, po: str | None, customer_part: str | None, part: str, quantity: int,
                  date_codes: Sequence[str], lots: Sequence[str], country: str,
                  package_id: str) -> list[tuple[str, str]]:
@@ -153,7 +159,7 @@ def label_fields(*, po: str | None, customer_part: str | None, part: str, quanti
     fields += [(DATE_CODE, code) for code in date_codes]
     fields += [(LOT, lot) for lot in lots]
     fields += [(COUNTRY, country), (PACKAGE_ID, package_id)]
-    return fields
+    return [(di, clean(value)) for di, value in fields]
 
 
 def human(text: str) -> str:

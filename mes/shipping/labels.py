@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import segno
 
+from mes.shipping import iso15434
+
 # ZPL field data may not contain the command prefixes ^ and ~; with ^FH_ they (and the
 # escape character itself) are written as _ plus two hex digits.
 _ZPL_ESCAPES = {"_": "_5F", "^": "_5E", "~": "_7E"}
@@ -51,13 +53,14 @@ class Label:
         return ", ".join(self.lots)
 
     def qr_data(self) -> str:
-        """What the QR code carries: the fields a receiving scanner needs, as
-        `KEY:value` pairs separated by `;` (P part, Q quantity, L lots, D date code, M MSL,
-        S shipment, PO purchase order)."""
-        parts = [("P", self.part_number), ("Q", str(self.quantity)), ("L", ",".join(self.lots)),
-                 ("D", self.date_code), ("M", self.msl), ("S", str(self.shipment)),
-                 ("PO", self.po)]
-        return ";".join(f"{key}:{value}" for key, value in parts)
+        """What the QR code carries: the ISO/IEC 15434 format 06 message a receiving
+        scanner reads (K purchase order, 1P part number, Q quantity, 9D date code, 1T each
+        lot; `mes.shipping.iso15434`)."""
+        fields = [(iso15434.PO, self.po), (iso15434.SUPPLIER_PART, self.part_number),
+                  (iso15434.QUANTITY, str(self.quantity)),
+                  (iso15434.DATE_CODE, self.date_code)]
+        fields += [(iso15434.LOT, lot) for lot in self.lots]
+        return iso15434.encode([(di, iso15434.clean(value)) for di, value in fields])
 
 
 @lru_cache(maxsize=4096)

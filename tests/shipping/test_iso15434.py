@@ -70,3 +70,5 @@ def test_encode_refuses_what_a_message_cannot_carry():
         m.encode([("1P", "")])
     # Letters beyond ASCII travel as they are (the QR code carries UTF-8).
     assert m.parse(m.encode([("K", "订单-1")])).first("K") == "订单-1"
+    assert m.label_fields(po="PO\t1", customer_part=None, part="X", quantity=1, date_codes=[],
+                          lots=[], country="CN", package_id="R-1")[0] == ("K", "PO1")

@@ -21,7 +21,8 @@ def test_date_code_is_iso_year_and_week():
 
 
 def test_qr_carries_the_label_fields():
-    assert REEL.qr_data() == "P:GD-5532;Q:2500;L:L261122-0001;D:2647;M:3;S:12;PO:PO^7~_1"
+    assert REEL.qr_data() == ("[)>\x1e06\x1dKPO^7~_1\x1d1PGD-5532\x1dQ2500\x1d9D2647"
+                              "\x1d1TL261122-0001\x1e\x04")
     svg = labels.qr_svg(REEL.qr_data(), "reel")
     assert svg.startswith("<svg") and 'class="qr"' in svg
 
