@@ -18,8 +18,8 @@ from mes.catalog.services import route_step_infos
 from mes.db import utcnow
 from mes.floor.genealogy import ancestors
 from mes.floor.models import Lot
-from mes.shipping import services
-from mes.shipping.models import Shipment, ShipmentLot
+from mes.shipping import packing, services
+from mes.shipping.models import PackUnit, Shipment, ShipmentLot
 from mes.testfloor.models import TestRun
 
 # SBA outcomes from best to worst; a step shows its worst.
@@ -162,4 +162,21 @@ def certificate(session: Session, shipment: Shipment) -> Certificate:
         shipment=shipment, lots=coc_lots,
         products=sorted(products.values(), key=lambda p: p.code),
         steps=sorted(steps.values(), key=lambda s: (order.get(s.step, 999), s.step)),
-        issued_at=utcnow())
+        issued_at=utcnow(), pack_units=_pack_units(session, shipment))
+
+
+def _pack_units(session: Session, shipment: Shipment) -> list[CocPackUnit]:
+    """The pack units the shipment carried at their outermost level (a carton, not its
+    boxes and reels), each with its lots and date codes."""
+    units = list(session.scalars(select(PackUnit).where(PackUnit.shipment_id == shipment.id)
+                                 .order_by(PackUnit.id)))
+    shipped = {unit.id for unit in units}
+    out = []
+    for unit in units:
+        if unit.parent_id in shipped:
+            continue
+        shown = packing.present_unit(session, unit)
+        out.append(CocPackUnit(id=shown.id, kind=shown.kind, product=shown.product,
+                               quantity=shown.quantity, date_codes=list(shown.date_codes),
+                               lots=[share.lot_no for share in shown.lots]))
+    return out

@@ -57,7 +57,8 @@ def render_coc(shipment: Shipment, *, back_url: str | None = None,
     css = (Path(current_app.static_folder or "") / "css" / "shipping.css").read_text(
         encoding="utf-8") if standalone else None
     return render_template("shipping/coc.html", cert=cert, back_url=back_url,
-                           sba_labels=SBA_LABELS, pat_labels=PAT_LABELS, inline_css=css)
+                           sba_labels=SBA_LABELS, pat_labels=PAT_LABELS, inline_css=css,
+                           pack_kinds=PackKind.labels())
 
 
 def coc_download(shipment: Shipment) -> Response:
