@@ -86,6 +86,11 @@ class ErrorCode(StrEnum):
     INVALID_STDF = "invalid_stdf"
     NO_PARTS = "no_parts"
     TOO_FEW_SUBGROUPS = "too_few_subgroups"
+    DATE_CODE_MISMATCH = "date_code_mismatch"
+    ALREADY_PACKED = "already_packed"
+    MIXED_PRODUCTS = "mixed_products"
+    WRONG_PACKING = "wrong_packing"
+    PACKED_IN_PARENT = "packed_in_parent"
 
 
 class DomainError(Exception):

@@ -28,6 +28,7 @@ from mes.api import (  # noqa: E402,F401
     labels,
     lots,
     moisture,
+    packing,
     portal,
     reports,
     shipping,

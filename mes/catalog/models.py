@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, one_of, utcnow
@@ -69,6 +70,9 @@ class RouteStep(Base):
     # Units per hour a tool makes at this step when it runs at its ideal rate (OEE
     # performance); NULL when not set.
     ideal_uph: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
+    # The marking step: its track-out fixes the lot's date code and mark text. A route with
+    # no step flagged marks at its step with code MARK.
+    marks: Mapped[bool] = mapped_column(server_default=sa_false())
 
     route: Mapped[Route] = relationship(back_populates="steps")
 
@@ -86,6 +90,15 @@ class Product(Base):
     aec_grade: Mapped[int | None]
     msl: Mapped[str] = mapped_column(String(3), default=MslLevel.L1)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    # The package top mark: lines of text with fields in braces ({device}, {date_code},
+    # {trace_code}, {lot}, {customer_part}); NULL marks "{device}" over
+    # "{date_code} {trace_code}".
+    mark_template: Mapped[str | None] = mapped_column(Text)
+    # Units per carrier: {"reel": n, "tray": n, "tube": n} (a carrier not named has no
+    # standard quantity: packing into it needs quantity_per).
+    standard_pack_qty: Mapped[dict[str, Any] | None]
+    # The customer's own part number for the product (label field P), when it has one.
+    customer_part_number: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -7,7 +7,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from mes import marking
 from mes.vocabulary import (
+    CARRIERS,
     CustomerCategory,
     EquipmentState,
     MslLevel,
@@ -29,6 +31,57 @@ POSITIVE_COUNT = validate.Range(min=1, max=MAX_COUNT)
 
 def code_field(**kw: Any) -> fields.String:
     return fields.String(required=True, validate=CODE, **kw)
+
+
+class MarkTemplate(fields.String):
+    """A mark template: lines of text with fields in braces (mes.marking.MARK_FIELDS)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kw)
+        if text is None:
+            return None
+        text = text.replace("\r\n", "\n").strip()
+        if not text or len(text) > marking.TEMPLATE_LENGTH:
+            raise ValidationError(_l("Give 1 to %(max)s characters.",
+                                     max=marking.TEMPLATE_LENGTH))
+        unknown = marking.unknown_fields(text)
+        if unknown:
+            raise ValidationError(_l("Unknown field %(items)s; use %(fields)s.",
+                                     items=", ".join(unknown),
+                                     fields=", ".join(f"{{{n}}}" for n in marking.MARK_FIELDS)))
+        return text
+
+
+class PackQuantities(fields.Field):
+    """Standard pack quantities: one number (every carrier) or {reel: n, tray: n, tube: n}
+    (carriers left out have none). Loaded as the mapping."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValidationError(_l("Give a number or a number per carrier."))
+        if isinstance(value, int):
+            value = {carrier.value: value for carrier in CARRIERS}
+        if not isinstance(value, dict) or not value:
+            raise ValidationError(_l("Give a number or a number per carrier."))
+        carriers = [c.value for c in CARRIERS]
+        result = {}
+        for key, qty in value.items():
+            if key not in carriers:
+                raise ValidationError(_l("Unknown carrier %(carrier)s; use %(carriers)s.",
+                                         carrier=key, carriers=", ".join(carriers)))
+            if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= 10_000_000:
+                raise ValidationError(_l("Quantities per carrier are whole numbers from 1 to "
+                                         "10,000,000."))
+            result[key] = qty
+        return result
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kw: Any) -> Any:
+        return value
+
+
+# A customer's part number goes on labels and into 2D symbols: printable ASCII only.
+CUSTOMER_PART = validate.Regexp(r"^[!-~][ -~]{0,59}$",
+                                error=_l("Use 1 to 60 printable characters (ASCII)."))
 
 
 # --- customers -------------------------------------------------------------------------
@@ -68,6 +121,8 @@ class RouteStepIn(Schema):
     # Units per hour at the ideal rate (OEE performance), optional.
     ideal_uph = fields.Float(load_default=None, allow_none=True,
                              validate=validate.Range(min=0, max=10_000_000, min_inclusive=False))
+    # The marking step (date code and mark text); none flagged: the step coded MARK.
+    marks = fields.Boolean(load_default=False)
 
 
 class RouteIn(Schema):
@@ -96,6 +151,7 @@ class RouteStepOut(Schema):
     materials = fields.List(fields.String())
     name_zh = fields.String(allow_none=True)
     ideal_uph = fields.Float(allow_none=True)
+    marks = fields.Boolean()
 
 
 class RouteOut(Schema):
@@ -121,6 +177,10 @@ class ProductIn(Schema):
                                validate=validate.Range(0, 3))
     msl = fields.String(load_default=MslLevel.L1, validate=validate.OneOf(MslLevel.codes()))
     customer = fields.String(load_default=None, allow_none=True, validate=CODE)
+    mark_template = MarkTemplate(load_default=None, allow_none=True)
+    standard_pack_qty = PackQuantities(load_default=None, allow_none=True)
+    customer_part_number = fields.String(load_default=None, allow_none=True,
+                                         validate=CUSTOMER_PART)
 
 
 class ProductPatch(Schema):
@@ -130,6 +190,9 @@ class ProductPatch(Schema):
     aec_grade = fields.Integer(allow_none=True, validate=validate.Range(0, 3))
     msl = fields.String(validate=validate.OneOf(MslLevel.codes()))
     customer = fields.String(allow_none=True, validate=CODE)
+    mark_template = MarkTemplate(allow_none=True)
+    standard_pack_qty = PackQuantities(allow_none=True)
+    customer_part_number = fields.String(allow_none=True, validate=CUSTOMER_PART)
 
 
 class ProductOut(Schema):
@@ -142,6 +205,9 @@ class ProductOut(Schema):
     customer = fields.Function(lambda p: p.customer.code if p.customer else None,
                                allow_none=True)
     qualified = fields.Boolean()
+    mark_template = fields.String(allow_none=True)
+    standard_pack_qty = PackQuantities(allow_none=True)
+    customer_part_number = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 

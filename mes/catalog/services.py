@@ -129,6 +129,7 @@ class StepInfo:
     min_yield: float | None
     materials: tuple[str, ...]
     name_zh: str | None = None
+    marks: bool = False
 
 
 # A route version never changes once created, so its steps can be kept per process. The key
@@ -144,7 +145,8 @@ def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
         steps = tuple(
             StepInfo(seq=st.seq, code=st.code, name=st.name, kind=st.kind,
                      equipment_kind=st.equipment_kind, min_yield=st.min_yield,
-                     materials=tuple(st.materials or ()), name_zh=st.name_zh)
+                     materials=tuple(st.materials or ()), name_zh=st.name_zh,
+                     marks=bool(st.marks))
             for st in session.scalars(select(RouteStep).where(RouteStep.route_id == route.id)
                                       .order_by(RouteStep.seq)))
         if len(_STEP_CACHE) > 10_000:
