@@ -102,10 +102,9 @@ def _mark(session: Session, actor: Actor | None, text: str) -> Scan | None:
     traces = [w for w in words if _TRACE_CODE.fullmatch(w)]
     if not traces:
         return None
-    where = Lot.trace_code.in_(traces)
     dates = [w for w in words if _DATE_CODE.fullmatch(w)]
-    if dates:
-        where = where & Lot.date_code.in_(dates)
+    where = (Lot.trace_code.in_(traces) & Lot.date_code.in_(dates) if dates
+             else Lot.trace_code.in_(traces))
     lots = _lots(session, actor, where)
     if not lots:
         return None

@@ -193,5 +193,5 @@ def test_zpl_download_has_each_label_with_its_fields_and_a_qr(session, tested, m
     for job in jobs:
         for value in ("^FDP1^FS", "^FD100^FS", "^FDLOT-A^FS", "^FD2610^FS", "^FD3^FS"):
             assert value in job
-        assert f"^BQN,2,5^FH_^FDMA,P:P1;Q:100;L:LOT-A;D:2610;M:3;S:{shipment.id};PO:PO-1^FS" \
+        assert "^BQN,2,5^FH_^FDMA,[)>_1E06_1DKPO-1_1D1PP1_1DQ100_1D9D2610_1D1TLOT-A_1E_04^FS" \
             in job
