@@ -116,7 +116,8 @@ def scan(session: Session, code: str, actor: Actor | None = None) -> Scan:
     """Resolve `code` (see the module's docstring). Raises NotFound naming what was tried
     when nothing matches (or only another customer's objects do)."""
     text = code.strip(" \t\r\n")
-    if text and len(text) <= MAX_CODE:
+    # A NUL is in no code (and PostgreSQL cannot compare text holding one).
+    if text and len(text) <= MAX_CODE and "\x00" not in text:
         if iso15434.looks_like_message(text):
             found = _label(session, actor, text)
             if found is not None:

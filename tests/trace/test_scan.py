@@ -77,7 +77,7 @@ def test_unknown_codes_are_404_naming_what_was_tried(session, api, packed):
     from tests.helpers import refused
 
     qa = api("qa")
-    for code in ("NOPE", "R-999999", "2648 00RS4", "ZZZZZ",
+    for code in ("NOPE", "R-999999", "2648 00RS4", "ZZZZZ", "LOT-A\x00",
                  "[)>\x1e06\x1d1TLOT-NONE\x1e\x04", "[)>\x1e05\x1d1TLOT-A\x1e\x04"):
         error = refused(session, lambda code=code: _scan(qa, code), 404, "not_found")
         assert "tried a lot number, a pack unit id" in error["message"], code
