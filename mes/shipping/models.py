@@ -40,6 +40,11 @@ class Shipment(Base):
     customer: Mapped[Customer] = relationship()
     lots: Mapped[list[ShipmentLot]] = relationship(
         back_populates="shipment", order_by="ShipmentLot.lot_id", cascade="all")
+    # The outermost pack units it carried (cartons, boxes, bags or carriers shipped as they
+    # are); the units inside them carry the shipment's id too.
+    units: Mapped[list[PackUnit]] = relationship(
+        primaryjoin="and_(Shipment.id == PackUnit.shipment_id, PackUnit.parent_id.is_(None))",
+        order_by="PackUnit.id", viewonly=True)
 
 
 class ShipmentLot(Base):

@@ -141,7 +141,7 @@ def pack_lot(session: Session, actor: Actor, lot: Lot, *, carrier: str,
 
 # --- packages --------------------------------------------------------------------------
 
-def _units(session: Session, codes: Sequence[str], field_name: str) -> list[PackUnit]:
+def units_by_id(session: Session, codes: Sequence[str], field_name: str) -> list[PackUnit]:
     """The pack units named, in the order given; unknown or malformed ids are 422 naming
     them."""
     wanted: dict[str, tuple[str, int] | None] = {code: parse_pack_code(code) for code in codes}
@@ -211,7 +211,7 @@ def make_package(session: Session, actor: Actor, *, kind: str, children: Sequenc
         raise _invalid("children", _l("Name 1 to %(max)s pack units.", max=MAX_CHILDREN))
     if len({c.strip().upper() for c in children}) != len(children):
         raise _invalid("children", _l("Name each pack unit once."))
-    units = _units(session, children, "children")
+    units = units_by_id(session, children, "children")
     _check_children(kind, units)
     total = sum(unit.quantity for unit in units)
     if quantity is not None and quantity != total:
@@ -321,3 +321,15 @@ def lot_units(session: Session, lot: Lot) -> list[PackUnit]:
     """The lot's carriers, in the order they were packed."""
     return list(session.scalars(select(PackUnit).where(PackUnit.lot_id == lot.id)
                                 .order_by(PackUnit.id)))
+
+
+def loose_units(session: Session, *, customer_id: int | None = None,
+                limit: int = 300) -> list[PackUnit]:
+    """Pack units in no package and not shipped, newest first (of one customer, when
+    given): what a package or a shipment can take."""
+    stmt = (select(PackUnit).where(PackUnit.parent_id.is_(None), PackUnit.shipment_id.is_(None))
+            .options(joinedload(PackUnit.product), joinedload(PackUnit.customer))
+            .order_by(PackUnit.id.desc()).limit(limit))
+    if customer_id is not None:
+        stmt = stmt.where(PackUnit.customer_id == customer_id)
+    return list(session.scalars(stmt))

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    pre_dump,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from mes.catalog.schemas import CODE
 from mes.floor.schemas import LOT_NO
@@ -21,13 +31,28 @@ class ShipmentIn(Schema):
     po = fields.String(required=True, validate=validate.Length(min=1, max=PO_LENGTH))
     vehicle_program = fields.String(load_default=None, allow_none=True,
                                     validate=validate.Length(min=1, max=60))
-    lots = fields.List(fields.String(validate=LOT_NO), required=True,
-                       validate=validate.Length(min=1, max=MAX_LOTS))
+    # Lots (a packed lot: all its reels not shipped yet) and/or pack units (outermost:
+    # cartons, boxes, bags or loose reels); at least one of the two.
+    lots = fields.List(fields.String(validate=LOT_NO), load_default=list,
+                       validate=validate.Length(max=MAX_LOTS))
+    pack_units = fields.List(fields.String(validate=PACK_ID), load_default=list,
+                             validate=validate.Length(max=MAX_LOTS))
 
     @validates("lots")
     def _distinct(self, value: list[str], **_kw: object) -> None:
         if len(set(value)) != len(value):
             raise ValidationError(_l("Name each lot once."))
+
+    @validates("pack_units")
+    def _distinct_units(self, value: list[str], **_kw: object) -> None:
+        if len({v.strip().upper() for v in value}) != len(value):
+            raise ValidationError(_l("Name each pack unit once."))
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_kw: object) -> None:
+        if not data.get("lots") and not data.get("pack_units"):
+            raise ValidationError(_l("Name the lots or the pack units to ship."),
+                                  field_name="lots")
 
 
 class ShipmentLotOut(Schema):
@@ -37,6 +62,7 @@ class ShipmentLotOut(Schema):
 
 class ShipmentOut(Schema):
     id = fields.Integer()
+    pack_units = fields.Function(lambda shipment: [unit.code for unit in shipment.units])
     customer = fields.Function(lambda shipment: shipment.customer.code)
     po = fields.String()
     vehicle_program = fields.String(allow_none=True)
