@@ -8,22 +8,25 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from mes.db import session_scope
+from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.shipping.models import PackUnit, parse_pack_code
-from mes.vocabulary import LotState
+from mes.vocabulary import LotState, StepKind
 from tests.browser.helpers import shot, skip_without_browser, submit
 
 skip_without_browser()
 
 
 def _packable(app) -> tuple[str, int, str]:
-    """A completed lot nobody packed, free of holds: (lot number, quantity, MSL)."""
+    """A lot nobody packed, free of holds, completed or waiting at its tape and reel step:
+    (lot number, quantity, MSL)."""
     with app.app_context(), session_scope(app) as sess:
-        lot = sess.scalar(select(Lot).where(Lot.state == LotState.COMPLETED,
-                                            Lot.packed_qty == 0, Lot.open_holds == 0)
-                          .order_by(Lot.id).limit(1))
-        assert lot is not None, "the demo has a completed lot that is not packed"
-        return lot.lot_no, lot.quantity, lot.product.msl
+        for lot in sess.scalars(select(Lot).where(
+                Lot.state.in_((LotState.COMPLETED, LotState.QUEUED)), Lot.packed_qty == 0,
+                Lot.open_holds == 0).order_by(Lot.id)):
+            if lot.state == LotState.COMPLETED or floor.current_step(lot).kind == StepKind.PACK:
+                return lot.lot_no, lot.quantity, lot.product.msl
+    raise AssertionError("the demo has a lot to pack")
 
 
 def _package(page, url: str, kind: str, children: list[str]) -> str:
