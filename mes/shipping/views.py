@@ -127,7 +127,7 @@ def coc_page(shipment_id: int) -> Any:
 # --- pack unit labels ------------------------------------------------------------------
 
 @bp.route("/pack-units/<code>/label")
-@require(Permission.LOT_READ)
+@require(*PLANT_LOT_READ)
 def pack_label_page(code: str) -> Any:
     """A pack unit's label on screen: the picture, its human-readable fields, the 2D
     symbol's message (separators shown as ␞ ␝ ␄), and the PNG, SVG, PDF and ZPL files."""
@@ -139,7 +139,7 @@ def pack_label_page(code: str) -> Any:
 
 
 @bp.route("/pack-units/<code>/label.<fmt>")
-@require(Permission.LOT_READ)
+@require(*PLANT_LOT_READ)
 def pack_label_file(code: str, fmt: str) -> Any:
     if fmt not in LABEL_TYPES:
         raise NotFound(_("No label format %(format)s.", format=fmt))

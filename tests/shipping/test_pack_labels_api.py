@@ -131,7 +131,7 @@ def test_label_page_shows_the_picture_fields_and_payload(session, api, completed
     assert client.get("/pack-units/C-999999/label").status_code == 404
     other = pack(session, api, completed, "LOT-I", customer="IND", product="P2",
                  customer_part=None)
+    # The page is the plant's; customers take their labels from the API.
     customer = login(make_user("customer", customer="OEM", username="oem1"))
-    assert customer.get(f"/pack-units/{packed.carton}/label").status_code == 200
-    assert customer.get(f"/pack-units/{other.carton}/label").status_code == 404
-    assert customer.get(f"/pack-units/{other.carton}/label.png").status_code == 404
+    assert customer.get(f"/pack-units/{packed.carton}/label").status_code == 403
+    assert customer.get(f"/pack-units/{other.carton}/label.png").status_code == 403
