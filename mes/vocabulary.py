@@ -465,3 +465,12 @@ class Language(Vocabulary):
 
     EN = "en", "English"
     ZH_CN = "zh_CN", "简体中文"
+
+
+class ScanKind(Vocabulary):
+    """What a scanned code turned out to be (GET /scan, the trace page's search box)."""
+
+    LOT = "lot", _l("Lot")
+    PACK_UNIT = "pack_unit", _l("Pack unit")
+    LABEL = "label", _l("2D label")
+    MARK = "mark", _l("Package mark")

@@ -136,3 +136,16 @@ class PackUnitOut(Schema):
 class LotPackOut(Schema):
     lot_no = fields.String()
     units = fields.List(fields.Nested(PackUnitOut))
+
+
+class CocArgs(Schema):
+    """How the certificate of conformance is answered: `html` (default) or `pdf`."""
+
+    format = fields.String(load_default="html", validate=validate.OneOf(("html", "pdf")))
+
+
+class LabelArgs(Schema):
+    """The format of a pack unit's label: png (default), svg, pdf or zpl."""
+
+    format = fields.String(load_default="png",
+                           validate=validate.OneOf(("png", "svg", "pdf", "zpl")))

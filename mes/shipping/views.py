@@ -28,10 +28,20 @@ from sqlalchemy import select
 from mes import db
 from mes.auth.permissions import PLANT_LOT_READ, Permission, require
 from mes.catalog.models import Customer
+from mes.errors import NotFound
 from mes.floor import services as floor
-from mes.shipping import packing, services
+from mes.shipping import iso15434, packing, services
 from mes.shipping import schemas as s
-from mes.shipping.documents import coc_download, render_coc, render_labels, zpl_response
+from mes.shipping.documents import (
+    LABEL_TYPES,
+    coc_download,
+    coc_pdf,
+    label_response,
+    pack_label,
+    render_coc,
+    render_labels,
+    zpl_response,
+)
 from mes.shipping.models import PackUnit
 from mes.vocabulary import CARRIERS, PACKAGES, PackKind
 from mes.web import forms
@@ -108,8 +118,33 @@ def coc_page(shipment_id: int) -> Any:
     shipment = services.get_shipment(db.session(), shipment_id, current_user)
     if request.args.get("download"):
         return coc_download(shipment)
+    if request.args.get("format") == "pdf":
+        return coc_pdf(shipment)
     return render_coc(shipment, back_url=url_for("shipping.shipment_detail",
                                                  shipment_id=shipment.id))
+
+
+# --- pack unit labels ------------------------------------------------------------------
+
+@bp.route("/pack-units/<code>/label")
+@require(*PLANT_LOT_READ)
+def pack_label_page(code: str) -> Any:
+    """A pack unit's label on screen: the picture, its human-readable fields, the 2D
+    symbol's message (separators shown as ␞ ␝ ␄), and the PNG, SVG, PDF and ZPL files."""
+    unit = packing.get_pack_unit(db.session(), code, current_user)
+    label = pack_label(unit, country=current_app.config["PLANT_COUNTRY"],
+                       zone=current_app.config["PLANT_TIMEZONE"])
+    return render_template("shipping/pack_label.html", unit=unit, label=label,
+                           payload=iso15434.human(label.payload()), formats=LABEL_TYPES)
+
+
+@bp.route("/pack-units/<code>/label.<fmt>")
+@require(*PLANT_LOT_READ)
+def pack_label_file(code: str, fmt: str) -> Any:
+    if fmt not in LABEL_TYPES:
+        raise NotFound(_("No label format %(format)s.", format=fmt))
+    unit = packing.get_pack_unit(db.session(), code, current_user)
+    return label_response(unit, fmt, download=bool(request.args.get("download")))
 
 
 # --- new shipment ----------------------------------------------------------------------
