@@ -110,12 +110,21 @@ def coc_pdf(cert: Certificate, *, plant: str, zone: str) -> bytes:
             qual = (f"{q.standard} grade {q.grade}: "
                     f"{'passed' if q.status == 'passed' else 'failed'}"
                     + (f", report {q.report}" if q.report else "")
+                    + (f", BOM revision {p.bom_revision}" if p.bom_revision else "")
                     + f" ({q.created_at:%Y-%m-%d})")
         rows.append([p.code, p.name, p.package,
                      str(p.aec_grade) if p.aec_grade is not None else "-", p.msl,
                      _n(p.quantity), qual])
     _table(doc, ["Part number", "Description", "Package", "AEC grade", "MSL", "Quantity",
                  "Qualification"], rows, (24, 34, 20, 14, 10, 20, 58), {5})
+
+    if cert.pcns:
+        _heading(doc, "Product change notifications")
+        _table(doc, ["PCN", "Change", "BOM revision", "Sent", "Effective", "Status"],
+               [[f"PCN {pcn.id}", pcn.change.title, pcn.change.bom_revision or "-",
+                 f"{pcn.sent_at:%Y-%m-%d}", pcn.effective_date.isoformat(),
+                 pcn.status + (f" ({pcn.decided_at:%Y-%m-%d})" if pcn.decided_at else "")]
+                for pcn in cert.pcns], (20, 60, 24, 24, 24, 28))
 
     if cert.pack_units:
         _heading(doc, "Pack units")
