@@ -311,6 +311,8 @@ class MoistureState(Vocabulary):
     SEALED = "sealed", _l("Sealed")
     OPEN = "open", _l("Open (clock running)")
     DRY_STORAGE = "dry_storage", _l("Dry storage")
+    # Shown for a lot that has no clock yet (never stored): no exposure was recorded.
+    NOT_STARTED = "not_started", _l("No clock (not started)")
 
 
 class MoistureAction(Vocabulary):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, one_of, utcnow
@@ -69,6 +69,11 @@ class RouteStep(Base):
     # Units per hour a tool makes at this step when it runs at its ideal rate (OEE
     # performance); NULL when not set.
     ideal_uph: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
+    # The step whose track-out starts the moisture exposure clock of a moisture-sensitive
+    # lot (J-STD-033; post-mold cure).
+    moisture_start: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A bake step's recipe {temperature_c, hours, rh_pct?}: its track-out records the bake.
+    bake: Mapped[dict[str, Any] | None]
 
     route: Mapped[Route] = relationship(back_populates="steps")
 
@@ -86,6 +91,13 @@ class Product(Base):
     aec_grade: Mapped[int | None]
     msl: Mapped[str] = mapped_column(String(3), default=MslLevel.L1)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    # Moisture control (J-STD-033): the package body thickness picks the bake table's row,
+    # the peak reflow temperature goes on the caution label, and the manufacturer's
+    # exposure time is the most exposure since the last bake a lot may have at dry pack.
+    body_thickness_mm: Mapped[float | None] = mapped_column(Numeric(4, 2, asdecimal=False))
+    peak_reflow_c: Mapped[int | None]
+    met_hours: Mapped[float] = mapped_column(Numeric(6, 2, asdecimal=False), default=24,
+                                             server_default="24")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

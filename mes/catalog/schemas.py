@@ -54,6 +54,15 @@ class CustomerOut(Schema):
 
 # --- routes ----------------------------------------------------------------------------
 
+class BakeRecipe(Schema):
+    """A bake: oven temperature, time and (below 125 °C) the oven's humidity."""
+
+    temperature_c = fields.Float(required=True, validate=validate.Range(min=20, max=200))
+    hours = fields.Float(required=True, validate=validate.Range(min=0, max=24 * 200,
+                                                                 min_inclusive=False))
+    rh_pct = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 100))
+
+
 class RouteStepIn(Schema):
     code = code_field()
     name = fields.String(required=True, validate=NAME)
@@ -68,6 +77,10 @@ class RouteStepIn(Schema):
     # Units per hour at the ideal rate (OEE performance), optional.
     ideal_uph = fields.Float(load_default=None, allow_none=True,
                              validate=validate.Range(min=0, max=10_000_000, min_inclusive=False))
+    # The step whose track-out starts the moisture exposure clock (post-mold cure).
+    moisture_start = fields.Boolean(load_default=False)
+    # A bake step's recipe: its track-out records this bake (J-STD-033 bake table).
+    bake = fields.Nested(BakeRecipe, load_default=None, allow_none=True)
 
 
 class RouteIn(Schema):
@@ -96,6 +109,8 @@ class RouteStepOut(Schema):
     materials = fields.List(fields.String())
     name_zh = fields.String(allow_none=True)
     ideal_uph = fields.Float(allow_none=True)
+    moisture_start = fields.Boolean()
+    bake = fields.Nested(BakeRecipe, allow_none=True)
 
 
 class RouteOut(Schema):
@@ -121,6 +136,14 @@ class ProductIn(Schema):
                                validate=validate.Range(0, 3))
     msl = fields.String(load_default=MslLevel.L1, validate=validate.OneOf(MslLevel.codes()))
     customer = fields.String(load_default=None, allow_none=True, validate=CODE)
+    # Moisture control: body thickness (bake table row), peak reflow temperature (caution
+    # label), manufacturer's exposure time in hours (most exposure at dry pack).
+    body_thickness_mm = fields.Float(load_default=None, allow_none=True,
+                                     validate=validate.Range(min=0.05, max=50))
+    peak_reflow_c = fields.Integer(load_default=None, allow_none=True,
+                                   validate=validate.Range(min=150, max=300))
+    met_hours = fields.Float(load_default=24.0,
+                             validate=validate.Range(min=0, max=8760, min_inclusive=False))
 
 
 class ProductPatch(Schema):
@@ -130,6 +153,13 @@ class ProductPatch(Schema):
     aec_grade = fields.Integer(allow_none=True, validate=validate.Range(0, 3))
     msl = fields.String(validate=validate.OneOf(MslLevel.codes()))
     customer = fields.String(allow_none=True, validate=CODE)
+    # Moisture control: body thickness (bake table row), peak reflow temperature (caution
+    # label), manufacturer's exposure time in hours (most exposure at dry pack).
+    body_thickness_mm = fields.Float(allow_none=True,
+                                     validate=validate.Range(min=0.05, max=50))
+    peak_reflow_c = fields.Integer(allow_none=True,
+                                   validate=validate.Range(min=150, max=300))
+    met_hours = fields.Float(validate=validate.Range(min=0, max=8760, min_inclusive=False))
 
 
 class ProductOut(Schema):
@@ -142,6 +172,9 @@ class ProductOut(Schema):
     customer = fields.Function(lambda p: p.customer.code if p.customer else None,
                                allow_none=True)
     qualified = fields.Boolean()
+    body_thickness_mm = fields.Float(allow_none=True)
+    peak_reflow_c = fields.Integer(allow_none=True)
+    met_hours = fields.Float()
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 

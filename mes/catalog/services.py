@@ -129,6 +129,9 @@ class StepInfo:
     min_yield: float | None
     materials: tuple[str, ...]
     name_zh: str | None = None
+    moisture_start: bool = False
+    # A bake step's recipe {temperature_c, hours, rh_pct}.
+    bake: dict[str, Any] | None = None
 
 
 # A route version never changes once created, so its steps can be kept per process. The key
@@ -144,7 +147,8 @@ def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
         steps = tuple(
             StepInfo(seq=st.seq, code=st.code, name=st.name, kind=st.kind,
                      equipment_kind=st.equipment_kind, min_yield=st.min_yield,
-                     materials=tuple(st.materials or ()), name_zh=st.name_zh)
+                     materials=tuple(st.materials or ()), name_zh=st.name_zh,
+                     moisture_start=st.moisture_start, bake=st.bake)
             for st in session.scalars(select(RouteStep).where(RouteStep.route_id == route.id)
                                       .order_by(RouteStep.seq)))
         if len(_STEP_CACHE) > 10_000:

@@ -23,7 +23,7 @@ from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
-from mes.quality.moisture import check_floor_life
+from mes.quality.moisture import check_floor_life, check_shelf_life
 from mes.shipping import labels
 from mes.shipping.models import Shipment, ShipmentLot
 from mes.vocabulary import EventKind, LotState, StepKind
@@ -109,9 +109,11 @@ def _lots(session: Session, numbers: Sequence[str]) -> list[Lot]:
 
 def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
     """Rule: a lot ships only to its own customer, once, when completed, free of holds,
-    within its moisture floor life, and, to an automotive customer, only when its product is
-    qualified. Raises Conflict with the first of `wrong_customer`, `already_shipped`,
-    `not_completed`, `lot_on_hold`, `floor_life_expired`, `not_qualified` that applies."""
+    within its moisture floor life, in a dry bag within its shelf life (12 months from its
+    seal), and, to an automotive customer, only when its product is qualified. Raises
+    Conflict with the first of `wrong_customer`, `already_shipped`, `not_completed`,
+    `lot_on_hold`, `floor_life_expired`, `shelf_life_expired`, `not_qualified` that
+    applies."""
     if lot.customer_id != customer.id:
         raise Conflict(_l("Lot %(lot)s belongs to another customer than %(code)s.",
                           lot=lot.lot_no, code=customer.code),
@@ -127,6 +129,7 @@ def check_shippable(session: Session, lot: Lot, customer: Customer) -> None:
         raise Conflict(_l("Lot %(lot)s is on hold (%(n)s open hold(s)); it cannot be "
                           "shipped.", lot=lot.lot_no, n=lot.open_holds), code=ErrorCode.LOT_ON_HOLD)
     check_floor_life(session, lot)
+    check_shelf_life(session, lot)
     if customer.automotive and not lot.product.qualified:
         raise Conflict(_l("Product %(code)s of lot %(lot)s has no passed qualification; it "
                           "cannot be shipped to the automotive customer %(code2)s.",
