@@ -154,11 +154,13 @@ class EquipmentKind(Vocabulary):
     DEFLASHER = "deflasher", _l("deflasher")
     PLATER = "plater", _l("plating line")
     LASER_MARKER = "laser_marker", _l("laser marker")
+    STEP_CUT_SAW = "step_cut_saw", _l("step-cut saw (wettable flank)")
     SINGULATION_SAW = "singulation_saw", _l("singulation saw")
     TRIM_FORM = "trim_form", _l("trim and form press")
     VISION = "vision", _l("vision inspection")
     TESTER = "tester", _l("tester")
     QA_STATION = "qa_station", _l("QA station")
+    BAKE_OVEN = "bake_oven", _l("bake oven")
     TAPER = "taper", _l("tape and reel machine")
     DRY_PACK_SEALER = "dry_pack_sealer", _l("dry pack sealer")
 

@@ -108,7 +108,8 @@ def test_qfn_route_has_the_product_flow_with_materials_and_yields(loaded):
     qfn = {s.code: s for s in routes["QFN-AUTO"].steps}
     assert [s.code for s in routes["QFN-AUTO"].steps] == [
         "IQC", "BG", "MOUNT", "SAW", "OPT2", "DA", "PLASMA", "WB", "OPT3", "MOLD", "PMC",
-        "PLATE", "MARK", "SING", "FVI", "FT-R", "FT-H", "FT-C", "QA", "TNR", "DRYPACK"]
+        "PLATE", "MARK", "STEPCUT", "SING", "FVI", "FT-R", "FT-H", "FT-C", "QA", "BAKE", "TNR",
+        "DRYPACK"]
     assert qfn["DA"].materials == ["epoxy", "leadframe"]
     assert qfn["WB"].materials == ["wire"]
     assert qfn["MOLD"].materials == ["mold_compound"]

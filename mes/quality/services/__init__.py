@@ -32,6 +32,7 @@ from mes.quality.services.matching import (
 from mes.quality.services.moisture import (
     BakeResult,
     MoistureView,
+    bake_requirement,
     check_bake,
     moisture_action,
     moisture_view,
@@ -79,6 +80,7 @@ __all__ = [
     "mass_hold",
     "match_lots",
     "matched_lots_query",
+    "bake_requirement",
     "check_bake",
     "moisture_action",
     "record_bake",
