@@ -90,6 +90,11 @@ class ErrorCode(StrEnum):
     EXPOSURE_EXCEEDED = "exposure_exceeded"
     CARRIER_TEMPERATURE = "carrier_temperature"
     SHELF_LIFE_EXPIRED = "shelf_life_expired"
+    DATE_CODE_MISMATCH = "date_code_mismatch"
+    ALREADY_PACKED = "already_packed"
+    MIXED_PRODUCTS = "mixed_products"
+    WRONG_PACKING = "wrong_packing"
+    PACKED_IN_PARENT = "packed_in_parent"
 
 
 class DomainError(Exception):

@@ -98,6 +98,7 @@ class EventKind(Vocabulary):
     MOISTURE_DRY_STORAGE = "moisture_dry_storage", _l("Dry storage")
     MOISTURE_BAKE = "moisture_bake", _l("Baked")
     SHIP = "ship", _l("Shipped")
+    PACK = "pack", _l("Packed")
 
 
 class EdgeKind(Vocabulary):
@@ -224,6 +225,23 @@ class HoldPolicy(Vocabulary):
 
     DELAY = "delay", _l("After a delay")
     NOTIFY = "notify", _l("Once QA notifies them")
+
+
+class PackKind(Vocabulary):
+    """What a pack unit is: a carrier holding units of one lot (reel, tray, tube), or a
+    package of other pack units (dry bag, inner box, carton)."""
+
+    REEL = "reel", _l("Reel")
+    TRAY = "tray", _l("Tray")
+    TUBE = "tube", _l("Tube")
+    BAG = "bag", _l("Dry bag")
+    BOX = "box", _l("Box")
+    CARTON = "carton", _l("Carton")
+
+
+# Carriers the units of a lot are packed into, and the packages built from pack units.
+CARRIERS = (PackKind.REEL, PackKind.TRAY, PackKind.TUBE)
+PACKAGES = (PackKind.BAG, PackKind.BOX, PackKind.CARTON)
 
 
 class MslLevel(Vocabulary):

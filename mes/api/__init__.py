@@ -27,6 +27,7 @@ from mes.api import (  # noqa: E402,F401
     holds,
     lots,
     moisture,
+    packing,
     portal,
     reports,
     shipping,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, one_of, utcnow
@@ -71,9 +72,12 @@ class RouteStep(Base):
     ideal_uph: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
     # The step whose track-out starts the moisture exposure clock of a moisture-sensitive
     # lot (J-STD-033; post-mold cure).
-    moisture_start: Mapped[bool] = mapped_column(default=False, server_default=false())
+    moisture_start: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # A bake step's recipe {temperature_c, hours, rh_pct?}: its track-out records the bake.
     bake: Mapped[dict[str, Any] | None]
+    # The marking step: its track-out fixes the lot's date code and mark text. A route with
+    # no step flagged marks at its step with code MARK.
+    marks: Mapped[bool] = mapped_column(server_default=sa_false())
 
     route: Mapped[Route] = relationship(back_populates="steps")
 
@@ -98,6 +102,15 @@ class Product(Base):
     peak_reflow_c: Mapped[int | None]
     met_hours: Mapped[float] = mapped_column(Numeric(6, 2, asdecimal=False), default=24,
                                              server_default="24")
+    # The package top mark: lines of text with fields in braces ({device}, {date_code},
+    # {trace_code}, {lot}, {customer_part}); NULL marks "{device}" over
+    # "{date_code} {trace_code}".
+    mark_template: Mapped[str | None] = mapped_column(Text)
+    # Units per carrier: {"reel": n, "tray": n, "tube": n} (a carrier not named has no
+    # standard quantity: packing into it needs quantity_per).
+    standard_pack_qty: Mapped[dict[str, Any] | None]
+    # The customer's own part number for the product (label field P), when it has one.
+    customer_part_number: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

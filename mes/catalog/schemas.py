@@ -7,7 +7,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from mes import marking
 from mes.vocabulary import (
+    CARRIERS,
     CustomerCategory,
     EquipmentState,
     MslLevel,
@@ -29,6 +31,57 @@ POSITIVE_COUNT = validate.Range(min=1, max=MAX_COUNT)
 
 def code_field(**kw: Any) -> fields.String:
     return fields.String(required=True, validate=CODE, **kw)
+
+
+class MarkTemplate(fields.String):
+    """A mark template: lines of text with fields in braces (mes.marking.MARK_FIELDS)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kw)
+        if text is None:
+            return None
+        text = text.replace("\r\n", "\n").strip()
+        if not text or len(text) > marking.TEMPLATE_LENGTH:
+            raise ValidationError(_l("Give 1 to %(max)s characters.",
+                                     max=marking.TEMPLATE_LENGTH))
+        unknown = marking.unknown_fields(text)
+        if unknown:
+            raise ValidationError(_l("Unknown field %(items)s; use %(fields)s.",
+                                     items=", ".join(unknown),
+                                     fields=", ".join(f"{{{n}}}" for n in marking.MARK_FIELDS)))
+        return text
+
+
+class PackQuantities(fields.Field):
+    """Standard pack quantities: one number (every carrier) or {reel: n, tray: n, tube: n}
+    (carriers left out have none). Loaded as the mapping."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValidationError(_l("Give a number or a number per carrier."))
+        if isinstance(value, int):
+            value = {carrier.value: value for carrier in CARRIERS}
+        if not isinstance(value, dict) or not value:
+            raise ValidationError(_l("Give a number or a number per carrier."))
+        carriers = [c.value for c in CARRIERS]
+        result = {}
+        for key, qty in value.items():
+            if key not in carriers:
+                raise ValidationError(_l("Unknown carrier %(carrier)s; use %(carriers)s.",
+                                         carrier=key, carriers=", ".join(carriers)))
+            if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= 10_000_000:
+                raise ValidationError(_l("Quantities per carrier are whole numbers from 1 to "
+                                         "10,000,000."))
+            result[key] = qty
+        return result
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kw: Any) -> Any:
+        return value
+
+
+# A customer's part number goes on labels and into 2D symbols: printable ASCII only.
+CUSTOMER_PART = validate.Regexp(r"^[!-~][ -~]{0,59}$",
+                                error=_l("Use 1 to 60 printable characters (ASCII)."))
 
 
 # --- customers -------------------------------------------------------------------------
@@ -81,6 +134,8 @@ class RouteStepIn(Schema):
     moisture_start = fields.Boolean(load_default=False)
     # A bake step's recipe: its track-out records this bake (J-STD-033 bake table).
     bake = fields.Nested(BakeRecipe, load_default=None, allow_none=True)
+    # The marking step (date code and mark text); none flagged: the step coded MARK.
+    marks = fields.Boolean(load_default=False)
 
 
 class RouteIn(Schema):
@@ -111,6 +166,7 @@ class RouteStepOut(Schema):
     ideal_uph = fields.Float(allow_none=True)
     moisture_start = fields.Boolean()
     bake = fields.Nested(BakeRecipe, allow_none=True)
+    marks = fields.Boolean()
 
 
 class RouteOut(Schema):
@@ -144,6 +200,10 @@ class ProductIn(Schema):
                                    validate=validate.Range(min=150, max=300))
     met_hours = fields.Float(load_default=24.0,
                              validate=validate.Range(min=0, max=8760, min_inclusive=False))
+    mark_template = MarkTemplate(load_default=None, allow_none=True)
+    standard_pack_qty = PackQuantities(load_default=None, allow_none=True)
+    customer_part_number = fields.String(load_default=None, allow_none=True,
+                                         validate=CUSTOMER_PART)
 
 
 class ProductPatch(Schema):
@@ -160,6 +220,9 @@ class ProductPatch(Schema):
     peak_reflow_c = fields.Integer(allow_none=True,
                                    validate=validate.Range(min=150, max=300))
     met_hours = fields.Float(validate=validate.Range(min=0, max=8760, min_inclusive=False))
+    mark_template = MarkTemplate(allow_none=True)
+    standard_pack_qty = PackQuantities(allow_none=True)
+    customer_part_number = fields.String(allow_none=True, validate=CUSTOMER_PART)
 
 
 class ProductOut(Schema):
@@ -175,6 +238,9 @@ class ProductOut(Schema):
     body_thickness_mm = fields.Float(allow_none=True)
     peak_reflow_c = fields.Integer(allow_none=True)
     met_hours = fields.Float()
+    mark_template = fields.String(allow_none=True)
+    standard_pack_qty = PackQuantities(allow_none=True)
+    customer_part_number = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 

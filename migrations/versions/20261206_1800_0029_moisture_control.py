@@ -8,14 +8,14 @@ sealed_at; the state `not_started` a lot without a clock is shown in); the bakes
 (moisture_bake).
 
 Revision ID: 0029
-Revises: 0021
+Revises: 0027
 Create Date: 2026-12-06 18:00:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0029'
-down_revision = '0021'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 

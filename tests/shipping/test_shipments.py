@@ -24,7 +24,7 @@ from tests.helpers import audit_codes, refused, row_counts
 from tests.quality.helpers import QA, quality_state
 
 PLANNER = "planner1"
-SHIPMENT_FIELDS = {"id", "customer", "po", "vehicle_program", "shipped_at", "lots"}
+SHIPMENT_FIELDS = {"id", "customer", "po", "vehicle_program", "shipped_at", "lots", "pack_units"}
 
 
 def ship_state(session) -> dict[str, Any]:
