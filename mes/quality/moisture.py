@@ -16,19 +16,21 @@ sealed bag keeps for 12 months from its seal date.
 from __future__ import annotations
 
 from calendar import monthrange
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode
 from mes.quality.models import MoistureClock
-from mes.vocabulary import MoistureState
+from mes.shipping.models import PackUnit
+from mes.vocabulary import MoistureState, PackKind
 
 if TYPE_CHECKING:
     from mes.floor.models import Lot
@@ -182,6 +184,23 @@ def check_shelf_life(session: Session, lot: Lot) -> None:
                        code=ErrorCode.SHELF_LIFE_EXPIRED)
 
 
+# Carriers that do not take a 125 °C bake (J-STD-033: tape and reel, tubes).
+HEAT_LIMITED = (PackKind.REEL, PackKind.TUBE)
+
+
 def on_heat_limited_carriers(session: Session, lot: Lot) -> bool:
     """Whether units of the lot are on reels or in tubes (which do not take 125 °C)."""
-    return False
+    return session.scalar(select(exists().where(PackUnit.lot_id == lot.id,
+                                                PackUnit.kind.in_(HEAT_LIMITED)))) or False
+
+
+def check_bags_shelf_life(bags: Sequence[PackUnit], now: datetime | None = None) -> None:
+    """Rule: a dry bag past its 12-month shelf life (from its seal) does not ship. Raises
+    Conflict `shelf_life_expired` naming the first such bag."""
+    now = now or utcnow()
+    for bag in bags:
+        if bag.sealed_at is not None and shelf_life_until(bag.sealed_at) <= now:
+            raise Conflict(_l("Dry bag %(bag)s was sealed on %(sealed)s and is past its "
+                              "12-month shelf life; open it, bake its reels and seal them in "
+                              "a new bag.", bag=bag.code, sealed=bag.sealed_at.date().isoformat()),
+                           code=ErrorCode.SHELF_LIFE_EXPIRED)

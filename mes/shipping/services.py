@@ -23,10 +23,10 @@ from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
-from mes.quality.moisture import check_floor_life, check_shelf_life
+from mes.quality.moisture import check_bags_shelf_life, check_floor_life, check_shelf_life
 from mes.shipping import labels, packing
 from mes.shipping.models import PackUnit, Shipment, ShipmentLot
-from mes.vocabulary import EventKind, LotState, StepKind
+from mes.vocabulary import EventKind, LotState, PackKind, StepKind
 
 MAX_LOTS = 500
 PO_LENGTH = 60
@@ -203,8 +203,9 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
 
     Raises InvalidInput (unknown customer, field `customer`; unknown, repeated, missing or
     too many lots or pack units, fields `lots` / `pack_units`; a blank or too long `po`),
-    Conflict `packed_in_parent` / `already_shipped` for pack units, and Conflict as
-    `check_shippable` for each lot.
+    Conflict `packed_in_parent` / `already_shipped` for pack units, Conflict as
+    `check_shippable` for each lot, and Conflict `shelf_life_expired` for a dry bag sealed
+    more than 12 months ago.
     """
     customer = session.scalar(select(Customer).where(Customer.code == data["customer"]))
     if customer is None:
@@ -237,6 +238,8 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
     lots.extend(lot for lot in _lots_by_id(session, [i for i in shares if i not in seen]))
     for lot in lots:
         check_shippable(session, lot, customer)
+    within = packing.units_within(session, roots)
+    check_bags_shelf_life([unit for unit in within if unit.kind == PackKind.BAG])
     # A lot never packed ships whole; a packed lot the units it has in the shipment.
     quantities = {lot.id: shares.get(lot.id, 0) if lot.packed_qty else lot.quantity
                   for lot in lots}
@@ -251,7 +254,7 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
     # Flushed for the shipment id the history events and the audit record name; the lots
     # are not changed yet, so their versioned UPDATEs come once, at the request's flush.
     session.flush()
-    for unit in packing.units_within(session, roots):
+    for unit in within:
         unit.shipment_id = shipment.id
     for lot in lots:
         lot.shipped_qty += quantities[lot.id]

@@ -8,11 +8,13 @@ rules to the floor's lot lifecycle.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from mes.auth.actor import Actor, actor_name
@@ -25,7 +27,8 @@ from mes.floor.models import Lot
 from mes.quality import bake_table, moisture
 from mes.quality.models import MoistureBake, MoistureClock
 from mes.quality.services.common import CLOSED, invalid
-from mes.vocabulary import EventKind, MoistureAction, MoistureState
+from mes.shipping.models import PackUnit
+from mes.vocabulary import CARRIERS, EventKind, MoistureAction, MoistureState
 
 # The state each action leaves the clock in. A bake resets the exposure and the lot, out of
 # the oven, is exposed again: the clock runs from the bake's end.
@@ -193,6 +196,40 @@ def _event(session: Session, actor: Actor, lot: Lot, action: str, before: str,
     floor.record_event(session, lot, EventKind(f"moisture_{action}"), actor, at=now, data={
         "from": before, "state": view.state, "exposure_hours": view.exposure_hours,
         "remaining_hours": view.remaining_hours, "msl": view.msl, **data})
+
+
+# --- dry pack by bag ------------------------------------------------------------------
+
+def check_dry_packs(session: Session, lots: Sequence[Lot], now: datetime) -> None:
+    """Rule: every moisture-sensitive lot going into a dry bag is within its product's
+    exposure time since its last bake (`moisture.check_dry_pack`, 409
+    `exposure_exceeded`)."""
+    for lot in lots:
+        moisture.check_dry_pack(session, lot, now)
+
+
+def seal_lots(session: Session, actor: Actor, lots: Sequence[Lot], now: datetime,
+              bag: str) -> None:
+    """Seal the moisture clocks of the moisture-sensitive lots sealed in dry bag `bag` once
+    the last of a lot's carriers is in a bag (until then its other reels are still exposed
+    and its clock runs): the clock pauses and keeps the seal time, with a `moisture_seal`
+    event naming the bag. Call `check_dry_packs` first (with the carriers already in the
+    bag)."""
+    for lot in lots:
+        if lot.product.msl == "1" or lot.state in CLOSED:
+            continue
+        if session.scalar(select(exists().where(
+                PackUnit.lot_id == lot.id, PackUnit.parent_id.is_(None),
+                PackUnit.kind.in_(CARRIERS)))):
+            continue
+        clock = moisture.clock_of(session, lot.id)
+        if clock is not None and clock.state == MoistureState.SEALED:
+            continue
+        before = clock.state if clock is not None else MoistureState.NOT_STARTED
+        clock = _move(session, lot, clock, MoistureState.SEALED, now)
+        clock.sealed_at = now
+        view = moisture_view(session, lot, clock, now)
+        _event(session, actor, lot, MoistureAction.SEAL, before, view, now, {"bag": bag})
 
 
 # --- bakes -----------------------------------------------------------------------------
