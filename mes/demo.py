@@ -52,12 +52,14 @@ from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
 from mes.quality import moisture
 from mes.quality import services as quality
+from mes.shipping import packing
 from mes.shipping import services as shipping
+from mes.shipping.models import PackUnit
 from mes.spc.demo import load_demo_spc
 from mes.testfloor import services as testfloor
 from mes.testfloor.models import TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
-from mes.vocabulary import ACTIVE_LOT_STATES, AVAILABLE_EQUIPMENT_STATES, LotState
+from mes.vocabulary import ACTIVE_LOT_STATES, AVAILABLE_EQUIPMENT_STATES, LotState, PackKind
 
 ACTOR: SystemActor = "demo"
 
@@ -166,18 +168,28 @@ REBAKE = {"temperature_c": 90, "rh_pct": 5}
 PRODUCTS: list[dict[str, Any]] = [
     {"code": "GD-5532", "name": "Three-phase gate driver, 48 V", "package": "QFN-32 5x5",
      "route": QFN_ROUTE, "aec_grade": 0, "msl": "3", "customer": OEM,
+     "mark_template": "GD5532\n{date_code}\n{trace_code}",
+     "standard_pack_qty": {"reel": 2500}, "customer_part_number": "EVH7-A2C-0412",
      "body_thickness_mm": 0.9, "peak_reflow_c": 260, "met_hours": 24},
     {"code": "LIN-3316", "name": "LIN transceiver with wake-up", "package": "QFN-16 3x3",
      "route": QFN_ROUTE, "aec_grade": 1, "msl": "2a", "customer": TIER1,
+     "mark_template": "L3316\n{date_code}{trace_code}",
+     "standard_pack_qty": {"reel": 5000}, "customer_part_number": "BCM-7731-LIN",
      "body_thickness_mm": 0.75, "peak_reflow_c": 260, "met_hours": 24},
     {"code": "CS-0850", "name": "Hall-effect current sensor, 50 A", "package": "SOP-8",
      "route": SOP_ROUTE, "aec_grade": 1, "msl": "3", "customer": TIER1,
+     "mark_template": "CS0850\n{date_code} {trace_code}",
+     "standard_pack_qty": {"reel": 2500, "tube": 100}, "customer_part_number": "BCM-2209-ISNS",
      "body_thickness_mm": 1.4, "peak_reflow_c": 260, "met_hours": 24},
     {"code": "BM-4424", "name": "Six-cell battery monitor", "package": "QFN-24 4x4",
      "route": QFN_ROUTE, "aec_grade": 1, "msl": "3", "customer": OEM,
+     "mark_template": "BM4424\n{date_code}\n{trace_code}",
+     "standard_pack_qty": {"reel": 3000}, "customer_part_number": "EVH7-A2C-0519",
      "body_thickness_mm": 0.9, "peak_reflow_c": 260, "met_hours": 24},
     {"code": "FC-1600", "name": "Brushless fan motor controller", "package": "SOP-16",
      "route": SOP_ROUTE, "aec_grade": None, "msl": "1", "customer": CONSUMER,
+     "mark_template": "{device}\n{date_code} {trace_code}",
+     "standard_pack_qty": {"reel": 2500, "tube": 50},
      "body_thickness_mm": 1.5, "peak_reflow_c": 260, "met_hours": 24},
 ]
 
@@ -1163,15 +1175,52 @@ def load_demo_test_history(session: Session, tests: _TestHistory, end: datetime)
 # --- shipments ---------------------------------------------------------------------------
 
 # Per customer, the oldest completed lots that may ship go out in one shipment this many
-# lots strong, two hours after the later of them completed (the rest stay completed).
+# lots strong, two hours after the later of them was packed (the rest stay completed).
 SHIPMENT_LOTS = 2
 VEHICLE_PROGRAMS = {OEM: "EV-HV7 inverter", TIER1: "BCM-26 body controller"}
+# Reels per dry bag, and dry bags (or reels) per box.
+REELS_PER_BAG = 3
+PER_BOX = 4
 
 
-def load_demo_shipments(session: Session, end: datetime) -> None:
+def _pack_completed(session: Session, lot: Lot, operator: User) -> list[PackUnit]:
+    """Reel the lot at its standard pack quantity, seal moisture-sensitive reels in dry
+    bags, and box them: the boxes."""
+    reels = packing.pack_lot(session, operator, lot, carrier=PackKind.REEL)
+    inner = reels
+    if packing.moisture_sensitive(lot.product):
+        inner = [packing.make_package(session, operator, kind=PackKind.BAG,
+                                      children=[r.code for r in reels[i:i + REELS_PER_BAG]])
+                 for i in range(0, len(reels), REELS_PER_BAG)]
+    return [packing.make_package(session, operator, kind=PackKind.BOX,
+                                 children=[u.code for u in inner[i:i + PER_BOX]])
+            for i in range(0, len(inner), PER_BOX)]
+
+
+def load_demo_packing(session: Session, end: datetime) -> dict[int, list[PackUnit]]:
+    """Pack every completed lot free of holds an hour after it completed (before `end`):
+    reels, dry bags for moisture-sensitive products, boxes. Answers each lot's boxes."""
+    operator = _person(session, "op2")
+    boxes: dict[int, list[PackUnit]] = {}
+    lots = session.scalars(select(Lot).where(Lot.state == LotState.COMPLETED,
+                                             Lot.open_holds == 0)
+                           .order_by(Lot.updated_at, Lot.id)).all()
+    for lot in lots:
+        with simulated_time(min(lot.updated_at + timedelta(hours=1), end)):
+            boxes[lot.id] = _pack_completed(session, lot, operator)
+            # Flushed inside the simulated time: the lot's updated_at is stamped at flush.
+            session.flush()
+    return boxes
+
+
+def load_demo_shipments(session: Session, end: datetime,
+                        boxes: dict[int, list[PackUnit]] | None = None) -> None:
     """Ship, per customer, its oldest completed lots that every shipping rule allows (one
-    shipment each, through the shipping service at a simulated time before `end`)."""
+    shipment each, through the shipping service at a simulated time before `end`): packed
+    lots go in cartons, one per product, holding their boxes; lots not packed ship as
+    lots."""
     planner = _person(session, "planner")
+    boxes = boxes or {}
     for customer in session.scalars(select(Customer).order_by(Customer.code)):
         lots = [lot for lot in shipping.shippable_lots(session, customer)
                 if shipping.refusal(session, lot, customer) is None][:SHIPMENT_LOTS]
@@ -1179,10 +1228,18 @@ def load_demo_shipments(session: Session, end: datetime) -> None:
             continue
         at = min(max(lot.updated_at for lot in lots) + timedelta(hours=2), end)
         with simulated_time(at):
+            by_product: dict[int, list[str]] = {}
+            for lot in lots:
+                by_product.setdefault(lot.product_id, []).extend(
+                    box.code for box in boxes.get(lot.id, []))
+            cartons = [packing.make_package(session, planner, kind=PackKind.CARTON,
+                                            children=codes).code
+                       for codes in by_product.values() if codes]
             shipping.create_shipment(session, planner, {
                 "customer": customer.code, "po": f"PO-{customer.code[:4]}-{at:%y%m%d}",
                 "vehicle_program": VEHICLE_PROGRAMS.get(customer.code),
-                "lots": [lot.lot_no for lot in lots]})
+                "pack_units": cartons,
+                "lots": [lot.lot_no for lot in lots if lot.id not in boxes]})
             # Flushed inside the simulated time: the lots' updated_at is stamped at flush.
             session.flush()
 
@@ -1197,7 +1254,8 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     history = _History(session, now or utcnow())
     history.run()
     load_demo_test_history(session, history.tests, history.end)
-    load_demo_shipments(session, history.end)
+    boxes = load_demo_packing(session, history.end)
+    load_demo_shipments(session, history.end, boxes)
     load_demo_spc(session, history.end)
 
 

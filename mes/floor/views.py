@@ -39,13 +39,16 @@ from mes.floor import station as reads
 from mes.floor.models import Lot
 from mes.quality import schemas as qs
 from mes.quality import services as quality
+from mes.shipping import packing
 from mes.spc import services as spc
 from mes.vocabulary import (
+    CARRIERS,
     AbortReason,
     EventKind,
     LotState,
     MoistureAction,
     MoistureState,
+    PackKind,
     StepKind,
     StepStatus,
 )
@@ -176,6 +179,8 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
         split_errors=_split_errors(split_refused),
         merge_errors=_renamed(merge_refused, "lots"),
         kind_labels=StepKind.labels(),
+        pack_units=packing.lot_units(sess, lot) if lot.packed_qty else [],
+        carriers=PackKind.choices(CARRIERS),
         progress_labels=StepStatus.labels(), event_labels=EventKind.labels(),
         reject_lines=reads.reject_lines, late=services.is_late(lot, services.plant_date())), status
 

@@ -338,3 +338,15 @@ def lot_units(session: Session, lot: Lot) -> list[PackUnit]:
     """The lot's carriers, in the order they were packed."""
     return list(session.scalars(select(PackUnit).where(PackUnit.lot_id == lot.id)
                                 .order_by(PackUnit.id)))
+
+
+def loose_units(session: Session, *, customer_id: int | None = None,
+                limit: int = 300) -> list[PackUnit]:
+    """Pack units in no package and not shipped, newest first (of one customer, when
+    given): what a package or a shipment can take."""
+    stmt = (select(PackUnit).where(PackUnit.parent_id.is_(None), PackUnit.shipment_id.is_(None))
+            .options(joinedload(PackUnit.product), joinedload(PackUnit.customer))
+            .order_by(PackUnit.id.desc()).limit(limit))
+    if customer_id is not None:
+        stmt = stmt.where(PackUnit.customer_id == customer_id)
+    return list(session.scalars(stmt))

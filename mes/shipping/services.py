@@ -264,7 +264,8 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
     floor.record_events(session, EventKind.SHIP, actor, [
         (lot, {"shipment": shipment.id, "customer": customer.code, "po": po,
                "quantity": quantities[lot.id],
-               **({"pack_units": unit_ids[lot.id]} if lot.id in unit_ids else {})})
+               **({"pack_units": unit_ids[lot.id], "carriers_left": left.get(lot.id, 0)}
+                  if lot.id in unit_ids else {})})
         for lot in lots], at=now)
     audit.record(session, actor=actor, code="shipment:create", subject_type="shipment",
                  subject_key=str(shipment.id), new_subject=True,
