@@ -72,7 +72,7 @@ class RouteStep(Base):
     ideal_uph: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
     # The step whose track-out starts the moisture exposure clock of a moisture-sensitive
     # lot (J-STD-033; post-mold cure).
-    moisture_start: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    moisture_start: Mapped[bool] = mapped_column(server_default=sa_false())
     # A bake step's recipe {temperature_c, hours, rh_pct?}: its track-out records the bake.
     bake: Mapped[dict[str, Any] | None]
     # The marking step: its track-out fixes the lot's date code and mark text. A route with
@@ -100,7 +100,7 @@ class Product(Base):
     # exposure time is the most exposure since the last bake a lot may have at dry pack.
     body_thickness_mm: Mapped[float | None] = mapped_column(Numeric(4, 2, asdecimal=False))
     peak_reflow_c: Mapped[int | None]
-    met_hours: Mapped[float] = mapped_column(Numeric(6, 2, asdecimal=False), default=24,
+    met_hours: Mapped[float] = mapped_column(Numeric(6, 2, asdecimal=False),
                                              server_default="24")
     # The package top mark: lines of text with fields in braces ({device}, {date_code},
     # {trace_code}, {lot}, {customer_part}); NULL marks "{device}" over

@@ -149,7 +149,7 @@ def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
             StepInfo(seq=st.seq, code=st.code, name=st.name, kind=st.kind,
                      equipment_kind=st.equipment_kind, min_yield=st.min_yield,
                      materials=tuple(st.materials or ()), name_zh=st.name_zh,
-                     moisture_start=st.moisture_start, bake=st.bake,
+                     moisture_start=bool(st.moisture_start), bake=st.bake,
                      marks=bool(st.marks))
             for st in session.scalars(select(RouteStep).where(RouteStep.route_id == route.id)
                                       .order_by(RouteStep.seq)))
