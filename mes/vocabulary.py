@@ -156,6 +156,7 @@ class EquipmentKind(Vocabulary):
     DEFLASHER = "deflasher", _l("deflasher")
     PLATER = "plater", _l("plating line")
     LASER_MARKER = "laser_marker", _l("laser marker")
+    STEP_CUT_SAW = "step_cut_saw", _l("step-cut saw (wettable flank)")
     SINGULATION_SAW = "singulation_saw", _l("singulation saw")
     TRIM_FORM = "trim_form", _l("trim and form press")
     VISION = "vision", _l("vision inspection")
@@ -379,6 +380,8 @@ class MoistureState(Vocabulary):
     SEALED = "sealed", _l("Sealed")
     OPEN = "open", _l("Open (clock running)")
     DRY_STORAGE = "dry_storage", _l("Dry storage")
+    # Shown for a lot that has no clock yet (never stored): no exposure was recorded.
+    NOT_STARTED = "not_started", _l("No clock (not started)")
 
 
 class MoistureAction(Vocabulary):

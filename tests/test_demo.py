@@ -111,7 +111,8 @@ def test_qfn_route_has_the_product_flow_with_materials_and_yields(loaded):
     qfn = {s.code: s for s in routes["QFN-AUTO"].steps}
     assert [s.code for s in routes["QFN-AUTO"].steps] == [
         "IQC", "BG", "MOUNT", "SAW", "OPT2", "DA", "PLASMA", "WB", "OPT3", "MOLD", "PMC",
-        "PLATE", "MARK", "SING", "FVI", "FT-R", "FT-H", "FT-C", "QA", "TNR", "DRYPACK"]
+        "PLATE", "MARK", "STEPCUT", "SING", "FVI", "FT-R", "FT-H", "FT-C", "QA", "BAKE", "TNR",
+        "DRYPACK"]
     assert qfn["DA"].materials == ["epoxy", "leadframe"]
     assert qfn["WB"].materials == ["wire"]
     assert qfn["MOLD"].materials == ["mold_compound"]
@@ -675,3 +676,34 @@ def test_completed_lots_are_reeled_bagged_boxed_and_shipments_ship_cartons(loade
                              for s in shipments)
     for shipment in shipments:
         assert all(row.lot.state == "shipped" for row in shipment.lots)
+
+
+def test_moisture_history_follows_the_packaging_house_rules(loaded):
+    from mes.quality import bake_table
+    from mes.quality.models import MoistureBake, MoistureClock
+
+    products = {p.code: p for p in loaded.scalars(select(Product))}
+    assert {(c, p.body_thickness_mm, p.peak_reflow_c, p.met_hours)
+            for c, p in products.items()} >= {("GD-5532", 0.9, 260, 24),
+                                              ("LIN-3316", 0.75, 260, 24)}
+    steps = {(s.route.code, s.code): s for s in loaded.scalars(select(RouteStep))}
+    assert steps["QFN-AUTO", "PMC"].moisture_start and steps["SOP-TF", "PMC"].moisture_start
+    assert steps["QFN-AUTO", "BAKE"].bake == {"temperature_c": 125, "hours": 9, "rh_pct": None}
+    # Every moisture-sensitive lot past post-mold cure has a clock started at PMC's
+    # track-out; every bake met the table; every completed one was dry packed (sealed).
+    clocks = {c.lot_id: c for c in loaded.scalars(select(MoistureClock))}
+    started = loaded.execute(
+        select(StepRun.lot_id, StepRun.finished_at).join(Lot, Lot.id == StepRun.lot_id)
+        .join(Product, Product.id == Lot.product_id)
+        .where(StepRun.step_code == "PMC", StepRun.finished_at.is_not(None),
+               Product.msl != "1")).all()
+    assert started and all(lot_id in clocks for lot_id, _at in started)
+    bakes = loaded.scalars(select(MoistureBake)).all()
+    assert bakes and all(b.hours >= b.required_hours for b in bakes)
+    assert all(b.temperature_c in (125, 90) for b in bakes)
+    assert bake_table.required("3", 0.9, 125).hours == 9
+    completed = loaded.scalars(select(Lot).join(Product, Product.id == Lot.product_id).where(
+        Lot.state.in_(("completed", "shipped")), Product.msl != "1")).all()
+    assert completed and all(clocks[lot.id].sealed_at is not None for lot in completed)
+    assert not loaded.scalar(select(func.count()).select_from(MoistureClock).where(
+        MoistureClock.state == "not_started"))

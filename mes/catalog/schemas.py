@@ -109,6 +109,15 @@ class CustomerOut(Schema):
 
 # --- routes ----------------------------------------------------------------------------
 
+class BakeRecipe(Schema):
+    """A bake: oven temperature, time and (below 125 °C) the oven's humidity."""
+
+    temperature_c = fields.Float(required=True, validate=validate.Range(min=20, max=200))
+    hours = fields.Float(required=True, validate=validate.Range(min=0, max=24 * 200,
+                                                                 min_inclusive=False))
+    rh_pct = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 100))
+
+
 class RouteStepIn(Schema):
     code = code_field()
     name = fields.String(required=True, validate=NAME)
@@ -125,6 +134,10 @@ class RouteStepIn(Schema):
                              validate=validate.Range(min=0, max=10_000_000, min_inclusive=False))
     # Uses each unit adds to every durable mounted on the tool (wires per device ...).
     touchdowns_per_unit = fields.Integer(load_default=1, validate=validate.Range(1, 100_000))
+    # The step whose track-out starts the moisture exposure clock (post-mold cure).
+    moisture_start = fields.Boolean(load_default=False)
+    # A bake step's recipe: its track-out records this bake (J-STD-033 bake table).
+    bake = fields.Nested(BakeRecipe, load_default=None, allow_none=True)
     # The marking step (date code and mark text); none flagged: the step coded MARK.
     marks = fields.Boolean(load_default=False)
 
@@ -156,6 +169,8 @@ class RouteStepOut(Schema):
     name_zh = fields.String(allow_none=True)
     ideal_uph = fields.Float(allow_none=True)
     touchdowns_per_unit = fields.Integer()
+    moisture_start = fields.Boolean()
+    bake = fields.Nested(BakeRecipe, allow_none=True)
     marks = fields.Boolean()
 
 
@@ -186,6 +201,14 @@ class ProductIn(Schema):
                          validate=validate.OneOf(ProductKind.codes()))
     qual_family = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(min=1, max=40))
+    # Moisture control: body thickness (bake table row), peak reflow temperature (caution
+    # label), manufacturer's exposure time in hours (most exposure at dry pack).
+    body_thickness_mm = fields.Float(load_default=None, allow_none=True,
+                                     validate=validate.Range(min=0.05, max=50))
+    peak_reflow_c = fields.Integer(load_default=None, allow_none=True,
+                                   validate=validate.Range(min=150, max=300))
+    met_hours = fields.Float(load_default=24.0,
+                             validate=validate.Range(min=0, max=8760, min_inclusive=False))
     mark_template = MarkTemplate(load_default=None, allow_none=True)
     standard_pack_qty = PackQuantities(load_default=None, allow_none=True)
     customer_part_number = fields.String(load_default=None, allow_none=True,
@@ -201,6 +224,13 @@ class ProductPatch(Schema):
     customer = fields.String(allow_none=True, validate=CODE)
     kind = fields.String(validate=validate.OneOf(ProductKind.codes()))
     qual_family = fields.String(allow_none=True, validate=validate.Length(min=1, max=40))
+    # Moisture control: body thickness (bake table row), peak reflow temperature (caution
+    # label), manufacturer's exposure time in hours (most exposure at dry pack).
+    body_thickness_mm = fields.Float(allow_none=True,
+                                     validate=validate.Range(min=0.05, max=50))
+    peak_reflow_c = fields.Integer(allow_none=True,
+                                   validate=validate.Range(min=150, max=300))
+    met_hours = fields.Float(validate=validate.Range(min=0, max=8760, min_inclusive=False))
     mark_template = MarkTemplate(allow_none=True)
     standard_pack_qty = PackQuantities(allow_none=True)
     customer_part_number = fields.String(allow_none=True, validate=CUSTOMER_PART)
@@ -218,6 +248,9 @@ class ProductOut(Schema):
     kind = fields.String()
     qual_family = fields.String(allow_none=True)
     qualified = fields.Boolean()
+    body_thickness_mm = fields.Float(allow_none=True)
+    peak_reflow_c = fields.Integer(allow_none=True)
+    met_hours = fields.Float()
     mark_template = fields.String(allow_none=True)
     standard_pack_qty = PackQuantities(allow_none=True)
     customer_part_number = fields.String(allow_none=True)

@@ -138,6 +138,9 @@ class StepInfo:
     materials: tuple[str, ...]
     name_zh: str | None = None
     touchdowns_per_unit: int = 1
+    moisture_start: bool = False
+    # A bake step's recipe {temperature_c, hours, rh_pct}.
+    bake: dict[str, Any] | None = None
     marks: bool = False
 
 
@@ -156,6 +159,7 @@ def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
                      equipment_kind=st.equipment_kind, min_yield=st.min_yield,
                      materials=tuple(st.materials or ()), name_zh=st.name_zh,
                      touchdowns_per_unit=st.touchdowns_per_unit or 1,
+                     moisture_start=bool(st.moisture_start), bake=st.bake,
                      marks=bool(st.marks))
             for st in session.scalars(select(RouteStep).where(RouteStep.route_id == route.id)
                                       .order_by(RouteStep.seq)))

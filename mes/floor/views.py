@@ -64,7 +64,8 @@ MOISTURE_DONE: dict[str, Any] = {
     MoistureAction.OPEN: _l("Lot %(lot)s opened: its floor-life clock runs."),
     MoistureAction.SEAL: _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
     MoistureAction.DRY_STORAGE: _l("Lot %(lot)s in dry storage: its clock is paused."),
-    MoistureAction.BAKE: _l("Lot %(lot)s baked: its exposure is back to zero.")}
+    MoistureAction.BAKE: _l("Lot %(lot)s baked: its exposure is back to zero and runs again "
+                            "from now.")}
 
 
 def _words(text: str) -> list[str]:
@@ -271,10 +272,18 @@ def moisture_action(lot_no: str) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
     action = forms.text(request.form, "action")
-    label = forms.text(request.form, "label_hours")
-    data = {"action": action, **({"label_hours": label} if label else {})}
-    done, refused = forms.attempt(lambda: quality.moisture_action(
-        sess, current_user, lot, **forms.load(qs.MoistureIn, data)))
+    data = {"action": action}
+    names = ["label_hours"] if action != MoistureAction.BAKE else ["temperature_c", "hours",
+                                                                   "rh_pct"]
+    data.update({name: value for name in names if (value := forms.text(request.form, name))})
+
+    def act() -> Any:
+        loaded = forms.load(qs.MoistureIn, data)
+        bake: dict[str, Any] = {k: loaded.pop(k) for k in ("temperature_c", "hours", "rh_pct")
+                                if k in loaded}
+        return quality.moisture_action(sess, current_user, lot, **loaded, bake=bake or None)
+
+    done, refused = forms.attempt(act)
     if done is not None:
         return forms.done(str(MOISTURE_DONE[action]) % {"lot": lot.lot_no}, "floor.lot_detail",
                           lot_no=lot.lot_no)

@@ -27,6 +27,7 @@ from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
+from mes.quality.services import moisture as moisture_services
 from mes.shipping.models import PackUnit, pack_code, parse_pack_code
 from mes.vocabulary import CARRIERS, EventKind, LotState, MslLevel, PackKind, StepKind
 
@@ -195,6 +196,15 @@ def _check_children(kind: str, children: Sequence[PackUnit]) -> None:
                               kind=PackKind.word(kind)), code=ErrorCode.WRONG_PACKING)
 
 
+def _lots_of(units: Sequence[PackUnit]) -> list[Lot]:
+    """The lots of carriers, each once, in the order first met."""
+    found: dict[int, Lot] = {}
+    for unit in units:
+        if unit.lot is not None:
+            found.setdefault(unit.lot.id, unit.lot)
+    return list(found.values())
+
+
 def _parent_kind(unit: PackUnit) -> str:
     return unit.parent.kind if unit.parent is not None else PackKind.BOX
 
@@ -203,7 +213,10 @@ def make_package(session: Session, actor: Actor, *, kind: str, children: Sequenc
                  quantity: int | None = None) -> PackUnit:
     """Put pack units (`children`, their ids) into a new dry bag, box or carton (`kind`).
     Its quantity is the sum of theirs; `quantity`, when given (the count on the packing
-    list), must be that sum. A dry bag is sealed as it is made (`sealed_at`).
+    list), must be that sum. A dry bag is sealed as it is made (`sealed_at`): it is the
+    dry pack of its lots, whose moisture clocks are sealed (mes.quality), and it is refused
+    with 409 `exposure_exceeded` when a lot's exposure since its last bake is beyond its
+    product's exposure time.
 
     Refused as `_check_children`, with 422 for unknown, repeated or too many children
     (field `children`) and 422 `quantity_mismatch` (field `quantity`)."""
@@ -219,6 +232,9 @@ def make_package(session: Session, actor: Actor, *, kind: str, children: Sequenc
                                       total=total, quantity=quantity),
                        ErrorCode.QUANTITY_MISMATCH)
     now = utcnow()
+    bagged = _lots_of(units) if kind == PackKind.BAG else []
+    # The dry pack (J-STD-033): every lot within its exposure time since its last bake.
+    moisture_services.check_dry_packs(session, bagged, now)
     package = PackUnit(kind=kind, product_id=units[0].product_id,
                        customer_id=units[0].customer_id, quantity=total, created_at=now,
                        created_by=actor_name(actor),
@@ -227,6 +243,7 @@ def make_package(session: Session, actor: Actor, *, kind: str, children: Sequenc
     session.flush()  # its id, which the children point at and the audit record names
     for unit in units:
         unit.parent = package
+    moisture_services.seal_lots(session, actor, bagged, now, package.code)
     audit.record(session, actor=actor, code="pack_unit:create", subject_type="pack_unit",
                  subject_key=package.code, new_subject=True,
                  data={"kind": kind, "quantity": total,

@@ -25,10 +25,10 @@ from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
-from mes.quality.moisture import check_floor_life
+from mes.quality.moisture import check_bags_shelf_life, check_floor_life, check_shelf_life
 from mes.shipping import labels, packing
 from mes.shipping.models import PackUnit, Shipment, ShipmentLot
-from mes.vocabulary import EventKind, LotState, StepKind
+from mes.vocabulary import EventKind, LotState, PackKind, StepKind
 
 MAX_LOTS = 500
 PO_LENGTH = 60
@@ -113,13 +113,15 @@ def _lots(session: Session, numbers: Sequence[str]) -> list[Lot]:
 def check_shippable(session: Session, lot: Lot, customer: Customer,
                     checked: set[tuple[int, int | None]] | None = None) -> None:
     """Rule: a lot ships only to its own customer, once, when completed, free of holds,
-    within its moisture floor life, and, to an automotive customer, only on passed
-    qualification evidence for its product at its grade and the BOM revision the lot was
-    built on (`catalog.check_qualified`) and, when it is built under a product change, when
-    the customer accepted the change's PCN (`changes.check_pcn`). Raises Conflict with the
-    first of `wrong_customer`, `already_shipped`, `not_completed`, `lot_on_hold`,
-    `floor_life_expired`, `not_qualified`, `pcn_not_accepted` that applies. `checked` holds
-    the (product, BOM revision) pairs already found qualified in this request."""
+    within its moisture floor life, in a dry bag within its shelf life (12 months from its
+    seal), and, to an automotive customer, only on passed qualification evidence for its
+    product at its grade and the BOM revision the lot was built on
+    (`catalog.check_qualified`) and, when it is built under a product change, when the
+    customer accepted the change's PCN (`changes.check_pcn`). Raises Conflict with the first
+    of `wrong_customer`, `already_shipped`, `not_completed`, `lot_on_hold`,
+    `floor_life_expired`, `shelf_life_expired`, `not_qualified`, `pcn_not_accepted` that
+    applies. `checked` holds the (product, BOM revision) pairs already found qualified in
+    this request."""
     if lot.customer_id != customer.id:
         raise Conflict(_l("Lot %(lot)s belongs to another customer than %(code)s.",
                           lot=lot.lot_no, code=customer.code),
@@ -135,6 +137,7 @@ def check_shippable(session: Session, lot: Lot, customer: Customer,
         raise Conflict(_l("Lot %(lot)s is on hold (%(n)s open hold(s)); it cannot be "
                           "shipped.", lot=lot.lot_no, n=lot.open_holds), code=ErrorCode.LOT_ON_HOLD)
     check_floor_life(session, lot)
+    check_shelf_life(session, lot)
     key = (lot.product_id, lot.bom_id)
     if customer.automotive and (checked is None or key not in checked):
         bom = session.get(Bom, lot.bom_id) if lot.bom_id is not None else None
@@ -209,8 +212,9 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
 
     Raises InvalidInput (unknown customer, field `customer`; unknown, repeated, missing or
     too many lots or pack units, fields `lots` / `pack_units`; a blank or too long `po`),
-    Conflict `packed_in_parent` / `already_shipped` for pack units, and Conflict as
-    `check_shippable` for each lot.
+    Conflict `packed_in_parent` / `already_shipped` for pack units, Conflict as
+    `check_shippable` for each lot, and Conflict `shelf_life_expired` for a dry bag sealed
+    more than 12 months ago.
     """
     customer = session.scalar(select(Customer).where(Customer.code == data["customer"]))
     if customer is None:
@@ -244,6 +248,8 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
     checked: set[tuple[int, int | None]] = set()
     for lot in lots:
         check_shippable(session, lot, customer, checked)
+    within = packing.units_within(session, roots)
+    check_bags_shelf_life([unit for unit in within if unit.kind == PackKind.BAG])
     # A lot never packed ships whole; a packed lot the units it has in the shipment.
     quantities = {lot.id: shares.get(lot.id, 0) if lot.packed_qty else lot.quantity
                   for lot in lots}
@@ -258,7 +264,7 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
     # Flushed for the shipment id the history events and the audit record name; the lots
     # are not changed yet, so their versioned UPDATEs come once, at the request's flush.
     session.flush()
-    for unit in packing.units_within(session, roots):
+    for unit in within:
         unit.shipment_id = shipment.id
     for lot in lots:
         lot.shipped_qty += quantities[lot.id]

@@ -52,7 +52,11 @@ def test_worked_example_six_reels_two_bags_one_box_one_carton(session, make_lot,
     lot = op.get("/lots/LOT-A").get_json()
     assert (lot["packed"], lot["shipped"]) == (30000, 0)
     kinds = [e["kind"] for e in op.get("/lots/LOT-A/history").get_json()["items"]]
-    assert kinds[-1] == "pack"
+    # The second bag holds the lot's last reels: its moisture clock is sealed (dry pack).
+    assert kinds[-2:] == ["pack", "moisture_seal"]
+    moisture = op.get("/lots/LOT-A/moisture").get_json()
+    assert (moisture["state"], moisture["seal"]["sealed_at"][:19]) == (
+        "sealed", bag2["sealed_at"][:19])
 
 
 def test_last_carrier_is_partial_and_quantity_per_overrides(session, make_lot, api):
