@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # default: generated once into the instance folder
     "PLANT_NAME": "MES-lite demo plant",
     "PLANT_TIMEZONE": "Asia/Shanghai",
+    # Country of origin on the 2D labels (data identifier 4L): ISO 3166-1 alpha-2.
+    "PLANT_COUNTRY": "CN",
     "DEFAULT_LOCALE": "en",
     "SESSION_COOKIE_SECURE": True,  # off in debug and test mode (mes.create_app)
     "SESSION_LIFETIME_HOURS": 12,
@@ -146,6 +148,11 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         if config[key] not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not "
                               f"{config[key]!r}")
+    country = config["PLANT_COUNTRY"]
+    if not (len(country) == 2 and country.isascii() and country.isalpha()
+            and country.isupper()):
+        raise ConfigError(f"PLANT_COUNTRY must be two capital letters (ISO 3166-1), not "
+                          f"{country!r}")
     if config["PORTAL_HOLD_DELAY_MINUTES"] < 0:
         raise ConfigError("PORTAL_HOLD_DELAY_MINUTES must be at least 0, not "
                           f"{config['PORTAL_HOLD_DELAY_MINUTES']}")

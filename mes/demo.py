@@ -54,12 +54,16 @@ from mes.errors import InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
+from mes.quality import moisture
+from mes.quality import services as quality
+from mes.shipping import packing
 from mes.shipping import services as shipping
+from mes.shipping.models import PackUnit
 from mes.spc.demo import load_demo_spc
 from mes.testfloor import services as testfloor
 from mes.testfloor.models import TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
-from mes.vocabulary import ACTIVE_LOT_STATES, AVAILABLE_EQUIPMENT_STATES, LotState
+from mes.vocabulary import ACTIVE_LOT_STATES, AVAILABLE_EQUIPMENT_STATES, LotState, PackKind
 
 ACTOR: SystemActor = "demo"
 
@@ -94,6 +98,7 @@ STEPS: dict[str, tuple[str, str, str, float | None, list[str]]] = {
     "DEFLASH": ("Deflash", "assembly", "deflasher", 99.8, []),
     "PLATE": ("Plating", "assembly", "plater", 99.8, []),
     "MARK": ("Laser mark", "assembly", "laser_marker", 99.8, []),
+    "STEPCUT": ("Wettable-flank step cut", "assembly", "step_cut_saw", 99.8, []),
     "SING": ("Package saw", "assembly", "singulation_saw", 99.5, []),
     "TRIM_FORM": ("Trim and form", "assembly", "trim_form", 99.5, []),
     "FVI": ("Final visual inspection", "inspection", "vision", 99.0, []),
@@ -101,6 +106,7 @@ STEPS: dict[str, tuple[str, str, str, float | None, list[str]]] = {
     "FT-H": ("Final test, hot", "test", "tester", 95.0, []),
     "FT-C": ("Final test, cold", "test", "tester", 95.0, []),
     "QA": ("Outgoing quality gate", "inspection", "qa_station", None, []),
+    "BAKE": ("Bake before dry pack", "assembly", "bake_oven", None, []),
     "TNR": ("Tape and reel", "pack", "taper", 99.9, []),
     "DRYPACK": ("Dry pack", "pack", "dry_pack_sealer", None, []),
 }
@@ -121,6 +127,7 @@ STEP_NAMES_ZH = {
     "DEFLASH": "去溢料",
     "PLATE": "电镀",
     "MARK": "激光打标",
+    "STEPCUT": "可润湿侧翼阶梯切割",
     "SING": "封装体切割",
     "TRIM_FORM": "切筋成型",
     "FVI": "最终外观检验",
@@ -128,6 +135,7 @@ STEP_NAMES_ZH = {
     "FT-H": "高温终测",
     "FT-C": "低温终测",
     "QA": "出货质量检验",
+    "BAKE": "干燥包装前烘烤",
     "TNR": "编带",
     "DRYPACK": "防潮真空包装",
 }
@@ -138,27 +146,55 @@ SOP_ROUTE = "SOP-TF"
 ROUTES = [
     (QFN_ROUTE, "QFN automotive: three-temperature final test, dry pack",
      ["IQC", "BG", "MOUNT", "SAW", "OPT2", "DA", "PLASMA", "WB", "OPT3", "MOLD", "PMC",
-      "PLATE", "MARK", "SING", "FVI", "FT-R", "FT-H", "FT-C", "QA", "TNR", "DRYPACK"]),
+      "PLATE", "MARK", "STEPCUT", "SING", "FVI", "FT-R", "FT-H", "FT-C", "QA", "BAKE", "TNR",
+      "DRYPACK"]),
     (SOP_ROUTE, "SOP with deflash and trim & form, two-temperature final test",
      ["IQC", "BG", "MOUNT", "SAW", "OPT2", "DA", "PLASMA", "WB", "OPT3", "MOLD", "PMC",
-      "DEFLASH", "PLATE", "MARK", "TRIM_FORM", "FVI", "FT-R", "FT-H", "QA", "TNR",
+      "DEFLASH", "PLATE", "MARK", "TRIM_FORM", "FVI", "FT-R", "FT-H", "QA", "BAKE", "TNR",
       "DRYPACK"]),
 ]
+
+# Moisture control (J-STD-033): the exposure clock starts at the track-out of post-mold
+# cure; the bake before dry pack, in JEDEC trays before tape and reel, meets the bake table
+# for every moisture-sensitive product of the demo (≤ 1.4 mm bodies, MSL 3 and 2a: 9 h and
+# 5 h at 125 °C even when the exposure is long past the floor life).
+MOISTURE_START_STEP = "PMC"
+BAKE_RECIPE = {"temperature_c": 125, "hours": 9}
+# The step whose track-out seals the lot in its dry bag.
+DRY_PACK_STEP = "DRYPACK"
+# A lot found beyond its exposure time at dry pack (waiting too long after the bake) is
+# baked again on its reels, at 90 °C in a dry oven.
+REBAKE = {"temperature_c": 90, "rh_pct": 5}
 
 # --- products and qualifications -------------------------------------------------------
 
 # Master data as request bodies (loaded through the API's schemas), hence Any values.
 PRODUCTS: list[dict[str, Any]] = [
     {"code": "GD-5532", "name": "Three-phase gate driver, 48 V", "package": "QFN-32 5x5",
-     "route": QFN_ROUTE, "aec_grade": 0, "msl": "3", "customer": OEM},
+     "route": QFN_ROUTE, "aec_grade": 0, "msl": "3", "customer": OEM,
+     "mark_template": "GD5532\n{date_code}\n{trace_code}",
+     "standard_pack_qty": {"reel": 2500}, "customer_part_number": "EVH7-A2C-0412",
+     "body_thickness_mm": 0.9, "peak_reflow_c": 260, "met_hours": 24},
     {"code": "LIN-3316", "name": "LIN transceiver with wake-up", "package": "QFN-16 3x3",
-     "route": QFN_ROUTE, "aec_grade": 1, "msl": "2a", "customer": TIER1},
+     "route": QFN_ROUTE, "aec_grade": 1, "msl": "2a", "customer": TIER1,
+     "mark_template": "L3316\n{date_code}{trace_code}",
+     "standard_pack_qty": {"reel": 5000}, "customer_part_number": "BCM-7731-LIN",
+     "body_thickness_mm": 0.75, "peak_reflow_c": 260, "met_hours": 24},
     {"code": "CS-0850", "name": "Hall-effect current sensor, 50 A", "package": "SOP-8",
-     "route": SOP_ROUTE, "aec_grade": 1, "msl": "3", "customer": TIER1},
+     "route": SOP_ROUTE, "aec_grade": 1, "msl": "3", "customer": TIER1,
+     "mark_template": "CS0850\n{date_code} {trace_code}",
+     "standard_pack_qty": {"reel": 2500, "tube": 100}, "customer_part_number": "BCM-2209-ISNS",
+     "body_thickness_mm": 1.4, "peak_reflow_c": 260, "met_hours": 24},
     {"code": "BM-4424", "name": "Six-cell battery monitor", "package": "QFN-24 4x4",
-     "route": QFN_ROUTE, "aec_grade": 1, "msl": "3", "customer": OEM},
+     "route": QFN_ROUTE, "aec_grade": 1, "msl": "3", "customer": OEM,
+     "mark_template": "BM4424\n{date_code}\n{trace_code}",
+     "standard_pack_qty": {"reel": 3000}, "customer_part_number": "EVH7-A2C-0519",
+     "body_thickness_mm": 0.9, "peak_reflow_c": 260, "met_hours": 24},
     {"code": "FC-1600", "name": "Brushless fan motor controller", "package": "SOP-16",
-     "route": SOP_ROUTE, "aec_grade": None, "msl": "1", "customer": CONSUMER},
+     "route": SOP_ROUTE, "aec_grade": None, "msl": "1", "customer": CONSUMER,
+     "mark_template": "{device}\n{date_code} {trace_code}",
+     "standard_pack_qty": {"reel": 2500, "tube": 50},
+     "body_thickness_mm": 1.5, "peak_reflow_c": 260, "met_hours": 24},
 ]
 
 # Product -> qualification report. BM-4424 is a new automotive product still in
@@ -204,6 +240,7 @@ EQUIPMENT = [
     ("PLT-01", "plater", "Matte tin reel-to-reel plating line, 4 lanes", "productive"),
     ("LM-01", "laser_marker", "Fibre laser marker with mark inspection", "productive"),
     ("LM-02", "laser_marker", "Fibre laser marker with mark inspection", "standby"),
+    ("SCS-01", "step_cut_saw", "Step-cut saw for wettable-flank QFN strips", "productive"),
     ("PSW-01", "singulation_saw", "Package saw for QFN strips", "productive"),
     ("PSW-02", "singulation_saw", "Package saw for QFN strips", "standby"),
     ("TF-01", "trim_form", "Trim and form press, SOP-8/16 tooling", "productive"),
@@ -213,16 +250,18 @@ EQUIPMENT = [
     ("TST-02", "tester", "Mixed-signal tester with tri-temp handler", "productive"),
     ("TST-03", "tester", "Mixed-signal tester with tri-temp handler", "engineering"),
     ("OQA-01", "qa_station", "Outgoing quality sampling station", "standby"),
+    ("BKO-01", "bake_oven", "Bake oven, 125 °C, JEDEC trays, dry nitrogen", "productive"),
+    ("BKO-02", "bake_oven", "Bake oven, 40-125 °C, dry nitrogen", "standby"),
     ("TNR-01", "taper", "Tape and reel machine, 12 mm carrier tape", "productive"),
     ("TNR-02", "taper", "Tape and reel machine, 8/12/16 mm carrier tape", "standby"),
     ("DPK-01", "dry_pack_sealer", "Vacuum dry-pack sealer with desiccant and HIC",
      "standby"),
-    ("BAK-01", "bake_oven", "Moisture bake oven, 125 °C, 12 trays", "standby"),
 ]
 # The batch tools: the lots each runs at once (the others run one lot at a time) and the
 # units it holds at once, where that is the tighter limit.
 CAPACITY: dict[str, tuple[int, int | None]] = {
-    "OVN-01": (8, None), "OVN-02": (8, None), "PLT-01": (4, 400_000), "BAK-01": (12, None)}
+    "OVN-01": (8, None), "OVN-02": (8, None), "PLT-01": (4, 400_000), "BKO-01": (12, None),
+    "BKO-02": (12, None)}
 
 # --- durables --------------------------------------------------------------------------
 
@@ -435,7 +474,9 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
                           "kind": STEPS[step][1],
                           "equipment_kind": STEPS[step][2], "min_yield": STEPS[step][3],
                           "materials": STEPS[step][4], "ideal_uph": _ideal_uph(code, step),
-                          "touchdowns_per_unit": TOUCHDOWNS.get((code, step), 1)}
+                          "touchdowns_per_unit": TOUCHDOWNS.get((code, step), 1),
+                          "moisture_start": step == MOISTURE_START_STEP,
+                          "bake": BAKE_RECIPE if step == "BAKE" else None}
                          for step in steps]}
               for code, name, steps in ROUTES]
     qualifications = [
@@ -567,6 +608,7 @@ STEP_WORK: dict[str, tuple[float, float, float, tuple[str, ...]]] = {
     "DEFLASH": (0.5, 1.0, 0.0002, ("PKG-CRACK",)),
     "PLATE": (1.0, 2.0, 0.0002, ("PLATE-THICK",)),
     "MARK": (0.75, 1.5, 0.0002, ("MARK-ILLEG",)),
+    "STEPCUT": (1.0, 2.0, 0.0002, ("SING-BURR",)),
     "SING": (1.0, 2.0, 0.0005, ("SING-BURR", "PKG-CRACK")),
     "TRIM_FORM": (1.0, 2.0, 0.0005, ("LEAD-COPLANARITY", "PKG-CRACK")),
     "FVI": (1.0, 2.0, 0.001, ("PKG-CRACK", "MARK-ILLEG", "OPT-CONTAM")),
@@ -574,6 +616,7 @@ STEP_WORK: dict[str, tuple[float, float, float, tuple[str, ...]]] = {
     "FT-H": (2.0, 4.0, 0.008, ("FT-PARAM", "FT-LEAK", "FT-OPEN-SHORT", "FT-FUNC", "FT-PAT")),
     "FT-C": (2.0, 4.0, 0.005, ("FT-PARAM", "FT-FUNC", "FT-OPEN-SHORT", "FT-LEAK", "FT-PAT")),
     "QA": (0.5, 1.0, 0.0, ()),
+    "BAKE": (9.5, 11.0, 0.0, ()),
     "TNR": (1.5, 3.0, 0.00005, ("TNR-ORIENT",)),
     "DRYPACK": (0.5, 1.0, 0.0, ()),
 }
@@ -1060,7 +1103,21 @@ class _History:
             floor.track_out(self.session, self._operator(at), lot, step=code,
                             good_qty=lot.quantity - sum(r["qty"] for r in rejects),
                             rejects=rejects)
+            if code == DRY_PACK_STEP and lot.product.msl != "1" and lot.quantity:
+                self._dry_pack(at, lot)
         self._arrive(at, plan)
+
+    def _dry_pack(self, at: datetime, lot: Lot) -> None:
+        """Seal the lot in its dry bag; one that waited beyond its exposure time since the
+        bake is baked again on its reels first (90 °C, dry), as the bake table asks."""
+        operator = self._operator(at)
+        if moisture.exposure_exceeded(lot, moisture.clock_of(self.session, lot.id), at):
+            need = quality.bake_requirement(self.session, lot, REBAKE["temperature_c"],
+                                            REBAKE["rh_pct"], at)
+            assert need.hours is not None
+            quality.record_bake(self.session, operator, lot, hours=need.hours,
+                                temperature_c=REBAKE["temperature_c"], rh_pct=REBAKE["rh_pct"])
+        quality.moisture_action(self.session, operator, lot, "seal")
 
     def _split(self, at: datetime, plan: _Plan) -> None:
         lot = plan.lot
@@ -1274,15 +1331,52 @@ def load_demo_test_history(session: Session, tests: _TestHistory, end: datetime)
 # --- shipments ---------------------------------------------------------------------------
 
 # Per customer, the oldest completed lots that may ship go out in one shipment this many
-# lots strong, two hours after the later of them completed (the rest stay completed).
+# lots strong, two hours after the later of them was packed (the rest stay completed).
 SHIPMENT_LOTS = 2
 VEHICLE_PROGRAMS = {OEM: "EV-HV7 inverter", TIER1: "BCM-26 body controller"}
+# Reels per dry bag, and dry bags (or reels) per box.
+REELS_PER_BAG = 3
+PER_BOX = 4
 
 
-def load_demo_shipments(session: Session, end: datetime) -> None:
+def _pack_completed(session: Session, lot: Lot, operator: User) -> list[PackUnit]:
+    """Reel the lot at its standard pack quantity, seal moisture-sensitive reels in dry
+    bags, and box them: the boxes."""
+    reels = packing.pack_lot(session, operator, lot, carrier=PackKind.REEL)
+    inner = reels
+    if packing.moisture_sensitive(lot.product):
+        inner = [packing.make_package(session, operator, kind=PackKind.BAG,
+                                      children=[r.code for r in reels[i:i + REELS_PER_BAG]])
+                 for i in range(0, len(reels), REELS_PER_BAG)]
+    return [packing.make_package(session, operator, kind=PackKind.BOX,
+                                 children=[u.code for u in inner[i:i + PER_BOX]])
+            for i in range(0, len(inner), PER_BOX)]
+
+
+def load_demo_packing(session: Session, end: datetime) -> dict[int, list[PackUnit]]:
+    """Pack every completed lot free of holds an hour after it completed (before `end`):
+    reels, dry bags for moisture-sensitive products, boxes. Answers each lot's boxes."""
+    operator = _person(session, "op2")
+    boxes: dict[int, list[PackUnit]] = {}
+    lots = session.scalars(select(Lot).where(Lot.state == LotState.COMPLETED,
+                                             Lot.open_holds == 0)
+                           .order_by(Lot.updated_at, Lot.id)).all()
+    for lot in lots:
+        with simulated_time(min(lot.updated_at + timedelta(hours=1), end)):
+            boxes[lot.id] = _pack_completed(session, lot, operator)
+            # Flushed inside the simulated time: the lot's updated_at is stamped at flush.
+            session.flush()
+    return boxes
+
+
+def load_demo_shipments(session: Session, end: datetime,
+                        boxes: dict[int, list[PackUnit]] | None = None) -> None:
     """Ship, per customer, its oldest completed lots that every shipping rule allows (one
-    shipment each, through the shipping service at a simulated time before `end`)."""
+    shipment each, through the shipping service at a simulated time before `end`): packed
+    lots go in cartons, one per product, holding their boxes; lots not packed ship as
+    lots."""
     planner = _person(session, "planner")
+    boxes = boxes or {}
     for customer in session.scalars(select(Customer).order_by(Customer.code)):
         lots = [lot for lot in shipping.shippable_lots(session, customer)
                 if shipping.refusal(session, lot, customer) is None][:SHIPMENT_LOTS]
@@ -1290,10 +1384,18 @@ def load_demo_shipments(session: Session, end: datetime) -> None:
             continue
         at = min(max(lot.updated_at for lot in lots) + timedelta(hours=2), end)
         with simulated_time(at):
+            by_product: dict[int, list[str]] = {}
+            for lot in lots:
+                by_product.setdefault(lot.product_id, []).extend(
+                    box.code for box in boxes.get(lot.id, []))
+            cartons = [packing.make_package(session, planner, kind=PackKind.CARTON,
+                                            children=codes).code
+                       for codes in by_product.values() if codes]
             shipping.create_shipment(session, planner, {
                 "customer": customer.code, "po": f"PO-{customer.code[:4]}-{at:%y%m%d}",
                 "vehicle_program": VEHICLE_PROGRAMS.get(customer.code),
-                "lots": [lot.lot_no for lot in lots]})
+                "pack_units": cartons,
+                "lots": [lot.lot_no for lot in lots if lot.id not in boxes]})
             # Flushed inside the simulated time: the lots' updated_at is stamped at flush.
             session.flush()
 
@@ -1358,9 +1460,11 @@ def on_demo_change(lot: Lot) -> bool:
     return bom is not None and bom.revision == CHANGE["bom_revision"]
 
 
-def load_demo_change_shipment(session: Session, end: datetime) -> None:
-    """Ship the lot built on the new revision to the customer who approved the PCN (the
-    other customer's lot on it stays completed: 409 pcn_not_accepted)."""
+def load_demo_change_shipment(session: Session, end: datetime,
+                              boxes: dict[int, list[PackUnit]] | None = None) -> None:
+    """Ship the lot built on the new revision to the customer who approved the PCN, in a
+    carton of its boxes when it was packed (the other customer's lot on it stays completed:
+    409 pcn_not_accepted)."""
     planner = _person(session, "planner")
     customer = session.scalars(select(Customer).where(Customer.code == OEM)).one()
     lots = [lot for lot in shipping.shippable_lots(session, customer)
@@ -1369,10 +1473,18 @@ def load_demo_change_shipment(session: Session, end: datetime) -> None:
         return
     at = min(max(lot.updated_at for lot in lots) + timedelta(hours=3), end)
     with simulated_time(at):
+        by_product: dict[int, list[str]] = {}
+        for lot in lots:
+            by_product.setdefault(lot.product_id, []).extend(
+                box.code for box in (boxes or {}).get(lot.id, []))
+        cartons = [packing.make_package(session, planner, kind=PackKind.CARTON,
+                                        children=codes).code
+                   for codes in by_product.values() if codes]
         shipping.create_shipment(session, planner, {
             "customer": OEM, "po": f"PO-{OEM[:4]}-{at:%y%m%d}-B",
             "vehicle_program": VEHICLE_PROGRAMS.get(OEM),
-            "lots": [lot.lot_no for lot in lots]})
+            "lots": [lot.lot_no for lot in lots if not boxes or lot.id not in boxes],
+            "pack_units": cartons})
         session.flush()
 
 
@@ -1386,8 +1498,9 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     history = _History(session, now or utcnow())
     history.run()
     load_demo_test_history(session, history.tests, history.end)
-    load_demo_shipments(session, history.end)
-    load_demo_change_shipment(session, history.end)
+    boxes = load_demo_packing(session, history.end)
+    load_demo_shipments(session, history.end, boxes)
+    load_demo_change_shipment(session, history.end, boxes)
     load_demo_spc(session, history.end)
 
 

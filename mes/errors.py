@@ -93,6 +93,15 @@ class ErrorCode(StrEnum):
     NO_PARTS = "no_parts"
     TOO_FEW_SUBGROUPS = "too_few_subgroups"
     INSUFFICIENT_SAMPLE = "insufficient_sample"
+    INSUFFICIENT_BAKE = "insufficient_bake"
+    EXPOSURE_EXCEEDED = "exposure_exceeded"
+    CARRIER_TEMPERATURE = "carrier_temperature"
+    SHELF_LIFE_EXPIRED = "shelf_life_expired"
+    DATE_CODE_MISMATCH = "date_code_mismatch"
+    ALREADY_PACKED = "already_packed"
+    MIXED_PRODUCTS = "mixed_products"
+    WRONG_PACKING = "wrong_packing"
+    PACKED_IN_PARENT = "packed_in_parent"
 
 
 class DomainError(Exception):
@@ -106,9 +115,12 @@ class DomainError(Exception):
     code = ErrorCode.BAD_REQUEST
 
     def __init__(self, message: str | LazyString, *, code: ErrorCode | None = None,
-                 fields: Mapping[str, Any] | None = None) -> None:
+                 fields: Mapping[str, Any] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self._message = message
+        # Values the answer carries beside code and message (e.g. `required_hours`).
+        self.extra = dict(extra or {})
         if code is not None:
             if not isinstance(code, ErrorCode):
                 # A bare string would reach clients unchecked and escape the derivation of
@@ -195,17 +207,18 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def error_body(code: ErrorCode, message: str,
-               fields: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(code: ErrorCode, message: str, fields: dict[str, Any] | None = None,
+               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message}
     if fields:
         err["fields"] = fields
+    err.update({k: v for k, v in (extra or {}).items() if k not in err})
     return {"error": err}
 
 
 def error_response(exc: DomainError) -> Any:
     if wants_json():
-        resp = jsonify(error_body(exc.code, exc.message, exc.fields))
+        resp = jsonify(error_body(exc.code, exc.message, exc.fields, exc.extra))
         resp.status_code = exc.status
         return resp
     if isinstance(exc, Unauthenticated):

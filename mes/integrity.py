@@ -111,6 +111,8 @@ class _LotRow:
     audit_hash: str
     created_at: datetime
     in_genealogy: bool
+    packed_qty: int
+    shipped_qty: int
 
 
 @dataclass
@@ -230,10 +232,14 @@ class _Checker:
             if replay.state != LotState.COMPLETED:
                 self.add("shipping", f"{where}: shipped while {replay.state or 'not received'}"
                          ", not completed", lot.lot_no)
-            if "quantity" in data and data["quantity"] != replay.qty:
+            # A packed lot ships carrier by carrier: its event names the carriers and how
+            # many stay in the plant; it is shipped when none does.
+            if ("quantity" in data and "pack_units" not in data
+                    and data["quantity"] != replay.qty):
                 self.add("quantity", f"{where}: ships {data['quantity']} units, but the "
                          f"history leaves {replay.qty}", lot.lot_no)
-            replay.state = LotState.SHIPPED
+            if not data.get("carriers_left"):
+                replay.state = LotState.SHIPPED
 
     def _hold(self, lot: _LotRow, replay: _Replay, ev: Any) -> None:
         data = ev.data or {}
@@ -348,16 +354,24 @@ class _Checker:
 
     def shipments(self, lots: dict[int, _LotRow]) -> None:
         count = 0
+        shipped: dict[int, int] = {}
         for lot_id, qty in self.session.execute(
                 select(ShipmentLot.lot_id, ShipmentLot.quantity)):
             count += 1
+            shipped[lot_id] = shipped.get(lot_id, 0) + qty
+        for lot_id, qty in shipped.items():
             lot = lots[lot_id]
-            if lot.state != LotState.SHIPPED:
+            # A packed lot may have left in part (some reels) and still be completed.
+            partly = lot.state == LotState.COMPLETED and 0 < qty < lot.packed_qty
+            if lot.state != LotState.SHIPPED and not partly:
                 self.add("shipping", f"lot {lot.lot_no}: is on a shipment but {lot.state}",
                          lot.lot_no)
-            elif qty != lot.quantity:
+            elif qty != lot.shipped_qty:
+                self.add("shipping", f"lot {lot.lot_no}: shipments carried {qty} units but "
+                         f"it counts {lot.shipped_qty} shipped", lot.lot_no)
+            elif lot.state == LotState.SHIPPED and qty != (lot.packed_qty or lot.quantity):
                 self.add("shipping", f"lot {lot.lot_no}: shipped {qty} units but holds "
-                         f"{lot.quantity}", lot.lot_no)
+                         f"{lot.packed_qty or lot.quantity}", lot.lot_no)
         self.report.counts["shipped"] = count
 
     # --- genealogy ----------------------------------------------------------------------
@@ -484,7 +498,8 @@ def _closed_groups(session: Session, stmt: Any) -> dict[tuple[Any, ...], tuple[i
 
 def _lots(session: Session) -> dict[int, _LotRow]:
     stmt = select(Lot.id, Lot.lot_no, Lot.quantity, Lot.state, Lot.open_holds, Lot.run_id,
-                  Lot.audit_seq, Lot.audit_hash, Lot.created_at, Lot.in_genealogy) \
+                  Lot.audit_seq, Lot.audit_hash, Lot.created_at, Lot.in_genealogy,
+                  Lot.packed_qty, Lot.shipped_qty) \
         .execution_options(yield_per=5000)
     return {row.id: _LotRow(**row._asdict()) for row in session.execute(stmt)}
 

@@ -91,6 +91,19 @@ def actor(name: str | None) -> str:
 # The words of the fields a form or the API names in its validation messages: a page shows
 # "Reason: ..." instead of "reason: ...". The API keeps the names as its keys.
 FIELD_LABELS: dict[str, Any] = {
+    # Moisture control (J-STD-033).
+    "bake": _l("Bake recipe"), "body_thickness_mm": _l("Body thickness (mm)"),
+    "hours": _l("Bake time (hours)"), "met_hours": _l("Exposure time (hours)"),
+    "moisture_start": _l("Moisture start step"),
+    "peak_reflow_c": _l("Peak reflow temperature (°C)"), "rh_pct": _l("Oven humidity (% RH)"),
+    "temperature_c": _l("Oven temperature (°C)"),
+    # Marking and packing.
+    "carrier": _l("Carrier"), "children": _l("Pack units"),
+    "customer_part_number": _l("Customer part number"), "date_code": _l("Date code"),
+    "mark": _l("Mark"), "mark_template": _l("Mark template"), "marks": _l("Marking step"),
+    "pack_units": _l("Pack units"), "packed": _l("Packed"),
+    "quantity_per": _l("Quantity per carrier"), "shipped": _l("Shipped"),
+    "standard_pack_qty": _l("Standard pack quantity"), "trace_code": _l("Lot trace code"),
     # Bills of materials and time-limited materials.
     "items": _l("Items"), "part_number": _l("Supplier part number"),
     "part_numbers": _l("Part numbers allowed"), "qty_per_unit": _l("Quantity per unit"),

@@ -35,6 +35,8 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("Process control: data collection plans, control charts, out-of-control events.")),
     (_l("Reports"), "reports.index", (Permission.REPORT_READ,),
      _l("WIP, yield, rejects, cycle time, holds, equipment states and delivery.")),
+    (_l("Packing"), "shipping.packing_page", (Permission.PACK, Permission.MASTER_READ),
+     _l("Reels into dry bags, boxes and cartons; what a pack unit holds.")),
     (_l("Shipments"), "shipping.shipments", (Permission.SHIP,),
      _l("Ship completed lots; labels and certificates of conformance.")),
     (_l("Changes"), "changes.index", (Permission.MASTER_READ, Permission.PCN_READ),

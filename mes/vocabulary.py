@@ -98,6 +98,7 @@ class EventKind(Vocabulary):
     MOISTURE_DRY_STORAGE = "moisture_dry_storage", _l("Dry storage")
     MOISTURE_BAKE = "moisture_bake", _l("Baked")
     SHIP = "ship", _l("Shipped")
+    PACK = "pack", _l("Packed")
 
 
 class EdgeKind(Vocabulary):
@@ -155,6 +156,7 @@ class EquipmentKind(Vocabulary):
     DEFLASHER = "deflasher", _l("deflasher")
     PLATER = "plater", _l("plating line")
     LASER_MARKER = "laser_marker", _l("laser marker")
+    STEP_CUT_SAW = "step_cut_saw", _l("step-cut saw (wettable flank)")
     SINGULATION_SAW = "singulation_saw", _l("singulation saw")
     TRIM_FORM = "trim_form", _l("trim and form press")
     VISION = "vision", _l("vision inspection")
@@ -242,6 +244,23 @@ class HoldPolicy(Vocabulary):
 
     DELAY = "delay", _l("After a delay")
     NOTIFY = "notify", _l("Once QA notifies them")
+
+
+class PackKind(Vocabulary):
+    """What a pack unit is: a carrier holding units of one lot (reel, tray, tube), or a
+    package of other pack units (dry bag, inner box, carton)."""
+
+    REEL = "reel", _l("Reel")
+    TRAY = "tray", _l("Tray")
+    TUBE = "tube", _l("Tube")
+    BAG = "bag", _l("Dry bag")
+    BOX = "box", _l("Box")
+    CARTON = "carton", _l("Carton")
+
+
+# Carriers the units of a lot are packed into, and the packages built from pack units.
+CARRIERS = (PackKind.REEL, PackKind.TRAY, PackKind.TUBE)
+PACKAGES = (PackKind.BAG, PackKind.BOX, PackKind.CARTON)
 
 
 class MslLevel(Vocabulary):
@@ -361,6 +380,8 @@ class MoistureState(Vocabulary):
     SEALED = "sealed", _l("Sealed")
     OPEN = "open", _l("Open (clock running)")
     DRY_STORAGE = "dry_storage", _l("Dry storage")
+    # Shown for a lot that has no clock yet (never stored): no exposure was recorded.
+    NOT_STARTED = "not_started", _l("No clock (not started)")
 
 
 class MoistureAction(Vocabulary):
@@ -447,3 +468,12 @@ class Language(Vocabulary):
 
     EN = "en", "English"
     ZH_CN = "zh_CN", "简体中文"
+
+
+class ScanKind(Vocabulary):
+    """What a scanned code turned out to be (GET /scan, the trace page's search box)."""
+
+    LOT = "lot", _l("Lot")
+    PACK_UNIT = "pack_unit", _l("Pack unit")
+    LABEL = "label", _l("2D label")
+    MARK = "mark", _l("Package mark")

@@ -114,6 +114,13 @@ def test_upload_limits_below_1_mib_are_refused_naming_the_key(key):
     assert load_config(environ={f"MES_{key}": "3"})[key] == 3
 
 
+@pytest.mark.parametrize("country", ["cn", "CHN", "C1", ""])
+def test_a_country_of_origin_not_two_capital_letters_is_refused(country):
+    with pytest.raises(ConfigError, match="PLANT_COUNTRY must be two capital letters"):
+        load_config({"PLANT_COUNTRY": country}, environ={})
+    assert load_config({"PLANT_COUNTRY": "DE"}, environ={})["PLANT_COUNTRY"] == "DE"
+
+
 def test_missing_config_file_is_named(tmp_path):
     missing = str(tmp_path / "nowhere.toml")
     with pytest.raises(ConfigError, match=re.escape(missing)):

@@ -111,7 +111,8 @@ def test_qfn_route_has_the_product_flow_with_materials_and_yields(loaded):
     qfn = {s.code: s for s in routes["QFN-AUTO"].steps}
     assert [s.code for s in routes["QFN-AUTO"].steps] == [
         "IQC", "BG", "MOUNT", "SAW", "OPT2", "DA", "PLASMA", "WB", "OPT3", "MOLD", "PMC",
-        "PLATE", "MARK", "SING", "FVI", "FT-R", "FT-H", "FT-C", "QA", "TNR", "DRYPACK"]
+        "PLATE", "MARK", "STEPCUT", "SING", "FVI", "FT-R", "FT-H", "FT-C", "QA", "BAKE", "TNR",
+        "DRYPACK"]
     assert qfn["DA"].materials == ["epoxy", "leadframe"]
     assert qfn["WB"].materials == ["wire"]
     assert qfn["MOLD"].materials == ["mold_compound"]
@@ -628,6 +629,8 @@ def test_a_mold_compound_change_is_in_progress_with_its_pcns(loaded):
     waiting = next(lot for lot in on_b if lot.customer.code == demo.TIER1)
     refusal = shipping.refusal(loaded, waiting, waiting.customer)
     assert isinstance(refusal, Conflict) and refusal.code == "pcn_not_accepted"
+
+
 def test_tools_have_pm_plans_by_days_and_units_one_pm_due_and_pms_in_the_history(loaded):
     from mes.catalog import maintenance
     from mes.catalog.models import EquipmentStateChange, PmPlan, PmRecord
@@ -651,3 +654,56 @@ def test_tools_have_pm_plans_by_days_and_units_one_pm_due_and_pms_in_the_history
         EquipmentStateChange.equipment_id == saw.id,
         EquipmentStateChange.to_state == "scheduled_down"))]
     assert reasons == ["DT-PM"]
+
+
+def test_completed_lots_are_reeled_bagged_boxed_and_shipments_ship_cartons(loaded):
+    from mes.shipping.models import PackUnit, Shipment
+    from mes.shipping.packing import moisture_sensitive
+    products = {p.code: p for p in loaded.scalars(select(Product))}
+    assert all(p.standard_pack_qty and p.mark_template for p in products.values())
+    assert products["GD-5532"].customer_part_number
+    packed = loaded.scalars(select(Lot).where(Lot.packed_qty > 0)).all()
+    assert packed
+    for lot in packed:
+        reels = loaded.scalars(select(PackUnit).where(PackUnit.lot_id == lot.id)).all()
+        assert sum(r.quantity for r in reels) == lot.quantity
+        assert all(r.quantity == lot.product.standard_pack_qty["reel"] for r in reels[:-1])
+        parents = {r.parent.kind for r in reels}
+        assert parents == ({"bag"} if moisture_sensitive(lot.product) else {"box"})
+        assert lot.date_code and re.fullmatch(r"\d{4}", lot.date_code)
+    shipments = loaded.scalars(select(Shipment)).all()
+    assert shipments and all(s.units and {u.kind for u in s.units} == {"carton"}
+                             for s in shipments)
+    for shipment in shipments:
+        assert all(row.lot.state == "shipped" for row in shipment.lots)
+
+
+def test_moisture_history_follows_the_packaging_house_rules(loaded):
+    from mes.quality import bake_table
+    from mes.quality.models import MoistureBake, MoistureClock
+
+    products = {p.code: p for p in loaded.scalars(select(Product))}
+    assert {(c, p.body_thickness_mm, p.peak_reflow_c, p.met_hours)
+            for c, p in products.items()} >= {("GD-5532", 0.9, 260, 24),
+                                              ("LIN-3316", 0.75, 260, 24)}
+    steps = {(s.route.code, s.code): s for s in loaded.scalars(select(RouteStep))}
+    assert steps["QFN-AUTO", "PMC"].moisture_start and steps["SOP-TF", "PMC"].moisture_start
+    assert steps["QFN-AUTO", "BAKE"].bake == {"temperature_c": 125, "hours": 9, "rh_pct": None}
+    # Every moisture-sensitive lot past post-mold cure has a clock started at PMC's
+    # track-out; every bake met the table; every completed one was dry packed (sealed).
+    clocks = {c.lot_id: c for c in loaded.scalars(select(MoistureClock))}
+    started = loaded.execute(
+        select(StepRun.lot_id, StepRun.finished_at).join(Lot, Lot.id == StepRun.lot_id)
+        .join(Product, Product.id == Lot.product_id)
+        .where(StepRun.step_code == "PMC", StepRun.finished_at.is_not(None),
+               Product.msl != "1")).all()
+    assert started and all(lot_id in clocks for lot_id, _at in started)
+    bakes = loaded.scalars(select(MoistureBake)).all()
+    assert bakes and all(b.hours >= b.required_hours for b in bakes)
+    assert all(b.temperature_c in (125, 90) for b in bakes)
+    assert bake_table.required("3", 0.9, 125).hours == 9
+    completed = loaded.scalars(select(Lot).join(Product, Product.id == Lot.product_id).where(
+        Lot.state.in_(("completed", "shipped")), Product.msl != "1")).all()
+    assert completed and all(clocks[lot.id].sealed_at is not None for lot in completed)
+    assert not loaded.scalar(select(func.count()).select_from(MoistureClock).where(
+        MoistureClock.state == "not_started"))

@@ -14,7 +14,7 @@ from mes.auth.permissions import Permission
 from mes.floor import services as floor
 from mes.quality import schemas as s
 from mes.quality import services
-from mes.quality.services import MoistureView
+from mes.quality.services import BakeResult, MoistureView
 
 
 @api_route(bp, "/lots/<lot_no>/moisture", method="POST", permission=Permission.LOT_TRACK,
@@ -30,7 +30,29 @@ def moisture_action(lot_no: str, data: dict[str, Any]) -> MoistureView:
     session = db.session()
     lot = floor.get_lot(session, lot_no, current_user)
     return services.moisture_action(session, current_user, lot, data["action"],
-                                    data.get("label_hours"))
+                                    data.get("label_hours"), bake_of(data))
+
+
+def bake_of(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The bake parameters of a moisture action, None when none is given."""
+    bake: dict[str, Any] = {key: data[key] for key in ("temperature_c", "hours", "rh_pct")
+                            if key in data}
+    return bake or None
+
+
+@api_route(bp, "/lots/<lot_no>/bakes", method="POST", permission=Permission.LOT_TRACK,
+           body=s.BakeIn, response=s.BakeOut, status=201, tag="moisture")
+def record_bake(lot_no: str, data: dict[str, Any]) -> BakeResult:
+    """Record a bake of the lot (J-STD-033 Table 4-1). It counts, resetting the exposure
+    (the clock runs again from the bake's end), when it meets the bake table for the
+    product's MSL and body thickness at its temperature: 125 °C, or 90 °C / 40 °C at
+    ≤ 5 % RH. Else 422 `insufficient_bake` with `required_hours`. A 125 °C bake of a lot
+    on reels or in tubes is 409 `carrier_temperature`; MSL 1 is 409
+    `not_moisture_sensitive`."""
+    session = db.session()
+    lot = floor.get_lot(session, lot_no, current_user)
+    return services.record_bake(session, current_user, lot, temperature_c=data["temperature_c"],
+                                hours=data["hours"], rh_pct=data.get("rh_pct"))
 
 
 # Plant roles only (API.md "Customer users": every endpoint beyond the customer list

@@ -14,7 +14,7 @@ from mes.api.registry import Page, api_route, paginate
 from mes.auth.permissions import Permission
 from mes.shipping import schemas as s
 from mes.shipping import services
-from mes.shipping.documents import render_coc
+from mes.shipping.documents import coc_pdf, render_coc, wants_pdf
 from mes.shipping.models import Shipment
 
 
@@ -47,10 +47,15 @@ def get_shipment(shipment_id: int) -> Shipment:
 
 
 @api_route(bp, "/shipments/<int:shipment_id>/coc", permission=Permission.SHIPMENT_READ,
-           status=200, tag="shipping", produces=("text/html",))
-def get_coc(shipment_id: int) -> Response:
+           query=s.CocArgs, status=200, tag="shipping",
+           produces=("text/html", "application/pdf"))
+def get_coc(shipment_id: int, args: dict[str, Any]) -> Response:
     """The shipment's certificate of conformance, a print-ready HTML document (lots,
-    quantities, date codes, routes, test summary per test step with PAT and SBA, the
-    products' qualification, a signature block). Customers: another customer's is 404."""
+    quantities, date codes, routes, pack units, test summary per test step with PAT and
+    SBA, the products' qualification, a signature block); `format=pdf` (or asking for
+    `application/pdf` only in Accept) answers the same certificate as a PDF. Customers:
+    another customer's is 404."""
     shipment = services.get_shipment(db.session(), shipment_id, current_user)
+    if args["format"] == "pdf" or wants_pdf():
+        return coc_pdf(shipment)
     return Response(render_coc(shipment), mimetype="text/html")

@@ -33,6 +33,7 @@ class Permission(enum.StrEnum):
     TEST_WRITE = "test:write"          # import STDF and bin summaries
     LIMITS_WRITE = "limits:write"      # compute PAT/SBA limits, record qualifications
     SHIP = "ship"
+    PACK = "pack"                      # pack lots into reels; build bags, boxes, cartons
     SHIPMENT_READ = "shipment:read"
     TRACE_READ = "trace:read"
     REPORT_READ = "report:read"
@@ -53,7 +54,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                               Permission.LOT_SPLIT_MERGE, Permission.EQUIPMENT_STATE,
                               Permission.HOLD_READ, Permission.TEST_READ,
                               Permission.TEST_WRITE, Permission.TRACE_READ,
-                              Permission.SPC_READ, Permission.SPC_SAMPLE}),
+                              Permission.SPC_READ, Permission.SPC_SAMPLE, Permission.PACK}),
     Role.ENGINEER: frozenset(_READ_FLOOR | {Permission.MASTER_WRITE, Permission.EQUIPMENT_STATE,
                                             Permission.TEST_WRITE, Permission.LIMITS_WRITE,
                                             Permission.SPC_PLAN, Permission.SPC_SAMPLE,
@@ -61,7 +62,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.QA: frozenset(_READ_FLOOR | {Permission.HOLD_PLACE, Permission.HOLD_RELEASE,
                                       Permission.AUDIT_READ, Permission.SPC_CLOSE}),
     Role.PLANNER: frozenset(_READ_FLOOR | {Permission.LOT_RECEIVE, Permission.LOT_SPLIT_MERGE,
-                                           Permission.SHIP}),
+                                           Permission.SHIP, Permission.PACK}),
     Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),
     Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
                               Permission.TRACE_READ, Permission.REPORT_READ,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, one_of, utcnow
@@ -83,6 +84,14 @@ class RouteStep(Base):
     # Uses of each durable mounted on the tool per unit processed here (wires per device
     # for a capillary, cuts per unit for a blade): each unit tracked out adds this many.
     touchdowns_per_unit: Mapped[int] = mapped_column(server_default="1")
+    # The step whose track-out starts the moisture exposure clock of a moisture-sensitive
+    # lot (J-STD-033; post-mold cure).
+    moisture_start: Mapped[bool] = mapped_column(server_default=sa_false())
+    # A bake step's recipe {temperature_c, hours, rh_pct?}: its track-out records the bake.
+    bake: Mapped[dict[str, Any] | None]
+    # The marking step: its track-out fixes the lot's date code and mark text. A route with
+    # no step flagged marks at its step with code MARK.
+    marks: Mapped[bool] = mapped_column(server_default=sa_false())
 
     route: Mapped[Route] = relationship(back_populates="steps")
 
@@ -105,6 +114,22 @@ class Product(Base):
     # generic qualification data may cover this product; NULL: none.
     qual_family: Mapped[str | None] = mapped_column(String(40), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    # Moisture control (J-STD-033): the package body thickness picks the bake table's row,
+    # the peak reflow temperature goes on the caution label, and the manufacturer's
+    # exposure time is the most exposure since the last bake a lot may have at dry pack.
+    body_thickness_mm: Mapped[float | None] = mapped_column(Numeric(4, 2, asdecimal=False))
+    peak_reflow_c: Mapped[int | None]
+    met_hours: Mapped[float] = mapped_column(Numeric(6, 2, asdecimal=False),
+                                             server_default="24")
+    # The package top mark: lines of text with fields in braces ({device}, {date_code},
+    # {trace_code}, {lot}, {customer_part}); NULL marks "{device}" over
+    # "{date_code} {trace_code}".
+    mark_template: Mapped[str | None] = mapped_column(Text)
+    # Units per carrier: {"reel": n, "tray": n, "tube": n} (a carrier not named has no
+    # standard quantity: packing into it needs quantity_per).
+    standard_pack_qty: Mapped[dict[str, Any] | None]
+    # The customer's own part number for the product (label field P), when it has one.
+    customer_part_number: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -7,7 +7,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from mes import marking
 from mes.vocabulary import (
+    CARRIERS,
     CustomerCategory,
     DurableKind,
     EquipmentState,
@@ -33,6 +35,57 @@ def code_field(**kw: Any) -> fields.String:
     return fields.String(required=True, validate=CODE, **kw)
 
 
+class MarkTemplate(fields.String):
+    """A mark template: lines of text with fields in braces (mes.marking.MARK_FIELDS)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kw)
+        if text is None:
+            return None
+        text = text.replace("\r\n", "\n").strip()
+        if not text or len(text) > marking.TEMPLATE_LENGTH:
+            raise ValidationError(_l("Give 1 to %(max)s characters.",
+                                     max=marking.TEMPLATE_LENGTH))
+        unknown = marking.unknown_fields(text)
+        if unknown:
+            raise ValidationError(_l("Unknown field %(items)s; use %(fields)s.",
+                                     items=", ".join(unknown),
+                                     fields=", ".join(f"{{{n}}}" for n in marking.MARK_FIELDS)))
+        return text
+
+
+class PackQuantities(fields.Field):
+    """Standard pack quantities: one number (every carrier) or {reel: n, tray: n, tube: n}
+    (carriers left out have none). Loaded as the mapping."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValidationError(_l("Give a number or a number per carrier."))
+        if isinstance(value, int):
+            value = {carrier.value: value for carrier in CARRIERS}
+        if not isinstance(value, dict) or not value:
+            raise ValidationError(_l("Give a number or a number per carrier."))
+        carriers = [c.value for c in CARRIERS]
+        result = {}
+        for key, qty in value.items():
+            if key not in carriers:
+                raise ValidationError(_l("Unknown carrier %(carrier)s; use %(carriers)s.",
+                                         carrier=key, carriers=", ".join(carriers)))
+            if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= 10_000_000:
+                raise ValidationError(_l("Quantities per carrier are whole numbers from 1 to "
+                                         "10,000,000."))
+            result[key] = qty
+        return result
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kw: Any) -> Any:
+        return value
+
+
+# A customer's part number goes on labels and into 2D symbols: printable ASCII only.
+CUSTOMER_PART = validate.Regexp(r"^[!-~][ -~]{0,59}$",
+                                error=_l("Use 1 to 60 printable characters (ASCII)."))
+
+
 # --- customers -------------------------------------------------------------------------
 
 class CustomerIn(Schema):
@@ -56,6 +109,15 @@ class CustomerOut(Schema):
 
 # --- routes ----------------------------------------------------------------------------
 
+class BakeRecipe(Schema):
+    """A bake: oven temperature, time and (below 125 °C) the oven's humidity."""
+
+    temperature_c = fields.Float(required=True, validate=validate.Range(min=20, max=200))
+    hours = fields.Float(required=True, validate=validate.Range(min=0, max=24 * 200,
+                                                                 min_inclusive=False))
+    rh_pct = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 100))
+
+
 class RouteStepIn(Schema):
     code = code_field()
     name = fields.String(required=True, validate=NAME)
@@ -72,6 +134,12 @@ class RouteStepIn(Schema):
                              validate=validate.Range(min=0, max=10_000_000, min_inclusive=False))
     # Uses each unit adds to every durable mounted on the tool (wires per device ...).
     touchdowns_per_unit = fields.Integer(load_default=1, validate=validate.Range(1, 100_000))
+    # The step whose track-out starts the moisture exposure clock (post-mold cure).
+    moisture_start = fields.Boolean(load_default=False)
+    # A bake step's recipe: its track-out records this bake (J-STD-033 bake table).
+    bake = fields.Nested(BakeRecipe, load_default=None, allow_none=True)
+    # The marking step (date code and mark text); none flagged: the step coded MARK.
+    marks = fields.Boolean(load_default=False)
 
 
 class RouteIn(Schema):
@@ -101,6 +169,9 @@ class RouteStepOut(Schema):
     name_zh = fields.String(allow_none=True)
     ideal_uph = fields.Float(allow_none=True)
     touchdowns_per_unit = fields.Integer()
+    moisture_start = fields.Boolean()
+    bake = fields.Nested(BakeRecipe, allow_none=True)
+    marks = fields.Boolean()
 
 
 class RouteOut(Schema):
@@ -130,6 +201,18 @@ class ProductIn(Schema):
                          validate=validate.OneOf(ProductKind.codes()))
     qual_family = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(min=1, max=40))
+    # Moisture control: body thickness (bake table row), peak reflow temperature (caution
+    # label), manufacturer's exposure time in hours (most exposure at dry pack).
+    body_thickness_mm = fields.Float(load_default=None, allow_none=True,
+                                     validate=validate.Range(min=0.05, max=50))
+    peak_reflow_c = fields.Integer(load_default=None, allow_none=True,
+                                   validate=validate.Range(min=150, max=300))
+    met_hours = fields.Float(load_default=24.0,
+                             validate=validate.Range(min=0, max=8760, min_inclusive=False))
+    mark_template = MarkTemplate(load_default=None, allow_none=True)
+    standard_pack_qty = PackQuantities(load_default=None, allow_none=True)
+    customer_part_number = fields.String(load_default=None, allow_none=True,
+                                         validate=CUSTOMER_PART)
 
 
 class ProductPatch(Schema):
@@ -141,6 +224,16 @@ class ProductPatch(Schema):
     customer = fields.String(allow_none=True, validate=CODE)
     kind = fields.String(validate=validate.OneOf(ProductKind.codes()))
     qual_family = fields.String(allow_none=True, validate=validate.Length(min=1, max=40))
+    # Moisture control: body thickness (bake table row), peak reflow temperature (caution
+    # label), manufacturer's exposure time in hours (most exposure at dry pack).
+    body_thickness_mm = fields.Float(allow_none=True,
+                                     validate=validate.Range(min=0.05, max=50))
+    peak_reflow_c = fields.Integer(allow_none=True,
+                                   validate=validate.Range(min=150, max=300))
+    met_hours = fields.Float(validate=validate.Range(min=0, max=8760, min_inclusive=False))
+    mark_template = MarkTemplate(allow_none=True)
+    standard_pack_qty = PackQuantities(allow_none=True)
+    customer_part_number = fields.String(allow_none=True, validate=CUSTOMER_PART)
 
 
 class ProductOut(Schema):
@@ -155,6 +248,12 @@ class ProductOut(Schema):
     kind = fields.String()
     qual_family = fields.String(allow_none=True)
     qualified = fields.Boolean()
+    body_thickness_mm = fields.Float(allow_none=True)
+    peak_reflow_c = fields.Integer(allow_none=True)
+    met_hours = fields.Float()
+    mark_template = fields.String(allow_none=True)
+    standard_pack_qty = PackQuantities(allow_none=True)
+    customer_part_number = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 

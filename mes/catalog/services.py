@@ -138,6 +138,10 @@ class StepInfo:
     materials: tuple[str, ...]
     name_zh: str | None = None
     touchdowns_per_unit: int = 1
+    moisture_start: bool = False
+    # A bake step's recipe {temperature_c, hours, rh_pct}.
+    bake: dict[str, Any] | None = None
+    marks: bool = False
 
 
 # A route version never changes once created, so its steps can be kept per process. The key
@@ -154,7 +158,9 @@ def route_step_infos(session: Session, route: Route) -> tuple[StepInfo, ...]:
             StepInfo(seq=st.seq, code=st.code, name=st.name, kind=st.kind,
                      equipment_kind=st.equipment_kind, min_yield=st.min_yield,
                      materials=tuple(st.materials or ()), name_zh=st.name_zh,
-                     touchdowns_per_unit=st.touchdowns_per_unit or 1)
+                     touchdowns_per_unit=st.touchdowns_per_unit or 1,
+                     moisture_start=bool(st.moisture_start), bake=st.bake,
+                     marks=bool(st.marks))
             for st in session.scalars(select(RouteStep).where(RouteStep.route_id == route.id)
                                       .order_by(RouteStep.seq)))
         if len(_STEP_CACHE) > 10_000:

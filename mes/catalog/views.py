@@ -380,13 +380,39 @@ def route_edit(code: str) -> Any:
 # --- products --------------------------------------------------------------------------
 
 PRODUCT_FIELDS = ("code", "name", "package", "route", "kind", "aec_grade", "msl",
-                  "qual_family", "customer")
+                  "qual_family", "customer", "mark_template", "standard_pack_qty",
+                  "customer_part_number")
+PACKING_SPEC = {"mark_template": "opt", "customer_part_number": "opt"}
 PRODUCT_NEW_SPEC = {"code": "text", "name": "text", "package": "text", "route": "text",
                     "kind": "text", "aec_grade": "opt", "msl": "text", "qual_family": "opt",
-                    "customer": "opt"}
+                    "customer": "opt", **PACKING_SPEC}
 PRODUCT_EDIT_SPEC = {"name": "keep", "package": "keep", "route": "keep", "kind": "text",
                      "aec_grade": "opt", "msl": "text", "qual_family": "opt",
-                     "customer": "opt"}
+                     "customer": "opt", **PACKING_SPEC}
+
+
+def _pack_quantities(text: str) -> Any:
+    """The form's standard pack quantities: one number, or "reel 5000, tube 100" (None when
+    empty; what does not read as either goes to the schema as it is, which refuses it)."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    pairs = [part.split() for part in text.replace("=", " ").replace(":", " ").split(",")]
+    if all(len(pair) == 2 and pair[1].isdigit() for pair in pairs):
+        return {pair[0].lower(): int(pair[1]) for pair in pairs}
+    return text
+
+
+def _pack_text(quantities: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (quantities or {}).items())
+
+
+def _product_data(spec: dict[str, str]) -> dict[str, Any]:
+    data = _convert(request.form, spec)
+    data["standard_pack_qty"] = _pack_quantities(request.form.get("standard_pack_qty", ""))
+    return data
 
 
 def _product_form(product: Product | None, form: dict[str, Any], errors: dict[str, Any],
@@ -475,7 +501,7 @@ def product_new() -> Any:
         return _product_form(None, {"msl": "1", "kind": ProductKind.IC}, {}, 200)
     product, errors, status = _submit(lambda: services.create_product(
         db.session(), current_user,
-        forms.load(s.ProductIn, _convert(request.form, PRODUCT_NEW_SPEC))))
+        forms.load(s.ProductIn, _product_data(PRODUCT_NEW_SPEC))))
     if product is not None:
         return forms.done(_("Product %(code)s created.", code=product.code), "catalog.product_list")
     return _product_form(None, request.form.to_dict(), errors, status)
@@ -490,11 +516,14 @@ def product_edit(code: str) -> Any:
         form = {"name": product.name, "package": product.package, "route": product.route_code,
                 "kind": product.kind, "aec_grade": product.aec_grade, "msl": product.msl,
                 "qual_family": product.qual_family or "",
-                "customer": product.customer.code if product.customer else ""}
+                "customer": product.customer.code if product.customer else "",
+                "mark_template": product.mark_template or "",
+                "standard_pack_qty": _pack_text(product.standard_pack_qty),
+                "customer_part_number": product.customer_part_number or ""}
         return _product_form(product, form, {}, 200)
     saved, errors, status = _submit(lambda: services.update_product(
         sess, current_user, product,
-        forms.load(s.ProductPatch, _convert(request.form, PRODUCT_EDIT_SPEC))))
+        forms.load(s.ProductPatch, _product_data(PRODUCT_EDIT_SPEC))))
     if saved is not None:
         return forms.done(_("Product %(code)s saved.", code=code), "catalog.product_list")
     return _product_form(product, request.form.to_dict(), errors, status)

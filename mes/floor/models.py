@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, BigID, one_of, utcnow
@@ -74,6 +74,16 @@ class Lot(Base):
     audit_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
     # Whether the lot has genealogy edges, so most lots skip that query.
     in_genealogy: Mapped[bool] = mapped_column(default=False)
+    # Fixed by the track-out of the marking step: the date code (YYWW, ISO week of the
+    # marking in plant time), the lot trace code and the mark text on the package top.
+    # Split children inherit them.
+    date_code: Mapped[str | None] = mapped_column(String(4))
+    trace_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    mark: Mapped[str | None] = mapped_column(Text)
+    # Units in carriers (reels, trays, tubes) and units shipped (a lot shipped without
+    # being packed ships its whole quantity).
+    packed_qty: Mapped[int] = mapped_column(server_default="0")
+    shipped_qty: Mapped[int] = mapped_column(server_default="0")
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -61,6 +61,13 @@ class LotOut(Schema):
     equipment = fields.Function(
         lambda shown: shown.lot.equipment.code if shown.lot.equipment else None,
         allow_none=True)
+    # From the marking step's track-out (None before it).
+    date_code = fields.String(attribute="lot.date_code", allow_none=True)
+    trace_code = fields.String(attribute="lot.trace_code", allow_none=True)
+    mark = fields.String(attribute="lot.mark", allow_none=True)
+    # Units in reels (trays, tubes), and units that left the plant.
+    packed = fields.Integer(attribute="lot.packed_qty")
+    shipped = fields.Integer(attribute="lot.shipped_qty")
     arrived_at = fields.AwareDateTime(attribute="lot.arrived_at")
     created_at = fields.AwareDateTime(attribute="lot.created_at")
     updated_at = fields.AwareDateTime(attribute="lot.updated_at")

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, aliased, joinedload, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import ColumnElement
 
-from mes import audit
+from mes import audit, marking
 from mes.auth.actor import Actor, actor_name
 from mes.auth.scope import scope_customer, scoped
 from mes.catalog import maintenance
@@ -993,6 +993,7 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
     tool = lot.equipment
     done_step = lot.step_code
     steps = route_steps(lot)
+    marked = _marking(lot, steps, run.step_seq, now) if good_qty else {}
     last = lot.step_seq >= len(steps) or good_qty == 0
     if good_qty == 0:
         # Nothing good left: the lot ends at this step rather than queueing empty at the next.
@@ -1007,7 +1008,8 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
         equipment=tool.code if tool else None, qty_in=run.qty_in, qty_out=good_qty, at=now,
         data={"rejects": [{"reason": r["reason"], "qty": r["qty"]} for r in rejects if r["qty"]],
               "next_step": None if last else moved["step_code"],
-              "yield": round(100.0 * good_qty / run.qty_in, 3) if run.qty_in else None})
+              "yield": round(100.0 * good_qty / run.qty_in, 3) if run.qty_in else None,
+              **marked})
     others: list[tuple[Any, dict[str, Any]]] = []
     state_change = None
     if tool is not None:
@@ -1021,7 +1023,7 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
         session, lot, now, event, others=others, state_change=state_change,
         durables=_run_durables(session, move, run, steps, "use"),
         lot_values={"quantity": good_qty, "equipment_id": None, "run_id": None,
-                    "arrived_at": now, **moved})
+                    "arrived_at": now, **moved, **marked})
     set_committed_value(lot, "equipment", None)
     if any(r["qty"] for r in rejects):
         session.connection().execute(insert(LotReject.__table__), [
@@ -1034,6 +1036,31 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
                                    step=steps[run.step_seq - 1], qty_in=run.qty_in,
                                    good_qty=good_qty, rules_at_step=move.rules_at_next_step)
     return lot
+
+
+def marking_step(steps: Sequence[StepInfo]) -> StepInfo | None:
+    """The route's marking step: the step flagged `marks`, else the step coded MARK."""
+    flagged = [step for step in steps if step.marks]
+    if flagged:
+        return flagged[0]
+    return next((step for step in steps if step.code == "MARK"), None)
+
+
+def _marking(lot: Lot, steps: Sequence[StepInfo], seq: int, now: datetime) -> dict[str, Any]:
+    """Rule: the track-out of the marking step fixes the lot's date code (the plant-local
+    ISO week of the marking, YYWW), its trace code (kept when it has one: a split child
+    carries its parent's) and its mark text from the product's mark template. Marking again
+    (rework back to MARK) marks the new week. Other steps: nothing."""
+    step = marking_step(steps)
+    if step is None or step.seq != seq:
+        return {}
+    code = marking.date_code(plant_date(now))
+    trace = lot.trace_code or marking.trace_code(lot.id)
+    product = lot.product
+    mark = marking.render(product.mark_template, device=product.code, date_code=code,
+                          trace_code=trace, lot=lot.lot_no,
+                          customer_part=product.customer_part_number)
+    return {"date_code": code, "trace_code": trace, "mark": mark}
 
 
 # --- undoing a track-in ----------------------------------------------------------------
@@ -1122,6 +1149,15 @@ def _movable(lot: Lot, action: str) -> None:
         raise Conflict(_l("Lot %(lot)s is %(state)s; only queued lots can be %(action)s.",
                           lot=lot.lot_no, state=_l(lot.state), action=action),
                        code=ErrorCode.LOT_CLOSED)
+
+
+def _unpacked(lot: Lot) -> None:
+    """Rule: a lot packed into reels (trays, tubes) is neither split nor merged: its units
+    are in the carriers. Raises Conflict `already_packed`."""
+    if lot.packed_qty:
+        raise Conflict(_l("Lot %(lot)s is packed (%(qty)s units in carriers); it cannot be "
+                          "split or merged.", lot=lot.lot_no, qty=lot.packed_qty),
+                       code=ErrorCode.ALREADY_PACKED)
 
 
 def _child_numbers(session: Session, parent: Lot, count: int) -> list[str]:
@@ -1228,6 +1264,7 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
     for a wafer list that does not fit the lot.
     """
     _movable(lot, pgettext("lot move", "split"))
+    _unpacked(lot)
     if len(quantities) < 2 or any(q < 1 for q in quantities):
         raise InvalidInput(_l("Give at least two quantities of 1 or more."),
                            fields={"quantities": [_l("At least two quantities, each 1 or more: "
@@ -1254,7 +1291,8 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
                     step_seq=lot.step_seq, step_code=lot.step_code,
                     state=LotState.QUEUED, quantity=qty, wafer_count=len(part),
                     fab_lot=lot.fab_lot, priority=lot.priority,
-                    due_date=lot.due_date, arrived_at=lot.arrived_at, created_at=now)
+                    due_date=lot.due_date, arrived_at=lot.arrived_at, created_at=now,
+                    date_code=lot.date_code, trace_code=lot.trace_code, mark=lot.mark)
         session.add(child)
         children.append(child)
     # Flushed for the children's ids (edges, wafers, history).
@@ -1301,8 +1339,15 @@ def merge_lots(session: Session, actor: Actor, lots: Sequence[Lot]) -> Lot:
                            fields={"lots": [_l("At least two different lot numbers.")]})
     for lot in lots:
         _movable(lot, pgettext("lot move", "merged"))
+        _unpacked(lot)
     survivor, others = lots[0], lots[1:]
     for other in others:
+        if other.date_code != survivor.date_code:
+            raise Conflict(_l("%(lot)s has date code %(code)s, %(lot2)s %(code2)s: lots of "
+                              "different date codes do not merge.", lot=other.lot_no,
+                              code=other.date_code or "-", lot2=survivor.lot_no,
+                              code2=survivor.date_code or "-"),
+                           code=ErrorCode.DATE_CODE_MISMATCH)
         if (other.product_id, other.route_id, other.bom_id) != (
                 survivor.product_id, survivor.route_id, survivor.bom_id):
             raise Conflict(_l("%(lot)s is not the same product, route version and BOM "

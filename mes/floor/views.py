@@ -39,13 +39,16 @@ from mes.floor import station as reads
 from mes.floor.models import Lot
 from mes.quality import schemas as qs
 from mes.quality import services as quality
+from mes.shipping import packing
 from mes.spc import services as spc
 from mes.vocabulary import (
+    CARRIERS,
     AbortReason,
     EventKind,
     LotState,
     MoistureAction,
     MoistureState,
+    PackKind,
     StepKind,
     StepStatus,
 )
@@ -61,7 +64,8 @@ MOISTURE_DONE: dict[str, Any] = {
     MoistureAction.OPEN: _l("Lot %(lot)s opened: its floor-life clock runs."),
     MoistureAction.SEAL: _l("Lot %(lot)s sealed in a dry bag: its clock is paused."),
     MoistureAction.DRY_STORAGE: _l("Lot %(lot)s in dry storage: its clock is paused."),
-    MoistureAction.BAKE: _l("Lot %(lot)s baked: its exposure is back to zero.")}
+    MoistureAction.BAKE: _l("Lot %(lot)s baked: its exposure is back to zero and runs again "
+                            "from now.")}
 
 
 def _words(text: str) -> list[str]:
@@ -175,6 +179,8 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
         split_errors=_split_errors(split_refused),
         merge_errors=_renamed(merge_refused, "lots"),
         kind_labels=StepKind.labels(),
+        pack_units=packing.lot_units(sess, lot) if lot.packed_qty else [],
+        carriers=PackKind.choices(CARRIERS),
         progress_labels=StepStatus.labels(), event_labels=EventKind.labels(),
         reject_lines=reads.reject_lines, late=services.is_late(lot, services.plant_date())), status
 
@@ -266,10 +272,18 @@ def moisture_action(lot_no: str) -> Any:
     sess = db.session()
     lot = services.get_lot(sess, lot_no, current_user)
     action = forms.text(request.form, "action")
-    label = forms.text(request.form, "label_hours")
-    data = {"action": action, **({"label_hours": label} if label else {})}
-    done, refused = forms.attempt(lambda: quality.moisture_action(
-        sess, current_user, lot, **forms.load(qs.MoistureIn, data)))
+    data = {"action": action}
+    names = ["label_hours"] if action != MoistureAction.BAKE else ["temperature_c", "hours",
+                                                                   "rh_pct"]
+    data.update({name: value for name in names if (value := forms.text(request.form, name))})
+
+    def act() -> Any:
+        loaded = forms.load(qs.MoistureIn, data)
+        bake: dict[str, Any] = {k: loaded.pop(k) for k in ("temperature_c", "hours", "rh_pct")
+                                if k in loaded}
+        return quality.moisture_action(sess, current_user, lot, **loaded, bake=bake or None)
+
+    done, refused = forms.attempt(act)
     if done is not None:
         return forms.done(str(MOISTURE_DONE[action]) % {"lot": lot.lot_no}, "floor.lot_detail",
                           lot_no=lot.lot_no)

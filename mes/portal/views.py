@@ -28,7 +28,13 @@ from mes.quality import services as quality
 from mes.quality.models import Hold
 from mes.reports import services as reports
 from mes.shipping import services as shipping
-from mes.shipping.documents import coc_download, render_coc, render_labels, zpl_response
+from mes.shipping.documents import (
+    coc_download,
+    coc_pdf,
+    render_coc,
+    render_labels,
+    zpl_response,
+)
 from mes.vocabulary import (
     ChangeKind,
     CustomerCategory,
@@ -142,6 +148,8 @@ def coc(shipment_id: int) -> Any:
     found = shipping.get_shipment(db.session(), shipment_id, current_user)
     if request.args.get("download"):
         return coc_download(found)
+    if request.args.get("format") == "pdf":
+        return coc_pdf(found)
     return render_coc(found, back_url=url_for("portal.shipment", shipment_id=found.id))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, BigID, one_of, utcnow
@@ -132,4 +132,32 @@ class MoistureClock(Base):
     # MSL 6: the floor life printed on the label, given when the pack is opened.
     label_hours: Mapped[float | None]
     baked_at: Mapped[datetime | None]
+    # When the packaging house's exposure clock started (the track-out of the route's
+    # moisture start step, e.g. post-mold cure); NULL for a clock first opened by hand.
+    started_at: Mapped[datetime | None]
+    # When the lot was last sealed in a dry bag: its shelf life runs 12 months from here.
+    sealed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MoistureBake(Base):
+    """A bake of a lot (J-STD-033 Table 4-1), recorded only when it meets the bake table
+    for the product's MSL and body thickness: it reset the lot's exposure clock.
+    `required_hours` is what the table asked at the bake's temperature; `step_code` names
+    the bake step whose track-out recorded it (NULL when entered directly)."""
+
+    __tablename__ = "moisture_bake"
+    __table_args__ = (Index("ix_moisture_bake_lot_id", "lot_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
+    temperature_c: Mapped[float] = mapped_column(Numeric(5, 1, asdecimal=False))
+    hours: Mapped[float] = mapped_column(Numeric(7, 2, asdecimal=False))
+    rh_pct: Mapped[float | None] = mapped_column(Numeric(4, 1, asdecimal=False))
+    required_hours: Mapped[float] = mapped_column(Numeric(7, 2, asdecimal=False))
+    # Which column of the table applied: False "floor life exceeded by more than 72 h or
+    # exposure unknown", True "exceeded by at most 72 h".
+    short_exposure: Mapped[bool]
+    step_code: Mapped[str | None] = mapped_column(String(40))
+    baked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    baked_by: Mapped[str] = mapped_column(String(80))

@@ -188,6 +188,25 @@ class MoistureIn(Schema):
                            validate=validate.OneOf(MoistureAction.codes()))
     # MSL 6 only: the floor life printed on the label, in hours, when opening.
     label_hours = fields.Float(validate=validate.Range(min=0, min_inclusive=False, max=8760))
+    # A bake only: oven temperature, time and humidity (see BakeIn).
+    temperature_c = fields.Float(validate=validate.Range(min=20, max=200))
+    hours = fields.Float(validate=validate.Range(min=0, max=24 * 200, min_inclusive=False))
+    rh_pct = fields.Float(allow_none=True, validate=validate.Range(0, 100))
+
+
+class BakeIn(Schema):
+    """A bake (J-STD-033 Table 4-1): oven temperature in °C, hours, and the oven's relative
+    humidity (90 °C and 40 °C bakes count at ≤ 5 % RH; omitted: a dry oven)."""
+
+    temperature_c = fields.Float(required=True, validate=validate.Range(min=20, max=200))
+    hours = fields.Float(required=True, validate=validate.Range(min=0, max=24 * 200,
+                                                                 min_inclusive=False))
+    rh_pct = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 100))
+
+
+class SealOut(Schema):
+    sealed_at = fields.AwareDateTime()
+    shelf_life_until = fields.AwareDateTime()
 
 
 class MoistureOut(Schema):
@@ -202,3 +221,24 @@ class MoistureOut(Schema):
     label_hours = fields.Float(allow_none=True)
     baked_at = fields.AwareDateTime(allow_none=True)
     updated_at = fields.AwareDateTime(allow_none=True)
+    # The packaging house (J-STD-033): exposure since the last bake or since the clock
+    # started (None: no clock), hours since the last bake, the product's manufacturer's
+    # exposure time, the dry bag's seal and shelf life while sealed.
+    exposure_h = fields.Float(allow_none=True)
+    since_bake_h = fields.Float(allow_none=True)
+    met_h = fields.Float()
+    seal = fields.Nested(SealOut, allow_none=True)
+
+
+class BakeOut(Schema):
+    lot_no = fields.String()
+    temperature_c = fields.Float()
+    hours = fields.Float()
+    rh_pct = fields.Float(allow_none=True)
+    meets_table = fields.Boolean()
+    required_hours = fields.Float()
+    # The table column the bake counted in (125, 90 or 40 °C).
+    table_temperature_c = fields.Integer()
+    baked_at = fields.AwareDateTime()
+    step = fields.String(allow_none=True)
+    moisture = fields.Nested(MoistureOut, attribute="view")

@@ -21,8 +21,8 @@ from mes.changes.models import Pcn
 from mes.db import utcnow
 from mes.floor.genealogy import ancestors
 from mes.floor.models import Lot
-from mes.shipping import services
-from mes.shipping.models import Shipment, ShipmentLot
+from mes.shipping import packing, services
+from mes.shipping.models import PackUnit, Shipment, ShipmentLot
 from mes.testfloor.models import TestRun
 
 # SBA outcomes from best to worst; a step shows its worst.
@@ -38,6 +38,18 @@ class CocLot:
     route: str
     route_version: int
     fab_lot: str
+
+
+@dataclass
+class CocPackUnit:
+    """A pack unit the shipment named (a carton, box, bag or reel), with what it holds."""
+
+    id: str
+    kind: str
+    product: str
+    quantity: int
+    date_codes: list[str]
+    lots: list[str]
 
 
 @dataclass
@@ -94,6 +106,7 @@ class Certificate:
     issued_at: datetime
     # The customer's PCNs of the changes the shipped lots were built under.
     pcns: list[Pcn] = field(default_factory=list)
+    pack_units: list[CocPackUnit] = field(default_factory=list)
 
     @property
     def quantity(self) -> int:
@@ -160,4 +173,22 @@ def certificate(session: Session, shipment: Shipment) -> Certificate:
         shipment=shipment, lots=coc_lots,
         products=sorted(products.values(), key=lambda p: (p.code, p.bom_revision or "")),
         steps=sorted(steps.values(), key=lambda s: (order.get(s.step, 999), s.step)),
-        issued_at=utcnow(), pcns=changes.lot_pcns(session, lots, shipment.customer))
+        issued_at=utcnow(), pcns=changes.lot_pcns(session, lots, shipment.customer),
+        pack_units=_pack_units(session, shipment))
+
+
+def _pack_units(session: Session, shipment: Shipment) -> list[CocPackUnit]:
+    """The pack units the shipment carried at their outermost level (a carton, not its
+    boxes and reels), each with its lots and date codes."""
+    units = list(session.scalars(select(PackUnit).where(PackUnit.shipment_id == shipment.id)
+                                 .order_by(PackUnit.id)))
+    shipped = {unit.id for unit in units}
+    out = []
+    for unit in units:
+        if unit.parent_id in shipped:
+            continue
+        shown = packing.present_unit(session, unit)
+        out.append(CocPackUnit(id=shown.id, kind=shown.kind, product=shown.product,
+                               quantity=shown.quantity, date_codes=list(shown.date_codes),
+                               lots=[share.lot_no for share in shown.lots]))
+    return out

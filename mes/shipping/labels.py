@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import segno
 
+from mes.shipping import iso15434
+
 # ZPL field data may not contain the command prefixes ^ and ~; with ^FH_ they (and the
 # escape character itself) are written as _ plus two hex digits.
 _ZPL_ESCAPES = {"_": "_5F", "^": "_5E", "~": "_7E"}
@@ -51,13 +53,14 @@ class Label:
         return ", ".join(self.lots)
 
     def qr_data(self) -> str:
-        """What the QR code carries: the fields a receiving scanner needs, as
-        `KEY:value` pairs separated by `;` (P part, Q quantity, L lots, D date code, M MSL,
-        S shipment, PO purchase order)."""
-        parts = [("P", self.part_number), ("Q", str(self.quantity)), ("L", ",".join(self.lots)),
-                 ("D", self.date_code), ("M", self.msl), ("S", str(self.shipment)),
-                 ("PO", self.po)]
-        return ";".join(f"{key}:{value}" for key, value in parts)
+        """What the QR code carries: the ISO/IEC 15434 format 06 message a receiving
+        scanner reads (K purchase order, 1P part number, Q quantity, 9D date code, 1T each
+        lot; `mes.shipping.iso15434`)."""
+        fields = [(iso15434.PO, self.po), (iso15434.SUPPLIER_PART, self.part_number),
+                  (iso15434.QUANTITY, str(self.quantity)),
+                  (iso15434.DATE_CODE, self.date_code)]
+        fields += [(iso15434.LOT, lot) for lot in self.lots]
+        return iso15434.encode([(di, iso15434.clean(value)) for di, value in fields])
 
 
 @lru_cache(maxsize=4096)
@@ -68,7 +71,7 @@ def qr_svg(data: str, title: str, scale: int = 3) -> str:
     return segno.make(data, error="m").svg_inline(scale=scale, svgclass="qr", title=title)
 
 
-def _fd(text: str) -> str:
+def zpl_field(text: str) -> str:
     """Field data safe for ^FH_: printable ASCII kept, ^ ~ _ escaped, others as hex bytes."""
     out = []
     for char in text:
@@ -86,7 +89,7 @@ def _text(x: int, y: int, height: int, text: str, block: tuple[int, int] | None 
     """A text field at (x, y) in dots; `block` (width, lines) wraps it in a field block
     (^FB) so a long value wraps instead of running off the label or under the QR code."""
     wrap = f"^FB{block[0]},{block[1]},0,L" if block else ""
-    return f"^FO{x},{y}^A0N,{height},{height}{wrap}^FH_^FD{_fd(text)}^FS"
+    return f"^FO{x},{y}^A0N,{height},{height}{wrap}^FH_^FD{zpl_field(text)}^FS"
 
 
 def zpl(label: Label) -> str:
@@ -103,7 +106,7 @@ def zpl(label: Label) -> str:
         _text(40, 40, 50, f"{title} - {label.customer}", left),
         # ^BQ data: the error correction level and input mode (M = medium, A = automatic),
         # then the data itself.
-        f"^FO560,40^BQN,2,5^FH_^FDMA,{_fd(label.qr_data())}^FS",
+        f"^FO560,40^BQN,2,5^FH_^FDMA,{zpl_field(label.qr_data())}^FS",
         _text(40, 120, 30, "PART NUMBER (P)"),
         _text(40, 155, 60, label.part_number, left),
         _text(40, 230, 30, label.part_name, (480, 2)),

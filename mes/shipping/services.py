@@ -25,10 +25,10 @@ from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
-from mes.quality.moisture import check_floor_life
-from mes.shipping import labels
-from mes.shipping.models import Shipment, ShipmentLot
-from mes.vocabulary import EventKind, LotState, StepKind
+from mes.quality.moisture import check_bags_shelf_life, check_floor_life, check_shelf_life
+from mes.shipping import labels, packing
+from mes.shipping.models import PackUnit, Shipment, ShipmentLot
+from mes.vocabulary import EventKind, LotState, PackKind, StepKind
 
 MAX_LOTS = 500
 PO_LENGTH = 60
@@ -42,7 +42,8 @@ def _invalid(field_name: str, message: str) -> InvalidInput:
 
 def _with_lots(stmt: Select[Any]) -> Select[Any]:
     return stmt.options(joinedload(Shipment.customer),
-                        selectinload(Shipment.lots).joinedload(ShipmentLot.lot))
+                        selectinload(Shipment.lots).joinedload(ShipmentLot.lot),
+                        selectinload(Shipment.units))
 
 
 def shipment_query(actor: Actor | None = None) -> Select[Any]:
@@ -112,13 +113,15 @@ def _lots(session: Session, numbers: Sequence[str]) -> list[Lot]:
 def check_shippable(session: Session, lot: Lot, customer: Customer,
                     checked: set[tuple[int, int | None]] | None = None) -> None:
     """Rule: a lot ships only to its own customer, once, when completed, free of holds,
-    within its moisture floor life, and, to an automotive customer, only on passed
-    qualification evidence for its product at its grade and the BOM revision the lot was
-    built on (`catalog.check_qualified`) and, when it is built under a product change, when
-    the customer accepted the change's PCN (`changes.check_pcn`). Raises Conflict with the
-    first of `wrong_customer`, `already_shipped`, `not_completed`, `lot_on_hold`,
-    `floor_life_expired`, `not_qualified`, `pcn_not_accepted` that applies. `checked` holds
-    the (product, BOM revision) pairs already found qualified in this request."""
+    within its moisture floor life, in a dry bag within its shelf life (12 months from its
+    seal), and, to an automotive customer, only on passed qualification evidence for its
+    product at its grade and the BOM revision the lot was built on
+    (`catalog.check_qualified`) and, when it is built under a product change, when the
+    customer accepted the change's PCN (`changes.check_pcn`). Raises Conflict with the first
+    of `wrong_customer`, `already_shipped`, `not_completed`, `lot_on_hold`,
+    `floor_life_expired`, `shelf_life_expired`, `not_qualified`, `pcn_not_accepted` that
+    applies. `checked` holds the (product, BOM revision) pairs already found qualified in
+    this request."""
     if lot.customer_id != customer.id:
         raise Conflict(_l("Lot %(lot)s belongs to another customer than %(code)s.",
                           lot=lot.lot_no, code=customer.code),
@@ -134,6 +137,7 @@ def check_shippable(session: Session, lot: Lot, customer: Customer,
         raise Conflict(_l("Lot %(lot)s is on hold (%(n)s open hold(s)); it cannot be "
                           "shipped.", lot=lot.lot_no, n=lot.open_holds), code=ErrorCode.LOT_ON_HOLD)
     check_floor_life(session, lot)
+    check_shelf_life(session, lot)
     key = (lot.product_id, lot.bom_id)
     if customer.automotive and (checked is None or key not in checked):
         bom = session.get(Bom, lot.bom_id) if lot.bom_id is not None else None
@@ -143,20 +147,74 @@ def check_shippable(session: Session, lot: Lot, customer: Customer,
     changes.check_pcn(session, lot, customer)
 
 
-def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shipment:
-    """Ship lots to a customer under a purchase order: `data` holds `customer`, `po`
-    (1 to 60 characters), `vehicle_program` (optional) and `lots` (1 to 500 distinct lot
-    numbers).
+def _top(unit: PackUnit) -> PackUnit:
+    while unit.parent is not None:
+        unit = unit.parent
+    return unit
 
-    Every lot is checked (`check_shippable`, in the order given) before anything changes,
-    and the first refusal wins: nothing ships unless every lot may. The lots become
-    `shipped`, each with a `ship` history event, and the shipment gets its own audit
-    record. The lots are written under their version counters: a lot changed meanwhile
-    (held, say) makes the whole shipment fail with 409 `stale`.
+
+def _named_units(session: Session, codes: Sequence[str]) -> list[PackUnit]:
+    """The pack units a shipment names: each must be outermost (not inside a package: the
+    package ships) and not shipped before. Raises InvalidInput (field `pack_units`) and
+    Conflict `packed_in_parent`, `already_shipped`."""
+    if len({c.strip().upper() for c in codes}) != len(codes):
+        raise _invalid("pack_units", _l("Name each pack unit once."))
+    units = packing.units_by_id(session, codes, "pack_units")
+    for unit in units:
+        if unit.shipment_id is not None:
+            raise Conflict(_l("%(unit)s was shipped already (shipment %(shipment)s).",
+                              unit=unit.code, shipment=unit.shipment_id),
+                           code=ErrorCode.ALREADY_SHIPPED)
+        if unit.parent is not None:
+            raise Conflict(_l("%(unit)s is packed in %(parent)s; ship %(top)s.", unit=unit.code,
+                              parent=unit.parent.code, top=_top(unit).code),
+                           code=ErrorCode.PACKED_IN_PARENT)
+    return units
+
+
+def _lot_roots(session: Session, lots: Sequence[Lot]) -> list[PackUnit]:
+    """The outermost pack units holding the packed lots' carriers not shipped yet: naming
+    a packed lot ships all its reels, each with the package it is in. A package that also
+    holds reels of a lot not named is refused (Conflict `packed_in_parent`: name the
+    package)."""
+    packed = [lot for lot in lots if lot.packed_qty]
+    if not packed:
+        return []
+    carriers = list(session.scalars(
+        select(PackUnit).where(PackUnit.lot_id.in_([lot.id for lot in packed]),
+                               PackUnit.shipment_id.is_(None)).order_by(PackUnit.id)))
+    roots = list({root.id: root for root in map(_top, carriers)}.values())
+    named = {lot.id for lot in lots}
+    for carrier in packing.carriers_within(session, roots):
+        if carrier.lot_id not in named:
+            assert carrier.lot is not None
+            root = _top(carrier)
+            raise Conflict(_l("%(root)s also holds lot %(lot)s, which is not named; ship "
+                              "%(root2)s by its id.", root=root.code, lot=carrier.lot.lot_no,
+                              root2=root.code), code=ErrorCode.PACKED_IN_PARENT)
+    return roots
+
+
+def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shipment:
+    """Ship to a customer under a purchase order: `data` holds `customer`, `po` (1 to 60
+    characters), `vehicle_program` (optional), and `lots` (lot numbers) and/or
+    `pack_units` (pack unit ids: cartons, boxes, bags or reels), 1 to 500 of each.
+
+    A pack unit ships with everything in it; it must be outermost (a reel in a box: name
+    the box) and not shipped before. A lot never packed ships whole, as it always did; a
+    packed lot named ships all its reels not shipped yet, with the packages they are in.
+    Every lot in the shipment is checked (`check_shippable`) before anything changes, and
+    the first refusal wins: nothing ships unless every lot may. Each lot's shipped
+    quantity grows by what left; a lot becomes `shipped` when all its units have left (a
+    lot shipped reel by reel stays `completed` until its last reel leaves). Each lot gets a
+    `ship` history event, the shipment its own audit record. Lots and pack units are
+    written under their version counters: a change meanwhile is 409 `stale`.
 
     Raises InvalidInput (unknown customer, field `customer`; unknown, repeated, missing or
-    too many lots, field `lots`; a blank or too long `po`) and Conflict as
-    `check_shippable`.
+    too many lots or pack units, fields `lots` / `pack_units`; a blank or too long `po`),
+    Conflict `packed_in_parent` / `already_shipped` for pack units, Conflict as
+    `check_shippable` for each lot, and Conflict `shelf_life_expired` for a dry bag sealed
+    more than 12 months ago.
     """
     customer = session.scalar(select(Customer).where(Customer.code == data["customer"]))
     if customer is None:
@@ -166,35 +224,91 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
         raise _invalid("po", _l("Give the purchase order, 1 to %(max)s characters.",
                                 max=PO_LENGTH))
     numbers = list(data.get("lots") or [])
-    if not numbers or len(numbers) > MAX_LOTS:
-        raise _invalid("lots", _l("Name 1 to %(max)s lots.", max=MAX_LOTS))
+    codes = list(data.get("pack_units") or [])
+    if not numbers and not codes:
+        raise _invalid("lots", _l("Name the lots or the pack units to ship."))
+    if len(numbers) > MAX_LOTS or len(codes) > MAX_LOTS:
+        raise _invalid("lots" if len(numbers) > MAX_LOTS else "pack_units",
+                       _l("Name 1 to %(max)s lots or pack units.", max=MAX_LOTS))
     if len(set(numbers)) != len(numbers):
         raise _invalid("lots", _l("Name each lot once."))
-    lots = _lots(session, numbers)
+    named_lots = _lots(session, numbers) if numbers else []
+    roots = _named_units(session, codes) if codes else []
+    for root in _lot_roots(session, named_lots):
+        if root.id not in {unit.id for unit in roots}:
+            roots.append(root)
+    carriers = packing.carriers_within(session, roots)
+    shares: dict[int, int] = {}
+    for carrier in carriers:
+        assert carrier.lot_id is not None
+        shares[carrier.lot_id] = shares.get(carrier.lot_id, 0) + carrier.quantity
+    lots = list(named_lots)
+    seen = {lot.id for lot in lots}
+    lots.extend(lot for lot in _lots_by_id(session, [i for i in shares if i not in seen]))
     checked: set[tuple[int, int | None]] = set()
     for lot in lots:
         check_shippable(session, lot, customer, checked)
+    within = packing.units_within(session, roots)
+    check_bags_shelf_life([unit for unit in within if unit.kind == PackKind.BAG])
+    # A lot never packed ships whole; a packed lot the units it has in the shipment.
+    quantities = {lot.id: shares.get(lot.id, 0) if lot.packed_qty else lot.quantity
+                  for lot in lots}
+    left = _carriers_left(session, [lot for lot in lots if lot.packed_qty],
+                          {carrier.id for carrier in carriers})
     now = utcnow()
     shipment = Shipment(customer=customer, po=po,
                         vehicle_program=data.get("vehicle_program") or None, shipped_at=now,
                         shipped_by=actor_name(actor),
-                        lots=[ShipmentLot(lot=lot, quantity=lot.quantity) for lot in lots])
+                        lots=[ShipmentLot(lot=lot, quantity=quantities[lot.id]) for lot in lots])
     session.add(shipment)
     # Flushed for the shipment id the history events and the audit record name; the lots
     # are not changed yet, so their versioned UPDATEs come once, at the request's flush.
     session.flush()
+    for unit in within:
+        unit.shipment_id = shipment.id
     for lot in lots:
-        lot.state = LotState.SHIPPED
+        lot.shipped_qty += quantities[lot.id]
+        if not left.get(lot.id):
+            lot.state = LotState.SHIPPED
+    unit_ids = {lot_id: [c.code for c in carriers if c.lot_id == lot_id] for lot_id in shares}
     floor.record_events(session, EventKind.SHIP, actor, [
         (lot, {"shipment": shipment.id, "customer": customer.code, "po": po,
-               "quantity": lot.quantity}) for lot in lots], at=now)
+               "quantity": quantities[lot.id],
+               **({"pack_units": unit_ids[lot.id], "carriers_left": left.get(lot.id, 0)}
+                  if lot.id in unit_ids else {})})
+        for lot in lots], at=now)
     audit.record(session, actor=actor, code="shipment:create", subject_type="shipment",
                  subject_key=str(shipment.id), new_subject=True,
                  data={"customer": customer.code, "po": po,
                        "vehicle_program": shipment.vehicle_program,
-                       "lots": [{"lot_no": lot.lot_no, "quantity": lot.quantity}
-                                for lot in lots]})
+                       "lots": [{"lot_no": lot.lot_no, "quantity": quantities[lot.id]}
+                                for lot in lots],
+                       **({"pack_units": [root.code for root in roots]} if roots else {})})
     return shipment
+
+
+def _lots_by_id(session: Session, ids: Sequence[int]) -> list[Lot]:
+    if not ids:
+        return []
+    return list(session.scalars(
+        select(Lot).where(Lot.id.in_(ids)).order_by(Lot.lot_no)
+        .options(joinedload(Lot.product).selectinload(Product.qualifications))))
+
+
+def _carriers_left(session: Session, lots: Sequence[Lot], shipping: set[int]
+                   ) -> dict[int, int]:
+    """For each packed lot, how many of its carriers stay in the plant after this
+    shipment (carriers not shipped before and not in `shipping`)."""
+    if not lots:
+        return {}
+    left: dict[int, int] = {}
+    for carrier_id, lot_id in session.execute(
+            select(PackUnit.id, PackUnit.lot_id).where(
+                PackUnit.lot_id.in_([lot.id for lot in lots]),
+                PackUnit.shipment_id.is_(None))):
+        if carrier_id not in shipping and lot_id is not None:
+            left[lot_id] = left.get(lot_id, 0) + 1
+    return left
 
 
 # --- labels and date codes -------------------------------------------------------------
@@ -224,11 +338,13 @@ def _aware(value: Any) -> datetime:
 
 
 def date_codes(session: Session, shipment: Shipment) -> dict[int, str]:
-    """The date code (YYWW, `labels.date_code`) of each lot of the shipment, by lot id: the
+    """The date code (YYWW) of each lot of the shipment, by lot id: the one its marking
+    fixed (`Lot.date_code`); a lot never marked (a route without a marking step) takes the
     week it finished final test (`lot_dates`), else the week it shipped."""
-    dates = lot_dates(session, [row.lot_id for row in shipment.lots])
-    return {row.lot_id: labels.date_code(dates.get(row.lot_id, shipment.shipped_at))
-            for row in shipment.lots}
+    unmarked = [row.lot_id for row in shipment.lots if not row.lot.date_code]
+    dates = lot_dates(session, unmarked)
+    return {row.lot_id: row.lot.date_code or labels.date_code(
+        dates.get(row.lot_id, shipment.shipped_at)) for row in shipment.lots}
 
 
 def reel_labels(session: Session, shipment: Shipment) -> list[labels.Label]:

@@ -214,3 +214,22 @@ class RecordedContainmentOut(Schema):
     shipped = fields.List(fields.Nested(ShippedOut))
     customers = fields.List(fields.String())
     skipped = fields.List(fields.String())
+
+
+class ScanQuery(Schema):
+    """What was scanned: a lot number, a pack unit id, a whole 2D label, or a mark."""
+
+    code = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ScanTraceOut(Schema):
+    lot_no = fields.String()
+    trace = fields.String()
+
+
+class ScanOut(Schema):
+    code = fields.String()
+    kind = fields.String()
+    lots = fields.List(fields.String())
+    pack_units = fields.List(fields.String())
+    traces = fields.List(fields.Nested(ScanTraceOut))

@@ -1,4 +1,5 @@
-"""Trace pages: one search box (lot, shipment, fab lot, wafer, material lot), a lot's trace
+"""Trace pages: one search box (lot, pack unit, 2D label, mark, shipment, fab lot, wafer,
+material lot), a lot's trace
 (genealogy picture, steps, equipment, operators, materials, wafers, test runs, holds,
 shipments) and its CSV export, a shipment's backward trace, the forward trace of a
 criterion, and containment with its per-customer notification list.
@@ -25,7 +26,7 @@ from mes import db
 from mes.auth.permissions import PLANT_TRACE_READ, Permission, require
 from mes.auth.scope import scope_customer, scoped
 from mes.catalog.models import MaterialLot
-from mes.errors import InvalidInput
+from mes.errors import InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot, Wafer
 from mes.quality import schemas as qs
@@ -36,10 +37,12 @@ from mes.quality.match_form import (
     match_dump,
     match_options,
 )
+from mes.shipping import iso15434
 from mes.shipping.models import Shipment
+from mes.trace import scan as scanning
 from mes.trace import services, svg
 from mes.trace.services import Backward, Graph
-from mes.vocabulary import LotState
+from mes.vocabulary import LotState, ScanKind
 from mes.web import forms
 
 bp = Blueprint("trace", __name__, url_prefix="/trace")
@@ -80,13 +83,24 @@ def _resolve(text: str) -> str | None:
 @require(Permission.TRACE_READ)
 def index() -> Any:
     """The search box; a hit goes straight to its trace."""
-    text = (request.args.get("q") or "").strip()
+    text = (request.args.get("q") or "").strip(" \t\r\n")
     if text:
+        try:
+            found = scanning.scan(db.session(), text, current_user)
+        except NotFound:
+            found = None
+        if found is not None and found.kind == ScanKind.LOT:
+            return redirect(url_for("trace.lot", lot_no=found.lots[0]), code=303)
+        if found is not None:
+            # A label, a pack unit or a mark may mean several lots: list them.
+            return render_template("trace/index.html", q=iso15434.human(text), missing=False,
+                                   customer=_customer(), scan=found,
+                                   scan_kinds=ScanKind.labels())
         target = _resolve(text)
         if target is not None:
             return redirect(target, code=303)
-    return render_template("trace/index.html", q=text, missing=bool(text),
-                           customer=_customer()), 404 if text else 200
+    return render_template("trace/index.html", q=iso15434.human(text), missing=bool(text),
+                           customer=_customer(), scan=None), 404 if text else 200
 
 
 # --- the picture -----------------------------------------------------------------------

@@ -640,3 +640,22 @@ def test_lot_page_moisture_actions(client, make_user, login, receive, session):
     assert quality_state(session) == before
     history = text(client.get("/lots/LOT-M"))
     assert "Dry pack opened" in history
+
+
+def test_lot_page_shows_no_clock_and_records_a_bake_against_the_table(client, make_user, login,
+                                                                      receive, session):
+    receive(100, lot_no="LOT-M")
+    login(make_user("operator"))
+    page = text(client.get("/lots/LOT-M"))
+    assert "No clock (not started)" in page and "No exposure recorded" in page
+    before = quality_state(session)
+    short = client.post("/lots/LOT-M/moisture", data={"action": "bake", "temperature_c": "125",
+                                                      "hours": "8"})
+    assert short.status_code == 422 and "48" in text(short)   # unknown thickness: ≤ 4.5 mm
+    session.expire_all()
+    assert quality_state(session) == before
+    done = client.post("/lots/LOT-M/moisture", data={"action": "bake", "temperature_c": "125",
+                                                     "hours": "48"})
+    assert done.status_code == 303
+    assert session.scalars(select(MoistureClock.state)).one() == "open"
+    assert "Last baked" in text(client.get("/lots/LOT-M"))

@@ -10,13 +10,16 @@ from mes.errors import Conflict
 from mes.floor import lifecycle
 from mes.floor import services as floor
 from mes.quality import services
+from mes.quality.services import moisture
 from tests.floor.helpers import advance, floor_state, track_in
 from tests.helpers import make_app
 
 
 def test_the_quality_rules_are_connected_once_in_every_app(app, tmp_path):
     make_app(str(app.config["DATABASE_URL"]), tmp_path)
-    assert list(lifecycle.lot_tracked_out.receivers_for(ANY)) == [services.after_track_out]
+    assert list(lifecycle.lot_tracked_out.receivers_for(ANY)) == [
+        moisture.after_track_out, services.after_track_out]
+    assert moisture.before_track_out in list(lifecycle.lot_tracking_out.receivers_for(ANY))
 
 
 def test_a_receiver_that_refuses_refuses_the_track_out_in_the_same_transaction(session,

@@ -98,24 +98,31 @@ def test_open_starts_the_clock_and_dry_storage_pauses_it(session, receive):
         assert quality.moisture_view(session, lot).exposure_hours == 15
 
 
+BAKE = {"temperature_c": 125, "hours": 48}
+
+
 def test_sealing_keeps_the_exposure_and_only_a_bake_resets_it(session, receive):
     lot = receive(100, lot_no="LOT-M")
+    lot.product.met_hours = 200
     _act(session, lot, "open", 0)
     sealed = _act(session, lot, "seal", 100)
     assert (sealed.state, sealed.exposure_hours) == ("sealed", 100)
     _act(session, lot, "open", 200)
     with _at(268):
         assert quality.moisture_view(session, lot).expired
-    baked = _act(session, lot, "bake", 268)
+    baked = _act(session, lot, "bake", 268, bake=BAKE)
+    # Out of the oven the lot is exposed again: the clock runs from the bake's end.
     assert (baked.state, baked.exposure_hours, baked.expired, baked.remaining_hours) == (
-        "dry_storage", 0, False, 168)
+        "open", 0, False, 168)
     assert baked.baked_at == T0 + timedelta(hours=268)
+    with _at(270):
+        assert quality.moisture_view(session, lot).exposure_hours == 2
 
 
 def test_each_action_writes_history_and_audit(session, receive):
     lot = receive(100, lot_no="LOT-M")
     for hours, action in enumerate(["open", "dry_storage", "open", "seal", "bake"]):
-        _act(session, lot, action, hours)
+        _act(session, lot, action, hours, **({"bake": BAKE} if action == "bake" else {}))
     kinds = list(session.scalars(select(LotEvent.kind).where(LotEvent.lot_id == lot.id)
                                  .order_by(LotEvent.id)))
     assert kinds[1:] == ["moisture_open", "moisture_dry_storage", "moisture_open",
@@ -131,7 +138,7 @@ def test_moisture_actions_refused_for_msl1_products(session, receive):
 
 
 @pytest.mark.parametrize("first,again,code", [("open", "open", "already_open"),
-                                              (None, "seal", "already_sealed"),
+                                              ("seal", "seal", "already_sealed"),
                                               ("dry_storage", "dry_storage",
                                                "already_dry_storage")])
 def test_moisture_action_refused_when_the_clock_is_in_that_state_already(
@@ -189,7 +196,7 @@ def test_baked_lot_is_tracked_in_at_pack(session, receive):
     lot = _at_pack_expired(session, receive)
     opened = session.scalar(select(MoistureClock.open_since))
     with simulated_time(opened + timedelta(hours=200)):
-        quality.moisture_action(session, "op1", lot, "bake")
+        quality.moisture_action(session, "op1", lot, "bake", bake=BAKE)
         session.commit()
         track_in(session, lot)
     assert lot.state == "running"

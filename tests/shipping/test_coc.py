@@ -176,3 +176,71 @@ def test_coc_links_do_not_come_from_the_host_header(session, tested, make_user, 
         links = re.findall(r'(?:href|src)="([^"]+)"', html)
         assert "/static/css/shipping.css" in links and "/static/js/shipping.js" in links, where
         assert not [link for link in links if "//" in link], where
+
+
+def pdf_text(body: bytes) -> str:
+    """The text drawn by a PDF of fpdf2's core fonts: every content stream inflated, the
+    strings of its text operators joined."""
+    import zlib
+
+    out = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S):
+        try:
+            data = zlib.decompress(stream)
+        except zlib.error:
+            continue
+        out += [m.decode("latin-1") for m in re.findall(rb"\((.*?)(?<!\\)\) ?Tj", data, re.S)]
+    return "\n".join(out).replace("\\(", "(").replace("\\)", ")")
+
+
+def test_coc_pdf_lists_lots_date_codes_tests_and_isolation(api, session, tested, completed,
+                                                           make_user, login):
+    own = ship(session, [tested("LOT-A", 100, 96).lot_no, tested("LOT-B", 50, 45).lot_no],
+               vehicle_program="EV-7")
+    other = ship(session, [completed("LOT-I", product="P2", customer="IND").lot_no],
+                 customer="IND")
+    resp = api("qa").get(f"/shipments/{own.id}/coc?format=pdf")
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    body = resp.get_data()
+    assert body.startswith(b"%PDF-")
+    text = pdf_text(body)
+    for word in ("Certificate of conformance", f"COC-{own.id:06d}", "LOT-A", "LOT-B", "2610",
+                 "QFN v1", "150", "94.00 %", "AEC-Q100", "QR-1", "EV-7",
+                 "Quality representative"):
+        assert word in text, word
+    # Asking for a PDF in Accept gets one too; the HTML stays the default.
+    assert api("qa").get(f"/shipments/{own.id}/coc", headers={
+        "Accept": "application/pdf"}).mimetype == "application/pdf"
+    assert api("qa").get(f"/shipments/{own.id}/coc").mimetype == "text/html"
+    resp = api("qa").get(f"/shipments/{own.id}/coc?format=doc")
+    assert (resp.status_code, resp.get_json()["error"]["code"]) == (422, "invalid")
+    # Customers: their own only.
+    oem = api("customer", customer="OEM")
+    assert oem.get(f"/shipments/{own.id}/coc?format=pdf").mimetype == "application/pdf"
+    resp = oem.get(f"/shipments/{other.id}/coc?format=pdf")
+    assert (resp.status_code, resp.get_json()["error"]["code"]) == (404, "not_found")
+    # The shipment page and the portal link it and answer the same.
+    planner = login(make_user("planner"))
+    assert f"/shipments/{own.id}/coc?format=pdf" in planner.get(
+        f"/shipments/{own.id}").get_data(as_text=True)
+    resp = planner.get(f"/shipments/{own.id}/coc?format=pdf")
+    assert resp.mimetype == "application/pdf"
+    assert resp.headers["Content-Disposition"] == f'inline; filename="coc-{own.id}.pdf"'
+    customer = login(make_user("customer", customer="OEM", username="oem1"))
+    assert customer.get(f"/portal/shipments/{own.id}/coc?format=pdf").mimetype == (
+        "application/pdf")
+    assert customer.get(f"/portal/shipments/{other.id}/coc?format=pdf").status_code == 404
+
+
+def test_coc_pdf_without_tests_and_with_letters_beyond_latin1(session, completed, make_user,
+                                                               login):
+    from mes.catalog.models import Customer
+
+    shipment = ship(session, [completed("LOT-I", product="P2", customer="IND").lot_no],
+                    customer="IND")
+    session.get(Customer, shipment.customer_id).name = "工业客户"
+    session.commit()
+    body = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc?format=pdf").data
+    text = pdf_text(body)
+    assert "No test data on record for these lots." in text
+    assert "none on record" in text and "IND - ????" in text

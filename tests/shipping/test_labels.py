@@ -21,7 +21,8 @@ def test_date_code_is_iso_year_and_week():
 
 
 def test_qr_carries_the_label_fields():
-    assert REEL.qr_data() == "P:GD-5532;Q:2500;L:L261122-0001;D:2647;M:3;S:12;PO:PO^7~_1"
+    assert REEL.qr_data() == ("[)>\x1e06\x1dKPO^7~_1\x1d1PGD-5532\x1dQ2500\x1d9D2647"
+                              "\x1d1TL261122-0001\x1e\x04")
     svg = labels.qr_svg(REEL.qr_data(), "reel")
     assert svg.startswith("<svg") and 'class="qr"' in svg
 
@@ -39,8 +40,8 @@ def test_zpl_has_one_label_with_fields_and_a_qr_field():
     # Long values wrap in field blocks: the lots across the label, below the QR code.
     assert "^FO40,465^A0N,45,45^FB732,3,0,L^FH_^FDL261122-0001^FS" in text
     qr = [line for line in text.splitlines() if "^BQN" in line]
-    assert qr == ["^FO560,40^BQN,2,5^FH_^FDMA,P:GD-5532;Q:2500;L:L261122-0001;D:2647;"
-                  "M:3;S:12;PO:PO_5E7_7E_5F1^FS"]
+    assert qr == ["^FO560,40^BQN,2,5^FH_^FDMA,[)>_1E06_1DKPO_5E7_7E_5F1_1D1PGD-5532"
+                  "_1DQ2500_1D9D2647_1D1TL261122-0001_1E_04^FS"]
 
 
 def test_zpl_escapes_non_ascii_as_utf8_bytes():

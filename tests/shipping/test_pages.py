@@ -176,7 +176,7 @@ def test_labels_page_has_a_reel_label_per_lot_and_a_carton_label_with_qr_codes(
         assert value in reel
     carton = html.split('data-kind="carton"')[1]
     assert 'data-field="quantity">150<' in carton and 'data-field="lot">LOT-A, LOT-B<' in carton
-    assert f"QR code: P:P1;Q:100;L:LOT-A;D:2610;M:3;S:{shipment.id};PO:PO-1" in html
+    assert "QR code: [)&gt;␞06␝KPO-1␝1PP1␝Q100␝9D2610␝1TLOT-A␞␄" in html
 
 
 def test_zpl_download_has_each_label_with_its_fields_and_a_qr(session, tested, make_user,
@@ -193,5 +193,5 @@ def test_zpl_download_has_each_label_with_its_fields_and_a_qr(session, tested, m
     for job in jobs:
         for value in ("^FDP1^FS", "^FD100^FS", "^FDLOT-A^FS", "^FD2610^FS", "^FD3^FS"):
             assert value in job
-        assert f"^BQN,2,5^FH_^FDMA,P:P1;Q:100;L:LOT-A;D:2610;M:3;S:{shipment.id};PO:PO-1^FS" \
+        assert "^BQN,2,5^FH_^FDMA,[)>_1E06_1DKPO-1_1D1PP1_1DQ100_1D9D2610_1D1TLOT-A_1E_04^FS" \
             in job

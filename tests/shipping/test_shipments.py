@@ -24,7 +24,7 @@ from tests.helpers import audit_codes, refused, row_counts
 from tests.quality.helpers import QA, quality_state
 
 PLANNER = "planner1"
-SHIPMENT_FIELDS = {"id", "customer", "po", "vehicle_program", "shipped_at", "lots"}
+SHIPMENT_FIELDS = {"id", "customer", "po", "vehicle_program", "shipped_at", "lots", "pack_units"}
 
 
 def ship_state(session) -> dict[str, Any]:
@@ -104,7 +104,8 @@ def test_shipment_refused_when_floor_life_expired_and_allowed_after_bake(session
     with simulated_time(opened + timedelta(hours=168)):
         ship_refused(session, "floor_life_expired", ["LOT-M"])
     with simulated_time(opened + timedelta(hours=170)):
-        quality.moisture_action(session, "op1", lot, "bake")
+        quality.moisture_action(session, "op1", lot, "bake",
+                                bake={"temperature_c": 125, "hours": 48})
         session.commit()
         ship(session, ["LOT-M"])
     assert state_of(session, "LOT-M") == "shipped"

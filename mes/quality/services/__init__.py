@@ -30,9 +30,13 @@ from mes.quality.services.matching import (
     seed_ids,
 )
 from mes.quality.services.moisture import (
+    BakeResult,
     MoistureView,
+    bake_requirement,
+    check_bake,
     moisture_action,
     moisture_view,
+    record_bake,
 )
 from mes.quality.services.release import (
     RELEASING_ROLES,
@@ -60,6 +64,7 @@ __all__ = [
     "rework_steps",
     "Criterion",
     "MassHold",
+    "BakeResult",
     "MoistureView",
     "after_track_out",
     "automatic_reason",
@@ -75,7 +80,10 @@ __all__ = [
     "mass_hold",
     "match_lots",
     "matched_lots_query",
+    "bake_requirement",
+    "check_bake",
     "moisture_action",
+    "record_bake",
     "moisture_view",
     "on_arrival",
     "place_holds",
