@@ -277,6 +277,9 @@ DURABLES_BY_TOOL_KIND: dict[str, list[tuple[str, str, int, int]]] = {
     "tester": [("load_board", "LB", 30_000_000, 90), ("socket", "SKT", 5_000_000, 80)],
 }
 # Spares in the crib: a probe card for the wafer prober to come, a fresh capillary.
+# Parts mounted with uses made elsewhere: WB-03 (down for repair through the history) got a
+# capillary from another bonder at 87 % of its life, past its warning level.
+USED_AT_MOUNT = {"WB-03": 52_000_000}
 SPARE_DURABLES = [("PC-5532-01", "probe_card", 1_000_000, 90),
                   ("CAP-SPARE-01", "capillary", 60_000_000, 85)]
 
@@ -516,7 +519,9 @@ def _validated(now: datetime) -> dict[str, list[dict[str, Any]]]:
             for code, material, text, days in MATERIAL_LOTS],
         "durables": [_load(DurableIn(), {"code": _durable_code(prefix, code, 1),
                                          "kind": kind, "life_limit": limit,
-                                         "warn_at_pct": warn}, f"durable {prefix} {code}")
+                                         "warn_at_pct": warn,
+                                         "used": USED_AT_MOUNT.get(code, 0)},
+                           f"durable {prefix} {code}")
                      | {"equipment": code}
                      for code, tool_kind, _name, _state in EQUIPMENT
                      for kind, prefix, limit, warn in DURABLES_BY_TOOL_KIND.get(tool_kind, [])]
@@ -716,7 +721,8 @@ class _History:
         # The durables on each tool as the history wears them: (kind, prefix, limit, warning
         # level) -> [number of the part mounted, uses taken of it].
         self.wear: dict[str, dict[tuple[str, str, int, int], list[int]]] = {
-            code: {spec: [1, 0] for spec in DURABLES_BY_TOOL_KIND.get(kind, [])}
+            code: {spec: [1, USED_AT_MOUNT.get(code, 0)]
+                   for spec in DURABLES_BY_TOOL_KIND.get(kind, [])}
             for code, kind, _name, _state in EQUIPMENT}
 
     # --- the plan ---------------------------------------------------------------------
