@@ -50,12 +50,21 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
 ]
 
 
-def nav_items() -> list[dict[str, Any]]:
+# Entries the header leaves out when the page they are reached from is in it too (the
+# master data pages list equipment and changes), so that it stays on one line; the home
+# page's cards show them all.
+FOLDED_INTO = {"catalog.equipment_list": "catalog.index", "changes.index": "catalog.index"}
+
+
+def nav_items(folded: bool = True) -> list[dict[str, Any]]:
     if not current_user.is_authenticated:
         return []
+    allowed = [entry for entry in NAV
+               if all(has_permission(current_user, p) for p in entry[2])]
+    shown = {endpoint for _label, endpoint, _needs, _text in allowed}
     items = []
-    for label, endpoint, needs, text_ in NAV:
-        if all(has_permission(current_user, p) for p in needs):
+    for label, endpoint, _needs, text_ in allowed:
+        if not (folded and FOLDED_INTO.get(endpoint) in shown):
             url = url_for(endpoint)
             items.append({"label": str(label), "url": url, "text": str(text_),
                           "active": request.path.startswith(url)})
@@ -70,7 +79,8 @@ def _inject_nav() -> dict[str, Any]:
 @bp.route("/")
 @require()
 def index() -> str:
-    cards = [{"title": i["label"], "url": i["url"], "text": i["text"]} for i in nav_items()]
+    cards = [{"title": i["label"], "url": i["url"], "text": i["text"]}
+             for i in nav_items(folded=False)]
     return render_template("main/index.html", cards=cards)
 
 

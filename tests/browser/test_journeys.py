@@ -36,7 +36,8 @@ def _lot_for_three_steps(app: Any) -> tuple[str, list[str]]:
                                      for s in steps):
                 continue
             for step in steps:
-                if not any(t.available for t in _tools(sess, step)):
+                if not any(t.available for t in _tools(
+                        sess, step, floor.durable_need(lot, step))):
                     catalog.create_equipment(sess, "test", {
                         "code": f"BRW-{step.code}", "kind": step.equipment_kind,
                         "name": f"Browser test {step.code}", "state": "productive"})
