@@ -22,11 +22,13 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import random
 import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -359,7 +361,38 @@ def _after_commit(session: Session) -> None:
     written = _forget(session)
     settings = session.info.get("audit")
     if written and isinstance(settings, AuditSettings) and settings.should_ask(written):
-        auto_checkpoint(session.bind, settings)
+        if isinstance(session.bind, Engine):
+            _checkpoint_later(session.bind, settings)
+        else:
+            # Bound to a caller's connection (the test suite): in that transaction, now.
+            auto_checkpoint(session.bind, settings)
+
+
+# One thread per process makes the due checkpoints, so that the request whose commit made
+# one due answers without waiting for it (reading the counters and hashing a thousand
+# records' hashes). Created at first use in each process (gunicorn forks its workers);
+# its thread is joined at interpreter exit, so a command's last checkpoint is made.
+_checkpointer: tuple[int, ThreadPoolExecutor] | None = None
+_checkpointer_lock = threading.Lock()
+
+
+def _checkpoint_later(engine: Engine, settings: AuditSettings) -> None:
+    global _checkpointer
+    with _checkpointer_lock:
+        if _checkpointer is None or _checkpointer[0] != os.getpid():
+            _checkpointer = (os.getpid(), ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="audit-checkpoint"))
+        _checkpointer[1].submit(auto_checkpoint, engine, settings)
+
+
+def wait_for_checkpoints() -> None:
+    """Return once every checkpoint handed to this process's thread is made (tests, and
+    commands that report the checkpoint they caused)."""
+    with _checkpointer_lock:
+        pending = _checkpointer[1] if _checkpointer and _checkpointer[0] == os.getpid() \
+            else None
+    if pending is not None:
+        pending.submit(lambda: None).result()
 
 
 # --- checkpoints ---------------------------------------------------------------------------

@@ -305,3 +305,29 @@ def test_an_automatic_checkpoint_another_process_is_making_is_left_to_it(
         assert len(_checkpoints(writer)) == 1
     finally:
         writer.close()
+
+
+def test_a_committed_write_leaves_its_due_checkpoint_to_a_thread_of_the_process(
+        race_app, monkeypatch):
+    # The request whose commit made a checkpoint due answers without waiting for it.
+    settings = get_db(race_app).info["audit"]
+    monkeypatch.setattr(settings, "checkpoint_records", 1)
+    monkeypatch.setattr(settings, "_asked", time.monotonic() - 3600)
+    made_on: list[str] = []
+    real = services.auto_checkpoint
+
+    def spy(bind, policy):
+        made_on.append(threading.current_thread().name)
+        return real(bind, policy)
+
+    monkeypatch.setattr(services, "auto_checkpoint", spy)
+    writer = get_db(race_app).sessionmaker()
+    try:
+        record(writer, actor=None, code="item:create", subject_type="item", subject_key="A")
+        writer.commit()
+        services.wait_for_checkpoints()
+        assert made_on and made_on[0].startswith("audit-checkpoint")
+        assert made_on[0] != threading.current_thread().name
+        assert _checkpoints(writer) == [(1, 1)]
+    finally:
+        writer.close()
