@@ -83,3 +83,15 @@ class Delivery(Base):
 
     webhook: Mapped[Webhook] = relationship()
     event: Mapped[Event] = relationship()
+
+
+class JobRun(Base):
+    """When a periodic job (mes.events.jobs) last ran, whichever worker ran it: a worker
+    runs a job only when its row is due and it holds the row's lock, so several workers
+    run each job once per period between them."""
+
+    __tablename__ = "worker_job"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    last_run_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(500), default="")
