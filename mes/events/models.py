@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mes.catalog.models import Customer
 from mes.db import Base, BigID, one_of, utcnow
 from mes.vocabulary import DeliveryState, EventType
 
@@ -52,6 +53,8 @@ class Webhook(Base):
     created_by: Mapped[str | None] = mapped_column(String(80))
     disabled_at: Mapped[datetime | None]
     disabled_by: Mapped[str | None] = mapped_column(String(80))
+
+    customer: Mapped[Customer] = relationship()
 
 
 class Delivery(Base):
