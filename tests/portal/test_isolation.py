@@ -33,7 +33,8 @@ _ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 # what they answer is checked for B's data. Patterns as in fnmatch.
 ALLOWED = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.profile",
            "api.openapi_document", "api.list_lots", "api.list_shipments", "api.list_pcns",
-           "portal.*", "trace.index", "reports.*", "api.report_*", "api.scan")
+           "portal.*", "trace.index", "reports.*", "api.report_*", "api.scan",
+           "api.list_webhooks", "api.create_webhook", "webhooks.index", "webhooks.create")
 # Query strings tried on every allowed GET endpoint: B's customer, lots, product and the
 # fab lot A and B share (a forward trace of it must show A's lots only), as filters.
 QUERIES = ("", "customer={customer}", "customer={customer}&format=csv", "lot={lot}",
