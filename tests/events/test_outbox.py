@@ -168,3 +168,21 @@ def test_pcn_signals_publish_pcn_sent_and_pcn_decided(session, qualified, make_u
     assert sent.customer_id == decided.customer_id == pcn.customer_id
     assert decided.data["status"] == "approved"
     assert user.username not in json.dumps(decided.data)
+
+
+def test_a_notice_under_the_delay_policy_sends_the_waiting_events_now(app, session, receive):
+    from mes.portal import services as portal
+
+    lot = receive(100, lot_no="L-EV-6")
+    app.config.update(PORTAL_HOLD_DELAY_MINUTES=240)
+    try:
+        with app.app_context():
+            hold = quality.hold_lot(session, "qa1", lot, reason="H-ENG", comment="x")
+            session.commit()
+            assert _events(session)[0].due_at > utcnow() + timedelta(minutes=200)
+            portal.notify_customer(session, "qa1", hold)
+            session.commit()
+    finally:
+        app.config.update(PORTAL_HOLD_DELAY_MINUTES=0)
+    (event,) = _events(session)
+    assert event.due_at <= utcnow()

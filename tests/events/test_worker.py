@@ -166,3 +166,29 @@ def test_events_of_a_type_not_subscribed_make_no_delivery(worker_db, receiver, t
             worker_db.wait_until(lambda s: s.scalar(
                 select(Event.dispatched_at)) is not None)
     assert deliveries(worker_db) == [] and hook.received == []
+
+
+def test_an_event_is_not_sent_before_it_is_due(worker_db, receiver):
+    from datetime import timedelta
+
+    from mes.catalog.models import Customer
+    from mes.db import utcnow
+    from mes.events import publish
+    from mes.events.worker import Worker
+
+    with receiver() as hook:
+        subscribe(worker_db, "OEM", hook.url)
+        with worker_db.app.app_context(), session_scope(worker_db.app) as session:
+            customer_id = session.scalars(select(Customer.id).where(
+                Customer.code == "OEM")).one()
+            publish(session, "lot.hold.placed", customer_id=customer_id, data={"n": 1},
+                    due_at=utcnow() + timedelta(hours=1))
+        worker = Worker(worker_db.app)
+        try:
+            with worker_db.app.app_context():
+                assert worker.run_once() == 0
+        finally:
+            worker.close()
+    assert hook.received == [] and deliveries(worker_db) == []
+    with worker_db.app.app_context(), session_scope(worker_db.app) as session:
+        assert session.scalar(select(Event.dispatched_at)) is None
