@@ -60,6 +60,12 @@ class Receiver:
         raise AssertionError(f"{len(self.received)} of {n} requests received")
 
 
+class _Server(ThreadingHTTPServer):
+    # Two workers send up to 16 requests each at once: socketserver's backlog of 5 would
+    # refuse some connections.
+    request_queue_size = 128
+
+
 @contextmanager
 def receiving(statuses: list[int] | None = None) -> Iterator[Receiver]:
     receiver = Receiver(statuses=list(statuses or [200]))
@@ -79,7 +85,7 @@ def receiving(statuses: list[int] | None = None) -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
