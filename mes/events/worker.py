@@ -278,8 +278,15 @@ class Worker:
                 lambda a: send(a, timeout=self.settings.timeout,
                                allow_private=self.settings.allow_private), attempts))
             done = utcnow()
+            seen = {d.id: d.window_start for d in deliveries}
             with self._writing():
                 for delivery, outcome in zip(deliveries, outcomes, strict=True):
+                    if not self.locking:
+                        # Unlocked while sending (SQLite): a redelivery asked meanwhile
+                        # wins; this attempt is not counted over it.
+                        session.refresh(delivery)
+                        if delivery.window_start != seen[delivery.id]:
+                            continue
                     record_outcome(delivery, outcome, done, self.settings)
                     log.info("delivery %s (%s) to %s: %s", delivery.id, delivery.event.type,
                              delivery.webhook.url, outcome.status or outcome.error)
