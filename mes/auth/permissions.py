@@ -43,6 +43,7 @@ class Permission(enum.StrEnum):
     SPC_SAMPLE = "spc:sample"          # enter measured subgroups (operators, gauges)
     SPC_CLOSE = "spc:close"            # close an out-of-control event (cause and action)
     PCN_READ = "pcn:read"              # see product change notifications (customers: own)
+    WEBHOOK = "webhook"                # manage webhook subscriptions (customers: their own)
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
@@ -66,7 +67,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),
     Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
                               Permission.TRACE_READ, Permission.REPORT_READ,
-                              Permission.PCN_READ}),
+                              Permission.PCN_READ, Permission.WEBHOOK}),
 }
 
 PUBLIC = "public"
