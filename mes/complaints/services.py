@@ -46,7 +46,7 @@ from mes.auth.models import User
 from mes.auth.permissions import Permission, has_permission
 from mes.auth.scope import scope_customer, scoped
 from mes.catalog.models import Customer
-from mes.complaints import events
+from mes.complaints import publish
 from mes.complaints.models import (
     Complaint,
     ComplaintContainment,
@@ -341,7 +341,7 @@ def open_complaint(session: Session, actor: Actor, data: dict[str, Any]) -> Comp
                                   "failure_mode": u.failure_mode, "count": u.count}
                                  for u in complaint.units],
                        "lots": sorted(link.lot.lot_no for link in complaint.lots)})
-    events.complaint_created.send(complaint, session=session, actor=actor)
+    publish.created(session, complaint)
     return complaint
 
 
@@ -486,7 +486,7 @@ def update_step(session: Session, actor: Actor, complaint: Complaint, step: str,
     # Written now, so that a simultaneous change of the step (or closure) loses here.
     session.flush()
     if done:
-        events.step_completed.send(row, session=session, actor=actor)
+        publish.step_completed(session, row)
         if step == EightDStep.D8:
-            events.closed.send(complaint, session=session, actor=actor)
+            publish.closed(session, complaint)
     return row
