@@ -60,6 +60,7 @@ from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor.models import Lot
 from mes.quality.models import Hold
 from mes.trace import scan as scanning
+from mes.trace.services import get_containment
 from mes.vocabulary import (
     ComplaintState,
     EightDStep,
@@ -175,8 +176,6 @@ def containment_states(session: Session, complaint: Complaint) -> list[Containme
     """The containments linked to the complaint, each with its open holds: a hold is
     dispositioned when it is released (whatever the disposition) or its lot was scrapped
     whole."""
-    from mes.trace.services import get_containment
-
     out = []
     for link in complaint.containments:
         try:
@@ -208,8 +207,6 @@ def link_containment(session: Session, actor: Actor, complaint: Complaint,
     """Link a recorded containment (mes.trace.services.contain) to the complaint. Raises
     Conflict `complaint_closed` on a closed complaint, NotFound for an unknown
     containment."""
-    from mes.trace.services import get_containment
-
     if complaint.state == ComplaintState.CLOSED:
         raise _closed(complaint)
     get_containment(session, containment_id)

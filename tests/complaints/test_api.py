@@ -13,6 +13,7 @@ import pytest
 from mes.complaints import services
 from mes.complaints.models import Complaint, EightDStepRow
 from mes.db import utcnow
+from mes.errors import Conflict, NotFound
 from mes.quality import services as quality
 from mes.quality.models import Hold
 from mes.shipping import iso15434
@@ -292,3 +293,29 @@ def test_lists_filter_by_state_and_overdue(session, qa, packed):
     assert overdue == {f"D{i}" for i in range(6)}
     resp = qa.get("/complaints", query_string={"state": "nope"})
     assert resp.status_code == 422
+
+
+def test_a_containment_links_to_an_open_complaint_only(session, qa, packed):
+    cid = _open(qa)["id"]
+    complaint = session.get(Complaint, cid)
+    version = complaint.version
+    _contained(session, cid)
+    # The link moves the complaint's version: a closure at the same time loses.
+    assert session.get(Complaint, cid).version == version + 1
+    assert audit_codes(session, "complaint", str(cid))[-1] == "complaint:contain"
+    _finish(qa, cid)
+    hold_ids = services.containment_states(session, complaint)[0].open_holds
+    quality.release_holds(session, "qa-r", hold_ids, {"disposition": "release",
+                                                      "comment": "fine"})
+    session.commit()
+    assert _patch(qa, cid, "D8", done=True).status_code == 200
+    done = trace.contain(session, "qa-c", reason="H-ENG", comment="later",
+                         match={"lots": ["LOT-A"]})
+    session.commit()
+    session.expire_all()  # the API's requests closed it in their own sessions
+    error = refused(session, lambda: services.link_containment(
+        session, "qa-c", session.get(Complaint, cid), done.id), Conflict, "complaint_closed")
+    assert "closed" in error.message
+    open_id = _open(qa, reference="8D-OEM-9")["id"]
+    refused(session, lambda: services.link_containment(
+        session, "qa-c", session.get(Complaint, open_id), "C-NONE"), NotFound, "not_found")
