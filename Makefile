@@ -33,7 +33,11 @@ install: $(VENV)/.installed-test
 run: install-run
 	$(BIN)/mes db upgrade
 	$(BIN)/mes demo load
-	# The demo is served over plain HTTP: its session cookie cannot be Secure.
+	# The demo is served over plain HTTP: its session cookie cannot be Secure. The worker
+	# (webhook deliveries, periodic jobs) runs beside the server and stops with it; the
+	# demo's customers may subscribe receivers on this machine (private addresses allowed).
+	export MES_WEBHOOK_ALLOW_PRIVATE_URLS=true; \
+	$(BIN)/mes worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	MES_SESSION_COOKIE_SECURE=false $(BIN)/mes serve --host $(HOST) --port $(PORT)
 
 # The browser journeys are their own step (make browser): they start a server and Chromium.

@@ -175,6 +175,8 @@ FIELD_LABELS: dict[str, Any] = {
     "root_cause_occurrence": _l("Why it occurred"), "root_cause_escape": _l("Why it escaped"),
     "verification": _l("Verification evidence"), "done": _l("Done"),
     "overdue": _l("Overdue only"),
+    # Webhooks.
+    "url": _l("URL"), "events": _l("Events"),
 }
 
 

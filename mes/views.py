@@ -49,6 +49,8 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("Accounts, roles and API tokens.")),
     (_l("Complaints"), "complaints.index", (Permission.COMPLAINT_READ, Permission.MASTER_READ),
      _l("Customer complaints: failing units to lots, containment and the 8D.")),
+    (_l("Webhooks"), "webhooks.index", (Permission.WEBHOOK, Permission.MASTER_READ),
+     _l("Customers' webhook subscriptions and their deliveries.")),
 ]
 
 

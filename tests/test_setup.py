@@ -47,6 +47,7 @@ def test_make_run_installs_the_application_without_the_test_extras(checkout):
     plan = _plan(checkout, "run")
     assert _installs(plan) == [".venv/bin/python -m pip install -q -e ."]
     assert "mes serve --host 127.0.0.1 --port 5000" in plan
+    assert "mes worker &" in plan  # beside the server, stopped with it
     assert "--host 0.0.0.0 --port 8000" in _plan(checkout, "run", "HOST=0.0.0.0", "PORT=8000")
 
 

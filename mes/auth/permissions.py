@@ -46,6 +46,7 @@ class Permission(enum.StrEnum):
     COMPLAINT_READ = "complaint:read"  # see complaints and their 8D (customers: own)
     COMPLAINT_OPEN = "complaint:open"  # record a complaint (customers: their own)
     COMPLAINT_MANAGE = "complaint:manage"  # work a complaint's 8D
+    WEBHOOK = "webhook"                # manage webhook subscriptions (customers: their own)
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
@@ -73,7 +74,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
                               Permission.TRACE_READ, Permission.REPORT_READ,
                               Permission.PCN_READ, Permission.COMPLAINT_READ,
-                              Permission.COMPLAINT_OPEN}),
+                              Permission.COMPLAINT_OPEN, Permission.WEBHOOK}),
 }
 
 PUBLIC = "public"

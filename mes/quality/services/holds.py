@@ -21,6 +21,7 @@ from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import ReasonCode
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, NotFound
+from mes.events import holds as events
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import FutureHold, Hold
@@ -151,7 +152,9 @@ def place_holds(session: Session, actor: Actor, lots: Sequence[Lot], reason: Rea
          "data": {"lot": lot.lot_no, "step": lot.step_code, "placed_by": by, **detail}}
         for hold_id, lot, detail in zip(ids, lots, details, strict=True)])
     _update_lots(session, lots, now)
-    return _load_holds(session, ids, lots, reason)
+    holds = _load_holds(session, ids, lots, reason)
+    events.holds_placed(session, holds)
+    return holds
 
 
 def _refuse_closed(lot: Lot) -> None:
