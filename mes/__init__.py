@@ -87,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.auth.views import bp as auth_bp
     from mes.catalog.views import bp as catalog_bp
     from mes.changes.views import bp as changes_bp
+    from mes.complaints.views import bp as complaints_bp
     from mes.events.views import bp as webhooks_bp
     from mes.floor.views import bp as floor_bp
     from mes.portal.views import bp as portal_bp
@@ -112,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(spc_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(complaints_bp)
 
 
 def _connect_lifecycle() -> None:

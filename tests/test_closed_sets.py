@@ -16,6 +16,7 @@ from mes import vocabulary as v
 from mes.catalog import services as catalog
 from mes.catalog.models import Customer, Equipment, ReasonCode
 from mes.changes.models import Change, Pcn
+from mes.complaints.models import Complaint, ComplaintUnit, EightDStepRow
 from mes.db import Base, get_db, utcnow
 from mes.events import publish
 from mes.events.models import Delivery, Webhook
@@ -46,6 +47,8 @@ COLUMNS = {
     ("product_change", "kind"): v.ChangeKind, ("pcn", "status"): v.PcnStatus,
     ("durable", "kind"): v.DurableKind, ("durable_mount", "action"): v.DurableAction,
     ("pack_unit", "kind"): v.PackKind,
+    ("complaint", "state"): v.ComplaintState, ("complaint_unit", "kind"): v.ScanKind,
+    ("eightd_step", "step"): v.EightDStep,
     ("outbox_event", "type"): v.EventType, ("webhook_delivery", "state"): v.DeliveryState,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
@@ -119,6 +122,12 @@ def a_row_everywhere(session, tested, make_user) -> None:
     catalog.mount_durable(session, "eng", session.get(Equipment, tool_id), "CAP-1")
     session.add(PackUnit(kind="reel", product_id=lot.product_id, customer_id=lot.customer_id,
                          lot_id=lot.id, quantity=lot.quantity))
+    complaint = Complaint(customer_id=lot.customer_id, reference="CODES", received_at=utcnow(),
+                          description="d", created_by="qa")
+    complaint.units.append(ComplaintUnit(scan=lot.lot_no, kind="lot", failure_mode="open",
+                                         count=1))
+    complaint.steps.append(EightDStepRow(step="D0", due_at=utcnow()))
+    session.add(complaint)
     event = publish(session, "lot.hold.placed", customer_id=lot.customer_id, lot_id=lot.id,
                     data={"lot_no": lot.lot_no})
     webhook = Webhook(customer_id=lot.customer_id, url="http://127.0.0.1:9/", events=[],
