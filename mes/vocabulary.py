@@ -477,3 +477,29 @@ class ScanKind(Vocabulary):
     PACK_UNIT = "pack_unit", _l("Pack unit")
     LABEL = "label", _l("2D label")
     MARK = "mark", _l("Package mark")
+
+
+class ComplaintState(Vocabulary):
+    """Where a customer complaint stands: open until its 8D's D8 is done."""
+
+    OPEN = "open", _l("open")
+    CLOSED = "closed", _l("closed")
+
+
+class EightDStep(Vocabulary):
+    """The disciplines of an 8D report, in order (PRODUCT.md "Complaints and 8D")."""
+
+    D0 = "D0", _l("D0 Preparation and emergency response")
+    D1 = "D1", _l("D1 Team")
+    D2 = "D2", _l("D2 Problem description")
+    D3 = "D3", _l("D3 Containment")
+    D4 = "D4", _l("D4 Root cause (occurrence and escape)")
+    D5 = "D5", _l("D5 Corrective actions")
+    D6 = "D6", _l("D6 Implementation and verification")
+    D7 = "D7", _l("D7 Prevention of recurrence")
+    D8 = "D8", _l("D8 Closure")
+
+
+# The 8D steps whose customer-facing text the customer's users read in the portal.
+CUSTOMER_EIGHTD_STEPS = (EightDStep.D3, EightDStep.D4, EightDStep.D5, EightDStep.D6,
+                         EightDStep.D8)

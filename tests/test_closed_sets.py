@@ -16,6 +16,7 @@ from mes import vocabulary as v
 from mes.catalog import services as catalog
 from mes.catalog.models import Customer, Equipment, ReasonCode
 from mes.changes.models import Change, Pcn
+from mes.complaints.models import Complaint, ComplaintUnit, EightDStepRow
 from mes.db import Base, get_db, utcnow
 from mes.floor.models import LotEdge
 from mes.quality.models import FutureHold, Hold, MoistureClock
@@ -44,6 +45,8 @@ COLUMNS = {
     ("product_change", "kind"): v.ChangeKind, ("pcn", "status"): v.PcnStatus,
     ("durable", "kind"): v.DurableKind, ("durable_mount", "action"): v.DurableAction,
     ("pack_unit", "kind"): v.PackKind,
+    ("complaint", "state"): v.ComplaintState, ("complaint_unit", "kind"): v.ScanKind,
+    ("eightd_step", "step"): v.EightDStep,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),
@@ -116,6 +119,12 @@ def a_row_everywhere(session, tested, make_user) -> None:
     catalog.mount_durable(session, "eng", session.get(Equipment, tool_id), "CAP-1")
     session.add(PackUnit(kind="reel", product_id=lot.product_id, customer_id=lot.customer_id,
                          lot_id=lot.id, quantity=lot.quantity))
+    complaint = Complaint(customer_id=lot.customer_id, reference="CODES", received_at=utcnow(),
+                          description="d", created_by="qa")
+    complaint.units.append(ComplaintUnit(scan=lot.lot_no, kind="lot", failure_mode="open",
+                                         count=1))
+    complaint.steps.append(EightDStepRow(step="D0", due_at=utcnow()))
+    session.add(complaint)
     session.commit()
 
 

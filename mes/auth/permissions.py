@@ -43,11 +43,15 @@ class Permission(enum.StrEnum):
     SPC_SAMPLE = "spc:sample"          # enter measured subgroups (operators, gauges)
     SPC_CLOSE = "spc:close"            # close an out-of-control event (cause and action)
     PCN_READ = "pcn:read"              # see product change notifications (customers: own)
+    COMPLAINT_READ = "complaint:read"  # see complaints and their 8D (customers: own)
+    COMPLAINT_OPEN = "complaint:open"  # record a complaint (customers: their own)
+    COMPLAINT_MANAGE = "complaint:manage"  # work a complaint's 8D
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
                Permission.SHIPMENT_READ, Permission.TRACE_READ, Permission.REPORT_READ,
-               Permission.TEST_READ, Permission.SPC_READ, Permission.PCN_READ}
+               Permission.TEST_READ, Permission.SPC_READ, Permission.PCN_READ,
+               Permission.COMPLAINT_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.MASTER_READ, Permission.LOT_READ, Permission.LOT_TRACK,
@@ -60,13 +64,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                                             Permission.SPC_PLAN, Permission.SPC_SAMPLE,
                                             Permission.SPC_CLOSE}),
     Role.QA: frozenset(_READ_FLOOR | {Permission.HOLD_PLACE, Permission.HOLD_RELEASE,
-                                      Permission.AUDIT_READ, Permission.SPC_CLOSE}),
+                                      Permission.AUDIT_READ, Permission.SPC_CLOSE,
+                                      Permission.COMPLAINT_OPEN,
+                                      Permission.COMPLAINT_MANAGE}),
     Role.PLANNER: frozenset(_READ_FLOOR | {Permission.LOT_RECEIVE, Permission.LOT_SPLIT_MERGE,
                                            Permission.SHIP, Permission.PACK}),
     Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),
     Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
                               Permission.TRACE_READ, Permission.REPORT_READ,
-                              Permission.PCN_READ}),
+                              Permission.PCN_READ, Permission.COMPLAINT_READ,
+                              Permission.COMPLAINT_OPEN}),
 }
 
 PUBLIC = "public"

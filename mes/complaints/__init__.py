@@ -1,0 +1,1 @@
+"""Customer complaints: the failing units resolved to lots, and the 8D worked on them."""
