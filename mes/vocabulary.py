@@ -503,3 +503,11 @@ class EightDStep(Vocabulary):
 # The 8D steps whose customer-facing text the customer's users read in the portal.
 CUSTOMER_EIGHTD_STEPS = (EightDStep.D3, EightDStep.D4, EightDStep.D5, EightDStep.D6,
                          EightDStep.D8)
+
+
+class AnalysisResult(Vocabulary):
+    """The result of a failure analysis step on returned units."""
+
+    PASS = "pass", _l("pass")
+    FAIL = "fail", _l("fail")
+    FINDING = "finding", _l("finding")
