@@ -367,6 +367,10 @@ class MatchKind(Vocabulary):
     MATERIAL_LOT = "material_lot", _l("Material lot")
     EQUIPMENT = "equipment", _l("Equipment time window")
     LOTS = "lots", _l("Lot numbers")
+    # Lot attributes a complaint's commonality may point at; no future hold matches them.
+    DATE_CODE = "date_code", _l("Date code")
+    ROUTE_VERSION = "route_version", _l("Route version")
+    BOM_REVISION = "bom_revision", _l("BOM revision")
 
 
 class FutureHoldStatus(Vocabulary):

@@ -2,7 +2,8 @@
 
 Units a customer returned under a complaint (complaint_return), the failure analysis steps
 run on them (failure_analysis) and the files attached to each step (analysis_attachment,
-kept in the database).
+kept in the database). Containment matches gain date code, route version and BOM
+revision (future_hold's match_kind CHECK lists them).
 
 Revision ID: 0035
 Revises: 0034
@@ -17,9 +18,21 @@ branch_labels = None
 depends_on = None
 
 RESULTS = ('pass', 'fail', 'finding')
+MATCH_KINDS = ('fab_lot', 'wafer', 'material_lot', 'equipment', 'lots')
+ATTRIBUTE_KINDS = ('date_code', 'route_version', 'bom_revision')
+
+
+def _match_kinds(kinds: tuple[str, ...]) -> None:
+    listed = ', '.join(f"'{code}'" for code in kinds)
+    with op.batch_alter_table('future_hold', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_future_hold_match_kind'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_future_hold_match_kind'),
+                                         f'match_kind IN ({listed})')
 
 
 def upgrade() -> None:
+    # Matches by date code, route version and BOM revision (mass holds and containments).
+    _match_kinds(MATCH_KINDS + ATTRIBUTE_KINDS)
     op.create_table(
         'complaint_return',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -77,3 +90,4 @@ def downgrade() -> None:
     op.drop_table('failure_analysis')
     op.drop_index(op.f('ix_complaint_return_complaint_id'), table_name='complaint_return')
     op.drop_table('complaint_return')
+    _match_kinds(MATCH_KINDS)
