@@ -77,3 +77,24 @@ def history(request, session) -> dict[str, Any]:
         lots[lot.lot_no] = lot
     session.commit()
     return {"lots": lots, "complained": [lots[no].id for no in COMPLAINED]}
+
+
+@pytest.fixture
+def complaints(session, history) -> dict[str, Any]:
+    """Three complaints of OEM, one per complained lot, and one of IND naming H-19."""
+    from mes.complaints.models import Complaint, ComplaintLot
+
+    made = {}
+    oem = session.scalar(select(Customer.id).where(Customer.code == "OEM"))
+    ind = session.scalar(select(Customer.id).where(Customer.code == "IND"))
+    for n, lot_no in enumerate((*COMPLAINED, "H-19")):
+        complaint = Complaint(customer_id=ind if lot_no == "H-19" else oem,
+                              reference=f"8D-{n}", received_at=START + timedelta(days=30),
+                              description="Open bond wires", created_by="qa")
+        session.add(complaint)
+        session.flush()
+        session.add(ComplaintLot(complaint_id=complaint.id,
+                                 lot_id=history["lots"][lot_no].id))
+        made[lot_no] = complaint
+    session.commit()
+    return made
