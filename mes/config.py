@@ -55,6 +55,12 @@ DEFAULTS: dict[str, Any] = {
     # The shortest notice a product change notification gives (days before the change
     # applies to a customer who has not answered; JEDEC J-STD-046: 90).
     "PCN_NOTICE_DAYS": 90,
+    # When a complaint's 8D steps are due, counted from the complaint's receipt: D0 to D3
+    # (containment) within COMPLAINT_D3_HOURS, D4 and D5 (root cause, corrective actions)
+    # within COMPLAINT_D5_DAYS, D6 to D8 within COMPLAINT_D8_DAYS.
+    "COMPLAINT_D3_HOURS": 24,
+    "COMPLAINT_D5_DAYS": 10,
+    "COMPLAINT_D8_DAYS": 60,
     "DB_ECHO": False,
     "TESTING": False,
     "WTF_CSRF_ENABLED": True,
@@ -65,7 +71,8 @@ _TYPES: dict[str, type] = {key: str if value is None else type(value)
                            for key, value in DEFAULTS.items()}
 
 # Limits that must be at least 1.
-_POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB", "PCN_NOTICE_DAYS")
+_POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB", "PCN_NOTICE_DAYS",
+             "COMPLAINT_D3_HOURS", "COMPLAINT_D5_DAYS", "COMPLAINT_D8_DAYS")
 # Keys whose value is one of a few words.
 _CHOICES = {"PORTAL_HOLD_POLICY": ("delay", "notify")}
 

@@ -86,6 +86,12 @@ class ErrorCode(StrEnum):
     SAMPLE_DUE = "sample_due"
     PM_DUE = "pm_due"
     EQUIPMENT_NOT_DOWN = "equipment_not_down"
+    COMPLAINT_CLOSED = "complaint_closed"
+    STEP_DONE = "step_done"
+    ROOT_CAUSE_MISSING = "root_cause_missing"
+    VERIFICATION_MISSING = "verification_missing"
+    CONTAINMENT_OPEN = "containment_open"
+    STEPS_OPEN = "steps_open"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"
@@ -102,6 +108,7 @@ class ErrorCode(StrEnum):
     MIXED_PRODUCTS = "mixed_products"
     WRONG_PACKING = "wrong_packing"
     PACKED_IN_PARENT = "packed_in_parent"
+    UNRESOLVED_UNITS = "unresolved_units"
 
 
 class DomainError(Exception):

@@ -7,6 +7,7 @@ from mes.catalog import models as catalog  # noqa: F401
 from mes.changes import models as changes  # noqa: F401
 from mes.complaints import models as complaints  # noqa: F401
 from mes.commonality import models as commonality  # noqa: F401
+from mes.events import models as events  # noqa: F401
 from mes.floor import models as floor  # noqa: F401
 from mes.quality import models as quality  # noqa: F401
 from mes.reports import models as reports  # noqa: F401

@@ -19,6 +19,8 @@ from mes.changes.models import Change, Pcn
 from mes.commonality.models import ComplaintReturn, FailureAnalysis
 from mes.complaints.models import Complaint, ComplaintUnit, EightDStepRow
 from mes.db import Base, get_db, utcnow
+from mes.events import publish
+from mes.events.models import Delivery, Webhook
 from mes.floor.models import LotEdge
 from mes.quality.models import FutureHold, Hold, MoistureClock
 from mes.shipping.models import PackUnit
@@ -48,6 +50,7 @@ COLUMNS = {
     ("pack_unit", "kind"): v.PackKind,
     ("complaint", "state"): v.ComplaintState, ("complaint_unit", "kind"): v.ScanKind,
     ("eightd_step", "step"): v.EightDStep,
+    ("outbox_event", "type"): v.EventType, ("webhook_delivery", "state"): v.DeliveryState,
     ("failure_analysis", "result"): v.AnalysisResult,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
@@ -130,7 +133,13 @@ def a_row_everywhere(session, tested, make_user) -> None:
     ret.analyses.append(FailureAnalysis(step="decap", result="finding", created_by="qa"))
     complaint_returns = [ret]
     session.add(complaint)
+    event = publish(session, "lot.hold.placed", customer_id=lot.customer_id, lot_id=lot.id,
+                    data={"lot_no": lot.lot_no})
+    webhook = Webhook(customer_id=lot.customer_id, url="http://127.0.0.1:9/", events=[],
+                      secret="whsec_x")
+    session.add(webhook)
     session.flush()
+    session.add(Delivery(webhook_id=webhook.id, event_id=event.id))
     for one in complaint_returns:
         one.complaint_id = complaint.id
         session.add(one)

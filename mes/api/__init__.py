@@ -26,6 +26,7 @@ from mes.api import (  # noqa: E402,F401
     catalog,
     changes,
     commonality,
+    complaints,
     holds,
     labels,
     lots,
