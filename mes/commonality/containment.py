@@ -12,11 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mes import audit
-from mes.auth.actor import Actor, actor_name
+from mes.auth.actor import Actor
 from mes.commonality.services import FactorKind
+from mes.complaints import services as complaints_service
 from mes.complaints.models import Complaint, ComplaintContainment
-from mes.errors import InvalidInput
+from mes.errors import Conflict, ErrorCode, InvalidInput
 from mes.trace import services as trace
+from mes.vocabulary import ComplaintState
 
 # The audit subject of a complaint (shared with the complaint's own records).
 COMPLAINT = "complaint"
@@ -65,20 +67,22 @@ def contain_factor(session: Session, actor: Actor, complaints: list[Complaint], 
     in the caller's transaction. Raises as mes.trace.services.contain (reason, comment, no
     lot matching: 422; a lot changed meanwhile: 409 stale) and InvalidInput for a factor
     that reads as no match; nothing is held or linked then."""
+    for complaint in complaints:
+        if complaint.state == ComplaintState.CLOSED:
+            raise Conflict(_l("Complaint %(reference)s is closed.",
+                              reference=complaint.reference), code=ErrorCode.COMPLAINT_CLOSED)
     match = factor_match(factor)
     result = trace.contain(session, actor, reason=reason, comment=comment, match=match)
-    who = actor_name(actor)
     stored = {"kind": factor["kind"], "value": factor["value"].strip()}
     if factor["kind"] == FactorKind.EQUIPMENT:
-        stored["window"] = result.match and {"since": result.match.get("since"),
-                                             "until": result.match.get("until")}
+        stored["step"] = factor.get("step")
+        stored["window"] = {"since": result.match.get("since"),
+                            "until": result.match.get("until")}
     for complaint in complaints:
-        session.add(ComplaintContainment(complaint_id=complaint.id,
-                                         containment_id=result.id, linked_by=who))
-        audit.record(session, actor=actor, code="complaint:contain", subject_type=COMPLAINT,
+        complaints_service.link_containment(session, actor, complaint, result.id)
+        audit.record(session, actor=actor, code="complaint:factor", subject_type=COMPLAINT,
                      subject_key=str(complaint.id),
                      data={"containment": result.id, "factor": stored})
-    session.flush()
     return result
 
 

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
-from mes.auth.scope import scoped
 from mes.commonality.models import AnalysisAttachment, ComplaintReturn, FailureAnalysis
+from mes.complaints import services as complaints_service
 from mes.complaints.models import Complaint
 from mes.errors import InvalidInput, NotFound, TooLarge
 
@@ -66,11 +66,7 @@ def attachment_limit() -> int:
 
 def get_complaint(session: Session, complaint_id: int, actor: Actor | None) -> Complaint:
     """The complaint (a customer user: only their customer's; another's is NotFound)."""
-    complaint = session.scalar(scoped(select(Complaint).where(Complaint.id == complaint_id),
-                                      Complaint.customer_id, actor))
-    if complaint is None:
-        raise NotFound(_l("No complaint %(id)s.", id=complaint_id))
-    return complaint
+    return complaints_service.get_complaint(session, complaint_id, actor)
 
 
 def complaint_returns(session: Session, complaint: Complaint) -> list[ComplaintReturn]:
@@ -184,3 +180,13 @@ def get_attachment(session: Session, complaint: Complaint, attachment_id: int
     if found is None:
         raise NotFound(_l("No attachment %(id)s for this complaint.", id=attachment_id))
     return found
+
+
+def presented_returns(session: Session, complaint: Complaint, staff: bool
+                      ) -> list[dict[str, Any]]:
+    """The complaint's returns as its reader sees them (customers: without who entered
+    them), with each analysis step and its files' download addresses."""
+    from mes.commonality import schemas as s
+
+    schema = s.PlantReturnOut if staff else s.ReturnOut
+    return list(schema(many=True).dump(complaint_returns(session, complaint)))

@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from mes.catalog import services as cat
 from mes.catalog.models import Customer, Equipment, MaterialLot, Product, Route
 from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
 from mes.shipping.models import Shipment, ShipmentLot
-from sqlalchemy import select
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 MC_A = (3, 8, 13, 17)
