@@ -135,8 +135,14 @@ def list_returns(complaint_id: int) -> Page | Response:
 def _analysis_fields() -> tuple[dict[str, Any], list[returns.Upload]]:
     if request.mimetype == "multipart/form-data":
         raw: Any = request.form.to_dict()
-        files = [returns.Upload(f.filename or "", f.mimetype or "", f.read())
-                 for f in request.files.getlist("files") if f.filename or f.mimetype]
+        files = []
+        for upload in request.files.getlist("files"):
+            # Read and closed at once: a large part is spooled to a temporary file.
+            with upload.stream:
+                content = upload.read()
+            if upload.filename or content:
+                files.append(returns.Upload(upload.filename or "", upload.mimetype or "",
+                                            content))
     else:
         raw = request.get_json(silent=True)
         files = []

@@ -28,11 +28,26 @@ def returned(api, complaints):
     return {"complaint": complaint, "return": resp.get_json(), "qa": qa}
 
 
+def _multipart(fields, files):
+    """The body as bytes: the test client spools a large form to a temporary file."""
+    boundary = "xXxBOUNDARYxXx"
+    out = io.BytesIO()
+    for name, value in fields.items():
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                  f'{value}\r\n'.encode())
+    for filename, kind, content in files:
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+                  f'filename="{filename}"\r\nContent-Type: {kind}\r\n\r\n'.encode())
+        out.write(content + b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
 def _analysis(caller, complaint_id, return_id, files=(), **fields):
     data = {"step": "xray", "result": "finding", "notes": "Wire sweep on 3 of 5", **fields}
-    data["files"] = [(io.BytesIO(content), name, kind) for name, kind, content in files]
-    return caller.post(f"/complaints/{complaint_id}/returns/{return_id}/analyses", data=data,
-                       content_type="multipart/form-data")
+    body, content_type = _multipart(data, files)
+    return caller.post(f"/complaints/{complaint_id}/returns/{return_id}/analyses", data=body,
+                       content_type=content_type)
 
 
 def test_return_and_analysis_with_files(api, session, returned):
