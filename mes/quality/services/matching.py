@@ -67,8 +67,9 @@ def _kind(match: dict[str, Any]) -> MatchKind:
     if len(kinds) != 1:
         raise invalid("match", _l("Give exactly one of %(fab_lot)s, %(wafer)s (optionally with "
                                    "%(fab_lot)s), %(material_lot)s, %(equipment)s with "
-                                   "%(since)s/%(until)s, %(lots)s, %(date_code)s, %(route_version)s with "
-                                   "%(route)s, %(bom_revision)s with %(product)s.", **{
+                                   "%(since)s/%(until)s, %(lots)s, %(date_code)s, "
+                                   "%(route_version)s with %(route)s, %(bom_revision)s "
+                                   "with %(product)s.", **{
                                        name: texts.field_words([name]) for name in (
                                            "fab_lot", "wafer", "material_lot", "equipment",
                                            "since", "until", "lots", "date_code",
