@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.changes.views import bp as changes_bp
     from mes.commonality.views import bp as commonality_bp
     from mes.commonality.views import portal_bp as fa_portal_bp
+    from mes.complaints.views import bp as complaints_bp
     from mes.floor.views import bp as floor_bp
     from mes.portal.views import bp as portal_bp
     from mes.quality.views import bp as quality_bp
@@ -114,6 +115,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(commonality_bp)
     app.register_blueprint(fa_portal_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(complaints_bp)
 
 
 def _connect_lifecycle() -> None:

@@ -47,13 +47,16 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("Tools and their E10 states.")),
     (_l("Users"), "auth.users", (Permission.USER_ADMIN,),
      _l("Accounts, roles and API tokens.")),
+    (_l("Complaints"), "complaints.index", (Permission.COMPLAINT_READ, Permission.MASTER_READ),
+     _l("Customer complaints: failing units to lots, containment and the 8D.")),
 ]
 
 
 # Entries the header leaves out when the page they are reached from is in it too (the
 # master data pages list equipment and changes), so that it stays on one line; the home
 # page's cards show them all.
-FOLDED_INTO = {"catalog.equipment_list": "catalog.index", "changes.index": "catalog.index"}
+FOLDED_INTO = {"catalog.equipment_list": "catalog.index", "changes.index": "catalog.index",
+               "complaints.index": "quality.holds"}
 
 
 def nav_items(folded: bool = True) -> list[dict[str, Any]]:

@@ -53,8 +53,8 @@ def get_complaint(complaint_id: int) -> dict[str, Any]:
 
 
 @api_route(bp, "/complaints/<int:complaint_id>/eightd/<step>", method="PATCH",
-           permission=Permission.COMPLAINT_MANAGE, body=s.StepIn, response=s.StepOut,
-           tag="complaints")
+           permission=Permission.COMPLAINT_MANAGE, body=s.ComplaintStepIn,
+           response=s.ComplaintStepOut, tag="complaints")
 def update_eightd_step(complaint_id: int, step: str, data: dict[str, Any]) -> dict[str, Any]:
     """Change an 8D step: `owner`, `text` (customer-facing), `internal_note`, D4's
     `root_cause_occurrence` and `root_cause_escape`, D6's `verification`, `done: true`.

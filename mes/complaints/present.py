@@ -43,9 +43,11 @@ def returns(session: Session, complaint: Complaint, staff: bool) -> list[dict[st
     return presented_returns(session, complaint, staff)
 
 
-def present(session: Session, complaint: Complaint, actor: Actor | None) -> dict[str, Any]:
-    """The complaint as `actor` may see it (see the module's docstring)."""
-    staff = services.is_staff(actor)
+def present(session: Session, complaint: Complaint, actor: Actor | None, *,
+            customer_view: bool = False) -> dict[str, Any]:
+    """The complaint as `actor` may see it (see the module's docstring); as its customer
+    sees it with `customer_view` (the 8D report)."""
+    staff = services.is_staff(actor) and not customer_view
     now = utcnow()
     steps = [row for row in complaint.steps
              if staff or row.step in CUSTOMER_EIGHTD_STEPS]

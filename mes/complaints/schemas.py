@@ -13,7 +13,7 @@ from mes.vocabulary import ComplaintState
 TEXT = validate.Length(max=4000)
 
 
-class UnitIn(Schema):
+class ComplaintUnitIn(Schema):
     # The code as scanned or typed: a label's ISO/IEC 15434 message, a pack unit id, a
     # package mark or a lot number.
     scan = fields.String(required=True, validate=validate.Length(min=1, max=MAX_CODE))
@@ -29,11 +29,11 @@ class ComplaintIn(Schema):
                                     validate=validate.Length(max=60))
     received_at = fields.AwareDateTime(required=True)
     description = fields.String(required=True, validate=validate.Length(min=1, max=4000))
-    units = fields.List(fields.Nested(UnitIn), required=True,
+    units = fields.List(fields.Nested(ComplaintUnitIn), required=True,
                         validate=validate.Length(min=1, max=MAX_UNITS))
 
 
-class StepIn(Schema):
+class ComplaintStepIn(Schema):
     owner = fields.String(load_default=None, allow_none=True,
                           validate=validate.Length(min=1, max=80))
     text = fields.String(load_default=None, allow_none=True, validate=TEXT)
@@ -49,14 +49,14 @@ class ComplaintQuery(ListArgs):
     overdue = fields.Boolean(load_default=False)
 
 
-class UnitOut(Schema):
+class ComplaintUnitOut(Schema):
     scan = fields.String()
     kind = fields.String()
     failure_mode = fields.String()
     count = fields.Integer()
 
 
-class StepOut(Schema):
+class ComplaintStepOut(Schema):
     """A step of the 8D. Customers' users get no owner, done_by or internal note, and the
     customer-facing steps only (D3, D4, D5, D6, D8)."""
 
@@ -75,7 +75,7 @@ class StepOut(Schema):
     verification = fields.String(allow_none=True)
 
 
-class ContainmentOut(Schema):
+class ComplaintContainmentOut(Schema):
     """A containment run for the complaint (customers: the lots of theirs it held only)."""
 
     id = fields.String()
@@ -103,7 +103,7 @@ class ComplaintOut(Schema):
     overdue = fields.Boolean()
     internal_notes = fields.String()
     lots = fields.List(fields.String())
-    units = fields.List(fields.Nested(UnitOut))
-    eightd = fields.List(fields.Nested(StepOut))
-    containments = fields.List(fields.Nested(ContainmentOut))
+    units = fields.List(fields.Nested(ComplaintUnitOut))
+    eightd = fields.List(fields.Nested(ComplaintStepOut))
+    containments = fields.List(fields.Nested(ComplaintContainmentOut))
     returns = fields.List(fields.Dict())
