@@ -29,6 +29,16 @@ bp = Blueprint("commonality", __name__, url_prefix="/commonality")
 portal_bp = Blueprint("fa_portal", __name__, url_prefix="/portal/complaints")
 
 
+@bp.app_template_global()
+def fa_context() -> dict[str, Any]:
+    """What the returns section of a complaint's page needs (commonality/_returns.html)."""
+    return {"steps": [(code, returns.step_word(code)) for code in returns.analysis_steps()],
+            "results": AnalysisResult.choices(), "result_labels": AnalysisResult.labels(),
+            "step_word": returns.step_word,
+            "limit_mib": returns.attachment_limit() // returns.MIB,
+            "can_record": has_permission(current_user, Permission.COMPLAINT_MANAGE)}
+
+
 def _complaint_ids(raw: str) -> list[int]:
     ids = []
     for part in raw.replace(" ", ",").split(","):

@@ -132,3 +132,24 @@ def test_another_customer_gets_404(make_user, login, session, complaints, api):
     assert other.get(f"/commonality/complaints/{complaint.id}/returns").status_code == 403
     assert other.get(f"/commonality/complaints/{mine}/attachments/"
                      f"{attachment_id}").status_code == 403
+
+
+def test_complaint_pages_show_returns(make_user, login, session, complaints, api):
+    complaint = complaints["H-03"]
+    qa = api("qa")
+    ret = qa.post(f"/complaints/{complaint.id}/returns",
+                  json={"units": 3, "received_at": "2026-04-02T08:00:00+00:00"}).get_json()
+    qa.post(f"/complaints/{complaint.id}/returns/{ret['id']}/analyses",
+            data={"step": "acoustic_microscopy", "result": "finding",
+                  "notes": "Delamination at the die paddle",
+                  "files": [(io.BytesIO(PNG), "csam.png", "image/png")]},
+            content_type="multipart/form-data")
+    staff = login(make_user("qa")).get(f"/complaints/{complaint.id}").get_data(as_text=True)
+    assert "Delamination at the die paddle" in staff and "csam.png" in staff
+    assert f"/commonality/complaints/{complaint.id}/returns/{ret['id']}/analyses" in staff
+    login(make_user("customer", customer="OEM"))
+    portal = login(make_user("customer", customer="OEM")).get(
+        f"/portal/complaints/{complaint.id}")
+    text = portal.get_data(as_text=True)
+    assert portal.status_code == 200 and "Delamination at the die paddle" in text
+    assert "/analyses" not in text and "csam.png" in text
