@@ -38,6 +38,7 @@ from typing import Any
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    BigInteger,
     Select,
     String,
     and_,
@@ -47,7 +48,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -131,7 +131,8 @@ def _parts(hist: Any, roots: Any, keep: dict[str, Any] | None = None) -> list[Se
     def cond(kind: str) -> Any:
         return keep[kind] if keep is not None else True
 
-    none_s, none_i, none_t = cast(null(), String), null(), type_coerce(null(), UTCDateTime())
+    none_s, none_i, none_t = (cast(null(), String), cast(null(), BigInteger),
+                              cast(null(), UTCDateTime()))
     parts = [
         select(literal(FactorKind.FAB_LOT).label("kind"), hist.c.root, Lot.fab_lot,
                none_i, none_t, none_t)
