@@ -60,6 +60,9 @@ class FactorOut(Schema):
     complained_lots = fields.Integer()
     base_lots = fields.Integer()
     lift = fields.Float()
+    p_value = fields.Float(metadata={
+        "description": "The chance that as many complained lots would share the factor if "
+                       "they were lots of the base taken at random (the ranking's key)."})
     ranked = fields.Boolean(metadata={"description": "Shared by at least two complained "
                                                      "lots (or by the only one)."})
     lots = fields.List(fields.String(), metadata={"description": "The complained lots "

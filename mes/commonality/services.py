@@ -22,8 +22,11 @@ the window), and lift = (complained_lots / complained) / (base_lots / base).
 
 Ranking (docs/decisions.md, "Commonality, returns and failure analysis"): factors shared by
 at least two complained lots (or by the only one) come first, then the factors of single
-lots; within each group by lift, then by complained_lots (more first), then by base_lots
-(fewer first), then by kind and value.
+lots; within each group by `p_value`, the chance that as many complained lots would share
+the factor if they were lots of the base taken at random (the hypergeometric tail: Fisher's
+one-sided exact test), smallest first, so a high lift on two lots does not outrank a
+slightly lower lift on twelve; then by lift, complained_lots (more first), base_lots (fewer
+first), kind and value.
 
 Everything is counted in the database: one statement for the complained lots' factors and
 one for the base counts of those factors, whatever the number of lots.
@@ -31,6 +34,7 @@ one for the base counts of those factors, whatever the number of lots.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +52,8 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
+    union,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -75,6 +81,8 @@ class FactorKind(Vocabulary):
 KIND_ORDER = [kind.value for kind in FactorKind]
 # How many days the base period extends the complained lots' shipments on each side.
 DEFAULT_BASE_DAYS = 14
+# The row of the counting statement that carries the base's size.
+BASE_ROW = "_base"
 # The most complained lots one analysis takes.
 MAX_LOTS = 500
 
@@ -93,6 +101,9 @@ class Factor:
     lots: list[str] = field(default_factory=list)
     # Shared by at least two complained lots (or by the only one): ranked first.
     ranked: bool = True
+    # The chance that as many complained lots would share it if they were any lots of the
+    # base (`chance`): the ranking's key, smallest first.
+    p_value: float = 1.0
 
     @property
     def label(self) -> str:
@@ -125,41 +136,54 @@ def _history(roots: Select[Any], name: str) -> Any:
                       .join(hist, LotEdge.child_id == hist.c.lot_id))
 
 
-def _parts(hist: Any, roots: Any, keep: dict[str, Any] | None = None) -> list[Select[Any]]:
+def _parts(hist: Any, name: str, keep: dict[str, Any] | None = None) -> list[Select[Any]]:
     """One select per factor kind giving (kind, root, key_str, key_int, started, finished);
-    `keep` restricts each kind to the candidate keys (a condition per kind)."""
-    def cond(kind: str) -> Any:
-        return keep[kind] if keep is not None else True
+    `keep` names the candidate keys of each kind (mes.commonality.services._candidates).
+    The lots of the history are read once (their fab lot, date code, route and BOM)."""
+    attrs = (select(hist.c.root, hist.c.lot_id, Lot.fab_lot, Lot.date_code, Lot.route_id,
+                    Lot.bom_id)
+             .join(Lot, Lot.id == hist.c.lot_id).cte(f"{name}_lots"))
+    own = attrs.c.lot_id == attrs.c.root
+
+    def cond(kind: str, column: Any) -> Any:
+        if keep is None:
+            return column.is_not(None)
+        return column.in_(keep[kind])
 
     none_s, none_i, none_t = (cast(null(), String), cast(null(), BigInteger),
                               cast(null(), UTCDateTime()))
-    parts = [
-        select(literal(FactorKind.FAB_LOT).label("kind"), hist.c.root, Lot.fab_lot,
-               none_i, none_t, none_t)
-        .join(Lot, Lot.id == hist.c.lot_id).where(cond(FactorKind.FAB_LOT)),
-        select(literal(FactorKind.WAFER), roots.c.root, none_s, LotWafer.wafer_pk,
+    if keep is None:
+        tools: Any = True
+    elif keep[FactorKind.EQUIPMENT]:
+        tools = and_(StepRun.equipment_id.in_(sorted({k[0] for k in keep[FactorKind.EQUIPMENT]})),
+                     or_(*[and_(StepRun.equipment_id == key[0], StepRun.step_code == key[1],
+                                StepRun.started_at <= until,
+                                or_(StepRun.finished_at.is_(None),
+                                    StepRun.finished_at >= since))
+                           for key, (since, until) in keep[FactorKind.EQUIPMENT].items()]))
+    else:
+        tools = False
+    return [
+        select(literal(FactorKind.FAB_LOT).label("kind"), attrs.c.root, attrs.c.fab_lot,
+               none_i, none_t, none_t).where(cond(FactorKind.FAB_LOT, attrs.c.fab_lot)),
+        select(literal(FactorKind.WAFER), attrs.c.root, none_s, LotWafer.wafer_pk,
                none_t, none_t)
-        .join(LotWafer, LotWafer.lot_id == roots.c.root).where(cond(FactorKind.WAFER)),
-        select(literal(FactorKind.MATERIAL_LOT), hist.c.root, none_s,
+        .join(LotWafer, LotWafer.lot_id == attrs.c.root)
+        .where(own, cond(FactorKind.WAFER, LotWafer.wafer_pk)),
+        select(literal(FactorKind.MATERIAL_LOT), attrs.c.root, none_s,
                MaterialUse.material_lot_id, none_t, none_t)
-        .join(MaterialUse, MaterialUse.lot_id == hist.c.lot_id)
-        .where(cond(FactorKind.MATERIAL_LOT)),
-        select(literal(FactorKind.EQUIPMENT), hist.c.root, StepRun.step_code,
+        .join(MaterialUse, MaterialUse.lot_id == attrs.c.lot_id)
+        .where(cond(FactorKind.MATERIAL_LOT, MaterialUse.material_lot_id)),
+        select(literal(FactorKind.EQUIPMENT), attrs.c.root, StepRun.step_code,
                StepRun.equipment_id, StepRun.started_at, StepRun.finished_at)
-        .join(StepRun, StepRun.lot_id == hist.c.lot_id).where(cond(FactorKind.EQUIPMENT)),
-        select(literal(FactorKind.DATE_CODE), roots.c.root, Lot.date_code, none_i, none_t,
-               none_t)
-        .join(Lot, Lot.id == roots.c.root)
-        .where(Lot.date_code.is_not(None), cond(FactorKind.DATE_CODE)),
-        select(literal(FactorKind.ROUTE_VERSION), roots.c.root, none_s, Lot.route_id,
-               none_t, none_t)
-        .join(Lot, Lot.id == roots.c.root).where(cond(FactorKind.ROUTE_VERSION)),
-        select(literal(FactorKind.BOM_REVISION), roots.c.root, none_s, Lot.bom_id, none_t,
-               none_t)
-        .join(Lot, Lot.id == roots.c.root)
-        .where(Lot.bom_id.is_not(None), cond(FactorKind.BOM_REVISION)),
+        .join(StepRun, StepRun.lot_id == attrs.c.lot_id).where(tools),
+        select(literal(FactorKind.DATE_CODE), attrs.c.root, attrs.c.date_code, none_i,
+               none_t, none_t).where(own, cond(FactorKind.DATE_CODE, attrs.c.date_code)),
+        select(literal(FactorKind.ROUTE_VERSION), attrs.c.root, none_s, attrs.c.route_id,
+               none_t, none_t).where(own, cond(FactorKind.ROUTE_VERSION, attrs.c.route_id)),
+        select(literal(FactorKind.BOM_REVISION), attrs.c.root, none_s, attrs.c.bom_id,
+               none_t, none_t).where(own, cond(FactorKind.BOM_REVISION, attrs.c.bom_id)),
     ]
-    return parts
 
 
 @dataclass
@@ -200,11 +224,10 @@ def commonality(session: Session, lot_ids: list[int], *, days: int | None = None
 
     # 1. The complained lots' factors.
     roots_q = select(Lot.id.label("root")).where(Lot.id.in_(lot_ids))
-    roots = roots_q.subquery("c_roots")
     hist = _history(roots_q, "c_hist")
     seen: dict[tuple[str, Any], _Seen] = {}
     for kind, root, key_s, key_i, started, finished in session.execute(
-            union_all(*_parts(hist, roots))):
+            union_all(*_parts(hist, "c"))):
         key = (kind, key_s if key_i is None else key_i if kind != FactorKind.EQUIPMENT
                else (key_i, key_s))
         entry = seen.setdefault(key, _Seen())
@@ -216,25 +239,31 @@ def commonality(session: Session, lot_ids: list[int], *, days: int | None = None
 
     # 2. How many base lots have each of them.
     since, until = _period(session, lot_ids, days)
-    base_q: Select[Any] = select(Lot.id.label("root")).where(Lot.id.in_(lot_ids))
+    base_q: Any = select(Lot.id.label("root")).where(Lot.id.in_(lot_ids))
     if since is not None:
         shipped = (select(ShipmentLot.lot_id.label("root"))
                    .join(Shipment, Shipment.id == ShipmentLot.shipment_id)
                    .where(Shipment.shipped_at >= since, Shipment.shipped_at <= until))
-        base_q = select(union_all(shipped, base_q).subquery().c.root).distinct()
+        base_q = union(shipped, base_q)
     base_cte = base_q.cte("b_roots")
-    base_roots = select(base_cte.c.root).subquery("b_roots_s")
-    base = session.scalar(select(func.count()).select_from(base_cte)) or 0
     keep = _candidates(seen)
     b_hist = _history(select(base_cte.c.root), "b_hist")
     counts: dict[tuple[str, Any], int] = {}
-    if seen:
-        parts = _parts(b_hist, base_roots, keep)
-        for kind, key_s, key_i, n in session.execute(_counted(parts, seen)):
-            key = (kind, key_s if key_i is None else key_i if kind != FactorKind.EQUIPMENT
-                   else (key_i, key_s))
-            counts[key] = n
+    base = 0
+    _no_jit(session)
+    # The base's size comes in the same statement, so the base is selected once.
+    total = select(literal(BASE_ROW), cast(null(), String), cast(null(), BigInteger),
+                   func.count()).select_from(base_cte)
+    for kind, key_s, key_i, n in session.execute(
+            union_all(total, *_counted(_parts(b_hist, "b", keep), seen))):
+        if kind == BASE_ROW:
+            base = n
+            continue
+        key = (kind, key_s if key_i is None else key_i if kind != FactorKind.EQUIPMENT
+               else (key_i, key_s))
+        counts[key] = n
 
+    base = max(base, complained)
     factors = _present(session, seen, counts, numbers, complained, base)
     return Commonality(lots=[numbers[i] for i in lot_ids], complained=complained, base=base,
                        since=since, until=until, base_days=days,
@@ -242,29 +271,27 @@ def commonality(session: Session, lot_ids: list[int], *, days: int | None = None
 
 
 def _candidates(seen: dict[tuple[str, Any], _Seen]) -> dict[str, Any]:
-    by_kind: dict[str, list[Any]] = {kind: [] for kind in KIND_ORDER}
+    """The complained lots' keys per kind; for equipment, (tool, step) -> window."""
+    keep: dict[str, Any] = {kind: [] for kind in KIND_ORDER}
+    keep[FactorKind.EQUIPMENT] = {}
     for kind, key in seen:
-        by_kind[kind].append(key)
-    windows = [and_(StepRun.equipment_id == key[0], StepRun.step_code == key[1],
-                    StepRun.started_at <= seen[(FactorKind.EQUIPMENT, key)].finished,
-                    or_(StepRun.finished_at.is_(None),
-                        StepRun.finished_at >= seen[(FactorKind.EQUIPMENT, key)].started))
-               for key in by_kind[FactorKind.EQUIPMENT]]
-    tools = sorted({key[0] for key in by_kind[FactorKind.EQUIPMENT]})
-    return {
-        FactorKind.FAB_LOT: Lot.fab_lot.in_(by_kind[FactorKind.FAB_LOT]),
-        FactorKind.WAFER: LotWafer.wafer_pk.in_(by_kind[FactorKind.WAFER]),
-        FactorKind.MATERIAL_LOT: MaterialUse.material_lot_id.in_(
-            by_kind[FactorKind.MATERIAL_LOT]),
-        FactorKind.EQUIPMENT: and_(StepRun.equipment_id.in_(tools), or_(*windows))
-        if windows else False,
-        FactorKind.DATE_CODE: Lot.date_code.in_(by_kind[FactorKind.DATE_CODE]),
-        FactorKind.ROUTE_VERSION: Lot.route_id.in_(by_kind[FactorKind.ROUTE_VERSION]),
-        FactorKind.BOM_REVISION: Lot.bom_id.in_(by_kind[FactorKind.BOM_REVISION]),
-    }
+        if kind == FactorKind.EQUIPMENT:
+            entry = seen[(kind, key)]
+            keep[kind][key] = (entry.started, entry.finished)
+        else:
+            keep[kind].append(key)
+    return keep
 
 
-def _counted(parts: list[Select[Any]], seen: dict[tuple[str, Any], _Seen]) -> Any:
+def _no_jit(session: Session) -> None:
+    """PostgreSQL's JIT compiles the counting statement for longer than it runs (its cost
+    estimate is large, its work is index lookups): off for the rest of the transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
+def _counted(parts: list[Select[Any]], seen: dict[tuple[str, Any], _Seen]
+             ) -> list[Select[Any]]:
     """The base counts: distinct root lots per kind and key, all kinds in one statement."""
     kinds = {kind for kind, _key in seen}
     counted = []
@@ -275,7 +302,7 @@ def _counted(parts: list[Select[Any]], seen: dict[tuple[str, Any], _Seen]) -> An
         cols = list(sub.c)
         counted.append(select(cols[0], cols[2], cols[3], func.count(cols[1].distinct()))
                        .group_by(cols[0], cols[2], cols[3]))
-    return union_all(*counted)
+    return counted
 
 
 def _present(session: Session, seen: dict[tuple[str, Any], _Seen],
@@ -290,18 +317,35 @@ def _present(session: Session, seen: dict[tuple[str, Any], _Seen],
             continue
         n = len(entry.roots)
         b = max(counts.get(key, 0), n)
-        lift = (n / complained) / (b / base) if base else 0.0
+        lift = (n / complained) / (b / base)
         factor = Factor(kind=kind, value=value, complained_lots=n, base_lots=b,
                         lift=round(lift, 3), lots=sorted(numbers[r] for r in entry.roots),
-                        ranked=n >= 2 or complained == 1)
+                        ranked=n >= 2 or complained == 1,
+                        p_value=chance(base, b, complained, n))
         if kind == FactorKind.EQUIPMENT:
             assert entry.started is not None and entry.finished is not None
             factor.step = key[1][1]
             factor.window = {"since": entry.started, "until": entry.finished}
         factors.append(factor)
-    factors.sort(key=lambda f: (not f.ranked, -f.lift, -f.complained_lots, f.base_lots,
-                                KIND_ORDER.index(f.kind), f.value, f.step or ""))
+    factors.sort(key=lambda f: (not f.ranked, f.p_value, -f.lift, -f.complained_lots,
+                                f.base_lots, KIND_ORDER.index(f.kind), f.value, f.step or ""))
+    for factor in factors:
+        factor.p_value = float(f"{factor.p_value:.3g}")
     return factors
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def chance(base: int, having: int, drawn: int, shared: int) -> float:
+    """The probability that `drawn` lots taken at random from `base` lots, `having` of
+    which have a factor, include at least `shared` lots having it (the hypergeometric tail,
+    Fisher's one-sided exact test): how unsurprising the factor is."""
+    total = _log_comb(base, drawn)
+    terms = [_log_comb(having, k) + _log_comb(base - having, drawn - k) - total
+             for k in range(shared, min(drawn, having) + 1) if drawn - k <= base - having]
+    return min(1.0, sum(math.exp(t) for t in terms))
 
 
 def _names(session: Session, seen: dict[tuple[str, Any], _Seen]) -> dict[tuple[str, Any], str]:

@@ -57,3 +57,38 @@ def test_base_period_is_the_shipments_widened(session, history):
 
 def test_no_lot_is_refused(session, history):
     refused(session, lambda: commonality(session, []), InvalidInput, "invalid")
+
+
+def test_chance_is_the_hypergeometric_tail():
+    from math import comb
+
+    from mes.commonality.services import chance
+
+    assert chance(20, 4, 3, 3) == pytest.approx(comb(4, 3) / comb(20, 3))
+    assert chance(20, 2, 3, 2) == pytest.approx(comb(2, 2) * comb(18, 1) / comb(20, 3))
+    assert chance(20, 20, 3, 3) == pytest.approx(1.0)
+    assert chance(20, 6, 3, 1) == pytest.approx(1 - comb(14, 3) / comb(20, 3))
+
+
+def test_a_higher_lift_on_fewer_lots_ranks_after(session, history):
+    """Two of the three complained lots also consumed an epoxy lot no other lot did: lift
+    6.67 against MC-A's 5, but two lots of three are more likely by chance."""
+    from sqlalchemy import select
+
+    from mes.catalog.models import MaterialLot
+    from mes.floor.models import MaterialUse, StepRun
+
+    epoxy = session.scalar(select(MaterialLot.id).where(MaterialLot.code == "EPX-1"))
+    for no in ("H-03", "H-08"):
+        lot = history["lots"][no]
+        run = session.scalar(select(StepRun).where(StepRun.lot_id == lot.id,
+                                                   StepRun.step_code == "WB"))
+        session.add(MaterialUse(run_id=run.id, lot_id=lot.id, material_lot_id=epoxy,
+                                step_code="WB", at=run.started_at))
+    session.commit()
+    result = commonality(session, history["complained"])
+    mc, epx = _by(result, "material_lot", "MC-A"), _by(result, "material_lot", "EPX-1")
+    assert (epx.complained_lots, epx.base_lots) == (2, 2) and epx.lift > mc.lift
+    assert epx.p_value > mc.p_value
+    assert result.factors[0] == mc
+    assert result.factors.index(mc) < result.factors.index(epx)
