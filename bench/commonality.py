@@ -200,10 +200,11 @@ def main() -> None:
             timings.append(time.perf_counter() - t0)
             body = resp.get_json()
             assert resp.status_code == 200, body
+        from sqlalchemy import select
+
         from mes.commonality.services import commonality
         from mes.db import session_scope
         from mes.floor.models import Lot
-        from sqlalchemy import select
         service = []
         with app.app_context(), session_scope(app) as s:
             ids = list(s.scalars(select(Lot.id).where(Lot.lot_no.in_(numbers))))

@@ -168,6 +168,10 @@ FIELD_LABELS: dict[str, Any] = {
     "username": _l("User name"), "valid_days": _l("Valid for (days)"),
     "vehicle_program": _l("Vehicle program"), "version": _l("Version"),
     "wafer": _l("Wafer"), "wafer_id": _l("Wafer ID"), "wafers": _l("Wafers"),
+    # Commonality, returned units and failure analysis.
+    "units": _l("Units"), "received_at": _l("Received at"), "result": _l("Result"),
+    "files": _l("Files"), "factor": _l("Factor"), "complaints": _l("Complaints"),
+    "days": _l("Days"), "window": _l("Time window"), "route_version": _l("Route version"),
 }
 
 
