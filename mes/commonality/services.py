@@ -254,6 +254,7 @@ def commonality(session: Session, lot_ids: list[int], *, days: int | None = None
     # The base's size comes in the same statement, so the base is selected once.
     total = select(literal(BASE_ROW), cast(null(), String), cast(null(), BigInteger),
                    func.count()).select_from(base_cte)
+    n: int
     for kind, key_s, key_i, n in session.execute(
             union_all(total, *_counted(_parts(b_hist, "b", keep), seen))):
         if kind == BASE_ROW:
