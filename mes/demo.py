@@ -48,6 +48,7 @@ from mes.catalog.schemas import (
 from mes.catalog.services import StepInfo, get_route, route_step_infos
 from mes.changes import services as changes
 from mes.changes.schemas import ChangeIn
+from mes.complaints.demo import load_demo_complaints
 from mes.config import DEFAULTS as CONFIG_DEFAULTS
 from mes.db import simulated_time, utcnow
 from mes.errors import InvalidInput
@@ -1508,6 +1509,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     load_demo_shipments(session, history.end, boxes)
     load_demo_change_shipment(session, history.end, boxes)
     load_demo_spc(session, history.end)
+    load_demo_complaints(session, history.end, open_for=OEM, closed_for=TIER1)
 
 
 def load_demo(session: Session) -> bool:

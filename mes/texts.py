@@ -168,8 +168,15 @@ FIELD_LABELS: dict[str, Any] = {
     "username": _l("User name"), "valid_days": _l("Valid for (days)"),
     "vehicle_program": _l("Vehicle program"), "version": _l("Version"),
     "wafer": _l("Wafer"), "wafer_id": _l("Wafer ID"), "wafers": _l("Wafers"),
+    # Complaints and 8D.
+    "reference": _l("Reference"), "received_at": _l("Received"), "units": _l("Failing units"),
+    "scan": _l("Unit"), "failure_mode": _l("Failure mode"), "owner": _l("Owner"),
+    "text": _l("Text for the customer"), "internal_note": _l("Internal note"),
+    "root_cause_occurrence": _l("Why it occurred"), "root_cause_escape": _l("Why it escaped"),
+    "verification": _l("Verification evidence"), "done": _l("Done"),
+    "overdue": _l("Overdue only"),
     # Commonality, returned units and failure analysis.
-    "units": _l("Units"), "received_at": _l("Received at"), "result": _l("Result"),
+    "result": _l("Result"),
     "files": _l("Files"), "factor": _l("Factor"), "complaints": _l("Complaints"),
     "days": _l("Days"), "window": _l("Time window"), "route_version": _l("Route version"),
 }

@@ -417,12 +417,14 @@ def test_yields_are_mostly_above_the_step_minimum(loaded):
 
 
 def test_only_recent_low_yields_left_lots_on_hold_for_qa(loaded, demo_plant):
-    # Besides them, the one SBA excursion (test_one_lot_is_held_by_sba_...) and the lots of
-    # the open out-of-control event (test_process_control_...).
+    # Besides them, the one SBA excursion (test_one_lot_is_held_by_sba_...), the lots of
+    # the open out-of-control event (test_process_control_...) and the open complaint's
+    # containment (test_complaints_...).
     sba_lots = set(loaded.scalars(select(Hold.lot_id).where(Hold.source == "sba")))
-    sba_lots |= set(loaded.scalars(select(Hold.lot_id).where(Hold.source == "spc",
-                                                            Hold.status == "open")))
-    holds = loaded.scalars(select(Hold).where(Hold.source.not_in(("sba", "spc")))).all()
+    sba_lots |= set(loaded.scalars(select(Hold.lot_id).where(
+        Hold.source.in_(("spc", "containment")), Hold.status == "open")))
+    holds = loaded.scalars(select(Hold).where(
+        Hold.source.not_in(("sba", "spc", "containment")))).all()
     assert holds
     assert {(h.source, h.status, h.reason.code) for h in holds} == {("yield", "open",
                                                                      "HOLD-YIELD")}
@@ -707,3 +709,24 @@ def test_moisture_history_follows_the_packaging_house_rules(loaded):
     assert completed and all(clocks[lot.id].sealed_at is not None for lot in completed)
     assert not loaded.scalar(select(func.count()).select_from(MoistureClock).where(
         MoistureClock.state == "not_started"))
+
+
+def test_complaints_one_open_in_containment_and_overdue_one_closed(loaded):
+    from mes.complaints import services as complaints
+    from mes.complaints.models import Complaint
+
+    shown = {c.state: c for c in loaded.scalars(select(Complaint))}
+    assert set(shown) == {"open", "closed"}
+    open_, closed = shown["open"], shown["closed"]
+    assert open_.customer.code == demo.OEM and closed.customer.code == demo.TIER1
+    [state] = complaints.containment_states(loaded, open_)
+    assert state.open_holds and state.lots_held
+    holds = loaded.scalars(select(Hold).where(Hold.id.in_(state.open_holds))).all()
+    assert {(h.source, h.status) for h in holds} == {("containment", "open")}
+    steps = {row.step: row for row in open_.steps}
+    assert all(steps[s].done_at for s in ("D0", "D1", "D2", "D3"))
+    overdue = {row.step for row in complaints.overdue_steps(loaded)}
+    assert "D5" in overdue and "D3" not in overdue
+    assert all(row.done_at for row in closed.steps)
+    assert not complaints.closure_missing(loaded, closed)
+    assert closed.created_by == "ferroquill"

@@ -436,7 +436,7 @@ def update_step(session: Session, actor: Actor, complaint: Complaint, step: str,
     if complaint.state == ComplaintState.CLOSED:
         raise _closed(complaint)
     if data.get("done") is False:
-        raise _invalid("done", _l("A step is done once; send done: true to finish it."))
+        raise _invalid("done", _l("A done step stays done; it cannot be reopened."))
     for key, only in (("root_cause_occurrence", "D4"), ("root_cause_escape", "D4"),
                       ("verification", "D6")):
         if data.get(key) is not None and step != only:
