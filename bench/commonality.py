@@ -164,16 +164,18 @@ def load(url: str, lots: int, days: int) -> None:
 
 
 def complained(lots: int, days: int, seed: int = 7) -> list[str]:
-    """20 lots shipped within 10 days, 12 of them from one mold compound lot."""
+    """20 lots shipped within 10 days, 12 of them from one mold compound lot (split children
+    left out: they share their parent's history)."""
     rng = random.Random(seed)
     per_day = lots / days
     start = int(lots * 0.6)
     window = max(int(per_day * 10), 40)
     mold = (start // MOLD_LOTS_EVERY + 1) * MOLD_LOTS_EVERY
-    same_mold = rng.sample(range(mold + 1, mold + MOLD_LOTS_EVERY - 1), 12)
-    others = rng.sample(range(start, start + window), 8)
-    numbers = sorted(set(same_mold + others))
-    return [f"B{n:07d}" for n in numbers if n % 10 != 0][:20] or [f"B{start:07d}"]
+    whole = [n for n in range(mold + 1, mold + MOLD_LOTS_EVERY - 1) if n % 10 != 0]
+    same_mold = rng.sample(whole, min(12, len(whole)))
+    rest = [n for n in range(start, start + window) if n % 10 != 0 and n not in same_mold]
+    others = rng.sample(rest, min(8, len(rest)))
+    return [f"B{n:07d}" for n in sorted(same_mold + others)]
 
 
 def main() -> None:

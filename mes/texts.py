@@ -179,6 +179,7 @@ FIELD_LABELS: dict[str, Any] = {
     "result": _l("Result"),
     "files": _l("Files"), "factor": _l("Factor"), "complaints": _l("Complaints"),
     "days": _l("Days"), "window": _l("Time window"), "route_version": _l("Route version"),
+    "value": _l("Value"),
 }
 
 

@@ -28,11 +28,11 @@ def _invalid(message: Any) -> InvalidInput:
     return InvalidInput(message, fields={"factor": [message]})
 
 
-def _split(value: str, what: Any) -> tuple[str, str]:
+def _split(value: str, kind: str) -> tuple[str, str]:
     first, sep, last = value.rpartition("/")
     if not sep or not first or not last:
-        raise _invalid(_l("A %(kind)s factor's value reads %(shape)s.", kind=what,
-                          shape="A/B"))
+        raise _invalid(_l("A %(kind)s factor's value reads %(shape)s.",
+                          kind=FactorKind.word(kind), shape="A/B"))
     return first, last
 
 
@@ -44,15 +44,15 @@ def factor_match(factor: dict[str, Any]) -> dict[str, Any]:
     if kind in (FactorKind.FAB_LOT, FactorKind.MATERIAL_LOT, FactorKind.DATE_CODE):
         return {kind: value}
     if kind == FactorKind.WAFER:
-        fab_lot, wafer = _split(value, FactorKind.word(kind))
+        fab_lot, wafer = _split(value, kind)
         return {"wafer": wafer, "fab_lot": fab_lot}
     if kind == FactorKind.ROUTE_VERSION:
-        route, version = _split(value, FactorKind.word(kind))
+        route, version = _split(value, kind)
         if not version.isdigit():
             raise _invalid(_l("A route version is a whole number."))
         return {"route": route, "route_version": int(version)}
     if kind == FactorKind.BOM_REVISION:
-        product, revision = _split(value, FactorKind.word(kind))
+        product, revision = _split(value, kind)
         return {"product": product, "bom_revision": revision}
     window = factor.get("window") or {}
     since, until = window.get("since"), window.get("until")

@@ -53,6 +53,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     union,
     union_all,
 )
@@ -136,13 +137,26 @@ def _history(roots: Select[Any], name: str) -> Any:
                       .join(hist, LotEdge.child_id == hist.c.lot_id))
 
 
-def _parts(hist: Any, name: str, keep: dict[str, Any] | None = None) -> list[Select[Any]]:
+def _each(session: Session, rows: Any, outer: Any, inner: Select[Any]) -> Any:
+    """`rows` (a CTE) with `inner`'s columns for each of its rows, `inner` correlated to it
+    by an indexed key. PostgreSQL plans a join of tens of thousands of rows against a large
+    table as a hash join over the whole table; a lateral subquery behind OFFSET 0 keeps it
+    to one index lookup per row. SQLite does that by itself with a plain join."""
+    if session.get_bind().dialect.name == "postgresql":
+        sub = inner.offset(0).lateral()
+        return select(*outer, *sub.c).select_from(rows).join(sub, true())
+    assert inner.whereclause is not None
+    return select(*outer, *inner.selected_columns).select_from(rows).where(inner.whereclause)
+
+
+def _parts(session: Session, hist: Any, name: str, keep: dict[str, Any] | None = None
+           ) -> list[Select[Any]]:
     """One select per factor kind giving (kind, root, key_str, key_int, started, finished);
     `keep` names the candidate keys of each kind (mes.commonality.services._candidates).
     The lots of the history are read once (their fab lot, date code, route and BOM)."""
-    attrs = (select(hist.c.root, hist.c.lot_id, Lot.fab_lot, Lot.date_code, Lot.route_id,
-                    Lot.bom_id)
-             .join(Lot, Lot.id == hist.c.lot_id).cte(f"{name}_lots"))
+    attrs = _each(session, hist, (hist.c.root, hist.c.lot_id),
+                  select(Lot.fab_lot, Lot.date_code, Lot.route_id, Lot.bom_id)
+                  .where(Lot.id == hist.c.lot_id)).cte(f"{name}_lots")
     own = attrs.c.lot_id == attrs.c.root
 
     def cond(kind: str, column: Any) -> Any:
@@ -155,12 +169,12 @@ def _parts(hist: Any, name: str, keep: dict[str, Any] | None = None) -> list[Sel
     if keep is None:
         tools: Any = True
     elif keep[FactorKind.EQUIPMENT]:
-        tools = and_(StepRun.equipment_id.in_(sorted({k[0] for k in keep[FactorKind.EQUIPMENT]})),
-                     or_(*[and_(StepRun.equipment_id == key[0], StepRun.step_code == key[1],
-                                StepRun.started_at <= until,
-                                or_(StepRun.finished_at.is_(None),
-                                    StepRun.finished_at >= since))
-                           for key, (since, until) in keep[FactorKind.EQUIPMENT].items()]))
+        # A base lot has the factor when its run on the tool at the step started within the
+        # window: each window is a range of the (equipment, started_at) index.
+        tools = or_(*[and_(StepRun.equipment_id == key[0],
+                           StepRun.started_at.between(since, until),
+                           StepRun.step_code == key[1])
+                      for key, (since, until) in keep[FactorKind.EQUIPMENT].items()])
     else:
         tools = False
     return [
@@ -227,7 +241,7 @@ def commonality(session: Session, lot_ids: list[int], *, days: int | None = None
     hist = _history(roots_q, "c_hist")
     seen: dict[tuple[str, Any], _Seen] = {}
     for kind, root, key_s, key_i, started, finished in session.execute(
-            union_all(*_parts(hist, "c"))):
+            union_all(*_parts(session, hist, "c"))):
         key = (kind, key_s if key_i is None else key_i if kind != FactorKind.EQUIPMENT
                else (key_i, key_s))
         entry = seen.setdefault(key, _Seen())
@@ -241,9 +255,13 @@ def commonality(session: Session, lot_ids: list[int], *, days: int | None = None
     since, until = _period(session, lot_ids, days)
     base_q: Any = select(Lot.id.label("root")).where(Lot.id.in_(lot_ids))
     if since is not None:
-        shipped = (select(ShipmentLot.lot_id.label("root"))
-                   .join(Shipment, Shipment.id == ShipmentLot.shipment_id)
-                   .where(Shipment.shipped_at >= since, Shipment.shipped_at <= until))
+        shipments = (select(Shipment.id).where(Shipment.shipped_at >= since,
+                                                Shipment.shipped_at <= until)
+                     .cte("b_shipments"))
+        carried = _each(session, shipments, (),
+                        select(ShipmentLot.lot_id.label("root"))
+                        .where(ShipmentLot.shipment_id == shipments.c.id))
+        shipped = select(carried.subquery().c.root)
         base_q = union(shipped, base_q)
     base_cte = base_q.cte("b_roots")
     keep = _candidates(seen)
@@ -256,7 +274,7 @@ def commonality(session: Session, lot_ids: list[int], *, days: int | None = None
                    func.count()).select_from(base_cte)
     n: int
     for kind, key_s, key_i, n in session.execute(
-            union_all(total, *_counted(_parts(b_hist, "b", keep), seen))):
+            union_all(total, *_counted(_parts(session, b_hist, "b", keep), seen))):
         if kind == BASE_ROW:
             base = n
             continue
