@@ -137,7 +137,7 @@ def _history(roots: Select[Any], name: str) -> Any:
                       .join(hist, LotEdge.child_id == hist.c.lot_id))
 
 
-def _each(session: Session, rows: Any, outer: Any, inner: Select[Any]) -> Any:
+def _each(session: Session, rows: Any, outer: Any, inner: Any) -> Any:
     """`rows` (a CTE) with `inner`'s columns for each of its rows, `inner` correlated to it
     by an indexed key. PostgreSQL plans a join of tens of thousands of rows against a large
     table as a hash join over the whole table; a lateral subquery behind OFFSET 0 keeps it
