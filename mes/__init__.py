@@ -87,6 +87,8 @@ def _register_blueprints(app: Flask) -> None:
     from mes.auth.views import bp as auth_bp
     from mes.catalog.views import bp as catalog_bp
     from mes.changes.views import bp as changes_bp
+    from mes.commonality.views import bp as commonality_bp
+    from mes.commonality.views import portal_bp as fa_portal_bp
     from mes.complaints.views import bp as complaints_bp
     from mes.events.views import bp as webhooks_bp
     from mes.floor.views import bp as floor_bp
@@ -112,6 +114,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(reports_bp)
     app.register_blueprint(spc_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(commonality_bp)
+    app.register_blueprint(fa_portal_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(complaints_bp)
 

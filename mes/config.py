@@ -69,6 +69,13 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_BACKOFF_CAP_SECONDS": 3600,
     "WEBHOOK_MAX_AGE_SECONDS": 86400,
     "WEBHOOK_ALLOW_PRIVATE_URLS": False,
+    # Commonality: the base is every lot shipped from this many days before the complained
+    # lots' first shipment to this many days after their last.
+    "COMMONALITY_BASE_DAYS": 14,
+    # Failure analysis of returned units: the steps (codes, comma-separated, in order) and
+    # the largest file an analysis step takes (images, PDF; kept in the database).
+    "FA_STEPS": "electrical_verification,xray,acoustic_microscopy,decap,cross_section",
+    "FA_ATTACHMENT_LIMIT_MIB": 10,
     "DB_ECHO": False,
     "TESTING": False,
     "WTF_CSRF_ENABLED": True,
@@ -82,7 +89,8 @@ _TYPES: dict[str, type] = {key: str if value is None else type(value)
 _POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB", "PCN_NOTICE_DAYS", "WORKER_POLL_MS",
              "WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_BACKOFF_BASE_MS",
              "WEBHOOK_BACKOFF_CAP_SECONDS", "WEBHOOK_MAX_AGE_SECONDS",
-             "COMPLAINT_D3_HOURS", "COMPLAINT_D5_DAYS", "COMPLAINT_D8_DAYS")
+             "COMPLAINT_D3_HOURS", "COMPLAINT_D5_DAYS", "COMPLAINT_D8_DAYS",
+             "COMMONALITY_BASE_DAYS", "FA_ATTACHMENT_LIMIT_MIB")
 # Keys whose value is one of a few words.
 _CHOICES = {"PORTAL_HOLD_POLICY": ("delay", "notify")}
 

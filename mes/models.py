@@ -5,6 +5,7 @@ from mes.audit import models as audit  # noqa: F401
 from mes.auth import models as auth  # noqa: F401
 from mes.catalog import models as catalog  # noqa: F401
 from mes.changes import models as changes  # noqa: F401
+from mes.commonality import models as commonality  # noqa: F401
 from mes.complaints import models as complaints  # noqa: F401
 from mes.events import models as events  # noqa: F401
 from mes.floor import models as floor  # noqa: F401

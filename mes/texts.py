@@ -177,6 +177,11 @@ FIELD_LABELS: dict[str, Any] = {
     "overdue": _l("Overdue only"),
     # Webhooks.
     "url": _l("URL"), "events": _l("Events"),
+    # Commonality, returned units and failure analysis.
+    "result": _l("Result"),
+    "files": _l("Files"), "factor": _l("Factor"), "complaints": _l("Complaints"),
+    "days": _l("Days"), "window": _l("Time window"), "route_version": _l("Route version"),
+    "value": _l("Value"),
 }
 
 

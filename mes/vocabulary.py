@@ -367,6 +367,10 @@ class MatchKind(Vocabulary):
     MATERIAL_LOT = "material_lot", _l("Material lot")
     EQUIPMENT = "equipment", _l("Equipment time window")
     LOTS = "lots", _l("Lot numbers")
+    # Lot attributes a complaint's commonality may point at; no future hold matches them.
+    DATE_CODE = "date_code", _l("Date code")
+    ROUTE_VERSION = "route_version", _l("Route version")
+    BOM_REVISION = "bom_revision", _l("BOM revision")
 
 
 class FutureHoldStatus(Vocabulary):
@@ -529,3 +533,11 @@ class DeliveryState(Vocabulary):
     PENDING = "pending", _l("pending")
     DELIVERED = "delivered", _l("delivered")
     FAILED = "failed", _l("failed")
+
+
+class AnalysisResult(Vocabulary):
+    """The result of a failure analysis step on returned units."""
+
+    PASS = "pass", _l("pass")
+    FAIL = "fail", _l("fail")
+    FINDING = "finding", _l("finding")

@@ -16,6 +16,7 @@ from mes import vocabulary as v
 from mes.catalog import services as catalog
 from mes.catalog.models import Customer, Equipment, ReasonCode
 from mes.changes.models import Change, Pcn
+from mes.commonality.models import ComplaintReturn, FailureAnalysis
 from mes.complaints.models import Complaint, ComplaintUnit, EightDStepRow
 from mes.db import Base, get_db, utcnow
 from mes.events import publish
@@ -50,6 +51,7 @@ COLUMNS = {
     ("complaint", "state"): v.ComplaintState, ("complaint_unit", "kind"): v.ScanKind,
     ("eightd_step", "step"): v.EightDStep,
     ("outbox_event", "type"): v.EventType, ("webhook_delivery", "state"): v.DeliveryState,
+    ("failure_analysis", "result"): v.AnalysisResult,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),
@@ -127,6 +129,9 @@ def a_row_everywhere(session, tested, make_user) -> None:
     complaint.units.append(ComplaintUnit(scan=lot.lot_no, kind="lot", failure_mode="open",
                                          count=1))
     complaint.steps.append(EightDStepRow(step="D0", due_at=utcnow()))
+    ret = ComplaintReturn(units=1, received_at=utcnow(), created_by="qa")
+    ret.analyses.append(FailureAnalysis(step="decap", result="finding", created_by="qa"))
+    complaint_returns = [ret]
     session.add(complaint)
     event = publish(session, "lot.hold.placed", customer_id=lot.customer_id, lot_id=lot.id,
                     data={"lot_no": lot.lot_no})
@@ -135,6 +140,9 @@ def a_row_everywhere(session, tested, make_user) -> None:
     session.add(webhook)
     session.flush()
     session.add(Delivery(webhook_id=webhook.id, event_id=event.id))
+    for one in complaint_returns:
+        one.complaint_id = complaint.id
+        session.add(one)
     session.commit()
 
 

@@ -37,9 +37,10 @@ def step_dict(row: EightDStepRow, staff: bool, now: datetime) -> dict[str, Any]:
 
 
 def returns(session: Session, complaint: Complaint, staff: bool) -> list[dict[str, Any]]:
-    """The units returned for the complaint and their failure analyses (none recorded
-    here yet)."""
-    return []
+    """The units returned for the complaint and their failure analyses."""
+    from mes.commonality.returns import presented_returns
+
+    return presented_returns(session, complaint, staff)
 
 
 def present(session: Session, complaint: Complaint, actor: Actor | None, *,

@@ -109,7 +109,8 @@ def match_dump(match: dict[str, Any]) -> dict[str, Any]:
 
 def match_options() -> list[tuple[str, str]]:
     """What a match may name, for the form's select."""
-    return MatchKind.choices()
+    return MatchKind.choices((MatchKind.FAB_LOT, MatchKind.WAFER, MatchKind.MATERIAL_LOT,
+                              MatchKind.EQUIPMENT, MatchKind.LOTS))
 
 
 def hold_reasons() -> list[tuple[str, str]]:

@@ -29,7 +29,9 @@ MAX_RELEASE_HOLDS = 1000
 class MatchIn(Schema):
     """Exactly one criterion: `fab_lot`; `wafer` (optionally with `fab_lot`);
     `material_lot`; `equipment` with `since` and optionally `until` (an open window
-    otherwise); or `lots`. Every descendant through splits and merges matches too."""
+    otherwise); `lots`; `date_code`; `route_version` with `route`; or `bom_revision` with
+    `product` (the last three not for future holds). Every descendant through splits and
+    merges matches too."""
 
     fab_lot = fields.String(validate=validate.Length(min=1, max=60))
     wafer = fields.String(validate=validate.Length(min=1, max=40))
@@ -39,6 +41,11 @@ class MatchIn(Schema):
     until = fields.AwareDateTime(allow_none=True)
     lots = fields.List(fields.String(validate=LOT_NO),
                        validate=validate.Length(min=1, max=MAX_MATCH_LOTS))
+    date_code = fields.String(validate=validate.Length(min=1, max=4))
+    route = fields.String(validate=CODE)
+    route_version = fields.Integer(strict=True, validate=validate.Range(min=1))
+    product = fields.String(validate=CODE)
+    bom_revision = fields.String(validate=validate.Length(min=1, max=20))
 
 
 class MatchQuery(MatchIn):

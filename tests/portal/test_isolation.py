@@ -191,7 +191,8 @@ CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test
                 "api.openapi_document", "api.report_*", "api.list_pcns", "api.decide_pcn",
                 "api.get_pack_unit", "api.pack_unit_label", "api.scan", "api.*_webhook*",
                 "api.list_deliveries", "api.redeliver",
-                "api.create_complaint", "api.list_complaints", "api.get_complaint")
+                "api.create_complaint", "api.list_complaints", "api.get_complaint",
+                "api.list_returns", "api.analysis_attachment")
 
 
 def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, world,
@@ -223,7 +224,7 @@ CUSTOMER_PAGES = ("main.index", "main.healthz", "auth.login", "auth.logout", "au
                   "portal.*", "trace.index", "trace.lot", "trace.lot_csv", "trace.shipment",
                   "reports.index", "reports.wip", "reports.yield_page",
                   "reports.rejects", "reports.cycle_time", "reports.holds",
-                  "reports.delivery", "complaints.portal_*", "webhooks.*")
+                  "reports.delivery", "complaints.portal_*", "webhooks.*", "fa_portal.*")
 
 
 def test_customer_gets_403_from_every_page_outside_the_portal(app, session, world):

@@ -44,7 +44,7 @@ from mes.quality.services.common import (
     required_comment,
 )
 from mes.quality.services.holds import place_holds
-from mes.quality.services.matching import Criterion, criterion, seed_ids
+from mes.quality.services.matching import ATTRIBUTE_KINDS, Criterion, criterion, seed_ids
 from mes.vocabulary import FutureHoldStatus, HoldSource, LotState, MatchKind, ReasonKind
 
 
@@ -254,6 +254,9 @@ def create_future_hold(session: Session, actor: Actor, *, reason: str, comment: 
     if not _step_known(session, at_step):
         raise invalid("at_step", _l("No route has a step %(at_step)s.", at_step=at_step))
     crit = criterion(session, match)
+    if crit.kind in ATTRIBUTE_KINDS:
+        raise invalid("match", _l("A future hold cannot match by %(kind)s; hold the lots "
+                                   "by a mass hold instead.", kind=crit.kind.label))
     rule = FutureHold(reason=hold_reason, comment=text, at_step=at_step, match_kind=crit.kind,
                       match=crit.stored, status=FutureHoldStatus.ACTIVE,
                       created_by=actor_name(actor),

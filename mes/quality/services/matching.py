@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from mes import texts
 from mes.auth.actor import Actor
-from mes.catalog.models import Equipment, MaterialLot
+from mes.catalog.models import Bom, Equipment, MaterialLot, Product, Route
 from mes.errors import Conflict, ErrorCode, InvalidInput
 from mes.floor.genealogy import descendants
 from mes.floor.models import Lot, LotWafer, MaterialUse, StepRun, Wafer
@@ -38,6 +38,9 @@ class Criterion:
     since: datetime | None = None
     until: datetime | None = None
     lots: tuple[str, ...] = ()
+    date_code: str | None = None
+    route_id: int | None = None
+    bom_id: int | None = None
     # The criterion as kept on a future hold and in the holds' data (JSON).
     stored: dict[str, Any] = field(default_factory=dict)
 
@@ -46,28 +49,64 @@ class Criterion:
 _KEYS: dict[str, set[str]] = {
     MatchKind.FAB_LOT: {"fab_lot"}, MatchKind.WAFER: {"wafer", "fab_lot"},
     MatchKind.MATERIAL_LOT: {"material_lot"},
-    MatchKind.EQUIPMENT: {"equipment", "since", "until"}, MatchKind.LOTS: {"lots"}}
+    MatchKind.EQUIPMENT: {"equipment", "since", "until"}, MatchKind.LOTS: {"lots"},
+    MatchKind.DATE_CODE: {"date_code"}, MatchKind.ROUTE_VERSION: {"route", "route_version"},
+    MatchKind.BOM_REVISION: {"product", "bom_revision"}}
+# Kinds that name a lot attribute: mass holds and containments take them, future holds
+# do not (a future hold matches by genealogy facts, mes.quality.services.future).
+ATTRIBUTE_KINDS = (MatchKind.DATE_CODE, MatchKind.ROUTE_VERSION, MatchKind.BOM_REVISION)
 
 
 def _kind(match: dict[str, Any]) -> MatchKind:
     given = {key for key, value in match.items() if value not in (None, "", [])}
     # A wafer may name its fab lot, so the fab lot is the criterion only when alone.
     kinds = [k for k in (MatchKind.WAFER, MatchKind.MATERIAL_LOT, MatchKind.EQUIPMENT,
-                         MatchKind.LOTS) if k in given]
+                         MatchKind.LOTS, *ATTRIBUTE_KINDS) if k in given]
     if not kinds and MatchKind.FAB_LOT in given:
         kinds = [MatchKind.FAB_LOT]
     if len(kinds) != 1:
         raise invalid("match", _l("Give exactly one of %(fab_lot)s, %(wafer)s (optionally with "
                                    "%(fab_lot)s), %(material_lot)s, %(equipment)s with "
-                                   "%(since)s/%(until)s, %(lots)s.", **{
+                                   "%(since)s/%(until)s, %(lots)s, %(date_code)s, "
+                                   "%(route_version)s with %(route)s, %(bom_revision)s "
+                                   "with %(product)s.", **{
                                        name: texts.field_words([name]) for name in (
                                            "fab_lot", "wafer", "material_lot", "equipment",
-                                           "since", "until", "lots")}))
+                                           "since", "until", "lots", "date_code",
+                                           "route_version", "route", "bom_revision",
+                                           "product")}))
     extra = given - _KEYS[kinds[0]]
     if extra:
         raise invalid("match", _l("%(items)s cannot be combined with %(kind)s.",
                                    items=texts.field_words(sorted(extra)), kind=kinds[0].label))
+    partner = {MatchKind.ROUTE_VERSION: "route", MatchKind.BOM_REVISION: "product"}
+    if kinds[0] in partner and partner[kinds[0]] not in given:
+        raise invalid("match", _l("%(kind)s needs %(item)s.", kind=kinds[0].label,
+                                   item=texts.field_words([partner[kinds[0]]])))
     return kinds[0]
+
+
+def _attribute(session: Session, kind: MatchKind, match: dict[str, Any]) -> Criterion:
+    """A criterion on a lot attribute: date code, route version, BOM revision."""
+    if kind == MatchKind.DATE_CODE:
+        return Criterion(kind, date_code=match["date_code"],
+                         stored={"date_code": match["date_code"]})
+    if kind == MatchKind.ROUTE_VERSION:
+        route, version = match["route"], match["route_version"]
+        route_id = session.scalar(select(Route.id).where(Route.code == route,
+                                                         Route.version == version))
+        if route_id is None:
+            raise invalid("match", _l("Unknown route %(code)s version %(version)s.",
+                                       code=route, version=version))
+        return Criterion(kind, route_id=route_id,
+                         stored={"route": route, "route_version": version})
+    product, revision = match["product"], match["bom_revision"]
+    bom_id = session.scalar(select(Bom.id).join(Product, Product.id == Bom.product_id)
+                            .where(Product.code == product, Bom.revision == revision))
+    if bom_id is None:
+        raise invalid("match", _l("Unknown BOM revision %(revision)s of %(code)s.",
+                                   revision=revision, code=product))
+    return Criterion(kind, bom_id=bom_id, stored={"product": product, "bom_revision": revision})
 
 
 def criterion(session: Session, match: dict[str, Any]) -> Criterion:
@@ -79,6 +118,8 @@ def criterion(session: Session, match: dict[str, Any]) -> Criterion:
     if not isinstance(match, dict):
         raise invalid("match", _l("The match must be an object."))
     kind = _kind(match)
+    if kind in ATTRIBUTE_KINDS:
+        return _attribute(session, kind, match)
     if kind == MatchKind.FAB_LOT:
         return Criterion(kind, fab_lot=match["fab_lot"], stored={"fab_lot": match["fab_lot"]})
     if kind == MatchKind.WAFER:
@@ -137,6 +178,12 @@ def seed_ids(crit: Criterion) -> Select[Any]:
             StepRun.equipment_id == crit.equipment_id,
             or_(StepRun.finished_at.is_(None), StepRun.finished_at > crit.since))
         return stmt.where(StepRun.started_at < crit.until) if crit.until else stmt
+    if crit.kind == MatchKind.DATE_CODE:
+        return select(Lot.id).where(Lot.date_code == crit.date_code)
+    if crit.kind == MatchKind.ROUTE_VERSION:
+        return select(Lot.id).where(Lot.route_id == crit.route_id)
+    if crit.kind == MatchKind.BOM_REVISION:
+        return select(Lot.id).where(Lot.bom_id == crit.bom_id)
     return select(Lot.id).where(Lot.lot_no.in_(crit.lots))
 
 
