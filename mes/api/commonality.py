@@ -19,6 +19,7 @@ from mes.auth.permissions import Permission
 from mes.auth.scope import scope_customer
 from mes.commonality import containment, returns
 from mes.commonality import schemas as s
+from mes.commonality.download import attachment_response
 from mes.commonality.models import ComplaintReturn, FailureAnalysis
 from mes.commonality.services import Commonality, commonality
 from mes.complaints.models import ComplaintLot
@@ -181,14 +182,3 @@ def analysis_attachment(complaint_id: int, attachment_id: int) -> Response:
     complaint = returns.get_complaint(session, complaint_id, current_user)
     found = returns.get_attachment(session, complaint, attachment_id)
     return attachment_response(found)
-
-
-def attachment_response(found: Any) -> Response:
-    """The file as a download; never rendered inline as something else (nosniff)."""
-    from urllib.parse import quote
-
-    resp = Response(found.content, mimetype=found.content_type)
-    resp.headers["Content-Disposition"] = (
-        f"attachment; filename*=UTF-8''{quote(found.filename)}")
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp

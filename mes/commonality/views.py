@@ -190,7 +190,7 @@ def record_analysis(complaint_id: int, return_id: int) -> Any:
 @bp.route("/complaints/<int:complaint_id>/attachments/<int:attachment_id>")
 @require(Permission.COMPLAINT_READ, Permission.MASTER_READ)
 def attachment(complaint_id: int, attachment_id: int) -> Any:
-    from mes.api.commonality import attachment_response
+    from mes.commonality.download import attachment_response
 
     sess = db.session()
     complaint = returns.get_complaint(sess, complaint_id, current_user)
@@ -237,7 +237,7 @@ def portal_returns(complaint_id: int) -> Any:
 @portal_bp.route("/<int:complaint_id>/attachments/<int:attachment_id>")
 @require(Permission.PORTAL)
 def portal_attachment(complaint_id: int, attachment_id: int) -> Any:
-    from mes.api.commonality import attachment_response
+    from mes.commonality.download import attachment_response
 
     sess = db.session()
     complaint = returns.get_complaint(sess, complaint_id, current_user)
