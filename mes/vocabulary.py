@@ -451,6 +451,8 @@ class Role(Vocabulary):
     PLANNER = "planner", _l("planner")
     ADMIN = "admin", _l("admin")
     CUSTOMER = "customer", _l("customer")
+    # A user of a partner organisation (mes.partners): reads the lots its grants allow.
+    PARTNER = "partner", _l("partner")
 
 
 class ActorName(Vocabulary):
@@ -477,3 +479,21 @@ class ScanKind(Vocabulary):
     PACK_UNIT = "pack_unit", _l("Pack unit")
     LABEL = "label", _l("2D label")
     MARK = "mark", _l("Package mark")
+
+
+class CustomerKind(Vocabulary):
+    """A customer record is a chip owner (`customer`: owns products, lots, orders) or a
+    partner organisation (`partner`: a Tier-1 or vehicle maker a chip owner grants a view
+    of some of its lots, mes.partners)."""
+
+    CUSTOMER = "customer", _l("Customer")
+    PARTNER = "partner", _l("Partner")
+
+
+class WipStage(Vocabulary):
+    """The stage of a lot in the WIP feed (mes.partners.feed, docs/feeds.md)."""
+
+    DIE_BANK = "die_bank", _l("Die bank")
+    ASSEMBLY = "assembly", _l("Assembly")
+    TEST = "test", _l("Test")
+    PACK = "pack", _l("Pack")
