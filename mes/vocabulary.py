@@ -477,3 +477,20 @@ class ScanKind(Vocabulary):
     PACK_UNIT = "pack_unit", _l("Pack unit")
     LABEL = "label", _l("2D label")
     MARK = "mark", _l("Package mark")
+
+
+class DistributionKind(Vocabulary):
+    """What a forecast duration distribution describes (`forecast_distribution.kind`)."""
+
+    STEP = "step", _l("Route step")
+    HOLD = "hold", _l("Hold reason")
+
+
+class DistributionSource(Vocabulary):
+    """Where a forecast duration distribution came from: the step of this route (or the
+    hold's own reason), the same step code on every route (or every hold reason), or the
+    configured default when the history is too thin."""
+
+    OWN = "own", _l("Own history")
+    POOLED = "pooled", _l("Pooled history")
+    DEFAULT = "default", _l("Configured default")
