@@ -479,6 +479,32 @@ class ScanKind(Vocabulary):
     MARK = "mark", _l("Package mark")
 
 
+# --- events ----------------------------------------------------------------------------
+
+class EventType(Vocabulary):
+    """What the plant tells a customer's system by webhook (mes.events)."""
+
+    LOT_HOLD_PLACED = "lot.hold.placed", _l("Lot put on hold")
+    LOT_HOLD_RELEASED = "lot.hold.released", _l("Lot hold released")
+    LOT_ETA_CHANGED = "lot.eta.changed", _l("Lot completion forecast changed")
+    ORDER_STATUS_CHANGED = "order.status.changed", _l("Order line status changed")
+    SHIPMENT_CREATED = "shipment.created", _l("Shipment created")
+    CONTAINMENT_CREATED = "containment.created", _l("Containment started")
+    COMPLAINT_CREATED = "complaint.created", _l("Complaint received")
+    EIGHTD_STEP_COMPLETED = "eightd.step.completed", _l("8D step completed")
+    EIGHTD_CLOSED = "eightd.closed", _l("8D closed")
+    PCN_SENT = "pcn.sent", _l("Change notification sent")
+    PCN_DECIDED = "pcn.decided", _l("Change notification answered")
+
+
+class DeliveryState(Vocabulary):
+    """Where a webhook delivery stands: retried while pending, until delivered or given up."""
+
+    PENDING = "pending", _l("pending")
+    DELIVERED = "delivered", _l("delivered")
+    FAILED = "failed", _l("failed")
+
+
 class DistributionKind(Vocabulary):
     """What a forecast duration distribution describes (`forecast_distribution.kind`)."""
 
