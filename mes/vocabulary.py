@@ -481,6 +481,49 @@ class ScanKind(Vocabulary):
     MARK = "mark", _l("Package mark")
 
 
+# --- events ----------------------------------------------------------------------------
+
+class EventType(Vocabulary):
+    """What the plant tells a customer's system by webhook (mes.events)."""
+
+    LOT_HOLD_PLACED = "lot.hold.placed", _l("Lot put on hold")
+    LOT_HOLD_RELEASED = "lot.hold.released", _l("Lot hold released")
+    LOT_ETA_CHANGED = "lot.eta.changed", _l("Lot completion forecast changed")
+    ORDER_STATUS_CHANGED = "order.status.changed", _l("Order line status changed")
+    SHIPMENT_CREATED = "shipment.created", _l("Shipment created")
+    CONTAINMENT_CREATED = "containment.created", _l("Containment started")
+    COMPLAINT_CREATED = "complaint.created", _l("Complaint received")
+    EIGHTD_STEP_COMPLETED = "eightd.step.completed", _l("8D step completed")
+    EIGHTD_CLOSED = "eightd.closed", _l("8D closed")
+    PCN_SENT = "pcn.sent", _l("Change notification sent")
+    PCN_DECIDED = "pcn.decided", _l("Change notification answered")
+
+
+class DeliveryState(Vocabulary):
+    """Where a webhook delivery stands: retried while pending, until delivered or given up."""
+
+    PENDING = "pending", _l("pending")
+    DELIVERED = "delivered", _l("delivered")
+    FAILED = "failed", _l("failed")
+
+
+class DistributionKind(Vocabulary):
+    """What a forecast duration distribution describes (`forecast_distribution.kind`)."""
+
+    STEP = "step", _l("Route step")
+    HOLD = "hold", _l("Hold reason")
+
+
+class DistributionSource(Vocabulary):
+    """Where a forecast duration distribution came from: the step of this route (or the
+    hold's own reason), the same step code on every route (or every hold reason), or the
+    configured default when the history is too thin."""
+
+    OWN = "own", _l("Own history")
+    POOLED = "pooled", _l("Pooled history")
+    DEFAULT = "default", _l("Configured default")
+
+
 class CustomerKind(Vocabulary):
     """A customer record is a chip owner (`customer`: owns products, lots, orders) or a
     partner organisation (`partner`: a Tier-1 or vehicle maker a chip owner grants a view

@@ -17,6 +17,8 @@ from mes.catalog import services as catalog
 from mes.catalog.models import Customer, Equipment, ReasonCode
 from mes.changes.models import Change, Pcn
 from mes.db import Base, get_db, utcnow
+from mes.events import publish
+from mes.events.models import Delivery, Webhook
 from mes.floor.models import LotEdge
 from mes.quality.models import FutureHold, Hold, MoistureClock
 from mes.shipping.models import PackUnit
@@ -44,6 +46,9 @@ COLUMNS = {
     ("product_change", "kind"): v.ChangeKind, ("pcn", "status"): v.PcnStatus,
     ("durable", "kind"): v.DurableKind, ("durable_mount", "action"): v.DurableAction,
     ("pack_unit", "kind"): v.PackKind,
+    ("outbox_event", "type"): v.EventType, ("webhook_delivery", "state"): v.DeliveryState,
+    ("forecast_distribution", "kind"): v.DistributionKind,
+    ("forecast_distribution", "source"): v.DistributionSource,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),
@@ -116,6 +121,13 @@ def a_row_everywhere(session, tested, make_user) -> None:
     catalog.mount_durable(session, "eng", session.get(Equipment, tool_id), "CAP-1")
     session.add(PackUnit(kind="reel", product_id=lot.product_id, customer_id=lot.customer_id,
                          lot_id=lot.id, quantity=lot.quantity))
+    event = publish(session, "lot.hold.placed", customer_id=lot.customer_id, lot_id=lot.id,
+                    data={"lot_no": lot.lot_no})
+    webhook = Webhook(customer_id=lot.customer_id, url="http://127.0.0.1:9/", events=[],
+                      secret="whsec_x")
+    session.add(webhook)
+    session.flush()
+    session.add(Delivery(webhook_id=webhook.id, event_id=event.id))
     session.commit()
 
 
