@@ -168,6 +168,8 @@ FIELD_LABELS: dict[str, Any] = {
     "username": _l("User name"), "valid_days": _l("Valid for (days)"),
     "vehicle_program": _l("Vehicle program"), "version": _l("Version"),
     "wafer": _l("Wafer"), "wafer_id": _l("Wafer ID"), "wafers": _l("Wafers"),
+    # Partner grants.
+    "partner": _l("Partner"), "line": _l("PO line"),
 }
 
 
