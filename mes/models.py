@@ -6,6 +6,7 @@ from mes.auth import models as auth  # noqa: F401
 from mes.catalog import models as catalog  # noqa: F401
 from mes.changes import models as changes  # noqa: F401
 from mes.floor import models as floor  # noqa: F401
+from mes.orders import models as orders  # noqa: F401
 from mes.quality import models as quality  # noqa: F401
 from mes.reports import models as reports  # noqa: F401
 from mes.shipping import models as shipping  # noqa: F401
