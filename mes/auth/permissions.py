@@ -43,15 +43,21 @@ class Permission(enum.StrEnum):
     SPC_SAMPLE = "spc:sample"          # enter measured subgroups (operators, gauges)
     SPC_CLOSE = "spc:close"            # close an out-of-control event (cause and action)
     PCN_READ = "pcn:read"              # see product change notifications (customers: own)
+<<<<<<< HEAD
     FEED_READ = "feed:read"            # the WIP feed (customers and partners: their own)
     GRANT_READ = "grant:read"          # list partner grants (owners: made; partners: received)
     GRANT_WRITE = "grant:write"        # grant a partner a view of lots, revoke it
     PARTNER_READ = "partner:read"      # the partner pages: the lots granted to a partner
+=======
+    ORDER_READ = "order:read"          # see purchase orders and their lines (customers: own)
+    ORDER_WRITE = "order:write"        # enter orders, commit dates, allocate lots to lines
+>>>>>>> orders
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
                Permission.SHIPMENT_READ, Permission.TRACE_READ, Permission.REPORT_READ,
-               Permission.TEST_READ, Permission.SPC_READ, Permission.PCN_READ}
+               Permission.TEST_READ, Permission.SPC_READ, Permission.PCN_READ,
+               Permission.ORDER_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.MASTER_READ, Permission.LOT_READ, Permission.LOT_TRACK,
@@ -67,6 +73,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                                       Permission.AUDIT_READ, Permission.SPC_CLOSE}),
     Role.PLANNER: frozenset(_READ_FLOOR | {Permission.LOT_RECEIVE, Permission.LOT_SPLIT_MERGE,
                                            Permission.SHIP, Permission.PACK,
+<<<<<<< HEAD
                                            Permission.FEED_READ}),
     Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL, Permission.PARTNER_READ}),
     Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
@@ -76,6 +83,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # Partner users read only what grants allow: never the lot, trace or shipment endpoints.
     Role.PARTNER: frozenset({Permission.PARTNER_READ, Permission.FEED_READ,
                              Permission.GRANT_READ}),
+=======
+                                           Permission.ORDER_WRITE}),
+    Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),
+    Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
+                              Permission.TRACE_READ, Permission.REPORT_READ,
+                              Permission.PCN_READ, Permission.ORDER_READ}),
+>>>>>>> orders
 }
 
 PUBLIC = "public"
