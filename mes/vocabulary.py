@@ -69,6 +69,8 @@ class LotState(Vocabulary):
     SHIPPED = "shipped", _l("Shipped")
     SCRAPPED = "scrapped", _l("Scrapped")
     MERGED = "merged", _l("Merged")
+    # Waiting in the die bank: received, not yet released to the floor (not WIP).
+    BANKED = "banked", _l("In die bank")
 
 
 # A lot in these states is still the plant's work in progress.
@@ -99,6 +101,7 @@ class EventKind(Vocabulary):
     MOISTURE_BAKE = "moisture_bake", _l("Baked")
     SHIP = "ship", _l("Shipped")
     PACK = "pack", _l("Packed")
+    BANK_RELEASE = "bank_release", _l("Released from die bank")
 
 
 class EdgeKind(Vocabulary):

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import CheckConstraint, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
+import mes.models  # noqa: F401  (every table, for CHECKS)
 from mes import vocabulary as v
 from mes.catalog import services as catalog
 from mes.catalog.models import Customer, Equipment, ReasonCode
@@ -53,7 +54,8 @@ COLUMNS = {
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),
-                ("pm_plan", "every_units"), ("pack_unit", "quantity_positive")}
+                ("pm_plan", "every_units"), ("pack_unit", "quantity_positive"),
+                ("order_line", "quantity_positive"), ("order_line", "line_no_positive")}
 
 # (table, constraint name, column) of every CHECK the models declare.
 CHECKS = [(table, str(check.name), str(check.name).removeprefix(f"ck_{table.name}_"))

@@ -43,11 +43,14 @@ class Permission(enum.StrEnum):
     SPC_SAMPLE = "spc:sample"          # enter measured subgroups (operators, gauges)
     SPC_CLOSE = "spc:close"            # close an out-of-control event (cause and action)
     PCN_READ = "pcn:read"              # see product change notifications (customers: own)
+    ORDER_READ = "order:read"          # see purchase orders and their lines (customers: own)
+    ORDER_WRITE = "order:write"        # enter orders, commit dates, allocate lots to lines
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
                Permission.SHIPMENT_READ, Permission.TRACE_READ, Permission.REPORT_READ,
-               Permission.TEST_READ, Permission.SPC_READ, Permission.PCN_READ}
+               Permission.TEST_READ, Permission.SPC_READ, Permission.PCN_READ,
+               Permission.ORDER_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.MASTER_READ, Permission.LOT_READ, Permission.LOT_TRACK,
@@ -62,11 +65,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.QA: frozenset(_READ_FLOOR | {Permission.HOLD_PLACE, Permission.HOLD_RELEASE,
                                       Permission.AUDIT_READ, Permission.SPC_CLOSE}),
     Role.PLANNER: frozenset(_READ_FLOOR | {Permission.LOT_RECEIVE, Permission.LOT_SPLIT_MERGE,
-                                           Permission.SHIP, Permission.PACK}),
+                                           Permission.SHIP, Permission.PACK,
+                                           Permission.ORDER_WRITE}),
     Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),
     Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
                               Permission.TRACE_READ, Permission.REPORT_READ,
-                              Permission.PCN_READ}),
+                              Permission.PCN_READ, Permission.ORDER_READ}),
 }
 
 PUBLIC = "public"
