@@ -21,6 +21,7 @@ from mes.db import Base, get_db, utcnow
 from mes.events import publish
 from mes.events.models import Delivery, Webhook
 from mes.floor.models import LotEdge
+from mes.forecast.models import ForecastDistribution
 from mes.quality.models import FutureHold, Hold, MoistureClock
 from mes.shipping.models import PackUnit
 from mes.spc.models import SpcEvent, SpcPlan
@@ -132,6 +133,8 @@ def a_row_everywhere(session, tested, make_user) -> None:
     session.add(webhook)
     session.flush()
     session.add(Delivery(webhook_id=webhook.id, event_id=event.id))
+    session.add(ForecastDistribution(kind="step", key="R/S", source="own", samples=1,
+                                     points=[1.0]))
     session.commit()
 
 
