@@ -6,14 +6,14 @@ chip owner gives a partner on one PO line or one vehicle program (partner_grant:
 one scope; revoking keeps the row; one active grant per partner and scope).
 
 Revision ID: 0033
-Revises: 0030, 0032
+Revises: 0032
 Create Date: 2026-12-06 22:30:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0033'
-down_revision = ('0030', '0032')
+down_revision = '0032'
 branch_labels = None
 depends_on = None
 
