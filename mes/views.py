@@ -47,6 +47,11 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("Tools and their E10 states.")),
     (_l("Users"), "auth.users", (Permission.USER_ADMIN,),
      _l("Accounts, roles and API tokens.")),
+    (_l("Shared lots"), "partners.index", (Permission.PARTNER_READ,),
+     _l("The lots your suppliers share with you: stage, expected completion, holds, "
+        "shipments.")),
+    (_l("Partner grants"), "partners.grants", (Permission.GRANT_WRITE, Permission.USER_ADMIN),
+     _l("Which partner organisations see which customers' PO lines and vehicle programs.")),
 ]
 
 

@@ -31,6 +31,7 @@ from mes.api import (  # noqa: E402,F401
     maintenance,
     moisture,
     packing,
+    partners,
     portal,
     reports,
     shipping,

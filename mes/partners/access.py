@@ -9,7 +9,7 @@ from it; another lot is simply not found.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, and_, or_, select
 
@@ -20,7 +20,7 @@ from mes.partners.models import Grant
 
 def granted_lots(partner_id: int) -> Select[Any]:
     """(lot id, owner id) of every lot partner `partner_id` may see now."""
-    return (select(OrderAllocation.lot_id, Grant.owner_id)
+    stmt = (select(OrderAllocation.lot_id, Grant.owner_id)
             .join(OrderLine, OrderLine.id == OrderAllocation.line_id)
             .join(PurchaseOrder, PurchaseOrder.id == OrderLine.order_id)
             .join(Grant, and_(Grant.partner_id == partner_id, Grant.revoked_at.is_(None),
@@ -30,6 +30,7 @@ def granted_lots(partner_id: int) -> Select[Any]:
                                        Grant.vehicle_program == OrderLine.vehicle_program))))
             .join(Lot, and_(Lot.id == OrderAllocation.lot_id,
                             Lot.customer_id == PurchaseOrder.customer_id)))
+    return cast("Select[Any]", stmt)
 
 
 def granted_lot_ids(partner_id: int) -> Select[Any]:

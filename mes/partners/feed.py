@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, select
@@ -102,7 +102,7 @@ def lots_query(scope: FeedScope) -> Select[Any]:
             stmt = stmt.where(Lot.customer_id == scope.owner_id)
     else:
         stmt = stmt.where(Lot.customer_id == scope.customer_id)
-    return forecast_columns(stmt).order_by(Lot.id)
+    return forecast_columns(cast("Select[Any]", stmt)).order_by(Lot.id)
 
 
 def stage(state: str, kind: str | None, earlier_kind: str | None) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from mes.catalog.schemas import CODE
+from mes.vocabulary import Role
 
 PO = validate.Length(min=1, max=60)
 PROGRAM = validate.Length(min=1, max=60)
@@ -54,7 +56,10 @@ class GrantOut(Schema):
     line = fields.Function(lambda g: g.line.line_no if g.line is not None else None)
     vehicle_program = fields.String()
     granted_at = fields.AwareDateTime()
-    granted_by = fields.String()
+    # Who granted: for the owner and the plant; a partner's users read null.
+    granted_by = fields.Function(
+        lambda g: None if getattr(current_user, "role", None) == Role.PARTNER
+        else g.granted_by)
 
 
 class FeedQuery(Schema):

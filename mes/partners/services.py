@@ -16,6 +16,7 @@ other lots of the owner.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,7 @@ from mes.partners.models import Grant
 from mes.portal.visibility import Visibility
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
-from mes.vocabulary import CustomerKind
+from mes.vocabulary import CustomerKind, HoldStatus
 
 
 def _role(actor: Actor | None) -> str | None:
@@ -195,30 +196,41 @@ class GrantedLot:
     holds: int = 0
 
 
-def granted_lot_query(partner_id: int) -> Select[Any]:
-    """The partner's lots with owner and PO line, by owner, PO, line and lot number."""
-    from mes.forecast.models import LotForecast
-
-    ids = granted_lot_ids(partner_id)
-    return (select(Lot, Customer.code, Customer.name, PurchaseOrder.po, OrderLine.line_no,
-                   OrderLine.vehicle_program, LotForecast.p50_at, LotForecast.p90_at)
+def _granted(partner_id: int, *columns: Any) -> Select[Any]:
+    return (select(*columns)
             .join(OrderAllocation, OrderAllocation.lot_id == Lot.id)
             .join(OrderLine, OrderLine.id == OrderAllocation.line_id)
             .join(PurchaseOrder, PurchaseOrder.id == OrderLine.order_id)
             .join(Customer, Customer.id == Lot.customer_id)
-            .outerjoin(LotForecast, LotForecast.lot_id == Lot.id)
-            .where(Lot.id.in_(ids))
-            .options(joinedload(Lot.product))
+            .where(Lot.id.in_(granted_lot_ids(partner_id)))
             .order_by(Customer.code, PurchaseOrder.po, OrderLine.line_no, Lot.lot_no))
 
 
-def granted_rows(session: Session, rows: list[Any], now: datetime) -> list[GrantedLot]:
-    """Rows of `granted_lot_query` as GrantedLots, with the holds the owner sees."""
+def granted_lot_query(partner_id: int) -> Select[Any]:
+    """The ids of the partner's lots, by owner, PO, line and lot number (for paging)."""
+    return _granted(partner_id, Lot.id)
+
+
+def granted_rows(session: Session, partner_id: int, lot_ids: Sequence[int], now: datetime,
+                 lot_no: str | None = None) -> list[GrantedLot]:
+    """The partner's lots among `lot_ids` (or the one numbered `lot_no`) with owner, PO
+    line, forecast and the holds the owner sees, in the order of `granted_lot_query`."""
+    from mes.forecast.models import LotForecast
+
+    stmt = (_granted(partner_id, Lot, Customer.code, Customer.name, PurchaseOrder.po,
+                     OrderLine.line_no, OrderLine.vehicle_program, LotForecast.p50_at,
+                     LotForecast.p90_at)
+            .outerjoin(LotForecast, LotForecast.lot_id == Lot.id)
+            .options(joinedload(Lot.product)))
+    stmt = stmt.where(Lot.lot_no == lot_no) if lot_no is not None else \
+        stmt.where(Lot.id.in_(list(lot_ids)))
+    rows = session.execute(stmt).all()
     held = [row[0].id for row in rows if row[0].open_holds]
     counts: dict[int, int] = {}
     if held:
         for lot_id in session.scalars(
-                select(Hold.lot_id).where(Hold.lot_id.in_(held), Hold.status == "open",
+                select(Hold.lot_id).where(Hold.lot_id.in_(held),
+                                          Hold.status == HoldStatus.OPEN,
                                           Visibility.configured().clause(now))):
             counts[lot_id] = counts.get(lot_id, 0) + 1
     return [GrantedLot(lot=lot, owner=code, owner_name=name, po=po, line=line_no,
@@ -228,10 +240,10 @@ def granted_rows(session: Session, rows: list[Any], now: datetime) -> list[Grant
 
 def granted_lot(session: Session, partner_id: int, lot_no: str, now: datetime) -> GrantedLot:
     """One of the partner's lots; any other lot number is 404, as if it did not exist."""
-    row = session.execute(granted_lot_query(partner_id).where(Lot.lot_no == lot_no)).first()
-    if row is None:
+    found = granted_rows(session, partner_id, (), now, lot_no=lot_no)
+    if not found:
         raise NotFound(_l("No lot %(lot)s.", lot=lot_no))
-    return granted_rows(session, [row], now)[0]
+    return found[0]
 
 
 def lot_holds(session: Session, lot_id: int, now: datetime) -> list[Hold]:

@@ -51,7 +51,8 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
             ("portal.shipments", _l("Shipments")), ("portal.pcns", _l("Changes (PCNs)")),
-            ("portal.yields", _l("Yields")), ("portal.rejects", _l("Rejects")))
+            ("portal.yields", _l("Yields")), ("portal.rejects", _l("Rejects")),
+            ("partners.grants", _l("Partners")))
 # The window of the portal's reject Pareto, as its yields'.
 REJECT_WINDOW = services.YIELD_WINDOW
 
