@@ -64,7 +64,7 @@ def wip_feed(args: dict[str, Any]) -> Page | Response:
     stage, forecast and the holds its customer sees (docs/feeds.md).
 
     Customer users read their own customer's lots; partner users the lots their grants
-    show (`customer`: of one granting owner); plant users (planner, admin) name the
+    show (`customer`: of one granting owner); plant users name the
     customer. JSON pages by `limit` and `cursor` in lot order; `format=csv` answers every
     row at once, streamed."""
     scope = feed_scope(args["customer"])
