@@ -8,7 +8,6 @@ from sqlalchemy import select
 from mes.audit.models import AuditEvent
 from mes.floor import services as floor
 from mes.orders.models import OrderAllocation
-from tests.floor.helpers import advance
 from tests.helpers import refused
 from tests.orders.conftest import need, order_body
 
@@ -78,7 +77,7 @@ def test_a_line_gets_a_commit_date_and_changes(planner, ordered, session):
 
 def test_lots_are_allocated_all_or_nothing_and_the_line_counts_them(
         planner, ordered, receive, session):
-    queued = receive(200, lot_no="L-Q")
+    receive(200, lot_no="L-Q")
     running = receive(100, lot_no="L-R")
     floor.track_in(session, "op", running, step="SAW", equipment="SAW-1")
     session.commit()
