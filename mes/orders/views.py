@@ -136,7 +136,7 @@ def edit_line(order_id: int, line_no: int) -> Any:
 
     def action() -> OrderLine:
         raw = {name: forms.text(request.form, name) for name in LINE_FIELDS}
-        data = forms.load(s.LinePatch, {"commit_date": raw["commit_date"] or None,
+        data = forms.load(s.OrderLinePatch, {"commit_date": raw["commit_date"] or None,
                                         **{k: raw[k] for k in ("quantity", "need_date")
                                            if raw[k]}})
         return services.update_line(db.session(), current_user, order, line, data)
@@ -158,7 +158,7 @@ def allocate(order_id: int, line_no: int) -> Any:
     numbers += request.form.getlist("lot")
 
     def action() -> OrderLine:
-        data = forms.load(s.AllocationIn, {"lots": numbers})
+        data = forms.load(s.OrderAllocationIn, {"lots": numbers})
         return services.allocate(db.session(), current_user, order, line, data["lots"])
 
     done, refused = forms.attempt(action)
@@ -213,7 +213,7 @@ def release(lot_no: str) -> Any:
     lot = floor.get_lot(sess, lot_no, current_user)
 
     def action() -> Any:
-        data = forms.load(s.ReleaseIn, {"planned_start": _when(
+        data = forms.load(s.BankReleaseIn, {"planned_start": _when(
             forms.text(request.form, "planned_start"))})
         return services.release_lot(sess, current_user, lot, data.get("planned_start"))
 
@@ -232,7 +232,7 @@ def plan(lot_no: str) -> Any:
     lot = floor.get_lot(sess, lot_no, current_user)
 
     def action() -> Any:
-        data = forms.load(s.PlanIn, {"planned_start": _when(
+        data = forms.load(s.BankPlanIn, {"planned_start": _when(
             forms.text(request.form, "planned_start"))})
         return services.plan_lot(sess, current_user, lot, data["planned_start"])
 
