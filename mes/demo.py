@@ -1506,10 +1506,10 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     history.run()
     load_demo_test_history(session, history.tests, history.end)
     boxes = load_demo_packing(session, history.end)
+    load_demo_orders(session, history.end, VEHICLE_PROGRAMS)
     load_demo_shipments(session, history.end, boxes)
     load_demo_change_shipment(session, history.end, boxes)
     load_demo_spc(session, history.end)
-    load_demo_orders(session, history.end, VEHICLE_PROGRAMS)
 
 
 def load_demo(session: Session) -> bool:

@@ -1,6 +1,6 @@
 """The demo plant's purchase orders and die bank (called by mes.demo once the lots' history
 is loaded): per customer a purchase order with a line per product it has lots of, the lots
-in the plant allocated to the lines (lots on hold first, so a line carries a held lot), and
+in the plant allocated to the lines (one line of each order carries a lot on hold), and
 the OEM's next wafers waiting in the die bank, one of them allocated to a second order."""
 
 from __future__ import annotations
@@ -50,17 +50,24 @@ def load_demo_orders(session: Session, end: datetime, programs: Mapping[str, str
             lots = list(session.scalars(
                 select(Lot).where(Lot.customer_id == customer.id,
                                   Lot.state.in_(ALLOCATABLE))
-                .order_by((Lot.open_holds > 0).desc(), Lot.product_id, Lot.id)))
-            by_product: dict[int, list[Lot]] = {}
+                .order_by(Lot.product_id, Lot.id)))
+            free: dict[int, list[Lot]] = {}
+            held: dict[int, list[Lot]] = {}
             for lot in lots:
-                by_product.setdefault(lot.product_id, []).append(lot)
-            products = sorted(by_product, key=lambda pid: codes[pid])[:3]
+                (held if lot.open_holds else free).setdefault(lot.product_id, []).append(lot)
+            products = sorted(set(free) | set(held), key=lambda pid: codes[pid])[:3]
             if not products:
                 continue
+            # Each line takes the oldest lots free of holds; the order's first line whose
+            # product has a lot on hold takes one of those too.
+            taken = {pid: free.get(pid, [])[:LOTS_PER_LINE] for pid in products}
+            with_hold = next((pid for pid in products if held.get(pid)), None)
+            if with_hold is not None:
+                taken[with_hold] = [*taken[with_hold][:LOTS_PER_LINE - 1],
+                                    held[with_hold][0]]
             lines = []
             for n, product_id in enumerate(products, start=1):
-                taken = by_product[product_id][:LOTS_PER_LINE]
-                units = sum(lot.quantity for lot in taken)
+                units = sum(lot.quantity for lot in taken[product_id])
                 lines.append({
                     "line": n * 10, "product": codes[product_id],
                     "quantity": _round_up(units * (1 + UNCOVERED)),
@@ -71,7 +78,7 @@ def load_demo_orders(session: Session, end: datetime, programs: Mapping[str, str
                 "customer": customer.code, "po": _po(customer, 1), "lines": lines})
             for line, product_id in zip(order.lines, products, strict=True):
                 orders.allocate(session, planner, order, line,
-                                [lot.lot_no for lot in by_product[product_id][:LOTS_PER_LINE]])
+                                [lot.lot_no for lot in taken[product_id]])
             first = order.lines[0]
             orders.update_line(session, planner, order, first, {
                 "commit_date": first.need_date - timedelta(days=1)})
