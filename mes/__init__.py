@@ -88,6 +88,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.catalog.views import bp as catalog_bp
     from mes.changes.views import bp as changes_bp
     from mes.floor.views import bp as floor_bp
+    from mes.orders.views import bp as orders_bp
     from mes.partners.views import bp as partners_bp
     from mes.portal.views import bp as portal_bp
     from mes.quality.views import bp as quality_bp
@@ -110,6 +111,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(portal_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(spc_bp)
+    app.register_blueprint(orders_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(partners_bp)
 

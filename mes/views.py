@@ -47,6 +47,8 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("Tools and their E10 states.")),
     (_l("Users"), "auth.users", (Permission.USER_ADMIN,),
      _l("Accounts, roles and API tokens.")),
+    (_l("Orders"), "orders.index", (Permission.ORDER_READ, Permission.MASTER_READ),
+     _l("Customers' purchase orders: commit dates, lots allocated to lines, the die bank.")),
     (_l("Shared lots"), "partners.index", (Permission.PARTNER_READ,),
      _l("The lots your suppliers share with you: stage, expected completion, holds, "
         "shipments.")),

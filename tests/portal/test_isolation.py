@@ -34,6 +34,7 @@ _ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 ALLOWED = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.profile",
            "api.openapi_document", "api.list_lots", "api.list_shipments", "api.list_pcns",
            "portal.*", "trace.index", "reports.*", "api.report_*", "api.scan",
+           "api.list_orders",
            "api.wip_feed", "api.list_grants", "api.create_grant", "partners.grants",
            "partners.grant")
 # Query strings tried on every allowed GET endpoint: B's customer, lots, product and the
@@ -189,7 +190,8 @@ def test_customer_api_answers_own_objects_and_404_for_others(client, world, toke
 CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test_runs",
                 "api.lot_trace", "api.list_shipments", "api.get_shipment", "api.get_coc",
                 "api.openapi_document", "api.report_*", "api.list_pcns", "api.decide_pcn",
-                "api.get_pack_unit", "api.pack_unit_label", "api.scan",
+                "api.get_pack_unit", "api.pack_unit_label", "api.scan", "api.list_orders",
+                "api.get_order",
                 # Feeds and partners (API.md "Orders, events, feeds and partners").
                 "api.wip_feed", "api.create_grant", "api.list_grants", "api.revoke_grant")
 
