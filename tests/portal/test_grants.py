@@ -128,5 +128,5 @@ def test_users_of_partners_and_customers_belong_to_the_right_kind(app, session, 
     for role, customer in (("partner", "OEM"), ("customer", "TIER1"), ("partner", None)):
         with app.app_context():
             refused(session, lambda r=role, c=customer: auth.create_user(
-                session, "test", username=f"x-{role}", role=r, password=None, customer=c),
+                session, "test", username=f"x-{r}", role=r, password=None, customer=c),
                 InvalidInput, "invalid", state=lambda s: s.query(User).count())
