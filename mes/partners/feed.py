@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, aliased
 from mes.catalog.models import Customer, Product, ReasonCode, RouteStep
 from mes.errors import InvalidInput
 from mes.floor.models import Lot
+from mes.forecast.models import LotForecast
 from mes.orders.models import OrderAllocation, OrderLine, PurchaseOrder
 from mes.partners.access import granted_lot_ids
 from mes.portal.visibility import Visibility
@@ -66,8 +67,6 @@ class FeedScope:
 def forecast_columns(stmt: Select[Any]) -> Select[Any]:
     """`stmt` (over Lot) with the lot's forecast P50 and P90 completion times as the
     columns `p50` and `p90` (the one place the feed reads forecasts from)."""
-    from mes.forecast.models import LotForecast
-
     return (stmt.add_columns(LotForecast.p50_at.label("p50"), LotForecast.p90_at.label("p90"))
             .outerjoin(LotForecast, LotForecast.lot_id == Lot.id))
 

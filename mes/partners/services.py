@@ -34,6 +34,7 @@ from mes.catalog.models import Customer, Product
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor.models import Lot
+from mes.forecast.models import LotForecast
 from mes.orders.models import OrderAllocation, OrderLine, PurchaseOrder
 from mes.partners.access import granted_lot_ids, granted_lots
 from mes.partners.models import Grant
@@ -215,8 +216,6 @@ def granted_rows(session: Session, partner_id: int, lot_ids: Sequence[int], now:
                  lot_no: str | None = None) -> list[GrantedLot]:
     """The partner's lots among `lot_ids` (or the one numbered `lot_no`) with owner, PO
     line, forecast and the holds the owner sees, in the order of `granted_lot_query`."""
-    from mes.forecast.models import LotForecast
-
     stmt = (_granted(partner_id, Lot, Customer.code, Customer.name, PurchaseOrder.po,
                      OrderLine.line_no, OrderLine.vehicle_program, LotForecast.p50_at,
                      LotForecast.p90_at)
@@ -277,7 +276,7 @@ def granted_shipment(session: Session, partner_id: int, shipment_id: int
 
 def owner_lines(session: Session, owner_id: int) -> list[tuple[str, int, str, str | None]]:
     """The owner's PO lines (po, line, product, vehicle program), for the grant form."""
-    return [tuple(row) for row in session.execute(  # type: ignore[misc]
+    return [(po, line, product, program) for po, line, product, program in session.execute(
         select(PurchaseOrder.po, OrderLine.line_no, Product.code, OrderLine.vehicle_program)
         .join(OrderLine, OrderLine.order_id == PurchaseOrder.id)
         .join(Product, Product.id == OrderLine.product_id)
