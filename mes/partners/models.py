@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.catalog.models import Customer
 from mes.db import Base, utcnow
+from mes.floor.models import Lot
 from mes.orders.models import OrderLine
 
 _ACTIVE = "revoked_at IS NULL"
@@ -56,3 +57,10 @@ class Grant(Base):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+# The WIP feed's lots of one customer in lot order (mes.partners.feed): a page reads the
+# next `limit` entries of this small index (the lots in the plant, not the history).
+FEED_STATES_SQL = "state IN ('queued', 'running', 'banked')"
+Index("ix_lot_feed", Lot.customer_id, Lot.id,
+      postgresql_where=text(FEED_STATES_SQL), sqlite_where=text(FEED_STATES_SQL))

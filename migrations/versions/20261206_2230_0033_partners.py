@@ -3,7 +3,8 @@
 A customer record's kind (customer.kind: `customer`, a chip owner, or `partner`, a Tier-1
 or vehicle maker; existing rows are customers), the user role `partner`, and the grants a
 chip owner gives a partner on one PO line or one vehicle program (partner_grant: exactly
-one scope; revoking keeps the row; one active grant per partner and scope).
+one scope; revoking keeps the row; one active grant per partner and scope), and the index
+of the WIP feed (ix_lot_feed: a customer's lots in the plant in lot order).
 
 Revision ID: 0033
 Revises: 0032
@@ -70,9 +71,14 @@ def upgrade() -> None:
     op.create_index('ux_partner_grant_program', 'partner_grant',
                     ['partner_id', 'owner_id', 'vehicle_program'], unique=True,
                     postgresql_where=sa.text(program), sqlite_where=sa.text(program))
+    # The WIP feed's lots of a customer, in lot order (a plain CREATE INDEX: no rebuild).
+    feed = "state IN ('queued', 'running', 'banked')"
+    op.create_index('ix_lot_feed', 'lot', ['customer_id', 'id'], unique=False,
+                    postgresql_where=sa.text(feed), sqlite_where=sa.text(feed))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_lot_feed', table_name='lot')
     op.drop_index('ux_partner_grant_program', table_name='partner_grant')
     op.drop_index('ux_partner_grant_line', table_name='partner_grant')
     op.drop_index('ix_partner_grant_partner_id', table_name='partner_grant')
