@@ -41,7 +41,7 @@ def _secrets(world: Any) -> list[str]:
     return [*(lot.lot_no for lot in world.others), b.shipment.vehicle_program or "",
             world.a.open_hold.comment, world.a.released_hold.comment,
             world.a.released_hold.concession or "", b.open_hold.comment, "VP-Y",
-            world.a.user.username, b.user.username, "qa1", "qa2"]
+            world.a.user.username, b.user.username]
 
 
 def _values(name: str, converter: str | None, w: Any) -> list[str]:
