@@ -150,10 +150,11 @@ def test_without_a_grant_a_partner_sees_nothing(app, partnered):
     assert client.get(f"/partners/shipments/{w.a.shipment.id}").status_code == 404
     assert client.get("/api/v1/grants").get_json()["items"] == []
     # Nor the plant's lot, shipment, order and trace endpoints, nor the customer portal.
+    # A granted partner neither: the owner's orders (even the granted line's) are the owner's.
     for path in ("/api/v1/lots", f"/api/v1/lots/{w.a.wip.lot_no}", "/api/v1/shipments",
-                 "/api/v1/orders", f"/api/v1/lots/{w.a.wip.lot_no}/trace", "/portal/"):
-        # (403: the role lacks the permission; 404 where the endpoint is not there at all.)
-        assert as_user(app, w.tier1).get(path).status_code in (403, 404), path
+                 "/api/v1/orders", "/api/v1/orders/PO-1",
+                 f"/api/v1/lots/{w.a.wip.lot_no}/trace", "/portal/"):
+        assert as_user(app, w.tier1).get(path).status_code == 403, path
 
 
 def test_after_revoking_the_partner_sees_nothing_on_the_next_request(app, partnered):
