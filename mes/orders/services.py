@@ -353,18 +353,18 @@ def allocatable_lots(session: Session, order: PurchaseOrder, line: OrderLine,
 
 # --- the die bank ----------------------------------------------------------------------
 
-def _banked(lot: Lot, action: Any) -> None:
+def _banked(lot: Lot) -> None:
     if lot.state != LotState.BANKED:
         raise Conflict(_l("Lot %(lot)s is not in the die bank (it is %(state)s); only a "
-                          "banked lot can be %(action)s.", lot=lot.lot_no,
-                          state=LotState.word(lot.state), action=action),
+                          "banked lot is released or planned.", lot=lot.lot_no,
+                          state=LotState.word(lot.state)),
                        code=ErrorCode.NOT_BANKED)
 
 
 def plan_lot(session: Session, actor: Actor, lot: Lot,
              planned_start: datetime | None) -> Lot:
     """Set (None: clear) when a banked lot is to be released to the floor."""
-    _banked(lot, _l("planned"))
+    _banked(lot)
     before = lot.planned_start
     lot.planned_start = planned_start
     audit.record(session, actor=actor, code="lot:plan", subject_type="lot_plan",
@@ -381,7 +381,7 @@ def release_lot(session: Session, actor: Actor, lot: Lot,
     (where it waited), arriving now; `planned_start`, when given, is kept as the start the
     plan had. A history event `bank_release` and its audit record. Refused with 409
     `not_banked` for a lot not in the die bank."""
-    _banked(lot, _l("released"))
+    _banked(lot)
     now = utcnow()
     first = floor.route_steps(lot)[0]
     if planned_start is not None:

@@ -145,3 +145,18 @@ def test_a_banked_lot_splits_into_banked_lots(plant, session, api):
     assert [resp.get_json()["parent"]["state"], resp.get_json()["children"][0]["state"]] == \
         ["banked", "banked"]
     assert check(session).ok, check(session).lines()
+
+
+def test_a_banked_lot_is_held_by_a_mass_hold_and_released_held(plant, session, api,
+                                                                hold_codes):
+    bank(session)
+    qa = api("qa")
+    resp = qa.post("/holds", json={"reason": "H-ENG", "comment": "Suspect fab lot",
+                                   "match": {"fab_lot": "FAB9"}})
+    assert resp.status_code == 201, resp.get_json()
+    lot = session.scalar(select(Lot).where(Lot.lot_no == "L-BANK"))
+    session.refresh(lot)
+    assert lot.open_holds == 1
+    resp = api("planner").post("/lots/L-BANK/release", json={})
+    assert resp.status_code == 200
+    assert (resp.get_json()["state"], resp.get_json()["on_hold"]) == ("queued", True)
