@@ -1,7 +1,8 @@
 """The demo plant's partner organisation: the Tier-1 Kestrel Drive Systems, a customer
 record of kind partner (in mes.demo's customers) with one partner user (`kestrel`, in its
-users and docs/demo.md), granted by Cyanlake's customer user a view of the lots of line 1 of
-Cyanlake's first purchase order (`load_demo_partners`, once the orders are in)."""
+users and docs/demo.md), granted by Cyanlake's customer user a view of the lots of the
+first line of Cyanlake's first purchase order (`load_demo_partners`, once the orders are
+in)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ PARTNER_USER = {"username": "kestrel", "role": "partner", "password": "demo-kest
 
 
 def load_demo_partners(session: Session, end: datetime) -> None:
-    """At `end`: the owner's grant to the partner on line 1 of its first purchase order
-    (none when the owner has no order)."""
+    """At `end`: the owner's grant to the partner on the first line of its first purchase
+    order (none when the owner has no order)."""
     with simulated_time(end):
         line = session.execute(
             select(PurchaseOrder.po, OrderLine.line_no)
