@@ -76,6 +76,19 @@ DEFAULTS: dict[str, Any] = {
     # the largest file an analysis step takes (images, PDF; kept in the database).
     "FA_STEPS": "electrical_verification,xray,acoustic_microscopy,decap,cross_section",
     "FA_ATTACHMENT_LIMIT_MIB": 10,
+    # Completion forecasts (docs/forecasting.md): the history window of step and hold
+    # durations, the fewest durations a step or reason needs before its own history is
+    # used, the defaults without history, the samples drawn, how old a forecast may grow
+    # before it is recomputed, how often the distributions are rebuilt, and the change of
+    # a lot's P90 that is announced (lot.eta.changed).
+    "FORECAST_WINDOW_DAYS": 90,
+    "FORECAST_MIN_SAMPLES": 10,
+    "FORECAST_DEFAULT_STEP_HOURS": 24,
+    "FORECAST_DEFAULT_HOLD_HOURS": 48,
+    "FORECAST_SAMPLES": 500,
+    "FORECAST_MAX_AGE_MINUTES": 60,
+    "FORECAST_DISTRIBUTION_MAX_AGE_HOURS": 24,
+    "FORECAST_ETA_CHANGE_HOURS": 24,
     "DB_ECHO": False,
     "TESTING": False,
     "WTF_CSRF_ENABLED": True,
@@ -90,7 +103,10 @@ _POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB", "PCN_NOTICE_DAYS", "W
              "WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_BACKOFF_BASE_MS",
              "WEBHOOK_BACKOFF_CAP_SECONDS", "WEBHOOK_MAX_AGE_SECONDS",
              "COMPLAINT_D3_HOURS", "COMPLAINT_D5_DAYS", "COMPLAINT_D8_DAYS",
-             "COMMONALITY_BASE_DAYS", "FA_ATTACHMENT_LIMIT_MIB")
+             "COMMONALITY_BASE_DAYS", "FA_ATTACHMENT_LIMIT_MIB",
+             "FORECAST_WINDOW_DAYS", "FORECAST_MIN_SAMPLES", "FORECAST_DEFAULT_STEP_HOURS",
+             "FORECAST_DEFAULT_HOLD_HOURS", "FORECAST_SAMPLES", "FORECAST_MAX_AGE_MINUTES",
+             "FORECAST_DISTRIBUTION_MAX_AGE_HOURS", "FORECAST_ETA_CHANGE_HOURS")
 # Keys whose value is one of a few words.
 _CHOICES = {"PORTAL_HOLD_POLICY": ("delay", "notify")}
 

@@ -92,6 +92,10 @@ class ErrorCode(StrEnum):
     VERIFICATION_MISSING = "verification_missing"
     CONTAINMENT_OPEN = "containment_open"
     STEPS_OPEN = "steps_open"
+    LOT_BANKED = "lot_banked"
+    NOT_BANKED = "not_banked"
+    ALREADY_ALLOCATED = "already_allocated"
+    WRONG_PRODUCT = "wrong_product"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"

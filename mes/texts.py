@@ -182,6 +182,12 @@ FIELD_LABELS: dict[str, Any] = {
     "files": _l("Files"), "factor": _l("Factor"), "complaints": _l("Complaints"),
     "days": _l("Days"), "window": _l("Time window"), "route_version": _l("Route version"),
     "value": _l("Value"),
+    # Orders and the die bank.
+    "lines": _l("Order lines"), "line": _l("Line"), "need_date": _l("Need date"),
+    "commit_date": _l("Commit date"), "ship_to": _l("Ship-to"),
+    "bank": _l("Into the die bank"), "planned_start": _l("Planned start"),
+    # Partner grants.
+    "partner": _l("Partner"),
 }
 
 

@@ -69,6 +69,8 @@ class LotState(Vocabulary):
     SHIPPED = "shipped", _l("Shipped")
     SCRAPPED = "scrapped", _l("Scrapped")
     MERGED = "merged", _l("Merged")
+    # Waiting in the die bank: received, not yet released to the floor (not WIP).
+    BANKED = "banked", _l("In die bank")
 
 
 # A lot in these states is still the plant's work in progress.
@@ -99,6 +101,7 @@ class EventKind(Vocabulary):
     MOISTURE_BAKE = "moisture_bake", _l("Baked")
     SHIP = "ship", _l("Shipped")
     PACK = "pack", _l("Packed")
+    BANK_RELEASE = "bank_release", _l("Released from die bank")
 
 
 class EdgeKind(Vocabulary):
@@ -455,6 +458,8 @@ class Role(Vocabulary):
     PLANNER = "planner", _l("planner")
     ADMIN = "admin", _l("admin")
     CUSTOMER = "customer", _l("customer")
+    # A user of a partner organisation (mes.partners): reads the lots its grants allow.
+    PARTNER = "partner", _l("partner")
 
 
 class ActorName(Vocabulary):
@@ -541,3 +546,36 @@ class AnalysisResult(Vocabulary):
     PASS = "pass", _l("pass")
     FAIL = "fail", _l("fail")
     FINDING = "finding", _l("finding")
+class DistributionKind(Vocabulary):
+    """What a forecast duration distribution describes (`forecast_distribution.kind`)."""
+
+    STEP = "step", _l("Route step")
+    HOLD = "hold", _l("Hold reason")
+
+
+class DistributionSource(Vocabulary):
+    """Where a forecast duration distribution came from: the step of this route (or the
+    hold's own reason), the same step code on every route (or every hold reason), or the
+    configured default when the history is too thin."""
+
+    OWN = "own", _l("Own history")
+    POOLED = "pooled", _l("Pooled history")
+    DEFAULT = "default", _l("Configured default")
+
+
+class CustomerKind(Vocabulary):
+    """A customer record is a chip owner (`customer`: owns products, lots, orders) or a
+    partner organisation (`partner`: a Tier-1 or vehicle maker a chip owner grants a view
+    of some of its lots, mes.partners)."""
+
+    CUSTOMER = "customer", _l("Customer")
+    PARTNER = "partner", _l("Partner")
+
+
+class WipStage(Vocabulary):
+    """The stage of a lot in the WIP feed (mes.partners.feed, docs/feeds.md)."""
+
+    DIE_BANK = "die_bank", _l("Die bank")
+    ASSEMBLY = "assembly", _l("Assembly")
+    TEST = "test", _l("Test")
+    PACK = "pack", _l("Pack")

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import CheckConstraint, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
+import mes.models  # noqa: F401  (every table, for CHECKS)
 from mes import vocabulary as v
 from mes.catalog import services as catalog
 from mes.catalog.models import Customer, Equipment, ReasonCode
@@ -22,6 +23,7 @@ from mes.db import Base, get_db, utcnow
 from mes.events import publish
 from mes.events.models import Delivery, Webhook
 from mes.floor.models import LotEdge
+from mes.forecast.models import ForecastDistribution
 from mes.quality.models import FutureHold, Hold, MoistureClock
 from mes.shipping.models import PackUnit
 from mes.spc.models import SpcEvent, SpcPlan
@@ -29,6 +31,7 @@ from mes.spc.models import SpcEvent, SpcPlan
 # Every column that holds a code, and its vocabulary.
 COLUMNS = {
     ("user_account", "role"): v.Role, ("user_account", "locale"): v.Language,
+    ("customer", "kind"): v.CustomerKind,
     ("route_step", "kind"): v.StepKind, ("product", "msl"): v.MslLevel,
     ("product", "kind"): v.ProductKind,
     ("equipment", "state"): v.EquipmentState,
@@ -52,10 +55,14 @@ COLUMNS = {
     ("eightd_step", "step"): v.EightDStep,
     ("outbox_event", "type"): v.EventType, ("webhook_delivery", "state"): v.DeliveryState,
     ("failure_analysis", "result"): v.AnalysisResult,
+    ("forecast_distribution", "kind"): v.DistributionKind,
+    ("forecast_distribution", "source"): v.DistributionSource,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),
-                ("pm_plan", "every_units"), ("pack_unit", "quantity_positive")}
+                ("pm_plan", "every_units"), ("pack_unit", "quantity_positive"),
+                ("order_line", "quantity_positive"), ("order_line", "line_no_positive"),
+                ("partner_grant", "one_scope")}
 
 # (table, constraint name, column) of every CHECK the models declare.
 CHECKS = [(table, str(check.name), str(check.name).removeprefix(f"ck_{table.name}_"))
@@ -143,6 +150,8 @@ def a_row_everywhere(session, tested, make_user) -> None:
     for one in complaint_returns:
         one.complaint_id = complaint.id
         session.add(one)
+    session.add(ForecastDistribution(kind="step", key="R/S", source="own", samples=1,
+                                     points=[1.0]))
     session.commit()
 
 

@@ -46,7 +46,7 @@ def test_words_are_translated(app):
 
 def test_codes_are_plain_strings_for_in_tests_and_validators():
     assert v.LotState.codes() == ("queued", "running", "completed", "shipped", "scrapped",
-                                  "merged")
+                                  "merged", "banked")
     assert all(type(code) is str for code in v.HoldSource.codes())
     assert "standby" in v.EquipmentState.codes()
     assert "down" not in v.EquipmentState.codes()

@@ -84,6 +84,9 @@ class Lot(Base):
     # being packed ships its whole quantity).
     packed_qty: Mapped[int] = mapped_column(server_default="0")
     shipped_qty: Mapped[int] = mapped_column(server_default="0")
+    # When the planner means to release a banked lot to the floor (None: not planned);
+    # kept after the release as the start that was planned.
+    planned_start: Mapped[datetime | None]
 
     __mapper_args__ = {"version_id_col": version}
 

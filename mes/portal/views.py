@@ -53,7 +53,8 @@ SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
             ("portal.shipments", _l("Shipments")), ("portal.pcns", _l("Changes (PCNs)")),
             ("portal.yields", _l("Yields")), ("portal.rejects", _l("Rejects")),
             ("complaints.portal_list", _l("Complaints")),
-            ("webhooks.index", _l("Webhooks")))
+            ("webhooks.index", _l("Webhooks")),
+            ("partners.grants", _l("Partners")))
 # The window of the portal's reject Pareto, as its yields'.
 REJECT_WINDOW = services.YIELD_WINDOW
 

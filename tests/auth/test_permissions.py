@@ -67,16 +67,22 @@ def test_declared_permissions_are_public_or_known_permissions(app: Flask):
 def test_every_role_has_a_permission_set():
     assert set(ROLE_PERMISSIONS) == set(Role)
     assert Permission.PORTAL not in ROLE_PERMISSIONS[Role.OPERATOR]
-    assert ROLE_PERMISSIONS[Role.ADMIN] >= set(Permission) - {Permission.PORTAL}
+    assert ROLE_PERMISSIONS[Role.ADMIN] >= set(Permission) - {Permission.PORTAL,
+                                                              Permission.PARTNER_READ}
+    # Partner users read what grants show them, through the partner pages and the feed only.
+    assert ROLE_PERMISSIONS[Role.PARTNER] == {Permission.PARTNER_READ, Permission.FEED_READ,
+                                              Permission.GRANT_READ}
 
 
 @pytest.fixture
 def users_by_role(session) -> dict[Role, Any]:
     """One user of every role, made in one step: this matrix runs for every endpoint."""
     session.add(Customer(code="PERM-C", name="Permission matrix customer"))
+    session.add(Customer(code="PERM-P", name="Permission matrix partner", kind="partner"))
     users = {role: services.create_user(session, "test", username=f"matrix-{role.value}",
-                                        role=role.value, customer="PERM-C"
-                                        if role is Role.CUSTOMER else None)
+                                        role=role.value, customer={
+                                            Role.CUSTOMER: "PERM-C",
+                                            Role.PARTNER: "PERM-P"}.get(role))
              for role in Role}
     session.commit()
     return users

@@ -35,7 +35,10 @@ ALLOWED = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.prof
            "api.openapi_document", "api.list_lots", "api.list_shipments", "api.list_pcns",
            "portal.*", "trace.index", "reports.*", "api.report_*", "api.scan",
            "api.create_complaint", "api.list_complaints", "complaints.portal_*",
-           "api.list_webhooks", "api.create_webhook", "webhooks.index", "webhooks.create")
+           "api.list_webhooks", "api.create_webhook", "webhooks.index", "webhooks.create",
+           "api.list_orders",
+           "api.wip_feed", "api.list_grants", "api.create_grant", "partners.grants",
+           "partners.grant")
 # Query strings tried on every allowed GET endpoint: B's customer, lots, product and the
 # fab lot A and B share (a forward trace of it must show A's lots only), as filters.
 QUERIES = ("", "customer={customer}", "customer={customer}&format=csv", "lot={lot}",
@@ -192,7 +195,11 @@ CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test
                 "api.get_pack_unit", "api.pack_unit_label", "api.scan", "api.*_webhook*",
                 "api.list_deliveries", "api.redeliver",
                 "api.create_complaint", "api.list_complaints", "api.get_complaint",
-                "api.list_returns", "api.analysis_attachment")
+                "api.list_returns", "api.analysis_attachment",
+                "api.list_orders",
+                "api.get_order",
+                # Feeds and partners (API.md "Orders, events, feeds and partners").
+                "api.wip_feed", "api.create_grant", "api.list_grants", "api.revoke_grant")
 
 
 def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, world,
@@ -224,7 +231,9 @@ CUSTOMER_PAGES = ("main.index", "main.healthz", "auth.login", "auth.logout", "au
                   "portal.*", "trace.index", "trace.lot", "trace.lot_csv", "trace.shipment",
                   "reports.index", "reports.wip", "reports.yield_page",
                   "reports.rejects", "reports.cycle_time", "reports.holds",
-                  "reports.delivery", "complaints.portal_*", "webhooks.*", "fa_portal.*")
+                  "reports.delivery", "complaints.portal_*", "webhooks.*", "fa_portal.*",
+                  # The portal's Partners section: the customer's grants.
+                  "partners.grants", "partners.grant", "partners.revoke")
 
 
 def test_customer_gets_403_from_every_page_outside_the_portal(app, session, world):

@@ -1,0 +1,448 @@
+"""Completion forecasts: the duration distributions rebuilt from the history, and each open
+or banked lot's P50 / P90 completion kept in `lot_forecast`, recomputed when the lot has
+changed since (its row version), when the forecast has grown old, or on demand.
+
+The floor's moves do not call anything here (a track-in or track-out costs no more for
+forecasts): a moved lot's forecast becomes stale through its version counter and is
+recomputed by the worker (`refresh_stale_forecasts`) or when it is read. Holds, rare,
+recompute their lots' forecasts in their own transaction (mes.floor.lifecycle).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import Float, Row, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import array as pg_array
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from mes.catalog.models import ReasonCode, Route, RouteStep
+from mes.config import DEFAULTS
+from mes.db import utcnow
+from mes.floor.models import Lot, StepRun
+from mes.forecast import distributions as d
+from mes.forecast.models import ForecastDistribution, LotForecast
+from mes.quality.models import Hold
+from mes.vocabulary import DistributionKind, DistributionSource, HoldStatus, LotState
+
+# The lot states that have a forecast (banked lots: from their planned start).
+OPEN_STATES: tuple[str, ...] = (LotState.QUEUED, LotState.RUNNING)
+BANKED = "banked"
+FORECAST_STATES: tuple[str, ...] = (*OPEN_STATES, BANKED)
+
+HOUR = 3600.0
+
+
+def setting(key: str) -> Any:
+    """A FORECAST_* configuration value (the default outside an application)."""
+    return current_app.config[key] if has_app_context() else DEFAULTS[key]
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A lot's forecast: completion times (None: no forecast, see `reason`), the quantity
+    expected out of the remaining steps, how many steps remain, whether it is held."""
+
+    lot_id: int
+    lot_version: int
+    p50_at: datetime | None
+    p90_at: datetime | None
+    expected_quantity: int | None
+    remaining_steps: int
+    on_hold: bool
+    computed_at: datetime
+
+    def row(self) -> dict[str, Any]:
+        return {"lot_id": self.lot_id, "lot_version": self.lot_version,
+                "p50_at": self.p50_at, "p90_at": self.p90_at,
+                "expected_quantity": self.expected_quantity,
+                "remaining_steps": self.remaining_steps, "on_hold": self.on_hold,
+                "computed_at": self.computed_at}
+
+
+# --- distributions -----------------------------------------------------------------------
+
+def _hours(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds() / HOUR)
+
+
+def _step_history(session: Session, since: datetime
+                  ) -> tuple[dict[tuple[str, str], tuple[int, list[float], float | None]],
+                             dict[str, tuple[int, list[float], float | None]]]:
+    """Per (route code, step code) and per step code: how many runs finished since
+    `since`, the points of their durations (arrival at the step to track-out, hours) and
+    their yield (good out / in)."""
+    durations: dict[tuple[str, str], list[float]] = defaultdict(list)
+    qty: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    rows = session.execute(
+        select(Route.code, StepRun.step_code, StepRun.arrived_at, StepRun.finished_at,
+               StepRun.qty_in, StepRun.good_qty)
+        .join(Route, Route.id == StepRun.route_id)
+        .where(StepRun.finished_at >= since))
+    for route, step, arrived, finished, qty_in, good in rows:
+        durations[(route, step)].append(_hours(arrived, finished))
+        q = qty[(route, step)]
+        q[0] += qty_in or 0
+        q[1] += good or 0
+    own: dict[tuple[str, str], tuple[int, list[float], float | None]] = {}
+    pooled_d: dict[str, list[float]] = defaultdict(list)
+    pooled_q: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for key, values in durations.items():
+        q = qty[key]
+        own[key] = (len(values), d.summarise(values), q[1] / q[0] if q[0] else None)
+        pooled_d[key[1]].extend(values)
+        pooled_q[key[1]][0] += q[0]
+        pooled_q[key[1]][1] += q[1]
+    pooled = {step: (len(values), d.summarise(values),
+                     pooled_q[step][1] / pooled_q[step][0] if pooled_q[step][0] else None)
+              for step, values in pooled_d.items()}
+    return own, pooled
+
+
+_FRACTIONS = [(k + 0.5) / d.MAX_POINTS for k in range(d.MAX_POINTS)]
+
+
+def _step_history_pg(session: Session, since: datetime
+                     ) -> tuple[dict[tuple[str, str], tuple[int, list[float], float | None]],
+                                dict[str, tuple[int, list[float], float | None]]]:
+    """`_step_history` computed by PostgreSQL: the order statistics are taken by the
+    database (percentile_disc), so millions of runs are not read into the process."""
+    hours = func.extract("epoch", StepRun.finished_at - StepRun.arrived_at) / HOUR
+    points = func.percentile_disc(pg_array(_FRACTIONS, type_=Float)).within_group(hours)
+    out: list[dict[Any, tuple[int, list[float], float | None]]] = []
+    for keys in ((Route.code, StepRun.step_code), (StepRun.step_code,)):
+        rows = session.execute(
+            select(*keys, func.count(), points, func.sum(StepRun.qty_in),
+                   func.sum(StepRun.good_qty))
+            .join(Route, Route.id == StepRun.route_id)
+            .where(StepRun.finished_at >= since).group_by(*keys))
+        found: dict[Any, tuple[int, list[float], float | None]] = {}
+        for row in rows:
+            *key, n, values, qty_in, good = row
+            values = sorted(max(0.0, float(v)) for v in values)
+            if n <= d.MAX_POINTS:
+                # Few runs: every duration, not percentiles that repeat them.
+                values = _distinct_ranks(values, n)
+            found[tuple(key) if len(key) > 1 else key[0]] = (
+                n, values, float(good) / float(qty_in) if qty_in else None)
+        out.append(found)
+    return out[0], out[1]
+
+
+def _distinct_ranks(values: list[float], n: int) -> list[float]:
+    """The n order statistics among MAX_POINTS percentiles of n values (each value is the
+    percentile of its share of the ranks)."""
+    return [values[min(len(values) - 1, int((k + 0.5) * len(values) / n))] for k in range(n)]
+
+
+def _hold_history(session: Session, since: datetime
+                  ) -> tuple[dict[str, tuple[int, list[float]]], tuple[int, list[float]]]:
+    """Per hold reason code, and over every reason: how many holds were released since
+    `since` and the points of how long they lasted (hours)."""
+    by_reason: dict[str, list[float]] = defaultdict(list)
+    rows = session.execute(
+        select(ReasonCode.code, Hold.placed_at, Hold.released_at)
+        .join(ReasonCode, ReasonCode.id == Hold.reason_id)
+        .where(Hold.status == HoldStatus.RELEASED, Hold.released_at >= since))
+    everything: list[float] = []
+    for reason, placed, released in rows:
+        hours = _hours(placed, released)
+        by_reason[reason].append(hours)
+        everything.append(hours)
+    return ({reason: (len(v), d.summarise(v)) for reason, v in by_reason.items()},
+            (len(everything), d.summarise(everything)))
+
+
+def refresh_distributions(session: Session, now: datetime | None = None) -> int:
+    """Rebuild every step and hold-reason distribution from the history of the last
+    FORECAST_WINDOW_DAYS (docs/forecasting.md: own history, else pooled, else the default)
+    and mark every forecast stale. Returns the number of distributions written."""
+    now = now or utcnow()
+    since = now - timedelta(days=setting("FORECAST_WINDOW_DAYS"))
+    minimum = setting("FORECAST_MIN_SAMPLES")
+    pg = session.get_bind().dialect.name == "postgresql"
+    own, pooled = (_step_history_pg if pg else _step_history)(session, since)
+    rows: list[dict[str, Any]] = []
+    keys = session.execute(select(Route.code, RouteStep.code).join(
+        Route, Route.id == RouteStep.route_id).distinct()).all()
+    default_step = [float(setting("FORECAST_DEFAULT_STEP_HOURS"))]
+    for route_code, step_code in sorted(set(keys)):
+        n, points, yld = own.get((route_code, step_code), (0, [], None))
+        source = DistributionSource.OWN
+        if n < minimum:
+            pn, ppoints, pyld = pooled.get(step_code, (0, [], None))
+            if pn >= minimum:
+                n, points, yld, source = pn, ppoints, pyld, DistributionSource.POOLED
+            else:
+                yld = yld if yld is not None else pyld
+                n, points, source = 0, default_step, DistributionSource.DEFAULT
+        rows.append({"kind": DistributionKind.STEP, "key": f"{route_code}/{step_code}",
+                     "source": source, "samples": n, "points": points,
+                     "expected_yield": yld, "computed_at": now})
+    reasons, every = _hold_history(session, since)
+    default_hold = [float(setting("FORECAST_DEFAULT_HOLD_HOURS"))]
+    codes = session.scalars(select(ReasonCode.code).where(ReasonCode.kind == "hold")).all()
+    for code in sorted(set(codes) | set(reasons)):
+        n, points = reasons.get(code, (0, []))
+        source = DistributionSource.OWN
+        if n < minimum:
+            if every[0] >= minimum:
+                (n, points), source = every, DistributionSource.POOLED
+            else:
+                n, points, source = 0, default_hold, DistributionSource.DEFAULT
+        rows.append({"kind": DistributionKind.HOLD, "key": code, "source": source,
+                     "samples": n, "points": points, "expected_yield": None,
+                     "computed_at": now})
+    session.execute(delete(ForecastDistribution))
+    if rows:
+        session.execute(ForecastDistribution.__table__.insert(), rows)
+    # Every forecast was drawn from the old distributions.
+    session.execute(delete(LotForecast))
+    return len(rows)
+
+
+def _distributions_due(session: Session, now: datetime) -> bool:
+    newest = session.scalar(select(func.max(ForecastDistribution.computed_at)))
+    return newest is None or newest < now - timedelta(
+        hours=setting("FORECAST_DISTRIBUTION_MAX_AGE_HOURS"))
+
+
+# --- forecasting lots --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LotFacts:
+    """What a forecast reads of a lot."""
+
+    id: int
+    version: int
+    route_id: int
+    step_seq: int
+    state: str
+    quantity: int
+    arrived_at: datetime
+    open_holds: int
+    planned_start: datetime | None = None
+
+
+class Forecaster:
+    """Forecasts lots from the stored distributions: one per refresh, keeping each route's
+    suffix sums for every lot of the route."""
+
+    def __init__(self, session: Session, route_ids: Iterable[int]) -> None:
+        self.samples = int(setting("FORECAST_SAMPLES"))
+        dists = {(row.kind, row.key): row for row in session.scalars(
+            select(ForecastDistribution))}
+        default_step = [float(setting("FORECAST_DEFAULT_STEP_HOURS"))]
+        default_hold = [float(setting("FORECAST_DEFAULT_HOLD_HOURS"))]
+        self.holds: dict[str, list[float]] = {
+            key: list(row.points) or default_hold for (kind, key), row in dists.items()
+            if kind == DistributionKind.HOLD}
+        self.default_hold = default_hold
+        steps: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for route_id, route_code, step_code in session.execute(
+                select(Route.id, Route.code, RouteStep.code)
+                .join(RouteStep, RouteStep.route_id == Route.id)
+                .where(Route.id.in_(set(route_ids))).order_by(Route.id, RouteStep.seq)):
+            steps[route_id].append((route_code, step_code))
+        self.routes: dict[int, d.RouteForecaster] = {}
+        for route_id, codes in steps.items():
+            rows = [dists.get((DistributionKind.STEP, f"{r}/{s}")) for r, s in codes]
+            self.routes[route_id] = d.RouteForecaster(
+                key=route_id,
+                steps=[list(row.points) if row and row.points else default_step
+                       for row in rows],
+                yields=[row.expected_yield if row and row.expected_yield is not None else 1.0
+                        for row in rows],
+                samples=self.samples)
+
+    def forecast(self, lot: LotFacts, holds: Sequence[tuple[str, datetime]],
+                 now: datetime) -> Forecast:
+        """The lot's forecast at `now`, its open holds given as (reason code, placed at)."""
+        route = self.routes.get(lot.route_id)
+        steps = len(route.steps) if route else 0
+        if route is None or lot.state not in FORECAST_STATES:
+            return Forecast(lot.id, lot.version, None, None, None, 0, bool(holds), now)
+        if lot.state == BANKED:
+            if lot.planned_start is None:
+                return Forecast(lot.id, lot.version, None, None, None, steps, bool(holds), now)
+            start = max(lot.planned_start, now)
+            total = sorted(route.suffix(1))
+            p50, p90 = d.percentiles(total)
+            qty = round(lot.quantity * route.expected_yield(1))
+            return Forecast(lot.id, lot.version, start + timedelta(hours=p50),
+                            start + timedelta(hours=p90), qty, steps, bool(holds), now)
+        seq = min(max(lot.step_seq, 1), steps)
+        ordered, shift = route.remaining(seq, _hours(lot.arrived_at, now))
+        if holds:
+            # The lot waits out its longest hold, then goes on: hold and route in series.
+            waits: list[float] | None = None
+            for reason, placed in holds:
+                points = self.holds.get(reason, self.default_hold)
+                drawn = d.hold_remaining(points, _hours(placed, now), self.samples, reason)
+                waits = drawn if waits is None else [max(a, b) for a, b in zip(
+                    waits, drawn, strict=True)]
+            assert waits is not None
+            ordered = sorted(w + r for w, r in zip(waits, ordered, strict=True))
+        p50, p90 = d.percentiles(ordered, shift)
+        qty = round(lot.quantity * route.expected_yield(seq))
+        return Forecast(lot.id, lot.version, now + timedelta(hours=p50),
+                        now + timedelta(hours=p90), qty, steps - seq + 1, bool(holds), now)
+
+
+def _facts_columns() -> list[Any]:
+    columns: list[Any] = [Lot.id, Lot.version, Lot.route_id, Lot.step_seq, Lot.state,
+                          Lot.quantity, Lot.arrived_at, Lot.open_holds]
+    planned = getattr(Lot, "planned_start", None)
+    if planned is not None:
+        columns.append(planned)
+    return columns
+
+
+def _facts(rows: Iterable[Row[Any]]) -> list[LotFacts]:
+    return [LotFacts(*row) for row in rows]
+
+
+def _open_holds(session: Session, lot_ids: Sequence[int]
+                ) -> dict[int, list[tuple[str, datetime]]]:
+    found: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+    for i in range(0, len(lot_ids), 5000):
+        for lot_id, code, placed in session.execute(
+                select(Hold.lot_id, ReasonCode.code, Hold.placed_at)
+                .join(ReasonCode, ReasonCode.id == Hold.reason_id)
+                .where(Hold.status == HoldStatus.OPEN,
+                       Hold.lot_id.in_(lot_ids[i:i + 5000])).order_by(Hold.id)):
+            found[lot_id].append((code, placed))
+    return found
+
+
+def _write(session: Session, forecasts: Sequence[Forecast]) -> None:
+    if not forecasts:
+        return
+    table = LotForecast.__table__
+    pg = session.get_bind().dialect.name == "postgresql"
+    stmt = (pg_insert if pg else sqlite_insert)(table)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.lot_id], set_={
+        c.name: stmt.excluded[c.name] for c in table.c if c.name != "lot_id"})
+    rows = [f.row() for f in forecasts]
+    for i in range(0, len(rows), 10000):
+        session.execute(stmt, rows[i:i + 10000])
+
+
+def forecast_lots(session: Session, lots: Sequence[LotFacts],
+                  now: datetime | None = None) -> list[Forecast]:
+    """Compute and store the forecasts of `lots` (rebuilding the distributions first when
+    they are missing or older than FORECAST_DISTRIBUTION_MAX_AGE_HOURS)."""
+    now = now or utcnow()
+    if not lots:
+        return []
+    if _distributions_due(session, now):
+        refresh_distributions(session, now)
+    forecaster = Forecaster(session, {lot.route_id for lot in lots})
+    held = [lot.id for lot in lots if lot.open_holds]
+    holds = _open_holds(session, held) if held else {}
+    forecasts = [forecaster.forecast(lot, holds.get(lot.id, ()), now) for lot in lots]
+    _write(session, forecasts)
+    return forecasts
+
+
+def _stale(now: datetime) -> Any:
+    return or_(LotForecast.lot_id.is_(None), LotForecast.lot_version != Lot.version,
+               LotForecast.computed_at < now - timedelta(
+                   minutes=setting("FORECAST_MAX_AGE_MINUTES")))
+
+
+def refresh_stale_forecasts(session: Session, now: datetime | None = None,
+                            limit: int | None = None) -> int:
+    """Recompute the forecasts that are missing or stale (the lot changed since, or the
+    forecast is older than FORECAST_MAX_AGE_MINUTES), at most `limit` lots, and drop
+    those of lots no longer open or banked. For the worker; the caller commits. Returns
+    the number of forecasts written."""
+    now = now or utcnow()
+    if _distributions_due(session, now):
+        refresh_distributions(session, now)
+    session.execute(delete(LotForecast).where(LotForecast.lot_id.in_(
+        select(Lot.id).join(LotForecast, LotForecast.lot_id == Lot.id)
+        .where(Lot.state.not_in(FORECAST_STATES)))))
+    stmt = (select(*_facts_columns()).outerjoin(LotForecast, LotForecast.lot_id == Lot.id)
+            .where(Lot.state.in_(FORECAST_STATES), _stale(now)).order_by(Lot.id))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    before = _previous(session, stmt)
+    changed = forecast_lots(session, _facts(session.execute(stmt)), now)
+    announce(session, before, changed)
+    return len(changed)
+
+
+def recompute_all(session: Session, now: datetime | None = None) -> int:
+    """Rebuild the distributions and recompute every open and banked lot's forecast
+    (`mes forecast recompute`). Returns the number of forecasts written."""
+    now = now or utcnow()
+    refresh_distributions(session, now)
+    return refresh_stale_forecasts(session, now)
+
+
+def refresh_lots(session: Session, lot_ids: Sequence[int], now: datetime | None = None
+                 ) -> list[Forecast]:
+    """Recompute the forecasts of these lots now (held or released: their holds changed).
+    Lots no longer open lose theirs."""
+    now = now or utcnow()
+    if not lot_ids:
+        return []
+    session.flush()
+    session.execute(delete(LotForecast).where(LotForecast.lot_id.in_(lot_ids)))
+    stmt = select(*_facts_columns()).where(Lot.id.in_(lot_ids),
+                                           Lot.state.in_(FORECAST_STATES)).order_by(Lot.id)
+    changed = forecast_lots(session, _facts(session.execute(stmt)), now)
+    return changed
+
+
+def lot_forecast(session: Session, lot: Lot, now: datetime | None = None) -> Forecast:
+    """The lot's forecast, recomputed first when it is missing or stale."""
+    now = now or utcnow()
+    row = session.get(LotForecast, lot.id)
+    fresh = (row is not None and row.lot_version == lot.version
+             and row.computed_at >= now - timedelta(minutes=setting("FORECAST_MAX_AGE_MINUTES")))
+    if row is not None and fresh:
+        return Forecast(row.lot_id, row.lot_version, row.p50_at, row.p90_at,
+                        row.expected_quantity, row.remaining_steps, row.on_hold,
+                        row.computed_at)
+    if lot.state not in FORECAST_STATES:
+        return Forecast(lot.id, lot.version, None, None, None, 0, lot.open_holds > 0, now)
+    facts = _facts(session.execute(select(*_facts_columns()).where(Lot.id == lot.id)))
+    if row is not None:
+        session.expunge(row)
+    before = {row.lot_id: row.p90_at} if row is not None else {}
+    found = forecast_lots(session, facts, now)
+    announce(session, before, found)
+    return found[0]
+
+
+def _previous(session: Session, stmt: Any) -> dict[int, datetime | None]:
+    """The P90s stored before a refresh of the lots `stmt` selects (for announcements)."""
+    sub = stmt.with_only_columns(Lot.id).subquery()
+    return dict(session.execute(select(LotForecast.lot_id, LotForecast.p90_at).where(
+        LotForecast.lot_id.in_(select(sub.c.id)))).all())
+
+
+def announce(session: Session, before: dict[int, datetime | None],
+             after: Sequence[Forecast]) -> None:
+    """Hook for the order outlooks: lots whose forecast changed (see mes.forecast.outlook)."""
+    del session, before, after
+
+
+def stored(session: Session, lot_ids: Sequence[int]) -> dict[int, LotForecast]:
+    """The stored forecasts of these lots (whatever their age)."""
+    found: dict[int, LotForecast] = {}
+    for i in range(0, len(lot_ids), 5000):
+        for row in session.scalars(select(LotForecast).where(
+                LotForecast.lot_id.in_(lot_ids[i:i + 5000]))):
+            found[row.lot_id] = row
+    return found
+
