@@ -25,6 +25,7 @@ def openapi_document() -> Response:
 from mes.api import (  # noqa: E402,F401
     catalog,
     changes,
+    forecast,
     holds,
     labels,
     lots,

@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 from mes.catalog.models import ReasonCode, Route, RouteStep
 from mes.config import DEFAULTS
 from mes.db import utcnow
+from mes.floor import lifecycle
 from mes.floor.models import Lot, StepRun
+from mes.floor.services import present
 from mes.forecast import distributions as d
 from mes.forecast.models import ForecastDistribution, LotForecast
 from mes.quality.models import Hold
@@ -34,7 +36,7 @@ from mes.vocabulary import DistributionKind, DistributionSource, HoldStatus, Lot
 
 # The lot states that have a forecast (banked lots: from their planned start).
 OPEN_STATES: tuple[str, ...] = (LotState.QUEUED, LotState.RUNNING)
-BANKED = "banked"
+BANKED = LotState.BANKED
 FORECAST_STATES: tuple[str, ...] = (*OPEN_STATES, BANKED)
 
 HOUR = 3600.0
@@ -297,12 +299,8 @@ class Forecaster:
 
 
 def _facts_columns() -> list[Any]:
-    columns: list[Any] = [Lot.id, Lot.version, Lot.route_id, Lot.step_seq, Lot.state,
-                          Lot.quantity, Lot.arrived_at, Lot.open_holds]
-    planned = getattr(Lot, "planned_start", None)
-    if planned is not None:
-        columns.append(planned)
-    return columns
+    return [Lot.id, Lot.version, Lot.route_id, Lot.step_seq, Lot.state, Lot.quantity,
+            Lot.arrived_at, Lot.open_holds, Lot.planned_start]
 
 
 def _facts(rows: Iterable[Row[Any]]) -> list[LotFacts]:
@@ -424,6 +422,20 @@ def lot_forecast(session: Session, lot: Lot, now: datetime | None = None) -> For
     return found[0]
 
 
+def lot_forecast_view(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
+    """The lot's forecast as GET /lots/{lot_no}/forecast answers it. `on_hold` is what
+    the reader may see (a customer sees a hold as the portal's hold policy says)."""
+    found = lot_forecast(session, lot)
+    reason = None
+    if found.p50_at is None:
+        reason = "no_planned_start" if lot.state == BANKED else "closed"
+    return {"lot_no": lot.lot_no, "p50": found.p50_at, "p90": found.p90_at,
+            "remaining_steps": found.remaining_steps,
+            "on_hold": present(session, [lot], actor)[0].on_hold,
+            "expected_quantity": found.expected_quantity,
+            "computed_at": found.computed_at, "reason": reason}
+
+
 def _previous(session: Session, stmt: Any) -> dict[int, datetime | None]:
     """The P90s stored before a refresh of the lots `stmt` selects (for announcements)."""
     sub = stmt.with_only_columns(Lot.id).subquery()
@@ -446,3 +458,12 @@ def stored(session: Session, lot_ids: Sequence[int]) -> dict[int, LotForecast]:
             found[row.lot_id] = row
     return found
 
+
+
+def after_holds_changed(lots: list[Lot], *, session: Session) -> None:
+    """Recompute the forecasts of lots just held or released (a receiver of
+    `lifecycle.lot_holds_changed`): holds are rare, and a hold moves a forecast most."""
+    refresh_lots(session, [lot.id for lot in lots])
+
+
+lifecycle.lot_holds_changed.connect(after_holds_changed, weak=False)

@@ -21,6 +21,7 @@ from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import ReasonCode
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, NotFound
+from mes.floor import lifecycle
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import FutureHold, Hold
@@ -151,7 +152,9 @@ def place_holds(session: Session, actor: Actor, lots: Sequence[Lot], reason: Rea
          "data": {"lot": lot.lot_no, "step": lot.step_code, "placed_by": by, **detail}}
         for hold_id, lot, detail in zip(ids, lots, details, strict=True)])
     _update_lots(session, lots, now)
-    return _load_holds(session, ids, lots, reason)
+    held = _load_holds(session, ids, lots, reason)
+    lifecycle.lot_holds_changed.send(list(lots), session=session)
+    return held
 
 
 def _refuse_closed(lot: Lot) -> None:

@@ -23,6 +23,7 @@ from mes.catalog.models import ReasonCode
 from mes.catalog.services import StepInfo
 from mes.db import utcnow
 from mes.errors import Conflict, DomainError, ErrorCode, InvalidInput
+from mes.floor import lifecycle
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import Hold
@@ -218,6 +219,7 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
                  subject_key=str(hold.id), data={"lot": lot.lot_no, **details})
     if target is not None:
         on_arrival(session, actor, lot)
+    lifecycle.lot_holds_changed.send([lot], session=session)
     return hold
 
 
