@@ -523,3 +523,12 @@ class DistributionSource(Vocabulary):
     OWN = "own", _l("Own history")
     POOLED = "pooled", _l("Pooled history")
     DEFAULT = "default", _l("Configured default")
+
+
+class LineStatus(Vocabulary):
+    """An order line against its need date (mes.forecast.outlook): its quantity expected
+    by then at P90 (on track), only at P50 (at risk), or not even at P50 (short)."""
+
+    ON_TRACK = "on_track", _l("On track")
+    AT_RISK = "at_risk", _l("At risk")
+    SHORT = "short", _l("Short")

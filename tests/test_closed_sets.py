@@ -51,6 +51,7 @@ COLUMNS = {
     ("outbox_event", "type"): v.EventType, ("webhook_delivery", "state"): v.DeliveryState,
     ("forecast_distribution", "kind"): v.DistributionKind,
     ("forecast_distribution", "source"): v.DistributionSource,
+    ("order_line_outlook", "status"): v.LineStatus,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),

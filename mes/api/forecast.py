@@ -11,8 +11,11 @@ from mes.api import bp
 from mes.api.registry import api_route
 from mes.auth.permissions import Permission
 from mes.floor import services as floor
+from mes.forecast import (
+    outlook,  # noqa: F401  (its receivers announce changes)
+    services,
+)
 from mes.forecast import schemas as s
-from mes.forecast import services
 
 
 @api_route(bp, "/lots/<lot_no>/forecast", permission=Permission.LOT_READ,

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from blinker import Namespace
 from flask import current_app, has_app_context
-from sqlalchemy import Float, Row, delete, func, or_, select
+from sqlalchemy import Float, Row, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -41,6 +42,12 @@ FORECAST_STATES: tuple[str, ...] = (*OPEN_STATES, BANKED)
 
 HOUR = 3600.0
 
+_signals = Namespace()
+# Sent after forecasts are computed and stored, with the list of Forecasts as sender and
+# keyword arguments `session`, `announced` (lot id -> the P90 last announced, for lots
+# that had a stored forecast) and `now`: the order outlooks announce what changed.
+forecasts_changed = _signals.signal("forecasts-changed")
+
 
 def setting(key: str) -> Any:
     """A FORECAST_* configuration value (the default outside an application)."""
@@ -62,16 +69,19 @@ class Forecast:
     computed_at: datetime
 
     def row(self) -> dict[str, Any]:
+        """The lot_forecast row (a new row's announced P90 is its first P90)."""
         return {"lot_id": self.lot_id, "lot_version": self.lot_version,
                 "p50_at": self.p50_at, "p90_at": self.p90_at,
                 "expected_quantity": self.expected_quantity,
                 "remaining_steps": self.remaining_steps, "on_hold": self.on_hold,
-                "computed_at": self.computed_at}
+                "computed_at": self.computed_at, "announced_p90_at": self.p90_at}
 
 
 # --- distributions -----------------------------------------------------------------------
 
-def _hours(start: datetime, end: datetime) -> float:
+def _hours(start: datetime, end: datetime | None) -> float:
+    if end is None:
+        return 0.0
     return max(0.0, (end - start).total_seconds() / HOUR)
 
 
@@ -205,8 +215,8 @@ def refresh_distributions(session: Session, now: datetime | None = None) -> int:
     session.execute(delete(ForecastDistribution))
     if rows:
         session.execute(ForecastDistribution.__table__.insert(), rows)
-    # Every forecast was drawn from the old distributions.
-    session.execute(delete(LotForecast))
+    # Every forecast was drawn from the old distributions: stale (lot versions start at 1).
+    session.execute(update(LotForecast).values(lot_version=0))
     return len(rows)
 
 
@@ -304,10 +314,10 @@ def _facts_columns() -> list[Any]:
 
 
 def _facts(rows: Iterable[Row[Any]]) -> list[LotFacts]:
-    return [LotFacts(*row) for row in rows]
+    return [LotFacts(*row) for row in rows]  # type: ignore[call-arg]  # the columns, in order
 
 
-def _open_holds(session: Session, lot_ids: Sequence[int]
+def open_holds(session: Session, lot_ids: Sequence[int]
                 ) -> dict[int, list[tuple[str, datetime]]]:
     found: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
     for i in range(0, len(lot_ids), 5000):
@@ -320,6 +330,15 @@ def _open_holds(session: Session, lot_ids: Sequence[int]
     return found
 
 
+def facts(session: Session, lot_ids: Sequence[int]) -> list[LotFacts]:
+    """What a forecast reads of these lots."""
+    found: list[LotFacts] = []
+    for i in range(0, len(lot_ids), 5000):
+        found.extend(_facts(session.execute(select(*_facts_columns()).where(
+            Lot.id.in_(lot_ids[i:i + 5000])))))
+    return found
+
+
 def _write(session: Session, forecasts: Sequence[Forecast]) -> None:
     if not forecasts:
         return
@@ -327,7 +346,8 @@ def _write(session: Session, forecasts: Sequence[Forecast]) -> None:
     pg = session.get_bind().dialect.name == "postgresql"
     stmt = (pg_insert if pg else sqlite_insert)(table)
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.lot_id], set_={
-        c.name: stmt.excluded[c.name] for c in table.c if c.name != "lot_id"})
+        c.name: stmt.excluded[c.name] for c in table.c
+        if c.name not in ("lot_id", "announced_p90_at")})
     rows = [f.row() for f in forecasts]
     for i in range(0, len(rows), 10000):
         session.execute(stmt, rows[i:i + 10000])
@@ -344,9 +364,11 @@ def forecast_lots(session: Session, lots: Sequence[LotFacts],
         refresh_distributions(session, now)
     forecaster = Forecaster(session, {lot.route_id for lot in lots})
     held = [lot.id for lot in lots if lot.open_holds]
-    holds = _open_holds(session, held) if held else {}
+    holds = open_holds(session, held) if held else {}
     forecasts = [forecaster.forecast(lot, holds.get(lot.id, ()), now) for lot in lots]
+    announced = _announced(session, [f.lot_id for f in forecasts])
     _write(session, forecasts)
+    forecasts_changed.send(forecasts, session=session, announced=announced, now=now)
     return forecasts
 
 
@@ -372,9 +394,7 @@ def refresh_stale_forecasts(session: Session, now: datetime | None = None,
             .where(Lot.state.in_(FORECAST_STATES), _stale(now)).order_by(Lot.id))
     if limit is not None:
         stmt = stmt.limit(limit)
-    before = _previous(session, stmt)
     changed = forecast_lots(session, _facts(session.execute(stmt)), now)
-    announce(session, before, changed)
     return len(changed)
 
 
@@ -394,7 +414,8 @@ def refresh_lots(session: Session, lot_ids: Sequence[int], now: datetime | None 
     if not lot_ids:
         return []
     session.flush()
-    session.execute(delete(LotForecast).where(LotForecast.lot_id.in_(lot_ids)))
+    session.execute(delete(LotForecast).where(LotForecast.lot_id.in_(
+        select(Lot.id).where(Lot.id.in_(lot_ids), Lot.state.not_in(FORECAST_STATES)))))
     stmt = select(*_facts_columns()).where(Lot.id.in_(lot_ids),
                                            Lot.state.in_(FORECAST_STATES)).order_by(Lot.id)
     changed = forecast_lots(session, _facts(session.execute(stmt)), now)
@@ -416,10 +437,7 @@ def lot_forecast(session: Session, lot: Lot, now: datetime | None = None) -> For
     facts = _facts(session.execute(select(*_facts_columns()).where(Lot.id == lot.id)))
     if row is not None:
         session.expunge(row)
-    before = {row.lot_id: row.p90_at} if row is not None else {}
-    found = forecast_lots(session, facts, now)
-    announce(session, before, found)
-    return found[0]
+    return forecast_lots(session, facts, now)[0]
 
 
 def lot_forecast_view(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
@@ -436,17 +454,14 @@ def lot_forecast_view(session: Session, lot: Lot, actor: Any = None) -> dict[str
             "computed_at": found.computed_at, "reason": reason}
 
 
-def _previous(session: Session, stmt: Any) -> dict[int, datetime | None]:
-    """The P90s stored before a refresh of the lots `stmt` selects (for announcements)."""
-    sub = stmt.with_only_columns(Lot.id).subquery()
-    return dict(session.execute(select(LotForecast.lot_id, LotForecast.p90_at).where(
-        LotForecast.lot_id.in_(select(sub.c.id)))).all())
-
-
-def announce(session: Session, before: dict[int, datetime | None],
-             after: Sequence[Forecast]) -> None:
-    """Hook for the order outlooks: lots whose forecast changed (see mes.forecast.outlook)."""
-    del session, before, after
+def _announced(session: Session, lot_ids: Sequence[int]) -> dict[int, datetime | None]:
+    """The P90s last announced of these lots' stored forecasts."""
+    found: dict[int, datetime | None] = {}
+    for i in range(0, len(lot_ids), 5000):
+        found.update({lot_id: at for lot_id, at in session.execute(
+            select(LotForecast.lot_id, LotForecast.announced_p90_at)
+            .where(LotForecast.lot_id.in_(lot_ids[i:i + 5000])))})
+    return found
 
 
 def stored(session: Session, lot_ids: Sequence[int]) -> dict[int, LotForecast]:
