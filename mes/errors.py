@@ -86,6 +86,10 @@ class ErrorCode(StrEnum):
     SAMPLE_DUE = "sample_due"
     PM_DUE = "pm_due"
     EQUIPMENT_NOT_DOWN = "equipment_not_down"
+    LOT_BANKED = "lot_banked"
+    NOT_BANKED = "not_banked"
+    ALREADY_ALLOCATED = "already_allocated"
+    WRONG_PRODUCT = "wrong_product"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"

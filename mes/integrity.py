@@ -55,7 +55,7 @@ FORBIDDEN_ON_HOLD = frozenset({EventKind.TRACK_IN, EventKind.SPLIT, EventKind.ME
                                EventKind.MERGED_INTO, EventKind.SHIP})
 CHECKS = ("quantity", "hold", "shipping", "genealogy", "audit", "customer", "users")
 # Lots that are still the plant's to hold, move and ship under their customer.
-IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED)
+IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED, LotState.BANKED)
 
 
 @dataclass
@@ -179,7 +179,8 @@ class _Checker:
         if kind in (EventKind.RECEIVE, EventKind.SPLIT_FROM):
             if replay.qty is not None:
                 self.add("quantity", f"{where}: the lot was created twice", lot.lot_no)
-            replay.qty, replay.state = ev.qty_out, LotState.QUEUED
+            replay.qty, replay.state = ev.qty_out, (LotState.BANKED if data.get("bank")
+                                                    else LotState.QUEUED)
             if kind == EventKind.RECEIVE:
                 self.units["received"] += ev.qty_out or 0
             else:
@@ -226,7 +227,7 @@ class _Checker:
             replay.qty = ev.qty_out
             if not ev.qty_out:
                 replay.state = LotState.SCRAPPED
-        elif kind == EventKind.REWORK:
+        elif kind in (EventKind.REWORK, EventKind.BANK_RELEASE):
             replay.state = LotState.QUEUED
         elif kind == EventKind.SHIP:
             if replay.state != LotState.COMPLETED:

@@ -31,6 +31,7 @@ from mes.api import (  # noqa: E402,F401
     lots,
     maintenance,
     moisture,
+    orders,
     packing,
     portal,
     reports,

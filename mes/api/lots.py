@@ -32,7 +32,9 @@ def _one(lot: Lot) -> PresentedLot:
 @api_route(bp, "/lots", method="POST", permission=Permission.LOT_RECEIVE, body=s.LotIn,
            response=s.LotOut, tag="lots")
 def receive_lot(data: dict[str, Any]) -> PresentedLot:
-    """Receive a wafer lot; it starts queued at the first step of its route."""
+    """Receive a wafer lot; it starts queued at the first step of its route, or with
+    `bank: true` waits in the die bank (state `banked`, not in WIP, `planned_start`
+    optional) until released (`POST /lots/{lot_no}/release`)."""
     return _one(services.receive_lot(db.session(), current_user, data))
 
 

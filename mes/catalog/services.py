@@ -232,7 +232,7 @@ def create_product(session: Session, actor: Actor, data: dict[str, Any]) -> Prod
 
 
 # Lots still in the plant: they may yet be held, moved and shipped under their customer.
-_IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED)
+_IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED, LotState.BANKED)
 
 
 def _refuse_other_customers_wip(session: Session, product: Product,

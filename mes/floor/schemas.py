@@ -32,6 +32,10 @@ class LotIn(Schema):
     # Default: the product's current BOM revision.
     bom_revision = fields.String(load_default=None, allow_none=True,
                                  validate=validate.Length(min=1, max=20))
+    # Into the die bank (state banked) rather than queued at the first step; planned_start
+    # is when the planner means to release it (banked lots only).
+    bank = fields.Boolean(load_default=False)
+    planned_start = fields.AwareDateTime(load_default=None, allow_none=True)
 
 
 class LotOut(Schema):
@@ -68,6 +72,7 @@ class LotOut(Schema):
     # Units in reels (trays, tubes), and units that left the plant.
     packed = fields.Integer(attribute="lot.packed_qty")
     shipped = fields.Integer(attribute="lot.shipped_qty")
+    planned_start = fields.AwareDateTime(attribute="lot.planned_start", allow_none=True)
     arrived_at = fields.AwareDateTime(attribute="lot.arrived_at")
     created_at = fields.AwareDateTime(attribute="lot.created_at")
     updated_at = fields.AwareDateTime(attribute="lot.updated_at")

@@ -72,6 +72,7 @@ from mes.floor.models import (
     StepRun,
     Wafer,
 )
+from mes.orders.models import OrderAllocation
 from mes.portal.visibility import customer_sees, held_as_seen
 from mes.quality.models import FutureHold, Hold
 from mes.quality.moisture import check_floor_life
@@ -486,10 +487,15 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
                                             "%(revision)s.", code=product.code,
                                             revision=data["bom_revision"])]})
     now = utcnow()
+    # A banked lot waits in the die bank at no step yet: its step is the first one, where
+    # its release from the bank (mes.orders.services.release_lot) queues it.
+    banked = bool(data.get("bank"))
     lot = Lot(lot_no=lot_no, product=product, customer=customer, route=route, step_seq=1,
               bom_id=bom.id if bom is not None else None,
               audit_seq=0, audit_hash=audit.GENESIS, in_genealogy=False,
-              step_code=first.code, state=LotState.QUEUED, quantity=data["quantity"],
+              step_code=first.code, state=LotState.BANKED if banked else LotState.QUEUED,
+              planned_start=data.get("planned_start") if banked else None,
+              quantity=data["quantity"],
               fab_lot=data["fab_lot"], priority=data.get("priority") or 3,
               due_date=data.get("due_date"), arrived_at=now, created_at=now)
     session.add(lot)
@@ -507,7 +513,8 @@ def receive_lot(session: Session, actor: Actor, data: dict[str, Any]) -> Lot:
            data={"fab_lot": lot.fab_lot, "wafers": ids, "product": product.code,
                  "customer": customer.code, "route": route.code,
                  "route_version": route.version,
-                 **({"bom_revision": bom.revision} if bom is not None else {})})
+                 **({"bom_revision": bom.revision} if bom is not None else {}),
+                 **({"bank": True} if banked else {})})
     return lot
 
 
@@ -529,6 +536,10 @@ def lot_blockers(lot: Lot) -> list[Blocker]:
     if lot.state in CLOSED_LOT_STATES:
         found.append(Blocker(gettext("Lot %(lot)s is %(state)s.", lot=lot.lot_no,
                                      state=gettext(lot.state)), code=ErrorCode.LOT_CLOSED))
+    if lot.state == LotState.BANKED:
+        found.append(Blocker(gettext(
+            "Lot %(lot)s is in the die bank; release it to the floor first.", lot=lot.lot_no),
+            code=ErrorCode.LOT_BANKED))
     if lot.state == LotState.RUNNING:
         found.append(Blocker(gettext(
             "Lot %(lot)s is already running on %(equipment)s.", lot=lot.lot_no,
@@ -1136,7 +1147,11 @@ def abort_track_in(session: Session, actor: Actor, lot: Lot, *, reason: str,
 
 # --- split and merge -------------------------------------------------------------------
 
-def _movable(lot: Lot, action: str) -> None:
+def _movable(lot: Lot, action: str, *, banked: bool = False) -> None:
+    """Refuse to split or merge a lot on hold, running or closed; `banked`: a lot in the
+    die bank may be split too (its parts stay in the bank)."""
+    if banked and lot.state == LotState.BANKED and not lot.open_holds:
+        return
     if lot.open_holds:
         raise Conflict(_l("Lot %(lot)s is on hold; it cannot be %(action)s.", lot=lot.lot_no,
                           action=action),
@@ -1263,7 +1278,7 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
     the children's numbers would not fit, 422 quantity_mismatch, and 422 (field `wafers`)
     for a wafer list that does not fit the lot.
     """
-    _movable(lot, pgettext("lot move", "split"))
+    _movable(lot, pgettext("lot move", "split"), banked=True)
     _unpacked(lot)
     if len(quantities) < 2 or any(q < 1 for q in quantities):
         raise InvalidInput(_l("Give at least two quantities of 1 or more."),
@@ -1289,7 +1304,8 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
                     audit_seq=0, audit_hash=audit.GENESIS,
                     route_id=lot.route_id, bom_id=lot.bom_id,
                     step_seq=lot.step_seq, step_code=lot.step_code,
-                    state=LotState.QUEUED, quantity=qty, wafer_count=len(part),
+                    state=lot.state, planned_start=lot.planned_start,
+                    quantity=qty, wafer_count=len(part),
                     fab_lot=lot.fab_lot, priority=lot.priority,
                     due_date=lot.due_date, arrived_at=lot.arrived_at, created_at=now,
                     date_code=lot.date_code, trace_code=lot.trace_code, mark=lot.mark)
@@ -1317,7 +1333,14 @@ def split_lot(session: Session, actor: Actor, lot: Lot, quantities: Sequence[int
         for wafer_pk in sorted(part):
             session.add(LotWafer(lot_id=child.id, wafer_pk=wafer_pk))
         _event(session, child, EventKind.SPLIT_FROM, actor, qty_out=child.quantity, at=now,
-               data={"parent": lot.lot_no, "wafers": wafer_list(part)})
+               data={"parent": lot.lot_no, "wafers": wafer_list(part),
+                     **({"bank": True} if child.state == LotState.BANKED else {})})
+    # A child stays allocated to its parent's order line (until allocated elsewhere).
+    line_id = session.scalar(select(OrderAllocation.line_id).where(
+        OrderAllocation.lot_id == lot.id))
+    if line_id is not None:
+        session.add_all(OrderAllocation(lot_id=child.id, line_id=line_id, allocated_at=now,
+                                        allocated_by=actor_name(actor)) for child in children)
     _event(session, lot, EventKind.SPLIT, actor, qty_in=old_qty, qty_out=lot.quantity, at=now,
            data={"children": [{"lot_no": c.lot_no, "qty": c.quantity,
                                "wafers": wafer_list(part)}

@@ -267,6 +267,9 @@ def _todo(lot: Lot, blocker: services.Blocker) -> str:
     if blocker.code == ErrorCode.LOT_ON_HOLD:
         return _("Put the lot aside at the hold rack and call QA: it can be tracked in once "
                  "QA has released every hold.")
+    if blocker.code == ErrorCode.LOT_BANKED:
+        return _("The lot waits in the die bank: a planner releases it to the floor from "
+                 "its lot page.")
     if blocker.code == ErrorCode.FLOOR_LIFE_EXPIRED:
         return _("Take the lot to the bake oven; once the bake is recorded on the lot page, "
                  "scan it again.")
@@ -552,6 +555,8 @@ def _status(lot: Lot, seq: int) -> StepStatus:
         return StepStatus.DONE
     if lot.state in ACTIVE_LOT_STATES:
         return StepStatus.CURRENT if seq == lot.step_seq else StepStatus.TODO
+    if lot.state == LotState.BANKED:  # in the die bank: the whole route is ahead
+        return StepStatus.TODO
     # Scrapped or merged lots stop where they were; later steps are never reached.
     return StepStatus.NOT_REACHED
 
@@ -710,6 +715,8 @@ def wip_summary(session: Session, lots: Select[Any], filters: dict[str, Any],
     closed: dict[str, tuple[int, int]] = (
         closed_totals(session, filters, actor) if from_totals else {})
     for code, _route, state, n, qty, held in rows:
+        if state == LotState.BANKED:  # the die bank is not WIP, nor out of it
+            continue
         if state not in ACTIVE_LOT_STATES:
             lots_, total = closed.get(state, (0, 0))
             closed[state] = (lots_ + n, total + int(qty))

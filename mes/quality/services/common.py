@@ -17,7 +17,7 @@ from mes.vocabulary import LotState, ReasonKind
 
 # Lots still in the plant: these can be held. Shipped lots are reported, never held;
 # scrapped and merged lots are passed over.
-IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED)
+IN_PLANT = (LotState.QUEUED, LotState.RUNNING, LotState.COMPLETED, LotState.BANKED)
 SHIPPED = (LotState.SHIPPED,)
 PASSED_OVER = (LotState.SCRAPPED, LotState.MERGED)
 CLOSED = SHIPPED + PASSED_OVER
