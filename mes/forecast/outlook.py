@@ -125,12 +125,7 @@ def _forecasts_of(session: Session, lots: Sequence[Any], given: dict[int, servic
             row.lot_id, row.lot_version, row.p50_at, row.p90_at, row.expected_quantity,
             row.remaining_steps, row.on_hold, row.computed_at)
     if missing:
-        facts = services.facts(session, missing)
-        forecaster = services.Forecaster(session, {f.route_id for f in facts})
-        held = [f.id for f in facts if f.open_holds]
-        holds = services.open_holds(session, held) if held else {}
-        for f in facts:
-            found[f.id] = forecaster.forecast(f, holds.get(f.id, ()), now)
+        found.update(services.compute(session, services.facts(session, missing), now))
     return found
 
 

@@ -172,11 +172,10 @@ def _hold_history(session: Session, since: datetime
             (len(everything), d.summarise(everything)))
 
 
-def refresh_distributions(session: Session, now: datetime | None = None) -> int:
-    """Rebuild every step and hold-reason distribution from the history of the last
-    FORECAST_WINDOW_DAYS (docs/forecasting.md: own history, else pooled, else the default)
-    and mark every forecast stale. Returns the number of distributions written."""
-    now = now or utcnow()
+def build_distributions(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Every step and hold-reason distribution from the history of the last
+    FORECAST_WINDOW_DAYS (docs/forecasting.md: own history, else pooled, else the
+    default), as forecast_distribution rows; nothing is written."""
     since = now - timedelta(days=setting("FORECAST_WINDOW_DAYS"))
     minimum = setting("FORECAST_MIN_SAMPLES")
     pg = session.get_bind().dialect.name == "postgresql"
@@ -212,12 +211,41 @@ def refresh_distributions(session: Session, now: datetime | None = None) -> int:
         rows.append({"kind": DistributionKind.HOLD, "key": code, "source": source,
                      "samples": n, "points": points, "expected_yield": None,
                      "computed_at": now})
+    return rows
+
+
+def refresh_distributions(session: Session, now: datetime | None = None) -> int:
+    """Rebuild and store every distribution (`build_distributions`) and mark every
+    forecast stale. Returns the number of distributions written."""
+    now = now or utcnow()
+    rows = build_distributions(session, now)
     session.execute(delete(ForecastDistribution))
     if rows:
         session.execute(ForecastDistribution.__table__.insert(), rows)
     # Every forecast was drawn from the old distributions: stale (lot versions start at 1).
     session.execute(update(LotForecast).values(lot_version=0))
     return len(rows)
+
+
+def forecaster(session: Session, route_ids: Iterable[int], now: datetime) -> Forecaster:
+    """A forecaster for reading: from the stored distributions, or, when they are missing
+    or old (the worker has not run), from distributions built in memory (nothing is
+    written by a read)."""
+    if not _distributions_due(session, now):
+        return Forecaster(session, route_ids)
+    rows = [ForecastDistribution(**row) for row in build_distributions(session, now)]
+    return Forecaster(session, route_ids, rows)
+
+
+def compute(session: Session, lots: Sequence[LotFacts], now: datetime
+            ) -> dict[int, Forecast]:
+    """The forecasts of these lots computed now, not stored."""
+    if not lots:
+        return {}
+    made = forecaster(session, {lot.route_id for lot in lots}, now)
+    held = [lot.id for lot in lots if lot.open_holds]
+    holds = open_holds(session, held) if held else {}
+    return {lot.id: made.forecast(lot, holds.get(lot.id, ()), now) for lot in lots}
 
 
 def _distributions_due(session: Session, now: datetime) -> bool:
@@ -247,10 +275,11 @@ class Forecaster:
     """Forecasts lots from the stored distributions: one per refresh, keeping each route's
     suffix sums for every lot of the route."""
 
-    def __init__(self, session: Session, route_ids: Iterable[int]) -> None:
+    def __init__(self, session: Session, route_ids: Iterable[int],
+                 rows: Sequence[ForecastDistribution] | None = None) -> None:
         self.samples = int(setting("FORECAST_SAMPLES"))
-        dists = {(row.kind, row.key): row for row in session.scalars(
-            select(ForecastDistribution))}
+        dists = {(row.kind, row.key): row for row in (
+            rows if rows is not None else session.scalars(select(ForecastDistribution)))}
         default_step = [float(setting("FORECAST_DEFAULT_STEP_HOURS"))]
         default_hold = [float(setting("FORECAST_DEFAULT_HOLD_HOURS"))]
         self.holds: dict[str, list[float]] = {
@@ -265,13 +294,13 @@ class Forecaster:
             steps[route_id].append((route_code, step_code))
         self.routes: dict[int, d.RouteForecaster] = {}
         for route_id, codes in steps.items():
-            rows = [dists.get((DistributionKind.STEP, f"{r}/{s}")) for r, s in codes]
+            found = [dists.get((DistributionKind.STEP, f"{r}/{s}")) for r, s in codes]
             self.routes[route_id] = d.RouteForecaster(
                 key=route_id,
                 steps=[list(row.points) if row and row.points else default_step
-                       for row in rows],
+                       for row in found],
                 yields=[row.expected_yield if row and row.expected_yield is not None else 1.0
-                        for row in rows],
+                        for row in found],
                 samples=self.samples)
 
     def forecast(self, lot: LotFacts, holds: Sequence[tuple[str, datetime]],
@@ -423,7 +452,8 @@ def refresh_lots(session: Session, lot_ids: Sequence[int], now: datetime | None 
 
 
 def lot_forecast(session: Session, lot: Lot, now: datetime | None = None) -> Forecast:
-    """The lot's forecast, recomputed first when it is missing or stale."""
+    """The lot's stored forecast, or when it is missing or stale, computed now (and not
+    stored: reads do not write; the worker stores it)."""
     now = now or utcnow()
     row = session.get(LotForecast, lot.id)
     fresh = (row is not None and row.lot_version == lot.version
@@ -434,10 +464,7 @@ def lot_forecast(session: Session, lot: Lot, now: datetime | None = None) -> For
                         row.computed_at)
     if lot.state not in FORECAST_STATES:
         return Forecast(lot.id, lot.version, None, None, None, 0, lot.open_holds > 0, now)
-    facts = _facts(session.execute(select(*_facts_columns()).where(Lot.id == lot.id)))
-    if row is not None:
-        session.expunge(row)
-    return forecast_lots(session, facts, now)[0]
+    return compute(session, facts(session, [lot.id]), now)[lot.id]
 
 
 def lot_forecast_view(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
