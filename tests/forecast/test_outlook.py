@@ -121,7 +121,7 @@ def test_a_hold_that_pushes_a_line_short_is_announced_once(session, order, recei
 
 def test_a_small_move_of_the_p90_is_not_announced_and_a_large_one_is(session, history,
                                                                      receive, app):
-    lot = receive(1000, lot_no="L-FREE")
+    receive(1000, lot_no="L-FREE")
     now = utcnow()
     services.refresh_stale_forecasts(session, now)
     session.commit()

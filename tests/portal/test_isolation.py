@@ -187,7 +187,7 @@ def test_customer_api_answers_own_objects_and_404_for_others(client, world, toke
 CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test_runs",
                 "api.lot_trace", "api.list_shipments", "api.get_shipment", "api.get_coc",
                 "api.openapi_document", "api.report_*", "api.list_pcns", "api.decide_pcn",
-                "api.get_pack_unit", "api.pack_unit_label", "api.scan")
+                "api.get_pack_unit", "api.pack_unit_label", "api.scan", "api.lot_forecast")
 
 
 def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, world,
