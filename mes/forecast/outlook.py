@@ -90,10 +90,15 @@ class Outlook:
                 "short_p50": self.short_p50, "short_p90": self.short_p90,
                 "status": self.status}
 
+    @property
+    def made(self) -> int:
+        """Units of the line's lots already made (completed or shipped lots)."""
+        return sum(lot.quantity for lot in self.lots if lot.state in MADE_STATES)
+
     def curve(self) -> list[tuple[datetime, int, int]]:
         """Cumulative expected quantity over time: (time, at P50, at P90) at each lot's
         completion, after what is already made (at the first point's time)."""
-        made = sum(lot.quantity for lot in self.lots if lot.state in MADE_STATES)
+        made = self.made
         times = sorted({t for lot in self.lots for t in (lot.p50, lot.p90) if t is not None})
         points = []
         for t in times:
