@@ -87,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.auth.views import bp as auth_bp
     from mes.catalog.views import bp as catalog_bp
     from mes.changes.views import bp as changes_bp
+    from mes.events.views import bp as webhooks_bp
     from mes.floor.views import bp as floor_bp
     from mes.portal.views import bp as portal_bp
     from mes.quality.views import bp as quality_bp
@@ -109,6 +110,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(portal_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(spc_bp)
+    app.register_blueprint(webhooks_bp)
     app.register_blueprint(api_bp)
 
 

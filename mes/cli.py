@@ -373,6 +373,19 @@ def serve(host: str, port: int, workers: int | None, threads: int,
     serving.run(host, port, workers=workers, threads=threads, body_timeout=body_timeout)
 
 
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Do what is due now, then exit.")
+@with_appcontext
+@_one_line_errors
+def worker(once: bool) -> None:
+    """Run the background worker: deliver events to customers' webhooks (retrying with
+    backoff) and run the periodic jobs, until stopped (SIGTERM or Ctrl-C). Run one or more
+    beside `mes serve` on PostgreSQL; one only on SQLite."""
+    from mes.events.cli import run_worker
+
+    run_worker(once=once)
+
+
 @click.command("permissions")
 @with_appcontext
 def permissions() -> None:
@@ -407,6 +420,7 @@ def register_cli(app: Flask) -> None:
     for group in (db_cli, users_cli, audit_cli, demo_cli, forecast_cli):
         app.cli.add_command(group)
     app.cli.add_command(serve)
+    app.cli.add_command(worker)
     app.cli.add_command(permissions)
     app.cli.add_command(check)
 

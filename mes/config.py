@@ -68,6 +68,14 @@ DEFAULTS: dict[str, Any] = {
     "FORECAST_MAX_AGE_MINUTES": 60,
     "FORECAST_DISTRIBUTION_MAX_AGE_HOURS": 24,
     "FORECAST_ETA_CHANGE_HOURS": 24,
+    # The worker (`mes worker`): how often it looks for new events and due deliveries, how
+    # long it waits for a customer's endpoint, and how it retries (docs/events.md).
+    "WORKER_POLL_MS": 250,
+    "WEBHOOK_TIMEOUT_SECONDS": 10,
+    "WEBHOOK_BACKOFF_BASE_MS": 5000,
+    "WEBHOOK_BACKOFF_CAP_SECONDS": 3600,
+    "WEBHOOK_MAX_AGE_SECONDS": 86400,
+    "WEBHOOK_ALLOW_PRIVATE_URLS": False,
     "DB_ECHO": False,
     "TESTING": False,
     "WTF_CSRF_ENABLED": True,
@@ -78,7 +86,9 @@ _TYPES: dict[str, type] = {key: str if value is None else type(value)
                            for key, value in DEFAULTS.items()}
 
 # Limits that must be at least 1.
-_POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB", "PCN_NOTICE_DAYS",
+_POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB", "PCN_NOTICE_DAYS", "WORKER_POLL_MS",
+             "WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_BACKOFF_BASE_MS",
+             "WEBHOOK_BACKOFF_CAP_SECONDS", "WEBHOOK_MAX_AGE_SECONDS",
              "FORECAST_WINDOW_DAYS", "FORECAST_MIN_SAMPLES", "FORECAST_DEFAULT_STEP_HOURS",
              "FORECAST_DEFAULT_HOLD_HOURS", "FORECAST_SAMPLES", "FORECAST_MAX_AGE_MINUTES",
              "FORECAST_DISTRIBUTION_MAX_AGE_HOURS", "FORECAST_ETA_CHANGE_HOURS")

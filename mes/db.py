@@ -67,6 +67,19 @@ BigID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 _clock: ContextVar[datetime | None] = ContextVar("mes_clock", default=None)
+_write_intent: ContextVar[bool] = ContextVar("mes_write_intent", default=False)
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """Transactions begun inside the block will write (outside a request: the worker): on
+    SQLite they take the write lock at BEGIN (BEGIN IMMEDIATE), waiting their turn, instead
+    of failing with SQLITE_BUSY when they upgrade after another writer committed."""
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
 
 
 def utcnow() -> datetime:
@@ -117,8 +130,8 @@ def _configure_sqlite(engine: Engine) -> None:
         # A writing request takes the write lock up front: a deferred transaction that later
         # upgrades fails at once with SQLITE_BUSY instead of waiting its turn.
         # Reads of a writing request made in `reading()` take no lock.
-        if has_request_context() and request.method not in SAFE_METHODS \
-                and not g.get("mes_reading"):
+        if _write_intent.get() or (has_request_context() and request.method not in SAFE_METHODS
+                                   and not g.get("mes_reading")):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")

@@ -47,6 +47,8 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("Tools and their E10 states.")),
     (_l("Users"), "auth.users", (Permission.USER_ADMIN,),
      _l("Accounts, roles and API tokens.")),
+    (_l("Webhooks"), "webhooks.index", (Permission.WEBHOOK, Permission.MASTER_READ),
+     _l("Customers' webhook subscriptions and their deliveries.")),
 ]
 
 

@@ -39,4 +39,5 @@ from mes.api import (  # noqa: E402,F401
     spc,
     testdata,
     trace,
+    webhooks,
 )

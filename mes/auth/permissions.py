@@ -45,6 +45,7 @@ class Permission(enum.StrEnum):
     PCN_READ = "pcn:read"              # see product change notifications (customers: own)
     ORDER_READ = "order:read"          # see purchase orders and their lines (customers: own)
     ORDER_WRITE = "order:write"        # enter orders, commit dates, allocate lots to lines
+    WEBHOOK = "webhook"                # manage webhook subscriptions (customers: their own)
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
@@ -70,7 +71,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),
     Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
                               Permission.TRACE_READ, Permission.REPORT_READ,
-                              Permission.PCN_READ, Permission.ORDER_READ}),
+                              Permission.PCN_READ, Permission.ORDER_READ,
+                              Permission.WEBHOOK}),
 }
 
 PUBLIC = "public"

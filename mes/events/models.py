@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mes.catalog.models import Customer
 from mes.db import Base, BigID, one_of, utcnow
 from mes.vocabulary import DeliveryState, EventType
 
@@ -53,6 +54,8 @@ class Webhook(Base):
     disabled_at: Mapped[datetime | None]
     disabled_by: Mapped[str | None] = mapped_column(String(80))
 
+    customer: Mapped[Customer] = relationship()
+
 
 class Delivery(Base):
     """One event for one subscription: tried until delivered (a 2xx answer) or, once
@@ -83,3 +86,15 @@ class Delivery(Base):
 
     webhook: Mapped[Webhook] = relationship()
     event: Mapped[Event] = relationship()
+
+
+class JobRun(Base):
+    """When a periodic job (mes.events.jobs) last ran, whichever worker ran it: a worker
+    runs a job only when its row is due and it holds the row's lock, so several workers
+    run each job once per period between them."""
+
+    __tablename__ = "worker_job"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    last_run_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(500), default="")

@@ -27,6 +27,7 @@ from mes.catalog.models import Product
 from mes.config import DEFAULTS
 from mes.db import utcnow
 from mes.events import publish
+from mes.events.jobs import register_periodic
 from mes.floor.models import Lot
 from mes.forecast import services
 from mes.forecast.models import LineOutlook, LotForecast
@@ -304,3 +305,7 @@ def _announce_lots(session: Session, moved: Sequence[tuple[services.Forecast, da
 
 
 services.forecasts_changed.connect(after_forecasts, weak=False)
+
+# The worker recomputes the forecasts of lots that moved (the floor's moves leave them
+# stale rather than pay for them) and those grown old, every minute.
+register_periodic("forecasts", every=60, run=services.refresh_stale_forecasts)

@@ -45,6 +45,7 @@ from mes.catalog.models import Product, RouteStep
 from mes.catalog.services import StepInfo, route_step_infos
 from mes.db import UTCDateTime, utcnow
 from mes.errors import Conflict, ErrorCode
+from mes.events import holds as events
 from mes.floor.models import Lot, StepRun
 from mes.portal.visibility import Visibility
 from mes.quality.models import Hold
@@ -327,5 +328,6 @@ def notify_customer(session: Session, actor: Actor, hold: Hold) -> Hold:
                  subject_key=str(hold.id),
                  data={"lot": hold.lot.lot_no, "customer": hold.lot.customer.code,
                        "status": hold.status})
+    events.hold_notified(session, hold)
     session.flush()
     return hold

@@ -57,7 +57,8 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
             ("portal.shipments", _l("Shipments")), ("portal.pcns", _l("Changes (PCNs)")),
             ("portal.yields", _l("Yields")), ("portal.rejects", _l("Rejects")),
-            ("portal.orders", _l("Orders")))
+            ("portal.orders", _l("Orders")),
+            ("webhooks.index", _l("Webhooks")))
 # The window of the portal's reject Pareto, as its yields'.
 REJECT_WINDOW = services.YIELD_WINDOW
 

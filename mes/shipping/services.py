@@ -23,6 +23,7 @@ from mes.catalog.models import Bom, Customer, Product, RouteStep
 from mes.changes import services as changes
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from mes.events import publishers
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.quality.moisture import check_bags_shelf_life, check_floor_life, check_shelf_life
@@ -284,6 +285,7 @@ def create_shipment(session: Session, actor: Actor, data: dict[str, Any]) -> Shi
                        "lots": [{"lot_no": lot.lot_no, "quantity": quantities[lot.id]}
                                 for lot in lots],
                        **({"pack_units": [root.code for root in roots]} if roots else {})})
+    publishers.shipment_created(session, shipment)
     return shipment
 
 

@@ -53,6 +53,7 @@ from mes.catalog.models import (
 )
 from mes.db import UTCDateTime, utcnow
 from mes.errors import Conflict, ErrorCode, NotFound
+from mes.events import publishers
 from mes.floor.genealogy import ancestors, descendants
 from mes.floor.models import Lot, LotEdge, LotReject, LotWafer, MaterialUse, StepRun, Wafer
 from mes.portal.visibility import customer_sees
@@ -514,6 +515,10 @@ def contain(session: Session, actor: Actor, *, reason: str, comment: str,
                          at=now)
     audit.record(session, actor=actor, code="containment:run", subject_type=CONTAINMENT,
                  subject_key=result.id, new_subject=True, data=_record(result))
+    described = session.scalar(select(ReasonCode.description).where(ReasonCode.code == reason))
+    publishers.containment_created(session, containment=result.id, reason=reason,
+                                   reason_description=described or "", at=now,
+                                   holds=holds, shipped=shipped)
     return result
 
 

@@ -2,7 +2,7 @@
 
 The transactional outbox of events told to customers (outbox_event), the customers' webhook
 subscriptions (webhook) and one delivery per event and subscription with its retry state
-(webhook_delivery).
+(webhook_delivery); when each of the worker's periodic jobs last ran (worker_job).
 
 Revision ID: 0031
 Revises: 0029
@@ -94,9 +94,17 @@ def upgrade() -> None:
     op.create_index(op.f('ix_webhook_delivery_event_id'), 'webhook_delivery', ['event_id'])
     op.create_index('ix_webhook_delivery_state_next_attempt_at', 'webhook_delivery',
                     ['state', 'next_attempt_at'])
+    op.create_table(
+        'worker_job',
+        sa.Column('name', sa.String(length=80), nullable=False),
+        sa.Column('last_run_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('last_error', sa.String(length=500), nullable=False),
+        sa.PrimaryKeyConstraint('name', name=op.f('pk_worker_job')),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('worker_job')
     op.drop_table('webhook_delivery')
     op.drop_table('webhook')
     op.drop_table('outbox_event')

@@ -21,6 +21,7 @@ from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import ReasonCode
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, NotFound
+from mes.events import holds as events
 from mes.floor import lifecycle
 from mes.floor import services as floor
 from mes.floor.models import Lot
@@ -152,9 +153,10 @@ def place_holds(session: Session, actor: Actor, lots: Sequence[Lot], reason: Rea
          "data": {"lot": lot.lot_no, "step": lot.step_code, "placed_by": by, **detail}}
         for hold_id, lot, detail in zip(ids, lots, details, strict=True)])
     _update_lots(session, lots, now)
-    held = _load_holds(session, ids, lots, reason)
+    holds = _load_holds(session, ids, lots, reason)
+    events.holds_placed(session, holds)
     lifecycle.lot_holds_changed.send(list(lots), session=session)
-    return held
+    return holds
 
 
 def _refuse_closed(lot: Lot) -> None:

@@ -23,6 +23,7 @@ from mes.catalog.models import ReasonCode
 from mes.catalog.services import StepInfo
 from mes.db import utcnow
 from mes.errors import Conflict, DomainError, ErrorCode, InvalidInput
+from mes.events import holds as events
 from mes.floor import lifecycle
 from mes.floor import services as floor
 from mes.floor.models import Lot
@@ -217,6 +218,7 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     floor.record_event(session, lot, EventKind.RELEASE, actor, at=now, data=details)
     audit.record(session, actor=actor, code="hold:release", subject_type="hold",
                  subject_key=str(hold.id), data={"lot": lot.lot_no, **details})
+    events.hold_released(session, hold)
     if target is not None:
         on_arrival(session, actor, lot)
     lifecycle.lot_holds_changed.send([lot], session=session)
