@@ -19,8 +19,6 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mes.catalog.models import Product
@@ -29,14 +27,13 @@ from mes.db import utcnow
 from mes.events import publish
 from mes.events.jobs import register_periodic
 from mes.floor.models import Lot
-from mes.forecast import services
+from mes.forecast import bulk, services
 from mes.forecast.models import LineOutlook, LotForecast
 from mes.orders.models import OrderAllocation, OrderLine, PurchaseOrder
 from mes.vocabulary import EventType, LineStatus, LotState
 
 # Lots whose units are made: they count at their quantity, whatever the forecasts.
 MADE_STATES = (LotState.COMPLETED, LotState.SHIPPED)
-CHUNK = 5000
 
 
 def need_deadline(need: date) -> datetime:
@@ -143,24 +140,21 @@ def line_outlooks(session: Session, line_ids: Iterable[int], now: datetime | Non
     ids = sorted(set(line_ids))
     outlooks: dict[int, Outlook] = {}
     lots: list[Any] = []
-    line_of: dict[int, int] = {}
-    for i in range(0, len(ids), CHUNK):
-        part = ids[i:i + CHUNK]
+    for where in bulk.among(session, OrderLine.id, ids):
         for line_id, quantity, need in session.execute(
-                select(OrderLine.id, OrderLine.quantity, OrderLine.need_date)
-                .where(OrderLine.id.in_(part))):
+                select(OrderLine.id, OrderLine.quantity, OrderLine.need_date).where(where)):
             outlooks[line_id] = Outlook(line_id, quantity, need)
-        for row in session.execute(
-                select(OrderAllocation.line_id, Lot.id, Lot.lot_no, Lot.state, Lot.quantity,
-                       Lot.version, Lot.open_holds)
-                .join(Lot, Lot.id == OrderAllocation.lot_id)
-                .where(OrderAllocation.line_id.in_(part)).order_by(Lot.id)):
-            lots.append(row)
-            line_of[row.id] = row.line_id
+    for where in bulk.among(session, OrderAllocation.line_id, ids):
+        lots.extend(session.execute(
+            select(OrderAllocation.line_id, Lot.id, Lot.lot_no, Lot.state, Lot.quantity,
+                   Lot.version, Lot.open_holds)
+            .join(Lot, Lot.id == OrderAllocation.lot_id).where(where)))
+    lots.sort(key=lambda lot: lot.id)
     forecasts = _forecasts_of(session, lots, given or {}, now)
+    deadlines = {o.need_date: need_deadline(o.need_date) for o in outlooks.values()}
     for lot in lots:
         outlook = outlooks[lot.line_id]
-        deadline = need_deadline(outlook.need_date)
+        deadline = deadlines[outlook.need_date]
         f = forecasts.get(lot.id)
         if lot.state in MADE_STATES:
             shown = LotOutlook(lot.id, lot.lot_no, lot.state, lot.quantity, lot.quantity,
@@ -194,20 +188,13 @@ def refresh_line_outlooks(session: Session, line_ids: Iterable[int] | None = Non
     if not outlooks:
         return 0
     before: dict[int, str] = {}
-    ids = list(outlooks)
-    for i in range(0, len(ids), CHUNK):
+    for where in bulk.among(session, LineOutlook.line_id, list(outlooks)):
         before.update({line_id: status for line_id, status in session.execute(
-            select(LineOutlook.line_id, LineOutlook.status).where(
-                LineOutlook.line_id.in_(ids[i:i + CHUNK])))})
-    rows = [{"line_id": o.line_id, "status": o.status, "projected_p50": o.projected_p50,
-             "projected_p90": o.projected_p90, "computed_at": now} for o in outlooks.values()]
-    table = LineOutlook.__table__
-    pg = session.get_bind().dialect.name == "postgresql"
-    stmt = (pg_insert if pg else sqlite_insert)(table)
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.line_id], set_={
-        c.name: stmt.excluded[c.name] for c in table.c if c.name != "line_id"})
-    for i in range(0, len(rows), CHUNK):
-        session.execute(stmt, rows[i:i + CHUNK])
+            select(LineOutlook.line_id, LineOutlook.status).where(where))})
+    bulk.upsert(session, LineOutlook.__table__, [
+        {"line_id": o.line_id, "status": o.status, "projected_p50": o.projected_p50,
+         "projected_p90": o.projected_p90, "computed_at": now} for o in outlooks.values()],
+        "line_id")
     changed = [o for o in outlooks.values()
                if o.line_id in before and before[o.line_id] != o.status]
     if changed:
@@ -216,13 +203,15 @@ def refresh_line_outlooks(session: Session, line_ids: Iterable[int] | None = Non
 
 
 def _line_facts(session: Session, line_ids: Sequence[int]) -> dict[int, Any]:
-    return {row.id: row for row in session.execute(
-        select(OrderLine.id, OrderLine.line_no, OrderLine.need_date, OrderLine.commit_date,
-               OrderLine.quantity, PurchaseOrder.po, PurchaseOrder.customer_id,
-               Product.code.label("product"))
-        .join(PurchaseOrder, PurchaseOrder.id == OrderLine.order_id)
-        .join(Product, Product.id == OrderLine.product_id)
-        .where(OrderLine.id.in_(line_ids)))}
+    found: dict[int, Any] = {}
+    for where in bulk.among(session, OrderLine.id, line_ids):
+        found.update({row.id: row for row in session.execute(
+            select(OrderLine.id, OrderLine.line_no, OrderLine.need_date,
+                   OrderLine.commit_date, OrderLine.quantity, PurchaseOrder.po,
+                   PurchaseOrder.customer_id, Product.code.label("product"))
+            .join(PurchaseOrder, PurchaseOrder.id == OrderLine.order_id)
+            .join(Product, Product.id == OrderLine.product_id).where(where))})
+    return found
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -255,16 +244,13 @@ def after_forecasts(forecasts: list[services.Forecast], *, session: Session,
                     announced: dict[int, datetime | None], now: datetime) -> None:
     """Announce the lots whose P90 moved (lot.eta.changed) and recompute the status of
     their order lines (a receiver of `services.forecasts_changed`)."""
-    ids = [f.lot_id for f in forecasts]
     lines: dict[int, int] = {}
-    for i in range(0, len(ids), CHUNK):
+    for where in bulk.among(session, OrderAllocation.lot_id, [f.lot_id for f in forecasts]):
         lines.update({lot_id: line_id for lot_id, line_id in session.execute(
-            select(OrderAllocation.lot_id, OrderAllocation.line_id)
-            .where(OrderAllocation.lot_id.in_(ids[i:i + CHUNK])))})
-    deadlines: dict[int, datetime] = {}
+            select(OrderAllocation.lot_id, OrderAllocation.line_id).where(where))})
     facts = _line_facts(session, sorted(set(lines.values()))) if lines else {}
-    for line_id, line in facts.items():
-        deadlines[line_id] = need_deadline(line.need_date)
+    by_date = {line.need_date: need_deadline(line.need_date) for line in facts.values()}
+    deadlines = {line_id: by_date[line.need_date] for line_id, line in facts.items()}
     moved = []
     for f in forecasts:
         previous = announced.get(f.lot_id)

@@ -18,10 +18,7 @@ from typing import Any
 
 from blinker import Namespace
 from flask import current_app, has_app_context
-from sqlalchemy import Float, Row, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import array as pg_array
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Row, delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from mes.catalog.models import ReasonCode, Route, RouteStep
@@ -30,6 +27,7 @@ from mes.db import utcnow
 from mes.floor import lifecycle
 from mes.floor.models import Lot, StepRun
 from mes.floor.services import present
+from mes.forecast import bulk
 from mes.forecast import distributions as d
 from mes.forecast.models import ForecastDistribution, LotForecast
 from mes.quality.models import Hold
@@ -127,7 +125,11 @@ def _step_history_pg(session: Session, since: datetime
     """`_step_history` computed by PostgreSQL: the order statistics are taken by the
     database (percentile_disc), so millions of runs are not read into the process."""
     hours = func.extract("epoch", StepRun.finished_at - StepRun.arrived_at) / HOUR
-    points = func.percentile_disc(pg_array(_FRACTIONS, type_=Float)).within_group(hours)
+    # The fractions as one literal array: a hundred bound values would be a hundred
+    # parameters to compile and send with each query.
+    fractions: Any = literal_column(
+        "ARRAY[" + ", ".join(repr(f) for f in _FRACTIONS) + "]::float8[]")
+    points = func.percentile_disc(fractions).within_group(hours)
     out: list[dict[Any, tuple[int, list[float], float | None]]] = []
     for keys in ((Route.code, StepRun.step_code), (StepRun.step_code,)):
         rows = session.execute(
@@ -320,7 +322,13 @@ class Forecaster:
             return Forecast(lot.id, lot.version, start + timedelta(hours=p50),
                             start + timedelta(hours=p90), qty, steps, bool(holds), now)
         seq = min(max(lot.step_seq, 1), steps)
-        ordered, shift = route.remaining(seq, _hours(lot.arrived_at, now))
+        elapsed = _hours(lot.arrived_at, now)
+        qty = round(lot.quantity * route.expected_yield(seq))
+        if not holds:
+            p50, p90 = route.percentiles(seq, elapsed)
+            return Forecast(lot.id, lot.version, now + timedelta(hours=p50),
+                            now + timedelta(hours=p90), qty, steps - seq + 1, False, now)
+        ordered, shift = route.remaining(seq, elapsed)
         if holds:
             # The lot waits out its longest hold, then goes on: hold and route in series.
             waits: list[float] | None = None
@@ -332,7 +340,6 @@ class Forecaster:
             assert waits is not None
             ordered = sorted(w + r for w, r in zip(waits, ordered, strict=True))
         p50, p90 = d.percentiles(ordered, shift)
-        qty = round(lot.quantity * route.expected_yield(seq))
         return Forecast(lot.id, lot.version, now + timedelta(hours=p50),
                         now + timedelta(hours=p90), qty, steps - seq + 1, bool(holds), now)
 
@@ -347,14 +354,14 @@ def _facts(rows: Iterable[Row[Any]]) -> list[LotFacts]:
 
 
 def open_holds(session: Session, lot_ids: Sequence[int]
-                ) -> dict[int, list[tuple[str, datetime]]]:
+               ) -> dict[int, list[tuple[str, datetime]]]:
+    """The open holds of these lots: (reason code, placed at), oldest first."""
     found: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
-    for i in range(0, len(lot_ids), 5000):
+    for where in bulk.among(session, Hold.lot_id, lot_ids):
         for lot_id, code, placed in session.execute(
                 select(Hold.lot_id, ReasonCode.code, Hold.placed_at)
                 .join(ReasonCode, ReasonCode.id == Hold.reason_id)
-                .where(Hold.status == HoldStatus.OPEN,
-                       Hold.lot_id.in_(lot_ids[i:i + 5000])).order_by(Hold.id)):
+                .where(Hold.status == HoldStatus.OPEN, where).order_by(Hold.id)):
             found[lot_id].append((code, placed))
     return found
 
@@ -362,24 +369,15 @@ def open_holds(session: Session, lot_ids: Sequence[int]
 def facts(session: Session, lot_ids: Sequence[int]) -> list[LotFacts]:
     """What a forecast reads of these lots."""
     found: list[LotFacts] = []
-    for i in range(0, len(lot_ids), 5000):
-        found.extend(_facts(session.execute(select(*_facts_columns()).where(
-            Lot.id.in_(lot_ids[i:i + 5000])))))
+    for where in bulk.among(session, Lot.id, lot_ids):
+        found.extend(_facts(session.execute(select(*_facts_columns()).where(where))))
     return found
 
 
 def _write(session: Session, forecasts: Sequence[Forecast]) -> None:
-    if not forecasts:
-        return
-    table = LotForecast.__table__
-    pg = session.get_bind().dialect.name == "postgresql"
-    stmt = (pg_insert if pg else sqlite_insert)(table)
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.lot_id], set_={
-        c.name: stmt.excluded[c.name] for c in table.c
-        if c.name not in ("lot_id", "announced_p90_at")})
-    rows = [f.row() for f in forecasts]
-    for i in range(0, len(rows), 10000):
-        session.execute(stmt, rows[i:i + 10000])
+    # The announced P90 of a stored forecast is changed by announcements only.
+    bulk.upsert(session, LotForecast.__table__, [f.row() for f in forecasts], "lot_id",
+                keep=("announced_p90_at",))
 
 
 def forecast_lots(session: Session, lots: Sequence[LotFacts],
@@ -484,19 +482,17 @@ def lot_forecast_view(session: Session, lot: Lot, actor: Any = None) -> dict[str
 def _announced(session: Session, lot_ids: Sequence[int]) -> dict[int, datetime | None]:
     """The P90s last announced of these lots' stored forecasts."""
     found: dict[int, datetime | None] = {}
-    for i in range(0, len(lot_ids), 5000):
+    for where in bulk.among(session, LotForecast.lot_id, lot_ids):
         found.update({lot_id: at for lot_id, at in session.execute(
-            select(LotForecast.lot_id, LotForecast.announced_p90_at)
-            .where(LotForecast.lot_id.in_(lot_ids[i:i + 5000])))})
+            select(LotForecast.lot_id, LotForecast.announced_p90_at).where(where))})
     return found
 
 
 def stored(session: Session, lot_ids: Sequence[int]) -> dict[int, LotForecast]:
     """The stored forecasts of these lots (whatever their age)."""
     found: dict[int, LotForecast] = {}
-    for i in range(0, len(lot_ids), 5000):
-        for row in session.scalars(select(LotForecast).where(
-                LotForecast.lot_id.in_(lot_ids[i:i + 5000]))):
+    for where in bulk.among(session, LotForecast.lot_id, lot_ids):
+        for row in session.scalars(select(LotForecast).where(where)):
             found[row.lot_id] = row
     return found
 
