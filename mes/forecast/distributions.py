@@ -17,6 +17,7 @@ import zlib
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # The most points a distribution keeps: more durations are summarised by their evenly
 # spaced order statistics (a percentile every 1 %).
@@ -44,8 +45,9 @@ def _seed(*key: object) -> int:
     return zlib.crc32("/".join(str(k) for k in key).encode())
 
 
+@lru_cache(maxsize=4096)
 def permutation(samples: int, *key: object) -> list[int]:
-    """A permutation of range(samples) fixed by `key`."""
+    """A permutation of range(samples) fixed by `key` (kept: never change the list)."""
     order = list(range(samples))
     random.Random(_seed(*key)).shuffle(order)
     return order

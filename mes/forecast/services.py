@@ -52,7 +52,7 @@ def setting(key: str) -> Any:
     return current_app.config[key] if has_app_context() else DEFAULTS[key]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Forecast:
     """A lot's forecast: completion times (None: no forecast, see `reason`), the quantity
     expected out of the remaining steps, how many steps remain, whether it is held."""
