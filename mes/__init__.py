@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.changes.views import bp as changes_bp
     from mes.events.views import bp as webhooks_bp
     from mes.floor.views import bp as floor_bp
+    from mes.orders.views import bp as orders_bp
     from mes.portal.views import bp as portal_bp
     from mes.quality.views import bp as quality_bp
     from mes.reports.views import bp as reports_bp
@@ -111,6 +112,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(reports_bp)
     app.register_blueprint(spc_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(orders_bp)
     app.register_blueprint(api_bp)
 
 
@@ -120,6 +122,8 @@ def _connect_lifecycle() -> None:
     builds the app, so loading them here connects them in each, whatever the pages import;
     a receiver connects once however often it is imported."""
     import mes.quality.services  # noqa: F401
+    # Forecasts: holds recompute their lots' forecasts; forecasts announce their changes.
+    import mes.forecast.outlook  # noqa: F401
 
 
 def _register_request_cycle(app: Flask) -> None:

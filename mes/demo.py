@@ -54,6 +54,7 @@ from mes.errors import InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
+from mes.orders.demo import load_demo_orders
 from mes.quality import moisture
 from mes.quality import services as quality
 from mes.shipping import packing
@@ -1505,6 +1506,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     history.run()
     load_demo_test_history(session, history.tests, history.end)
     boxes = load_demo_packing(session, history.end)
+    load_demo_orders(session, history.end, VEHICLE_PROGRAMS)
     load_demo_shipments(session, history.end, boxes)
     load_demo_change_shipment(session, history.end, boxes)
     load_demo_spc(session, history.end)

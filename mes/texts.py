@@ -168,6 +168,10 @@ FIELD_LABELS: dict[str, Any] = {
     "username": _l("User name"), "valid_days": _l("Valid for (days)"),
     "vehicle_program": _l("Vehicle program"), "version": _l("Version"),
     "wafer": _l("Wafer"), "wafer_id": _l("Wafer ID"), "wafers": _l("Wafers"),
+    # Orders and the die bank.
+    "lines": _l("Order lines"), "line": _l("Line"), "need_date": _l("Need date"),
+    "commit_date": _l("Commit date"), "ship_to": _l("Ship-to"),
+    "bank": _l("Into the die bank"), "planned_start": _l("Planned start"),
 }
 
 

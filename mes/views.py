@@ -49,6 +49,8 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("Accounts, roles and API tokens.")),
     (_l("Webhooks"), "webhooks.index", (Permission.WEBHOOK, Permission.MASTER_READ),
      _l("Customers' webhook subscriptions and their deliveries.")),
+    (_l("Orders"), "orders.index", (Permission.ORDER_READ, Permission.MASTER_READ),
+     _l("Customers' purchase orders: commit dates, lots allocated to lines, the die bank.")),
 ]
 
 

@@ -707,3 +707,22 @@ def test_moisture_history_follows_the_packaging_house_rules(loaded):
     assert completed and all(clocks[lot.id].sealed_at is not None for lot in completed)
     assert not loaded.scalar(select(func.count()).select_from(MoistureClock).where(
         MoistureClock.state == "not_started"))
+
+
+def test_customers_have_orders_with_allocated_lots_and_the_die_bank_holds_lots(loaded):
+    from mes.orders import services as orders
+    from mes.orders.models import PurchaseOrder
+
+    shown = [orders.present(o) for o in loaded.scalars(orders.order_query())]
+    by_customer = {s.order.customer.code: s for s in shown if s.order.po.endswith("01")}
+    assert set(by_customer) == {"CYANLAKE", "FERROQUILL", "BRIGHTMOOR"}
+    for order in by_customer.values():
+        assert order.lines and all(line.quantities.lots for line in order.lines)
+        assert all(0 < line.quantities.allocated < line.line.quantity for line in order.lines)
+    held = [(s.order.po, line.line.line_no) for s in shown for line in s.lines
+            if any(lot.open_holds for lot in line.quantities.lots)]
+    assert held
+    banked = orders.banked_lots(loaded)
+    assert len(banked) == 2 and {lot.state for lot in banked} == {"banked"}
+    second = loaded.scalars(orders.order_query().where(PurchaseOrder.po == "PO-CYAN-2702")).one()
+    assert orders.line_quantities(second.lines[0]).banked == banked[0].quantity

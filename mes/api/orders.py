@@ -62,8 +62,8 @@ def get_order(po: str, args: dict[str, Any]) -> PresentedOrder:
 
 
 @api_route(bp, "/orders/<po>/lines/<int:line>", method="PATCH",
-           permission=Permission.ORDER_WRITE, query=s.OrderArgs, body=s.LinePatch,
-           response=s.LineOut, tag="orders")
+           permission=Permission.ORDER_WRITE, query=s.OrderArgs, body=s.OrderLinePatch,
+           response=s.OrderLineOut, tag="orders")
 def update_line(po: str, line: int, args: dict[str, Any], data: dict[str, Any]
                 ) -> PresentedLine:
     """Change a line's commit date (null clears it), quantity or need date."""
@@ -75,8 +75,8 @@ def update_line(po: str, line: int, args: dict[str, Any], data: dict[str, Any]
 
 
 @api_route(bp, "/orders/<po>/lines/<int:line>/allocations", method="POST",
-           permission=Permission.ORDER_WRITE, query=s.OrderArgs, body=s.AllocationIn,
-           response=s.LineOut, status=200, tag="orders")
+           permission=Permission.ORDER_WRITE, query=s.OrderArgs, body=s.OrderAllocationIn,
+           response=s.OrderLineOut, status=200, tag="orders")
 def allocate(po: str, line: int, args: dict[str, Any], data: dict[str, Any]) -> PresentedLine:
     """Allocate lots to the line, all or nothing: lots of the order's customer and the
     line's product, not shipped, scrapped or merged, allocated to no other line (409
@@ -90,7 +90,7 @@ def allocate(po: str, line: int, args: dict[str, Any], data: dict[str, Any]) -> 
 
 
 @api_route(bp, "/orders/<po>/lines/<int:line>/allocations/<lot_no>", method="DELETE",
-           permission=Permission.ORDER_WRITE, query=s.OrderArgs, response=s.LineOut,
+           permission=Permission.ORDER_WRITE, query=s.OrderArgs, response=s.OrderLineOut,
            status=200, tag="orders")
 def deallocate(po: str, line: int, lot_no: str, args: dict[str, Any]) -> PresentedLine:
     """Take a lot off the line (404 when it is not allocated to it)."""
@@ -106,7 +106,7 @@ def _lot(lot: Any) -> PresentedLot:
 
 
 @api_route(bp, "/lots/<lot_no>/release", method="POST", permission=Permission.LOT_RECEIVE,
-           body=s.ReleaseIn, response=floor_schemas.LotOut, status=200, tag="lots")
+           body=s.BankReleaseIn, response=floor_schemas.LotOut, status=200, tag="lots")
 def release_lot(lot_no: str, data: dict[str, Any]) -> PresentedLot:
     """Release a banked lot from the die bank: queued at the first step of its route, with
     `planned_start` (optional) kept as the start that was planned; 409 `not_banked` for a
@@ -117,7 +117,7 @@ def release_lot(lot_no: str, data: dict[str, Any]) -> PresentedLot:
 
 
 @api_route(bp, "/lots/<lot_no>", method="PATCH", permission=Permission.LOT_RECEIVE,
-           body=s.PlanIn, response=floor_schemas.LotOut, tag="lots")
+           body=s.BankPlanIn, response=floor_schemas.LotOut, tag="lots")
 def plan_lot(lot_no: str, data: dict[str, Any]) -> PresentedLot:
     """Set (null clears) a banked lot's planned start; 409 `not_banked` otherwise."""
     session = db.session()

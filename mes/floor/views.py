@@ -37,6 +37,7 @@ from mes.floor import schemas as s
 from mes.floor import services
 from mes.floor import station as reads
 from mes.floor.models import Lot
+from mes.orders import services as orders
 from mes.quality import schemas as qs
 from mes.quality import services as quality
 from mes.shipping import packing
@@ -106,6 +107,8 @@ def _receive_data(form: MultiDict[str, str]) -> dict[str, Any]:
                             if forms.text(form, name)}
     data["due_date"] = forms.text(form, "due_date") or None
     data["lot_no"] = forms.text(form, "lot_no") or None
+    if form.get("bank"):
+        data["bank"] = True
     rows, numbers, problems = _wafer_rows(form.get("wafers") or "")
     data["wafers"] = rows
     try:
@@ -143,6 +146,10 @@ def receive() -> Any:
         form = request.form.to_dict()
         lot, refused = forms.attempt(lambda: services.receive_lot(
             sess, current_user, _receive_data(request.form)))
+        if lot is not None and lot.state == LotState.BANKED:
+            return forms.done(_("Lot %(lot)s received: %(qty)d units in the die bank.",
+                                lot=lot.lot_no, qty=lot.quantity),
+                              "floor.lot_detail", lot_no=lot.lot_no)
         if lot is not None:
             return forms.done(_("Lot %(lot)s received: %(qty)d units queued at %(step)s.",
                                 lot=lot.lot_no, qty=lot.quantity, step=lot.step_code),
@@ -182,7 +189,8 @@ def _lot_page(lot_no: str, *, form: dict[str, str] | None = None,
         pack_units=packing.lot_units(sess, lot) if lot.packed_qty else [],
         carriers=PackKind.choices(CARRIERS),
         progress_labels=StepStatus.labels(), event_labels=EventKind.labels(),
-        reject_lines=reads.reject_lines, late=services.is_late(lot, services.plant_date())), status
+        reject_lines=reads.reject_lines, late=services.is_late(lot, services.plant_date()),
+        order_line=orders.lot_allocation(sess, lot)), status
 
 
 def _renamed(refused: forms.Refused | None, name: str) -> dict[str, list[str]]:

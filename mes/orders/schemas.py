@@ -13,7 +13,7 @@ QUANTITY = validate.Range(min=1, max=2_000_000_000)
 LINE_NO = validate.Range(min=1, max=9999)
 
 
-class LineIn(Schema):
+class OrderLineIn(Schema):
     line = fields.Integer(required=True, validate=LINE_NO)
     product = fields.String(required=True, validate=CODE)
     quantity = fields.Integer(required=True, validate=QUANTITY)
@@ -28,11 +28,11 @@ class LineIn(Schema):
 class OrderIn(Schema):
     customer = fields.String(required=True, validate=CODE)
     po = fields.String(required=True, validate=PO)
-    lines = fields.List(fields.Nested(LineIn), required=True,
+    lines = fields.List(fields.Nested(OrderLineIn), required=True,
                         validate=validate.Length(min=1, max=200))
 
 
-class LinePatch(Schema):
+class OrderLinePatch(Schema):
     """Only the fields given change; `commit_date: null` clears the commitment."""
 
     commit_date = fields.Date(allow_none=True)
@@ -40,7 +40,7 @@ class LinePatch(Schema):
     need_date = fields.Date()
 
 
-class AllocationIn(Schema):
+class OrderAllocationIn(Schema):
     lots = fields.List(fields.String(validate=validate.Length(min=1, max=60)), required=True,
                        validate=validate.Length(min=1, max=500))
 
@@ -56,7 +56,7 @@ class OrderArgs(Schema):
     customer = fields.String(load_default=None, validate=CODE)
 
 
-class LineOut(Schema):
+class OrderLineOut(Schema):
     """A PresentedLine."""
 
     line = fields.Integer(attribute="line.line_no")
@@ -89,12 +89,12 @@ class OrderOut(Schema):
     customer = fields.Function(lambda shown: shown.order.customer.code)
     po = fields.String(attribute="order.po")
     created_at = fields.AwareDateTime(attribute="order.created_at")
-    lines = fields.List(fields.Nested(LineOut))
+    lines = fields.List(fields.Nested(OrderLineOut))
 
 
-class ReleaseIn(Schema):
+class BankReleaseIn(Schema):
     planned_start = fields.AwareDateTime(load_default=None, allow_none=True)
 
 
-class PlanIn(Schema):
+class BankPlanIn(Schema):
     planned_start = fields.AwareDateTime(required=True, allow_none=True)

@@ -427,3 +427,12 @@ def lines_by_lot(session: Session, lot_ids: Sequence[int]) -> dict[int, OrderLin
         select(OrderAllocation).where(OrderAllocation.lot_id.in_(list(lot_ids))).options(
             joinedload(OrderAllocation.line).joinedload(OrderLine.order)
             .joinedload(PurchaseOrder.customer)))}
+
+
+def get_order_by_id(session: Session, order_id: int, actor: Actor | None = None
+                    ) -> PurchaseOrder:
+    """The order of that id (the pages' address of an order; customers: their own)."""
+    order = session.scalars(order_query(actor).where(PurchaseOrder.id == order_id)).first()
+    if order is None:
+        raise NotFound(_l("No order %(id)s.", id=order_id))
+    return order

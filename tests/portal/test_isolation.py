@@ -33,7 +33,8 @@ _ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 # what they answer is checked for B's data. Patterns as in fnmatch.
 ALLOWED = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.profile",
            "api.openapi_document", "api.list_lots", "api.list_shipments", "api.list_pcns",
-           "portal.*", "trace.index", "reports.*", "api.report_*", "api.scan")
+           "portal.*", "trace.index", "reports.*", "api.report_*", "api.scan",
+           "api.list_orders")
 # Query strings tried on every allowed GET endpoint: B's customer, lots, product and the
 # fab lot A and B share (a forward trace of it must show A's lots only), as filters.
 QUERIES = ("", "customer={customer}", "customer={customer}&format=csv", "lot={lot}",
@@ -187,7 +188,8 @@ def test_customer_api_answers_own_objects_and_404_for_others(client, world, toke
 CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test_runs",
                 "api.lot_trace", "api.list_shipments", "api.get_shipment", "api.get_coc",
                 "api.openapi_document", "api.report_*", "api.list_pcns", "api.decide_pcn",
-                "api.get_pack_unit", "api.pack_unit_label", "api.scan", "api.lot_forecast")
+                "api.get_pack_unit", "api.pack_unit_label", "api.scan", "api.list_orders",
+                "api.get_order", "api.lot_forecast")
 
 
 def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, world,
