@@ -99,7 +99,8 @@ def fill(url: str, history: int, open_lots: int, orders: int) -> None:
         conn.exec_driver_sql(f"""
             INSERT INTO lot ({LOT_COLUMNS})
             SELECT 'H' || lpad(g::text, 8, '0'), {ids['product']}, {customer}, {ids['route']},
-                   {STEPS}, 'S{STEPS:03d}', CASE WHEN g %% 3 = 0 THEN 'completed' ELSE 'shipped' END,
+                   {STEPS}, 'S{STEPS:03d}',
+                   CASE WHEN g %% 3 = 0 THEN 'completed' ELSE 'shipped' END,
                    1000, 1, 'FH' || (g / 50), 3, 0, now() - (g %% 365) * interval '1 day',
                    now() - (g %% 365) * interval '1 day', now(), 1, 0, repeat('0', 64), false,
                    CASE WHEN g %% 3 = 0 THEN 0 ELSE 1000 END

@@ -121,9 +121,9 @@ def _connect_lifecycle() -> None:
     when their services load. Every process that moves lots (server, CLI, demo load, tests)
     builds the app, so loading them here connects them in each, whatever the pages import;
     a receiver connects once however often it is imported."""
-    import mes.quality.services  # noqa: F401
     # Forecasts: holds recompute their lots' forecasts; forecasts announce their changes.
     import mes.forecast.outlook  # noqa: F401
+    import mes.quality.services  # noqa: F401
 
 
 def _register_request_cycle(app: Flask) -> None:

@@ -54,6 +54,7 @@ from mes.errors import InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
+from mes.forecast.demo import load_demo_outlooks
 from mes.orders.demo import load_demo_orders
 from mes.quality import moisture
 from mes.quality import services as quality
@@ -1510,6 +1511,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     load_demo_shipments(session, history.end, boxes)
     load_demo_change_shipment(session, history.end, boxes)
     load_demo_spc(session, history.end)
+    load_demo_outlooks(session, history.end + HISTORY_END)
 
 
 def load_demo(session: Session) -> bool:
