@@ -18,9 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session, selectinload
 
+from mes.auth.scope import scoped
 from mes.catalog.models import Product
 from mes.config import DEFAULTS
 from mes.db import utcnow
@@ -108,6 +109,14 @@ class Outlook:
         return points
 
 
+def orders_query(actor: Any) -> Select[Any]:
+    """Orders with their lines and products, newest first (customers: their own), without
+    their lots (the outlooks read them)."""
+    return scoped(select(PurchaseOrder).options(
+        selectinload(PurchaseOrder.lines).joinedload(OrderLine.product))
+        .order_by(PurchaseOrder.id.desc()), PurchaseOrder.customer_id, actor)
+
+
 def _forecasts_of(session: Session, lots: Sequence[Any], given: dict[int, services.Forecast],
                   now: datetime) -> dict[int, services.Forecast]:
     """The current forecast of each open or banked lot: given, else stored and fresh,
@@ -117,18 +126,17 @@ def _forecasts_of(session: Session, lots: Sequence[Any], given: dict[int, servic
               and lot.id not in found]
     oldest = now - timedelta(minutes=services.setting("FORECAST_MAX_AGE_MINUTES"))
     versions = {lot.id: lot.version for lot in lots}
-    missing: list[int] = []
-    stored = services.stored(session, wanted)
-    for lot_id in wanted:
-        row = stored.get(lot_id)
-        if row is None or row.lot_version != versions[lot_id] or row.computed_at < oldest:
-            missing.append(lot_id)
-            continue
-        found[lot_id] = services.Forecast(
-            row.lot_id, row.lot_version, row.p50_at, row.p90_at, row.expected_quantity,
-            row.remaining_steps, row.on_hold, row.computed_at)
+    missing = set(wanted)
+    for where in bulk.among(session, LotForecast.lot_id, wanted):
+        for row in session.execute(select(
+                LotForecast.lot_id, LotForecast.lot_version, LotForecast.p50_at,
+                LotForecast.p90_at, LotForecast.expected_quantity, LotForecast.remaining_steps,
+                LotForecast.on_hold, LotForecast.computed_at).where(where)):
+            if row.lot_version == versions[row.lot_id] and row.computed_at >= oldest:
+                found[row.lot_id] = services.Forecast(*row)
+                missing.discard(row.lot_id)
     if missing:
-        found.update(services.compute(session, services.facts(session, missing), now))
+        found.update(services.compute(session, services.facts(session, sorted(missing)), now))
     return found
 
 

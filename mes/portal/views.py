@@ -24,12 +24,13 @@ from mes.db import utcnow
 from mes.errors import NotFound
 from mes.forecast import charts as outlook_charts
 from mes.forecast import outlook
-from mes.orders import services as orders_services
+from mes.pagination import ListArgs
 from mes.portal import services
 from mes.portal.visibility import Visibility
 from mes.quality import services as quality
 from mes.quality.models import Hold
 from mes.reports import services as reports
+from mes.schemas import schema_instance
 from mes.shipping import services as shipping
 from mes.shipping.documents import (
     coc_download,
@@ -59,6 +60,8 @@ SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
             ("portal.yields", _l("Yields")), ("portal.rejects", _l("Rejects")),
             ("portal.orders", _l("Orders")),
             ("webhooks.index", _l("Webhooks")))
+# Orders a page of the portal shows (each line with its chart and lots).
+ORDERS_PER_PAGE = 10
 # The window of the portal's reject Pareto, as its yields'.
 REJECT_WINDOW = services.YIELD_WINDOW
 
@@ -256,7 +259,9 @@ def orders() -> Any:
     expected over time at P50 and P90 against the need, and its lots' forecasts."""
     _customer_id()
     now = utcnow()
-    page = pager(orders_services.order_query(current_user))
+    page = pager(outlook.orders_query(current_user), schema_instance(ListArgs).load(
+        {"limit": str(ORDERS_PER_PAGE),
+         **({"cursor": request.args["cursor"]} if request.args.get("cursor") else {})}))
     outlooks = outlook.line_outlooks(db.session(), [line.id for order in page.items
                                                     for line in order.lines], now)
     labels = {"p50": _("Expected (P50)"), "p90": _("Expected (P90)"), "need": _("Need date"),
