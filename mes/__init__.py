@@ -90,6 +90,7 @@ def _register_blueprints(app: Flask) -> None:
     from mes.events.views import bp as webhooks_bp
     from mes.floor.views import bp as floor_bp
     from mes.orders.views import bp as orders_bp
+    from mes.partners.views import bp as partners_bp
     from mes.portal.views import bp as portal_bp
     from mes.quality.views import bp as quality_bp
     from mes.reports.views import bp as reports_bp
@@ -114,6 +115,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(orders_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(partners_bp)
 
 
 def _connect_lifecycle() -> None:

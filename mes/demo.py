@@ -56,6 +56,7 @@ from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
 from mes.forecast.demo import load_demo_outlooks
 from mes.orders.demo import load_demo_orders
+from mes.partners.demo import PARTNER, PARTNER_USER, load_demo_partners
 from mes.quality import moisture
 from mes.quality import services as quality
 from mes.shipping import packing
@@ -80,6 +81,8 @@ CUSTOMERS = [
     {"code": OEM, "name": "Cyanlake Motors Co., Ltd.", "automotive": True},
     {"code": TIER1, "name": "Ferroquill Automotive Systems", "automotive": True},
     {"code": CONSUMER, "name": "Brightmoor Home Appliances", "automotive": False},
+    # A partner organisation (mes.partners.demo): sees the lots Cyanlake grants it.
+    {"code": PARTNER, "name": "Kestrel Drive Systems", "automotive": True, "kind": "partner"},
 ]
 
 # --- routes ----------------------------------------------------------------------------
@@ -434,6 +437,7 @@ DEMO_USERS: list[dict[str, Any]] = [
      "customer": OEM, "display_name": "Cyanlake Motors supplier quality"},
     {"username": "ferroquill", "role": "customer", "password": "demo-ferroquill-2026",
      "customer": TIER1, "display_name": "Ferroquill supplier quality"},
+    PARTNER_USER,
 ]
 
 
@@ -1511,6 +1515,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     load_demo_shipments(session, history.end, boxes)
     load_demo_change_shipment(session, history.end, boxes)
     load_demo_spc(session, history.end)
+    load_demo_partners(session, history.end)
     load_demo_outlooks(session, history.end + HISTORY_END)
 
 

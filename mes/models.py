@@ -9,6 +9,7 @@ from mes.events import models as events  # noqa: F401
 from mes.floor import models as floor  # noqa: F401
 from mes.forecast import models as forecast  # noqa: F401
 from mes.orders import models as orders  # noqa: F401
+from mes.partners import models as partners  # noqa: F401
 from mes.quality import models as quality  # noqa: F401
 from mes.reports import models as reports  # noqa: F401
 from mes.shipping import models as shipping  # noqa: F401

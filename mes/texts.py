@@ -172,6 +172,8 @@ FIELD_LABELS: dict[str, Any] = {
     "lines": _l("Order lines"), "line": _l("Line"), "need_date": _l("Need date"),
     "commit_date": _l("Commit date"), "ship_to": _l("Ship-to"),
     "bank": _l("Into the die bank"), "planned_start": _l("Planned start"),
+    # Partner grants.
+    "partner": _l("Partner"),
 }
 
 

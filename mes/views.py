@@ -51,6 +51,11 @@ NAV: list[tuple[Any, str, tuple[Permission, ...], Any]] = [
      _l("Customers' webhook subscriptions and their deliveries.")),
     (_l("Orders"), "orders.index", (Permission.ORDER_READ, Permission.MASTER_READ),
      _l("Customers' purchase orders: commit dates, lots allocated to lines, the die bank.")),
+    (_l("Shared lots"), "partners.index", (Permission.PARTNER_READ,),
+     _l("The lots your suppliers share with you: stage, expected completion, holds, "
+        "shipments.")),
+    (_l("Partner grants"), "partners.grants", (Permission.GRANT_WRITE, Permission.USER_ADMIN),
+     _l("Which partner organisations see which customers' PO lines and vehicle programs.")),
 ]
 
 

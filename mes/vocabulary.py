@@ -454,6 +454,8 @@ class Role(Vocabulary):
     PLANNER = "planner", _l("planner")
     ADMIN = "admin", _l("admin")
     CUSTOMER = "customer", _l("customer")
+    # A user of a partner organisation (mes.partners): reads the lots its grants allow.
+    PARTNER = "partner", _l("partner")
 
 
 class ActorName(Vocabulary):
@@ -532,3 +534,21 @@ class LineStatus(Vocabulary):
     ON_TRACK = "on_track", _l("On track")
     AT_RISK = "at_risk", _l("At risk")
     SHORT = "short", _l("Short")
+
+
+class CustomerKind(Vocabulary):
+    """A customer record is a chip owner (`customer`: owns products, lots, orders) or a
+    partner organisation (`partner`: a Tier-1 or vehicle maker a chip owner grants a view
+    of some of its lots, mes.partners)."""
+
+    CUSTOMER = "customer", _l("Customer")
+    PARTNER = "partner", _l("Partner")
+
+
+class WipStage(Vocabulary):
+    """The stage of a lot in the WIP feed (mes.partners.feed, docs/feeds.md)."""
+
+    DIE_BANK = "die_bank", _l("Die bank")
+    ASSEMBLY = "assembly", _l("Assembly")
+    TEST = "test", _l("Test")
+    PACK = "pack", _l("Pack")

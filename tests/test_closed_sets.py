@@ -30,6 +30,7 @@ from mes.spc.models import SpcEvent, SpcPlan
 # Every column that holds a code, and its vocabulary.
 COLUMNS = {
     ("user_account", "role"): v.Role, ("user_account", "locale"): v.Language,
+    ("customer", "kind"): v.CustomerKind,
     ("route_step", "kind"): v.StepKind, ("product", "msl"): v.MslLevel,
     ("product", "kind"): v.ProductKind,
     ("equipment", "state"): v.EquipmentState,
@@ -57,7 +58,8 @@ COLUMNS = {
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),
                 ("pm_plan", "every_units"), ("pack_unit", "quantity_positive"),
-                ("order_line", "quantity_positive"), ("order_line", "line_no_positive")}
+                ("order_line", "quantity_positive"), ("order_line", "line_no_positive"),
+                ("partner_grant", "one_scope")}
 
 # (table, constraint name, column) of every CHECK the models declare.
 CHECKS = [(table, str(check.name), str(check.name).removeprefix(f"ck_{table.name}_"))

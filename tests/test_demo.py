@@ -94,7 +94,7 @@ def loaded(app, demo_plant):
 def test_load_demo_creates_customers_routes_products_equipment_codes_lots_users(loaded):
     customers = loaded.scalars(select(Customer)).all()
     assert sorted((c.code, c.automotive) for c in customers) == [
-        ("BRIGHTMOOR", False), ("CYANLAKE", True), ("FERROQUILL", True)]
+        ("BRIGHTMOOR", False), ("CYANLAKE", True), ("FERROQUILL", True), ("KESTREL", True)]
     assert [(r.code, r.version) for r in list_routes(loaded)] == [("QFN-AUTO", 1),
                                                                    ("SOP-TF", 1)]
     assert loaded.scalar(select(func.count()).select_from(Product)) == 5
@@ -103,7 +103,8 @@ def test_load_demo_creates_customers_routes_products_equipment_codes_lots_users(
     assert kinds == {"reject": 25, "hold": 9, "scrap": 4, "downtime": 5}
     assert loaded.scalar(select(func.count()).select_from(MaterialLot)) == len(demo.MATERIAL_LOTS)
     assert Counter(loaded.scalars(select(User.role))) == {
-        "admin": 1, "engineer": 1, "qa": 2, "planner": 1, "operator": 2, "customer": 2}
+        "admin": 1, "engineer": 1, "qa": 2, "planner": 1, "operator": 2, "customer": 2,
+        "partner": 1}
 
 
 def test_qfn_route_has_the_product_flow_with_materials_and_yields(loaded):
@@ -206,10 +207,10 @@ def test_every_demo_record_is_audited_by_the_demo_actor_and_the_chain_verifies(l
     changed = codes.pop("durable:unmount")
     assert (codes.pop("durable:create"), codes.pop("durable:mount")) == (
         mounted + len(demo.SPARE_DURABLES) + changed, mounted + changed)
-    assert codes == {"customer:create": 3, "route:create": 2, "product:create": 5,
+    assert codes == {"customer:create": 4, "route:create": 2, "product:create": 5,
                      "product:qualification": 3, "equipment:create": len(demo.EQUIPMENT),
                      "reason_code:create": 43, "material_lot:create": len(demo.MATERIAL_LOTS),
-                     "bom:create": len(demo.PRODUCTS), "user:create": 9}
+                     "bom:create": len(demo.PRODUCTS), "user:create": 10}
     assert verify(loaded).ok
 
 
@@ -541,7 +542,7 @@ def test_cli_demo_load_creates_once_then_reports_present(app, demo_plant, loaded
     assert first.exit_code == 0, first.output
     assert "Demo plant loaded." in first.output
     counts = row_counts(loaded)
-    assert counts["customer"] == 3 and counts["user_account"] == 9
+    assert counts["customer"] == 4 and counts["user_account"] == 10
     second = app.test_cli_runner().invoke(args=["demo", "load"])
     assert second.exit_code == 0, second.output
     assert "already present; nothing changed" in second.output
@@ -726,3 +727,21 @@ def test_customers_have_orders_with_allocated_lots_and_the_die_bank_holds_lots(l
     assert len(banked) == 2 and {lot.state for lot in banked} == {"banked"}
     second = loaded.scalars(orders.order_query().where(PurchaseOrder.po == "PO-CYAN-2702")).one()
     assert orders.line_quantities(second.lines[0]).banked == banked[0].quantity
+
+
+def test_the_partner_is_granted_one_po_line_of_cyanlake_and_sees_its_lots_only(loaded, app):
+    from mes.floor.models import Lot
+    from mes.orders.models import OrderAllocation
+    from mes.partners.access import granted_lot_ids
+    from mes.partners.models import Grant
+
+    [grant] = loaded.scalars(select(Grant)).all()
+    assert (grant.owner.code, grant.partner.code, grant.partner.kind) == (
+        "CYANLAKE", "KESTREL", "partner")
+    assert grant.line is not None and grant.revoked_at is None
+    seen = set(loaded.scalars(granted_lot_ids(grant.partner_id)))
+    on_line = set(loaded.scalars(select(OrderAllocation.lot_id)
+                                 .where(OrderAllocation.line_id == grant.order_line_id)))
+    assert seen == on_line and seen
+    assert {c for c in loaded.scalars(select(Lot.customer_id).where(Lot.id.in_(seen)))} == {
+        grant.owner_id}

@@ -33,6 +33,7 @@ from mes.api import (  # noqa: E402,F401
     moisture,
     orders,
     packing,
+    partners,
     portal,
     reports,
     shipping,

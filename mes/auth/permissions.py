@@ -46,6 +46,10 @@ class Permission(enum.StrEnum):
     ORDER_READ = "order:read"          # see purchase orders and their lines (customers: own)
     ORDER_WRITE = "order:write"        # enter orders, commit dates, allocate lots to lines
     WEBHOOK = "webhook"                # manage webhook subscriptions (customers: their own)
+    FEED_READ = "feed:read"            # the WIP feed (customers and partners: their own)
+    GRANT_READ = "grant:read"          # list partner grants (owners: made; partners: received)
+    GRANT_WRITE = "grant:write"        # grant a partner a view of lots, revoke it
+    PARTNER_READ = "partner:read"      # the partner pages: the lots granted to a partner
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
@@ -67,12 +71,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                                       Permission.AUDIT_READ, Permission.SPC_CLOSE}),
     Role.PLANNER: frozenset(_READ_FLOOR | {Permission.LOT_RECEIVE, Permission.LOT_SPLIT_MERGE,
                                            Permission.SHIP, Permission.PACK,
-                                           Permission.ORDER_WRITE}),
-    Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL}),
+                                           Permission.ORDER_WRITE, Permission.FEED_READ}),
+    Role.ADMIN: frozenset(set(Permission) - {Permission.PORTAL, Permission.PARTNER_READ}),
     Role.CUSTOMER: frozenset({Permission.PORTAL, Permission.LOT_READ, Permission.SHIPMENT_READ,
                               Permission.TRACE_READ, Permission.REPORT_READ,
-                              Permission.PCN_READ, Permission.ORDER_READ,
+                              Permission.PCN_READ, Permission.ORDER_READ, Permission.FEED_READ,
+                              Permission.GRANT_READ, Permission.GRANT_WRITE,
                               Permission.WEBHOOK}),
+    # Partner users read only what grants allow: never the lot, trace, order or shipment
+    # endpoints.
+    Role.PARTNER: frozenset({Permission.PARTNER_READ, Permission.FEED_READ,
+                             Permission.GRANT_READ}),
 }
 
 PUBLIC = "public"

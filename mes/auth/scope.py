@@ -17,8 +17,11 @@ from mes.auth.permissions import Role
 def scope_customer(actor: Actor | None) -> int | None:
     """The id of the customer `actor` is limited to: None for plant users and for system
     actors, which see every customer's objects."""
-    if isinstance(actor, User) and actor.role == Role.CUSTOMER:
-        return actor.customer_id
+    if isinstance(actor, User) and actor.role in (Role.CUSTOMER, Role.PARTNER):
+        # A partner user is limited to its own organisation, which owns no lots: whatever
+        # it reaches through these queries is empty. What grants show it is mes.partners.
+        # (A user without a customer, which user management refuses, sees nothing.)
+        return actor.customer_id if actor.customer_id is not None else 0
     return None
 
 

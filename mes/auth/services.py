@@ -25,6 +25,7 @@ from mes.auth.permissions import Role
 from mes.catalog.models import Customer
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound, RateLimited
+from mes.vocabulary import CustomerKind
 
 _HASHER = PasswordHasher()
 # Tests hash many passwords; the cheapest Argon2id parameters keep the suite fast.
@@ -115,7 +116,7 @@ def create_user(session: Session, actor: Actor, *, username: str, role: str,
         raise InvalidInput(_l("Unknown role %(role)s.", role=role),
                            fields={"role": [_l("Unknown role %(role)s.", role=role)]})
     customer_obj = None
-    if role == Role.CUSTOMER:
+    if role in (Role.CUSTOMER, Role.PARTNER):
         if not customer:
             raise InvalidInput(_l("A customer user belongs to one customer."),
                                fields={"customer": [_l("Required for the customer role.")]})
@@ -124,6 +125,7 @@ def create_user(session: Session, actor: Actor, *, username: str, role: str,
             raise InvalidInput(_l("Unknown customer %(customer)s.", customer=customer),
                                fields={"customer": [_l("Unknown customer %(customer)s.",
                                                        customer=customer)]})
+        _check_kind(role, customer_obj)
     elif customer:
         raise InvalidInput(_l("Only customer users belong to a customer."),
                            fields={"customer": [_l("Only for the customer role.")]})
@@ -139,6 +141,16 @@ def create_user(session: Session, actor: Actor, *, username: str, role: str,
     audit.record(session, actor=actor, code="user:create", subject_type="user",
                  subject_key=username, data={"role": role, "customer": customer})
     return user
+
+
+def _check_kind(role: str, customer: Customer) -> None:
+    """A customer user belongs to a chip owner, a partner user to a partner organisation."""
+    wanted = CustomerKind.PARTNER if role == Role.PARTNER else CustomerKind.CUSTOMER
+    if customer.kind != wanted:
+        message = (_l("A partner user belongs to a customer of kind partner.")
+                   if role == Role.PARTNER else
+                   _l("A customer user belongs to a customer of kind customer."))
+        raise InvalidInput(message, fields={"customer": [message]})
 
 
 def set_password(session: Session, actor: Actor, user: User, password: str) -> None:
@@ -157,11 +169,12 @@ def set_role(session: Session, actor: Actor, user: User, role: str,
         raise InvalidInput(_l("Unknown role %(role)s.", role=role),
                            fields={"role": [_l("Unknown role %(role)s.", role=role)]})
     customer_obj = None
-    if role == Role.CUSTOMER:
+    if role in (Role.CUSTOMER, Role.PARTNER):
         customer_obj = session.scalar(select(Customer).where(Customer.code == (customer or "")))
         if customer_obj is None:
             raise InvalidInput(_l("A customer user belongs to one known customer."),
                                fields={"customer": [_l("Name a known customer.")]})
+        _check_kind(role, customer_obj)
     old = user.role
     user.role = role
     user.customer = customer_obj

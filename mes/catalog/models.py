@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from mes.db import Base, one_of, utcnow
 from mes.vocabulary import (
     CustomerCategory,
+    CustomerKind,
     DurableAction,
     DurableKind,
     EquipmentState,
@@ -35,11 +36,16 @@ from mes.vocabulary import (
 
 class Customer(Base):
     __tablename__ = "customer"
+    __table_args__ = (one_of("kind", CustomerKind),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     automotive: Mapped[bool] = mapped_column(default=False)
+    # `partner`: a Tier-1 or vehicle maker that chip owners grant views of lots to
+    # (mes.partners); it owns no lots, products or orders.
+    kind: Mapped[str] = mapped_column(String(12), default=CustomerKind.CUSTOMER,
+                                      server_default=CustomerKind.CUSTOMER.value)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

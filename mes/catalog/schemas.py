@@ -11,6 +11,7 @@ from mes import marking
 from mes.vocabulary import (
     CARRIERS,
     CustomerCategory,
+    CustomerKind,
     DurableKind,
     EquipmentState,
     MslLevel,
@@ -92,6 +93,9 @@ class CustomerIn(Schema):
     code = code_field()
     name = fields.String(required=True, validate=NAME)
     automotive = fields.Boolean(load_default=False)
+    # A partner organisation (a Tier-1, a vehicle maker) is a customer record of kind partner.
+    kind = fields.String(load_default=CustomerKind.CUSTOMER,
+                         validate=validate.OneOf(CustomerKind.codes()))
 
 
 class CustomerPatch(Schema):
@@ -103,6 +107,7 @@ class CustomerOut(Schema):
     code = fields.String()
     name = fields.String()
     automotive = fields.Boolean()
+    kind = fields.String()
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 

@@ -59,7 +59,8 @@ SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
             ("portal.shipments", _l("Shipments")), ("portal.pcns", _l("Changes (PCNs)")),
             ("portal.yields", _l("Yields")), ("portal.rejects", _l("Rejects")),
             ("portal.orders", _l("Orders")),
-            ("webhooks.index", _l("Webhooks")))
+            ("webhooks.index", _l("Webhooks")),
+            ("partners.grants", _l("Partners")))
 # Orders a page of the portal shows (each line with its chart and lots).
 ORDERS_PER_PAGE = 10
 # The window of the portal's reject Pareto, as its yields'.

@@ -97,3 +97,12 @@ def crossed(session, make_user, world) -> dict[str, Any]:
                       containing.username, releasing.username],
             "texts": texts, "containment": contained.id,
             "description": reason.description}
+
+
+@pytest.fixture
+def partnered(app, session, receive, world):
+    """The world with orders, partner organisations TIER1 (granted A's PO-1 line 1) and
+    TIER2 (nothing) and their users (tests/portal/partners.py)."""
+    from tests.portal.partners import build
+
+    return build(app, session, receive, world)

@@ -34,7 +34,9 @@ _ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 ALLOWED = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.profile",
            "api.openapi_document", "api.list_lots", "api.list_shipments", "api.list_pcns",
            "portal.*", "trace.index", "reports.*", "api.report_*", "api.scan",
-           "api.list_orders")
+           "api.list_orders",
+           "api.wip_feed", "api.list_grants", "api.create_grant", "partners.grants",
+           "partners.grant")
 # Query strings tried on every allowed GET endpoint: B's customer, lots, product and the
 # fab lot A and B share (a forward trace of it must show A's lots only), as filters.
 QUERIES = ("", "customer={customer}", "customer={customer}&format=csv", "lot={lot}",
@@ -189,7 +191,9 @@ CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test
                 "api.lot_trace", "api.list_shipments", "api.get_shipment", "api.get_coc",
                 "api.openapi_document", "api.report_*", "api.list_pcns", "api.decide_pcn",
                 "api.get_pack_unit", "api.pack_unit_label", "api.scan", "api.list_orders",
-                "api.get_order", "api.lot_forecast")
+                "api.get_order", "api.lot_forecast",
+                # Feeds and partners (API.md "Orders, events, feeds and partners").
+                "api.wip_feed", "api.create_grant", "api.list_grants", "api.revoke_grant")
 
 
 def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, world,
@@ -221,7 +225,9 @@ CUSTOMER_PAGES = ("main.index", "main.healthz", "auth.login", "auth.logout", "au
                   "portal.*", "trace.index", "trace.lot", "trace.lot_csv", "trace.shipment",
                   "reports.index", "reports.wip", "reports.yield_page",
                   "reports.rejects", "reports.cycle_time", "reports.holds",
-                  "reports.delivery")
+                  "reports.delivery",
+                  # The portal's Partners section: the customer's grants.
+                  "partners.grants", "partners.grant", "partners.revoke")
 
 
 def test_customer_gets_403_from_every_page_outside_the_portal(app, session, world):
