@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mes.auth.models import User
+from mes.db import simulated_time
 from mes.floor import services as floor
 from mes.forecast import outlook, services
 from mes.orders import services as orders
@@ -26,7 +27,13 @@ def _update(session: Session, planner: User, line: OrderLine, quantity: int,
 
 
 def load_demo_outlooks(session: Session, now: datetime) -> None:
-    """Forecast every lot at `now` and set the demo lines' quantities and need dates."""
+    """Forecast every lot at `now` and set the demo lines' quantities and need dates (the
+    changes dated `now`, the end of the demo's history)."""
+    with simulated_time(now):
+        _load(session, now)
+
+
+def _load(session: Session, now: datetime) -> None:
     planner = session.scalars(select(User).where(User.username == "planner")).one()
     services.recompute_all(session, now)
     lines = list(session.scalars(select(OrderLine).join(PurchaseOrder)
