@@ -179,3 +179,22 @@ def test_recompute_all_writes_every_open_lot(session, history, receive):
         receive(100, lot_no=f"L-ALL{i}")
     assert services.recompute_all(session) == 3
     assert session.scalar(select(func.count()).select_from(LotForecast)) == 3
+
+
+def test_the_worker_refreshes_stale_forecasts_as_a_periodic_job(session, history, receive):
+    from mes.events.jobs import PERIODIC_JOBS
+
+    lot = receive(1000, lot_no="L-JOB")
+    assert PERIODIC_JOBS["forecasts"].run(session) == 1
+    assert _row(session, lot).lot_version == lot.version
+
+
+def test_mes_forecast_recompute_recomputes_every_open_lot(app, connection, session, history,
+                                                          receive):
+    receive(1000, lot_no="L-CLI1")
+    receive(1000, lot_no="L-CLI2")
+    result = app.test_cli_runner().invoke(args=["forecast", "recompute"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("2 forecast(s) recomputed")
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(LotForecast)) == 2
