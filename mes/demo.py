@@ -1516,7 +1516,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     load_demo_change_shipment(session, history.end, boxes)
     load_demo_spc(session, history.end)
     load_demo_partners(session, history.end)
-    load_demo_outlooks(session, history.end + HISTORY_END)
+    load_demo_outlooks(session, history.end)
 
 
 def load_demo(session: Session) -> bool:
