@@ -36,7 +36,8 @@ ALLOWED = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.prof
            "portal.*", "trace.index", "reports.*", "api.report_*", "api.scan",
            "api.list_orders",
            "api.wip_feed", "api.list_grants", "api.create_grant", "partners.grants",
-           "partners.grant")
+           "partners.grant",
+           "api.list_webhooks", "api.create_webhook", "webhooks.index", "webhooks.create")
 # Query strings tried on every allowed GET endpoint: B's customer, lots, product and the
 # fab lot A and B share (a forward trace of it must show A's lots only), as filters.
 QUERIES = ("", "customer={customer}", "customer={customer}&format=csv", "lot={lot}",
@@ -193,7 +194,9 @@ CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test
                 "api.get_pack_unit", "api.pack_unit_label", "api.scan", "api.list_orders",
                 "api.get_order", "api.lot_forecast",
                 # Feeds and partners (API.md "Orders, events, feeds and partners").
-                "api.wip_feed", "api.create_grant", "api.list_grants", "api.revoke_grant")
+                "api.wip_feed", "api.create_grant", "api.list_grants", "api.revoke_grant",
+                # Webhooks (events).
+                "api.*_webhook*", "api.list_deliveries", "api.redeliver")
 
 
 def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, world,
@@ -225,7 +228,7 @@ CUSTOMER_PAGES = ("main.index", "main.healthz", "auth.login", "auth.logout", "au
                   "portal.*", "trace.index", "trace.lot", "trace.lot_csv", "trace.shipment",
                   "reports.index", "reports.wip", "reports.yield_page",
                   "reports.rejects", "reports.cycle_time", "reports.holds",
-                  "reports.delivery",
+                  "reports.delivery", "webhooks.*",
                   # The portal's Partners section: the customer's grants.
                   "partners.grants", "partners.grant", "partners.revoke")
 
