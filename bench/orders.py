@@ -87,6 +87,10 @@ def fill(url: str, history: int, open_lots: int, orders: int) -> None:
     """The bulk rows (see the module's docstring)."""
     engine = create_engine(url)
     with engine.begin() as conn:
+        # The lot table's row triggers keep the out-of-WIP totals (lot_closed_total), one
+        # row per group for a million closed lots: left out of the bulk load, as a restore
+        # would (nothing here reads those totals).
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         ids = {name: conn.execute(text(sql)).scalar_one() for name, sql in [
             ("route", "SELECT id FROM route WHERE code = 'R'"),
             ("product", "SELECT id FROM product WHERE code = 'P'"),
@@ -248,11 +252,12 @@ def main() -> None:
             measure("GET /orders/{po}", admin, [f"/api/v1/orders/{po}" for po in pos])
             customer = page_client(port, "cust", PASSWORD)
             measure("portal orders", customer, ["/portal/orders"] * args.samples)
-            status, _body, _latency = admin.call("GET", FEED_PATH)
+            # The feed as the customer's system reads it (its own lots, about half).
+            status, _body, _latency = customer.call("GET", FEED_PATH)
             if status == 404:
                 print(f"GET {FEED_PATH}: not in this application (nothing measured)")
             else:
-                measure(f"GET {FEED_PATH}", admin, [FEED_PATH] * args.samples)
+                measure("GET /feeds/wip", customer, [FEED_PATH] * args.samples)
 
 
 if __name__ == "__main__":
