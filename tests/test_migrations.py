@@ -109,7 +109,12 @@ def test_closed_set_checks_go_on_and_off_a_database_with_rows(empty_engine):
         ins = {m: insert(m.__table__) for m in (Customer, Route, RouteStep, Product, Equipment,
                                                  EquipmentStateChange, Lot,
                                                  LotEvent, Hold)}
-        conn.execute(ins[Customer], {"id": 1, "code": "C", "name": "C"})
+        # The customer table as it was at 0009 (its kind came later).
+        customer_0009 = table("customer", *(column(c) for c in (
+            "id", "code", "name", "automotive", "created_at", "updated_at")))
+        conn.execute(insert(customer_0009), {"id": 1, "code": "C", "name": "C",
+                                             "automotive": False, "created_at": utcnow(),
+                                             "updated_at": utcnow()})
         conn.execute(ins[Route], {"id": 1, "code": "R", "version": 1, "name": "R"})
         conn.execute(ins[RouteStep], {"route_id": 1, "seq": 1, "code": "S", "name": "S",
                                       "kind": "assembly"})

@@ -5,14 +5,14 @@ The duration distributions of route steps and hold reasons forecasts are drawn f
 announced (order_line_outlook).
 
 Revision ID: 0032
-Revises: 0030, 0031
+Revises: 0031
 Create Date: 2026-12-06 22:00:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0032'
-down_revision = ('0030', '0031')
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 
