@@ -129,6 +129,8 @@ def _connect_lifecycle() -> None:
     when their services load. Every process that moves lots (server, CLI, demo load, tests)
     builds the app, so loading them here connects them in each, whatever the pages import;
     a receiver connects once however often it is imported."""
+    # Forecasts: holds recompute their lots' forecasts; forecasts announce their changes.
+    import mes.forecast.outlook  # noqa: F401
     import mes.quality.services  # noqa: F401
 
 

@@ -44,6 +44,7 @@ db_cli = AppGroup("db", help="Database schema: migrations and checks.")
 users_cli = AppGroup("users", help="Users and API tokens.")
 audit_cli = AppGroup("audit", help="The audit trail.")
 demo_cli = AppGroup("demo", help="The demo plant.")
+forecast_cli = AppGroup("forecast", help="Lot completion forecasts.")
 
 
 def _connection_run(fn: Callable[[Any], Any]) -> Any:
@@ -322,6 +323,34 @@ def demo_load() -> None:
                                                      "changed.")
 
 
+@_command(forecast_cli, "recompute")
+def forecast_recompute() -> None:
+    """Rebuild the step and hold duration distributions and recompute the forecast of every
+    open and banked lot (and the order lines' statuses)."""
+    import time
+
+    from mes.db import session_scope
+    from mes.forecast import outlook, services
+
+    started = time.perf_counter()
+    with session_scope() as sess:
+        count = services.recompute_all(sess)
+        outlook.refresh_line_outlooks(sess)
+    click.echo(f"{count} forecast(s) recomputed in {time.perf_counter() - started:.2f} s.")
+
+
+@_command(forecast_cli, "refresh")
+def forecast_refresh() -> None:
+    """Recompute the stale forecasts only (lots moved or held since, or grown old): what
+    the worker does on each round."""
+    from mes.db import session_scope
+    from mes.forecast import services
+
+    with session_scope() as sess:
+        count = services.refresh_stale_forecasts(sess)
+    click.echo(f"{count} forecast(s) recomputed.")
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -388,7 +417,7 @@ def check() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for group in (db_cli, users_cli, audit_cli, demo_cli):
+    for group in (db_cli, users_cli, audit_cli, demo_cli, forecast_cli):
         app.cli.add_command(group)
     app.cli.add_command(serve)
     app.cli.add_command(worker)

@@ -55,6 +55,7 @@ from mes.errors import InvalidInput
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
 from mes.floor.schemas import LotIn
+from mes.forecast.demo import load_demo_outlooks
 from mes.orders.demo import load_demo_orders
 from mes.partners.demo import PARTNER, PARTNER_USER, load_demo_partners
 from mes.quality import moisture
@@ -1517,6 +1518,7 @@ def load_demo_lots(session: Session, now: datetime | None = None) -> None:
     load_demo_spc(session, history.end)
     load_demo_complaints(session, history.end, open_for=OEM, closed_for=TIER1)
     load_demo_partners(session, history.end)
+    load_demo_outlooks(session, history.end)
 
 
 def load_demo(session: Session) -> bool:

@@ -563,6 +563,15 @@ class DistributionSource(Vocabulary):
     DEFAULT = "default", _l("Configured default")
 
 
+class LineStatus(Vocabulary):
+    """An order line against its need date (mes.forecast.outlook): its quantity expected
+    by then at P90 (on track), only at P50 (at risk), or not even at P50 (short)."""
+
+    ON_TRACK = "on_track", _l("On track")
+    AT_RISK = "at_risk", _l("At risk")
+    SHORT = "short", _l("Short")
+
+
 class CustomerKind(Vocabulary):
     """A customer record is a chip owner (`customer`: owns products, lots, orders) or a
     partner organisation (`partner`: a Tier-1 or vehicle maker a chip owner grants a view

@@ -23,7 +23,8 @@ from mes.db import Base, get_db, utcnow
 from mes.events import publish
 from mes.events.models import Delivery, Webhook
 from mes.floor.models import LotEdge
-from mes.forecast.models import ForecastDistribution
+from mes.forecast.models import ForecastDistribution, LineOutlook
+from mes.orders.models import OrderLine, PurchaseOrder
 from mes.quality.models import FutureHold, Hold, MoistureClock
 from mes.shipping.models import PackUnit
 from mes.spc.models import SpcEvent, SpcPlan
@@ -57,6 +58,7 @@ COLUMNS = {
     ("failure_analysis", "result"): v.AnalysisResult,
     ("forecast_distribution", "kind"): v.DistributionKind,
     ("forecast_distribution", "source"): v.DistributionSource,
+    ("order_line_outlook", "status"): v.LineStatus,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),
@@ -152,6 +154,13 @@ def a_row_everywhere(session, tested, make_user) -> None:
         session.add(one)
     session.add(ForecastDistribution(kind="step", key="R/S", source="own", samples=1,
                                      points=[1.0]))
+    order = PurchaseOrder(customer_id=lot.customer_id, po="PO-CODES")
+    order.lines.append(OrderLine(line_no=1, product_id=lot.product_id, quantity=1,
+                                 need_date=utcnow().date()))
+    session.add(order)
+    session.flush()
+    session.add(LineOutlook(line_id=order.lines[0].id, status="short", projected_p50=0,
+                            projected_p90=0))
     session.commit()
 
 

@@ -740,7 +740,7 @@ def test_customers_have_orders_with_allocated_lots_and_the_die_bank_holds_lots(l
     assert set(by_customer) == {"CYANLAKE", "FERROQUILL", "BRIGHTMOOR"}
     for order in by_customer.values():
         assert order.lines and all(line.quantities.lots for line in order.lines)
-        assert all(0 < line.quantities.allocated < line.line.quantity for line in order.lines)
+        assert all(line.quantities.allocated > 0 for line in order.lines)
     held = [(s.order.po, line.line.line_no) for s in shown for line in s.lines
             if any(lot.open_holds for lot in line.quantities.lots)]
     assert held
@@ -748,6 +748,19 @@ def test_customers_have_orders_with_allocated_lots_and_the_die_bank_holds_lots(l
     assert len(banked) == 2 and {lot.state for lot in banked} == {"banked"}
     second = loaded.scalars(orders.order_query().where(PurchaseOrder.po == "PO-CYAN-2702")).one()
     assert orders.line_quantities(second.lines[0]).banked == banked[0].quantity
+
+
+def test_order_lines_are_on_track_one_at_risk_and_one_short_because_of_a_hold(loaded):
+    from mes.orders import services as orders
+
+    lines = [line for order in loaded.scalars(orders.order_query())
+             for line in orders.present(order).lines]
+    statuses = [line.outlook.status for line in lines]
+    assert statuses.count("at_risk") == 1 and statuses.count("short") == 1
+    assert statuses.count("on_track") == len(lines) - 2
+    (short,) = [line for line in lines if line.outlook.status == "short"]
+    held = [lot for lot in short.outlook.lots if lot.on_hold]
+    assert held and short.outlook.short_p50 == sum(lot.expected_quantity for lot in held)
 
 
 def test_the_partner_is_granted_one_po_line_of_cyanlake_and_sees_its_lots_only(loaded, app):

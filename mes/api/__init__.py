@@ -27,6 +27,7 @@ from mes.api import (  # noqa: E402,F401
     changes,
     commonality,
     complaints,
+    forecast,
     holds,
     labels,
     lots,

@@ -26,3 +26,8 @@ lot_tracking_out = _signals.signal("lot-tracking-out")
 # active future holds wait at the step the lot arrived at, when read with the lot; else
 # None).
 lot_tracked_out = _signals.signal("lot-tracked-out")
+
+# Sent by mes.quality when holds are placed on lots or released (after the rows are
+# written, in the same transaction), with the list of lots as sender and the keyword
+# argument `session`: forecasts recompute the held or released lots' completion.
+lot_holds_changed = _signals.signal("lot-holds-changed")

@@ -17,6 +17,7 @@ import zlib
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # The most points a distribution keeps: more durations are summarised by their evenly
 # spaced order statistics (a percentile every 1 %).
@@ -44,8 +45,9 @@ def _seed(*key: object) -> int:
     return zlib.crc32("/".join(str(k) for k in key).encode())
 
 
+@lru_cache(maxsize=4096)
 def permutation(samples: int, *key: object) -> list[int]:
-    """A permutation of range(samples) fixed by `key`."""
+    """A permutation of range(samples) fixed by `key` (kept: never change the list)."""
     order = list(range(samples))
     random.Random(_seed(*key)).shuffle(order)
     return order
@@ -72,6 +74,8 @@ class RouteForecaster:
     _suffix: dict[int, list[float]] = field(default_factory=dict)
     _yield: dict[int, float] = field(default_factory=dict)
     _cond: dict[tuple[int, int], tuple[list[float], float]] = field(default_factory=dict)
+    _quantiles: dict[tuple[int, int], tuple[float, float]] = field(default_factory=dict)
+    _orders: dict[int, list[int]] = field(default_factory=dict)
 
     def suffix(self, seq: int) -> list[float]:
         """Sampled total hours of steps seq..last (seq past the last: zeros), unsorted:
@@ -108,24 +112,45 @@ class RouteForecaster:
         passed, each against the largest point passed (t), and shifted by elapsed - t,
         which is exact: d - elapsed = (d - t) - (elapsed - t).
         """
+        key, shift = self._key(seq, elapsed)
+        return self._sums(key), shift
+
+    def percentiles(self, seq: int, elapsed: float) -> tuple[float, float]:
+        """P50 and P90 of the remaining hours (`remaining`), never below zero: a look-up
+        once the step's sums for the points passed are known."""
+        key, shift = self._key(seq, elapsed)
+        found = self._quantiles.get(key)
+        if found is None:
+            ordered = self._sums(key)
+            found = self._quantiles[key] = (quantile(ordered, 0.5), quantile(ordered, 0.9))
+        return max(0.0, found[0] - shift), max(0.0, found[1] - shift)
+
+    def _key(self, seq: int, elapsed: float) -> tuple[tuple[int, int], float]:
         points = self.steps[seq - 1]
         passed = bisect_right(points, elapsed)
         if passed == len(points):
             # Overdue at this step: one more typical duration from now.
-            key = (seq, -1)
-            shift = 0.0
-        else:
-            key = (seq, passed)
-            shift = elapsed - (points[passed - 1] if passed else 0.0)
+            return (seq, -1), 0.0
+        return (seq, passed), elapsed - (points[passed - 1] if passed else 0.0)
+
+    def _sums(self, key: tuple[int, int]) -> list[float]:
+        seq, passed = key
+        points = self.steps[seq - 1]
         found = self._cond.get(key)
         if found is None:
             rest = self.suffix(seq + 1)
-            start = 0 if key[1] == -1 else passed
+            start = 0 if passed == -1 else passed
             t = 0.0 if start == 0 else points[passed - 1]
-            own = draws(points, permutation(self.samples, self.key, seq, "now"), start)
+            own = draws(points, self._order(seq), start)
             found = (sorted(a - t + b for a, b in zip(own, rest, strict=True)), t)
             self._cond[key] = found
-        return found[0], shift
+        return found[0]
+
+    def _order(self, seq: int) -> list[int]:
+        found = self._orders.get(seq)
+        if found is None:
+            found = self._orders[seq] = permutation(self.samples, self.key, seq, "now")
+        return found
 
 
 def hold_remaining(points: Sequence[float], age: float, samples: int, *key: object

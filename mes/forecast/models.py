@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mes.db import Base, BigID, one_of, utcnow
-from mes.vocabulary import DistributionKind, DistributionSource
+from mes.vocabulary import DistributionKind, DistributionSource, LineStatus
 
 
 class ForecastDistribution(Base):
@@ -52,3 +52,21 @@ class LotForecast(Base):
     remaining_steps: Mapped[int]
     on_hold: Mapped[bool]
     computed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The P90 last announced to the customer (lot.eta.changed): a change is measured from
+    # it, so that a P90 drifting by small steps is announced once it has moved enough.
+    announced_p90_at: Mapped[datetime | None]
+
+
+class LineOutlook(Base):
+    """An order line's status as last computed from its lots' forecasts, so that a change
+    is announced once (order.status.changed)."""
+
+    __tablename__ = "order_line_outlook"
+    __table_args__ = (one_of("status", LineStatus),)
+
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"), primary_key=True,
+                                         autoincrement=False)
+    status: Mapped[str] = mapped_column(String(10))
+    projected_p50: Mapped[int]
+    projected_p90: Mapped[int]
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,17 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from blinker import Namespace
 from flask import current_app, has_app_context
-from sqlalchemy import Float, Row, delete, func, or_, select
-from sqlalchemy.dialects.postgresql import array as pg_array
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Row, delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from mes.catalog.models import ReasonCode, Route, RouteStep
 from mes.config import DEFAULTS
 from mes.db import utcnow
+from mes.floor import lifecycle
 from mes.floor.models import Lot, StepRun
+from mes.floor.services import present
+from mes.forecast import bulk
 from mes.forecast import distributions as d
 from mes.forecast.models import ForecastDistribution, LotForecast
 from mes.quality.models import Hold
@@ -34,10 +35,16 @@ from mes.vocabulary import DistributionKind, DistributionSource, HoldStatus, Lot
 
 # The lot states that have a forecast (banked lots: from their planned start).
 OPEN_STATES: tuple[str, ...] = (LotState.QUEUED, LotState.RUNNING)
-BANKED = "banked"
+BANKED = LotState.BANKED
 FORECAST_STATES: tuple[str, ...] = (*OPEN_STATES, BANKED)
 
 HOUR = 3600.0
+
+_signals = Namespace()
+# Sent after forecasts are computed and stored, with the list of Forecasts as sender and
+# keyword arguments `session`, `announced` (lot id -> the P90 last announced, for lots
+# that had a stored forecast) and `now`: the order outlooks announce what changed.
+forecasts_changed = _signals.signal("forecasts-changed")
 
 
 def setting(key: str) -> Any:
@@ -45,7 +52,7 @@ def setting(key: str) -> Any:
     return current_app.config[key] if has_app_context() else DEFAULTS[key]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Forecast:
     """A lot's forecast: completion times (None: no forecast, see `reason`), the quantity
     expected out of the remaining steps, how many steps remain, whether it is held."""
@@ -60,16 +67,19 @@ class Forecast:
     computed_at: datetime
 
     def row(self) -> dict[str, Any]:
+        """The lot_forecast row (a new row's announced P90 is its first P90)."""
         return {"lot_id": self.lot_id, "lot_version": self.lot_version,
                 "p50_at": self.p50_at, "p90_at": self.p90_at,
                 "expected_quantity": self.expected_quantity,
                 "remaining_steps": self.remaining_steps, "on_hold": self.on_hold,
-                "computed_at": self.computed_at}
+                "computed_at": self.computed_at, "announced_p90_at": self.p90_at}
 
 
 # --- distributions -----------------------------------------------------------------------
 
-def _hours(start: datetime, end: datetime) -> float:
+def _hours(start: datetime, end: datetime | None) -> float:
+    if end is None:
+        return 0.0
     return max(0.0, (end - start).total_seconds() / HOUR)
 
 
@@ -115,7 +125,11 @@ def _step_history_pg(session: Session, since: datetime
     """`_step_history` computed by PostgreSQL: the order statistics are taken by the
     database (percentile_disc), so millions of runs are not read into the process."""
     hours = func.extract("epoch", StepRun.finished_at - StepRun.arrived_at) / HOUR
-    points = func.percentile_disc(pg_array(_FRACTIONS, type_=Float)).within_group(hours)
+    # The fractions as one literal array: a hundred bound values would be a hundred
+    # parameters to compile and send with each query.
+    fractions: Any = literal_column(
+        "ARRAY[" + ", ".join(repr(f) for f in _FRACTIONS) + "]::float8[]")
+    points = func.percentile_disc(fractions).within_group(hours)
     out: list[dict[Any, tuple[int, list[float], float | None]]] = []
     for keys in ((Route.code, StepRun.step_code), (StepRun.step_code,)):
         rows = session.execute(
@@ -160,11 +174,10 @@ def _hold_history(session: Session, since: datetime
             (len(everything), d.summarise(everything)))
 
 
-def refresh_distributions(session: Session, now: datetime | None = None) -> int:
-    """Rebuild every step and hold-reason distribution from the history of the last
-    FORECAST_WINDOW_DAYS (docs/forecasting.md: own history, else pooled, else the default)
-    and mark every forecast stale. Returns the number of distributions written."""
-    now = now or utcnow()
+def build_distributions(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Every step and hold-reason distribution from the history of the last
+    FORECAST_WINDOW_DAYS (docs/forecasting.md: own history, else pooled, else the
+    default), as forecast_distribution rows; nothing is written."""
     since = now - timedelta(days=setting("FORECAST_WINDOW_DAYS"))
     minimum = setting("FORECAST_MIN_SAMPLES")
     pg = session.get_bind().dialect.name == "postgresql"
@@ -200,12 +213,41 @@ def refresh_distributions(session: Session, now: datetime | None = None) -> int:
         rows.append({"kind": DistributionKind.HOLD, "key": code, "source": source,
                      "samples": n, "points": points, "expected_yield": None,
                      "computed_at": now})
+    return rows
+
+
+def refresh_distributions(session: Session, now: datetime | None = None) -> int:
+    """Rebuild and store every distribution (`build_distributions`) and mark every
+    forecast stale. Returns the number of distributions written."""
+    now = now or utcnow()
+    rows = build_distributions(session, now)
     session.execute(delete(ForecastDistribution))
     if rows:
         session.execute(ForecastDistribution.__table__.insert(), rows)
-    # Every forecast was drawn from the old distributions.
-    session.execute(delete(LotForecast))
+    # Every forecast was drawn from the old distributions: stale (lot versions start at 1).
+    session.execute(update(LotForecast).values(lot_version=0))
     return len(rows)
+
+
+def forecaster(session: Session, route_ids: Iterable[int], now: datetime) -> Forecaster:
+    """A forecaster for reading: from the stored distributions, or, when they are missing
+    or old (the worker has not run), from distributions built in memory (nothing is
+    written by a read)."""
+    if not _distributions_due(session, now):
+        return Forecaster(session, route_ids)
+    rows = [ForecastDistribution(**row) for row in build_distributions(session, now)]
+    return Forecaster(session, route_ids, rows)
+
+
+def compute(session: Session, lots: Sequence[LotFacts], now: datetime
+            ) -> dict[int, Forecast]:
+    """The forecasts of these lots computed now, not stored."""
+    if not lots:
+        return {}
+    made = forecaster(session, {lot.route_id for lot in lots}, now)
+    held = [lot.id for lot in lots if lot.open_holds]
+    holds = open_holds(session, held) if held else {}
+    return {lot.id: made.forecast(lot, holds.get(lot.id, ()), now) for lot in lots}
 
 
 def _distributions_due(session: Session, now: datetime) -> bool:
@@ -235,10 +277,11 @@ class Forecaster:
     """Forecasts lots from the stored distributions: one per refresh, keeping each route's
     suffix sums for every lot of the route."""
 
-    def __init__(self, session: Session, route_ids: Iterable[int]) -> None:
+    def __init__(self, session: Session, route_ids: Iterable[int],
+                 rows: Sequence[ForecastDistribution] | None = None) -> None:
         self.samples = int(setting("FORECAST_SAMPLES"))
-        dists = {(row.kind, row.key): row for row in session.scalars(
-            select(ForecastDistribution))}
+        dists = {(row.kind, row.key): row for row in (
+            rows if rows is not None else session.scalars(select(ForecastDistribution)))}
         default_step = [float(setting("FORECAST_DEFAULT_STEP_HOURS"))]
         default_hold = [float(setting("FORECAST_DEFAULT_HOLD_HOURS"))]
         self.holds: dict[str, list[float]] = {
@@ -253,13 +296,13 @@ class Forecaster:
             steps[route_id].append((route_code, step_code))
         self.routes: dict[int, d.RouteForecaster] = {}
         for route_id, codes in steps.items():
-            rows = [dists.get((DistributionKind.STEP, f"{r}/{s}")) for r, s in codes]
+            found = [dists.get((DistributionKind.STEP, f"{r}/{s}")) for r, s in codes]
             self.routes[route_id] = d.RouteForecaster(
                 key=route_id,
                 steps=[list(row.points) if row and row.points else default_step
-                       for row in rows],
+                       for row in found],
                 yields=[row.expected_yield if row and row.expected_yield is not None else 1.0
-                        for row in rows],
+                        for row in found],
                 samples=self.samples)
 
     def forecast(self, lot: LotFacts, holds: Sequence[tuple[str, datetime]],
@@ -279,7 +322,13 @@ class Forecaster:
             return Forecast(lot.id, lot.version, start + timedelta(hours=p50),
                             start + timedelta(hours=p90), qty, steps, bool(holds), now)
         seq = min(max(lot.step_seq, 1), steps)
-        ordered, shift = route.remaining(seq, _hours(lot.arrived_at, now))
+        elapsed = _hours(lot.arrived_at, now)
+        qty = round(lot.quantity * route.expected_yield(seq))
+        if not holds:
+            p50, p90 = route.percentiles(seq, elapsed)
+            return Forecast(lot.id, lot.version, now + timedelta(hours=p50),
+                            now + timedelta(hours=p90), qty, steps - seq + 1, False, now)
+        ordered, shift = route.remaining(seq, elapsed)
         if holds:
             # The lot waits out its longest hold, then goes on: hold and route in series.
             waits: list[float] | None = None
@@ -291,48 +340,44 @@ class Forecaster:
             assert waits is not None
             ordered = sorted(w + r for w, r in zip(waits, ordered, strict=True))
         p50, p90 = d.percentiles(ordered, shift)
-        qty = round(lot.quantity * route.expected_yield(seq))
         return Forecast(lot.id, lot.version, now + timedelta(hours=p50),
                         now + timedelta(hours=p90), qty, steps - seq + 1, bool(holds), now)
 
 
 def _facts_columns() -> list[Any]:
-    columns: list[Any] = [Lot.id, Lot.version, Lot.route_id, Lot.step_seq, Lot.state,
-                          Lot.quantity, Lot.arrived_at, Lot.open_holds]
-    planned = getattr(Lot, "planned_start", None)
-    if planned is not None:
-        columns.append(planned)
-    return columns
+    return [Lot.id, Lot.version, Lot.route_id, Lot.step_seq, Lot.state, Lot.quantity,
+            Lot.arrived_at, Lot.open_holds, Lot.planned_start]
 
 
 def _facts(rows: Iterable[Row[Any]]) -> list[LotFacts]:
-    return [LotFacts(*row) for row in rows]
+    return [LotFacts(*row) for row in rows]  # type: ignore[call-arg]  # the columns, in order
 
 
-def _open_holds(session: Session, lot_ids: Sequence[int]
-                ) -> dict[int, list[tuple[str, datetime]]]:
+def open_holds(session: Session, lot_ids: Sequence[int]
+               ) -> dict[int, list[tuple[str, datetime]]]:
+    """The open holds of these lots: (reason code, placed at), oldest first."""
     found: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
-    for i in range(0, len(lot_ids), 5000):
+    for where in bulk.among(session, Hold.lot_id, lot_ids):
         for lot_id, code, placed in session.execute(
                 select(Hold.lot_id, ReasonCode.code, Hold.placed_at)
                 .join(ReasonCode, ReasonCode.id == Hold.reason_id)
-                .where(Hold.status == HoldStatus.OPEN,
-                       Hold.lot_id.in_(lot_ids[i:i + 5000])).order_by(Hold.id)):
+                .where(Hold.status == HoldStatus.OPEN, where).order_by(Hold.id)):
             found[lot_id].append((code, placed))
     return found
 
 
+def facts(session: Session, lot_ids: Sequence[int]) -> list[LotFacts]:
+    """What a forecast reads of these lots."""
+    found: list[LotFacts] = []
+    for where in bulk.among(session, Lot.id, lot_ids):
+        found.extend(_facts(session.execute(select(*_facts_columns()).where(where))))
+    return found
+
+
 def _write(session: Session, forecasts: Sequence[Forecast]) -> None:
-    if not forecasts:
-        return
-    table = LotForecast.__table__
-    pg = session.get_bind().dialect.name == "postgresql"
-    stmt = (pg_insert if pg else sqlite_insert)(table)
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.lot_id], set_={
-        c.name: stmt.excluded[c.name] for c in table.c if c.name != "lot_id"})
-    rows = [f.row() for f in forecasts]
-    for i in range(0, len(rows), 10000):
-        session.execute(stmt, rows[i:i + 10000])
+    # The announced P90 of a stored forecast is changed by announcements only.
+    bulk.upsert(session, LotForecast.__table__, [f.row() for f in forecasts], "lot_id",
+                keep=("announced_p90_at",))
 
 
 def forecast_lots(session: Session, lots: Sequence[LotFacts],
@@ -346,9 +391,11 @@ def forecast_lots(session: Session, lots: Sequence[LotFacts],
         refresh_distributions(session, now)
     forecaster = Forecaster(session, {lot.route_id for lot in lots})
     held = [lot.id for lot in lots if lot.open_holds]
-    holds = _open_holds(session, held) if held else {}
+    holds = open_holds(session, held) if held else {}
     forecasts = [forecaster.forecast(lot, holds.get(lot.id, ()), now) for lot in lots]
+    announced = _announced(session, [f.lot_id for f in forecasts])
     _write(session, forecasts)
+    forecasts_changed.send(forecasts, session=session, announced=announced, now=now)
     return forecasts
 
 
@@ -374,9 +421,7 @@ def refresh_stale_forecasts(session: Session, now: datetime | None = None,
             .where(Lot.state.in_(FORECAST_STATES), _stale(now)).order_by(Lot.id))
     if limit is not None:
         stmt = stmt.limit(limit)
-    before = _previous(session, stmt)
     changed = forecast_lots(session, _facts(session.execute(stmt)), now)
-    announce(session, before, changed)
     return len(changed)
 
 
@@ -396,7 +441,8 @@ def refresh_lots(session: Session, lot_ids: Sequence[int], now: datetime | None 
     if not lot_ids:
         return []
     session.flush()
-    session.execute(delete(LotForecast).where(LotForecast.lot_id.in_(lot_ids)))
+    session.execute(delete(LotForecast).where(LotForecast.lot_id.in_(
+        select(Lot.id).where(Lot.id.in_(lot_ids), Lot.state.not_in(FORECAST_STATES)))))
     stmt = select(*_facts_columns()).where(Lot.id.in_(lot_ids),
                                            Lot.state.in_(FORECAST_STATES)).order_by(Lot.id)
     changed = forecast_lots(session, _facts(session.execute(stmt)), now)
@@ -404,7 +450,8 @@ def refresh_lots(session: Session, lot_ids: Sequence[int], now: datetime | None 
 
 
 def lot_forecast(session: Session, lot: Lot, now: datetime | None = None) -> Forecast:
-    """The lot's forecast, recomputed first when it is missing or stale."""
+    """The lot's stored forecast, or when it is missing or stale, computed now (and not
+    stored: reads do not write; the worker stores it)."""
     now = now or utcnow()
     row = session.get(LotForecast, lot.id)
     fresh = (row is not None and row.lot_version == lot.version
@@ -415,34 +462,46 @@ def lot_forecast(session: Session, lot: Lot, now: datetime | None = None) -> For
                         row.computed_at)
     if lot.state not in FORECAST_STATES:
         return Forecast(lot.id, lot.version, None, None, None, 0, lot.open_holds > 0, now)
-    facts = _facts(session.execute(select(*_facts_columns()).where(Lot.id == lot.id)))
-    if row is not None:
-        session.expunge(row)
-    before = {row.lot_id: row.p90_at} if row is not None else {}
-    found = forecast_lots(session, facts, now)
-    announce(session, before, found)
-    return found[0]
+    return compute(session, facts(session, [lot.id]), now)[lot.id]
 
 
-def _previous(session: Session, stmt: Any) -> dict[int, datetime | None]:
-    """The P90s stored before a refresh of the lots `stmt` selects (for announcements)."""
-    sub = stmt.with_only_columns(Lot.id).subquery()
-    return dict(session.execute(select(LotForecast.lot_id, LotForecast.p90_at).where(
-        LotForecast.lot_id.in_(select(sub.c.id)))).all())
+def lot_forecast_view(session: Session, lot: Lot, actor: Any = None) -> dict[str, Any]:
+    """The lot's forecast as GET /lots/{lot_no}/forecast answers it. `on_hold` is what
+    the reader may see (a customer sees a hold as the portal's hold policy says)."""
+    found = lot_forecast(session, lot)
+    reason = None
+    if found.p50_at is None:
+        reason = "no_planned_start" if lot.state == BANKED else "closed"
+    return {"lot_no": lot.lot_no, "p50": found.p50_at, "p90": found.p90_at,
+            "remaining_steps": found.remaining_steps,
+            "on_hold": present(session, [lot], actor)[0].on_hold,
+            "expected_quantity": found.expected_quantity,
+            "computed_at": found.computed_at, "reason": reason}
 
 
-def announce(session: Session, before: dict[int, datetime | None],
-             after: Sequence[Forecast]) -> None:
-    """Hook for the order outlooks: lots whose forecast changed (see mes.forecast.outlook)."""
-    del session, before, after
+def _announced(session: Session, lot_ids: Sequence[int]) -> dict[int, datetime | None]:
+    """The P90s last announced of these lots' stored forecasts."""
+    found: dict[int, datetime | None] = {}
+    for where in bulk.among(session, LotForecast.lot_id, lot_ids):
+        found.update({lot_id: at for lot_id, at in session.execute(
+            select(LotForecast.lot_id, LotForecast.announced_p90_at).where(where))})
+    return found
 
 
 def stored(session: Session, lot_ids: Sequence[int]) -> dict[int, LotForecast]:
     """The stored forecasts of these lots (whatever their age)."""
     found: dict[int, LotForecast] = {}
-    for i in range(0, len(lot_ids), 5000):
-        for row in session.scalars(select(LotForecast).where(
-                LotForecast.lot_id.in_(lot_ids[i:i + 5000]))):
+    for where in bulk.among(session, LotForecast.lot_id, lot_ids):
+        for row in session.scalars(select(LotForecast).where(where)):
             found[row.lot_id] = row
     return found
 
+
+
+def after_holds_changed(lots: list[Lot], *, session: Session) -> None:
+    """Recompute the forecasts of lots just held or released (a receiver of
+    `lifecycle.lot_holds_changed`): holds are rare, and a hold moves a forecast most."""
+    refresh_lots(session, [lot.id for lot in lots])
+
+
+lifecycle.lot_holds_changed.connect(after_holds_changed, weak=False)

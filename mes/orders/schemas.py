@@ -73,6 +73,14 @@ class OrderLineOut(Schema):
     allocated = fields.Integer(attribute="quantities.allocated")
     unallocated = fields.Integer(attribute="quantities.unallocated")
     lots = fields.List(fields.String(), attribute="lot_numbers")
+    # Against the need date, from the allocated lots' completion forecasts
+    # (mes.forecast.outlook): units expected by then at P50 and P90, what that leaves
+    # short, and on_track / at_risk / short.
+    projected_p50 = fields.Integer(attribute="outlook.projected_p50")
+    projected_p90 = fields.Integer(attribute="outlook.projected_p90")
+    short_p50 = fields.Integer(attribute="outlook.short_p50")
+    short_p90 = fields.Integer(attribute="outlook.short_p90")
+    status = fields.String(attribute="outlook.status")
 
 
 class OrderOut(Schema):

@@ -30,7 +30,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 
 from mes import audit
 from mes.auth.actor import Actor, actor_name
@@ -40,6 +40,7 @@ from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
+from mes.forecast import outlook
 from mes.orders.models import OrderAllocation, OrderLine, PurchaseOrder
 from mes.vocabulary import ACTIVE_LOT_STATES, EventKind, LotState
 
@@ -145,6 +146,8 @@ class PresentedLine:
 
     line: OrderLine
     quantities: LineQuantities
+    # The line against its need date (projected at P50 / P90, shortfalls, status).
+    outlook: outlook.Outlook | None = None
 
     @property
     def lot_numbers(self) -> list[str]:
@@ -158,11 +161,19 @@ class PresentedOrder:
 
 
 def present(order: PurchaseOrder) -> PresentedOrder:
-    return PresentedOrder(order, [present_line(line) for line in order.lines])
+    session = object_session(order)
+    assert session is not None
+    outlooks = outlook.line_outlooks(session, [line.id for line in order.lines])
+    return PresentedOrder(order, [PresentedLine(line, line_quantities(line),
+                                                outlooks.get(line.id))
+                                  for line in order.lines])
 
 
 def present_line(line: OrderLine) -> PresentedLine:
-    return PresentedLine(line, line_quantities(line))
+    session = object_session(line)
+    assert session is not None
+    return PresentedLine(line, line_quantities(line),
+                         outlook.line_outlooks(session, [line.id]).get(line.id))
 
 
 def lot_allocation(session: Session, lot: Lot) -> OrderLine | None:
@@ -254,6 +265,7 @@ def update_line(session: Session, actor: Actor, order: PurchaseOrder, line: Orde
                      data={"line": line.line_no,
                            **{k: {"from": v[0], "to": v[1]} for k, v in changes.items()}})
         session.flush()
+        outlook.refresh_line_outlooks(session, [line.id])
     return line
 
 
@@ -318,6 +330,7 @@ def allocate(session: Session, actor: Actor, order: PurchaseOrder, line: OrderLi
                  subject_key=f"{order.customer.code}/{order.po}",
                  data={"line": line.line_no, "lots": [lot.lot_no for lot in new]})
     session.expire(line, ["allocations"])
+    outlook.refresh_line_outlooks(session, [line.id])
     return line
 
 
@@ -335,6 +348,7 @@ def deallocate(session: Session, actor: Actor, order: PurchaseOrder, line: Order
                  subject_key=f"{order.customer.code}/{order.po}",
                  data={"line": line.line_no, "lot": lot_no})
     session.expire(line, ["allocations"])
+    outlook.refresh_line_outlooks(session, [line.id])
     return line
 
 

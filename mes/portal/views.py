@@ -22,11 +22,15 @@ from mes.changes import schemas as change_schemas
 from mes.changes import services as changes
 from mes.db import utcnow
 from mes.errors import NotFound
+from mes.forecast import charts as outlook_charts
+from mes.forecast import outlook
+from mes.pagination import ListArgs
 from mes.portal import services
 from mes.portal.visibility import Visibility
 from mes.quality import services as quality
 from mes.quality.models import Hold
 from mes.reports import services as reports
+from mes.schemas import schema_instance
 from mes.shipping import services as shipping
 from mes.shipping.documents import (
     coc_download,
@@ -41,6 +45,8 @@ from mes.vocabulary import (
     Disposition,
     HoldPolicy,
     HoldSource,
+    LineStatus,
+    LotState,
     PcnStatus,
     ReasonKind,
 )
@@ -53,8 +59,11 @@ SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
             ("portal.shipments", _l("Shipments")), ("portal.pcns", _l("Changes (PCNs)")),
             ("portal.yields", _l("Yields")), ("portal.rejects", _l("Rejects")),
             ("complaints.portal_list", _l("Complaints")),
+            ("portal.orders", _l("Orders")),
             ("webhooks.index", _l("Webhooks")),
             ("partners.grants", _l("Partners")))
+# Orders a page of the portal shows (each line with its chart and lots).
+ORDERS_PER_PAGE = 10
 # The window of the portal's reject Pareto, as its yields'.
 REJECT_WINDOW = services.YIELD_WINDOW
 
@@ -243,3 +252,26 @@ def notify(hold_id: int) -> Any:
     return forms.done(_("Customer %(customer)s notified of hold %(id)d on lot %(lot)s.",
                         customer=hold.lot.customer.code, id=hold.id, lot=hold.lot.lot_no),
                       "quality.hold_detail", hold_id=hold.id)
+
+
+@bp.route("/orders")
+@require(Permission.PORTAL)
+def orders() -> Any:
+    """The customer's orders: each line's need and commit dates, its status, the quantity
+    expected over time at P50 and P90 against the need, and its lots' forecasts."""
+    _customer_id()
+    now = utcnow()
+    page = pager(outlook.orders_query(current_user), schema_instance(ListArgs).load(
+        {"limit": str(ORDERS_PER_PAGE),
+         **({"cursor": request.args["cursor"]} if request.args.get("cursor") else {})}))
+    outlooks = outlook.line_outlooks(db.session(), [line.id for order in page.items
+                                                    for line in order.lines], now)
+    labels = {"p50": _("Expected (P50)"), "p90": _("Expected (P90)"), "need": _("Need date"),
+              "ordered": _("Ordered")}
+    charts = {line_id: outlook_charts.outlook_chart(
+        o.curve(), made=o.made, ordered=o.quantity, need=outlook.need_deadline(o.need_date),
+        now=now, title=_("Quantity expected over time"), labels=labels)
+        for line_id, o in outlooks.items()}
+    return render_template("portal/orders.html", orders=page.items, outlooks=outlooks,
+                           charts=charts, page=page, status_labels=LineStatus.labels(),
+                           state_labels=LotState.labels())

@@ -12,7 +12,7 @@ leave the stored rows as they are: writable_schema, a new schema version, an int
 check).
 
 Revision ID: 0030
-Revises: 0035
+Revises: 0029
 Create Date: 2026-12-06 22:00:00.000000
 """
 import re
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0030'
-down_revision = "0035"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 

@@ -5,14 +5,14 @@ subscriptions (webhook) and one delivery per event and subscription with its ret
 (webhook_delivery); when each of the worker's periodic jobs last ran (worker_job).
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0030
 Create Date: 2026-12-06 22:00:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0031'
-down_revision = '0029'
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 

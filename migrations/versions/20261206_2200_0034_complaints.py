@@ -5,14 +5,14 @@ the lots they resolve to (complaint_lot), the 8D steps D0..D8 worked on it (eigh
 the containments run for it (complaint_containment).
 
 Revision ID: 0034
-Revises: 0031
+Revises: 0033
 Create Date: 2026-12-06 22:00:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0034'
-down_revision = '0031'
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0033'
-down_revision = '0032'
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 

@@ -18,7 +18,9 @@ def test_an_order_is_entered_and_read_back_with_its_lines(planner, ordered, sess
     assert first == {"line": 1, "product": "P1", "quantity": 500, "need_date": need(30),
                      "commit_date": None, "vehicle_program": "VP-X", "ship_to": "Plant 4",
                      "shipped": 0, "wip": 0, "finished": 0, "banked": 0, "allocated": 0,
-                     "unallocated": 500, "lots": []}
+                     "unallocated": 500, "lots": [], "projected_p50": 0,
+                     "projected_p90": 0, "short_p50": 500, "short_p90": 500,
+                     "status": "short"}
     assert second["line"] == 2 and second["vehicle_program"] is None
     assert planner.get("/orders/PO-1").get_json() == ordered
     assert [o["po"] for o in planner.get("/orders").get_json()["items"]] == ["PO-1"]

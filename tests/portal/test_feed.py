@@ -41,7 +41,8 @@ def test_a_customer_reads_its_open_lots_with_po_line_stage_and_holds(
     assert (wip["step"], wip["stage"], wip["state"], wip["quantity"]) == (
         "WB", "assembly", "queued", 60)
     assert (wip["holds"], wip["hold_reasons"]) == (1, ["H-ENG"])
-    assert wip["p50"] is None and wip["p90"] is None
+    # Held: the hold computed the lot's forecast at once.
+    assert wip["p50"] is not None and wip["p50"] <= wip["p90"]
     assert (rows["AAA-WIP-2"]["line"], rows["AAA-WIP-2"]["holds"]) == (2, 0)
     assert rows["AAA-WIP-2"]["hold_reasons"] == []
 
@@ -107,7 +108,8 @@ def test_json_pages_by_keyset_and_csv_has_every_row(app, session, partnered, tok
     assert sorted(line[0] for line in lines[1:]) == sorted(seen)
     held = next(line for line in lines if line[0] == "AAA-WIP-1")
     assert held[feed.FIELDS.index("hold_reasons")] == "H-ENG"
-    assert held[feed.FIELDS.index("p50")] == ""
+    # The hold computed the lot's forecast (an ISO time in the CSV).
+    assert held[feed.FIELDS.index("p50")].startswith("20")
     refused(session, lambda: _get(app, headers, "?cursor=bm9wZQ=="), 422, "invalid", "cursor")
 
 

@@ -38,7 +38,8 @@ ALLOWED = ("main.index", "main.healthz", "auth.login", "auth.logout", "auth.prof
            "api.list_webhooks", "api.create_webhook", "webhooks.index", "webhooks.create",
            "api.list_orders",
            "api.wip_feed", "api.list_grants", "api.create_grant", "partners.grants",
-           "partners.grant")
+           "partners.grant",
+           "api.list_webhooks", "api.create_webhook", "webhooks.index", "webhooks.create")
 # Query strings tried on every allowed GET endpoint: B's customer, lots, product and the
 # fab lot A and B share (a forward trace of it must show A's lots only), as filters.
 QUERIES = ("", "customer={customer}", "customer={customer}&format=csv", "lot={lot}",
@@ -197,9 +198,11 @@ CONTRACT_API = ("api.list_lots", "api.get_lot", "api.lot_history", "api.lot_test
                 "api.create_complaint", "api.list_complaints", "api.get_complaint",
                 "api.list_returns", "api.analysis_attachment",
                 "api.list_orders",
-                "api.get_order",
+                "api.get_order", "api.lot_forecast",
                 # Feeds and partners (API.md "Orders, events, feeds and partners").
-                "api.wip_feed", "api.create_grant", "api.list_grants", "api.revoke_grant")
+                "api.wip_feed", "api.create_grant", "api.list_grants", "api.revoke_grant",
+                # Webhooks (events).
+                "api.*_webhook*", "api.list_deliveries", "api.redeliver")
 
 
 def test_customer_token_gets_403_from_every_other_api_endpoint(app, client, world,

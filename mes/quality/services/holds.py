@@ -22,6 +22,7 @@ from mes.catalog.models import ReasonCode
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, NotFound
 from mes.events import holds as events
+from mes.floor import lifecycle
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import FutureHold, Hold
@@ -154,6 +155,7 @@ def place_holds(session: Session, actor: Actor, lots: Sequence[Lot], reason: Rea
     _update_lots(session, lots, now)
     holds = _load_holds(session, ids, lots, reason)
     events.holds_placed(session, holds)
+    lifecycle.lot_holds_changed.send(list(lots), session=session)
     return holds
 
 

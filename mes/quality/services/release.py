@@ -24,6 +24,7 @@ from mes.catalog.services import StepInfo
 from mes.db import utcnow
 from mes.errors import Conflict, DomainError, ErrorCode, InvalidInput
 from mes.events import holds as events
+from mes.floor import lifecycle
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality.models import Hold
@@ -220,6 +221,7 @@ def release_hold(session: Session, actor: Actor, hold: Hold, data: dict[str, Any
     events.hold_released(session, hold)
     if target is not None:
         on_arrival(session, actor, lot)
+    lifecycle.lot_holds_changed.send([lot], session=session)
     return hold
 
 

@@ -1,0 +1,305 @@
+"""Order lines against their need dates: the quantity expected by the need date at P50 and
+at P90 from the forecasts of the line's lots, the shortfalls and the line's status; and the
+announcements when they change (lot.eta.changed, order.status.changed).
+
+A line's projection at P50 (P90) is what its lots have already made (shipped or completed
+lots: their quantity) plus the expected quantity of each open or banked lot whose P50 (P90)
+completion falls by the end of the need date (the plant's calendar day). The line is on
+track when not short at P90, at risk when short at P90 only, short when short at P50.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from mes.auth.scope import scoped
+from mes.catalog.models import Product
+from mes.config import DEFAULTS
+from mes.db import utcnow
+from mes.events import publish
+from mes.events.jobs import register_periodic
+from mes.floor.models import Lot
+from mes.forecast import bulk, services
+from mes.forecast.models import LineOutlook, LotForecast
+from mes.orders.models import OrderAllocation, OrderLine, PurchaseOrder
+from mes.vocabulary import EventType, LineStatus, LotState
+
+# Lots whose units are made: they count at their quantity, whatever the forecasts.
+MADE_STATES = (LotState.COMPLETED, LotState.SHIPPED)
+
+
+def need_deadline(need: date) -> datetime:
+    """The end of the need date in the plant's calendar (PLANT_TIMEZONE), in UTC."""
+    name = current_app.config["PLANT_TIMEZONE"] if has_app_context() \
+        else DEFAULTS["PLANT_TIMEZONE"]
+    return datetime.combine(need + timedelta(days=1), time(0), ZoneInfo(name)).astimezone(UTC)
+
+
+@dataclass
+class LotOutlook:
+    """An allocated lot as a line's outlook shows it."""
+
+    lot_id: int
+    lot_no: str
+    state: str
+    quantity: int
+    expected_quantity: int | None
+    p50: datetime | None
+    p90: datetime | None
+    on_hold: bool
+
+
+@dataclass
+class Outlook:
+    """A line's projection against its need date."""
+
+    line_id: int
+    quantity: int
+    need_date: date
+    projected_p50: int = 0
+    projected_p90: int = 0
+    lots: list[LotOutlook] = field(default_factory=list)
+
+    @property
+    def short_p50(self) -> int:
+        return max(0, self.quantity - self.projected_p50)
+
+    @property
+    def short_p90(self) -> int:
+        return max(0, self.quantity - self.projected_p90)
+
+    @property
+    def status(self) -> str:
+        if self.short_p50:
+            return LineStatus.SHORT
+        return LineStatus.AT_RISK if self.short_p90 else LineStatus.ON_TRACK
+
+    def fields(self) -> dict[str, Any]:
+        """The line fields GET /orders adds."""
+        return {"projected_p50": self.projected_p50, "projected_p90": self.projected_p90,
+                "short_p50": self.short_p50, "short_p90": self.short_p90,
+                "status": self.status}
+
+    @property
+    def made(self) -> int:
+        """Units of the line's lots already made (completed or shipped lots)."""
+        return sum(lot.quantity for lot in self.lots if lot.state in MADE_STATES)
+
+    def curve(self) -> list[tuple[datetime, int, int]]:
+        """Cumulative expected quantity over time: (time, at P50, at P90) at each lot's
+        completion, after what is already made (at the first point's time)."""
+        made = self.made
+        times = sorted({t for lot in self.lots for t in (lot.p50, lot.p90) if t is not None})
+        points = []
+        for t in times:
+            p50 = made + sum(lot.expected_quantity or 0 for lot in self.lots
+                             if lot.p50 is not None and lot.p50 <= t)
+            p90 = made + sum(lot.expected_quantity or 0 for lot in self.lots
+                             if lot.p90 is not None and lot.p90 <= t)
+            points.append((t, p50, p90))
+        return points
+
+
+def orders_query(actor: Any) -> Select[Any]:
+    """Orders with their lines and products, newest first (customers: their own), without
+    their lots (the outlooks read them)."""
+    return scoped(select(PurchaseOrder).options(
+        selectinload(PurchaseOrder.lines).joinedload(OrderLine.product))
+        .order_by(PurchaseOrder.id.desc()), PurchaseOrder.customer_id, actor)
+
+
+def _forecasts_of(session: Session, lots: Sequence[Any], given: dict[int, services.Forecast],
+                  now: datetime) -> dict[int, services.Forecast]:
+    """The current forecast of each open or banked lot: given, else stored and fresh,
+    else computed now (not stored: a read does not write)."""
+    found = dict(given)
+    wanted = [lot.id for lot in lots if lot.state in services.FORECAST_STATES
+              and lot.id not in found]
+    oldest = now - timedelta(minutes=services.setting("FORECAST_MAX_AGE_MINUTES"))
+    versions = {lot.id: lot.version for lot in lots}
+    missing = set(wanted)
+    for where in bulk.among(session, LotForecast.lot_id, wanted):
+        for row in session.execute(select(
+                LotForecast.lot_id, LotForecast.lot_version, LotForecast.p50_at,
+                LotForecast.p90_at, LotForecast.expected_quantity, LotForecast.remaining_steps,
+                LotForecast.on_hold, LotForecast.computed_at).where(where)):
+            if row.lot_version == versions[row.lot_id] and row.computed_at >= oldest:
+                found[row.lot_id] = services.Forecast(*row)
+                missing.discard(row.lot_id)
+    if missing:
+        found.update(services.compute(session, services.facts(session, sorted(missing)), now))
+    return found
+
+
+def line_outlooks(session: Session, line_ids: Iterable[int], now: datetime | None = None,
+                  given: dict[int, services.Forecast] | None = None) -> dict[int, Outlook]:
+    """The outlook of each of these order lines, from its allocated lots' forecasts
+    (`given` ones first, then the stored ones, computing those missing or stale)."""
+    now = now or utcnow()
+    ids = sorted(set(line_ids))
+    outlooks: dict[int, Outlook] = {}
+    lots: list[Any] = []
+    for where in bulk.among(session, OrderLine.id, ids):
+        for line_id, quantity, need in session.execute(
+                select(OrderLine.id, OrderLine.quantity, OrderLine.need_date).where(where)):
+            outlooks[line_id] = Outlook(line_id, quantity, need)
+    for where in bulk.among(session, OrderAllocation.line_id, ids):
+        lots.extend(session.execute(
+            select(OrderAllocation.line_id, Lot.id, Lot.lot_no, Lot.state, Lot.quantity,
+                   Lot.version, Lot.open_holds)
+            .join(Lot, Lot.id == OrderAllocation.lot_id).where(where)))
+    lots.sort(key=lambda lot: lot.id)
+    forecasts = _forecasts_of(session, lots, given or {}, now)
+    deadlines = {o.need_date: need_deadline(o.need_date) for o in outlooks.values()}
+    for lot in lots:
+        outlook = outlooks[lot.line_id]
+        deadline = deadlines[outlook.need_date]
+        f = forecasts.get(lot.id)
+        if lot.state in MADE_STATES:
+            shown = LotOutlook(lot.id, lot.lot_no, lot.state, lot.quantity, lot.quantity,
+                               None, None, lot.open_holds > 0)
+            outlook.projected_p50 += lot.quantity
+            outlook.projected_p90 += lot.quantity
+        else:
+            shown = LotOutlook(lot.id, lot.lot_no, lot.state, lot.quantity,
+                               f.expected_quantity if f else None, f.p50_at if f else None,
+                               f.p90_at if f else None, lot.open_holds > 0)
+            expected = shown.expected_quantity or 0
+            if shown.p50 is not None and shown.p50 <= deadline:
+                outlook.projected_p50 += expected
+            if shown.p90 is not None and shown.p90 <= deadline:
+                outlook.projected_p90 += expected
+        outlook.lots.append(shown)
+    return outlooks
+
+
+def refresh_line_outlooks(session: Session, line_ids: Iterable[int] | None = None,
+                          now: datetime | None = None,
+                          given: dict[int, services.Forecast] | None = None) -> int:
+    """Recompute and store the status of these order lines (every line when None) and
+    announce each change of status (order.status.changed) to the line's customer. For
+    the order services after a change of a line's lots, quantity or need date, and for
+    forecasts as they change. Returns the number of lines whose status changed."""
+    now = now or utcnow()
+    if line_ids is None:
+        line_ids = session.scalars(select(OrderLine.id)).all()
+    outlooks = line_outlooks(session, line_ids, now, given)
+    if not outlooks:
+        return 0
+    before: dict[int, str] = {}
+    for where in bulk.among(session, LineOutlook.line_id, list(outlooks)):
+        before.update({line_id: status for line_id, status in session.execute(
+            select(LineOutlook.line_id, LineOutlook.status).where(where))})
+    bulk.upsert(session, LineOutlook.__table__, [
+        {"line_id": o.line_id, "status": o.status, "projected_p50": o.projected_p50,
+         "projected_p90": o.projected_p90, "computed_at": now} for o in outlooks.values()],
+        "line_id")
+    changed = [o for o in outlooks.values()
+               if o.line_id in before and before[o.line_id] != o.status]
+    if changed:
+        _announce_lines(session, changed, before)
+    return len(changed)
+
+
+def _line_facts(session: Session, line_ids: Sequence[int]) -> dict[int, Any]:
+    found: dict[int, Any] = {}
+    for where in bulk.among(session, OrderLine.id, line_ids):
+        found.update({row.id: row for row in session.execute(
+            select(OrderLine.id, OrderLine.line_no, OrderLine.need_date,
+                   OrderLine.commit_date, OrderLine.quantity, PurchaseOrder.po,
+                   PurchaseOrder.customer_id, Product.code.label("product"))
+            .join(PurchaseOrder, PurchaseOrder.id == OrderLine.order_id)
+            .join(Product, Product.id == OrderLine.product_id).where(where))})
+    return found
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _announce_lines(session: Session, changed: Sequence[Outlook],
+                    before: dict[int, str]) -> None:
+    facts = _line_facts(session, [o.line_id for o in changed])
+    for o in changed:
+        line = facts[o.line_id]
+        publish(session, EventType.ORDER_STATUS_CHANGED, customer_id=line.customer_id, data={
+            "po": line.po, "line": line.line_no, "product": line.product,
+            "quantity": line.quantity, "need_date": line.need_date.isoformat(),
+            "commit_date": line.commit_date.isoformat() if line.commit_date else None,
+            "status": o.status, "previous_status": before[o.line_id],
+            "projected_p50": o.projected_p50, "projected_p90": o.projected_p90,
+            "short_p50": o.short_p50, "short_p90": o.short_p90})
+
+
+def _eta_moved(previous: datetime, new: datetime, deadline: datetime | None) -> bool:
+    """The rule of lot.eta.changed: the P90 crossed the line's need date, or moved by
+    more than FORECAST_ETA_CHANGE_HOURS since it was last announced."""
+    if deadline is not None and (previous <= deadline) != (new <= deadline):
+        return True
+    return abs(new - previous) > timedelta(hours=services.setting("FORECAST_ETA_CHANGE_HOURS"))
+
+
+def after_forecasts(forecasts: list[services.Forecast], *, session: Session,
+                    announced: dict[int, datetime | None], now: datetime) -> None:
+    """Announce the lots whose P90 moved (lot.eta.changed) and recompute the status of
+    their order lines (a receiver of `services.forecasts_changed`)."""
+    lines: dict[int, int] = {}
+    for where in bulk.among(session, OrderAllocation.lot_id, [f.lot_id for f in forecasts]):
+        lines.update({lot_id: line_id for lot_id, line_id in session.execute(
+            select(OrderAllocation.lot_id, OrderAllocation.line_id).where(where))})
+    facts = _line_facts(session, sorted(set(lines.values()))) if lines else {}
+    by_date = {line.need_date: need_deadline(line.need_date) for line in facts.values()}
+    deadlines = {line_id: by_date[line.need_date] for line_id, line in facts.items()}
+    moved = []
+    for f in forecasts:
+        previous = announced.get(f.lot_id)
+        if previous is None or f.p90_at is None:
+            continue
+        on_line = lines.get(f.lot_id)
+        if _eta_moved(previous, f.p90_at, deadlines.get(on_line) if on_line else None):
+            moved.append((f, previous))
+    if moved:
+        _announce_lots(session, moved, lines, facts)
+    if lines:
+        refresh_line_outlooks(session, set(lines.values()), now,
+                              {f.lot_id: f for f in forecasts})
+
+
+def _announce_lots(session: Session, moved: Sequence[tuple[services.Forecast, datetime]],
+                   lines: dict[int, int], facts: dict[int, Any]) -> None:
+    lots = {row.id: row for row in session.execute(
+        select(Lot.id, Lot.lot_no, Lot.customer_id, Product.code.label("product"))
+        .join(Product, Product.id == Lot.product_id)
+        .where(Lot.id.in_([f.lot_id for f, _ in moved])))}
+    by_p90: dict[datetime, list[int]] = defaultdict(list)
+    for f, previous in moved:
+        lot = lots[f.lot_id]
+        line = facts.get(lines.get(f.lot_id, -1))
+        publish(session, EventType.LOT_ETA_CHANGED, customer_id=lot.customer_id,
+                lot_id=lot.id, data={
+                    "lot_no": lot.lot_no, "product": lot.product,
+                    "po": line.po if line else None, "line": line.line_no if line else None,
+                    "need_date": line.need_date.isoformat() if line else None,
+                    "p50": _iso(f.p50_at), "p90": _iso(f.p90_at),
+                    "previous_p90": _iso(previous)})
+        assert f.p90_at is not None
+        by_p90[f.p90_at].append(f.lot_id)
+    for p90, lot_ids in by_p90.items():
+        session.execute(update(LotForecast).where(LotForecast.lot_id.in_(lot_ids))
+                        .values(announced_p90_at=p90))
+
+
+services.forecasts_changed.connect(after_forecasts, weak=False)
+
+# The worker recomputes the forecasts of lots that moved (the floor's moves leave them
+# stale rather than pay for them) and those grown old, every minute.
+register_periodic("forecasts", every=60, run=services.refresh_stale_forecasts)
