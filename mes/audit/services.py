@@ -361,10 +361,12 @@ def _after_commit(session: Session) -> None:
     written = _forget(session)
     settings = session.info.get("audit")
     if written and isinstance(settings, AuditSettings) and settings.should_ask(written):
-        if isinstance(session.bind, Engine):
+        if isinstance(session.bind, Engine) and session.bind.dialect.name != "sqlite":
             _checkpoint_later(session.bind, settings)
         else:
-            # Bound to a caller's connection (the test suite): in that transaction, now.
+            # SQLite serialises writers (a thread of this process writing beside the request
+            # could only make it wait, or deadlock a deferred transaction); a session bound
+            # to a caller's connection (the test suite) makes it in that transaction: now.
             auto_checkpoint(session.bind, settings)
 
 

@@ -226,7 +226,8 @@ class Worker:
 
     def dispatch(self) -> int:
         """Make one delivery per new due event and active subscription of its customer to
-        its type; stamp the events dispatched. Returns the events dispatched."""
+        its type made before the event occurred; stamp the events dispatched. Returns the
+        events dispatched."""
         now = utcnow()
         due = (select(Event).where(Event.dispatched_at.is_(None), Event.due_at <= now)
                .order_by(Event.id).limit(DISPATCH_BATCH))
@@ -244,7 +245,10 @@ class Worker:
                     Webhook.active.is_(True), Webhook.customer_id.in_(customers))).all()
                 for event in events:
                     for hook in hooks:
-                        if hook.customer_id == event.customer_id and event.type in hook.events:
+                        # A subscription receives what happens from its creation on, not
+                        # the customer's earlier events still waiting to be dispatched.
+                        if hook.customer_id == event.customer_id and event.type in hook.events \
+                                and event.occurred_at >= hook.created_at:
                             session.add(Delivery(
                                 webhook_id=hook.id, event_id=event.id,
                                 state=DeliveryState.PENDING, next_attempt_at=now,

@@ -310,6 +310,8 @@ def test_an_automatic_checkpoint_another_process_is_making_is_left_to_it(
 def test_a_committed_write_leaves_its_due_checkpoint_to_a_thread_of_the_process(
         race_app, monkeypatch):
     # The request whose commit made a checkpoint due answers without waiting for it.
+    if get_db(race_app).engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: the committing request makes the checkpoint")
     settings = get_db(race_app).info["audit"]
     monkeypatch.setattr(settings, "checkpoint_records", 1)
     monkeypatch.setattr(settings, "_asked", time.monotonic() - 3600)
