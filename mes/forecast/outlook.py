@@ -356,12 +356,16 @@ def after_forecasts(forecasts: list[services.Forecast], *, session: Session,
     their order lines whose projections may have changed (a receiver of
     `services.forecasts_changed`)."""
     lines: dict[int, int] = {}
+    needs: dict[int, date] = {}
+    conn = session.connection()
     for where in bulk.among(session, OrderAllocation.lot_id, [f.lot_id for f in forecasts]):
-        lines.update({lot_id: line_id for lot_id, line_id in session.execute(
-            select(OrderAllocation.lot_id, OrderAllocation.line_id).where(where))})
-    facts = _line_facts(session, sorted(set(lines.values()))) if lines else {}
-    by_date = {line.need_date: need_deadline(line.need_date) for line in facts.values()}
-    deadlines = {line_id: by_date[line.need_date] for line_id, line in facts.items()}
+        for lot_id, line_id, need in conn.execute(
+                select(OrderAllocation.lot_id, OrderAllocation.line_id, OrderLine.need_date)
+                .join(OrderLine, OrderLine.id == OrderAllocation.line_id).where(where)):
+            lines[lot_id] = line_id
+            needs[line_id] = need
+    by_date = {need: need_deadline(need) for need in set(needs.values())}
+    deadlines = {line_id: by_date[need] for line_id, need in needs.items()}
     moved = []
     threshold = timedelta(hours=services.setting("FORECAST_ETA_CHANGE_HOURS"))
     for f in forecasts:
@@ -373,6 +377,8 @@ def after_forecasts(forecasts: list[services.Forecast], *, session: Session,
                       threshold):
             moved.append((f, last))
     if moved:
+        facts = _line_facts(session, sorted({lines[f.lot_id] for f, _ in moved
+                                             if f.lot_id in lines}))
         _announce_lots(session, moved, lines, facts)
     refresh = _lines_to_refresh(session, forecasts, lines, deadlines, previous)
     if refresh:
