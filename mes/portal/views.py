@@ -65,7 +65,7 @@ SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
             ("webhooks.index", _l("Webhooks")),
             ("partners.grants", _l("Partners")))
 # Orders a page of the portal shows (each line with its chart and lots).
-ORDERS_PER_PAGE = 10
+ORDERS_PER_PAGE = 5
 # The window of the portal's reject Pareto, as its yields'.
 REJECT_WINDOW = services.YIELD_WINDOW
 
