@@ -60,7 +60,10 @@ def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: 
         stmt = text(f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) "
                     f"ON CONFLICT ({key}) DO UPDATE SET {sets}")
         # Times are aware (UTC) and keep their offset in the text form.
-        session.execute(stmt, {c.name: _array([row[c.name] for row in rows])
+        # Datetimes in their text form once each (rows share their computed_at, a new
+        # forecast's announced P90 is its P90).
+        texts: dict[datetime, str] = {}
+        session.execute(stmt, {c.name: _array([row[c.name] for row in rows], texts)
                                for c in columns})
         return
     insert = sqlite_insert(table)
@@ -75,7 +78,14 @@ def _quoted(value: Any) -> str:
     return '"' + text_.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _array(values: Sequence[Any]) -> str:
+def _iso(value: datetime, texts: dict[datetime, str]) -> str:
+    found = texts.get(value)
+    if found is None:
+        found = texts[value] = f'"{value.isoformat()}"'
+    return found
+
+
+def _array(values: Sequence[Any], texts: dict[datetime, str] | None = None) -> str:
     """An array in PostgreSQL's text form ({1,2,NULL}), cast by the statement: psycopg's
     own adaptation of a Python list looks at every element, several times slower for the
     hundred thousand values of a plant's refresh."""
@@ -85,7 +95,8 @@ def _array(values: Sequence[Any]) -> str:
     elif isinstance(sample, int | float):
         items = ("NULL" if v is None else repr(v) for v in values)
     elif isinstance(sample, datetime):
-        items = ("NULL" if v is None else f'"{v.isoformat()}"' for v in values)
+        known = {} if texts is None else texts
+        items = ("NULL" if v is None else _iso(v, known) for v in values)
     else:
         items = ("NULL" if v is None else _quoted(v) for v in values)
     return "{" + ",".join(items) + "}"

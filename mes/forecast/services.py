@@ -43,7 +43,9 @@ HOUR = 3600.0
 _signals = Namespace()
 # Sent after forecasts are computed and stored, with the list of Forecasts as sender and
 # keyword arguments `session`, `announced` (lot id -> the P90 last announced, for lots
-# that had a stored forecast) and `now`: the order outlooks announce what changed.
+# that had a stored forecast), `previous` (lot id -> the P50, P90 and expected quantity
+# of the forecast stored before, for the same lots) and `now`: the order outlooks
+# announce what changed.
 forecasts_changed = _signals.signal("forecasts-changed")
 
 
@@ -381,9 +383,12 @@ def _write(session: Session, forecasts: Sequence[Forecast]) -> None:
 
 
 def forecast_lots(session: Session, lots: Sequence[LotFacts],
-                  now: datetime | None = None) -> list[Forecast]:
+                  now: datetime | None = None,
+                  previous: dict[int, tuple[Any, ...]] | None = None) -> list[Forecast]:
     """Compute and store the forecasts of `lots` (rebuilding the distributions first when
-    they are missing or older than FORECAST_DISTRIBUTION_MAX_AGE_HOURS)."""
+    they are missing or older than FORECAST_DISTRIBUTION_MAX_AGE_HOURS). `previous`: the
+    stored forecasts of those lots as `_previous` gives them, when the caller has read
+    them already."""
     now = now or utcnow()
     if not lots:
         return []
@@ -393,9 +398,12 @@ def forecast_lots(session: Session, lots: Sequence[LotFacts],
     held = [lot.id for lot in lots if lot.open_holds]
     holds = open_holds(session, held) if held else {}
     forecasts = [forecaster.forecast(lot, holds.get(lot.id, ()), now) for lot in lots]
-    announced = _announced(session, [f.lot_id for f in forecasts])
+    if previous is None:
+        previous = _previous(session, [f.lot_id for f in forecasts])
+    announced = {lot_id: row[0] for lot_id, row in previous.items()}
     _write(session, forecasts)
-    forecasts_changed.send(forecasts, session=session, announced=announced, now=now)
+    forecasts_changed.send(forecasts, session=session, announced=announced, now=now,
+                           previous={lot_id: row[1:] for lot_id, row in previous.items()})
     return forecasts
 
 
@@ -417,11 +425,20 @@ def refresh_stale_forecasts(session: Session, now: datetime | None = None,
     session.execute(delete(LotForecast).where(LotForecast.lot_id.in_(
         select(Lot.id).join(LotForecast, LotForecast.lot_id == Lot.id)
         .where(Lot.state.not_in(FORECAST_STATES)))))
-    stmt = (select(*_facts_columns()).outerjoin(LotForecast, LotForecast.lot_id == Lot.id)
+    # The lots' facts and, in the same rows, their stored forecasts (`_previous`).
+    stmt = (select(*_facts_columns(), LotForecast.lot_id, *_PREVIOUS)
+            .outerjoin(LotForecast, LotForecast.lot_id == Lot.id)
             .where(Lot.state.in_(FORECAST_STATES), _stale(now)).order_by(Lot.id))
     if limit is not None:
         stmt = stmt.limit(limit)
-    changed = forecast_lots(session, _facts(session.execute(stmt)), now)
+    width = len(_facts_columns())
+    lots: list[LotFacts] = []
+    previous: dict[int, tuple[Any, ...]] = {}
+    for row in session.execute(stmt):
+        lots.append(LotFacts(*row[:width]))
+        if row[width] is not None:
+            previous[row[0]] = tuple(row[width + 1:])
+    changed = forecast_lots(session, lots, now, previous)
     return len(changed)
 
 
@@ -479,12 +496,17 @@ def lot_forecast_view(session: Session, lot: Lot, actor: Any = None) -> dict[str
             "computed_at": found.computed_at, "reason": reason}
 
 
-def _announced(session: Session, lot_ids: Sequence[int]) -> dict[int, datetime | None]:
-    """The P90s last announced of these lots' stored forecasts."""
-    found: dict[int, datetime | None] = {}
+_PREVIOUS = (LotForecast.announced_p90_at, LotForecast.p50_at, LotForecast.p90_at,
+             LotForecast.expected_quantity)
+
+
+def _previous(session: Session, lot_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """Of these lots' stored forecasts: the P90 last announced, the P50, the P90 and the
+    expected quantity."""
+    found: dict[int, tuple[Any, ...]] = {}
     for where in bulk.among(session, LotForecast.lot_id, lot_ids):
-        found.update({lot_id: at for lot_id, at in session.execute(
-            select(LotForecast.lot_id, LotForecast.announced_p90_at).where(where))})
+        found.update({row[0]: tuple(row[1:]) for row in session.execute(
+            select(LotForecast.lot_id, *_PREVIOUS).where(where))})
     return found
 
 

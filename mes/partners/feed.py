@@ -3,10 +3,11 @@ or banked lot of one customer, or of the lots a partner's grants show, for the c
 planning system.
 
 A page is two indexed queries whatever the number of lots: the lots with their product,
-PO line, current step's kind and forecast in one (the customer's lots from
-ix_lot_customer_state, a partner's from its grants), and the holds the customer sees on
-those of them with open holds in the other. Pages are keyset-paged by lot id, so the
-thousandth page costs what the first does; the CSV answer streams every page.
+PO line, current step's kind and forecast in one (the page's lot ids chosen first, with
+their LIMIT: the customer's lots from ix_lot_feed, a partner's from its grants), and the
+holds the customer sees on those of them with open holds in the other. Pages are
+keyset-paged by lot id, so the thousandth page costs what the first does; the CSV answer
+streams every page.
 
 The stage of a lot: `die_bank` while banked; else its current step's kind (`assembly`,
 `test`, `pack`), an inspection step counting as the stage of the nearest earlier
@@ -82,28 +83,38 @@ def _stage_kind() -> Any:
             .correlate(Lot).scalar_subquery())
 
 
-def lots_query(scope: FeedScope) -> Select[Any]:
-    """The feed's lots with every column of a row but the holds, in lot id order."""
+def lots_query(scope: FeedScope, after: int = 0, limit: int | None = None) -> Select[Any]:
+    """The feed's lots with every column of a row but the holds, in lot id order: those
+    with ids above `after`, at most `limit` of them.
+
+    The page's lot ids are chosen first, alone (a derived table with its LIMIT, from
+    ix_lot_feed or the grants), and only those lots joined to the rest: planned as one
+    query, PostgreSQL would walk the primary key through the whole history (a million
+    closed lots) expecting to meet the customer's open lots early."""
+    ids = (select(Lot.id)
+           # Written out as the partial index ix_lot_feed's condition, so that the database
+           # sees the index applies (a bound IN list would not show it).
+           .where(text(FEED_STATES_SQL), Lot.id > after))
+    if scope.partner_id is not None:
+        ids = ids.where(Lot.id.in_(granted_lot_ids(scope.partner_id)))
+        if scope.owner_id is not None:
+            ids = ids.where(Lot.customer_id == scope.owner_id)
+    else:
+        ids = ids.where(Lot.customer_id == scope.customer_id)
+    chosen = ids.order_by(Lot.id).limit(limit).subquery("page")
     step = aliased(RouteStep)
     stmt = (select(Lot.id, Lot.lot_no, Lot.state, Lot.step_code, Lot.quantity, Lot.open_holds,
                    Customer.code.label("customer"), Product.code.label("product"),
                    PurchaseOrder.po, OrderLine.line_no, step.kind.label("kind"),
                    _stage_kind().label("earlier_kind"))
+            .select_from(chosen)
+            .join(Lot, Lot.id == chosen.c.id)
             .join(Customer, Customer.id == Lot.customer_id)
             .join(Product, Product.id == Lot.product_id)
             .outerjoin(step, and_(step.route_id == Lot.route_id, step.seq == Lot.step_seq))
             .outerjoin(OrderAllocation, OrderAllocation.lot_id == Lot.id)
             .outerjoin(OrderLine, OrderLine.id == OrderAllocation.line_id)
-            .outerjoin(PurchaseOrder, PurchaseOrder.id == OrderLine.order_id)
-            # Written out as the partial index ix_lot_feed's condition, so that the database
-            # sees the index applies (a bound IN list would not show it).
-            .where(text(FEED_STATES_SQL)))
-    if scope.partner_id is not None:
-        stmt = stmt.where(Lot.id.in_(granted_lot_ids(scope.partner_id)))
-        if scope.owner_id is not None:
-            stmt = stmt.where(Lot.customer_id == scope.owner_id)
-    else:
-        stmt = stmt.where(Lot.customer_id == scope.customer_id)
+            .outerjoin(PurchaseOrder, PurchaseOrder.id == OrderLine.order_id))
     return forecast_columns(cast("Select[Any]", stmt)).order_by(Lot.id)
 
 
@@ -135,7 +146,7 @@ def page(session: Session, scope: FeedScope, now: datetime, after: int = 0,
          limit: int = 50) -> tuple[list[dict[str, Any]], int | None]:
     """Up to `limit` rows of lots with ids above `after`, and the last id when there may be
     more (None otherwise)."""
-    lots = session.execute(lots_query(scope).where(Lot.id > after).limit(limit + 1)).all()
+    lots = session.execute(lots_query(scope, after, limit + 1)).all()
     more = len(lots) > limit
     lots = lots[:limit]
     holds = _holds(session, [lot.id for lot in lots if lot.open_holds], now)

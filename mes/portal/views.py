@@ -7,9 +7,11 @@ hold page includes (portal/_hold_notice.html)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -63,7 +65,7 @@ SECTIONS = (("portal.index", _l("WIP")), ("portal.holds", _l("Holds")),
             ("webhooks.index", _l("Webhooks")),
             ("partners.grants", _l("Partners")))
 # Orders a page of the portal shows (each line with its chart and lots).
-ORDERS_PER_PAGE = 10
+ORDERS_PER_PAGE = 5
 # The window of the portal's reject Pareto, as its yields'.
 REJECT_WINDOW = services.YIELD_WINDOW
 
@@ -272,6 +274,13 @@ def orders() -> Any:
         o.curve(), made=o.made, ordered=o.quantity, need=outlook.need_deadline(o.need_date),
         now=now, title=_("Quantity expected over time"), labels=labels)
         for line_id, o in outlooks.items()}
+    zone = get_timezone()
+
+    def stamp(at: datetime) -> str:
+        # `datetimeformat('yyyy-MM-dd HH:mm')` (digits in every locale) at a fraction of
+        # its cost: a page shows a thousand of them.
+        return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
     return render_template("portal/orders.html", orders=page.items, outlooks=outlooks,
                            charts=charts, page=page, status_labels=LineStatus.labels(),
-                           state_labels=LotState.labels())
+                           state_labels=LotState.labels(), stamp=stamp)
