@@ -1,6 +1,7 @@
-"""Set-based statements for many rows at once: conditions on many ids and upserts of
-many rows, as one statement with one parameter per column on PostgreSQL (arrays), and in
-batches on SQLite. A forecast refresh of a whole plant writes 100,000 rows this way."""
+"""Set-based statements for many rows at once: conditions on many ids (one array
+parameter on PostgreSQL) and upserts of many rows (a binary COPY and one INSERT on
+PostgreSQL), in batches on SQLite. A forecast refresh of a whole plant writes 100,000 rows
+this way."""
 
 from __future__ import annotations
 
