@@ -1,6 +1,7 @@
-"""Set-based statements for many rows at once: conditions on many ids and upserts of
-many rows, as one statement with one parameter per column on PostgreSQL (arrays), and in
-batches on SQLite. A forecast refresh of a whole plant writes 100,000 rows this way."""
+"""Set-based statements for many rows at once: conditions on many ids (one array
+parameter on PostgreSQL) and upserts of many rows (a binary COPY and one INSERT on
+PostgreSQL), in batches on SQLite. A forecast refresh of a whole plant writes 100,000 rows
+this way."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from sqlalchemy import (
     cast,
     func,
     select,
-    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -53,24 +53,41 @@ def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: 
     columns = [c for c in table.c if c.name in rows[0]]
     updated = [c.name for c in columns if c.name != key and c.name not in keep]
     if _pg(session):
-        dialect = session.get_bind().dialect
-        names = ", ".join(c.name for c in columns)
-        arrays = ", ".join(f"CAST(:{c.name} AS {c.type.compile(dialect)}[])" for c in columns)
-        sets = ", ".join(f"{name} = excluded.{name}" for name in updated)
-        stmt = text(f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) "
-                    f"ON CONFLICT ({key}) DO UPDATE SET {sets}")
-        # Times are aware (UTC) and keep their offset in the text form.
-        # Datetimes in their text form once each (rows share their computed_at, a new
-        # forecast's announced P90 is its P90).
-        texts: dict[datetime, str] = {}
-        session.execute(stmt, {c.name: _array([row[c.name] for row in rows], texts)
-                               for c in columns})
+        _copy_upsert(session, table, [c.name for c in columns], updated, rows, key)
         return
     insert = sqlite_insert(table)
     insert = insert.on_conflict_do_update(index_elements=[table.c[key]], set_={
         name: insert.excluded[name] for name in updated})
     for i in range(0, len(rows), BATCH):
         session.execute(insert, list(rows[i:i + BATCH]))
+
+
+def _copy_upsert(session: Session, table: Table, names: list[str], updated: list[str],
+                 rows: Sequence[dict[str, Any]], key: str) -> None:
+    """PostgreSQL: the rows go to a temporary table by a binary COPY (values in their
+    native form: nothing to parse, times included), then into `table` by one INSERT ...
+    ON CONFLICT. The temporary table lives as long as the connection, empty between
+    transactions."""
+    temp = f"_upsert_{table.name}_" + "_".join(
+        str(i) for i, c in enumerate(table.c) if c.name in names)
+    cols = ", ".join(names)
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp} ON COMMIT DELETE ROWS "
+                       f"AS SELECT {cols} FROM {table.name} WITH NO DATA")
+        cursor.execute(f"TRUNCATE {temp}")
+        cursor.execute("SELECT attname, atttypid FROM pg_attribute WHERE attrelid = "
+                       "%s::regclass AND attnum > 0 AND NOT attisdropped", (temp,))
+        oids = dict(cursor.fetchall())
+        with cursor.copy(f"COPY {temp} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([oids[name] for name in names])
+            write = copy.write_row
+            for row in rows:
+                write([row[name] for name in names])
+        sets = ", ".join(f"{name} = excluded.{name}" for name in updated)
+        cursor.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {temp} "
+                       f"ON CONFLICT ({key}) DO UPDATE SET {sets}")
 
 
 def _quoted(value: Any) -> str:
