@@ -19,6 +19,13 @@ class ErrorDetail(Schema):
     message = fields.String(required=True)
     # Not named `fields` here: that would shadow Schema.fields.
     fields_ = fields.Dict(keys=fields.String(), values=fields.Raw(), data_key="fields")
+    # Given by some refusals beside the message (mes.errors' `extra`): the units a complaint
+    # names that resolve to no lot of the customer (422 unresolved_units), what closing an
+    # 8D still needs (409), the bake the J-STD-033 table requires (422 insufficient_bake).
+    unresolved = fields.List(fields.String())
+    missing = fields.List(fields.String())
+    required_hours = fields.Float()
+    table_temperature_c = fields.Float()
 
 
 class ErrorSchema(Schema):

@@ -127,8 +127,9 @@ def complaint_query(actor: Actor | None = None, *, state: str | None = None,
 
 def get_complaint(session: Session, complaint_id: int, actor: Actor | None = None) -> Complaint:
     """The complaint `complaint_id`; another customer's is NotFound, as if it did not
-    exist."""
-    complaint = session.scalar(complaint_query(actor).where(Complaint.id == complaint_id))
+    exist (as is a number no row can have)."""
+    complaint = session.scalar(complaint_query(actor).where(Complaint.id == complaint_id)) \
+        if 0 < complaint_id < 2**63 else None
     if complaint is None:
         raise NotFound(_l("No complaint %(complaint_id)s.", complaint_id=complaint_id))
     return complaint

@@ -54,7 +54,7 @@ class GrantOut(Schema):
     partner_name = fields.Function(lambda g: g.partner.name)
     po = fields.Function(lambda g: g.line.order.po if g.line is not None else None)
     line = fields.Function(lambda g: g.line.line_no if g.line is not None else None)
-    vehicle_program = fields.String()
+    vehicle_program = fields.String(allow_none=True)
     granted_at = fields.AwareDateTime()
     # Who granted: for the owner and the plant; a partner's users read null.
     granted_by = fields.Function(

@@ -153,3 +153,11 @@ def test_complaint_pages_show_returns(make_user, login, session, complaints, api
     text = portal.get_data(as_text=True)
     assert portal.status_code == 200 and "Delamination at the die paddle" in text
     assert "/analyses" not in text and "csam.png" in text
+
+
+def test_a_complaint_number_beyond_any_id_is_not_found_on_the_page_and_in_the_api(
+        make_user, login, api):
+    qa = login(make_user("qa"))
+    assert qa.get("/commonality/?complaints=99999999999999999999").status_code == 404
+    resp = api("qa").get("/complaints/99999999999999999999")
+    assert resp.status_code == 404, resp.get_json()
