@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from mes.db import session_scope
+from mes.db import session_scope, write_intent
 from mes.events import services
 from mes.events.models import Delivery, Event
 from mes.floor import services as floor
@@ -111,7 +111,10 @@ def test_a_redelivered_message_comes_again_with_the_same_id(worker_db, receiver,
         with worker_db.worker(tmp_path / "worker.log"):
             (first,) = hook.wait_for(1)
             worker_db.wait_until(lambda s: s.scalar(select(Delivery.state)) == "delivered")
-            with worker_db.app.app_context(), session_scope(worker_db.app) as session:
+            # Written beside the running worker: on SQLite the transaction takes the write
+            # lock at BEGIN, as a writing request's does, instead of upgrading a read.
+            with worker_db.app.app_context(), write_intent(), \
+                    session_scope(worker_db.app) as session:
                 webhook = services.get_webhook(session, hid)
                 (delivery,) = session.scalars(services.delivery_query(webhook))
                 services.redeliver(session, "test", delivery)
