@@ -9,11 +9,9 @@ the core PDF fonts carry Latin-1, so other characters print as ?.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from mes.shipping.cocpdf import _Doc, _heading, _table
+from mes.shipping.cocpdf import _at, _Doc, _heading, _start, _table
 from mes.shipping.packlabels import latin1
 
 STEP_TITLES = {"D0": "Preparation and emergency response", "D1": "Team",
@@ -21,12 +19,6 @@ STEP_TITLES = {"D0": "Preparation and emergency response", "D1": "Team",
                "D4": "Root cause (occurrence and escape)", "D5": "Corrective actions",
                "D6": "Implementation and verification", "D7": "Prevention of recurrence",
                "D8": "Closure"}
-
-
-def _at(moment: datetime | None, zone: str) -> str:
-    if moment is None:
-        return "-"
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _paragraph(doc: _Doc, label: str, text: str | None) -> None:
@@ -39,14 +31,7 @@ def _paragraph(doc: _Doc, label: str, text: str | None) -> None:
 def report_pdf(shown: dict[str, Any], *, plant: str, zone: str) -> bytes:
     """The 8D report of the complaint `shown` (as `present` shows it to the customer)."""
     number = f"8D-{shown['id']:06d}"
-    doc = _Doc(f"8D report {number}")
-    doc.set_title(latin1(f"8D report {number}"))
-    doc.set_author(latin1(plant))
-    doc.add_page()
-    doc.set_font("Helvetica", "", 10)
-    doc.cell(0, 6, latin1(plant), new_x="LMARGIN", new_y="NEXT")
-    doc.set_font("Helvetica", "B", 18)
-    doc.cell(0, 10, "8D report", new_x="LMARGIN", new_y="NEXT")
+    doc = _start("8D report", number, plant)
     doc.set_font("Helvetica", "", 9)
     state = "closed " + _at(shown["closed_at"], zone) if shown["state"] == "closed" \
         else "open"

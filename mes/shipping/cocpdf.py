@@ -35,7 +35,9 @@ DATE_CODE_NOTE = "Date code: ISO year and week (YYWW), as on the labels."
 HEADING = FontFace(emphasis="BOLD", fill_color=(230, 230, 230))
 
 
-def _at(moment: datetime, zone: str) -> str:
+def _at(moment: datetime | None, zone: str) -> str:
+    if moment is None:
+        return "-"
     return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
@@ -55,6 +57,21 @@ class _Doc(FPDF):
         self.set_font("Helvetica", "", 8)
         self.cell(0, 5, latin1(f"{self.title_text} - page {self.page_no()}/{{nb}}"),
                   align="C")
+
+
+def _start(heading: str, number: str, plant: str) -> _Doc:
+    """A document's first page: the plant, then `heading` large; "`heading` `number`" is
+    its PDF title and every page's footer."""
+    title = f"{heading} {number}"
+    doc = _Doc(title)
+    doc.set_title(latin1(title))
+    doc.set_author(latin1(plant))
+    doc.add_page()
+    doc.set_font("Helvetica", "", 10)
+    doc.cell(0, 6, latin1(plant), new_x="LMARGIN", new_y="NEXT")
+    doc.set_font("Helvetica", "B", 18)
+    doc.cell(0, 10, latin1(heading), new_x="LMARGIN", new_y="NEXT")
+    return doc
 
 
 def _heading(doc: _Doc, text: str) -> None:
@@ -81,14 +98,7 @@ def coc_pdf(cert: Certificate, *, plant: str, zone: str) -> bytes:
     """The certificate `cert` as a PDF; times in the plant's time zone `zone`."""
     sh = cert.shipment
     number = f"COC-{sh.id:06d}"
-    doc = _Doc(f"Certificate of conformance {number}")
-    doc.set_title(latin1(f"Certificate of conformance {number}"))
-    doc.set_author(latin1(plant))
-    doc.add_page()
-    doc.set_font("Helvetica", "", 10)
-    doc.cell(0, 6, latin1(plant), new_x="LMARGIN", new_y="NEXT")
-    doc.set_font("Helvetica", "B", 18)
-    doc.cell(0, 10, "Certificate of conformance", new_x="LMARGIN", new_y="NEXT")
+    doc = _start("Certificate of conformance", number, plant)
     doc.set_font("Helvetica", "", 10)
     doc.cell(0, 6, latin1(f"Certificate {number} - issued {_at(cert.issued_at, zone)} "
                           f"({zone})"), new_x="LMARGIN", new_y="NEXT")
