@@ -119,11 +119,23 @@ class RouteForecaster:
         """P50 and P90 of the remaining hours (`remaining`), never below zero: a look-up
         once the step's sums for the points passed are known."""
         key, shift = self._key(seq, elapsed)
+        found = self._quantile(key)
+        return max(0.0, found[0] - shift), max(0.0, found[1] - shift)
+
+    def passed_quantiles(self, seq: int, passed: int) -> tuple[float, float]:
+        """P50 and P90 of the remaining hours of a lot at step `seq` that has waited past
+        `passed` of the step's points (all of them: overdue), before the shift that
+        `remaining` subtracts: the elapsed time less the largest point passed (none when
+        overdue). The same numbers `percentiles` uses, for a caller that finds `passed`
+        itself (the database, for a plant's lots at once)."""
+        return self._quantile((seq, -1 if passed >= len(self.steps[seq - 1]) else passed))
+
+    def _quantile(self, key: tuple[int, int]) -> tuple[float, float]:
         found = self._quantiles.get(key)
         if found is None:
             ordered = self._sums(key)
             found = self._quantiles[key] = (quantile(ordered, 0.5), quantile(ordered, 0.9))
-        return max(0.0, found[0] - shift), max(0.0, found[1] - shift)
+        return found
 
     def _key(self, seq: int, elapsed: float) -> tuple[tuple[int, int], float]:
         points = self.steps[seq - 1]

@@ -40,6 +40,8 @@ class LotForecast(Base):
     FORECAST_MAX_AGE_MINUTES (a waiting lot's time at its step grows)."""
 
     __tablename__ = "lot_forecast"
+    # PostgreSQL: fillfactor 50 (migration 0036), so that a refresh rewriting every row
+    # makes heap-only updates (no column of an index changes).
 
     lot_id: Mapped[int] = mapped_column(BigID, ForeignKey("lot.id"), primary_key=True,
                                         autoincrement=False)
@@ -51,7 +53,7 @@ class LotForecast(Base):
     expected_quantity: Mapped[int | None]
     remaining_steps: Mapped[int]
     on_hold: Mapped[bool]
-    computed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The P90 last announced to the customer (lot.eta.changed): a change is measured from
     # it, so that a P90 drifting by small steps is announced once it has moved enough.
     announced_p90_at: Mapped[datetime | None]

@@ -13,17 +13,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from mes.auth.scope import scoped
 from mes.catalog.models import Product
-from mes.config import DEFAULTS
 from mes.db import utcnow
 from mes.events import publish
 from mes.events.jobs import register_periodic
@@ -37,11 +34,7 @@ from mes.vocabulary import EventType, LineStatus, LotState
 MADE_STATES = (LotState.COMPLETED, LotState.SHIPPED)
 
 
-def need_deadline(need: date) -> datetime:
-    """The end of the need date in the plant's calendar (PLANT_TIMEZONE), in UTC."""
-    name = current_app.config["PLANT_TIMEZONE"] if has_app_context() \
-        else DEFAULTS["PLANT_TIMEZONE"]
-    return datetime.combine(need + timedelta(days=1), time(0), ZoneInfo(name)).astimezone(UTC)
+need_deadline = services.need_deadline
 
 
 @dataclass
