@@ -515,7 +515,10 @@ counted AS (SELECT count(*) AS n FROM written),
 deadline (need_date, at) AS (
     SELECT * FROM unnest(%(needs)s::date[], %(deadlines)s::timestamptz[])),
 told AS (
-    SELECT new.lot_id, new.version, new.p50_at, new.p90_at, new.expected_quantity,
+    -- A lot without a stored forecast matters only by its line (now counted from
+    -- stored forecasts, all fresh): one such lot a line.
+    SELECT DISTINCT ON (new.had, CASE WHEN new.had THEN new.lot_id ELSE a.line_id END)
+           new.lot_id, new.version, new.p50_at, new.p90_at, new.expected_quantity,
            new.remaining, new.had, new.announced_p90_at, new.old_p50, new.old_p90,
            new.old_quantity
     FROM new
@@ -546,8 +549,10 @@ def _refresh_moving_in_database(session: Session, now: datetime) -> int:
     count come back to Python, as Forecasts sent with `forecasts_changed` (a superset of
     them: moved against the announced P90 or across the need date, or counted
     differently by their line, or on a line with no status yet; the receivers check
-    each exactly). Returns the number of forecasts written; the other stale lots (held,
-    banked) are left to the caller."""
+    each exactly), and of the lots forecast for the first time one per order line (the
+    line is recounted from the stored forecasts, which are all fresh by then). Returns
+    the number of forecasts written; the other stale lots (held, banked) are left to the
+    caller."""
     connection = session.connection().connection.driver_connection
     assert connection is not None
     route_ids = session.scalars(select(Lot.route_id).where(
