@@ -144,6 +144,26 @@ def create_private_file(path: str | os.PathLike[str]) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
+# The most parameters of a statement whose conversion psycopg keeps (its own limit is 50).
+STATEMENT_CACHE_PARAMS = 256
+
+
+def _cache_large_statements() -> None:
+    """Let psycopg keep its conversion of statements with up to STATEMENT_CACHE_PARAMS
+    parameters. psycopg turns each statement's %(name)s placeholders into PostgreSQL's $n
+    and keeps the result for statements of at most 50 parameters
+    (`psycopg._queries.MAX_CACHED_STATEMENT_PARAMS`); a track-in or track-out is one
+    statement of about 70 (mes.floor.persistence.write_move), converted again on every
+    move: a seventh of the Python function calls of a move (bench/floor.py). The limit
+    is the module's own setting, read at each call; tests/test_db.py fails if a psycopg
+    release drops it, so the gain is not lost unnoticed."""
+    from psycopg import _queries
+
+    if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", STATEMENT_CACHE_PARAMS) \
+            < STATEMENT_CACHE_PARAMS:
+        _queries.MAX_CACHED_STATEMENT_PARAMS = STATEMENT_CACHE_PARAMS
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
@@ -156,6 +176,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        _cache_large_statements()
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
