@@ -32,6 +32,9 @@ SBA_LEVEL2 = N_("SBA level 2 (material review board) at %(step)s, test run %(tes
 SBA_YIELD_BREACH = N_("final yield %(value)s %% is below %(limit_name)s %(limit)s %%")
 SBA_BIN_BREACH = N_("bin %(bin)s at %(value)s %% is above %(limit_name)s %(limit)s %%")
 LIST_SEPARATOR = N_("; ")
+PROGRAM_MISMATCH = N_("Tested at %(step)s with another program than the one released "
+                      "(%(job_name)s revision %(job_rev)s): %(fields)s differ; the file was "
+                      "not stored.")
 
 Translate = Callable[[str], str]
 
@@ -59,8 +62,15 @@ def _sba(params: Mapping[str, Any], tr: Translate) -> str:
         "history_lots": params["history_lots"], "breaches": breaches}
 
 
+def _program(params: Mapping[str, Any], tr: Translate) -> str:
+    return tr(PROGRAM_MISMATCH) % {"step": params["step"], "job_name": params["job_name"],
+                                   "job_rev": params["job_rev"],
+                                   "fields": ", ".join(params["fields"])}
+
+
 _RENDER: dict[SystemText, Callable[[Mapping[str, Any], Translate], str]] = {
-    SystemText.YIELD_BELOW_MIN: _yield, SystemText.SBA_BREACH: _sba}
+    SystemText.YIELD_BELOW_MIN: _yield, SystemText.SBA_BREACH: _sba,
+    SystemText.PROGRAM_MISMATCH: _program}
 
 
 def english(code: SystemText, params: Mapping[str, Any]) -> str:

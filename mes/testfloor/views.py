@@ -26,7 +26,7 @@ from mes.errors import InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.i18n import localized
-from mes.testfloor import charts, services
+from mes.testfloor import charts, programs, services
 from mes.testfloor import schemas as s
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
 from mes.vocabulary import PatMode, SbaStatus, StepKind, TestRunSource
@@ -238,7 +238,8 @@ def _recent_params(product: Product, step: str, test_num: int) -> list[TestParam
     sess = db.session()
     latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
                                                  TestRun.step_code == step,
-                                                 TestRun.source == TestRunSource.STDF)
+                                                 TestRun.source == TestRunSource.STDF,
+                                                 programs.live())
               .group_by(TestRun.lot_id))
     return list(sess.scalars(
         select(TestParam).where(TestParam.run_id.in_(latest), TestParam.test_num == test_num)
@@ -261,7 +262,7 @@ def pat_index(code: str) -> Any:
         select(TestRun.step_code, TestParam.test_num, func.max(TestParam.name),
                func.count(func.distinct(TestRun.lot_id)))
         .join(TestRun, TestRun.id == TestParam.run_id)
-        .where(TestRun.product_id == product.id)
+        .where(TestRun.product_id == product.id, programs.live())
         .group_by(TestRun.step_code, TestParam.test_num)
         .order_by(TestRun.step_code, TestParam.test_num)).all()
     sets = {(ls.step_code, ls.test_num): ls for ls in sess.scalars(
@@ -361,7 +362,7 @@ def sba(code: str, step: str) -> Any:
     product = catalog.get_product(sess, code)
     _step_of(product, step)
     latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
-                                                 TestRun.step_code == step)
+                                                 TestRun.step_code == step, programs.live())
               .group_by(TestRun.lot_id))
     runs = list(reversed(list(sess.scalars(
         select(TestRun).where(TestRun.id.in_(latest)).order_by(TestRun.id.desc())
