@@ -33,8 +33,8 @@ SBA_YIELD_BREACH = N_("final yield %(value)s %% is below %(limit_name)s %(limit)
 SBA_BIN_BREACH = N_("bin %(bin)s at %(value)s %% is above %(limit_name)s %(limit)s %%")
 LIST_SEPARATOR = N_("; ")
 PROGRAM_MISMATCH = N_("Tested at %(step)s with another program than the one released "
-                      "(%(job_name)s revision %(job_rev)s): %(fields)s differ; the file was "
-                      "not stored.")
+                      "(%(job_name)s revision %(job_rev)s), differing in: %(fields)s. The "
+                      "file was not stored.")
 # The fields of a tester file that a program check compares (mes.testfloor.programs).
 PROGRAM_FIELDS = {"part_type": N_("part type"), "job_name": N_("job name"),
                   "job_rev": N_("program revision"), "mode_code": N_("test mode"),

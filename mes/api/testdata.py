@@ -53,8 +53,13 @@ def import_stdf(lot_no: str, args: dict[str, Any]) -> TestRun:
     `step` defaults to the lot's current step, which must be a test step; the lot must be
     at that step (queued or running) and does not move. Counts come from the part records.
     A file that is not STDF V4 or is truncated is 422 `invalid_stdf` (the message names the
-    byte offset); the same content imported before, for any lot, is 409 `duplicate`. PAT
-    failures are counted and SBA may put the lot on hold (`sba.hold`).
+    byte offset); the same content imported before, for any lot, is 409 `duplicate`. With a
+    test program released for the product at the step, a file from another program (MIR
+    PART_TYP, JOB_NAM, JOB_REV, MODE_COD, TST_TEMP, or a bin the step does not define) is
+    409 `program_mismatch` with `fields` naming each difference: nothing of it is stored
+    and the lot is held (source `test_program`, the answer's `hold`). Without one, the run
+    carries a warning. PAT failures are counted (on the product's PAT tests when chosen)
+    and SBA may put the lot on hold (`sba.hold`).
     """
     session = db.session()
     lot = floor.get_lot(session, lot_no)

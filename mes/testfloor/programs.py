@@ -25,7 +25,7 @@ from flask_babel.speaklater import LazyString
 from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from mes import audit
+from mes import audit, texts
 from mes.auth.actor import SYSTEM, Actor, actor_name
 from mes.catalog import services as catalog
 from mes.catalog.models import Product, ReasonCode
@@ -421,9 +421,9 @@ def refuse_mismatch(session: Session, actor: Actor, lot: Lot, step_code: str,
                   "triggered_by": actor_name(actor)})[0]
     raise Conflict(
         _l("The file was not tested with the program released for %(product)s at %(step)s "
-           "(%(job)s revision %(rev)s): %(fields)s differ. Nothing of it was stored; lot "
-           "%(lot)s is on hold.", product=lot.product.code, step=step_code,
-           job=program.job_name, rev=program.job_rev, fields=", ".join(names),
+           "(%(job)s revision %(rev)s), differing in: %(fields)s. Nothing of it was stored; "
+           "lot %(lot)s is on hold.", product=lot.product.code, step=step_code,
+           job=program.job_name, rev=program.job_rev, fields=texts.field_words(names),
            lot=lot.lot_no),
         code=ErrorCode.PROGRAM_MISMATCH, fields=check.mismatches,
         extra={"hold": held.id, "program": program.id}, commit=True)

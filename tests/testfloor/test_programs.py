@@ -285,6 +285,11 @@ def test_a_file_of_another_program_is_refused_stored_nowhere_and_holds_the_lot(
         ("open", "FT", "system", "program_mismatch")]
     assert error["hold"] == held[0].id
     assert sorted(held[0].data["mismatches"]) == sorted(fields)
+    assert held[0].comment.startswith(
+        "Tested at FT with another program than the one released (gd100_ft revision 7), "
+        "differing in: ")
+    assert error["message"].startswith("The file was not tested with the program released "
+                                       "for P1 at FT (gd100_ft revision 7), differing in: ")
     assert session.get(Lot, ft_lot.id).open_holds == 1
     assert stored_runs(session) == {"test_run": 0, "test_param": 0}
 
@@ -378,6 +383,15 @@ def test_a_voided_run_stays_visible_with_who_when_and_why(api, op, ft_lot, sessi
     listed = op.get("/lots/LOT-FT/test-runs").get_json()["items"]
     assert [r["voided"] for r in listed] == [voided]
     assert audit_codes(session, "test_run", str(run["id"])) == ["test_run:void"]
+
+
+def test_a_customer_sees_a_voided_run_without_who_voided_it(api, op, ft_lot):
+    run = upload(op, lot_file(30)).get_json()
+    api("qa").post(f"/test-runs/{run['id']}/void", json={"reason": "Foreign file"})
+    listed = api("customer", customer="OEM").get("/lots/LOT-FT/test-runs").get_json()
+    voided = listed["items"][0]["voided"]
+    assert sorted(voided) == ["at", "reason"]
+    assert voided["reason"] == "Foreign file"
 
 
 def test_voiding_again_or_without_a_reason_or_as_an_operator_is_refused(api, op, ft_lot,
