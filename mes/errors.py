@@ -96,6 +96,8 @@ class ErrorCode(StrEnum):
     NOT_BANKED = "not_banked"
     ALREADY_ALLOCATED = "already_allocated"
     WRONG_PRODUCT = "wrong_product"
+    PROGRAM_MISMATCH = "program_mismatch"
+    ALREADY_VOIDED = "already_voided"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"
@@ -127,8 +129,11 @@ class DomainError(Exception):
 
     def __init__(self, message: str | LazyString, *, code: ErrorCode | None = None,
                  fields: Mapping[str, Any] | None = None,
-                 extra: Mapping[str, Any] | None = None) -> None:
+                 extra: Mapping[str, Any] | None = None, commit: bool = False) -> None:
         super().__init__(message)
+        # The refusal keeps what the service recorded about it (the hold of a lot tested
+        # with the wrong program): the request commits although it answers an error.
+        self.commit = commit
         self._message = message
         # Values the answer carries beside code and message (e.g. `required_hours`).
         self.extra = dict(extra or {})
@@ -298,6 +303,8 @@ def translate_db_error(exc: Exception) -> DomainError | None:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> ResponseReturnValue:
+        if exc.commit:
+            g.commit_on_error = True
         return error_response(exc)
 
     @app.errorhandler(CSRFError)

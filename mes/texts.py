@@ -32,6 +32,14 @@ SBA_LEVEL2 = N_("SBA level 2 (material review board) at %(step)s, test run %(tes
 SBA_YIELD_BREACH = N_("final yield %(value)s %% is below %(limit_name)s %(limit)s %%")
 SBA_BIN_BREACH = N_("bin %(bin)s at %(value)s %% is above %(limit_name)s %(limit)s %%")
 LIST_SEPARATOR = N_("; ")
+PROGRAM_MISMATCH = N_("Tested at %(step)s with another program than the one released "
+                      "(%(job_name)s revision %(job_rev)s), differing in: %(fields)s. The "
+                      "file was not stored.")
+# The fields of a tester file that a program check compares (mes.testfloor.programs).
+PROGRAM_FIELDS = {"part_type": N_("part type"), "job_name": N_("job name"),
+                  "job_rev": N_("program revision"), "mode_code": N_("test mode"),
+                  "temperature": N_("test temperature"), "hard_bins": N_("hard bins"),
+                  "soft_bins": N_("soft bins")}
 
 Translate = Callable[[str], str]
 
@@ -59,8 +67,17 @@ def _sba(params: Mapping[str, Any], tr: Translate) -> str:
         "history_lots": params["history_lots"], "breaches": breaches}
 
 
+def _program(params: Mapping[str, Any], tr: Translate) -> str:
+    return tr(PROGRAM_MISMATCH) % {"step": params["step"], "job_name": params["job_name"],
+                                   "job_rev": params["job_rev"],
+                                   "fields": tr(LIST_SEPARATOR).join(
+                                       tr(PROGRAM_FIELDS[f]) if f in PROGRAM_FIELDS else f
+                                       for f in params["fields"])}
+
+
 _RENDER: dict[SystemText, Callable[[Mapping[str, Any], Translate], str]] = {
-    SystemText.YIELD_BELOW_MIN: _yield, SystemText.SBA_BREACH: _sba}
+    SystemText.YIELD_BELOW_MIN: _yield, SystemText.SBA_BREACH: _sba,
+    SystemText.PROGRAM_MISMATCH: _program}
 
 
 def english(code: SystemText, params: Mapping[str, Any]) -> str:
@@ -188,6 +205,14 @@ FIELD_LABELS: dict[str, Any] = {
     "bank": _l("Into the die bank"), "planned_start": _l("Planned start"),
     # Partner grants.
     "partner": _l("Partner"),
+    # Test programs, bin definitions and the fields a program check compares.
+    "job_name": _l("Job name"), "job_rev": _l("Program revision"),
+    "part_type": _l("Part type"), "pat": _l("PAT bin"),
+    "pat_fallout_limit_pct": _l("PAT fallout limit (%)"), "pat_limit_set": _l("PAT limit set"),
+    "sba": _l("SBA"),
+    "temperature_tolerance_c": _l("Tolerance (°C)"), "mode_code": _l("Test mode"),
+    "temperature": _l("Test temperature"), "hard_bins": _l("Hard bins"),
+    "soft_bins": _l("Soft bins"),
 }
 
 

@@ -333,6 +333,7 @@ class HoldSource(Vocabulary):
     SBA = "sba", _l("SBA")
     CONTAINMENT = "containment", _l("Containment")
     SPC = "spc", _l("Process control")
+    TEST_PROGRAM = "test_program", _l("Test program")
 
 
 class SystemText(Vocabulary):
@@ -342,6 +343,7 @@ class SystemText(Vocabulary):
 
     YIELD_BELOW_MIN = "yield_below_min", _l("Step yield below the minimum")
     SBA_BREACH = "sba_breach", _l("SBA limit breached")
+    PROGRAM_MISMATCH = "program_mismatch", _l("Tested with another program")
 
 
 class HoldStatus(Vocabulary):
@@ -588,3 +590,11 @@ class WipStage(Vocabulary):
     ASSEMBLY = "assembly", _l("Assembly")
     TEST = "test", _l("Test")
     PACK = "pack", _l("Pack")
+
+
+class BinKind(Vocabulary):
+    """A tester bin is a hard bin (the handler's physical bin, PRR.HARD_BIN) or a soft bin
+    (the program's finer classification, PRR.SOFT_BIN)."""
+
+    HARD = "hard", _l("Hard bin")
+    SOFT = "soft", _l("Soft bin")

@@ -28,6 +28,7 @@ from mes.orders.models import OrderLine, PurchaseOrder
 from mes.quality.models import FutureHold, Hold, MoistureClock
 from mes.shipping.models import PackUnit
 from mes.spc.models import SpcEvent, SpcPlan
+from mes.testfloor.models import TestBin, TestStepSetup
 
 # Every column that holds a code, and its vocabulary.
 COLUMNS = {
@@ -59,6 +60,7 @@ COLUMNS = {
     ("forecast_distribution", "kind"): v.DistributionKind,
     ("forecast_distribution", "source"): v.DistributionSource,
     ("order_line_outlook", "status"): v.LineStatus,
+    ("test_bin", "kind"): v.BinKind,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),
@@ -161,6 +163,8 @@ def a_row_everywhere(session, tested, make_user) -> None:
     session.flush()
     session.add(LineOutlook(line_id=order.lines[0].id, status="short", projected_p50=0,
                             projected_p90=0))
+    session.add(TestStepSetup(product_id=lot.product_id, step_code="FT", bins=[
+        TestBin(kind="hard", bin=1, passing=True, name="Good")]))
     session.commit()
 
 

@@ -16,8 +16,8 @@ from mes.auth.scope import scope_customer
 from mes.catalog import services as catalog
 from mes.errors import InvalidInput
 from mes.floor import services as floor
+from mes.testfloor import programs, services
 from mes.testfloor import schemas as s
-from mes.testfloor import services
 from mes.testfloor.models import TestRun
 from mes.testfloor.services import PatComputation
 
@@ -53,8 +53,13 @@ def import_stdf(lot_no: str, args: dict[str, Any]) -> TestRun:
     `step` defaults to the lot's current step, which must be a test step; the lot must be
     at that step (queued or running) and does not move. Counts come from the part records.
     A file that is not STDF V4 or is truncated is 422 `invalid_stdf` (the message names the
-    byte offset); the same content imported before, for any lot, is 409 `duplicate`. PAT
-    failures are counted and SBA may put the lot on hold (`sba.hold`).
+    byte offset); the same content imported before, for any lot, is 409 `duplicate`. With a
+    test program released for the product at the step, a file from another program (MIR
+    PART_TYP, JOB_NAM, JOB_REV, MODE_COD, TST_TEMP, or a bin the step does not define) is
+    409 `program_mismatch` with `fields` naming each difference: nothing of it is stored
+    and the lot is held (source `test_program`, the answer's `hold`). Without one, the run
+    carries a warning. PAT failures are counted (on the product's PAT tests when chosen)
+    and SBA may put the lot on hold (`sba.hold`).
     """
     session = db.session()
     lot = floor.get_lot(session, lot_no)
@@ -119,3 +124,92 @@ def list_pat_limits(code: str, args: dict[str, Any]) -> Page:
     session = db.session()
     product = catalog.get_product(session, code)
     return paginate(session, services.pat_limit_query(product, args), args)
+
+
+# --- test programs, bin definitions, PAT tests -----------------------------------------
+
+@api_route(bp, "/products/<code>/test-programs", method="POST",
+           permission=Permission.PROGRAM_WRITE, body=s.TestProgramIn,
+           response=s.TestProgramOut, tag="test data")
+def release_test_program(code: str, data: dict[str, Any]) -> Any:
+    """Release a test program for a product at a test step.
+
+    It supersedes the step's released program (kept in the history). Imports at the step
+    are then checked against it: MIR JOB_NAM, JOB_REV, TST_TEMP within
+    `temperature_tolerance_c` (default 3 °C), PART_TYP when `part_type` is given,
+    MODE_COD production; a file that differs is 409 `program_mismatch`. The same job name
+    and revision released before is 409 `duplicate`.
+    """
+    session = db.session()
+    product = catalog.get_product(session, code)
+    return programs.release_program(session, current_user, product, **data)
+
+
+@api_route(bp, "/products/<code>/test-programs", permission=Permission.TEST_READ,
+           query=s.TestProgramQuery, response=s.TestProgramOut, many=True, tag="test data")
+def list_test_programs(code: str, args: dict[str, Any]) -> Page:
+    """A product's test programs, newest first (`released` true for the one in force at
+    its step); filter `step`."""
+    session = db.session()
+    product = catalog.get_product(session, code)
+    return paginate(session, programs.program_query(product, args["step"]), args)
+
+
+@api_route(bp, "/products/<code>/bins", method="PUT", permission=Permission.PROGRAM_WRITE,
+           body=s.BinDefsIn, response=s.BinDefsOut, tag="test data")
+def set_test_bins(code: str, data: dict[str, Any]) -> Any:
+    """Define a product's bins at a test step (replacing the step's definitions).
+
+    Each bin: number, `kind` hard or soft, `pass`, `name`, the reject `reason` a failing
+    bin books to, `sba` (SBA limits it), `pat` (the PAT bin: at most one per step, a
+    failing bin). Once defined, a file with a bin of that kind not defined is 409
+    `program_mismatch` (when a program is released at the step).
+    """
+    session = db.session()
+    product = catalog.get_product(session, code)
+    return programs.set_bins(session, current_user, product, **data)
+
+
+@api_route(bp, "/products/<code>/bins", permission=Permission.TEST_READ, query=s.StepQuery,
+           response=s.BinDefsOut, tag="test data")
+def get_test_bins(code: str, args: dict[str, Any]) -> Any:
+    """A product's bin definitions and PAT fallout limit at a test step."""
+    session = db.session()
+    product = catalog.get_product(session, code)
+    return programs.setup_of(session, product, args["step"])
+
+
+@api_route(bp, "/products/<code>/pat-tests", method="PUT",
+           permission=Permission.PROGRAM_WRITE, body=s.PatTestsIn, response=s.PatTestsOut,
+           tag="test data")
+def set_pat_tests(code: str, data: dict[str, Any]) -> Any:
+    """Choose the tests PAT screens for a product at a test step.
+
+    Imports then apply PAT to these tests only (an empty list: none) instead of every test
+    with at least 30 passing values.
+    """
+    session = db.session()
+    product = catalog.get_product(session, code)
+    return programs.set_pat_tests(session, current_user, product, **data)
+
+
+@api_route(bp, "/products/<code>/pat-tests", permission=Permission.TEST_READ,
+           query=s.StepQuery, response=s.PatTestsOut, tag="test data")
+def get_pat_tests(code: str, args: dict[str, Any]) -> Any:
+    """The tests PAT screens for a product at a test step (`tests` null: none chosen, every
+    test with enough passing values is screened)."""
+    session = db.session()
+    product = catalog.get_product(session, code)
+    return programs.setup_of(session, product, args["step"])
+
+
+@api_route(bp, "/test-runs/<int:run_id>/void", method="POST",
+           permission=Permission.TEST_VOID, body=s.VoidIn, response=s.PlantTestRunOut,
+           status=200, tag="test data")
+def void_test_run(run_id: int, data: dict[str, Any]) -> TestRun:
+    """Void a test run (engineers, QA): it stays visible with `voided: {by, at, reason}`
+    but no longer counts in SBA and PAT history, the product's tests, certificates, the
+    portal or reports. A voided run again is 409 `already_voided`."""
+    session = db.session()
+    run = services.get_test_run(session, run_id)
+    return programs.void_run(session, current_user, run, reason=data["reason"])

@@ -53,6 +53,8 @@ class Permission(enum.StrEnum):
     GRANT_READ = "grant:read"          # list partner grants (owners: made; partners: received)
     GRANT_WRITE = "grant:write"        # grant a partner a view of lots, revoke it
     PARTNER_READ = "partner:read"      # the partner pages: the lots granted to a partner
+    PROGRAM_WRITE = "program:write"    # release test programs, define bins and PAT tests
+    TEST_VOID = "test:void"            # void a test run (it then counts nowhere)
 
 
 _READ_FLOOR = {Permission.MASTER_READ, Permission.LOT_READ, Permission.HOLD_READ,
@@ -69,11 +71,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ENGINEER: frozenset(_READ_FLOOR | {Permission.MASTER_WRITE, Permission.EQUIPMENT_STATE,
                                             Permission.TEST_WRITE, Permission.LIMITS_WRITE,
                                             Permission.SPC_PLAN, Permission.SPC_SAMPLE,
-                                            Permission.SPC_CLOSE}),
+                                            Permission.SPC_CLOSE, Permission.PROGRAM_WRITE,
+                                            Permission.TEST_VOID}),
     Role.QA: frozenset(_READ_FLOOR | {Permission.HOLD_PLACE, Permission.HOLD_RELEASE,
                                       Permission.AUDIT_READ, Permission.SPC_CLOSE,
                                       Permission.COMPLAINT_OPEN,
-                                      Permission.COMPLAINT_MANAGE}),
+                                      Permission.COMPLAINT_MANAGE, Permission.TEST_VOID}),
     Role.PLANNER: frozenset(_READ_FLOOR | {Permission.LOT_RECEIVE, Permission.LOT_SPLIT_MERGE,
                                            Permission.SHIP, Permission.PACK,
                                            Permission.ORDER_WRITE, Permission.FEED_READ}),

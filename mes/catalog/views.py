@@ -36,6 +36,7 @@ from mes.catalog.models import (
     RouteStep,
 )
 from mes.errors import ErrorCode, InvalidInput
+from mes.testfloor import programs
 from mes.vocabulary import (
     CustomerCategory,
     DurableKind,
@@ -446,8 +447,13 @@ def product_detail(code: str) -> Any:
     product = services.get_product(sess, code)
     boms = services.list_boms(sess, product)
     coverage = {bom.id: services.revision_coverage(sess, product, bom) for bom in boms}
+    route = services.current_route(sess, product.route_code)
+    test_steps = [st.code for st in (services.route_step_infos(sess, route) if route else ())
+                  if st.kind == StepKind.TEST]
     return render_template("catalog/product_detail.html", product=product,
                            coverage=coverage,
+                           test_programs=[(code, programs.released_program(
+                               sess, product.id, code)) for code in test_steps],
                            grade_labels=GRADE_LABELS, status_labels=QualStatus.labels(),
                            kind_labels=ProductKind.labels(),
                            standard=aec.standard_for(product.kind), boms=boms)

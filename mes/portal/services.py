@@ -288,14 +288,16 @@ class YieldRow:
 
 def yields(session: Session, customer_id: int, since: datetime) -> list[YieldRow]:
     """Per product and test step, over the customer's lots: the latest run of each lot at
-    the step made since `since` — lots, units tested, final good (yield = good / tested)."""
+    the step made since `since`, voided runs left out — lots, units tested, final good
+    (yield = good / tested)."""
     # Each lot's runs at a step numbered newest first in the one scan of the customer's
     # window (on PostgreSQL from ix_test_run_customer_created alone), instead of finding the
     # latest ids and reading each of those runs again.
     ranked = (select(TestRun.product_id, TestRun.step_code, TestRun.units, TestRun.final_good,
                      func.row_number().over(partition_by=(TestRun.lot_id, TestRun.step_code),
                                             order_by=TestRun.id.desc()).label("newest"))
-              .where(TestRun.customer_id == customer_id, TestRun.created_at >= since)
+              .where(TestRun.customer_id == customer_id, TestRun.created_at >= since,
+                     TestRun.voided_at.is_(None))
               .subquery())
     rows = session.execute(
         select(Product.code, ranked.c.step_code, func.count(),

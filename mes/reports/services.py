@@ -445,7 +445,7 @@ def yield_report(session: Session, q: ReportQuery) -> Report:
                     func.sum(TestRun.units), func.sum(TestRun.first_pass_good),
                     func.sum(TestRun.final_good))
              .where(TestRun.created_at >= q.lo, TestRun.created_at < q.hi,
-                    *_of_any_lots(TestRun.lot_id, q))
+                    TestRun.voided_at.is_(None), *_of_any_lots(TestRun.lot_id, q))
              .group_by(TestRun.step_code, TestRun.product_id))
     if q.step:
         stmt = stmt.where(StepRun.step_code == q.step)

@@ -114,12 +114,13 @@ class Certificate:
 
 
 def _test_runs(session: Session, shipment: Shipment) -> list[TestRun]:
-    """The latest run per lot and test step of the shipped lots and of every lot they came
-    from (a lot split after final test carries its parent's results; a lot merged at QA
-    carries the results of the lots merged into it)."""
+    """The latest run (not voided) per lot and test step of the shipped lots and of every
+    lot they came from (a lot split after final test carries its parent's results; a lot
+    merged at QA carries the results of the lots merged into it)."""
     family = ancestors(session, select(ShipmentLot.lot_id)
                        .where(ShipmentLot.shipment_id == shipment.id))
-    latest = (select(func.max(TestRun.id)).where(TestRun.lot_id.in_(family))
+    latest = (select(func.max(TestRun.id)).where(TestRun.lot_id.in_(family),
+                                                 TestRun.voided_at.is_(None))
               .group_by(TestRun.lot_id, TestRun.step_code))
     return list(session.scalars(select(TestRun).where(TestRun.id.in_(latest))
                                 .order_by(TestRun.id)))

@@ -15,14 +15,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, BigID, one_of, utcnow
-from mes.vocabulary import TestRunSource
+from mes.vocabulary import BinKind, TestRunSource
 
 if TYPE_CHECKING:
-    from mes.catalog.models import Product
+    from mes.catalog.models import Product, ReasonCode
     from mes.floor.models import Lot
 
 # MIR and SDR strings are at most 255 bytes (a Cn field).
@@ -95,6 +96,11 @@ class TestRun(Base):
     sba: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(80))
+    # A voided run stays visible but counts nowhere (SBA and PAT history, the product's
+    # tests, certificates, the portal, reports): see mes.testfloor.programs.void_run.
+    voided_at: Mapped[datetime | None]
+    voided_by: Mapped[str | None] = mapped_column(String(80))
+    void_reason: Mapped[str | None] = mapped_column(Text)
 
     lot: Mapped[Lot] = relationship()
 
@@ -159,3 +165,96 @@ class PatLimitSet(Base):
     created_by: Mapped[str | None] = mapped_column(String(80))
 
     product: Mapped[Product] = relationship()
+
+
+
+# The released program of a product at a step: the row not superseded.
+_RELEASED = text("superseded_at IS NULL")
+
+
+class TestProgram(Base):
+    """A test program released for a product at a test step: what the tester must have run
+    for a file to count as evidence for the product's lots (MIR JOB_NAM, JOB_REV, TST_TEMP
+    within the tolerance, PART_TYP when named, production mode). Releasing a new revision
+    supersedes the released one (`superseded_at`); the history stays."""
+
+    __test__ = False
+    __tablename__ = "test_program"
+    __table_args__ = (
+        UniqueConstraint("product_id", "step_code", "job_name", "job_rev"),
+        # At most one released program per product and step: a simultaneous second
+        # release fails here and loses cleanly.
+        Index("ix_test_program_released", "product_id", "step_code", unique=True,
+              sqlite_where=_RELEASED, postgresql_where=_RELEASED),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    step_code: Mapped[str] = mapped_column(String(40))
+    job_name: Mapped[str] = mapped_column(String(_CN))
+    job_rev: Mapped[str] = mapped_column(String(_CN))
+    temperature_c: Mapped[float] = mapped_column(Float)
+    temperature_tolerance_c: Mapped[float] = mapped_column(Float)
+    part_type: Mapped[str | None] = mapped_column(String(_CN))
+    # The name of the static PAT limit set the revision carries (AEC-Q001).
+    pat_limit_set: Mapped[str | None] = mapped_column(String(80))
+    released_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_by: Mapped[str | None] = mapped_column(String(80))
+    superseded_at: Mapped[datetime | None]
+    superseded_by: Mapped[str | None] = mapped_column(String(80))
+
+    product: Mapped[Product] = relationship()
+
+    @property
+    def released(self) -> bool:
+        return self.superseded_at is None
+
+
+class TestStepSetup(Base):
+    """What an engineer set for a product at a test step beside its program: the bin
+    definitions (`bins`), the PAT fallout limit and the PAT test list (None: not chosen,
+    every test with enough values is screened)."""
+
+    __test__ = False
+    __tablename__ = "test_step_setup"
+    __table_args__ = (UniqueConstraint("product_id", "step_code"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    step_code: Mapped[str] = mapped_column(String(40))
+    pat_fallout_limit_pct: Mapped[float] = mapped_column(Float, default=0.5)
+    pat_tests: Mapped[list[Any] | None]
+    bins_at: Mapped[datetime | None]
+    bins_by: Mapped[str | None] = mapped_column(String(80))
+    pat_tests_at: Mapped[datetime | None]
+    pat_tests_by: Mapped[str | None] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+    product: Mapped[Product] = relationship()
+    bins: Mapped[list[TestBin]] = relationship(
+        back_populates="setup", cascade="all, delete-orphan",
+        order_by="(TestBin.kind, TestBin.bin)")
+
+
+class TestBin(Base):
+    """One bin of a product at a test step: hard or soft, pass or fail, its name, the
+    reject reason a failing bin books to, whether SBA limits it, whether it is the PAT
+    bin (at most one per step)."""
+
+    __test__ = False
+    __tablename__ = "test_bin"
+    __table_args__ = (UniqueConstraint("setup_id", "kind", "bin"), one_of("kind", BinKind))
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    setup_id: Mapped[int] = mapped_column(ForeignKey("test_step_setup.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(4))
+    bin: Mapped[int]
+    passing: Mapped[bool]
+    name: Mapped[str] = mapped_column(String(_CN))
+    reason_id: Mapped[int | None] = mapped_column(ForeignKey("reason_code.id"))
+    sba: Mapped[bool] = mapped_column(default=False)
+    pat: Mapped[bool] = mapped_column(default=False)
+
+    setup: Mapped[TestStepSetup] = relationship(back_populates="bins")
+    reason: Mapped[ReasonCode | None] = relationship()

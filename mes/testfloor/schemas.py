@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from mes.catalog.schemas import CODE, COUNT
 from mes.pagination import ListArgs
+from mes.vocabulary import BinKind
 
 # STDF bin numbers are U2, test numbers U4.
 BIN = validate.Range(min=0, max=65535)
@@ -30,6 +31,13 @@ class BinsIn(Schema):
     bins = fields.List(fields.Nested(BinIn), required=True,
                        validate=validate.Length(min=1, max=65536,
                                                 error=_l("Give between 1 and 65536 bins.")))
+
+
+def _voided(run: Any, *, with_who: bool) -> dict[str, Any] | None:
+    if run.voided_at is None:
+        return None
+    voided = {"at": run.voided_at.isoformat(), "reason": run.void_reason}
+    return {"by": run.voided_by, **voided} if with_who else voided
 
 
 def _customer_sba(run: Any) -> dict[str, Any]:
@@ -64,6 +72,8 @@ class TestRunOut(Schema):
     # PlantTestRunOut replaces this with the stored SBA result.
     sba: fields.Field = fields.Function(_customer_sba)
     created_at = fields.AwareDateTime()
+    # PlantTestRunOut adds who voided it.
+    voided: fields.Field = fields.Function(lambda run: _voided(run, with_who=False))
 
 
 class PlantTestRunOut(TestRunOut):
@@ -87,6 +97,7 @@ class PlantTestRunOut(TestRunOut):
     orphan_ptrs = fields.Integer()
     sba = fields.Dict()
     created_by = fields.String(allow_none=True)
+    voided = fields.Function(lambda run: _voided(run, with_who=True))
 
 
 class PatComputeIn(Schema):
@@ -140,3 +151,104 @@ class PatLimitQuery(ListArgs):
     step = fields.String(load_default=None, validate=CODE)
     test = fields.Integer(load_default=None, validate=TEST_NUM)
     active = fields.Boolean(load_default=None, allow_none=True)
+
+
+# --- test programs, bins, PAT tests, voiding --------------------------------------------
+
+_TEXT = validate.Length(min=1, max=255)
+TEMPERATURE = validate.Range(min=-273.15, max=1000)
+
+
+class TestProgramIn(Schema):
+    __test__ = False
+
+    step = fields.String(required=True, validate=CODE)
+    job_name = fields.String(required=True, validate=_TEXT)
+    job_rev = fields.String(required=True, validate=_TEXT)
+    temperature_c = fields.Float(required=True, validate=TEMPERATURE)
+    temperature_tolerance_c = fields.Float(load_default=3.0,
+                                           validate=validate.Range(min=0, max=100))
+    part_type = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Length(max=255))
+    pat_limit_set = fields.String(load_default=None, allow_none=True,
+                                  validate=validate.Length(max=80))
+
+
+class TestProgramOut(Schema):
+    __test__ = False
+
+    id = fields.Integer()
+    product = fields.Function(lambda p: p.product.code)
+    step = fields.String(attribute="step_code")
+    job_name = fields.String()
+    job_rev = fields.String()
+    temperature_c = fields.Float()
+    temperature_tolerance_c = fields.Float()
+    part_type = fields.String(allow_none=True)
+    pat_limit_set = fields.String(allow_none=True)
+    released = fields.Boolean()
+    released_at = fields.AwareDateTime()
+    released_by = fields.String(allow_none=True)
+    superseded_at = fields.AwareDateTime(allow_none=True)
+    superseded_by = fields.String(allow_none=True)
+
+
+class TestProgramQuery(ListArgs):
+    __test__ = False
+
+    step = fields.String(load_default=None, validate=CODE)
+
+
+class StepQuery(Schema):
+    step = fields.String(required=True, validate=CODE)
+
+
+class BinDefIn(Schema):
+    bin = fields.Integer(required=True, validate=BIN)
+    kind = fields.String(required=True, validate=validate.OneOf(BinKind.codes()))
+    passed = fields.Boolean(required=True, data_key="pass")
+    name = fields.String(required=True, validate=_TEXT)
+    reason = fields.String(load_default=None, allow_none=True, validate=CODE)
+    sba = fields.Boolean(load_default=False)
+    pat = fields.Boolean(load_default=False)
+
+
+class BinDefsIn(Schema):
+    step = fields.String(required=True, validate=CODE)
+    bins = fields.List(fields.Nested(BinDefIn), required=True,
+                       validate=validate.Length(max=2 * 65536))
+    pat_fallout_limit_pct = fields.Float(load_default=0.5,
+                                         validate=validate.Range(min=0, max=100,
+                                                                 min_inclusive=False))
+
+
+class BinDefOut(Schema):
+    bin = fields.Integer()
+    kind = fields.String()
+    passed = fields.Boolean(attribute="passing", data_key="pass")
+    name = fields.String()
+    reason = fields.Function(lambda b: b.reason.code if b.reason is not None else None)
+    sba = fields.Boolean()
+    pat = fields.Boolean()
+
+
+class BinDefsOut(Schema):
+    step = fields.String(attribute="step_code")
+    bins = fields.List(fields.Nested(BinDefOut))
+    pat_fallout_limit_pct = fields.Float()
+
+
+class PatTestsIn(Schema):
+    step = fields.String(required=True, validate=CODE)
+    tests = fields.List(fields.Integer(validate=TEST_NUM), required=True,
+                        validate=validate.Length(max=100_000))
+
+
+class PatTestsOut(Schema):
+    step = fields.String(attribute="step_code")
+    # None: no list chosen; PAT screens every test with enough passing values.
+    tests = fields.List(fields.Integer(), attribute="pat_tests", allow_none=True)
+
+
+class VoidIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))

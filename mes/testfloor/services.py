@@ -38,7 +38,7 @@ from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality import services as quality
 from mes.quality.models import Hold
-from mes.testfloor import stats, stdf
+from mes.testfloor import programs, stats, stdf
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
 from mes.vocabulary import (
     CLOSED_LOT_STATES,
@@ -253,6 +253,10 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
     del stream
     _refuse_duplicate(session, digest)
     summary = stdf.summarise(f)
+    check = programs.check_program(session, lot, info.code, f.mir, summary.hard_bins,
+                                   summary.soft_bins)
+    if check.mismatches:
+        programs.refuse_mismatch(session, actor, lot, info.code, check)
 
     finals = _final_parts(f)
     final_bins: dict[int, int] = defaultdict(int)
@@ -270,7 +274,9 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
                                                               None, None), values)
              for num, values in sorted(by_test.items())}
     static = active_static_limits(session, lot.product_id, info.code)
-    pat = _pat(tests, results, static, len(passing))
+    chosen = programs.pat_test_list(session, lot.product_id, info.code)
+    screened = tests if chosen is None else {n: t for n, t in tests.items() if n in chosen}
+    pat = _pat(screened, results, static, len(passing))
 
     mir = f.mir
     start = mir.get("START_T")
@@ -292,7 +298,8 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
         hard_bins={str(b): n for b, n in summary.hard_bins.items()},
         soft_bins={str(b): n for b, n in summary.soft_bins.items()},
         final_bins={str(b): n for b, n in sorted(final_bins.items())}, failing_bins=failing,
-        warnings=[*f.warnings, *summary.warnings], pat=pat, orphan_ptrs=f.orphan_ptrs,
+        warnings=[*f.warnings, *summary.warnings, *check.warnings], pat=pat,
+        orphan_ptrs=f.orphan_ptrs,
     )
     params = [TestParam(test_num=num, name=_text(t.tdef.name), units=_text(t.tdef.units),
                         lo=_finite(t.tdef.lo), hi=_finite(t.tdef.hi),
@@ -494,7 +501,8 @@ def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step
     _test_step_of(session, product, step)
     latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
                                                  TestRun.step_code == step,
-                                                 TestRun.source == TestRunSource.STDF)
+                                                 TestRun.source == TestRunSource.STDF,
+                                                 programs.live())
               .group_by(TestRun.lot_id))
     runs = session.execute(
         select(TestRun.id, Lot.lot_no).join(Lot, Lot.id == TestRun.lot_id)
@@ -602,7 +610,7 @@ def _sba(session: Session, lot: Lot, run: TestRun) -> dict[str, Any]:
     latest = (select(func.max(TestRun.id))
               .where(TestRun.product_id == run.product_id,
                      TestRun.step_code == run.step_code, TestRun.lot_id != lot.id,
-                     TestRun.id < run.id)
+                     TestRun.id < run.id, programs.live())
               .group_by(TestRun.lot_id))
     history = list(session.scalars(
         select(TestRun).where(TestRun.id.in_(latest)).options(joinedload(TestRun.lot))

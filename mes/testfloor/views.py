@@ -20,16 +20,16 @@ from werkzeug.datastructures import MultiDict
 from mes import db
 from mes.auth.permissions import Permission, has_permission, require
 from mes.catalog import services as catalog
-from mes.catalog.models import Product
+from mes.catalog.models import Product, ReasonCode
 from mes.catalog.services import current_route, route_step_infos
 from mes.errors import InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.i18n import localized
-from mes.testfloor import charts, services
+from mes.testfloor import charts, programs, services
 from mes.testfloor import schemas as s
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
-from mes.vocabulary import PatMode, SbaStatus, StepKind, TestRunSource
+from mes.vocabulary import BinKind, PatMode, ReasonKind, SbaStatus, StepKind, TestRunSource
 from mes.web import forms
 
 bp = Blueprint("testfloor", __name__)
@@ -42,7 +42,8 @@ TREND_LOTS = 30
 
 @bp.app_context_processor
 def _labels() -> dict[str, Any]:
-    return {"sba_labels": SbaStatus.labels(), "pat_mode_labels": PatMode.labels()}
+    return {"sba_labels": SbaStatus.labels(), "pat_mode_labels": PatMode.labels(),
+            "bin_kind_labels": BinKind.labels()}
 
 
 def _test_steps(steps: Any) -> list[tuple[str, str]]:
@@ -217,7 +218,8 @@ def run(run_id: int) -> Any:
                            bins=_bin_table(test_run), soft_bins=sorted(
                                ((int(b), n) for b, n in (test_run.soft_bins or {}).items())),
                            charts=run_charts(test_run), pat_tests=pat_tests,
-                           pat_min_parts=services.PAT_MIN_PARTS, sba=test_run.sba or {})
+                           pat_min_parts=services.PAT_MIN_PARTS, sba=test_run.sba or {},
+                           can_void=has_permission(current_user, Permission.TEST_VOID))
 
 
 @bp.route("/lots/<lot_no>/test-runs/view")
@@ -238,7 +240,8 @@ def _recent_params(product: Product, step: str, test_num: int) -> list[TestParam
     sess = db.session()
     latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
                                                  TestRun.step_code == step,
-                                                 TestRun.source == TestRunSource.STDF)
+                                                 TestRun.source == TestRunSource.STDF,
+                                                 programs.live())
               .group_by(TestRun.lot_id))
     return list(sess.scalars(
         select(TestParam).where(TestParam.run_id.in_(latest), TestParam.test_num == test_num)
@@ -261,7 +264,7 @@ def pat_index(code: str) -> Any:
         select(TestRun.step_code, TestParam.test_num, func.max(TestParam.name),
                func.count(func.distinct(TestRun.lot_id)))
         .join(TestRun, TestRun.id == TestParam.run_id)
-        .where(TestRun.product_id == product.id)
+        .where(TestRun.product_id == product.id, programs.live())
         .group_by(TestRun.step_code, TestParam.test_num)
         .order_by(TestRun.step_code, TestParam.test_num)).all()
     sets = {(ls.step_code, ls.test_num): ls for ls in sess.scalars(
@@ -361,7 +364,7 @@ def sba(code: str, step: str) -> Any:
     product = catalog.get_product(sess, code)
     _step_of(product, step)
     latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
-                                                 TestRun.step_code == step)
+                                                 TestRun.step_code == step, programs.live())
               .group_by(TestRun.lot_id))
     runs = list(reversed(list(sess.scalars(
         select(TestRun).where(TestRun.id.in_(latest)).order_by(TestRun.id.desc())
@@ -381,3 +384,160 @@ def sba(code: str, step: str) -> Any:
                            chart=chart, verdict=verdict, limits=limits,
                            min_lots=services.SBA_MIN_LOTS)
 
+
+
+# --- test programs, bin definitions, PAT tests -----------------------------------------
+
+# The bin definition form offers this many empty rows beyond the defined bins.
+BIN_DEF_ROWS = 6
+
+
+def _reject_reasons() -> list[tuple[str, str]]:
+    return [(r.code, f"{r.code} · {localized(r.description, r.description_zh)}")
+            for r in db.session().scalars(
+                select(ReasonCode).where(ReasonCode.kind == ReasonKind.REJECT,
+                                         ReasonCode.active.is_(True))
+                .order_by(ReasonCode.code))]
+
+
+def _bin_def_rows(setup: Any) -> list[dict[str, Any]]:
+    return [{"bin": b.bin, "kind": b.kind, "pass": b.passing, "name": b.name,
+             "reason": b.reason.code if b.reason is not None else "", "sba": b.sba,
+             "pat": b.pat} for b in setup.bins]
+
+
+def _programs_page(product: Product, *, refused: forms.Refused | None = None,
+                   form: dict[str, Any] | None = None, section: str | None = None) -> Any:
+    sess = db.session()
+    steps = _product_test_steps(product)
+    history = list(sess.scalars(programs.program_query(product)))
+    per_step = []
+    for code, label in steps:
+        setup = programs.setup_of(sess, product, code)
+        per_step.append({
+            "code": code, "label": label,
+            "programs": [p for p in history if p.step_code == code],
+            "setup": setup,
+        })
+    return render_template(
+        "testfloor/programs.html", product=product, steps=steps, per_step=per_step,
+        refused=refused, form=form or {}, section=section,
+        errors=refused.fields if refused else {},
+        can_write=has_permission(current_user, Permission.PROGRAM_WRITE)), \
+        refused.status if refused else 200
+
+
+@bp.route("/products/<code>/test-programs/view")
+@require(Permission.TEST_READ)
+def programs_page(code: str) -> Any:
+    product = catalog.get_product(db.session(), code)
+    return _programs_page(product)
+
+
+@bp.route("/products/<code>/test-programs/new", methods=["POST"])
+@require(Permission.PROGRAM_WRITE)
+def program_new(code: str) -> Any:
+    sess = db.session()
+    product = catalog.get_product(sess, code)
+    typed = {name: forms.text(request.form, name) for name in (
+        "step", "job_name", "job_rev", "temperature_c", "temperature_tolerance_c",
+        "part_type", "pat_limit_set")}
+    data = {key: value for key, value in typed.items() if value != ""}
+
+    def action() -> Any:
+        return programs.release_program(sess, current_user, product,
+                                        **forms.load(s.TestProgramIn, data))
+
+    program, refused = forms.attempt(action)
+    if program is not None:
+        return forms.done(_("%(job)s revision %(rev)s released for %(product)s at %(step)s.",
+                            job=program.job_name, rev=program.job_rev, product=product.code,
+                            step=program.step_code), "testfloor.programs_page",
+                          code=product.code)
+    return _programs_page(product, refused=refused, form=typed, section="program")
+
+
+def _typed_bin_defs(form: MultiDict[str, str]) -> list[dict[str, Any]]:
+    try:
+        count = int(form.get("rows") or 0)
+    except ValueError:
+        count = 0
+    count = min(count, MAX_BIN_ROWS) if count > 0 else BIN_DEF_ROWS
+    return [{"bin": forms.text(form, f"bin_{i}"), "kind": forms.text(form, f"kind_{i}"),
+             "pass": bool(form.get(f"pass_{i}")), "name": forms.text(form, f"name_{i}"),
+             "reason": forms.text(form, f"reason_{i}"), "sba": bool(form.get(f"sba_{i}")),
+             "pat": form.get("pat_row") == str(i)} for i in range(count)]
+
+
+def _bins_form(product: Product, step: str, rows: list[dict[str, Any]],
+               limit: Any, refused: forms.Refused | None = None) -> Any:
+    rows = rows + [{"bin": "", "kind": "hard", "pass": False, "name": "", "reason": "",
+                    "sba": False, "pat": False}] * BIN_DEF_ROWS
+    return render_template(
+        "testfloor/bin_defs.html", product=product, step=step, rows=rows[:MAX_BIN_ROWS],
+        limit=limit, reasons=_reject_reasons(), kinds=BinKind.choices(), refused=refused,
+        errors=refused.fields if refused else {}), refused.status if refused else 200
+
+
+@bp.route("/products/<code>/bins/<step>/edit", methods=["GET", "POST"])
+@require(Permission.PROGRAM_WRITE)
+def bin_defs(code: str, step: str) -> Any:
+    sess = db.session()
+    product = catalog.get_product(sess, code)
+    _step_of(product, step)
+    if request.method == "GET":
+        setup = programs.setup_of(sess, product, step)
+        return _bins_form(product, step, _bin_def_rows(setup), setup.pat_fallout_limit_pct)
+    typed = _typed_bin_defs(request.form)
+    filled = [row for row in typed if row["bin"] or row["name"]]
+    limit = forms.text(request.form, "pat_fallout_limit_pct")
+    data: dict[str, Any] = {
+        "step": step, "bins": [{**row, "reason": row["reason"] or None} for row in filled]}
+    if limit:
+        data["pat_fallout_limit_pct"] = limit
+    saved, refused = forms.attempt(lambda: programs.set_bins(
+        sess, current_user, product, **forms.load(s.BinDefsIn, data)))
+    if saved is not None:
+        return forms.done(_("Bins of %(product)s at %(step)s saved: %(count)d bin(s).",
+                            product=product.code, step=step, count=len(saved.bins)),
+                          "testfloor.programs_page", code=product.code)
+    return _bins_form(product, step, filled, limit, refused)
+
+
+@bp.route("/products/<code>/pat-tests/<step>", methods=["POST"])
+@require(Permission.PROGRAM_WRITE)
+def pat_tests_set(code: str, step: str) -> Any:
+    sess = db.session()
+    product = catalog.get_product(sess, code)
+    _step_of(product, step)
+    typed = forms.text(request.form, "tests")
+    numbers = [part for part in typed.replace(",", " ").split() if part]
+
+    def action() -> Any:
+        return programs.set_pat_tests(sess, current_user, product, **forms.load(
+            s.PatTestsIn, {"step": step, "tests": numbers}))
+
+    chosen, refused = forms.attempt(action)
+    if chosen is not None:
+        return forms.done(_("PAT tests of %(product)s at %(step)s: %(tests)s.",
+                            product=product.code, step=step,
+                            tests=", ".join(map(str, chosen.pat_tests or [])) or _("none")),
+                          "testfloor.programs_page", code=product.code)
+    return _programs_page(product, refused=refused, form={"tests": typed, "step": step},
+                          section="pat_tests")
+
+
+@bp.route("/test-runs/<int:run_id>/void", methods=["POST"])
+@require(Permission.TEST_VOID)
+def run_void(run_id: int) -> Any:
+    sess = db.session()
+    test_run = services.get_test_run(sess, run_id)
+    reason = forms.text(request.form, "reason")
+    done, refused = forms.attempt(lambda: programs.void_run(
+        sess, current_user, test_run, reason=forms.load(s.VoidIn, {"reason": reason})["reason"]))
+    if done is not None:
+        return forms.done(_("Test run %(run)d voided.", run=run_id), "testfloor.run",
+                          run_id=run_id)
+    assert refused is not None
+    return render_template("testfloor/refused.html", refused=refused, product=None,
+                           back=url_for("testfloor.run", run_id=run_id)), refused.status

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import flash, redirect, url_for
+from flask import flash, g, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
@@ -85,6 +85,9 @@ def attempt(action: Callable[[], T]) -> tuple[T | None, Refused | None]:
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
+        if exc.commit:
+            # What the service recorded of the refusal (a hold) is kept.
+            g.commit_on_error = True
         return None, Refused(exc.message, field_errors(exc.fields or {}), exc.status,
                              exc.code)
 

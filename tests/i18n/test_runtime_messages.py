@@ -115,6 +115,8 @@ SYSTEM_SAMPLES: dict[SystemText, dict[str, Any]] = {
                                  "value": 81.5, "limit": 88.25},
                                 {"kind": "bin", "level": "level1", "bin": 7, "value": 3.0,
                                  "limit": 1.5}]},
+    SystemText.PROGRAM_MISMATCH: {"step": "FT-H", "job_name": "GD5532_FT", "job_rev": "4",
+                                  "fields": ["job_name", "temperature", "hard_bins"]},
 }
 
 

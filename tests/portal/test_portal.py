@@ -10,6 +10,7 @@ from mes.catalog.services import StepInfo
 from mes.db import simulated_time, utcnow
 from mes.floor import services as floor
 from mes.portal import services
+from mes.testfloor import programs
 from mes.testfloor.models import TestRun
 from tests.floor.helpers import track_in, track_out
 from tests.helpers import as_user
@@ -183,3 +184,19 @@ def test_portal_coc_download(app, world):
         f'attachment; filename="coc-{a.shipment.id}.html"')
     assert 'data-lot="AAA-SHIP-1"' in resp.get_data(as_text=True)
     assert client.get(f"/portal/shipments/{b.shipment.id}/coc?download=1").status_code == 404
+
+
+def test_yields_leave_voided_runs_out(app, session, world):
+    a, _b = world
+    retest = TestRun(**{attr.key: getattr(a.run, attr.key)
+                        for attr in TestRun.__mapper__.column_attrs
+                        if attr.key not in ("id", "sha256")})
+    retest.final_good = 99
+    session.add(retest)
+    session.flush()
+    programs.void_run(session, "qa", retest, reason="wrong file")
+    session.commit()
+    html = as_user(app, a.user).get("/portal/yields").get_data(as_text=True)
+    row = 'data-product="P1" data-step="FT"'
+    assert (_cell(html, row, "lots"), _cell(html, row, "tested"), _cell(html, row, "good"),
+            _cell(html, row, "yield")) == ("1", "100", "96", "96.00 %")

@@ -115,6 +115,20 @@ def test_yield_per_step_and_product_with_first_pass_and_final_at_test(session, h
     ]
 
 
+def test_yield_leaves_voided_test_runs_out(session, history):
+    from mes.testfloor.models import TestRun
+
+    lot_b = session.scalar(select(Lot).where(Lot.lot_no == "B"))
+    run_b = session.scalar(select(TestRun).where(TestRun.lot_id == lot_b.id))
+    run_b.voided_at = run_b.created_at
+    session.commit()
+    ft = next(r for r in services.yield_report(session, Q()).rows
+              if (r["step"], r["product"]) == ("FT", "P1"))
+    # Only A's run counts: 92 units, 85 first-pass, 90 final.
+    assert (ft["tested_units"], ft["first_pass_yield"], ft["final_yield"]) == (
+        92, 92.39, 97.83)
+
+
 def test_yield_range_edges_count_track_outs_of_whole_days(session, history):
     # E's SAW track-out (02-27 12:00) is outside 03-02..03-15 and inside 02-27..02-27.
     assert services.yield_report(session, Q(start=date(2026, 2, 27),

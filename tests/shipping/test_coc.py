@@ -244,3 +244,26 @@ def test_coc_pdf_without_tests_and_with_letters_beyond_latin1(session, completed
     text = pdf_text(body)
     assert "No test data on record for these lots." in text
     assert "none on record" in text and "IND - ????" in text
+
+
+def test_coc_leaves_a_voided_run_out(session, tested, receive, make_user, login):
+    from mes.floor.services import get_lot
+    from mes.testfloor import programs
+    from mes.testfloor import services as testfloor
+    from tests.floor.helpers import advance
+
+    lot = receive(40, lot_no="LOT-V")
+    advance(session, lot, 2)
+    testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 30, "passed": True},
+                                                     {"bin": 7, "count": 10, "passed": False}])
+    wrong = testfloor.record_bins(session, "op1", lot, bins=[
+        {"bin": 1, "count": 38, "passed": True}, {"bin": 7, "count": 2, "passed": False}])
+    # The later run was another lot's: voided, the certificate takes the run before it.
+    programs.void_run(session, "qa", wrong, reason="another lot's summary")
+    session.commit()
+    advance(session, get_lot(session, "LOT-V"), 2)
+    shipment = ship(session, ["LOT-V"])
+    html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
+        as_text=True)
+    assert (_cell(html, "step", "FT", "tested"), _cell(html, "step", "FT", "good"),
+            _cell(html, "step", "FT", "yield")) == ("40", "30", "75.00 %")

@@ -43,6 +43,9 @@ needs_shared_files = pytest.mark.skipif(
 MIR = {"LOT_ID": "FT-LOT", "SBLOT_ID": "S1", "PART_TYP": "GD100", "JOB_NAM": "gd100_ft",
        "JOB_REV": "7", "TEST_COD": "FT1", "TST_TEMP": "125", "NODE_NAM": "tester-07",
        "TSTR_TYP": "V93K"}
+# The warning of a run imported at a step without a released test program.
+NO_PROGRAM = ("No test program is released for this product at FT: the file was not checked "
+              "against one.")
 # vout: test limits 1.0..2.0 V; idd: no low limit, high limit 10 mA.
 TESTS = {100: TestSpec("vout", "V", 1.0, 2.0), 200: TestSpec("idd", "mA", None, 10.0)}
 
