@@ -6,16 +6,16 @@ test list of a product at a step (test_step_setup, test_bin), and the voiding of
 run (test_run.voided_at, voided_by, void_reason). The hold source `test_program` and the
 hold text `program_mismatch`: the CHECKs on hold.source and hold.text_code are rebuilt.
 
-Revision ID: 0036
-Revises: 0035
+Revision ID: 0037
+Revises: 0036
 Create Date: 2026-12-07 01:00:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0036'
-down_revision = '0035'
+revision = '0037'
+down_revision = '0036'
 branch_labels = None
 depends_on = None
 
