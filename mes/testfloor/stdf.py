@@ -1,16 +1,19 @@
 """STDF V4 reader for the test floor: pure Python, no Flask, no ORM.
 
-`parse()` reads a whole file (plain or gzip) into a `StdfFile`; `summarise()` turns its part
-records into the counts of the test-run API (PRR count, units, first-pass and final yield,
-bins) and cross-checks the tester's own summary records. Reading rules, in short (the full
-list is in docs/stdf.md):
+`parse()` reads a whole file (plain or gzip, from memory or a memory-mapped file: `mapped`)
+into a `StdfFile`; `summarise()` turns its part records into the counts of the test-run API
+(PRR count, units, first-pass and final yield, bins) and cross-checks the tester's own
+summary records. The import reads with ``ptr="values"``: each part keeps its usable values
+in two arrays, not one object per PTR. Reading rules, in short (the full list is in
+docs/stdf.md):
 
 * Byte order comes from FAR.CPU_TYPE (1 big-endian, 2 little-endian); CPU_TYPE 0 (VAX) and
   any STDF_VER other than 4 are refused. A cut-short header or record body, a record type
   outside the STDF V4 list, and a file that ends without MRR while parts are still open are
   refused. Every refusal is a `StdfError` whose message and `.offset` give the byte offset
   (of the decompressed stream for gzip input).
-* gzip input is inflated with a bounded output (`inflate`, `InflateLimitExceeded`).
+* gzip input is inflated with a bounded output, whole or in pieces (`inflate`,
+  `inflate_chunks`, `InflateLimitExceeded`).
 * A record may end early: absent trailing fields are None. The standard's "missing" values
   (empty strings, U4 4294967295 counts, I2 -32768 coordinates, ...) are None as well.
 * Counts come from the part records (PRR); HBR/SBR/PCR are only cross-checked.

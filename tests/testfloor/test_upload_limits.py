@@ -1,6 +1,7 @@
 """Upload limits: a request body over UPLOAD_LIMIT_MIB is 413 whether it comes with a
 Content-Length or chunked without one, and a gzip upload inflates with a bounded output
-(GZIP_INFLATE_LIMIT_MIB), so a gzip bomb is 413 and costs the worker at most the limit."""
+(GZIP_INFLATE_LIMIT_MIB), so a gzip bomb is 413 and costs the worker at most the limit.
+Uploads stream through the import: the worker never holds one whole."""
 
 from __future__ import annotations
 
@@ -142,8 +143,8 @@ def test_a_gzip_bomb_is_413_naming_the_limit_and_inflates_no_further(
     finally:
         tracemalloc.stop()
     assert "4 MiB" in error["message"] and "GZIP_INFLATE_LIMIT_MIB" in error["message"]
-    # The limit's own buffer (4 MiB) plus one step of output, the upload and the request:
-    # far below the 300 MiB the bomb inflates to, and below the 100 MiB allowed beyond it.
+    # Inflated in steps of 1 MiB to a temporary file, the upload and the request: far below
+    # the 300 MiB the bomb inflates to, and below the 100 MiB allowed beyond the limit.
     assert peak < 4 * MIB + 16 * MIB, f"peak {peak / MIB:.1f} MiB"
 
 
