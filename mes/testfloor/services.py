@@ -269,6 +269,17 @@ def import_stdf(session: Session, actor: Actor, lot: Lot,
     gzip input inflating to more than `inflate_limit()`; inflating stops at the limit).
     """
     info = _test_step(lot, step)
+    # Reading and counting make a few objects per part and no reference cycles: the cyclic
+    # collector, which a big file would set off on the whole heap, waits until they are gone.
+    with stdf.paused_gc():
+        run, params = _read_run(session, lot, info.code, content)
+    return _record(session, actor, lot, run, params)
+
+
+def _read_run(session: Session, lot: Lot, step_code: str,
+              content: bytes | bytearray | memoryview | IO[bytes]
+              ) -> tuple[TestRun, list[TestParam]]:
+    """The test run and parameter rows of an STDF file (`import_stdf`), not yet stored."""
     limit = inflate_limit()
     with tempfile.TemporaryFile(prefix="mes-stdf-") as spool:
         try:
@@ -310,14 +321,14 @@ def import_stdf(session: Session, actor: Actor, lot: Lot,
     tests = {num: _TestData(f.tests.get(num) or stdf.TestDef(num, None, None, None, None,
                                                               None, None), *columns)
              for num, columns in sorted(by_test.items())}
-    static = active_static_limits(session, lot.product_id, info.code)
+    static = active_static_limits(session, lot.product_id, step_code)
     pat = _pat(tests, static, len(passing))
 
     mir = f.mir
     start = mir.get("START_T")
     run = TestRun(
         lot_id=lot.id, product_id=lot.product_id, customer_id=lot.customer_id,
-        step_code=info.code, source=TestRunSource.STDF,
+        step_code=step_code, source=TestRunSource.STDF,
         sha256=digest, file_size=file_size,
         stdf_lot_id=_text(summary.lot_id), sublot_id=_text(summary.sublot_id),
         part_type=_text(summary.part_type), test_code=_text(summary.test_code),
@@ -340,7 +351,7 @@ def import_stdf(session: Session, actor: Actor, lot: Lot,
                         spec_lo=_finite(t.tdef.spec_lo), spec_hi=_finite(t.tdef.spec_hi),
                         n=len(t.values), passing_values=_le_floats(t.values))
               for num, t in tests.items()]
-    return _record(session, actor, lot, run, params)
+    return run, params
 
 
 # --- bin summaries ---------------------------------------------------------------------

@@ -50,6 +50,7 @@ __all__ = [
     "inflate_chunks",
     "mapped",
     "parse",
+    "paused_gc",
     "parse_file",
     "summarise",
     "unit_key",
@@ -492,17 +493,17 @@ def parse(data: Buffer | memoryview | BinaryIO, *, ptr: Reading = True,
         raise ValueError(f"ptr must be True, False or 'values', not {ptr!r}")
     buf = _load(data, inflate_limit)
     order = _byte_order(buf)
-    with _no_cyclic_gc():
+    with paused_gc():
         return _read(buf, order, ptr)
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while the reader runs. What it builds holds no
-    reference cycles, so a collection finds nothing in it, but the objects of a big file
-    (a few per part) would trigger full collections of the whole process' heap: 0.3 s and
-    more for 100 MB. The collector runs again afterwards, unless it was off before (during
-    another thread's read, say, which turns it back on when it ends)."""
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector, as `parse` does while the reader runs. What it
+    builds holds no reference cycles, so a collection finds nothing in it, but the objects
+    of a big file (a few per part) would trigger full collections of the whole process'
+    heap: 0.3 s and more for 100 MB. The collector runs again afterwards, unless it was off
+    before (during another thread's read, say, which turns it back on when it ends)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
