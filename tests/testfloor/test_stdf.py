@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import gzip
 import io
 import math
@@ -21,6 +22,7 @@ from mes.testfloor.stdf import (
     mapped,
     parse,
     parse_file,
+    paused_gc,
     summarise,
     unit_key,
 )
@@ -1013,3 +1015,25 @@ def test_a_file_is_read_through_a_memory_map_as_from_memory(tmp_path):
     with pytest.raises(StdfError, match="truncated MRR record") as exc:
         parse_file(path)
     assert exc.value.offset == len(data) - mrr_len()
+
+
+def test_reading_pauses_the_cyclic_collector_and_restores_it():
+    data = stdf([PartSpec(results=[(100, 1.5)])])
+    seen = []
+    with paused_gc():
+        seen.append(gc.isenabled())
+    assert seen == [False] and gc.isenabled()
+    parse(data)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse(data)
+        with paused_gc():
+            pass
+        # Off before (another read still running, say): left off.
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(StdfError), paused_gc():
+        parse(b"not stdf")
+    assert gc.isenabled()
