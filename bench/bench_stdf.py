@@ -3,7 +3,8 @@
     python bench/bench_stdf.py [path] [--runs N]
 
 Parses the file (default: the shared lot3.stdf) from memory with mes.testfloor.stdf in
-summary mode (PTR bodies skipped) and in full mode (every PTR decoded), and with pystdf
+summary mode (PTR bodies skipped), values mode (the import's: each part's usable values in
+arrays) and full mode (every PTR decoded), and with pystdf
 (a full parse into a no-op sink), best of N runs each, and prints MB/s of STDF and the
 ratios to pystdf. pystdf is optional: without it only our figures are printed.
 """
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{s.units:,} units; best of {args.runs}")
 
     rows = [("mes summary (ptr=False)", best_of(args.runs, lambda: parse(data, ptr=False))),
+            ('mes values (ptr="values")', best_of(args.runs, lambda: parse(data, ptr="values"))),
             ("mes full (ptr=True)", best_of(args.runs, lambda: parse(data)))]
     reference = pystdf_parse(stdf)
     if reference is None:

@@ -180,3 +180,38 @@ def run_load(workers: list[Callable[[Callable[[int, float], None], Callable[[], 
         t.join()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def memory(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of `pid`, in bytes."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+def reset_peak(pid: int) -> None:
+    """Reset VmHWM to the current resident size (Linux: clear_refs 5)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def worker_of_port(port: int) -> int:
+    """The gunicorn worker serving `port`: of the processes started with that bind address
+    (the master and its forked worker), the one whose parent is among them."""
+    bind = f"127.0.0.1:{port}".encode()
+    found: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if bind in (proc / "cmdline").read_bytes().split(b"\0"):
+                found[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1]
+                                            .split()[1])
+        except OSError:
+            continue
+    workers = [pid for pid, parent in found.items() if parent in found]
+    if len(workers) != 1:
+        raise RuntimeError(f"expected one gunicorn worker on port {port}, found {workers}")
+    return workers[0]

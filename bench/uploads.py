@@ -30,25 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import gunicorn  # noqa: E402
+from bench.common import gunicorn, memory, reset_peak, worker_of_port  # noqa: E402
 from bench.testfloor import receive, setup  # noqa: E402
 
 MIB = 1024 * 1024
-
-
-def memory(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of `pid`, in bytes."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) * 1024
-    return out
-
-
-def reset_peak(pid: int) -> None:
-    """Reset VmHWM to the current resident size (Linux: clear_refs 5)."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def bomb(valid: bytes, mib: int) -> bytes:
@@ -115,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
            "MES_GZIP_INFLATE_LIMIT_MIB": str(inflate_limit),
            "MES_UPLOAD_LIMIT_MIB": str(upload_limit)}
     with gunicorn("mes:create_app()", env, 1) as port:
-        pid = _worker_of_port(port)
+        pid = worker_of_port(port)
         measured(pid, "1. warm-up import (201)",
                  lambda: post(port, token, "/api/v1/lots/U1/stdf", valid))
         measured(pid, f"2. gzip bomb, {args.bomb_mib} MiB inflated",
@@ -131,26 +116,6 @@ def main(argv: list[str] | None = None) -> int:
                  lambda: post(port, token, "/api/v1/lots/U3/stdf", chunks(), chunked=True))
     print(f"target: growth under the inflate limit ({inflate_limit} MiB) + 100 MiB")
     return 0
-
-
-def _worker_of_port(port: int) -> int:
-    """The gunicorn worker serving `port`: of the processes started with that bind address
-    (the master and its forked worker), the one whose parent is among them."""
-    bind = f"127.0.0.1:{port}".encode()
-    found: dict[int, int] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if bind in (proc / "cmdline").read_bytes().split(b"\0"):
-                found[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1]
-                                            .split()[1])
-        except OSError:
-            continue
-    workers = [pid for pid, parent in found.items() if parent in found]
-    if len(workers) != 1:
-        raise RuntimeError(f"expected one gunicorn worker on port {port}, found {workers}")
-    return workers[0]
 
 
 if __name__ == "__main__":

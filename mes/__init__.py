@@ -168,6 +168,8 @@ def _register_request_cycle(app: Flask) -> None:
         g.chunked_body = body
         environ["wsgi.input"] = body
         environ["CONTENT_LENGTH"] = str(total)
+        # No longer chunked: Werkzeug takes a chunked request's length for unknown.
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
         request.__dict__.pop("content_length", None)
         request.__dict__.pop("stream", None)
 

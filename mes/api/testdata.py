@@ -3,10 +3,11 @@ machine users), test runs (customers: their own lots' runs), static PAT limits (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any, cast
 
 from flask import Response, jsonify, request
 from flask_login import current_user
+from werkzeug.wsgi import LimitedStream
 
 from mes import db
 from mes.api import bp
@@ -34,15 +35,21 @@ STDF_BODY = {
 }
 
 
-def _upload() -> bytes:
-    """The file of an STDF upload: the multipart field `file`, else the raw body."""
+def _upload() -> IO[bytes]:
+    """The file of an STDF upload, as a stream for the import to read in pieces: the
+    multipart field `file` (which Werkzeug spools to a temporary file beyond 500 KB), else
+    the raw body, straight from the request."""
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             message = "Send the STDF file as the multipart field `file` (or as the raw body)."
             raise InvalidInput(message, fields={"file": [message]})
-        return upload.read()
-    return request.get_data(cache=False)
+        return upload.stream
+    if request.content_length is None:
+        return request.stream
+    # No read past the body's end: one there would find Werkzeug's maximum
+    # (MAX_CONTENT_LENGTH) reached by a body of exactly that size, and answer 413.
+    return cast(IO[bytes], LimitedStream(request.stream, request.content_length))
 
 
 @api_route(bp, "/lots/<lot_no>/stdf", method="POST", permission=Permission.TEST_WRITE,

@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+import sys
+import tempfile
+from array import array
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import IO, Any
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
@@ -180,10 +183,12 @@ def _sdr_ids(f: stdf.StdfFile, name: str) -> str | None:
 
 @dataclass
 class _TestData:
-    """One parametric test of a file: its definition and the passing parts' values."""
+    """One parametric test of a file: its definition, the passing parts' values and, for
+    each value, the part it belongs to (its position among the passing parts)."""
 
     tdef: stdf.TestDef
-    values: list[float]
+    values: array[float]
+    owners: array[int]
 
     @property
     def clamp(self) -> tuple[float | None, float | None]:
@@ -207,56 +212,99 @@ def _final_parts(f: stdf.StdfFile) -> list[stdf.Part]:
     return list(last.values())
 
 
-def _passing_results(passing: Sequence[stdf.Part]) -> list[list[tuple[int, float]]]:
-    """Per passing part, its usable, finite results as (test number, value); a PTR cut
-    short before its TEST_NUM is no result of any test."""
-    return [[(r.test_num, r.value) for r in part.results
-             if r.usable and r.test_num is not None and r.value is not None
-             and math.isfinite(r.value)]
-            for part in passing]
+# Uploads are read in pieces of this many bytes.
+_CHUNK = 1 << 20
 
 
-def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
+def _spool(content: bytes | bytearray | memoryview | IO[bytes], spool: IO[bytes],
+           limit: int) -> tuple[int, str]:
+    """Copy an upload to `spool` in pieces, gzip inflated (bounded by `limit`): the bytes
+    uploaded and the SHA-256 of the STDF stream (the same file gzipped or not is one file).
+    Nothing of the upload is held in memory beyond one piece."""
+    digest = hashlib.sha256()
+    size = 0
+
+    def pieces() -> Iterator[bytes | memoryview]:
+        nonlocal size
+        if isinstance(content, bytes | bytearray | memoryview):
+            size = len(content)
+            yield from (memoryview(content)[i:i + _CHUNK] for i in range(0, size, _CHUNK))
+            return
+        while chunk := content.read(_CHUNK):
+            size += len(chunk)
+            yield chunk
+
+    for piece in stdf.inflate_chunks(pieces(), limit=limit):
+        digest.update(piece)
+        spool.write(piece)
+    spool.flush()
+    return size, digest.hexdigest()
+
+
+def _le_floats(values: array[float]) -> bytes:
+    """float32 values as TestParam.passing_values stores them (little-endian)."""
+    if sys.byteorder == "big":
+        values = array("f", values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def import_stdf(session: Session, actor: Actor, lot: Lot,
+                content: bytes | bytearray | memoryview | IO[bytes], *,
                 step: str | None = None) -> TestRun:
     """Import an STDF V4 file (plain or gzip) as a test run of `lot` at a test step.
 
-    The step (default: the lot's current step) is checked as `_test_step` says. The file is
-    read in full (PTRs included): counts come from the part records exactly as the API
-    defines them, summary records that disagree become `warnings`, and the passing parts'
-    values per test are kept for PAT. Dynamic PAT (and active static limits) count PAT
-    failures, SBA judges the lot and may hold it, and the lot's history records the run.
-    The lot does not move. Raises InvalidInput (`invalid_stdf` with the byte offset for a
-    file that is not STDF V4 or is truncated; `no_parts` for a file without part records;
-    a step not on the route), Conflict (`wrong_step`, `lot_closed`, `duplicate` when the
-    same content was imported before, for any lot) and TooLarge (413 `too_large`: gzip
-    input inflating to more than `inflate_limit()`; inflating stops at the limit).
+    `content` is the file, or a binary stream to read it from (an upload: it is read in
+    pieces, never held whole). The step (default: the lot's current step) is checked as
+    `_test_step` says. The file is spooled to a temporary file (gzip inflated, its SHA-256
+    taken on the way) and read from there through a memory map, PTRs included, with each
+    part's usable values kept compactly: counts come from the part records exactly as the
+    API defines them, summary records that disagree become `warnings`, and the passing
+    parts' values per test are kept for PAT. Dynamic PAT (and active static limits) count
+    PAT failures, SBA judges the lot and may hold it, and the lot's history records the
+    run. The lot does not move. Raises InvalidInput (`invalid_stdf` with the byte offset
+    for a file that is not STDF V4 or is truncated; `no_parts` for a file without part
+    records; a step not on the route), Conflict (`wrong_step`, `lot_closed`, `duplicate`
+    when the same content was imported before, for any lot) and TooLarge (413 `too_large`:
+    gzip input inflating to more than `inflate_limit()`; inflating stops at the limit).
     """
     info = _test_step(lot, step)
+    # Reading and counting make a few objects per part and no reference cycles: the cyclic
+    # collector, which a big file would set off on the whole heap, waits until they are gone.
+    with stdf.paused_gc():
+        run, params = _read_run(session, actor, lot, info.code, content)
+    return _record(session, actor, lot, run, params)
+
+
+def _read_run(session: Session, actor: Actor, lot: Lot, step_code: str,
+              content: bytes | bytearray | memoryview | IO[bytes]
+              ) -> tuple[TestRun, list[TestParam]]:
+    """The test run and parameter rows of an STDF file (`import_stdf`), not yet stored."""
     limit = inflate_limit()
-    try:
-        # Inflated once, with a bounded output: the same file gzipped or not is one file
-        # (one digest), and a gzip bomb costs at most the limit.
-        stream = stdf.inflate(content, limit=limit)
-        f = stdf.parse(stream)
-    except stdf.InflateLimitExceeded:
-        message = _l("The gzip file inflates to more than the limit of %(limit)s MiB of STDF "
-                     "(GZIP_INFLATE_LIMIT_MIB); it was not imported.", limit=limit // _MIB)
-        raise TooLarge(message, fields={"file": [message]}) from None
-    except stdf.StdfError as exc:
-        raise _invalid("file", _l("The file is not a readable STDF V4 file: %(problem)s.",
-                                  problem=exc),
-                       code=ErrorCode.INVALID_STDF) from None
+    with tempfile.TemporaryFile(prefix="mes-stdf-") as spool:
+        try:
+            file_size, digest = _spool(content, spool, limit)
+            # A file imported before is refused before it is read (it was read then).
+            _refuse_duplicate(session, digest)
+            with stdf.mapped(spool) as buf:
+                f = stdf.parse(buf, ptr="values")
+        except stdf.InflateLimitExceeded:
+            message = _l("The gzip file inflates to more than the limit of %(limit)s MiB of "
+                         "STDF (GZIP_INFLATE_LIMIT_MIB); it was not imported.",
+                         limit=limit // _MIB)
+            raise TooLarge(message, fields={"file": [message]}) from None
+        except stdf.StdfError as exc:
+            raise _invalid("file", _l("The file is not a readable STDF V4 file: %(problem)s.",
+                                      problem=exc),
+                           code=ErrorCode.INVALID_STDF) from None
     if not f.parts:
         raise _invalid("file", _l("The file holds no part results (PRR): there is nothing to "
                                   "count."), code=ErrorCode.NO_PARTS)
-    digest = hashlib.sha256(stream).hexdigest()
-    del stream
-    _refuse_duplicate(session, digest)
     summary = stdf.summarise(f)
-    check = programs.check_program(session, lot, info.code, f.mir, summary.hard_bins,
+    check = programs.check_program(session, lot, step_code, f.mir, summary.hard_bins,
                                    summary.soft_bins)
     if check.mismatches:
-        programs.refuse_mismatch(session, actor, lot, info.code, check)
+        programs.refuse_mismatch(session, actor, lot, step_code, check)
 
     finals = _final_parts(f)
     final_bins: dict[int, int] = defaultdict(int)
@@ -264,26 +312,30 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
         if part.hard_bin is not None:
             final_bins[part.hard_bin] += 1
     failing = sorted({p.hard_bin for p in f.parts if not p.good and p.hard_bin is not None})
-    passing = [p for p in finals if p.good]
-    results = _passing_results(passing)
-    by_test: dict[int, list[float]] = defaultdict(list)
-    for part_results in results:
-        for test_num, value in part_results:
-            by_test[test_num].append(value)
+    # Each passing unit's usable, finite results (stdf.PartValues), gathered per test.
+    passing = [part.values for part in finals if part.good and part.values is not None]
+    by_test: dict[int, tuple[array[float], array[int]]] = {}
+    for owner, (nums, values) in enumerate(passing):
+        for test_num, value in zip(nums, values, strict=True):
+            column = by_test.get(test_num)
+            if column is None:
+                column = by_test[test_num] = (array("f"), array("I"))
+            column[0].append(value)
+            column[1].append(owner)
     tests = {num: _TestData(f.tests.get(num) or stdf.TestDef(num, None, None, None, None,
-                                                              None, None), values)
-             for num, values in sorted(by_test.items())}
-    static = active_static_limits(session, lot.product_id, info.code)
-    chosen = programs.pat_test_list(session, lot.product_id, info.code)
+                                                              None, None), *columns)
+             for num, columns in sorted(by_test.items())}
+    static = active_static_limits(session, lot.product_id, step_code)
+    chosen = programs.pat_test_list(session, lot.product_id, step_code)
     screened = tests if chosen is None else {n: t for n, t in tests.items() if n in chosen}
-    pat = _pat(screened, results, static, len(passing))
+    pat = _pat(screened, static, len(passing))
 
     mir = f.mir
     start = mir.get("START_T")
     run = TestRun(
         lot_id=lot.id, product_id=lot.product_id, customer_id=lot.customer_id,
-        step_code=info.code, source=TestRunSource.STDF,
-        sha256=digest, file_size=len(content),
+        step_code=step_code, source=TestRunSource.STDF,
+        sha256=digest, file_size=file_size,
         stdf_lot_id=_text(summary.lot_id), sublot_id=_text(summary.sublot_id),
         part_type=_text(summary.part_type), test_code=_text(summary.test_code),
         temperature=_text(summary.temperature), job=_text(summary.job_name),
@@ -304,10 +356,9 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
     params = [TestParam(test_num=num, name=_text(t.tdef.name), units=_text(t.tdef.units),
                         lo=_finite(t.tdef.lo), hi=_finite(t.tdef.hi),
                         spec_lo=_finite(t.tdef.spec_lo), spec_hi=_finite(t.tdef.spec_hi),
-                        n=len(t.values), passing_values=struct.pack(f"<{len(t.values)}f",
-                                                                    *t.values))
+                        n=len(t.values), passing_values=_le_floats(t.values))
               for num, t in tests.items()]
-    return _record(session, actor, lot, run, params)
+    return run, params
 
 
 # --- bin summaries ---------------------------------------------------------------------
@@ -409,13 +460,13 @@ def _limits_json(limits: stats.PatLimits) -> dict[str, Any]:
             "hi": limits.hi, "flagged": limits.flagged, "reason": limits.reason}
 
 
-def _pat(tests: dict[int, _TestData], results: list[list[tuple[int, float]]],
-         static: dict[int, PatLimitSet], passing_parts: int) -> dict[str, Any]:
+def _pat(tests: dict[int, _TestData], static: dict[int, PatLimitSet],
+         passing_parts: int) -> dict[str, Any]:
     """PAT of one lot: per test, dynamic limits from the lot's passing parts (when there are
     at least PAT_MIN_PARTS) and the static set in force; a passing part outside either is
     a PAT failure of that test. `failures` counts parts failing at least one test."""
     per_test: dict[str, Any] = {}
-    bounds: dict[int, tuple[float, float]] = {}
+    failing: set[int] = set()  # the passing parts outside the limits of any test
     used = set()
     for num, data in tests.items():
         entry: dict[str, Any] = {"name": _text(data.tdef.name), "n": len(data.values),
@@ -444,21 +495,18 @@ def _pat(tests: dict[int, _TestData], results: list[list[tuple[int, float]]],
                 lo = limit_set.lo if lo is None else max(lo, limit_set.lo)
                 hi = limit_set.hi if hi is None else min(hi, limit_set.hi)
                 used.add(PatMode.STATIC)
-        entry.update(lo=lo, hi=hi, flagged=flagged, failures=0)
-        per_test[str(num)] = entry
+        failed: set[int] = set()
         if lo is not None or hi is not None:
-            bounds[num] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
-
-    failing_parts = 0
-    for part_results in results:
-        failed = {num for num, value in part_results
-                  if num in bounds and not bounds[num][0] <= value <= bounds[num][1]}
-        for num in failed:
-            per_test[str(num)]["failures"] += 1
-        failing_parts += bool(failed)
+            low = -math.inf if lo is None else lo
+            high = math.inf if hi is None else hi
+            failed = {owner for owner, value in zip(data.owners, data.values, strict=True)
+                      if not low <= value <= high}
+            failing |= failed
+        entry.update(lo=lo, hi=hi, flagged=flagged, failures=len(failed))
+        per_test[str(num)] = entry
     mode = (PatMode.BOTH if used == {PatMode.DYNAMIC, PatMode.STATIC} else used.pop() if used
             else PatMode.NONE)
-    return {"mode": mode, "failures": failing_parts, "passing_parts": passing_parts,
+    return {"mode": mode, "failures": len(failing), "passing_parts": passing_parts,
             "min_parts": PAT_MIN_PARTS, "k": PAT_K, "method": stats.PAT_METHOD,
             "per_test": per_test}
 

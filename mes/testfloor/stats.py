@@ -49,7 +49,7 @@ def _checked(values: Sequence[float], what: str) -> list[float]:
     data = sorted(values)
     if not data:
         raise ValueError(f"{what}: no values")
-    if not all(math.isfinite(v) for v in data):
+    if not all(map(math.isfinite, data)):
         raise ValueError(f"{what}: values must be finite numbers (no NaN or infinity)")
     return data
 

@@ -1,16 +1,19 @@
 """STDF V4 reader for the test floor: pure Python, no Flask, no ORM.
 
-`parse()` reads a whole file (plain or gzip) into a `StdfFile`; `summarise()` turns its part
-records into the counts of the test-run API (PRR count, units, first-pass and final yield,
-bins) and cross-checks the tester's own summary records. Reading rules, in short (the full
-list is in docs/stdf.md):
+`parse()` reads a whole file (plain or gzip, from memory or a memory-mapped file: `mapped`)
+into a `StdfFile`; `summarise()` turns its part records into the counts of the test-run API
+(PRR count, units, first-pass and final yield, bins) and cross-checks the tester's own
+summary records. The import reads with ``ptr="values"``: each part keeps its usable values
+in two arrays, not one object per PTR. Reading rules, in short (the full list is in
+docs/stdf.md):
 
 * Byte order comes from FAR.CPU_TYPE (1 big-endian, 2 little-endian); CPU_TYPE 0 (VAX) and
   any STDF_VER other than 4 are refused. A cut-short header or record body, a record type
   outside the STDF V4 list, and a file that ends without MRR while parts are still open are
   refused. Every refusal is a `StdfError` whose message and `.offset` give the byte offset
   (of the decompressed stream for gzip input).
-* gzip input is inflated with a bounded output (`inflate`, `InflateLimitExceeded`).
+* gzip input is inflated with a bounded output, whole or in pieces (`inflate`,
+  `inflate_chunks`, `InflateLimitExceeded`).
 * A record may end early: absent trailing fields are None. The standard's "missing" values
   (empty strings, U4 4294967295 counts, I2 -32768 coordinates, ...) are None as well.
 * Counts come from the part records (PRR); HBR/SBR/PCR are only cross-checked.
@@ -18,14 +21,18 @@ list is in docs/stdf.md):
 
 from __future__ import annotations
 
+import gc
+import mmap
+import os
 import struct
 import zlib
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from os import PathLike
-from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 __all__ = [
     "RECORD_FIELDS",
@@ -33,13 +40,17 @@ __all__ = [
     "StdfError",
     "InflateLimitExceeded",
     "PtrResult",
+    "PartValues",
     "TestDef",
     "Part",
     "Wafer",
     "StdfFile",
     "Summary",
     "inflate",
+    "inflate_chunks",
+    "mapped",
     "parse",
+    "paused_gc",
     "parse_file",
     "summarise",
     "unit_key",
@@ -141,6 +152,9 @@ _OTHER_NAMES = {
 }
 _NAMES = {(t, s): n for n, (t, s, _) in RECORD_FIELDS.items()} | _OTHER_NAMES
 
+# What the reader reads from: a file's content in memory, or mapped (`mapped`).
+Buffer = bytes | bytearray | mmap.mmap
+
 _FMT = {"U1": "B", "B1": "B", "U2": "H", "U4": "I", "I1": "b", "I2": "h", "I4": "i",
         "R4": "f", "R8": "d"}
 _NUM, _C1, _CN, _BN, _KU1 = range(5)
@@ -183,7 +197,7 @@ class _Codec:
 _CODECS = {"big": _Codec(">"), "little": _Codec("<")}
 
 
-def _decode(steps: tuple[tuple[str, int, Any], ...], buf: bytes | bytearray, p: int, end: int,
+def _decode(steps: tuple[tuple[str, int, Any], ...], buf: Buffer, p: int, end: int,
             rec: str) -> dict[str, Any]:
     """Decode one record body generically; fields past the end of the record are None."""
     out: dict[str, Any] = {}
@@ -245,6 +259,15 @@ class PtrResult(NamedTuple):
         return bool(self.test_flg & 0x80)
 
 
+class PartValues(NamedTuple):
+    """The usable results of one part, compactly (`parse(..., ptr="values")`): the test
+    number and RESULT (float32, as stored) of each PTR that `PtrResult.usable` accepts and
+    whose value is finite, in file order."""
+
+    test_nums: array[int]
+    values: array[float]
+
+
 @dataclass(frozen=True, slots=True)
 class TestDef:
     """A parametric test's defaults, set by the first PTR with its test number."""
@@ -280,6 +303,8 @@ class Part:
     results: list[PtrResult] = field(default_factory=list)
     # The WIR/WRR the part was tested under (None outside any wafer), for the WRR check.
     wafer: Wafer | None = field(default=None, repr=False, compare=False)
+    # The usable results, when read with ptr="values" (`results` is then empty).
+    values: PartValues | None = field(default=None, repr=False)
 
     @property
     def good(self) -> bool:
@@ -303,12 +328,13 @@ class Wafer:
 @dataclass(slots=True)
 class StdfFile:
     """Everything `parse` keeps from a file. Records other than PIR/PRR/PTR are dicts keyed
-    by their STDF field names with missing values as None; `tests` and `Part.results` are
-    filled only when the PTRs were decoded (`ptr_decoded`)."""
+    by their STDF field names with missing values as None; `tests` is filled when the PTRs
+    were decoded (`ptr_decoded`: True or "values"), and `Part.results` (True) or
+    `Part.values` ("values") with them."""
 
     byte_order: str
     size: int
-    ptr_decoded: bool
+    ptr_decoded: bool | str
     mir: dict[str, Any] = field(default_factory=dict)
     mrr: dict[str, Any] | None = None
     sdrs: list[dict[str, Any]] = field(default_factory=list)
@@ -335,60 +361,93 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _STEP = 1 << 20
 
 
-def inflate(data: bytes | bytearray | memoryview, *,
-            limit: int | None = None) -> bytes | bytearray:
-    """The STDF stream of an upload: `data` itself, or for gzip input (magic 1f 8b) every
-    member inflated, trailing NUL padding after the last one ignored.
+def inflate_chunks(chunks: Iterable[bytes | bytearray | memoryview], *,
+                   limit: int | None = None) -> Iterator[bytes | bytearray | memoryview]:
+    """The STDF stream of an upload that arrives in `chunks`, in pieces: plain input passes
+    through as it is; gzip input (magic 1f 8b) has every member inflated, trailing NUL
+    padding after the last one ignored. Nothing is held beyond one chunk and one piece of
+    output (at most 1 MiB), so an upload of any size streams through.
 
-    The output is bounded: more than `limit` bytes (None: no limit) raises
-    InflateLimitExceeded as soon as the limit is passed: the output never holds more than
-    `limit` + 1 bytes (it grows in steps of at most 1 MiB). A corrupt, cut-short or
-    trailing-garbage gzip stream raises StdfError with the offset in the compressed input.
+    The output is bounded: more than `limit` bytes of gzip output (None: no limit) raises
+    InflateLimitExceeded as soon as the limit is passed, after at most `limit` + 1 bytes.
+    A corrupt, cut-short or trailing-garbage gzip stream raises StdfError with the offset in
+    the compressed input.
     """
-    if bytes(data[:2]) != _GZIP_MAGIC:
-        return data if isinstance(data, bytes | bytearray) else bytes(data)
-    raw = memoryview(data)
-    n = len(raw)
-    out = bytearray()
-    pos = 0
-    while pos < n:
-        if raw[pos:pos + 2] != _GZIP_MAGIC:
-            if bytes(raw[pos:]).strip(b"\0"):
-                raise StdfError(f"unexpected data after the gzip stream at byte {pos}", pos)
+    source = iter(chunks)
+    pending: bytes | bytearray | memoryview = b""
+    more: bytes | bytearray | memoryview | None
+    for chunk in source:
+        pending = bytes(pending) + bytes(chunk) if pending else chunk
+        if len(pending) >= 2:
             break
+    if bytes(pending[:2]) != _GZIP_MAGIC:
+        if pending:
+            yield pending
+        yield from source
+        return
+    pos = 0  # offset in the compressed input of pending's first byte
+    out = 0
+    while True:
+        # Between members: another member, or NUL padding to the end.
+        while len(pending) < 2:
+            more = next(source, None)
+            if more is None:
+                break
+            pending = bytes(pending) + bytes(more)
+        if not pending:
+            return
+        if bytes(pending[:2]) != _GZIP_MAGIC:
+            if bytes(pending).strip(b"\0") or any(bytes(c).strip(b"\0") for c in source):
+                raise StdfError(f"unexpected data after the gzip stream at byte {pos}", pos)
+            return
+        member = pos
         inflater = zlib.decompressobj(wbits=31)
-        fed = pos
-        tail: bytes | memoryview = b""
         while not inflater.eof:
-            if not tail and fed < n:
-                tail = raw[fed:fed + _STEP]
-                fed += len(tail)
-            room = _STEP if limit is None else min(_STEP, limit - len(out) + 1)
+            if not pending:
+                more = next(source, None)
+                if more is None:
+                    raise StdfError(f"truncated gzip stream at byte {pos}", pos)
+                pending = more
+            room = _STEP if limit is None else min(_STEP, limit - out + 1)
             try:
-                piece = inflater.decompress(tail, room)
+                piece = inflater.decompress(pending, room)
             except zlib.error as exc:
                 raise StdfError(
-                    f"corrupt gzip stream in the member starting at byte {pos}: {exc}", pos
-                ) from exc
-            tail = inflater.unconsumed_tail
-            out += piece
-            if limit is not None and len(out) > limit:
+                    f"corrupt gzip stream in the member starting at byte {member}: {exc}",
+                    member) from exc
+            rest = inflater.unconsumed_tail or inflater.unused_data
+            pos += len(pending) - len(rest)
+            pending = rest
+            out += len(piece)
+            if limit is not None and out > limit:
                 raise InflateLimitExceeded(limit)
-            if not piece and not tail and fed >= n:
-                raise StdfError(f"truncated gzip stream at byte {n}", n)
-        pos = fed - len(inflater.unused_data)
+            if piece:
+                yield piece
+
+
+def inflate(data: Buffer | memoryview, *, limit: int | None = None) -> Buffer:
+    """The STDF stream of an upload held whole: `data` itself, or for gzip input every member
+    inflated (`inflate_chunks`: trailing NUL padding ignored, the output bounded by `limit`,
+    errors with the offset in the compressed input). The output grows in steps of at most
+    1 MiB and never holds more than `limit` + 1 bytes.
+    """
+    if bytes(data[:2]) != _GZIP_MAGIC:
+        return data if isinstance(data, bytes | bytearray | mmap.mmap) else bytes(data)
+    out = bytearray()
+    for piece in inflate_chunks((data[i:i + _STEP] for i in range(0, len(data), _STEP)),
+                                limit=limit):
+        out += piece
     return out
 
 
-def _load(data: bytes | bytearray | memoryview | BinaryIO,
-          limit: int | None) -> bytes | bytearray:
+def _load(data: Buffer | memoryview | BinaryIO, limit: int | None) -> Buffer:
     if isinstance(data, str | PathLike):
         raise TypeError("parse() takes the file's content; use parse_file() for a path")
-    raw = data if isinstance(data, bytes | bytearray | memoryview) else data.read()
+    raw = data if isinstance(data, bytes | bytearray | memoryview | mmap.mmap) else data.read()
     return inflate(raw, limit=limit)
 
 
-def _byte_order(buf: bytes | bytearray) -> str:
+def _byte_order(buf: Buffer) -> str:
     """Check the FAR and return the byte order it declares."""
     if not buf:
         raise StdfError("empty input: no FAR record at byte 0, not an STDF file", 0)
@@ -411,30 +470,90 @@ def _byte_order(buf: bytes | bytearray) -> str:
     return "big" if cpu == 1 else "little"
 
 
-def parse(data: bytes | bytearray | memoryview | BinaryIO, *, ptr: bool = True,
+Reading = bool | Literal["values"]
+
+
+def parse(data: Buffer | memoryview | BinaryIO, *, ptr: Reading = True,
           inflate_limit: int | None = None) -> StdfFile:
-    """Read a whole STDF V4 file (plain or gzip) from bytes or a binary stream.
+    """Read a whole STDF V4 file (plain or gzip) from bytes, a memory map (`mapped`) or a
+    binary stream.
 
     With ``ptr=False`` (summary mode) PTR bodies are skipped by their length and only counted,
-    so `tests` is empty and parts carry no results. PTRs belong to the part opened by the last
-    PIR with the same HEAD_NUM/SITE_NUM and not yet closed by its PRR; a PTR while no part is
-    open on its head and site belongs to the part whose PRR closed last there (testers that
-    write the PIR after the PRR, counted in `late_ptrs`); one with no such part is counted
-    in `orphan_ptrs`. Raises StdfError (with the byte offset) for input that is not STDF V4,
-    is truncated, or holds a record type outside the V4 list; InflateLimitExceeded for gzip
-    input inflating to more than `inflate_limit` bytes.
+    so `tests` is empty and parts carry no results. With ``ptr="values"`` each part keeps
+    only its usable results, compactly, in `Part.values` (the import's mode: a few bytes per
+    PTR instead of an object); `tests` is filled as in full mode. PTRs belong to the part
+    opened by the last PIR with the same HEAD_NUM/SITE_NUM and not yet closed by its PRR; a
+    PTR while no part is open on its head and site belongs to the part whose PRR closed last
+    there (testers that write the PIR after the PRR, counted in `late_ptrs`); one with no
+    such part is counted in `orphan_ptrs`. Raises StdfError (with the byte offset) for input
+    that is not STDF V4, is truncated, or holds a record type outside the V4 list;
+    InflateLimitExceeded for gzip input inflating to more than `inflate_limit` bytes.
     """
+    if ptr not in (True, False, "values"):
+        raise ValueError(f"ptr must be True, False or 'values', not {ptr!r}")
     buf = _load(data, inflate_limit)
     order = _byte_order(buf)
-    return _read(buf, order, ptr)
+    with paused_gc():
+        return _read(buf, order, ptr)
 
 
-def parse_file(path: str | PathLike[str], *, ptr: bool = True) -> StdfFile:
-    """`parse` the file at `path`."""
-    return parse(Path(path).read_bytes(), ptr=ptr)
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector, as `parse` does while the reader runs. What it
+    builds holds no reference cycles, so a collection finds nothing in it, but the objects
+    of a big file (a few per part) would trigger full collections of the whole process'
+    heap: 0.3 s and more for 100 MB. The collector runs again afterwards, unless it was off
+    before (during another thread's read, say, which turns it back on when it ends)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
-def _ptr_slow(steps: tuple, buf: bytes | bytearray, body: int, end: int,
+def parse_file(path: str | PathLike[str], *, ptr: Reading = True) -> StdfFile:
+    """`parse` the file at `path` (plain files through a memory map, `mapped`)."""
+    with open(path, "rb") as fh, mapped(fh) as buf:
+        return parse(buf, ptr=ptr)
+
+
+@contextmanager
+def mapped(file: BinaryIO) -> Iterator[mmap.mmap | bytes]:
+    """The whole content of a binary file on disk, mapped read-only for `parse` (b"" when
+    the file is empty). Pages are read as the reader reaches them and handed back once it
+    has passed them, so a file of any size costs a bounded resident memory."""
+    if os.fstat(file.fileno()).st_size == 0:
+        yield b""
+        return
+    with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        yield buf
+
+
+# The reader hands the pages of a memory-mapped file back to the system in steps of this
+# many bytes, once it has read past them (they stay in the page cache).
+_RELEASE_STEP = 16 << 20
+
+
+def _hand_back(buf: Buffer, start: int, pos: int) -> int:
+    """Hand the pages of a mapped file from `start` up to `pos` back to the system (they
+    stay in the page cache, and are read again from there if needed); returns where the
+    next hand-back starts."""
+    upto = pos - pos % mmap.PAGESIZE
+    if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        buf.madvise(mmap.MADV_DONTNEED, start, upto - start)
+    return upto
+
+
+def _only_padding(buf: Buffer, pos: int) -> bool:
+    """Everything from `pos` on is NUL bytes (block padding after the last record), looked
+    at in steps (the padding may be long)."""
+    return not any(buf[start:start + _STEP].strip(b"\0")
+                   for start in range(pos, len(buf), _STEP))
+
+
+def _ptr_slow(steps: tuple, buf: Buffer, body: int, end: int,
               tests: dict[int, TestDef]) -> tuple:
     """Decode an unusual or first-of-its-test PTR field by field.
 
@@ -470,7 +589,7 @@ def _ptr_slow(steps: tuple, buf: bytes | bytearray, body: int, end: int,
             lo, hi)
 
 
-def _read(buf: bytes | bytearray, order: str, full: bool) -> StdfFile:
+def _read(buf: Buffer, order: str, ptr: Reading) -> StdfFile:
     """The record loop. Hot path: PTR (most records) then PIR/PRR; the rest is generic."""
     codec = _CODECS[order]
     steps = codec.steps
@@ -480,25 +599,39 @@ def _read(buf: bytes | bytearray, order: str, full: bool) -> StdfFile:
     prr_fixed = codec.prr.unpack_from
     ptr_steps = steps["PTR"]
     new_result = tuple.__new__
+    full = ptr is True
+    compact = ptr == "values"
 
-    f = StdfFile(byte_order=order, size=len(buf), ptr_decoded=full)
+    # What a part collects from its PTRs: PtrResults, or in compact mode PartValues.
+    def new_slot() -> Any:
+        return PartValues(array("I"), array("f")) if compact else []
+
+    f = StdfFile(byte_order=order, size=len(buf), ptr_decoded=ptr)
     tests = f.tests
     tests_get = tests.get
     parts = f.parts
     counts: dict[tuple[int, int], int] = {}
-    open_parts: dict[tuple[int | None, int | None], list[PtrResult]] = {}
+    open_parts: dict[tuple[int | None, int | None], Any] = {}
     open_get = open_parts.get
-    # The results of the part each head/site closed last, for PTRs after their PRR.
-    closed_parts: dict[tuple[int | None, int | None], list[PtrResult]] = {}
+    # The open parts that received a PTR since their PIR.
+    with_ptr: set[tuple[int | None, int | None]] = set()
+    # What the part each head/site closed last collects, for PTRs after their PRR.
+    closed_parts: dict[tuple[int | None, int | None], Any] = {}
     wafer_of_head: dict[int | None, Wafer] = {}
     n_ptr = 0
     orphans = 0
     late = 0
     n = len(buf)
+    # A memory-mapped file's pages are handed back once read (mapped()).
+    released = 0
+    release_at = _RELEASE_STEP if isinstance(buf, mmap.mmap) else n
     pos = 0
     while pos < n:
+        if pos >= release_at:
+            released = _hand_back(buf, released, pos)
+            release_at = pos + _RELEASE_STEP
         if pos + 4 > n:
-            if not buf[pos:].strip(b"\0"):
+            if _only_padding(buf, pos):
                 break  # block padding after the last record
             raise StdfError(f"truncated record header at byte {pos}", pos)
         rec_len, typ, sub = header(buf, pos)
@@ -544,16 +677,39 @@ def _read(buf: bytes | bytearray, order: str, full: bool) -> StdfFile:
                     else:
                         test_num, head, site, tflg, pflg, value, lo, hi = _ptr_slow(
                             ptr_steps, buf, body, end, tests)
-                results = open_get((head, site))
-                if results is None:
-                    results = closed_parts.get((head, site))
-                    if results is None:
-                        orphans += 1
-                    else:
-                        late += 1
-                if results is not None:
-                    results.append(new_result(
-                        PtrResult, (test_num, value, tflg, pflg, lo, hi)))
+            elif compact:
+                # The limits in force do not matter here: only the first PTR of a test
+                # (its defaults) and unusual short ones are decoded field by field.
+                if rec_len >= 12:
+                    test_num, head, site, tflg, pflg, value = ptr_head(buf, body)
+                    if test_num not in tests:
+                        test_num, head, site, tflg, pflg, value, _, _ = _ptr_slow(
+                            ptr_steps, buf, body, end, tests)
+                else:
+                    test_num, head, site, tflg, pflg, value, _, _ = _ptr_slow(
+                        ptr_steps, buf, body, end, tests)
+            else:
+                pos = end
+                continue
+            site_key = (head, site)
+            slot = open_get(site_key)
+            if slot is None:
+                slot = closed_parts.get(site_key)
+                if slot is None:
+                    orphans += 1
+                else:
+                    late += 1
+            else:
+                with_ptr.add(site_key)
+            if slot is not None:
+                if full:
+                    slot.append(new_result(PtrResult, (test_num, value, tflg, pflg, lo, hi)))
+                # PtrResult.usable, and a finite value (value - value is NaN otherwise).
+                elif (value is not None and tflg is not None and not tflg & 0x3F
+                      and not (pflg or 0) & 0x07 and test_num is not None
+                      and value - value == 0.0):
+                    slot[0].append(test_num)
+                    slot[1].append(value)
             pos = end
             continue
         key = (typ, sub)
@@ -579,12 +735,16 @@ def _read(buf: bytes | bytearray, order: str, full: bool) -> StdfFile:
             # PART_FLG bit 4: no pass/fail information (Part.good then uses the hard bin).
             passed = None if flg is None or flg & 0x10 else not flg & 0x08
             wafer = wafer_of_head.get(head)
-            part_results = open_parts.pop((head, site), [])
-            closed_parts[(head, site)] = part_results
+            site_key = (head, site)
+            slot = open_parts.pop(site_key, None)
+            if slot is None:
+                slot = new_slot()
+            with_ptr.discard(site_key)
+            closed_parts[site_key] = slot
             parts.append(Part(
                 head, site, flg, ntest, hbin, sbin, x, y, ttime, part_id, part_txt,
-                wafer.wafer_id if wafer is not None else None, passed, part_results,
-                wafer,
+                wafer.wafer_id if wafer is not None else None, passed,
+                [] if compact else slot, wafer, slot if compact else None,
             ))
         elif typ == 5 and sub == 10:
             if rec_len >= 2:
@@ -596,13 +756,14 @@ def _read(buf: bytes | bytearray, order: str, full: bool) -> StdfFile:
                 f.warnings.append(
                     f"PIR at byte {pos} reopens head {site_key[0]} site {site_key[1]} "
                     "before its PRR: the earlier part's results are dropped")
-            open_parts[site_key] = []
+            open_parts[site_key] = new_slot()
+            with_ptr.discard(site_key)
         else:
             known = _NAMES.get(key)
             if known in steps:
                 _store(f, known, _decode(steps[known], buf, body, end, known), wafer_of_head,
                        pos)
-            elif key == (0, 0) and rec_len == 0 and not buf[pos:].strip(b"\0"):
+            elif key == (0, 0) and rec_len == 0 and _only_padding(buf, pos):
                 counts.pop(key)
                 break  # block padding after the last record
             elif known is None:
@@ -614,7 +775,7 @@ def _read(buf: bytes | bytearray, order: str, full: bool) -> StdfFile:
     f.orphan_ptrs = orphans
     f.late_ptrs = late
     # A tester that writes the PIR after the PRR leaves its last PIR open, with no results.
-    unclosed = sum(1 for results in open_parts.values() if results or not late)
+    unclosed = sum(1 for site_key in open_parts if site_key in with_ptr or not late)
     if f.mrr is None and unclosed:
         raise StdfError(
             f"truncated: no MRR, {unclosed} part{'s' if unclosed > 1 else ''} without a "

@@ -94,7 +94,7 @@ def upload(lot_no: str) -> Any:
         if upload is None or not upload.filename:
             message = _("Choose the STDF file to upload.")
             raise InvalidInput(message, fields={"file": [message]})
-        return services.import_stdf(sess, current_user, lot, upload.read(), step=args["step"])
+        return services.import_stdf(sess, current_user, lot, upload.stream, step=args["step"])
 
     run, refused = forms.attempt(action)
     if run is not None:

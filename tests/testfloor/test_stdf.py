@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import gzip
 import io
+import math
+import mmap
 import random
 import struct
 import tracemalloc
@@ -14,8 +18,11 @@ from mes.testfloor.stdf import (
     InflateLimitExceeded,
     StdfError,
     inflate,
+    inflate_chunks,
+    mapped,
     parse,
     parse_file,
+    paused_gc,
     summarise,
     unit_key,
 )
@@ -887,3 +894,146 @@ def test_inflate_limit_is_on_the_whole_output_of_every_member():
     assert len(parse(members, inflate_limit=len(plain)).parts) == 1
     # Plain input is returned as it is: the upload limit bounds it.
     assert inflate(plain, limit=1) == plain
+
+
+# --- compact values (the import's reading) --------------------------------------------------
+
+def usable_results(part):
+    """What a part's full results give PAT: (test number, value) of the usable, finite ones."""
+    return [(r.test_num, r.value) for r in part.results
+            if r.usable and r.test_num is not None and math.isfinite(r.value)]
+
+
+def assert_values_mode_agrees(data):
+    """Reading with ptr="values" keeps exactly each part's usable, finite results, and
+    everything else as the full reading has it."""
+    full = parse(data)
+    compact = parse(data, ptr="values")
+    assert [list(zip(*p.values, strict=True)) for p in compact.parts] == \
+        [usable_results(p) for p in full.parts]
+    assert [dataclasses.replace(p, values=None) for p in compact.parts] == \
+        [dataclasses.replace(p, results=[]) for p in full.parts]
+    for name in ("tests", "record_counts", "orphan_ptrs", "late_ptrs", "warnings", "mir",
+                 "hbr", "sbr", "pcr", "tsr", "sdrs", "size"):
+        assert getattr(compact, name) == getattr(full, name), name
+    assert summarise(compact) == summarise(full)
+    return compact
+
+
+def test_values_mode_keeps_the_usable_finite_results_of_random_parts():
+    rng = random.Random(20261207)
+    values = [0.0, 1.5, -2.25, math.nan, math.inf, -math.inf, 3.0e38]
+    parts = []
+    for i in range(200):
+        results = [(t, rng.choice(values), rng.choice([0, 0, 0x02, 0x04, 0x80, 0x20]))
+                   for t in rng.sample(sorted(TESTS), rng.randint(0, 2))]
+        parts.append(PartSpec(hard_bin=rng.randint(1, 9), passed=rng.choice([True, False]),
+                              site=rng.randint(0, 3), part_id=str(i), results=results))
+    for byte_order in ("big", "little"):
+        for repeat in ("omit", "full"):
+            compact = assert_values_mode_agrees(
+                stdf(parts, byte_order=byte_order, repeat_limits=repeat, interleave=True))
+            kept = sum(len(p.values.values) for p in compact.parts)
+            assert 0 < kept < sum(len(p.results) for p in parts)
+
+
+def test_values_mode_follows_ptrs_after_their_prr_orphans_and_odd_records():
+    assert assert_values_mode_agrees(d10_file([(0, [1.0, 2.0]), (1, [3.0])])).late_ptrs == 3
+    data = d10_file([(0, [1.0])])
+    mir_end = records(data)[2][0]
+    assert assert_values_mode_agrees(
+        data[:mir_end] + ptr_tail(SITE_NUM=5) + data[mir_end:]).orphan_ptrs == 1
+    # PARM_FLG bits 0-2 make a result unusable; a short PTR keeps the test's defaults.
+    first = ptr_tail(TEST_TXT="t", ALARM_ID=None, OPT_FLAG=0x0E, RES_SCAL=0, LLM_SCAL=0,
+                     HLM_SCAL=0, LO_LIMIT=1.0, HI_LIMIT=2.0)
+    body = ptr_tail(RESULT=1.25)[4:] + bytes([200]) + b"short"
+    compact = assert_values_mode_agrees(stdf([PartSpec(results=[
+        first, raw_record(15, 10, body), ptr_tail(PARM_FLG=0x04),
+        raw_record(15, 10, ptr_tail()[4:10])])]))
+    assert list(compact.parts[0].values.values) == [1.5, 1.25]
+    assert_values_mode_agrees(stdf([PartSpec()]).replace(
+        encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 0}),
+        encode_record("PIR", {"HEAD_NUM": 1, "SITE_NUM": 0}) * 2))
+
+
+@pytest.mark.parametrize("name", ["lot3.stdf", "credence_ft.std"])
+def test_values_mode_agrees_with_the_full_reading_on_the_real_files(name):
+    assert_values_mode_agrees(real(name).read_bytes())
+
+
+def test_an_unknown_ptr_mode_is_refused():
+    with pytest.raises(ValueError, match="ptr must be"):
+        parse(stdf([PartSpec()]), ptr="all")
+
+
+# --- streaming: inflating in pieces, files through a memory map -----------------------------
+
+def pieces(data, sizes):
+    """`data` cut into pieces of the given sizes (cycled)."""
+    out, pos, i = [], 0, 0
+    while pos < len(data):
+        out.append(data[pos:pos + sizes[i % len(sizes)]])
+        pos += sizes[i % len(sizes)]
+        i += 1
+    return out
+
+
+@pytest.mark.parametrize("sizes", [[1], [2, 7, 1], [5000]])
+def test_gzip_inflates_the_same_whatever_pieces_it_arrives_in(sizes):
+    plain = stdf([PartSpec(part_id=str(i), results=[(100, 1.5)]) for i in range(50)])
+    half = len(plain) // 2
+    members = gzip.compress(plain[:half]) + gzip.compress(plain[half:]) + b"\0" * 9
+    assert b"".join(inflate_chunks(pieces(members, sizes))) == plain
+    assert b"".join(inflate_chunks(pieces(plain, sizes))) == plain
+    with pytest.raises(InflateLimitExceeded):
+        b"".join(inflate_chunks(pieces(members, sizes), limit=len(plain) - 1))
+    # Data after the padding: the offset is where the last member ended.
+    end = len(members) - 9
+    for broken, message in ((members[:-20], f"truncated gzip stream at byte {len(members) - 20}"),
+                            (members + b"junk",
+                             f"unexpected data after the gzip stream at byte {end}")):
+        with pytest.raises(StdfError, match=message) as exc:
+            b"".join(inflate_chunks(pieces(broken, sizes)))
+        with pytest.raises(StdfError) as whole:
+            inflate(broken)
+        assert exc.value.offset == whole.value.offset
+
+
+def test_a_file_is_read_through_a_memory_map_as_from_memory(tmp_path):
+    data = stdf([PartSpec(x=i, y=0, results=[(100, 1.5), (200, 0.001)]) for i in range(20)])
+    path = tmp_path / "lot.stdf"
+    path.write_bytes(data + b"\0" * 100)
+    with path.open("rb") as fh, mapped(fh) as buf:
+        assert isinstance(buf, mmap.mmap) and len(buf) == len(data) + 100
+        assert parse(buf).parts == parse(data).parts
+    assert parse_file(path, ptr="values").parts == parse(data, ptr="values").parts
+    empty = tmp_path / "empty.stdf"
+    empty.write_bytes(b"")
+    with pytest.raises(StdfError, match="empty input"):
+        parse_file(empty)
+    path.write_bytes(data[:-3])
+    with pytest.raises(StdfError, match="truncated MRR record") as exc:
+        parse_file(path)
+    assert exc.value.offset == len(data) - mrr_len()
+
+
+def test_reading_pauses_the_cyclic_collector_and_restores_it():
+    data = stdf([PartSpec(results=[(100, 1.5)])])
+    seen = []
+    with paused_gc():
+        seen.append(gc.isenabled())
+    assert seen == [False] and gc.isenabled()
+    parse(data)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse(data)
+        with paused_gc():
+            pass
+        # Off before (another read still running, say): left off.
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(StdfError), paused_gc():
+        parse(b"not stdf")
+    assert gc.isenabled()

@@ -1,6 +1,7 @@
 """Upload limits: a request body over UPLOAD_LIMIT_MIB is 413 whether it comes with a
 Content-Length or chunked without one, and a gzip upload inflates with a bounded output
-(GZIP_INFLATE_LIMIT_MIB), so a gzip bomb is 413 and costs the worker at most the limit."""
+(GZIP_INFLATE_LIMIT_MIB), so a gzip bomb is 413 and costs the worker at most the limit.
+Uploads stream through the import: the worker never holds one whole."""
 
 from __future__ import annotations
 
@@ -142,8 +143,8 @@ def test_a_gzip_bomb_is_413_naming_the_limit_and_inflates_no_further(
     finally:
         tracemalloc.stop()
     assert "4 MiB" in error["message"] and "GZIP_INFLATE_LIMIT_MIB" in error["message"]
-    # The limit's own buffer (4 MiB) plus one step of output, the upload and the request:
-    # far below the 300 MiB the bomb inflates to, and below the 100 MiB allowed beyond it.
+    # Inflated in steps of 1 MiB to a temporary file, the upload and the request: far below
+    # the 300 MiB the bomb inflates to, and below the 100 MiB allowed beyond the limit.
     assert peak < 4 * MIB + 16 * MIB, f"peak {peak / MIB:.1f} MiB"
 
 
@@ -152,3 +153,33 @@ def test_a_gzip_file_within_the_inflate_limit_is_imported(app, op, ft_lot, monke
     resp = op.post("/lots/LOT-FT/stdf", data=bomb, headers=OCTET)
     assert resp.status_code == 201, resp.get_json()
     assert resp.get_json()["parts_tested"] == 5
+
+
+# --- streaming ------------------------------------------------------------------------------
+
+STREAMED_MIB = 32
+
+
+@pytest.mark.parametrize("as_multipart", [False, True], ids=["raw body", "multipart"])
+def test_an_upload_streams_through_the_import_without_being_held_in_memory(
+        app, client, op, ft_lot, monkeypatch, as_multipart):
+    monkeypatch.setitem(app.config, "UPLOAD_LIMIT_MIB", STREAMED_MIB + 1)
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", (STREAMED_MIB + 1) * MIB)
+    data = padded(STREAMED_MIB * MIB)
+    body = multipart(data) if as_multipart else data
+    environ = EnvironBuilder(
+        path="/api/v1/lots/LOT-FT/stdf", method="POST", input_stream=io.BytesIO(body),
+        content_length=len(body),
+        headers={**op.headers, "Content-Type": MULTIPART if as_multipart
+                 else OCTET["Content-Type"]}).get_environ()
+    tracemalloc.start()
+    try:
+        resp = client.open(Request(environ))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert resp.status_code == 201, resp.get_json()
+    assert (resp.get_json()["file_size"], resp.get_json()["parts_tested"]) == (len(data), 5)
+    # Read in pieces of 1 MiB to a temporary file and from there through a memory map:
+    # a few pieces at a time, never the 32 MiB of the file.
+    assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB"
