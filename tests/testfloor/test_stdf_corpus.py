@@ -213,3 +213,18 @@ def test_corpus_file_without_parts_is_refused_and_stores_nothing(op, session):
     assert stdf.parse(data).parts == []
     refused(session, lambda: op.post("/lots/LOT-C/stdf", data=data, headers=OCTET), 422,
             "no_parts")
+
+
+# --- the corpus itself ----------------------------------------------------------------------
+
+def test_every_corpus_file_is_listed_in_the_readme_with_its_size_and_hash():
+    readme = (CORPUS / "README.md").read_text(encoding="utf-8")
+    files = sorted(p for p in CORPUS.iterdir() if p.is_file() and p.name != "README.md")
+    assert [p.name for p in files] == sorted(COMPARED + PYSTDF_CANNOT)
+    for p in files:
+        data = p.read_bytes()
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{p.name}`"))
+        assert f"| {len(data):,} |" in row
+        assert f"`{hashlib.sha256(data).hexdigest()}`" in row
+        assert len(data) < 2_000_000
+    assert sum(p.stat().st_size for p in files) < 15_000_000
