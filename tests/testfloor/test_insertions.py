@@ -33,6 +33,13 @@ def eng(api):
     return api("engineer")
 
 
+@pytest.fixture
+def as_role(make_user, login):
+    def do(role: str):
+        return login(make_user(role))
+    return do
+
+
 def bins(good: int, failing: dict[int, int]) -> list[dict[str, Any]]:
     return [{"bin": 1, "count": good, "pass": True},
             *({"bin": b, "count": n, "pass": False} for b, n in failing.items())]
@@ -310,3 +317,20 @@ def test_a_product_not_tested_at_a_test_step_passes_it_without_data(session, lot
     out(session, lot, 1000, [])
     session.commit()
     assert (lot.step_code, lot.quantity) == ("PACK", 1000)
+
+
+# --- the station ---------------------------------------------------------------------------
+
+def test_the_station_closes_the_insertion_and_prefills_the_proposal(session, op, as_role,
+                                                                   lot):
+    track_in(session, lot)
+    record(op, "L1", 940, {8: 50})
+    client = as_role("operator")
+    page = client.get("/station?lot=L1").get_data(as_text=True)
+    assert "Close test insertion" in page
+    resp = client.post("/lots/L1/insertions/FT/close", data={})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+    page = client.get("/station?lot=L1").get_data(as_text=True)
+    assert "Close test insertion" not in page
+    assert 'value="940"' in page and 'value="50"' in page and 'value="10"' in page
+    assert "book the 10 unaccounted unit(s) to a reason" in page
