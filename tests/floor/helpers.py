@@ -84,12 +84,14 @@ def track_out(session, lot: Lot, good: int | None = None,
 
 
 def record_and_close(session, lot: Lot, bins: list[dict[str, Any]] | None = None) -> dict:
-    """Record a bin summary of `lot` at its (test) step — by default every unit good in
-    bin 1 — close the test insertion and give its proposed track-out."""
+    """Record a bin summary of `lot` at its (test) step — by default, when the lot has no
+    test data there yet, every unit good in bin 1 — close the test insertion and give its
+    proposed track-out."""
     from mes.testfloor import insertions
     from mes.testfloor import services as testfloor
-    testfloor.record_bins(session, "op1", lot, bins=bins or [
-        {"bin": 1, "count": lot.quantity, "passed": True}])
+    if bins is not None or insertions.current_insertion(session, lot, lot.step_code) is None:
+        testfloor.record_bins(session, "op1", lot, bins=bins or [
+            {"bin": 1, "count": lot.quantity, "passed": True}])
     closed = insertions.close(session, "op1", lot, lot.step_code)
     session.commit()
     return closed.proposal
