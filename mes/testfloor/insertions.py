@@ -49,6 +49,7 @@ from mes.testfloor import programs, stats
 from mes.testfloor.models import TestBin, TestInsertion, TestProgram, TestRun, TestStepSetup
 from mes.vocabulary import (
     BinKind,
+    CustomerCategory,
     HoldSource,
     InsertionState,
     PatMode,
@@ -552,7 +553,8 @@ def fallback_reject(session: Session) -> ReasonCode:
                           "bins without a reason cannot be booked.", code=FALLBACK_REJECT))
     created = catalog.create_reason_code(session, SYSTEM, {
         "code": FALLBACK_REJECT, "kind": ReasonKind.REJECT,
-        "description": "Failed at test (bin without a reject reason)"})
+        "description": "Failed at test (bin without a reject reason)",
+        "customer_category": CustomerCategory.TEST})
     session.flush()
     return created
 
