@@ -16,7 +16,7 @@ import itertools
 import math
 import random
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
-from sqlalchemy import event, func, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from mes.auth import services as auth_services
@@ -33,7 +33,7 @@ from mes.auth.actor import SystemActor
 from mes.auth.models import User
 from mes.catalog import services as catalog
 from mes.catalog.maintenance_demo import load_demo_maintenance
-from mes.catalog.models import Customer, MaterialLot
+from mes.catalog.models import Customer, MaterialLot, Product
 from mes.catalog.schemas import (
     BomIn,
     CustomerIn,
@@ -64,8 +64,9 @@ from mes.shipping import packing
 from mes.shipping import services as shipping
 from mes.shipping.models import PackUnit
 from mes.spc.demo import load_demo_spc
+from mes.testfloor import insertions, programs
 from mes.testfloor import services as testfloor
-from mes.testfloor.models import TestRun
+from mes.testfloor.models import TestInsertion
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
 from mes.vocabulary import ACTIVE_LOT_STATES, AVAILABLE_EQUIPMENT_STATES, LotState, PackKind
 
@@ -564,6 +565,28 @@ def _create_master_data(session: Session, data: dict[str, list[dict[str, Any]]])
     # Qualified at the BOM revision the lots are built on.
     for qual in data["qualifications"]:
         catalog.add_qualification(session, ACTOR, products[qual["product"]], qual["data"])
+    _define_test_bins(session, products.values())
+
+
+# The failing hard bins of the demo's tester files (bin 6: the SBA excursion's), each
+# booked to the step's reject reasons in order.
+DEMO_FAIL_BINS = (2, 3, 4, 5, 6)
+
+
+def _define_test_bins(session: Session, products: Iterable[Product]) -> None:
+    """Bin definitions of every product at its final test steps: bin 1 passes, the failing
+    bins book to the step's reject reasons, so that a closed insertion proposes them."""
+    for product in products:
+        route = catalog.current_route(session, product.route_code)
+        steps = catalog.route_step_infos(session, route) if route is not None else ()
+        for step in steps:
+            if step.code not in FT_STEPS:
+                continue
+            reasons = STEP_WORK[step.code][3]
+            programs.set_bins(session, ACTOR, product, step=step.code, bins=[
+                {"bin": 1, "kind": "hard", "passed": True, "name": "Pass"},
+                *({"bin": b, "kind": "hard", "passed": False, "name": reasons[k],
+                   "reason": reasons[k]} for k, b in enumerate(DEMO_FAIL_BINS))])
 
 
 # Demo users who read the interface in Simplified Chinese (the others follow the browser).
@@ -1110,12 +1133,14 @@ class _History:
         step = plan.steps[lot.step_seq - 1]
         code = step.code
         rejects = self._rejects(at, plan, step, lot.quantity)
+        good = lot.quantity - sum(r["qty"] for r in rejects)
         if code in FT_STEPS:
-            self.tests.tested(at, lot, code, self._operator(at))
+            # A test step's track-out is its closed insertion's proposal.
+            proposal = self.tests.tested(at, lot, code, self._operator(at))
+            good, rejects = proposal["good_qty"], list(proposal["rejects"])
         with simulated_time(at), self.session.no_autoflush:  # as at track-in
             floor.track_out(self.session, self._operator(at), lot, step=code,
-                            good_qty=lot.quantity - sum(r["qty"] for r in rejects),
-                            rejects=rejects)
+                            good_qty=good, rejects=rejects)
             if code == DRY_PACK_STEP and lot.product.msl != "1" and lot.quantity:
                 self._dry_pack(at, lot)
         self._arrive(at, plan)
@@ -1281,22 +1306,41 @@ class _TestHistory:
                "LOAD_TYP": "load board", "LOAD_ID": f"LB-{product}-1"}
         return write_stdf(None, mir=mir, parts=parts, tests=tests, sdrs=[sdr])
 
-    def tested(self, at: datetime, lot: Lot, step: str, operator: User) -> None:
+    def tested(self, at: datetime, lot: Lot, step: str, operator: User) -> dict[str, Any]:
         """The lot has just been tested at `step` (it is still running there): import its
-        file, then compute static PAT limits when their time has come."""
+        file as the first pass, record the rest of the lot (beyond the file's units) as a
+        resumed bin summary of the same bins, close the insertion, then
+        compute static PAT limits when their time has come. Returns the proposal."""
         key = (lot.product.code, step)
         i = self.runs.get(key, 0)
         self.runs[key] = i + 1
         fails, retests = _demo_fails(i)
+        units = min(DEMO_UNITS, lot.quantity)
+        if units < DEMO_UNITS:
+            fails, retests = {}, 0
+        rest = lot.quantity - units
         with simulated_time(at), self.session.no_autoflush:
             testfloor.import_stdf(self.session, operator, lot,
-                                  self.stdf(lot, step, at, fails, retests), step=step)
+                                  self.stdf(lot, step, at, fails, retests, units), step=step)
+            if rest > 0:
+                # The rest of the lot fails at half the file's rate in the same bins: the
+                # step's yield stays above its minimum, and each lot's insertion keeps the
+                # file's six-run pattern that SBA finds nothing in.
+                rest_fails = {b: round(n * rest / units / 2) for b, n in fails.items()}
+                passed = rest - sum(rest_fails.values())
+                testfloor.record_bins(self.session, operator, lot, step=step, pass_="resume",
+                                      bins=[{"bin": 1, "count": passed, "passed": True},
+                                            *({"bin": b, "count": n, "passed": False}
+                                              for b, n in sorted(rest_fails.items()))])
+            proposal = insertions.close(self.session, operator, lot, step).proposal
+        assert proposal is not None
         if (not self.pat_done and key == (PAT_PRODUCT, PAT_STEP)
                 and self.runs[key] >= PAT_AFTER_LOTS):
             self.pat_done = True
             with simulated_time(at + timedelta(minutes=20)):
                 testfloor.compute_pat_limits(self.session, self.engineer, lot.product,
                                              step=PAT_STEP)
+        return proposal
 
     def sba_excursion(self, end: datetime) -> None:
         """At the end of the history a lot tests low at a final test step: its yield falls
@@ -1323,16 +1367,19 @@ class _TestHistory:
             testfloor.import_stdf(self.session, self.day_operator, lot,
                                   self.stdf(lot, lot.step_code, at, fails, 0, units),
                                   step=lot.step_code)
+            # SBA judges the insertion once, when it closes.
+            insertions.close(self.session, self.day_operator, lot, lot.step_code)
 
     def _history_yields(self, lot: Lot) -> list[float]:
-        latest = (select(func.max(TestRun.id))
-                  .where(TestRun.product_id == lot.product_id,
-                         TestRun.step_code == lot.step_code, TestRun.lot_id != lot.id)
-                  .group_by(TestRun.lot_id))
-        runs = self.session.scalars(select(TestRun).where(TestRun.id.in_(latest))
-                                    .order_by(TestRun.id.desc())
-                                    .limit(testfloor.SBA_HISTORY_LOTS))
-        return [r.final_good * 100 / r.units for r in runs]
+        closed = self.session.scalars(
+            select(TestInsertion).where(TestInsertion.product_id == lot.product_id,
+                                        TestInsertion.step_code == lot.step_code,
+                                        TestInsertion.lot_id != lot.id,
+                                        TestInsertion.state == "closed",
+                                        TestInsertion.units > 0)
+            .order_by(TestInsertion.closed_at.desc(), TestInsertion.id.desc())
+            .limit(testfloor.SBA_HISTORY_LOTS))
+        return [i.final_good * 100 / i.units for i in closed]
 
 
 def load_demo_test_history(session: Session, tests: _TestHistory, end: datetime) -> None:

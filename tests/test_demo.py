@@ -29,7 +29,7 @@ from mes.db import get_db
 from mes.errors import InvalidInput
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
 from mes.quality.models import Hold
-from mes.testfloor.models import PatLimitSet, TestRun
+from mes.testfloor.models import PatLimitSet, TestInsertion, TestRun, TestStepSetup
 from mes.vocabulary import AVAILABLE_EQUIPMENT_STATES, DurableKind
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "demo.md"
@@ -210,7 +210,9 @@ def test_every_demo_record_is_audited_by_the_demo_actor_and_the_chain_verifies(l
     assert codes == {"customer:create": 4, "route:create": 2, "product:create": 5,
                      "product:qualification": 3, "equipment:create": len(demo.EQUIPMENT),
                      "reason_code:create": 43, "material_lot:create": len(demo.MATERIAL_LOTS),
-                     "bom:create": len(demo.PRODUCTS), "user:create": 10}
+                     "bom:create": len(demo.PRODUCTS), "user:create": 10,
+                     # Bin definitions of each product at each final test step of its route.
+                     "product:test_bins": len(loaded.scalars(select(TestStepSetup)).all())}
     assert verify(loaded).ok
 
 
@@ -440,7 +442,12 @@ def test_final_test_steps_left_test_runs_of_every_product(loaded):
     runs = loaded.scalars(select(TestRun)).all()
     assert {r.step_code for r in runs} == set(demo.FT_STEPS)
     assert {r.product_id for r in runs} == set(loaded.scalars(select(Product.id)))
-    assert all(r.source == "stdf" and r.units >= demo.DEMO_UNITS for r in runs)
+    # Each lot's tester file is its first pass; the rest of the lot's units a resumed bin
+    # summary of the same pass.
+    assert all(r.source == "stdf" and r.units >= demo.DEMO_UNITS
+               for r in runs if r.pass_kind == "first")
+    assert all(r.source == "bins" and r.pass_name == "P1"
+               for r in runs if r.pass_kind != "first")
     # Each run is the lot's test at that step, recorded in its history.
     events = loaded.scalars(select(LotEvent).where(LotEvent.kind == "test_run")).all()
     assert sorted(e.data["test_run"] for e in events) == sorted(r.id for r in runs)
@@ -459,11 +466,12 @@ def test_one_lot_is_held_by_sba_for_engineering_review(loaded):
     holds = loaded.scalars(select(Hold).where(Hold.source == "sba")).all()
     assert [(h.status, h.reason.code, h.data["sba"], h.data["mrb"]) for h in holds] == [
         ("open", "HOLD-SBA", "level1", False)]
-    run = loaded.get(TestRun, holds[0].data["test_run"])
-    assert run.sba["status"] == "level1"
-    assert run.sba["yield"]["syl2"] < run.final_yield < run.sba["yield"]["syl1"]
-    others = loaded.scalars(select(TestRun).where(TestRun.id != run.id)).all()
-    assert {r.sba["status"] for r in others} <= {"ok", "insufficient_history"}
+    # SBA judged the lot's closed insertion, once.
+    judged = loaded.get(TestInsertion, holds[0].data["insertion"])
+    assert judged.sba["status"] == "level1"
+    assert judged.sba["yield"]["syl2"] < judged.final_yield < judged.sba["yield"]["syl1"]
+    others = loaded.scalars(select(TestInsertion).where(TestInsertion.id != judged.id)).all()
+    assert {i.sba["status"] for i in others} <= {"ok", "insufficient_history"}
 
 
 def test_lots_come_from_fab_lots_of_25_wafers_with_priorities_and_due_dates(loaded, demo_plant):

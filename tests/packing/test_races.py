@@ -13,6 +13,7 @@ from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.shipping import packing
 from mes.shipping.models import PackUnit, Shipment
+from tests.floor.helpers import ready_test_step
 from tests.floor.races import LOST_RACE, audit_chains_intact, fire, read, receive
 from tests.helpers import PASSWORD
 
@@ -26,6 +27,7 @@ def _completed(app, lot_no: str) -> None:
         lot = floor.get_lot(session, lot_no)
         for step in ("SAW", "FT"):
             floor.track_in(session, "op", lot, step=step, equipment="SAW-1")
+            ready_test_step(session, lot, lot.quantity)
             floor.track_out(session, "op", lot, step=step, good_qty=lot.quantity)
         cat.add_qualification(session, "eng", cat.get_product(session, "P1"), {
             "standard": "AEC-Q100", "grade": 1, "report": "QR-1", "tests": [

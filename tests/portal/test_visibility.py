@@ -171,14 +171,16 @@ def test_customers_read_the_reject_pareto_by_category_never_by_reason_code(
     rows = client.get("/api/v1/reports/rejects", headers=token_for(a.user)).get_json()["rows"]
     assert [(r["reason"], r["category"], r["step"], r["quantity"], r["kind"])
             for r in rows] == [("assembly", "assembly", None, 6, "reject"),
-                               ("other", "other", None, 4, "reject")]
+                               ("other", "other", None, 4, "reject"),
+                               # The failures of the world's tested lot at final test.
+                               ("test", "test", None, 4, "reject")]
     csv_text = client.get("/api/v1/reports/rejects?format=csv",
                           headers=token_for(a.user)).get_data(as_text=True)
     portal = as_user(app, a.user)
     page = portal.get("/portal/rejects").get_data(as_text=True)
     report_page = portal.get("/reports/rejects").get_data(as_text=True)
-    assert _rows(page, "category") == ["assembly", "other"]
-    assert "Assembly" in page and 'data-total>10<' in page
+    assert _rows(page, "category") == ["assembly", "other", "test"]
+    assert "Assembly" in page and 'data-total>14<' in page
     for text in (csv_text, page, report_page):
         assert "R-BALL" not in text and "R-SCRATCH" not in text
     # The plant keeps the reason codes and steps, with their category beside them.
