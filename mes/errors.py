@@ -98,6 +98,8 @@ class ErrorCode(StrEnum):
     WRONG_PRODUCT = "wrong_product"
     PROGRAM_MISMATCH = "program_mismatch"
     ALREADY_VOIDED = "already_voided"
+    PAT_ESCAPE = "pat_escape"
+    NO_TEST_DATA = "no_test_data"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"

@@ -334,6 +334,7 @@ class HoldSource(Vocabulary):
     CONTAINMENT = "containment", _l("Containment")
     SPC = "spc", _l("Process control")
     TEST_PROGRAM = "test_program", _l("Test program")
+    PAT = "pat", _l("PAT")
 
 
 class SystemText(Vocabulary):
@@ -344,6 +345,7 @@ class SystemText(Vocabulary):
     YIELD_BELOW_MIN = "yield_below_min", _l("Step yield below the minimum")
     SBA_BREACH = "sba_breach", _l("SBA limit breached")
     PROGRAM_MISMATCH = "program_mismatch", _l("Tested with another program")
+    PAT_ESCAPE = "pat_escape", _l("PAT escape")
 
 
 class HoldStatus(Vocabulary):
