@@ -224,6 +224,7 @@ FIELD_LABELS: dict[str, Any] = {
     "job_name": _l("Job name"), "job_rev": _l("Program revision"),
     "part_type": _l("Part type"), "pat": _l("PAT bin"),
     "pat_fallout_limit_pct": _l("PAT fallout limit (%)"), "pat_limit_set": _l("PAT limit set"),
+    "pat_limit_set_version": _l("PAT limit set version"),
     "sba": _l("SBA"),
     "temperature_tolerance_c": _l("Tolerance (°C)"), "mode_code": _l("Test mode"),
     "temperature": _l("Test temperature"), "hard_bins": _l("Hard bins"),

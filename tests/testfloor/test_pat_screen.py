@@ -19,7 +19,7 @@ from mes.testfloor import pat, programs, services
 from mes.testfloor.models import PatLimitVersion, TestProgram, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec
 from tests.floor.helpers import track_in, track_out
-from tests.helpers import audit_codes, row_counts
+from tests.helpers import audit_codes, refused, row_counts
 from tests.testfloor.helpers import MIR, stdf, stored_state
 
 pytestmark = pytest.mark.usefixtures("plant")
@@ -312,3 +312,51 @@ def test_dynamic_limits_need_a_first_pass(session, eng):
     assert (resp.status_code, resp.get_json()["error"]["code"]) == (409, "no_test_data")
     resp = eng.get("/lots/L1/insertions/SAW/pat-limits")
     assert resp.status_code == 422
+
+
+# --- the engineer's pages --------------------------------------------------------------
+
+@pytest.fixture
+def as_role(make_user, login):
+    def do(role: str):
+        return login(make_user(role))
+    return do
+
+
+@pytest.mark.usefixtures("p3")
+def test_an_engineer_computes_a_version_on_the_programs_page(session, as_role):
+    history(session, check_lots())
+    client = as_role("engineer")
+    page = client.get("/products/P3/test-programs/view").get_data(as_text=True)
+    assert "No limit set computed at this step." in page
+    resp = client.post("/products/P3/pat-limit-sets/FT/compute", data={"name": "FT-STATIC"})
+    assert resp.status_code == 303
+    resp = client.post("/products/P3/test-programs/new", data={
+        "step": "FT", "job_name": "gd100_ft", "job_rev": "7", "temperature_c": "125",
+        "pat_limit_set": "FT-STATIC", "pat_limit_set_version": "1"})
+    assert resp.status_code == 303
+    page = client.get("/products/P3/test-programs/view").get_data(as_text=True)
+    assert 'data-limit-sets="FT"' in page and "FT-STATIC" in page
+    assert "In force: FT-STATIC, version 1." in page
+    assert session.scalars(select(PatLimitVersion.version)).all() == [1]
+
+
+@pytest.mark.usefixtures("p3")
+def test_a_refused_computation_on_the_page_stores_nothing(session, as_role):
+    history(session, check_lots()[:5])
+    client = as_role("engineer")
+    text = refused(session, lambda: client.post("/products/P3/pat-limit-sets/FT/compute",
+                                                data={}), 409, state=stored_state)
+    assert "insufficient_history" in text
+    assert row_counts(session, PatLimitVersion) == {"pat_limit_version": 0}
+
+
+@pytest.mark.usefixtures("p3")
+def test_only_engineers_compute_limit_sets(session, as_role):
+    history(session, check_lots())
+    client = as_role("operator")
+    page = client.get("/products/P3/test-programs/view")
+    assert page.status_code == 200
+    assert "Compute a new version" not in page.get_data(as_text=True)
+    assert client.post("/products/P3/pat-limit-sets/FT/compute", data={}).status_code == 403
+    assert row_counts(session, PatLimitVersion) == {"pat_limit_version": 0}
