@@ -85,13 +85,15 @@ def new_version(session: Session, actor: Actor, product: Product, step: str, *,
         source_lots=list(source_lots), valid_until=valid_until, created_at=utcnow(),
         created_by=actor_name(actor))
     session.add(version)
+    # Read before the flush: a lost race expires what the session holds.
+    code = product.code
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
         raise Conflict(_l("Another PAT limit set version of %(product)s at %(step)s was "
                           "computed at the same moment; compute again.",
-                          product=product.code, step=step), code=ErrorCode.CONFLICT) from None
+                          product=code, step=step), code=ErrorCode.CONFLICT) from None
     return version
 
 
