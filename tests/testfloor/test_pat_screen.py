@@ -360,3 +360,14 @@ def test_only_engineers_compute_limit_sets(session, as_role):
     assert "Compute a new version" not in page.get_data(as_text=True)
     assert client.post("/products/P3/pat-limit-sets/FT/compute", data={}).status_code == 403
     assert row_counts(session, PatLimitVersion) == {"pat_limit_version": 0}
+
+
+@pytest.mark.usefixtures("p3")
+def test_the_run_page_says_what_pat_did(session, eng, make_user, login, client):
+    history(session, check_lots())
+    compute(eng, name="FT-STATIC")
+    run = import_values(session, new_lot(session, "L1"), [*range(1, 20), 100, 120])
+    login(make_user("engineer", username="eng2"))
+    page = client.get(f"/test-runs/{run.id}").get_data(as_text=True)
+    assert "FT-STATIC · version 1" in page
+    assert "2 part(s) binned good outside the limits in force" in page
