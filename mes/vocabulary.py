@@ -346,6 +346,7 @@ class SystemText(Vocabulary):
     SBA_BREACH = "sba_breach", _l("SBA limit breached")
     PROGRAM_MISMATCH = "program_mismatch", _l("Tested with another program")
     PAT_ESCAPE = "pat_escape", _l("PAT escape")
+    PAT_FALLOUT = "pat_fallout", _l("PAT fallout above the limit")
 
 
 class HoldStatus(Vocabulary):
@@ -600,3 +601,22 @@ class BinKind(Vocabulary):
 
     HARD = "hard", _l("Hard bin")
     SOFT = "soft", _l("Soft bin")
+
+
+class InsertionState(Vocabulary):
+    """A lot's test insertion at a test step: open while files come in, closed once judged
+    (SBA, PAT fallout) with the proposed track-out."""
+
+    OPEN = "open", _l("open")
+    CLOSED = "closed", _l("closed")
+
+
+class TestPass(Vocabulary):
+    """What a tester file is within its insertion: the first pass (P1), a retest of the
+    failures (R1, R2, ...) or a resume of the same pass after a tester stop."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    FIRST = "first", _l("First pass")
+    RETEST = "retest", _l("Retest")
+    RESUME = "resume", _l("Resume")

@@ -16,7 +16,7 @@ from mes.auth.scope import scope_customer
 from mes.catalog import services as catalog
 from mes.errors import InvalidInput
 from mes.floor import services as floor
-from mes.testfloor import pat, programs, services
+from mes.testfloor import insertions, pat, programs, services
 from mes.testfloor import schemas as s
 from mes.testfloor.models import PatLimitVersion, TestRun
 from mes.testfloor.services import PatComputation
@@ -59,11 +59,16 @@ def import_stdf(lot_no: str, args: dict[str, Any]) -> TestRun:
     409 `program_mismatch` with `fields` naming each difference: nothing of it is stored
     and the lot is held (source `test_program`, the answer's `hold`). Without one, the run
     carries a warning. PAT failures are counted (on the product's PAT tests when chosen)
-    and SBA may put the lot on hold (`sba.hold`).
+    and the run joins the lot's test insertion at the step (`insertion`, `pass`): the
+    first file opens it (P1); later files are retests (R1, R2, ...) or resumes, as query
+    `pass` says (default: MIR.RTST_COD Y/1-9 retest, N/0 resume, blank retest). A retest
+    testing more units than failed before it is 422 `retest_exceeds_failures`; a file for
+    a closed insertion is 409 `insertion_closed`. SBA is judged when the insertion closes.
     """
     session = db.session()
     lot = floor.get_lot(session, lot_no)
-    return services.import_stdf(session, current_user, lot, _upload(), step=args["step"])
+    return services.import_stdf(session, current_user, lot, _upload(), step=args["step"],
+                                pass_=args["pass_"])
 
 
 @api_route(bp, "/lots/<lot_no>/bins", method="POST", permission=Permission.TEST_WRITE,
@@ -71,8 +76,9 @@ def import_stdf(lot_no: str, args: dict[str, Any]) -> TestRun:
 def record_bins(lot_no: str, data: dict[str, Any]) -> TestRun:
     """Record a bin summary from a tester that writes no STDF, as a test run.
 
-    parts_tested = units = the total count; good = the passing bins' count. No PAT; SBA
-    judges the run like an imported file.
+    parts_tested = units = the total count; good = the passing bins' count. No PAT. It
+    joins the lot's test insertion like an imported file (`pass`: the first summary is
+    P1, later ones retests unless `pass` says resume).
     """
     session = db.session()
     lot = floor.get_lot(session, lot_no)
@@ -262,3 +268,27 @@ def lot_pat_limits(lot_no: str, step: str) -> dict[str, Any]:
     session = db.session()
     lot = floor.get_lot(session, lot_no)
     return {"tests": pat.lot_dynamic_limits(session, lot, step)}
+
+
+@api_route(bp, "/lots/<lot_no>/insertions", permission=Permission.TEST_READ,
+           response=s.InsertionOut, many=True, tag="test data")
+def lot_insertions(lot_no: str) -> Page:
+    """The lot's test insertions, oldest first: passes, units, first-pass and final good
+    and yields, final bins, PAT, the SBA verdict and (closed) the proposed track-out."""
+    session = db.session()
+    lot = floor.get_lot(session, lot_no)
+    return Page(insertions.lot_insertions(session, lot), None)
+
+
+@api_route(bp, "/lots/<lot_no>/insertions/<step>/close", method="POST",
+           permission=Permission.TEST_WRITE, body=s.CloseIn, response=s.InsertionOut,
+           status=200, tag="test data")
+def close_insertion(lot_no: str, step: str, data: dict[str, Any]) -> Any:
+    """Close the lot's test insertion at `step` (operators, engineers): SBA judges its
+    final yield and bins once, the PAT fallout is judged (a hold of source `pat` above the
+    product's limit), and the answer carries the proposed track-out `proposal: {good_qty,
+    rejects: [{reason, qty}], unaccounted}`. Closed before: 409 `insertion_closed`; every
+    run voided: 409 `no_test_data`; no insertion: 404."""
+    session = db.session()
+    lot = floor.get_lot(session, lot_no)
+    return insertions.close(session, current_user, lot, step)

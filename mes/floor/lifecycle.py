@@ -15,7 +15,8 @@ _signals = Namespace()
 
 # Sent by `mes.floor.services.track_out` once the track-out is found valid and before
 # anything is written, with the lot as sender and keyword arguments `session`, `actor` and
-# `run` (the lot's open StepRun: its step and equipment). A receiver refuses the
+# `run` (the lot's open StepRun: its step and equipment), `good_qty` and `rejects` (the
+# track-out's quantities, found to add up). A receiver refuses the
 # track-out by raising (process control: a sample due for the lot, 409 sample_due).
 # Receivers keep the track-out cheap: no query unless a rule may apply to the step.
 lot_tracking_out = _signals.signal("lot-tracking-out")

@@ -999,7 +999,8 @@ def track_out(session: Session, actor: Actor, lot: Lot | LotToMove, *, step: str
                                     qty_in=run.qty_in)]})
     # Other domains' refusals of a track-out (process control: a sample due), before any
     # write.
-    lifecycle.lot_tracking_out.send(lot, session=session, actor=actor, run=run)
+    lifecycle.lot_tracking_out.send(lot, session=session, actor=actor, run=run,
+                                    good_qty=good_qty, rejects=rejects)
     now = utcnow()
     tool = lot.equipment
     done_step = lot.step_code

@@ -39,9 +39,9 @@ from mes.errors import Conflict, ErrorCode
 from mes.floor.models import Lot
 from mes.quality import services as quality
 from mes.quality.models import Hold
-from mes.testfloor import programs, stats
+from mes.testfloor import insertions, programs, stats
 from mes.testfloor.models import PatLimitSet, PatLimitVersion, TestParam, TestRun
-from mes.vocabulary import HoldSource, HoldStatus, ReasonKind, SystemText
+from mes.vocabulary import HoldSource, HoldStatus, ReasonKind, SystemText, TestRunSource
 
 # AEC-Q001: k = 6 robust sigma; dynamic limits need at least 30 passing parts of the lot.
 PAT_K = 6
@@ -300,10 +300,18 @@ def open_escape_holds(session: Session, lot_id: int) -> int:
 
 def first_pass_runs(session: Session, lot: Lot, step_code: str) -> list[TestRun]:
     """The runs of the lot's first pass at a test step, whose passing parts set its
-    dynamic limits: the lot's first live STDF run at the step."""
+    dynamic limits: the live STDF runs of pass P1 (the first file and its resumes) of the
+    lot's insertion of its visit of the step; for a lot tested before insertions, its first
+    live STDF run at the step."""
+    insertion = insertions.current_insertion(session, lot, step_code)
+    if insertion is not None:
+        return list(session.scalars(select(TestRun).where(
+            TestRun.insertion_id == insertion.id, TestRun.pass_name == insertions.FIRST_PASS,
+            TestRun.source == TestRunSource.STDF, programs.live()).order_by(TestRun.id)))
     first = session.scalar(select(TestRun).where(
         TestRun.lot_id == lot.id, TestRun.step_code == step_code,
-        TestRun.source == "stdf", programs.live()).order_by(TestRun.id).limit(1))
+        TestRun.source == TestRunSource.STDF, TestRun.insertion_id.is_(None),
+        programs.live()).order_by(TestRun.id).limit(1))
     return [first] if first is not None else []
 
 

@@ -495,6 +495,9 @@ def void_run(session: Session, actor: Actor, run: TestRun, *, reason: str) -> Te
         raise Conflict(_l("Test run %(run)s is voided already.", run=run.id),
                        code=ErrorCode.ALREADY_VOIDED)
     session.refresh(run, ["voided_at", "voided_by", "void_reason"])
+    # The run leaves its test insertion: its figures are recomputed.
+    from mes.testfloor import insertions
+    insertions.after_void(session, run)
     audit.record(session, actor=actor, code="test_run:void", subject_type="test_run",
                  subject_key=str(run.id),
                  data={"lot": run.lot.lot_no, "step": run.step_code, "reason": text,

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from mes.catalog.schemas import CODE, COUNT
 from mes.pagination import ListArgs
-from mes.vocabulary import BinKind
+from mes.vocabulary import BinKind, TestPass
 
 # STDF bin numbers are U2, test numbers U4.
 BIN = validate.Range(min=0, max=65535)
@@ -18,6 +18,8 @@ TEST_NUM = validate.Range(min=0, max=4294967295)
 
 class StdfQuery(Schema):
     step = fields.String(load_default=None, validate=CODE)
+    pass_ = fields.String(load_default=None, data_key="pass",
+                          validate=validate.OneOf(TestPass.codes()))
 
 
 class BinIn(Schema):
@@ -28,6 +30,8 @@ class BinIn(Schema):
 
 class BinsIn(Schema):
     step = fields.String(load_default=None, validate=CODE)
+    pass_ = fields.String(load_default=None, data_key="pass",
+                          validate=validate.OneOf(TestPass.codes()))
     bins = fields.List(fields.Nested(BinIn), required=True,
                        validate=validate.Length(min=1, max=65536,
                                                 error=_l("Give between 1 and 65536 bins.")))
@@ -74,6 +78,9 @@ class TestRunOut(Schema):
     created_at = fields.AwareDateTime()
     # PlantTestRunOut adds who voided it.
     voided: fields.Field = fields.Function(lambda run: _voided(run, with_who=False))
+    # The run's test insertion (its id) and its pass in it: P1, R1, ...
+    insertion = fields.Integer(attribute="insertion_id", allow_none=True)
+    pass_ = fields.String(attribute="pass_name", data_key="pass", allow_none=True)
 
 
 class PlantTestRunOut(TestRunOut):
@@ -298,3 +305,55 @@ class PatDynamicLimitOut(Schema):
 
 class PatDynamicLimitsOut(Schema):
     tests = fields.List(fields.Nested(PatDynamicLimitOut))
+class RejectLineOut(Schema):
+    reason = fields.String()
+    qty = fields.Integer()
+
+
+class ProposalOut(Schema):
+    good_qty = fields.Integer()
+    rejects = fields.List(fields.Nested(RejectLineOut))
+    unaccounted = fields.Integer()
+
+
+class PassOut(Schema):
+    pass_ = fields.String(attribute="pass", data_key="pass")
+    kind = fields.String()
+    run_ids = fields.List(fields.Integer())
+    units = fields.Integer()
+    good = fields.Integer()
+
+
+def _insertion_pat(insertion: Any) -> dict[str, Any]:
+    pat = insertion.pat or {}
+    return {key: pat.get(key) for key in ("limit_set", "dynamic", "escapes", "removed")} | (
+        {"fallout": pat["fallout"]} if "fallout" in pat else {})
+
+
+class InsertionOut(Schema):
+    """A lot's test insertion at a test step (API.md, "Test programs, bins and
+    insertions")."""
+
+    id = fields.Integer()
+    lot_no = fields.Function(lambda i: i.lot.lot_no)
+    step = fields.String(attribute="step_code")
+    state = fields.String()
+    passes = fields.List(fields.Nested(PassOut))
+    units = fields.Integer()
+    first_pass_good = fields.Integer()
+    final_good = fields.Integer()
+    first_pass_yield = fields.Float(allow_none=True)
+    final_yield = fields.Float(allow_none=True)
+    final_hard_bins = fields.Dict(keys=fields.String(), values=fields.Integer())
+    final_soft_bins = fields.Dict(keys=fields.String(), values=fields.Integer())
+    pat = fields.Function(_insertion_pat)
+    sba = fields.Dict(allow_none=True)
+    proposal = fields.Nested(ProposalOut, allow_none=True)
+    opened_at = fields.AwareDateTime()
+    closed_at = fields.AwareDateTime(allow_none=True)
+    closed_by = fields.String(allow_none=True)
+    tracked_out_at = fields.AwareDateTime(allow_none=True)
+
+
+class CloseIn(Schema):
+    """Closing an insertion takes nothing."""

@@ -27,8 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from mes import audit
-from mes.auth.actor import SYSTEM, Actor, actor_name
-from mes.catalog import services as catalog
+from mes.auth.actor import Actor, actor_name
 from mes.catalog.models import Product, ReasonCode
 from mes.catalog.services import StepInfo, current_route, route_step_infos
 from mes.config import DEFAULTS
@@ -36,20 +35,14 @@ from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound, TooLarge
 from mes.floor import services as floor
 from mes.floor.models import Lot
-from mes.quality import services as quality
-from mes.quality.models import Hold
+from mes.testfloor import insertions, programs, stats, stdf
 from mes.testfloor import pat as screen
-from mes.testfloor import programs, stats, stdf
 from mes.testfloor.models import PatLimitSet, PatLimitVersion, TestParam, TestRun
 from mes.vocabulary import (
     CLOSED_LOT_STATES,
     EventKind,
-    HoldSource,
     PatMode,
-    ReasonKind,
-    SbaStatus,
     StepKind,
-    SystemText,
     TestRunSource,
 )
 
@@ -60,11 +53,10 @@ PAT_MIN_PARTS = 30
 PAT_MIN_LOTS = 6
 # Static limits pool the latest lots (one run per lot) up to this many.
 PAT_HISTORY_LOTS = 30
-# AEC-Q002: limits from at least 6 earlier lots; the latest up to this many are used.
-SBA_MIN_LOTS = 6
-SBA_HISTORY_LOTS = 30
-# The reason of SBA holds, when the plant has it (else its first active hold code).
-SBA_REASON = "HOLD-SBA"
+# AEC-Q002 (judged when an insertion closes: mes.testfloor.insertions).
+SBA_MIN_LOTS = insertions.SBA_MIN_LOTS
+SBA_HISTORY_LOTS = insertions.SBA_HISTORY_LOTS
+SBA_REASON = insertions.SBA_REASON
 _STRING = 255
 _MIB = 1024 * 1024
 
@@ -218,18 +210,21 @@ def _passing_results(passing: Sequence[stdf.Part]) -> list[list[tuple[int, float
 
 
 def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
-                step: str | None = None) -> TestRun:
+                step: str | None = None, pass_: str | None = None) -> TestRun:
     """Import an STDF V4 file (plain or gzip) as a test run of `lot` at a test step.
 
     The step (default: the lot's current step) is checked as `_test_step` says. The file is
     read in full (PTRs included): counts come from the part records exactly as the API
     defines them, summary records that disagree become `warnings`, and the passing parts'
     values per test are kept for PAT. Dynamic PAT (and active static limits) count PAT
-    failures, SBA judges the lot and may hold it, and the lot's history records the run.
+    failures, the run joins the lot's test insertion at the step as the pass `pass_`
+    (first, retest, resume; default inferred: mes.testfloor.insertions.place) and the
+    lot's history records the run; SBA is judged when the insertion closes.
     The lot does not move. Raises InvalidInput (`invalid_stdf` with the byte offset for a
     file that is not STDF V4 or is truncated; `no_parts` for a file without part records;
-    a step not on the route), Conflict (`wrong_step`, `lot_closed`, `duplicate` when the
-    same content was imported before, for any lot) and TooLarge (413 `too_large`: gzip
+    a step not on the route; `retest_exceeds_failures`), Conflict (`wrong_step`,
+    `lot_closed`, `duplicate` when the same content was imported before, for any lot,
+    `insertion_closed`) and TooLarge (413 `too_large`: gzip
     input inflating to more than `inflate_limit()`; inflating stops at the limit).
     """
     info = _test_step(lot, step)
@@ -259,11 +254,19 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
     if check.mismatches:
         programs.refuse_mismatch(session, actor, lot, info.code, check)
 
+    placement = insertions.place(session, lot, info.code, units=summary.units,
+                                 requested=pass_, rtst_cod=f.mir.get("RTST_COD"))
     finals = _final_parts(f)
     final_bins: dict[int, int] = defaultdict(int)
+    final_soft: dict[int, int] = defaultdict(int)
+    failing_soft: set[int] = set()
     for part in finals:
         if part.hard_bin is not None:
             final_bins[part.hard_bin] += 1
+        if part.soft_bin is not None:
+            final_soft[part.soft_bin] += 1
+            if not part.good:
+                failing_soft.add(part.soft_bin)
     failing = sorted({p.hard_bin for p in f.parts if not p.good and p.hard_bin is not None})
     passing = [p for p in finals if p.good]
     results = _passing_results(passing)
@@ -301,6 +304,8 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
         hard_bins={str(b): n for b, n in summary.hard_bins.items()},
         soft_bins={str(b): n for b, n in summary.soft_bins.items()},
         final_bins={str(b): n for b, n in sorted(final_bins.items())}, failing_bins=failing,
+        final_soft_bins={str(b): n for b, n in sorted(final_soft.items())},
+        failing_soft_bins=sorted(failing_soft),
         warnings=[*f.warnings, *summary.warnings, *check.warnings], pat=pat,
         orphan_ptrs=f.orphan_ptrs,
     )
@@ -310,7 +315,7 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
                         n=len(t.values), passing_values=struct.pack(f"<{len(t.values)}f",
                                                                     *t.values))
               for num, t in tests.items()]
-    _record(session, actor, lot, run, params)
+    _record(session, actor, lot, run, params, placement)
     screen.hold_escapes(session, actor, lot, run)
     return run
 
@@ -318,15 +323,17 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
 # --- bin summaries ---------------------------------------------------------------------
 
 def record_bins(session: Session, actor: Actor, lot: Lot, *, bins: Sequence[dict[str, Any]],
-                step: str | None = None) -> TestRun:
+                step: str | None = None, pass_: str | None = None) -> TestRun:
     """Record a bin summary (a tester that writes no STDF) as a test run of `lot`.
 
     `bins` are {bin, count, passed}: parts_tested = units = the total count, first-pass
     and final good = the count of passing bins (a bin summary knows no retests). There is
-    no parametric data, so no PAT; SBA judges the run like an imported file. The step is
-    checked as `_test_step` says. Raises InvalidInput (no bin, a bin given twice, a
-    negative count, a total of 0, a step not on the route) and Conflict (`wrong_step`,
-    `lot_closed`).
+    no parametric data, so no PAT. The run joins the lot's test insertion like an imported
+    file: the first summary is the first pass, later ones retests unless `pass_` says
+    resume. The step is checked as `_test_step` says. Raises InvalidInput (no bin, a bin
+    given twice, a negative count, a total of 0, a step not on the route,
+    `retest_exceeds_failures`) and Conflict (`wrong_step`, `lot_closed`,
+    `insertion_closed`).
     """
     info = _test_step(lot, step)
     if not bins:
@@ -342,6 +349,7 @@ def record_bins(session: Session, actor: Actor, lot: Lot, *, bins: Sequence[dict
     if total == 0:
         raise _invalid("bins", _l("The bins hold no parts: the counts add up to 0."))
     good = sum(b["count"] for b in bins if b["passed"])
+    placement = insertions.place(session, lot, info.code, units=total, requested=pass_)
     counts = {str(b["bin"]): b["count"] for b in sorted(bins, key=lambda b: b["bin"])}
     run = TestRun(
         lot_id=lot.id, product_id=lot.product_id, customer_id=lot.customer_id,
@@ -354,15 +362,16 @@ def record_bins(session: Session, actor: Actor, lot: Lot, *, bins: Sequence[dict
              "reason": "A bin summary carries no parametric data.", "limit_set": None,
              "dynamic": False, "escapes": 0, "removed": 0},
     )
-    return _record(session, actor, lot, run, [])
+    return _record(session, actor, lot, run, [], placement)
 
 
 # --- what every run does ---------------------------------------------------------------
 
 def _record(session: Session, actor: Actor, lot: Lot, run: TestRun,
-            params: Sequence[TestParam]) -> TestRun:
-    """Store the run, judge it by SBA (holding the lot when a limit is breached) and write
-    the lot's history event."""
+            params: Sequence[TestParam], placement: insertions.Placement) -> TestRun:
+    """Store the run, put it into its test insertion (whose figures are recomputed) and
+    write the lot's history event. SBA is not judged on one file: it judges the insertion
+    when it closes."""
     now = utcnow()
     run.lot = lot
     run.created_at = now
@@ -382,16 +391,14 @@ def _record(session: Session, actor: Actor, lot: Lot, run: TestRun,
     for param in params:
         param.run_id = run.id
     session.add_all(params)
-    verdict = _sba(session, lot, run)
+    insertion = insertions.join(session, actor, lot, run, placement)
     floor.record_event(
         session, lot, EventKind.TEST_RUN, actor, step=run.step_code, at=now,
         qty_in=run.units, qty_out=run.final_good,
         data={"test_run": run.id, "source": run.source, "parts_tested": run.parts_tested,
               "final_yield": run.final_yield, "pat_failures": run.pat.get("failures", 0),
-              "sba": verdict["status"]})
-    if verdict["status"] in (SbaStatus.LEVEL1, SbaStatus.LEVEL2):
-        verdict["hold"] = _sba_hold(session, actor, lot, run, verdict).id
-    run.sba = verdict
+              "insertion": insertion.id, "pass": run.pass_name})
+    run.sba = {"insertion": insertion.id}
     return run
 
 
@@ -594,91 +601,8 @@ def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step
 
 def sba_reason(session: Session) -> ReasonCode:
     """The reason of SBA holds: HOLD-SBA when it is an active hold code, else the plant's
-    first active hold code (by code). With no active hold code at all, HOLD-SBA itself,
-    retired or created (audited) when missing: a lot is never left unheld for want of a
-    code."""
-    codes = {reason.code: reason for reason in session.scalars(
-        select(ReasonCode).where(ReasonCode.kind == ReasonKind.HOLD, ReasonCode.active.is_(True))
-        .order_by(ReasonCode.code))}
-    if codes:
-        return codes.get(SBA_REASON) or next(iter(codes.values()))
-    retired = session.scalar(select(ReasonCode).where(ReasonCode.code == SBA_REASON,
-                                                      ReasonCode.kind == ReasonKind.HOLD))
-    if retired is not None:
-        return retired
-    created = catalog.create_reason_code(session, SYSTEM, {
-        "code": SBA_REASON, "kind": ReasonKind.HOLD,
-        "description": "Statistical yield or bin limit breached (AEC-Q002)"})
-    # Flushed for the code's id, which the hold refers to.
-    session.flush()
-    return created
-
-
-def _bin_pct(run: TestRun, bin_no: int) -> float:
-    return run.final_bins.get(str(bin_no), 0) * 100 / run.units
-
-
-def _sba(session: Session, lot: Lot, run: TestRun) -> dict[str, Any]:
-    """Judge a run by SBA (AEC-Q002) against the latest run of each of the latest earlier
-    lots of the same product at the same step. The yield is the final yield; the bins
-    judged are the failing bins seen in that history, as percent of units by each unit's
-    final bin (a lot without the bin counts 0 %)."""
-    latest = (select(func.max(TestRun.id))
-              .where(TestRun.product_id == run.product_id,
-                     TestRun.step_code == run.step_code, TestRun.lot_id != lot.id,
-                     TestRun.id < run.id, programs.live())
-              .group_by(TestRun.lot_id))
-    history = list(session.scalars(
-        select(TestRun).where(TestRun.id.in_(latest)).options(joinedload(TestRun.lot))
-        .order_by(TestRun.id.desc()).limit(SBA_HISTORY_LOTS)))
-    controlled = sorted({b for h in history for b in h.failing_bins})
-    value = run.final_good * 100 / run.units
-    result = stats.sba_evaluate(
-        [h.final_good * 100 / h.units for h in history],
-        {b: [_bin_pct(h, b) for h in history] for b in controlled},
-        value, {b: _bin_pct(run, b) for b in controlled}, min_lots=SBA_MIN_LOTS)
-    verdict: dict[str, Any] = {
-        "status": result.status, "history_lots": result.history_lots,
-        "min_lots": SBA_MIN_LOTS, "lots": [h.lot.lot_no for h in history],
-        "yield": {"value": value}, "bins": {}, "breaches": [], "hold": None, "mrb": False}
-    if result.yield_limits is None:
-        return verdict
-    limits = result.yield_limits
-    verdict["yield"] |= {"mean": limits.mean, "sigma": limits.sigma, "syl1": limits.level1,
-                         "syl2": limits.level2, "breach": result.yield_breach}
-    if result.yield_breach:
-        verdict["breaches"].append({
-            "kind": "yield", "level": result.yield_breach, "value": value,
-            "limit": limits.level2 if result.yield_breach == SbaStatus.LEVEL2.value
-            else limits.level1})
-    for bin_no, bin_limits in result.bin_limits.items():
-        pct = _bin_pct(run, bin_no)
-        breach = result.bin_breaches.get(bin_no)
-        verdict["bins"][str(bin_no)] = {
-            "value": pct, "mean": bin_limits.mean, "sigma": bin_limits.sigma,
-            "sbl1": bin_limits.level1, "sbl2": bin_limits.level2, "breach": breach}
-        if breach:
-            verdict["breaches"].append({
-                "kind": "bin", "bin": bin_no, "level": breach, "value": pct,
-                "limit": bin_limits.level2 if breach == SbaStatus.LEVEL2.value
-                else bin_limits.level1})
-    verdict["mrb"] = result.status == SbaStatus.LEVEL2.value
-    return verdict
-
-
-def _sba_hold(session: Session, actor: Actor, lot: Lot, run: TestRun,
-              verdict: dict[str, Any]) -> Hold:
-    """Hold the lot for an SBA breach: level 1 for engineering review, level 2 for the
-    material review board (data `mrb` true). Placed by the system, like yield holds; its
-    comment is the text `sba_breach` (mes.texts)."""
-    level2 = verdict["status"] == SbaStatus.LEVEL2
-    params = {"level": 2 if level2 else 1, "step": run.step_code, "test_run": run.id,
-              "history_lots": verdict["history_lots"],
-              "breaches": [{key: breach.get(key) for key in ("kind", "level", "bin", "value",
-                                                             "limit")}
-                           for breach in verdict["breaches"]]}
-    return quality.place_holds(
-        session, SYSTEM, [lot], sba_reason(session), "", HoldSource.SBA, placed_by=SYSTEM,
-        text=(SystemText.SBA_BREACH, params),
-        data={"test_run": run.id, "step": run.step_code, "sba": verdict["status"],
-              "mrb": level2, "breaches": verdict["breaches"], "triggered_by": actor_name(actor)})[0]
+    first active hold code (by code); with none at all, HOLD-SBA itself, retired or
+    created (audited) when missing. SBA is judged when an insertion closes
+    (mes.testfloor.insertions)."""
+    return insertions._hold_reason(session, SBA_REASON, "Statistical yield or bin limit "
+                                                        "breached (AEC-Q002)")

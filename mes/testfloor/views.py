@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 
 from mes import db
@@ -29,8 +30,16 @@ from mes.i18n import localized
 from mes.testfloor import charts, programs, services
 from mes.testfloor import pat as pat_screen
 from mes.testfloor import schemas as s
-from mes.testfloor.models import PatLimitSet, TestParam, TestRun
-from mes.vocabulary import BinKind, PatMode, ReasonKind, SbaStatus, StepKind, TestRunSource
+from mes.testfloor.models import PatLimitSet, TestInsertion, TestParam, TestRun
+from mes.vocabulary import (
+    BinKind,
+    InsertionState,
+    PatMode,
+    ReasonKind,
+    SbaStatus,
+    StepKind,
+    TestRunSource,
+)
 from mes.web import forms
 
 bp = Blueprint("testfloor", __name__)
@@ -208,7 +217,11 @@ def run(run_id: int) -> Any:
     pat_tests = sorted(((int(num), entry) for num, entry in
                         (test_run.pat.get("per_test") or {}).items()),
                        key=lambda item: (-item[1].get("failures", 0), item[0]))
-    hold = (test_run.sba or {}).get("hold")
+    # SBA judges the run's insertion when it closes (runs before insertions: the run).
+    insertion = (sess.get(TestInsertion, test_run.insertion_id)
+                 if test_run.insertion_id is not None else None)
+    sba = (insertion.sba or {}) if insertion is not None else (test_run.sba or {})
+    hold = sba.get("hold")
     hold_url = None
     if hold is not None:
         hold_url = (url_for("quality.hold_detail", hold_id=hold)
@@ -219,7 +232,7 @@ def run(run_id: int) -> Any:
                            bins=_bin_table(test_run), soft_bins=sorted(
                                ((int(b), n) for b, n in (test_run.soft_bins or {}).items())),
                            charts=run_charts(test_run), pat_tests=pat_tests,
-                           pat_min_parts=services.PAT_MIN_PARTS, sba=test_run.sba or {},
+                           pat_min_parts=services.PAT_MIN_PARTS, sba=sba,
                            can_void=has_permission(current_user, Permission.TEST_VOID))
 
 
@@ -370,16 +383,26 @@ def sba(code: str, step: str) -> Any:
     runs = list(reversed(list(sess.scalars(
         select(TestRun).where(TestRun.id.in_(latest)).order_by(TestRun.id.desc())
         .limit(TREND_LOTS)))))
-    verdict = (runs[-1].sba or {}) if runs else {}
+    # SBA judges closed insertions: the trend is their final yields, the limits the latest
+    # verdict's.
+    closed = list(reversed(list(sess.scalars(
+        select(TestInsertion).where(TestInsertion.product_id == product.id,
+                                    TestInsertion.step_code == step,
+                                    TestInsertion.state == InsertionState.CLOSED,
+                                    TestInsertion.units > 0)
+        .options(joinedload(TestInsertion.lot))
+        .order_by(TestInsertion.closed_at.desc(), TestInsertion.id.desc())
+        .limit(TREND_LOTS)))))
+    verdict = (closed[-1].sba or {}) if closed else {}
     limits = verdict.get("yield") or {}
     lines = [charts.Line(limits[key], label, kind) for key, label, kind in
              (("syl1", "SYL1", "syl1"), ("syl2", "SYL2", "syl2"))
              if limits.get(key) is not None]
     chart = charts.line_chart(
-        [(r.lot.lot_no, r.final_yield) for r in runs],
+        [(i.lot.lot_no, i.final_yield or 0.0) for i in closed],
         title=_("Final yield of the latest lots of %(product)s at %(step)s",
                 product=product.code, step=step),
-        empty=_("No test runs yet."), lines=lines, unit=" %")
+        empty=_("No closed test insertion yet."), lines=lines, unit=" %")
     return render_template("testfloor/sba.html", product=product, step=step,
                            table_runs=runs[::-1],
                            chart=chart, verdict=verdict, limits=limits,

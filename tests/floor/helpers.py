@@ -83,10 +83,43 @@ def track_out(session, lot: Lot, good: int | None = None,
     return lot
 
 
+def record_and_close(session, lot: Lot, bins: list[dict[str, Any]] | None = None) -> dict:
+    """Record a bin summary of `lot` at its (test) step — by default every unit good in
+    bin 1 — close the test insertion and give its proposed track-out."""
+    from mes.testfloor import insertions
+    from mes.testfloor import services as testfloor
+    testfloor.record_bins(session, "op1", lot, bins=bins or [
+        {"bin": 1, "count": lot.quantity, "passed": True}])
+    closed = insertions.close(session, "op1", lot, lot.step_code)
+    session.commit()
+    return closed.proposal
+
+
+def track_out_as_proposed(session, lot: Lot, proposal: dict,
+                          unaccounted_reason: str = "R-SCRATCH") -> Lot:
+    """Track out a test step exactly as its insertion proposes; the unaccounted units (if
+    any) booked to `unaccounted_reason`."""
+    rejects = [dict(r) for r in proposal["rejects"]]
+    if proposal["unaccounted"]:
+        rejects.append({"reason": unaccounted_reason, "qty": proposal["unaccounted"]})
+    return track_out(session, lot, good=proposal["good_qty"], rejects=rejects)
+
+
 def advance(session, lot: Lot, steps: int = 1) -> Lot:
+    """Move the lot `steps` steps on: track in and out, every unit good; at a test step
+    every unit is recorded good in bin 1 and the insertion closed before the track-out."""
     for _ in range(steps):
-        track_out(session, track_in(session, lot))
+        track_in(session, lot)
+        if is_test_step(lot):
+            track_out_as_proposed(session, lot, record_and_close(session, lot))
+        else:
+            track_out(session, lot)
     return lot
+
+
+def is_test_step(lot: Lot) -> bool:
+    step = next(s for s in services.route_steps(lot) if s.code == lot.step_code)
+    return step.kind == "test"
 
 
 def wafer_links(session, lot: Lot) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from mes.db import utcnow
 from mes.errors import Conflict, InvalidInput
 from mes.floor.models import Lot
 from mes.quality.models import Hold
-from mes.testfloor import services
+from mes.testfloor import insertions, programs, services
 from mes.testfloor.models import PatLimitSet, TestRun
 from mes.testfloor.stats import PAT_METHOD
 from mes.testfloor.stdf_writer import PartSpec, TestSpec
@@ -53,10 +54,11 @@ def values_file(values: list[float], salt: str, *, test: int = 300,
 _files = itertools.count()
 
 
-def import_values(session, lot: Lot, values: list[float], **kw: Any) -> TestRun:
+def import_values(session, lot: Lot, values: list[float], pass_: str | None = None,
+                  **kw: Any) -> TestRun:
     """Import a file of these passing values (a new file each time: no duplicates)."""
     run = services.import_stdf(session, "op", lot,
-                               values_file(values, f"f{next(_files)}", **kw))
+                               values_file(values, f"f{next(_files)}", **kw), pass_=pass_)
     session.commit()
     return run
 
@@ -153,8 +155,9 @@ def test_static_pat_limits_from_six_lots_give_the_check_values(session, new_lot)
 
 def test_static_pat_uses_the_latest_run_of_each_lot(session, new_lot):
     lots = history(session, new_lot, check_lots())
-    import_values(session, lots[0], [1000.0] * 40)  # replaced by a later run
-    import_values(session, lots[0], check_lots()[0])
+    # More files of the lot's first pass, after a tester stop: the latest counts.
+    import_values(session, lots[0], [1000.0] * 40, pass_="resume")  # replaced by a later run
+    import_values(session, lots[0], check_lots()[0], pass_="resume")
     (limits,) = services.compute_pat_limits(session, "eng", lots[0].product,
                                             step="FT").limit_sets
     assert (limits.n, limits.median) == (180, 10.5)
@@ -282,10 +285,13 @@ def bins(yield_pct: float, *, units: int = 1000, **fails: float) -> list[dict[st
             *({"bin": b, "count": n, "passed": False} for b, n in sorted(counts.items()))]
 
 
-def bin_run(session, lot: Lot, yield_pct: float, **fails: float) -> TestRun:
+def bin_run(session, lot: Lot, yield_pct: float, **fails: float) -> SimpleNamespace:
+    """A bin summary of `lot` as its insertion's first pass, closed (SBA judges the closing
+    insertion): the run's id and the insertion's SBA verdict."""
     run = services.record_bins(session, "op", lot, bins=bins(yield_pct, **fails))
+    closed = insertions.close(session, "op", lot, run.step_code)
     session.commit()
-    return run
+    return SimpleNamespace(id=run.id, sba=closed.sba, run=run)
 
 
 def sba_history(session, new_lot, yields: list[float], product: str = "P1",
@@ -386,14 +392,13 @@ def test_sba_with_fewer_than_six_earlier_lots_judges_nothing(session, new_lot):
     assert open_holds(session, lot) == []
 
 
-def test_sba_history_is_the_latest_run_of_other_lots_of_the_product_at_the_step(session,
-                                                                               new_lot):
-    lots = sba_history(session, new_lot, CHECK_YIELDS)
-    bin_run(session, lots[0], 50.0)          # an earlier run of H0 ...
-    bin_run(session, lots[0], 95.0)          # ... replaced by its latest
+def test_sba_history_is_the_closed_insertions_of_other_lots_of_the_product_at_the_step(
+        session, new_lot):
+    sba_history(session, new_lot, CHECK_YIELDS)
     sba_history(session, new_lot, [10.0] * 6, product="P2")  # another product
+    open_one = new_lot("OPEN")
+    services.record_bins(session, "op", open_one, bins=bins(10.0))  # not closed
     lot = new_lot("L1")
-    bin_run(session, lot, 20.0)              # the lot's own earlier run
     run = bin_run(session, lot, 93.3)
     assert run.sba["history_lots"] == 6
     assert sorted(run.sba["lots"]) == [f"P1-S{j}" for j in range(6)]
@@ -402,7 +407,7 @@ def test_sba_history_is_the_latest_run_of_other_lots_of_the_product_at_the_step(
 
 
 def test_sba_uses_only_the_latest_lots(session, new_lot, monkeypatch):
-    monkeypatch.setattr(services, "SBA_HISTORY_LOTS", 6)
+    monkeypatch.setattr(insertions, "SBA_HISTORY_LOTS", 6)
     sba_history(session, new_lot, [50.0, *CHECK_YIELDS])
     run = bin_run(session, new_lot("L1"), 93.3)
     assert (run.sba["history_lots"], run.sba["status"]) == (6, "ok")
@@ -433,8 +438,10 @@ def test_sba_never_releases_a_hold_it_placed(session, new_lot):
     sba_history(session, new_lot, CHECK_YIELDS)
     lot = new_lot("L1")
     bin_run(session, lot, 92.0)
-    run = bin_run(session, lot, 95.5)  # a retest of the lot comes back normal
-    assert run.sba["status"] == "ok"
+    # Voiding the run changes the closed insertion's figures, not its verdict or hold.
+    first = session.scalars(select(TestRun).where(TestRun.lot_id == lot.id)).one()
+    programs.void_run(session, "eng", first, reason="wrong file")
+    session.commit()
     assert len(open_holds(session, lot)) == 1
     assert lot.open_holds == 1
 
@@ -446,8 +453,11 @@ def test_stdf_import_feeds_sba_like_a_bin_summary(session, new_lot):
     parts += [PartSpec(hard_bin=8, passed=False, part_id=f"b{i}") for i in range(10)]
     run = services.import_stdf(session, "op", lot, stdf(parts))
     session.commit()
-    assert (run.final_yield, run.sba["status"]) == (90.0, "level2")
-    assert run.sba["bins"]["8"]["value"] == pytest.approx(10.0)
+    assert open_holds(session, lot) == []  # a file alone is never judged
+    closed = insertions.close(session, "op", lot, "FT")
+    session.commit()
+    assert (run.final_yield, closed.sba["status"]) == (90.0, "level2")
+    assert closed.sba["bins"]["8"]["value"] == pytest.approx(10.0)
     assert len(open_holds(session, lot)) == 1
     # History of the next lot: the STDF run counts like any other.
     assert bin_run(session, new_lot("L2"), 95.0).sba["history_lots"] == 7

@@ -15,7 +15,7 @@ from mes.catalog import services as cat
 from mes.floor.models import Lot
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment
-from mes.testfloor import pat, programs, services
+from mes.testfloor import insertions, pat, programs, services
 from mes.testfloor.models import PatLimitVersion, TestProgram, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec
 from tests.floor.helpers import track_in, track_out
@@ -246,6 +246,9 @@ def test_an_escape_stops_the_shipment_until_qa_dispositions_it(session, eng, api
     lot = new_lot(session, "LOT-E", quantity=21)
     track_in(session, lot)
     import_values(session, lot, [*range(1, 21), 100])
+    closed = insertions.close(session, "op", lot, "FT")
+    session.commit()
+    assert closed.proposal["good_qty"] == 21
     track_out(session, lot)
     assert lot.state == "completed"
     (hold,) = open_pat_holds(session, lot)
@@ -272,9 +275,12 @@ def test_an_escape_stops_the_shipment_until_qa_dispositions_it(session, eng, api
 @pytest.mark.usefixtures("p3")
 def test_the_lot_s_dynamic_limits_give_the_check_values(session, eng):
     lot = new_lot(session, "L1")
-    import_values(session, lot, CHECK_PAT * 2)
-    # A later file is no first pass: the limits stay the first pass's.
-    import_values(session, lot, [1.0, 2.0, 3.0] * 20)
+    import_values(session, lot, CHECK_PAT * 2, pat_bin=2)
+    # A retest is no first pass: the limits stay the first pass's.
+    services.import_stdf(session, "op", lot, stdf([part(7.0, 8), part(2.0)],
+                                                  tests={300: TestSpec("x", "u")}))
+    session.commit()
+    assert [r.pass_name for r in pat.first_pass_runs(session, lot, "FT")] == ["P1"]
     body = eng.get("/lots/L1/insertions/FT/pat-limits").get_json()
     (test,) = body["tests"]
     assert (test["test"], test["n"]) == (300, 40)

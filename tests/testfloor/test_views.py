@@ -11,8 +11,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from mes.testfloor import services
-from mes.testfloor.models import PatLimitSet, TestRun
+from mes.testfloor import insertions, services
+from mes.testfloor.models import PatLimitSet, TestInsertion, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, encode_record
 from tests.helpers import refused
 from tests.testfloor.helpers import (
@@ -228,7 +228,7 @@ def test_run_and_lot_runs_pages_render_for_plant_roles(as_role, ft_lot, session,
     client = as_role(role)
     page = client.get(f"/test-runs/{run.id}").get_data(as_text=True)
     assert "tester-07" in page and "V93K" in page
-    assert "Not enough history" in page
+    assert "when its test insertion at this step closes" in page
     listing = client.get("/lots/LOT-FT/test-runs/view")
     assert listing.status_code == 200
     assert f'href="/test-runs/{run.id}"' in listing.get_data(as_text=True)
@@ -315,17 +315,18 @@ def test_sba_page_shows_the_yield_trend_with_syl1_and_syl2(as_role, session):
         services.record_bins(session, "op", lot, bins=[
             {"bin": 1, "count": good, "passed": True},
             {"bin": 8, "count": 1000 - good, "passed": False}])
+        insertions.close(session, "op", lot, "FT")
         session.commit()
     page = as_role("planner").get("/products/P1/sba/FT").get_data(as_text=True)
     assert 'class="chart trend"' in page
     assert "chart-line syl1" in page and "chart-line syl2" in page
     assert page.count('class="chart-point"') == 7
     assert "SYL1 93.21 %" in page
-    assert "Level 2" in page
     held = session.scalars(select(TestRun).order_by(TestRun.id.desc())).first()
+    closed = session.get(TestInsertion, held.insertion_id)
     run_page = as_role("qa").get(f"/test-runs/{held.id}").get_data(as_text=True)
-    assert f"Hold {held.sba['hold']} on lot S6" in run_page
-    assert "Material review board" in run_page
+    assert f"Hold {closed.sba['hold']} on lot S6" in run_page
+    assert "Material review board" in run_page and "Level 2" in run_page
 
 
 def test_sba_page_without_runs_shows_an_empty_chart(as_role):

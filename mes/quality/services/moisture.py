@@ -339,7 +339,8 @@ def record_bake(session: Session, actor: Actor, lot: Lot, *, temperature_c: floa
 
 # --- the packaging house's track-outs --------------------------------------------------
 
-def before_track_out(lot: Lot, *, session: Session, actor: Actor, run: Any) -> None:
+def before_track_out(lot: Lot, *, session: Session, actor: Actor, run: Any,
+                     **_: Any) -> None:
     """Refuse the track-out of a bake step whose recipe would not count for the lot (see
     `check_bake`), before anything is written. A receiver of
     `lifecycle.lot_tracking_out`."""

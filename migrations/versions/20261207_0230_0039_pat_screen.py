@@ -3,11 +3,11 @@
 pat_limit_version (one engineer's computation of static PAT limits for a product at a test
 step: a name and a version counting up per product and step, unique), the per-test limits
 pointing at it (pat_limit_set.version_id), the version a released test program carries
-(test_program.pat_limit_version_id). The hold source `pat` and the hold text `pat_escape`:
-the CHECKs on hold.source and hold.text_code are rebuilt.
+(test_program.pat_limit_version_id). The hold text `pat_escape` (the hold source `pat` is
+0038's): the CHECK on hold.text_code is rebuilt.
 
 Revision ID: 0039
-Revises: 0037
+Revises: 0038
 Create Date: 2026-12-07 01:30:00.000000
 """
 import sqlalchemy as sa
@@ -15,13 +15,13 @@ from alembic import op
 
 
 revision = '0039'
-down_revision = '0037'
+down_revision = '0038'
 branch_labels = None
 depends_on = None
 
 HOLD_SOURCES = ('manual', 'mass', 'future', 'yield', 'sba', 'containment', 'spc',
-                'test_program')
-TEXT_CODES = ('yield_below_min', 'sba_breach', 'program_mismatch')
+                'test_program', 'pat')
+TEXT_CODES = ('yield_below_min', 'sba_breach', 'program_mismatch', 'pat_fallout')
 
 
 def _hold_checks(sources: tuple[str, ...], texts: tuple[str, ...]) -> None:
@@ -60,12 +60,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('pat_limit_version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_test_program_pat_limit_version_id_pat_limit_version'), 'pat_limit_version', ['pat_limit_version_id'], ['id'])
 
-    _hold_checks(HOLD_SOURCES + ('pat',), TEXT_CODES + ('pat_escape',))
+    _hold_checks(HOLD_SOURCES, TEXT_CODES + ('pat_escape',))
 
 
 def downgrade() -> None:
-    # Refused (the CHECK names itself) while holds of source `pat` exist: they have to be
-    # dealt with by hand before going back.
+    # Refused (the CHECK names itself) while holds with the text `pat_escape` exist: they
+    # have to be dealt with by hand before going back.
     _hold_checks(HOLD_SOURCES, TEXT_CODES)
     with op.batch_alter_table('test_program', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_test_program_pat_limit_version_id_pat_limit_version'), type_='foreignkey')
