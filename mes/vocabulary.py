@@ -620,3 +620,6 @@ class TestPass(Vocabulary):
     FIRST = "first", _l("First pass")
     RETEST = "retest", _l("Retest")
     RESUME = "resume", _l("Resume")
+    # AEC-Q001 dynamic PAT on packaged parts: the good units of the first pass tested again
+    # against the lot's dynamic limits (S1, S2, ...); outliers go to the PAT bin.
+    RESCREEN = "rescreen", _l("PAT re-screen")

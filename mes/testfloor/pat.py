@@ -41,7 +41,14 @@ from mes.quality import services as quality
 from mes.quality.models import Hold
 from mes.testfloor import insertions, programs, stats
 from mes.testfloor.models import PatLimitSet, PatLimitVersion, TestParam, TestRun
-from mes.vocabulary import HoldSource, HoldStatus, ReasonKind, SystemText, TestRunSource
+from mes.vocabulary import (
+    HoldSource,
+    HoldStatus,
+    ReasonKind,
+    SystemText,
+    TestPass,
+    TestRunSource,
+)
 
 # AEC-Q001: k = 6 robust sigma; dynamic limits need at least 30 passing parts of the lot.
 PAT_K = 6
@@ -189,7 +196,11 @@ def screen(session: Session, product_id: int, step_code: str, in_force: InForce,
     exist)."""
     applied = bounds(in_force.limits)
     if dynamic:
-        applied = {**applied, **dict(dynamic)}
+        # Both apply: a re-screened part must lie within the static and the dynamic limits.
+        applied = {num: (max(applied.get(num, (-math.inf, math.inf))[0], lo),
+                         min(applied.get(num, (-math.inf, math.inf))[1], hi))
+                   for num, (lo, hi) in dynamic.items()} | {
+            num: b for num, b in applied.items() if num not in dynamic}
     if tests is not None:
         chosen = set(tests)
         applied = {num: b for num, b in applied.items() if num in chosen}
@@ -328,3 +339,15 @@ def lot_dynamic_limits(session: Session, lot: Lot, step_code: str) -> list[dict[
     params = session.scalars(select(TestParam).where(
         TestParam.run_id.in_([r.id for r in runs])).order_by(TestParam.run_id))
     return dynamic_limits(params, programs.pat_test_list(session, lot.product_id, step_code))
+
+
+def rescreen_limits(session: Session, lot: Lot, step_code: str,
+                    kind: str) -> dict[int, tuple[float, float]] | None:
+    """The bounds a file of pass `kind` is screened against beyond the static limits: for a
+    PAT re-screen, the lot's dynamic limits from its first pass (`lot_dynamic_limits`,
+    the ones GET .../pat-limits published); None for any other pass."""
+    if kind != TestPass.RESCREEN:
+        return None
+    return {t["test"]: (-math.inf if t["low"] is None else t["low"],
+                        math.inf if t["high"] is None else t["high"])
+            for t in lot_dynamic_limits(session, lot, step_code)}

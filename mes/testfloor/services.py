@@ -282,7 +282,9 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
     screened = tests if chosen is None else {n: t for n, t in tests.items() if n in chosen}
     pat = _pat(screened, results, in_force.limits, len(passing))
     pat |= screen.screen(session, lot.product_id, info.code, in_force, results,
-                         [(p.hard_bin, p.soft_bin) for p in finals], tests=chosen)
+                         [(p.hard_bin, p.soft_bin) for p in finals], tests=chosen,
+                         dynamic=screen.rescreen_limits(session, lot, info.code,
+                                                        placement.kind))
 
     mir = f.mir
     start = mir.get("START_T")

@@ -4,7 +4,8 @@ pat_limit_version (one engineer's computation of static PAT limits for a product
 step: a name and a version counting up per product and step, unique), the per-test limits
 pointing at it (pat_limit_set.version_id), the version a released test program carries
 (test_program.pat_limit_version_id). The hold text `pat_escape` (the hold source `pat` is
-0038's): the CHECK on hold.text_code is rebuilt.
+0038's): the CHECK on hold.text_code is rebuilt. The pass kind `rescreen` (a PAT re-screen
+against the lot's dynamic limits): the CHECK on test_run.pass_kind is rebuilt.
 
 Revision ID: 0039
 Revises: 0038
@@ -22,6 +23,7 @@ depends_on = None
 HOLD_SOURCES = ('manual', 'mass', 'future', 'yield', 'sba', 'containment', 'spc',
                 'test_program', 'pat')
 TEXT_CODES = ('yield_below_min', 'sba_breach', 'program_mismatch', 'pat_fallout')
+PASS_KINDS = ('first', 'retest', 'resume')
 
 
 def _hold_checks(sources: tuple[str, ...], texts: tuple[str, ...]) -> None:
@@ -33,6 +35,14 @@ def _hold_checks(sources: tuple[str, ...], texts: tuple[str, ...]) -> None:
         batch_op.create_check_constraint(
             op.f('ck_hold_text_code'),
             'text_code IN ({})'.format(', '.join(f"'{c}'" for c in texts)))
+
+
+def _pass_kinds(kinds: tuple[str, ...]) -> None:
+    with op.batch_alter_table('test_run', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_test_run_pass_kind'), type_='check')
+        batch_op.create_check_constraint(
+            op.f('ck_test_run_pass_kind'),
+            'pass_kind IN ({})'.format(', '.join(f"'{c}'" for c in kinds)))
 
 
 def upgrade() -> None:
@@ -61,12 +71,14 @@ def upgrade() -> None:
         batch_op.create_foreign_key(batch_op.f('fk_test_program_pat_limit_version_id_pat_limit_version'), 'pat_limit_version', ['pat_limit_version_id'], ['id'])
 
     _hold_checks(HOLD_SOURCES, TEXT_CODES + ('pat_escape',))
+    _pass_kinds(PASS_KINDS + ('rescreen',))
 
 
 def downgrade() -> None:
-    # Refused (the CHECK names itself) while holds with the text `pat_escape` exist: they
-    # have to be dealt with by hand before going back.
+    # Refused (the CHECK names itself) while holds with the text `pat_escape` or runs of
+    # pass kind `rescreen` exist: they have to be dealt with by hand before going back.
     _hold_checks(HOLD_SOURCES, TEXT_CODES)
+    _pass_kinds(PASS_KINDS)
     with op.batch_alter_table('test_program', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_test_program_pat_limit_version_id_pat_limit_version'), type_='foreignkey')
         batch_op.drop_column('pat_limit_version_id')

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from mes.catalog import services as cat
+from mes.errors import InvalidInput
 from mes.floor.models import Lot
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment
@@ -377,3 +378,73 @@ def test_the_run_page_says_what_pat_did(session, eng, make_user, login, client):
     page = client.get(f"/test-runs/{run.id}").get_data(as_text=True)
     assert "FT-STATIC · version 1" in page
     assert "2 part(s) binned good outside the limits in force" in page
+
+
+# --- the two-pass dynamic PAT ----------------------------------------------------------
+
+def rescreen(session, lot: Lot, parts: list[PartSpec]) -> TestRun:
+    run = services.import_stdf(session, "op", lot, stdf(parts, tests={300: TestSpec("x", "u")}),
+                               pass_="rescreen")
+    session.commit()
+    return run
+
+
+@pytest.mark.usefixtures("p3")
+def test_a_rescreen_against_the_dynamic_limits_removes_outliers_and_judges_fallout(session,
+                                                                                     eng):
+    assert eng.put("/products/P3/bins", json={"step": "FT", "bins": BINS}).status_code == 200
+    lot = new_lot(session, "L1", quantity=42)
+    first = import_values(session, lot, CHECK_PAT * 2, pat_bin=2)
+    assert first.pass_name == "P1"
+    limits = eng.get("/lots/L1/insertions/FT/pat-limits").get_json()["tests"]
+    assert (limits[0]["low"], limits[0]["high"]) == (pytest.approx(CHECK_LO, abs=1e-6),
+                                                      pytest.approx(CHECK_HI, abs=1e-6))
+    # The tester re-screens P1's 40 good units with those limits: the two 100s go to the
+    # PAT bin.
+    run = rescreen(session, lot, [part(v) for v in [*range(1, 20)] * 2]
+                   + [part(100.0, 9), part(100.0, 9)])
+    assert (run.pass_kind, run.pass_name) == ("rescreen", "S1")
+    assert (run.pat["dynamic"], run.pat["escapes"], run.pat["removed"]) == (True, 0, 2)
+    assert open_pat_holds(session, lot) == []
+    (insertion,) = eng.get("/lots/L1/insertions").get_json()["items"]
+    assert (insertion["units"], insertion["first_pass_good"], insertion["final_good"]) == (
+        42, 40, 38)
+    assert insertion["final_hard_bins"] == {"1": 38, "9": 4}
+    assert (insertion["pat"]["dynamic"], insertion["pat"]["escapes"],
+            insertion["pat"]["removed"]) == (True, 0, 4)
+    # Fallout 4 of 42 units is above the 0.5 % limit: closing holds the lot (source pat).
+    resp = eng.post("/lots/L1/insertions/FT/close", json={})
+    assert resp.status_code == 200, resp.get_json()
+    (hold,) = open_pat_holds(session, lot)
+    assert hold.text_code == "pat_fallout"
+
+
+@pytest.mark.usefixtures("p3")
+def test_a_good_part_outside_the_dynamic_limits_in_the_rescreen_is_an_escape(session):
+    lot = new_lot(session, "L1")
+    import_values(session, lot, CHECK_PAT * 2)
+    run = rescreen(session, lot, [part(v) for v in [*range(1, 20)] * 2] + [part(60.0)])
+    assert (run.pat["dynamic"], run.pat["escapes"], run.pat["escapes_per_test"]) == (
+        True, 1, {"300": 1})
+    (hold,) = open_pat_holds(session, lot)
+    assert (hold.text_code, hold.data["dynamic"]) == ("pat_escape", True)
+    assert "outside the lot's dynamic PAT limits" in hold.comment
+
+
+@pytest.mark.usefixtures("p3")
+def test_a_rescreen_cannot_test_more_units_than_are_good_and_stores_nothing(session):
+    lot = new_lot(session, "L1")
+    import_values(session, lot, [*range(1, 31)], pat_bin=5)
+    parts = [part(float(v)) for v in range(1, 32)]
+    error = refused(session, lambda: services.import_stdf(
+        session, "op", lot, stdf(parts, tests={300: TestSpec("x", "u")}), pass_="rescreen"),
+        InvalidInput, "invalid", state=stored_state)
+    assert "tests 31 units, but only 30 are good" in error.message
+
+
+@pytest.mark.usefixtures("p3")
+def test_a_rescreen_needs_a_first_pass(session):
+    lot = new_lot(session, "L1")
+    refused(session, lambda: services.import_stdf(
+        session, "op", lot, values_file([1.0]), pass_="rescreen"), InvalidInput, "invalid",
+        state=stored_state)
