@@ -110,7 +110,7 @@ class TestRun(Base):
     # carries the name of the pass it continues). None: a run recorded before insertions.
     insertion_id: Mapped[int | None] = mapped_column(ForeignKey("test_insertion.id"),
                                                      index=True)
-    pass_kind: Mapped[str | None] = mapped_column(String(6))
+    pass_kind: Mapped[str | None] = mapped_column(String(8))
     pass_name: Mapped[str | None] = mapped_column(String(8))
 
     lot: Mapped[Lot] = relationship()

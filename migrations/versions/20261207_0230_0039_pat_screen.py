@@ -37,9 +37,12 @@ def _hold_checks(sources: tuple[str, ...], texts: tuple[str, ...]) -> None:
             'text_code IN ({})'.format(', '.join(f"'{c}'" for c in texts)))
 
 
-def _pass_kinds(kinds: tuple[str, ...]) -> None:
+def _pass_kinds(kinds: tuple[str, ...], width: int, was: int) -> None:
+    # `rescreen` needs 8 characters.
     with op.batch_alter_table('test_run', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_test_run_pass_kind'), type_='check')
+        batch_op.alter_column('pass_kind', existing_type=sa.String(length=was),
+                              type_=sa.String(length=width), existing_nullable=True)
         batch_op.create_check_constraint(
             op.f('ck_test_run_pass_kind'),
             'pass_kind IN ({})'.format(', '.join(f"'{c}'" for c in kinds)))
@@ -71,14 +74,14 @@ def upgrade() -> None:
         batch_op.create_foreign_key(batch_op.f('fk_test_program_pat_limit_version_id_pat_limit_version'), 'pat_limit_version', ['pat_limit_version_id'], ['id'])
 
     _hold_checks(HOLD_SOURCES, TEXT_CODES + ('pat_escape',))
-    _pass_kinds(PASS_KINDS + ('rescreen',))
+    _pass_kinds(PASS_KINDS + ('rescreen',), 8, 6)
 
 
 def downgrade() -> None:
     # Refused (the CHECK names itself) while holds with the text `pat_escape` or runs of
     # pass kind `rescreen` exist: they have to be dealt with by hand before going back.
     _hold_checks(HOLD_SOURCES, TEXT_CODES)
-    _pass_kinds(PASS_KINDS)
+    _pass_kinds(PASS_KINDS, 6, 8)
     with op.batch_alter_table('test_program', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_test_program_pat_limit_version_id_pat_limit_version'), type_='foreignkey')
         batch_op.drop_column('pat_limit_version_id')
