@@ -40,7 +40,13 @@ from mes.floor.models import Lot
 from mes.quality import services as quality
 from mes.quality.models import Hold
 from mes.testfloor import insertions, programs, stats
-from mes.testfloor.models import PatLimitSet, PatLimitVersion, TestParam, TestRun
+from mes.testfloor.models import (
+    PatLimitSet,
+    PatLimitVersion,
+    TestInsertion,
+    TestParam,
+    TestRun,
+)
 from mes.vocabulary import (
     HoldSource,
     HoldStatus,
@@ -351,3 +357,35 @@ def rescreen_limits(session: Session, lot: Lot, step_code: str,
     return {t["test"]: (-math.inf if t["low"] is None else t["low"],
                         math.inf if t["high"] is None else t["high"])
             for t in lot_dynamic_limits(session, lot, step_code)}
+
+
+def resolve_escapes(session: Session, actor: Actor, lot: Lot, run: TestRun) -> list[Hold]:
+    """PAT re-screens that bin the escapes out resolve them: when `run` is a re-screen and
+    the insertion's live re-screens together tested every unit good before the first of
+    them, none with an escape, the lot's open PAT-escape holds at the step are released
+    (disposition `release`, by the re-screen's importer, who is not their placer, the
+    system; a system import leaves them to QA). Returns them."""
+    if run.pass_kind != TestPass.RESCREEN or run.insertion_id is None:
+        return []
+    insertion = session.get(TestInsertion, run.insertion_id)
+    if insertion is None or actor_name(actor) == actor_name(SYSTEM):
+        return []
+    rescreens = list(session.scalars(select(TestRun).where(
+        TestRun.insertion_id == insertion.id, TestRun.pass_kind == TestPass.RESCREEN,
+        programs.live())))
+    if any(int((r.pat or {}).get("escapes") or 0) for r in rescreens):
+        return []
+    good_before = insertion.final_good + sum(r.units - r.final_good for r in rescreens)
+    if sum(r.units for r in rescreens) < good_before:
+        return []
+    holds = list(session.scalars(select(Hold).where(
+        Hold.lot_id == lot.id, Hold.source == HoldSource.PAT,
+        Hold.text_code == SystemText.PAT_ESCAPE, Hold.status == HoldStatus.OPEN,
+        Hold.step_code == run.step_code).order_by(Hold.id)))
+    removed = sum(int((r.pat or {}).get("removed") or 0) for r in rescreens)
+    comment = (f"PAT re-screen {run.pass_name} (test run {run.id}) binned the escapes out: "
+               f"{removed} part(s) in the PAT bin, no good part outside the limits.")
+    for hold in holds:
+        quality.release_hold(session, actor, hold, {"disposition": "release",
+                                                    "comment": comment})
+    return holds

@@ -319,6 +319,7 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
               for num, t in tests.items()]
     _record(session, actor, lot, run, params, placement)
     screen.hold_escapes(session, actor, lot, run)
+    screen.resolve_escapes(session, actor, lot, run)
     return run
 
 

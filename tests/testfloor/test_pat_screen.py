@@ -448,3 +448,33 @@ def test_a_rescreen_needs_a_first_pass(session):
     refused(session, lambda: services.import_stdf(
         session, "op", lot, values_file([1.0]), pass_="rescreen"), InvalidInput, "invalid",
         state=stored_state)
+
+
+@pytest.mark.usefixtures("p3")
+def test_a_rescreen_that_bins_the_escapes_out_releases_their_hold(session, eng, api):
+    history(session, check_lots())
+    compute(eng)
+    assert eng.put("/products/P3/bins", json={"step": "FT", "bins": BINS}).status_code == 200
+    lot = new_lot(session, "LOT-E", quantity=41)
+    track_in(session, lot)
+    # P1: 41 good parts, the one at 100 outside the static limits: an escape.
+    import_values(session, lot, [*range(1, 21)] * 2 + [100])
+    (hold,) = open_pat_holds(session, lot)
+    # A re-screen of fewer units than are good leaves the escape open.
+    partial = rescreen(session, lot, [part(float(v)) for v in range(1, 11)])
+    assert partial.pat["escapes"] == 0
+    assert [h.id for h in open_pat_holds(session, lot)] == [hold.id]
+    # With the rest of the good units re-screened, the outlier in the PAT bin, every good
+    # unit was re-screened: the escape is resolved.
+    run = services.import_stdf(session, "tester", lot, stdf(
+        [part(float(v)) for v in [*range(1, 21)] * 2][:30] + [part(100.0, 9)],
+        tests={300: TestSpec("x", "u")}), pass_="rescreen")
+    session.commit()
+    assert (run.pass_name, run.pat["escapes"], run.pat["removed"]) == ("S2", 0, 1)
+    session.refresh(hold)
+    assert (hold.status, hold.released_by, hold.disposition) == ("released", "tester",
+                                                                  "release")
+    assert "binned the escapes out" in hold.release_comment
+    insertions.close(session, "op", lot, "FT")
+    session.commit()
+    assert open_pat_holds(session, lot)[0].text_code == "pat_fallout"
