@@ -64,6 +64,11 @@ def import_stdf(lot_no: str, args: dict[str, Any]) -> TestRun:
     `pass` says (default: MIR.RTST_COD Y/1-9 retest, N/0 resume, blank retest). A retest
     testing more units than failed before it is 422 `retest_exceeds_failures`; a file for
     a closed insertion is 409 `insertion_closed`. SBA is judged when the insertion closes.
+    PAT is a screen (AEC-Q001): a part binned good outside the static limit set in force
+    (the released program's) is an escape and holds the lot (source `pat`; the run's
+    `pat: {limit_set, dynamic, escapes, removed}`); `pass=rescreen` is the re-screen of
+    the good units against the lot's dynamic limits (`GET .../pat-limits`), named S1,
+    S2, ..., at most the insertion's good units (422 otherwise).
     """
     session = db.session()
     lot = floor.get_lot(session, lot_no)
