@@ -105,6 +105,8 @@ class StationLot:
     batch_lots: list[Lot] = field(default_factory=list)
     # Durables on the step's tools at their warning level: plan their change.
     warnings: list[str] = field(default_factory=list)
+    # At a test step: the lot's test insertion of this visit (None: no test data yet).
+    insertion: Any = None
 
     @property
     def running(self) -> bool:
@@ -371,12 +373,17 @@ def station_lot(session: Session, lot: Lot, *, all_reasons: bool = False) -> Sta
     batch_tools = [(t.equipment, t.equipment.capacity - t.equipment.lots_running)
                    for t in tools if t.available and t.equipment.capacity > 1] \
         if lot.state == LotState.QUEUED and not blockers else []
+    insertion = None
+    if step.kind == StepKind.TEST:
+        # The test floor's insertion (imported here: the test floor builds on the floor).
+        from mes.testfloor import insertions
+        insertion = insertions.current_insertion(session, lot, step.code)
     return StationLot(lot=lot, step=step, blockers=blockers, holds=holds, needs=needs,
                       tools=tools, material_lots=materials, run=run, reject_reasons=own,
                       other_reasons=others, todo=todo, material_types=types,
                       waiting_materials=waiting_lots, batch_tools=batch_tools,
                       batch_lots=_batch_lots(session, lot) if batch_tools else [],
-                      warnings=warnings)
+                      warnings=warnings, insertion=insertion)
 
 
 # The queued lots a batch track-in form offers at most beside the scanned one.

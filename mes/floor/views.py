@@ -398,10 +398,19 @@ def _station_page(lot: Lot | None, *, scan: str = "", scan_error: str | None = N
                   added_row: bool = False, status: int = 200) -> Any:
     sess = db.session()
     form = form or {}
-    form.setdefault("rejects", [{"reason": "", "qty": ""}] * REJECT_ROWS)
     all_reasons = (request.values.get("all_reasons") == "1"
                    or request.form.get("action") == "all_reasons")
     view = reads.station_lot(sess, lot, all_reasons=all_reasons) if lot is not None else None
+    proposal = view.insertion.proposal if view is not None and view.insertion is not None \
+        and view.running else None
+    if proposal and "good_qty" not in form:
+        # A closed test insertion: its proposal pre-filled, a row for the unaccounted units.
+        form["good_qty"] = str(proposal["good_qty"])
+        form["rejects"] = [{"reason": r["reason"], "qty": str(r["qty"])}
+                           for r in proposal["rejects"]]
+        form["rejects"].append({"reason": "", "qty": str(proposal["unaccounted"])
+                                if proposal["unaccounted"] else ""})
+    form.setdefault("rejects", [{"reason": "", "qty": ""}] * REJECT_ROWS)
     if view is not None and view.other_reasons:
         # A reason typed (or kept from a refused form) that is not the step's own: show all.
         offered = {r.code for r in view.reject_reasons}

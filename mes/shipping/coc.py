@@ -166,7 +166,11 @@ def certificate(session: Session, shipment: Shipment) -> Certificate:
         if pat:
             step.pat_modes.add(pat.get("mode", "none"))
             step.pat_failures += int(pat.get("failures") or 0)
-        status = (run.sba or {}).get("status")
+        # SBA judges a run's insertion when it closes (runs before insertions: the run).
+        verdict = run.sba or {}
+        if "status" not in verdict and run.insertion is not None:
+            verdict = run.insertion.sba or {}
+        status = verdict.get("status")
         if status:
             step.sba[status] = step.sba.get(status, 0) + 1
     order = _step_order(session, lots)

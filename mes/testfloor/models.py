@@ -114,6 +114,7 @@ class TestRun(Base):
     pass_name: Mapped[str | None] = mapped_column(String(8))
 
     lot: Mapped[Lot] = relationship()
+    insertion: Mapped[TestInsertion | None] = relationship()
 
 
 class TestParam(Base):

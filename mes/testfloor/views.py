@@ -27,7 +27,7 @@ from mes.errors import InvalidInput, NotFound
 from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.i18n import localized
-from mes.testfloor import charts, programs, services
+from mes.testfloor import charts, insertions, programs, services
 from mes.testfloor import pat as pat_screen
 from mes.testfloor import schemas as s
 from mes.testfloor.models import PatLimitSet, TestInsertion, TestParam, TestRun
@@ -597,3 +597,19 @@ def run_void(run_id: int) -> Any:
     assert refused is not None
     return render_template("testfloor/refused.html", refused=refused, product=None,
                            back=url_for("testfloor.run", run_id=run_id)), refused.status
+
+
+@bp.route("/lots/<lot_no>/insertions/<step>/close", methods=["POST"])
+@require(Permission.TEST_WRITE)
+def insertion_close(lot_no: str, step: str) -> Any:
+    """Close the lot's test insertion at `step` from the station, back to the station with
+    the proposed track-out pre-filled."""
+    sess = db.session()
+    lot = floor.get_lot(sess, lot_no)
+    done, refused = forms.attempt(lambda: insertions.close(sess, current_user, lot, step))
+    if done is not None:
+        return forms.done(_("Test insertion closed: the track-out is proposed."),
+                          "floor.station", lot=lot_no)
+    assert refused is not None
+    return render_template("testfloor/refused.html", refused=refused, product=None,
+                           back=url_for("floor.station", lot=lot_no)), refused.status

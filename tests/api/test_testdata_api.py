@@ -15,7 +15,7 @@ OCTET = {"Content-Type": "application/octet-stream"}
 RUN_FIELDS = {"id", "lot_no", "step", "stdf_lot_id", "sublot_id", "part_type", "test_code",
               "temperature", "job", "parts_tested", "units", "first_pass_good", "final_good",
               "first_pass_yield", "final_yield", "hard_bins", "soft_bins", "pat", "sba",
-              "created_at"}
+              "created_at", "insertion", "pass"}
 PLANT_ONLY = {"warnings", "tester", "handler", "load_board", "probe_card", "sha256",
               "created_by", "final_bins", "failing_bins"}
 BINS = [{"bin": 1, "count": 95, "pass": True}, {"bin": 8, "count": 5, "pass": False}]
@@ -41,7 +41,8 @@ def test_import_answers_201_with_the_contracts_test_run(api, ft_lot):
     assert (run["lot_no"], run["step"], run["parts_tested"], run["final_yield"],
             run["hard_bins"], run["soft_bins"], run["stdf_lot_id"], run["temperature"]) == (
         "LOT-FT", "FT", 42, 95.24, {"1": 40, "8": 2}, {"1": 40, "8": 2}, "FT-LOT", "125")
-    assert run["sba"]["status"] == "insufficient_history"
+    # The run's insertion and pass; SBA judges the insertion when it closes.
+    assert (run["pass"], run["sba"]) == ("P1", {"insertion": run["insertion"]})
     assert run["pat"]["per_test"]["100"]["name"] == "vout"
     assert run["created_by"] == op.user.username
     assert run["created_at"].endswith("+00:00")
@@ -50,7 +51,8 @@ def test_import_answers_201_with_the_contracts_test_run(api, ft_lot):
 def test_test_runs_are_read_by_lot_oldest_first_and_one_by_one(api, ft_lot):
     op, qa = api("operator"), api("qa")
     first = post_file(op, lot_file(40, 2)).get_json()
-    second = op.post("/lots/LOT-FT/bins", json={"step": "FT", "bins": BINS}).get_json()
+    second = op.post("/lots/LOT-FT/bins", json={"step": "FT", "bins": BINS,
+                                                "pass": "resume"}).get_json()
     listed = qa.get("/lots/LOT-FT/test-runs").get_json()
     assert [r["id"] for r in listed["items"]] == [first["id"], second["id"]]
     assert listed["next"] is None
@@ -105,7 +107,7 @@ def test_customer_sees_their_own_lots_runs_with_the_contracts_fields(api, ft_lot
     assert not PLANT_ONLY & set(run)
     # The SBA history names lots, possibly other customers'.
     assert "lots" not in run["sba"]
-    assert run["sba"]["status"] == "insufficient_history"
+    assert (run["pass"], run["sba"]) == ("P1", {"insertion": run["insertion"]})
 
 
 def test_customer_gets_404_for_another_customers_lot_and_403_for_a_run_by_id(api, ft_lot):
@@ -170,10 +172,13 @@ def test_sba_hold_from_a_bin_summary_is_a_hold_of_source_sba(api, session):
         assert op.post(f"/lots/H{j}/bins", json={"bins": [
             {"bin": 1, "count": good, "pass": True},
             {"bin": 8, "count": 100 - good, "pass": False}]}).status_code == 201
+        assert op.post(f"/lots/H{j}/insertions/FT/close", json={}).status_code == 200
     lot_at_final_test(session, "LOT-LOW", 100)
     run = op.post("/lots/LOT-LOW/bins", json={"bins": [
         {"bin": 1, "count": 50, "pass": True}, {"bin": 8, "count": 50, "pass": False}]})
-    sba = run.get_json()["sba"]
+    assert run.status_code == 201
+    # SBA judges the insertion when it closes.
+    sba = op.post("/lots/LOT-LOW/insertions/FT/close", json={}).get_json()["sba"]
     assert (sba["status"], sba["mrb"]) == ("level2", True)
     hold = api("qa").get(f"/holds/{sba['hold']}").get_json()
     assert (hold["lot_no"], hold["source"], hold["status"], hold["placed_by"]) == (

@@ -77,19 +77,45 @@ def track_in(session, lot: Lot, equipment: str | None = None,
 
 def track_out(session, lot: Lot, good: int | None = None,
               rejects: list[dict[str, Any]] | None = None) -> Lot:
-    services.track_out(session, "op2", lot, step=lot.step_code,
-                       good_qty=lot.quantity if good is None else good, rejects=rejects or [])
+    """Track the lot out with `good` (default all) and `rejects`; at a test step the
+    tester first counts the good units (see `ready_test_step`)."""
+    good = lot.quantity if good is None else good
+    ready_test_step(session, lot, good)
+    services.track_out(session, "op2", lot, step=lot.step_code, good_qty=good,
+                       rejects=rejects or [])
     session.commit()
     return lot
 
 
-def record_and_close(session, lot: Lot, bins: list[dict[str, Any]] | None = None) -> dict:
-    """Record a bin summary of `lot` at its (test) step — by default every unit good in
-    bin 1 — close the test insertion and give its proposed track-out."""
+def ready_test_step(session, lot: Lot, good: int) -> None:
+    """At a test step, what a track-out of `good` units needs: without test data, a bin
+    summary of `good` passing units (the rejects the track-out books are then its
+    unaccounted units), and the insertion closed. Elsewhere nothing."""
     from mes.testfloor import insertions
     from mes.testfloor import services as testfloor
-    testfloor.record_bins(session, "op1", lot, bins=bins or [
-        {"bin": 1, "count": lot.quantity, "passed": True}])
+    if not is_test_step(lot):
+        return
+    current = insertions.current_insertion(session, lot, lot.step_code)
+    if current is None and good > 0:
+        testfloor.record_bins(session, "op1", lot, bins=[
+            {"bin": 1, "count": good, "passed": True}])
+        current = insertions.current_insertion(session, lot, lot.step_code)
+    if current is not None and current.state == "open":
+        insertions.close(session, "op1", lot, lot.step_code)
+    session.commit()
+
+
+
+
+def record_and_close(session, lot: Lot, bins: list[dict[str, Any]] | None = None) -> dict:
+    """Record a bin summary of `lot` at its (test) step — by default, when the lot has no
+    test data there yet, every unit good in bin 1 — close the test insertion and give its
+    proposed track-out."""
+    from mes.testfloor import insertions
+    from mes.testfloor import services as testfloor
+    if bins is not None or insertions.current_insertion(session, lot, lot.step_code) is None:
+        testfloor.record_bins(session, "op1", lot, bins=bins or [
+            {"bin": 1, "count": lot.quantity, "passed": True}])
     closed = insertions.close(session, "op1", lot, lot.step_code)
     session.commit()
     return closed.proposal

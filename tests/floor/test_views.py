@@ -18,6 +18,7 @@ from mes.db import simulated_time, utcnow
 from mes.floor import services
 from mes.floor.models import Lot, LotEdge, LotEvent, LotReject, MaterialUse, StepRun, Wafer
 from mes.quality.models import Hold, MoistureClock
+from tests.floor.helpers import is_test_step, record_and_close, track_out_as_proposed
 from tests.helpers import refused, row_counts
 from tests.quality.helpers import quality_state
 
@@ -50,6 +51,13 @@ def move(session, lot: Lot, equipment: str, good: int | None = None,
     step, qty = lot.step_code, lot.quantity
     good = qty if good is None else good
     services.track_in(session, "op", lot, step=step, equipment=equipment, materials=materials)
+    if is_test_step(lot):
+        # A test step: the bins recorded, the insertion closed, tracked out as proposed.
+        failing = [{"bin": 8, "count": qty - good, "passed": False}] if good < qty else []
+        proposal = record_and_close(session, lot, [{"bin": 1, "count": good, "passed": True},
+                                                   *failing])
+        track_out_as_proposed(session, lot, proposal)
+        return
     services.track_out(session, "op", lot, step=step, good_qty=good,
                        rejects=[{"reason": "R-SCRATCH", "qty": qty - good}] if good < qty else [])
     session.commit()

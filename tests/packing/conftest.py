@@ -10,6 +10,7 @@ import pytest
 from mes.catalog import services as cat
 from mes.db import simulated_time
 from mes.floor import services as floor
+from tests.floor.helpers import ready_test_step
 
 # Wednesday 2 December 2026, 23:30 UTC: Thursday 3 December in Shanghai (the plant), ISO
 # week 49 either way; 27 December 2026 23:30 UTC is Monday 28 December in the plant, week 53.
@@ -41,6 +42,7 @@ def move(session, lot, steps: int = 1, at: datetime | None = None):
         with simulated_time(at or datetime.now(UTC)):
             floor.track_in(session, "op1", lot, step=lot.step_code,
                            equipment=TOOLS[lot.step_code], materials=[])
+            ready_test_step(session, lot, lot.quantity)
             floor.track_out(session, "op2", lot, step=lot.step_code, good_qty=lot.quantity)
             session.commit()
     return lot

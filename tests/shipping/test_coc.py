@@ -10,6 +10,18 @@ from tests.helpers import sign_in
 from tests.shipping.test_shipments import ship
 
 
+def untested(session, lot):
+    """`lot` with its test runs voided: no test data on record."""
+    from sqlalchemy import select
+
+    from mes.testfloor import programs
+    from mes.testfloor.models import TestRun
+    for run in session.scalars(select(TestRun).where(TestRun.lot_id == lot.id)):
+        programs.void_run(session, "qa", run, reason="not this lot's")
+    session.commit()
+    return lot
+
+
 def _cell(html: str, row_attr: str, key: str, col: str) -> str:
     row = re.search(rf'<tr data-{row_attr}="{re.escape(key)}"[^>]*>(.*?)</tr>', html, re.S)
     assert row, (row_attr, key)
@@ -20,17 +32,17 @@ def _cell(html: str, row_attr: str, key: str, col: str) -> str:
 
 def test_coc_lists_lots_date_codes_routes_tests_and_qualification(session, tested,
                                                                    make_user, login):
-    # LOT-A: 100 units at FT, 96 good; LOT-B: 50 units, 45 good. Both ship whole
-    # (the test plant's route does not scrap failing parts): 150 units.
+    # LOT-A: 100 units at FT, 96 good; LOT-B: 50 units, 45 good. Each leaves FT with its
+    # good units, as its closed insertion proposes: 141 units ship.
     shipment = ship(session, [tested("LOT-A", 100, 96).lot_no, tested("LOT-B", 50, 45).lot_no],
                     vehicle_program="EV-7")
     resp = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc")
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert html.startswith("<!doctype html>")
-    assert "<td data-total>150</td>" in html
+    assert "<td data-total>141</td>" in html
     assert f"COC-{shipment.id:06d}" in html
-    for lot, qty in (("LOT-A", "100"), ("LOT-B", "50")):
+    for lot, qty in (("LOT-A", "96"), ("LOT-B", "45")):
         assert _cell(html, "lot", lot, "quantity") == qty
         assert _cell(html, "lot", lot, "date-code") == "2610"
         assert _cell(html, "lot", lot, "route") == "QFN v1"
@@ -50,18 +62,23 @@ def test_coc_lists_lots_date_codes_routes_tests_and_qualification(session, teste
 def test_coc_takes_the_latest_run_of_a_lot_at_a_step(session, tested, receive, make_user,
                                                      login):
     from mes.floor.services import get_lot
+    from mes.testfloor import insertions, programs
     from mes.testfloor import services as testfloor
-    from tests.floor.helpers import advance
+    from tests.floor.helpers import advance, track_in, track_out_as_proposed
 
     lot = receive(40, lot_no="LOT-R")
     advance(session, lot, 2)
-    testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 30, "passed": True},
-                                                     {"bin": 7, "count": 10, "passed": False}])
-    # The retest of the same lot at FT replaces the first run on the certificate.
+    # A first run, voided (a wrong file), and the run that counts.
+    first = testfloor.record_bins(session, "op1", lot, bins=[
+        {"bin": 1, "count": 30, "passed": True}, {"bin": 7, "count": 10, "passed": False}])
+    programs.void_run(session, "eng", first, reason="wrong file")
     testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 38, "passed": True},
                                                      {"bin": 7, "count": 2, "passed": False}])
     session.commit()
-    advance(session, get_lot(session, "LOT-R"), 2)
+    lot = get_lot(session, "LOT-R")
+    track_in(session, lot)
+    track_out_as_proposed(session, lot, {**insertions.close(session, "op1", lot, "FT").proposal})
+    advance(session, lot, 1)
     shipment = ship(session, ["LOT-R"])
     html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
         as_text=True)
@@ -71,7 +88,8 @@ def test_coc_takes_the_latest_run_of_a_lot_at_a_step(session, tested, receive, m
 
 def test_coc_of_an_unqualified_product_without_tests_says_so(session, completed, make_user,
                                                               login):
-    shipment = ship(session, [completed("LOT-I", product="P2", customer="IND").lot_no],
+    shipment = ship(session, [untested(session, completed("LOT-I", product="P2",
+                                                          customer="IND")).lot_no],
                     customer="IND")
     html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
         as_text=True)
@@ -136,13 +154,13 @@ def test_coc_and_portal_group_the_digits_of_large_quantities(session, tested, ma
     shipment = ship(session, [tested("LOT-BIG", 12_000, 11_880).lot_no])
     html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
         as_text=True)
-    assert "<td data-total>12,000</td>" in html
-    assert _cell(html, "lot", "LOT-BIG", "quantity") == "12,000"
+    assert "<td data-total>11,880</td>" in html
+    assert _cell(html, "lot", "LOT-BIG", "quantity") == "11,880"
     assert _cell(html, "step", "FT", "tested") == "12,000"
     assert _cell(html, "step", "FT", "good") == "11,880"
     portal = as_user(app, make_user("customer", customer="OEM")).get(
         f"/portal/shipments/{shipment.id}").get_data(as_text=True)
-    assert "12,000" in portal and "12000" not in portal
+    assert "11,880" in portal and "11880" not in portal
 
 
 def _at_evil(app, user):
@@ -236,7 +254,8 @@ def test_coc_pdf_without_tests_and_with_letters_beyond_latin1(session, completed
                                                                login):
     from mes.catalog.models import Customer
 
-    shipment = ship(session, [completed("LOT-I", product="P2", customer="IND").lot_no],
+    shipment = ship(session, [untested(session, completed("LOT-I", product="P2",
+                                                          customer="IND")).lot_no],
                     customer="IND")
     session.get(Customer, shipment.customer_id).name = "工业客户"
     session.commit()
@@ -256,7 +275,7 @@ def test_coc_leaves_a_voided_run_out(session, tested, receive, make_user, login)
     advance(session, lot, 2)
     testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 30, "passed": True},
                                                      {"bin": 7, "count": 10, "passed": False}])
-    wrong = testfloor.record_bins(session, "op1", lot, bins=[
+    wrong = testfloor.record_bins(session, "op1", lot, pass_="resume", bins=[
         {"bin": 1, "count": 38, "passed": True}, {"bin": 7, "count": 2, "passed": False}])
     # The later run was another lot's: voided, the certificate takes the run before it.
     programs.void_run(session, "qa", wrong, reason="another lot's summary")

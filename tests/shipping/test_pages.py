@@ -152,7 +152,8 @@ def test_detail_shows_lots_quantities_and_date_codes(session, tested, make_user,
                     vehicle_program="EV-7")
     html = _planner(make_user, login).get(f"/shipments/{shipment.id}").get_data(as_text=True)
     assert _rows(html, "lot") == ["LOT-A", "LOT-B"]
-    assert '<dd data-total>150</dd>' in html
+    # Each lot left FT with its good units, as its closed insertion proposed.
+    assert '<dd data-total>141</dd>' in html
     assert html.count('<td class="mono">2610</td>') == 2
     assert "EV-7" in html and "PO-1" in html
 
@@ -170,13 +171,13 @@ def test_labels_page_has_a_reel_label_per_lot_and_a_carton_label_with_qr_codes(
     assert html.count("<svg") == 3
     assert _rows(html, "field") == ["part", "quantity", "lot", "date_code", "msl"] * 3
     reel = html.split('data-kind="reel"')[1]
-    for value in ('data-field="part">P1<', 'data-field="quantity">100<',
+    for value in ('data-field="part">P1<', 'data-field="quantity">96<',
                   'data-field="lot">LOT-A<', 'data-field="date_code">2610<',
                   'data-field="msl">3<'):
         assert value in reel
     carton = html.split('data-kind="carton"')[1]
-    assert 'data-field="quantity">150<' in carton and 'data-field="lot">LOT-A, LOT-B<' in carton
-    assert "QR code: [)&gt;␞06␝KPO-1␝1PP1␝Q100␝9D2610␝1TLOT-A␞␄" in html
+    assert 'data-field="quantity">141<' in carton and 'data-field="lot">LOT-A, LOT-B<' in carton
+    assert "QR code: [)&gt;␞06␝KPO-1␝1PP1␝Q96␝9D2610␝1TLOT-A␞␄" in html
 
 
 def test_zpl_download_has_each_label_with_its_fields_and_a_qr(session, tested, make_user,
@@ -191,7 +192,7 @@ def test_zpl_download_has_each_label_with_its_fields_and_a_qr(session, tested, m
     jobs = re.findall(r"\^XA.*?\^XZ", text, re.S)
     assert len(jobs) == 2  # the reel and the carton
     for job in jobs:
-        for value in ("^FDP1^FS", "^FD100^FS", "^FDLOT-A^FS", "^FD2610^FS", "^FD3^FS"):
+        for value in ("^FDP1^FS", "^FD96^FS", "^FDLOT-A^FS", "^FD2610^FS", "^FD3^FS"):
             assert value in job
-        assert "^BQN,2,5^FH_^FDMA,[)>_1E06_1DKPO-1_1D1PP1_1DQ100_1D9D2610_1D1TLOT-A_1E_04^FS" \
+        assert "^BQN,2,5^FH_^FDMA,[)>_1E06_1DKPO-1_1D1PP1_1DQ96_1D9D2610_1D1TLOT-A_1E_04^FS" \
             in job
