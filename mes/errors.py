@@ -98,6 +98,7 @@ class ErrorCode(StrEnum):
     WRONG_PRODUCT = "wrong_product"
     PROGRAM_MISMATCH = "program_mismatch"
     ALREADY_VOIDED = "already_voided"
+    PAT_ESCAPE = "pat_escape"
     INSERTION_OPEN = "insertion_open"
     NO_TEST_DATA = "no_test_data"
     INSERTION_CLOSED = "insertion_closed"

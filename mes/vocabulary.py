@@ -345,6 +345,7 @@ class SystemText(Vocabulary):
     YIELD_BELOW_MIN = "yield_below_min", _l("Step yield below the minimum")
     SBA_BREACH = "sba_breach", _l("SBA limit breached")
     PROGRAM_MISMATCH = "program_mismatch", _l("Tested with another program")
+    PAT_ESCAPE = "pat_escape", _l("PAT escape")
     PAT_FALLOUT = "pat_fallout", _l("PAT fallout above the limit")
 
 
@@ -619,3 +620,6 @@ class TestPass(Vocabulary):
     FIRST = "first", _l("First pass")
     RETEST = "retest", _l("Retest")
     RESUME = "resume", _l("Resume")
+    # AEC-Q001 dynamic PAT on packaged parts: the good units of the first pass tested again
+    # against the lot's dynamic limits (S1, S2, ...); outliers go to the PAT bin.
+    RESCREEN = "rescreen", _l("PAT re-screen")

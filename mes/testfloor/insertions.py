@@ -52,7 +52,6 @@ from mes.vocabulary import (
     CustomerCategory,
     HoldSource,
     InsertionState,
-    PatMode,
     ReasonKind,
     SbaStatus,
     StepKind,
@@ -71,6 +70,8 @@ PAT_REASON = "HOLD-PAT"
 # The reject reason a failing bin without one books to (created when the plant lacks it).
 FALLBACK_REJECT = "TEST-FAIL"
 FIRST_PASS = "P1"
+# The PAT re-screens of an insertion are S1, S2, ... (mes.testfloor.pat).
+RESCREEN_PREFIX = "S"
 
 
 def _percent(good: int, units: int) -> float | None:
@@ -157,8 +158,25 @@ def place(session: Session, lot: Lot, step_code: str, *, units: int,
     if kind == TestPass.FIRST:
         return Placement(insertion, kind, FIRST_PASS)
     figures = compute(passes)
+    if kind == TestPass.RESCREEN:
+        # The good units tested again against the lot's dynamic PAT limits (mes.testfloor.pat).
+        if units > figures.final_good:
+            raise _invalid("file", _l("The PAT re-screen tests %(units)s units, but only "
+                                      "%(good)s are good in the insertion of lot %(lot)s at "
+                                      "%(step)s.", units=units, good=figures.final_good,
+                                      lot=lot.lot_no, step=step_code))
+        rescreens = sum(p.kind == TestPass.RESCREEN for p in passes)
+        return Placement(insertion, kind, f"{RESCREEN_PREFIX}{rescreens + 1}")
     if kind == TestPass.RESUME:
         last = passes[-1]
+        if last.kind == TestPass.RESCREEN:
+            before = compute(passes[:-1])
+            if last.units + units > before.final_good:
+                raise _invalid("file", _l("The PAT re-screen tests %(units)s units, but only "
+                                          "%(good)s are good in the insertion of lot %(lot)s "
+                                          "at %(step)s.", units=last.units + units,
+                                          good=before.final_good, lot=lot.lot_no,
+                                          step=step_code))
         if last.kind == TestPass.RETEST:
             # More units of the latest retest: together they retest no more than failed.
             before = compute(passes[:-1])
@@ -262,7 +280,9 @@ def passes_of(runs: Iterable[TestRun]) -> list[Pass]:
             continue
         p = found.get(run.pass_name)
         if p is None:
-            kind = TestPass.FIRST if run.pass_name == FIRST_PASS else TestPass.RETEST
+            kind = (TestPass.FIRST if run.pass_name == FIRST_PASS
+                    else TestPass.RESCREEN if run.pass_name.startswith(RESCREEN_PREFIX)
+                    else TestPass.RETEST)
             p = found[run.pass_name] = Pass(run.pass_name, kind, [], 0, 0, 0, defaultdict(int),
                                             defaultdict(int), set(), set())
         p.run_ids.append(run.id)
@@ -275,9 +295,8 @@ def passes_of(runs: Iterable[TestRun]) -> list[Pass]:
             p.soft_bins[b] += n
         p.failing_hard |= {int(b) for b in run.failing_bins}
         p.failing_soft |= {int(b) for b in (run.failing_soft_bins or [])}
-    return sorted(found.values(), key=lambda p: (p.kind != TestPass.FIRST,
-                                                 int(p.name[1:]) if p.name[1:].isdigit()
-                                                 else 0))
+    # After the first pass, the passes in the order their first files came.
+    return sorted(found.values(), key=lambda p: (p.kind != TestPass.FIRST, min(p.run_ids)))
 
 
 def _passes(session: Session, insertion: TestInsertion) -> list[Pass]:
@@ -327,6 +346,19 @@ def compute(passes: Sequence[Pass]) -> Figures:
         failing_soft |= p.failing_soft
     if first:
         for p in passes:
+            if p.kind == TestPass.RESCREEN:
+                # The re-screened good units leave their (passing) bins; the re-screen's
+                # results, outliers in the PAT bin, take their place.
+                hard = remove_failures(hard, set(hard) - failing_hard, p.units)
+                soft = remove_failures(soft, set(soft) - failing_soft, p.units)
+                failing_hard |= p.failing_hard
+                failing_soft |= p.failing_soft
+                for b, n in p.hard_bins.items():
+                    hard[b] = hard.get(b, 0) + n
+                for b, n in p.soft_bins.items():
+                    soft[b] = soft.get(b, 0) + n
+                good += p.good - p.units
+                continue
             if p.kind != TestPass.RETEST:
                 continue
             failing_hard |= p.failing_hard
@@ -398,11 +430,20 @@ def pat_summary(session: Session, insertion: TestInsertion,
             bins = {str(b): n for b, n in (figures.hard_bins if the_bin.kind == BinKind.HARD
                                            else figures.soft_bins).items()}
         removed = int(bins.get(str(the_bin.bin), 0))
-    modes = {(run.pat or {}).get("mode") for run in session.scalars(
-        select(TestRun).where(TestRun.insertion_id == insertion.id, programs.live()))}
-    return {"limit_set": program.pat_limit_set if program is not None else None,
-            "dynamic": bool(modes & {PatMode.DYNAMIC, PatMode.BOTH}),
-            "escapes": None, "removed": removed}
+    # What each file's screen did (mes.testfloor.pat.screen): the static set in force
+    # (name and version) of the latest file that had one, a re-screen against the lot's
+    # dynamic limits, and the parts binned good outside the limits applied.
+    screens = [run.pat or {} for run in session.scalars(
+        select(TestRun).where(TestRun.insertion_id == insertion.id, programs.live())
+        .order_by(TestRun.id))]
+    limit_sets = [p["limit_set"] for p in screens if p.get("limit_set")]
+    limit_set = limit_sets[-1] if limit_sets else (
+        {"name": program.pat_limit_set, "version": program.pat_limit_set_version}
+        if program is not None and program.pat_limit_set else None)
+    return {"limit_set": limit_set,
+            "dynamic": any(bool(p.get("dynamic")) for p in screens),
+            "escapes": sum(int(p.get("escapes") or 0) for p in screens),
+            "removed": removed}
 
 
 def judge_pat_fallout(session: Session, actor: Actor, lot: Lot,
