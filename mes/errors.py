@@ -98,6 +98,9 @@ class ErrorCode(StrEnum):
     WRONG_PRODUCT = "wrong_product"
     PROGRAM_MISMATCH = "program_mismatch"
     ALREADY_VOIDED = "already_voided"
+    INSERTION_OPEN = "insertion_open"
+    NO_TEST_DATA = "no_test_data"
+    INSERTION_CLOSED = "insertion_closed"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"
@@ -115,6 +118,7 @@ class ErrorCode(StrEnum):
     WRONG_PACKING = "wrong_packing"
     PACKED_IN_PARENT = "packed_in_parent"
     UNRESOLVED_UNITS = "unresolved_units"
+    RETEST_EXCEEDS_FAILURES = "retest_exceeds_failures"
 
 
 class DomainError(Exception):

@@ -40,6 +40,8 @@ PROGRAM_FIELDS = {"part_type": N_("part type"), "job_name": N_("job name"),
                   "job_rev": N_("program revision"), "mode_code": N_("test mode"),
                   "temperature": N_("test temperature"), "hard_bins": N_("hard bins"),
                   "soft_bins": N_("soft bins")}
+PAT_FALLOUT = N_("PAT fallout at %(step)s: %(removed)s of %(units)s units (%(value)s %%) in the "
+                 "PAT bin, above the limit of %(limit)s %%.")
 
 Translate = Callable[[str], str]
 
@@ -75,9 +77,14 @@ def _program(params: Mapping[str, Any], tr: Translate) -> str:
                                        for f in params["fields"])}
 
 
+def _pat_fallout(params: Mapping[str, Any], tr: Translate) -> str:
+    return tr(PAT_FALLOUT) % {key: params[key] for key in ("step", "removed", "units", "value",
+                                                          "limit")}
+
+
 _RENDER: dict[SystemText, Callable[[Mapping[str, Any], Translate], str]] = {
     SystemText.YIELD_BELOW_MIN: _yield, SystemText.SBA_BREACH: _sba,
-    SystemText.PROGRAM_MISMATCH: _program}
+    SystemText.PROGRAM_MISMATCH: _program, SystemText.PAT_FALLOUT: _pat_fallout}
 
 
 def english(code: SystemText, params: Mapping[str, Any]) -> str:

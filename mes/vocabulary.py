@@ -334,6 +334,7 @@ class HoldSource(Vocabulary):
     CONTAINMENT = "containment", _l("Containment")
     SPC = "spc", _l("Process control")
     TEST_PROGRAM = "test_program", _l("Test program")
+    PAT = "pat", _l("PAT")
 
 
 class SystemText(Vocabulary):
@@ -344,6 +345,7 @@ class SystemText(Vocabulary):
     YIELD_BELOW_MIN = "yield_below_min", _l("Step yield below the minimum")
     SBA_BREACH = "sba_breach", _l("SBA limit breached")
     PROGRAM_MISMATCH = "program_mismatch", _l("Tested with another program")
+    PAT_FALLOUT = "pat_fallout", _l("PAT fallout above the limit")
 
 
 class HoldStatus(Vocabulary):
@@ -598,3 +600,22 @@ class BinKind(Vocabulary):
 
     HARD = "hard", _l("Hard bin")
     SOFT = "soft", _l("Soft bin")
+
+
+class InsertionState(Vocabulary):
+    """A lot's test insertion at a test step: open while files come in, closed once judged
+    (SBA, PAT fallout) with the proposed track-out."""
+
+    OPEN = "open", _l("open")
+    CLOSED = "closed", _l("closed")
+
+
+class TestPass(Vocabulary):
+    """What a tester file is within its insertion: the first pass (P1), a retest of the
+    failures (R1, R2, ...) or a resume of the same pass after a tester stop."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    FIRST = "first", _l("First pass")
+    RETEST = "retest", _l("Retest")
+    RESUME = "resume", _l("Resume")

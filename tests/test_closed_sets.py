@@ -61,6 +61,7 @@ COLUMNS = {
     ("forecast_distribution", "source"): v.DistributionSource,
     ("order_line_outlook", "status"): v.LineStatus,
     ("test_bin", "kind"): v.BinKind,
+    ("test_insertion", "state"): v.InsertionState, ("test_run", "pass_kind"): v.TestPass,
 }
 # The CHECKs that bound a value rather than name a code (they hold no code to compare).
 VALUE_CHECKS = {("pm_plan", "one_interval"), ("pm_plan", "every_days"),

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes.db import Base, BigID, one_of, utcnow
-from mes.vocabulary import BinKind, TestRunSource
+from mes.vocabulary import BinKind, InsertionState, TestPass, TestRunSource
 
 if TYPE_CHECKING:
     from mes.catalog.models import Product, ReasonCode
@@ -50,6 +50,7 @@ class TestRun(Base):
               postgresql_include=["lot_id", "product_id", "step_code", "units", "final_good",
                                   "id"]),
         one_of("source", TestRunSource),
+        one_of("pass_kind", TestPass),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -101,6 +102,16 @@ class TestRun(Base):
     voided_at: Mapped[datetime | None]
     voided_by: Mapped[str | None] = mapped_column(String(80))
     void_reason: Mapped[str | None] = mapped_column(Text)
+    # The soft bin of each unit's last result ({"bin": units}) and the soft bins of the
+    # failing ones: a retest's results take the place of the failures it retests.
+    final_soft_bins: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    failing_soft_bins: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    # The test insertion the run belongs to and its pass in it ("P1", "R1", ...; a resume
+    # carries the name of the pass it continues). None: a run recorded before insertions.
+    insertion_id: Mapped[int | None] = mapped_column(ForeignKey("test_insertion.id"),
+                                                     index=True)
+    pass_kind: Mapped[str | None] = mapped_column(String(6))
+    pass_name: Mapped[str | None] = mapped_column(String(8))
 
     lot: Mapped[Lot] = relationship()
 
@@ -258,3 +269,56 @@ class TestBin(Base):
 
     setup: Mapped[TestStepSetup] = relationship(back_populates="bins")
     reason: Mapped[ReasonCode | None] = relationship()
+
+
+# A lot has at most one open insertion at a step.
+_OPEN = text("state = 'open'")
+
+
+class TestInsertion(Base):
+    """A lot's test insertion at a test step (PRODUCT.md, "Test insertions and PAT as a
+    screen"): the first pass and its resumes, then the retests of the failures, as one
+    judgement. Its figures are recomputed from its live runs whenever a run joins or
+    leaves it (mes.testfloor.insertions); closing it judges SBA and PAT fallout once and
+    fixes the proposed track-out. A lot's track-out at the step marks it `tracked_out_at`;
+    a later visit of the step (rework) opens a new insertion."""
+
+    __test__ = False
+    __tablename__ = "test_insertion"
+    __table_args__ = (
+        Index("ix_test_insertion_open", "lot_id", "step_code", unique=True,
+              sqlite_where=_OPEN, postgresql_where=_OPEN),
+        Index("ix_test_insertion_lot", "lot_id", "step_code", "id"),
+        # SBA history: the closed insertions of a product at a step, newest first.
+        Index("ix_test_insertion_product_step", "product_id", "step_code", "closed_at"),
+        one_of("state", InsertionState),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    step_code: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(6), default=InsertionState.OPEN)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    opened_by: Mapped[str | None] = mapped_column(String(80))
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(80))
+    tracked_out_at: Mapped[datetime | None]
+    # [{pass, kind, run_ids, units, good}] in pass order.
+    passes: Mapped[list[Any]] = mapped_column(default=list)
+    units: Mapped[int] = mapped_column(default=0)
+    first_pass_good: Mapped[int] = mapped_column(default=0)
+    final_good: Mapped[int] = mapped_column(default=0)
+    first_pass_yield: Mapped[float | None] = mapped_column(Float)
+    final_yield: Mapped[float | None] = mapped_column(Float)
+    # {"bin": units} of each unit's final result, per pass (see mes.testfloor.insertions).
+    final_hard_bins: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    final_soft_bins: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    pat: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sba: Mapped[dict[str, Any] | None]
+    # At close: {good_qty, rejects: [{reason, qty}], unaccounted, qty_in}.
+    proposal: Mapped[dict[str, Any] | None]
+    version: Mapped[int] = mapped_column(default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+    lot: Mapped[Lot] = relationship()

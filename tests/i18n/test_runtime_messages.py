@@ -117,6 +117,8 @@ SYSTEM_SAMPLES: dict[SystemText, dict[str, Any]] = {
                                  "limit": 1.5}]},
     SystemText.PROGRAM_MISMATCH: {"step": "FT-H", "job_name": "GD5532_FT", "job_rev": "4",
                                   "fields": ["job_name", "temperature", "hard_bins"]},
+    SystemText.PAT_FALLOUT: {"step": "FT-R", "removed": 12, "units": 1000, "value": 1.2,
+                             "limit": 0.5},
 }
 
 
