@@ -101,6 +101,7 @@ class ErrorCode(StrEnum):
     INSERTION_OPEN = "insertion_open"
     NO_TEST_DATA = "no_test_data"
     INSERTION_CLOSED = "insertion_closed"
+    PAT_ESCAPE = "pat_escape"
     # 422: the input cannot be used.
     QUANTITY_MISMATCH = "quantity_mismatch"
     NO_MATCH = "no_match"

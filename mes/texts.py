@@ -35,6 +35,14 @@ LIST_SEPARATOR = N_("; ")
 PROGRAM_MISMATCH = N_("Tested at %(step)s with another program than the one released "
                       "(%(job_name)s revision %(job_rev)s), differing in: %(fields)s. The "
                       "file was not stored.")
+PAT_ESCAPE_STATIC = N_("PAT escape at %(step)s, test run %(test_run)s: %(escapes)s part(s) "
+                       "binned good lie outside the static PAT limits in force (set %(name)s, "
+                       "version %(version)s). The lot may not ship until a re-screen bins "
+                       "them out or QA dispositions it.")
+PAT_ESCAPE_DYNAMIC = N_("PAT escape at %(step)s, test run %(test_run)s: %(escapes)s part(s) "
+                        "binned good in the re-screen lie outside the lot's dynamic PAT "
+                        "limits. The lot may not ship until a re-screen bins them out or QA "
+                        "dispositions it.")
 # The fields of a tester file that a program check compares (mes.testfloor.programs).
 PROGRAM_FIELDS = {"part_type": N_("part type"), "job_name": N_("job name"),
                   "job_rev": N_("program revision"), "mode_code": N_("test mode"),
@@ -82,9 +90,17 @@ def _pat_fallout(params: Mapping[str, Any], tr: Translate) -> str:
                                                           "limit")}
 
 
+def _pat_escape(params: Mapping[str, Any], tr: Translate) -> str:
+    sentence = PAT_ESCAPE_DYNAMIC if params.get("dynamic") else PAT_ESCAPE_STATIC
+    return tr(sentence) % {"step": params["step"], "test_run": params["test_run"],
+                           "escapes": params["escapes"], "name": params.get("name"),
+                           "version": params.get("version")}
+
+
 _RENDER: dict[SystemText, Callable[[Mapping[str, Any], Translate], str]] = {
     SystemText.YIELD_BELOW_MIN: _yield, SystemText.SBA_BREACH: _sba,
-    SystemText.PROGRAM_MISMATCH: _program, SystemText.PAT_FALLOUT: _pat_fallout}
+    SystemText.PROGRAM_MISMATCH: _program, SystemText.PAT_FALLOUT: _pat_fallout,
+    SystemText.PAT_ESCAPE: _pat_escape}
 
 
 def english(code: SystemText, params: Mapping[str, Any]) -> str:
@@ -216,6 +232,7 @@ FIELD_LABELS: dict[str, Any] = {
     "job_name": _l("Job name"), "job_rev": _l("Program revision"),
     "part_type": _l("Part type"), "pat": _l("PAT bin"),
     "pat_fallout_limit_pct": _l("PAT fallout limit (%)"), "pat_limit_set": _l("PAT limit set"),
+    "pat_limit_set_version": _l("PAT limit set version"),
     "sba": _l("SBA"),
     "temperature_tolerance_c": _l("Tolerance (°C)"), "mode_code": _l("Test mode"),
     "temperature": _l("Test temperature"), "hard_bins": _l("Hard bins"),

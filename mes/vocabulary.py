@@ -346,6 +346,7 @@ class SystemText(Vocabulary):
     SBA_BREACH = "sba_breach", _l("SBA limit breached")
     PROGRAM_MISMATCH = "program_mismatch", _l("Tested with another program")
     PAT_FALLOUT = "pat_fallout", _l("PAT fallout above the limit")
+    PAT_ESCAPE = "pat_escape", _l("PAT escape")
 
 
 class HoldStatus(Vocabulary):

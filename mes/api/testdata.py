@@ -16,9 +16,9 @@ from mes.auth.scope import scope_customer
 from mes.catalog import services as catalog
 from mes.errors import InvalidInput
 from mes.floor import services as floor
-from mes.testfloor import programs, services
+from mes.testfloor import pat, programs, services
 from mes.testfloor import schemas as s
-from mes.testfloor.models import TestRun
+from mes.testfloor.models import PatLimitVersion, TestRun
 from mes.testfloor.services import PatComputation
 
 STDF_BODY = {
@@ -213,3 +213,52 @@ def void_test_run(run_id: int, data: dict[str, Any]) -> TestRun:
     session = db.session()
     run = services.get_test_run(session, run_id)
     return programs.void_run(session, current_user, run, reason=data["reason"])
+
+
+# --- versioned static PAT limit sets ---------------------------------------------------
+
+@api_route(bp, "/products/<code>/pat-limit-sets", method="POST",
+           permission=Permission.LIMITS_WRITE, body=s.PatVersionIn, response=s.PatVersionOut,
+           tag="test data")
+def compute_pat_limit_set(code: str, data: dict[str, Any]) -> PatLimitVersion:
+    """Compute a new version of the product's static PAT limit set at a test step.
+
+    As `POST /products/{code}/pat-limits` (at least 6 lots x 30 passing parts of non-voided
+    history per test; median -/+ 6 robust sigma, never wider than the test's limits), kept
+    as the next version (1, 2, ...) of the step's named set: `name` defaults to the latest
+    version's name. The answer is the version with its per-test `limits` and the tests
+    `skipped`. 409 `insufficient_history` without the history; 409 `conflict` when another
+    computation made the same version at the same moment. A released test program names
+    the set it carries (`pat_limit_set`, `pat_limit_set_version`).
+    """
+    session = db.session()
+    product = catalog.get_product(session, code)
+    made = services.compute_pat_limits(session, current_user, product, **data)
+    assert made.version is not None
+    made.version.skipped = made.skipped  # type: ignore[attr-defined]
+    return made.version
+
+
+@api_route(bp, "/products/<code>/pat-limit-sets", permission=Permission.TEST_READ,
+           query=s.PatVersionQuery, response=s.PatVersionOut, many=True, tag="test data")
+def list_pat_limit_sets(code: str, args: dict[str, Any]) -> Page:
+    """A product's static PAT limit set versions, newest first by step; filter `step`."""
+    session = db.session()
+    product = catalog.get_product(session, code)
+    return paginate(session, pat.version_query(product, args["step"]), args)
+
+
+@api_route(bp, "/lots/<lot_no>/insertions/<step>/pat-limits", permission=Permission.TEST_READ,
+           response=s.PatDynamicLimitsOut, tag="test data")
+def lot_pat_limits(lot_no: str, step: str) -> dict[str, Any]:
+    """The lot's dynamic PAT limits at a test step, for the tester's re-screen (AEC-Q001).
+
+    Per PAT test of the step (all tests when no list is chosen) with at least 30 passing
+    parts in the lot's first pass: `low`/`high` = median -/+ 6 robust sigma of those
+    parts, never wider than the test's limits (narrowed by its spec limits); a test whose
+    robust sigma is 0 is left out. 409 `no_test_data` when the lot has no first pass at
+    the step; 422 when the step is not a test step of its route.
+    """
+    session = db.session()
+    lot = floor.get_lot(session, lot_no)
+    return {"tests": pat.lot_dynamic_limits(session, lot, step)}

@@ -26,10 +26,19 @@ from mes.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from mes.events import publishers
 from mes.floor import services as floor
 from mes.floor.models import Lot, StepRun
+from mes.quality.models import Hold
 from mes.quality.moisture import check_bags_shelf_life, check_floor_life, check_shelf_life
 from mes.shipping import labels, packing
 from mes.shipping.models import PackUnit, Shipment, ShipmentLot
-from mes.vocabulary import EventKind, LotState, PackKind, StepKind
+from mes.vocabulary import (
+    EventKind,
+    HoldSource,
+    HoldStatus,
+    LotState,
+    PackKind,
+    StepKind,
+    SystemText,
+)
 
 MAX_LOTS = 500
 PO_LENGTH = 60
@@ -111,6 +120,17 @@ def _lots(session: Session, numbers: Sequence[str]) -> list[Lot]:
     return [found[n] for n in numbers]
 
 
+def _open_pat_escapes(session: Session, lot: Lot) -> int:
+    """The escapes counted by the lot's open PAT-escape holds (AEC-Q001; placed by
+    mes.testfloor.pat.hold_escapes, resolved by releasing the hold)."""
+    if not lot.open_holds:
+        return 0
+    holds = session.scalars(select(Hold).where(
+        Hold.lot_id == lot.id, Hold.source == HoldSource.PAT,
+        Hold.text_code == SystemText.PAT_ESCAPE, Hold.status == HoldStatus.OPEN))
+    return sum(int((hold.data or {}).get("escapes") or 1) for hold in holds)
+
+
 def check_shippable(session: Session, lot: Lot, customer: Customer,
                     checked: set[tuple[int, int | None]] | None = None) -> None:
     """Rule: a lot ships only to its own customer, once, when completed, free of holds,
@@ -119,7 +139,8 @@ def check_shippable(session: Session, lot: Lot, customer: Customer,
     product at its grade and the BOM revision the lot was built on
     (`catalog.check_qualified`) and, when it is built under a product change, when the
     customer accepted the change's PCN (`changes.check_pcn`). Raises Conflict with the first
-    of `wrong_customer`, `already_shipped`, `not_completed`, `lot_on_hold`,
+    of `wrong_customer`, `already_shipped`, `not_completed`, `pat_escape` (an open hold of
+    PAT escapes: parts binned good outside the PAT limits in force), `lot_on_hold`,
     `floor_life_expired`, `shelf_life_expired`, `not_qualified`, `pcn_not_accepted` that
     applies. `checked` holds the (product, BOM revision) pairs already found qualified in
     this request."""
@@ -134,6 +155,12 @@ def check_shippable(session: Session, lot: Lot, customer: Customer,
         raise Conflict(_l("Lot %(lot)s is %(state)s; only completed lots ship.", lot=lot.lot_no,
                           state=_l(lot.state)),
                        code=ErrorCode.NOT_COMPLETED)
+    escapes = _open_pat_escapes(session, lot)
+    if escapes:
+        raise Conflict(_l("Lot %(lot)s has %(n)s unresolved PAT escape(s) (parts binned good "
+                          "outside the PAT limits in force); it cannot ship until a re-screen "
+                          "bins them out or QA dispositions the PAT hold.", lot=lot.lot_no,
+                          n=escapes), code=ErrorCode.PAT_ESCAPE)
     if lot.open_holds:
         raise Conflict(_l("Lot %(lot)s is on hold (%(n)s open hold(s)); it cannot be "
                           "shipped.", lot=lot.lot_no, n=lot.open_holds), code=ErrorCode.LOT_ON_HOLD)

@@ -174,6 +174,10 @@ class PatLimitSet(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(80))
+    # The named, versioned limit set this test's limits belong to (None: computed before
+    # limit sets were versioned).
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("pat_limit_version.id"),
+                                                   index=True)
 
     product: Mapped[Product] = relationship()
 
@@ -207,18 +211,26 @@ class TestProgram(Base):
     temperature_c: Mapped[float] = mapped_column(Float)
     temperature_tolerance_c: Mapped[float] = mapped_column(Float)
     part_type: Mapped[str | None] = mapped_column(String(_CN))
-    # The name of the static PAT limit set the revision carries (AEC-Q001).
+    # The name of the static PAT limit set the revision carries (AEC-Q001), and the
+    # version of it (mes.testfloor.pat): the limits in force while the program is released.
     pat_limit_set: Mapped[str | None] = mapped_column(String(80))
+    pat_limit_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pat_limit_version.id"))
     released_at: Mapped[datetime] = mapped_column(default=utcnow)
     released_by: Mapped[str | None] = mapped_column(String(80))
     superseded_at: Mapped[datetime | None]
     superseded_by: Mapped[str | None] = mapped_column(String(80))
 
     product: Mapped[Product] = relationship()
+    pat_limit_version: Mapped[PatLimitVersion | None] = relationship()
 
     @property
     def released(self) -> bool:
         return self.superseded_at is None
+
+    @property
+    def pat_limit_set_version(self) -> int | None:
+        return self.pat_limit_version.version if self.pat_limit_version is not None else None
 
 
 class TestStepSetup(Base):
@@ -322,3 +334,32 @@ class TestInsertion(Base):
     __mapper_args__ = {"version_id_col": version}
 
     lot: Mapped[Lot] = relationship()
+
+
+class PatLimitVersion(Base):
+    """A named, versioned static PAT limit set of a product at a test step (AEC-Q001): one
+    engineer's computation from at least 6 lots x 30 passing parts of non-voided history,
+    its per-test limits the `PatLimitSet` rows pointing at it. Versions count up per
+    product and step (a simultaneous second computation of the same version fails on the
+    unique constraint and loses with 409); a released test program names the version it
+    carries (`TestProgram.pat_limit_version_id`)."""
+
+    __tablename__ = "pat_limit_version"
+    __table_args__ = (UniqueConstraint("product_id", "step_code", "version"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    step_code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int]
+    method: Mapped[str] = mapped_column(String(80))
+    k: Mapped[float] = mapped_column(Float)
+    source_lots: Mapped[list[Any]] = mapped_column(default=list)
+    valid_until: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(80))
+
+    product: Mapped[Product] = relationship()
+    limits: Mapped[list[PatLimitSet]] = relationship(
+        primaryjoin="PatLimitSet.version_id == PatLimitVersion.id", viewonly=True,
+        order_by="PatLimitSet.test_num")

@@ -35,7 +35,13 @@ from mes.errors import Conflict, ErrorCode, InvalidInput
 from mes.floor.models import Lot
 from mes.quality import services as quality
 from mes.quality.models import Hold
-from mes.testfloor.models import TestBin, TestProgram, TestRun, TestStepSetup
+from mes.testfloor.models import (
+    PatLimitVersion,
+    TestBin,
+    TestProgram,
+    TestRun,
+    TestStepSetup,
+)
 from mes.vocabulary import (
     BinKind,
     HoldSource,
@@ -64,6 +70,12 @@ def _invalid(field_name: str, message: str | LazyString) -> InvalidInput:
 def live() -> ColumnElement[bool]:
     """The condition that keeps voided runs out of a query on test runs."""
     return TestRun.voided_at.is_(None)
+
+
+def test_step_of(session: Session, product: Product, step_code: str) -> str:
+    """`step_code` when it is a test step of the product's route (InvalidInput, field
+    `step`, otherwise)."""
+    return _test_step(session, product, step_code)
 
 
 def _test_step(session: Session, product: Product, step_code: str) -> str:
@@ -97,13 +109,19 @@ def release_program(session: Session, actor: Actor, product: Product, *, step: s
                     job_name: str, job_rev: str, temperature_c: float,
                     temperature_tolerance_c: float = DEFAULT_TOLERANCE_C,
                     part_type: str | None = None,
-                    pat_limit_set: str | None = None) -> TestProgram:
+                    pat_limit_set: str | None = None,
+                    pat_limit_set_version: int | None = None) -> TestProgram:
     """Release a test program for `product` at a test step: it supersedes the released one
     (kept, with `superseded_at`). Raises InvalidInput (not a test step of the product's
     route, an empty job name or revision, a temperature or tolerance that is not a finite
     number, a negative tolerance) and Conflict `duplicate` (this job name and revision was
     released at the step before). A simultaneous second release fails at commit on the
-    one-released-program index (409)."""
+    one-released-program index (409).
+
+    `pat_limit_set` names the static PAT limit set the revision carries, one computed for
+    the product at the step (`pat_limit_set_version`, default its latest version): it is
+    the set in force while the program is released (InvalidInput when there is no such
+    set; a version without a name is refused too)."""
     step = _test_step(session, product, step)
     job_name, job_rev = job_name.strip(), job_rev.strip()
     if not job_name:
@@ -116,6 +134,11 @@ def release_program(session: Session, actor: Actor, product: Product, *, step: s
     if not math.isfinite(temperature_tolerance_c) or temperature_tolerance_c < 0:
         raise _invalid("temperature_tolerance_c",
                        _l("The tolerance is a temperature difference of 0 °C or more."))
+    set_name = (pat_limit_set or "").strip() or None
+    if set_name is None and pat_limit_set_version is not None:
+        raise _invalid("pat_limit_set", _l("Name the PAT limit set the version belongs to."))
+    limit_version = (find_version(session, product, step, set_name, pat_limit_set_version)
+                     if set_name is not None else None)
     earlier = session.scalar(select(TestProgram).where(
         TestProgram.product_id == product.id, TestProgram.step_code == step,
         TestProgram.job_name == job_name, TestProgram.job_rev == job_rev))
@@ -136,7 +159,8 @@ def release_program(session: Session, actor: Actor, product: Product, *, step: s
         product=product, step_code=step, job_name=job_name, job_rev=job_rev,
         temperature_c=temperature_c, temperature_tolerance_c=temperature_tolerance_c,
         part_type=(part_type or "").strip() or None,
-        pat_limit_set=(pat_limit_set or "").strip() or None, released_at=now, released_by=who)
+        pat_limit_set=set_name, pat_limit_version=limit_version, released_at=now,
+        released_by=who)
     session.add(program)
     # Flushed for the id the audit record names.
     session.flush()
@@ -146,8 +170,29 @@ def release_program(session: Session, actor: Actor, product: Product, *, step: s
                        "job_rev": job_rev, "temperature_c": temperature_c,
                        "temperature_tolerance_c": temperature_tolerance_c,
                        "part_type": program.part_type, "pat_limit_set": program.pat_limit_set,
+                       "pat_limit_set_version": program.pat_limit_set_version,
                        "supersedes": previous.id if previous is not None else None})
     return program
+
+
+def find_version(session: Session, product: Product, step: str, name: str,
+                 version: int | None = None) -> PatLimitVersion:
+    """The limit set `name` of the product at `step`: the given version, by default the
+    latest of that name. InvalidInput (field `pat_limit_set`) when there is none."""
+    stmt = select(PatLimitVersion).where(PatLimitVersion.product_id == product.id,
+                                         PatLimitVersion.step_code == step,
+                                         PatLimitVersion.name == name)
+    if version is not None:
+        stmt = stmt.where(PatLimitVersion.version == version)
+    found = session.scalar(stmt.order_by(PatLimitVersion.version.desc()).limit(1))
+    if found is None:
+        message = (_l("%(product)s has no PAT limit set %(name)s version %(version)s at "
+                      "%(step)s.", product=product.code, name=name, version=version,
+                      step=step) if version is not None else
+                   _l("%(product)s has no PAT limit set %(name)s at %(step)s; compute it "
+                      "first.", product=product.code, name=name, step=step))
+        raise InvalidInput(message, fields={"pat_limit_set": [message]})
+    return found
 
 
 # --- bins and PAT tests ----------------------------------------------------------------

@@ -172,6 +172,8 @@ class TestProgramIn(Schema):
                               validate=validate.Length(max=255))
     pat_limit_set = fields.String(load_default=None, allow_none=True,
                                   validate=validate.Length(max=80))
+    pat_limit_set_version = fields.Integer(load_default=None, allow_none=True,
+                                           validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class TestProgramOut(Schema):
@@ -186,6 +188,7 @@ class TestProgramOut(Schema):
     temperature_tolerance_c = fields.Float()
     part_type = fields.String(allow_none=True)
     pat_limit_set = fields.String(allow_none=True)
+    pat_limit_set_version = fields.Integer(allow_none=True)
     released = fields.Boolean()
     released_at = fields.AwareDateTime()
     released_by = fields.String(allow_none=True)
@@ -252,3 +255,46 @@ class PatTestsOut(Schema):
 
 class VoidIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+# --- versioned static PAT limit sets ---------------------------------------------------
+
+class PatVersionIn(Schema):
+    step = fields.String(required=True, validate=CODE)
+    name = fields.String(load_default=None, allow_none=True,
+                         validate=validate.Length(max=80))
+    tests = fields.List(fields.Integer(validate=TEST_NUM), load_default=None,
+                        allow_none=True, validate=validate.Length(min=1, max=10_000))
+    valid_days = fields.Integer(load_default=180, validate=validate.Range(min=1, max=3650))
+
+
+class PatVersionOut(Schema):
+    id = fields.Integer()
+    product = fields.Function(lambda v: v.product.code)
+    step = fields.String(attribute="step_code")
+    name = fields.String()
+    version = fields.Integer()
+    method = fields.String()
+    k = fields.Float()
+    source_lots = fields.List(fields.String())
+    valid_until = fields.AwareDateTime()
+    created_at = fields.AwareDateTime()
+    created_by = fields.String(allow_none=True)
+    limits = fields.List(fields.Nested(PatLimitSetOut))
+    # Only in the answer of a computation: the tests left out for want of history.
+    skipped = fields.List(fields.Nested(PatSkippedOut))
+
+
+class PatVersionQuery(ListArgs):
+    step = fields.String(load_default=None, validate=CODE)
+
+
+class PatDynamicLimitOut(Schema):
+    test = fields.Integer()
+    low = fields.Float(allow_none=True)
+    high = fields.Float(allow_none=True)
+    n = fields.Integer()
+
+
+class PatDynamicLimitsOut(Schema):
+    tests = fields.List(fields.Nested(PatDynamicLimitOut))

@@ -38,8 +38,9 @@ from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.quality import services as quality
 from mes.quality.models import Hold
+from mes.testfloor import pat as screen
 from mes.testfloor import programs, stats, stdf
-from mes.testfloor.models import PatLimitSet, TestParam, TestRun
+from mes.testfloor.models import PatLimitSet, PatLimitVersion, TestParam, TestRun
 from mes.vocabulary import (
     CLOSED_LOT_STATES,
     EventKind,
@@ -273,10 +274,12 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
     tests = {num: _TestData(f.tests.get(num) or stdf.TestDef(num, None, None, None, None,
                                                               None, None), values)
              for num, values in sorted(by_test.items())}
-    static = active_static_limits(session, lot.product_id, info.code)
+    in_force = screen.limits_in_force(session, lot.product_id, info.code)
     chosen = programs.pat_test_list(session, lot.product_id, info.code)
     screened = tests if chosen is None else {n: t for n, t in tests.items() if n in chosen}
-    pat = _pat(screened, results, static, len(passing))
+    pat = _pat(screened, results, in_force.limits, len(passing))
+    pat |= screen.screen(session, lot.product_id, info.code, in_force, results,
+                         [(p.hard_bin, p.soft_bin) for p in finals], tests=chosen)
 
     mir = f.mir
     start = mir.get("START_T")
@@ -307,7 +310,9 @@ def import_stdf(session: Session, actor: Actor, lot: Lot, content: bytes, *,
                         n=len(t.values), passing_values=struct.pack(f"<{len(t.values)}f",
                                                                     *t.values))
               for num, t in tests.items()]
-    return _record(session, actor, lot, run, params)
+    _record(session, actor, lot, run, params)
+    screen.hold_escapes(session, actor, lot, run)
+    return run
 
 
 # --- bin summaries ---------------------------------------------------------------------
@@ -346,7 +351,8 @@ def record_bins(session: Session, actor: Actor, lot: Lot, *, bins: Sequence[dict
         hard_bins=counts, soft_bins={}, final_bins=counts,
         failing_bins=sorted(b["bin"] for b in bins if not b["passed"]), warnings=[],
         pat={"mode": PatMode.NONE, "failures": 0, "passing_parts": good, "per_test": {},
-             "reason": "A bin summary carries no parametric data."},
+             "reason": "A bin summary carries no parametric data.", "limit_set": None,
+             "dynamic": False, "escapes": 0, "removed": 0},
     )
     return _record(session, actor, lot, run, [])
 
@@ -480,11 +486,12 @@ class PatComputation:
 
     limit_sets: list[PatLimitSet]
     skipped: list[dict[str, Any]]
+    version: PatLimitVersion | None = None
 
 
 def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step: str,
                        tests: Sequence[int] | None = None,
-                       valid_days: int = 180) -> PatComputation:
+                       valid_days: int = 180, name: str | None = None) -> PatComputation:
     """Compute static PAT limits (AEC-Q001) for a product at a test step from the passing
     parts of its latest lots (one STDF run per lot, the latest; up to PAT_HISTORY_LOTS
     lots): per test, the lots with at least PAT_MIN_PARTS passing values are pooled when at
@@ -494,9 +501,12 @@ def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step
     active set and is valid for `valid_days`.
 
     `tests` defaults to every test with data; tests without enough history are then left
-    out and listed in `skipped`. Raises InvalidInput (not a test step of the product's
-    route) and Conflict `insufficient_history` when a test named in `tests` lacks the
-    history, or when no test has it.
+    out and listed in `skipped`. The sets form the next version of the product's named
+    limit set at the step (`name`, default the latest version's name; see
+    mes.testfloor.pat.new_version). Voided runs are no history. Raises InvalidInput (not a
+    test step of the product's route) and Conflict `insufficient_history` when a test
+    named in `tests` lacks the history, or when no test has it, and `conflict` when
+    another computation made the same version at the same moment.
     """
     _test_step_of(session, product, step)
     latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
@@ -545,6 +555,11 @@ def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step
             PatLimitSet.product_id == product.id, PatLimitSet.step_code == step,
             PatLimitSet.test_num.in_(nums), PatLimitSet.active.is_(True))):
         old.active = False
+    pooled = sorted({lot_no for num in nums for lot_no, values in history[num].items()
+                     if len(values) >= PAT_MIN_PARTS})
+    version = screen.new_version(session, actor, product, step, name=name,
+                                 method=stats.PAT_METHOD, source_lots=pooled,
+                                 valid_until=valid_until)
     created = []
     for num in nums:
         param = newest[num]
@@ -561,17 +576,18 @@ def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step
             robust_sigma=limits.robust_sigma, k=limits.k, spec_lo=spec_lo, spec_hi=spec_hi,
             lo=limits.lo, hi=limits.hi, flagged=limits.flagged, reason=limits.reason,
             source_lots=sorted(lots), valid_until=valid_until, active=True, created_at=now,
-            created_by=actor_name(actor)))
+            created_by=actor_name(actor), version_id=version.id))
     session.add_all(created)
     # Flushed for the ids of the new sets, which the audit record names.
     session.flush()
     audit.record(session, actor=actor, code="product:pat_limits", subject_type="product",
                  subject_key=product.code,
                  data={"step": step, "valid_until": valid_until.isoformat(),
+                       "name": version.name, "version": version.version,
                        "sets": {str(s.test_num): s.id for s in created},
                        "flagged": [s.test_num for s in created if s.flagged],
                        "skipped": [s["test_num"] for s in skipped]})
-    return PatComputation(created, skipped)
+    return PatComputation(created, skipped, version)
 
 
 # --- SBA -------------------------------------------------------------------------------

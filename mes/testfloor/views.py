@@ -27,6 +27,7 @@ from mes.floor import services as floor
 from mes.floor.models import Lot
 from mes.i18n import localized
 from mes.testfloor import charts, programs, services
+from mes.testfloor import pat as pat_screen
 from mes.testfloor import schemas as s
 from mes.testfloor.models import PatLimitSet, TestParam, TestRun
 from mes.vocabulary import BinKind, PatMode, ReasonKind, SbaStatus, StepKind, TestRunSource
@@ -390,6 +391,8 @@ def sba(code: str, step: str) -> Any:
 
 # The bin definition form offers this many empty rows beyond the defined bins.
 BIN_DEF_ROWS = 6
+# The latest limit set versions a step shows on the test programs page.
+_LIMIT_SET_ROWS = 10
 
 
 def _reject_reasons() -> list[tuple[str, str]]:
@@ -418,12 +421,16 @@ def _programs_page(product: Product, *, refused: forms.Refused | None = None,
             "code": code, "label": label,
             "programs": [p for p in history if p.step_code == code],
             "setup": setup,
+            "limit_sets": list(sess.scalars(pat_screen.version_query(product, code)
+                                            .limit(_LIMIT_SET_ROWS))),
+            "in_force": pat_screen.limits_in_force(sess, product.id, code).label,
         })
     return render_template(
         "testfloor/programs.html", product=product, steps=steps, per_step=per_step,
         refused=refused, form=form or {}, section=section,
         errors=refused.fields if refused else {},
-        can_write=has_permission(current_user, Permission.PROGRAM_WRITE)), \
+        can_write=has_permission(current_user, Permission.PROGRAM_WRITE),
+        can_compute=has_permission(current_user, Permission.LIMITS_WRITE)), \
         refused.status if refused else 200
 
 
@@ -441,7 +448,7 @@ def program_new(code: str) -> Any:
     product = catalog.get_product(sess, code)
     typed = {name: forms.text(request.form, name) for name in (
         "step", "job_name", "job_rev", "temperature_c", "temperature_tolerance_c",
-        "part_type", "pat_limit_set")}
+        "part_type", "pat_limit_set", "pat_limit_set_version")}
     data = {key: value for key, value in typed.items() if value != ""}
 
     def action() -> Any:
@@ -455,6 +462,32 @@ def program_new(code: str) -> Any:
                             step=program.step_code), "testfloor.programs_page",
                           code=product.code)
     return _programs_page(product, refused=refused, form=typed, section="program")
+
+
+@bp.route("/products/<code>/pat-limit-sets/<step>/compute", methods=["POST"])
+@require(Permission.LIMITS_WRITE)
+def pat_limit_set_compute(code: str, step: str) -> Any:
+    sess = db.session()
+    product = catalog.get_product(sess, code)
+    typed = {"step": step, "name": forms.text(request.form, "name")}
+    data = {key: value for key, value in typed.items() if value != ""}
+
+    def action() -> Any:
+        return services.compute_pat_limits(sess, current_user, product,
+                                           **forms.load(s.PatVersionIn, data))
+
+    made, refused = forms.attempt(action)
+    if made is not None:
+        assert made.version is not None
+        message = _("PAT limit set %(name)s version %(version)d computed for %(product)s at "
+                    "%(step)s (%(count)d test(s)).", name=made.version.name,
+                    version=made.version.version, product=product.code, step=step,
+                    count=len(made.limit_sets))
+        if made.skipped:
+            message += " " + _("Left out for want of history: %(tests)s.", tests=", ".join(
+                str(item["test_num"]) for item in made.skipped))
+        return forms.done(message, "testfloor.programs_page", code=product.code)
+    return _programs_page(product, refused=refused, form=typed, section="limit_set")
 
 
 def _typed_bin_defs(form: MultiDict[str, str]) -> list[dict[str, Any]]:

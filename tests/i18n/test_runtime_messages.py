@@ -117,8 +117,10 @@ SYSTEM_SAMPLES: dict[SystemText, dict[str, Any]] = {
                                  "limit": 1.5}]},
     SystemText.PROGRAM_MISMATCH: {"step": "FT-H", "job_name": "GD5532_FT", "job_rev": "4",
                                   "fields": ["job_name", "temperature", "hard_bins"]},
-    SystemText.PAT_FALLOUT: {"step": "FT-R", "removed": 12, "units": 1000, "value": 1.2,
+    SystemText.PAT_FALLOUT: {"step": "FT-H", "removed": 12, "units": 1000, "value": 1.2,
                              "limit": 0.5},
+    SystemText.PAT_ESCAPE: {"step": "FT-H", "test_run": 21, "escapes": 3, "dynamic": False,
+                            "name": "GD5532-FT", "version": 2},
 }
 
 

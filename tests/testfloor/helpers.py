@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mes.floor import services as floor
 from mes.floor.models import Lot
-from mes.testfloor.models import PatLimitSet, TestParam, TestRun
+from mes.testfloor.models import PatLimitSet, PatLimitVersion, TestParam, TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
 from tests.floor.helpers import floor_state
 from tests.helpers import row_counts
@@ -103,7 +103,8 @@ def lot_at_final_test(session: Session, lot_no: str, quantity: int = 1000,
 def stored_state(session: Session) -> dict[str, Any]:
     """The floor's view of the database plus every test-floor row, read fresh."""
     state = floor_state(session)
-    state["counts"].update(row_counts(session, TestRun, TestParam, PatLimitSet))
+    state["counts"].update(row_counts(session, TestRun, TestParam, PatLimitSet,
+                                      PatLimitVersion))
     state["pat_sets"] = [tuple(row) for row in session.execute(
         select(PatLimitSet.id, PatLimitSet.active).order_by(PatLimitSet.id))]
     state["lot_rows"] = [tuple(row) for row in session.execute(

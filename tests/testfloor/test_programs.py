@@ -11,11 +11,19 @@ import pytest
 from sqlalchemy import func, select
 
 from mes.audit.models import AuditEvent
+from mes.db import utcnow
 from mes.errors import Conflict
 from mes.floor.models import Lot
 from mes.quality.models import Hold
 from mes.testfloor import programs
-from mes.testfloor.models import TestBin, TestParam, TestProgram, TestRun, TestStepSetup
+from mes.testfloor.models import (
+    PatLimitVersion,
+    TestBin,
+    TestParam,
+    TestProgram,
+    TestRun,
+    TestStepSetup,
+)
 from mes.testfloor.stdf_writer import TestSpec
 from tests.helpers import audit_codes, refused, row_counts
 from tests.testfloor.helpers import (
@@ -91,13 +99,20 @@ def test_a_new_revision_supersedes_the_released_program_and_keeps_the_history(en
             first["temperature_c"], first["temperature_tolerance_c"], first["part_type"],
             first["pat_limit_set"], first["released"]) == (
         "P1", "FT", "gd100_ft", "7", 125.0, 3.0, "GD100", None, True)
+    # A program names a limit set computed for the product at the step (test setup: the
+    # computation itself is tests/testfloor/test_pat_screen.py's).
+    product_id = session.scalar(select(TestProgram.product_id).limit(1))
+    session.add(PatLimitVersion(product_id=product_id, step_code="FT", name="PLS-3",
+                                version=1, method="m", k=6, source_lots=[],
+                                valid_until=utcnow()))
+    session.commit()
     second = release(eng, job_rev="8", temperature_tolerance_c=2, pat_limit_set="PLS-3")
+    assert second["pat_limit_set_version"] == 1
     listed = eng.get("/products/P1/test-programs?step=FT").get_json()["items"]
     assert [(p["id"], p["job_rev"], p["released"]) for p in listed] == [
         (second["id"], "8", True), (first["id"], "7", False)]
     assert listed[1]["superseded_by"] == listed[0]["released_by"]
     assert listed[0]["pat_limit_set"] == "PLS-3"
-    product_id = session.scalar(select(TestProgram.product_id).limit(1))
     assert programs.released_program(session, product_id, "FT").job_rev == "8"
     assert audit_codes(session, "product", "P1")[-2:] == ["product:test_program"] * 2
 
