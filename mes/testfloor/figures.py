@@ -13,9 +13,11 @@ after a tester stop) and its retests (R1, R2, ... over the units that failed). P
   parts the tester removed to the product's PAT bin;
 - SBA: the verdict of the lot's judgement (the closing one).
 
-Until runs carry their pass, a run is placed by its figures: the first run (by id, voided
-runs left out) opens the insertion; a later run testing no more units than had failed so
-far is a retest; any other is a resume.
+A run that belongs to an insertion (`TestRun.insertion_id`) counts in it with its pass
+(`TestRun.pass_kind`); the insertion's own figures, PAT and SBA verdict (judged once, at its
+close) stand when it has them. A run recorded before insertions is placed by its figures:
+the first run of the lot at the step (by id, voided runs left out) opens the insertion; a
+later run testing no more units than had failed so far is a retest; any other a resume.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from mes.testfloor.models import TestBin, TestProgram, TestRun, TestStepSetup
+from mes.testfloor.models import TestBin, TestInsertion, TestProgram, TestRun, TestStepSetup
+from mes.vocabulary import InsertionState, TestPass
 
 # The passes of an insertion.
-P1, RESUME, RETEST = "P1", "resume", "retest"
+P1, RESUME, RETEST = TestPass.FIRST.value, TestPass.RESUME.value, TestPass.RETEST.value
 
 
 @dataclass
@@ -88,22 +91,58 @@ def _limit_sets(session: Session, keys: set[tuple[int, str]]
     return {(p, s, j, r): limit for p, s, j, r, limit in rows}
 
 
+def limit_set_label(value: Any) -> str | None:
+    """A PAT limit set as the certificate names it: "NAME vN" for a versioned set
+    ({"name", "version"}), else its name."""
+    if not value:
+        return None
+    if isinstance(value, dict):
+        name, version = value.get("name"), value.get("version")
+        return f"{name} v{version}" if version is not None else str(name)
+    return str(value)
+
+
 def _run_pat(run: TestRun, pat_bins: set[str], limit_set: str | None) -> dict[str, Any]:
     """What PAT did in one run: the program's limit set, the re-screen, the escapes and the
     parts in the PAT bin. A run that records these itself (`pat.limit_set`, `pat.dynamic`,
     `pat.escapes`, `pat.removed`) is taken at its word; otherwise the limit set is the one
     the program revision of the file carries, no dynamic re-screen was done, the good parts
     found outside a static limit set in force are escapes, and the removed parts are the
-    units whose final bin is a PAT bin."""
+    units whose final bin is a PAT bin. The removed parts are counted from the final bins
+    whenever the step defines a hard PAT bin (a bin summary's included)."""
     pat = run.pat or {}
     static = any((entry or {}).get("static") for entry in (pat.get("per_test") or {}).values())
     removed = sum(int((run.final_bins or {}).get(b) or 0) for b in pat_bins)
     return {
-        "limit_set": pat.get("limit_set", limit_set),
+        "limit_set": limit_set_label(pat.get("limit_set", limit_set)),
         "dynamic": bool(pat.get("dynamic") is True),
         "escapes": int(pat.get("escapes", pat.get("failures", 0) if static else 0) or 0),
-        "removed": int(pat.get("removed", removed) or 0),
+        "removed": removed if pat_bins else int(pat.get("removed") or 0),
     }
+
+
+def _from_insertions(session: Session,
+                     out: dict[tuple[int, str, int | None], InsertionFigures]) -> None:
+    """Where runs belong to an insertion, its own record stands: its figures (recomputed
+    from its live runs), its PAT (when it carries one) and, once closed, the SBA verdict of
+    its close."""
+    ids = {key[2] for key in out if key[2] is not None}
+    if not ids:
+        return
+    for row in session.scalars(select(TestInsertion).where(TestInsertion.id.in_(ids))):
+        ins = out.get((row.lot_id, row.step_code, row.id))
+        if ins is None:
+            continue
+        if row.passes:
+            ins.units, ins.first_pass_good, ins.final_good = (
+                row.units, row.first_pass_good, row.final_good)
+        if row.pat and "removed" in row.pat:
+            ins.pat = {"limit_set": limit_set_label(row.pat.get("limit_set")),
+                       "dynamic": bool(row.pat.get("dynamic")),
+                       "escapes": int(row.pat.get("escapes") or 0),
+                       "removed": int(row.pat.get("removed") or 0)}
+        if row.state == InsertionState.CLOSED and row.sba:
+            ins.sba = dict(row.sba)
 
 
 def insertion_figures(session: Session, lot_ids: Select[Any] | Collection[int], *,
@@ -122,18 +161,21 @@ def insertion_figures(session: Session, lot_ids: Select[Any] | Collection[int], 
     keys = {(r.product_id, r.step_code) for r in runs}
     pat_bins = _pat_bins(session, keys)
     limit_sets = _limit_sets(session, keys)
-    out: dict[tuple[int, str], InsertionFigures] = {}
+    out: dict[tuple[int, str, int | None], InsertionFigures] = {}
     for run in runs:
-        key = (run.lot_id, run.step_code)
+        key = (run.lot_id, run.step_code, run.insertion_id)
         ins = out.get(key)
-        if ins is None:
-            ins = out[key] = InsertionFigures(lot_id=run.lot_id, product_id=run.product_id,
-                                              step=run.step_code)
+        if run.pass_kind in (P1, RETEST, RESUME):
+            kind = run.pass_kind
+        elif ins is None:
             kind = P1
         elif run.units <= ins.units - ins.final_good:
             kind = RETEST
         else:
             kind = RESUME
+        if ins is None:
+            ins = out[key] = InsertionFigures(lot_id=run.lot_id, product_id=run.product_id,
+                                              step=run.step_code)
         ins.runs += 1
         if kind == RETEST:
             ins.retests += 1
@@ -154,6 +196,7 @@ def insertion_figures(session: Session, lot_ids: Select[Any] | Collection[int], 
         if run.sba:
             ins.sba = dict(run.sba)
         ins.last_at = run.created_at
+    _from_insertions(session, out)
     found = list(out.values())
     if since is not None:
         found = [i for i in found if i.last_at is not None and i.last_at >= since]
