@@ -33,7 +33,7 @@ from mes.auth.actor import SystemActor
 from mes.auth.models import User
 from mes.catalog import services as catalog
 from mes.catalog.maintenance_demo import load_demo_maintenance
-from mes.catalog.models import Customer, MaterialLot
+from mes.catalog.models import Customer, MaterialLot, Product
 from mes.catalog.schemas import (
     BomIn,
     CustomerIn,
@@ -64,6 +64,7 @@ from mes.shipping import packing
 from mes.shipping import services as shipping
 from mes.shipping.models import PackUnit
 from mes.spc.demo import load_demo_spc
+from mes.testfloor import programs
 from mes.testfloor import services as testfloor
 from mes.testfloor.models import TestRun
 from mes.testfloor.stdf_writer import PartSpec, TestSpec, write_stdf
@@ -1102,6 +1103,11 @@ class _History:
         weights = [rng.random() / (i + 1) for i in range(len(reasons))]
         shares = [int(total * w / sum(weights)) for w in weights[1:]]
         shares.insert(0, total - sum(shares))
+        if step.code in FT_STEPS:
+            # The parts the tester binned to the PAT bin come from the file, never drawn
+            # (the draws above stay, so that the history's random stream is unchanged).
+            shares = [self.tests.removed if r == PAT_REJECT else n
+                      for r, n in zip(reasons, shares, strict=True)]
         return [{"reason": r, "qty": n} for r, n in zip(reasons, shares, strict=True) if n > 0]
 
     def _finish(self, at: datetime, plan: _Plan) -> None:
@@ -1109,9 +1115,9 @@ class _History:
         assert lot is not None
         step = plan.steps[lot.step_seq - 1]
         code = step.code
-        rejects = self._rejects(at, plan, step, lot.quantity)
         if code in FT_STEPS:
             self.tests.tested(at, lot, code, self._operator(at))
+        rejects = self._rejects(at, plan, step, lot.quantity)
         with simulated_time(at), self.session.no_autoflush:  # as at track-in
             floor.track_out(self.session, self._operator(at), lot, step=code,
                             good_qty=lot.quantity - sum(r["qty"] for r in rejects),
@@ -1201,22 +1207,65 @@ DEMO_TESTS = [
     (1600, "ILEAK_IN", "nA", 5.0, 2.0, -100.0, 100.0),
     (1700, "FOSC", "MHz", 16.0, 0.12, 15.2, 16.8),
 ]
-# Hot and cold insertions scale the leakage currents (IDDQ, ILEAK_IN).
-TEMP_SHIFT = {"FT-R": ("25", 1.0), "FT-H": ("150", 1.35), "FT-C": ("-40", 0.85)}
+# Hot and cold insertions scale the leakage currents (IDDQ, ILEAK_IN). The hot test runs at
+# the top of the product's AEC-Q100 grade (grade 0: 150 °C, 1: 125 °C, 2: 105 °C,
+# 3: 85 °C); the cold one at -40 °C. A product without a grade (the consumer part) has its
+# route's hot insertion at 85 °C (see docs/demo.md).
+TEMP_SHIFT = {"FT-R": (25, 1.0), "FT-H": (150, 1.35), "FT-C": (-40, 0.85)}
+HOT_BY_GRADE = {0: 150, 1: 125, 2: 105, 3: 85, None: 85}
+# The released test program of every product at each final test step, and its bins: the
+# hard bins the files write, each failing one booked to its reject reason at track-out.
+JOB_REV = "3"
+PAT_BIN, PAT_REJECT = 9, "FT-PAT"
+DEMO_BINS = [(1, True, "Good", None, False), (2, False, "Open/short", "FT-OPEN-SHORT", True),
+             (3, False, "Leakage", "FT-LEAK", True), (4, False, "Parametric", "FT-PARAM", True),
+             (5, False, "Functional", "FT-FUNC", True),
+             (6, False, "Functional, other", "FT-FUNC", True),
+             (PAT_BIN, False, "PAT outlier", PAT_REJECT, False)]
+# Hot and cold insertions fail a few more parts than the room one (leakage when hot,
+# functional when cold): yields differ between a lot's insertions.
+STEP_EXTRA_FAILS: dict[str, dict[int, int]] = {"FT-R": {}, "FT-H": {3: 1}, "FT-C": {5: 1}}
+
+
+def ft_temperature(product: Product | dict[str, Any], step: str) -> int:
+    """The test temperature (°C) of a product at a final test step."""
+    grade = product["aec_grade"] if isinstance(product, dict) else product.aec_grade
+    return HOT_BY_GRADE.get(grade, 150) if step == "FT-H" else TEMP_SHIFT[step][0]
+
+
+def load_demo_test_programs(session: Session) -> None:
+    """Release each product's test program and define its bins at each final test step of
+    its route, so that every file is checked against them (mes.testfloor.programs)."""
+    for p in PRODUCTS:
+        product = catalog.get_product(session, p["code"])
+        steps = [s for s in next(r[2] for r in ROUTES if r[0] == p["route"]) if s in FT_STEPS]
+        for step in steps:
+            programs.release_program(session, ACTOR, product, step=step,
+                                     job_name=f"{p['code']}_ft", job_rev=JOB_REV,
+                                     temperature_c=ft_temperature(p, step),
+                                     part_type=p["code"])
+            programs.set_bins(session, ACTOR, product, step=step, bins=[
+                {"bin": b, "kind": "hard", "passed": ok, "name": name, "reason": reason,
+                 "sba": sba, "pat": b == PAT_BIN}
+                for b, ok, name, reason, sba in DEMO_BINS])
 HANDLERS = {"TST-01": "HDL-01", "TST-02": "HDL-02", "TST-03": "HDL-03"}
 # Engineering computes static PAT limits for the first product at FT-R once this many of
 # its lots have been tested there (AEC-Q001 needs 6).
-PAT_PRODUCT, PAT_STEP, PAT_AFTER_LOTS = "GD-5532", "FT-R", 8
+# The program revision released with them carries the limit set.
+PAT_PRODUCT, PAT_STEP, PAT_AFTER_LOTS, PAT_JOB_REV = "GD-5532", "FT-R", 8, "4"
 
 
-def _demo_fails(i: int) -> tuple[dict[int, int], int]:
+def _demo_fails(i: int, step: str = "FT-R") -> tuple[dict[int, int], int]:
     """The failing units of a product's i-th run at a step, by final hard bin, and how many
     more bin-4 units passed on retest. Counts repeat every six runs, so every run lies
     within the spread of the runs before it and SBA, which judges against at least six
     earlier lots, finds nothing to hold during the history."""
     retests = (i // 3) % 2
-    return {2: 1 + i % 2, 3: 1 + (i + 1) % 3, 4: 2 + i % 3 - retests,
-            5: 1 + (i % 6 in (1, 4))}, retests
+    fails = {2: 1 + i % 2, 3: 1 + (i + 1) % 3, 4: 2 + i % 3 - retests,
+             5: 1 + (i % 6 in (1, 4))}
+    for b, n in STEP_EXTRA_FAILS.get(step, {}).items():
+        fails[b] += n
+    return fails, retests
 
 
 class _TestHistory:
@@ -1229,6 +1278,10 @@ class _TestHistory:
         self.runs: dict[tuple[str, str], int] = {}
         self.offsets = {p["code"]: k * 0.01 for k, p in enumerate(PRODUCTS)}
         self.pat_done = False
+        # The parts the last file put in the PAT bin: the track-out's FT-PAT rejects.
+        self.removed = 0
+        # (product, step) -> the job revision the tester runs, when not JOB_REV.
+        self.job_revs: dict[tuple[str, str], str] = {}
         self.engineer = _person(session, "engineer")
         self.day_operator = _person(session, "op1")
 
@@ -1236,45 +1289,55 @@ class _TestHistory:
              units: int = DEMO_UNITS) -> bytes:
         rng = self.rng
         product = lot.product.code
-        temperature, scale = TEMP_SHIFT[step]
+        _room, scale = TEMP_SHIFT[step]
+        temperature = str(ft_temperature(lot.product, step))
         shift = self.offsets[product]
         tests = {num: TestSpec(name, unit, lo, hi, lo - (hi - lo) * 0.05,
                                hi + (hi - lo) * 0.05)
                  for num, name, unit, _mean, _sigma, lo, hi in DEMO_TESTS}
         outlier = rng.random() < 0.5
 
-        def values(k: int) -> list[tuple[int, float]]:
+        def values(spike: bool = False) -> list[tuple[int, float]]:
             out = []
             for num, _name, _unit, mean, sigma, _lo, _hi in DEMO_TESTS:
                 centre = mean * (scale if num in (1100, 1600) else 1.0) + sigma * shift
                 value = rng.gauss(centre, sigma)
-                if outlier and k == 7 and num == 1300:
+                if spike and num == 1300:
                     # A part well inside the spec but far from its siblings: a PAT outlier.
                     value = centre + 9 * sigma
                 out.append((num, value))
             return out
 
+        if outlier and fails.get(4):
+            # The program's PAT screen bins the outlier out (the PAT bin) in place of a
+            # parametric failure: the lot's yield, which SBA judges, stays as planned.
+            fails = {**fails, 4: fails[4] - 1, PAT_BIN: 1}
         bad = [b for b, n in sorted(fails.items()) for _ in range(n)]
         parts = []
         for k in range(units):
             pid = f"{k + 1}"
             x, y = k % 20, k // 20
-            if k < len(bad):
+            if k < len(bad) and bad[k] == PAT_BIN:
+                parts.append(PartSpec(hard_bin=PAT_BIN, soft_bin=PAT_BIN * 10, passed=False,
+                                      x=x, y=y, part_id=pid, results=values(spike=True)))
+            elif k < len(bad):
                 parts.append(PartSpec(hard_bin=bad[k], soft_bin=bad[k] * 10, passed=False,
                                       x=x, y=y, part_id=pid, results=[(1000, 0.1, 0x80)]))
             elif k < len(bad) + retests:
                 parts.append(PartSpec(hard_bin=4, soft_bin=41, passed=False, x=x, y=y,
                                       part_id=pid, results=[(1000, -0.45), (1300, 1.25, 0x80)]))
                 parts.append(PartSpec(hard_bin=1, soft_bin=1, passed=True, x=x, y=y,
-                                      part_id=pid, results=values(k)))
+                                      part_id=pid, results=values()))
             else:
                 parts.append(PartSpec(hard_bin=1, soft_bin=1, passed=True, x=x, y=y,
-                                      part_id=pid, results=values(k)))
+                                      part_id=pid, results=values()))
+        self.removed = sum(1 for part in parts if part.hard_bin == PAT_BIN)
         tester = lot.equipment.code if lot.equipment is not None else "TST-01"
         start = int(at.timestamp()) - 3600
         mir = {"SETUP_T": start, "START_T": start, "LOT_ID": lot.fab_lot,
                "SBLOT_ID": lot.lot_no, "PART_TYP": product, "JOB_NAM": f"{product}_ft",
-               "JOB_REV": "3", "TEST_COD": step, "TST_TEMP": temperature,
+               "JOB_REV": self.job_revs.get((product, step), JOB_REV), "TEST_COD": step,
+               "MODE_COD": "P", "TST_TEMP": temperature,
                "NODE_NAM": tester, "TSTR_TYP": "MST-4000"}
         sdr = {"HEAD_NUM": 1, "SITE_GRP": 1, "SITE_CNT": 1, "SITE_NUM": [0],
                "HAND_TYP": "pick-and-place", "HAND_ID": HANDLERS.get(tester, "HDL-01"),
@@ -1287,7 +1350,7 @@ class _TestHistory:
         key = (lot.product.code, step)
         i = self.runs.get(key, 0)
         self.runs[key] = i + 1
-        fails, retests = _demo_fails(i)
+        fails, retests = _demo_fails(i, step)
         with simulated_time(at), self.session.no_autoflush:
             testfloor.import_stdf(self.session, operator, lot,
                                   self.stdf(lot, step, at, fails, retests), step=step)
@@ -1295,8 +1358,18 @@ class _TestHistory:
                 and self.runs[key] >= PAT_AFTER_LOTS):
             self.pat_done = True
             with simulated_time(at + timedelta(minutes=20)):
-                testfloor.compute_pat_limits(self.session, self.engineer, lot.product,
-                                             step=PAT_STEP)
+                computed = testfloor.compute_pat_limits(self.session, self.engineer,
+                                                        lot.product, step=PAT_STEP)
+                # The next program revision carries the new limit set: later files are
+                # screened with it and name it.
+                if computed.version is not None:
+                    programs.release_program(
+                        self.session, self.engineer, lot.product, step=PAT_STEP,
+                        job_name=f"{PAT_PRODUCT}_ft", job_rev=PAT_JOB_REV,
+                        temperature_c=ft_temperature(lot.product, PAT_STEP),
+                        part_type=PAT_PRODUCT, pat_limit_set=computed.version.name,
+                        pat_limit_set_version=computed.version.version)
+                    self.job_revs[key] = PAT_JOB_REV
 
     def sba_excursion(self, end: datetime) -> None:
         """At the end of the history a lot tests low at a final test step: its yield falls
@@ -1537,6 +1610,7 @@ def load_demo(session: Session) -> bool:
     with simulated_time(now - HISTORY - timedelta(days=1)):
         _create_master_data(session, data)
         _create_users(session)
+        load_demo_test_programs(session)
     load_demo_maintenance(session, now - HISTORY - timedelta(days=1))
     # Lots come last: they need the routes, equipment, material lots and operators above.
     load_demo_lots(session, now)

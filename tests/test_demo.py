@@ -210,7 +210,10 @@ def test_every_demo_record_is_audited_by_the_demo_actor_and_the_chain_verifies(l
     assert codes == {"customer:create": 4, "route:create": 2, "product:create": 5,
                      "product:qualification": 3, "equipment:create": len(demo.EQUIPMENT),
                      "reason_code:create": 43, "material_lot:create": len(demo.MATERIAL_LOTS),
-                     "bom:create": len(demo.PRODUCTS), "user:create": 10}
+                     "bom:create": len(demo.PRODUCTS), "user:create": 10,
+                     # A program and bin definitions per product and final test step: three
+                     # on the QFN route (3 products), two on the SOP route (2 products).
+                     "product:test_program": 13, "product:test_bins": 13}
     assert verify(loaded).ok
 
 
@@ -446,6 +449,59 @@ def test_final_test_steps_left_test_runs_of_every_product(loaded):
     assert sorted(e.data["test_run"] for e in events) == sorted(r.id for r in runs)
 
 
+def test_final_tests_run_released_programs_at_the_products_grade_temperature(loaded):
+    from mes.testfloor.models import TestProgram
+    from mes.testfloor.programs import parse_temperature
+
+    grade = {p["code"]: p["aec_grade"] for p in demo.PRODUCTS}
+    # Hot at the top of the AEC grade (grade 0: 150 °C, grade 1: 125 °C), cold at -40 °C.
+    assert [demo.ft_temperature({"aec_grade": g}, "FT-H") for g in (0, 1, 2, 3)] == [
+        150, 125, 105, 85]
+    programs = loaded.scalars(select(TestProgram)).all()
+    assert {(p.product.code, p.step_code) for p in programs} == {
+        (p["code"], s) for p in demo.PRODUCTS
+        for route, _name, steps in demo.ROUTES if route == p["route"]
+        for s in steps if s in demo.FT_STEPS}
+    for run in loaded.scalars(select(TestRun)):
+        code = loaded.get(Product, run.product_id).code
+        expected = demo.ft_temperature({"aec_grade": grade[code]}, run.step_code)
+        assert parse_temperature(run.temperature) == expected, (code, run.step_code)
+        assert not any("No test program is released" in w for w in run.warnings)
+    hot = {loaded.get(Product, r.product_id).code: parse_temperature(r.temperature)
+           for r in loaded.scalars(select(TestRun).where(TestRun.step_code == "FT-H"))}
+    assert hot["GD-5532"] == 150 and hot["LIN-3316"] == 125 and hot["CS-0850"] == 125
+
+
+def test_ft_pat_rejects_at_track_out_are_the_files_pat_bin(loaded):
+    # The lot of the SBA excursion waits at its step: its file has no track-out yet.
+    runs = [r for r in loaded.scalars(select(TestRun).order_by(TestRun.id))
+            if r.sba.get("status") != "level1"]
+    by_lot_step = {(r.lot_id, r.step_code): r for r in runs}
+    pat_reason = loaded.scalar(select(ReasonCode.id).where(ReasonCode.code == "FT-PAT"))
+    checked = removed = 0
+    for step_run in loaded.scalars(select(StepRun).where(
+            StepRun.step_code.in_(demo.FT_STEPS), StepRun.finished_at.is_not(None))):
+        run = by_lot_step.get((step_run.lot_id, step_run.step_code))
+        if run is None:
+            continue
+        rejected = sum(r.qty for r in loaded.scalars(select(LotReject).where(
+            LotReject.run_id == step_run.id, LotReject.reason_id == pat_reason)))
+        assert rejected == int(run.final_bins.get(str(demo.PAT_BIN), 0)), step_run.lot_id
+        checked += 1
+        removed += rejected
+    assert checked > 100 and removed > 0
+    # No part outside the PAT limits stayed good: the outliers went to the PAT bin.
+    assert all(not (r.pat or {}).get("escapes") for r in runs)
+
+
+def test_a_lots_insertions_yield_differently_hot_and_cold(loaded):
+    yields = defaultdict(dict)
+    for run in loaded.scalars(select(TestRun)):
+        yields[run.lot_id][run.step_code] = run.final_yield
+    three = [y for y in yields.values() if set(y) == set(demo.FT_STEPS)]
+    assert three and all(len(set(y.values())) > 1 for y in three)
+
+
 def test_engineer_computed_static_pat_limits_that_later_runs_apply(loaded):
     sets = loaded.scalars(select(PatLimitSet)).all()
     assert {(s.product.code, s.step_code, s.created_by) for s in sets} == {
@@ -453,6 +509,15 @@ def test_engineer_computed_static_pat_limits_that_later_runs_apply(loaded):
     assert len(sets) == len(demo.DEMO_TESTS)
     assert all(s.lots >= 6 and s.n >= 6 * 30 and not s.flagged for s in sets)
     assert any(r.pat["mode"] == "both" for r in loaded.scalars(select(TestRun)))
+    # The program revision released with them carries the set; the later files name it.
+    from mes.testfloor.models import TestProgram
+    program = loaded.scalar(select(TestProgram).where(
+        TestProgram.step_code == demo.PAT_STEP, TestProgram.superseded_at.is_(None),
+        TestProgram.product_id == sets[0].product_id))
+    assert program.job_rev == demo.PAT_JOB_REV and program.pat_limit_set_version == 1
+    named = [r.pat["limit_set"] for r in loaded.scalars(select(TestRun)) if
+             r.pat.get("limit_set")]
+    assert named and all(n == {"name": program.pat_limit_set, "version": 1} for n in named)
 
 
 def test_one_lot_is_held_by_sba_for_engineering_review(loaded):

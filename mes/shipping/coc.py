@@ -66,6 +66,7 @@ class CocStep:
     # PAT: the static limit sets the programs carried, how many insertions had a dynamic
     # re-screen, the escapes left and the parts removed to the PAT bin.
     pat_limit_sets: set[str] = field(default_factory=set)
+    pat_screened: int = 0
     pat_dynamic: int = 0
     pat_escapes: int = 0
     pat_removed: int = 0
@@ -85,8 +86,10 @@ class CocStep:
     @property
     def pat_applied(self) -> bool:
         """Whether any PAT screen was done: a static limit set in the program, a dynamic
-        re-screen, or parts the tester binned to the PAT bin."""
-        return bool(self.pat_limit_sets or self.pat_dynamic or self.pat_removed)
+        re-screen, a PAT bin in the step's bin definitions, or parts the tester binned to
+        the PAT bin."""
+        return bool(self.pat_limit_sets or self.pat_dynamic or self.pat_screened
+                    or self.pat_removed)
 
     @property
     def sba_worst(self) -> str | None:
@@ -175,6 +178,7 @@ def certificate(session: Session, shipment: Shipment) -> Certificate:
         if ins.pat.get("limit_set"):
             step.pat_limit_sets.add(str(ins.pat["limit_set"]))
         step.pat_dynamic += 1 if ins.pat.get("dynamic") else 0
+        step.pat_screened += 1 if ins.pat.get("screened") else 0
         step.pat_escapes += int(ins.pat.get("escapes") or 0)
         step.pat_removed += int(ins.pat.get("removed") or 0)
         status = ins.sba.get("status")

@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session
 from mes.testfloor.models import TestBin, TestInsertion, TestProgram, TestRun, TestStepSetup
 from mes.vocabulary import InsertionState, TestPass
 
+# The name of static PAT limits computed before limit sets were versioned.
+UNVERSIONED = "unversioned"
 # The passes of an insertion.
 P1, RESUME, RETEST = TestPass.FIRST.value, TestPass.RESUME.value, TestPass.RETEST.value
 
@@ -49,7 +51,8 @@ class InsertionFigures:
     units: int = 0
     first_pass_good: int = 0
     final_good: int = 0
-    # {"limit_set": str | None, "dynamic": bool, "escapes": int, "removed": int}
+    # {"limit_set": str | None, "screened": bool (the step bins PAT outliers),
+    #  "dynamic": bool, "escapes": int, "removed": int}
     pat: dict[str, Any] = field(default_factory=dict)
     # The SBA judgement that stands ({} when none was made).
     sba: dict[str, Any] = field(default_factory=dict)
@@ -113,8 +116,12 @@ def _run_pat(run: TestRun, pat_bins: set[str], limit_set: str | None) -> dict[st
     pat = run.pat or {}
     static = any((entry or {}).get("static") for entry in (pat.get("per_test") or {}).values())
     removed = sum(int((run.final_bins or {}).get(b) or 0) for b in pat_bins)
+    label = limit_set_label(pat.get("limit_set") or limit_set)
     return {
-        "limit_set": limit_set_label(pat.get("limit_set", limit_set)),
+        # Static limits applied that belong to no versioned set: named as such.
+        "limit_set": label or (UNVERSIONED if static else None),
+        # The step's program bins PAT outliers: the screen ran, whatever it removed.
+        "screened": bool(pat_bins),
         "dynamic": bool(pat.get("dynamic") is True),
         "escapes": int(pat.get("escapes", pat.get("failures", 0) if static else 0) or 0),
         "removed": removed if pat_bins else int(pat.get("removed") or 0),
@@ -138,6 +145,7 @@ def _from_insertions(session: Session,
                 row.units, row.first_pass_good, row.final_good)
         if row.pat and "removed" in row.pat:
             ins.pat = {"limit_set": limit_set_label(row.pat.get("limit_set")),
+                       "screened": bool(ins.pat.get("screened")),
                        "dynamic": bool(row.pat.get("dynamic")),
                        "escapes": int(row.pat.get("escapes") or 0),
                        "removed": int(row.pat.get("removed") or 0)}
@@ -190,6 +198,7 @@ def insertion_figures(session: Session, lot_ids: Select[Any] | Collection[int], 
             ins.pat = pat
         else:
             ins.pat = {"limit_set": pat["limit_set"] or ins.pat["limit_set"],
+                       "screened": ins.pat["screened"] or pat["screened"],
                        "dynamic": ins.pat["dynamic"] or pat["dynamic"],
                        "escapes": ins.pat["escapes"] + pat["escapes"],
                        "removed": ins.pat["removed"] + pat["removed"]}

@@ -56,17 +56,18 @@ def test_the_insertions_record_and_its_closing_verdict_stand(session, receive):
     [ins] = figures.insertion_figures(session, [lot.id])
     assert (ins.units, ins.first_pass_good, ins.final_good, ins.retests) == (100, 90, 97, 1)
     assert ins.sba == {"status": "ok"}
-    assert ins.pat == {"limit_set": "P1-FT-PAT v2", "dynamic": True, "escapes": 0,
-                       "removed": 2}
+    assert ins.pat == {"limit_set": "P1-FT-PAT v2", "screened": False, "dynamic": True,
+                       "escapes": 0, "removed": 2}
 
 
 def test_a_run_without_pat_fields_counts_the_pat_bin_and_static_outliers_as_escapes(
         session, receive):
     lot = advance(session, receive(100, lot_no="LOT-S"), 2)
-    # Limits computed after the fact (no PAT bin defined, no re-screen): the 3 good parts
-    # outside a static set in force stayed good, escapes, not removed parts.
+    # Static limits of no versioned set, no PAT bin defined, no re-screen: the 3 good parts
+    # outside the static limits in force stayed good, escapes, not removed parts.
     _run(session, lot, 100, 95, 95, pat={"mode": "static", "failures": 3,
                                          "per_test": {"1000": {"static": {"id": 1}}}},
          final_bins={"1": 95, "9": 5})
     [ins] = figures.insertion_figures(session, [lot.id])
-    assert ins.pat == {"limit_set": None, "dynamic": False, "escapes": 3, "removed": 0}
+    assert ins.pat == {"limit_set": "unversioned", "screened": False, "dynamic": False,
+                       "escapes": 3, "removed": 0}
