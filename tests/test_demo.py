@@ -502,6 +502,39 @@ def test_a_lots_insertions_yield_differently_hot_and_cold(loaded):
     assert three and all(len(set(y.values())) > 1 for y in three)
 
 
+def test_demo_certificates_agree_with_the_shipped_lots_and_their_track_outs(loaded):
+    from mes.floor.genealogy import ancestors
+    from mes.shipping import coc
+    from mes.shipping.models import Shipment, ShipmentLot
+
+    pat_reason = loaded.scalar(select(ReasonCode.id).where(ReasonCode.code == "FT-PAT"))
+    shipments = loaded.scalars(select(Shipment).order_by(Shipment.id)).all()
+    assert shipments
+    for shipment in shipments:
+        cert = coc.certificate(loaded, shipment)
+        shipped = loaded.scalars(select(ShipmentLot).where(
+            ShipmentLot.shipment_id == shipment.id)).all()
+        assert cert.quantity == sum(row.quantity for row in shipped) > 0
+        family = set(loaded.scalars(ancestors(loaded, select(ShipmentLot.lot_id).where(
+            ShipmentLot.shipment_id == shipment.id))))
+        runs = loaded.scalars(select(TestRun).where(TestRun.lot_id.in_(family))).all()
+        for step in cert.steps:
+            at_step = [r for r in runs if r.step_code == step.step]
+            # One insertion per lot tested there; its figures are those of its files.
+            assert step.lots == len({r.lot_id for r in at_step})
+            assert (step.tested, step.good) == (sum(r.units for r in at_step),
+                                                sum(r.final_good for r in at_step))
+            # The parts the certificate says PAT removed are the FT-PAT rejects the
+            # track-outs of those lots booked at the step, and none escaped.
+            booked = loaded.scalar(
+                select(func.coalesce(func.sum(LotReject.qty), 0))
+                .join(StepRun, StepRun.id == LotReject.run_id)
+                .where(StepRun.lot_id.in_(family), StepRun.step_code == step.step,
+                       LotReject.reason_id == pat_reason))
+            assert step.pat_screened == step.lots and step.pat_escapes == 0
+            assert step.pat_removed == booked, (shipment.id, step.step)
+
+
 def test_engineer_computed_static_pat_limits_that_later_runs_apply(loaded):
     sets = loaded.scalars(select(PatLimitSet)).all()
     assert {(s.product.code, s.step_code, s.created_by) for s in sets} == {
