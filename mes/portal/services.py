@@ -49,6 +49,7 @@ from mes.events import holds as events
 from mes.floor.models import Lot, StepRun
 from mes.portal.visibility import Visibility
 from mes.quality.models import Hold
+from mes.testfloor import figures
 from mes.testfloor.models import TestRun
 from mes.vocabulary import ACTIVE_LOT_STATES, HoldStatus, LotState
 
@@ -280,37 +281,41 @@ class YieldRow:
     lots: int
     tested: int
     good: int
+    first_pass_good: int = 0
 
     @property
     def yield_pct(self) -> float | None:
         return 100.0 * self.good / self.tested if self.tested else None
 
+    @property
+    def first_pass_yield(self) -> float | None:
+        return 100.0 * self.first_pass_good / self.tested if self.tested else None
+
 
 def yields(session: Session, customer_id: int, since: datetime) -> list[YieldRow]:
-    """Per product and test step, over the customer's lots: the latest run of each lot at
-    the step made since `since`, voided runs left out — lots, units tested, final good
-    (yield = good / tested)."""
-    # Each lot's runs at a step numbered newest first in the one scan of the customer's
-    # window (on PostgreSQL from ix_test_run_customer_created alone), instead of finding the
-    # latest ids and reading each of those runs again.
-    ranked = (select(TestRun.product_id, TestRun.step_code, TestRun.units, TestRun.final_good,
-                     func.row_number().over(partition_by=(TestRun.lot_id, TestRun.step_code),
-                                            order_by=TestRun.id.desc()).label("newest"))
-              .where(TestRun.customer_id == customer_id, TestRun.created_at >= since,
-                     TestRun.voided_at.is_(None))
-              .subquery())
-    rows = session.execute(
-        select(Product.code, ranked.c.step_code, func.count(),
-               func.sum(ranked.c.units), func.sum(ranked.c.final_good))
-        .join(Product, Product.id == ranked.c.product_id)
-        .where(ranked.c.newest == 1)
-        .group_by(Product.code, ranked.c.step_code))
+    """Per product and test step, over the customer's lots: the test insertion of each lot
+    at the step (mes.testfloor.figures) whose last run was imported since `since`, voided
+    runs left out — lots, units tested, first-pass good and final good (yield = good /
+    tested)."""
+    # The lots tested in the window, from ix_test_run_customer_created.
+    lot_ids = (select(TestRun.lot_id).where(TestRun.customer_id == customer_id,
+                                            TestRun.created_at >= since,
+                                            TestRun.voided_at.is_(None))
+               .distinct())
+    products = dict(session.execute(select(Product.id, Product.code)).all())
+    found: dict[tuple[str, str], YieldRow] = {}
+    for ins in figures.insertion_figures(session, lot_ids, since=since):
+        key = (products[ins.product_id], ins.step)
+        row = found.setdefault(key, YieldRow(product=key[0], step=key[1], lots=0, tested=0,
+                                             good=0))
+        row.lots += 1
+        row.tested += ins.units
+        row.first_pass_good += ins.first_pass_good
+        row.good += ins.final_good
     # Steps in route order (FT-R before FT-H before FT-C), not alphabetical.
     order = dict(session.execute(select(RouteStep.code, func.min(RouteStep.seq))
                                  .group_by(RouteStep.code)).all())
-    found = [YieldRow(product=p, step=st, lots=n, tested=int(t or 0), good=int(g or 0))
-             for p, st, n, t, g in rows]
-    return sorted(found, key=lambda r: (r.product, order.get(r.step, 0), r.step))
+    return sorted(found.values(), key=lambda r: (r.product, order.get(r.step, 0), r.step))
 
 
 def notify_customer(session: Session, actor: Actor, hold: Hold) -> Hold:

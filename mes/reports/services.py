@@ -64,6 +64,7 @@ from mes.floor.services import late_clause, plant_date
 from mes.portal.visibility import customer_sees, open_hold_seen
 from mes.quality.models import Hold
 from mes.shipping.models import Shipment, ShipmentLot
+from mes.testfloor import figures
 from mes.testfloor.models import TestRun
 from mes.vocabulary import (
     ACTIVE_LOT_STATES,
@@ -431,7 +432,8 @@ def late_lots(session: Session, q: ReportQuery, *, now: datetime | None = None) 
 def yield_report(session: Session, q: ReportQuery) -> Report:
     """Per step and product, over the track-outs in the range: quantity in, good,
     rejected and yield (good / in, percent). At test steps, first-pass and final yield
-    over the units of the test runs imported in the range."""
+    over the units of the lots' test insertions whose last run was imported in the range
+    (a retest adds good parts, never units)."""
     # A finished run always has its good and reject quantities (only open runs lack them).
     stmt = (select(StepRun.step_code, Lot.product_id, func.min(StepRun.step_seq),
                    func.count(), func.sum(StepRun.qty_in),
@@ -441,17 +443,22 @@ def yield_report(session: Session, q: ReportQuery) -> Report:
             .where(StepRun.finished_at >= q.lo, StepRun.finished_at < q.hi, _touched(q),
                    *_lot_conditions(q))
             .group_by(StepRun.step_code, Lot.product_id))
-    tests = (select(TestRun.step_code, TestRun.product_id, func.count(),
-                    func.sum(TestRun.units), func.sum(TestRun.first_pass_good),
-                    func.sum(TestRun.final_good))
-             .where(TestRun.created_at >= q.lo, TestRun.created_at < q.hi,
-                    TestRun.voided_at.is_(None), *_of_any_lots(TestRun.lot_id, q))
-             .group_by(TestRun.step_code, TestRun.product_id))
+    # At test steps: the insertions (mes.testfloor.figures) whose last run was imported in
+    # the range, summed per step and product: a retest adds good parts, never units.
+    tested_lots = (select(TestRun.lot_id)
+                   .where(TestRun.created_at >= q.lo, TestRun.created_at < q.hi,
+                          TestRun.voided_at.is_(None), *_of_any_lots(TestRun.lot_id, q))
+                   .distinct())
     if q.step:
         stmt = stmt.where(StepRun.step_code == q.step)
-        tests = tests.where(TestRun.step_code == q.step)
-    tested = {(s, p): (units, fp, final) for s, p, _n, units, fp, final
-              in session.execute(tests)}
+        tested_lots = tested_lots.where(TestRun.step_code == q.step)
+    tested: dict[tuple[str, int], tuple[int, int, int]] = {}
+    for ins in figures.insertion_figures(session, tested_lots, since=q.lo, until=q.hi,
+                                         step=q.step or None):
+        sums = tested.get((ins.step, ins.product_id), (0, 0, 0))
+        tested[(ins.step, ins.product_id)] = (sums[0] + ins.units,
+                                              sums[1] + ins.first_pass_good,
+                                              sums[2] + ins.final_good)
     products = _codes(session, Product)
     rows = []
     for step, pid, _seq, runs, qty_in, good, rejected in sorted(

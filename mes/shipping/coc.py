@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mes.catalog.models import Bom, Product, Qualification
@@ -23,7 +22,8 @@ from mes.floor.genealogy import ancestors
 from mes.floor.models import Lot
 from mes.shipping import packing, services
 from mes.shipping.models import PackUnit, Shipment, ShipmentLot
-from mes.testfloor.models import TestRun
+from mes.testfloor import figures
+from mes.testfloor.figures import InsertionFigures
 
 # SBA outcomes from best to worst; a step shows its worst.
 SBA_ORDER = ("insufficient_history", "ok", "level1", "level2")
@@ -54,15 +54,29 @@ class CocPackUnit:
 
 @dataclass
 class CocStep:
-    """The test evidence of one test step over the shipment's lots."""
+    """The test evidence of one test step over the shipment's lots: their test insertions
+    (and those of the lots they came from) summed (mes.testfloor.figures)."""
 
     step: str
-    runs: int = 0
+    lots: int = 0
+    retests: int = 0
     tested: int = 0
+    first_pass_good: int = 0
     good: int = 0
-    pat_modes: set[str] = field(default_factory=set)
-    pat_failures: int = 0
+    # PAT: the static limit sets the programs carried, how many insertions had a dynamic
+    # re-screen, the escapes left and the parts removed to the PAT bin.
+    pat_limit_sets: set[str] = field(default_factory=set)
+    pat_screened: int = 0
+    pat_dynamic: int = 0
+    pat_escapes: int = 0
+    pat_removed: int = 0
+    # The closing SBA verdict of each insertion, counted by outcome.
     sba: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def first_pass_yield(self) -> float | None:
+        """First-pass good over units tested, in percent (None when nothing was tested)."""
+        return 100.0 * self.first_pass_good / self.tested if self.tested else None
 
     @property
     def yield_pct(self) -> float | None:
@@ -70,11 +84,12 @@ class CocStep:
         return 100.0 * self.good / self.tested if self.tested else None
 
     @property
-    def pat_mode(self) -> str:
-        modes = self.pat_modes - {"none"}
-        if not modes:
-            return "none"
-        return "both" if "both" in modes or len(modes) > 1 else modes.pop()
+    def pat_applied(self) -> bool:
+        """Whether any PAT screen was done: a static limit set in the program, a dynamic
+        re-screen, a PAT bin in the step's bin definitions, or parts the tester binned to
+        the PAT bin."""
+        return bool(self.pat_limit_sets or self.pat_dynamic or self.pat_screened
+                    or self.pat_removed)
 
     @property
     def sba_worst(self) -> str | None:
@@ -113,17 +128,13 @@ class Certificate:
         return sum(lot.quantity for lot in self.lots)
 
 
-def _test_runs(session: Session, shipment: Shipment) -> list[TestRun]:
-    """The latest run (not voided) per lot and test step of the shipped lots and of every
-    lot they came from (a lot split after final test carries its parent's results; a lot
-    merged at QA carries the results of the lots merged into it)."""
+def _insertions(session: Session, shipment: Shipment) -> list[InsertionFigures]:
+    """The test insertions of the shipped lots and of every lot they came from (a lot split
+    after final test carries its parent's results; a lot merged at QA carries the results of
+    the lots merged into it)."""
     family = ancestors(session, select(ShipmentLot.lot_id)
                        .where(ShipmentLot.shipment_id == shipment.id))
-    latest = (select(func.max(TestRun.id)).where(TestRun.lot_id.in_(family),
-                                                 TestRun.voided_at.is_(None))
-              .group_by(TestRun.lot_id, TestRun.step_code))
-    return list(session.scalars(select(TestRun).where(TestRun.id.in_(latest))
-                                .order_by(TestRun.id)))
+    return figures.insertion_figures(session, family)
 
 
 def _step_order(session: Session, lots: list[Lot]) -> dict[str, int]:
@@ -157,20 +168,20 @@ def certificate(session: Session, shipment: Shipment) -> Certificate:
                 bom_revision=bom.revision if bom is not None else None)
         entry.quantity += row.quantity
     steps: dict[str, CocStep] = {}
-    for run in _test_runs(session, shipment):
-        step = steps.setdefault(run.step_code, CocStep(step=run.step_code))
-        step.runs += 1
-        step.tested += run.units
-        step.good += run.final_good
-        pat: dict[str, Any] = run.pat or {}
-        if pat:
-            step.pat_modes.add(pat.get("mode", "none"))
-            step.pat_failures += int(pat.get("failures") or 0)
-        # SBA judges a run's insertion when it closes (runs before insertions: the run).
-        verdict = run.sba or {}
-        if "status" not in verdict and run.insertion is not None:
-            verdict = run.insertion.sba or {}
-        status = verdict.get("status")
+    for ins in _insertions(session, shipment):
+        step = steps.setdefault(ins.step, CocStep(step=ins.step))
+        step.lots += 1
+        step.retests += ins.retests
+        step.tested += ins.units
+        step.first_pass_good += ins.first_pass_good
+        step.good += ins.final_good
+        if ins.pat.get("limit_set"):
+            step.pat_limit_sets.add(str(ins.pat["limit_set"]))
+        step.pat_dynamic += 1 if ins.pat.get("dynamic") else 0
+        step.pat_screened += 1 if ins.pat.get("screened") else 0
+        step.pat_escapes += int(ins.pat.get("escapes") or 0)
+        step.pat_removed += int(ins.pat.get("removed") or 0)
+        status = ins.sba.get("status")
         if status:
             step.sba[status] = step.sba.get(status, 0) + 1
     order = _step_order(session, lots)

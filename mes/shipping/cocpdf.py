@@ -20,10 +20,8 @@ from fpdf.fonts import FontFace
 from mes.shipping.packlabels import latin1
 
 if TYPE_CHECKING:
-    from mes.shipping.coc import Certificate
+    from mes.shipping.coc import Certificate, CocStep
 
-PAT_WORDS = {"both": "dynamic and static", "dynamic": "dynamic", "static": "static",
-             "none": "not applied"}
 SBA_WORDS = {"ok": "within limits", "level1": "level 1 breach (engineering review)",
              "level2": "level 2 breach (MRB)",
              "insufficient_history": "not judged (too little history)"}
@@ -31,6 +29,12 @@ STATEMENT = ("We certify that the parts listed above were assembled and tested a
              "the routes named, meet the applicable specifications and purchase order "
              "requirements, and were free of open holds when shipped. Records are kept and "
              "available on request.")
+TEST_NOTE = ("Per test step, the test insertions of the shipped lots and of the lots they came "
+             "from: units tested in the first pass, first-pass yield, good after the retests "
+             "of failed units and final yield (good over units tested). PAT names the static "
+             "limit set the test program carried, the dynamic re-screens done, the good parts "
+             "left outside the limits (escapes) and the parts the tester removed to the PAT "
+             "bin. SBA shows the worst verdict among the lots.")
 DATE_CODE_NOTE = "Date code: ISO year and week (YYWW), as on the labels."
 HEADING = FontFace(emphasis="BOLD", fill_color=(230, 230, 230))
 
@@ -43,6 +47,23 @@ def _at(moment: datetime | None, zone: str) -> str:
 
 def _n(value: int) -> str:
     return f"{value:,}"
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.2f} %" if value is not None else "-"
+
+
+def pat_words(step: CocStep) -> str:
+    """What PAT did at a test step, in the certificate's words (nothing that was not done)."""
+    if not step.pat_applied:
+        return "not applied"
+    sets = sorted(step.pat_limit_sets)
+    return "; ".join([
+        f"static limit set {', '.join(sets)}" if sets else "no static limits",
+        f"dynamic re-screen on {step.pat_dynamic} of {step.lots} lot(s)"
+        if step.pat_dynamic else "no dynamic re-screen",
+        f"{step.pat_escapes} escape(s)",
+        f"{_n(step.pat_removed)} part(s) removed to the PAT bin"])
 
 
 class _Doc(FPDF):
@@ -153,15 +174,15 @@ def coc_pdf(cert: Certificate, *, plant: str, zone: str) -> bytes:
 
     _heading(doc, "Test summary")
     if cert.steps:
-        _table(doc, ["Test step", "Runs", "Tested", "Good", "Yield", "PAT", "SBA"],
-               [[st.step, str(st.runs), _n(st.tested), _n(st.good),
-                 f"{st.yield_pct:.2f} %" if st.yield_pct is not None else "-",
-                 PAT_WORDS.get(st.pat_mode, st.pat_mode)
-                 + (f"; {st.pat_failures} part(s) outside PAT limits"
-                    if st.pat_mode != "none" else ""),
+        _table(doc, ["Test step", "Lots", "Retests", "Tested", "First-pass yield", "Good",
+                     "Final yield", "PAT", "SBA"],
+               [[st.step, str(st.lots), str(st.retests), _n(st.tested), _pct(st.first_pass_yield),
+                 _n(st.good), _pct(st.yield_pct), pat_words(st),
                  SBA_WORDS.get(st.sba_worst, st.sba_worst) if st.sba_worst else "-"]
                 for st in cert.steps],
-               (22, 12, 20, 20, 18, 44, 44), {1, 2, 3, 4})
+               (16, 10, 13, 18, 17, 18, 17, 41, 30), {1, 2, 3, 4, 5, 6})
+        doc.set_font("Helvetica", "I", 8)
+        doc.multi_cell(0, 4, TEST_NOTE, new_x="LMARGIN", new_y="NEXT")
     else:
         doc.cell(0, 6, "No test data on record for these lots.", new_x="LMARGIN",
                  new_y="NEXT")

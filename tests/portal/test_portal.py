@@ -154,18 +154,22 @@ def test_yields_page_per_product_and_test_step(app, world):
     assert _cell(html_b, 'data-product="P2" data-step="FT"', "yield") == "87.50 %"
 
 
-def test_yields_count_only_each_lots_latest_run_at_the_step(app, session, world):
+def test_yields_sum_each_lots_insertion_first_pass_and_retest(app, session, world):
     a, _b = world
+    # The lot's P1: 100 units, 96 good. Its R1 retests the 4 failures: 3 pass.
     retest = TestRun(**{attr.key: getattr(a.run, attr.key)
                         for attr in TestRun.__mapper__.column_attrs
                         if attr.key not in ("id", "sha256")})
-    retest.final_good = 99
+    retest.units = retest.parts_tested = 4
+    retest.first_pass_good = retest.final_good = 3
     session.add(retest)
     session.commit()
     html = as_user(app, a.user).get("/portal/yields").get_data(as_text=True)
     row = 'data-product="P1" data-step="FT"'
-    assert (_cell(html, row, "lots"), _cell(html, row, "tested"), _cell(html, row, "good"),
-            _cell(html, row, "yield")) == ("1", "100", "99", "99.00 %")
+    # Units of P1 only (100); first pass 96 / 100; good 96 + 3 = 99, final yield 99 %.
+    assert (_cell(html, row, "lots"), _cell(html, row, "tested"),
+            _cell(html, row, "first-pass-yield"), _cell(html, row, "good"),
+            _cell(html, row, "yield")) == ("1", "100", "96.00 %", "99", "99.00 %")
 
 
 def test_portal_is_in_the_customers_menu_and_closed_to_plant_roles(app, world, make_user):

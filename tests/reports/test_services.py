@@ -129,6 +129,26 @@ def test_yield_leaves_voided_test_runs_out(session, history):
         92, 92.39, 97.83)
 
 
+def test_yield_sums_each_lots_insertion_a_retest_adds_good_not_units(session, history):
+    from mes.testfloor.models import TestRun
+
+    lot_a = session.scalar(select(Lot).where(Lot.lot_no == "A"))
+    p1 = session.scalar(select(TestRun).where(TestRun.lot_id == lot_a.id))
+    # A's R1 retests its 2 final failures (92 units, 90 good): 1 passes.
+    session.add(TestRun(lot_id=lot_a.id, product_id=lot_a.product_id,
+                        customer_id=lot_a.customer_id, step_code="FT", source="bins",
+                        parts_tested=2, units=2, first_pass_good=1, final_good=1,
+                        first_pass_yield=50.0, final_yield=50.0,
+                        created_at=p1.created_at + timedelta(hours=1)))
+    session.commit()
+    ft = next(r for r in services.yield_report(session, Q()).rows
+              if (r["step"], r["product"]) == ("FT", "P1"))
+    # Units stay 92 + 180 = 272; first pass 85 + 160 = 245 → 90.07 %; final
+    # 90 + 1 + 170 = 261 → 95.955 %.
+    assert (ft["tested_units"], ft["first_pass_yield"], ft["final_yield"]) == (
+        272, 90.07, 95.96)
+
+
 def test_yield_range_edges_count_track_outs_of_whole_days(session, history):
     # E's SAW track-out (02-27 12:00) is outside 03-02..03-15 and inside 02-27..02-27.
     assert services.yield_report(session, Q(start=date(2026, 2, 27),

@@ -16,8 +16,7 @@ def untested(session, lot):
 
     from mes.testfloor import programs
     from mes.testfloor.models import TestRun
-    for run in session.scalars(select(TestRun).where(TestRun.lot_id == lot.id,
-                                                     TestRun.voided_at.is_(None))):
+    for run in session.scalars(select(TestRun).where(TestRun.lot_id == lot.id)):
         programs.void_run(session, "qa", run, reason="not this lot's")
     session.commit()
     return lot
@@ -60,21 +59,21 @@ def test_coc_lists_lots_date_codes_routes_tests_and_qualification(session, teste
     assert "Quality representative" in html and "Signature" in html
 
 
-def test_coc_takes_the_latest_run_of_a_lot_at_a_step(session, tested, receive, make_user,
-                                                     login):
+def test_coc_sums_a_lots_insertion_first_pass_and_retest(session, tested, receive,
+                                                          make_user, login):
     from mes.floor.services import get_lot
-    from mes.testfloor import insertions, programs
+    from mes.testfloor import insertions
     from mes.testfloor import services as testfloor
     from tests.floor.helpers import advance, track_in, track_out_as_proposed
 
     lot = receive(40, lot_no="LOT-R")
     advance(session, lot, 2)
-    # A first run, voided (a wrong file), and the run that counts.
-    first = testfloor.record_bins(session, "op1", lot, bins=[
-        {"bin": 1, "count": 30, "passed": True}, {"bin": 7, "count": 10, "passed": False}])
-    programs.void_run(session, "eng", first, reason="wrong file")
-    testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 38, "passed": True},
-                                                     {"bin": 7, "count": 2, "passed": False}])
+    # P1: 40 units, 30 good; R1 retests the 10 failures, 8 pass.
+    testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 30, "passed": True},
+                                                     {"bin": 7, "count": 10, "passed": False}])
+    testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 8, "passed": True},
+                                                     {"bin": 7, "count": 2, "passed": False}],
+                          pass_="retest")
     session.commit()
     lot = get_lot(session, "LOT-R")
     track_in(session, lot)
@@ -83,8 +82,76 @@ def test_coc_takes_the_latest_run_of_a_lot_at_a_step(session, tested, receive, m
     shipment = ship(session, ["LOT-R"])
     html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
         as_text=True)
-    assert (_cell(html, "step", "FT", "tested"), _cell(html, "step", "FT", "good"),
-            _cell(html, "step", "FT", "yield")) == ("40", "38", "95.00 %")
+    # Units are those of P1 (the retest adds none): 40; first-pass yield 30 / 40 = 75 %;
+    # good 30 + 8 = 38, final yield 38 / 40 = 95 %.
+    assert (_cell(html, "step", "FT", "lots"), _cell(html, "step", "FT", "retests"),
+            _cell(html, "step", "FT", "tested"), _cell(html, "step", "FT", "first-pass-yield"),
+            _cell(html, "step", "FT", "good"), _cell(html, "step", "FT", "yield")) == (
+        "1", "1", "40", "75.00 %", "38", "95.00 %")
+
+
+def test_coc_sums_the_insertions_of_the_lots_merged_into_a_shipped_lot(
+        session, receive, qualified, make_user, login):
+    from mes.floor import services as floor
+    from mes.testfloor import insertions
+    from mes.testfloor import services as testfloor
+    from tests.floor.helpers import advance, track_in, track_out_as_proposed
+
+    first, second = receive(60, lot_no="LOT-M1"), receive(40, lot_no="LOT-M2")
+    for lot in (first, second):
+        advance(session, lot, 2)
+    # LOT-M1: P1 60 units, 54 good, R1 of the 6 failures, 4 pass. LOT-M2: P1 40, 39 good.
+    testfloor.record_bins(session, "op1", first, bins=[
+        {"bin": 1, "count": 54, "passed": True}, {"bin": 7, "count": 6, "passed": False}])
+    testfloor.record_bins(session, "op1", first, bins=[
+        {"bin": 1, "count": 4, "passed": True}, {"bin": 7, "count": 2, "passed": False}],
+        pass_="retest")
+    testfloor.record_bins(session, "op1", second, bins=[
+        {"bin": 1, "count": 39, "passed": True}, {"bin": 7, "count": 1, "passed": False}])
+    for lot in (first, second):
+        track_in(session, lot)
+        track_out_as_proposed(session, lot, insertions.close(session, "op1", lot, "FT").proposal)
+    merged = floor.merge_lots(session, "op1", [first, second])
+    session.commit()
+    advance(session, merged, 1)
+    # The good parts of both: 58 + 39.
+    assert merged.state == "completed" and merged.quantity == 97
+    shipment = ship(session, ["LOT-M1"])
+    html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
+        as_text=True)
+    # Both insertions: 100 units; first pass 54 + 39 = 93; good 93 + 4 = 97.
+    assert (_cell(html, "step", "FT", "lots"), _cell(html, "step", "FT", "tested"),
+            _cell(html, "step", "FT", "first-pass-yield"), _cell(html, "step", "FT", "good"),
+            _cell(html, "step", "FT", "yield")) == ("2", "100", "93.00 %", "97", "97.00 %")
+    assert _cell(html, "lot", "LOT-M1", "quantity") == "97"
+
+
+def test_coc_says_what_pat_did_parts_removed_to_the_pat_bin(session, receive, qualified,
+                                                            make_user, login, plant):
+    from mes.catalog.services import get_product
+    from mes.floor.services import get_lot
+    from mes.testfloor import programs
+    from mes.testfloor import services as testfloor
+    from tests.floor.helpers import advance
+
+    programs.set_bins(session, "engineer", get_product(session, "P1"), step="FT", bins=[
+        {"bin": 1, "kind": "hard", "passed": True, "name": "Good", "sba": False, "pat": False},
+        {"bin": 7, "kind": "hard", "passed": False, "name": "Open", "sba": True, "pat": False},
+        {"bin": 9, "kind": "hard", "passed": False, "name": "PAT", "sba": False, "pat": True}],
+        pat_fallout_limit_pct=10)  # 3 of 50 units (6 %) is within it: no PAT hold
+    lot = receive(50, lot_no="LOT-P")
+    advance(session, lot, 2)
+    testfloor.record_bins(session, "op1", lot, bins=[{"bin": 1, "count": 46, "passed": True},
+                                                     {"bin": 7, "count": 1, "passed": False},
+                                                     {"bin": 9, "count": 3, "passed": False}])
+    session.commit()
+    advance(session, get_lot(session, "LOT-P"), 2)
+    shipment = ship(session, ["LOT-P"])
+    html = login(make_user("planner")).get(f"/shipments/{shipment.id}/coc").get_data(
+        as_text=True)
+    # No limit set in a program, no re-screen: only the 3 parts in the PAT bin were done.
+    assert _cell(html, "step", "FT", "pat") == (
+        "no static limits; no dynamic re-screen; 0 escape(s); 3 part(s) removed to the PAT bin")
 
 
 def test_coc_of_an_unqualified_product_without_tests_says_so(session, completed, make_user,
