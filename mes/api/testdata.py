@@ -293,9 +293,9 @@ def lot_insertions(lot_no: str) -> Page:
 
 
 @api_route(bp, "/lots/<lot_no>/insertions/<step>/close", method="POST",
-           permission=Permission.TEST_WRITE, body=s.CloseIn, response=s.InsertionOut,
+           permission=Permission.TEST_WRITE, response=s.InsertionOut,
            status=200, tag="test data")
-def close_insertion(lot_no: str, step: str, data: dict[str, Any]) -> Any:
+def close_insertion(lot_no: str, step: str) -> Any:
     """Close the lot's test insertion at `step` (operators, engineers): SBA judges its
     final yield and bins once, the PAT fallout is judged (a hold of source `pat` above the
     product's limit), and the answer carries the proposed track-out `proposal: {good_qty,

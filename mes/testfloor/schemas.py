@@ -353,7 +353,3 @@ class InsertionOut(Schema):
     closed_at = fields.AwareDateTime(allow_none=True)
     closed_by = fields.String(allow_none=True)
     tracked_out_at = fields.AwareDateTime(allow_none=True)
-
-
-class CloseIn(Schema):
-    """Closing an insertion takes nothing."""

@@ -10,8 +10,8 @@ from mes.catalog.services import StepInfo
 from mes.db import simulated_time, utcnow
 from mes.floor import services as floor
 from mes.portal import services
-from mes.testfloor import programs
-from mes.testfloor.models import TestRun
+from mes.testfloor import insertions, programs
+from mes.testfloor.models import TestInsertion, TestRun
 from tests.floor.helpers import track_in, track_out
 from tests.helpers import as_user
 
@@ -162,7 +162,11 @@ def test_yields_sum_each_lots_insertion_first_pass_and_retest(app, session, worl
                         if attr.key not in ("id", "sha256")})
     retest.units = retest.parts_tested = 4
     retest.first_pass_good = retest.final_good = 3
+    retest.pass_kind, retest.pass_name = "retest", "R1"
     session.add(retest)
+    session.flush()
+    # Recorded into the lot's (closed) insertion after the fact: its figures recomputed.
+    insertions.recompute(session, session.get(TestInsertion, a.run.insertion_id))
     session.commit()
     html = as_user(app, a.user).get("/portal/yields").get_data(as_text=True)
     row = 'data-product="P1" data-step="FT"'

@@ -16,7 +16,8 @@ def untested(session, lot):
 
     from mes.testfloor import programs
     from mes.testfloor.models import TestRun
-    for run in session.scalars(select(TestRun).where(TestRun.lot_id == lot.id)):
+    for run in session.scalars(select(TestRun).where(TestRun.lot_id == lot.id,
+                                                     TestRun.voided_at.is_(None))):
         programs.void_run(session, "qa", run, reason="not this lot's")
     session.commit()
     return lot
