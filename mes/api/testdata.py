@@ -253,7 +253,7 @@ def compute_pat_limit_set(code: str, data: dict[str, Any]) -> PatLimitVersion:
     product = catalog.get_product(session, code)
     made = services.compute_pat_limits(session, current_user, product, **data)
     assert made.version is not None
-    made.version.skipped = made.skipped  # type: ignore[attr-defined]
+    made.version.skipped = made.skipped  # type: ignore[attr-defined]  # read by PatVersionOut
     return made.version
 
 

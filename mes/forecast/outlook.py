@@ -179,89 +179,11 @@ def line_outlooks(session: Session, line_ids: Iterable[int], now: datetime | Non
     return outlooks
 
 
-# PostgreSQL: each line's projections summed by the database from its lots' stored,
-# fresh forecasts (made lots at their quantity), with the lots whose forecast must come
-# from elsewhere (given, missing or stale) listed for Python.
-_PROJECTIONS = """
-WITH deadline (need_date, at) AS (
-    SELECT * FROM unnest(%(needs)s::date[], %(deadlines)s::timestamptz[])),
-counted AS (
-    SELECT ol.id, ol.quantity, ol.need_date, l.id AS lot_id, l.state, l.quantity AS made,
-           f.p50_at, f.p90_at, COALESCE(f.expected_quantity, 0) AS expected, d.at,
-           l.state = ANY(%(forecast_states)s) AND (f.lot_id IS NULL
-               OR f.lot_version <> l.version OR f.computed_at < %(oldest)s
-               OR l.id = ANY(%(given)s)) AS elsewhere
-    FROM order_line ol
-    JOIN deadline d ON d.need_date = ol.need_date
-    LEFT JOIN order_allocation a ON a.line_id = ol.id
-    LEFT JOIN lot l ON l.id = a.lot_id
-    LEFT JOIN lot_forecast f ON f.lot_id = l.id
-    WHERE %(every)s OR ol.id = ANY(%(lines)s))
-SELECT id, quantity, need_date,
-       COALESCE(sum(CASE WHEN state = ANY(%(made_states)s) THEN made
-                         WHEN state = ANY(%(forecast_states)s) AND NOT elsewhere
-                              AND p50_at <= at THEN expected END), 0),
-       COALESCE(sum(CASE WHEN state = ANY(%(made_states)s) THEN made
-                         WHEN state = ANY(%(forecast_states)s) AND NOT elsewhere
-                              AND p90_at <= at THEN expected END), 0),
-       array_agg(lot_id) FILTER (WHERE elsewhere)
-FROM counted GROUP BY id, quantity, need_date"""
-
-
-def _projections_pg(session: Session, line_ids: Iterable[int] | None, now: datetime,
-                    given: dict[int, services.Forecast]) -> dict[int, Outlook]:
-    """`_projections` on PostgreSQL: the sums over the lots with a fresh stored forecast
-    done by the database (a plant's 100,000 lots stay there), the others summed here."""
-    lines = None if line_ids is None else sorted(set(line_ids))
-    needs_query = select(OrderLine.need_date).distinct()
-    if lines is not None:
-        needs_query = needs_query.where(OrderLine.id.in_(lines))
-    needs = list(session.scalars(needs_query))
-    connection = session.connection().connection.driver_connection
-    assert connection is not None
-    with connection.cursor() as cursor:
-        cursor.execute(_PROJECTIONS, {
-            "needs": needs, "deadlines": [need_deadline(need) for need in needs],
-            "forecast_states": list(services.FORECAST_STATES),
-            "made_states": list(MADE_STATES), "given": list(given),
-            "oldest": now - timedelta(minutes=services.setting("FORECAST_MAX_AGE_MINUTES")),
-            "every": lines is None, "lines": lines or []})
-        rows = cursor.fetchall()
-    outlooks: dict[int, Outlook] = {}
-    elsewhere: dict[int, Outlook] = {}
-    for line_id, quantity, need, p50, p90, lot_ids in rows:
-        outlooks[line_id] = Outlook(line_id, quantity, need, int(p50), int(p90))
-        elsewhere.update((lot_id, outlooks[line_id]) for lot_id in lot_ids or ())
-    found = {lot_id: given[lot_id] for lot_id in elsewhere if lot_id in given}
-    missing = sorted(set(elsewhere) - set(found))
-    if missing:
-        found.update(services.compute(session, services.facts(session, missing), now))
-    for lot_id, f in found.items():
-        outlook = elsewhere[lot_id]
-        deadline = need_deadline(outlook.need_date)
-        if not f.expected_quantity:
-            continue
-        if f.p50_at is not None and f.p50_at <= deadline:
-            outlook.projected_p50 += f.expected_quantity
-        if f.p90_at is not None and f.p90_at <= deadline:
-            outlook.projected_p90 += f.expected_quantity
-    return outlooks
-
-
 def _projections(session: Session, line_ids: Iterable[int] | None, now: datetime,
                  given: dict[int, services.Forecast]) -> dict[int, Outlook]:
     """`line_outlooks` without the lots' details: the same projections, read in one query
     with the lots' stored forecasts and summed with as little as possible per lot (a
-    plant's refresh sums 100,000 lots; on PostgreSQL the database sums them,
-    `_projections_pg`). `line_ids` None: every line."""
-    if session.get_bind().dialect.name == "postgresql":
-        return _projections_pg(session, line_ids, now, given)
-    return _projections_by_lot(session, line_ids, now, given)
-
-
-def _projections_by_lot(session: Session, line_ids: Iterable[int] | None, now: datetime,
-                        given: dict[int, services.Forecast]) -> dict[int, Outlook]:
-    """`_projections` summed here, lot by lot."""
+    plant's refresh sums 100,000 lots). `line_ids` None: every line."""
     outlooks: dict[int, Outlook] = {}
     lines = select(OrderLine.id, OrderLine.quantity, OrderLine.need_date)
     lots = (select(OrderAllocation.line_id, Lot.id, Lot.state, Lot.quantity, Lot.version,

@@ -32,7 +32,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from mes.auth.actor import SYSTEM, Actor, actor_name
-from mes.catalog import services as catalog
 from mes.catalog.models import Product, ReasonCode
 from mes.db import utcnow
 from mes.errors import Conflict, ErrorCode
@@ -50,7 +49,6 @@ from mes.testfloor.models import (
 from mes.vocabulary import (
     HoldSource,
     HoldStatus,
-    ReasonKind,
     SystemText,
     TestPass,
     TestRunSource,
@@ -268,21 +266,8 @@ def pat_reason(session: Session) -> ReasonCode:
     """The reason of PAT holds: HOLD-PAT when it is an active hold code, else the plant's
     first active hold code (by code); with none at all, HOLD-PAT itself, retired or
     created (audited) when missing."""
-    codes = {reason.code: reason for reason in session.scalars(
-        select(ReasonCode).where(ReasonCode.kind == ReasonKind.HOLD, ReasonCode.active.is_(True))
-        .order_by(ReasonCode.code))}
-    if codes:
-        return codes.get(PAT_REASON) or next(iter(codes.values()))
-    retired = session.scalar(select(ReasonCode).where(ReasonCode.code == PAT_REASON,
-                                                      ReasonCode.kind == ReasonKind.HOLD))
-    if retired is not None:
-        return retired
-    created = catalog.create_reason_code(session, SYSTEM, {
-        "code": PAT_REASON, "kind": ReasonKind.HOLD,
-        "description": "Part average testing: escape or fallout (AEC-Q001)"})
-    # Flushed for the code's id, which the hold refers to.
-    session.flush()
-    return created
+    return insertions._hold_reason(session, PAT_REASON, "Part average testing: escape or "
+                                   "fallout (AEC-Q001)")
 
 
 def hold_escapes(session: Session, actor: Actor, lot: Lot, run: TestRun) -> Hold | None:

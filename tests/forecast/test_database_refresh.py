@@ -15,7 +15,7 @@ from mes.db import utcnow
 from mes.events.models import Event
 from mes.floor.models import Lot
 from mes.floor.services import plant_date
-from mes.forecast import outlook, services
+from mes.forecast import services
 from mes.forecast.models import LineOutlook, LotForecast
 from mes.orders import services as orders
 from mes.quality.services import holds as holding
@@ -132,29 +132,3 @@ def test_from_stored_forecasts_that_moved_both_ways_agree(session, plant, app):
     assert per_lot == in_database and in_database[0] == 2
 
 
-
-def test_line_projections_summed_by_the_database_agree(session, plant):
-    now = utcnow()
-    services.refresh_stale_forecasts(session, now, limit=PER_LOT)
-    session.commit()
-    lines = sorted(session.scalars(select(LineOutlook.line_id)))
-    # Some forecasts stale (a version moved on), one lot's given by the caller, a line with
-    # lots made: the three sources of a lot's figures.
-    session.execute(update(Lot).where(Lot.id == plant["L-S2A"].id).values(
-        version=Lot.version + 1))
-    session.execute(update(Lot).where(Lot.id == plant["L-S4A"].id).values(
-        state="completed"))
-    session.commit()
-    given = services.compute(session, services.facts(session, [plant["L-S1B"].id]),
-                             now + timedelta(hours=40))
-    for ids in (None, lines, lines[:1]):
-        for extra in ({}, given):
-            by_lot = outlook._projections_by_lot(session, ids, now, extra)
-            in_database = outlook._projections_pg(session, ids, now, extra)
-            assert {k: (o.quantity, o.need_date, o.projected_p50, o.projected_p90)
-                    for k, o in by_lot.items()} == {
-                k: (o.quantity, o.need_date, o.projected_p50, o.projected_p90)
-                for k, o in in_database.items()}
-    # Not an agreement of zeros: the completed lot and the lots due in time count.
-    projected = outlook._projections_pg(session, None, now, {})
-    assert all(o.projected_p90 > 0 for o in projected.values())

@@ -334,3 +334,27 @@ def test_the_station_closes_the_insertion_and_prefills_the_proposal(session, op,
     assert "Close test insertion" not in page
     assert 'value="940"' in page and 'value="50"' in page and 'value="10"' in page
     assert "book the 10 unaccounted unit(s) to a reason" in page
+
+
+@pytest.mark.parametrize(("code", "flag"), [
+    ("Y", True), ("3", True), (" y\0", True), ("N", False), ("0", False), ("", None),
+    (None, None), (" ", None), ("X", None)])
+def test_rtst_cod_is_read_as_retest_not_retest_or_nothing(code, flag):
+    assert insertions._retest_flag(code) is flag
+
+
+def test_a_partial_retest_leaves_the_failing_bins_by_largest_remainder():
+    # 10 failures (6 in bin 7, 4 in bin 8), 3 retested: shares 1.8 and 1.2; whole parts
+    # 1 and 1, the unit left to the largest remainder (bin 7). Passing bin 1 untouched.
+    assert insertions.remove_failures({1: 90, 7: 6, 8: 4}, {7, 8}, 3) == {1: 90, 7: 4, 8: 3}
+    # Every failure retested: the failing bins empty.
+    assert insertions.remove_failures({1: 90, 7: 6, 8: 4}, {7, 8}, 10) == {1: 90}
+
+
+@pytest.mark.parametrize(("value", "label"), [
+    (None, None), ({}, None), ({"name": "PAT-A", "version": 2}, "PAT-A v2"),
+    ({"name": "PAT-A", "version": None}, "PAT-A"), ("PAT-OLD", "PAT-OLD")])
+def test_a_limit_set_is_named_with_its_version(value, label):
+    from mes.testfloor import figures
+
+    assert figures.limit_set_label(value) == label
