@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections import Counter
 
 import pytest
@@ -143,6 +144,13 @@ def test_two_workers_deliver_each_event_exactly_once(worker_db, receiver, tmp_pa
             hook.wait_for(60)
             worker_db.wait_until(lambda s: s.scalar(select(func.count()).select_from(
                 Delivery).where(Delivery.state == "delivered")) == 60)
+            # Both ran: on a busy machine the second may start after the first has
+            # delivered everything; it must still have started beside it.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not all(
+                    "Worker started" in (tmp_path / name).read_text()
+                    for name in ("w1.log", "w2.log")):
+                time.sleep(0.1)
     ids = Counter(r.headers["webhook-id"] for r in hook.received)
     assert len(ids) == 60 and set(ids.values()) == {1}
     assert {d.attempts for d in deliveries(worker_db)} == {1}
