@@ -266,13 +266,11 @@ class VoidIn(Schema):
 
 # --- versioned static PAT limit sets ---------------------------------------------------
 
-class PatVersionIn(Schema):
-    step = fields.String(required=True, validate=CODE)
+class PatVersionIn(PatComputeIn):
+    """A computation kept as the next version of the step's named set."""
+
     name = fields.String(load_default=None, allow_none=True,
                          validate=validate.Length(max=80))
-    tests = fields.List(fields.Integer(validate=TEST_NUM), load_default=None,
-                        allow_none=True, validate=validate.Length(min=1, max=10_000))
-    valid_days = fields.Integer(load_default=180, validate=validate.Range(min=1, max=3650))
 
 
 class PatVersionOut(Schema):
