@@ -134,3 +134,20 @@ def refused(session: Session, call: Callable[[], Any], expected: int | type[Exce
         assert result.code == code, result.message
     assert state(session) == before
     return result
+
+
+def pdf_streams(body: bytes) -> list[bytes]:
+    """Every content stream of a PDF (fpdf2's output), inflated where it is compressed.
+
+    Each stream is cut by its dictionary's `/Length`, not by searching for `endstream`:
+    compressed data may itself end in a carriage return or hold any byte."""
+    import re
+    import zlib
+
+    streams = []
+    for match in re.finditer(rb"<<((?:(?!>>).)*?)>>\s*stream\r?\n", body, re.S):
+        length = re.search(rb"/Length (\d+)", match.group(1))
+        assert length, f"a PDF stream without /Length: {match.group(1)!r}"
+        data = body[match.end():match.end() + int(length.group(1))]
+        streams.append(zlib.decompress(data) if b"/FlateDecode" in match.group(1) else data)
+    return streams

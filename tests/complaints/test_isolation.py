@@ -7,7 +7,6 @@ their complaint."""
 from __future__ import annotations
 
 import re
-import zlib
 
 from flask import Flask
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from mes.complaints import services
 from mes.complaints.models import Complaint
 from mes.trace import services as trace
 from tests.complaints.conftest import body
-from tests.helpers import as_user, database_state
+from tests.helpers import as_user, database_state, pdf_streams
 
 _ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 SECRETS = ("SECRET-NOTE-7", "INTERNAL-NOTES-9", "quinn-qa", "olga-qa")
@@ -111,8 +110,7 @@ def test_the_report_pdf_holds_no_internal_text(session, api, qa, packed):
 
     shown = present(session, session.get(Complaint, own), None, customer_view=True)
     data = report_pdf(shown, plant="Plant", zone="UTC")
-    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S)
-    text = b"".join(zlib.decompress(s) if s[:1] == b"x" else s for s in streams)
+    text = b"".join(pdf_streams(data))
     assert b"D3 for the customer" in text
     for secret in (*SECRETS, "LOT-I", "D1 for the customer"):
         assert secret.encode() not in text, secret

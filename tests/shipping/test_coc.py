@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from mes.catalog import services as cat
-from tests.helpers import sign_in
+from tests.helpers import pdf_streams, sign_in
 from tests.shipping.test_shipments import ship
 
 
@@ -266,17 +266,10 @@ def test_coc_links_do_not_come_from_the_host_header(session, tested, make_user, 
 
 
 def pdf_text(body: bytes) -> str:
-    """The text drawn by a PDF of fpdf2's core fonts: every content stream inflated, the
-    strings of its text operators joined."""
-    import zlib
-
-    out = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S):
-        try:
-            data = zlib.decompress(stream)
-        except zlib.error:
-            continue
-        out += [m.decode("latin-1") for m in re.findall(rb"\((.*?)(?<!\\)\) ?Tj", data, re.S)]
+    """The text drawn by a PDF of fpdf2's core fonts: the strings of every content stream's
+    text operators, joined."""
+    out = [m.decode("latin-1") for data in pdf_streams(body)
+           for m in re.findall(rb"\((.*?)(?<!\\)\) ?Tj", data, re.S)]
     return "\n".join(out).replace("\\(", "(").replace("\\)", ")")
 
 
