@@ -8,6 +8,7 @@ record types, disagreeing summaries).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -127,6 +128,9 @@ def _touchdowns(parts: Sequence[PartSpec], interleave: bool) -> Iterable[list[Pa
         yield group
 
 
+_NO_SPEC = TestSpec()
+
+
 class _PtrWriter:
     """Writes PTRs: the first of each test number carries the defaults."""
 
@@ -137,18 +141,30 @@ class _PtrWriter:
         self.repeat = repeat_limits
         self.byte_order = byte_order
         self.seen: set[int] = set()
+        # A later PTR of a test without limits: header, the fixed fields, then TEST_TXT
+        # and an empty ALARM_ID (`tails`, per test number).
+        self.short = struct.Struct(_ORDER[byte_order] + "HBBIBBBBf")
+        self.tails: dict[int, bytes] = {}
 
     def record(self, part: PartSpec, result: tuple) -> bytes:
         test_num, value = result[0], result[1]
         test_flg = result[2] if len(result) > 2 else 0
-        spec = self.tests.get(test_num, TestSpec())
+        first = test_num not in self.seen
+        if not first and self.repeat == "omit" and value is not None:
+            # The common record, packed directly: the same bytes encode_record writes.
+            tail = self.tails.get(test_num)
+            if tail is None:
+                tail = self.tails[test_num] = _cn(self.tests.get(test_num, _NO_SPEC).name) \
+                    + b"\x00"
+            return self.short.pack(12 + len(tail), 15, 10, test_num, part.head, part.site,
+                                   test_flg, 0, value) + tail
+        self.seen.add(test_num)
+        spec = self.tests.get(test_num, _NO_SPEC)
         fields: dict[str, Any] = {
             "TEST_NUM": test_num, "HEAD_NUM": part.head, "SITE_NUM": part.site,
             "TEST_FLG": test_flg, "PARM_FLG": 0, "RESULT": value,
             "TEST_TXT": spec.name, "ALARM_ID": None,
         }
-        first = test_num not in self.seen
-        self.seen.add(test_num)
         if first or self.repeat == "full":
             opt = 0x02  # bit 1 is reserved and must be set
             opt |= 0x04 if spec.spec_lo is None else 0
@@ -212,8 +228,7 @@ def write_stdf(
                                      byte_order=order)
             wafer_parts += group
         for part in group:
-            out += encode_record("PIR", {"HEAD_NUM": part.head, "SITE_NUM": part.site},
-                                 byte_order=order)
+            out += _pir(part.head, part.site, order)
         for i in range(max(len(part.results) for part in group)):
             for part in group:
                 if i < len(part.results):
@@ -236,15 +251,27 @@ def write_stdf(
     return data
 
 
+@functools.cache
+def _pir(head: int, site: int, order: str) -> bytes:
+    return encode_record("PIR", {"HEAD_NUM": head, "SITE_NUM": site}, byte_order=order)
+
+
+_PRR = {order: struct.Struct(_ORDER[order] + "HBBBBBHHHhhI") for order in _ORDER}
+
+
 def _prr(part: PartSpec, order: str) -> bytes:
+    """The PRR of `part`: the bytes encode_record writes, packed directly."""
     flags = 0x10 if part.passed is None else 0 if part.passed else 0x08
-    return encode_record("PRR", {
-        "HEAD_NUM": part.head, "SITE_NUM": part.site, "PART_FLG": flags,
-        "NUM_TEST": sum(not isinstance(r, bytes) for r in part.results),
-        "HARD_BIN": part.hard_bin, "SOFT_BIN": part.soft_bin,
-        "X_COORD": part.x, "Y_COORD": part.y, "TEST_T": part.test_time_ms,
-        "PART_ID": part.part_id, "PART_TXT": None, "PART_FIX": None,
-    }, byte_order=order)
+    missing = MISSING["PRR"]
+    part_id = _cn(part.part_id)
+    return _PRR[order].pack(
+        19 + len(part_id), 5, 20, part.head, part.site, flags,
+        sum(not isinstance(r, bytes) for r in part.results), part.hard_bin,
+        missing["SOFT_BIN"] if part.soft_bin is None else part.soft_bin,
+        missing["X_COORD"] if part.x is None else part.x,
+        missing["Y_COORD"] if part.y is None else part.y,
+        missing["TEST_T"] if part.test_time_ms is None else part.test_time_ms,
+    ) + part_id + b"\x00\x00"
 
 
 def _wrr(parts: Sequence[PartSpec], order: str) -> bytes:
