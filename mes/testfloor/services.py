@@ -25,7 +25,7 @@ from typing import IO, Any
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -553,7 +553,8 @@ def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step
                        tests: Sequence[int] | None = None,
                        valid_days: int = 180, name: str | None = None) -> PatComputation:
     """Compute static PAT limits (AEC-Q001) for a product at a test step from the passing
-    parts of its latest lots (one STDF run per lot, the latest; up to PAT_HISTORY_LOTS
+    parts of its latest lots (one STDF run per lot, the latest of its first pass, never a
+    retest; up to PAT_HISTORY_LOTS
     lots): per test, the lots with at least PAT_MIN_PARTS passing values are pooled when at
     least PAT_MIN_LOTS of them qualify. Limits are median -/+ 6 robust sigma, never wider
     than the test's limits (narrowed by its spec limits) of the latest lot; a robust sigma
@@ -569,9 +570,12 @@ def compute_pat_limits(session: Session, actor: Actor, product: Product, *, step
     another computation made the same version at the same moment.
     """
     _test_step_of(session, product, step)
+    # First passes only: a retest's good parts are the marginal ones that failed before.
     latest = (select(func.max(TestRun.id)).where(TestRun.product_id == product.id,
                                                  TestRun.step_code == step,
                                                  TestRun.source == TestRunSource.STDF,
+                                                 or_(TestRun.pass_name.is_(None),
+                                                     TestRun.pass_name == insertions.FIRST_PASS),
                                                  programs.live())
               .group_by(TestRun.lot_id))
     runs = session.execute(

@@ -163,6 +163,20 @@ def test_static_pat_uses_the_latest_run_of_each_lot(session, new_lot):
     assert (limits.n, limits.median) == (180, 10.5)
 
 
+def test_static_pat_leaves_retests_out(session, new_lot):
+    """A retest's good parts are marginal ones that failed before: the lot's first pass is
+    its history, even when a retest came later."""
+    lots = history(session, new_lot, check_lots())
+    failing = stdf([PartSpec(hard_bin=5, passed=False, part_id=f"rt-{k}") for k in range(40)])
+    lot = new_lot("H-RT")
+    services.import_stdf(session, "op", lot, failing, step="FT")
+    import_values(session, lot, [1000.0] * 40, pass_="retest")
+    made = services.compute_pat_limits(session, "eng", lots[0].product, step="FT")
+    (limits,) = made.limit_sets
+    # The retest's 40 values at 1000 would have made a seventh lot and moved the median.
+    assert (limits.n, limits.lots, limits.median) == (180, 6, 10.5)
+
+
 def test_static_pat_applies_at_import_with_the_dynamic_limits(session, new_lot):
     lots = history(session, new_lot, check_lots(scale=0.5))
     (limits,) = services.compute_pat_limits(session, "eng", lots[0].product,
