@@ -111,9 +111,10 @@ _POSITIVE = ("UPLOAD_LIMIT_MIB", "GZIP_INFLATE_LIMIT_MIB", "PCN_NOTICE_DAYS", "W
 _CHOICES = {"PORTAL_HOLD_POLICY": ("delay", "notify")}
 
 # Variables read from the environment but not configuration keys themselves (the test
-# suite's and the benchmarks' databases, the folder of the real STDF files).
+# suite's and the benchmarks' databases, the folders of the real STDF files: the shared ones
+# and the external corpus of tests/data/stdf/external.csv).
 _ENV_IGNORED = {"MES_CONFIG", "MES_TEST_DATABASE_URL", "MES_BENCH_DATABASE_URL",
-                "MES_STDF_DATA"}
+                "MES_STDF_DATA", "MES_STDF_CORPUS"}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:

@@ -1,11 +1,16 @@
-"""The reader against pystdf on every public tester file of tests/data/stdf (see its README)
-and on the shared real files when they are there: part records, PTR values, the MIR fields
-the import uses. pystdf (GPL-2) is a test-only oracle: these tests skip without it."""
+"""The reader against pystdf on every public tester file of tests/data/stdf (see its README),
+on the shared real files when they are there, and on the external files listed in
+tests/data/stdf/external.csv when the folder MES_STDF_CORPUS names holds them: part records,
+PTR values, the MIR fields the import uses, and for the external files the reader's counts
+as the manifest records them. pystdf (GPL-2) is a test-only oracle: these tests skip
+without it."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import math
+import os
 import struct
 from pathlib import Path
 
@@ -17,7 +22,7 @@ from tests.testfloor.helpers import STDF_DIR, lot_at_final_test
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "stdf"
 # Files pystdf reads: compared with it field by field.
-COMPARED = ["credence_d10_ft.std", "semiate_far_wir.stdf"]
+COMPARED = ["credence_d10_ft.std", "credence_d10_blue33.std", "semiate_far_wir.stdf"]
 # Shared real files (outside the repository), compared when present.
 SHARED = ["lot3.stdf", "credence_ft.std"]
 # pystdf 1.4 stops on this file (its reader of the V4 record types written by libstdf's
@@ -28,6 +33,13 @@ PYSTDF_CANNOT = ["libstdf_all_records.stdf"]
 MIR_FIELDS = ("LOT_ID", "SBLOT_ID", "PART_TYP", "JOB_NAM", "JOB_REV", "MODE_COD", "RTST_COD",
               "TST_TEMP", "NODE_NAM", "TSTR_TYP")
 OCTET = {"Content-Type": "application/octet-stream"}
+# Real tester files that may not be redistributed: the manifest names each (with its SHA-256,
+# source and the reader's counts); the folder MES_STDF_CORPUS names holds them.
+MANIFEST = CORPUS / "external.csv"
+COUNTS = ("parts", "ptrs", "records", "orphans")
+# How a manifest row is checked: against pystdf, by the walk over the record headers (files
+# pystdf cannot read), or as a file the reader refuses (at the byte offset of the row).
+CHECKS = ("pystdf", "walk", "refused")
 
 
 def path_of(name: str) -> Path:
@@ -132,9 +144,8 @@ def digest(parts: list[dict]) -> str:
     return hashlib.sha256(repr([p["results"] for p in parts]).encode()).hexdigest()
 
 
-@pytest.mark.parametrize("name", COMPARED + SHARED)
-def test_reader_matches_pystdf(name):
-    path = path_of(name)
+def matches_pystdf(path: Path) -> stdf.StdfFile:
+    """The reader's parts, PTR values, record counts, orphans and MIR fields are pystdf's."""
     oracle = pystdf_read(path)
     f = stdf.parse_file(path)
     mine = ours(f)
@@ -143,10 +154,16 @@ def test_reader_matches_pystdf(name):
     assert f.orphan_ptrs == oracle.orphans
     assert digest(mine) == digest(oracle.parts)
     for i, (a, b) in enumerate(zip(mine, oracle.parts, strict=True)):
-        assert a == b, f"part {i} of {name}"
+        assert a == b, f"part {i} of {path.name}"
     assert {k: text(f.mir.get(k)) for k in MIR_FIELDS} == \
         {k: text(oracle.mir.get(k)) for k in MIR_FIELDS}
     assert f.record_counts == oracle.counts
+    return f
+
+
+@pytest.mark.parametrize("name", COMPARED + SHARED)
+def test_reader_matches_pystdf(name):
+    matches_pystdf(path_of(name))
 
 
 def walk(data: bytes, order: str) -> dict[str, int]:
@@ -163,13 +180,9 @@ def walk(data: bytes, order: str) -> dict[str, int]:
     return counts
 
 
-@pytest.mark.parametrize("name", PYSTDF_CANNOT)
-def test_file_pystdf_cannot_read_is_read_consistently(name):
-    path = path_of(name)
-    pystdf_io = pytest.importorskip("pystdf.IO")
-    with open(path, "rb") as fh, pytest.raises(TypeError):
-        pystdf_io.Parser(inp=fh).parse()
-    data = path.read_bytes()
+def read_consistently(data: bytes) -> stdf.StdfFile:
+    """For a file pystdf cannot read: the reader's record counts are a walk over the record
+    headers, every PTR is in a part or an orphan, and reading is repeatable."""
     f = stdf.parse(data)
     assert f.record_counts == walk(data, f.byte_order)
     assert len(f.parts) == f.record_counts["PRR"]
@@ -180,6 +193,84 @@ def test_file_pystdf_cannot_read_is_read_consistently(name):
     brief = stdf.parse(data, ptr=False)
     assert [(p.hard_bin, p.soft_bin, p.passed) for p in brief.parts] == \
         [(p.hard_bin, p.soft_bin, p.passed) for p in f.parts]
+    return f
+
+
+@pytest.mark.parametrize("name", PYSTDF_CANNOT)
+def test_file_pystdf_cannot_read_is_read_consistently(name):
+    path = path_of(name)
+    pystdf_io = pytest.importorskip("pystdf.IO")
+    with open(path, "rb") as fh, pytest.raises(TypeError):
+        pystdf_io.Parser(inp=fh).parse()
+    read_consistently(path.read_bytes())
+
+
+# --- external real files (MES_STDF_CORPUS) ---------------------------------------------------
+
+def manifest() -> list[dict[str, str]]:
+    with MANIFEST.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+EXTERNAL = manifest()
+
+
+def external_path(row: dict[str, str]) -> Path:
+    folder = os.environ.get("MES_STDF_CORPUS")
+    if not folder:
+        pytest.skip("MES_STDF_CORPUS is not set: the external STDF files of "
+                    "tests/data/stdf/external.csv are not compared")
+    path = Path(folder) / row["file"]
+    if not path.is_file():
+        pytest.skip(f"external STDF file not found: {path} (tests/data/stdf/README.md says "
+                    f"where to get it)")
+    return path
+
+
+def counts_of(f: stdf.StdfFile) -> dict[str, int]:
+    return {"parts": len(f.parts), "ptrs": f.record_counts.get("PTR", 0),
+            "records": sum(f.record_counts.values()), "orphans": f.orphan_ptrs}
+
+
+@pytest.mark.parametrize("row", EXTERNAL, ids=[row["file"] for row in EXTERNAL])
+def test_external_file(row):
+    """The manifest's file, byte for byte, read with the reader's counts unchanged and as
+    pystdf reads it (or consistently, or refused where the manifest says so)."""
+    path = external_path(row)
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == row["sha256"], \
+        f"{path} is not the manifest's file (SHA-256 differs)"
+    if row["check"] == "refused":
+        with pytest.raises(stdf.StdfError) as refusal:
+            stdf.parse(data)
+        assert refusal.value.offset == int(row["refused_at"])
+        return
+    # The reader's counts first: they are checked with or without pystdf.
+    assert counts_of(stdf.parse(data)) == {k: int(row[k]) for k in COUNTS}
+    if row["check"] == "pystdf":
+        matches_pystdf(path)
+    else:
+        read_consistently(data)
+
+
+def test_external_manifest_is_complete():
+    """Every row names a distinct file with its hash, size, how it is checked, the reader's
+    counts and where it comes from; the README lists each with its source."""
+    readme = (CORPUS / "README.md").read_text(encoding="utf-8")
+    names = [row["file"] for row in EXTERNAL]
+    assert len(names) == len(set(names))
+    assert not set(names) & {p.name for p in CORPUS.iterdir()}
+    for row in EXTERNAL:
+        assert len(row["sha256"]) == 64 and int(row["sha256"], 16) >= 0
+        assert int(row["size"]) > 0
+        assert row["check"] in CHECKS
+        if row["check"] == "refused":
+            assert int(row["refused_at"]) >= 0
+        else:
+            assert all(int(row[k]) >= 0 for k in COUNTS)
+        assert row["platform"] and row["repo"] and row["path"] and row["licence"]
+        assert len(row["commit"]) == 40 and int(row["commit"], 16) >= 0
+        assert f"`{row['file']}`" in readme
 
 
 # --- through the API ------------------------------------------------------------------------
@@ -219,7 +310,8 @@ def test_corpus_file_without_parts_is_refused_and_stores_nothing(op, session):
 
 def test_every_corpus_file_is_listed_in_the_readme_with_its_size_and_hash():
     readme = (CORPUS / "README.md").read_text(encoding="utf-8")
-    files = sorted(p for p in CORPUS.iterdir() if p.is_file() and p.name != "README.md")
+    files = sorted(p for p in CORPUS.iterdir()
+                   if p.is_file() and p.name not in ("README.md", MANIFEST.name))
     assert [p.name for p in files] == sorted(COMPARED + PYSTDF_CANNOT)
     for p in files:
         data = p.read_bytes()
