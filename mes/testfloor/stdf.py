@@ -27,6 +27,7 @@ import os
 import struct
 import zlib
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -880,7 +881,8 @@ def _percent(fraction: Fraction | None) -> float | None:
 
 class _Tally:
     """Counts of one set of part results, per summary scope: None = all sites, (head, site),
-    and per wafer (WIR/WRR). `noun` names the set in warnings."""
+    and per wafer (WIR/WRR). `noun` names the set in warnings. Results are added grouped:
+    `count` parts alike in bins, pass/fail, scope and wafer."""
 
     def __init__(self, noun: str) -> None:
         self.noun = noun
@@ -889,19 +891,31 @@ class _Tally:
         self.sites: dict[tuple | None, list[int]] = {}
         self.wafers: dict[int, list[int]] = {}
 
-    def add(self, part: Part, scope: tuple | None) -> None:
-        good = part.good
+    def add(self, hard_bin: int | None, soft_bin: int | None, good: bool,
+            scope: tuple | None, wafer: int | None, count: int) -> None:
         for where in (None, scope) if scope is not None else (None,):
             tally = self.sites.setdefault(where, [0, 0])
-            tally[0] += 1
-            tally[1] += good
-            for counter, bin_no in ((self.hard, part.hard_bin), (self.soft, part.soft_bin)):
+            tally[0] += count
+            tally[1] += good * count
+            for counter, bin_no in ((self.hard, hard_bin), (self.soft, soft_bin)):
                 if bin_no is not None:
-                    counter[(where, bin_no)] = counter.get((where, bin_no), 0) + 1
-        if part.wafer is not None:
-            tally = self.wafers.setdefault(id(part.wafer), [0, 0])
-            tally[0] += 1
-            tally[1] += good
+                    counter[(where, bin_no)] = counter.get((where, bin_no), 0) + count
+        if wafer is not None:
+            tally = self.wafers.setdefault(wafer, [0, 0])
+            tally[0] += count
+            tally[1] += good * count
+
+    @classmethod
+    def of(cls, noun: str, results: Iterable[tuple[Part, tuple | None]]) -> _Tally:
+        """The tally of `results` (each a part and its scope); wafers are told apart by
+        identity (`id`), as `wafers` keys them."""
+        groups = Counter((part.hard_bin, part.soft_bin, part.good, scope,
+                          None if part.wafer is None else id(part.wafer))
+                         for part, scope in results)
+        tally = cls(noun)
+        for (hard_bin, soft_bin, good, scope, wafer), count in groups.items():
+            tally.add(hard_bin, soft_bin, good, scope, wafer, count)
+        return tally
 
 
 def _site_scopes(f: StdfFile) -> dict[int | None, int | None]:
@@ -932,21 +946,19 @@ def summarise(f: StdfFile) -> Summary:
     """
     first: dict[tuple, bool] = {}
     last: dict[tuple, tuple[Part, tuple | None]] = {}
-    every = _Tally("part records")
-    final = _Tally("final results")
+    scoped: list[tuple[Part, tuple | None]] = []
     head_for_site = _site_scopes(f)
     for index, part in enumerate(f.parts):
-        good = part.good
         key = unit_key(part, index)
-        first.setdefault(key, good)
         head = part.head
         if head == 255:
             head = head_for_site.get(part.site, 255)
-        scope = None if head == 255 else (head, part.site)
-        last[key] = (part, scope)
-        every.add(part, scope)
-    for part, scope in last.values():
-        final.add(part, scope)
+        result = (part, None if head == 255 else (head, part.site))
+        if key not in first:
+            first[key] = part.good
+        last[key] = result
+        scoped.append(result)
+    every = _Tally.of("part records", scoped)
 
     units = len(first)
     first_good = sum(first.values())
@@ -956,6 +968,8 @@ def summarise(f: StdfFile) -> Summary:
     good_results = every.sites.get(None, [0, 0])[1]
 
     retested = units != len(f.parts)
+    # Each unit's final result: the same as every part record when no unit was retested.
+    final = _Tally.of("final results", last.values()) if retested else every
     warnings: list[str] = []
     for check in (lambda t: _check_bins("HBR", f.hbr, t.hard, t.noun),
                   lambda t: _check_bins("SBR", f.sbr, t.soft, t.noun),

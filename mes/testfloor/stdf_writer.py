@@ -194,6 +194,8 @@ def write_stdf(
     interleave: bool = False,
     extra_records: Sequence[bytes] = (),
     compress: bool = False,
+    good_units: Sequence[Sequence[float]] = (),
+    unit_tests: Sequence[int] = (),
 ) -> bytes:
     """Write an STDF V4 file and return its bytes (also written to `dest` unless None).
 
@@ -205,6 +207,11 @@ def write_stdf(
     test; `repeat_limits` says what later PTRs carry: "omit" (nothing after ALARM_ID), "flag"
     (OPT_FLAG bits 4/5 "use the defaults" with dummy limits) or "full" (the defaults again).
     `compress` gzips the output.
+
+    `good_units` are passing units written after `parts`, packed in bulk (a whole lot's
+    worth at a few microseconds a unit): each the values of `unit_tests` in that order, on
+    head 1 site 0 outside any wafer, hard and soft bin 1, PART_ID numbered on from the
+    parts' count; the summaries count them.
     """
     order = byte_order
     if order not in _ORDER:
@@ -238,8 +245,10 @@ def write_stdf(
             out += _prr(part, order)
     if wafer_parts:
         out += _wrr(wafer_parts, order)
+    if good_units:
+        out += _good_units(good_units, unit_tests, ptrs, len(parts) + 1, order)
     if summaries:
-        out += _summaries(parts, order)
+        out += _summaries(parts, order, len(good_units))
     for record in extra_records:
         out += record
     out += encode_record("MRR", {"FINISH_T": 0}, byte_order=order)
@@ -282,10 +291,42 @@ def _wrr(parts: Sequence[PartSpec], order: str) -> bytes:
     }, byte_order=order)
 
 
-def _summaries(parts: Sequence[PartSpec], order: str) -> bytes:
+def _good_units(units: Sequence[Sequence[float]], tests: Sequence[int], ptrs: _PtrWriter,
+                first_id: int, order: str) -> bytes:
+    """`write_stdf`'s good_units: PIR, a PTR per test, PRR each."""
+    out = bytearray()
+    done = 0
+    # Until each test has its first PTR (which carries the defaults) the usual way.
+    while done < len(units) and (ptrs.repeat != "omit" or not ptrs.seen.issuperset(tests)):
+        part = PartSpec(hard_bin=1, soft_bin=1, part_id=str(first_id + done),
+                        results=list(zip(tests, units[done], strict=True)))
+        out += _pir(1, 0, order)
+        for result in part.results:
+            out += ptrs.record(part, result)
+        out += _prr(part, order)
+        done += 1
+    tails = [_cn(ptrs.tests.get(num, _NO_SPEC).name) + b"\x00" for num in tests]
+    heads = [(12 + len(tail), 15, 10, num, 1, 0, 0, 0)
+             for num, tail in zip(tests, tails, strict=True)]
+    ptr = struct.Struct(_ORDER[order] + "".join(f"HBBIBBBBf{len(t)}s" for t in tails)).pack
+    prr = _PRR[order].pack
+    pir = _pir(1, 0, order)
+    for number, values in enumerate(units[done:], first_id + done):
+        args: list[Any] = []
+        for head, value, tail in zip(heads, values, tails, strict=True):
+            args += (*head, value, tail)
+        part_id = _cn(str(number))
+        out += pir
+        out += ptr(*args)
+        out += prr(19 + len(part_id), 5, 20, 1, 0, 0, len(tests), 1, 1, -32768, -32768, 0)
+        out += part_id + b"\x00\x00"
+    return bytes(out)
+
+
+def _summaries(parts: Sequence[PartSpec], order: str, good_units: int = 0) -> bytes:
     out = bytearray()
     for name, attr in (("HBR", "hard_bin"), ("SBR", "soft_bin")):
-        counts: dict[int, list[int]] = {}
+        counts: dict[int, list[int]] = {1: [good_units, good_units]} if good_units else {}
         for part in parts:
             bin_no = getattr(part, attr)
             if bin_no is not None:
@@ -299,7 +340,7 @@ def _summaries(parts: Sequence[PartSpec], order: str) -> bytes:
                 f"{p}BIN_PF": "P" if good else "F", f"{p}BIN_NAM": f"bin {bin_no}",
             }, byte_order=order)
     out += encode_record("PCR", {
-        "HEAD_NUM": 255, "SITE_NUM": 0, "PART_CNT": len(parts), "RTST_CNT": None,
-        "ABRT_CNT": None, "GOOD_CNT": sum(map(_good, parts)), "FUNC_CNT": None,
+        "HEAD_NUM": 255, "SITE_NUM": 0, "PART_CNT": len(parts) + good_units, "RTST_CNT": None,
+        "ABRT_CNT": None, "GOOD_CNT": sum(map(_good, parts)) + good_units, "FUNC_CNT": None,
     }, byte_order=order)
     return bytes(out)

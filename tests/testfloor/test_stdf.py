@@ -372,6 +372,23 @@ def test_writer_writes_to_a_path_or_a_stream(tmp_path):
     assert path.read_bytes() == data == buffer.getvalue()
 
 
+@pytest.mark.parametrize("order", ["little", "big"])
+def test_good_units_are_the_bytes_of_the_same_parts(order):
+    """A lot's passing units written in bulk: the same file as written part by part."""
+    tests = {7: TestSpec("VREF", "V", 1.0, 2.0), 9: TestSpec("IDDQ")}
+    fails = [PartSpec(hard_bin=4, soft_bin=40, passed=False, part_id="1",
+                      results=[(9, 3.5, 0x80)])]
+    values = [(1.25 + k / 100, 12.0 - k) for k in range(5)]
+    bulk = write_stdf(None, mir=MIR, parts=fails, tests=tests, byte_order=order,
+                      good_units=values, unit_tests=[7, 9])
+    parts = fails + [PartSpec(hard_bin=1, soft_bin=1, part_id=str(k + 2),
+                              results=[(7, v7), (9, v9)])
+                     for k, (v7, v9) in enumerate(values)]
+    assert bulk == write_stdf(None, mir=MIR, parts=parts, tests=tests, byte_order=order)
+    s = summarise(parse(bulk))
+    assert (s.units, s.final_good, s.hard_bins, s.warnings) == (6, 5, {1: 5, 4: 1}, [])
+
+
 # --- optional fields, missing values, unknown records ---------------------------------------
 
 def test_optional_trailing_fields_omitted_read_as_none():
