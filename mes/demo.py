@@ -16,7 +16,7 @@ import itertools
 import math
 import random
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,6 +149,8 @@ STEP_NAMES_ZH = {
 
 QFN_ROUTE = "QFN-AUTO"
 SOP_ROUTE = "SOP-TF"
+# Non-automotive parts are tested at room temperature only.
+SOP_RT_ROUTE = "SOP-RT"
 
 ROUTES = [
     (QFN_ROUTE, "QFN automotive: three-temperature final test, dry pack",
@@ -158,6 +160,10 @@ ROUTES = [
     (SOP_ROUTE, "SOP with deflash and trim & form, two-temperature final test",
      ["IQC", "BG", "MOUNT", "SAW", "OPT2", "DA", "PLASMA", "WB", "OPT3", "MOLD", "PMC",
       "DEFLASH", "PLATE", "MARK", "TRIM_FORM", "FVI", "FT-R", "FT-H", "QA", "BAKE", "TNR",
+      "DRYPACK"]),
+    (SOP_RT_ROUTE, "SOP with deflash and trim & form, room-temperature final test",
+     ["IQC", "BG", "MOUNT", "SAW", "OPT2", "DA", "PLASMA", "WB", "OPT3", "MOLD", "PMC",
+      "DEFLASH", "PLATE", "MARK", "TRIM_FORM", "FVI", "FT-R", "QA", "BAKE", "TNR",
       "DRYPACK"]),
 ]
 
@@ -198,7 +204,7 @@ PRODUCTS: list[dict[str, Any]] = [
      "standard_pack_qty": {"reel": 3000}, "customer_part_number": "EVH7-A2C-0519",
      "body_thickness_mm": 0.9, "peak_reflow_c": 260, "met_hours": 24},
     {"code": "FC-1600", "name": "Brushless fan motor controller", "package": "SOP-16",
-     "route": SOP_ROUTE, "aec_grade": None, "msl": "1", "customer": CONSUMER,
+     "route": SOP_RT_ROUTE, "aec_grade": None, "msl": "1", "customer": CONSUMER,
      "mark_template": "{device}\n{date_code} {trace_code}",
      "standard_pack_qty": {"reel": 2500, "tube": 50},
      "body_thickness_mm": 1.5, "peak_reflow_c": 260, "met_hours": 24},
@@ -467,7 +473,7 @@ def _reason_places(code: str, kind: str) -> dict[str, list[str]]:
 # Uses each unit adds to the durables mounted on the step's tool (route_step
 # touchdowns_per_unit): a bond wire is a capillary touchdown, so wire bond counts the wires of
 # the route's largest package; the other steps one cut, shot or insertion per unit.
-TOUCHDOWNS = {(QFN_ROUTE, "WB"): 32, (SOP_ROUTE, "WB"): 16}
+TOUCHDOWNS = {(QFN_ROUTE, "WB"): 32, (SOP_ROUTE, "WB"): 16, (SOP_RT_ROUTE, "WB"): 16}
 
 
 def _ideal_uph(route: str, step: str) -> float:
@@ -565,28 +571,6 @@ def _create_master_data(session: Session, data: dict[str, list[dict[str, Any]]])
     # Qualified at the BOM revision the lots are built on.
     for qual in data["qualifications"]:
         catalog.add_qualification(session, ACTOR, products[qual["product"]], qual["data"])
-    _define_test_bins(session, products.values())
-
-
-# The failing hard bins of the demo's tester files (bin 6: the SBA excursion's), each
-# booked to the step's reject reasons in order.
-DEMO_FAIL_BINS = (2, 3, 4, 5, 6)
-
-
-def _define_test_bins(session: Session, products: Iterable[Product]) -> None:
-    """Bin definitions of every product at its final test steps: bin 1 passes, the failing
-    bins book to the step's reject reasons, so that a closed insertion proposes them."""
-    for product in products:
-        route = catalog.current_route(session, product.route_code)
-        steps = catalog.route_step_infos(session, route) if route is not None else ()
-        for step in steps:
-            if step.code not in FT_STEPS:
-                continue
-            reasons = STEP_WORK[step.code][3]
-            programs.set_bins(session, ACTOR, product, step=step.code, bins=[
-                {"bin": 1, "kind": "hard", "passed": True, "name": "Pass"},
-                *({"bin": b, "kind": "hard", "passed": False, "name": reasons[k],
-                   "reason": reasons[k]} for k, b in enumerate(DEMO_FAIL_BINS))])
 
 
 # Demo users who read the interface in Simplified Chinese (the others follow the browser).
@@ -616,8 +600,8 @@ LOT_MIX: dict[str, tuple[int, int, str]] = {
     "GD-5532": (48, 3400, "AUW-"),
     "LIN-3316": (38, 11800, "CUW-"),
     "BM-4424": (10, 4800, "CUW-"),
-    "CS-0850": (46, 9500, "AUW-"),
-    "FC-1600": (40, 6800, "CUW-"),
+    "CS-0850": (60, 9500, "AUW-"),
+    "FC-1600": (56, 6800, "CUW-"),
 }
 LEADFRAMES = {"GD-5532": "LF-Q5532-2610-021", "LIN-3316": "LF-Q3316-2611-005",
               "BM-4424": "LF-Q4424-2611-009", "CS-0850": "LF-S08-2610-033",
@@ -828,11 +812,13 @@ class _History:
             rng.shuffle(lots)
             last = len(steps)
             completed = round(len(lots) * COMPLETED_SHARE)
-            # Every step holds WIP: two lots each, more in the bank, the rest anywhere.
+            # Every step holds WIP: two lots each, more in the bank (fewer on a route of
+            # one product), the rest anywhere.
+            bank = BANK_LOTS if len(products) > 1 else BANK_LOTS // 2
             targets = [(last + 1, False)] * completed
             targets += [(seq, rng.random() < 0.3) for seq in range(1, last + 1)
                         for _ in range(2)]
-            targets += [(2, False)] * BANK_LOTS
+            targets += [(2, False)] * bank
             targets += [(rng.randint(3, last), rng.random() < 0.2)
                         for _ in range(len(lots) - len(targets))]
             rng.shuffle(targets)
@@ -1209,44 +1195,116 @@ class _History:
 
 # --- test history ----------------------------------------------------------------------
 
-# Each lot's final test steps leave an STDF file: a sample of DEMO_UNITS units of the lot
-# (the whole lot would slow the load down without showing more), tested with the product's
-# parametric tests. Bins: 1 good, 2 open/short, 3 leakage, 4 parametric, 5 functional.
-DEMO_UNITS = 200
+# Each final test track-out leaves the lot's tester files: a first pass over every unit of
+# the lot, and for some lots a retest of its failures. A file holds one PRR per unit and
+# PTRs only for the step's PAT tests (and the failing test of a parametric reject): the
+# values PAT and the test data pages use, at a size the load can afford for lots of up to
+# 275,000 units.
 TEST_SEED = 26_1123
-# (test number, name, units, mean, sigma, low limit, high limit); the spec limits lie a
-# little outside the test limits. Per product the means are shifted by its own offsets.
+# The PAT tests of every final test step: (test number, name, units, mean, sigma, low
+# limit, high limit); the spec limits lie a little outside the test limits. Per product the
+# means are shifted by its own offsets.
 DEMO_TESTS = [
-    (1000, "CONT_VDD", "V", -0.45, 0.02, -0.8, -0.2),
     (1100, "IDDQ", "uA", 12.0, 1.2, 0.0, 40.0),
-    (1200, "IDD_ACTIVE", "mA", 4.2, 0.12, 3.0, 5.5),
     (1300, "VREF", "V", 1.2, 0.004, 1.17, 1.23),
-    (1400, "VOH", "V", 4.85, 0.03, 4.6, 5.1),
-    (1500, "VOL", "V", 0.12, 0.015, 0.0, 0.4),
-    (1600, "ILEAK_IN", "nA", 5.0, 2.0, -100.0, 100.0),
-    (1700, "FOSC", "MHz", 16.0, 0.12, 15.2, 16.8),
 ]
-# Hot and cold insertions scale the leakage currents (IDDQ, ILEAK_IN).
-TEMP_SHIFT = {"FT-R": ("25", 1.0), "FT-H": ("150", 1.35), "FT-C": ("-40", 0.85)}
+PAT_TESTS = [num for num, *_rest in DEMO_TESTS]
+LEAKAGE_TEST, PARAMETRIC_TEST = 1100, 1300
+# Room and cold test temperatures; the hot test runs at the top of the product's AEC-Q100
+# grade. Non-automotive products (no grade) are tested at room temperature only: their
+# route has no hot or cold insertion.
+ROOM_C, COLD_C = 25, -40
+HOT_BY_GRADE = {0: 150, 1: 125, 2: 105, 3: 85}
+# Leakage (IDDQ) grows with temperature: this much more per degree above room.
+LEAKAGE_PER_C = 0.35 / 125
+# The released test program of every product at each final test step, and its bins: the
+# hard bins the files write, each failing one booked to its reject reason at track-out.
+JOB_REV = "3"
+PAT_BIN, PAT_REJECT = 9, "FT-PAT"
+# (bin, passes, name, reject reason, limited by SBA)
+DEMO_BINS = [(1, True, "Good", None, False), (2, False, "Open/short", "FT-OPEN-SHORT", True),
+             (3, False, "Leakage", "FT-LEAK", True), (4, False, "Parametric", "FT-PARAM", True),
+             (5, False, "Functional", "FT-FUNC", True),
+             (6, False, "Functional, other", "FT-FUNC", False),
+             (PAT_BIN, False, "PAT outlier", PAT_REJECT, False)]
+# Hot insertions fail more parts for leakage, cold ones more for function: a lot's yields
+# differ between its insertions. Extra weight of a failing bin at a step (see _fails).
+STEP_EXTRA_FAILS: dict[str, dict[int, int]] = {"FT-R": {}, "FT-H": {3: 2}, "FT-C": {5: 2}}
+# PAT outliers the tester bins out: this fraction of a lot's units, times 1 to 3.
+PAT_OUTLIERS = 0.0002
+# In a lot whose failures are retested, these shares of the parametric and functional
+# failures pass on retest; the others fail again in the same bin.
+RETEST_RECOVERS = {4: 0.4, 5: 0.3}
 HANDLERS = {"TST-01": "HDL-01", "TST-02": "HDL-02", "TST-03": "HDL-03"}
 # Engineering computes static PAT limits for the first product at FT-R once this many of
-# its lots have been tested there (AEC-Q001 needs 6).
-PAT_PRODUCT, PAT_STEP, PAT_AFTER_LOTS = "GD-5532", "FT-R", 8
+# its lots have been tested there (AEC-Q001 needs 6); the program revision released with
+# them carries the limit set.
+PAT_PRODUCT, PAT_STEP, PAT_AFTER_LOTS, PAT_JOB_REV = "GD-5532", "FT-R", 8, "4"
+# The failing bin of the SBA excursion: one the history never used, and SBA does not
+# limit, so that only the yield is judged.
+EXCURSION_BIN = 6
 
 
-def _demo_fails(i: int) -> tuple[dict[int, int], int]:
-    """The failing units of a product's i-th run at a step, by final hard bin, and how many
-    more bin-4 units passed on retest. Counts repeat every six runs, so every run lies
-    within the spread of the runs before it and SBA, which judges against at least six
-    earlier lots, finds nothing to hold during the history."""
-    retests = (i // 3) % 2
-    return {2: 1 + i % 2, 3: 1 + (i + 1) % 3, 4: 2 + i % 3 - retests,
-            5: 1 + (i % 6 in (1, 4))}, retests
+def ft_temperature(product: Product | dict[str, Any], step: str) -> int:
+    """The test temperature (°C) of a product at a final test step."""
+    grade = product["aec_grade"] if isinstance(product, dict) else product.aec_grade
+    if step == "FT-H":
+        return HOT_BY_GRADE[grade]
+    return COLD_C if step == "FT-C" else ROOM_C
+
+
+def _ft_steps(route: str) -> list[str]:
+    return [s for s in next(steps for code, _name, steps in ROUTES if code == route)
+            if s in FT_STEPS]
+
+
+def load_demo_test_programs(session: Session) -> None:
+    """Release each product's test program, choose its PAT tests and define its bins at
+    each final test step of its route, so that every file is checked against them
+    (mes.testfloor.programs)."""
+    for p in PRODUCTS:
+        product = catalog.get_product(session, p["code"])
+        for step in _ft_steps(p["route"]):
+            programs.release_program(session, ACTOR, product, step=step,
+                                     job_name=f"{p['code']}_ft", job_rev=JOB_REV,
+                                     temperature_c=ft_temperature(p, step),
+                                     part_type=p["code"])
+            programs.set_bins(session, ACTOR, product, step=step, bins=[
+                {"bin": b, "kind": "hard", "passed": ok, "name": name, "reason": reason,
+                 "sba": sba, "pat": b == PAT_BIN}
+                for b, ok, name, reason, sba in DEMO_BINS])
+            programs.set_pat_tests(session, ACTOR, product, step=step, tests=PAT_TESTS)
+
+
+@dataclass(frozen=True)
+class _Fails:
+    """The failing units of a lot's first pass by hard bin, and of them those that pass
+    when the failures are retested (None: no retest)."""
+
+    bins: dict[int, int]
+    recovered: int | None
+
+
+def _fails(i: int, step: str, units: int, loss: float) -> _Fails:
+    """The failures of a product's i-th lot at a step of `units` units whose usual loss is
+    `loss`. Their shares by bin, the PAT outliers and the retests repeat every six lots, so
+    every lot's yield and bins lie within the spread of the lots before it, and SBA, which
+    judges against at least six earlier lots, finds nothing to hold during the history."""
+    weights = {2: 1 + i % 2, 3: 1 + (i + 1) % 3, 4: 2 + i % 3, 5: 1 + (i % 6 in (1, 4))}
+    for b, n in STEP_EXTRA_FAILS[step].items():
+        weights[b] += n
+    bins = {b: round(units * loss * w / 6) for b, w in weights.items()}
+    bins[PAT_BIN] = round(units * PAT_OUTLIERS * (1 + i % 3))
+    retest = (i // 3) % 2 == 0
+    recovered = (sum(round(bins[b] * share) for b, share in RETEST_RECOVERS.items())
+                 if retest else None)
+    return _Fails({b: n for b, n in bins.items() if n}, recovered)
 
 
 class _TestHistory:
-    """Imports an STDF file at each final test track-out of the history, and, once enough
-    lots are tested, has the engineer compute static PAT limits."""
+    """Imports the tester files of each final test track-out of the history and closes the
+    lot's insertion, and, once enough lots are tested, has the engineer compute static PAT
+    limits and release the program revision that carries them."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -1254,93 +1312,113 @@ class _TestHistory:
         self.runs: dict[tuple[str, str], int] = {}
         self.offsets = {p["code"]: k * 0.01 for k, p in enumerate(PRODUCTS)}
         self.pat_done = False
+        # (product, step) -> the job revision the tester runs, when not JOB_REV.
+        self.job_revs: dict[tuple[str, str], str] = {}
         self.engineer = _person(session, "engineer")
         self.day_operator = _person(session, "op1")
 
-    def stdf(self, lot: Lot, step: str, at: datetime, fails: dict[int, int], retests: int,
-             units: int = DEMO_UNITS) -> bytes:
+    def stdf(self, lot: Lot, step: str, at: datetime, good: int, fails: dict[int, int], *,
+             retest: bool = False) -> bytes:
+        """A tester file of `good` passing units and `fails` failing ones by hard bin."""
         rng = self.rng
         product = lot.product.code
-        temperature, scale = TEMP_SHIFT[step]
+        temperature = ft_temperature(lot.product, step)
         shift = self.offsets[product]
+        leakage = 1 + LEAKAGE_PER_C * (temperature - ROOM_C)
+        centres = [(num, mean * (leakage if num == LEAKAGE_TEST else 1.0) + sigma * shift,
+                    sigma) for num, _name, _unit, mean, sigma, _lo, _hi in DEMO_TESTS]
         tests = {num: TestSpec(name, unit, lo, hi, lo - (hi - lo) * 0.05,
                                hi + (hi - lo) * 0.05)
                  for num, name, unit, _mean, _sigma, lo, hi in DEMO_TESTS}
-        outlier = rng.random() < 0.5
-
-        def values(k: int) -> list[tuple[int, float]]:
-            out = []
-            for num, _name, _unit, mean, sigma, _lo, _hi in DEMO_TESTS:
-                centre = mean * (scale if num in (1100, 1600) else 1.0) + sigma * shift
-                value = rng.gauss(centre, sigma)
-                if outlier and k == 7 and num == 1300:
-                    # A part well inside the spec but far from its siblings: a PAT outlier.
-                    value = centre + 9 * sigma
-                out.append((num, value))
-            return out
-
-        bad = [b for b, n in sorted(fails.items()) for _ in range(n)]
+        gauss = rng.gauss
         parts = []
-        for k in range(units):
-            pid = f"{k + 1}"
-            x, y = k % 20, k // 20
-            if k < len(bad):
-                parts.append(PartSpec(hard_bin=bad[k], soft_bin=bad[k] * 10, passed=False,
-                                      x=x, y=y, part_id=pid, results=[(1000, 0.1, 0x80)]))
-            elif k < len(bad) + retests:
-                parts.append(PartSpec(hard_bin=4, soft_bin=41, passed=False, x=x, y=y,
-                                      part_id=pid, results=[(1000, -0.45), (1300, 1.25, 0x80)]))
-                parts.append(PartSpec(hard_bin=1, soft_bin=1, passed=True, x=x, y=y,
-                                      part_id=pid, results=values(k)))
-            else:
-                parts.append(PartSpec(hard_bin=1, soft_bin=1, passed=True, x=x, y=y,
-                                      part_id=pid, results=values(k)))
+        k = 0
+        for b, n in sorted(fails.items()):
+            for _ in range(n):
+                k += 1
+                if b == PAT_BIN:
+                    # Well inside the test limits but far from its siblings in VREF: the
+                    # program's PAT screen bins it out.
+                    results: list[tuple[int, float] | tuple[int, float, int]] = [
+                        (num, centre + (9 * sigma if num == PARAMETRIC_TEST else 0.0))
+                        for num, centre, sigma in centres]
+                elif b == 4:
+                    results = [(PARAMETRIC_TEST, 1.25, 0x80)]
+                else:
+                    results = []
+                parts.append(PartSpec(hard_bin=b, soft_bin=b * 10, passed=False,
+                                      part_id=str(k), results=results))
+        (t1, c1, s1), (t2, c2, s2) = centres
+        good_units = [(gauss(c1, s1), gauss(c2, s2)) for _ in range(good)]
         tester = lot.equipment.code if lot.equipment is not None else "TST-01"
         start = int(at.timestamp()) - 3600
         mir = {"SETUP_T": start, "START_T": start, "LOT_ID": lot.fab_lot,
                "SBLOT_ID": lot.lot_no, "PART_TYP": product, "JOB_NAM": f"{product}_ft",
-               "JOB_REV": "3", "TEST_COD": step, "TST_TEMP": temperature,
-               "NODE_NAM": tester, "TSTR_TYP": "MST-4000"}
+               "JOB_REV": self.job_revs.get((product, step), JOB_REV), "TEST_COD": step,
+               "MODE_COD": "P", "RTST_COD": "Y" if retest else "N",
+               "TST_TEMP": str(temperature), "NODE_NAM": tester, "TSTR_TYP": "MST-4000"}
         sdr = {"HEAD_NUM": 1, "SITE_GRP": 1, "SITE_CNT": 1, "SITE_NUM": [0],
                "HAND_TYP": "pick-and-place", "HAND_ID": HANDLERS.get(tester, "HDL-01"),
                "LOAD_TYP": "load board", "LOAD_ID": f"LB-{product}-1"}
-        return write_stdf(None, mir=mir, parts=parts, tests=tests, sdrs=[sdr])
+        return write_stdf(None, mir=mir, parts=parts, tests=tests, sdrs=[sdr],
+                          good_units=good_units, unit_tests=[t1, t2])
 
     def tested(self, at: datetime, lot: Lot, step: str, operator: User) -> dict[str, Any]:
         """The lot has just been tested at `step` (it is still running there): import its
-        file as the first pass, record the rest of the lot (beyond the file's units) as a
-        resumed bin summary of the same bins, close the insertion, then
-        compute static PAT limits when their time has come. Returns the proposal."""
-        key = (lot.product.code, step)
+        first pass over every unit, and the retest of its failures when it had one, close
+        the insertion, then compute static PAT limits when their time has come. Returns
+        the insertion's proposed track-out."""
+        product = lot.product.code
+        key = (product, step)
         i = self.runs.get(key, 0)
         self.runs[key] = i + 1
-        fails, retests = _demo_fails(i)
-        units = min(DEMO_UNITS, lot.quantity)
-        if units < DEMO_UNITS:
-            fails, retests = {}, 0
-        rest = lot.quantity - units
-        with simulated_time(at), self.session.no_autoflush:
+        units = lot.quantity
+        loss = STEP_WORK[step][2] * FT_LOSS_FACTOR.get(product, 1.0)
+        fails = _fails(i, step, units, loss)
+        failed = sum(fails.bins.values())
+        with simulated_time(at - timedelta(minutes=30)), self.session.no_autoflush:
             testfloor.import_stdf(self.session, operator, lot,
-                                  self.stdf(lot, step, at, fails, retests, units), step=step)
-            if rest > 0:
-                # The rest of the lot fails at half the file's rate in the same bins: the
-                # step's yield stays above its minimum, and each lot's insertion keeps the
-                # file's six-run pattern that SBA finds nothing in.
-                rest_fails = {b: round(n * rest / units / 2) for b, n in fails.items()}
-                passed = rest - sum(rest_fails.values())
-                testfloor.record_bins(self.session, operator, lot, step=step, pass_="resume",
-                                      bins=[{"bin": 1, "count": passed, "passed": True},
-                                            *({"bin": b, "count": n, "passed": False}
-                                              for b, n in sorted(rest_fails.items()))])
+                                  self.stdf(lot, step, at, units - failed, fails.bins),
+                                  step=step, pass_="first")
+        if fails.recovered is not None and failed:
+            # Every failure tested again: the recovered ones pass, the others fail again in
+            # the bin they failed in (parametric and functional ones first to recover).
+            again = dict(fails.bins)
+            left = fails.recovered
+            for b in RETEST_RECOVERS:
+                taken = min(left, again.get(b, 0))
+                again[b] -= taken
+                left -= taken
+            with simulated_time(at - timedelta(minutes=10)), self.session.no_autoflush:
+                testfloor.import_stdf(
+                    self.session, operator, lot,
+                    self.stdf(lot, step, at, fails.recovered,
+                              {b: n for b, n in again.items() if n}, retest=True),
+                    step=step, pass_="retest")
+        with simulated_time(at), self.session.no_autoflush:
             proposal = insertions.close(self.session, operator, lot, step).proposal
         assert proposal is not None
         if (not self.pat_done and key == (PAT_PRODUCT, PAT_STEP)
                 and self.runs[key] >= PAT_AFTER_LOTS):
             self.pat_done = True
-            with simulated_time(at + timedelta(minutes=20)):
-                testfloor.compute_pat_limits(self.session, self.engineer, lot.product,
-                                             step=PAT_STEP)
+            self._static_pat(at + timedelta(minutes=20), lot.product)
         return proposal
+
+    def _static_pat(self, at: datetime, product: Product) -> None:
+        """The engineer computes static PAT limits for PAT_PRODUCT at PAT_STEP and releases
+        the next program revision carrying them: later files are screened with them and
+        name them."""
+        with simulated_time(at):
+            computed = testfloor.compute_pat_limits(self.session, self.engineer, product,
+                                                    step=PAT_STEP, tests=PAT_TESTS)
+            assert computed.version is not None
+            programs.release_program(
+                self.session, self.engineer, product, step=PAT_STEP,
+                job_name=f"{PAT_PRODUCT}_ft", job_rev=PAT_JOB_REV,
+                temperature_c=ft_temperature(product, PAT_STEP), part_type=PAT_PRODUCT,
+                pat_limit_set=computed.version.name,
+                pat_limit_set_version=computed.version.version)
+        self.job_revs[(PAT_PRODUCT, PAT_STEP)] = PAT_JOB_REV
 
     def sba_excursion(self, end: datetime) -> None:
         """At the end of the history a lot tests low at a final test step: its yield falls
@@ -1358,14 +1436,14 @@ class _TestHistory:
         else:
             return
         mean, sigma = statistics.mean(yields), statistics.stdev(yields)
-        units = 1000
+        units = lot.quantity
         # The middle of the band between SYL1 (mean - 3 sigma) and SYL2 (mean - 4 sigma).
         good = math.floor(units * (mean - 3.5 * sigma) / 100)
-        fails = {6: units - good}
         at = end - timedelta(minutes=5)
         with simulated_time(at), self.session.no_autoflush:
             testfloor.import_stdf(self.session, self.day_operator, lot,
-                                  self.stdf(lot, lot.step_code, at, fails, 0, units),
+                                  self.stdf(lot, lot.step_code, at, good,
+                                            {EXCURSION_BIN: units - good}),
                                   step=lot.step_code)
             # SBA judges the insertion once, when it closes.
             insertions.close(self.session, self.day_operator, lot, lot.step_code)
@@ -1466,8 +1544,8 @@ def load_demo_shipments(session: Session, end: datetime,
 # into the history; its requalification is partly done (temperature cycling and storage
 # life passed on revision B, the humidity stresses still running). Cyanlake approves its
 # PCN a week later; Ferroquill has not answered and its 90 days' notice runs on.
-CHANGE_AFTER = timedelta(days=5)
-PCN_APPROVED_AFTER = timedelta(days=12)
+CHANGE_AFTER = timedelta(days=4)
+PCN_APPROVED_AFTER = timedelta(days=11)
 CHANGE_BUILDS = ("GD-5532", "LIN-3316")
 CHANGE: dict[str, Any] = {
     "title": "Mold compound EMC-G700-HF to EMC-G760-LS (ultra-low stress, low alpha)",
@@ -1584,6 +1662,7 @@ def load_demo(session: Session) -> bool:
     with simulated_time(now - HISTORY - timedelta(days=1)):
         _create_master_data(session, data)
         _create_users(session)
+        load_demo_test_programs(session)
     load_demo_maintenance(session, now - HISTORY - timedelta(days=1))
     # Lots come last: they need the routes, equipment, material lots and operators above.
     load_demo_lots(session, now)
