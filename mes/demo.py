@@ -1249,6 +1249,8 @@ def ft_temperature(product: Product | dict[str, Any], step: str) -> int:
     """The test temperature (°C) of a product at a final test step."""
     grade = product["aec_grade"] if isinstance(product, dict) else product.aec_grade
     if step == "FT-H":
+        # Only automotive products (graded) have a hot insertion on their route.
+        assert grade is not None
         return HOT_BY_GRADE[grade]
     return COLD_C if step == "FT-C" else ROOM_C
 

@@ -298,10 +298,10 @@ def _good_units(units: Sequence[Sequence[float]], tests: Sequence[int], ptrs: _P
     done = 0
     # Until each test has its first PTR (which carries the defaults) the usual way.
     while done < len(units) and (ptrs.repeat != "omit" or not ptrs.seen.issuperset(tests)):
-        part = PartSpec(hard_bin=1, soft_bin=1, part_id=str(first_id + done),
-                        results=list(zip(tests, units[done], strict=True)))
+        results = list(zip(tests, units[done], strict=True))
+        part = PartSpec(hard_bin=1, soft_bin=1, part_id=str(first_id + done), results=results)
         out += _pir(1, 0, order)
-        for result in part.results:
+        for result in results:
             out += ptrs.record(part, result)
         out += _prr(part, order)
         done += 1
