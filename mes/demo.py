@@ -1280,11 +1280,11 @@ def load_demo_test_programs(session: Session) -> None:
 
 @dataclass(frozen=True)
 class _Fails:
-    """The failing units of a lot's first pass by hard bin, and of them those that pass
+    """The failing units of a lot's first pass by hard bin, and per bin those that pass
     when the failures are retested (None: no retest)."""
 
     bins: dict[int, int]
-    recovered: int | None
+    recovered: dict[int, int] | None
 
 
 def _fails(i: int, step: str, units: int, loss: float) -> _Fails:
@@ -1298,7 +1298,7 @@ def _fails(i: int, step: str, units: int, loss: float) -> _Fails:
     bins = {b: round(units * loss * w / 6) for b, w in weights.items()}
     bins[PAT_BIN] = round(units * PAT_OUTLIERS * (1 + i % 3))
     retest = (i // 3) % 2 == 0
-    recovered = (sum(round(bins[b] * share) for b, share in RETEST_RECOVERS.items())
+    recovered = ({b: round(bins[b] * share) for b, share in RETEST_RECOVERS.items()}
                  if retest else None)
     return _Fails({b: n for b, n in bins.items() if n}, recovered)
 
@@ -1384,17 +1384,12 @@ class _TestHistory:
                                   step=step, pass_="first")
         if fails.recovered is not None and failed:
             # Every failure tested again: the recovered ones pass, the others fail again in
-            # the bin they failed in (parametric and functional ones first to recover).
-            again = dict(fails.bins)
-            left = fails.recovered
-            for b in RETEST_RECOVERS:
-                taken = min(left, again.get(b, 0))
-                again[b] -= taken
-                left -= taken
+            # the bin they failed in.
+            again = {b: n - fails.recovered.get(b, 0) for b, n in fails.bins.items()}
             with simulated_time(at - timedelta(minutes=10)), self.session.no_autoflush:
                 testfloor.import_stdf(
                     self.session, operator, lot,
-                    self.stdf(lot, step, at, fails.recovered,
+                    self.stdf(lot, step, at, sum(fails.recovered.values()),
                               {b: n for b, n in again.items() if n}, retest=True),
                     step=step, pass_="retest")
         with simulated_time(at), self.session.no_autoflush:

@@ -489,6 +489,11 @@ def test_some_lots_had_their_failures_retested(loaded):
         # The retest took every failure of the first pass; some passed.
         assert retest["units"] == first["units"] - first["good"]
         assert ins.final_good > ins.first_pass_good
+        # Parametric and functional failures passed in their shares; the others failed again.
+        p1 = {int(b): n for b, n in loaded.get(TestRun, first["run_ids"][0]).final_bins.items()}
+        final = {int(b): n for b, n in ins.final_hard_bins.items()}
+        assert final == {b: n - round(n * demo.RETEST_RECOVERS.get(b, 0)) if b != 1
+                         else ins.final_good for b, n in p1.items()}, ins.lot_id
 
 
 def test_final_tests_run_released_programs_at_the_products_grade_temperature(loaded):
