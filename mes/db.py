@@ -7,11 +7,11 @@ commit; CLI commands use `session_scope()`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import (
@@ -164,6 +164,81 @@ def _cache_large_statements() -> None:
         _queries.MAX_CACHED_STATEMENT_PARAMS = STATEMENT_CACHE_PARAMS
 
 
+class _ResultColumns(Sequence[Any]):
+    """A psycopg cursor's `description`, its Column objects made on first use. psycopg
+    makes every column's Column (its name decoded, its type looked up) each time
+    `description` is read; SQLAlchemy reads it after every statement but, once it knows a
+    cached statement's result columns, only tests it against None. A move reads about a
+    hundred columns, so a hundred Column objects a request went unused."""
+
+    __slots__ = ("_cursor", "_result", "_columns")
+
+    def __init__(self, cursor: Any, result: Any) -> None:
+        self._cursor = cursor
+        self._result = result
+        self._columns: list[Any] | None = None
+
+    def _made(self) -> list[Any]:
+        if self._columns is None:
+            from psycopg import Column
+
+            # The columns of the result the description was read from, even when the
+            # cursor has run another statement since.
+            cursor = self._cursor
+            source = cursor if cursor.pgresult is self._result else _ResultOf(cursor,
+                                                                             self._result)
+            self._columns = [Column(cast(Any, source), i) for i in range(self._result.nfields)]
+        return self._columns
+
+    def __len__(self) -> int:
+        return int(self._result.nfields)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._made()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._made())
+
+    def __eq__(self, other: object) -> bool:
+        return self._made() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._made())
+
+
+class _ResultOf:
+    """What psycopg's Column reads of a cursor, for a result the cursor has left."""
+
+    __slots__ = ("pgresult", "_encoding", "adapters")
+
+    def __init__(self, cursor: Any, result: Any) -> None:
+        self.pgresult = result
+        self._encoding = cursor._encoding
+        self.adapters = cursor.adapters
+
+
+def _lazy_description_cursor() -> type:
+    """psycopg's client cursor class with `description` made lazily (_ResultColumns)."""
+    import psycopg
+    from psycopg.pq import ExecStatus
+
+    tuples = {ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE,
+              getattr(ExecStatus, "TUPLES_CHUNK", ExecStatus.TUPLES_OK)}
+
+    class Cursor(psycopg.Cursor[Any]):
+        @property
+        def description(self) -> Any:
+            # As psycopg's: columns when the result has fields or holds rows, else None.
+            res = self.pgresult
+            if res and (res.nfields or res.status in tuples):
+                return _ResultColumns(self, res)
+            return None
+
+    return Cursor
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
@@ -177,6 +252,8 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         _cache_large_statements()
+        if make_url(url).get_driver_name() == "psycopg":
+            kwargs["connect_args"] = {"cursor_factory": _lazy_description_cursor()}
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)

@@ -23,3 +23,37 @@ def test_psycopg_keeps_the_conversion_of_a_move_statement(session, receive):
     counts = [len(stmt.compile(dialect=dialect).params) for stmt in persistence._MOVES.values()]
     assert counts and max(counts) > 50
     assert max(counts) <= db.STATEMENT_CACHE_PARAMS
+
+
+def test_the_cursor_description_is_psycopgs_made_on_use(connection):
+    """The engine's cursors make their `description` lazily (mes.db._ResultColumns): the
+    same columns as psycopg's own, also when read after the cursor ran another statement;
+    None where psycopg answers None."""
+    if connection.dialect.name != "postgresql":
+        pytest.skip("psycopg is PostgreSQL's driver")
+    import psycopg
+
+    raw = connection.connection.dbapi_connection
+    lazy = raw.cursor()
+    plain = psycopg.Cursor(raw)
+    sql = "SELECT 1 AS one, 'x'::varchar(7) AS two, now() AS three, NULL::numeric(9, 2)"
+    lazy.execute(sql)
+    plain.execute(sql)
+    described = lazy.description
+    assert type(described).__name__ == "_ResultColumns"
+    assert len(described) == 4 and bool(described)
+    expected = [tuple(c) for c in plain.description]
+    lazy.execute("SELECT 2 AS other")  # the description read before keeps its result
+    assert [tuple(c) for c in described] == expected
+    assert [c.name for c in described] == ["one", "two", "three", "numeric"]
+    assert described[1].type_code == plain.description[1].type_code
+    plain.execute("SELECT 2 AS other")
+    again = lazy.description
+    assert [tuple(c) for c in again] == [tuple(c) for c in plain.description]
+    assert [tuple(c) for c in again[-1:]] == [tuple(again[0])]
+    lazy.execute("SELECT")  # rows without columns: an empty description, as psycopg's
+    plain.execute("SELECT")
+    assert list(lazy.description) == list(plain.description) == []
+    lazy.execute("SET LOCAL statement_timeout = 0")  # no rows: None, as psycopg's
+    plain.execute("SET LOCAL statement_timeout = 0")
+    assert lazy.description is None and plain.description is None

@@ -118,10 +118,11 @@ def require(*permissions: Permission) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated:
+            user = current_user._get_current_object()  # once, not through the proxy each time
+            if not user.is_authenticated:
                 raise Unauthenticated(_l("Log in to continue."))
             for perm in permissions:
-                if not has_permission(current_user, perm):
+                if not has_permission(user, perm):
                     raise Forbidden(_l("Your role does not allow this."))
             return fn(*args, **kwargs)
 

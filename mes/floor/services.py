@@ -147,9 +147,10 @@ def best_spelling(found: Sequence[str], code: str) -> str | None:
     return None
 
 
-_GET_LOT = select(Lot).where(Lot.lot_no.in_(bindparam("lot_nos", expanding=True))).options(
-    joinedload(Lot.product), joinedload(Lot.customer), joinedload(Lot.route),
-    joinedload(Lot.equipment))
+_LOT_BY_NUMBER = select(Lot).where(Lot.lot_no.in_(bindparam("lot_nos", expanding=True))
+                                   ).options(joinedload(Lot.product), joinedload(Lot.customer),
+                                             joinedload(Lot.route))
+_GET_LOT = _LOT_BY_NUMBER.options(joinedload(Lot.equipment))
 # Statements built once each: a statement built anew costs more to compose and key for the
 # statement cache than the database takes to run it.
 _SCOPED_LOT = _GET_LOT.where(Lot.customer_id == bindparam("customer_id"))
@@ -164,7 +165,9 @@ def _durables_on(equipment_id: Any) -> tuple[Any, Any]:
             .where(on_tool).scalar_subquery())
 
 
-_LOT_TO_TRACK_IN = _GET_LOT.add_columns(_TOOL, *_durables_on(_TOOL.id)).outerjoin_from(
+# A lot tracked in is queued, on no equipment (a lot on one is refused, and reads it only
+# then, to name it): its track-in does not join the lot's equipment.
+_LOT_TO_TRACK_IN = _LOT_BY_NUMBER.add_columns(_TOOL, *_durables_on(_TOOL.id)).outerjoin_from(
     Lot, _TOOL, _TOOL.code.in_(bindparam("tools", expanding=True)))
 _LOT_TO_TRACK_OUT = _GET_LOT.add_columns(StepRun, _ARRIVAL_RULES,
                                          _durables_on(Lot.equipment_id)[0]).outerjoin_from(
