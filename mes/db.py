@@ -202,7 +202,7 @@ class _ResultColumns(Sequence[Any]):
     def __eq__(self, other: object) -> bool:
         return self._made() == other
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as the list it stands for
 
     def __repr__(self) -> str:
         return repr(self._made())

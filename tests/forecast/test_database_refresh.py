@@ -44,7 +44,9 @@ def plant(session, tested, receive):
                                             "PACK": [1.0, 1.5]},
                  good={"WB": 0.93, "FT": 0.97})
     hold_history(session, host, now, [10.0, 30.0, 70.0])
-    need = plant_date() + timedelta(days=1)
+    # Far enough that the lines are on track whatever the time of day (a line marked short
+    # below then changes status).
+    need = plant_date() + timedelta(days=10)
     order = orders.create_order(session, "planner", {"customer": "OEM", "po": "PO-9", "lines": [
         {"line": 1, "product": "P1", "quantity": 2000, "need_date": need},
         {"line": 2, "product": "P1", "quantity": 1500, "need_date": need + timedelta(days=1)}]})
@@ -110,11 +112,14 @@ def test_from_stored_forecasts_that_moved_both_ways_agree(session, plant, app):
     services.refresh_stale_forecasts(session, now, limit=PER_LOT)
     session.commit()
     limit = app.config["FORECAST_ETA_CHANGE_HOURS"]
-    # Lots move on: some stale by their version, the rest by age; one lot's last announced
-    # P90 lies far from what it will be; a line's status was left wrong.
+    # Lots move on: some stale by their version (one of them lost units, so its line is
+    # counted again), the rest by age; one lot's last announced P90 lies far from what it
+    # will be; a line's status was left wrong.
     for name in ("L-S1A", "L-S3B"):
         session.execute(update(Lot).where(Lot.id == plant[name].id).values(
             version=Lot.version + 1))
+    session.execute(update(Lot).where(Lot.id == plant["L-S1A"].id).values(
+        quantity=Lot.quantity - 10))
     far = session.get(LotForecast, plant["L-S2B"].id)
     far.announced_p90_at = far.p90_at - timedelta(hours=3 * limit)
     session.execute(update(LineOutlook).values(status="short"))
