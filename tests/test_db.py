@@ -57,3 +57,47 @@ def test_the_cursor_description_is_psycopgs_made_on_use(connection):
     lazy.execute("SET LOCAL statement_timeout = 0")  # no rows: None, as psycopg's
     plain.execute("SET LOCAL statement_timeout = 0")
     assert lazy.description is None and plain.description is None
+
+
+def test_the_lazy_description_makes_its_columns_from_the_result_it_was_read_from():
+    """On any database (no server needed, a stand-in result): the lazy description makes
+    nothing until read, then the Column objects of the result it was read from, even after
+    the cursor ran another statement; no result fields and no rows: None, as psycopg's."""
+    from types import SimpleNamespace
+
+    from psycopg import adapters
+    from psycopg.pq import ExecStatus
+
+    class Result:
+        status = ExecStatus.TUPLES_OK
+
+        def __init__(self, names: list[bytes]) -> None:
+            self.names = names
+            self.nfields = len(names)
+
+        def fname(self, i: int) -> bytes:
+            return self.names[i]
+
+        def ftype(self, i: int) -> int:
+            return 23  # int4
+
+        def fmod(self, i: int) -> int:
+            return -1
+
+        def fsize(self, i: int) -> int:
+            return 4
+
+    cursor = SimpleNamespace(pgresult=Result([b"id", b"qty"]), _encoding="utf-8",
+                             adapters=adapters)
+    description = db._lazy_description_cursor().description
+    described = description.fget(cursor)
+    assert len(described) == 2 and described._columns is None
+    cursor.pgresult = Result([b"other"])  # the cursor ran another statement
+    assert [c.name for c in described] == ["id", "qty"]
+    assert described[1].type_code == 23 and described == list(described)
+    assert "id" in repr(described)
+    assert [c.name for c in description.fget(cursor)] == ["other"]
+    command = Result([])
+    command.status = ExecStatus.COMMAND_OK
+    cursor.pgresult = command
+    assert description.fget(cursor) is None
