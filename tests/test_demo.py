@@ -527,6 +527,7 @@ def test_final_tests_run_released_programs_at_the_products_grade_temperature(loa
 def test_track_outs_at_final_test_are_the_insertions_proposals(loaded):
     insertions = {(i.lot_id, i.step_code): i for i in loaded.scalars(select(TestInsertion))}
     reasons = dict(loaded.execute(select(ReasonCode.id, ReasonCode.code)).all())
+    by_bin = {b: reason for b, _ok, _name, reason, _sba in demo.DEMO_BINS if reason}
     checked = pat_rejects = 0
     for step_run in loaded.scalars(select(StepRun).where(
             StepRun.step_code.in_(demo.FT_STEPS), StepRun.finished_at.is_not(None))):
@@ -535,7 +536,6 @@ def test_track_outs_at_final_test_are_the_insertions_proposals(loaded):
         booked = Counter()
         for reject in step_run.rejects:
             booked[reasons[reject.reason_id]] += reject.qty
-        by_bin = {b: reason for b, _ok, _name, reason, _sba in demo.DEMO_BINS if reason}
         expected = Counter()
         for b, n in ins.final_hard_bins.items():
             if int(b) in by_bin:

@@ -129,6 +129,9 @@ def _touchdowns(parts: Sequence[PartSpec], interleave: bool) -> Iterable[list[Pa
 
 
 _NO_SPEC = TestSpec()
+# A PTR without limits, up to RESULT: header (REC_LEN, REC_TYP, REC_SUB), TEST_NUM,
+# HEAD_NUM, SITE_NUM, TEST_FLG, PARM_FLG, RESULT; TEST_TXT and ALARM_ID follow.
+_SHORT_PTR = "HBBIBBBBf"
 
 
 class _PtrWriter:
@@ -143,7 +146,7 @@ class _PtrWriter:
         self.seen: set[int] = set()
         # A later PTR of a test without limits: header, the fixed fields, then TEST_TXT
         # and an empty ALARM_ID (`tails`, per test number).
-        self.short = struct.Struct(_ORDER[byte_order] + "HBBIBBBBf")
+        self.short = struct.Struct(_ORDER[byte_order] + _SHORT_PTR)
         self.tails: dict[int, bytes] = {}
 
     def record(self, part: PartSpec, result: tuple) -> bytes:
@@ -308,7 +311,7 @@ def _good_units(units: Sequence[Sequence[float]], tests: Sequence[int], ptrs: _P
     tails = [_cn(ptrs.tests.get(num, _NO_SPEC).name) + b"\x00" for num in tests]
     heads = [(12 + len(tail), 15, 10, num, 1, 0, 0, 0)
              for num, tail in zip(tests, tails, strict=True)]
-    ptr = struct.Struct(_ORDER[order] + "".join(f"HBBIBBBBf{len(t)}s" for t in tails)).pack
+    ptr = struct.Struct(_ORDER[order] + "".join(f"{_SHORT_PTR}{len(t)}s" for t in tails)).pack
     prr = _PRR[order].pack
     pir = _pir(1, 0, order)
     for number, values in enumerate(units[done:], first_id + done):
